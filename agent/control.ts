@@ -1,0 +1,104 @@
+import http from 'node:http'
+import net from 'node:net'
+import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { ControlError } from '../src/errors.ts'
+
+/**
+ * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
+ * Routes are plain functions returning JSON-able values; the CLI is the client.
+ */
+export type Route = () => unknown
+
+export const CONTROL_SOCKET = 'mesh.sock'
+
+export class ControlServer {
+  readonly #path: string
+  readonly #routes: Map<string, Route>
+  #server: http.Server | null = null
+
+  constructor(path: string, routes: Record<string, Route>) {
+    this.#path = path
+    this.#routes = new Map(Object.entries(routes))
+  }
+
+  async start(): Promise<void> {
+    await removeStaleSocket(this.#path)
+    const server = http.createServer((req, res) => {
+      const route = req.method === 'GET' ? this.#routes.get((req.url ?? '').split('?')[0] ?? '') : undefined
+      if (!route) {
+        res.writeHead(404, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }))
+        return
+      }
+      try {
+        const body = JSON.stringify(route())
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(body)
+      } catch (err) {
+        res.writeHead(500, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: { code: 'internal', message: (err as Error).message } }))
+      }
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      // umask-independent: create, then restrict before anyone can be told the path.
+      server.listen(this.#path, () => {
+        server.off('error', reject)
+        resolve()
+      })
+    })
+    chmodSync(this.#path, 0o600)
+    this.#server = server
+  }
+
+  async stop(): Promise<void> {
+    const s = this.#server
+    this.#server = null
+    if (s) {
+      s.closeAllConnections()
+      await new Promise<void>((r) => s.close(() => r()))
+    }
+  }
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return
+  const inUse = await new Promise<boolean>((resolve) => {
+    const c = net.connect(path)
+    c.once('connect', () => { c.destroy(); resolve(true) })
+    c.once('error', () => resolve(false))
+  })
+  if (inUse) throw new ControlError(`another agent is already running with this data dir (${path} answers); stop it or use --data-dir`)
+  unlinkSync(path)
+}
+
+/** GET a JSON document from the control socket. */
+export function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const req = http.get({ socketPath, path, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let body: unknown
+        try {
+          body = JSON.parse(text)
+        } catch {
+          reject(new ControlError(`agent at ${socketPath} sent a reply that is not JSON`))
+          return
+        }
+        if ((res.statusCode ?? 500) >= 400) {
+          const msg = (body as { error?: { message?: string } }).error?.message ?? `HTTP ${res.statusCode}`
+          reject(new ControlError(msg))
+        } else resolve(body as T)
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+        ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
+        : err.code === 'EACCES' ? 'permission denied (the control socket is root-only)' : err.message
+      reject(new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`))
+    })
+  })
+}

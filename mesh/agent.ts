@@ -1,0 +1,84 @@
+import { Command, Option } from 'commander'
+import { loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel } from '../src/config/index.ts'
+import { startAgent } from '../agent/agent.ts'
+import { createLogger } from '../agent/log.ts'
+import { ConfigError } from '../src/errors.ts'
+
+interface AgentOpts {
+  bind?: string
+  advertise?: string
+  join?: string[]
+  name?: string
+  encrypt?: string[]
+  dataDir?: string
+  config?: string
+  logLevel?: string
+  profile?: string
+  tag?: string[]
+}
+
+const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
+
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description('run the mesh agent in the foreground (logs JSON to stdout; SIGTERM or SIGINT = graceful leave)')
+    .option('--bind <addr[:port]>', 'address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:7946)')
+    .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
+    .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
+    .option('--name <name>', 'node name, unique in the cluster (default: the host name)')
+    .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary', collect)
+    .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
+    .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
+    .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
+    .addOption(new Option('--profile <profile>', 'timing defaults: lan (memberlist LAN) or local (loopback clusters)').choices(['lan', 'local']))
+    .addHelpText('after', `
+Examples:
+  mesh agent --bind 10.0.0.1 --name node1
+  mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
+Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG`)
+    .action(async (opts: AgentOpts) => {
+      const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
+      const log = createLogger(config.logLevel)
+      const agent = await startAgent(config, log)
+      await new Promise<void>((resolve) => {
+        let signals = 0
+        const onSignal = (sig: NodeJS.Signals) => {
+          if (++signals > 1) {
+            log.warn({ signal: sig }, 'second signal: exiting now')
+            process.exit(1)
+          }
+          agent.shutdown(sig).then(resolve, (err: Error) => {
+            log.error({ err: err.message }, 'shutdown failed')
+            resolve()
+          })
+        }
+        process.on('SIGTERM', onSignal)
+        process.on('SIGINT', onSignal)
+      })
+    })
+}
+
+export function flagsToConfig(o: AgentOpts): ConfigInput {
+  const gossip: NonNullable<ConfigInput['gossip']> = {}
+  if (o.bind !== undefined) Object.assign(gossip, parseBind(o.bind))
+  if (o.advertise !== undefined) Object.assign(gossip, parseAdvertise(o.advertise))
+  if (o.join !== undefined) gossip.join = o.join
+  if (o.name !== undefined) gossip.name = o.name
+  if (o.encrypt !== undefined) gossip.encryptKeys = o.encrypt
+  if (o.tag !== undefined) {
+    const tags: Record<string, string> = {}
+    for (const t of o.tag) {
+      const i = t.indexOf('=')
+      if (i <= 0) throw new ConfigError(`--tag "${t}": want KEY=VALUE`)
+      tags[t.slice(0, i)] = t.slice(i + 1)
+    }
+    gossip.tags = tags
+  }
+  const out: ConfigInput = {}
+  if (Object.keys(gossip).length > 0) out.gossip = gossip
+  if (o.dataDir !== undefined) out.dataDir = o.dataDir
+  if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel
+  if (o.profile !== undefined) out.profile = o.profile as 'lan' | 'local'
+  return out
+}

@@ -1,0 +1,49 @@
+import { Command, CommanderError, Option } from 'commander'
+import { MeshError } from '../src/errors.ts'
+import { agentCommand } from './agent.ts'
+import { statusCommand } from './status.ts'
+
+/**
+ * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
+ * (or, later, to a manager's HTTP API). Every error is one line `mesh: …` and exit code 1.
+ */
+export function buildProgram(): Command {
+  const program = new Command('mesh')
+    .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
+    .version('0.1.0', '-v, --version')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+  program.addCommand(agentCommand())
+  program.addCommand(statusCommand())
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+  return program
+}
+
+/** Run the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return 0
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
+      process.stderr.write(`mesh: ${err.message.replace(/^error: /, '')}\n`)
+      return 1
+    }
+    process.stderr.write(`mesh: ${errorMessage(err)}\n`)
+    return 1
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof MeshError) return err.message
+  const e = err as NodeJS.ErrnoException
+  if (e && e.code === 'EADDRINUSE') return `address already in use (${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''}): is another agent running? use --bind`
+  if (e && e.code === 'EADDRNOTAVAIL') return `cannot bind ${(e as { address?: string }).address ?? 'that address'}: it is not an address of this host (check --bind)`
+  if (e && e.code === 'EACCES') return `permission denied: ${e.message}`
+  return e?.message ?? String(err)
+}
+
+export { Option }

@@ -1,0 +1,194 @@
+/**
+ * mesh configuration: one typed, documented, frozen Config for every subsystem.
+ *
+ * Sources, later ones winning: built-in defaults (memberlist LAN timings, docs/configuration.md), a config file
+ * (`--config FILE` or MESH_CONFIG; JSON or YAML, same field names as below), environment variables (MESH_*),
+ * then command-line flags. `loadConfig` validates once, naming the field and the allowed range, and freezes.
+ */
+import { readFileSync } from 'node:fs'
+import { hostname, networkInterfaces } from 'node:os'
+import { isIP } from 'node:net'
+import { parse as parseYaml } from 'yaml'
+import { ConfigError } from '../errors.ts'
+import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
+
+export { lanGossipConfig, localGossipConfig, type GossipConfig }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  /** State: WireGuard key, overlay lease, control socket, store. Default /var/lib/mesh. */
+  dataDir: string
+  /** Log level of the JSON logs on stdout. Default info. */
+  logLevel: LogLevel
+  /** Timing preset the gossip defaults come from: lan (memberlist DefaultLANConfig) or local (loopback). */
+  profile: 'lan' | 'local'
+  gossip: GossipConfig
+}
+
+export const DEFAULT_DATA_DIR = '/var/lib/mesh'
+export const DEFAULT_GOSSIP_PORT = 7946
+
+/** A partial config as read from a file, the environment or flags. */
+export type ConfigInput = Partial<Omit<Config, 'gossip'>> & { gossip?: Partial<GossipConfig> }
+
+export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
+  return {
+    dataDir: DEFAULT_DATA_DIR,
+    logLevel: 'info',
+    profile,
+    gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
+  }
+}
+
+/** Read a JSON or YAML config file. */
+export function readConfigFile(path: string): ConfigInput {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  let value: unknown
+  try {
+    value = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)
+  }
+  if (value === null || value === undefined) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${path}: must be a mapping`)
+  checkKeys(value as Record<string, unknown>, defaultConfig() as unknown as Record<string, unknown>, path, '')
+  return value as ConfigInput
+}
+
+function checkKeys(obj: Record<string, unknown>, shape: Record<string, unknown>, file: string, prefix: string): void {
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in shape)) throw new ConfigError(`config file ${file}: unknown key "${prefix}${k}"`)
+    const s = shape[k]
+    if (s && typeof s === 'object' && !Array.isArray(s) && k !== 'tags') {
+      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`config file ${file}: "${prefix}${k}" must be a mapping`)
+      checkKeys(v as Record<string, unknown>, s as Record<string, unknown>, file, `${prefix}${k}.`)
+    }
+  }
+}
+
+/** The MESH_* environment variables that map onto config fields. */
+export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: ConfigInput = {}
+  const g: Partial<GossipConfig> = {}
+  if (env.MESH_DATA_DIR) out.dataDir = env.MESH_DATA_DIR
+  if (env.MESH_LOG_LEVEL) out.logLevel = env.MESH_LOG_LEVEL as LogLevel
+  if (env.MESH_NAME) g.name = env.MESH_NAME
+  if (env.MESH_BIND) Object.assign(g, parseBind(env.MESH_BIND, 'MESH_BIND'))
+  if (env.MESH_ADVERTISE) Object.assign(g, parseAdvertise(env.MESH_ADVERTISE, 'MESH_ADVERTISE'))
+  if (env.MESH_JOIN) g.join = splitList(env.MESH_JOIN)
+  if (env.MESH_ENCRYPT) g.encryptKeys = splitList(env.MESH_ENCRYPT)
+  if (Object.keys(g).length > 0) out.gossip = g
+  return out
+}
+
+export function splitList(s: string): string[] {
+  return s.split(',').map((x) => x.trim()).filter((x) => x !== '')
+}
+
+/** `ADDR[:PORT]` for --bind. */
+export function parseBind(text: string, what = '--bind'): Pick<GossipConfig, 'bindAddr'> & Partial<Pick<GossipConfig, 'bindPort'>> {
+  const { ip, port } = parseIpPort(text, what)
+  return port === undefined ? { bindAddr: ip } : { bindAddr: ip, bindPort: port }
+}
+
+/** `ADDR[:PORT]` for --advertise. */
+export function parseAdvertise(text: string, what = '--advertise'): Pick<GossipConfig, 'advertiseAddr'> & Partial<Pick<GossipConfig, 'advertisePort'>> {
+  const { ip, port } = parseIpPort(text, what)
+  return port === undefined ? { advertiseAddr: ip } : { advertiseAddr: ip, advertisePort: port }
+}
+
+function parseIpPort(text: string, what: string): { ip: string; port?: number } {
+  const s = text.trim()
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s)
+  const ip = m ? (m[1] as string) : s
+  if (!m || isIP(ip) === 0) {
+    if (isIP(s) === 6) return { ip: s }
+    throw new ConfigError(`${what} "${text}": not an IP address (want ADDR or ADDR:PORT, e.g. 10.0.0.5:7946)`)
+  }
+  if (m[2] === undefined) return { ip }
+  const port = Number(m[2])
+  if (port > 65535) throw new ConfigError(`${what} "${text}": port must be 0-65535`)
+  return { ip, port }
+}
+
+function merge(base: Config, ...inputs: ConfigInput[]): Config {
+  const out: Config = { ...base, gossip: { ...base.gossip } }
+  for (const i of inputs) {
+    const { gossip, ...rest } = i
+    Object.assign(out, rest)
+    if (gossip) Object.assign(out.gossip, gossip)
+  }
+  return out
+}
+
+/** Merge defaults ← file ← env ← flags, fill derived defaults, validate, freeze. */
+export function loadConfig(o: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; file?: string; profile?: 'lan' | 'local' } = {}): Readonly<Config> {
+  const env = o.env ?? {}
+  const filePath = o.file ?? env.MESH_CONFIG
+  const fromFile = filePath ? readConfigFile(filePath) : {}
+  const profile = o.flags?.profile ?? (env.MESH_PROFILE as Config['profile'] | undefined) ?? fromFile.profile ?? o.profile ?? 'lan'
+  if (profile !== 'lan' && profile !== 'local') throw new ConfigError(`profile "${String(profile)}": must be lan or local`)
+  const cfg = merge(defaultConfig(profile), fromFile, configFromEnv(env), o.flags ?? {})
+  const g = cfg.gossip
+  if (!g.name) g.name = hostname()
+  if (!g.advertiseAddr) g.advertiseAddr = defaultAdvertise(g.bindAddr)
+  if (o.flags?.gossip?.bindPort !== undefined && o.flags.gossip.advertisePort === undefined) g.advertisePort = g.bindPort
+  else if (g.advertisePort === DEFAULT_GOSSIP_PORT && g.bindPort !== DEFAULT_GOSSIP_PORT) g.advertisePort = g.bindPort
+  validate(cfg)
+  g.tags = Object.freeze({ ...g.tags }) as Record<string, string>
+  g.join = Object.freeze([...g.join]) as string[]
+  g.encryptKeys = Object.freeze([...g.encryptKeys]) as string[]
+  Object.freeze(g)
+  return Object.freeze(cfg)
+}
+
+function defaultAdvertise(bind: string): string {
+  if (bind !== '0.0.0.0' && bind !== '::') return bind
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  throw new ConfigError('no address to advertise: the host has no non-loopback IPv4 address; pass --advertise ADDR')
+}
+
+const POSITIVE_MS: (keyof GossipConfig)[] = [
+  'probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'tcpTimeoutMs', 'leavePropagateDelayMs', 'reconnectIntervalMs',
+]
+const NON_NEGATIVE: (keyof GossipConfig)[] = [
+  'indirectChecks', 'gossipToTheDeadMs', 'pushPullIntervalMs', 'deadNodePurgeMs', 'deadNodeReclaimMs',
+]
+
+function validate(c: Config): void {
+  if (!LOG_LEVELS.includes(c.logLevel)) throw new ConfigError(`log level "${c.logLevel}": must be one of ${LOG_LEVELS.join(', ')}`)
+  if (typeof c.dataDir !== 'string' || c.dataDir === '') throw new ConfigError('data dir must be a non-empty path')
+  const g = c.gossip
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(g.name)) throw new ConfigError(`node name "${g.name}": use 1-128 letters, digits, '.', '_' or '-'`)
+  if (isIP(g.bindAddr) === 0) throw new ConfigError(`bind address "${g.bindAddr}": not an IP address`)
+  if (isIP(g.advertiseAddr) === 0) throw new ConfigError(`advertise address "${g.advertiseAddr}": not an IP address`)
+  if (g.advertiseAddr === '0.0.0.0' || g.advertiseAddr === '::') throw new ConfigError(`advertise address "${g.advertiseAddr}": must be an address peers can reach`)
+  for (const k of ['bindPort', 'advertisePort'] as const) {
+    if (!Number.isInteger(g[k]) || g[k] < 0 || g[k] > 65535) throw new ConfigError(`gossip.${k} ${g[k]}: must be an integer 0-65535`)
+  }
+  for (const k of POSITIVE_MS) {
+    if (typeof g[k] !== 'number' || !(g[k] as number > 0)) throw new ConfigError(`gossip.${k} ${String(g[k])}: must be a number > 0`)
+  }
+  for (const k of NON_NEGATIVE) {
+    if (typeof g[k] !== 'number' || !(g[k] as number >= 0)) throw new ConfigError(`gossip.${k} ${String(g[k])}: must be a number ≥ 0`)
+  }
+  if (g.probeTimeoutMs > g.probeIntervalMs) throw new ConfigError(`gossip.probeTimeoutMs ${g.probeTimeoutMs}: must not exceed probeIntervalMs ${g.probeIntervalMs}`)
+  if (!(g.suspicionMult >= 1)) throw new ConfigError(`gossip.suspicionMult ${g.suspicionMult}: must be ≥ 1`)
+  if (!(g.suspicionMaxTimeoutMult >= 1)) throw new ConfigError(`gossip.suspicionMaxTimeoutMult ${g.suspicionMaxTimeoutMult}: must be ≥ 1`)
+  if (!(g.retransmitMult >= 1)) throw new ConfigError(`gossip.retransmitMult ${g.retransmitMult}: must be ≥ 1`)
+  if (!(g.gossipNodes >= 1)) throw new ConfigError(`gossip.gossipNodes ${g.gossipNodes}: must be ≥ 1`)
+  if (!(g.awarenessMaxMultiplier >= 1)) throw new ConfigError(`gossip.awarenessMaxMultiplier ${g.awarenessMaxMultiplier}: must be ≥ 1`)
+  if (!(g.udpBufferBytes >= 512 && g.udpBufferBytes <= 65000)) throw new ConfigError(`gossip.udpBufferBytes ${g.udpBufferBytes}: must be 512-65000`)
+  for (const [k, v] of Object.entries(g.tags)) {
+    if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * src/gossip — SWIM membership, wire-compatible with HashiCorp memberlist 0.2.2 and serf 0.9.4.
+ *
+ * What it does: joins a cluster over UDP+TCP (default port 7946), detects failures with SWIM + Lifeguard
+ * (probe, indirect probe, TCP fallback, suspicion with confirmations, local health), disseminates state by
+ * piggybacked gossip and push/pull, and runs serf's layer on top so real `serf` agents list us as they list
+ * each other (alive / leaving / left / failed). Other subsystems publish node facts as tags (metadata, ≤ 512 B),
+ * subscribe to member events, and use user events (cluster-wide) or direct messages (one node).
+ *
+ * Who calls it: agent/ (process wiring) and, through events, src/overlay and src/catalog.
+ * Invariants: the core (memberlist.ts, state.ts, serf.ts) is pure — clock, random and transport are injected —
+ * so the same code runs on real sockets and on a FakeNetwork with virtual time. Wire formats are in wire.ts
+ * and serf-wire.ts and are append-only.
+ * Never: block on the network in an event handler, throw on hostile input (decode errors are counted), or send a
+ * Vsn that is not exactly 6 bytes (it crashes serf).
+ */
+import type { GossipConfig } from '../config/gossip.ts'
+import { ConfigError } from '../errors.ts'
+import { mathRandom, realClock, type Clock, type Random } from './clock.ts'
+import { Keyring } from './keyring.ts'
+import { Memberlist, type MemberlistCounters } from './memberlist.ts'
+import { NetTransport } from './net-transport.ts'
+import { SerfLayer, type SerfEvent, type SerfMember, type SerfStatus } from './serf.ts'
+import { encodeTags } from './serf-wire.ts'
+import { parseHostPort, type Address, type Transport } from './transport.ts'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
+import { META_MAX_BYTES } from './wire.ts'
+
+export type { Address, Transport } from './transport.ts'
+export type { Clock, Random } from './clock.ts'
+export { realClock, seededRandom } from './clock.ts'
+export { NetTransport } from './net-transport.ts'
+export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
+
+/** What `mesh status` shows per member. */
+export interface MemberInfo {
+  name: string
+  /** "ip:port" */
+  address: string
+  ip: string
+  port: number
+  /** alive | suspect | dead | left (and leaving while a leave intent is spreading). */
+  state: 'alive' | 'suspect' | 'dead' | 'left' | 'leaving'
+  /** serf's status: alive | leaving | left | failed. */
+  status: SerfStatus
+  incarnation: number
+  tags: Record<string, string>
+  /** memberlist/serf protocol versions [pmin, pmax, pcur, dmin, dmax, dcur]. */
+  protocol: number[]
+  /** Milliseconds since this member's last state change. */
+  sinceChangeMs: number
+}
+
+export interface GossipDeps {
+  clock?: Clock
+  random?: Random
+  /** Defaults to a NetTransport on the configured bind address. */
+  transport?: Transport
+  /** Socket-level errors that did not stop anything (for logs). */
+  onTransportError?: (err: Error, where: string) => void
+}
+
+export interface GossipCounters extends MemberlistCounters {
+  health: number
+}
+
+/** Build the keyring from base64 keys; the first is the primary. */
+export function keyringFromConfig(keys: readonly string[]): Keyring | null {
+  if (keys.length === 0) return null
+  const parsed = keys.map((k, i) => {
+    try {
+      return Keyring.parseKey(k)
+    } catch (err) {
+      throw new ConfigError(`--encrypt key ${i + 1}: ${(err as Error).message}`)
+    }
+  })
+  return new Keyring(parsed)
+}
+
+export class Gossip {
+  readonly config: Readonly<GossipConfig>
+  readonly #clock: Clock
+  readonly #ml: Memberlist
+  readonly #serf: SerfLayer
+  readonly #listeners = new Set<(e: SerfEvent) => void>()
+  #started = false
+  #stopped = false
+
+  /** Validates keys and tags; opens nothing until start(). */
+  constructor(config: Readonly<GossipConfig>, deps: GossipDeps = {}) {
+    this.config = config
+    const clock = deps.clock ?? realClock()
+    const random = deps.random ?? mathRandom
+    this.#clock = clock
+    const keyring = keyringFromConfig(config.encryptKeys)
+    checkTags(config.tags)
+    const transport = deps.transport ?? new NetTransport({
+      bindAddr: config.bindAddr, bindPort: config.bindPort, streamTimeoutMs: config.tcpTimeoutMs,
+      ...(deps.onTransportError ? { onError: deps.onTransportError } : {}),
+    })
+    this.#serf = new SerfLayer({
+      name: config.name, tags: config.tags, retransmitMult: config.retransmitMult,
+      reconnectIntervalMs: config.reconnectIntervalMs, reconnectTimeoutMs: 24 * 3600_000, tombstoneTimeoutMs: 24 * 3600_000,
+    }, clock, random, (e) => { for (const l of this.#listeners) l(e) })
+    this.#ml = new Memberlist({
+      ...config,
+      name: config.name,
+      advertise: { ip: config.advertiseAddr, port: config.advertisePort },
+    }, { clock, random, transport, keyring, delegate: this.#serf })
+    this.#serf.attach(this.#ml)
+  }
+
+  /** Subscribe to member and user events; returns the unsubscribe function. */
+  on(listener: (e: SerfEvent) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Bind UDP+TCP and start probing/gossip. Then join the configured seeds, if any. */
+  async start(): Promise<void> {
+    if (this.#started) return
+    this.#started = true
+    await this.#ml.start()
+    this.#serf.startReconnect()
+    if (this.config.join.length > 0) {
+      try {
+        await this.join(this.config.join)
+      } catch (err) {
+        await this.stop()
+        throw err
+      }
+    }
+  }
+
+  /** Join through one or more seeds (`host[:port]`); resolves with the number that answered. */
+  async join(seeds: readonly string[]): Promise<number> {
+    const addrs = await resolveSeeds(seeds, this.config.bindPort === 0 ? 7946 : this.config.advertisePort)
+    const n = await this.#ml.join(addrs)
+    this.#serf.broadcastJoin()
+    return n
+  }
+
+  /** Graceful leave: serf leave intent, memberlist dead-about-self, then wait for it to spread, then stop. */
+  async leave(timeoutMs = 5000): Promise<void> {
+    if (this.#stopped) return
+    await Promise.race([this.#serf.broadcastLeave(), this.#sleep(timeoutMs)])
+    await this.#ml.leave(timeoutMs)
+    await this.#sleep(this.config.leavePropagateDelayMs)
+    await this.stop()
+  }
+
+  /** Stop without telling anyone (peers will see us fail). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return
+    this.#stopped = true
+    this.#serf.stop()
+    await this.#ml.stop()
+  }
+
+  get localAddress(): Address {
+    return { ip: this.config.advertiseAddr, port: this.#ml.members.self()?.port ?? this.config.advertisePort }
+  }
+
+  /** Publish new tags (metadata) to the cluster. */
+  setTags(tags: Record<string, string>): void {
+    checkTags(tags)
+    this.#serf.tags = tags
+    this.#ml.updateMeta()
+  }
+
+  /** A cluster-wide user event, delivered to every member's `user` event (and visible to serf event handlers). */
+  userEvent(name: string, payload: Uint8Array, coalesce = false): void {
+    this.#serf.userEvent(name, payload, coalesce)
+  }
+
+  /** Best-effort message to one member, delivered there as a `direct` event. False if the member is not alive. */
+  sendDirect(node: string, payload: Uint8Array): boolean {
+    return this.#serf.sendDirect(node, payload)
+  }
+
+  members(): MemberInfo[] {
+    const now = this.#clock.now()
+    return this.#serf.members().map((m: SerfMember) => ({
+      name: m.name, address: `${m.ip.includes(':') ? `[${m.ip}]` : m.ip}:${m.port}`, ip: m.ip, port: m.port,
+      state: m.status === 'left' ? 'left' : m.status === 'leaving' && m.state === 'alive' ? 'leaving' : m.state === 'left' ? 'dead' : m.state,
+      status: m.status, incarnation: m.incarnation, tags: m.tags, protocol: m.vsn,
+      sinceChangeMs: Math.max(0, Math.round(now - m.changedMs)),
+    }))
+  }
+
+  counters(): GossipCounters {
+    return { ...this.#ml.counters, health: this.#ml.awareness.score }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((r) => this.#clock.setTimeout(r, ms))
+  }
+}
+
+function checkTags(tags: Record<string, string>): void {
+  const size = encodeTags(tags).length
+  if (size > META_MAX_BYTES) throw new ConfigError(`tags encode to ${size} bytes; memberlist metadata is limited to ${META_MAX_BYTES}`)
+}
+
+/** Resolve `host[:port]` seeds; hostnames through the system resolver. */
+export async function resolveSeeds(seeds: readonly string[], defaultPort: number): Promise<Address[]> {
+  const out: Address[] = []
+  for (const s of seeds) {
+    const hp = parseHostPort(s, defaultPort)
+    if (!hp) throw new ConfigError(`join address "${s}": want HOST or HOST:PORT`)
+    if (isIP(hp.host)) {
+      out.push({ ip: hp.host, port: hp.port })
+      continue
+    }
+    try {
+      const r = await lookup(hp.host)
+      out.push({ ip: r.address, port: hp.port })
+    } catch {
+      throw new ConfigError(`join address "${s}": cannot resolve host "${hp.host}"`)
+    }
+  }
+  return out
+}
