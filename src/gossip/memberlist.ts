@@ -346,7 +346,9 @@ export class Memberlist {
   #takeBroadcasts(overhead: number, limit: number): Uint8Array[] {
     const own = this.#queue.take(overhead, limit)
     const used = own.reduce((n, b) => n + b.length + overhead, 0)
-    return own.concat(this.#d.delegate.getBroadcasts(overhead, limit - used))
+    // The delegate's broadcasts are user messages: memberlist prepends the user type byte (hence overhead + 1).
+    const user = this.#d.delegate.getBroadcasts(overhead + 1, limit - used)
+    return own.concat(user.map((b) => encodeMessage({ type: MSG.user, Payload: b })))
   }
 
   // ---- push/pull -----------------------------------------------------------------------------------------
