@@ -42,8 +42,8 @@ export class SimCluster {
     return { ip: `127.${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, port: 7946 }
   }
 
-  #makeNode(i: number): SimNode {
-    const name = `n${i}`
+  #makeNode(i: number, nameOverride?: string): SimNode {
+    const name = nameOverride ?? `n${i}`
     const addr = SimCluster.address(i)
     const config: GossipConfig = {
       ...lanGossipConfig(), name, bindAddr: addr.ip, advertiseAddr: addr.ip, ...this.#config,
@@ -85,6 +85,21 @@ export class SimCluster {
     const n = this.nodes[i] as SimNode
     n.alive = false
     await n.gossip.stop()
+  }
+
+  /** Start node i again (same name and address) after a kill, joining through node 0 (or 1 if i is 0). */
+  async restart(i: number): Promise<void> {
+    const n = this.#makeNode(i)
+    this.nodes[i] = n
+    await n.gossip.start()
+    n.alive = true
+    const seed = SimCluster.address(i === 0 ? 1 : 0)
+    await this.settle(n.gossip.join([`${seed.ip}:7946`]))
+  }
+
+  /** A node outside the list (index used only for its address), e.g. an impostor with a taken name. */
+  extraNode(name: string, i: number): SimNode {
+    return this.#makeNode(i, name)
   }
 
   live(): SimNode[] {
