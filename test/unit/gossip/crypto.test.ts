@@ -83,7 +83,7 @@ t.test('decrypt failures carry serf messages', async (t) => {
   const other = new Keyring([new Uint8Array(16).fill(9)])
   const good = ring.encrypt(hex('0102'))
   const tampered = Uint8Array.from(good)
-  tampered[tampered.length - 1] ^= 1
+  tampered[tampered.length - 1] = (tampered[tampered.length - 1] as number) ^ 1
   const cases: { name: string; input: Uint8Array; ring: Keyring; message: string }[] = [
     { name: 'wrong key', input: good, ring: other, message: 'No installed keys could decrypt the message' },
     { name: 'tampered tag', input: tampered, ring, message: 'No installed keys could decrypt the message' },
