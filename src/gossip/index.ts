@@ -181,12 +181,18 @@ export class Gossip {
 
   members(): MemberInfo[] {
     const now = this.#clock.now()
-    return this.#serf.members().map((m: SerfMember) => ({
-      name: m.name, address: `${m.ip.includes(':') ? `[${m.ip}]` : m.ip}:${m.port}`, ip: m.ip, port: m.port,
-      state: m.status === 'left' ? 'left' : m.status === 'leaving' && m.state === 'alive' ? 'leaving' : m.state === 'left' ? 'dead' : m.state,
-      status: m.status, incarnation: m.incarnation, tags: m.tags, protocol: m.vsn,
-      sinceChangeMs: Math.max(0, Math.round(now - m.changedMs)),
-    }))
+    return this.#serf.members().map((m) => toInfo(m, now))
+  }
+
+  /** One member by name (cheaper than members() on large clusters). */
+  member(name: string): MemberInfo | undefined {
+    const m = this.#serf.member(name)
+    return m ? toInfo(m, this.#clock.now()) : undefined
+  }
+
+  /** How many members (us included) are alive. */
+  aliveCount(): number {
+    return this.#serf.countAlive()
   }
 
   counters(): GossipCounters {
@@ -195,6 +201,15 @@ export class Gossip {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((r) => this.#clock.setTimeout(r, ms))
+  }
+}
+
+function toInfo(m: SerfMember, now: number): MemberInfo {
+  return {
+    name: m.name, address: `${m.ip.includes(':') ? `[${m.ip}]` : m.ip}:${m.port}`, ip: m.ip, port: m.port,
+    state: m.status === 'left' ? 'left' : m.status === 'leaving' && m.state === 'alive' ? 'leaving' : m.state === 'left' ? 'dead' : m.state,
+    status: m.status, incarnation: m.incarnation, tags: { ...m.tags }, protocol: [...m.vsn],
+    sinceChangeMs: Math.max(0, Math.round(now - m.changedMs)),
   }
 }
 

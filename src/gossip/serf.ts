@@ -93,7 +93,17 @@ export class SerfLayer implements MemberlistDelegate {
   }
 
   members(): SerfMember[] {
-    return [...this.#members.values()].map((m) => ({ ...m, tags: { ...m.tags }, vsn: [...m.vsn] }))
+    return [...this.#members.values()]
+  }
+
+  member(name: string): SerfMember | undefined {
+    return this.#members.get(name)
+  }
+
+  countAlive(): number {
+    let n = 0
+    for (const m of this.#members.values()) if (m.state === 'alive' && m.status !== 'left') n++
+    return n
   }
 
   get tags(): Record<string, string> {

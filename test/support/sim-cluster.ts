@@ -107,7 +107,7 @@ export class SimCluster {
   }
 
   view(observer: SimNode, name: string): MemberInfo | undefined {
-    return observer.gossip.members().find((m) => m.name === name)
+    return observer.gossip.member(name)
   }
 
   /** Advance in steps until `cond` holds or `maxMs` of virtual time passes; returns the virtual ms it took or -1. */
@@ -127,8 +127,7 @@ export class SimCluster {
   fullyConverged(): boolean {
     const live = this.live()
     return live.every((n) => {
-      const alive = n.gossip.members().filter((m) => m.state === 'alive').length
-      return alive === live.length
+      return n.gossip.aliveCount() === live.length
     })
   }
 
