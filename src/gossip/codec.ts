@@ -10,31 +10,12 @@ import { crc32 } from './crc32.ts'
 import { type Keyring, encryptedLength } from './keyring.ts'
 import { lzwCompress, lzwDecompress } from './lzw.ts'
 import {
-  type GoStruct,
-  GossipIncompleteError,
-  MsgpackWriter,
-  asStruct,
-  decodeGo,
-  getBool,
-  getBytes,
-  getBytesOrNull,
-  getInt,
-  getStr,
-  getUint,
-  isIncomplete,
+  type GoStruct, GossipIncompleteError, MsgpackWriter, asStruct, decodeGo, getBool, getBytes, getBytesOrNull, getInt,
+  getStr, getUint, isIncomplete,
 } from './msgpack.ts'
 import {
-  type Alive,
-  COMPRESS_LZW,
-  ENCRYPT_VSN_PLAIN,
-  MAX_STREAM_BLOB_BYTES,
-  META_MAX_BYTES,
-  MSG,
-  type Message,
-  type PacketMessage,
-  type PushNodeState,
-  type StateNum,
-  type StreamMessage,
+  type Alive, COMPRESS_LZW, ENCRYPT_VSN_PLAIN, MAX_STREAM_BLOB_BYTES, META_MAX_BYTES, MSG, type Message,
+  type PacketMessage, type PushNodeState, type StateNum, type StreamMessage,
 } from './wire.ts'
 
 /** Max parts in one compound message (the count is one byte). */
@@ -48,6 +29,8 @@ export const MAX_PUSH_PULL_NODES = 65536
 /** Max bytes of delegate user state (push/pull) or of a stream user message. */
 export const MAX_USER_STATE_BYTES = MAX_STREAM_BLOB_BYTES
 
+/** The smallest node state that can be valid: map header + `Vsn` key + 6-byte Vsn. */
+const MIN_NODE_STATE_BYTES = 12
 const U16 = 0xffff
 const U32 = 0xffffffff
 const EMPTY = new Uint8Array(0)
@@ -94,11 +77,7 @@ function readU32(b: Uint8Array, at: number): number {
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0)
   return out
 }
 
@@ -110,9 +89,7 @@ function omitEmpty<T extends Uint8Array | string | number>(v: T | undefined): T 
 
 function checkNode(what: string, name: string, meta: Uint8Array, vsn: Uint8Array): void {
   if (vsn.length !== 6) throw new RangeError(`${what} ${name}: Vsn must be exactly 6 bytes, got ${vsn.length}`)
-  if (meta.length > META_MAX_BYTES) {
-    throw new RangeError(`${what} ${name}: Meta is ${meta.length} bytes, max ${META_MAX_BYTES}`)
-  }
+  if (meta.length > META_MAX_BYTES) throw new RangeError(`${what} ${name}: Meta is ${meta.length} bytes, max ${META_MAX_BYTES}`)
 }
 
 function writeNodeState(w: MsgpackWriter, n: PushNodeState): void {
@@ -125,8 +102,7 @@ function writeMessage(w: MsgpackWriter, msg: Message, stream: boolean): void {
   w.byte(msg.type)
   switch (msg.type) {
     case MSG.ping:
-      w.struct({ Node: msg.Node, SeqNo: msg.SeqNo, SourceAddr: omitEmpty(msg.SourceAddr), SourceNode: omitEmpty(msg.SourceNode), SourcePort: omitEmpty(msg.SourcePort) })
-      return
+      return void w.struct({ Node: msg.Node, SeqNo: msg.SeqNo, SourceAddr: omitEmpty(msg.SourceAddr), SourceNode: omitEmpty(msg.SourceNode), SourcePort: omitEmpty(msg.SourcePort) })
     case MSG.indirectPing:
       w.struct({
         Nack: msg.Nack, Node: msg.Node, Port: msg.Port, SeqNo: msg.SeqNo, SourceAddr: omitEmpty(msg.SourceAddr),
@@ -134,15 +110,12 @@ function writeMessage(w: MsgpackWriter, msg: Message, stream: boolean): void {
       })
       return
     case MSG.ack:
-      w.struct({ Payload: msg.Payload, SeqNo: msg.SeqNo })
-      return
+      return void w.struct({ Payload: msg.Payload, SeqNo: msg.SeqNo })
     case MSG.nack:
-      w.struct({ SeqNo: msg.SeqNo })
-      return
+      return void w.struct({ SeqNo: msg.SeqNo })
     case MSG.suspect:
     case MSG.dead:
-      w.struct({ From: msg.From, Incarnation: msg.Incarnation, Node: msg.Node })
-      return
+      return void w.struct({ From: msg.From, Incarnation: msg.Incarnation, Node: msg.Node })
     case MSG.alive:
       checkNode('alive', msg.Node, msg.Meta, msg.Vsn)
       w.struct({ Addr: msg.Addr, Incarnation: msg.Incarnation, Meta: msg.Meta, Node: msg.Node, Port: msg.Port, Vsn: msg.Vsn })
@@ -152,8 +125,7 @@ function writeMessage(w: MsgpackWriter, msg: Message, stream: boolean): void {
       w.raw(msg.Payload)
       return
     case MSG.err:
-      w.struct({ Error: msg.Error })
-      return
+      return void w.struct({ Error: msg.Error })
     case MSG.pushPull:
       w.struct({ Join: msg.Join, Nodes: msg.Nodes.length, UserStateLen: msg.UserState.length })
       for (const n of msg.Nodes) writeNodeState(w, n)
@@ -387,7 +359,7 @@ function decodeStreamAt(buf: Uint8Array, allowCompress: boolean): { msg: StreamM
     const count = getInt(h, 'Nodes', 0, MAX_PUSH_PULL_NODES)
     const userLen = getInt(h, 'UserStateLen', 0, MAX_USER_STATE_BYTES)
     const Join = getBool(h, 'Join')
-    need(buf, offset + count + userLen)
+    need(buf, offset + count * MIN_NODE_STATE_BYTES + userLen)
     const Nodes: PushNodeState[] = []
     for (let i = 0; i < count; i++) {
       ;({ value, offset } = decodeGo(buf, offset))

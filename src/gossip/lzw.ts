@@ -27,10 +27,10 @@ class Sink {
   }
 
   reserve(n: number): void {
-    if (this.len + n <= this.buf.length) return
     if (this.len + n > this.max) {
       throw new GossipDecodeError(`lzw: decompressed data is larger than ${this.max} bytes`)
     }
+    if (this.len + n <= this.buf.length) return
     let size = this.buf.length * 2
     while (size < this.len + n) size *= 2
     const next = new Uint8Array(Math.min(size, this.max))
@@ -50,7 +50,7 @@ class Sink {
 
 /** Compress `data` exactly as Go's `lzw.NewWriter(w, lzw.LSB, 8)` does. */
 export function lzwCompress(data: Uint8Array): Uint8Array {
-  const out = new Sink(data.length / 2 + 16, Number.MAX_SAFE_INTEGER)
+  const out = new Sink(Math.ceil(data.length / 2) + 16, Number.MAX_SAFE_INTEGER)
   let bits = 0
   let nBits = 0
   let width = 9

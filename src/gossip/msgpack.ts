@@ -15,25 +15,12 @@ import { MAX_STREAM_BLOB_BYTES } from './wire.ts'
 export type GoValue = null | boolean | number | bigint | Uint8Array | GoValue[] | Map<string, GoValue> | GoExt
 
 /** What the writer accepts. Plain objects are Go structs (sorted keys, undefined omitted); Maps are Go maps. */
-export type GoInput =
-  | undefined
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | GoExt
-  | readonly GoInput[]
-  | ReadonlyMap<string, GoInput>
-  | { readonly [field: string]: GoInput }
+export type GoInput = undefined | null | boolean | number | bigint | string | Uint8Array | GoExt | readonly GoInput[]
+  | ReadonlyMap<string, GoInput> | { readonly [field: string]: GoInput }
 
 /** A msgpack ext value, kept raw (go-msgpack never writes one here). */
 export class GoExt {
-  constructor(
-    readonly extType: number,
-    readonly data: Uint8Array,
-  ) {}
+  constructor(readonly extType: number, readonly data: Uint8Array) {}
 }
 
 /** Raised when the input ended before the value did: more bytes may make it decodable. */
@@ -66,16 +53,6 @@ export function utf8(b: Uint8Array): string {
   return utf8Dec.decode(b)
 }
 
-/** Compare two byte strings the way Go's sort of struct field names does. */
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] as number) - (b[i] as number)
-    if (d !== 0) return d
-  }
-  return a.length - b.length
-}
-
 /** A growable byte buffer with msgpack writers. */
 export class MsgpackWriter {
   #buf = new Uint8Array(64)
@@ -105,64 +82,45 @@ export class MsgpackWriter {
     return this
   }
 
-  #be(v: number, n: number): void {
+  /** Append `v` as an n-byte big-endian unsigned number. */
+  #be(v: number, n: number): this {
     this.#reserve(n)
-    for (let i = n - 1; i >= 0; i--) {
-      this.#buf[this.#len + i] = v & 0xff
-      v = Math.floor(v / 256)
-    }
+    for (let i = n - 1; i >= 0; i--, v = Math.floor(v / 256)) this.#buf[this.#len + i] = v & 0xff
     this.#len += n
+    return this
   }
 
-  #big(marker: number, v: bigint, signed: boolean): void {
-    this.byte(marker)
+  #big(marker: number, v: bigint): this {
     const b = new Uint8Array(8)
-    const dv = new DataView(b.buffer)
-    if (signed) dv.setBigInt64(0, v)
-    else dv.setBigUint64(0, v)
-    this.raw(b)
+    if (v < 0n) new DataView(b.buffer).setBigInt64(0, v)
+    else new DataView(b.buffer).setBigUint64(0, v)
+    return this.byte(marker).raw(b)
+  }
+
+  /** A length header: fix form below `fixLimit`, else 16- or 32-bit. */
+  #head(n: number, fix: number, fixLimit: number, m16: number, m32: number): this {
+    if (n < fixLimit) return this.byte(fix | n)
+    return n < 0x10000 ? this.byte(m16).#be(n, 2) : this.byte(m32).#be(n, 4)
   }
 
   /** Write an integer (number or bigint) in the smallest form, as go-msgpack does. */
   int(v: number | bigint): this {
     if (typeof v === 'bigint') {
-      if (v >= 0n && v <= U64_MAX) {
-        if (v <= 0xffffffffn) return this.int(Number(v))
-        this.#big(0xcf, v, false)
-        return this
-      }
-      if (v < 0n && v >= -(1n << 63n)) {
-        if (v >= -0x80000000n) return this.int(Number(v))
-        this.#big(0xd3, v, true)
-        return this
-      }
-      throw new RangeError(`msgpack: integer ${v} does not fit in 64 bits`)
+      if (v > U64_MAX || v < -(1n << 63n)) throw new RangeError(`msgpack: integer ${v} does not fit in 64 bits`)
+      if (v <= 0xffffffffn && v >= -0x80000000n) return this.int(Number(v))
+      return this.#big(v < 0n ? 0xd3 : 0xcf, v)
     }
     if (!Number.isInteger(v)) return this.float(v)
     if (v >= 0) {
       if (v < 0x80) return this.byte(v)
       if (v < 0x100) return this.byte(0xcc).byte(v)
-      if (v < 0x10000) {
-        this.byte(0xcd).#be(v, 2)
-        return this
-      }
-      if (v < 0x100000000) {
-        this.byte(0xce).#be(v, 4)
-        return this
-      }
-      return this.int(BigInt(v))
+      if (v < 0x10000) return this.byte(0xcd).#be(v, 2)
+      return v < 0x100000000 ? this.byte(0xce).#be(v, 4) : this.int(BigInt(v))
     }
     if (v >= -32) return this.byte(v)
     if (v >= -0x80) return this.byte(0xd0).byte(v)
-    if (v >= -0x8000) {
-      this.byte(0xd1).#be(v & 0xffff, 2)
-      return this
-    }
-    if (v >= -0x80000000) {
-      this.byte(0xd2).#be(v >>> 0, 4)
-      return this
-    }
-    return this.int(BigInt(v))
+    if (v >= -0x8000) return this.byte(0xd1).#be(v & 0xffff, 2)
+    return v >= -0x80000000 ? this.byte(0xd2).#be(v >>> 0, 4) : this.int(BigInt(v))
   }
 
   /** Write a float64 (`cb`). */
@@ -175,27 +133,17 @@ export class MsgpackWriter {
   /** Write bytes (or a string as UTF-8) with a str-family header, as go-msgpack writes both string and []byte. */
   str(v: string | Uint8Array): this {
     const b = typeof v === 'string' ? utf8Enc.encode(v) : v
-    const n = b.length
-    if (n < 32) this.byte(0xa0 | n)
-    else if (n < 0x10000) this.byte(0xda).#be(n, 2)
-    else this.byte(0xdb).#be(n, 4)
-    return this.raw(b)
+    return this.#head(b.length, 0xa0, 32, 0xda, 0xdb).raw(b)
   }
 
   /** Write an array header. */
   arrayHeader(n: number): this {
-    if (n < 16) return this.byte(0x90 | n)
-    if (n < 0x10000) this.byte(0xdc).#be(n, 2)
-    else this.byte(0xdd).#be(n, 4)
-    return this
+    return this.#head(n, 0x90, 16, 0xdc, 0xdd)
   }
 
   /** Write a map header. */
   mapHeader(n: number): this {
-    if (n < 16) return this.byte(0x80 | n)
-    if (n < 0x10000) this.byte(0xde).#be(n, 2)
-    else this.byte(0xdf).#be(n, 4)
-    return this
+    return this.#head(n, 0x80, 16, 0xde, 0xdf)
   }
 
   /** Write a Go struct: keys sorted bytewise, `undefined` fields omitted. */
@@ -203,7 +151,7 @@ export class MsgpackWriter {
     const keys = Object.keys(fields)
       .filter((k) => fields[k] !== undefined)
       .map((k) => ({ k, b: utf8Enc.encode(k) }))
-      .sort((x, y) => compareBytes(x.b, y.b))
+      .sort((x, y) => Buffer.compare(x.b, y.b))
     this.mapHeader(keys.length)
     for (const { k, b } of keys) this.str(b).value(fields[k])
     return this
@@ -212,27 +160,18 @@ export class MsgpackWriter {
   /** Write any supported value (see GoInput). */
   value(v: GoInput): this {
     if (v === null || v === undefined) return this.byte(0xc0)
-    switch (typeof v) {
-      case 'boolean':
-        return this.byte(v ? 0xc3 : 0xc2)
-      case 'number':
-      case 'bigint':
-        return this.int(v)
-      case 'string':
-        return this.str(v)
-    }
-    if (v instanceof Uint8Array) return this.str(v)
+    if (typeof v === 'boolean') return this.byte(v ? 0xc3 : 0xc2)
+    if (typeof v === 'number' || typeof v === 'bigint') return this.int(v)
+    if (typeof v === 'string' || v instanceof Uint8Array) return this.str(v)
     if (v instanceof GoExt) throw new RangeError('msgpack: writing ext values is not supported')
     if (Array.isArray(v)) {
-      const arr = v as readonly GoInput[]
-      this.arrayHeader(arr.length)
-      for (const x of arr) this.value(x)
+      this.arrayHeader(v.length)
+      for (const x of v as readonly GoInput[]) this.value(x)
       return this
     }
     if (v instanceof Map) {
-      const m = v as ReadonlyMap<string, GoInput>
-      this.mapHeader(m.size)
-      for (const [k, x] of m) this.str(k).value(x)
+      this.mapHeader(v.size)
+      for (const [k, x] of v as ReadonlyMap<string, GoInput>) this.str(k).value(x)
       return this
     }
     return this.struct(v as { readonly [field: string]: GoInput })
@@ -255,13 +194,8 @@ export function encodeStruct(fields: { readonly [field: string]: GoInput }): Uin
 }
 
 class Reader {
-  pos: number
   readonly dv: DataView
-  constructor(
-    readonly buf: Uint8Array,
-    offset: number,
-  ) {
-    this.pos = offset
+  constructor(readonly buf: Uint8Array, public pos: number) {
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   }
 

@@ -109,6 +109,8 @@ t.test('decoder errors', async (t) => {
     { name: 'missing EOF (last byte cut)', input: good.subarray(0, good.length - 1), match: /without an EOF/ },
     { name: 'code past the dictionary', input: Uint8Array.of(0x00, 0xff, 0xff, 0xff), match: /invalid code/ },
     { name: 'output over the limit', input: lzwCompress(new Uint8Array(10_000)), max: 9_999, match: /larger than 9999/ },
+    { name: 'limit below the first buffer', input: lzwCompress(new TextEncoder().encode('abc')), max: 2, match: /larger than 2 bytes/ },
+    { name: 'no budget left', input: lzwCompress(Uint8Array.of(1)), max: 0, match: /larger than 0 bytes/ },
   ]
   for (const c of cases) {
     t.throws(() => lzwDecompress(c.input, c.max), GossipDecodeError, c.name)
