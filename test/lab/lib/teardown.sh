@@ -2,6 +2,10 @@
 # Teardown by PID, never by name: a node's processes are the tasks in its cgroup trees, every process whose
 # /proc/PID/ns/net or ns/mnt is one of the node's namespaces, and the PIDs we recorded (checked against the
 # recorded start time, so a reused PID is never signalled). We never signal ourselves or our ancestors.
+#
+# Namespace inodes are reused (the kernel hands out the lowest free number), so a recorded inode is only
+# trusted while our own pin still holds that namespace: `verify_ns` compares it with what /run/netns/P-nI
+# and pins/nI.mnt point at right now. PIDs and inodes from another boot are never trusted at all.
 
 # ns_pids SPEC...: append to NS_PIDS the PIDs whose namespace matches a SPEC ("net:4026532001").
 ns_pids() {
@@ -16,22 +20,40 @@ ns_pids() {
   done < <(find /proc/[0-9]*/ns/ -maxdepth 1 \( "${args[@]}" \) -printf '%h\n' 2>/dev/null)
 }
 
+# verify_ns I...: NS_SPECS = "net:INODE"/"mnt:INODE" of the nodes' namespaces that our pins still hold.
+verify_ns() {
+  local i paths=() path ino
+  local -A want=()
+  NS_SPECS=()
+  for i in "$@"; do
+    if (( i == 0 )); then path=/run/netns/$LABNS; else path=/run/netns/$P-n$i; fi
+    [[ -n ${NSINO[$i.net]:-} ]] && { want[$path]=net:${NSINO[$i.net]}; paths+=("$path"); }
+    [[ -n ${NSINO[$i.mnt]:-} ]] && { want[$PINS/n$i.mnt]=mnt:${NSINO[$i.mnt]}; paths+=("$PINS/n$i.mnt"); }
+  done
+  (( ${#paths[@]} )) || return 0
+  local nsdev='' dev
+  while read -r path dev ino; do                   # the first line tells us nsfs's device number
+    if [[ -z $nsdev ]]; then nsdev=$dev; continue; fi
+    [[ $dev == "$nsdev" && ${want[$path]:-} == *":$ino" ]] && NS_SPECS+=("${want[$path]}")
+  done < <(stat -L -c '%n %d %i' /proc/self/ns/net "${paths[@]}" 2>/dev/null)
+  return 0
+}
+
 # node_pids I...: LIVE = live (non-zombie), unprotected processes of the given nodes (0 = labnet).
+# Uses NS_SPECS from verify_ns.
 node_pids() {
-  local i specs=() rec pid
+  local i rec pid
   local -A seen=()
   local -a r
   CG_PIDS=() NS_PIDS=() LIVE=()
   for i in "$@"; do
-    [[ -n ${NSINO[$i.net]:-} ]] && specs+=("net:${NSINO[$i.net]}")
-    [[ -n ${NSINO[$i.mnt]:-} ]] && specs+=("mnt:${NSINO[$i.mnt]}")
     if (( i > 0 )); then cg_pids "$i"; fi
     for rec in "${PIDREC[@]}"; do                  # "I ROLE PID START"
       read -r -a r <<<"$rec"
       [[ ${r[0]} == "$i" ]] && proc_stat "${r[2]}" && [[ $PSTART == "${r[3]}" ]] && CG_PIDS+=("${r[2]}")
     done
   done
-  ns_pids "${specs[@]}"
+  ns_pids "${NS_SPECS[@]}"
   for pid in "${CG_PIDS[@]}" "${NS_PIDS[@]}"; do
     [[ -z ${seen[$pid]:-} && -z ${PROTECTED[$pid]:-} ]] || continue
     seen[$pid]=1
@@ -45,6 +67,7 @@ node_pids() {
 kill_nodes() {
   local i try
   protect_self
+  verify_ns "$@"
   for i in "$@"; do if (( i > 0 )); then cg_set_frozen "$i" FROZEN; fi; done
   for (( try = 0; try < 100; try++ )); do
     node_pids "$@"
@@ -57,41 +80,58 @@ kill_nodes() {
   (( ${#LIVE[@]} == 0 )) || { log "warning: still alive after 6 s: ${LIVE[*]}"; return 1; }
 }
 
-# unplug_nodes I...: remove the nodes' veths from the underlay, unpin their mount/uts ns, delete their netns.
+# unplug_nodes VETH_ONLY I...: take the nodes off the underlay (delete their veths: they are off the lab even
+# if something still holds their netns) and, unless VETH_ONLY, unpin their mount/uts ns and delete their netns.
 unplug_nodes() {
-  local i veths=() pins=() nets=()
+  local only=$1 i veths=() pins=() nets=()
+  shift
   for i in "$@"; do
     veths+=("link del v$i")
     pins+=("$PINS/n$i.mnt" "$PINS/n$i.uts")
     [[ -n ${NETNS_MADE[$P-n$i]:-} ]] && nets+=("netns del $P-n$i")
   done
-  # Deleting the veth first: the node is off the underlay even if something still pins its netns.
   [[ -n ${NETNS_MADE[$LABNS]:-} ]] && printf '%s\n' "${veths[@]}" | ip -force -n "$LABNS" -batch - 2>/dev/null
+  (( only )) && return 0
   umount -l "${pins[@]}" 2>/dev/null
   (( ${#nets[@]} )) && printf '%s\n' "${nets[@]}" | ip -force -batch - 2>/dev/null
   return 0
 }
 
-# kill_node I: the node dies like a host losing power; its data dir stays for restart-node.
+# kill_node I: the node dies like a host losing power; its data dir stays for restart-node. If something
+# survived SIGKILL, its namespaces stay pinned (so `down` can still find it by inode); it is off the lab anyway.
 kill_node() {
   local rc=0
   kill_nodes "$1" || rc=1
-  unplug_nodes "$1"
-  cg_remove "$1" || rc=1
+  unplug_nodes "$rc" "$1"
+  (( rc )) || cg_remove "$1" || rc=1
   record "dead $1"
   return "$rc"
 }
 
 # down_run: tear the whole run down (idempotent; copes with any prefix of a failed `up`). Lock held.
+# After a reboot nothing of the run can be alive: only its netns files (plain files on the ext4 /run) and
+# its state dir remain, and no recorded PID or inode is trusted.
 down_run() {
   local rc=0 line pre f mps=()
   [[ -d $S ]] || return 0
   [[ -f $STATE ]] || { rm -rf --one-file-system -- "$S"; return 0; }
   load_state
-  kill_nodes 0 "${NODES[@]}" || rc=1
-  (( ${#NODES[@]} )) && unplug_nodes "${NODES[@]}"
-  [[ -n ${NETNS_MADE[$LABNS]:-} ]] && ip netns del "$LABNS" 2>/dev/null
-  (( ${#NODES[@]} )) && { cg_remove "${NODES[@]}" || rc=1; }
+  boot_id
+  if [[ ${OWNER[2]:-} == "$REPLY" ]]; then
+    kill_nodes 0 "${NODES[@]}" || rc=1
+  else
+    log "down: run $P is from an earlier boot; removing its files only"
+    NSINO=() PIDREC=()
+  fi
+  if (( rc == 0 )); then
+    (( ${#NODES[@]} )) && unplug_nodes 0 "${NODES[@]}"
+    [[ -n ${NETNS_MADE[$LABNS]:-} ]] && ip netns del "$LABNS" 2>/dev/null
+    (( ${#NODES[@]} )) && { cg_remove "${NODES[@]}" || rc=1; }
+  fi
+  if (( rc )); then
+    log "down: kept run $P (namespaces pinned, $S) because something did not go away; run down again"
+    return 1
+  fi
   # Anything still mounted under the state dir in the host mount ns (normally just the private pins dir).
   while read -r line; do
     pre=${line%% - *}
@@ -99,12 +139,7 @@ down_run() {
     [[ ${f[4]} == "$S" || ${f[4]} == "$S"/* ]] && mps=("${f[4]}" "${mps[@]}")
   done </proc/self/mountinfo
   (( ${#mps[@]} )) && umount -l "${mps[@]}" 2>/dev/null
-  if (( rc == 0 )); then
-    rm -rf --one-file-system -- "$S"
-  else
-    log "down: kept $S because something did not go away; run down again"
-  fi
-  return "$rc"
+  rm -rf --one-file-system -- "$S"
 }
 
 # owner_alive STATEFILE: the run's owner still exists (same boot, same start time); --owner 0 never dies.
