@@ -132,6 +132,10 @@ export class MemberTable {
     const isSelf = a.Node === d.selfName
     if (isSelf && d.leaving() && !bootstrap) return
     if (a.Vsn.length !== 6) return
+    // memberlist aliveNode: "Ignoring an alive message … because protocol version(s) are wrong" (spec §11). Such a
+    // node, once listed, makes every later push/pull with us fail serf's version check (nobody can join us).
+    const [pmin = 0, pmax = 0] = a.Vsn
+    if (pmin === 0 || pmax === 0 || pmin > pmax) return
     const ip = ipFromBytes(a.Addr)
     if (ip === null) return
     let m = this.#map.get(a.Node)

@@ -6,7 +6,10 @@
  * Every agent is killed by PID in the subtest's teardown (TestCluster), even when an assertion fails.
  * Deadlines are generous (CI shares 2 cores); the assertions are about states, timings are only reported.
  */
+import dgram from 'node:dgram'
 import t from 'tap'
+import { encodeMessage } from '../../../src/gossip/codec.ts'
+import { MSG } from '../../../src/gossip/wire.ts'
 import { TestCluster, meshMember, meshStatus, serfCmd, serfMember, type MeshAgent, type SerfAgent } from '../../support/agents.ts'
 import { runMesh, stop, killAndReap, waitFor, waitExit } from '../../support/procs.ts'
 
@@ -137,4 +140,29 @@ t.test('a serf agent is kill -9ed: mesh declares it dead no later than serf decl
   t.equal((await meshMember(m3.dataDir, 's5'))?.status, 'failed', 'mesh status shows s5 status failed (not left)')
   t.equal((await serfMember(s4.rpc, 'm3'))?.status, 'alive', 's4 still lists m3 alive')
   t.ok(m3.proc.running(), 'm3 still running')
+})
+
+t.test('alive messages with an invalid protocol range are ignored, so serf can still join (spec §11)', async (t) => {
+  const c = new TestCluster(t, 'interop-d')
+  const m5 = await c.mesh({ name: 'm5', ip: '127.0.50.40' })
+  // memberlist ignores an alive whose Vsn has pmin = 0, pmax = 0 or pmin > pmax. If we listed such a node, every
+  // later push/pull with us would fail serf's version check: "Node 'm5' protocol version (2) is incompatible: [5, 1]".
+  const bogus = [['zero', '000000000000', 43], ['nomax', '010002020505', 44], ['inverted', '050102020505', 45]] as const
+  const sock = dgram.createSocket('udp4')
+  t.teardown(() => new Promise<void>((r) => sock.close(() => r())))
+  await new Promise<void>((r) => sock.bind(0, '127.0.50.41', r))
+  for (const [name, vsn, last] of bogus) {
+    const msg = encodeMessage({
+      type: MSG.alive, Incarnation: 1, Node: name, Addr: Uint8Array.of(127, 0, 50, last), Port: 7946,
+      Meta: Uint8Array.of(0xff, 0x80), Vsn: Uint8Array.from(Buffer.from(vsn, 'hex')),
+    })
+    await new Promise<void>((r) => sock.send(msg, 7946, m5.ip, () => r()))
+  }
+  await waitFor(async () => ((await meshStatus(m5.dataDir))?.counters.packetsIn ?? 0) >= bogus.length, 5000, { what: 'm5 to receive the packets' })
+  t.same((await meshStatus(m5.dataDir))?.members.map((m) => m.name), ['m5'], 'm5 lists none of the bogus nodes')
+  const t0 = Date.now()
+  const s6 = await c.serf({ name: 's6', ip: '127.0.50.42', join: m5.bind })
+  await serfSees(s6, 'm5', 'alive', t0, 15_000)
+  t.pass('serf s6 joined m5')
+  t.equal(await meshSees(m5, 's6', 'alive', t0, 15_000) >= 0, true, 'm5 lists s6 alive')
 })
