@@ -127,6 +127,7 @@ if (!isRoot()) {
     await waitFor(async () => (await n1.exec(['test', '-S', `/var/run/wireguard/${dev}.sock`])).code === 0, 10_000,
       { intervalMs: 100, what: `${dev}.sock in node1` })
     t.not(readlinkSync(`/proc/${wg.pid}/ns/net`), readlinkSync('/proc/self/ns/net'), 'wireguard-go runs in a node netns')
+    t.ok(existsSync(wg.logPath) && wg.logPath.startsWith(n1.dir), `its output is also logged in the node dir (${wg.logPath})`)
     const show = await n1.exec(['wg', 'show', dev, 'listen-port'])
     t.equal(show.code, 0, `wg talks to it over UAPI: ${show.stderr}`)
     t.match(show.stdout, /^\d+\n$/, 'wg show listen-port')
@@ -150,7 +151,9 @@ if (!isRoot()) {
   })
 
   t.test('down leaves no namespace, process, mount or cgroup behind', async (t) => {
-    for (const s of await lab.stats()) t.comment(`${s.node}: ${s.memoryMiB} MiB in its memory cgroup, ${s.rssMiB} MiB rss, ${s.tasks} tasks`)
+    for (const s of await lab.stats()) {
+      t.comment(`${s.node}: ${s.memoryMiB} MiB memory cgroup, ${s.rssMiB} MiB rss, ${s.pssMiB} MiB pss, ${s.tasks} tasks`)
+    }
     const sleeper = n2.spawn(['sleep', '600'])
     await n2.docker(['run', '-d', '--network', LAB_NETWORK, LAB_IMAGE, 'sleep', '600'])
     const rec = readState(lab)

@@ -28,6 +28,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { run, spawnProc, type Proc, type RunResult } from '../support/procs.ts'
@@ -73,6 +74,8 @@ export interface NodeStats {
   /** Charged to the node's memory cgroup (daemons, containers, page cache they touched first), MiB. */
   memoryMiB: number
   rssMiB: number
+  /** Proportional set size of its tasks (shared binary text split between the nodes), MiB. */
+  pssMiB: number
   tasks: number
 }
 
@@ -175,12 +178,21 @@ export class LabNode {
   }
 
   /**
-   * Start `cmd` in the background inside the node (recorded in the run's state, killed by down/killNode at the
-   * latest). Returns a Proc from test/support/procs.ts: stdout()/stderr(), exited, and stop()/waitFor() work on it.
+   * Start `cmd` in the background inside the node (PID recorded in the run's state; killed by down/killNode at
+   * the latest, or with this process). Returns a Proc from test/support/procs.ts (stdout()/stderr(), exited;
+   * stop() and waitFor() work on it) plus `logPath`, a copy of its output in the node's log dir.
    */
-  spawn(cmd: readonly string[], o: SpawnOptions = {}): Proc {
+  spawn(cmd: readonly string[], o: SpawnOptions = {}): Proc & { logPath: string } {
     const [file, args] = this.#lab.shArgs(['exec', this.name, '--record', '--', ...cmd])
-    return spawnProc(file, args, { name: o.name ?? `${this.name} ${cmd[0] ?? ''}`, ...(o.env ? { env: o.env } : {}) })
+    const proc = spawnProc(file, args, { name: o.name ?? `${this.name} ${cmd[0] ?? ''}`, ...(o.env ? { env: o.env } : {}) })
+    const label = (o.name ?? cmd[0] ?? 'proc').replace(/[^A-Za-z0-9_.-]+/g, '_').slice(0, 40)
+    const logPath = `${this.dir}/log/spawn-${label}-${proc.pid}.log`
+    const log = createWriteStream(logPath, { flags: 'a' })
+    log.on('error', () => {}) // the run may be torn down under it
+    proc.child.stdout?.on('data', (b: Buffer) => log.write(b))
+    proc.child.stderr?.on('data', (b: Buffer) => log.write(b))
+    void proc.exited.then(() => log.end())
+    return Object.assign(proc, { logPath })
   }
 }
 
@@ -246,8 +258,8 @@ export class Lab {
   async stats(): Promise<NodeStats[]> {
     const r = await this.sh(['stats'])
     const out: NodeStats[] = []
-    for (const m of r.stdout.matchAll(/^(node\d+) memory_cgroup_MiB=(\d+) rss_MiB=(\d+) tasks=(\d+)$/gm)) {
-      out.push({ node: m[1] as string, memoryMiB: Number(m[2]), rssMiB: Number(m[3]), tasks: Number(m[4]) })
+    for (const m of r.stdout.matchAll(/^(node\d+) memory_cgroup_MiB=(\d+) rss_MiB=(\d+) pss_MiB=(\d+) tasks=(\d+)$/gm)) {
+      out.push({ node: m[1] as string, memoryMiB: Number(m[2]), rssMiB: Number(m[3]), pssMiB: Number(m[4]), tasks: Number(m[5]) })
     }
     return out
   }

@@ -229,16 +229,16 @@ cmd_info() {
   done
 }
 
-# cmd_stats: per node, the memory charged to its memory cgroup (daemons, containers, page cache they
-# touched first) and the task count.
+# cmd_stats: per node, the memory charged to its memory cgroup (daemons, containers, and the page cache they
+# touched first), the cgroup's rss, the PSS of its tasks (shared binary text split fairly) and the task count.
 cmd_stats() {
-  local i dir usage rss k v
+  local i dir usage rss pss k v
   local -A uniq
   require_root; pick_run; need_state
   for i in "${NODES[@]}"; do
     node_alive "$i" || { echo "node$i dead"; continue; }
     node_cgroups "$i"
-    usage=0 rss=0
+    usage=0 rss=0 pss=0
     for dir in "${NODE_CG[@]}"; do
       [[ -f $dir/memory.usage_in_bytes ]] || continue
       read -r usage <"$dir/memory.usage_in_bytes"
@@ -247,7 +247,11 @@ cmd_stats() {
     CG_PIDS=(); cg_pids "$i"
     uniq=()
     for k in "${CG_PIDS[@]}"; do uniq[$k]=1; done
-    printf 'node%d memory_cgroup_MiB=%d rss_MiB=%d tasks=%d\n' "$i" $(( usage >> 20 )) $(( rss >> 20 )) "${#uniq[@]}"
+    for k in "${!uniq[@]}"; do
+      while read -r dir v _; do [[ $dir == Pss: ]] && pss=$(( pss + v )); done 2>/dev/null <"/proc/$k/smaps_rollup"
+    done
+    printf 'node%d memory_cgroup_MiB=%d rss_MiB=%d pss_MiB=%d tasks=%d\n' \
+      "$i" $(( usage >> 20 )) $(( rss >> 20 )) $(( pss >> 10 )) "${#uniq[@]}"
   done
 }
 

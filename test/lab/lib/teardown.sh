@@ -139,7 +139,21 @@ down_run() {
     [[ ${f[4]} == "$S" || ${f[4]} == "$S"/* ]] && mps=("${f[4]}" "${mps[@]}")
   done </proc/self/mountinfo
   (( ${#mps[@]} )) && umount -l "${mps[@]}" 2>/dev/null
+  keep_logs
   rm -rf --one-file-system -- "$S"
+}
+
+# keep_logs: with MESHLAB_KEEP_LOGS=1, move the run's logs to $LAB_ROOT/logs/P/nI/ before they are deleted.
+keep_logs() {
+  local d
+  [[ ${MESHLAB_KEEP_LOGS:-} == 1 ]] || return 0
+  mkdir -p "$LAB_ROOT/logs/$P"
+  for d in "$S"/n*/; do
+    d=${d%/}
+    [[ -d $d/log ]] && mv "$d/log" "$LAB_ROOT/logs/$P/${d##*/}"
+  done
+  cp "$STATE" "$LAB_ROOT/logs/$P/state" 2>/dev/null
+  log "down: logs kept in $LAB_ROOT/logs/$P"
 }
 
 # owner_alive STATEFILE: the run's owner still exists (same boot, same start time); --owner 0 never dies.
@@ -156,7 +170,7 @@ sweep_stale() {
   local d name
   for d in "$LAB_ROOT"/*/; do
     d=${d%/} name=${d##*/}
-    [[ -d $d && $name != cache ]] && valid_prefix "$name" || continue
+    [[ -d $d && $name != cache && $name != logs ]] && valid_prefix "$name" || continue
     if [[ ! -f $d/state ]]; then
       # up writes the state right after mkdir; an old dir without one never got further.
       [[ -n $(find "$d" -maxdepth 0 -mmin +1) ]] && rm -rf --one-file-system -- "$d"
