@@ -2,16 +2,19 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
+import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
 import type { Logger } from './log.ts'
 
 /**
- * agent/ — process wiring for `mesh agent`. Start order: data dir → gossip (bind, join) → control socket.
+ * agent/ — process wiring for `mesh agent`. Start order: data dir → gossip (bind, join) → overlay (WireGuard,
+ * subnet claim, Docker network) → control socket.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
  */
 export interface RunningAgent {
   gossip: Gossip
+  overlay: Overlay
   /** Graceful leave and shutdown; resolves when everything is closed. */
   shutdown(reason: string): Promise<void>
 }
@@ -23,19 +26,29 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     onTransportError: (err, where) => glog.warn({ where, err: err.message }, 'transport error'),
   })
   gossip.on((e) => logEvent(glog, e))
+  const olog = log.child({ sub: 'overlay' })
+  const overlay = new Overlay(config.overlay, {
+    gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr,
+    log: (level, msg, fields) => olog[level](fields ?? {}, msg),
+  })
   const control = new ControlServer(join(config.dataDir, CONTROL_SOCKET), {
-    '/v1/status': () => ({
+    '/v1/status': async () => ({
       node: config.gossip.name,
       address: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`,
       members: gossip.members(),
       counters: gossip.counters(),
+      overlay: await overlay.status(),
     }),
     '/v1/members': () => gossip.members(),
+    '/v1/overlay': () => overlay.status(),
   })
   await control.start()
   try {
     await gossip.start()
+    await overlay.start()
   } catch (err) {
+    await overlay.stop().catch(() => undefined)
+    await gossip.stop()
     await control.stop()
     throw err
   }
@@ -49,6 +62,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     log.info({ reason }, 'leaving the cluster')
     stopping = (async () => {
       try {
+        await overlay.stop().catch((err: Error) => log.error({ err: err.message }, 'overlay teardown failed'))
         await gossip.leave()
       } finally {
         await control.stop()
@@ -57,7 +71,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     })()
     return stopping
   }
-  return { gossip, shutdown }
+  return { gossip, overlay, shutdown }
 }
 
 function logEvent(log: Logger, e: GossipEvent): void {

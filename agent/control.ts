@@ -7,7 +7,7 @@ import { ControlError } from '../src/errors.ts'
  * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
  * Routes are plain functions returning JSON-able values; the CLI is the client.
  */
-export type Route = () => unknown
+export type Route = () => unknown | Promise<unknown>
 
 export const CONTROL_SOCKET = 'mesh.sock'
 
@@ -30,14 +30,13 @@ export class ControlServer {
         res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }))
         return
       }
-      try {
-        const body = JSON.stringify(route())
+      Promise.resolve().then(route).then((value) => {
         res.writeHead(200, { 'content-type': 'application/json' })
-        res.end(body)
-      } catch (err) {
+        res.end(JSON.stringify(value))
+      }, (err: Error) => {
         res.writeHead(500, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'internal', message: (err as Error).message } }))
-      }
+        res.end(JSON.stringify({ error: { code: 'internal', message: err.message } }))
+      })
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

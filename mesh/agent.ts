@@ -15,6 +15,8 @@ interface AgentOpts {
   logLevel?: string
   profile?: string
   tag?: string[]
+  overlay?: string
+  overlayRange?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -28,6 +30,8 @@ export function agentCommand(): Command {
     .option('--name <name>', 'node name, unique in the cluster (default: the host name)')
     .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary', collect)
     .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
+    .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
+    .option('--overlay-range <cidr>', 'the cluster\'s overlay range, split into one /24 per node (default 10.77.0.0/16)')
     .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
@@ -36,7 +40,8 @@ export function agentCommand(): Command {
 Examples:
   mesh agent --bind 10.0.0.1 --name node1
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
-Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG`)
+Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
+MESH_OVERLAY, MESH_OVERLAY_RANGE`)
     .action(async (opts: AgentOpts) => {
       const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
       const log = createLogger(config.logLevel)
@@ -77,6 +82,12 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
   }
   const out: ConfigInput = {}
   if (Object.keys(gossip).length > 0) out.gossip = gossip
+  if (o.overlay !== undefined || o.overlayRange !== undefined) {
+    out.overlay = {
+      ...(o.overlay !== undefined ? { mode: o.overlay as 'auto' | 'on' | 'off' } : {}),
+      ...(o.overlayRange !== undefined ? { range: o.overlayRange } : {}),
+    }
+  }
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel
   if (o.profile !== undefined) out.profile = o.profile as 'lan' | 'local'

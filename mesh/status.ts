@@ -3,12 +3,14 @@ import { join } from 'node:path'
 import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import type { MemberInfo } from '../src/gossip/index.ts'
+import type { OverlayStatus } from '../src/overlay/index.ts'
 import { formatAgo, table } from './table.ts'
 
 interface StatusReply {
   node: string
   address: string
   members: MemberInfo[]
+  overlay?: OverlayStatus
 }
 
 export function statusCommand(): Command {
@@ -29,7 +31,25 @@ export function statusCommand(): Command {
       process.stdout.write(`Node: ${status.node} (${status.address})   Members: ${members.length}, ${alive} alive\n\n`)
       process.stdout.write(table(['NAME', 'ADDRESS', 'STATE', 'INCARNATION', 'LAST CHANGE', 'TAGS'], members.map((m) => [
         m.name + (m.name === status.node ? ' *' : ''), m.address, m.state, String(m.incarnation), formatAgo(m.sinceChangeMs),
-        Object.entries(m.tags).map(([k, v]) => `${k}=${v}`).join(','),
+        Object.entries(m.tags).filter(([k]) => !k.startsWith('mesh.')).map(([k, v]) => `${k}=${v}`).join(','),
       ])))
+      if (status.overlay) process.stdout.write(`\n${formatOverlay(status.overlay)}`)
     })
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`
+}
+
+export function formatOverlay(o: OverlayStatus, nowS = Date.now() / 1000): string {
+  if (!o.enabled) return `Overlay: off (${o.reason ?? 'disabled'})\n`
+  const head = `Overlay: ${o.subnet ?? 'no subnet'}${o.held ? '' : ' (claiming)'}   gateway ${o.gateway ?? '-'}   ` +
+    `${o.ifname} (${o.kind === 'kernel' ? 'kernel WireGuard' : 'wireguard-go'}, MTU ${o.mtu})\n\n`
+  return head + table(['PEER', 'SUBNET', 'ENDPOINT', 'LAST HANDSHAKE', 'RX', 'TX'], o.peers.map((p) => [
+    p.node, p.subnet, p.endpoint, p.lastHandshakeS > 0 ? formatAgo(Math.max(0, nowS - p.lastHandshakeS) * 1000) : 'never',
+    formatBytes(p.rxBytes), formatBytes(p.txBytes),
+  ]))
 }

@@ -11,8 +11,10 @@ import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.ts'
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
+import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
 
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
+export { defaultOverlayConfig, type OverlayConfig }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -25,13 +27,14 @@ export interface Config {
   /** Timing preset the gossip defaults come from: lan (memberlist DefaultLANConfig) or local (loopback). */
   profile: 'lan' | 'local'
   gossip: GossipConfig
+  overlay: OverlayConfig
 }
 
 export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 export const DEFAULT_GOSSIP_PORT = 7946
 
 /** A partial config as read from a file, the environment or flags. */
-export type ConfigInput = Partial<Omit<Config, 'gossip'>> & { gossip?: Partial<GossipConfig> }
+export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay'>> & { gossip?: Partial<GossipConfig>; overlay?: Partial<OverlayConfig> }
 
 export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
   return {
@@ -39,6 +42,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     logLevel: 'info',
     profile,
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
+    overlay: defaultOverlayConfig(),
   }
 }
 
@@ -85,6 +89,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.MESH_JOIN) g.join = splitList(env.MESH_JOIN)
   if (env.MESH_ENCRYPT) g.encryptKeys = splitList(env.MESH_ENCRYPT)
   if (Object.keys(g).length > 0) out.gossip = g
+  if (env.MESH_OVERLAY) out.overlay = { mode: env.MESH_OVERLAY as OverlayConfig['mode'] }
+  if (env.MESH_OVERLAY_RANGE) out.overlay = { ...out.overlay, range: env.MESH_OVERLAY_RANGE }
   return out
 }
 
@@ -119,11 +125,12 @@ function parseIpPort(text: string, what: string): { ip: string; port?: number } 
 }
 
 function merge(base: Config, ...inputs: ConfigInput[]): Config {
-  const out: Config = { ...base, gossip: { ...base.gossip } }
+  const out: Config = { ...base, gossip: { ...base.gossip }, overlay: { ...base.overlay } }
   for (const i of inputs) {
-    const { gossip, ...rest } = i
+    const { gossip, overlay, ...rest } = i
     Object.assign(out, rest)
     if (gossip) Object.assign(out.gossip, gossip)
+    if (overlay) Object.assign(out.overlay, overlay)
   }
   return out
 }
@@ -146,6 +153,7 @@ export function loadConfig(o: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; fi
   g.join = Object.freeze([...g.join]) as string[]
   g.encryptKeys = Object.freeze([...g.encryptKeys]) as string[]
   Object.freeze(g)
+  Object.freeze(cfg.overlay)
   return Object.freeze(cfg)
 }
 
@@ -188,6 +196,16 @@ function validate(c: Config): void {
   if (!(g.gossipNodes >= 1)) throw new ConfigError(`gossip.gossipNodes ${g.gossipNodes}: must be ≥ 1`)
   if (!(g.awarenessMaxMultiplier >= 1)) throw new ConfigError(`gossip.awarenessMaxMultiplier ${g.awarenessMaxMultiplier}: must be ≥ 1`)
   if (!(g.udpBufferBytes >= 512 && g.udpBufferBytes <= 65000)) throw new ConfigError(`gossip.udpBufferBytes ${g.udpBufferBytes}: must be 512-65000`)
+  const o = c.overlay
+  if (!['auto', 'on', 'off'].includes(o.mode)) throw new ConfigError(`overlay mode "${o.mode}": must be auto, on or off`)
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(o.range)) throw new ConfigError(`overlay range "${o.range}": want an IPv4 network like 10.77.0.0/16`)
+  if (!Number.isInteger(o.subnetPrefix) || o.subnetPrefix < 8 || o.subnetPrefix > 30) throw new ConfigError(`overlay.subnetPrefix ${o.subnetPrefix}: must be 8-30`)
+  if (!Number.isInteger(o.wgPort) || o.wgPort < 1 || o.wgPort > 65535) throw new ConfigError(`overlay.wgPort ${o.wgPort}: must be 1-65535`)
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.ifname)) throw new ConfigError(`overlay.ifname "${o.ifname}": an interface name of 1-15 characters`)
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.bridgeName)) throw new ConfigError(`overlay.bridgeName "${o.bridgeName}": an interface name of 1-15 characters`)
+  if (!(o.mtu === 0 || (o.mtu >= 576 && o.mtu <= 9000))) throw new ConfigError(`overlay.mtu ${o.mtu}: 0 (auto) or 576-9000`)
+  if (!(o.keepaliveS >= 0 && o.keepaliveS <= 65535)) throw new ConfigError(`overlay.keepaliveS ${o.keepaliveS}: must be 0-65535`)
+  if (!(o.settleMs >= 0)) throw new ConfigError(`overlay.settleMs ${o.settleMs}: must be ≥ 0`)
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)
   }

@@ -162,6 +162,21 @@ export class Gossip {
     return { ip: this.config.advertiseAddr, port: this.#ml.members.self()?.port ?? this.config.advertisePort }
   }
 
+  /** Our current tags. */
+  get tags(): Record<string, string> {
+    return this.#serf.tags
+  }
+
+  /** Merge tags into ours (a null value removes a key) and publish. */
+  updateTags(patch: Record<string, string | null>): void {
+    const next = this.#serf.tags
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null) delete next[k]
+      else next[k] = v
+    }
+    this.setTags(next)
+  }
+
   /** Publish new tags (metadata) to the cluster. */
   setTags(tags: Record<string, string>): void {
     checkTags(tags)

@@ -1,0 +1,66 @@
+import { run } from './exec.ts'
+
+/**
+ * Overlay firewall. mesh owns one nftables table (`inet mesh`), replaced atomically in one `nft -f` transaction:
+ *  - forward: from the tunnel only overlay → this node's containers passes; everything else from the tunnel drops;
+ *  - input: from the tunnel only replies, ICMP and DNS to the gateway reach the host;
+ *  - postrouting: containers reaching outside the overlay are masqueraded; overlay ↔ overlay is never NATed.
+ * Docker's own iptables-nft FORWARD chain drops new flows into its bridges, so one rule in Docker's documented
+ * DOCKER-USER chain lets tunnel → bridge through (an accept there does not bypass our drops above).
+ */
+
+export interface FirewallSpec {
+  ifname: string
+  bridgeName: string
+  range: string
+  subnet: string
+  gateway: string
+}
+
+export const NFT_TABLE = 'mesh'
+
+/** The complete ruleset text (pure; exported for tests). */
+export function nftRuleset(s: FirewallSpec): string {
+  return `table inet ${NFT_TABLE}
+delete table inet ${NFT_TABLE}
+table inet ${NFT_TABLE} {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "${s.ifname}" ct state established,related accept
+    iifname "${s.ifname}" meta l4proto { icmp, icmpv6 } accept
+    iifname "${s.ifname}" ip daddr ${s.gateway} meta l4proto { tcp, udp } th dport 53 accept
+    iifname "${s.ifname}" counter drop
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${s.ifname}" oifname "${s.bridgeName}" ip saddr ${s.range} ip daddr ${s.subnet} accept
+    iifname "${s.ifname}" counter drop
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr ${s.subnet} ip daddr != ${s.range} oifname != "${s.bridgeName}" masquerade
+  }
+}
+`
+}
+
+function dockerUserRule(s: FirewallSpec): string[] {
+  return ['-i', s.ifname, '-o', s.bridgeName, '-j', 'ACCEPT']
+}
+
+export async function applyFirewall(s: FirewallSpec): Promise<void> {
+  await run('nft', ['-f', '-'], { input: nftRuleset(s) })
+  // DOCKER-USER exists once dockerd has started with iptables enabled; create it if not (dockerd keeps it).
+  await run('iptables', ['-N', 'DOCKER-USER']).catch(() => undefined)
+  const rule = dockerUserRule(s)
+  const present = await run('iptables', ['-C', 'DOCKER-USER', ...rule]).then(() => true, () => false)
+  if (!present) await run('iptables', ['-I', 'DOCKER-USER', '1', ...rule])
+}
+
+export async function removeFirewall(s: FirewallSpec): Promise<void> {
+  await run('nft', ['delete', 'table', 'inet', NFT_TABLE]).catch(() => undefined)
+  for (let i = 0; i < 5; i++) {
+    const ok = await run('iptables', ['-D', 'DOCKER-USER', ...dockerUserRule(s)]).then(() => true, () => false)
+    if (!ok) break
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * src/overlay — the WireGuard container overlay.
+ *
+ * What it does: each node claims one subnet of the overlay range through gossip (subnet-claim.ts), runs a
+ * WireGuard interface (kernel or wireguard-go, tunnel.ts) with one peer per other live node (endpoint = the
+ * node's underlay address, allowed-ips = its subnet), routes the other nodes' subnets into the tunnel, and
+ * gives Docker a bridge network on its own subnet (docker-net.ts). Containers of any node then reach containers of
+ * every other node by IP, encrypted. Peers and routes follow gossip: added on join, removed on fail/leave.
+ *
+ * Who calls it: agent/ after gossip has joined. Node facts travel as gossip tags (tags.ts).
+ * Invariants: a subnet is used only once its claim has settled; restarts are idempotent (same key, same subnet,
+ * no duplicate peers, routes or rules); overlay ↔ overlay traffic is never NATed.
+ * Never: touch a route, rule or network it did not create; start without saying why when a prerequisite is missing.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { OverlayConfig } from '../config/overlay.ts'
+import { ConfigError } from '../errors.ts'
+import { mathRandom, realClock } from '../gossip/clock.ts'
+import type { Gossip } from '../gossip/index.ts'
+import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, removeNetworkIfUnused } from './docker-net.ts'
+import { applyFirewall, removeFirewall, type FirewallSpec } from './firewall.ts'
+import { SubnetPool, cidrsOverlap, parseCidr } from './ipam.ts'
+import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
+import { desiredPeers, planPeers, planRoutes } from './peers.ts'
+import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
+import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers } from './tags.ts'
+import { WireGuardTunnel } from './tunnel.ts'
+import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
+
+export { SubnetPool, parseCidr } from './ipam.ts'
+export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
+
+export interface OverlayPeerStatus {
+  node: string
+  subnet: string
+  endpoint: string
+  /** Seconds since the epoch; 0 = never. */
+  lastHandshakeS: number
+  rxBytes: number
+  txBytes: number
+}
+
+export interface OverlayStatus {
+  enabled: boolean
+  reason?: string
+  subnet: string | null
+  held: boolean
+  gateway: string | null
+  ifname: string
+  kind: 'kernel' | 'userspace' | null
+  mtu: number
+  publicKey: string | null
+  peers: OverlayPeerStatus[]
+}
+
+export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+
+const LEASE_FILE = 'overlay.json'
+
+export class Overlay {
+  readonly #c: Readonly<OverlayConfig>
+  readonly #gossip: Gossip
+  readonly #dataDir: string
+  readonly #advertise: string
+  readonly #log: Log
+  #enabled = false
+  #reason = 'not started'
+  #pool: SubnetPool | null = null
+  #key: WgKeyPair | null = null
+  #mtu = 0
+  #tunnel: WireGuardTunnel | null = null
+  #claim: SubnetClaim | null = null
+  #docker: ReturnType<typeof dockerClient> | null = null
+  #ready = false
+  #unsubscribe: (() => void) | null = null
+  #reconciling: Promise<void> | null = null
+  #again = false
+
+  constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log }) {
+    this.#c = c
+    this.#gossip = o.gossip
+    this.#dataDir = o.dataDir
+    this.#advertise = o.advertiseAddr
+    this.#log = o.log
+  }
+
+  get enabled(): boolean {
+    return this.#enabled
+  }
+
+  /** Check prerequisites, bring up the tunnel and start claiming a subnet. */
+  async start(): Promise<void> {
+    const c = this.#c
+    if (c.mode === 'off') {
+      this.#reason = 'disabled (--overlay off)'
+      return
+    }
+    const docker = dockerClient(c.dockerSocket)
+    if (!(await dockerAnswers(docker))) {
+      if (c.mode === 'auto') {
+        this.#reason = `no Docker engine at ${c.dockerSocket}`
+        this.#log('warn', 'overlay disabled: no Docker engine answers', { socket: c.dockerSocket })
+        return
+      }
+      throw new ConfigError(`overlay: no Docker engine answers at ${c.dockerSocket}; start dockerd, or run with --overlay off`)
+    }
+    this.#docker = docker
+    const range = parseCidr(c.range, 'overlay range')
+    this.#pool = new SubnetPool(range, c.subnetPrefix)
+    await this.#checkOverlaps(range)
+    this.#key = loadOrCreateKey(this.#dataDir)
+    const underlayMtu = (await mtuOfAddress(this.#advertise)) ?? 1500
+    this.#mtu = c.mtu > 0 ? c.mtu : underlayMtu - 80
+    this.#tunnel = new WireGuardTunnel({
+      ifname: c.ifname, mtu: this.#mtu, runDir: c.wgRunDir, dataDir: this.#dataDir,
+      log: (msg, fields) => this.#log('info', msg, fields),
+    })
+    await this.#tunnel.start()
+    await this.#tunnel.control.set({ privateKey: this.#key.privateKey, listenPort: c.wgPort })
+    this.#enabled = true
+    this.#reason = ''
+    this.#gossip.updateTags({ [TAG_WG_KEY]: this.#key.publicKey, [TAG_WG_PORT]: String(c.wgPort) })
+    this.#claim = new SubnetClaim({
+      pool: this.#pool, self: this.#gossip.config.name, clock: realClock(), random: mathRandom, settleMs: c.settleMs,
+      preferred: this.#readLease(),
+      publish: (subnet, held) => this.#gossip.updateTags({ [TAG_SUBNET]: subnet, [TAG_SUBNET_HELD]: held ? '1' : '0' }),
+      emit: (e) => this.#onClaim(e),
+    })
+    this.#unsubscribe = this.#gossip.on((e) => {
+      if (e.type === 'user' || e.type === 'direct' || e.type === 'refuted') return
+      this.#claim?.update(claimsFromMembers(this.#gossip.members()))
+      this.reconcile()
+    })
+    this.#claim.start(claimsFromMembers(this.#gossip.members()))
+  }
+
+  /** Resolves once this node holds a subnet and its network is up (or rejects after `timeoutMs`). */
+  async ready(timeoutMs: number): Promise<void> {
+    const start = Date.now()
+    while (!this.#ready) {
+      if (!this.#enabled) throw new ConfigError(`overlay: ${this.#reason}`)
+      if (Date.now() - start > timeoutMs) throw new ConfigError(`overlay: no subnet held after ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  }
+
+  /** Graceful stop: peers, routes, rules, tunnel and (if unused) the Docker network go; key and lease stay. */
+  async stop(): Promise<void> {
+    this.#unsubscribe?.()
+    this.#claim?.stop()
+    await this.#reconciling?.catch(() => undefined)
+    const spec = this.#firewallSpec()
+    if (this.#tunnel) {
+      for (const dst of await routesVia(this.#c.ifname).catch(() => [] as string[])) await deleteRoute(dst, this.#c.ifname)
+      await this.#tunnel.stop()
+    }
+    if (spec) await removeFirewall(spec)
+    if (this.#docker) await removeNetworkIfUnused(this.#docker, this.#c.network).catch(() => false)
+    this.#ready = false
+    this.#enabled = false
+    this.#reason = 'stopped'
+  }
+
+  /** Bring WireGuard peers and routes in line with gossip; serialized, coalesced. */
+  reconcile(): void {
+    if (!this.#ready) return
+    if (this.#reconciling) {
+      this.#again = true
+      return
+    }
+    this.#reconciling = this.#reconcileOnce()
+      .catch((err: Error) => this.#log('error', 'overlay reconcile failed', { err: err.message }))
+      .finally(() => {
+        this.#reconciling = null
+        if (this.#again) {
+          this.#again = false
+          this.reconcile()
+        }
+      })
+  }
+
+  async status(): Promise<OverlayStatus> {
+    const base: OverlayStatus = {
+      enabled: this.#enabled, subnet: this.#claim?.subnet ?? null, held: this.#claim?.held ?? false,
+      gateway: this.#claim?.subnet && this.#pool ? this.#pool.gateway(this.#claim.subnet) : null,
+      ifname: this.#c.ifname, kind: this.#tunnel?.kind ?? null, mtu: this.#mtu, publicKey: this.#key?.publicKey ?? null, peers: [],
+    }
+    if (!this.#enabled) return { ...base, reason: this.#reason }
+    const dev = await this.#tunnel?.control.get().catch(() => null)
+    const desired = desiredPeers(this.#gossip.members(), this.#gossip.config.name)
+    const byKey = new Map(desired.map((d) => [d.publicKey, d]))
+    base.peers = (dev?.peers ?? []).map((p) => ({
+      node: byKey.get(p.publicKey)?.node ?? '?', subnet: p.allowedIps.join(','), endpoint: p.endpoint ?? '',
+      lastHandshakeS: p.lastHandshakeS, rxBytes: p.rxBytes, txBytes: p.txBytes,
+    }))
+    return base
+  }
+
+  async #reconcileOnce(): Promise<void> {
+    const tunnel = this.#tunnel
+    const gw = this.#gateway()
+    if (!tunnel || !gw) return
+    const desired = desiredPeers(this.#gossip.members(), this.#gossip.config.name)
+    const dev = await tunnel.control.get()
+    const ops = planPeers(desired, dev.peers, this.#c.keepaliveS)
+    if (ops.length > 0) {
+      await tunnel.control.set({ peers: ops })
+      for (const op of ops) this.#log('info', op.remove ? 'wireguard peer removed' : 'wireguard peer set', { key: op.publicKey, endpoint: op.endpoint })
+    }
+    const plan = planRoutes(desired, await routesVia(this.#c.ifname))
+    for (const dst of plan.add) await replaceRoute(dst, this.#c.ifname, gw)
+    for (const dst of plan.remove) await deleteRoute(dst, this.#c.ifname)
+  }
+
+  #gateway(): string | null {
+    const s = this.#claim?.subnet
+    return s && this.#claim?.held && this.#pool ? this.#pool.gateway(s) : null
+  }
+
+  #firewallSpec(): FirewallSpec | null {
+    const s = this.#claim?.subnet
+    const gw = this.#gateway()
+    if (!s || !gw) return null
+    return { ifname: this.#c.ifname, bridgeName: this.#c.bridgeName, range: this.#c.range, subnet: s, gateway: gw }
+  }
+
+  #onClaim(e: ClaimEvent): void {
+    switch (e.type) {
+      case 'claiming':
+        this.#log('info', 'claiming overlay subnet', { subnet: e.subnet })
+        return
+      case 'exhausted':
+        this.#log('error', 'overlay range exhausted: every subnet is held', { range: this.#c.range })
+        return
+      case 'lost':
+        this.#ready = false
+        this.#log('error', 'overlay subnet lost to another node (after a partition?); moving', { subnet: e.subnet, to: e.to })
+        return
+      case 'held':
+        void this.#becomeReady(e.subnet).catch((err: Error) => this.#log('error', 'overlay setup failed', { subnet: e.subnet, err: err.message }))
+    }
+  }
+
+  async #becomeReady(subnet: string): Promise<void> {
+    const pool = this.#pool as SubnetPool
+    const gateway = pool.gateway(subnet)
+    this.#writeLease(subnet)
+    const outcome = await ensureNetwork(this.#docker as ReturnType<typeof dockerClient>, {
+      name: this.#c.network, subnet, gateway, mtu: this.#mtu, bridgeName: this.#c.bridgeName,
+    })
+    await applyFirewall(this.#firewallSpec() as FirewallSpec)
+    this.#ready = true
+    this.#log('info', 'overlay subnet held', { subnet, gateway, network: this.#c.network, docker: outcome, mtu: this.#mtu })
+    this.reconcile()
+  }
+
+  async #checkOverlaps(range: ReturnType<typeof parseCidr>): Promise<void> {
+    for (const r of await routes()) {
+      if (r.dst === 'default' || r.dev === this.#c.ifname || r.dev === this.#c.bridgeName) continue
+      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`
+      let cidr
+      try { cidr = parseCidr(dst) } catch { continue }
+      if (cidrsOverlap(cidr, range)) {
+        throw new ConfigError(`overlay range ${this.#c.range} overlaps the route ${r.dst} dev ${r.dev}; choose another range with --overlay-range`)
+      }
+    }
+    for (const n of await otherNetworkSubnets(this.#docker as ReturnType<typeof dockerClient>, this.#c.network)) {
+      let cidr
+      try { cidr = parseCidr(n.subnet) } catch { continue }
+      if (cidrsOverlap(cidr, range)) {
+        throw new ConfigError(`overlay range ${this.#c.range} overlaps Docker network "${n.name}" (${n.subnet}); remove it or choose another range with --overlay-range`)
+      }
+    }
+  }
+
+  #readLease(): string | null {
+    const path = join(this.#dataDir, LEASE_FILE)
+    if (!existsSync(path)) return null
+    try {
+      const lease = JSON.parse(readFileSync(path, 'utf8')) as { subnet?: string; range?: string }
+      return lease.range === this.#c.range && typeof lease.subnet === 'string' ? lease.subnet : null
+    } catch {
+      return null
+    }
+  }
+
+  #writeLease(subnet: string): void {
+    const path = join(this.#dataDir, LEASE_FILE)
+    writeFileSync(`${path}.tmp`, `${JSON.stringify({ range: this.#c.range, subnet })}\n`, { mode: 0o600 })
+    renameSync(`${path}.tmp`, path)
+  }
+}
