@@ -65,7 +65,10 @@ node_pids() {
 # kill_nodes I...: freeze the nodes' cgroups, SIGKILL everything of theirs, thaw, and repeat until nothing
 # is left (bounded: 100 rounds, about 6 s). Frozen tasks can't fork away while we collect them.
 kill_nodes() {
-  local i try
+  local i try own=''
+  # From inside a node (`lab.sh exec node1 lab.sh down`) we would freeze ourselves and see the node's /run.
+  while read -r i; do own+=" $i"; done </proc/$BASHPID/cgroup
+  [[ $own != *"/$P-n"[0-9]* ]] || die "run this from the host, not from inside a node of run $P"
   protect_self
   verify_ns "$@"
   for i in "$@"; do if (( i > 0 )); then cg_set_frozen "$i" FROZEN; fi; done
