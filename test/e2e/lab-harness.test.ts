@@ -3,7 +3,7 @@
  * user-defined network; node-to-node traffic on the underlay; no way out of the lab; wireguard-go UAPI sockets
  * private to a node; kill-node / restart-node; and a `down` that leaves no namespace, process, mount or cgroup.
  *
- * Addresses: the lab's own namespaces only (192.168.77.0/24 underlay, 10.77.I.0/24 container networks), plus
+ * Addresses: the lab's own namespaces only (192.168.77.0/24 underlay, 172.31.I.0/24 container networks), plus
  * 192.0.2.1 (TEST-NET-1), which must be unreachable from inside. Needs root; skipped otherwise.
  */
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
@@ -64,7 +64,7 @@ if (!isRoot()) {
   const lab = await createLab({ nodes: 3 })
   t.teardown(() => lab.down())
   t.comment(`up 3: ${lab.upMs} ms (prefix ${lab.prefix})`)
-  const [n1, n2, n3] = lab.nodes as [typeof lab.nodes[0], typeof lab.nodes[0], typeof lab.nodes[0]]
+  const [n1, n2, n3] = [lab.node(1), lab.node(2), lab.node(3)]
 
   t.test('every engine answers /_ping and has its own engine ID', async (t) => {
     const ids = new Set<string>()

@@ -5,7 +5,7 @@
  * tmpfs /run (so its own /run/wireguard, /run/docker.sock, ...), its own /etc/{hosts,resolv.conf,machine-id,
  * docker}, per-node cgroups, and its own containerd + dockerd (docker 20.10, API 1.41). Every engine has the
  * image `mesh/busybox:latest` (static busybox: sh, httpd, nc, nslookup, wget, ping, ...) and a user-defined
- * bridge network `lab` (10.77.I.0/24; the default bridge is off, so always pass `--network lab`). The nodes
+ * bridge network `lab` (172.31.I.0/24, outside the overlay range; the default bridge is off, so always pass `--network lab`). The nodes
  * sit on an underlay bridge, 192.168.77.0/24 with node I at .1I, inside a namespace `<prefix>-net` (.1) that
  * has no uplink and no link to the host: nothing leaves the lab.
  *
@@ -282,11 +282,13 @@ export class Lab {
 const live = new Set<string>()
 let hooksInstalled = false
 
+function downSync(prefix: string): void {
+  spawnSync('bash', [LAB_SH, '-p', prefix, 'down'], { stdio: 'ignore', timeout: 120_000 })
+  live.delete(prefix)
+}
+
 function downLiveSync(): void {
-  for (const prefix of live) {
-    spawnSync('bash', [LAB_SH, '-p', prefix, 'down'], { stdio: 'ignore', timeout: 60_000 })
-    live.delete(prefix)
-  }
+  for (const prefix of live) downSync(prefix)
 }
 
 /** 'exit' and SIGINT/SIGTERM/SIGHUP/SIGALRM (tap's timeout) tear down this process's runs synchronously. */
@@ -324,14 +326,9 @@ export async function createLab(o: LabOptions): Promise<Lab> {
   const r = await run('bash', args, { timeoutMs: o.upTimeoutMs ?? 120_000 })
   if (r.code !== 0) {
     if (o.keepOnFailure) live.delete(prefix)
-    else downLiveSyncOne(prefix)
+    else downSync(prefix) // after a timeout lab.sh could not clean up itself
     throw new LabError('LAB_ERR_UP', `lab ${prefix}: up ${o.nodes} failed (${r.timedOut ? 'timed out' : `exit ${r.code}`}): ${lastLines(r.stderr)}`)
   }
   const json = r.stdout.trim().split('\n').pop() ?? ''
   return new Lab(JSON.parse(json) as RunInfo, Date.now() - started)
-}
-
-function downLiveSyncOne(prefix: string): void {
-  spawnSync('bash', [LAB_SH, '-p', prefix, 'down'], { stdio: 'ignore', timeout: 120_000 })
-  live.delete(prefix)
 }

@@ -115,7 +115,7 @@ start_engine() {
   die "node$i: dockerd did not answer /_ping in 30 s (see $d/log/dockerd.log)"
 }
 
-# provision_engine I TAR FRESH: the test image and a user-defined bridge network "lab" (10.77.I.0/24),
+# provision_engine I TAR FRESH: the test image and a user-defined bridge network "lab" (172.31.I.0/24, outside mesh's overlay range 10.77.0.0/16),
 # both at once. With bridge=none, a container without --network has no network and -p is ignored.
 provision_engine() {
   local i=$1 tar=$2 fresh=$3 netjob=''
@@ -124,7 +124,7 @@ provision_engine() {
   if [[ $HTTP != 200 ]]; then
     (
       api "$i" POST /networks/create -H 'Content-Type: application/json' \
-        -d "{\"Name\":\"lab\",\"Driver\":\"bridge\",\"CheckDuplicate\":true,\"IPAM\":{\"Config\":[{\"Subnet\":\"10.77.$i.0/24\"}]}}"
+        -d "{\"Name\":\"lab\",\"Driver\":\"bridge\",\"CheckDuplicate\":true,\"IPAM\":{\"Config\":[{\"Subnet\":\"172.31.$i.0/24\"}]}}"
       [[ $HTTP == 201 ]] || die "node$i: docker network create failed: $HTTP $REPLY"
     ) &
     netjob=$!
