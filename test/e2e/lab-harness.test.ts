@@ -92,7 +92,7 @@ if (!isRoot()) {
       'sh', '-c', 'mkdir -p /www && echo hello-from-node1 >/www/index.html && exec httpd -f -p 80 -h /www'])
     t.equal(started.code, 0, `docker run: ${started.stderr}`)
     const ip = (await n1.docker(['inspect', '-f', `{{.NetworkSettings.Networks.${LAB_NETWORK}.IPAddress}}`, 'web1'])).stdout.trim()
-    t.match(ip, /^10\.77\.1\.\d+$/, 'container address on the lab network')
+    t.match(ip, /^172\.31\.1\.\d+$/, 'container address on the lab network (172.31.1.0/24)')
     // busybox wget -T segfaults (1.35); bound it with timeout(1) instead.
     const body = await waitFor(async () => {
       const r = await n1.exec(['timeout', '5', 'busybox', 'wget', '-qO-', `http://${ip}/`])

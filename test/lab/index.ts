@@ -5,9 +5,9 @@
  * tmpfs /run (so its own /run/wireguard, /run/docker.sock, ...), its own /etc/{hosts,resolv.conf,machine-id,
  * docker}, per-node cgroups, and its own containerd + dockerd (docker 20.10, API 1.41). Every engine has the
  * image `mesh/busybox:latest` (static busybox: sh, httpd, nc, nslookup, wget, ping, ...) and a user-defined
- * bridge network `lab` (172.31.I.0/24, outside the overlay range; the default bridge is off, so always pass `--network lab`). The nodes
- * sit on an underlay bridge, 192.168.77.0/24 with node I at .1I, inside a namespace `<prefix>-net` (.1) that
- * has no uplink and no link to the host: nothing leaves the lab.
+ * bridge network `lab` (172.31.I.0/24, outside mesh's overlay range; the default bridge is off, so always pass
+ * `--network lab`). The nodes sit on an underlay bridge, 192.168.77.0/24 with node I at .1I, inside a
+ * namespace `<prefix>-net` (.1) that has no uplink and no link to the host: nothing leaves the lab.
  *
  * Who calls it: e2e tests (test/e2e/*.test.ts), typically
  *   const lab = await createLab({ nodes: 3 })

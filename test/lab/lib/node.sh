@@ -115,8 +115,9 @@ start_engine() {
   die "node$i: dockerd did not answer /_ping in 30 s (see $d/log/dockerd.log)"
 }
 
-# provision_engine I TAR FRESH: the test image and a user-defined bridge network "lab" (172.31.I.0/24, outside mesh's overlay range 10.77.0.0/16),
-# both at once. With bridge=none, a container without --network has no network and -p is ignored.
+# provision_engine I TAR FRESH: the test image and a user-defined bridge network "lab" (172.31.I.0/24,
+# outside mesh's overlay range 10.77.0.0/16), both at once. With bridge=none, a container without --network
+# has no network and -p is ignored.
 provision_engine() {
   local i=$1 tar=$2 fresh=$3 netjob=''
   HTTP=404
