@@ -14,8 +14,9 @@
 #   lab.sh down --stale                                down every run whose owner process is gone
 #   lab.sh list                                        runs under $MESHLAB_ROOT (default /var/lib/meshlab)
 #
-# NODE is node2, n2, 2 or P-n2. The run is -p P, else $MESHLAB_PREFIX, else the only run there is.
-# The owner (default: the parent of lab.sh) is the process whose death makes the run stale; 0 = never.
+# NODE is node2, n2, 2 or P-n2. The run must be named: -p P or MESHLAB_PREFIX=P (never guessed).
+# --owner PID: the run becomes stale (swept by `down --stale` and by every `up`) once PID is gone. The
+# default, 0, means never: a run made from a shell lives until `down`, whoever's shell exits.
 # LAB_TRACE=1 traces every step with timestamps on stderr.
 set -uo pipefail
 if [[ -n ${LAB_TRACE:-} ]]; then PS4='+ $EPOCHREALTIME $BASHPID ${FUNCNAME[0]:-main}: '; set -x; fi
@@ -36,20 +37,20 @@ usage() {
   local line
   while IFS= read -r line; do
     [[ $line == '#'* ]] || break
-    [[ $line == '#!'* ]] || printf '%s\n' "${line#'# '}" >&2
+    [[ $line == '#!'* ]] || { line=${line#'#'}; printf '%s\n' "${line# }" >&2; }
   done <"${BASH_SOURCE[0]}"
   exit 2
 }
 
 require_root() { [[ $EUID -eq 0 ]] || die "must run as root (namespaces, mounts, cgroups)"; }
 
-# pick_run: the run from -p, $MESHLAB_PREFIX or the only existing one; loads its state.
+# pick_run: the run named by -p or $MESHLAB_PREFIX; loads its state. Never a default: other sessions share
+# this machine and $LAB_ROOT, and guessing "the only run there is" once tore down another session's test lab.
 pick_run() {
   local p=${OPT_PREFIX:-${MESHLAB_PREFIX:-}} runs=() f
   if [[ -z $p ]]; then
     for f in "$LAB_ROOT"/*/state; do [[ -f $f ]] && { f=${f%/state}; runs+=("${f##*/}"); }; done
-    (( ${#runs[@]} == 1 )) || die "${#runs[@]} runs exist (${runs[*]:-none}); pass -p PREFIX"
-    p=${runs[0]}
+    die "name the run: -p PREFIX or MESHLAB_PREFIX=PREFIX (runs here: ${runs[*]:-none}; see lab.sh list)"
   fi
   set_run "$p"
   load_state
@@ -58,7 +59,7 @@ pick_run() {
 need_state() { [[ -f $STATE ]] || die "no run $P (no $STATE)"; }
 
 cmd_up() {
-  local n='' owner=$PPID json=0 keep=0 sweep=1 prefix=${OPT_PREFIX:-} tool t0 rc=0
+  local n='' owner=0 json=0 keep=0 sweep=1 prefix=${OPT_PREFIX:-} tool t0 rc=0
   while (( $# )); do
     case $1 in
       --prefix) prefix=${2:-}; shift 2 ;;
@@ -259,12 +260,7 @@ cmd_down() {
   local t0
   require_root
   if [[ ${1:-} == --stale ]]; then sweep_stale; return 0; fi
-  if [[ -n ${OPT_PREFIX:-${MESHLAB_PREFIX:-}} ]]; then
-    set_run "${OPT_PREFIX:-$MESHLAB_PREFIX}"
-  else
-    compgen -G "$LAB_ROOT/*/state" >/dev/null || { log "no runs: nothing to do"; return 0; }
-    pick_run
-  fi
+  pick_run
   [[ -d $S ]] || { log "no run $P: nothing to do"; return 0; }
   now_ms; t0=$REPLY
   with_lock down_run || exit 1
