@@ -27,6 +27,8 @@ export interface OverlayConfig {
   dockerSocket: string
   /** Directory of wireguard-go's UAPI sockets. Default /var/run/wireguard. */
   wgRunDir: string
+  /** The wireguard-go program, used when kernel WireGuard is missing. Default wireguard-go (from PATH). */
+  wireguardGo: string
 }
 
 export function defaultOverlayConfig(): OverlayConfig {
@@ -43,5 +45,6 @@ export function defaultOverlayConfig(): OverlayConfig {
     settleMs: 3000,
     dockerSocket: '/var/run/docker.sock',
     wgRunDir: '/var/run/wireguard',
+    wireguardGo: 'wireguard-go',
   }
 }

@@ -113,7 +113,7 @@ export class Overlay {
     const underlayMtu = (await mtuOfAddress(this.#advertise)) ?? 1500
     this.#mtu = c.mtu > 0 ? c.mtu : underlayMtu - 80
     this.#tunnel = new WireGuardTunnel({
-      ifname: c.ifname, mtu: this.#mtu, runDir: c.wgRunDir, dataDir: this.#dataDir,
+      ifname: c.ifname, mtu: this.#mtu, runDir: c.wgRunDir, dataDir: this.#dataDir, wireguardGo: c.wireguardGo,
       log: (msg, fields) => this.#log('info', msg, fields),
     })
     await this.#tunnel.start()
@@ -255,7 +255,15 @@ export class Overlay {
     this.reconcile()
   }
 
+  /** Docker networks first (the more useful message: a Docker bridge also shows up as a route). */
   async #checkOverlaps(range: ReturnType<typeof parseCidr>): Promise<void> {
+    for (const n of await otherNetworkSubnets(this.#docker as ReturnType<typeof dockerClient>, this.#c.network)) {
+      let cidr
+      try { cidr = parseCidr(n.subnet) } catch { continue }
+      if (cidrsOverlap(cidr, range)) {
+        throw new ConfigError(`overlay range ${this.#c.range} overlaps Docker network "${n.name}" (${n.subnet}); remove it or choose another range with --overlay-range`)
+      }
+    }
     for (const r of await routes()) {
       if (r.dst === 'default' || r.dev === this.#c.ifname || r.dev === this.#c.bridgeName) continue
       const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`
@@ -263,13 +271,6 @@ export class Overlay {
       try { cidr = parseCidr(dst) } catch { continue }
       if (cidrsOverlap(cidr, range)) {
         throw new ConfigError(`overlay range ${this.#c.range} overlaps the route ${r.dst} dev ${r.dev}; choose another range with --overlay-range`)
-      }
-    }
-    for (const n of await otherNetworkSubnets(this.#docker as ReturnType<typeof dockerClient>, this.#c.network)) {
-      let cidr
-      try { cidr = parseCidr(n.subnet) } catch { continue }
-      if (cidrsOverlap(cidr, range)) {
-        throw new ConfigError(`overlay range ${this.#c.range} overlaps Docker network "${n.name}" (${n.subnet}); remove it or choose another range with --overlay-range`)
       }
     }
   }
