@@ -1,7 +1,10 @@
 /**
  * A transmit-limited broadcast queue (memberlist TransmitLimitedQueue). Each message is piggybacked on outgoing
  * packets until it has been sent `retransmitMult × ceil(log10(n + 1))` times. A newer message about the same
- * subject (node name) replaces the queued one. Fewest-sent messages go first, then larger, then newer.
+ * subject (node name) replaces the queued one. Fewest-sent messages go first, newest first among equals.
+ *
+ * Kept in buckets by transmit count with lazy deletion, so queueing and invalidation are O(1) and a take is
+ * proportional to what it looks at — a 1,000-node join queues a thousand alives at once on every member.
  */
 
 export interface QueuedBroadcast {
@@ -14,14 +17,16 @@ export interface QueuedBroadcast {
 
 interface Item extends QueuedBroadcast {
   transmits: number
-  id: number
+  live: boolean
 }
 
 export class BroadcastQueue {
   readonly #retransmitMult: number
   readonly #numNodes: () => number
-  #items: Item[] = []
-  #ids = 0
+  /** #buckets[t] holds the items sent t times, oldest first. */
+  #buckets: Item[][] = []
+  readonly #byKey = new Map<string, Item>()
+  #live = 0
 
   constructor(retransmitMult: number, numNodes: () => number) {
     this.#retransmitMult = retransmitMult
@@ -29,7 +34,7 @@ export class BroadcastQueue {
   }
 
   get length(): number {
-    return this.#items.length
+    return this.#live
   }
 
   retransmitLimit(): number {
@@ -38,15 +43,14 @@ export class BroadcastQueue {
   }
 
   queue(b: QueuedBroadcast): void {
+    const item: Item = { ...b, transmits: 0, live: true }
     if (b.key !== null) {
-      const keep: Item[] = []
-      for (const it of this.#items) {
-        if (it.key === b.key) it.onDone?.()
-        else keep.push(it)
-      }
-      this.#items = keep
+      const old = this.#byKey.get(b.key)
+      if (old) this.#finish(old)
+      this.#byKey.set(b.key, item)
     }
-    this.#items.push({ ...b, transmits: 0, id: ++this.#ids })
+    ;(this.#buckets[0] ??= []).push(item)
+    this.#live++
   }
 
   /**
@@ -54,31 +58,50 @@ export class BroadcastQueue {
    * one transmit; used-up ones leave the queue.
    */
   take(overhead: number, limit: number): Uint8Array[] {
-    if (this.#items.length === 0) return []
+    if (this.#live === 0) return []
     const max = this.retransmitLimit()
-    this.#items.sort((a, b) => a.transmits - b.transmits || b.data.length - a.data.length || b.id - a.id)
     const out: Uint8Array[] = []
+    const sent: Item[] = []
     let used = 0
-    const keep: Item[] = []
-    for (const it of this.#items) {
-      const cost = it.data.length + overhead
-      if (used + cost > limit) {
-        keep.push(it)
-        continue
+    for (let t = 0; t < this.#buckets.length && limit - used > overhead; t++) {
+      const bucket = this.#buckets[t]
+      if (!bucket || bucket.length === 0) continue
+      const skipped: Item[] = []
+      let i = bucket.length - 1
+      for (; i >= 0 && limit - used > overhead; i--) {
+        const it = bucket[i] as Item
+        if (!it.live) continue
+        const cost = it.data.length + overhead
+        if (used + cost > limit) {
+          skipped.push(it)
+          continue
+        }
+        used += cost
+        out.push(it.data)
+        sent.push(it)
       }
-      used += cost
-      out.push(it.data)
-      it.transmits++
-      if (it.transmits >= max) it.onDone?.()
-      else keep.push(it)
+      const unvisited = bucket.slice(0, i + 1).filter((it) => it.live)
+      this.#buckets[t] = unvisited.concat(skipped.reverse())
     }
-    this.#items = keep
+    for (const it of sent) {
+      it.transmits++
+      if (it.transmits >= max) this.#finish(it)
+      else (this.#buckets[it.transmits] ??= []).push(it)
+    }
     return out
   }
 
   /** Drop everything, calling each onDone. */
   reset(): void {
-    for (const it of this.#items) it.onDone?.()
-    this.#items = []
+    for (const bucket of this.#buckets) for (const it of bucket) if (it.live) this.#finish(it)
+    this.#buckets = []
+  }
+
+  #finish(it: Item): void {
+    if (!it.live) return
+    it.live = false
+    this.#live--
+    if (it.key !== null && this.#byKey.get(it.key) === it) this.#byKey.delete(it.key)
+    it.onDone?.()
   }
 }
