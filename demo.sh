@@ -1,58 +1,61 @@
 #!/usr/bin/env bash
-# mesh demo (the README's main job). Today: a local gossip cluster on loopback — three mesh agents and, when
-# Debian's serf is installed, a real serf agent in the same cluster — then `mesh status`, a graceful leave and a
-# kill -9 as seen by the others. Everything it starts is stopped by PID at exit (unless --keep).
+# mesh demo — the README's main job. On a fresh Debian 12 machine (root): installs what it needs, builds a lab of
+# three "hosts" (network namespaces, each with its own dockerd, on a private underlay 192.168.77.0/24), starts a
+# mesh agent on each (gossip + WireGuard overlay), runs a web container on every node, fetches each one from a
+# container on node1 across the encrypted overlay, shows `mesh status`, then kills node3 (-9) and shows the others
+# drop it. Tears everything down unless --keep. Not root: a gossip-only cluster on 127.0.0.x instead.
 # Usage: ./demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")"
 KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
-[ "$(id -u)" = 0 ] && bash test/setup.sh || { [ -d node_modules ] || npm ci --no-audit --no-fund; }
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 MESH="node $PWD/bin/mesh.js"
-WORK=$(mktemp -d /tmp/mesh-demo.XXXXXX)
-PIDS=()
+
+if [ "$(id -u)" != 0 ]; then
+  [ -d node_modules ] || npm ci --no-audit --no-fund
+  exec bash "$PWD/demo-local.sh" "$@"
+fi
+bash test/setup.sh
+PREFIX="demo$$"
+LAB="bash $PWD/test/lab/lab.sh -p $PREFIX"
 cleanup() {
-  [ "$KEEP" = 1 ] && { echo "kept: data dirs in $WORK, pids ${PIDS[*]}"; return; }
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ "$KEEP" = 1 ]; then echo "kept: lab run $PREFIX (bash test/lab/lab.sh -p $PREFIX down)"; return; fi
+  step "tearing down"
+  $LAB down || true
 }
 trap cleanup EXIT
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-wait_alive() { # dir count
-  for _ in $(seq 1 100); do
-    n=$($MESH status --json --data-dir "$1" 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).members.filter(m=>m.state==="alive").length)}catch{console.log(0)}})')
-    [ "$n" -ge "$2" ] && return 0; sleep 0.2
-  done; echo "timed out waiting for $2 alive members"; return 1
-}
 
-step "starting 3 mesh agents on 127.0.0.41-43:7946"
+step "lab: 3 hosts, each a network namespace with its own dockerd"
+bash test/lab/lab.sh up 3 --prefix "$PREFIX" --owner $$ | tail -4
+
+step "mesh agents: gossip on :7946, WireGuard overlay on :51820"
+st() { $LAB exec "node$1" -- node "$PWD/bin/mesh.js" status --data-dir "/var/lib/meshlab/$PREFIX/n$1/mesh" "${@:2}"; }
+peers() { st "$1" --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log(j.overlay.held?j.overlay.peers.length:-1)}catch{console.log(-1)}})'; }
 for i in 1 2 3; do
-  join=(); [ "$i" -gt 1 ] && join=(--join 127.0.0.41)
-  $MESH agent --name "node$i" --bind "127.0.0.4$i" --data-dir "$WORK/node$i" --profile local --tag "role=demo" "${join[@]}" >"$WORK/node$i.log" 2>&1 &
-  PIDS+=($!)
-  sleep 0.4
+  join=(); [ "$i" -gt 1 ] && join=(--join 192.168.77.11)
+  $LAB spawn "node$i" --name agent -- node "$PWD/bin/mesh.js" agent --name "node$i" --bind "192.168.77.1$i" \
+    --data-dir "/var/lib/meshlab/$PREFIX/n$i/mesh" --overlay on "${join[@]}" >/dev/null
+  for _ in $(seq 1 60); do [ "$(peers "$i")" -ge 0 ] && break; sleep 0.5; done   # holds its subnet
+  echo "node$i: up"
 done
-wait_alive "$WORK/node1" 3
-if command -v serf >/dev/null; then
-  step "a real serf agent joins the same cluster (memberlist wire protocol)"
-  serf agent -node=serf1 -bind=127.0.0.44:7946 -rpc-addr=127.0.0.44:7373 -join=127.0.0.41 >"$WORK/serf1.log" 2>&1 &
-  PIDS+=($!)
-  wait_alive "$WORK/node1" 4
-  serf members -rpc-addr=127.0.0.44:7373
-fi
-step "mesh status (node1)"
-$MESH status --data-dir "$WORK/node1"
+for _ in $(seq 1 60); do [ "$(peers 1)" = 2 ] && break; sleep 0.5; done
+st 1
 
-step "node3 leaves gracefully (SIGTERM)"
-kill -TERM "${PIDS[2]}"; wait "${PIDS[2]}" || true
-sleep 0.5
-$MESH status --data-dir "$WORK/node1"
-
-step "node2 is killed with -9: the others suspect it, then declare it dead"
-kill -9 "${PIDS[1]}"; wait "${PIDS[1]}" 2>/dev/null || true
-for _ in $(seq 1 60); do
-  st=$($MESH status --json --data-dir "$WORK/node1" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).members.find(m=>m.name==="node2").state))')
-  echo "  node2: $st"; [ "$st" = dead ] && break; sleep 1
+step "a web container on every node, on the overlay network 'mesh'"
+declare -A IPS
+for i in 1 2 3; do
+  $LAB docker "node$i" run -d --name web --network mesh mesh/busybox:latest \
+    sh -c "echo \"hello from \$(hostname) on node$i\" > /index.html && exec httpd -f -p 80 -h /" >/dev/null
+  IPS[$i]=$($LAB docker "node$i" inspect -f '{{.NetworkSettings.Networks.mesh.IPAddress}}' web)
+  echo "node$i: web at ${IPS[$i]}"
 done
-$MESH status --data-dir "$WORK/node1"
+
+step "from a container on node1, fetch every node's web container across the encrypted overlay"
+$LAB docker node1 run --rm --network mesh mesh/busybox:latest sh -c \
+  "for ip in ${IPS[1]} ${IPS[2]} ${IPS[3]}; do printf '%-12s -> ' \$ip; timeout 5 wget -qO- http://\$ip/; done"
+
+step "node3 dies (kill -9 of its agent and of the whole host); gossip declares it dead, node1 drops its peer"
+$LAB kill-node node3 >/dev/null
+for _ in $(seq 1 60); do [ "$(peers 1)" = 1 ] && break; sleep 0.5; done
+st 1
 echo; echo "demo finished"
