@@ -1,0 +1,173 @@
+/**
+ * The manager's data model (swarmkit's shapes, trimmed): nodes, services, tasks. Plain JSON-able records; the
+ * store persists them, the orchestrator and scheduler (pure) compute changes to them, the API serves them.
+ * Times are milliseconds since the epoch; sizes are bytes; CPU is in nano-CPUs (1e9 = one core), as Docker does.
+ */
+
+export type NodeRole = 'manager' | 'worker'
+export type Availability = 'active' | 'pause' | 'drain'
+/** ready: gossip shows it alive; down: gossip declared it dead or it left; unknown: not heard of yet. */
+export type NodeState = 'ready' | 'down' | 'unknown'
+
+export interface Resources {
+  nanoCpus: number
+  memoryBytes: number
+}
+
+export interface NodeRecord {
+  id: string
+  /** The node's name (gossip name = hostname in the lab). */
+  hostname: string
+  role: NodeRole
+  availability: Availability
+  labels: Record<string, string>
+  /** Underlay address. */
+  addr: string
+  state: NodeState
+  /** When `state` last changed. */
+  stateChangedAt: number
+  /** What the node reports it has (CPUs, memory). */
+  resources: Resources
+  createdAt: number
+  updatedAt: number
+}
+
+export interface PortSpec {
+  published: number
+  target: number
+  protocol: 'tcp' | 'udp'
+  /** ingress: every node answers (routing mesh); host: only nodes running a task, straight to it. */
+  mode: 'ingress' | 'host'
+  /** Send a PROXY protocol header to the backend (client source IP). */
+  proxyProtocol?: 'v1' | 'v2'
+}
+
+export interface MountSpec {
+  type: 'bind' | 'volume'
+  source: string
+  target: string
+  readOnly: boolean
+}
+
+export interface RestartPolicy {
+  condition: 'none' | 'on-failure' | 'any'
+  /** Wait between a task's end and its replacement's start. Default 5000. */
+  delayMs: number
+  /** Restarts allowed within `windowMs` (0 = unlimited). */
+  maxAttempts: number
+  /** Window for counting restarts (0 = unbounded: count all). */
+  windowMs: number
+}
+
+export interface UpdateConfig {
+  /** Tasks updated at once (0 = all). Default 1. */
+  parallelism: number
+  /** Pause between batches. Default 0. */
+  delayMs: number
+  failureAction: 'pause' | 'continue' | 'rollback'
+  /** stop-first: old task stops before the new one starts; start-first: new one running before the old stops. */
+  order: 'stop-first' | 'start-first'
+  /** After a task starts, how long to watch it for failure. Default 5000. */
+  monitorMs: number
+  /** Failure ratio tolerated during an update before failureAction applies. Default 0. */
+  maxFailureRatio: number
+}
+
+export interface HealthcheckSpec {
+  test: string[]
+  intervalMs: number
+  timeoutMs: number
+  retries: number
+  startPeriodMs: number
+}
+
+export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> }
+
+export interface ServiceSpec {
+  name: string
+  image: string
+  /** Overrides the image's entrypoint when set. */
+  entrypoint?: string[]
+  /** Overrides the image's CMD when set. */
+  command?: string[]
+  env: string[]
+  labels: Record<string, string>
+  mode: ServiceMode
+  ports: PortSpec[]
+  mounts: MountSpec[]
+  /** Placement constraints: `node.role == manager`, `node.hostname != n2`, `node.id == …`, `node.labels.zone == a`. */
+  constraints: string[]
+  resources: { limits: Resources; reservations: Resources }
+  restartPolicy: RestartPolicy
+  updateConfig: UpdateConfig
+  rollbackConfig: UpdateConfig
+  endpointMode: 'vip' | 'dnsrr'
+  networks: string[]
+  healthcheck?: HealthcheckSpec
+  /** Time a task gets to stop (SIGTERM → SIGKILL). Default 10000. */
+  stopGracePeriodMs: number
+}
+
+export interface UpdateStatus {
+  state: 'updating' | 'paused' | 'completed' | 'rollback_started' | 'rollback_paused' | 'rollback_completed'
+  startedAt: number
+  completedAt?: number
+  message: string
+}
+
+export interface ServiceRecord {
+  id: string
+  spec: ServiceSpec
+  /** The spec before the last update, for rollback. */
+  previousSpec?: ServiceSpec
+  /** Bumped on every spec change; tasks carry the version they were made from. */
+  version: number
+  createdAt: number
+  updatedAt: number
+  updateStatus?: UpdateStatus
+}
+
+/** Task lifecycle, in order (swarmkit). A task only moves forward. */
+export const TASK_STATES = [
+  'new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting', 'running',
+  'complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned',
+] as const
+export type TaskState = (typeof TASK_STATES)[number]
+
+/** States at or past which a task has ended. */
+export const TERMINAL_STATES: readonly TaskState[] = ['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']
+
+export interface TaskStatus {
+  state: TaskState
+  /** Human text: "starting container", "pulling image 40%", the engine's error. */
+  message: string
+  err?: string
+  timestamp: number
+  containerId?: string
+  exitCode?: number
+}
+
+export interface TaskRecord {
+  id: string
+  serviceId: string
+  serviceName: string
+  /** Replicated: 1..replicas. Global: 0 (one per node). */
+  slot: number
+  /** Empty until the scheduler assigns it. */
+  nodeId: string
+  /** The service version (spec) this task runs. */
+  specVersion: number
+  spec: ServiceSpec
+  desiredState: 'running' | 'shutdown' | 'remove'
+  status: TaskStatus
+  /** Overlay address once the container runs. */
+  ip?: string
+  createdAt: number
+  updatedAt: number
+}
+
+export interface ClusterState {
+  nodes: NodeRecord[]
+  services: ServiceRecord[]
+  tasks: TaskRecord[]
+}
