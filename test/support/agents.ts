@@ -10,6 +10,12 @@ import { StopWaiting, killAndReap, run, spawnMesh, spawnProc, waitFor, type Proc
  * test failed, the dir is kept and every process's output is written into it.
  */
 
+/**
+ * How long an agent may take to come up. `mesh agent` compiles its TypeScript through tsx at start: ~1.5 s on an
+ * idle machine, but over 20 s was seen on 2 busy cores, and a deadline here is not what the tests assert.
+ */
+const START_TIMEOUT_MS = 60_000
+
 /** The serf binary (Debian package `serf`, 0.9.4 / agent protocol 5). */
 export const SERF = process.env.SERF_BIN ?? '/usr/bin/serf'
 
@@ -185,7 +191,7 @@ export class TestCluster {
       await waitFor(async () => {
         if (!proc.running()) throw new StopWaiting(`serf ${o.name} exited ${JSON.stringify(proc.exitInfo())}: ${proc.tail(10)}`)
         return (await serfMembers(a.rpc, 2000)) !== null
-      }, 15_000, { what: `serf ${o.name} RPC on ${a.rpc}` }).catch((err: Error) => {
+      }, START_TIMEOUT_MS, { what: `serf ${o.name} RPC on ${a.rpc}` }).catch((err: Error) => {
         throw new Error(`${err.message}\n${proc.tail(20)}`)
       })
     }
@@ -208,7 +214,7 @@ export class TestCluster {
       await waitFor(async () => {
         if (!proc.running()) throw new StopWaiting(`mesh ${o.name} exited ${JSON.stringify(proc.exitInfo())}: ${proc.stderr().trim()}`)
         return (await meshStatus(dataDir, 1000)) !== null
-      }, 20_000, { what: `mesh ${o.name} control socket` }).catch((err: Error) => {
+      }, START_TIMEOUT_MS, { what: `mesh ${o.name} control socket` }).catch((err: Error) => {
         throw new Error(`${err.message}\n${proc.tail(20)}`)
       })
     }

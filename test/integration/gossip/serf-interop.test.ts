@@ -39,8 +39,9 @@ t.test('mesh joins a serf cluster: alive, tags, protocol, events, queries, grace
   const m1 = await c.mesh({ name: 'm1', ip: '127.0.50.10', join: [s1.bind], tags: { role: 'web' } })
   const started = Date.now() - t0
 
-  const [a1, a2] = await Promise.all([serfSees(s1, 'm1', 'alive', t0, 15_000), serfSees(s2, 'm1', 'alive', t0, 15_000)])
-  t.comment(`mesh agent started (control socket up) in ${started} ms; serf s1 lists m1 alive at +${a1} ms, s2 at +${a2} ms`)
+  const tUp = Date.now()
+  const [a1, a2] = await Promise.all([serfSees(s1, 'm1', 'alive', tUp, 15_000), serfSees(s2, 'm1', 'alive', tUp, 15_000)])
+  t.comment(`mesh agent process up (joined, control socket answering) ${started} ms after spawn; then serf s1 lists m1 alive at +${a1} ms, s2 at +${a2} ms`)
   for (const s of [s1, s2]) {
     const m = await serfMember(s.rpc, 'm1')
     t.match(m, { name: 'm1', addr: '127.0.50.10:7946', port: 7946, status: 'alive' }, `serf ${s.name} lists m1 alive`)
