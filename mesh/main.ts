@@ -14,6 +14,11 @@ export function buildProgram(): Command {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+  program.addHelpText('after', `
+Start a node (see \`mesh agent --help\`):
+  mesh agent --bind ADDR[:PORT] [--join ADDR[,ADDR]] [--encrypt KEY] [--name NAME] [--overlay on|off|auto]
+Then:
+  mesh status          the members and the overlay, as this node sees them`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
   for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })

@@ -28,9 +28,13 @@ export class BroadcastQueue {
   readonly #byKey = new Map<string, Item>()
   #live = 0
 
-  constructor(retransmitMult: number, numNodes: () => number) {
+  readonly #maxLength: number
+
+  /** `maxLength`: beyond it the most-sent, oldest broadcasts are dropped (serf's MaxQueueDepth is 4096). */
+  constructor(retransmitMult: number, numNodes: () => number, maxLength = Infinity) {
     this.#retransmitMult = retransmitMult
     this.#numNodes = numNodes
+    this.#maxLength = maxLength
   }
 
   get length(): number {
@@ -51,6 +55,17 @@ export class BroadcastQueue {
     }
     ;(this.#buckets[0] ??= []).push(item)
     this.#live++
+    if (this.#live > this.#maxLength) this.#prune()
+  }
+
+  /** Drop the most-sent, then oldest, broadcasts until the queue is within its limit. */
+  #prune(): void {
+    for (let t = this.#buckets.length - 1; t >= 0 && this.#live > this.#maxLength; t--) {
+      const bucket = this.#buckets[t] ?? []
+      let i = 0
+      for (; i < bucket.length && this.#live > this.#maxLength; i++) this.#finish(bucket[i] as Item)
+      this.#buckets[t] = bucket.slice(i).filter((it) => it.live)
+    }
   }
 
   /**

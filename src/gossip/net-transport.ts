@@ -20,6 +20,8 @@ export interface NetTransportOptions {
 }
 
 const DEFAULT_MAX_STREAM = 32 * 1024 * 1024
+/** Inbound streams served at once; more are refused (each may decompress up to 20 MiB). */
+const MAX_INBOUND_STREAMS = 64
 
 export class NetTransport implements Transport {
   readonly #o: NetTransportOptions
@@ -123,6 +125,10 @@ export class NetTransport implements Transport {
   }
 
   #serve<T>(sock: net.Socket, handler: TransportHandler<T>): void {
+    if (this.#conns.size >= MAX_INBOUND_STREAMS) {
+      sock.destroy()
+      return
+    }
     this.#conns.add(sock)
     const max = this.#o.maxStreamBytes ?? DEFAULT_MAX_STREAM
     let buf: Buffer = Buffer.alloc(0)

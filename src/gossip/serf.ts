@@ -58,6 +58,8 @@ export interface SerfConfig {
 }
 
 const INTENT_TTL_MS = 5 * 60_000
+/** serf MaxQueueDepth: a flood of events or intents cannot grow the queue past this. */
+const MAX_QUEUE_DEPTH = 4096
 /** The serf message type we use for mesh's own direct messages; serf logs and drops unknown types. */
 export const MESH_DIRECT = 0x6d
 
@@ -85,7 +87,7 @@ export class SerfLayer implements MemberlistDelegate {
     this.#random = random
     this.#emit = emit
     this.#tags = { ...cfg.tags }
-    this.#queue = new BroadcastQueue(cfg.retransmitMult, () => Math.max(1, this.#members.size))
+    this.#queue = new BroadcastQueue(cfg.retransmitMult, () => Math.max(1, this.#members.size), MAX_QUEUE_DEPTH)
   }
 
   attach(ml: Memberlist): void {
@@ -397,6 +399,7 @@ export class SerfLayer implements MemberlistDelegate {
 
   #reap(): void {
     const now = this.#time.now()
+    for (const [name, intent] of this.#intents) if (now - intent.atMs > INTENT_TTL_MS) this.#intents.delete(name)
     for (const m of [...this.#members.values()]) {
       const limit = m.status === 'failed' ? this.#cfg.reconnectTimeoutMs : m.status === 'left' ? this.#cfg.tombstoneTimeoutMs : Infinity
       if (now - m.changedMs > limit) {

@@ -74,3 +74,15 @@ t.test('broadcast queue: retransmit limit, invalidation, packing by size', async
   t.equal(q.length, 0, 'each message leaves after 4 transmits')
   t.same(done, ['a1', 'a2'], 'and its completion hook runs')
 })
+
+t.test('broadcast queue: a depth limit drops the most-sent, oldest messages first', async (t) => {
+  const done: number[] = []
+  const q = new BroadcastQueue(4, () => 3, 3)
+  for (let i = 0; i < 3; i++) q.queue({ key: null, data: Uint8Array.of(i), onDone: () => done.push(i) })
+  q.take(0, 1) // message 2 (newest) is sent once
+  q.queue({ key: null, data: Uint8Array.of(3), onDone: () => done.push(3) })
+  t.equal(q.length, 3, 'held at the limit')
+  t.same(done, [2], 'the one already sent goes first')
+  q.queue({ key: null, data: Uint8Array.of(4), onDone: () => done.push(4) })
+  t.same(done, [2, 0], 'then the oldest unsent')
+})
