@@ -143,6 +143,11 @@ export interface TaskStatus {
   message: string
   err?: string
   timestamp: number
+  /**
+   * When the task first reached `running` (set by whoever records the agent's report; kept through later states).
+   * The update monitor uses it: a task that ends less than `monitorMs` after this, or that never started, failed.
+   */
+  startedAt?: number
   containerId?: string
   exitCode?: number
 }

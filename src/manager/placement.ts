@@ -1,0 +1,218 @@
+/**
+ * Placement facts (pure), shared by the orchestrator and the scheduler: what state a task is in (live, ended,
+ * ended on its own), what a node already carries (reservations, tasks, host-mode ports), and the filter pipeline
+ * that says whether a node can take one more task of a spec and, when no node can, why — swarmkit's
+ * `Pipeline.Explain`: failures counted per filter, worst first: "no suitable node (2 nodes not satisfying
+ * constraint node.role==manager; 1 node not available for new tasks)". Also the spec validation the API runs
+ * before storing a service (`validateServiceSpec`): what a spec may ask of placement and of the orchestrator.
+ */
+import { compiledConstraints, unmetConstraint, validateConstraints } from './constraints.ts'
+import { ServiceSpecError } from './errors.ts'
+import type { NodeRecord, Resources, ServiceSpec, TaskRecord, TaskState } from './types.ts'
+import { TERMINAL_STATES } from './types.ts'
+
+const TERMINAL = new Set<TaskState>(TERMINAL_STATES)
+/** End states a task reaches by itself (the container exited or could not start), as opposed to being stopped. */
+const ENDED_ON_ITS_OWN = new Set<TaskState>(['complete', 'failed', 'rejected'])
+/** States before a node has the task: nothing runs, no agent will ever report on it. */
+const UNASSIGNED = new Set<TaskState>(['new', 'pending'])
+
+export function isTerminal(t: TaskRecord): boolean {
+  return TERMINAL.has(t.status.state)
+}
+
+/** Desired running and not ended: the task that holds (or will hold) its slot. */
+export function isLive(t: TaskRecord): boolean {
+  return t.desiredState === 'running' && !TERMINAL.has(t.status.state)
+}
+
+/** Ended without being asked to: complete/failed/rejected, or any end while still desired running. */
+export function endedOnItsOwn(t: TaskRecord): boolean {
+  return TERMINAL.has(t.status.state) && (ENDED_ON_ITS_OWN.has(t.status.state) || t.desiredState === 'running')
+}
+
+/** Not yet on a node's agent (new/pending): stopping it needs no agent. */
+export function isUnassigned(t: TaskRecord): boolean {
+  return UNASSIGNED.has(t.status.state)
+}
+
+/** On a node and not ended: it uses the node's resources (running, starting, or stopping). */
+export function occupiesNode(t: TaskRecord): boolean {
+  return t.nodeId !== '' && !UNASSIGNED.has(t.status.state) && !TERMINAL.has(t.status.state)
+}
+
+/** When the task reached running: `status.startedAt`, else the status time while it is running. */
+export function runningSince(t: TaskRecord): number | undefined {
+  return t.status.startedAt ?? (t.status.state === 'running' ? t.status.timestamp : undefined)
+}
+
+/** Ready and active: the only nodes that take new tasks (pause keeps what it has, drain keeps nothing). */
+export function acceptsNewTasks(n: NodeRecord): boolean {
+  return n.state === 'ready' && n.availability === 'active'
+}
+
+/** Per-node load the scheduler adds to as it assigns. */
+export interface NodeLoad {
+  reserved: Resources
+  /** Live tasks (desired running) on the node, all services. */
+  live: number
+  /** Live tasks per service id. */
+  byService: Map<string, number>
+  /** `8080/tcp` for every host-mode port a task on the node publishes. */
+  hostPorts: Set<string>
+}
+
+export function emptyLoad(): NodeLoad {
+  return { reserved: { nanoCpus: 0, memoryBytes: 0 }, live: 0, byService: new Map(), hostPorts: new Set() }
+}
+
+export function addToLoad(load: NodeLoad, t: TaskRecord): void {
+  load.reserved.nanoCpus += t.spec.resources.reservations.nanoCpus
+  load.reserved.memoryBytes += t.spec.resources.reservations.memoryBytes
+  for (const p of hostPortsOf(t.spec)) load.hostPorts.add(p)
+  if (t.desiredState === 'running') {
+    load.live++
+    load.byService.set(t.serviceId, (load.byService.get(t.serviceId) ?? 0) + 1)
+  }
+}
+
+/** Load of every node from the tasks that occupy it. */
+export function nodeLoads(nodes: Iterable<NodeRecord>, tasks: Iterable<TaskRecord>): Map<string, NodeLoad> {
+  const loads = new Map<string, NodeLoad>()
+  for (const n of nodes) loads.set(n.id, emptyLoad())
+  for (const t of tasks) {
+    if (!occupiesNode(t)) continue
+    const load = loads.get(t.nodeId)
+    if (load) addToLoad(load, t)
+  }
+  return loads
+}
+
+export function hostPortsOf(spec: ServiceSpec): string[] {
+  return spec.ports.filter((p) => p.mode === 'host').map((p) => `${p.published}/${p.protocol}`)
+}
+
+/** Why one node cannot take a task: `key` groups equal reasons, `rank` orders ties (pipeline order). */
+export interface PlacementFailure {
+  key: string
+  rank: number
+  explain(count: number): string
+}
+
+const nodes = (n: number): string => (n === 1 ? '1 node' : `${n} nodes`)
+const has = (n: number): string => (n === 1 ? '1 node has' : `${n} nodes have`)
+
+const NOT_AVAILABLE: PlacementFailure = {
+  key: 'available', rank: 0, explain: (n) => `${nodes(n)} not available for new tasks`,
+}
+const MEMORY: PlacementFailure = { key: 'memory', rank: 300, explain: (n) => `${has(n)} insufficient memory` }
+const CPU: PlacementFailure = { key: 'cpu', rank: 301, explain: (n) => `${has(n)} insufficient CPU` }
+
+/**
+ * The pipeline, in order: available for new tasks (ready + active), constraints, host-mode ports, memory, CPU.
+ * Returns the first filter the node fails, or null when it can take the task.
+ */
+export function checkNode(node: NodeRecord, spec: ServiceSpec, load: NodeLoad): PlacementFailure | null {
+  if (!acceptsNewTasks(node)) return NOT_AVAILABLE
+  const { constraints, error } = compiledConstraints(spec.constraints)
+  if (error !== undefined) return { key: 'invalid', rank: 100, explain: () => error }
+  const c = unmetConstraint(constraints, node)
+  if (c) {
+    const i = constraints.indexOf(c)
+    return { key: `constraint ${c.key}`, rank: 100 + i, explain: (n) => `${nodes(n)} not satisfying constraint ${c.key}` }
+  }
+  for (const p of hostPortsOf(spec)) {
+    if (load.hostPorts.has(p)) {
+      return { key: `port ${p}`, rank: 200, explain: (n) => `host-mode port ${p} already in use on ${nodes(n)}` }
+    }
+  }
+  const want = spec.resources.reservations
+  if (load.reserved.memoryBytes + want.memoryBytes > node.resources.memoryBytes && want.memoryBytes > 0) return MEMORY
+  if (load.reserved.nanoCpus + want.nanoCpus > node.resources.nanoCpus && want.nanoCpus > 0) return CPU
+  return null
+}
+
+/** swarmkit's explanation: `no suitable node (<count> <reason>; …)`, the most frequent reason first. */
+export function explainFailures(failures: readonly PlacementFailure[]): string {
+  if (failures.length === 0) return 'no suitable node (no nodes in the cluster)'
+  const counted = new Map<string, { f: PlacementFailure; count: number }>()
+  for (const f of failures) {
+    const e = counted.get(f.key)
+    if (e) e.count++
+    else counted.set(f.key, { f, count: 1 })
+  }
+  const sorted = [...counted.values()].sort((a, b) => b.count - a.count || a.f.rank - b.f.rank || (a.f.key < b.f.key ? -1 : 1))
+  return `no suitable node (${sorted.map((e) => e.f.explain(e.count)).join('; ')})`
+}
+
+/**
+ * Everything wrong with a spec, one message each (empty = valid), for the API to refuse before storing:
+ * `replicas must be ≥ 0`, `published port 80 used twice`, `image must not be empty`, bad constraints,
+ * reservations above limits, out-of-range update/restart settings.
+ */
+export function validateServiceSpec(spec: ServiceSpec): string[] {
+  const p: string[] = []
+  const nonNegative = (v: number, what: string): void => {
+    if (!Number.isFinite(v) || v < 0) p.push(`${what} must be ≥ 0`)
+  }
+  const whole = (v: number, what: string): void => {
+    if (!Number.isInteger(v) || v < 0) p.push(`${what} must be a whole number ≥ 0`)
+  }
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(spec.name)) {
+    p.push(spec.name === '' ? 'name must not be empty' : `name "${spec.name}" must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit`)
+  }
+  if (spec.image.trim() === '') p.push('image must not be empty')
+  if ('replicated' in spec.mode) {
+    const r = spec.mode.replicated.replicas
+    if (!Number.isFinite(r) || r < 0) p.push('replicas must be ≥ 0')
+    else if (!Number.isInteger(r)) p.push('replicas must be a whole number')
+  }
+  const published = new Set<string>()
+  for (const port of spec.ports) {
+    for (const [what, v] of [['published', port.published], ['target', port.target]] as const) {
+      if (!Number.isInteger(v) || v < 1 || v > 65535) p.push(`${what} port ${v} must be 1-65535`)
+    }
+    const key = `${port.published}/${port.protocol}`
+    if (published.has(key)) p.push(`published port ${port.protocol === 'tcp' ? port.published : key} used twice`)
+    published.add(key)
+  }
+  for (const m of spec.mounts) {
+    if (!m.target.startsWith('/')) p.push(`mount target "${m.target}" must be an absolute path`)
+    if (m.type === 'bind' && !m.source.startsWith('/')) p.push(`bind mount source "${m.source}" must be an absolute path`)
+    if (m.type === 'volume' && m.source === '') p.push(`volume mount on ${m.target} needs a volume name`)
+  }
+  p.push(...validateConstraints(spec.constraints))
+  const { limits, reservations } = spec.resources
+  nonNegative(limits.memoryBytes, 'memory limit')
+  nonNegative(limits.nanoCpus, 'CPU limit')
+  nonNegative(reservations.memoryBytes, 'memory reservation')
+  nonNegative(reservations.nanoCpus, 'CPU reservation')
+  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) {
+    p.push(`memory reservation (${reservations.memoryBytes} bytes) exceeds the memory limit (${limits.memoryBytes} bytes)`)
+  }
+  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) {
+    p.push(`CPU reservation (${reservations.nanoCpus / 1e9}) exceeds the CPU limit (${limits.nanoCpus / 1e9})`)
+  }
+  const rp = spec.restartPolicy
+  if (!['none', 'on-failure', 'any'].includes(rp.condition)) p.push(`restart condition "${rp.condition}" must be none, on-failure or any`)
+  nonNegative(rp.delayMs, 'restart delay')
+  whole(rp.maxAttempts, 'restart max attempts')
+  nonNegative(rp.windowMs, 'restart window')
+  for (const [what, u] of [['update', spec.updateConfig], ['rollback', spec.rollbackConfig]] as const) {
+    whole(u.parallelism, `${what} parallelism`)
+    nonNegative(u.delayMs, `${what} delay`)
+    nonNegative(u.monitorMs, `${what} monitor`)
+    if (!(u.maxFailureRatio >= 0 && u.maxFailureRatio <= 1)) p.push(`${what} max failure ratio must be between 0 and 1`)
+    if (!['stop-first', 'start-first'].includes(u.order)) p.push(`${what} order "${u.order}" must be stop-first or start-first`)
+    const actions = what === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue']
+    if (!actions.includes(u.failureAction)) p.push(`${what} failure action "${u.failureAction}" must be ${actions.join(', ').replace(/, (\w+)$/, ' or $1')}`)
+  }
+  nonNegative(spec.stopGracePeriodMs, 'stop grace period')
+  return p
+}
+
+/** Throws ServiceSpecError (`service "web": replicas must be ≥ 0; …`) listing every problem. */
+export function assertServiceSpec(spec: ServiceSpec): void {
+  const problems = validateServiceSpec(spec)
+  if (problems.length > 0) throw new ServiceSpecError(spec.name || '(unnamed)', problems)
+}
