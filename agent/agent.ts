@@ -1,5 +1,15 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import type http from 'node:http'
+import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
+import { ConfigError } from '../src/errors.ts'
+import { createApp, listen } from '../src/manager/api.ts'
+import { Manager } from '../src/manager/manager.ts'
+import { defaultServiceSpec } from '../src/manager/spec.ts'
+import { openSqliteStore } from '../src/manager/sqlite-store.ts'
+import type { Store } from '../src/manager/store.ts'
+import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
+import { WorkerLink } from './worker.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
@@ -8,13 +18,15 @@ import type { Logger } from './log.ts'
 
 /**
  * agent/ — process wiring for `mesh agent`. Start order: data dir → gossip (bind, join) → overlay (WireGuard,
- * subnet claim, Docker network) → control socket.
+ * subnet claim, Docker network) → manager (on managers: store, reconcile loop, API on :7947 and manager.sock)
+ * → worker link (join with the token, the manager's push stream of assignments) → task runner → control socket.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
  */
 export interface RunningAgent {
   gossip: Gossip
   overlay: Overlay
+  manager: Manager | null
   /** Graceful leave and shutdown; resolves when everything is closed. */
   shutdown(reason: string): Promise<void>
 }
@@ -43,10 +55,13 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     '/v1/overlay': () => overlay.status(),
   })
   await control.start()
+  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null }
   try {
     await gossip.start()
     await overlay.start()
+    await startCluster(config, log, gossip, overlay, cluster)
   } catch (err) {
+    await stopCluster(cluster)
     await overlay.stop().catch(() => undefined)
     await gossip.stop()
     await control.stop()
@@ -62,6 +77,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     log.info({ reason }, 'leaving the cluster')
     stopping = (async () => {
       try {
+        await stopCluster(cluster)
         await overlay.stop().catch((err: Error) => log.error({ err: err.message }, 'overlay teardown failed'))
         await gossip.leave()
       } finally {
@@ -71,7 +87,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     })()
     return stopping
   }
-  return { gossip, overlay, shutdown }
+  return { gossip, overlay, manager: cluster.manager, shutdown }
 }
 
 function logEvent(log: Logger, e: GossipEvent): void {
@@ -92,4 +108,85 @@ function logEvent(log: Logger, e: GossipEvent): void {
       log.info({ event: e.type, node: e.member.name, address: `${e.member.ip}:${e.member.port}`, status: e.member.status,
         incarnation: e.member.incarnation }, `member ${e.type}`)
   }
+}
+
+interface ClusterParts {
+  store: Store | null
+  manager: Manager | null
+  servers: http.Server[]
+  link: WorkerLink | null
+  runner: TaskRunner | null
+}
+
+/** Manager (if this node is one) and the worker side (if this node belongs to a cluster). */
+async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts): Promise<void> {
+  const c = config.cluster
+  const mlog = log.child({ sub: 'manager' })
+  const wlog = log.child({ sub: 'worker' })
+  const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
+  const storePath = join(config.dataDir, 'manager.db')
+  const hostname = config.gossip.name
+  const addr = config.gossip.advertiseAddr
+  const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
+  if (c.init || existsSync(storePath)) {
+    const store = openSqliteStore(storePath)
+    parts.store = store
+    const manager = new Manager({ store, log: logFn(mlog) })
+    parts.manager = manager
+    const { created, clusterId } = manager.init()
+    manager.start()
+    parts.servers.push(await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: addr, port: c.apiPort }))
+    parts.servers.push(await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(config.dataDir, 'manager.sock') }))
+    const syncNode = (name: string, state: 'ready' | 'down') => { try { manager.setNodeState(name, state) } catch (err) { mlog.error({ err: (err as Error).message }, 'node state update failed') } }
+    gossip.on((e) => {
+      if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
+      else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
+    })
+    const self = manager.join({ role: 'manager', hostname, addr, resources })
+    parts.link = new WorkerLink({
+      manager: { host: addr, port: c.apiPort }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
+      onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+    })
+    parts.link.useIdentity({ nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` })
+    const t = manager.tokens()
+    mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
+    if (created) {
+      process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
+        `To add a worker to this cluster, run on it:\n    mesh agent --join ${addr} --token ${t.worker}\n\n` +
+        `To add a manager: mesh token show manager\n`)
+    }
+  } else if (c.token || existsSync(join(config.dataDir, 'node.json'))) {
+    const seed = c.manager || config.gossip.join[0] || ''
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
+    if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+    const port = seed === c.manager && m[2] ? Number(m[2]) : c.apiPort
+    parts.link = new WorkerLink({
+      manager: { host: m[1] as string, port }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
+      onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+      ...(c.token ? { token: c.token } : {}),
+    })
+    await parts.link.register()
+  }
+  if (!parts.link) return
+  if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
+  await overlay.ready(60_000)
+  const link = parts.link
+  parts.runner = new TaskRunner({
+    runtime: new DockerRuntime({ socketPath: config.overlay.dockerSocket }), network: config.overlay.network,
+    report: (taskId, status) => link.report(taskId, status),
+    log: logFn(log.child({ sub: 'runtime' })),
+  })
+  await parts.runner.start()
+  link.start()
+}
+
+async function stopCluster(parts: ClusterParts): Promise<void> {
+  parts.link?.stop()
+  await parts.runner?.stop().catch(() => undefined)
+  parts.manager?.stop()
+  for (const s of parts.servers) {
+    s.closeAllConnections()
+    await new Promise<void>((r) => s.close(() => r()))
+  }
+  parts.store?.close()
 }

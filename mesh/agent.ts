@@ -17,6 +17,10 @@ interface AgentOpts {
   tag?: string[]
   overlay?: string
   overlayRange?: string
+  init?: boolean
+  token?: string
+  manager?: string
+  apiPort?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -32,6 +36,10 @@ export function agentCommand(): Command {
     .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
     .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
     .option('--overlay-range <cidr>', 'the cluster\'s overlay range, split into one /24 per node (default 10.77.0.0/16)')
+    .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
+    .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; env MESH_JOIN_TOKEN)')
+    .option('--manager <host[:port]>', 'manager API to register with (default: the first --join host, port 7947)')
+    .option('--api-port <port>', 'manager API port on managers (default 7947)')
     .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
@@ -39,6 +47,8 @@ export function agentCommand(): Command {
     .addHelpText('after', `
 Examples:
   mesh agent --bind 10.0.0.1 --name node1
+  mesh agent --bind 10.0.0.1 --name manager1 --init
+  mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1 --token MESHTKN-1-…
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE`)
@@ -82,6 +92,15 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
   }
   const out: ConfigInput = {}
   if (Object.keys(gossip).length > 0) out.gossip = gossip
+  const cluster: NonNullable<ConfigInput['cluster']> = {}
+  if (o.init) cluster.init = true
+  if (o.token !== undefined) cluster.token = o.token
+  if (o.manager !== undefined) cluster.manager = o.manager
+  if (o.apiPort !== undefined) {
+    if (!/^\d+$/.test(o.apiPort)) throw new ConfigError(`--api-port "${o.apiPort}": want a port number`)
+    cluster.apiPort = Number(o.apiPort)
+  }
+  if (Object.keys(cluster).length > 0) out.cluster = cluster
   if (o.overlay !== undefined || o.overlayRange !== undefined) {
     out.overlay = {
       ...(o.overlay !== undefined ? { mode: o.overlay as 'auto' | 'on' | 'off' } : {}),

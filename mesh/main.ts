@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander'
 import { MeshError } from '../src/errors.ts'
 import { agentCommand } from './agent.ts'
 import { statusCommand } from './status.ts'
+import { serviceCommand } from './service.ts'
+import { nodeCommand, tokenCommand } from './node.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -21,7 +23,14 @@ Then:
   mesh status          the members and the overlay, as this node sees them`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
-  for (const c of program.commands) c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+  program.addCommand(serviceCommand())
+  program.addCommand(nodeCommand())
+  program.addCommand(tokenCommand())
+  const quiet = (c: Command): void => {
+    c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    for (const sub of c.commands) quiet(sub)
+  }
+  for (const c of program.commands) quiet(c)
   return program
 }
 

@@ -28,13 +28,32 @@ export interface Config {
   profile: 'lan' | 'local'
   gossip: GossipConfig
   overlay: OverlayConfig
+  cluster: ClusterConfig
 }
+
+/** Manager role and cluster membership (Swarm's init/join). */
+export interface ClusterConfig {
+  /** Create a new cluster with this node as its first manager (like `docker swarm init`). */
+  init: boolean
+  /** Join token (worker or manager) for the first start on a new node. */
+  token: string
+  /** Manager API address (HOST[:PORT]); default: the first --join host on apiPort. */
+  manager: string
+  /** Port of the manager API on managers. Default 7947. */
+  apiPort: number
+}
+
+export const DEFAULT_API_PORT = 7947
 
 export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 export const DEFAULT_GOSSIP_PORT = 7946
 
 /** A partial config as read from a file, the environment or flags. */
-export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay'>> & { gossip?: Partial<GossipConfig>; overlay?: Partial<OverlayConfig> }
+export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay' | 'cluster'>> & {
+  gossip?: Partial<GossipConfig>
+  overlay?: Partial<OverlayConfig>
+  cluster?: Partial<ClusterConfig>
+}
 
 export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
   return {
@@ -43,6 +62,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     profile,
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT },
   }
 }
 
@@ -91,6 +111,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (Object.keys(g).length > 0) out.gossip = g
   if (env.MESH_OVERLAY) out.overlay = { mode: env.MESH_OVERLAY as OverlayConfig['mode'] }
   if (env.MESH_OVERLAY_RANGE) out.overlay = { ...out.overlay, range: env.MESH_OVERLAY_RANGE }
+  if (env.MESH_JOIN_TOKEN) out.cluster = { token: env.MESH_JOIN_TOKEN }
   return out
 }
 
@@ -125,12 +146,13 @@ function parseIpPort(text: string, what: string): { ip: string; port?: number } 
 }
 
 function merge(base: Config, ...inputs: ConfigInput[]): Config {
-  const out: Config = { ...base, gossip: { ...base.gossip }, overlay: { ...base.overlay } }
+  const out: Config = { ...base, gossip: { ...base.gossip }, overlay: { ...base.overlay }, cluster: { ...base.cluster } }
   for (const i of inputs) {
-    const { gossip, overlay, ...rest } = i
+    const { gossip, overlay, cluster, ...rest } = i
     Object.assign(out, rest)
     if (gossip) Object.assign(out.gossip, gossip)
     if (overlay) Object.assign(out.overlay, overlay)
+    if (cluster) Object.assign(out.cluster, cluster)
   }
   return out
 }
@@ -154,6 +176,7 @@ export function loadConfig(o: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; fi
   g.encryptKeys = Object.freeze([...g.encryptKeys]) as string[]
   Object.freeze(g)
   Object.freeze(cfg.overlay)
+  Object.freeze(cfg.cluster)
   return Object.freeze(cfg)
 }
 
@@ -206,6 +229,9 @@ function validate(c: Config): void {
   if (!(o.mtu === 0 || (o.mtu >= 576 && o.mtu <= 9000))) throw new ConfigError(`overlay.mtu ${o.mtu}: 0 (auto) or 576-9000`)
   if (!(o.keepaliveS >= 0 && o.keepaliveS <= 65535)) throw new ConfigError(`overlay.keepaliveS ${o.keepaliveS}: must be 0-65535`)
   if (!(o.settleMs >= 0)) throw new ConfigError(`overlay.settleMs ${o.settleMs}: must be ≥ 0`)
+  const cl = c.cluster
+  if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
+  if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)
   }

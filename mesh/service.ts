@@ -1,0 +1,260 @@
+import { Command } from 'commander'
+import { ConfigError } from '../src/errors.ts'
+import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/manager/spec.ts'
+import type { ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
+import { ManagerClient } from './client.ts'
+import { formatAgo, table } from './table.ts'
+
+/** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm — docker's shapes, over the manager API. */
+
+type ServiceView = ServiceRecord & { running: number; desired: number }
+
+interface SpecFlags {
+  replicas?: string
+  mode?: string
+  publish?: string[]
+  constraint?: string[]
+  env?: string[]
+  label?: string[]
+  mount?: string[]
+  limitCpu?: string
+  limitMemory?: string
+  reserveCpu?: string
+  reserveMemory?: string
+  restartCondition?: string
+  restartDelay?: string
+  restartMaxAttempts?: string
+  restartWindow?: string
+  updateParallelism?: string
+  updateDelay?: string
+  updateOrder?: string
+  updateFailureAction?: string
+  endpointMode?: string
+  image?: string
+  detach?: boolean
+  json?: boolean
+}
+
+const many = (v: string, p: string[] = []) => p.concat(v)
+
+function specOptions(c: Command, forUpdate: boolean): Command {
+  const add = forUpdate ? '-add' : ''
+  return c
+    .option('--replicas <n>', 'number of tasks (replicated mode)')
+    .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
+    .option(`--constraint${add} <expr>`, 'placement constraint, e.g. node.role==manager, node.labels.zone!=a (repeatable)', many)
+    .option(`--env${add} <KEY=VALUE>`, 'environment variable (repeatable)', many)
+    .option(`--label${add} <KEY=VALUE>`, 'service label (repeatable)', many)
+    .option(`--mount${add} <spec>`, 'type=bind|volume,source=…,target=…[,readonly] (repeatable)', many)
+    .option('--limit-cpu <cpus>', 'CPU limit, e.g. 0.5')
+    .option('--limit-memory <size>', 'memory limit, e.g. 50M')
+    .option('--reserve-cpu <cpus>', 'CPU reservation (placement)')
+    .option('--reserve-memory <size>', 'memory reservation (placement)')
+    .option('--restart-condition <cond>', 'none | on-failure | any')
+    .option('--restart-delay <dur>', 'delay between restarts, e.g. 5s')
+    .option('--restart-max-attempts <n>', 'restarts before giving up (0 = unlimited)')
+    .option('--restart-window <dur>', 'window for counting restarts')
+    .option('--update-parallelism <n>', 'tasks updated at once (0 = all)')
+    .option('--update-delay <dur>', 'delay between update batches')
+    .option('--update-order <order>', 'stop-first | start-first')
+    .option('--update-failure-action <action>', 'pause | continue | rollback')
+    .option('--endpoint-mode <mode>', 'vip | dnsrr')
+    .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
+}
+
+function intOf(text: string, what: string, min = 0): number {
+  if (!/^-?\d+$/.test(text.trim())) throw new ConfigError(`${what} "${text}": want a whole number`)
+  const n = Number(text)
+  if (n < min) throw new ConfigError(`${what} must be ≥ ${min}`)
+  return n
+}
+
+/** Apply flags to a spec (create starts from defaults; update from the current spec). */
+export function applySpecFlags(spec: ServiceSpec, f: SpecFlags & Record<string, unknown>, forUpdate: boolean): ServiceSpec {
+  const s = structuredClone(spec)
+  const list = (k: string) => (f[k] as string[] | undefined) ?? []
+  const pub = forUpdate ? 'publishAdd' : 'publish'
+  if (f.replicas !== undefined) {
+    if (!('replicated' in s.mode)) throw new ConfigError('--replicas only applies to replicated services')
+    s.mode = { replicated: { replicas: intOf(f.replicas, `service "${s.name}": replicas`, 0) } }
+  }
+  s.ports.push(...list(pub).map(parsePublish))
+  s.constraints.push(...list(forUpdate ? 'constraintAdd' : 'constraint'))
+  s.env.push(...list(forUpdate ? 'envAdd' : 'env').map((e) => { parseKeyValue(e, '--env'); return e }))
+  for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels[k] = v }
+  s.mounts.push(...list(forUpdate ? 'mountAdd' : 'mount').map(parseMount))
+  if (forUpdate) {
+    for (const p of list('publishRm')) s.ports = s.ports.filter((x) => String(x.published) !== p.split(':')[0])
+    for (const c of list('constraintRm')) s.constraints = s.constraints.filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))
+    for (const e of list('envRm')) s.env = s.env.filter((x) => x.split('=')[0] !== e)
+    if (f.image !== undefined) s.image = f.image
+  }
+  if (f.limitCpu !== undefined) s.resources.limits.nanoCpus = parseCpus(f.limitCpu, '--limit-cpu')
+  if (f.limitMemory !== undefined) s.resources.limits.memoryBytes = parseMemory(f.limitMemory, '--limit-memory')
+  if (f.reserveCpu !== undefined) s.resources.reservations.nanoCpus = parseCpus(f.reserveCpu, '--reserve-cpu')
+  if (f.reserveMemory !== undefined) s.resources.reservations.memoryBytes = parseMemory(f.reserveMemory, '--reserve-memory')
+  if (f.restartCondition !== undefined) {
+    if (!['none', 'on-failure', 'any'].includes(f.restartCondition)) throw new ConfigError(`--restart-condition "${f.restartCondition}": want none, on-failure or any`)
+    s.restartPolicy.condition = f.restartCondition as ServiceSpec['restartPolicy']['condition']
+  }
+  if (f.restartDelay !== undefined) s.restartPolicy.delayMs = parseDuration(f.restartDelay, '--restart-delay')
+  if (f.restartMaxAttempts !== undefined) s.restartPolicy.maxAttempts = intOf(f.restartMaxAttempts, '--restart-max-attempts')
+  if (f.restartWindow !== undefined) s.restartPolicy.windowMs = parseDuration(f.restartWindow, '--restart-window')
+  if (f.updateParallelism !== undefined) s.updateConfig.parallelism = intOf(f.updateParallelism, '--update-parallelism')
+  if (f.updateDelay !== undefined) s.updateConfig.delayMs = parseDuration(f.updateDelay, '--update-delay')
+  if (f.updateOrder !== undefined) {
+    if (f.updateOrder !== 'stop-first' && f.updateOrder !== 'start-first') throw new ConfigError(`--update-order "${f.updateOrder}": want stop-first or start-first`)
+    s.updateConfig.order = f.updateOrder
+  }
+  if (f.updateFailureAction !== undefined) {
+    if (!['pause', 'continue', 'rollback'].includes(f.updateFailureAction)) throw new ConfigError(`--update-failure-action "${f.updateFailureAction}": want pause, continue or rollback`)
+    s.updateConfig.failureAction = f.updateFailureAction as ServiceSpec['updateConfig']['failureAction']
+  }
+  if (f.endpointMode !== undefined) {
+    if (f.endpointMode !== 'vip' && f.endpointMode !== 'dnsrr') throw new ConfigError(`--endpoint-mode "${f.endpointMode}": want vip or dnsrr`)
+    s.endpointMode = f.endpointMode
+  }
+  return s
+}
+
+function shortId(id: string): string {
+  return id.slice(0, 12)
+}
+
+/** Wait until the service's tasks converge, printing `overall progress: N out of M tasks` as it changes. */
+async function converge(client: ManagerClient, name: string, timeoutMs = 120_000): Promise<void> {
+  const start = Date.now()
+  let last = ''
+  for (;;) {
+    const s = await client.request<ServiceView>('GET', `/v1/services/${encodeURIComponent(name)}`)
+    const tasks = await client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`)
+    const want = tasks.filter((t) => t.desiredState === 'running')
+    const ok = want.filter((t) => t.status.state === 'running' && t.specVersion === s.version).length
+    const line = `overall progress: ${ok} out of ${s.desired} tasks`
+    const problems = want.filter((t) => ['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message))
+    if (line !== last) {
+      process.stdout.write(`${line}\n`)
+      last = line
+    }
+    if (ok === s.desired && want.length === s.desired) {
+      process.stdout.write('verify: Service converged\n')
+      return
+    }
+    if (s.updateStatus?.state === 'paused' || s.updateStatus?.state === 'rollback_paused') {
+      throw new ConfigError(`service "${name}": update paused: ${s.updateStatus.message}`)
+    }
+    if (Date.now() - start > timeoutMs) {
+      const why = problems[0] ? `: ${problems[0].status.message || problems[0].status.err || problems[0].status.state}` : ''
+      throw new ConfigError(`service "${name}" did not converge in ${timeoutMs / 1000} s${why} (see mesh service ps ${name})`)
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+export function serviceCommand(): Command {
+  const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_TOKEN)')
+  const client = () => new ManagerClient()
+
+  specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
+    .requiredOption('--name <name>', 'service name')
+    .option('--mode <mode>', 'replicated | global', 'replicated'), false)
+    .addHelpText('after', '\nExample:\n  mesh service create --name web --replicas 3 -p 8080:80 mesh/busybox httpd -f -p 80')
+    .action(async (image: string, command: string[], f: SpecFlags & { name: string }) => {
+      if (f.mode !== 'replicated' && f.mode !== 'global') throw new ConfigError(`--mode "${f.mode}": want replicated or global`)
+      const base = { name: f.name, image, env: [], labels: {}, ports: [], mounts: [], constraints: [] } as unknown as ServiceSpec
+      const spec = applySpecFlags({ ...base, mode: f.mode === 'global' ? { global: {} } : { replicated: { replicas: 1 } },
+        resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
+        restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
+        updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
+      } as ServiceSpec, f as unknown as SpecFlags & Record<string, unknown>, false)
+      const body: Record<string, unknown> = { ...spec }
+      delete body.rollbackConfig
+      if (command.length > 0) body.command = command
+      const c = client()
+      const s = await c.request<ServiceRecord>('POST', '/v1/services', body)
+      process.stdout.write(`${shortId(s.id)}\n`)
+      if (!f.detach) await converge(c, f.name)
+    })
+
+  cmd.command('ls').description('list services').option('--json', 'JSON output').action(async (f: { json?: boolean }) => {
+    const list = await client().request<ServiceView[]>('GET', '/v1/services')
+    if (f.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
+    process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
+      shortId(s.id), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${s.desired}`, s.spec.image,
+      s.spec.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', '),
+    ])))
+  })
+
+  cmd.command('ps').description('list the tasks of a service').argument('<service>').option('--json', 'JSON output')
+    .action(async (name: string, f: { json?: boolean }) => {
+      const c = client()
+      const [tasks, nodes] = await Promise.all([
+        c.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`),
+        c.request<{ id: string; hostname: string }[]>('GET', '/v1/nodes'),
+      ])
+      if (f.json) return void process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`)
+      const host = new Map(nodes.map((n) => [n.id, n.hostname]))
+      const sorted = [...tasks].sort((a, b) => a.slot - b.slot || b.createdAt - a.createdAt)
+      process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], sorted.map((t) => [
+        shortId(t.id), `${t.serviceName}.${t.slot || host.get(t.nodeId) || ''}`, t.spec.image, host.get(t.nodeId) ?? '',
+        t.desiredState, `${cap(t.status.state)} ${formatAgo(Math.max(0, Date.now() - t.status.timestamp))}${t.status.state === 'preparing' && t.status.message ? ` (${t.status.message})` : ''}`,
+        t.status.err ?? (['rejected', 'failed', 'pending'].includes(t.status.state) ? t.status.message : ''),
+      ])))
+    })
+
+  cmd.command('inspect').description('show a service as JSON').argument('<service>').action(async (name: string) => {
+    process.stdout.write(`${JSON.stringify(await client().request('GET', `/v1/services/${encodeURIComponent(name)}`), null, 2)}\n`)
+  })
+
+  cmd.command('scale').description('set replicas: mesh service scale web=6 [api=2 …]').argument('<service=replicas...>')
+    .option('-d, --detach', 'do not wait').action(async (pairs: string[], f: { detach?: boolean }) => {
+      const c = client()
+      const parsed = pairs.map((p) => {
+        const m = /^([^=]+)=(-?\d+)$/.exec(p)
+        if (!m) throw new ConfigError(`"${p}": want SERVICE=REPLICAS, e.g. web=6`)
+        const n = Number(m[2])
+        if (n < 0) throw new ConfigError(`service "${m[1]}": replicas must be ≥ 0`)
+        return [m[1] as string, n] as const
+      })
+      for (const [name, replicas] of parsed) {
+        await c.request('POST', `/v1/services/${encodeURIComponent(name)}/scale`, { replicas })
+        process.stdout.write(`${name} scaled to ${replicas}\n`)
+        if (!f.detach) await converge(c, name)
+      }
+    })
+
+  const upd = specOptions(cmd.command('update').description('update a service (rolling update)').argument('<service>')
+    .option('--image <image>', 'new image')
+    .option('--publish-rm <published>', 'remove a published port', many)
+    .option('--constraint-rm <expr>', 'remove a constraint', many)
+    .option('--env-rm <KEY>', 'remove an environment variable', many), true)
+  upd.action(async (name: string, f: SpecFlags & Record<string, unknown>) => {
+    const c = client()
+    const cur = await c.request<ServiceRecord>('GET', `/v1/services/${encodeURIComponent(name)}`)
+    const spec = applySpecFlags(cur.spec, f, true)
+    await c.request('POST', `/v1/services/${encodeURIComponent(name)}/update`, spec)
+    process.stdout.write(`${name}\n`)
+    if (!f.detach) await converge(c, name)
+  })
+
+  cmd.command('rollback').description('go back to the previous spec').argument('<service>').option('-d, --detach', 'do not wait')
+    .action(async (name: string, f: { detach?: boolean }) => {
+      const c = client()
+      await c.request('POST', `/v1/services/${encodeURIComponent(name)}/rollback`)
+      process.stdout.write(`${name}: rollback started\n`)
+      if (!f.detach) await converge(c, name)
+    })
+
+  cmd.command('rm').description('remove services').argument('<service...>').action(async (names: string[]) => {
+    const c = client()
+    for (const n of names) {
+      await c.request('DELETE', `/v1/services/${encodeURIComponent(n)}`)
+      process.stdout.write(`${n}\n`)
+    }
+  })
+  return cmd
+}
+
+function cap(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1)
+}

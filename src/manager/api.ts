@@ -1,0 +1,241 @@
+import express, { type NextFunction, type Request, type Response } from 'express'
+import http from 'node:http'
+import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { MeshError } from '../errors.ts'
+import { Manager, RequestError } from './manager.ts'
+import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from './types.ts'
+
+/**
+ * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
+ * request needs `Authorization: Bearer <token>`: the manager join token for the cluster API, a node credential for
+ * /v1/agent/* — and on the root-only unix socket `<data-dir>/manager.sock` for the local CLI (no token).
+ * Errors are `{error: {code, message}}` with a 4xx status; no request is half-applied (one transaction each).
+ */
+
+type Caller = { kind: 'admin' } | { kind: 'node'; node: NodeRecord }
+
+export interface ApiOptions {
+  manager: Manager
+  /** Unix-socket listener: requests are trusted (the socket is root-only). */
+  local: boolean
+}
+
+function fail(res: Response, status: number, code: string, message: string): void {
+  res.status(status).json({ error: { code, message } })
+}
+
+function caller(res: Response): Caller {
+  return res.locals.caller as Caller
+}
+
+function requireAdmin(_req: Request, res: Response, next: NextFunction): void {
+  if (caller(res).kind !== 'admin') return fail(res, 403, 'MESH_ERR_FORBIDDEN', 'a node credential cannot use the cluster API')
+  next()
+}
+
+function requireNode(_req: Request, res: Response, next: NextFunction): void {
+  if (caller(res).kind !== 'node') return fail(res, 403, 'MESH_ERR_FORBIDDEN', 'only agents use /v1/agent/*')
+  next()
+}
+
+function body<T>(req: Request): T {
+  const b = req.body as unknown
+  if (b === undefined || b === null || typeof b !== 'object' || Array.isArray(b)) throw new RequestError(400, 'MESH_ERR_INVALID', 'request body must be a JSON object')
+  return b as T
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string' || v === '') throw new RequestError(400, 'MESH_ERR_INVALID', `${what} must be a non-empty string`)
+  return v
+}
+
+/** Fill a (partial) spec from the request with Docker's defaults; unknown top-level keys are refused. */
+function specFrom(b: Record<string, unknown>, base: ServiceSpec): ServiceSpec {
+  const allowed = new Set(Object.keys(base).concat(['healthcheck', 'entrypoint', 'command']))
+  for (const k of Object.keys(b)) if (!allowed.has(k)) throw new RequestError(400, 'MESH_ERR_INVALID', `unknown service field "${k}"`)
+  return { ...base, ...(b as Partial<ServiceSpec>) }
+}
+
+export function createApp(o: ApiOptions, defaults: (name: string, image: string) => ServiceSpec): express.Express {
+  const m = o.manager
+  const app = express()
+  app.disable('x-powered-by')
+  app.use(express.json({ limit: '1mb' }))
+
+  app.use((req, res, next) => {
+    if (o.local) {
+      res.locals.caller = { kind: 'admin' } satisfies Caller
+      return next()
+    }
+    const h = req.headers.authorization ?? ''
+    const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
+    if (!token) return fail(res, 401, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
+    if (req.path === '/v1/agent/join') {
+      res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked by the route
+      res.locals.joinToken = token
+      return next()
+    }
+    if (token === m.tokens().manager) {
+      res.locals.caller = { kind: 'admin' } satisfies Caller
+      return next()
+    }
+    const node = m.nodeForCredential(token)
+    if (!node) return fail(res, 401, 'MESH_ERR_UNAUTHORIZED', 'invalid token')
+    res.locals.caller = { kind: 'node', node } satisfies Caller
+    next()
+  })
+
+  // ---- cluster ---------------------------------------------------------------------------------------------
+  app.get('/v1/info', requireAdmin, (_req, res) => {
+    res.json({ ...m.clusterInfo(), nodes: m.store.listNodes().length, services: m.store.listServices().length })
+  })
+  app.get('/v1/tokens', requireAdmin, (_req, res) => { res.json(m.tokens()) })
+  app.post('/v1/tokens/:role/rotate', requireAdmin, (req, res) => {
+    const role = req.params.role
+    if (role !== 'worker' && role !== 'manager') return fail(res, 400, 'MESH_ERR_INVALID', `role "${role}" must be worker or manager`)
+    res.json({ role, token: m.rotateToken(role) })
+  })
+
+  // ---- nodes -----------------------------------------------------------------------------------------------
+  app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.store.listNodes()) })
+  app.get('/v1/nodes/:id', requireAdmin, (req, res) => {
+    const n = m.store.getNode(req.params.id as string)
+    if (!n) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `node "${req.params.id}" not found`)
+    res.json(n)
+  })
+  app.patch('/v1/nodes/:id', requireAdmin, (req, res) => {
+    const b = body<{ availability?: 'active' | 'pause' | 'drain'; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }>(req)
+    res.json(m.updateNode(req.params.id as string, b))
+  })
+  app.delete('/v1/nodes/:id', requireAdmin, (req, res) => {
+    m.removeNode(req.params.id as string, req.query.force === 'true' || req.query.force === '1')
+    res.status(204).end()
+  })
+
+  // ---- services --------------------------------------------------------------------------------------------
+  app.get('/v1/services', requireAdmin, (_req, res) => {
+    const tasks = m.store.listTasks()
+    res.json(m.store.listServices().map((s) => ({ ...s, ...replicaCounts(s.id, tasks) })))
+  })
+  app.post('/v1/services', requireAdmin, (req, res) => {
+    const b = body<Record<string, unknown>>(req)
+    const spec = specFrom(b, defaults(str(b.name, 'name'), typeof b.image === 'string' ? b.image : ''))
+    res.status(201).json(m.createService(spec))
+  })
+  app.get('/v1/services/:id', requireAdmin, (req, res) => {
+    const s = m.store.getService(req.params.id as string)
+    if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.params.id}" not found`)
+    res.json({ ...s, ...replicaCounts(s.id, m.store.listTasks({ serviceId: s.id })) })
+  })
+  app.post('/v1/services/:id/update', requireAdmin, (req, res) => {
+    const b = body<Record<string, unknown>>(req)
+    res.json(m.updateService(req.params.id as string, (spec) => specFrom(b, spec)))
+  })
+  app.post('/v1/services/:id/scale', requireAdmin, (req, res) => {
+    const { replicas } = body<{ replicas: number }>(req)
+    res.json(m.updateService(req.params.id as string, (spec) => {
+      if ('global' in spec.mode) throw new RequestError(400, 'MESH_ERR_INVALID', `service "${spec.name}" is global; it cannot be scaled`)
+      return { ...spec, mode: { replicated: { replicas } } }
+    }))
+  })
+  app.post('/v1/services/:id/rollback', requireAdmin, (req, res) => { res.json(m.rollbackService(req.params.id as string)) })
+  app.delete('/v1/services/:id', requireAdmin, (req, res) => {
+    m.removeService(req.params.id as string)
+    res.status(204).end()
+  })
+
+  // ---- tasks -----------------------------------------------------------------------------------------------
+  app.get('/v1/tasks', requireAdmin, (req, res) => {
+    let serviceId: string | undefined
+    if (typeof req.query.service === 'string') {
+      const s = m.store.getService(req.query.service)
+      if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.query.service}" not found`)
+      serviceId = s.id
+    }
+    let nodeId: string | undefined
+    if (typeof req.query.node === 'string') {
+      const n = m.store.getNode(req.query.node)
+      if (!n) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `node "${req.query.node}" not found`)
+      nodeId = n.id
+    }
+    res.json(m.store.listTasks({ ...(serviceId ? { serviceId } : {}), ...(nodeId ? { nodeId } : {}) }))
+  })
+
+  // ---- agents ----------------------------------------------------------------------------------------------
+  app.post('/v1/agent/join', (req, res) => {
+    const b = body<{ hostname: string; addr: string; resources?: Resources }>(req)
+    const r = m.join({
+      token: o.local ? m.tokens().worker : (res.locals.joinToken as string), hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'),
+      resources: b.resources ?? { nanoCpus: 0, memoryBytes: 0 },
+    })
+    res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
+  })
+  app.post('/v1/agent/status', requireNode, (req, res) => {
+    const { updates } = body<{ updates: { taskId: string; status: TaskStatus; ip?: string }[] }>(req)
+    if (!Array.isArray(updates)) return fail(res, 400, 'MESH_ERR_INVALID', 'updates must be a list')
+    res.json({ applied: m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
+  })
+  /** The push stream: one NDJSON line `{tasks}` with this node's full assignment now and after every change. */
+  app.get('/v1/agent/watch', requireNode, (req, res) => {
+    const node = (caller(res) as { node: NodeRecord }).node
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    let last = ''
+    let timer: NodeJS.Timeout | null = null
+    const send = () => {
+      timer = null
+      const tasks = assignments(m, node.id)
+      const line = JSON.stringify({ tasks })
+      if (line !== last) {
+        last = line
+        res.write(`${line}\n`)
+      }
+    }
+    send()
+    const unwatch = m.store.watch(m.store.revision, (e) => {
+      if (e.kind === 'task' && e.record.nodeId === node.id && !timer) timer = setTimeout(send, 10)
+    })
+    const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
+    req.on('close', () => {
+      unwatch()
+      clearInterval(heartbeat)
+      if (timer) clearTimeout(timer)
+    })
+  })
+
+  app.use((_req: Request, res: Response) => fail(res, 404, 'MESH_ERR_NOT_FOUND', 'no such route'))
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof RequestError) return fail(res, err.status, err.code, err.message)
+    const e = err as { type?: string; status?: number; message?: string }
+    if (e.type === 'entity.parse.failed') return fail(res, 400, 'MESH_ERR_INVALID', 'request body is not valid JSON')
+    if (e.type === 'entity.too.large') return fail(res, 413, 'MESH_ERR_INVALID', 'request body too large')
+    if (err instanceof MeshError) return fail(res, 400, err.code, err.message)
+    fail(res, 500, 'MESH_ERR_INTERNAL', e.message ?? 'internal error')
+  })
+  return app
+}
+
+/** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */
+function assignments(m: Manager, nodeId: string): TaskRecord[] {
+  return m.store.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
+}
+
+function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: number; desired: number } {
+  const mine = tasks.filter((t) => t.serviceId === serviceId)
+  return {
+    running: mine.filter((t) => t.status.state === 'running' && t.desiredState === 'running').length,
+    desired: mine.filter((t) => t.desiredState === 'running').length,
+  }
+}
+
+/** Listen on TCP and/or a unix socket (0600); returns a closer. */
+export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }): Promise<http.Server> {
+  const server = http.createServer(app)
+  if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    if ('socketPath' in where) server.listen(where.socketPath, resolve)
+    else server.listen(where.port, where.host, resolve)
+  })
+  if ('socketPath' in where) chmodSync(where.socketPath, 0o600)
+  return server
+}
