@@ -361,7 +361,7 @@ export function nextWakeAt(state: ClusterState, now: number, options: Omit<Recon
 /**
  * Ids of ended tasks the store may delete: beyond the newest `keep` ended tasks of each slot (at least
  * restart maxAttempts + 1, so the attempt count stays right), and every ended task of a removed service or of a
- * global slot whose node left. Never a task that has not ended.
+ * global slot whose node left. Never a task that has not ended. In store order.
  */
 export function prunable(state: ClusterState, keep = 5): string[] {
   const services = new Map(state.services.map((s) => [s.id, s]))
@@ -385,5 +385,5 @@ export function prunable(state: ClusterState, keep = 5): string[] {
     list.sort((a, b) => b.createdAt - a.createdAt || (order.get(b.id) as number) - (order.get(a.id) as number))
     for (const t of list.slice(n)) out.push(t.id)
   }
-  return out
+  return out.sort((a, b) => (order.get(a) as number) - (order.get(b) as number))
 }

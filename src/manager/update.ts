@@ -138,8 +138,10 @@ export function rollTasks(w: Work, serviceId: string, desired: readonly DesiredS
   if (!st) return
   const cfg = activeUpdateConfig(service)
   const active = isActive(service)
-  let inFlight = 0
+  let inFlight = 0 // slots counting against parallelism
+  let busy = 0 // of which stopping or not yet running (the delay after a batch does not hold up completion)
   let monitoring = 0
+  let coolUntil: number | undefined
   const candidates: Array<{ d: DesiredSlot; old: TaskRecord[] }> = []
   for (const d of desired) {
     const s = slotOf(d)
@@ -148,6 +150,7 @@ export function rollTasks(w: Work, serviceId: string, desired: readonly DesiredS
     const oldLive = s.tasks.filter((t) => isLive(t) && differs(t))
     if (differs(newest) && !isTerminal(newest) && newest.desiredState !== 'running') {
       inFlight++ // stop-first: the old task is stopping
+      busy++
       continue
     }
     if (isLive(newest) && !differs(newest)) {
@@ -156,14 +159,16 @@ export function rollTasks(w: Work, serviceId: string, desired: readonly DesiredS
         for (const t of oldLive) w.shutdown(t, `replaced by ${newest.id} (start-first update)`)
       }
       if (newest.createdAt < st.startedAt) continue
+      // The update's own attempt at this slot already ended on its own: what follows is the restart policy's.
+      if (s.tasks.some((t) => t !== newest && t.createdAt >= st.startedAt && !differs(t) && endedOnItsOwn(t))) continue
       if (since === undefined) {
         inFlight++
-        monitoring++
+        busy++
         continue
       }
       if (since + cfg.delayMs > w.now) {
         inFlight++
-        w.wake(since + cfg.delayMs)
+        coolUntil = Math.min(coolUntil ?? Infinity, since + cfg.delayMs)
       }
       if (since + cfg.monitorMs > w.now) {
         monitoring++
@@ -174,6 +179,7 @@ export function rollTasks(w: Work, serviceId: string, desired: readonly DesiredS
     if (isLive(newest) && differs(newest)) candidates.push({ d, old: oldLive })
   }
   if (!active) return
+  if (candidates.length > 0 && coolUntil !== undefined) w.wake(coolUntil)
   const room = cfg.parallelism === 0 ? candidates.length : Math.max(0, cfg.parallelism - inFlight)
   for (const c of candidates.slice(0, room)) {
     if (cfg.order === 'start-first') {
@@ -187,7 +193,7 @@ export function rollTasks(w: Work, serviceId: string, desired: readonly DesiredS
       w.create(service, c.d, `${rolling ? 'rollback' : 'rolling update'} of ${c.old.map((t) => t.id).join(', ')}`)
     }
   }
-  if (anyOutdated || candidates.length > 0 || inFlight > 0 || monitoring > 0) return
+  if (anyOutdated || candidates.length > 0 || busy > 0 || monitoring > 0) return
   const done = rolling ? 'rollback_completed' : 'completed'
   const message = rolling ? 'rollback completed' : 'update completed'
   w.setService({ ...service, updateStatus: { state: done, startedAt: st.startedAt, completedAt: w.now, message } })

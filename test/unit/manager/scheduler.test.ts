@@ -48,6 +48,13 @@ t.test('spread counts the tasks of other services only as a tie-break', async (t
   t.same(sim.spread('b'), { w1: 1, w2: 1, w3: 1 }, 'then one of b per node before any doubling')
 })
 
+t.test('spread goes by tasks of the service first, however loaded a node is with others', async (t) => {
+  const sim = new Sim({ nodes: workers(3), services: [service('a', { replicas: 3, constraints: ['node.hostname==w1'] }), service('b', { replicas: 3 })] })
+  sim.settle()
+  t.same(sim.spread('a'), { w1: 3 })
+  t.same(sim.spread('b'), { w1: 1, w2: 1, w3: 1 }, 'w1 carries 3 of a but still gets its one of b')
+})
+
 t.test('reservations: a node too small is skipped, and the explanation says so', async (t) => {
   const reservations = { nanoCpus: 0, memoryBytes: 512 * MiB }
   const nodes = [node('w1', { resources: { nanoCpus: 4e9, memoryBytes: 256 * MiB } }), ...['w2', 'w3'].map((id) => node(id, { resources: { nanoCpus: 4e9, memoryBytes: 1 * GiB } }))]

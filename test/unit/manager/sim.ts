@@ -35,6 +35,8 @@ export interface SimOptions {
   nodeDownGraceMs?: number
   /** A task about to start fails instead (exit 1, never running). */
   failStart?: (t: TaskRecord) => boolean
+  /** Tasks spend one round in `starting` before `running`. */
+  slowStart?: boolean
 }
 
 export class Sim {
@@ -42,12 +44,14 @@ export class Sim {
   now = 1000
   readonly plans: Plan[] = []
   failStart: (t: TaskRecord) => boolean
+  readonly slowStart: boolean
   readonly #grace: number | undefined
   #n = 0
 
   constructor(state: Partial<ClusterState>, o: SimOptions = {}) {
     this.state = { nodes: state.nodes ?? [], services: state.services ?? [], tasks: state.tasks ?? [] }
     this.failStart = o.failStart ?? (() => false)
+    this.slowStart = o.slowStart ?? false
     this.#grace = o.nodeDownGraceMs
   }
 
@@ -62,7 +66,7 @@ export class Sim {
     return p
   }
 
-  /** The agents: assigned → running (or failed), desired shutdown → shutdown. Only on ready nodes. */
+  /** The agents: assigned (→ starting) → running (or failed), desired shutdown → shutdown. Only on ready nodes. */
   runtime(): number {
     let changes = 0
     const ready = new Set(this.state.nodes.filter((n) => n.state === 'ready').map((n) => n.id))
@@ -75,7 +79,11 @@ export class Sim {
           changes++
           return { ...t, status: { ...t.status, state: 'shutdown', message: 'stopped', timestamp: this.now } }
         }
-        if (t.status.state !== 'assigned') return t
+        if (t.status.state === 'assigned' && this.slowStart) {
+          changes++
+          return { ...t, status: { ...t.status, state: 'starting', message: 'starting', timestamp: this.now } }
+        }
+        if (t.status.state !== (this.slowStart ? 'starting' : 'assigned')) return t
         changes++
         if (this.failStart(t)) {
           return { ...t, status: { ...t.status, state: 'failed', message: 'exited', err: 'boom', exitCode: 1, timestamp: this.now } }
@@ -96,10 +104,11 @@ export class Sim {
 
   /**
    * Rounds until nothing changes; with `follow`, then jump to the plan's wakeAt and go on (up to `maxRounds`).
-   * `each` sees the state after every round.
+   * `before` sees the state before every reconcile, `each` the state after every round.
    */
-  settle(o: { follow?: boolean; maxRounds?: number; each?: (s: Sim) => void } = {}): number {
+  settle(o: { follow?: boolean; maxRounds?: number; before?: (s: Sim) => void; each?: (s: Sim) => void } = {}): number {
     for (let round = 1; round <= (o.maxRounds ?? 200); round++) {
+      o.before?.(this)
       const p = this.reconcile()
       const changes = this.runtime()
       o.each?.(this)
@@ -109,6 +118,11 @@ export class Sim {
       }
     }
     throw new Error('simulation did not settle')
+  }
+
+  /** `n` rounds whatever happens (for crash loops that never settle). */
+  rounds(n: number, advanceMs = 0): void {
+    for (let i = 0; i < n; i++) this.step(advanceMs)
   }
 
   crash(id: string, exitCode = 1, advanceMs = 0): void {
