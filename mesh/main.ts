@@ -14,6 +14,7 @@ export function buildProgram(): Command {
     .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
     .version('0.1.0', '-v, --version')
     .showHelpAfterError(false)
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
   program.addHelpText('after', `

@@ -129,14 +129,17 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
     const s = await client.request<ServiceView>('GET', `/v1/services/${encodeURIComponent(name)}`)
     const tasks = await client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`)
     const want = tasks.filter((t) => t.desiredState === 'running')
-    const ok = want.filter((t) => t.status.state === 'running' && t.specVersion === s.version).length
-    const line = `overall progress: ${ok} out of ${s.desired} tasks`
+    const ok = want.filter((t) => t.status.state === 'running').length
+    const rolling = ['updating', 'rollback_started'].includes(s.updateStatus?.state ?? '')
+    const line = `overall progress: ${ok} out of ${'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired} tasks`
     const problems = want.filter((t) => ['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message))
     if (line !== last) {
       process.stdout.write(`${line}\n`)
       last = line
     }
-    if (ok === s.desired && want.length === s.desired) {
+    const target = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired
+    const settled = target > 0 || Date.now() - start > 1500
+    if (settled && !rolling && ok === target && want.length === target && s.desired === target) {
       process.stdout.write('verify: Service converged\n')
       return
     }
@@ -153,11 +156,13 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
 
 export function serviceCommand(): Command {
   const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_TOKEN)')
+    .enablePositionalOptions()
   const client = () => new ManagerClient()
 
   specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
     .requiredOption('--name <name>', 'service name')
-    .option('--mode <mode>', 'replicated | global', 'replicated'), false)
+    .option('--mode <mode>', 'replicated | global', 'replicated')
+    .passThroughOptions(), false)
     .addHelpText('after', '\nExample:\n  mesh service create --name web --replicas 3 -p 8080:80 mesh/busybox httpd -f -p 80')
     .action(async (image: string, command: string[], f: SpecFlags & { name: string }) => {
       if (f.mode !== 'replicated' && f.mode !== 'global') throw new ConfigError(`--mode "${f.mode}": want replicated or global`)
