@@ -6,7 +6,7 @@
  * constraint node.role==manager; 1 node not available for new tasks)". Also the spec validation the API runs
  * before storing a service (`validateServiceSpec`): what a spec may ask of placement and of the orchestrator.
  */
-import { compiledConstraints, unmetConstraint, validateConstraints } from './constraints.ts'
+import { compiledConstraints, unmetConstraint, validateConstraints, type Constraint } from './constraints.ts'
 import { ServiceSpecError } from './errors.ts'
 import type { NodeRecord, Resources, ServiceSpec, TaskRecord, TaskState } from './types.ts'
 import { TERMINAL_STATES } from './types.ts'
@@ -69,7 +69,7 @@ export function emptyLoad(): NodeLoad {
 export function addToLoad(load: NodeLoad, t: TaskRecord): void {
   load.reserved.nanoCpus += t.spec.resources.reservations.nanoCpus
   load.reserved.memoryBytes += t.spec.resources.reservations.memoryBytes
-  for (const p of hostPortsOf(t.spec)) load.hostPorts.add(p)
+  for (const p of placementNeeds(t.spec).hostPorts) load.hostPorts.add(p)
   if (t.desiredState === 'running') {
     load.live++
     load.byService.set(t.serviceId, (load.byService.get(t.serviceId) ?? 0) + 1)
@@ -108,27 +108,57 @@ const NOT_AVAILABLE: PlacementFailure = {
 const MEMORY: PlacementFailure = { key: 'memory', rank: 300, explain: (n) => `${has(n)} insufficient memory` }
 const CPU: PlacementFailure = { key: 'cpu', rank: 301, explain: (n) => `${has(n)} insufficient CPU` }
 
+/** A spec's placement needs, computed once per task rather than once per node. */
+export interface PlacementNeeds {
+  spec: ServiceSpec
+  constraints: Constraint[]
+  constraintError?: string
+  hostPorts: string[]
+}
+
+const needsCache = new WeakMap<ServiceSpec, PlacementNeeds>()
+export function placementNeeds(spec: ServiceSpec): PlacementNeeds {
+  let n = needsCache.get(spec)
+  if (!n) {
+    const { constraints, error } = compiledConstraints(spec.constraints)
+    n = { spec, constraints, ...(error === undefined ? {} : { constraintError: error }), hostPorts: hostPortsOf(spec) }
+    needsCache.set(spec, n)
+  }
+  return n
+}
+
 /**
  * The pipeline, in order: available for new tasks (ready + active), constraints, host-mode ports, memory, CPU.
  * Returns the first filter the node fails, or null when it can take the task.
  */
-export function checkNode(node: NodeRecord, spec: ServiceSpec, load: NodeLoad): PlacementFailure | null {
+export function checkNode(node: NodeRecord, spec: ServiceSpec | PlacementNeeds, load: NodeLoad): PlacementFailure | null {
+  const needs = 'hostPorts' in spec ? spec : placementNeeds(spec)
+  return checkNodeStatic(node, needs) ?? checkNodeLoad(node, needs, load)
+}
+
+/** The filters that do not depend on what the node carries: availability and constraints. */
+export function checkNodeStatic(node: NodeRecord, needs: PlacementNeeds): PlacementFailure | null {
   if (!acceptsNewTasks(node)) return NOT_AVAILABLE
-  const { constraints, error } = compiledConstraints(spec.constraints)
+  const error = needs.constraintError
   if (error !== undefined) return { key: 'invalid', rank: 100, explain: () => error }
-  const c = unmetConstraint(constraints, node)
+  const c = unmetConstraint(needs.constraints, node)
   if (c) {
-    const i = constraints.indexOf(c)
+    const i = needs.constraints.indexOf(c)
     return { key: `constraint ${c.key}`, rank: 100 + i, explain: (n) => `${nodes(n)} not satisfying constraint ${c.key}` }
   }
-  for (const p of hostPortsOf(spec)) {
+  return null
+}
+
+/** The filters that depend on the node's load: host-mode ports, memory, CPU. */
+export function checkNodeLoad(node: NodeRecord, needs: PlacementNeeds, load: NodeLoad): PlacementFailure | null {
+  for (const p of needs.hostPorts) {
     if (load.hostPorts.has(p)) {
       return { key: `port ${p}`, rank: 200, explain: (n) => `host-mode port ${p} already in use on ${nodes(n)}` }
     }
   }
-  const want = spec.resources.reservations
-  if (load.reserved.memoryBytes + want.memoryBytes > node.resources.memoryBytes && want.memoryBytes > 0) return MEMORY
-  if (load.reserved.nanoCpus + want.nanoCpus > node.resources.nanoCpus && want.nanoCpus > 0) return CPU
+  const want = needs.spec.resources.reservations
+  if (want.memoryBytes > 0 && load.reserved.memoryBytes + want.memoryBytes > node.resources.memoryBytes) return MEMORY
+  if (want.nanoCpus > 0 && load.reserved.nanoCpus + want.nanoCpus > node.resources.nanoCpus) return CPU
   return null
 }
 

@@ -12,7 +12,10 @@
  */
 import { NoSuitableNodeError } from './errors.ts'
 import type { Plan, PlanEvent } from './orchestrator.ts'
-import { addToLoad, checkNode, emptyLoad, explainFailures, nodeLoads, type NodeLoad, type PlacementFailure } from './placement.ts'
+import {
+  addToLoad, checkNode, checkNodeLoad, checkNodeStatic, emptyLoad, explainFailures, nodeLoads, placementNeeds,
+  type NodeLoad, type PlacementFailure, type PlacementNeeds,
+} from './placement.ts'
 import type { ClusterState, NodeRecord, ServiceSpec, TaskRecord } from './types.ts'
 
 export interface ScheduleResult {
@@ -21,18 +24,13 @@ export interface ScheduleResult {
   events: PlanEvent[]
 }
 
-interface Candidate {
-  node: NodeRecord
-  load: NodeLoad
-}
-
-/** Best node by spread: fewest of this service, then fewest overall, then node id. */
-function better(a: Candidate, b: Candidate, serviceId: string): boolean {
-  const sa = a.load.byService.get(serviceId) ?? 0
-  const sb = b.load.byService.get(serviceId) ?? 0
+/** Is `a` a better place than `b` by spread: fewest of this service, then fewest overall, then node id? */
+function better(a: NodeRecord, la: NodeLoad, b: NodeRecord, lb: NodeLoad, serviceId: string): boolean {
+  const sa = la.byService.get(serviceId) ?? 0
+  const sb = lb.byService.get(serviceId) ?? 0
   if (sa !== sb) return sa < sb
-  if (a.load.live !== b.load.live) return a.load.live < b.load.live
-  return a.node.id < b.node.id
+  if (la.live !== lb.live) return la.live < lb.live
+  return a.id < b.id
 }
 
 /**
@@ -51,29 +49,49 @@ export function scheduleTasks(nodes: readonly NodeRecord[], tasks: Iterable<Task
       || a.slot - b.slot || a.createdAt - b.createdAt || (order.get(a.id) as number) - (order.get(b.id) as number))
   const changed: TaskRecord[] = []
   const events: PlanEvent[] = []
+  const staticPass = new Map<PlacementNeeds, { fits: NodeRecord[]; failures: Array<{ node: string; f: PlacementFailure }> }>()
   for (const t of pending) {
-    const failures: PlacementFailure[] = []
-    let best: Candidate | undefined
-    const consider = (node: NodeRecord): void => {
-      const load = loads.get(node.id) ?? emptyLoad()
-      const f = checkNode(node, t.spec, load)
-      if (f) failures.push(f)
-      else if (!best || better({ node, load }, best, t.serviceId)) best = { node, load }
-    }
-    if (t.nodeId !== '') {
-      const node = byId.get(t.nodeId)
-      if (node) consider(node)
-    } else {
-      for (const n of sortedNodes) consider(n)
-    }
-    if (best) {
-      const message = `assigned to node ${best.node.hostname}`
-      const next: TaskRecord = {
-        ...t, nodeId: best.node.id, updatedAt: now, status: { ...t.status, state: 'assigned', message, timestamp: now },
+    const needs = placementNeeds(t.spec)
+    let pass = staticPass.get(needs)
+    if (!pass) {
+      // Availability and constraints do not change during a pass: filter the nodes once per spec.
+      pass = { fits: [], failures: [] }
+      for (const node of sortedNodes) {
+        const f = checkNodeStatic(node, needs)
+        if (f) pass.failures.push({ node: node.id, f })
+        else pass.fits.push(node)
       }
-      addToLoad(best.load, next)
+      staticPass.set(needs, pass)
+    }
+    const failures: PlacementFailure[] = []
+    let best: NodeRecord | undefined
+    let bestLoad: NodeLoad | undefined
+    const consider = (node: NodeRecord): void => {
+      const load = loads.get(node.id) as NodeLoad
+      const f = checkNodeLoad(node, needs, load)
+      if (f) failures.push(f)
+      else if (!best || better(node, load, best, bestLoad as NodeLoad, t.serviceId)) {
+        best = node
+        bestLoad = load
+      }
+    }
+    if (t.nodeId === '') {
+      for (const x of pass.failures) failures.push(x.f)
+      for (const node of pass.fits) consider(node)
+    } else {
+      const node = byId.get(t.nodeId)
+      const f = node ? pass.failures.find((x) => x.node === node.id) : undefined
+      if (f) failures.push(f.f)
+      else if (node) consider(node)
+    }
+    if (best && bestLoad) {
+      const message = `assigned to node ${best.hostname}`
+      const next: TaskRecord = {
+        ...t, nodeId: best.id, updatedAt: now, status: { ...t.status, state: 'assigned', message, timestamp: now },
+      }
+      addToLoad(bestLoad, next)
       changed.push(next)
-      events.push({ type: 'taskAssigned', serviceId: t.serviceId, taskId: t.id, slot: t.slot, nodeId: best.node.id, message })
+      events.push({ type: 'taskAssigned', serviceId: t.serviceId, taskId: t.id, slot: t.slot, nodeId: best.id, message })
       continue
     }
     const message = t.nodeId !== '' && !byId.has(t.nodeId) ? `node ${t.nodeId} is not in the cluster` : explainFailures(failures)
