@@ -49,16 +49,16 @@ export function scheduleTasks(nodes: readonly NodeRecord[], tasks: Iterable<Task
       || a.slot - b.slot || a.createdAt - b.createdAt || (order.get(a.id) as number) - (order.get(b.id) as number))
   const changed: TaskRecord[] = []
   const events: PlanEvent[] = []
-  const staticPass = new Map<PlacementNeeds, { fits: NodeRecord[]; failures: Array<{ node: string; f: PlacementFailure }> }>()
+  const staticPass = new Map<PlacementNeeds, { fits: NodeRecord[]; failures: Map<string, PlacementFailure> }>()
   for (const t of pending) {
     const needs = placementNeeds(t.spec)
     let pass = staticPass.get(needs)
     if (!pass) {
       // Availability and constraints do not change during a pass: filter the nodes once per spec.
-      pass = { fits: [], failures: [] }
+      pass = { fits: [], failures: new Map() }
       for (const node of sortedNodes) {
         const f = checkNodeStatic(node, needs)
-        if (f) pass.failures.push({ node: node.id, f })
+        if (f) pass.failures.set(node.id, f)
         else pass.fits.push(node)
       }
       staticPass.set(needs, pass)
@@ -76,12 +76,12 @@ export function scheduleTasks(nodes: readonly NodeRecord[], tasks: Iterable<Task
       }
     }
     if (t.nodeId === '') {
-      for (const x of pass.failures) failures.push(x.f)
+      failures.push(...pass.failures.values())
       for (const node of pass.fits) consider(node)
     } else {
       const node = byId.get(t.nodeId)
-      const f = node ? pass.failures.find((x) => x.node === node.id) : undefined
-      if (f) failures.push(f.f)
+      const f = node ? pass.failures.get(node.id) : undefined
+      if (f) failures.push(f)
       else if (node) consider(node)
     }
     if (best && bestLoad) {
