@@ -264,7 +264,10 @@ export class Manager {
         if (!t || t.nodeId !== node.id) continue
         if (!TASK_STATES.includes(u.status.state)) throw bad(`task state "${u.status.state}" is not a task state`)
         if (TASK_STATES.indexOf(u.status.state) < TASK_STATES.indexOf(t.status.state)) continue
-        tx.putTask({ ...t, status: { ...u.status }, ...(u.ip ? { ip: u.ip } : {}), updatedAt: this.#now() })
+        // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").
+        const startedAt = t.status.startedAt ?? (u.status.state === 'running' ? u.status.timestamp || this.#now() : undefined)
+        const status = { ...u.status, ...(startedAt !== undefined ? { startedAt } : {}) }
+        tx.putTask({ ...t, status, ...(u.ip ? { ip: u.ip } : {}), updatedAt: this.#now() })
         applied++
       }
     })
