@@ -1,0 +1,90 @@
+import type Docker from 'dockerode'
+import type { TaskRecord } from '../manager/types.ts'
+
+/**
+ * A task → the Docker container that runs it (pure). Names follow Swarm: `<service>.<slot>.<taskid>`, or
+ * `<service>.<nodeid>.<taskid>` for global services (slot 0). Hostname is left to Docker, which uses the first 12
+ * characters of the container id, as Swarm tasks have.
+ */
+
+/** Container labels mesh writes and reads. `mesh.managed=true` marks every container the runner may touch. */
+export const LABEL = {
+  managed: 'mesh.managed',
+  serviceId: 'mesh.service.id',
+  serviceName: 'mesh.service.name',
+  taskId: 'mesh.task.id',
+  slot: 'mesh.task.slot',
+  nodeId: 'mesh.node.id',
+  version: 'mesh.service.version',
+} as const
+
+export function containerName(task: TaskRecord): string {
+  const middle = 'global' in task.spec.mode || task.slot === 0 ? task.nodeId : String(task.slot)
+  return `${task.serviceName}.${middle}.${task.id}`
+}
+
+export function containerLabels(task: TaskRecord): Record<string, string> {
+  return {
+    [LABEL.managed]: 'true',
+    [LABEL.serviceId]: task.serviceId,
+    [LABEL.serviceName]: task.serviceName,
+    [LABEL.taskId]: task.id,
+    [LABEL.slot]: String(task.slot),
+    [LABEL.nodeId]: task.nodeId,
+    [LABEL.version]: String(task.specVersion),
+  }
+}
+
+const NS_PER_MS = 1_000_000
+const HEALTH_KINDS = new Set(['CMD', 'CMD-SHELL', 'NONE'])
+
+/** Docker wants `["CMD", …]`, `["CMD-SHELL", "…"]` or `["NONE"]`; a bare argv gets `CMD` in front. */
+export function healthTest(test: readonly string[]): string[] {
+  return test.length > 0 && !HEALTH_KINDS.has(test[0] as string) ? ['CMD', ...test] : [...test]
+}
+
+/** `docker stop -t` and StopTimeout are whole seconds: round the grace period up so it is never shortened. */
+export function graceSeconds(ms: number): number {
+  return Math.max(0, Math.ceil(ms / 1000))
+}
+
+/**
+ * The create request. Restart policy is always "no": a task that ends is replaced by the manager with a new task,
+ * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
+ */
+export function containerCreateOptions(task: TaskRecord, network: string): Docker.ContainerCreateOptions {
+  const s = task.spec
+  const hostPorts = s.ports.filter((p) => p.mode === 'host')
+  const opts: Docker.ContainerCreateOptions = {
+    name: containerName(task),
+    Image: s.image,
+    Env: [...s.env],
+    Labels: containerLabels(task),
+    StopTimeout: graceSeconds(s.stopGracePeriodMs),
+    HostConfig: {
+      RestartPolicy: { Name: 'no' },
+      NetworkMode: network,
+      Mounts: s.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      ...(s.resources.limits.nanoCpus > 0 ? { NanoCpus: s.resources.limits.nanoCpus } : {}),
+      ...(s.resources.limits.memoryBytes > 0 ? { Memory: s.resources.limits.memoryBytes } : {}),
+      ...(hostPorts.length > 0 ? {
+        PortBindings: Object.fromEntries(hostPorts.map((p) => [`${p.target}/${p.protocol}`, [{ HostPort: String(p.published) }]])),
+      } : {}),
+    },
+    NetworkingConfig: { EndpointsConfig: { [network]: {} } },
+  }
+  if (s.command) opts.Cmd = [...s.command]
+  if (s.entrypoint) opts.Entrypoint = [...s.entrypoint]
+  if (hostPorts.length > 0) opts.ExposedPorts = Object.fromEntries(hostPorts.map((p) => [`${p.target}/${p.protocol}`, {}]))
+  if (s.healthcheck) {
+    const h = s.healthcheck
+    opts.Healthcheck = {
+      Test: healthTest(h.test),
+      Interval: h.intervalMs * NS_PER_MS,
+      Timeout: h.timeoutMs * NS_PER_MS,
+      Retries: h.retries,
+      StartPeriod: h.startPeriodMs * NS_PER_MS,
+    }
+  }
+  return opts
+}

@@ -1,0 +1,33 @@
+/**
+ * src/runtime — runs the tasks the manager assigns to this node on the local Docker engine (swarmkit's executor:
+ * prepare = pull + create, start, wait, shutdown, remove).
+ *
+ * What it does: `TaskRunner` takes the node's full list of assigned tasks (`setAssignments`, pushed by the manager
+ * whenever it changes), compares it with the engine's mesh containers (`planContainers`, pure), and drives a
+ * `ContainerRuntime` (`DockerRuntime`, dockerode) to match: pull and create and start what should run, stop and
+ * remove what should not. Every status change goes to an injected `report(taskId, status)` callback, in order:
+ * preparing ("pulling image N%") → starting → running (container id, IP on the task network, health) → complete |
+ * failed ("task: non-zero exit (N)") | rejected (the engine's own error text) | shutdown. Engine events
+ * (start, die, health_status) drive the reports; nothing polls.
+ *
+ * Who calls it: the agent, on every node, with the overlay's Docker network name; the manager feeds it.
+ *
+ * Invariants: only containers labelled `mesh.managed=true` with a `mesh.task.id` are ever touched; nothing is
+ * created or removed before the first setAssignments (until then an adoptable container and an orphan look the
+ * same); one operation at a time per task, at most `concurrency` tasks at once; a task's reports only move forward;
+ * after a restart, containers of still-assigned tasks are adopted (inspected and reported), never recreated.
+ *
+ * Never: restart a container (restart policy "no"; a replacement is the manager's new task); stop or remove
+ * containers in `stop()` (an agent restart must not take its tasks down); touch containers, images, volumes or
+ * networks it did not label; retry a rejected or failed task.
+ */
+export { TaskRunner, type TaskRunnerOptions, type Log } from './task-runner.ts'
+export { DockerRuntime, type DockerRuntimeOptions } from './docker-runtime.ts'
+export { planContainers, isTerminal, type ContainerAction, type RemoveReason } from './plan.ts'
+export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
+export { PullProgress, type PullEvent } from './pull-progress.ts'
+export { EngineError } from './errors.ts'
+export type {
+  ContainerRuntime, ContainerInfo, ContainerState, ContainerStatus, HealthState, RuntimeEvent, RegistryAuth, PullOptions,
+  EventSubscription, TaskReport, ReportFn,
+} from './runtime.ts'
