@@ -95,8 +95,9 @@ export class BroadcastQueue {
         out.push(it.data)
         sent.push(it)
       }
-      const unvisited = bucket.slice(0, i + 1).filter((it) => it.live)
-      this.#buckets[t] = unvisited.concat(skipped.reverse())
+      // Keep the unvisited (older) part in place and put back what was looked at but not sent: O(visited).
+      bucket.length = i + 1
+      for (let j = skipped.length - 1; j >= 0; j--) bucket.push(skipped[j] as Item)
     }
     for (const it of sent) {
       it.transmits++
