@@ -47,6 +47,12 @@ export function seededRandom(seed: number): Random {
   }
 }
 
+/** The same generator as a bare function (for tests and fuzzers that want `() => number`). */
+export function seededRandomFn(seed: number): () => number {
+  const r = seededRandom(seed)
+  return () => r.next()
+}
+
 export const mathRandom: Random = { next: () => Math.random() }
 
 /** The real clock: performance.now() and Node timers, unref'd so they never keep a process alive on their own. */

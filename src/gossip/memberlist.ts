@@ -1,3 +1,4 @@
+import type { GossipConfig } from '../config/gossip.ts'
 import { GossipJoinError } from '../errors.ts'
 import { Awareness } from './awareness.ts'
 import { BroadcastQueue } from './broadcast-queue.ts'
@@ -14,27 +15,12 @@ import { ipFromBytes, ipToBytes } from './ip.ts'
  * push/pull anti-entropy, join and leave. Pure apart from the injected clock, random and transport.
  */
 
-export interface MemberlistConfig {
-  name: string
-  advertise: Address
-  probeIntervalMs: number
-  probeTimeoutMs: number
-  indirectChecks: number
-  suspicionMult: number
-  suspicionMaxTimeoutMult: number
-  awarenessMaxMultiplier: number
-  gossipIntervalMs: number
-  gossipNodes: number
-  gossipToTheDeadMs: number
-  retransmitMult: number
-  pushPullIntervalMs: number
-  tcpTimeoutMs: number
-  deadNodePurgeMs: number
-  deadNodeReclaimMs: number
-  udpBufferBytes: number
-  enableCompression: boolean
-  tcpPings: boolean
-}
+/** The gossip settings the engine uses (see src/config/gossip.ts for what each means), plus who we are. */
+export type MemberlistConfig = Pick<GossipConfig,
+  | 'probeIntervalMs' | 'probeTimeoutMs' | 'indirectChecks' | 'suspicionMult' | 'suspicionMaxTimeoutMult'
+  | 'awarenessMaxMultiplier' | 'gossipIntervalMs' | 'gossipNodes' | 'gossipToTheDeadMs' | 'retransmitMult'
+  | 'pushPullIntervalMs' | 'tcpTimeoutMs' | 'deadNodePurgeMs' | 'deadNodeReclaimMs' | 'udpBufferBytes'
+  | 'enableCompression' | 'tcpPings'> & { name: string; advertise: Address }
 
 /** What the layer above (serf) plugs in: metadata, user messages, its broadcasts and its push/pull state. */
 export interface MemberlistDelegate {

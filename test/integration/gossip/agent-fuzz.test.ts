@@ -23,6 +23,7 @@ import { MSG, type PacketMessage, type StreamMessage } from '../../../src/gossip
 import { V, hex } from '../../unit/gossip/fixtures/spec-vectors.ts'
 import { TestCluster, meshStatus, serfMember, type MeshStatus } from '../../support/agents.ts'
 import { rssBytes, runMesh, sleep, waitFor } from '../../support/procs.ts'
+import { seededRandomFn } from '../../../src/gossip/clock.ts'
 
 const SEED = Number(process.env.MESH_FUZZ_SEED ?? 0x6d657368)
 const UDP_PACKETS = 100_000
@@ -37,18 +38,7 @@ const MIB = 1024 * 1024
 
 // ---- seeded PRNG ------------------------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, good enough for fuzzing, and replayable from one 32-bit seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-const rnd = prng(SEED)
+const rnd = seededRandomFn(SEED)
 const int = (n: number): number => Math.floor(rnd() * n)
 const chance = (p: number): boolean => rnd() < p
 function pick<T>(xs: readonly T[]): T {

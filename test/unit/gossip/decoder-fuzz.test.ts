@@ -14,20 +14,12 @@ import { encodeGo } from '../../../src/gossip/msgpack.ts'
 import { decodeSerfMessage, decodeSerfPushPull, decodeTags, encodeSerfPushPull } from '../../../src/gossip/serf-wire.ts'
 import { MSG, type PacketMessage, type StreamMessage } from '../../../src/gossip/wire.ts'
 import { PACKET_VECTORS, STREAM_VECTORS, V, hex, toHex } from './fixtures/spec-vectors.ts'
+import { seededRandomFn } from '../../../src/gossip/clock.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d657368)
 const N = Number(process.env.FUZZ_N ?? 110_000)
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
-}
-const rand = mulberry32(SEED)
+const rand = seededRandomFn(SEED)
 const int = (n: number) => Math.floor(rand() * n)
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T
 const randomBytes = (n: number) => Uint8Array.from({ length: n }, () => int(256))

@@ -4,17 +4,8 @@ import { GossipDecodeError } from '../../../src/errors.ts'
 import { crc32 } from '../../../src/gossip/crc32.ts'
 import { lzwCompress, lzwDecompress } from '../../../src/gossip/lzw.ts'
 import { V, hex, toHex } from './fixtures/spec-vectors.ts'
+import { seededRandomFn } from '../../../src/gossip/clock.ts'
 
-/** Seeded PRNG (mulberry32) so failures replay. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
-}
 
 /**
  * An independent reading of the code stream: widths as the decoder tracks them, every code, and for each clear
@@ -70,7 +61,7 @@ t.test('hand-derived small vectors', async (t) => {
 })
 
 t.test('round trips, incl. width 12 and the re-clear instead of code 4095', async (t) => {
-  const rnd = prng(7)
+  const rnd = seededRandomFn(7)
   const cases: { name: string; data: Uint8Array }[] = [
     { name: 'KwKwK run', data: new Uint8Array(5000).fill(0x61) },
     { name: 'random 256-symbol 100 KiB', data: Uint8Array.from({ length: 100_000 }, () => Math.floor(rnd() * 256)) },
@@ -129,7 +120,7 @@ t.test('crc32 is CRC-32/IEEE', async (t) => {
   ]
   for (const c of cases) t.equal(crc32(c.input), c.want, c.name)
   const zcrc = (zlib as { crc32?: (d: Uint8Array) => number }).crc32
-  const rnd = prng(3)
+  const rnd = seededRandomFn(3)
   const data = Uint8Array.from({ length: 4096 }, () => Math.floor(rnd() * 256))
   t.equal(crc32(data.subarray(1000), crc32(data.subarray(0, 1000))), crc32(data), 'running checksum')
   if (zcrc) t.equal(crc32(data), zcrc(data), 'matches zlib')
