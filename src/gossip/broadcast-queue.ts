@@ -15,6 +15,9 @@ export interface QueuedBroadcast {
   onDone?: () => void
 }
 
+/** Messages looked at but too big for the space left before take() gives up on a bucket. */
+const MAX_SKIPS = 16
+
 interface Item extends QueuedBroadcast {
   transmits: number
   live: boolean
@@ -83,7 +86,9 @@ export class BroadcastQueue {
       if (!bucket || bucket.length === 0) continue
       const skipped: Item[] = []
       let i = bucket.length - 1
-      for (; i >= 0 && limit - used > overhead; i--) {
+      // Stop after a run of messages too big for what is left: with thousands queued (a large join) a full scan
+      // per packet would cost more than the packet.
+      for (; i >= 0 && limit - used > overhead && skipped.length < MAX_SKIPS; i--) {
         const it = bucket[i] as Item
         if (!it.live) continue
         const cost = it.data.length + overhead
