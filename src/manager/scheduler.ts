@@ -2,7 +2,7 @@
  * Scheduler (pure): decides where `pending` tasks run. For each pending task (desired running), the filter pipeline
  * of placement.ts keeps the nodes that are ready and active, meet the constraints, have the host-mode ports free
  * and the reservations left; among them the spread rule picks: fewest live tasks of this service, then fewest live
- * tasks overall, then the smallest node id. Assigning sets `nodeId`, state `assigned` and a message. Tasks are
+ * tasks overall, then a worker before a manager, then the smallest node id. Assigning sets `nodeId`, state `assigned` and a message. Tasks are
  * taken in a stable order and each assignment counts for the next, so a batch of one service spreads.
  *
  * A task nobody can take stays `pending` with swarmkit's explanation in its message ("no suitable node (1 node
@@ -24,12 +24,16 @@ export interface ScheduleResult {
   events: PlanEvent[]
 }
 
-/** Is `a` a better place than `b` by spread: fewest of this service, then fewest overall, then node id? */
+/**
+ * Is `a` a better place than `b` by spread: fewest of this service, then fewest overall, then a worker before a
+ * manager (managers keep headroom for the control plane; in the seed lab 3 replicas land one per worker), then node id?
+ */
 function better(a: NodeRecord, la: NodeLoad, b: NodeRecord, lb: NodeLoad, serviceId: string): boolean {
   const sa = la.byService.get(serviceId) ?? 0
   const sb = lb.byService.get(serviceId) ?? 0
   if (sa !== sb) return sa < sb
   if (la.live !== lb.live) return la.live < lb.live
+  if (a.role !== b.role) return a.role === 'worker'
   return a.id < b.id
 }
 

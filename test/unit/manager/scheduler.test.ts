@@ -8,12 +8,13 @@ import { GiB, MiB, Sim, node, service, spec } from './sim.ts'
 const workers = (n: number, o: Partial<NodeRecord> = {}) => Array.from({ length: n }, (_, i) => node(`w${i + 1}`, o))
 const manager = node('m1', { role: 'manager' })
 
-t.test('spread: fewest tasks of the service, then fewest overall, then node id', async (t) => {
+t.test('spread: fewest tasks of the service, then fewest overall, then workers before managers, then node id', async (t) => {
   const cases = [
     { name: '3 replicas on 3 workers: one each', nodes: workers(3), replicas: 3, want: { w1: 1, w2: 1, w3: 1 } },
     { name: '6 replicas on 3 workers: two each', nodes: workers(3), replicas: 6, want: { w1: 2, w2: 2, w3: 2 } },
     { name: '4 replicas: ties go to the smaller node id', nodes: workers(3), replicas: 4, want: { w1: 2, w2: 1, w3: 1 } },
     { name: 'a manager is a node like any other', nodes: [manager, ...workers(3)], replicas: 4, want: { m1: 1, w1: 1, w2: 1, w3: 1 } },
+    { name: 'the seed lab: 3 replicas on 1 manager + 3 workers, one per worker', nodes: [manager, ...workers(3)], replicas: 3, want: { w1: 1, w2: 1, w3: 1 } },
     {
       name: 'node.role==worker excludes the manager', nodes: [manager, ...workers(3)], replicas: 6,
       constraints: ['node.role==worker'], want: { w1: 2, w2: 2, w3: 2 },
