@@ -182,11 +182,6 @@ export class Memberlist {
     this.#sendMsg(to, encodeMessage({ type: MSG.user, Payload: payload }), to)
   }
 
-  /** Members other than the dead/left ones, including us. */
-  numAlive(): number {
-    return this.members.all().filter((m) => m.state === 'alive' || m.state === 'suspect').length
-  }
-
   // ---- probing -------------------------------------------------------------------------------------------
 
   #jitter(ms: number): number {
@@ -411,7 +406,7 @@ export class Memberlist {
 
   #replyAddress(src: { SourceAddr?: Uint8Array; SourcePort?: number }, from: Address): Address {
     if (src.SourceAddr && src.SourceAddr.length > 0 && src.SourcePort) {
-      return { ip: ipFromBytesOr(src.SourceAddr, from.ip), port: src.SourcePort }
+      return { ip: ipFromBytes(src.SourceAddr) ?? from.ip, port: src.SourcePort }
     }
     return from
   }
@@ -426,7 +421,7 @@ export class Memberlist {
     const self = this.members.self()
     const seq = ++this.#seq
     const replyTo = this.#replyAddress(ind, from)
-    const target = { ip: ipFromBytesOr(ind.Target, ''), port: ind.Port }
+    const target = { ip: ipFromBytes(ind.Target) ?? '', port: ind.Port }
     if (target.ip === '') return
     let nackTimer: TimerHandle | null = null
     const timer = this.#d.clock.setTimeout(() => this.#acks.delete(seq), this.config.probeTimeoutMs)
@@ -513,10 +508,6 @@ export class Memberlist {
       this.#d.clock.clearTimeout(timer)
     }
   }
-}
-
-function ipFromBytesOr(b: Uint8Array, fallback: string): string {
-  return ipFromBytes(b) ?? fallback
 }
 
 /** memberlist verifyProtocol: every alive node's current versions must lie in the range all of them support. */

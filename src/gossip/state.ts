@@ -1,8 +1,8 @@
 import type { Clock, Random } from './clock.ts'
-import { randomInt } from './clock.ts'
+import { randomInt, shuffle } from './clock.ts'
 import { ipFromBytes } from './ip.ts'
 import { Suspicion, suspicionTimeoutMs } from './suspicion.ts'
-import { MSG, STATE, type Alive, type Dead, type PacketMessage, type PushNodeState, type Suspect } from './wire.ts'
+import { MSG, type Alive, type Dead, type PacketMessage, type PushNodeState, type Suspect } from './wire.ts'
 
 /**
  * The member table and memberlist's state rules (state.go: aliveNode, suspectNode, deadNode, mergeState):
@@ -119,11 +119,7 @@ export class MemberTable {
         this.#map.delete(m.name)
       }
     }
-    this.#order = [...this.#map.keys()]
-    for (let i = this.#order.length - 1; i > 0; i--) {
-      const j = randomInt(this.#d.random, i + 1)
-      ;[this.#order[i], this.#order[j]] = [this.#order[j] as string, this.#order[i] as string]
-    }
+    this.#order = shuffle(this.#d.random, [...this.#map.keys()])
   }
 
   /** Apply an alive message. `bootstrap` marks our own initial alive. */
@@ -284,4 +280,3 @@ export class MemberTable {
   }
 }
 
-export { STATE }
