@@ -3,7 +3,8 @@
 # Debian packages (serf for interop tests, docker/wireguard/nftables/busybox for the lab) and npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS=(serf tcpdump iputils-ping iproute2 nftables wireguard-go wireguard-tools busybox-static docker.io iperf3 procps)
+PKGS=(serf tcpdump iputils-ping iproute2 nftables wireguard-go wireguard-tools busybox-static docker.io iperf3 procps
+      docker-registry haproxy wrk nginx-light dnsperf dnsmasq-base bind9-dnsutils socat chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

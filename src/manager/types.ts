@@ -125,6 +125,8 @@ export interface ServiceRecord {
   createdAt: number
   updatedAt: number
   updateStatus?: UpdateStatus
+  /** Virtual IP from the VIP range (10.78.0.0/16 by default) when the endpoint mode is vip. */
+  vip?: string
 }
 
 /** Task lifecycle, in order (swarmkit). A task only moves forward. */

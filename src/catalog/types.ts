@@ -1,0 +1,59 @@
+import type { PortSpec } from '../manager/types.ts'
+
+/**
+ * The catalog: each agent's view of services → endpoints, the single view the data plane (ingress, DNS, VIP rules)
+ * reads. The manager builds a snapshot from its store (buildCatalog) and pushes it to every agent on the watch stream;
+ * gossip takes a dead node's endpoints out of rotation at once (Catalog.nodeDown) without waiting for the manager.
+ */
+
+/** running: in rotation if healthy. stopping: desired shutdown but still running: no new connections, open ones kept. */
+export type EndpointState = 'running' | 'stopping'
+/** Docker healthcheck status; `none` when the task has no healthcheck (counts as healthy). */
+export type EndpointHealth = 'healthy' | 'unhealthy' | 'starting' | 'none'
+
+export interface Endpoint {
+  taskId: string
+  /** Replicated: 1..N. Global: 0. */
+  slot: number
+  /** Task name as Swarm names containers without the id: `<service>.<slot>` (global: `<service>.<nodeId>`). */
+  taskName: string
+  nodeId: string
+  /** The node's hostname (gossip name). */
+  node: string
+  /** Overlay address of the task's container. */
+  ip: string
+  state: EndpointState
+  health: EndpointHealth
+}
+
+export interface CatalogService {
+  id: string
+  /** Full name, e.g. `getstartedlab_web`. */
+  name: string
+  /** Stack namespace (label com.docker.stack.namespace), when the service belongs to a stack. */
+  stack?: string
+  /** Name inside its stack (`web` for `getstartedlab_web`); equals `name` outside a stack. */
+  shortName: string
+  /** Virtual IP from the VIP range (endpoint mode vip). */
+  vip?: string
+  endpointMode: 'vip' | 'dnsrr'
+  ports: PortSpec[]
+  /** How long a stopping task keeps its open connections. */
+  stopGracePeriodMs: number
+  endpoints: Endpoint[]
+}
+
+export interface CatalogNode {
+  id: string
+  hostname: string
+  /** Underlay address. */
+  addr: string
+  state: 'ready' | 'down' | 'unknown'
+}
+
+export interface CatalogSnapshot {
+  /** The manager store revision this was built from; a cached snapshot with a lower revision never wins. */
+  revision: number
+  services: CatalogService[]
+  nodes: CatalogNode[]
+}
