@@ -57,3 +57,11 @@ export interface CatalogSnapshot {
   services: CatalogService[]
   nodes: CatalogNode[]
 }
+
+/** What readers of the catalog (ingress, DNS, VIP rules, status) hold: the current snapshot and change events. */
+export interface CatalogView {
+  /** The current view: dead nodes' endpoints already removed; stable object until the next change. */
+  current(): CatalogSnapshot
+  /** Called after every change with the new snapshot; returns an unsubscribe function. */
+  onChange(fn: (snap: CatalogSnapshot) => void): () => void
+}

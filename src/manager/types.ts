@@ -152,6 +152,8 @@ export interface TaskStatus {
   startedAt?: number
   containerId?: string
   exitCode?: number
+  /** Docker healthcheck status while running, when the task has a healthcheck. */
+  health?: 'healthy' | 'unhealthy' | 'starting'
 }
 
 export interface TaskRecord {
