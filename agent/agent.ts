@@ -131,7 +131,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
-    const manager = new Manager({ store, log: logFn(mlog) })
+    const manager = new Manager({ store, vipRange: c.vipRange, log: logFn(mlog) })
     parts.manager = manager
     const { created, clusterId } = manager.init()
     manager.start()

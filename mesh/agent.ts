@@ -21,6 +21,7 @@ interface AgentOpts {
   token?: string
   manager?: string
   apiPort?: string
+  vipRange?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -40,6 +41,7 @@ export function agentCommand(): Command {
     .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; env MESH_JOIN_TOKEN)')
     .option('--manager <host[:port]>', 'manager API to register with (default: the first --join host, port 7947)')
     .option('--api-port <port>', 'manager API port on managers (default 7947)')
+    .option('--vip-range <cidr>', 'range service VIPs come from, on managers (default 10.78.0.0/16)')
     .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
@@ -100,6 +102,7 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
     if (!/^\d+$/.test(o.apiPort)) throw new ConfigError(`--api-port "${o.apiPort}": want a port number`)
     cluster.apiPort = Number(o.apiPort)
   }
+  if (o.vipRange !== undefined) cluster.vipRange = o.vipRange
   if (Object.keys(cluster).length > 0) out.cluster = cluster
   if (o.overlay !== undefined || o.overlayRange !== undefined) {
     out.overlay = {

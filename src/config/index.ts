@@ -41,6 +41,8 @@ export interface ClusterConfig {
   manager: string
   /** Port of the manager API on managers. Default 7947. */
   apiPort: number
+  /** Range service VIPs are allocated from (managers; one address per service in endpoint mode vip). Default 10.78.0.0/16. */
+  vipRange: string
 }
 
 export const DEFAULT_API_PORT = 7947
@@ -62,7 +64,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     profile,
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: '10.78.0.0/16' },
   }
 }
 
@@ -231,6 +233,7 @@ function validate(c: Config): void {
   if (!(o.settleMs >= 0)) throw new ConfigError(`overlay.settleMs ${o.settleMs}: must be ≥ 0`)
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
+  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cl.vipRange)) throw new ConfigError(`VIP range "${cl.vipRange}": want an IPv4 network like 10.78.0.0/16`)
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

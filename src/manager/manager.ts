@@ -6,6 +6,8 @@ import type { Store, StoreTx } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from './types.ts'
 import { rollbackService, updateService } from './update.ts'
+import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
+import type { Cidr } from '../overlay/ipam.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -31,6 +33,8 @@ export const newId = (): string => randomBytes(13).toString('hex').slice(0, 25)
 export interface ManagerOptions {
   store: Store
   now?: () => number
+  /** Range service VIPs are taken from. Default 10.78.0.0/16. */
+  vipRange?: string
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -71,8 +75,10 @@ export class Manager {
   #timer: NodeJS.Timeout | null = null
   #wake: NodeJS.Timeout | null = null
   #stopped = false
+  readonly #vipRange: Cidr
 
   constructor(o: ManagerOptions) {
+    this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
     this.store = o.store
     this.#now = o.now ?? Date.now
     this.#log = o.log ?? (() => undefined)
@@ -198,6 +204,8 @@ export class Manager {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
       this.#checkPortsFree(tx, spec, null)
       const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
+      const vip = this.#vip(spec, undefined, tx.listServices())
+      if (vip) s.vip = vip
       tx.putService(s)
       return s
     })
@@ -213,6 +221,9 @@ export class Manager {
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
       this.#checkPortsFree(tx, spec, s.id)
       const next = updateService(s, spec, this.#now())
+      const vip = this.#vip(spec, s.vip, tx.listServices())
+      if (vip) next.vip = vip
+      else delete next.vip
       tx.putService(next)
       return next
     })
@@ -228,6 +239,9 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
+      const vip = this.#vip(next.spec, s.vip, tx.listServices())
+      if (vip) next.vip = vip
+      else delete next.vip
       tx.putService(next)
       return next
     })
@@ -240,6 +254,16 @@ export class Manager {
       for (const t of tx.listTasks({ serviceId: s.id })) if (t.desiredState !== 'remove') tx.putTask({ ...t, desiredState: 'remove', updatedAt: this.#now() })
       tx.deleteService(s.id)
     })
+  }
+
+  /** The VIP `spec` gets: kept, allocated (endpoint mode vip) or dropped (dnsrr). The range is checked at start. */
+  #vip(spec: ServiceSpec, current: string | undefined, services: ServiceRecord[]): string | undefined {
+    try {
+      return vipFor(spec, current, services, this.#vipRange)
+    } catch (err) {
+      if (err instanceof VipExhaustedError) throw conflict(`service "${spec.name}": ${err.message}`)
+      throw err
+    }
   }
 
   #checkPortsFree(tx: StoreTx, spec: ServiceSpec, self: string | null): void {
