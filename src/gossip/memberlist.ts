@@ -43,6 +43,11 @@ export interface MemberlistCounters {
   probes: number
   probeFailures: number
   pushPulls: number
+  /** Messages inside packets (a compound packet carries several). */
+  messagesIn: number
+  messagesOut: number
+  /** Members this node started to suspect (suspect events it raised or accepted). */
+  suspicions: number
 }
 
 export interface MemberlistDeps {
@@ -67,7 +72,7 @@ export class Memberlist {
   readonly config: Readonly<MemberlistConfig>
   readonly counters: MemberlistCounters = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, decodeErrors: 0, decryptFailures: 0,
-    probes: 0, probeFailures: 0, pushPulls: 0,
+    probes: 0, probeFailures: 0, pushPulls: 0, messagesIn: 0, messagesOut: 0, suspicions: 0,
   }
   readonly #d: MemberlistDeps
   readonly members: MemberTable
@@ -96,7 +101,10 @@ export class Memberlist {
       probeIntervalMs: config.probeIntervalMs,
       deadNodeReclaimMs: config.deadNodeReclaimMs,
       broadcast: (key, msg, onDone) => this.#queue.queue({ key, data: encodeMessage(msg), onDone }),
-      emit: (e) => deps.delegate.event(e),
+      emit: (e) => {
+        if (e.type === 'suspect') this.counters.suspicions++
+        deps.delegate.event(e)
+      },
       healthDelta: (delta) => this.awareness.applyDelta(delta),
       leaving: () => this.#leaving,
     })
@@ -382,6 +390,7 @@ export class Memberlist {
       return
     }
     this.counters.decodeErrors += decoded.errors.length
+    this.counters.messagesIn += decoded.messages.length
     for (const msg of decoded.messages) this.#handle(msg, from)
   }
 
@@ -495,6 +504,7 @@ export class Memberlist {
     const crc = node !== null && (node.vsn[1] ?? 0) >= 5
     const data = encodePacket(parts, { crc, compress: this.config.enableCompression, keyring: this.#d.keyring })
     this.counters.packetsOut++
+    this.counters.messagesOut += parts.length
     this.counters.bytesOut += data.length
     this.#d.transport.sendPacket(to, data)
   }
