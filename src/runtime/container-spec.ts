@@ -51,8 +51,9 @@ export function graceSeconds(ms: number): number {
 /**
  * The create request. Restart policy is always "no": a task that ends is replaced by the manager with a new task,
  * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
+ * `dns`: the resolvers the container uses (Docker's embedded DNS forwards names it does not know to them).
  */
-export function containerCreateOptions(task: TaskRecord, network: string): Docker.ContainerCreateOptions {
+export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = []): Docker.ContainerCreateOptions {
   const s = task.spec
   const hostPorts = s.ports.filter((p) => p.mode === 'host')
   const opts: Docker.ContainerCreateOptions = {
@@ -64,6 +65,7 @@ export function containerCreateOptions(task: TaskRecord, network: string): Docke
     HostConfig: {
       RestartPolicy: { Name: 'no' },
       NetworkMode: network,
+      ...(dns.length > 0 ? { Dns: [...dns] } : {}),
       Mounts: s.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
       ...(s.resources.limits.nanoCpus > 0 ? { NanoCpus: s.resources.limits.nanoCpus } : {}),
       ...(s.resources.limits.memoryBytes > 0 ? { Memory: s.resources.limits.memoryBytes } : {}),

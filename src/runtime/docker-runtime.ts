@@ -21,6 +21,8 @@ export interface DockerRuntimeOptions {
   socketPath?: string
   /** An existing client (then socketPath is ignored). */
   docker?: Docker
+  /** Resolvers task containers use (the agent's DNS on the overlay gateway). Default: the engine's. */
+  dns?: string[]
 }
 
 const statusOf = (err: unknown): number => {
@@ -32,9 +34,11 @@ const HEALTH = new Set<string>(['starting', 'healthy', 'unhealthy'])
 
 export class DockerRuntime implements ContainerRuntime {
   readonly #docker: Docker
+  readonly #dns: string[]
 
   constructor(o: DockerRuntimeOptions = {}) {
     this.#docker = o.docker ?? new Docker({ socketPath: o.socketPath ?? '/var/run/docker.sock' })
+    this.#dns = o.dns ?? []
   }
 
   async list(): Promise<ContainerInfo[]> {
@@ -94,7 +98,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async create(task: TaskRecord, network: string): Promise<string> {
     try {
-      const c = await this.#docker.createContainer(containerCreateOptions(task, network))
+      const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns))
       return c.id
     } catch (err) {
       throw engineError('create', containerName(task), err)

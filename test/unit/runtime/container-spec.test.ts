@@ -50,6 +50,12 @@ t.test('a minimal spec leaves the image defaults alone', async (t) => {
   t.equal(o.HostConfig?.NanoCpus, undefined, 'no limit = no field (0 would also mean none)')
   t.equal(o.HostConfig?.Memory, undefined)
   t.equal(o.ExposedPorts, undefined)
+  t.equal(o.HostConfig?.Dns, undefined, 'no resolver given = the engine default')
+})
+
+t.test('task containers resolve through the agent DNS when it is given', async (t) => {
+  const o = containerCreateOptions(task({ id: 't' }), 'mesh', ['10.77.3.1'])
+  t.same(o.HostConfig?.Dns, ['10.77.3.1'])
 })
 
 t.test('healthcheck test forms', async (t) => {
