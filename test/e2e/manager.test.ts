@@ -5,8 +5,9 @@
  */
 import t from 'tap'
 import { join } from 'node:path'
-import { createLab, isRoot, type Lab, type LabNode } from '../lab/index.ts'
+import { isRoot, type LabNode } from '../lab/index.ts'
 import { MESH_BIN, killAndReap, waitFor, type Proc } from '../support/procs.ts'
+import { meshLab, type Node, type Task } from '../support/mesh-lab.ts'
 
 if (!isRoot()) {
   t.plan(0, 'the lab needs root')
@@ -14,43 +15,14 @@ if (!isRoot()) {
 }
 t.setTimeout(600_000)
 
-interface Task { id: string; slot: number; nodeId: string; desiredState: string; status: { state: string; message: string; err?: string }; ip?: string }
-interface Node { id: string; hostname: string; state: string }
-
-const dataDir = (n: LabNode) => join(n.dir, 'mesh')
-const lab: Lab = await createLab({ nodes: 4 })
-t.teardown(() => lab.down())
+const c = await meshLab(t, { nodes: 4 })
+const { lab, token, nodeName } = c
 const [mgr, w1, w2, w3] = lab.nodes as [LabNode, LabNode, LabNode, LabNode]
-const agents = new Map<string, Proc>()
-t.teardown(async () => { for (const a of agents.values()) await killAndReap(a).catch(() => undefined) })
-
-function agent(n: LabNode, args: string[]): Proc {
-  const p = n.spawn(['node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', dataDir(n), '--overlay', 'on', ...args],
-    { name: `agent ${n.name}` })
-  agents.set(n.name, p)
-  return p
-}
-
-async function mesh(args: string[], timeoutMs = 60_000) {
-  return mgr.exec(['env', `MESH_DATA_DIR=${dataDir(mgr)}`, 'node', MESH_BIN, ...args], { timeoutMs })
-}
-
-async function json<T>(args: string[]): Promise<T> {
-  const r = await mesh([...args, '--json'])
-  if (r.code !== 0) throw new Error(`mesh ${args.join(' ')}: ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
-
-const running = (tasks: Task[]) => tasks.filter((x) => x.desiredState === 'running' && x.status.state === 'running')
-
-agent(mgr, ['--init'])
-await waitFor(async () => (await mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
-const token = (await mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
-for (const w of [w1, w2, w3]) agent(w, ['--join', mgr.ip, '--token', token])
-await waitFor(async () => (await json<Node[]>(['node', 'ls'])).filter((n) => n.state === 'ready').length === 4, 90_000,
-  { intervalMs: 1000, what: '4 ready nodes' })
+const agents = c.agents
+const mesh = c.mesh.bind(c)
+const json = c.json.bind(c)
 const nodes = await json<Node[]>(['node', 'ls'])
-const nodeName = new Map(nodes.map((n) => [n.id, n.hostname]))
+const running = (tasks: Task[]) => tasks.filter((x) => x.desiredState === 'running' && x.status.state === 'running')
 
 t.test('init and join: node ls shows the manager and three workers', async (t) => {
   t.match(token, /^MESHTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/)
