@@ -3,6 +3,7 @@ import http from 'node:http'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { MeshError } from '../errors.ts'
 import { Manager, RequestError } from './manager.ts'
+import { mountObserve } from './observe-api.ts'
 import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from './types.ts'
 
 /**
@@ -61,6 +62,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   const app = express()
   app.disable('x-powered-by')
   app.use(express.json({ limit: '1mb' }))
+  mountObserve(app, o) // /v1/events, /ui, /v1/ui/stream, /metrics: own auth (loopback or manager token), ahead of the token check
 
   app.use((req, res, next) => {
     if (o.local) {

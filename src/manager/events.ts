@@ -1,0 +1,322 @@
+/**
+ * Cluster events, as `docker events` shows them: what changed in the manager's store, told as node, task and
+ * service events. The EventLog subscribes to the store's ordered watch (it never writes), compares each committed
+ * record with the one it saw before, and records one event per meaningful change:
+ *
+ *   node     join · ready · down · update (availability, role, labels, address) · remove
+ *   task     <state it reached> (from=…, node, service, slot, message) · desired (desired state changed) · delete
+ *   service  create · scale (replica count only) · update (spec or rollout state) · remove
+ *
+ * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
+ * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
+ * log starts (the manager process), it is not persisted.
+ *
+ * Who calls it: src/manager/observe-api.ts (GET /v1/events, the dashboard) and src/manager/metrics.ts.
+ */
+import { MeshError } from '../errors.ts'
+import { TERMINAL_STATES, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts'
+import type { Store, StoreEvent, Unsubscribe } from './store.ts'
+
+export const EVENT_TYPES = ['node', 'task', 'service'] as const
+export type ClusterEventType = (typeof EVENT_TYPES)[number]
+
+export interface ClusterEvent {
+  /** 1, 2, 3, … in the order the events happened. */
+  id: number
+  /** Milliseconds since the epoch, when the manager saw the change. */
+  time: number
+  /** Store revision of the change. */
+  revision: number
+  type: ClusterEventType
+  action: string
+  /** What the event is about: node hostname, service name, task `service.slot` (global: `service.node`). */
+  subject: string
+  /** Record id of the subject. */
+  subjectId: string
+  attributes: Record<string, string>
+}
+
+/** Which events a reader wants: every key given must match (values of one key: any of them). */
+export interface EventFilter {
+  type?: string[]
+  action?: string[]
+  /** Service name or id (task and service events). */
+  service?: string[]
+  /** Node hostname or id (node and task events). */
+  node?: string[]
+}
+
+/** A bad `--since` or `--filter` (API: 400). */
+export class EventQueryError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_EVENT_QUERY', message, options)
+  }
+}
+
+export const FILTER_KEYS = ['type', 'action', 'service', 'node'] as const
+
+/** `type=service`, `node=n2` … (repeatable, as docker's --filter) → EventFilter; throws with the bad one named. */
+export function parseEventFilters(specs: readonly string[]): EventFilter {
+  const f: EventFilter = {}
+  for (const spec of specs) {
+    const i = spec.indexOf('=')
+    const key = spec.slice(0, i) as (typeof FILTER_KEYS)[number]
+    const value = spec.slice(i + 1)
+    if (i <= 0 || value === '' || !FILTER_KEYS.includes(key)) {
+      throw new EventQueryError(`filter "${spec}": want KEY=VALUE with KEY one of ${FILTER_KEYS.join(', ')}`)
+    }
+    if (key === 'type' && !(EVENT_TYPES as readonly string[]).includes(value)) {
+      throw new EventQueryError(`filter "${spec}": type must be one of ${EVENT_TYPES.join(', ')}`)
+    }
+    ;(f[key] ??= []).push(value)
+  }
+  return f
+}
+
+export function matchesFilter(e: ClusterEvent, f: EventFilter): boolean {
+  if (f.type && !f.type.includes(e.type)) return false
+  if (f.action && !f.action.includes(e.action)) return false
+  if (f.service) {
+    const names = e.type === 'service' ? [e.subject, e.subjectId] : e.type === 'task' ? [e.attributes.service, e.attributes.serviceId] : []
+    if (!f.service.some((s) => names.includes(s))) return false
+  }
+  if (f.node) {
+    const names = e.type === 'node' ? [e.subject, e.subjectId] : e.type === 'task' ? [e.attributes.node, e.attributes.nodeId] : []
+    if (!f.node.some((s) => names.includes(s))) return false
+  }
+  return true
+}
+
+/** Counts kept for /metrics (monotonic since the log started). */
+export interface EventCounts {
+  /** `${type} ${action}` → count. */
+  byAction: Map<string, number>
+  /** New tasks that replace one that failed, was rejected, orphaned, or sat on a node that went down. */
+  reschedules: number
+}
+
+export interface EventLogOptions {
+  /** Events kept for `since` queries. Default 10,000. */
+  capacity?: number
+  now?: () => number
+}
+
+const RESCHEDULE_CAUSES = new Set(['failed', 'rejected', 'orphaned'])
+
+export class EventLog {
+  readonly #store: Store
+  readonly #now: () => number
+  readonly #capacity: number
+  readonly #ring: (ClusterEvent | undefined)[]
+  #next = 1
+  readonly #nodes = new Map<string, NodeRecord>()
+  readonly #services = new Map<string, ServiceRecord>()
+  readonly #tasks = new Map<string, TaskRecord>()
+  readonly #subscribers = new Set<(e: ClusterEvent) => void>()
+  #unwatch: Unsubscribe | null = null
+  readonly counts: EventCounts = { byAction: new Map(), reschedules: 0 }
+
+  constructor(store: Store, o: EventLogOptions = {}) {
+    this.#store = store
+    this.#now = o.now ?? Date.now
+    this.#capacity = Math.max(1, o.capacity ?? 10_000)
+    this.#ring = new Array(this.#capacity)
+  }
+
+  /** Read the current state as the baseline (no events for it), then follow the store. */
+  start(): void {
+    if (this.#unwatch) return
+    const rev = this.#store.revision
+    const state = this.#store.getState()
+    for (const n of state.nodes) this.#nodes.set(n.id, n)
+    for (const s of state.services) this.#services.set(s.id, s)
+    for (const t of state.tasks) this.#tasks.set(t.id, t)
+    this.#unwatch = this.#store.watch(rev, (e) => this.#onStoreEvent(e))
+  }
+
+  stop(): void {
+    this.#unwatch?.()
+    this.#unwatch = null
+    this.#subscribers.clear()
+  }
+
+  /** Id of the newest event (0: none yet). */
+  get lastId(): number {
+    return this.#next - 1
+  }
+
+  /** Buffered events at or after `sinceMs` (and after id `afterId`), oldest first, that match `filter`. */
+  since(sinceMs = 0, filter: EventFilter = {}, afterId = 0): ClusterEvent[] {
+    const out: ClusterEvent[] = []
+    const first = Math.max(1, this.#next - this.#capacity, afterId + 1)
+    for (let id = first; id < this.#next; id++) {
+      const e = this.#ring[id % this.#capacity] as ClusterEvent
+      if (e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
+    }
+    return out
+  }
+
+  /** Hear every new event, in order; returns the unsubscribe function. A throwing subscriber is dropped. */
+  subscribe(cb: (e: ClusterEvent) => void): Unsubscribe {
+    this.#subscribers.add(cb)
+    return () => this.#subscribers.delete(cb)
+  }
+
+  #emit(revision: number, type: ClusterEventType, action: string, subject: string, subjectId: string, attributes: Record<string, string>): void {
+    const e: ClusterEvent = Object.freeze({ id: this.#next++, time: this.#now(), revision, type, action, subject, subjectId, attributes: Object.freeze(attributes) })
+    this.#ring[e.id % this.#capacity] = e
+    const key = `${type} ${action}`
+    this.counts.byAction.set(key, (this.counts.byAction.get(key) ?? 0) + 1)
+    for (const cb of [...this.#subscribers]) {
+      try {
+        cb(e)
+      } catch {
+        this.#subscribers.delete(cb)
+      }
+    }
+  }
+
+  #onStoreEvent(ev: StoreEvent): void {
+    if (ev.kind === 'node') this.#onNode(ev.revision, ev.op, ev.record)
+    else if (ev.kind === 'service') this.#onService(ev.revision, ev.op, ev.record)
+    else this.#onTask(ev.revision, ev.op, ev.record)
+  }
+
+  #onNode(rev: number, op: 'put' | 'delete', n: NodeRecord): void {
+    const old = this.#nodes.get(n.id)
+    const base = { id: n.id, role: n.role, addr: n.addr }
+    if (op === 'delete') {
+      this.#nodes.delete(n.id)
+      this.#emit(rev, 'node', 'remove', n.hostname, n.id, base)
+      return
+    }
+    this.#nodes.set(n.id, n)
+    if (!old) {
+      this.#emit(rev, 'node', 'join', n.hostname, n.id, { ...base, availability: n.availability, state: n.state })
+      return
+    }
+    if (old.state !== n.state && (n.state === 'ready' || n.state === 'down')) {
+      this.#emit(rev, 'node', n.state, n.hostname, n.id, { ...base, from: old.state })
+    }
+    const changed: Record<string, string> = {}
+    if (old.availability !== n.availability) changed.availability = n.availability
+    if (old.role !== n.role) changed.role = n.role
+    if (old.addr !== n.addr) changed.addr = n.addr
+    if (JSON.stringify(old.labels) !== JSON.stringify(n.labels)) changed.labels = Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',')
+    if (old.hostname !== n.hostname) changed.hostname = n.hostname
+    if (Object.keys(changed).length > 0) this.#emit(rev, 'node', 'update', n.hostname, n.id, { ...base, ...changed })
+  }
+
+  #onService(rev: number, op: 'put' | 'delete', s: ServiceRecord): void {
+    const old = this.#services.get(s.id)
+    const name = s.spec.name
+    if (op === 'delete') {
+      this.#services.delete(s.id)
+      this.#emit(rev, 'service', 'remove', name, s.id, { id: s.id })
+      return
+    }
+    this.#services.set(s.id, s)
+    const mode = 'replicated' in s.spec.mode ? `replicated` : 'global'
+    if (!old) {
+      this.#emit(rev, 'service', 'create', name, s.id, {
+        id: s.id, image: s.spec.image, mode, ...replicasAttr(s),
+        ...(s.spec.ports.length ? { ports: s.spec.ports.map((p) => `${p.published}:${p.target}/${p.protocol}`).join(',') } : {}),
+      })
+      return
+    }
+    if (JSON.stringify(old.spec) !== JSON.stringify(s.spec)) {
+      const oldReplicas = replicasAttr(old).replicas
+      const newReplicas = replicasAttr(s).replicas
+      const sameButReplicas = JSON.stringify({ ...old.spec, mode: null }) === JSON.stringify({ ...s.spec, mode: null })
+      if (sameButReplicas && oldReplicas !== undefined && newReplicas !== undefined) {
+        this.#emit(rev, 'service', 'scale', name, s.id, { id: s.id, from: oldReplicas, replicas: newReplicas })
+      } else {
+        this.#emit(rev, 'service', 'update', name, s.id, { id: s.id, image: s.spec.image, version: String(s.version), ...replicasAttr(s) })
+      }
+    } else if (old.updateStatus?.state !== s.updateStatus?.state && s.updateStatus) {
+      this.#emit(rev, 'service', 'update', name, s.id, {
+        id: s.id, 'updatestate.new': s.updateStatus.state, ...(old.updateStatus ? { 'updatestate.old': old.updateStatus.state } : {}),
+        ...(s.updateStatus.message ? { message: s.updateStatus.message } : {}),
+      })
+    }
+  }
+
+  #onTask(rev: number, op: 'put' | 'delete', t: TaskRecord): void {
+    const old = this.#tasks.get(t.id)
+    const attrs = (): Record<string, string> => {
+      const node = this.#nodes.get(t.nodeId)
+      return {
+        id: t.id, service: t.serviceName, serviceId: t.serviceId, slot: String(t.slot), image: t.spec.image,
+        ...(t.nodeId ? { nodeId: t.nodeId, node: node?.hostname ?? t.nodeId } : {}),
+      }
+    }
+    const subject = t.slot > 0 || !t.nodeId ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${this.#nodes.get(t.nodeId)?.hostname ?? t.nodeId}`
+    if (op === 'delete') {
+      this.#tasks.delete(t.id)
+      this.#emit(rev, 'task', 'delete', subject, t.id, attrs())
+      return
+    }
+    this.#tasks.set(t.id, t)
+    if (!old && this.#isReschedule(t)) {
+      this.counts.reschedules++
+    }
+    if (!old || old.status.state !== t.status.state) {
+      this.#emit(rev, 'task', t.status.state, subject, t.id, {
+        ...attrs(), from: old?.status.state ?? '', desired: t.desiredState,
+        ...(t.status.message ? { message: t.status.message } : {}), ...(t.status.err ? { err: t.status.err } : {}),
+        ...(t.status.exitCode !== undefined ? { exitCode: String(t.status.exitCode) } : {}),
+      })
+    } else if (old.nodeId !== t.nodeId && t.nodeId) {
+      this.#emit(rev, 'task', 'assigned', subject, t.id, { ...attrs(), from: old.status.state })
+    }
+    if (old && old.desiredState !== t.desiredState) {
+      this.#emit(rev, 'task', 'desired', subject, t.id, { ...attrs(), from: old.desiredState, desired: t.desiredState })
+    }
+  }
+
+  /** A new task whose slot (same service; global: same node) held a task that failed or lost its node. */
+  #isReschedule(t: TaskRecord): boolean {
+    for (const o of this.#tasks.values()) {
+      if (o.id === t.id || o.serviceId !== t.serviceId || o.slot !== t.slot) continue
+      if (t.slot === 0 && o.nodeId !== t.nodeId) continue
+      if (RESCHEDULE_CAUSES.has(o.status.state)) return true
+      const node = this.#nodes.get(o.nodeId)
+      if (node?.state === 'down' && !TERMINAL_STATES.includes(o.status.state)) return true
+    }
+    return false
+  }
+}
+
+function replicasAttr(s: ServiceRecord): { replicas?: string } {
+  return 'replicated' in s.spec.mode ? { replicas: String(s.spec.mode.replicated.replicas) } : {}
+}
+
+const logs = new WeakMap<Store, EventLog>()
+
+/** The one started EventLog of a store (made on first use), so every listener of a manager shares it. */
+export function eventLogFor(store: Store): EventLog {
+  let log = logs.get(store)
+  if (!log) {
+    log = new EventLog(store)
+    log.start()
+    logs.set(store, log)
+  }
+  return log
+}
+
+/**
+ * `--since` / `?since=`: a duration back from now (`10m`, `1h30m`, `45s`, `500ms`), an RFC 3339 time, or Unix
+ * seconds. Returns milliseconds since the epoch; throws naming the input.
+ */
+export function parseSince(text: string, now: number): number {
+  const s = text.trim()
+  if (/^\d+(\.\d+)?$/.test(s)) return Math.round(Number(s) * 1000)
+  const dur = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+)ms)?$/.exec(s)
+  if (dur && s !== '') {
+    const [, h, m, sec, ms] = dur
+    return now - ((Number(h ?? 0) * 60 + Number(m ?? 0)) * 60_000 + Number(sec ?? 0) * 1000 + Number(ms ?? 0))
+  }
+  const t = Date.parse(s)
+  if (/^\d{4}-\d\d-\d\d/.test(s) && !Number.isNaN(t)) return t
+  throw new EventQueryError(`since "${text}": want a duration (10m, 1h30m, 45s), an RFC 3339 time or Unix seconds`)
+}

@@ -1,0 +1,307 @@
+/**
+ * The manager's observability routes, mounted on the API app (same port, same unix socket) by `mountObserve`:
+ *
+ *   GET  /v1/events?since=10m&filter=type=task   NDJSON: buffered events since a time/duration, then live ones
+ *   GET  /ui, /ui/app.js, /ui/style.css          the dashboard (src/manager/ui, no framework, works offline)
+ *   POST /ui/login                               token form → cookie `mesh_token` (HttpOnly, SameSite=Strict)
+ *   GET  /v1/ui/view                             the dashboard's cluster view, once (JSON)
+ *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event
+ *   GET  /metrics                                Prometheus text: manager metrics (the agent's full set when wired)
+ *
+ * Auth: the unix socket and loopback peers (127/8, ::1) need no token; anyone else sends the manager token as
+ * `Authorization: Bearer …` or the `mesh_token` cookie (what the login form sets). Node credentials are refused.
+ * These routes are mounted ahead of the API's bearer-token middleware and answer every request they match.
+ * Never: write to the store; they only read it and follow its watch.
+ */
+import express, { type Request, type Response } from 'express'
+import { readFileSync } from 'node:fs'
+import { Registry } from 'prom-client'
+import { eventLogFor, matchesFilter, parseEventFilters, parseSince, EventQueryError, type ClusterEvent, type EventFilter } from './events.ts'
+import type { Manager } from './manager.ts'
+import { registerManagerMetrics } from './metrics.ts'
+import type { Store } from './store.ts'
+import { TERMINAL_STATES, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from './types.ts'
+
+export interface ObserveOptions {
+  manager: Manager
+  /** Unix-socket listener: every request is trusted. */
+  local: boolean
+}
+
+/** What the dashboard knows about a node beyond the store (from gossip tags and this manager's WireGuard). */
+export interface NodeFacts {
+  /** Overlay subnet the node claimed, e.g. 10.77.12.0/24. */
+  subnet?: string
+  /** Tunnel from this manager to the node: up (handshake < 3 min), stale, none (never), self. */
+  tunnel?: 'up' | 'stale' | 'none' | 'self'
+  /** Seconds since the last WireGuard handshake with it. */
+  handshakeAgeS?: number
+}
+export type NodeFactsSource = () => Promise<Map<string, NodeFacts>> | Map<string, NodeFacts>
+
+const factSources = new WeakMap<Store, NodeFactsSource>()
+const registries = new WeakMap<Store, Registry>()
+
+/** Give the dashboard node facts (keyed by hostname) for this manager. */
+export function provideNodeFacts(manager: Manager, source: NodeFactsSource): void {
+  factSources.set(manager.store, source)
+}
+
+/** Serve this registry (e.g. the agent's, with gossip, overlay and process metrics) at the API port's /metrics. */
+export function useMetricsRegistry(manager: Manager, registry: Registry): void {
+  registries.set(manager.store, registry)
+}
+
+function managerRegistry(store: Store): Registry {
+  let r = registries.get(store)
+  if (!r) {
+    r = new Registry()
+    registerManagerMetrics(r, store)
+    registries.set(store, r)
+  }
+  return r
+}
+
+// ---- the compact view the dashboard renders -------------------------------------------------------------
+
+export interface ViewNode {
+  id: string
+  name: string
+  role: NodeRecord['role']
+  availability: NodeRecord['availability']
+  state: NodeRecord['state']
+  addr: string
+  subnet?: string
+  tunnel?: NodeFacts['tunnel']
+  handshakeAgeS?: number
+}
+export interface ViewService {
+  id: string
+  name: string
+  image: string
+  mode: 'replicated' | 'global'
+  running: number
+  desired: number
+  ports: Pick<PortSpec, 'published' | 'target' | 'protocol' | 'mode'>[]
+  vip?: string
+  update?: string
+}
+export interface ViewTask {
+  id: string
+  service: string
+  serviceId: string
+  slot: number
+  nodeId: string
+  state: TaskRecord['status']['state']
+  desired: TaskRecord['desiredState']
+  image: string
+  message: string
+  err?: string
+  ip?: string
+}
+export interface ClusterView {
+  revision: number
+  nodes: ViewNode[]
+  services: ViewService[]
+  tasks: ViewTask[]
+}
+
+/** The cluster as the dashboard shows it: every node and service; tasks that run, should run or are stopping. */
+export function clusterView(store: Store, facts: Map<string, NodeFacts>): ClusterView {
+  const revision = store.revision
+  const state = store.getState()
+  const nodes = state.nodes.map((n): ViewNode => ({
+    id: n.id, name: n.hostname, role: n.role, availability: n.availability, state: n.state, addr: n.addr, ...facts.get(n.hostname),
+  }))
+  const shown = state.tasks.filter((t) => t.desiredState === 'running' || !TERMINAL_STATES.includes(t.status.state))
+  const services = state.services.map((s: ServiceRecord): ViewService => {
+    const mine = state.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running')
+    return {
+      id: s.id, name: s.spec.name, image: s.spec.image, mode: 'replicated' in s.spec.mode ? 'replicated' : 'global',
+      running: mine.filter((t) => t.status.state === 'running').length,
+      desired: 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : mine.length,
+      ports: s.spec.ports.map((p) => ({ published: p.published, target: p.target, protocol: p.protocol, mode: p.mode })),
+      ...(s.vip ? { vip: s.vip } : {}), ...(s.updateStatus ? { update: s.updateStatus.state } : {}),
+    }
+  })
+  const tasks = shown.map((t): ViewTask => ({
+    id: t.id, service: t.serviceName, serviceId: t.serviceId, slot: t.slot, nodeId: t.nodeId, state: t.status.state,
+    desired: t.desiredState, image: t.spec.image, message: t.status.message,
+    ...(t.status.err ? { err: t.status.err } : {}), ...(t.ip ? { ip: t.ip } : {}),
+  }))
+  tasks.sort((a, b) => a.service.localeCompare(b.service) || a.slot - b.slot || a.id.localeCompare(b.id))
+  return { revision, nodes, services, tasks }
+}
+
+async function factsOf(store: Store): Promise<Map<string, NodeFacts>> {
+  const src = factSources.get(store)
+  if (!src) return new Map()
+  try {
+    return await src()
+  } catch {
+    return new Map()
+  }
+}
+
+// ---- auth -----------------------------------------------------------------------------------------------
+
+export const TOKEN_COOKIE = 'mesh_token'
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false
+  return addr === '::1' || /^(::ffff:)?127\./.test(addr)
+}
+
+function cookie(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const i = part.indexOf('=')
+    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim())
+  }
+  return undefined
+}
+
+function trusted(req: Request, o: ObserveOptions): boolean {
+  if (o.local || isLoopback(req.socket.remoteAddress)) return true
+  const want = o.manager.tokens().manager
+  if (!want) return false
+  const bearer = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '')?.[1]
+  return bearer === want || cookie(req, TOKEN_COOKIE) === want
+}
+
+function deny(res: Response): void {
+  res.status(401).json({ error: { code: 'MESH_ERR_UNAUTHORIZED', message: 'send the manager token (Authorization: Bearer …) or log in at /ui' } })
+}
+
+// ---- static files ---------------------------------------------------------------------------------------
+
+const UI_DIR = new URL('./ui/', import.meta.url)
+const UI_FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'login.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+}
+const uiCache = new Map<string, Buffer>()
+
+function uiFile(res: Response, name: string): void {
+  let body = uiCache.get(name)
+  if (!body) {
+    body = readFileSync(new URL(name, UI_DIR))
+    uiCache.set(name, body)
+  }
+  res.set({ 'content-type': UI_FILES[name] as string, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+  res.set('content-security-policy', "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+  res.send(body)
+}
+
+// ---- routes ---------------------------------------------------------------------------------------------
+
+/** Mount the routes on the API app, ahead of its token middleware. */
+export function mountObserve(app: express.Express, o: ObserveOptions): void {
+  const store = o.manager.store
+  const log = eventLogFor(store)
+  const guard = (req: Request, res: Response, next: () => void): void => {
+    if (trusted(req, o)) next()
+    else deny(res)
+  }
+
+  app.get(['/ui', '/ui/', '/ui/index.html'], (req, res) => {
+    uiFile(res, trusted(req, o) ? 'index.html' : 'login.html')
+  })
+  app.get(['/ui/app.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
+  app.post('/ui/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+    const token = String((req.body as { token?: unknown } | undefined)?.token ?? '').trim()
+    if (token === '' || token !== o.manager.tokens().manager) {
+      res.status(401).type('text/plain').send('wrong token: use the manager token (`mesh token show manager -q` on a manager)\n')
+      return
+    }
+    res.setHeader('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800`)
+    res.redirect(303, '/ui')
+  })
+  app.post('/ui/logout', (_req, res) => {
+    res.setHeader('set-cookie', `${TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
+    res.redirect(303, '/ui')
+  })
+
+  app.get('/v1/ui/view', guard, async (_req, res) => {
+    res.json(clusterView(store, await factsOf(store)))
+  })
+
+  app.get('/v1/ui/stream', guard, (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
+    res.write('retry: 2000\n\n')
+    let last = ''
+    let timer: NodeJS.Timeout | null = null
+    let closed = false
+    let sending = false
+    const send = async (): Promise<void> => {
+      timer = null
+      if (closed || sending) return
+      sending = true
+      try {
+        const data = JSON.stringify(clusterView(store, await factsOf(store)))
+        if (!closed && data !== last) {
+          last = data
+          res.write(`event: view\ndata: ${data}\n\n`)
+        }
+      } catch {
+        // the store closed under us (shutdown); the connection goes with it
+      } finally {
+        sending = false
+      }
+    }
+    const soon = (ms: number): void => {
+      if (!timer && !closed) timer = setTimeout(() => void send(), ms)
+    }
+    const writeEvent = (e: ClusterEvent): void => {
+      if (!closed) res.write(`event: event\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`)
+    }
+    void send()
+    for (const e of log.since(0).slice(-50)) writeEvent(e)
+    const unwatch = store.watch(store.revision, () => soon(100))
+    const unsubscribe = log.subscribe(writeEvent)
+    // Node facts (overlay subnet, tunnel health) do not go through the store: refresh them now and then.
+    const facts = setInterval(() => soon(0), 5000)
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000)
+    res.on('close', () => {
+      closed = true
+      unwatch()
+      unsubscribe()
+      clearInterval(facts)
+      clearInterval(heartbeat)
+      if (timer) clearTimeout(timer)
+    })
+  })
+
+  app.get('/v1/events', guard, (req, res) => {
+    let filter: EventFilter
+    let since: number | null = null
+    try {
+      const raw = req.query.filter
+      filter = parseEventFilters(raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)])
+      if (typeof req.query.since === 'string' && req.query.since !== '') since = parseSince(req.query.since, Date.now())
+    } catch (err) {
+      if (err instanceof EventQueryError) {
+        res.status(400).json({ error: { code: err.code, message: err.message } })
+        return
+      }
+      throw err
+    }
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+    // History and subscription in one tick: nothing falls between them.
+    if (since !== null) for (const e of log.since(since, filter)) res.write(`${JSON.stringify(e)}\n`)
+    const unsubscribe = log.subscribe((e) => {
+      if (matchesFilter(e, filter)) res.write(`${JSON.stringify(e)}\n`)
+    })
+    const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
+    res.on('close', () => {
+      unsubscribe()
+      clearInterval(heartbeat)
+    })
+  })
+
+  app.get('/metrics', guard, async (_req, res) => {
+    const r = managerRegistry(store)
+    res.set('content-type', r.contentType).send(await r.metrics())
+  })
+}
