@@ -23,6 +23,11 @@ export function containerName(task: TaskRecord): string {
   return `${task.serviceName}.${middle}.${task.id}`
 }
 
+/** What a task can know about itself (Swarm offers the same through `{{.Task.Name}}` templates). */
+export function taskEnv(task: TaskRecord): string[] {
+  return [`MESH_SERVICE_NAME=${task.serviceName}`, `MESH_TASK_NAME=${containerName(task)}`, `MESH_TASK_SLOT=${task.slot}`, `MESH_NODE_ID=${task.nodeId}`]
+}
+
 export function containerLabels(task: TaskRecord): Record<string, string> {
   return {
     [LABEL.managed]: 'true',
@@ -59,7 +64,7 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
   const opts: Docker.ContainerCreateOptions = {
     name: containerName(task),
     Image: s.image,
-    Env: [...s.env],
+    Env: [...taskEnv(task), ...s.env],
     Labels: containerLabels(task),
     StopTimeout: graceSeconds(s.stopGracePeriodMs),
     HostConfig: {

@@ -23,7 +23,7 @@ t.test('a full spec maps onto the create request', async (t) => {
   const o = containerCreateOptions(tk, 'mesh')
   t.equal(o.name, 'web.2.tid1')
   t.equal(o.Image, 'registry:5000/app:1')
-  t.same(o.Env, ['A=1'])
+  t.same(o.Env, ['MESH_SERVICE_NAME=web', 'MESH_TASK_NAME=web.2.tid1', 'MESH_TASK_SLOT=2', `MESH_NODE_ID=${tk.nodeId}`, 'A=1'], 'the task identity, then the spec env')
   t.same(o.Cmd, ['sh', '-c', 'echo hi'])
   t.same(o.Entrypoint, ['/bin/tini', '--'])
   t.same(o.Labels, { [LABEL.managed]: 'true', [LABEL.serviceId]: 'svc-web', [LABEL.serviceName]: 'web', [LABEL.taskId]: 'tid1',
@@ -56,6 +56,13 @@ t.test('a minimal spec leaves the image defaults alone', async (t) => {
 t.test('task containers resolve through the agent DNS when it is given', async (t) => {
   const o = containerCreateOptions(task({ id: 't' }), 'mesh', ['10.77.3.1'])
   t.same(o.HostConfig?.Dns, ['10.77.3.1'])
+})
+
+t.test('a task knows its own name, slot and node from its environment; the spec env comes after (and wins)', async (t) => {
+  const tk = task({ id: 'abc', spec: { env: ['A=1'] } })
+  const o = containerCreateOptions(tk, 'mesh')
+  t.same(o.Env?.slice(0, 4), [`MESH_SERVICE_NAME=${tk.serviceName}`, `MESH_TASK_NAME=${tk.serviceName}.${tk.slot}.abc`, `MESH_TASK_SLOT=${tk.slot}`, `MESH_NODE_ID=${tk.nodeId}`])
+  t.equal(o.Env?.at(-1), 'A=1')
 })
 
 t.test('healthcheck test forms', async (t) => {
