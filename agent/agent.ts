@@ -15,6 +15,7 @@ import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
 import type { Logger } from './log.ts'
+import { startMetrics, type RunningMetrics } from './metrics.ts'
 
 /**
  * agent/ — process wiring for `mesh agent`. Start order: data dir → gossip (bind, join) → overlay (WireGuard,
@@ -27,6 +28,8 @@ export interface RunningAgent {
   gossip: Gossip
   overlay: Overlay
   manager: Manager | null
+  /** Prometheus registry and /metrics listener; subsystems add theirs with `registerMetrics(metrics.registry)`. */
+  metrics: RunningMetrics
   /** Graceful leave and shutdown; resolves when everything is closed. */
   shutdown(reason: string): Promise<void>
 }
@@ -67,6 +70,8 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     await control.stop()
     throw err
   }
+  // Observability: /metrics on --metrics-addr (and the manager API's /metrics), dashboard node facts.
+  const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, gossip, overlay, manager: cluster.manager, log })
   log.info({ node: config.gossip.name, bind: `${config.gossip.bindAddr}:${config.gossip.bindPort}`,
     advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: config.gossip.encryptKeys.length > 0,
     members: gossip.members().length }, 'agent started')
@@ -77,6 +82,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     log.info({ reason }, 'leaving the cluster')
     stopping = (async () => {
       try {
+        await metrics.stop()
         await stopCluster(cluster)
         await overlay.stop().catch((err: Error) => log.error({ err: err.message }, 'overlay teardown failed'))
         await gossip.leave()
@@ -87,7 +93,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     })()
     return stopping
   }
-  return { gossip, overlay, manager: cluster.manager, shutdown }
+  return { gossip, overlay, manager: cluster.manager, metrics, shutdown }
 }
 
 function logEvent(log: Logger, e: GossipEvent): void {

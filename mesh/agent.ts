@@ -22,13 +22,14 @@ interface AgentOpts {
   manager?: string
   apiPort?: string
   vipRange?: string
+  metricsAddr?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('run the mesh agent in the foreground (logs JSON to stdout; SIGTERM or SIGINT = graceful leave)')
+    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM or SIGINT = graceful leave)')
     .option('--bind <addr[:port]>', 'address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:7946)')
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
@@ -42,6 +43,7 @@ export function agentCommand(): Command {
     .option('--manager <host[:port]>', 'manager API to register with (default: the first --join host, port 7947)')
     .option('--api-port <port>', 'manager API port on managers (default 7947)')
     .option('--vip-range <cidr>', 'range service VIPs come from, on managers (default 10.78.0.0/16)')
+    .option('--metrics-addr <host:port|off>', 'serve Prometheus metrics at http://HOST:PORT/metrics, or off (default 127.0.0.1:9947)')
     .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
@@ -53,7 +55,7 @@ Examples:
   mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1 --token MESHTKN-1-…
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
-MESH_OVERLAY, MESH_OVERLAY_RANGE`)
+MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR`)
     .action(async (opts: AgentOpts) => {
       const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
       const log = createLogger(config.logLevel)
@@ -112,6 +114,7 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
   }
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel
+  if (o.metricsAddr !== undefined) out.metricsAddr = o.metricsAddr
   if (o.profile !== undefined) out.profile = o.profile as 'lan' | 'local'
   return out
 }

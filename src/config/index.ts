@@ -24,6 +24,11 @@ export interface Config {
   dataDir: string
   /** Log level of the JSON logs on stdout. Default info. */
   logLevel: LogLevel
+  /**
+   * Where this agent serves Prometheus metrics (GET /metrics): HOST:PORT, or `off`. Default 127.0.0.1:9947
+   * (loopback: scrape through a local Prometheus or agent; bind another address to scrape remotely, unauthenticated).
+   */
+  metricsAddr: string
   /** Timing preset the gossip defaults come from: lan (memberlist DefaultLANConfig) or local (loopback). */
   profile: 'lan' | 'local'
   gossip: GossipConfig
@@ -46,6 +51,7 @@ export interface ClusterConfig {
 }
 
 export const DEFAULT_API_PORT = 7947
+export const DEFAULT_METRICS_ADDR = '127.0.0.1:9947'
 
 export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 export const DEFAULT_GOSSIP_PORT = 7946
@@ -61,6 +67,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
   return {
     dataDir: DEFAULT_DATA_DIR,
     logLevel: 'info',
+    metricsAddr: DEFAULT_METRICS_ADDR,
     profile,
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
@@ -105,6 +112,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   const g: Partial<GossipConfig> = {}
   if (env.MESH_DATA_DIR) out.dataDir = env.MESH_DATA_DIR
   if (env.MESH_LOG_LEVEL) out.logLevel = env.MESH_LOG_LEVEL as LogLevel
+  if (env.MESH_METRICS_ADDR) out.metricsAddr = env.MESH_METRICS_ADDR
   if (env.MESH_NAME) g.name = env.MESH_NAME
   if (env.MESH_BIND) Object.assign(g, parseBind(env.MESH_BIND, 'MESH_BIND'))
   if (env.MESH_ADVERTISE) Object.assign(g, parseAdvertise(env.MESH_ADVERTISE, 'MESH_ADVERTISE'))
@@ -200,6 +208,9 @@ const NON_NEGATIVE: (keyof GossipConfig)[] = [
 function validate(c: Config): void {
   if (!LOG_LEVELS.includes(c.logLevel)) throw new ConfigError(`log level "${c.logLevel}": must be one of ${LOG_LEVELS.join(', ')}`)
   if (typeof c.dataDir !== 'string' || c.dataDir === '') throw new ConfigError('data dir must be a non-empty path')
+  if (typeof c.metricsAddr !== 'string' || (c.metricsAddr !== 'off' && !(/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(c.metricsAddr) && Number(c.metricsAddr.split(':').pop()) <= 65535))) {
+    throw new ConfigError(`metrics address "${c.metricsAddr}": want HOST:PORT (e.g. ${DEFAULT_METRICS_ADDR}) or off`)
+  }
   const g = c.gossip
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(g.name)) throw new ConfigError(`node name "${g.name}": use 1-128 letters, digits, '.', '_' or '-'`)
   if (isIP(g.bindAddr) === 0) throw new ConfigError(`bind address "${g.bindAddr}": not an IP address`)
