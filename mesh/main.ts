@@ -4,6 +4,7 @@ import { agentCommand } from './agent.ts'
 import { statusCommand } from './status.ts'
 import { serviceCommand } from './service.ts'
 import { nodeCommand, tokenCommand } from './node.ts'
+import { eventsCommand } from './events.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -27,6 +28,7 @@ Then:
   program.addCommand(serviceCommand())
   program.addCommand(nodeCommand())
   program.addCommand(tokenCommand())
+  program.addCommand(eventsCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)
