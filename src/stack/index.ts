@@ -1,0 +1,26 @@
+/**
+ * src/stack — compose v3 files → mesh services, the way `docker stack deploy` reads them.
+ *
+ * What it does: `loadStack` parses one or more compose files (YAML; later files override earlier ones like
+ * `-c a.yml -c b.yml`), substitutes `${VAR}` / `${VAR:-default}` from the given environment, validates each file
+ * against docker/cli's compose v3 JSON schema (vendored in ./schema, checked with ajv), parses every value with
+ * the manager's own parsers (src/manager/spec.ts, constraints.ts), and converts the result into `ServiceSpec`s named
+ * `<stack>_<service>` with the `com.docker.stack.namespace` label. `planStack` compares those specs with the
+ * manager's services and says what to create, update (only what changed) and remove.
+ *
+ * Who calls it: the `mesh stack` CLI (mesh/stack.ts), which reads the files and talks to the manager API.
+ *
+ * Invariants: pure — no sockets, timers or processes; the only file access is the injected `readFile` for
+ * env_file. Every error is a StackFileError whose message starts with the file and the key path
+ * (`stack.yml: services.web.ports[0]: invalid port "80:"`); a load either returns specs that the manager's
+ * validateServiceSpec accepts, or throws, so a deploy never starts with a bad file. Keys the schema allows but mesh
+ * ignores are never dropped silently: they come back in ONE warning.
+ *
+ * Never: contact the manager, read the process environment or the current directory by itself (the caller passes
+ * `env` and `cwd`), or write anything.
+ */
+export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
+export { planStack, sameSpec, stackServices, type StackPlan } from './plan.ts'
+export { IMAGE_LABEL, NAMESPACE_LABEL } from './convert.ts'
+export { StackError, StackFileError } from './errors.ts'
+export type { Env } from './interpolate.ts'

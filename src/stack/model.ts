@@ -1,0 +1,83 @@
+import type { PortSpec, Resources, RestartPolicy, UpdateConfig } from '../manager/types.ts'
+
+/**
+ * The compose model between parsing and conversion: one file's services with every value already parsed (ports,
+ * sizes, durations, constraints checked), so that later files can override earlier ones key by key, and errors
+ * found after merging can still name the file and key path the value came from (`Ref`).
+ */
+
+/** Where a value was written: `{file: 'stack.yml', path: 'services.web.volumes[0]'}`. */
+export interface Ref {
+  file: string
+  path: string
+}
+
+export interface VolumeUse {
+  type: 'bind' | 'volume'
+  /** Bind: absolute host path. Volume: the compose name (`data`), resolved against top-level volumes later. */
+  source: string
+  target: string
+  readOnly: boolean
+  at: Ref
+}
+
+export interface NetworkUse {
+  /** The compose name (`webnet`). */
+  name: string
+  at: Ref
+}
+
+export interface HealthPart {
+  test?: string[]
+  intervalMs?: number
+  timeoutMs?: number
+  retries?: number
+  startPeriodMs?: number
+  disable?: boolean
+}
+
+/** One service as one file describes it; absent fields leave the earlier file's value (or the default). */
+export interface ServicePart {
+  name: string
+  /** Where the service was first defined. */
+  at: Ref
+  image?: string
+  command?: string[]
+  entrypoint?: string[]
+  /** env_file then environment, resolved (KEY without a value reads the deploying shell's environment). */
+  env: Record<string, string>
+  ports?: PortSpec[]
+  volumes?: VolumeUse[]
+  networks?: NetworkUse[]
+  healthcheck?: HealthPart
+  mode?: 'replicated' | 'global'
+  replicas?: number
+  replicasAt?: Ref
+  limits: Partial<Resources>
+  reservations: Partial<Resources>
+  restartPolicy: Partial<RestartPolicy>
+  constraints?: string[]
+  updateConfig: Partial<UpdateConfig>
+  rollbackConfig: Partial<UpdateConfig>
+  /** deploy.labels: the service's labels. */
+  labels: Record<string, string>
+  endpointMode?: 'vip' | 'dnsrr'
+  stopGracePeriodMs?: number
+}
+
+/** A top-level network or volume. */
+export interface Declared {
+  /** The name on the cluster when it is fixed (`external`, `name:`); otherwise `<stack>_<key>`. */
+  fixedName?: string
+  at: Ref
+}
+
+export interface ComposeModel {
+  /** The files, in order. */
+  files: string[]
+  services: Map<string, ServicePart>
+  networks: Map<string, Declared>
+  volumes: Map<string, Declared>
+  /** Keys the schema allows but mesh ignores, per file: `services.web.build`. */
+  unsupported: { file: string; path: string }[]
+}

@@ -1,0 +1,351 @@
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { parseCpus, parseDuration, parseMemory, parsePublish } from '../manager/spec.ts'
+import { parseConstraint } from '../manager/constraints.ts'
+import type { PortSpec, UpdateConfig } from '../manager/types.ts'
+import { MeshError } from '../errors.ts'
+import { StackFileError, formatPath, type KeyPath } from './errors.ts'
+import type { Env } from './interpolate.ts'
+import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, VolumeUse } from './model.ts'
+import { splitWords } from './words.ts'
+
+/**
+ * One validated compose file → ComposeModel (pure but for `readFile`, injected, for env_file). Every value is
+ * parsed here with the manager's own parsers (parsePublish, parseMemory, parseCpus, parseDuration,
+ * parseConstraint), so a bad value is reported with this file's name and its key path.
+ */
+
+export interface NormalizeContext {
+  file: string
+  /** Resolves `./data` bind sources: the directory of the first compose file, as docker does. */
+  workingDir: string
+  /** The current directory, for resolving the compose file's own path (env_file is relative to it). */
+  cwd: string
+  env: Env
+  readFile: (path: string) => string
+}
+
+/** Service keys mesh converts; any other key the schema allows is reported as unsupported (x-* are extensions). */
+const SERVICE_KEYS = new Set(['image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'healthcheck', 'deploy', 'stop_grace_period'])
+const DEPLOY_KEYS = new Set(['mode', 'replicas', 'resources', 'restart_policy', 'placement', 'update_config', 'rollback_config', 'labels', 'endpoint_mode'])
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
+  const model: ComposeModel = { files: [ctx.file], services: new Map(), networks: new Map(), volumes: new Map(), unsupported: [] }
+  const unsupported = (path: KeyPath) => model.unsupported.push({ file: ctx.file, path: formatPath(path) })
+  for (const k of ['secrets', 'configs']) if (k in doc) unsupported([k])
+  for (const [name, raw] of Object.entries(isObj(doc.networks) ? doc.networks : {})) {
+    const n = isObj(raw) ? raw : {}
+    const driver = n.driver
+    if (driver !== undefined && driver !== 'overlay') {
+      throw new StackFileError(ctx.file, formatPath(['networks', name, 'driver']), `driver "${String(driver)}" is not supported: every mesh network is the cluster's WireGuard overlay (remove driver, or write overlay)`)
+    }
+    for (const k of ['driver_opts', 'ipam', 'internal', 'attachable', 'labels']) if (k in n) unsupported(['networks', name, k])
+    model.networks.set(name, declared(n, ['networks', name], ctx))
+  }
+  for (const [name, raw] of Object.entries(isObj(doc.volumes) ? doc.volumes : {})) {
+    const v = isObj(raw) ? raw : {}
+    if (v.driver !== undefined && v.driver !== 'local') unsupported(['volumes', name, 'driver'])
+    for (const k of ['driver_opts', 'labels']) if (k in v) unsupported(['volumes', name, k])
+    model.volumes.set(name, declared(v, ['volumes', name], ctx))
+  }
+  for (const [name, raw] of Object.entries(isObj(doc.services) ? doc.services : {})) {
+    model.services.set(name, normalizeService(name, isObj(raw) ? raw : {}, ctx, unsupported))
+  }
+  return model
+}
+
+function declared(d: Obj, path: KeyPath, ctx: NormalizeContext): Declared {
+  const at = { file: ctx.file, path: formatPath(path) }
+  const ext = d.external
+  if (ext === true || isObj(ext)) {
+    const name = isObj(ext) && typeof ext.name === 'string' ? ext.name : typeof d.name === 'string' ? d.name : String(path[path.length - 1])
+    return { fixedName: name, at }
+  }
+  return typeof d.name === 'string' ? { fixedName: d.name, at } : { at }
+}
+
+/** Runs a manager parser; its error (which names the value) becomes a StackFileError at `path`. */
+function parsed<T>(ctx: NormalizeContext, path: KeyPath, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if (err instanceof MeshError && !(err instanceof StackFileError)) throw new StackFileError(ctx.file, formatPath(path), err.message, { cause: err })
+    throw err
+  }
+}
+
+function oneOf<T extends string>(ctx: NormalizeContext, path: KeyPath, v: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) throw new StackFileError(ctx.file, formatPath(path), `"${String(v)}" must be ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`)
+  return v as T
+}
+
+function normalizeService(name: string, s: Obj, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): ServicePart {
+  const base: KeyPath = ['services', name]
+  const at = (...p: KeyPath): Ref => ({ file: ctx.file, path: formatPath([...base, ...p]) })
+  const fail = (p: KeyPath, msg: string): never => {
+    throw new StackFileError(ctx.file, formatPath([...base, ...p]), msg)
+  }
+  for (const k of Object.keys(s)) if (!SERVICE_KEYS.has(k) && !k.startsWith('x-')) unsupported([...base, k])
+  const part: ServicePart = {
+    name, at: at(), env: {}, limits: {}, reservations: {}, restartPolicy: {}, updateConfig: {}, rollbackConfig: {}, labels: {},
+  }
+  if (typeof s.image === 'string') part.image = s.image
+  for (const k of ['command', 'entrypoint'] as const) {
+    const v = s[k]
+    if (v === undefined || v === null) continue
+    if (typeof v !== 'string') {
+      part[k] = v as string[]
+      continue
+    }
+    try {
+      part[k] = splitWords(v)
+    } catch (err) {
+      fail([k], (err as Error).message)
+    }
+  }
+  part.env = environment(s, base, ctx)
+  if (Array.isArray(s.ports)) part.ports = s.ports.flatMap((p, i) => ports(p, [...base, 'ports', i], ctx, unsupported))
+  if (Array.isArray(s.volumes)) part.volumes = s.volumes.map((v, i) => volume(v, [...base, 'volumes', i], ctx, unsupported))
+  if (s.networks !== undefined && s.networks !== null) part.networks = networks(s.networks, base, ctx, unsupported)
+  if (isObj(s.healthcheck)) part.healthcheck = healthcheck(s.healthcheck, [...base, 'healthcheck'], ctx, unsupported)
+  if (typeof s.stop_grace_period === 'string') part.stopGracePeriodMs = parsed(ctx, [...base, 'stop_grace_period'], () => parseDuration(s.stop_grace_period as string, 'stop_grace_period'))
+  if (isObj(s.deploy)) deploy(part, s.deploy, [...base, 'deploy'], ctx, unsupported)
+  return part
+}
+
+function environment(s: Obj, base: KeyPath, ctx: NormalizeContext): Record<string, string> {
+  const env: Record<string, string> = {}
+  const fromShell = (k: string) => {
+    const v = ctx.env[k]
+    if (v !== undefined) env[k] = v
+  }
+  const files = typeof s.env_file === 'string' ? [s.env_file] : Array.isArray(s.env_file) ? (s.env_file as string[]) : []
+  const composeDir = dirname(resolve(ctx.cwd, ctx.file))
+  files.forEach((f, i) => {
+    const path = [...base, 'env_file', ...(typeof s.env_file === 'string' ? [] : [i])]
+    const full = resolve(composeDir, f)
+    let text: string
+    try {
+      text = ctx.readFile(full)
+    } catch (err) {
+      throw new StackFileError(ctx.file, formatPath(path), `cannot read env file ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
+    text.split(/\r?\n/).forEach((raw, n) => {
+      const line = raw.replace(/^\s+/, '')
+      if (line === '' || line.startsWith('#')) return
+      const eq = line.indexOf('=')
+      const key = eq < 0 ? line.trimEnd() : line.slice(0, eq)
+      if (key === '' || /\s/.test(key)) throw new StackFileError(ctx.file, formatPath(path), `${f} line ${n + 1}: "${key}" is not a variable name`)
+      if (eq < 0) fromShell(key)
+      else env[key] = line.slice(eq + 1)
+    })
+  })
+  const e = s.environment
+  if (Array.isArray(e)) {
+    for (const item of e as string[]) {
+      const eq = item.indexOf('=')
+      if (eq < 0) fromShell(item)
+      else env[item.slice(0, eq)] = item.slice(eq + 1)
+    }
+  } else if (isObj(e)) {
+    for (const [k, v] of Object.entries(e)) {
+      if (v === null || v === undefined) fromShell(k)
+      else env[k] = String(v)
+    }
+  }
+  return env
+}
+
+/** Short syntax (`"4000:80"`, `"53:53/udp"`, ranges `"8000-8001:80-81"`) or long syntax → PortSpec(s). */
+function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): PortSpec[] {
+  const fail = (msg: string): never => {
+    throw new StackFileError(ctx.file, formatPath(path), msg)
+  }
+  if (isObj(p)) {
+    if (p.target === undefined) fail('target is required (the port inside the container)')
+    if (p.published === undefined) fail(`published is required: mesh publishes a port on every node (add published: ${String(p.target ?? 'PORT')})`)
+    const kv = [`published=${String(p.published)}`, `target=${String(p.target)}`]
+    if (p.protocol !== undefined) kv.push(`protocol=${String(p.protocol)}`)
+    if (p.mode !== undefined) kv.push(`mode=${String(p.mode)}`)
+    return [parsed(ctx, path, () => parsePublish(kv.join(',')))]
+  }
+  const text = String(p)
+  const slash = text.lastIndexOf('/')
+  const proto = slash < 0 ? '' : text.slice(slash)
+  const parts = (slash < 0 ? text : text.slice(0, slash)).split(':')
+  const target = parts.pop() as string
+  const published = parts.pop()
+  if (parts.length > 0) unsupported([...path.slice(0, -1), `${String(path[path.length - 1])} (host IP ${parts.join(':')})`])
+  if (published === undefined || published === '') {
+    fail(`"${text}" has no published port: mesh publishes a port on every node, so write "PUBLISHED:${target}${proto}", e.g. "${target.split('-')[0]}:${target}${proto}"`)
+  }
+  const span = (r: string): [number, number] => {
+    const [a, b] = r.split('-')
+    return [Number(a), Number(b ?? a)]
+  }
+  const [p0, p1] = span(published as string)
+  const [t0, t1] = span(target)
+  if (p1 - p0 !== t1 - t0) fail(`"${text}": the published range and the target range differ in length`)
+  if (p1 < p0) fail(`"${text}": a range must go up, e.g. 8000-8010`)
+  if (p1 - p0 > 1000) fail(`"${text}": a range of more than 1000 ports`)
+  const out: PortSpec[] = []
+  for (let i = 0; i <= p1 - p0; i++) out.push(parsed(ctx, path, () => parsePublish(`${p0 + i}:${t0 + i}${proto}`)))
+  return out
+}
+
+const VOLUME_MODES = new Set(['ro', 'rw'])
+
+/** Short `SOURCE:TARGET[:ro]` (source `/`, `.` or `~` = bind, else a named volume) or long syntax → VolumeUse. */
+function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): VolumeUse {
+  const at = { file: ctx.file, path: formatPath(path) }
+  const fail = (msg: string): never => {
+    throw new StackFileError(ctx.file, formatPath(path), msg)
+  }
+  let type: 'bind' | 'volume'
+  let source: string
+  let target: string
+  let readOnly = false
+  if (isObj(v)) {
+    if (v.type !== 'bind' && v.type !== 'volume') fail(`type "${String(v.type)}" is not supported: want bind or volume`)
+    type = v.type as 'bind' | 'volume'
+    source = typeof v.source === 'string' ? v.source : ''
+    target = typeof v.target === 'string' ? v.target : ''
+    readOnly = v.read_only === true
+    for (const k of ['consistency', 'bind', 'volume', 'tmpfs']) if (k in v) unsupported([...path, k])
+  } else {
+    const text = String(v)
+    const parts = text.split(':')
+    if (parts.length === 1) fail(`"${text}" is an anonymous volume, which mesh does not support: name it ("NAME:${text}") and declare NAME under the top-level volumes`)
+    if (parts.length > 3) fail(`"${text}": want SOURCE:TARGET[:ro|rw]`)
+    source = parts[0] as string
+    target = parts[1] as string
+    const modes = (parts[2] ?? '').split(',').filter((m) => m !== '')
+    for (const m of modes) if (!VOLUME_MODES.has(m)) unsupported([...path.slice(0, -1), `${String(path[path.length - 1])} (mode ${m})`])
+    readOnly = modes.includes('ro')
+    type = /^[/.~]/.test(source) ? 'bind' : 'volume'
+  }
+  if (!target.startsWith('/')) fail(`target "${target}" must be an absolute path in the container`)
+  if (type === 'bind') {
+    if (source === '') fail('a bind mount needs a source path')
+    if (source.startsWith('~')) {
+      const home = ctx.env.HOME
+      if (!home) fail(`"${source}": HOME is not set, so ~ cannot be expanded`)
+      source = resolve(home as string, `.${source.slice(1)}`)
+    } else if (!isAbsolute(source)) {
+      source = resolve(ctx.workingDir, source)
+    }
+  } else if (source === '') {
+    fail(`an anonymous volume on ${target}: mesh needs a volume name (source:) declared under the top-level volumes`)
+  } else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(source)) {
+    fail(`volume name "${source}" may only contain letters, digits, '_', '.', '-'`)
+  }
+  return { type, source, target, readOnly, at }
+}
+
+function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): NetworkUse[] {
+  if (Array.isArray(n)) return (n as string[]).map((name, i) => ({ name, at: { file: ctx.file, path: formatPath([...base, 'networks', i]) } }))
+  return Object.entries(n as Obj).map(([name, v]) => {
+    if (isObj(v)) for (const k of Object.keys(v)) unsupported([...base, 'networks', name, k])
+    return { name, at: { file: ctx.file, path: formatPath([...base, 'networks', name]) } }
+  })
+}
+
+function healthcheck(h: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): HealthPart {
+  const out: HealthPart = {}
+  const dur = (k: string) => parsed(ctx, [...path, k], () => parseDuration(h[k] as string, k))
+  if (typeof h.test === 'string') out.test = ['CMD-SHELL', h.test]
+  else if (Array.isArray(h.test)) out.test = h.test as string[]
+  if (typeof h.interval === 'string') out.intervalMs = dur('interval')
+  if (typeof h.timeout === 'string') out.timeoutMs = dur('timeout')
+  if (typeof h.start_period === 'string') out.startPeriodMs = dur('start_period')
+  if (h.start_interval !== undefined) unsupported([...path, 'start_interval'])
+  if (typeof h.retries === 'number') {
+    if (!Number.isInteger(h.retries) || h.retries < 0) throw new StackFileError(ctx.file, formatPath([...path, 'retries']), `must be a whole number ≥ 0, not ${h.retries}`)
+    out.retries = h.retries
+  }
+  if (h.disable === true) {
+    if (out.test !== undefined && !(out.test.length === 1 && out.test[0] === 'NONE')) {
+      throw new StackFileError(ctx.file, formatPath([...path, 'disable']), 'disable: true and test are both set; keep one')
+    }
+    out.disable = true
+  }
+  return out
+}
+
+function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): void {
+  const p = (...k: KeyPath): KeyPath => [...path, ...k]
+  for (const k of Object.keys(d)) if (!DEPLOY_KEYS.has(k)) unsupported(p(k))
+  if (d.mode !== undefined) part.mode = oneOf(ctx, p('mode'), d.mode, ['replicated', 'global'] as const)
+  if (typeof d.replicas === 'number') {
+    if (d.replicas < 0) throw new StackFileError(ctx.file, formatPath(p('replicas')), `must be ≥ 0, not ${d.replicas}`)
+    part.replicas = d.replicas
+    part.replicasAt = { file: ctx.file, path: formatPath(p('replicas')) }
+  }
+  if (d.endpoint_mode !== undefined) part.endpointMode = oneOf(ctx, p('endpoint_mode'), d.endpoint_mode, ['vip', 'dnsrr'] as const)
+  if (d.labels !== undefined) part.labels = labels(d.labels)
+  const res = isObj(d.resources) ? d.resources : {}
+  for (const kind of ['limits', 'reservations'] as const) {
+    const r = isObj(res[kind]) ? res[kind] : {}
+    if (typeof r.cpus === 'string') part[kind].nanoCpus = parsed(ctx, p('resources', kind, 'cpus'), () => parseCpus(r.cpus as string))
+    if (typeof r.memory === 'string') part[kind].memoryBytes = parsed(ctx, p('resources', kind, 'memory'), () => parseMemory(r.memory as string))
+    for (const k of ['pids', 'generic_resources']) if (k in r) unsupported(p('resources', kind, k))
+  }
+  if (isObj(d.restart_policy)) {
+    const r = d.restart_policy
+    if (r.condition !== undefined) part.restartPolicy.condition = oneOf(ctx, p('restart_policy', 'condition'), r.condition, ['none', 'on-failure', 'any'] as const)
+    if (typeof r.delay === 'string') part.restartPolicy.delayMs = parsed(ctx, p('restart_policy', 'delay'), () => parseDuration(r.delay as string, 'delay'))
+    if (typeof r.window === 'string') part.restartPolicy.windowMs = parsed(ctx, p('restart_policy', 'window'), () => parseDuration(r.window as string, 'window'))
+    if (typeof r.max_attempts === 'number') {
+      if (r.max_attempts < 0) throw new StackFileError(ctx.file, formatPath(p('restart_policy', 'max_attempts')), `must be ≥ 0, not ${r.max_attempts}`)
+      part.restartPolicy.maxAttempts = r.max_attempts
+    }
+  }
+  if (isObj(d.placement)) {
+    const pl = d.placement
+    if (Array.isArray(pl.constraints)) {
+      part.constraints = (pl.constraints as string[]).map((c, i) => parsed(ctx, p('placement', 'constraints', i), () => parseConstraint(c)).text)
+    }
+    for (const k of ['preferences', 'max_replicas_per_node']) if (k in pl) unsupported(p('placement', k))
+  }
+  for (const [key, field, actions] of [
+    ['update_config', 'updateConfig', ['pause', 'continue', 'rollback']],
+    ['rollback_config', 'rollbackConfig', ['pause', 'continue']],
+  ] as const) {
+    if (!isObj(d[key])) continue
+    part[field] = updateConfig(d[key] as Obj, p(key), ctx, actions)
+  }
+}
+
+function updateConfig(u: Obj, path: KeyPath, ctx: NormalizeContext, actions: readonly ('pause' | 'continue' | 'rollback')[]): Partial<UpdateConfig> {
+  const out: Partial<UpdateConfig> = {}
+  const at = (k: string) => [...path, k]
+  if (typeof u.parallelism === 'number') {
+    if (u.parallelism < 0) throw new StackFileError(ctx.file, formatPath(at('parallelism')), `must be ≥ 0, not ${u.parallelism}`)
+    out.parallelism = u.parallelism
+  }
+  if (typeof u.delay === 'string') out.delayMs = parsed(ctx, at('delay'), () => parseDuration(u.delay as string, 'delay'))
+  if (typeof u.monitor === 'string') out.monitorMs = parsed(ctx, at('monitor'), () => parseDuration(u.monitor as string, 'monitor'))
+  if (u.failure_action !== undefined) out.failureAction = oneOf(ctx, at('failure_action'), u.failure_action, actions)
+  if (u.order !== undefined) out.order = u.order as UpdateConfig['order']
+  if (typeof u.max_failure_ratio === 'number') {
+    if (!(u.max_failure_ratio >= 0 && u.max_failure_ratio <= 1)) throw new StackFileError(ctx.file, formatPath(at('max_failure_ratio')), `must be between 0 and 1, not ${u.max_failure_ratio}`)
+    out.maxFailureRatio = u.max_failure_ratio
+  }
+  return out
+}
+
+/** list_or_dict → a map (`- KEY=VALUE` / `KEY: VALUE`; a bare key is an empty value, as docker does for labels). */
+function labels(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (Array.isArray(v)) {
+    for (const item of v as string[]) {
+      const eq = item.indexOf('=')
+      out[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1)
+    }
+  } else if (isObj(v)) {
+    for (const [k, x] of Object.entries(v)) out[k] = x === null || x === undefined ? '' : String(x)
+  }
+  return out
+}

@@ -1,0 +1,62 @@
+import type { ServiceRecord, ServiceSpec } from '../manager/types.ts'
+import { NAMESPACE_LABEL } from './convert.ts'
+import { StackError } from './errors.ts'
+
+/**
+ * What a deploy must do (pure): given the specs from the compose files and the manager's services, which to
+ * create, which to update (only when the spec differs), which of the stack's services to remove (no longer in the
+ * files). Refuses, before anything is done, a name taken by a service outside the stack and an ingress port
+ * published by a service outside the stack. Order of execution: remove, update, create (so freed ports are free).
+ */
+
+export interface StackPlan {
+  create: ServiceSpec[]
+  update: { id: string; spec: ServiceSpec }[]
+  /** Names of services whose spec is already what the files say. */
+  unchanged: string[]
+  remove: { id: string; name: string }[]
+}
+
+/** The services of a stack (by the namespace label), sorted by name. */
+export function stackServices<T extends ServiceRecord>(stack: string, all: readonly T[]): T[] {
+  return all.filter((s) => s.spec.labels[NAMESPACE_LABEL] === stack).sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0))
+}
+
+/** JSON with sorted keys, null/undefined fields dropped: equal specs give equal text whatever their key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined && (v as Record<string, unknown>)[k] !== null).sort()
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
+
+export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
+  return canonical(a) === canonical(b)
+}
+
+export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[]): StackPlan {
+  const byName = new Map(current.map((s) => [s.spec.name, s]))
+  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [] }
+  const wanted = new Set(desired.map((s) => s.name))
+  for (const spec of desired) {
+    const cur = byName.get(spec.name)
+    if (!cur) plan.create.push(spec)
+    else if (cur.spec.labels[NAMESPACE_LABEL] !== stack) {
+      const owner = cur.spec.labels[NAMESPACE_LABEL]
+      throw new StackError(`service "${spec.name}" already exists and is not part of stack "${stack}"${owner ? ` (it belongs to stack "${owner}")` : ''}; remove it or choose another stack name`)
+    } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
+    else plan.update.push({ id: cur.id, spec })
+  }
+  for (const s of stackServices(stack, current)) if (!wanted.has(s.spec.name)) plan.remove.push({ id: s.id, name: s.spec.name })
+  const others = current.filter((s) => s.spec.labels[NAMESPACE_LABEL] !== stack)
+  for (const spec of desired) {
+    for (const p of spec.ports) {
+      if (p.mode !== 'ingress') continue
+      const taken = others.find((o) => o.spec.ports.some((q) => q.mode === 'ingress' && q.published === p.published && q.protocol === p.protocol))
+      if (taken) throw new StackError(`service "${spec.name}": port ${p.published}/${p.protocol} is already published by service "${taken.spec.name}"`)
+    }
+  }
+  return plan
+}
