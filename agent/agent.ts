@@ -10,6 +10,7 @@ import { openSqliteStore } from '../src/manager/sqlite-store.ts'
 import type { Store } from '../src/manager/store.ts'
 import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
 import { WorkerLink } from './worker.ts'
+import { LogShipper } from './logs.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
@@ -122,6 +123,7 @@ interface ClusterParts {
   servers: http.Server[]
   link: WorkerLink | null
   runner: TaskRunner | null
+  logs?: LogShipper
 }
 
 /** Manager (if this node is one) and the worker side (if this node belongs to a cluster). */
@@ -152,6 +154,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.link = new WorkerLink({
       manager: { host: addr, port: c.apiPort }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+      onLogs: (msg) => parts.logs?.handle(msg),
     })
     parts.link.useIdentity({ nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` })
     const t = manager.tokens()
@@ -169,6 +172,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.link = new WorkerLink({
       manager: { host: m[1] as string, port }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+      onLogs: (msg) => parts.logs?.handle(msg),
       ...(c.token ? { token: c.token } : {}),
     })
     await parts.link.register()
@@ -180,14 +184,17 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   parts.runner = new TaskRunner({
     runtime: new DockerRuntime({ socketPath: config.overlay.dockerSocket }), network: config.overlay.network,
     report: (taskId, status) => link.report(taskId, status),
+    registryAuth: (task) => task.spec.registryAuth,
     log: logFn(log.child({ sub: 'runtime' })),
   })
   await parts.runner.start()
+  parts.logs = new LogShipper({ dockerSocket: config.overlay.dockerSocket, upload: (path) => link.upload(path), log: logFn(log.child({ sub: 'logs' })) })
   link.start()
 }
 
 async function stopCluster(parts: ClusterParts): Promise<void> {
   parts.link?.stop()
+  parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
   parts.manager?.stop()
   for (const s of parts.servers) {

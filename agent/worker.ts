@@ -3,6 +3,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../src/errors.ts'
 import type { TaskRecord, TaskStatus, Resources } from '../src/manager/types.ts'
+import type { LogControl } from './logs.ts'
 
 /**
  * The agent's link to the manager: registers once with the join token (the credential it gets back is kept in
@@ -18,6 +19,8 @@ export interface WorkerLinkOptions {
   resources: Resources
   token?: string
   onAssignments(tasks: TaskRecord[]): void
+  /** `{logs}` / `{logsCancel}` requests from the manager (agent/logs.ts answers them through upload()). */
+  onLogs?(m: LogControl): void
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -127,8 +130,9 @@ export class WorkerLink {
           const line = buf.slice(0, i)
           buf = buf.slice(i + 1)
           try {
-            const msg = JSON.parse(line) as { tasks?: TaskRecord[] }
+            const msg = JSON.parse(line) as { tasks?: TaskRecord[] } & LogControl
             if (msg.tasks) this.#o.onAssignments(msg.tasks)
+            if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
           } catch {
             this.#o.log('warn', 'bad line on the assignment stream')
           }
@@ -146,6 +150,14 @@ export class WorkerLink {
     req.on('error', retry)
     req.on('close', retry)
     req.end()
+  }
+
+  /** A streaming request to the manager with this node's credential (log uploads); the caller writes and ends it. */
+  upload(path: string): http.ClientRequest {
+    return http.request({
+      host: this.#o.manager.host, port: this.#o.manager.port, path, method: 'POST',
+      headers: { authorization: `Bearer ${this.#id?.credential ?? ''}` },
+    })
   }
 
   #call<T>(method: string, path: string, token: string, body: unknown): Promise<{ status: number; body: T; message: string }> {

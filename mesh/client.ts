@@ -82,4 +82,44 @@ export class ManagerClient {
       req.end(payload)
     })
   }
+
+  /**
+   * GET an NDJSON stream (`service logs`): `onLine` gets each parsed line; resolves when the manager ends the
+   * stream. No timeout (a followed stream lasts as long as the user wants). An error answer rejects like request().
+   */
+  stream(path: string, onLine: (msg: unknown) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const headers: Record<string, string> = { accept: 'application/x-ndjson' }
+      if (this.#token && !('socketPath' in this.#target)) headers.authorization = `Bearer ${this.#token}`
+      const req = http.request({ ...this.#target, method: 'GET', path, headers }, (res) => {
+        const status = res.statusCode ?? 500
+        let buf = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          buf += chunk
+          if (status >= 400) return
+          for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+            const line = buf.slice(0, i)
+            buf = buf.slice(i + 1)
+            if (line.trim() !== '') {
+              try { onLine(JSON.parse(line)) } catch { /* not JSON: skip */ }
+            }
+          }
+        })
+        res.on('end', () => {
+          if (status < 400) return resolve()
+          let e: { code?: string; message?: string } | undefined
+          try { e = (JSON.parse(buf) as { error?: { code?: string; message?: string } }).error } catch { /* not JSON */ }
+          reject(new ApiError(status, e?.code ?? 'MESH_ERR_API', e?.message ?? `HTTP ${status}`))
+        })
+        res.on('error', reject)
+        res.on('aborted', () => reject(new ControlError(`the manager at ${this.where} closed the stream`)))
+      })
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'is this a manager node (or set MESH_HOST)?' : err.message
+        reject(new ControlError(`cannot reach the manager at ${this.where}: ${why}`))
+      })
+      req.end()
+    })
+  }
 }

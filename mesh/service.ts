@@ -3,9 +3,11 @@ import { ConfigError } from '../src/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/manager/spec.ts'
 import type { ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
 import { ManagerClient } from './client.ts'
+import { registryAuthFor } from './registry-auth.ts'
+import { serviceLogsCommand } from './service-logs.ts'
 import { formatAgo, table } from './table.ts'
 
-/** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm — docker's shapes, over the manager API. */
+/** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm, logs — docker's shapes, over the manager API. */
 
 type ServiceView = ServiceRecord & { running: number; desired: number }
 
@@ -31,6 +33,7 @@ interface SpecFlags {
   updateFailureAction?: string
   endpointMode?: string
   image?: string
+  withRegistryAuth?: boolean
   detach?: boolean
   json?: boolean
 }
@@ -59,6 +62,7 @@ function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-order <order>', 'stop-first | start-first')
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
+    .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
     .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
 }
 
@@ -175,6 +179,10 @@ export function serviceCommand(): Command {
       const body: Record<string, unknown> = { ...spec }
       delete body.rollbackConfig
       if (command.length > 0) body.command = command
+      if (f.withRegistryAuth) {
+        const auth = registryAuthFor(spec.image)
+        if (auth) body.registryAuth = auth
+      }
       const c = client()
       const s = await c.request<ServiceRecord>('POST', '/v1/services', body)
       process.stdout.write(`${shortId(s.id)}\n`)
@@ -237,7 +245,9 @@ export function serviceCommand(): Command {
     const c = client()
     const cur = await c.request<ServiceRecord>('GET', `/v1/services/${encodeURIComponent(name)}`)
     const spec = applySpecFlags(cur.spec, f, true)
-    await c.request('POST', `/v1/services/${encodeURIComponent(name)}/update`, spec)
+    // Without --with-registry-auth the manager keeps the credentials it has (it never shows them).
+    const auth = f.withRegistryAuth ? registryAuthFor(spec.image) : undefined
+    await c.request('POST', `/v1/services/${encodeURIComponent(name)}/update`, auth ? { ...spec, registryAuth: auth } : spec)
     process.stdout.write(`${name}\n`)
     if (!f.detach) await converge(c, name)
   })
@@ -249,6 +259,8 @@ export function serviceCommand(): Command {
       process.stdout.write(`${name}: rollback started\n`)
       if (!f.detach) await converge(c, name)
     })
+
+  cmd.addCommand(serviceLogsCommand())
 
   cmd.command('rm').description('remove services').argument('<service...>').action(async (names: string[]) => {
     const c = client()

@@ -5,6 +5,8 @@ import { MeshError } from '../errors.ts'
 import { Manager, RequestError } from './manager.ts'
 import { mountObserve } from './observe-api.ts'
 import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from './types.ts'
+import { logBrokerFor, serveLogs } from './logs.ts'
+import { redactRegistryAuthMiddleware, registryAuthProblem } from './registry-auth.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
@@ -52,8 +54,10 @@ function str(v: unknown, what: string): string {
 
 /** Fill a (partial) spec from the request with Docker's defaults; unknown top-level keys are refused. */
 function specFrom(b: Record<string, unknown>, base: ServiceSpec): ServiceSpec {
-  const allowed = new Set(Object.keys(base).concat(['healthcheck', 'entrypoint', 'command']))
+  const allowed = new Set(Object.keys(base).concat(['healthcheck', 'entrypoint', 'command', 'registryAuth']))
   for (const k of Object.keys(b)) if (!allowed.has(k)) throw new RequestError(400, 'MESH_ERR_INVALID', `unknown service field "${k}"`)
+  const authProblem = registryAuthProblem(b.registryAuth)
+  if (authProblem) throw new RequestError(400, 'MESH_ERR_INVALID', authProblem)
   return { ...base, ...(b as Partial<ServiceSpec>) }
 }
 
@@ -86,6 +90,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.locals.caller = { kind: 'node', node } satisfies Caller
     next()
   })
+  app.use(redactRegistryAuthMiddleware)
 
   // ---- cluster ---------------------------------------------------------------------------------------------
   app.get('/v1/info', requireAdmin, (_req, res) => {
@@ -140,6 +145,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       return { ...spec, mode: { replicated: { replicas } } }
     }))
   })
+  app.get('/v1/services/:id/logs', requireAdmin, (req, res) => serveLogs(m, 'service', req, res))
+  app.get('/v1/tasks/:id/logs', requireAdmin, (req, res) => serveLogs(m, 'task', req, res))
   app.post('/v1/services/:id/rollback', requireAdmin, (req, res) => { res.json(m.rollbackService(req.params.id as string)) })
   app.delete('/v1/services/:id', requireAdmin, (req, res) => {
     m.removeService(req.params.id as string)
@@ -197,12 +204,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       if (e.kind === 'task' && e.record.nodeId === node.id && !timer) timer = setTimeout(send, 10)
     })
     const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
+    const detachLogs = logBrokerFor(m).attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
     req.on('close', () => {
+      detachLogs()
       unwatch()
       clearInterval(heartbeat)
       if (timer) clearTimeout(timer)
     })
   })
+
+  /** A node's answer to a `{logs}` request: its log lines, NDJSON, as a streaming request body (src/manager/logs.ts). */
+  app.post('/v1/agent/logs/:id', requireNode, (req, res) => logBrokerFor(m).upload((caller(res) as { node: NodeRecord }).node, req.params.id as string, req, res))
 
   app.use((_req: Request, res: Response) => fail(res, 404, 'MESH_ERR_NOT_FOUND', 'no such route'))
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -232,6 +244,7 @@ function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: numbe
 /** Listen on TCP and/or a unix socket (0600); returns a closer. */
 export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }): Promise<http.Server> {
   const server = http.createServer(app)
+  server.requestTimeout = 0 // log uploads (`service logs --follow`) are request bodies that last as long as the CLI waits
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

@@ -81,6 +81,15 @@ export interface HealthcheckSpec {
   startPeriodMs: number
 }
 
+/** Credentials for pulling the service's image (`--with-registry-auth`); never shown by the API. */
+export interface RegistryAuth {
+  username: string
+  password: string
+  /** The registry as in the image reference (`registry:5000`); Docker Hub is `https://index.docker.io/v1/`. */
+  serveraddress: string
+  email?: string
+}
+
 export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> }
 
 export interface ServiceSpec {
@@ -106,6 +115,8 @@ export interface ServiceSpec {
   healthcheck?: HealthcheckSpec
   /** Time a task gets to stop (SIGTERM → SIGKILL). Default 10000. */
   stopGracePeriodMs: number
+  /** Pull credentials (`--with-registry-auth`), handed to the nodes with each task; redacted by the API. */
+  registryAuth?: RegistryAuth
 }
 
 export interface UpdateStatus {

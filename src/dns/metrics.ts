@@ -1,0 +1,65 @@
+/**
+ * Prometheus metrics for the DNS server. The hot path only bumps plain counters (DnsStats); the prom-client objects
+ * read them at scrape time. Only the latency histogram is observed per query.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { QTYPE_LABELS, RCODE_LABELS, type DnsStats } from './answer.ts'
+
+export interface DnsMetricSources {
+  stats: DnsStats
+  forwardTimeouts(): number
+  forwardInflight(): number
+  tcpConnections(): number
+}
+
+export interface DnsLatency {
+  local: { observe(seconds: number): void }
+  forward: { observe(seconds: number): void }
+}
+
+function rcodeLabel(rcode: number): string {
+  return RCODE_LABELS[rcode] ?? `RCODE${rcode}`
+}
+
+/** Register the DNS metrics on `registry`; returns the latency observers for the adapter. */
+export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): DnsLatency {
+  const registers = [registry]
+  new Counter({
+    name: 'mesh_dns_queries_total', help: 'DNS responses sent, by query type and response code', labelNames: ['qtype', 'rcode'], registers,
+    collect() {
+      this.reset()
+      const a = src.stats.answers
+      for (let i = 0; i < a.length; i++) {
+        const n = a[i] as number
+        if (n > 0) this.inc({ qtype: QTYPE_LABELS[i >> 4] as string, rcode: rcodeLabel(i & 15) }, n)
+      }
+    },
+  })
+  new Counter({
+    name: 'mesh_dns_forwarded_total', help: 'Queries for foreign names sent to an upstream resolver', registers,
+    collect() { this.reset(); this.inc(src.stats.forwarded) },
+  })
+  new Counter({
+    name: 'mesh_dns_forward_timeouts_total', help: 'Forwarded queries no upstream answered in time (answered SERVFAIL)', registers,
+    collect() { this.reset(); this.inc(src.forwardTimeouts()) },
+  })
+  new Counter({
+    name: 'mesh_dns_malformed_total', help: 'Malformed packets: dropped (no header, or a response) or answered FORMERR', labelNames: ['action'], registers,
+    collect() {
+      this.reset()
+      this.inc({ action: 'dropped' }, src.stats.dropped)
+      this.inc({ action: 'formerr' }, src.stats.formerr)
+    },
+  })
+  new Counter({
+    name: 'mesh_dns_zone_builds_total', help: 'Catalog snapshots turned into DNS answer tables', registers,
+    collect() { this.reset(); this.inc(src.stats.zoneBuilds) },
+  })
+  new Gauge({ name: 'mesh_dns_forward_inflight', help: 'Forwarded queries waiting for an upstream', registers, collect() { this.set(src.forwardInflight()) } })
+  new Gauge({ name: 'mesh_dns_tcp_connections', help: 'Open DNS TCP connections', registers, collect() { this.set(src.tcpConnections()) } })
+  const h = new Histogram({
+    name: 'mesh_dns_request_duration_seconds', help: 'Time from receiving a query to sending its answer', labelNames: ['path'], registers,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1, 2.5],
+  })
+  return { local: h.labels('local'), forward: h.labels('forward') }
+}

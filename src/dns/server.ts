@@ -1,0 +1,315 @@
+/**
+ * DnsServer: the socket adapter around Responder (answers) and Forwarder (upstreams). UDP and TCP on every listen
+ * address; nothing here decides an answer.
+ */
+import dgram from 'node:dgram'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+import type { Registry } from 'prom-client'
+import type { CatalogView } from '../catalog/types.ts'
+import { realClock, type Clock, type Random } from '../gossip/index.ts'
+import { FORWARD, Responder } from './answer.ts'
+import { DnsError } from './errors.ts'
+import { Forwarder, type Upstream } from './forward.ts'
+import { registerDnsMetrics, type DnsLatency } from './metrics.ts'
+import { dnsConfig, parseResolvConf, parseUpstream, type DnsConfig, type DnsOptions, type ListenAddress } from './options.ts'
+import { tcpQuery } from './tcp-client.ts'
+import { HEADER_BYTES, type Query } from './wire.ts'
+
+export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+
+export interface DnsServerOptions extends DnsOptions {
+  catalog: CatalogView
+  log?: Log
+  clock?: Clock
+  random?: Random
+}
+
+export interface DnsStatus {
+  running: boolean
+  /** Bound addresses (the real port when 0 was asked). */
+  listen: ListenAddress[]
+  upstreams: string[]
+  domain: string
+  ttlSec: number
+  zone: { revision: number; names: number } | null
+  answered: number
+  forwarded: number
+  forwardInflight: number
+  forwardTimeouts: number
+  dropped: number
+  formerr: number
+  tcpConnections: number
+}
+
+/** A TCP connection may hold this many forwarded queries and this many unsent bytes before it is closed. */
+const TCP_MAX_PENDING = 64
+const TCP_MAX_WRITE_BUFFER = 1 << 20
+
+interface Bound {
+  udp: dgram.Socket
+  tcp: net.Server
+  addr: ListenAddress
+}
+
+export class DnsServer {
+  readonly #cfg: DnsConfig
+  readonly #catalog: CatalogView
+  readonly #log: Log
+  readonly #clock: Clock
+  readonly #random: Random
+  readonly #responder: Responder
+  #forwarder: Forwarder | null = null
+  #upstreams: Upstream[] = []
+  #fwdSockets: dgram.Socket[] = []
+  #bound: Bound[] = []
+  #conns = new Set<net.Socket>()
+  #unsubscribe: (() => void) | null = null
+  #latency: DnsLatency | null = null
+  #running = false
+  #tcpForwards = 0
+
+  constructor(opts: DnsServerOptions) {
+    this.#cfg = dnsConfig(opts)
+    this.#catalog = opts.catalog
+    this.#log = opts.log ?? (() => {})
+    this.#clock = opts.clock ?? realClock()
+    this.#random = opts.random ?? { next: Math.random }
+    this.#responder = new Responder(opts.catalog, this.#cfg)
+  }
+
+  get config(): DnsConfig {
+    return this.#cfg
+  }
+
+  async start(): Promise<void> {
+    if (this.#running) return
+    try {
+      this.#upstreams = this.#resolveUpstreams()
+      await this.#startForwarder()
+      for (const addr of this.#cfg.listen) this.#bound.push(await bindPair(addr, (s) => this.#onUdp(s), (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log))
+      this.#unsubscribe = this.#catalog.onChange(() => setImmediate(() => { if (this.#running) this.#responder.zone() }))
+      this.#responder.zone()
+      this.#running = true
+      this.#log('info', 'dns listening', { listen: this.#bound.map((b) => `${b.addr.host}:${b.addr.port}`), upstreams: this.#upstreams.map((u) => `${u.host}:${u.port}`) })
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    this.#unsubscribe?.()
+    this.#unsubscribe = null
+    this.#forwarder?.stop()
+    this.#forwarder = null
+    for (const c of this.#conns) c.destroy()
+    this.#conns.clear()
+    const closing: Promise<void>[] = []
+    for (const b of this.#bound) {
+      closing.push(new Promise((r) => b.tcp.close(() => r())))
+      closing.push(new Promise((r) => { try { b.udp.close(() => r()) } catch { r() } }))
+    }
+    for (const s of this.#fwdSockets) closing.push(new Promise((r) => { try { s.close(() => r()) } catch { r() } }))
+    this.#bound = []
+    this.#fwdSockets = []
+    await Promise.all(closing)
+  }
+
+  status(): DnsStatus {
+    const st = this.#responder.stats
+    let answered = 0
+    for (const n of st.answers) answered += n
+    const zone = this.#running ? this.#responder.zone() : null
+    return {
+      running: this.#running,
+      listen: this.#bound.map((b) => ({ ...b.addr })),
+      upstreams: this.#upstreams.map((u) => `${u.host}:${u.port}`),
+      domain: this.#cfg.domain,
+      ttlSec: this.#cfg.ttlSec,
+      zone: zone ? { revision: zone.revision, names: zone.names.size } : null,
+      answered,
+      forwarded: st.forwarded,
+      forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
+      forwardTimeouts: this.#forwarder?.timeouts ?? 0,
+      dropped: st.dropped,
+      formerr: st.formerr,
+      tcpConnections: this.#conns.size,
+    }
+  }
+
+  registerMetrics(registry: Registry): void {
+    this.#latency = registerDnsMetrics(registry, {
+      stats: this.#responder.stats,
+      forwardTimeouts: () => this.#forwarder?.timeouts ?? 0,
+      forwardInflight: () => (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
+      tcpConnections: () => this.#conns.size,
+    })
+  }
+
+  #resolveUpstreams(): Upstream[] {
+    let list = this.#cfg.upstreams as string[] | null
+    if (list === null) {
+      try {
+        list = parseResolvConf(readFileSync(this.#cfg.resolvConf, 'utf8'))
+      } catch (err) {
+        this.#log('warn', 'no upstream resolvers: cannot read resolv.conf; foreign names get SERVFAIL', { file: this.#cfg.resolvConf, err: (err as Error).message })
+        list = []
+      }
+    }
+    const own = new Set(this.#cfg.listen.map((l) => `${l.host}:${l.port}`))
+    return list.map(parseUpstream).filter((u) => !own.has(`${u.host}:${u.port}`))
+  }
+
+  async #startForwarder(): Promise<void> {
+    const sockets = new Map<4 | 6, dgram.Socket>()
+    for (const fam of new Set(this.#upstreams.map((u) => (net.isIPv6(u.host) ? 6 : 4) as 4 | 6))) {
+      const s = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', lookup: syncLookup })
+      s.on('error', (err) => this.#log('warn', 'upstream socket error', { err: err.message }))
+      s.on('message', (m, r) => { this.#forwarder?.receive(m, r.address, r.port) })
+      await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, () => { s.off('error', reject); resolve() }) })
+      sockets.set(fam, s)
+      this.#fwdSockets.push(s)
+    }
+    const ups = this.#upstreams
+    this.#forwarder = new Forwarder({
+      upstreams: ups,
+      attemptMs: this.#cfg.forwardAttemptMs,
+      timeoutMs: this.#cfg.forwardTimeoutMs,
+      maxInflight: this.#cfg.maxInflight,
+      clock: this.#clock,
+      random: this.#random,
+      send: (i, bytes) => {
+        const u = ups[i] as Upstream
+        sockets.get(net.isIPv6(u.host) ? 6 : 4)?.send(bytes, u.port, u.host)
+      },
+    })
+  }
+
+  #onUdp(sock: dgram.Socket): (msg: Buffer, rinfo: dgram.RemoteInfo) => void {
+    return (msg, rinfo) => {
+      const lat = this.#latency
+      const t0 = lat === null ? 0 : performance.now()
+      const r = this.#responder.handle(msg, rinfo.address, false)
+      if (r === null) return
+      if (r === FORWARD) {
+        this.#forward(msg, rinfo.address, false, t0, (out) => sock.send(out, rinfo.port, rinfo.address))
+        return
+      }
+      sock.send(r, rinfo.port, rinfo.address)
+      if (lat !== null) lat.local.observe((performance.now() - t0) / 1000)
+    }
+  }
+
+  /** Forward the responder's current query; `send` gets the answer or SERVFAIL. */
+  #forward(msg: Buffer, fromIp: string, tcp: boolean, t0: number, send: (out: Buffer) => void): void {
+    const q: Query = { ...this.#responder.query }
+    const fwd = this.#forwarder
+    const done = (out: Buffer) => {
+      send(out)
+      if (this.#latency !== null) this.#latency.forward.observe((performance.now() - t0) / 1000)
+    }
+    if (fwd === null) { done(this.#responder.servfail(msg, q)); return }
+    const started = fwd.forward(msg, q.qEnd, (answer) => {
+      if (answer === null) { done(this.#responder.servfail(msg, q)); return }
+      this.#responder.stats.count(q.qtype, (answer[3] as number) & 15)
+      if (tcp && ((answer[2] as number) & 0x02) !== 0) { this.#retryTcp(msg, q, done); return }
+      done(answer)
+    })
+    if (started === 'sent') this.#responder.stats.forwarded++
+    else {
+      if (started === 'no-upstreams') this.#log('debug', 'no upstream resolver for a foreign name', { from: fromIp })
+      done(this.#responder.servfail(msg, q))
+    }
+  }
+
+  /** A truncated upstream answer for a TCP client: ask the first upstream again over TCP. */
+  #retryTcp(msg: Buffer, q: Query, done: (out: Buffer) => void): void {
+    const u = this.#upstreams[0] as Upstream
+    if (this.#tcpForwards >= this.#cfg.maxInflight) { done(this.#responder.servfail(msg, q)); return }
+    this.#tcpForwards++
+    tcpQuery(u.host, u.port, msg, this.#cfg.forwardTimeoutMs).then(
+      (answer) => { this.#tcpForwards--; done(answer) },
+      () => { this.#tcpForwards--; done(this.#responder.servfail(msg, q)) },
+    )
+  }
+
+  #onConn(conn: net.Socket): void {
+    if (!this.#running) { conn.destroy(); return }
+    this.#conns.add(conn)
+    let buf: Buffer = Buffer.alloc(0)
+    let pending = 0
+    const fromIp = conn.remoteAddress ?? ''
+    const write = (out: Buffer) => {
+      if (conn.destroyed) return
+      const frame = Buffer.allocUnsafe(2 + out.length)
+      frame.writeUInt16BE(out.length, 0)
+      out.copy(frame, 2)
+      conn.write(frame)
+      if (conn.writableLength > TCP_MAX_WRITE_BUFFER) conn.destroy()
+    }
+    conn.setNoDelay(true)
+    conn.setTimeout(this.#cfg.tcpIdleMs, () => conn.destroy())
+    conn.on('error', () => {})
+    conn.on('close', () => this.#conns.delete(conn))
+    conn.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0)
+        if (len < HEADER_BYTES) { this.#responder.stats.dropped++; conn.destroy(); return }
+        if (buf.length < 2 + len) break
+        const msg = buf.subarray(2, 2 + len)
+        buf = buf.subarray(2 + len)
+        const t0 = this.#latency === null ? 0 : performance.now()
+        const r = this.#responder.handle(msg, fromIp, true)
+        if (r === null) continue
+        if (r === FORWARD) {
+          if (pending >= TCP_MAX_PENDING) { write(this.#responder.servfail(msg, this.#responder.query)); continue }
+          pending++
+          const copy = Buffer.from(msg)
+          this.#forward(copy, fromIp, true, t0, (out) => { pending--; write(out) })
+          continue
+        }
+        write(r)
+        if (this.#latency !== null) this.#latency.local.observe((performance.now() - t0) / 1000)
+      }
+      if (buf.length === 0) buf = Buffer.alloc(0)
+      else buf = Buffer.from(buf) // do not pin the whole chunk for a partial frame
+    })
+  }
+}
+
+/** An address that is already an IP needs no resolver round trip (and no extra tick per packet). */
+function syncLookup(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, net.isIPv6(address) ? 6 : 4)
+}
+
+/** Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken). */
+async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buffer, r: dgram.RemoteInfo) => void,
+  onConn: (c: net.Socket) => void, maxConnections: number, log: Log): Promise<Bound> {
+  const type = net.isIPv6(addr.host) ? 'udp6' : 'udp4'
+  for (let attempt = 0; ; attempt++) {
+    const udp = dgram.createSocket({ type, lookup: syncLookup as never, recvBufferSize: 1 << 20 })
+    udp.on('error', (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
+    try {
+      await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(addr.port, addr.host, () => { udp.off('error', reject); resolve() }) })
+    } catch (err) {
+      udp.close()
+      throw new DnsError(`dns: cannot bind udp ${addr.host}:${addr.port}: ${(err as Error).message}`, { cause: err })
+    }
+    const port = udp.address().port
+    udp.on('message', onUdp(udp))
+    const tcp = net.createServer(onConn)
+    tcp.maxConnections = maxConnections
+    try {
+      await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen({ host: addr.host, port }, () => { tcp.off('error', reject); resolve() }) })
+      tcp.on('error', (err) => log('warn', 'dns tcp server error', { addr: addr.host, err: err.message }))
+      return { udp, tcp, addr: { host: addr.host, port } }
+    } catch (err) {
+      udp.close()
+      if (addr.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 8) continue
+      throw new DnsError(`dns: cannot listen on tcp ${addr.host}:${port}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+}

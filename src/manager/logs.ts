@@ -1,0 +1,343 @@
+import type { Request, Response } from 'express'
+import { MeshError } from '../errors.ts'
+import { TERMINAL_STATES, type NodeRecord, type TaskRecord } from './types.ts'
+import type { Manager } from './manager.ts'
+
+/**
+ * `mesh service logs` on the manager: a log broker between the CLI and the agents, with no listening port on the
+ * agents. The CLI asks `GET /v1/services/:id/logs` (or `/v1/tasks/:id/logs`) and gets an NDJSON stream. The
+ * manager asks every node that runs (or ran) one of the tasks over that node's watch stream, with one line
+ * `{logs: LogRequest}`; the node answers with a streaming `POST /v1/agent/logs/:id` whose body is NDJSON
+ * `LogLine`s, which the manager forwards with the task's name and node. `{logsCancel: id}` tells nodes to stop
+ * when the CLI goes away. Without `follow` the CLI stream ends once every node has finished.
+ *
+ * Flow control instead of buffers: when the CLI's socket is full, every node's upload of that session is paused
+ * (TCP pushes back to the agent, which pauses its engine streams) until it drains. A node that is down, not
+ * connected, or silent for `answerTimeoutMs` is reported in one `{error}` line and not waited for.
+ */
+
+/** What the manager asks a node for (one line on its watch stream: `{logs: LogRequest}`). Append-only. */
+export interface LogRequest {
+  /** Session id; the node uploads to `POST /v1/agent/logs/<id>`. */
+  id: string
+  taskIds: string[]
+  /** Lines from the end of each task's log; -1 = all. */
+  tail: number
+  follow: boolean
+  /** Only lines after this UNIX time, seconds (0 = from the start). */
+  since: number
+  timestamps: boolean
+}
+
+/** One log line a node uploads (NDJSON, one per line). */
+export interface LogLine {
+  task: string
+  stream: 'stdout' | 'stderr'
+  line: string
+  /** RFC 3339 timestamp from the engine, when asked for. */
+  ts?: string
+}
+
+/** What the CLI gets, one JSON object per line: a log line with its context, or a problem with one node. */
+export type LogMessage =
+  | { task: string; name: string; node: string; stream: 'stdout' | 'stderr'; line: string; ts?: string }
+  | { error: string; node?: string }
+
+export interface LogQuery {
+  tail: number
+  follow: boolean
+  since: number
+  timestamps: boolean
+}
+
+export interface LogBrokerOptions {
+  /** How long a node has to start its upload after being asked, ms. Default 10000. */
+  answerTimeoutMs?: number
+  /** Longest line forwarded, bytes; longer ones are cut. Default 64 KiB. */
+  maxLineBytes?: number
+}
+
+/** The CLI side of a session: an NDJSON sink with flow control. */
+interface Sink {
+  write(msg: LogMessage): boolean
+  onDrain(fn: () => void): void
+  end(): void
+}
+
+interface NodePart {
+  node: NodeRecord
+  taskIds: Set<string>
+  state: 'asked' | 'streaming' | 'done'
+  timer: NodeJS.Timeout | null
+  upload: Request | null
+}
+
+/** A request for logs that names nothing the manager knows. */
+export class LogTargetError extends MeshError {
+  constructor(message: string) {
+    super('MESH_ERR_NOT_FOUND', message)
+  }
+}
+
+let seq = 0
+
+class Session {
+  readonly id = `${Date.now().toString(36)}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 8)}`
+  readonly parts = new Map<string, NodePart>()
+  readonly tasks: Map<string, TaskRecord>
+  closed = false
+  constructor(readonly query: LogQuery, tasks: TaskRecord[], readonly sink: Sink) {
+    this.tasks = new Map(tasks.map((t) => [t.id, t]))
+  }
+}
+
+export class LogBroker {
+  readonly #senders = new Map<string, Set<(line: string) => void>>()
+  readonly #sessions = new Map<string, Session>()
+  readonly #answerMs: number
+  readonly #maxLine: number
+
+  constructor(o: LogBrokerOptions = {}) {
+    this.#answerMs = o.answerTimeoutMs ?? 10_000
+    this.#maxLine = o.maxLineBytes ?? 64 * 1024
+  }
+
+  /** Sessions open now (tests, metrics). */
+  get sessions(): number {
+    return this.#sessions.size
+  }
+
+  /** A node's watch stream is open: `send` writes one NDJSON line on it. Returns the detach function. */
+  attach(nodeId: string, send: (line: string) => void): () => void {
+    let set = this.#senders.get(nodeId)
+    if (!set) this.#senders.set(nodeId, (set = new Set()))
+    set.add(send)
+    return () => {
+      set.delete(send)
+      if (set.size > 0) return
+      this.#senders.delete(nodeId)
+      for (const s of this.#sessions.values()) {
+        const p = s.parts.get(nodeId)
+        if (p?.state === 'asked') this.#nodeDone(s, p, `node ${p.node.hostname} disconnected before sending its logs`)
+      }
+    }
+  }
+
+  /** Open a session for `tasks` (on `nodes`), streaming to `sink`. Returns a cancel function (the CLI went away). */
+  open(tasks: TaskRecord[], nodes: NodeRecord[], query: LogQuery, sink: Sink): () => void {
+    const s = new Session(query, tasks, sink)
+    this.#sessions.set(s.id, s)
+    const byId = new Map(nodes.map((n) => [n.id, n]))
+    const grouped = new Map<string, string[]>()
+    for (const t of tasks) {
+      if (!t.nodeId) continue
+      const list = grouped.get(t.nodeId)
+      if (list) list.push(t.id)
+      else grouped.set(t.nodeId, [t.id])
+    }
+    for (const [nodeId, taskIds] of grouped) {
+      const node = byId.get(nodeId)
+      if (!node) continue // removed from the cluster: its containers are gone
+      const part: NodePart = { node, taskIds: new Set(taskIds), state: 'asked', timer: null, upload: null }
+      s.parts.set(nodeId, part)
+      const senders = this.#senders.get(nodeId)
+      const n = taskIds.length
+      const what = `logs of ${n} task${n === 1 ? '' : 's'} unavailable`
+      if (node.state !== 'ready') {
+        this.#nodeDone(s, part, `node ${node.hostname} is ${node.state}: ${what}`)
+        continue
+      }
+      if (!senders || senders.size === 0) {
+        this.#nodeDone(s, part, `node ${node.hostname} is not connected to the manager: ${what}`)
+        continue
+      }
+      const req: LogRequest = { id: s.id, taskIds, ...query }
+      const line = `${JSON.stringify({ logs: req })}\n`
+      for (const send of senders) {
+        send(line)
+        break // one stream per node is enough
+      }
+      part.timer = setTimeout(() => {
+        if (part.state === 'asked') this.#nodeDone(s, part, `node ${node.hostname} did not answer in ${this.#answerMs / 1000} s: ${what}`)
+      }, this.#answerMs)
+    }
+    sink.onDrain(() => {
+      for (const p of s.parts.values()) if (p.upload && p.state === 'streaming') p.upload.resume()
+    })
+    this.#maybeFinish(s)
+    return () => this.#cancel(s)
+  }
+
+  /** A node's upload for session `id` (`POST /v1/agent/logs/:id`): forward its lines until it ends. */
+  upload(node: NodeRecord, id: string, req: Request, res: Response): void {
+    const s = this.#sessions.get(id)
+    const part = s?.parts.get(node.id)
+    if (!s || s.closed || !part || part.state === 'done') {
+      req.resume()
+      res.status(410).json({ error: { code: 'MESH_ERR_GONE', message: `log session "${id}" is over` } })
+      return
+    }
+    part.state = 'streaming'
+    part.upload = req
+    if (part.timer) clearTimeout(part.timer)
+    part.timer = null
+    let buf = ''
+    let ended = false
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => {
+      buf += chunk
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        this.#forward(s, part, buf.slice(0, i))
+        buf = buf.slice(i + 1)
+      }
+      if (buf.length > this.#maxLine * 2) buf = '' // a line far too long to be an upload: drop it
+    })
+    req.on('end', () => {
+      ended = true
+      if (buf) this.#forward(s, part, buf)
+      res.status(204).end()
+      this.#nodeDone(s, part)
+    })
+    req.on('close', () => {
+      if (!ended && part.state !== 'done') this.#nodeDone(s, part, `node ${node.hostname}: its log stream broke off`)
+    })
+  }
+
+  #forward(s: Session, part: NodePart, text: string): void {
+    if (s.closed || text === '') return
+    let l: LogLine
+    try {
+      l = JSON.parse(text) as LogLine
+    } catch {
+      return
+    }
+    const t = s.tasks.get(l.task)
+    if (!t || !part.taskIds.has(t.id) || typeof l.line !== 'string') return
+    const line = l.line.length > this.#maxLine ? l.line.slice(0, this.#maxLine) : l.line
+    const msg: LogMessage = {
+      task: t.id, name: taskName(t), node: part.node.hostname, stream: l.stream === 'stderr' ? 'stderr' : 'stdout', line,
+      ...(typeof l.ts === 'string' ? { ts: l.ts } : {}),
+    }
+    if (!s.sink.write(msg)) for (const p of s.parts.values()) p.upload?.pause()
+  }
+
+  #nodeDone(s: Session, part: NodePart, error?: string): void {
+    if (part.state === 'done') return
+    part.state = 'done'
+    if (part.timer) clearTimeout(part.timer)
+    part.timer = null
+    if (error && !s.closed) s.sink.write({ error, node: part.node.hostname })
+    this.#maybeFinish(s)
+  }
+
+  #maybeFinish(s: Session): void {
+    if (s.closed || s.query.follow) return
+    for (const p of s.parts.values()) if (p.state !== 'done') return
+    this.#close(s)
+    s.sink.end()
+  }
+
+  #cancel(s: Session): void {
+    if (s.closed) return
+    for (const p of s.parts.values()) {
+      if (p.state === 'done') continue
+      const senders = this.#senders.get(p.node.id)
+      if (senders) for (const send of senders) send(`${JSON.stringify({ logsCancel: s.id })}\n`)
+      p.upload?.destroy()
+    }
+    this.#close(s)
+  }
+
+  #close(s: Session): void {
+    s.closed = true
+    for (const p of s.parts.values()) {
+      if (p.timer) clearTimeout(p.timer)
+      p.timer = null
+      p.state = 'done'
+    }
+    this.#sessions.delete(s.id)
+  }
+}
+
+/** `web.1.<taskid>` (replicated) or `web.<nodeid>.<taskid>` (global), as Swarm names tasks. */
+export function taskName(t: TaskRecord): string {
+  return `${t.serviceName}.${t.slot > 0 ? t.slot : t.nodeId}.${t.id}`
+}
+
+/** Parse the CLI's query string; throws RequestError-shaped problems as LogQueryError. */
+export function parseLogQuery(q: Record<string, unknown>): LogQuery | string {
+  const flag = (v: unknown) => v === '1' || v === 'true'
+  const tailText = typeof q.tail === 'string' ? q.tail : 'all'
+  let tail = -1
+  if (tailText !== 'all' && tailText !== '') {
+    if (!/^\d+$/.test(tailText)) return `tail "${tailText}": want a number of lines or "all"`
+    tail = Number(tailText)
+  }
+  const sinceText = typeof q.since === 'string' ? q.since : ''
+  let since = 0
+  if (sinceText !== '') {
+    if (!/^\d+(\.\d+)?$/.test(sinceText)) return `since "${sinceText}": want a UNIX time in seconds`
+    since = Number(sinceText)
+  }
+  return { tail, follow: flag(q.follow), since, timestamps: flag(q.timestamps) }
+}
+
+const brokers = new WeakMap<Manager, LogBroker>()
+
+/** The one broker of a manager (both of its listeners, TCP and the unix socket, share it). */
+export function logBrokerFor(m: Manager): LogBroker {
+  let b = brokers.get(m)
+  if (!b) brokers.set(m, (b = new LogBroker()))
+  return b
+}
+
+/**
+ * The tasks `GET /v1/services/:id/logs` (or `/v1/tasks/:id/logs`) names: a service by name or id (its tasks that
+ * got a node and are not removed), else one task by id or unique id prefix.
+ */
+export function logTargets(m: Manager, idOrName: string, kind: 'service' | 'task'): TaskRecord[] {
+  if (kind === 'service') {
+    const s = m.store.getService(idOrName)
+    if (s) return m.store.listTasks({ serviceId: s.id }).filter((t) => t.nodeId !== '' && hadContainer(t))
+  }
+  const all = m.store.listTasks()
+  const exact = all.find((t) => t.id === idOrName)
+  if (exact) return [exact]
+  const pre = idOrName.length >= 4 ? all.filter((t) => t.id.startsWith(idOrName)) : []
+  if (pre.length === 1) return pre
+  if (pre.length > 1) throw new LogTargetError(`task id prefix "${idOrName}" is ambiguous (${pre.length} tasks)`)
+  throw new LogTargetError(kind === 'service' ? `no such service or task: "${idOrName}"` : `task "${idOrName}" not found`)
+}
+
+/** A task that may still have a container (it got past `preparing`, or ended after it had one). */
+function hadContainer(t: TaskRecord): boolean {
+  if (t.status.containerId) return true
+  return !TERMINAL_STATES.includes(t.status.state) && !['new', 'pending', 'assigned', 'accepted', 'preparing'].includes(t.status.state)
+}
+
+/** The CLI route: NDJSON `LogMessage`s until every node is done (or, with follow, until the client leaves). */
+export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, res: Response): void {
+  const query = parseLogQuery(req.query as Record<string, unknown>)
+  if (typeof query === 'string') {
+    res.status(400).json({ error: { code: 'MESH_ERR_INVALID', message: query } })
+    return
+  }
+  let tasks: TaskRecord[]
+  try {
+    tasks = logTargets(m, String(req.params.id), kind)
+  } catch (err) {
+    if (err instanceof LogTargetError) {
+      res.status(404).json({ error: { code: err.code, message: err.message } })
+      return
+    }
+    throw err
+  }
+  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
+  res.flushHeaders()
+  const cancel = logBrokerFor(m).open(tasks, m.store.listNodes(), query, {
+    write: (msg) => res.write(`${JSON.stringify(msg)}\n`),
+    onDrain: (fn) => res.on('drain', fn),
+    end: () => res.end(),
+  })
+  res.on('close', cancel)
+}
