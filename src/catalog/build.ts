@@ -1,0 +1,69 @@
+import type { ClusterState, ServiceRecord, TaskRecord } from '../manager/types.ts'
+import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint, EndpointHealth } from './types.ts'
+
+/** The label Docker stacks put on their services; its value is the stack's name. */
+export const STACK_LABEL = 'com.docker.stack.namespace'
+
+/**
+ * The catalog snapshot for one manager store revision (pure). Endpoints are the tasks that have an address and are
+ * running: `stopping` when their desired state is no longer running (being shut down, still serving), else
+ * `running`. Services, endpoints and nodes come out in a stable order (name; slot then node; hostname), so two
+ * builds of the same state are deep-equal and readers can compare snapshots cheaply.
+ */
+export function buildCatalog(state: ClusterState, revision: number): CatalogSnapshot {
+  const hostnames = new Map<string, string>()
+  for (const n of state.nodes) hostnames.set(n.id, n.hostname)
+  const tasksByService = new Map<string, TaskRecord[]>()
+  for (const t of state.tasks) {
+    if (!t.ip || t.status.state !== 'running' || !t.nodeId) continue
+    const list = tasksByService.get(t.serviceId)
+    if (list) list.push(t)
+    else tasksByService.set(t.serviceId, [t])
+  }
+  const services = state.services
+    .map((s) => catalogService(s, tasksByService.get(s.id) ?? [], hostnames))
+    .sort((a, b) => cmp(a.name, b.name))
+  const nodes: CatalogNode[] = state.nodes
+    .map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state }))
+    .sort((a, b) => cmp(a.hostname, b.hostname))
+  return { revision, services, nodes }
+}
+
+function catalogService(s: ServiceRecord, tasks: TaskRecord[], hostnames: Map<string, string>): CatalogService {
+  const name = s.spec.name
+  const stack = s.spec.labels?.[STACK_LABEL]
+  const shortName = stack && name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : name
+  const global = 'global' in s.spec.mode
+  const endpoints: Endpoint[] = tasks.map((t) => ({
+    taskId: t.id,
+    slot: global ? 0 : t.slot,
+    taskName: global ? `${name}.${t.nodeId}` : `${name}.${t.slot}`,
+    nodeId: t.nodeId,
+    node: hostnames.get(t.nodeId) ?? t.nodeId,
+    ip: t.ip as string,
+    state: t.desiredState === 'running' ? 'running' : 'stopping',
+    health: endpointHealth(t),
+  }))
+  endpoints.sort((a, b) => a.slot - b.slot || cmp(a.nodeId, b.nodeId) || cmp(a.taskId, b.taskId))
+  const out: CatalogService = {
+    id: s.id,
+    name,
+    shortName,
+    endpointMode: s.spec.endpointMode,
+    ports: s.spec.ports.map((p) => ({ ...p })),
+    stopGracePeriodMs: s.spec.stopGracePeriodMs,
+    endpoints,
+  }
+  if (stack) out.stack = stack
+  if (s.vip) out.vip = s.vip
+  return out
+}
+
+function endpointHealth(t: TaskRecord): EndpointHealth {
+  const h = t.status.health
+  return h === 'healthy' || h === 'unhealthy' || h === 'starting' ? h : 'none'
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}

@@ -1,0 +1,155 @@
+import type { CatalogService, CatalogSnapshot, CatalogView } from './types.ts'
+
+/** Where a catalog keeps its last snapshot across restarts (file-store.ts writes `<dataDir>/catalog.json`). */
+export interface CatalogStore {
+  /** The saved snapshot, or null when there is none (or it cannot be read). */
+  load(): CatalogSnapshot | null
+  save(snap: CatalogSnapshot): void
+}
+
+export type CatalogLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+
+export interface CatalogOptions {
+  store?: CatalogStore
+  log?: CatalogLog
+}
+
+const EMPTY: CatalogSnapshot = Object.freeze({ revision: 0, services: [], nodes: [] }) as CatalogSnapshot
+
+/**
+ * The agent's catalog (pure: no sockets, no timers; the store is injected). It holds the manager's latest snapshot
+ * and the set of nodes gossip says are dead, and serves the merged view:
+ *
+ * - `apply(snap)` takes a manager snapshot; one with a lower revision than the current one is ignored (a stale push
+ *   or an older cache never wins). Accepted snapshots are saved through the store.
+ * - `nodeDown(id)` takes that node's endpoints out of `current()` at once. The mark holds until gossip says the node
+ *   is alive again (`nodeUp`) or the manager has caught up (a snapshot lists the node as `down`; from then on the
+ *   manager's node state rules, so a later snapshot with the node `ready` brings its endpoints back).
+ * - Endpoints on a node the snapshot itself lists as `down` are never served.
+ * - `current()` returns the same frozen object until something changes; `onChange` listeners get each new one.
+ */
+export class Catalog implements CatalogView {
+  #raw: CatalogSnapshot = EMPTY
+  #view: CatalogSnapshot = EMPTY
+  #rawJson = ''
+  /** Node ids or hostnames gossip has declared dead. */
+  readonly #down = new Set<string>()
+  readonly #listeners = new Set<(snap: CatalogSnapshot) => void>()
+  readonly #store: CatalogStore | undefined
+  readonly #log: CatalogLog
+
+  constructor(opts: CatalogOptions = {}) {
+    this.#store = opts.store
+    this.#log = opts.log ?? (() => undefined)
+  }
+
+  /** Serve the stored snapshot, if any (call once at start, before the manager answers). True when one was loaded. */
+  restore(): boolean {
+    let snap: CatalogSnapshot | null = null
+    try {
+      snap = this.#store?.load() ?? null
+    } catch (err) {
+      this.#log('warn', 'cached catalog unreadable; starting empty', { err: (err as Error).message })
+    }
+    if (!snap || snap.revision < this.#raw.revision) return false
+    this.#set(snap, false)
+    this.#log('info', 'serving cached catalog', { revision: snap.revision, services: snap.services.length })
+    return true
+  }
+
+  current(): CatalogSnapshot {
+    return this.#view
+  }
+
+  /** The manager's snapshot as last applied (dead nodes not filtered). */
+  raw(): CatalogSnapshot {
+    return this.#raw
+  }
+
+  onChange(fn: (snap: CatalogSnapshot) => void): () => void {
+    this.#listeners.add(fn)
+    return () => {
+      this.#listeners.delete(fn)
+    }
+  }
+
+  /** Take a manager snapshot. Returns false when it was ignored (older revision, or identical to the current one). */
+  apply(snap: CatalogSnapshot): boolean {
+    if (snap.revision < this.#raw.revision) return false
+    return this.#set(snap, true)
+  }
+
+  /** Gossip declared a node dead (by node id or hostname): its endpoints leave the view now. */
+  nodeDown(node: string): void {
+    if (this.#down.has(node)) return
+    this.#down.add(node)
+    this.#rebuild()
+  }
+
+  /** Gossip sees the node alive again. */
+  nodeUp(node: string): void {
+    if (!this.#down.delete(node)) return
+    this.#rebuild()
+  }
+
+  /** Nodes currently marked dead by gossip. */
+  downNodes(): string[] {
+    return [...this.#down]
+  }
+
+  #set(snap: CatalogSnapshot, save: boolean): boolean {
+    const json = JSON.stringify(snap)
+    if (json === this.#rawJson) return false
+    this.#raw = deepFreeze(JSON.parse(json) as CatalogSnapshot)
+    this.#rawJson = json
+    // The manager has caught up with a death gossip reported: its node state rules from now on.
+    for (const n of snap.nodes) {
+      if (n.state === 'down') {
+        this.#down.delete(n.id)
+        this.#down.delete(n.hostname)
+      }
+    }
+    if (save && this.#store) {
+      try {
+        this.#store.save(this.#raw)
+      } catch (err) {
+        this.#log('warn', 'could not cache the catalog', { err: (err as Error).message })
+      }
+    }
+    this.#rebuild()
+    return true
+  }
+
+  #rebuild(): void {
+    const raw = this.#raw
+    const dead = new Set<string>()
+    for (const n of raw.nodes) {
+      if (n.state === 'down' || this.#down.has(n.id) || this.#down.has(n.hostname)) dead.add(n.id)
+    }
+    for (const d of this.#down) dead.add(d)
+    const view = dead.size === 0 ? raw : deepFreeze({
+      revision: raw.revision,
+      nodes: raw.nodes,
+      services: raw.services.map((s): CatalogService => {
+        const endpoints = s.endpoints.filter((e) => !dead.has(e.nodeId) && !dead.has(e.node))
+        return endpoints.length === s.endpoints.length ? s : { ...s, endpoints }
+      }),
+    })
+    this.#view = view
+    for (const fn of [...this.#listeners]) {
+      try {
+        fn(view)
+      } catch (err) {
+        this.#log('error', 'catalog listener failed', { err: (err as Error).message })
+      }
+    }
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o)
+    for (const v of Object.values(o as object)) deepFreeze(v)
+  }
+  return o
+}
