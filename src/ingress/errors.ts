@@ -1,0 +1,15 @@
+import { MeshError } from '../errors.ts'
+
+/** Ingress could not start or apply its configuration (a port in use, bad options, nft refused the ruleset). */
+export class IngressError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_INGRESS', message, options)
+  }
+}
+
+/** No endpoint of a service could take a connection (none healthy, or every connect attempt failed). */
+export class NoEndpointError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_NO_ENDPOINT', message, options)
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * src/ingress — the ingress routing mesh data plane: every published port (mode ingress) answers on every node and
+ * spreads connections over the service's serving endpoints, wherever they run.
+ *
+ * What it does: the `Ingress` controller reads the catalog (CatalogView) and keeps one listener per published
+ * port: TCP (tcp-proxy.ts: net, backpressure, half-close, idle timeout, connection limit, PROXY protocol v1/v2)
+ * and UDP (udp-proxy.ts: per-client flow table with idle expiry). A pure balancer per port (balancer.ts) picks
+ * endpoints round-robin (or least-connections) among running, healthy, non-ejected ones; a failed connect ejects
+ * the endpoint with exponential backoff and the client's connection is retried on the next endpoint. Stopping
+ * endpoints take no new connections; their open ones are closed after the service's stop grace period.
+ * In `nft` mode a pure generator (nft-rules.ts) writes table `ip mesh-ingress` (DNAT numgen per published port and
+ * per service VIP), applied in one `nft -f` transaction only when it changes; userspace listeners stay up as the
+ * fallback (loopback clients, ports without serving endpoints). Service VIP rules (`ip daddr <vip> dport <target>`
+ * → DNAT to an endpoint) are written in both modes: they are how a container's `wget http://web/` load-balances.
+ *
+ * Who calls it: agent/ (start after the catalog, stop before it), `mesh status` (status()), the metrics endpoint
+ * (registerMetrics). Invariants: never more than one socket's high-water mark + one chunk buffered per direction;
+ * never a new connection to an endpoint that is stopping, unhealthy or ejected (unless every one is ejected).
+ * Never: touch nftables table `inet mesh` (the overlay's) or any rule it did not write; log per packet or chunk.
+ * See docs/ingress.md.
+ */
+export { Ingress, type IngressLog, type IngressOptions } from './ingress.ts'
+export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
+export { IngressError, NoEndpointError } from './errors.ts'
+export { NftApplier, execCommand, type Exec } from './nft.ts'
+export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, nftIngressRuleset, planNft, type NftPlan, type NftRulesOptions } from './nft-rules.ts'
+export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'
+export type { EndpointStatus, PortStatus } from './status.ts'

@@ -1,0 +1,299 @@
+import net from 'node:net'
+import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
+import { realClock, type Clock, type TimerHandle } from '../gossip/clock.ts'
+import type { PortSpec } from '../manager/types.ts'
+import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
+import { ConfigError } from '../errors.ts'
+import { IngressMetrics, type Registry } from './metrics.ts'
+import { NftApplier, type Exec } from './nft.ts'
+import { nftIngressRuleset, planNft } from './nft-rules.ts'
+import { EndpointStats, portStatus, type PortStatus } from './status.ts'
+import { TcpProxy } from './tcp-proxy.ts'
+import { UdpProxy } from './udp-proxy.ts'
+
+export type IngressLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+
+export interface IngressOptions {
+  catalog: CatalogView
+  /** userspace: Node proxies every published port. nft: the kernel DNATs (table ip mesh-ingress); userspace listeners stay as the fallback. */
+  mode: 'userspace' | 'nft'
+  /** Address the listeners bind. Default 0.0.0.0 (every node address). */
+  bindAddr?: string
+  /** Close TCP connections idle (no byte either way) this long, ms; 0 = never. Default 3 600 000 (1 h). */
+  idleTimeoutMs?: number
+  /** UDP flows expire after this long without a datagram either way, ms. Default 30 000 (conntrack's UDP stream timeout is 120 s; most UDP services are request/reply). */
+  udpIdleTimeoutMs?: number
+  /** Open TCP connections per published port; more are refused. Default 16 384. */
+  maxConnections?: number
+  /** UDP flows per published port; the oldest is dropped for a new one. Default 16 384. */
+  maxUdpFlows?: number
+  /** A backend connect that has not completed after this long counts as failed, ms. Default 1000. */
+  connectTimeoutMs?: number
+  /** Connect attempts per client connection across backends. Default 3. */
+  maxAttempts?: number
+  /** round-robin (default) or least-connections, plus ejection backoff. */
+  balancer?: BalancePolicy | BalancerOptions
+  /** Optional active TCP checks of every TCP backend: connect every intervalMs, failing after timeoutMs ejects. */
+  activeCheck?: { intervalMs: number; timeoutMs: number }
+  /** Write the service VIP rules (nft table ip mesh-ingress) in both modes. Default true. */
+  vipRules?: boolean
+  /** nft mode: the node's overlay gateway, used as source for NATed published-port traffic (default: masquerade). */
+  snatAddr?: string
+  /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
+  bridge?: string
+  log: IngressLog
+  exec?: Exec
+  clock?: Clock
+}
+
+interface PortEntry {
+  key: string
+  service: string
+  spec: PortSpec
+  balancer: Balancer
+  proxy: TcpProxy | UdpProxy
+  stats: Map<string, EndpointStats>
+  retries: number
+  rejected: number
+}
+
+const DEFAULTS = { bindAddr: '0.0.0.0', idleTimeoutMs: 3_600_000, udpIdleTimeoutMs: 30_000, maxConnections: 16_384, maxUdpFlows: 16_384, connectTimeoutMs: 1000, maxAttempts: 3 }
+
+/**
+ * The ingress controller: one listener per published ingress port (TCP and UDP) on this node, reconciled from the
+ * catalog; in nft mode also the kernel ruleset. Lifecycle: construct (no side effects), start(), stop().
+ */
+export class Ingress {
+  readonly #o: Required<Pick<IngressOptions, keyof typeof DEFAULTS>> & IngressOptions
+  readonly #clock: Clock
+  readonly #ports = new Map<string, PortEntry>()
+  readonly #nft: NftApplier | null
+  #metrics: IngressMetrics | null = null
+  #unsubscribe: (() => void) | null = null
+  #chain: Promise<void> = Promise.resolve()
+  #pending: CatalogSnapshot | null = null
+  #timers: TimerHandle[] = []
+  #running = false
+  #nftError: string | null = null
+
+  constructor(o: IngressOptions) {
+    if (o.mode !== 'userspace' && o.mode !== 'nft') throw new ConfigError(`ingress: mode must be userspace or nft, got ${String(o.mode)}`)
+    const merged = { ...DEFAULTS, ...o }
+    for (const k of ['idleTimeoutMs', 'udpIdleTimeoutMs', 'connectTimeoutMs'] as const) {
+      if (!(merged[k] >= 0)) throw new ConfigError(`ingress: ${k} must be ≥ 0, got ${merged[k]}`)
+    }
+    for (const k of ['maxConnections', 'maxUdpFlows', 'maxAttempts'] as const) {
+      if (!(merged[k] >= 1)) throw new ConfigError(`ingress: ${k} must be ≥ 1, got ${merged[k]}`)
+    }
+    this.#o = merged
+    this.#clock = o.clock ?? realClock()
+    this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec) : null
+  }
+
+  async start(): Promise<void> {
+    this.#running = true
+    this.#unsubscribe = this.#o.catalog.onChange((snap) => this.#enqueue(snap))
+    this.#enqueue(this.#o.catalog.current())
+    await this.#chain
+    if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
+    // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
+    if (this.#o.mode === 'nft') this.#every(1000, () => this.#enqueue(this.#o.catalog.current()))
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false
+    this.#unsubscribe?.()
+    this.#unsubscribe = null
+    for (const h of this.#timers) this.#clock.clearTimeout(h)
+    this.#timers = []
+    await this.#chain
+    await Promise.all([...this.#ports.values()].map((p) => p.proxy.stop()))
+    this.#ports.clear()
+    if (this.#nft) await this.#nft.remove()
+  }
+
+  /** Per published port: protocol, endpoints with health and ejection, open connections, bytes, errors, retries. */
+  status(): PortStatus[] {
+    const now = this.#clock.now()
+    return [...this.#ports.values()]
+      .map((p) => portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes()))
+      .sort((a, b) => a.published - b.published || (a.protocol < b.protocol ? -1 : 1))
+  }
+
+  /** The nft ruleset error of the last apply, if it failed. */
+  get nftError(): string | null {
+    return this.#nftError
+  }
+
+  /** Register the ingress metrics (prom-client) on `registry`. */
+  registerMetrics(registry: Registry): void {
+    this.#metrics = new IngressMetrics(registry, () => this.status())
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const tick = () => {
+      if (!this.#running) return
+      fn()
+      this.#timers.push(this.#clock.setTimeout(tick, ms))
+    }
+    this.#timers.push(this.#clock.setTimeout(tick, ms))
+  }
+
+  /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
+  #enqueue(snap: CatalogSnapshot): void {
+    const idle = this.#pending === null
+    this.#pending = snap
+    if (!idle) return
+    this.#chain = this.#chain.then(async () => {
+      const s = this.#pending
+      this.#pending = null
+      if (s && this.#running) await this.#reconcile(s)
+    })
+  }
+
+  async #reconcile(snap: CatalogSnapshot): Promise<void> {
+    const want = new Map<string, { svc: CatalogService; spec: PortSpec }>()
+    for (const svc of snap.services) {
+      for (const spec of svc.ports) {
+        if (spec.mode !== 'ingress') continue
+        const key = `${spec.protocol}/${spec.published}`
+        const other = want.get(key)
+        if (other) {
+          this.#o.log('warn', 'published port claimed twice; the first service keeps it', { port: key, kept: other.svc.name, ignored: svc.name })
+          continue
+        }
+        want.set(key, { svc, spec })
+      }
+    }
+    for (const [key, p] of this.#ports) {
+      const w = want.get(key)
+      if (!w || w.svc.name !== p.service || w.spec.proxyProtocol !== p.spec.proxyProtocol) {
+        this.#ports.delete(key)
+        await p.proxy.stop()
+        this.#o.log('info', 'stopped listening', { port: key, service: p.service })
+      }
+    }
+    for (const [key, { svc, spec }] of want) {
+      let p = this.#ports.get(key)
+      if (!p) {
+        const created = this.#createPort(key, svc, spec)
+        try {
+          await created.proxy.start()
+        } catch (err) {
+          this.#o.log('error', 'cannot listen on published port', { port: key, service: svc.name, err: (err as Error).message })
+          continue
+        }
+        this.#ports.set(key, created)
+        this.#o.log('info', 'listening', { port: key, service: svc.name, target: spec.target })
+        p = created
+      }
+      p.spec = spec
+      const retired = p.balancer.setEndpoints(svc.endpoints, spec.target)
+      p.proxy.retire(retired, svc.stopGracePeriodMs)
+      for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
+    }
+    if (this.#nft) await this.#applyNft(snap)
+  }
+
+  #createPort(key: string, svc: CatalogService, spec: PortSpec): PortEntry {
+    const o = this.#o
+    const bo: BalancerOptions = typeof o.balancer === 'string' ? { policy: o.balancer } : (o.balancer ?? {})
+    const balancer = new Balancer(() => this.#clock.now(), bo)
+    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0 } as PortEntry
+    const st = (b: Backend): EndpointStats => {
+      let s = entry.stats.get(b.key)
+      if (!s) entry.stats.set(b.key, (s = new EndpointStats()))
+      return s
+    }
+    const log = o.log
+    const base = { bindAddr: o.bindAddr, port: spec.published, balancer, clock: this.#clock }
+    if (spec.protocol === 'tcp') {
+      entry.proxy = new TcpProxy({
+        ...base, idleTimeoutMs: o.idleTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxAttempts: o.maxAttempts,
+        maxConnections: o.maxConnections, proxyProtocol: spec.proxyProtocol,
+        hooks: {
+          connected: (b, ms) => {
+            st(b).connections++
+            this.#metrics?.observeConnect(entry.service, key, ms)
+          },
+          connectFailed: (b, err, retried) => {
+            st(b).errors++
+            if (retried) entry.retries++
+            log('warn', 'backend connect failed; ejected', { port: key, endpoint: b.key, task: b.endpoint.taskName, err, failures: b.failures, retried })
+          },
+          rejected: (reason) => {
+            entry.rejected++
+            log('debug', 'connection refused', { port: key, reason })
+          },
+          closed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+        },
+      })
+    } else {
+      entry.proxy = new UdpProxy({
+        ...base, idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows,
+        hooks: {
+          flowOpened: (b) => {
+            st(b).connections++
+          },
+          flowFailed: (b, err) => {
+            st(b).errors++
+            log('warn', 'udp backend unreachable; ejected', { port: key, endpoint: b.key, err })
+          },
+          rejected: () => {
+            entry.rejected++
+          },
+          flowClosed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+        },
+      })
+    }
+    return entry
+  }
+
+  async #applyNft(snap: CatalogSnapshot): Promise<void> {
+    const nft = this.#nft as NftApplier
+    const now = this.#clock.now()
+    const plan = planNft(snap, (s, e, port) => {
+      if (!isServing(e)) return false
+      for (const p of this.#ports.values()) {
+        if (p.service !== s.name) continue
+        const b = p.balancer.get(`${e.ip}:${port}`)
+        if (b && b.ejectedUntil > now) return false
+      }
+      return true
+    })
+    if (this.#o.mode !== 'nft') plan.ports = []
+    if (this.#o.vipRules === false) plan.vips = []
+    if (plan.ports.length === 0 && plan.vips.length === 0 && !nft.applied) return
+    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr })
+    try {
+      if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vips.length })
+      this.#nftError = null
+    } catch (err) {
+      this.#nftError = (err as Error).message
+      this.#o.log('error', 'nft ingress rules failed; userspace listeners serve', { err: this.#nftError })
+    }
+  }
+
+  #activeChecks(): void {
+    const t = this.#o.activeCheck as { intervalMs: number; timeoutMs: number }
+    for (const p of this.#ports.values()) {
+      if (p.spec.protocol !== 'tcp') continue
+      for (const b of p.balancer.backends()) {
+        if (!isServing(b.endpoint)) continue
+        const s = net.connect({ host: b.ip, port: b.port })
+        s.setTimeout(t.timeoutMs)
+        const done = (ok: boolean) => {
+          s.destroy()
+          if (ok) p.balancer.succeeded(b)
+          else if (b.ejectedUntil <= this.#clock.now()) {
+            p.balancer.failed(b)
+            this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
+          }
+        }
+        s.once('connect', () => done(true))
+        s.once('timeout', () => done(false))
+        s.once('error', () => done(false))
+      }
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import type { EndpointHealth, EndpointState } from '../catalog/index.ts'
+import type { Balancer } from './balancer.ts'
+
+/** Counters of one endpoint of one published port (closed connections; open ones are added at status time). */
+export class EndpointStats {
+  connections = 0
+  errors = 0
+  bytesIn = 0
+  bytesOut = 0
+
+  closed(bytesIn: number, bytesOut: number): void {
+    this.bytesIn += bytesIn
+    this.bytesOut += bytesOut
+  }
+}
+
+export interface EndpointStatus {
+  key: string
+  taskName: string
+  node: string
+  ip: string
+  port: number
+  state: EndpointState
+  health: EndpointHealth
+  /** Ejected by passive (or active) health checks right now. */
+  ejected: boolean
+  /** ms left of the ejection (0 when not ejected). */
+  ejectedForMs: number
+  ejections: number
+  /** Open connections (TCP) or flows (UDP). */
+  open: number
+  /** Connections (flows) forwarded since the listener started. */
+  connections: number
+  /** Failed connects. */
+  errors: number
+  /** Client → backend bytes. */
+  bytesIn: number
+  /** Backend → client bytes. */
+  bytesOut: number
+}
+
+export interface PortStatus {
+  service: string
+  protocol: 'tcp' | 'udp'
+  published: number
+  target: number
+  proxyProtocol?: 'v1' | 'v2'
+  open: number
+  bytesIn: number
+  bytesOut: number
+  /** Bytes waiting in this process's socket write buffers (bounded by backpressure). */
+  queuedBytes: number
+  /** Failed backend connects. */
+  errors: number
+  /** Client connections moved to another backend after a failed connect. */
+  retries: number
+  /** Client connections closed because no backend took them. */
+  rejected: number
+  endpoints: EndpointStatus[]
+}
+
+interface PortLike {
+  service: string
+  spec: { protocol: 'tcp' | 'udp'; published: number; target: number; proxyProtocol?: 'v1' | 'v2' }
+  balancer: Balancer
+  stats: Map<string, EndpointStats>
+  retries: number
+  rejected: number
+}
+
+export function portStatus(p: PortLike, now: number, open: Map<string, number>, live: Map<string, [number, number]>, queuedBytes: number): PortStatus {
+  const endpoints: EndpointStatus[] = p.balancer.backends().map((b) => {
+    const s = p.stats.get(b.key)
+    const l = live.get(b.key) ?? [0, 0]
+    return {
+      key: b.key, taskName: b.endpoint.taskName, node: b.endpoint.node, ip: b.ip, port: b.port,
+      state: b.endpoint.state, health: b.endpoint.health,
+      ejected: b.ejectedUntil > now, ejectedForMs: Math.max(0, b.ejectedUntil - now), ejections: b.ejections,
+      open: open.get(b.key) ?? 0, connections: s?.connections ?? 0, errors: s?.errors ?? 0,
+      bytesIn: (s?.bytesIn ?? 0) + l[0], bytesOut: (s?.bytesOut ?? 0) + l[1],
+    }
+  })
+  let errors = 0
+  for (const s of p.stats.values()) errors += s.errors
+  const out: PortStatus = {
+    service: p.service, protocol: p.spec.protocol, published: p.spec.published, target: p.spec.target,
+    open: [...open.values()].reduce((a, b) => a + b, 0),
+    bytesIn: endpoints.reduce((a, e) => a + e.bytesIn, 0), bytesOut: endpoints.reduce((a, e) => a + e.bytesOut, 0),
+    queuedBytes, errors, retries: p.retries, rejected: p.rejected, endpoints,
+  }
+  if (p.spec.proxyProtocol) out.proxyProtocol = p.spec.proxyProtocol
+  return out
+}

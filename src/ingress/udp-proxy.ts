@@ -1,0 +1,195 @@
+import dgram from 'node:dgram'
+import type { Clock, TimerHandle } from '../gossip/clock.ts'
+import type { Backend, Balancer } from './balancer.ts'
+import { IngressError } from './errors.ts'
+
+/**
+ * The UDP data plane of one published port. Each client flow (client address:port) gets its own upstream socket,
+ * connected to the backend the balancer picked for it, so replies map back to the client without any lookup and
+ * the backend sees one peer per client. Flows expire after `idleTimeoutMs` without a packet either way (a sweep
+ * every idle/4, not a timer per packet); the table holds at most `maxFlows` (the oldest flow is dropped to make
+ * room). An ICMP port unreachable from the backend (ECONNREFUSED on the connected socket) ejects it and moves the
+ * flow to the next backend; the datagram in flight is lost, as UDP allows.
+ */
+
+export interface UdpProxyHooks {
+  flowOpened(b: Backend): void
+  flowFailed(b: Backend, err: string): void
+  rejected(reason: string): void
+  flowClosed(b: Backend, bytesIn: number, bytesOut: number): void
+}
+
+export interface UdpProxyOptions {
+  bindAddr: string
+  port: number
+  balancer: Balancer
+  clock: Clock
+  idleTimeoutMs: number
+  maxFlows: number
+  hooks: UdpProxyHooks
+}
+
+interface Flow {
+  key: string
+  addr: string
+  port: number
+  backend: Backend
+  sock: dgram.Socket
+  lastSeen: number
+  bytesIn: number
+  bytesOut: number
+  ready: boolean
+  queue: Buffer[] | null
+}
+
+/** Datagrams held per flow while its upstream socket binds. */
+const MAX_QUEUED = 64
+
+export class UdpProxy {
+  readonly #o: UdpProxyOptions
+  #sock: dgram.Socket | null = null
+  readonly #flows = new Map<string, Flow>()
+  #sweep: TimerHandle | null = null
+
+  constructor(o: UdpProxyOptions) {
+    this.#o = o
+  }
+
+  get port(): number {
+    try {
+      return this.#sock?.address().port ?? this.#o.port
+    } catch {
+      return this.#o.port
+    }
+  }
+
+  get open(): number {
+    return this.#flows.size
+  }
+
+  async start(): Promise<void> {
+    const sock = dgram.createSocket({ type: 'udp4' })
+    this.#sock = sock
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', (err) => reject(new IngressError(`ingress: cannot listen on ${this.#o.bindAddr}:${this.#o.port}/udp: ${err.message}`, { cause: err })))
+      sock.bind({ address: this.#o.bindAddr, port: this.#o.port }, () => resolve())
+    })
+    sock.on('error', () => undefined)
+    sock.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo.address, rinfo.port))
+    this.#scheduleSweep()
+  }
+
+  async stop(): Promise<void> {
+    this.#o.clock.clearTimeout(this.#sweep)
+    this.#sweep = null
+    for (const f of [...this.#flows.values()]) this.#close(f)
+    const s = this.#sock
+    this.#sock = null
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
+  }
+
+  /** Flows to these backends are dropped after `graceMs` (their next datagram opens a flow elsewhere). */
+  retire(backends: readonly Backend[], graceMs: number): void {
+    const set = new Set(backends)
+    const victims = [...this.#flows.values()].filter((f) => set.has(f.backend))
+    if (victims.length === 0) return
+    const h = this.#o.clock.setTimeout(() => {
+      for (const f of victims) if (this.#flows.get(f.key) === f && !this.#o.balancer.eligible(f.backend)) this.#close(f)
+    }, graceMs)
+    void h
+  }
+
+  openByBackend(): Map<string, number> {
+    const m = new Map<string, number>()
+    for (const f of this.#flows.values()) m.set(f.backend.key, (m.get(f.backend.key) ?? 0) + 1)
+    return m
+  }
+
+  queuedBytes(): number {
+    return 0
+  }
+
+  liveBytes(): Map<string, [number, number]> {
+    const m = new Map<string, [number, number]>()
+    for (const f of this.#flows.values()) {
+      const v = m.get(f.backend.key) ?? [0, 0]
+      v[0] += f.bytesIn
+      v[1] += f.bytesOut
+      m.set(f.backend.key, v)
+    }
+    return m
+  }
+
+  #fromClient(msg: Buffer, addr: string, port: number): void {
+    const key = `${addr}:${port}`
+    let f = this.#flows.get(key)
+    if (!f) {
+      f = this.#open(key, addr, port, undefined) ?? undefined
+      if (!f) return
+    }
+    f.lastSeen = this.#o.clock.now()
+    f.bytesIn += msg.length
+    if (f.ready) f.sock.send(msg)
+    else if (f.queue && f.queue.length < MAX_QUEUED) f.queue.push(msg)
+  }
+
+  #open(key: string, addr: string, port: number, exclude: Set<string> | undefined): Flow | null {
+    const o = this.#o
+    const b = o.balancer.pick(exclude)
+    if (!b) {
+      o.hooks.rejected('no healthy endpoint')
+      return null
+    }
+    if (this.#flows.size >= o.maxFlows) {
+      const oldest = this.#flows.values().next().value as Flow | undefined
+      if (oldest) this.#close(oldest)
+    }
+    o.balancer.acquire(b)
+    const sock = dgram.createSocket({ type: 'udp4' })
+    const f: Flow = { key, addr, port, backend: b, sock, lastSeen: o.clock.now(), bytesIn: 0, bytesOut: 0, ready: false, queue: [] }
+    this.#flows.set(key, f)
+    o.hooks.flowOpened(b)
+    sock.on('message', (reply) => {
+      f.lastSeen = o.clock.now()
+      f.bytesOut += reply.length
+      this.#sock?.send(reply, f.port, f.addr)
+    })
+    sock.on('error', (err) => this.#failed(f, (err as NodeJS.ErrnoException).code ?? err.message))
+    sock.connect(b.port, b.ip, () => {
+      f.ready = true
+      const q = f.queue
+      f.queue = null
+      if (q) for (const m of q) sock.send(m)
+    })
+    return f
+  }
+
+  #failed(f: Flow, err: string): void {
+    if (this.#flows.get(f.key) !== f) return
+    this.#o.balancer.failed(f.backend)
+    this.#o.hooks.flowFailed(f.backend, err)
+    this.#close(f)
+    // The next datagram of this client opens a flow on another backend.
+  }
+
+  #close(f: Flow): void {
+    if (this.#flows.get(f.key) !== f) return
+    this.#flows.delete(f.key)
+    this.#o.balancer.release(f.backend)
+    this.#o.hooks.flowClosed(f.backend, f.bytesIn, f.bytesOut)
+    try {
+      f.sock.close()
+    } catch {
+      // already closed
+    }
+  }
+
+  #scheduleSweep(): void {
+    const every = Math.max(50, Math.floor(this.#o.idleTimeoutMs / 4))
+    this.#sweep = this.#o.clock.setTimeout(() => {
+      const cutoff = this.#o.clock.now() - this.#o.idleTimeoutMs
+      for (const f of [...this.#flows.values()]) if (f.lastSeen <= cutoff) this.#close(f)
+      if (this.#sock) this.#scheduleSweep()
+    }, every)
+  }
+}

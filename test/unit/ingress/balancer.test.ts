@@ -1,0 +1,89 @@
+import t from 'tap'
+import { Balancer } from '../../../src/ingress/index.ts'
+import { ep } from './helpers.ts'
+
+const three = [ep(1, '10.0.0.1'), ep(2, '10.0.0.2'), ep(3, '10.0.0.3')]
+
+function picks(b: Balancer, n: number, exclude?: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < n; i++) out.push(b.pick(exclude)?.ip ?? '-')
+  return out
+}
+
+t.test('eligibility: running and healthy|none only', async (t) => {
+  const cases = [
+    { name: 'all serving', eps: three, want: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.1'] },
+    { name: 'unhealthy skipped', eps: [ep(1, '10.0.0.1'), ep(2, '10.0.0.2', { health: 'unhealthy' }), ep(3, '10.0.0.3')], want: ['10.0.0.1', '10.0.0.3', '10.0.0.1', '10.0.0.3'] },
+    { name: 'starting skipped', eps: [ep(1, '10.0.0.1', { health: 'starting' }), ep(2, '10.0.0.2', { health: 'healthy' })], want: ['10.0.0.2', '10.0.0.2', '10.0.0.2', '10.0.0.2'] },
+    { name: 'stopping skipped', eps: [ep(1, '10.0.0.1', { state: 'stopping' }), ep(2, '10.0.0.2')], want: ['10.0.0.2', '10.0.0.2', '10.0.0.2', '10.0.0.2'] },
+    { name: 'none serving', eps: [ep(1, '10.0.0.1', { state: 'stopping' })], want: ['-', '-', '-', '-'] },
+    { name: 'empty', eps: [], want: ['-', '-', '-', '-'] },
+  ]
+  for (const c of cases) {
+    const b = new Balancer(() => 0)
+    b.setEndpoints(c.eps, 80)
+    t.same(picks(b, 4), c.want, c.name)
+  }
+})
+
+t.test('passive ejection: exponential backoff, capped; success resets', async (t) => {
+  let now = 0
+  const b = new Balancer(() => now, { ejectBaseMs: 1000, ejectMaxMs: 5000 })
+  b.setEndpoints(three, 80)
+  const two = b.get('10.0.0.2:80')!
+  const steps = [1000, 2000, 4000, 5000, 5000]
+  for (const want of steps) t.equal(b.failed(two), want, `ejected for ${want} ms`)
+  t.equal(two.ejections, 5)
+  t.same(picks(b, 4), ['10.0.0.1', '10.0.0.3', '10.0.0.1', '10.0.0.3'], 'ejected one skipped')
+  now = 5000
+  t.same(picks(b, 3), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'back after the backoff')
+  b.succeeded(two)
+  t.equal(b.failed(two), 1000, 'a success resets the backoff')
+})
+
+t.test('panic mode: all ejected → the one whose ejection ends first; exclude is honoured', async (t) => {
+  const now = 0
+  const b = new Balancer(() => now)
+  b.setEndpoints(three, 80)
+  b.failed(b.get('10.0.0.1:80')!)
+  b.failed(b.get('10.0.0.1:80')!)
+  b.failed(b.get('10.0.0.1:80')!)
+  b.failed(b.get('10.0.0.2:80')!)
+  b.failed(b.get('10.0.0.3:80')!)
+  b.failed(b.get('10.0.0.3:80')!)
+  t.equal(b.pick()?.ip, '10.0.0.2')
+  t.same(picks(b, 2, new Set(['10.0.0.2:80'])), ['10.0.0.3', '10.0.0.3'], 'exclude: of 1 (4 s) and 3 (2 s), 3')
+  t.equal(b.pick(new Set(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'])), null, 'all excluded')
+})
+
+t.test('least-connections prefers fewest open, ties in round-robin order', async (t) => {
+  const b = new Balancer(() => 0, { policy: 'least-connections' })
+  b.setEndpoints(three, 80)
+  const a = b.pick()!
+  b.acquire(a)
+  const c = b.pick()!
+  b.acquire(c)
+  t.same([a.ip, c.ip], ['10.0.0.1', '10.0.0.2'])
+  const d = b.pick()!
+  b.acquire(d)
+  t.equal(d.ip, '10.0.0.3')
+  b.release(c)
+  t.equal(b.pick()?.ip, '10.0.0.2', 'the one with 0 open')
+})
+
+t.test('setEndpoints keeps state, reports retired backends, forgets gone ones once idle', async (t) => {
+  const b = new Balancer(() => 0)
+  t.same(b.setEndpoints(three, 80), [])
+  const one = b.get('10.0.0.1:80')!
+  b.acquire(one)
+  b.failed(b.get('10.0.0.2:80')!)
+  const retired = b.setEndpoints([ep(1, '10.0.0.1', { state: 'stopping' }), ep(2, '10.0.0.2'), ep(4, '10.0.0.4')], 80)
+  t.same(retired.map((x) => x.key).sort(), ['10.0.0.1:80', '10.0.0.3:80'], 'stopping and gone')
+  t.equal(b.get('10.0.0.2:80')?.failures, 1, 'ejection kept across updates')
+  t.equal(b.get('10.0.0.3:80'), undefined, 'gone and idle: forgotten')
+  b.setEndpoints([ep(2, '10.0.0.2'), ep(4, '10.0.0.4')], 80)
+  t.ok(b.get('10.0.0.1:80'), 'gone but still has an open connection: kept')
+  b.release(one)
+  t.equal(b.get('10.0.0.1:80'), undefined, 'forgotten after its last connection')
+  t.same(picks(b, 2), ['10.0.0.4', '10.0.0.4'], '10.0.0.2 still ejected')
+})
