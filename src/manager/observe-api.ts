@@ -147,7 +147,7 @@ async function factsOf(store: Store): Promise<Map<string, NodeFacts>> {
 
 export const TOKEN_COOKIE = 'mesh_token'
 
-function isLoopback(addr: string | undefined): boolean {
+export function isLoopback(addr: string | undefined): boolean {
   if (!addr) return false
   return addr === '::1' || /^(::ffff:)?127\./.test(addr)
 }

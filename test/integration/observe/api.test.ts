@@ -1,0 +1,123 @@
+/**
+ * The manager's observability routes on a real API server (127.0.0.1:0, in-memory store): the dashboard files,
+ * the SSE view stream, the NDJSON event stream, the login form; the cluster API still wants its token.
+ * Loopback callers need no token, so the token path is checked through the login form and `isLoopback`.
+ */
+import t from 'tap'
+import http from 'node:http'
+import { createApp, listen } from '../../../src/manager/api.ts'
+import { Manager } from '../../../src/manager/manager.ts'
+import { isLoopback } from '../../../src/manager/observe-api.ts'
+import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
+
+const store = openSqliteStore(':memory:')
+const manager = new Manager({ store })
+manager.init()
+manager.start()
+const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+t.teardown(() => {
+  server.closeAllConnections()
+  server.close()
+  manager.stop()
+  store.close()
+})
+
+/** Read a streaming response line by line until `until` says stop; then close it. */
+function readStream(path: string, until: (lines: string[]) => boolean, timeoutMs = 10_000): Promise<{ status: number; type: string; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const lines: string[] = []
+    const req = http.get(`${base}${path}`, (res) => {
+      let buf = ''
+      res.setEncoding('utf8')
+      const done = () => {
+        clearTimeout(timer)
+        req.destroy()
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), lines })
+      }
+      res.on('data', (c: string) => {
+        buf += c
+        const parts = buf.split('\n')
+        buf = parts.pop() as string
+        lines.push(...parts)
+        if (until(lines)) done()
+      })
+      res.on('end', done)
+    })
+    const timer = setTimeout(() => { req.destroy(); reject(new Error(`${path}: timed out; got ${JSON.stringify(lines)}`)) }, timeoutMs)
+    req.on('error', (err) => { if (!req.destroyed) reject(err) })
+  })
+}
+
+t.test('dashboard files are served, offline (no external URL)', async (t) => {
+  for (const [path, type] of [['/ui', /text\/html/], ['/ui/app.js', /javascript/], ['/ui/style.css', /text\/css/]] as const) {
+    const res = await fetch(`${base}${path}`)
+    t.equal(res.status, 200, path)
+    t.match(res.headers.get('content-type') ?? '', type, `${path} type`)
+    t.notMatch(await res.text(), /https?:\/\//, `${path} loads nothing from elsewhere`)
+  }
+  const api = await fetch(`${base}/v1/info`)
+  t.equal(api.status, 401, 'the cluster API still wants its bearer token')
+})
+
+t.test('login form: wrong token refused, right one sets an HttpOnly cookie', async (t) => {
+  const form = (token: string) => fetch(`${base}/ui/login`, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ token }) })
+  const bad = await form('nope')
+  t.equal(bad.status, 401)
+  const good = await form(manager.tokens().manager)
+  t.equal(good.status, 303)
+  t.equal(good.headers.get('location'), '/ui')
+  t.match(good.headers.get('set-cookie') ?? '', /^mesh_token=[^;]+; Path=\/; HttpOnly; SameSite=Strict/)
+  t.equal((await form(manager.tokens().worker)).status, 401, 'the worker token is not enough')
+})
+
+t.test('loopback detection', async (t) => {
+  const cases = [['127.0.0.1', true], ['127.9.8.7', true], ['::1', true], ['::ffff:127.0.0.1', true], ['192.168.77.1', false], ['::ffff:10.0.0.1', false], [undefined, false]] as const
+  for (const [addr, want] of cases) t.equal(isLoopback(addr), want, String(addr))
+})
+
+t.test('SSE: a view now, a new view and events after a change', async (t) => {
+  const got = readStream('/v1/ui/stream', (lines) => lines.some((l) => l.includes('"name":"web"') && l.startsWith('data: {"revision"')))
+  await new Promise((r) => setTimeout(r, 200))
+  manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  const spec = defaultServiceSpec('web', 'mesh/busybox')
+  spec.mode = { replicated: { replicas: 2 } }
+  spec.ports = [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }]
+  manager.createService(spec)
+  const r = await got
+  t.equal(r.status, 200)
+  t.match(r.type, /^text\/event-stream/)
+  t.equal(r.lines[0], 'retry: 2000')
+  const views = r.lines.filter((l) => l.startsWith('data: {"revision"')).map((l) => JSON.parse(l.slice(6)))
+  t.ok(views.length >= 2, 'first view, then one after the change')
+  const last = views.at(-1)
+  t.match(last.nodes, [{ name: 'n1', role: 'manager', state: 'ready', availability: 'active' }])
+  t.match(last.services, [{ name: 'web', mode: 'replicated', desired: 2, running: 0, ports: [{ published: 8080, target: 80, protocol: 'tcp' }] }])
+  t.equal(last.tasks.length, 2)
+  t.match(last.tasks[0], { service: 'web', slot: 1, image: 'mesh/busybox', desired: 'running' })
+  t.ok(r.lines.includes('event: event'), 'cluster events are pushed too')
+})
+
+t.test('GET /v1/events: history since, filters, then live', async (t) => {
+  const got = readStream('/v1/events?since=1h&filter=type=service', (lines) => lines.some((l) => l.includes('"action":"scale"')))
+  await new Promise((r) => setTimeout(r, 200))
+  manager.updateService('web', (s) => ({ ...s, mode: { replicated: { replicas: 3 } } }))
+  const r = await got
+  t.equal(r.status, 200)
+  t.match(r.type, /application\/x-ndjson/)
+  const events = r.lines.filter((l) => l !== '{}').map((l) => JSON.parse(l))
+  t.same(events.map((e) => `${e.type} ${e.action} ${e.subject}`), ['service create web', 'service scale web'])
+  t.ok(events[1].id > events[0].id)
+  t.match(events[1].attributes, { from: '2', replicas: '3' })
+  const bad = await fetch(`${base}/v1/events?filter=colour=red`)
+  t.equal(bad.status, 400)
+  t.match(await bad.json(), { error: { code: 'MESH_ERR_EVENT_QUERY', message: /filter "colour=red"/ } })
+  const badSince = await fetch(`${base}/v1/events?since=yesterday`)
+  t.equal(badSince.status, 400)
+})
+
+t.test('GET /v1/ui/view is the same view, once', async (t) => {
+  const v = await (await fetch(`${base}/v1/ui/view`)).json() as { services: { name: string; desired: number }[] }
+  t.match(v.services, [{ name: 'web', desired: 3 }])
+})
