@@ -3,6 +3,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../src/errors.ts'
 import type { TaskRecord, TaskStatus, Resources } from '../src/manager/types.ts'
+import type { CatalogSnapshot } from '../src/catalog/index.ts'
 import type { LogControl } from './logs.ts'
 
 /**
@@ -19,6 +20,8 @@ export interface WorkerLinkOptions {
   resources: Resources
   token?: string
   onAssignments(tasks: TaskRecord[]): void
+  /** The cluster catalog (services → endpoints), pushed on the same stream. */
+  onCatalog?(catalog: CatalogSnapshot): void
   /** `{logs}` / `{logsCancel}` requests from the manager (agent/logs.ts answers them through upload()). */
   onLogs?(m: LogControl): void
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
@@ -130,8 +133,9 @@ export class WorkerLink {
           const line = buf.slice(0, i)
           buf = buf.slice(i + 1)
           try {
-            const msg = JSON.parse(line) as { tasks?: TaskRecord[] } & LogControl
+            const msg = JSON.parse(line) as { tasks?: TaskRecord[]; catalog?: CatalogSnapshot } & LogControl
             if (msg.tasks) this.#o.onAssignments(msg.tasks)
+            if (msg.catalog) this.#o.onCatalog?.(msg.catalog)
             if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
           } catch {
             this.#o.log('warn', 'bad line on the assignment stream')

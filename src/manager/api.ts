@@ -184,24 +184,33 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     if (!Array.isArray(updates)) return fail(res, 400, 'MESH_ERR_INVALID', 'updates must be a list')
     res.json({ applied: m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
-  /** The push stream: one NDJSON line `{tasks}` with this node's full assignment now and after every change. */
+  /**
+   * The push stream (NDJSON): `{tasks}` with this node's full assignment, and `{catalog}` with the cluster's
+   * services → endpoints, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats.
+   */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     const node = (caller(res) as { node: NodeRecord }).node
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-    let last = ''
+    let lastTasks = ''
+    let lastCatalog = ''
     let timer: NodeJS.Timeout | null = null
     const send = () => {
       timer = null
-      const tasks = assignments(m, node.id)
-      const line = JSON.stringify({ tasks })
-      if (line !== last) {
-        last = line
-        res.write(`${line}\n`)
+      const tasks = JSON.stringify({ tasks: assignments(m, node.id) })
+      if (tasks !== lastTasks) {
+        lastTasks = tasks
+        res.write(`${tasks}\n`)
+      }
+      const { revision: _, ...view } = m.catalog()
+      const catalog = JSON.stringify(view)
+      if (catalog !== lastCatalog) {
+        lastCatalog = catalog
+        res.write(`${JSON.stringify({ catalog: m.catalog() })}\n`)
       }
     }
     send()
-    const unwatch = m.store.watch(m.store.revision, (e) => {
-      if (e.kind === 'task' && e.record.nodeId === node.id && !timer) timer = setTimeout(send, 10)
+    const unwatch = m.store.watch(m.store.revision, () => {
+      if (!timer) timer = setTimeout(send, 10)
     })
     const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
     const detachLogs = logBrokerFor(m).attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines

@@ -8,6 +8,7 @@ import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type 
 import { rollbackService, updateService } from './update.ts'
 import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
 import type { Cidr } from '../overlay/ipam.ts'
+import { buildCatalog, type CatalogSnapshot } from '../catalog/index.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -76,6 +77,7 @@ export class Manager {
   #wake: NodeJS.Timeout | null = null
   #stopped = false
   readonly #vipRange: Cidr
+  #catalog: CatalogSnapshot | null = null
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
@@ -106,6 +108,15 @@ export class Manager {
     const token = newToken(id)
     this.store.transact((tx) => tx.setMeta(`token_${role}`, token))
     return token
+  }
+
+  /** The catalog (services → endpoints) agents' data planes read; built once per store revision. */
+  catalog(): CatalogSnapshot {
+    const rev = this.store.revision
+    if (!this.#catalog || this.#catalog.revision !== rev) {
+      this.#catalog = buildCatalog({ nodes: this.store.listNodes(), services: this.store.listServices(), tasks: this.store.listTasks() }, rev)
+    }
+    return this.#catalog
   }
 
   clusterInfo(): { clusterId: string; digest: string } {
