@@ -61,3 +61,13 @@ export function labSnapshot(revision = 1): CatalogSnapshot {
     ],
   }
 }
+
+/** An OPT record for dns-packet's encoder (its typings want every decoded field). */
+export function optRecord(udpPayloadSize: number, flags = 0): import('dns-packet').Answer {
+  return { type: 'OPT', name: '.', udpPayloadSize, flags } as unknown as import('dns-packet').Answer
+}
+
+/** The response code of a response packet, by name. */
+export function rcodeOf(msg: Buffer): string {
+  return ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'][(msg[3] as number) & 15] ?? `RCODE${(msg[3] as number) & 15}`
+}
