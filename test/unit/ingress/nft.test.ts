@@ -1,0 +1,116 @@
+import t from 'tap'
+import { Ingress, NftApplier, nftIngressRuleset, planNft } from '../../../src/ingress/index.ts'
+import type { CatalogSnapshot } from '../../../src/catalog/index.ts'
+import { FakeCatalog, ep, noLog, svc } from './helpers.ts'
+
+const web = svc(
+  [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }, { published: 5353, target: 53, protocol: 'udp', mode: 'ingress' }],
+  [ep(1, '10.77.1.2'), ep(2, '10.77.2.2'), ep(3, '10.77.3.2', { health: 'unhealthy' }), ep(4, '10.77.3.3', { state: 'stopping' })],
+  { vip: '10.78.0.2' },
+)
+const one = svc([{ published: 9000, target: 9000, protocol: 'tcp', mode: 'ingress' }, { published: 9001, target: 1, protocol: 'tcp', mode: 'host' }],
+  [ep(1, '10.77.2.9')], { id: 's2', name: 'api', shortName: 'api', vip: '10.78.0.3' })
+const dnsrr = svc([{ published: 7000, target: 70, protocol: 'tcp', mode: 'ingress' }], [], { id: 's3', name: 'empty', shortName: 'empty', vip: '10.78.0.4' })
+const snap: CatalogSnapshot = { revision: 1, nodes: [], services: [web, one, dnsrr] }
+
+t.test('planNft: serving endpoints per ingress port and VIP port; host ports and empty services left out', async (t) => {
+  t.same(planNft(snap), {
+    ports: [
+      { protocol: 'udp', published: 5353, target: 53, backends: ['10.77.1.2', '10.77.2.2'] },
+      { protocol: 'tcp', published: 8080, target: 80, backends: ['10.77.1.2', '10.77.2.2'] },
+      { protocol: 'tcp', published: 9000, target: 9000, backends: ['10.77.2.9'] },
+    ],
+    vips: [
+      { protocol: 'udp', vip: '10.78.0.2', port: 53, backends: ['10.77.1.2', '10.77.2.2'] },
+      { protocol: 'tcp', vip: '10.78.0.2', port: 80, backends: ['10.77.1.2', '10.77.2.2'] },
+      { protocol: 'tcp', vip: '10.78.0.3', port: 1, backends: ['10.77.2.9'] },
+      { protocol: 'tcp', vip: '10.78.0.3', port: 9000, backends: ['10.77.2.9'] },
+    ],
+  })
+})
+
+t.test('ruleset text', async (t) => {
+  const text = nftIngressRuleset(planNft(snap), { snatAddr: '10.77.1.1' })
+  t.equal(text, `table ip mesh-ingress
+delete table ip mesh-ingress
+table ip mesh-ingress {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr 10.78.0.2 udp dport 53 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.2 tcp dport 80 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.3 tcp dport 1 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    ip daddr 10.78.0.3 tcp dport 9000 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    fib daddr type local udp dport 5353 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 53, 1 : 10.77.2.2 . 53 }
+    fib daddr type local tcp dport 8080 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 80, 1 : 10.77.2.2 . 80 }
+    fib daddr type local tcp dport 9000 ct mark set ct mark or 0x00300000 dnat to 10.77.2.9:9000
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    ip daddr 10.78.0.2 udp dport 53 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.2 tcp dport 80 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.3 tcp dport 1 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    ip daddr 10.78.0.3 tcp dport 9000 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    ip daddr != 127.0.0.0/8 fib daddr type local udp dport 5353 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 53, 1 : 10.77.2.2 . 53 }
+    ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 80, 1 : 10.77.2.2 . 80 }
+    ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 9000 ct mark set ct mark or 0x00300000 dnat to 10.77.2.9:9000
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ct mark and 0x00200000 == 0x00200000 snat to 10.77.1.1
+    ct mark and 0x00100000 == 0x00100000 oifname "mesh-br" masquerade
+  }
+}
+`)
+  t.notMatch(text, /inet mesh\b/, 'never the overlay table')
+  t.match(nftIngressRuleset({ ports: [], vips: [] }), /ct mark and 0x00200000 == 0x00200000 masquerade/, 'masquerade without snatAddr')
+})
+
+t.test('applier: one nft -f transaction, only when the text changes; remove deletes only our table', async (t) => {
+  const calls: string[] = []
+  const a = new NftApplier(async (cmd, args, input) => {
+    calls.push(`${cmd} ${args.join(' ')}${input ? ` <${input.length}` : ''}`)
+    return ''
+  })
+  t.equal(await a.apply('X'), true)
+  t.equal(await a.apply('X'), false, 'unchanged: not re-applied')
+  t.equal(await a.apply('Y'), true)
+  await a.remove()
+  t.same(calls, [
+    'nft -f - <1',
+    'iptables -C DOCKER-USER -m connmark --mark 0x100000/0x100000 -j ACCEPT',
+    'nft -f - <1',
+    'nft delete table ip mesh-ingress',
+    'iptables -D DOCKER-USER -m connmark --mark 0x100000/0x100000 -j ACCEPT',
+    'iptables -D DOCKER-USER -m connmark --mark 0x100000/0x100000 -j ACCEPT',
+    'iptables -D DOCKER-USER -m connmark --mark 0x100000/0x100000 -j ACCEPT',
+  ])
+})
+
+t.test('Ingress in nft mode applies rules from the catalog, and VIP rules in userspace mode too', async (t) => {
+  for (const mode of ['nft', 'userspace'] as const) {
+    const inputs: string[] = []
+    const cat = new FakeCatalog()
+    // Published ports on high numbers the test does not bind: only the text is checked.
+    cat.set([svc([], [ep(1, '10.77.1.2')], { vip: '10.78.0.9', ports: [{ published: 0, target: 80, protocol: 'tcp', mode: 'host' }] })])
+    const ing = new Ingress({
+      catalog: cat, mode, bindAddr: '127.0.0.1', log: noLog,
+      exec: async (cmd, args, input) => { if (cmd === 'nft' && input) inputs.push(input); return '' },
+    })
+    await ing.start()
+    t.equal(inputs.length, 1, `${mode}: applied once`)
+    t.match(inputs[0], /ip daddr 10\.78\.0\.9 tcp dport 80 .* dnat to 10\.77\.1\.2/, `${mode}: VIP rule`)
+    cat.set([svc([], [ep(1, '10.77.1.2'), ep(2, '10.77.1.3')], { vip: '10.78.0.9', ports: [{ published: 0, target: 80, protocol: 'tcp', mode: 'host' }] })])
+    await new Promise((r) => setTimeout(r, 20))
+    t.equal(inputs.length, 2, `${mode}: re-applied on change`)
+    t.match(inputs[1], /numgen inc mod 2/)
+    await ing.stop()
+  }
+})
+
+t.test('the kernel accepts the ruleset (nft --check: parsed and validated, nothing applied)', async (t) => {
+  const { execCommand } = await import('../../../src/ingress/index.ts')
+  const ok = await execCommand('nft', ['--version']).then(() => process.getuid?.() === 0, () => false)
+  if (!ok) return t.skip('needs nft and root')
+  await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft(snap), { snatAddr: '10.77.1.1' })))
+  await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft({ revision: 0, nodes: [], services: [] }))))
+})

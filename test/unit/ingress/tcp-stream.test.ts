@@ -1,0 +1,134 @@
+import t, { type Test } from 'tap'
+import net from 'node:net'
+import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
+import type { PortSpec } from '../../../src/manager/types.ts'
+import { FakeCatalog, ep, exchange, freePort, noExec, noLog, svc, until } from './helpers.ts'
+
+/** One raw TCP backend on 127.0.0.2 and an ingress in front of it on 127.0.0.1. */
+async function setup(t: Test, onConn: (c: net.Socket) => void, port: Partial<PortSpec> = {}, o: Partial<IngressOptions> = {}) {
+  const target = await freePort(['127.0.0.2'])
+  const published = await freePort(['127.0.0.1'])
+  const conns: net.Socket[] = []
+  const backend = net.createServer({ allowHalfOpen: true }, (c) => {
+    conns.push(c)
+    c.on('error', () => undefined)
+    onConn(c)
+  })
+  await new Promise<void>((r) => backend.listen(target, '127.0.0.2', () => r()))
+  t.teardown(() => {
+    for (const c of conns) c.destroy()
+    return new Promise((r) => backend.close(r))
+  })
+  const cat = new FakeCatalog()
+  cat.set([svc([{ published, target, protocol: 'tcp', mode: 'ingress', ...port }], [ep(1, '127.0.0.2')])])
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, ...o })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  return { published, target, ing, conns }
+}
+
+t.test('half-close: the client ends its side, the backend still answers, then ends', async (t) => {
+  const { published } = await setup(t, (c) => {
+    const got: Buffer[] = []
+    c.on('data', (d) => got.push(d))
+    c.on('end', () => {
+      // The request is complete only once the client has half-closed; answer after that.
+      setImmediate(() => c.end(`got ${Buffer.concat(got).toString()}; bye`))
+    })
+  })
+  const reply = await exchange('127.0.0.1', published, 'hello')
+  t.equal(reply.toString(), 'got hello; bye')
+})
+
+t.test('backpressure: a client that does not read makes the proxy stop reading, not buffer', async (t) => {
+  const total = 32 * 1024 * 1024
+  const chunk = Buffer.alloc(1024 * 1024, 7)
+  let backendSock: net.Socket | null = null
+  const { published, ing } = await setup(t, (c) => {
+    backendSock = c
+    for (let i = 0; i < total / chunk.length; i++) c.write(chunk) // the backend buffers whatever TCP will not take
+    c.end()
+  })
+  const client = net.connect(published, '127.0.0.1')
+  t.teardown(() => client.destroy())
+  client.pause()
+  await until(() => backendSock !== null, 2000, 'backend connection')
+  const b = backendSock as unknown as net.Socket
+  const flushed = () => b.bytesWritten - b.writableLength
+  // Wait until the backend cannot push any more (everything between it and the paused client is full).
+  let last = -1
+  for (let i = 0; i < 100 && flushed() !== last; i++) {
+    last = flushed()
+    await new Promise((r) => setTimeout(r, 30))
+  }
+  const st = ing.status()[0]!
+  t.ok(last > 1024 * 1024, `data flowed before the client stalled (${last} bytes)`)
+  t.ok(last < total / 2, `the backend is held back: ${last} of ${total} bytes left it`)
+  t.ok(st.queuedBytes <= 256 * 1024, `proxy buffers stay bounded: ${st.queuedBytes} bytes queued`)
+  let received = 0
+  client.on('data', (d: Buffer) => (received += d.length))
+  client.resume()
+  await new Promise((r) => client.on('end', r))
+  t.equal(received, total, 'every byte arrives once the client reads')
+})
+
+t.test('idle timeout closes a silent connection (both sides)', async (t) => {
+  let backendClosed = false
+  const { published } = await setup(t, (c) => {
+    c.resume()
+    c.on('end', () => (backendClosed = true))
+    c.on('close', () => (backendClosed = true))
+  }, {}, { idleTimeoutMs: 150 })
+  const s = net.connect(published, '127.0.0.1')
+  s.on('error', () => undefined)
+  const opened = Date.now()
+  s.write('x')
+  await new Promise((r) => s.on('close', r))
+  const ms = Date.now() - opened
+  t.ok(ms >= 140 && ms < 1500, `closed after ${ms} ms of silence`)
+  await until(() => backendClosed, 1000, 'backend side closed')
+})
+
+t.test('idle timeout is reset by traffic', async (t) => {
+  const { published } = await setup(t, (c) => c.on('data', (d) => c.write(d)), {}, { idleTimeoutMs: 200 })
+  const s = net.connect(published, '127.0.0.1')
+  t.teardown(() => s.destroy())
+  let echoes = 0
+  s.on('data', () => echoes++)
+  for (let i = 0; i < 6; i++) {
+    s.write('ping')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  t.notOk(s.destroyed, 'still open after 600 ms of traffic every 100 ms')
+  t.ok(echoes >= 5)
+})
+
+async function firstBytes(t: Test, proxyProtocol: 'v1' | 'v2') {
+  let got: Buffer = Buffer.alloc(0)
+  const { published } = await setup(t, (c) => c.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); if (got.includes('payload')) c.end() }), { proxyProtocol })
+  const s = net.connect({ port: published, host: '127.0.0.1', localAddress: '127.0.0.1' })
+  await new Promise((r) => s.on('connect', r))
+  const clientPort = s.localPort as number
+  s.write('payload')
+  await new Promise((r) => s.on('close', r))
+  return { got, clientPort, published }
+}
+
+t.test('PROXY protocol v1 line before the client bytes', async (t) => {
+  const { got, clientPort, published } = await firstBytes(t, 'v1')
+  t.equal(got.toString('latin1'), `PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${published}\r\npayload`)
+})
+
+t.test('PROXY protocol v2 header before the client bytes', async (t) => {
+  const { got, clientPort, published } = await firstBytes(t, 'v2')
+  const want = Buffer.alloc(28)
+  Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(want, 0)
+  want[12] = 0x21
+  want[13] = 0x11
+  want.writeUInt16BE(12, 14)
+  Buffer.from([127, 0, 0, 1, 127, 0, 0, 1]).copy(want, 16)
+  want.writeUInt16BE(clientPort, 24)
+  want.writeUInt16BE(published, 26)
+  t.equal(got.subarray(0, 28).toString('hex'), want.toString('hex'))
+  t.equal(got.subarray(28).toString(), 'payload')
+})
