@@ -143,7 +143,8 @@ export function nodeFactsSource(gossip: Gossip, overlay: Overlay | null): () => 
     const now = Date.now() / 1000
     for (const m of gossip.members()) {
       const f: NodeFacts = {}
-      const subnet = m.tags[TAG_SUBNET]
+      // Our own member entry may carry the tags we started with; the overlay knows our claim first-hand.
+      const subnet = (m.name === self ? st?.subnet : undefined) ?? m.tags[TAG_SUBNET]
       if (subnet) f.subnet = subnet
       if (st?.enabled) {
         if (m.name === self) f.tunnel = 'self'

@@ -112,6 +112,8 @@ export class EventLog {
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
+  /** Task ids by `serviceId slot`, to find a new task's predecessors without a scan. */
+  readonly #slots = new Map<string, Set<string>>()
   readonly #subscribers = new Set<(e: ClusterEvent) => void>()
   #unwatch: Unsubscribe | null = null
   readonly counts: EventCounts = { byAction: new Map(), reschedules: 0 }
@@ -130,7 +132,7 @@ export class EventLog {
     const state = this.#store.getState()
     for (const n of state.nodes) this.#nodes.set(n.id, n)
     for (const s of state.services) this.#services.set(s.id, s)
-    for (const t of state.tasks) this.#tasks.set(t.id, t)
+    for (const t of state.tasks) this.#putTask(t)
     this.#unwatch = this.#store.watch(rev, (e) => this.#onStoreEvent(e))
   }
 
@@ -253,13 +255,13 @@ export class EventLog {
     const subject = t.slot > 0 || !t.nodeId ? `${t.serviceName}.${t.slot}` : `${t.serviceName}.${this.#nodes.get(t.nodeId)?.hostname ?? t.nodeId}`
     if (op === 'delete') {
       this.#tasks.delete(t.id)
+      this.#slots.get(slotKey(t))?.delete(t.id)
+      if (this.#slots.get(slotKey(t))?.size === 0) this.#slots.delete(slotKey(t))
       this.#emit(rev, 'task', 'delete', subject, t.id, attrs())
       return
     }
-    this.#tasks.set(t.id, t)
-    if (!old && this.#isReschedule(t)) {
-      this.counts.reschedules++
-    }
+    if (!old && this.#isReschedule(t)) this.counts.reschedules++
+    this.#putTask(t)
     if (!old || old.status.state !== t.status.state) {
       this.#emit(rev, 'task', t.status.state, subject, t.id, {
         ...attrs(), from: old?.status.state ?? '', desired: t.desiredState,
@@ -274,10 +276,19 @@ export class EventLog {
     }
   }
 
+  #putTask(t: TaskRecord): void {
+    this.#tasks.set(t.id, t)
+    const key = slotKey(t)
+    let ids = this.#slots.get(key)
+    if (!ids) this.#slots.set(key, (ids = new Set()))
+    ids.add(t.id)
+  }
+
   /** A new task whose slot (same service; global: same node) held a task that failed or lost its node. */
   #isReschedule(t: TaskRecord): boolean {
-    for (const o of this.#tasks.values()) {
-      if (o.id === t.id || o.serviceId !== t.serviceId || o.slot !== t.slot) continue
+    for (const id of this.#slots.get(slotKey(t)) ?? []) {
+      const o = this.#tasks.get(id)
+      if (!o || o.id === t.id) continue
       if (t.slot === 0 && o.nodeId !== t.nodeId) continue
       if (RESCHEDULE_CAUSES.has(o.status.state)) return true
       const node = this.#nodes.get(o.nodeId)
@@ -285,6 +296,10 @@ export class EventLog {
     }
     return false
   }
+}
+
+function slotKey(t: TaskRecord): string {
+  return `${t.serviceId} ${t.slot}`
 }
 
 function replicasAttr(s: ServiceRecord): { replicas?: string } {
