@@ -1,0 +1,142 @@
+/**
+ * End-to-end observability on a 2-node lab (1 manager + 1 worker, each with its own dockerd):
+ * - `mesh events` shows a task's state changes in order while `mesh service create` converges;
+ * - the agent's /metrics (127.0.0.1:9947 inside the node) parses and counts the cluster;
+ * - the dashboard in headless Chromium (playwright-core, Debian's /usr/bin/chromium) run inside the lab's
+ *   underlay namespace: log in with the manager token, see both nodes and the task cards, `mesh service scale`
+ *   and watch the new cards appear without a reload; a screenshot goes to test/artifacts/ui.png.
+ * Addresses: only the lab's own namespaces (the browser lives in labnet, like any outside client).
+ */
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Browser } from 'playwright-core'
+import { createLab, isRoot, type Lab, type LabNode } from '../lab/index.ts'
+import { MESH_BIN, REPO_ROOT, killAndReap, waitFor, type Proc } from '../support/procs.ts'
+import { parsePromText } from '../support/prom-text.ts'
+import { TASK_STATES } from '../../src/manager/types.ts'
+
+if (!isRoot()) {
+  t.plan(0, 'the lab needs root')
+  process.exit(0)
+}
+t.setTimeout(600_000)
+
+interface Node { id: string; hostname: string; state: string }
+interface EventLine { id: number; type: string; action: string; subject: string; subjectId: string; attributes: Record<string, string> }
+
+const dataDir = (n: LabNode) => join(n.dir, 'mesh')
+const lab: Lab = await createLab({ nodes: 2, prefix: `obs${randomBytes(3).toString('hex')}` })
+t.teardown(() => lab.down())
+const [mgr, w1] = lab.nodes as [LabNode, LabNode]
+const procs: Proc[] = []
+t.teardown(async () => { for (const p of procs.reverse()) await killAndReap(p).catch(() => undefined) })
+
+function agent(n: LabNode, args: string[]): Proc {
+  const p = n.spawn(['node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', dataDir(n), '--overlay', 'on', ...args],
+    { name: `agent ${n.name}` })
+  procs.push(p)
+  return p
+}
+const meshArgs = (args: string[]) => ['env', `MESH_DATA_DIR=${dataDir(mgr)}`, 'node', MESH_BIN, ...args]
+const mesh = (args: string[], timeoutMs = 60_000) => mgr.exec(meshArgs(args), { timeoutMs })
+
+agent(mgr, ['--init'])
+await waitFor(async () => (await mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
+const workerToken = (await mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
+const managerToken = (await mesh(['token', 'show', 'manager', '-q'])).stdout.trim()
+agent(w1, ['--join', mgr.ip, '--token', workerToken])
+await waitFor(async () => {
+  const r = await mesh(['node', 'ls', '--json'])
+  return r.code === 0 && (JSON.parse(r.stdout) as Node[]).filter((n) => n.state === 'ready').length === 2
+}, 90_000, { intervalMs: 1000, what: '2 ready nodes' })
+
+t.test('mesh events shows a task\'s state changes in order during service create', async (t) => {
+  // --since replays the node joins: once they show, the stream is live and the create comes after.
+  const events = mgr.spawn(meshArgs(['events', '--since', '10m', '--filter', 'type=node', '--filter', 'type=task', '--json']), { name: 'mesh events' })
+  procs.push(events)
+  await waitFor(() => events.stdout().includes('"action":"join"'), 60_000, { what: 'mesh events connected' })
+  const r = await mesh(['service', 'create', '--name', 'web', '--replicas', '1', 'mesh/busybox:latest', 'httpd', '-f', '-p', '80'], 180_000)
+  t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
+  const lines = await waitFor(() => {
+    const ls = events.stdout().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as EventLine).filter((e) => e.type === 'task')
+    return ls.some((e) => e.action === 'running') ? ls : null
+  }, 30_000, { what: 'a running event' })
+  const first = lines.find((e) => e.subject === 'web.1') as EventLine
+  const states = lines.filter((e) => e.subjectId === first.subjectId && e.action !== 'desired').map((e) => e.action)
+  t.ok(states.length >= 3, `several states: ${states.join(' → ')}`)
+  t.equal(states.at(-1), 'running', 'ends running')
+  const order = states.map((s) => TASK_STATES.indexOf(s as (typeof TASK_STATES)[number]))
+  t.ok(order.every((x, i) => x >= 0 && (i === 0 || x > (order[i - 1] as number))), `strictly forward: ${states.join(' → ')}`)
+  const chain = lines.filter((e) => e.subjectId === first.subjectId && e.action !== 'desired')
+  t.ok(chain.every((e, i) => i === 0 || e.attributes.from === chain[i - 1]?.action), 'each event names the state it came from')
+  t.match(chain.at(-1)?.attributes, { service: 'web', slot: '1', image: 'mesh/busybox:latest' })
+  await killAndReap(events)
+  // History: a fresh `mesh events --since` replays it in docker's one-line shape.
+  const hist = await mgr.exec(['timeout', '--preserve-status', '-s', 'INT', '8', ...meshArgs(['events', '--since', '10m', '--filter', 'type=service'])], { timeoutMs: 30_000 })
+  t.match(hist.stdout, /^\d{4}-\d\d-\d\dT[\d:.]+Z service create web \(id=[0-9a-f]+, image=mesh\/busybox:latest, mode=replicated, replicas=1\)$/m, hist.stdout)
+  t.equal(hist.code, 0, 'Ctrl-C ends it quietly')
+})
+
+t.test('the agent serves /metrics on 127.0.0.1:9947 inside its node', async (t) => {
+  const r = await mgr.exec(['curl', '-sf', 'http://127.0.0.1:9947/metrics'])
+  t.equal(r.code, 0, r.stderr)
+  const m = parsePromText(r.stdout)
+  t.equal(m.get('mesh_gossip_members', { state: 'alive' }), 2)
+  t.equal(m.get('mesh_manager_nodes', { role: 'worker', state: 'ready', availability: 'active' }), 1)
+  t.equal(m.get('mesh_service_replicas', { service: 'web', kind: 'running' }), 1)
+  t.equal(m.get('mesh_overlay_enabled'), 1)
+  t.equal(m.get('mesh_overlay_peers'), 1)
+  t.ok((m.get('mesh_gossip_bytes_total', { direction: 'in' }) ?? 0) > 0)
+  const w = await w1.exec(['curl', '-sf', 'http://127.0.0.1:9947/metrics'])
+  t.equal(parsePromText(w.stdout).get('mesh_gossip_members', { state: 'alive' }), 2, 'a worker serves its own')
+})
+
+t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload', async (t) => {
+  // Chromium runs in the lab's underlay namespace (no way out), reaching the manager's API like any client.
+  const bin = mkdtempSync(join(tmpdir(), 'mesh-ui-'))
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }))
+  const wrapper = join(bin, 'chromium')
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lab.labnet} /usr/bin/chromium "$@"\n`)
+  chmodSync(wrapper, 0o755)
+  const browser: Browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'], timeout: 120_000 })
+  t.teardown(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
+  const url = `http://${mgr.ip}:7947/ui`
+
+  await page.goto(url)
+  t.ok(await page.locator('input[name=token]').isVisible(), 'not loopback: the login form first')
+  await page.fill('input[name=token]', 'wrong')
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')])
+  t.match(await page.textContent('body'), /wrong token/)
+  await page.goto(url)
+  await page.fill('input[name=token]', managerToken)
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')])
+
+  await page.waitForSelector('.node[data-node="node1"]', { timeout: 30_000 })
+  await page.waitForSelector('.node[data-node="node2"]')
+  t.match(await page.textContent('.node[data-node="node1"]'), /manager/)
+  t.match(await page.textContent('.node[data-node="node2"]'), /worker/)
+  await page.waitForSelector('.task[data-service="web"][data-state="running"]', { timeout: 30_000 })
+  t.equal(await page.locator('.task[data-service="web"]').count(), 1, 'one task card')
+  t.match(await page.textContent('tr[data-service="web"]'), /1\/1/)
+  t.match(await page.textContent('#events'), /task running web\.1/, 'events feed')
+
+  await page.evaluate(() => { (window as unknown as { marker: number }).marker = 42 })
+  const r = await mesh(['service', 'scale', 'web=3'], 180_000)
+  t.equal(r.code, 0, r.stderr.trim())
+  await page.waitForFunction(() => document.querySelectorAll('.task[data-service="web"][data-state="running"]').length === 3, undefined, { timeout: 60_000 })
+  t.equal(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 42, 'same page: no reload')
+  const slots = await page.$$eval('.task[data-service="web"]', (els) => els.map((e) => e.getAttribute('data-slot')).sort())
+  t.same(slots, ['1', '2', '3'], 'cards for slots 1-3')
+  await page.waitForFunction(() => /3\/3/.test(document.querySelector('tr[data-service="web"]')?.textContent ?? ''), undefined, { timeout: 10_000 })
+  t.match(await page.textContent('.node[data-node="node2"] .node-meta'), /10\.77\.\d+\.0\/24/, 'overlay subnet shown')
+  t.match(await page.textContent('.node[data-node="node2"]'), /tunnel/, 'tunnel health shown')
+
+  const artifacts = join(REPO_ROOT, 'test', 'artifacts')
+  mkdirSync(artifacts, { recursive: true })
+  await page.screenshot({ path: join(artifacts, 'ui.png'), fullPage: true })
+  t.pass(`screenshot: ${join(artifacts, 'ui.png')}`)
+})
