@@ -5,6 +5,7 @@ import { statusCommand } from './status.ts'
 import { serviceCommand } from './service.ts'
 import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
+import { stackCommand } from './stack.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -29,6 +30,7 @@ Then:
   program.addCommand(nodeCommand())
   program.addCommand(tokenCommand())
   program.addCommand(eventsCommand())
+  program.addCommand(stackCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

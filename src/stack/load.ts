@@ -35,7 +35,7 @@ export interface LoadedStack extends Converted {
 const STACK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 
 function parseYaml(f: StackFile): unknown {
-  const doc = parseDocument(f.text, { merge: true, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(f.text, { merge: true, uniqueKeys: true })
   const err = doc.errors[0]
   if (err) {
     const at = err.linePos?.[0]

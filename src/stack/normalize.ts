@@ -29,11 +29,13 @@ const SERVICE_KEYS = new Set(['image', 'command', 'entrypoint', 'environment', '
 const DEPLOY_KEYS = new Set(['mode', 'replicas', 'resources', 'restart_policy', 'placement', 'update_config', 'rollback_config', 'labels', 'endpoint_mode'])
 
 type Obj = Record<string, unknown>
+/** Records a key mesh ignores (with a note for a part of a value: `host IP 127.0.0.1`). */
+type Unsupported = (path: KeyPath, note?: string) => void
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
   const model: ComposeModel = { files: [ctx.file], services: new Map(), networks: new Map(), volumes: new Map(), unsupported: [] }
-  const unsupported = (path: KeyPath) => model.unsupported.push({ file: ctx.file, path: formatPath(path) })
+  const unsupported = (path: KeyPath, note?: string) => model.unsupported.push({ file: ctx.file, path: `${formatPath(path)}${note ? ` (${note})` : ''}` })
   for (const k of ['secrets', 'configs']) if (k in doc) unsupported([k])
   for (const [name, raw] of Object.entries(isObj(doc.networks) ? doc.networks : {})) {
     const n = isObj(raw) ? raw : {}
@@ -81,7 +83,7 @@ function oneOf<T extends string>(ctx: NormalizeContext, path: KeyPath, v: unknow
   return v as T
 }
 
-function normalizeService(name: string, s: Obj, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): ServicePart {
+function normalizeService(name: string, s: Obj, ctx: NormalizeContext, unsupported: Unsupported): ServicePart {
   const base: KeyPath = ['services', name]
   const at = (...p: KeyPath): Ref => ({ file: ctx.file, path: formatPath([...base, ...p]) })
   const fail = (p: KeyPath, msg: string): never => {
@@ -159,7 +161,7 @@ function environment(s: Obj, base: KeyPath, ctx: NormalizeContext): Record<strin
 }
 
 /** Short syntax (`"4000:80"`, `"53:53/udp"`, ranges `"8000-8001:80-81"`) or long syntax → PortSpec(s). */
-function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): PortSpec[] {
+function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): PortSpec[] {
   const fail = (msg: string): never => {
     throw new StackFileError(ctx.file, formatPath(path), msg)
   }
@@ -177,7 +179,7 @@ function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p
   const parts = (slash < 0 ? text : text.slice(0, slash)).split(':')
   const target = parts.pop() as string
   const published = parts.pop()
-  if (parts.length > 0) unsupported([...path.slice(0, -1), `${String(path[path.length - 1])} (host IP ${parts.join(':')})`])
+  if (parts.length > 0) unsupported(path, `host IP ${parts.join(':')}`)
   if (published === undefined || published === '') {
     fail(`"${text}" has no published port: mesh publishes a port on every node, so write "PUBLISHED:${target}${proto}", e.g. "${target.split('-')[0]}:${target}${proto}"`)
   }
@@ -198,7 +200,7 @@ function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p
 const VOLUME_MODES = new Set(['ro', 'rw'])
 
 /** Short `SOURCE:TARGET[:ro]` (source `/`, `.` or `~` = bind, else a named volume) or long syntax → VolumeUse. */
-function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): VolumeUse {
+function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): VolumeUse {
   const at = { file: ctx.file, path: formatPath(path) }
   const fail = (msg: string): never => {
     throw new StackFileError(ctx.file, formatPath(path), msg)
@@ -222,7 +224,7 @@ function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (
     source = parts[0] as string
     target = parts[1] as string
     const modes = (parts[2] ?? '').split(',').filter((m) => m !== '')
-    for (const m of modes) if (!VOLUME_MODES.has(m)) unsupported([...path.slice(0, -1), `${String(path[path.length - 1])} (mode ${m})`])
+    for (const m of modes) if (!VOLUME_MODES.has(m)) unsupported(path, `mode ${m}`)
     readOnly = modes.includes('ro')
     type = /^[/.~]/.test(source) ? 'bind' : 'volume'
   }
@@ -244,7 +246,7 @@ function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: (
   return { type, source, target, readOnly, at }
 }
 
-function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): NetworkUse[] {
+function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): NetworkUse[] {
   if (Array.isArray(n)) return (n as string[]).map((name, i) => ({ name, at: { file: ctx.file, path: formatPath([...base, 'networks', i]) } }))
   return Object.entries(n as Obj).map(([name, v]) => {
     if (isObj(v)) for (const k of Object.keys(v)) unsupported([...base, 'networks', name, k])
@@ -252,7 +254,7 @@ function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported:
   })
 }
 
-function healthcheck(h: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): HealthPart {
+function healthcheck(h: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): HealthPart {
   const out: HealthPart = {}
   const dur = (k: string) => parsed(ctx, [...path, k], () => parseDuration(h[k] as string, k))
   if (typeof h.test === 'string') out.test = ['CMD-SHELL', h.test]
@@ -274,7 +276,7 @@ function healthcheck(h: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: 
   return out
 }
 
-function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: (p: KeyPath) => void): void {
+function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): void {
   const p = (...k: KeyPath): KeyPath => [...path, ...k]
   for (const k of Object.keys(d)) if (!DEPLOY_KEYS.has(k)) unsupported(p(k))
   if (d.mode !== undefined) part.mode = oneOf(ctx, p('mode'), d.mode, ['replicated', 'global'] as const)

@@ -11,7 +11,8 @@ import { StackError } from './errors.ts'
 
 export interface StackPlan {
   create: ServiceSpec[]
-  update: { id: string; spec: ServiceSpec }[]
+  /** `body` is what to POST to /v1/services/:id/update (see updateBody). */
+  update: { id: string; spec: ServiceSpec; body: Record<string, unknown> }[]
   /** Names of services whose spec is already what the files say. */
   unchanged: string[]
   remove: { id: string; name: string }[]
@@ -32,8 +33,30 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? 'null'
 }
 
-export function sameSpec(a: ServiceSpec, b: ServiceSpec): boolean {
-  return canonical(a) === canonical(b)
+/** Optional fields a compose file may drop; an update must clear them (the update API merges onto the old spec). */
+export const CLEARABLE = ['command', 'entrypoint', 'healthcheck'] as const
+
+/**
+ * Does the running service already have the spec the files ask for? Only the fields a compose file controls are
+ * compared, so fields the manager adds or redacts (a registry credential, a field of a newer manager) do not make
+ * every deploy an update.
+ */
+export function sameSpec(current: ServiceSpec, desired: ServiceSpec): boolean {
+  const keys = new Set<string>([...Object.keys(desired), ...CLEARABLE])
+  for (const k of keys) {
+    if (canonical((current as unknown as Record<string, unknown>)[k]) !== canonical((desired as unknown as Record<string, unknown>)[k])) return false
+  }
+  return true
+}
+
+/**
+ * The body of an update: the new spec, plus `null` for each optional field the service has and the files no
+ * longer set, so that the manager's merge drops it.
+ */
+export function updateBody(current: ServiceSpec, desired: ServiceSpec): Record<string, unknown> {
+  const body: Record<string, unknown> = { ...desired }
+  for (const k of CLEARABLE) if (desired[k] === undefined && current[k] !== undefined && current[k] !== null) body[k] = null
+  return body
 }
 
 export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[]): StackPlan {
@@ -47,7 +70,7 @@ export function planStack(stack: string, desired: readonly ServiceSpec[], curren
       const owner = cur.spec.labels[NAMESPACE_LABEL]
       throw new StackError(`service "${spec.name}" already exists and is not part of stack "${stack}"${owner ? ` (it belongs to stack "${owner}")` : ''}; remove it or choose another stack name`)
     } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
-    else plan.update.push({ id: cur.id, spec })
+    else plan.update.push({ id: cur.id, spec, body: updateBody(cur.spec, spec) })
   }
   for (const s of stackServices(stack, current)) if (!wanted.has(s.spec.name)) plan.remove.push({ id: s.id, name: s.spec.name })
   const others = current.filter((s) => s.spec.labels[NAMESPACE_LABEL] !== stack)

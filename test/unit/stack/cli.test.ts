@@ -1,0 +1,148 @@
+/**
+ * `mesh stack` against a real manager in this process: the manager core on an in-memory store, its HTTP API on a
+ * unix socket in a temp dir, the CLI's own ManagerClient, and fake agents that report every task they are given as
+ * running (no Docker needed). What is asserted is what a user sees: the lines printed and the services that exist.
+ */
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp, listen } from '../../../src/manager/api.ts'
+import { Manager } from '../../../src/manager/manager.ts'
+import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
+import type { NodeRecord, ServiceRecord, TaskStatus } from '../../../src/manager/types.ts'
+import { ManagerClient } from '../../../mesh/client.ts'
+import { deployStack, listStackServices, listStackTasks, listStacks, removeStacks, type StackIo } from '../../../mesh/stack.ts'
+import { TUTORIAL } from './fixtures.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
+const store = openSqliteStore(':memory:')
+const manager = new Manager({ store })
+manager.init()
+manager.start()
+const nodes: NodeRecord[] = [
+  manager.join({ role: 'manager', hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } }).node,
+  ...[1, 2, 3].map((i) => manager.join({ role: 'worker', hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } }).node),
+]
+const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
+const client = new ManagerClient({ dataDir: dir })
+
+/** Fake agents: every assigned task runs at once; every task told to stop stops. */
+const agents = setInterval(() => {
+  for (const node of nodes) {
+    const updates = store.listTasks({ nodeId: node.id }).flatMap((task): { taskId: string; status: TaskStatus }[] => {
+      const now = Date.now()
+      if (task.desiredState === 'running' && ['assigned', 'accepted', 'preparing', 'ready', 'starting'].includes(task.status.state)) {
+        return [{ taskId: task.id, status: { state: 'running', message: 'started', timestamp: now, startedAt: now } }]
+      }
+      if (task.desiredState !== 'running' && !['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'].includes(task.status.state)) {
+        return [{ taskId: task.id, status: { state: 'shutdown', message: 'stopped', timestamp: now } }]
+      }
+      return []
+    })
+    if (updates.length > 0) manager.reportTasks(node, updates)
+  }
+}, 20)
+
+t.teardown(async () => {
+  clearInterval(agents)
+  manager.stop()
+  await new Promise<void>((r) => server.close(() => r()))
+  store.close?.()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function io(): StackIo & { text: () => string; errText: () => string } {
+  let out = ''
+  let err = ''
+  return { out: (s) => void (out += s), err: (s) => void (err += s), text: () => out, errText: () => err }
+}
+
+const services = () => store.listServices().map((s: ServiceRecord) => s.spec.name).sort()
+const deploy = (files: Record<string, string>, o: { detach?: boolean } = {}) => {
+  const w = io()
+  return deployStack(client, {
+    stack: 'getstartedlab', files: Object.entries(files).map(([name, text]) => ({ name, text })), env: {}, cwd: dir,
+    readFile: () => '', detach: o.detach ?? false, pollMs: 50, timeoutMs: 30_000,
+  }, w).then(() => w)
+}
+
+t.test('deploy the seed tutorial: services created, tasks converge', async (t) => {
+  const w = await deploy({ 'docker-compose.yml': TUTORIAL })
+  const lines = w.text().split('\n')
+  t.same(lines.slice(0, 3), ['Creating service getstartedlab_redis', 'Creating service getstartedlab_visualizer', 'Creating service getstartedlab_web'])
+  t.ok(lines.includes('overall progress: 7 out of 7 tasks'), w.text())
+  t.equal(lines.filter((l) => l !== '').at(-1), 'verify: 3 services converged')
+  t.same(services(), ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'])
+  const mgr = nodes[0]?.id
+  for (const task of store.listTasks().filter((x) => x.serviceName !== 'getstartedlab_web')) t.equal(task.nodeId, mgr, `${task.serviceName} pinned to the manager`)
+})
+
+t.test('stack ls / services / ps', async (t) => {
+  const a = io()
+  await listStacks(client, false, a)
+  t.equal(a.text(), 'NAME            SERVICES\ngetstartedlab   3\n')
+  const b = io()
+  await listStackServices(client, 'getstartedlab', false, b)
+  const rows = b.text().trim().split('\n')
+  t.match(rows[0], /^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\s+PORTS$/)
+  t.match(rows[3], /getstartedlab_web\s+replicated\s+5\/5\s+username\/repo:tag\s+\*:4000->80\/tcp$/)
+  const c = io()
+  await listStackTasks(client, 'getstartedlab', false, c)
+  const ps = c.text().trim().split('\n')
+  t.equal(ps.length, 1 + 7)
+  t.match(ps[1], /getstartedlab_redis\.1\s+redis\s+manager1\s+Running\s+Running/)
+  const d = io()
+  await listStackServices(client, 'nope', false, d)
+  t.equal(d.errText(), 'Nothing found in stack: nope\n')
+  const j = io()
+  await listStacks(client, true, j)
+  t.same(JSON.parse(j.text()), [{ name: 'getstartedlab', services: 3 }])
+})
+
+t.test('redeploying the same file changes nothing', async (t) => {
+  const before = store.listServices().map((s) => [s.spec.name, s.version])
+  const w = await deploy({ 'docker-compose.yml': TUTORIAL })
+  t.equal(w.text(), 'Stack getstartedlab is up to date (3 services)\n')
+  t.same(store.listServices().map((s) => [s.spec.name, s.version]), before)
+})
+
+t.test('a bad file deploys nothing', async (t) => {
+  const bad = TUTORIAL.replace('replicas: 5', 'replicas: 2').replace('"6379:6379"', '"6379:"')
+  await t.rejects(deploy({ 'docker-compose.yml': bad }), { message: 'docker-compose.yml: services.redis.ports[0]: invalid port "6379:": want [PUBLISHED:]TARGET[/tcp|udp], e.g. "8080:80"' })
+  t.same(store.getService('getstartedlab_web')?.spec.mode, { replicated: { replicas: 5 } }, 'web not scaled')
+  t.equal(services().length, 3)
+})
+
+t.test('redeploy 5→2 replicas, visualizer dropped: one update, one removal, converges', async (t) => {
+  const next = TUTORIAL.replace('replicas: 5', 'replicas: 2').replace(/  visualizer:[\s\S]*?(?=  redis:)/, '')
+  const redisVersion = store.getService('getstartedlab_redis')?.version
+  const w = await deploy({ 'docker-compose.yml': next })
+  const lines = w.text().split('\n')
+  t.equal(lines[0], 'Removing service getstartedlab_visualizer')
+  t.match(lines[1], /^Updating service getstartedlab_web \(id: [0-9a-f]{12}\)$/)
+  t.ok(lines.includes('overall progress: 2 out of 2 tasks'), w.text())
+  t.same(services(), ['getstartedlab_redis', 'getstartedlab_web'])
+  t.equal(store.getService('getstartedlab_redis')?.version, redisVersion, 'redis untouched')
+  const running = store.listTasks().filter((x) => x.serviceName === 'getstartedlab_web' && x.desiredState === 'running')
+  t.equal(running.length, 2)
+})
+
+t.test('a name owned by another service is refused before anything changes', async (t) => {
+  manager.createService(defaultServiceSpec('other_web', 'nginx'))
+  const w = io()
+  await t.rejects(deployStack(client, { stack: 'other', files: [{ name: 's.yml', text: 'services:\n  web:\n    image: nginx\n  db:\n    image: redis\n' }], env: {}, cwd: dir, detach: true }, w),
+    { message: 'service "other_web" already exists and is not part of stack "other"; remove it or choose another stack name' })
+  t.notOk(store.getService('other_db'), 'db not created either')
+  manager.removeService('other_web')
+})
+
+t.test('stack rm removes every service of the stack and only those', async (t) => {
+  manager.createService(defaultServiceSpec('lonely', 'nginx'))
+  const w = io()
+  await removeStacks(client, ['getstartedlab', 'ghost'], w)
+  t.equal(w.text(), 'Removing service getstartedlab_redis\nRemoving service getstartedlab_web\n')
+  t.equal(w.errText(), 'Nothing found in stack: ghost\n')
+  t.same(services(), ['lonely'])
+})
