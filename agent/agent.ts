@@ -10,6 +10,7 @@ import { openSqliteStore } from '../src/manager/sqlite-store.ts'
 import type { Store } from '../src/manager/store.ts'
 import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
 import { WorkerLink } from './worker.ts'
+import { DataPlane } from './dataplane.ts'
 import { LogShipper } from './logs.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
@@ -54,12 +55,17 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       members: gossip.members(),
       counters: gossip.counters(),
       overlay: await overlay.status(),
+      dataPlane: cluster.dataPlane?.status() ?? null,
     }),
     '/v1/members': () => gossip.members(),
     '/v1/overlay': () => overlay.status(),
+    '/v1/dns/lookup': (q) => {
+      if (!cluster.dataPlane) throw new Error('this agent serves no DNS: it has not joined a cluster')
+      return cluster.dataPlane.lookup(q.get('name') ?? '', q.get('type') ?? 'A', q.get('from') ?? undefined)
+    },
   })
   await control.start()
-  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null }
+  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null }
   try {
     await gossip.start()
     await overlay.start()
@@ -73,6 +79,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   }
   // Observability: /metrics on --metrics-addr (and the manager API's /metrics), dashboard node facts.
   const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, gossip, overlay, manager: cluster.manager, log })
+  cluster.dataPlane?.registerMetrics(metrics.registry)
   log.info({ node: config.gossip.name, bind: `${config.gossip.bindAddr}:${config.gossip.bindPort}`,
     advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: config.gossip.encryptKeys.length > 0,
     members: gossip.members().length }, 'agent started')
@@ -123,6 +130,7 @@ interface ClusterParts {
   servers: http.Server[]
   link: WorkerLink | null
   runner: TaskRunner | null
+  dataPlane: DataPlane | null
   logs?: LogShipper
 }
 
@@ -154,6 +162,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.link = new WorkerLink({
       manager: { host: addr, port: c.apiPort }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+      onCatalog: (snap) => parts.dataPlane?.apply(snap),
       onLogs: (msg) => parts.logs?.handle(msg),
     })
     parts.link.useIdentity({ nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` })
@@ -172,6 +181,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.link = new WorkerLink({
       manager: { host: m[1] as string, port }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+      onCatalog: (snap) => parts.dataPlane?.apply(snap),
       onLogs: (msg) => parts.logs?.handle(msg),
       ...(c.token ? { token: c.token } : {}),
     })
@@ -180,9 +190,14 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   if (!parts.link) return
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
   await overlay.ready(60_000)
+  const gateway = (await overlay.status()).gateway
+  parts.dataPlane = new DataPlane({
+    config: config.dataPlane, dataDir: config.dataDir, gossip, overlayRange: config.overlay.range, vipRange: c.vipRange, log,
+  })
+  await parts.dataPlane.start(gateway)
   const link = parts.link
   parts.runner = new TaskRunner({
-    runtime: new DockerRuntime({ socketPath: config.overlay.dockerSocket }), network: config.overlay.network,
+    runtime: new DockerRuntime({ socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway) }), network: config.overlay.network,
     report: (taskId, status) => link.report(taskId, status),
     registryAuth: (task) => task.spec.registryAuth,
     log: logFn(log.child({ sub: 'runtime' })),
@@ -196,6 +211,7 @@ async function stopCluster(parts: ClusterParts): Promise<void> {
   parts.link?.stop()
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
+  await parts.dataPlane?.stop()
   parts.manager?.stop()
   for (const s of parts.servers) {
     s.closeAllConnections()

@@ -7,7 +7,7 @@ import { ControlError } from '../src/errors.ts'
  * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
  * Routes are plain functions returning JSON-able values; the CLI is the client.
  */
-export type Route = () => unknown | Promise<unknown>
+export type Route = (query: URLSearchParams) => unknown | Promise<unknown>
 
 export const CONTROL_SOCKET = 'mesh.sock'
 
@@ -30,7 +30,8 @@ export class ControlServer {
         res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }))
         return
       }
-      Promise.resolve().then(route).then((value) => {
+      const query = new URL(req.url ?? '/', 'http://local').searchParams
+      Promise.resolve(query).then(route).then((value) => {
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(JSON.stringify(value))
       }, (err: Error) => {

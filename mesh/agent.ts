@@ -3,6 +3,7 @@ import { loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, typ
 import { startAgent } from '../agent/agent.ts'
 import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/errors.ts'
+import { parseDuration } from '../src/manager/spec.ts'
 
 interface AgentOpts {
   bind?: string
@@ -23,6 +24,10 @@ interface AgentOpts {
   apiPort?: string
   vipRange?: string
   metricsAddr?: string
+  ingressMode?: string
+  ingressIdleTimeout?: string
+  dns?: string
+  dnsUpstream?: string[]
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -44,6 +49,10 @@ export function agentCommand(): Command {
     .option('--api-port <port>', 'manager API port on managers (default 7947)')
     .option('--vip-range <cidr>', 'range service VIPs come from, on managers (default 10.78.0.0/16)')
     .option('--metrics-addr <host:port|off>', 'serve Prometheus metrics at http://HOST:PORT/metrics, or off (default 127.0.0.1:9947)')
+    .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
+    .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
+    .addOption(new Option('--dns <on|off>', 'serve service DNS on the overlay gateway and 127.0.0.11 (default on)').choices(['on', 'off']))
+    .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
     .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
@@ -55,7 +64,9 @@ Examples:
   mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1 --token MESHTKN-1-…
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
-MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR`)
+MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
+The config file may also set dataPlane: {ingressMode, ingressIdleTimeoutMs, ingressMaxConnections, ingressBalancer,
+dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`)
     .action(async (opts: AgentOpts) => {
       const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
       const log = createLogger(config.logLevel)
@@ -112,6 +123,12 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
       ...(o.overlayRange !== undefined ? { range: o.overlayRange } : {}),
     }
   }
+  const dp: NonNullable<ConfigInput['dataPlane']> = {}
+  if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'userspace' | 'nft'
+  if (o.ingressIdleTimeout !== undefined) dp.ingressIdleTimeoutMs = parseDuration(o.ingressIdleTimeout, '--ingress-idle-timeout')
+  if (o.dns !== undefined) dp.dns = o.dns === 'on'
+  if (o.dnsUpstream !== undefined) dp.dnsUpstreams = o.dnsUpstream
+  if (Object.keys(dp).length > 0) out.dataPlane = dp
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel
   if (o.metricsAddr !== undefined) out.metricsAddr = o.metricsAddr

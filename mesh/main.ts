@@ -6,6 +6,7 @@ import { serviceCommand } from './service.ts'
 import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
+import { dnsCommand } from './dns.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -31,6 +32,7 @@ Then:
   program.addCommand(tokenCommand())
   program.addCommand(eventsCommand())
   program.addCommand(stackCommand())
+  program.addCommand(dnsCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

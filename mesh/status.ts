@@ -4,6 +4,7 @@ import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import type { MemberInfo } from '../src/gossip/index.ts'
 import type { OverlayStatus } from '../src/overlay/index.ts'
+import type { DataPlaneStatus } from '../agent/dataplane.ts'
 import { formatAgo, table } from './table.ts'
 
 interface StatusReply {
@@ -11,11 +12,12 @@ interface StatusReply {
   address: string
   members: MemberInfo[]
   overlay?: OverlayStatus
+  dataPlane?: DataPlaneStatus | null
 }
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('show the cluster as the local agent sees it: every member, its address, state and incarnation')
+    .description('show the cluster as the local agent sees it: members, overlay peers, published ports with their endpoints (health, open connections, bytes) and the DNS')
     .option('--json', 'print JSON for scripts')
     .option('--data-dir <dir>', 'the agent\'s data dir (default /var/lib/mesh, env MESH_DATA_DIR)')
     .addHelpText('after', '\nExample:\n  mesh status\n  mesh status --json | jq \'.members[] | select(.state != "alive")\'')
@@ -34,6 +36,7 @@ export function statusCommand(): Command {
         Object.entries(m.tags).filter(([k]) => !k.startsWith('mesh.')).map(([k, v]) => `${k}=${v}`).join(','),
       ])))
       if (status.overlay) process.stdout.write(`\n${formatOverlay(status.overlay)}`)
+      if (status.dataPlane) process.stdout.write(`\n${formatDataPlane(status.dataPlane)}`)
     })
 }
 
@@ -52,4 +55,24 @@ export function formatOverlay(o: OverlayStatus, nowS = Date.now() / 1000): strin
     p.node, p.subnet, p.endpoint, p.lastHandshakeS > 0 ? formatAgo(Math.max(0, nowS - p.lastHandshakeS) * 1000) : 'never',
     formatBytes(p.rxBytes), formatBytes(p.txBytes),
   ]))
+}
+
+/** Published ports on this node and where they send traffic; the DNS listener. */
+export function formatDataPlane(d: DataPlaneStatus): string {
+  const down = d.downNodes.length > 0 ? `   nodes out of rotation (gossip): ${d.downNodes.join(', ')}` : ''
+  let out = `Ingress: ${d.ingress.mode}   catalog revision ${d.catalogRevision}, ${d.services} service(s)${down}\n`
+  if (d.ingress.ports.length === 0) out += '  no published ports\n'
+  for (const p of d.ingress.ports) {
+    out += `\n${p.service}  ${p.published}/${p.protocol} → ${p.target}${p.proxyProtocol ? ` (PROXY ${p.proxyProtocol})` : ''}   open ${p.open}, ` +
+      `in ${formatBytes(p.bytesIn)}, out ${formatBytes(p.bytesOut)}, errors ${p.errors}, retries ${p.retries}\n`
+    out += table(['TASK', 'NODE', 'ENDPOINT', 'STATE', 'HEALTH', 'OPEN', 'CONNECTIONS', 'ERRORS', 'IN', 'OUT'], p.endpoints.map((e) => [
+      e.taskName, e.node, `${e.ip}:${e.port}`, e.ejected ? `ejected ${Math.ceil(e.ejectedForMs / 1000)}s` : e.state, e.health,
+      String(e.open), String(e.connections), String(e.errors), formatBytes(e.bytesIn), formatBytes(e.bytesOut),
+    ]))
+  }
+  if (d.dns) {
+    out += `\nDNS: ${d.dns.listen.map((l) => `${l.host}:${l.port}`).join(', ')}   domain ${d.dns.domain}   TTL ${d.dns.ttlSec}s   ` +
+      `upstreams ${d.dns.upstreams.join(', ') || 'none'}   answered ${d.dns.answered}, forwarded ${d.dns.forwarded}\n`
+  }
+  return out
 }

@@ -12,9 +12,11 @@ import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../errors.ts'
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
 import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
+import { defaultDataPlaneConfig, type DataPlaneConfig } from './data-plane.ts'
 
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
+export { defaultDataPlaneConfig, type DataPlaneConfig }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -33,6 +35,8 @@ export interface Config {
   profile: 'lan' | 'local'
   gossip: GossipConfig
   overlay: OverlayConfig
+  /** Ingress routing mesh and service DNS. */
+  dataPlane: DataPlaneConfig
   cluster: ClusterConfig
 }
 
@@ -57,8 +61,9 @@ export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 export const DEFAULT_GOSSIP_PORT = 7946
 
 /** A partial config as read from a file, the environment or flags. */
-export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay' | 'cluster'>> & {
+export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay' | 'cluster' | 'dataPlane'>> & {
   gossip?: Partial<GossipConfig>
+  dataPlane?: Partial<DataPlaneConfig>
   overlay?: Partial<OverlayConfig>
   cluster?: Partial<ClusterConfig>
 }
@@ -71,6 +76,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     profile,
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
+    dataPlane: defaultDataPlaneConfig(),
     cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: '10.78.0.0/16' },
   }
 }
@@ -156,10 +162,11 @@ function parseIpPort(text: string, what: string): { ip: string; port?: number } 
 }
 
 function merge(base: Config, ...inputs: ConfigInput[]): Config {
-  const out: Config = { ...base, gossip: { ...base.gossip }, overlay: { ...base.overlay }, cluster: { ...base.cluster } }
+  const out: Config = { ...base, gossip: { ...base.gossip }, overlay: { ...base.overlay }, cluster: { ...base.cluster }, dataPlane: { ...base.dataPlane } }
   for (const i of inputs) {
-    const { gossip, overlay, cluster, ...rest } = i
+    const { gossip, overlay, cluster, dataPlane, ...rest } = i
     Object.assign(out, rest)
+    if (dataPlane) Object.assign(out.dataPlane, dataPlane)
     if (gossip) Object.assign(out.gossip, gossip)
     if (overlay) Object.assign(out.overlay, overlay)
     if (cluster) Object.assign(out.cluster, cluster)
@@ -187,6 +194,8 @@ export function loadConfig(o: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; fi
   Object.freeze(g)
   Object.freeze(cfg.overlay)
   Object.freeze(cfg.cluster)
+  cfg.dataPlane.dnsUpstreams = Object.freeze([...cfg.dataPlane.dnsUpstreams]) as string[]
+  Object.freeze(cfg.dataPlane)
   return Object.freeze(cfg)
 }
 
@@ -242,6 +251,15 @@ function validate(c: Config): void {
   if (!(o.mtu === 0 || (o.mtu >= 576 && o.mtu <= 9000))) throw new ConfigError(`overlay.mtu ${o.mtu}: 0 (auto) or 576-9000`)
   if (!(o.keepaliveS >= 0 && o.keepaliveS <= 65535)) throw new ConfigError(`overlay.keepaliveS ${o.keepaliveS}: must be 0-65535`)
   if (!(o.settleMs >= 0)) throw new ConfigError(`overlay.settleMs ${o.settleMs}: must be ≥ 0`)
+  const d = c.dataPlane
+  if (d.ingressMode !== 'userspace' && d.ingressMode !== 'nft') throw new ConfigError(`ingress mode "${String(d.ingressMode)}": must be userspace or nft`)
+  if (d.ingressBalancer !== 'round-robin' && d.ingressBalancer !== 'least-connections') throw new ConfigError(`ingress balancer "${String(d.ingressBalancer)}": must be round-robin or least-connections`)
+  if (!(Number.isInteger(d.ingressIdleTimeoutMs) && d.ingressIdleTimeoutMs >= 0)) throw new ConfigError(`dataPlane.ingressIdleTimeoutMs ${d.ingressIdleTimeoutMs}: must be an integer ≥ 0`)
+  if (!(Number.isInteger(d.ingressMaxConnections) && d.ingressMaxConnections >= 1)) throw new ConfigError(`dataPlane.ingressMaxConnections ${d.ingressMaxConnections}: must be ≥ 1`)
+  if (!(Number.isInteger(d.dnsTtlSec) && d.dnsTtlSec >= 0 && d.dnsTtlSec <= 3600)) throw new ConfigError(`DNS TTL ${d.dnsTtlSec}: must be 0-3600 seconds`)
+  if (!/^([a-z0-9-]+\.)+$/i.test(d.dnsDomain)) throw new ConfigError(`DNS domain "${d.dnsDomain}": want a name ending in a dot, like mesh.`)
+  if (!isIP(d.dnsLocalAddr)) throw new ConfigError(`DNS local address "${d.dnsLocalAddr}": not an IP address`)
+  for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cl.vipRange)) throw new ConfigError(`VIP range "${cl.vipRange}": want an IPv4 network like 10.78.0.0/16`)

@@ -1,0 +1,35 @@
+/**
+ * Data-plane settings: the ingress routing mesh (src/ingress) and the service DNS (src/dns) every agent runs once
+ * it belongs to a cluster. Both read the catalog the manager pushes.
+ */
+export interface DataPlaneConfig {
+  /**
+   * How published ports are served. userspace (default): Node proxies every published port on every node
+   * (retries a failed connect on the next task, PROXY protocol). nft: the kernel DNATs (nftables numgen), faster,
+   * with the userspace listeners as the fallback.
+   */
+  ingressMode: 'userspace' | 'nft'
+  /** Close an ingress TCP connection idle this long, ms (0 = never). Default 3 600 000 (1 h). */
+  ingressIdleTimeoutMs: number
+  /** Open ingress TCP connections per published port; more are refused. Default 16 384. */
+  ingressMaxConnections: number
+  /** Which task gets a new connection: round-robin (default) or least-connections. */
+  ingressBalancer: 'round-robin' | 'least-connections'
+  /** Serve service DNS on the overlay gateway (10.77.X.1:53) and on dnsLocalAddr:53. Default true. */
+  dns: boolean
+  /** Zone of fully qualified service names (`web.mesh.`). Default `mesh.`. */
+  dnsDomain: string
+  /** TTL of service answers, seconds; low so changes are seen at once. Default 5. */
+  dnsTtlSec: number
+  /** Resolvers foreign names are forwarded to (`ip` or `ip:port`). Default: the host's /etc/resolv.conf. */
+  dnsUpstreams: string[]
+  /** Host-local address the DNS also answers on, for `mesh` and the host. Default 127.0.0.11. */
+  dnsLocalAddr: string
+}
+
+export function defaultDataPlaneConfig(): DataPlaneConfig {
+  return {
+    ingressMode: 'userspace', ingressIdleTimeoutMs: 3_600_000, ingressMaxConnections: 16_384, ingressBalancer: 'round-robin',
+    dns: true, dnsDomain: 'mesh.', dnsTtlSec: 5, dnsUpstreams: [], dnsLocalAddr: '127.0.0.11',
+  }
+}
