@@ -10,6 +10,7 @@ import { Manager } from '../../../src/manager/manager.ts'
 import { isLoopback } from '../../../src/manager/observe-api.ts'
 import { defaultServiceSpec } from '../../../src/manager/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
+import { runMesh, spawnMesh, stop, waitFor } from '../../support/procs.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
@@ -120,4 +121,28 @@ t.test('GET /v1/events: history since, filters, then live', async (t) => {
 t.test('GET /v1/ui/view is the same view, once', async (t) => {
   const v = await (await fetch(`${base}/v1/ui/view`)).json() as { services: { name: string; desired: number }[] }
   t.match(v.services, [{ name: 'web', desired: 3 }])
+})
+
+t.test('mesh events (the CLI) over MESH_HOST: history, live, Ctrl-C; bad input is one line', async (t) => {
+  const env = { ...process.env, MESH_HOST: base.replace(/^http/, 'tcp'), MESH_TOKEN: manager.tokens().manager }
+  const p = spawnMesh(['events', '--since', '1h', '--filter', 'type=service'], { env })
+  t.teardown(() => stop(p, 'SIGKILL'))
+  await waitFor(() => p.stdout().includes('service scale web'), 60_000, { what: 'history replayed' })
+  manager.updateService('web', (s) => ({ ...s, image: 'mesh/busybox:2' }))
+  await waitFor(() => p.stdout().includes('service update web'), 10_000, { what: 'a live event' })
+  const lines = p.stdout().trim().split('\n')
+  t.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z service create web \(id=[0-9a-f]+, image=mesh\/busybox, mode=replicated, replicas=2, ports=8080:80\/tcp\)$/)
+  t.match(lines[1], /service scale web \(id=[0-9a-f]+, from=2, replicas=3\)$/)
+  t.match(lines[2], /service update web \(id=[0-9a-f]+, image=mesh\/busybox:2, version=\d+, replicas=3\)$/)
+  t.same(await stop(p, 'SIGINT'), { code: 0, signal: null }, 'Ctrl-C: exit 0')
+  const cases = [
+    { args: ['events', '--filter', 'colour=red'], re: /^mesh: filter "colour=red": want KEY=VALUE with KEY one of type, action, service, node$/ },
+    { args: ['events', '--since', 'yesterday'], re: /^mesh: since "yesterday": want a duration/ },
+  ]
+  for (const c of cases) {
+    const r = await runMesh(c.args, { env })
+    t.equal(r.code, 1, `${c.args.join(' ')}: exit 1`)
+    t.match(r.stderr.trim(), c.re, `${c.args.join(' ')}: one line`)
+    t.equal(r.stderr.trim().split('\n').length, 1)
+  }
 })
