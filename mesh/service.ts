@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { ConfigError } from '../src/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/manager/spec.ts'
 import type { ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
+import { taskSpecDiffers } from '../src/manager/update.ts'
 import { ManagerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
@@ -30,6 +31,7 @@ interface SpecFlags {
   updateParallelism?: string
   updateDelay?: string
   updateOrder?: string
+  updateMonitor?: string
   updateFailureAction?: string
   endpointMode?: string
   image?: string
@@ -60,6 +62,7 @@ function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-parallelism <n>', 'tasks updated at once (0 = all)')
     .option('--update-delay <dur>', 'delay between update batches')
     .option('--update-order <order>', 'stop-first | start-first')
+    .option('--update-monitor <dur>', 'how long a new task is watched for failure, e.g. 5s')
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
@@ -84,7 +87,11 @@ export function applySpecFlags(spec: ServiceSpec, f: SpecFlags & Record<string, 
   }
   s.ports.push(...list(pub).map(parsePublish))
   s.constraints.push(...list(forUpdate ? 'constraintAdd' : 'constraint'))
-  s.env.push(...list(forUpdate ? 'envAdd' : 'env').map((e) => { parseKeyValue(e, '--env'); return e }))
+  for (const e of list(forUpdate ? 'envAdd' : 'env')) {
+    const [k] = parseKeyValue(e, '--env')
+    if (forUpdate) s.env = s.env.filter((x) => x.split('=')[0] !== k) // --env-add replaces a variable, as docker's does
+    s.env.push(e)
+  }
   for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels[k] = v }
   s.mounts.push(...list(forUpdate ? 'mountAdd' : 'mount').map(parseMount))
   if (forUpdate) {
@@ -106,6 +113,7 @@ export function applySpecFlags(spec: ServiceSpec, f: SpecFlags & Record<string, 
   if (f.restartWindow !== undefined) s.restartPolicy.windowMs = parseDuration(f.restartWindow, '--restart-window')
   if (f.updateParallelism !== undefined) s.updateConfig.parallelism = intOf(f.updateParallelism, '--update-parallelism')
   if (f.updateDelay !== undefined) s.updateConfig.delayMs = parseDuration(f.updateDelay, '--update-delay')
+  if (f.updateMonitor !== undefined) s.updateConfig.monitorMs = parseDuration(f.updateMonitor, '--update-monitor')
   if (f.updateOrder !== undefined) {
     if (f.updateOrder !== 'stop-first' && f.updateOrder !== 'start-first') throw new ConfigError(`--update-order "${f.updateOrder}": want stop-first or start-first`)
     s.updateConfig.order = f.updateOrder
@@ -134,6 +142,8 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
     const tasks = await client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`)
     const want = tasks.filter((t) => t.desiredState === 'running')
     const ok = want.filter((t) => t.status.state === 'running').length
+    // Right after an update the orchestrator has not started rolling yet: tasks still running the old spec count as not done.
+    const outdated = want.filter((t) => taskSpecDiffers(t.spec, s.spec)).length
     const rolling = ['updating', 'rollback_started'].includes(s.updateStatus?.state ?? '')
     const line = `overall progress: ${ok} out of ${'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired} tasks`
     const problems = want.filter((t) => ['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message))
@@ -143,7 +153,7 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
     }
     const target = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired
     const settled = target > 0 || Date.now() - start > 1500
-    if (settled && !rolling && ok === target && want.length === target && s.desired === target) {
+    if (settled && !rolling && outdated === 0 && ok === target && want.length === target && s.desired === target) {
       process.stdout.write('verify: Service converged\n')
       return
     }

@@ -85,6 +85,8 @@ class Session {
   readonly id = `${Date.now().toString(36)}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 8)}`
   readonly parts = new Map<string, NodePart>()
   readonly tasks: Map<string, TaskRecord>
+  /** Set while open() asks the nodes: the session cannot finish before every node has been asked. */
+  opening = true
   closed = false
   constructor(readonly query: LogQuery, tasks: TaskRecord[], readonly sink: Sink) {
     this.tasks = new Map(tasks.map((t) => [t.id, t]))
@@ -164,6 +166,7 @@ export class LogBroker {
     sink.onDrain(() => {
       for (const p of s.parts.values()) if (p.upload && p.state === 'streaming') p.upload.resume()
     })
+    s.opening = false
     this.#maybeFinish(s)
     return () => this.#cancel(s)
   }
@@ -231,7 +234,7 @@ export class LogBroker {
   }
 
   #maybeFinish(s: Session): void {
-    if (s.closed || s.query.follow) return
+    if (s.closed || s.opening || s.query.follow) return
     for (const p of s.parts.values()) if (p.state !== 'done') return
     this.#close(s)
     s.sink.end()
@@ -298,7 +301,7 @@ export function logBrokerFor(m: Manager): LogBroker {
 export function logTargets(m: Manager, idOrName: string, kind: 'service' | 'task'): TaskRecord[] {
   if (kind === 'service') {
     const s = m.store.getService(idOrName)
-    if (s) return m.store.listTasks({ serviceId: s.id }).filter((t) => t.nodeId !== '' && hadContainer(t))
+    if (s) return m.store.listTasks({ serviceId: s.id }).filter((t) => t.nodeId !== '' && mayHaveContainer(t))
   }
   const all = m.store.listTasks()
   const exact = all.find((t) => t.id === idOrName)
@@ -309,10 +312,13 @@ export function logTargets(m: Manager, idOrName: string, kind: 'service' | 'task
   throw new LogTargetError(kind === 'service' ? `no such service or task: "${idOrName}"` : `task "${idOrName}" not found`)
 }
 
-/** A task that may still have a container (it got past `preparing`, or ended after it had one). */
-function hadContainer(t: TaskRecord): boolean {
-  if (t.status.containerId) return true
-  return !TERMINAL_STATES.includes(t.status.state) && !['new', 'pending', 'assigned', 'accepted', 'preparing'].includes(t.status.state)
+/**
+ * A task whose container may exist: it got a container and is still wanted (an ended one is kept until the task is
+ * shut down), or it is still stopping. Nodes remove the containers of tasks shut down, so those have no logs left.
+ */
+function mayHaveContainer(t: TaskRecord): boolean {
+  const started = t.status.containerId !== undefined || ['starting', 'running'].includes(t.status.state)
+  return started && (t.desiredState === 'running' || !TERMINAL_STATES.includes(t.status.state))
 }
 
 /** The CLI route: NDJSON `LogMessage`s until every node is done (or, with follow, until the client leaves). */

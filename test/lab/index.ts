@@ -50,6 +50,8 @@ export interface LabOptions {
   upTimeoutMs?: number
   /** Leave a failed `up` in place for inspection (`lab.sh -p P down` later). Default false. */
   keepOnFailure?: boolean
+  /** Registries every engine may reach over plain HTTP (`daemon.json` insecure-registries), e.g. `192.168.77.1:5000`. */
+  insecureRegistries?: string[]
 }
 
 export interface ExecOptions {
@@ -322,6 +324,7 @@ export async function createLab(o: LabOptions): Promise<Lab> {
   live.add(prefix)
   const args = [LAB_SH, 'up', String(o.nodes), '--prefix', prefix, '--owner', String(process.pid), '--json']
   if (o.keepOnFailure) args.push('--keep-on-failure')
+  for (const r of o.insecureRegistries ?? []) args.push('--insecure-registry', r)
   const started = Date.now()
   const r = await run('bash', args, { timeoutMs: o.upTimeoutMs ?? 120_000 })
   if (r.code !== 0) {

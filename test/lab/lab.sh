@@ -4,7 +4,7 @@
 # cgroups, containerd and dockerd, wired to an underlay bridge that lives in its own "labnet" namespace with
 # no uplink. See docs/lab.md (layout, pitfalls) and test/lab/index.ts (the TypeScript API).
 #
-#   lab.sh up N [--prefix P] [--owner PID] [--json] [--keep-on-failure] [--no-sweep]
+#   lab.sh up N [--prefix P] [--owner PID] [--json] [--keep-on-failure] [--no-sweep] [--insecure-registry HOST:PORT]...
 #   lab.sh [-p P] exec NODE [--record] [--] CMD...     run CMD inside NODE (net + mount + uts ns, cgroups)
 #   lab.sh [-p P] docker NODE ARGS...                  /usr/bin/docker against NODE's engine
 #   lab.sh [-p P] spawn NODE [--name N] [--] CMD...    background CMD in NODE; prints "PID LOGFILE"
@@ -59,7 +59,7 @@ pick_run() {
 need_state() { [[ -f $STATE ]] || die "no run $P (no $STATE)"; }
 
 cmd_up() {
-  local n='' owner=0 json=0 keep=0 sweep=1 prefix=${OPT_PREFIX:-} tool t0 rc=0
+  local n='' owner=0 json=0 keep=0 sweep=1 prefix=${OPT_PREFIX:-} tool t0 rc=0 insecure=()
   while (( $# )); do
     case $1 in
       --prefix) prefix=${2:-}; shift 2 ;;
@@ -67,6 +67,7 @@ cmd_up() {
       --json) json=1; shift ;;
       --keep-on-failure) keep=1; shift ;;
       --no-sweep) sweep=0; shift ;;
+      --insecure-registry) insecure+=("${2:-}"); shift 2 ;;
       [0-9]*) n=$1; shift ;;
       *) usage ;;
     esac
@@ -87,6 +88,7 @@ cmd_up() {
   PSTART=''
   (( owner > 0 )) && { proc_stat "$owner" || die "up: owner $owner does not exist"; }
   printf 'version 1\nowner %s %s %s\nsubnet %s\n' "$owner" "${PSTART:-0}" "$REPLY" "$LAB_SUBNET" >"$STATE"
+  (( ${#insecure[@]} )) && printf '%s\n' "${insecure[@]}" >"$S/insecure-registries"   # read by write_node_files
   with_lock up_run "$n" || rc=1
   if (( rc )); then
     if (( keep )); then

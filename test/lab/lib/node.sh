@@ -4,7 +4,7 @@
 
 # write_node_files I N: per-node /etc files and daemon configs under $S/nI (kept across restart-node).
 write_node_files() {
-  local i=$1 n=$2 d=$S/n$1 j
+  local i=$1 n=$2 d=$S/n$1 j reg insecure=''
   mkdir -p "$d/etc/docker" "$d/containerd" "$d/docker" "$d/tmp" "$d/log" "$d/.cgmove"
   echo "node$i" >"$d/etc/hostname"
   {
@@ -24,8 +24,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [grpc]
   address = "$d/containerd.sock"
 EOF
+  # Plain-HTTP registries on the underlay (`up --insecure-registry`), kept for restart-node.
+  if [[ -f $S/insecure-registries ]]; then
+    while read -r reg; do [[ -n $reg ]] && insecure+="${insecure:+,}\"$reg\""; done <"$S/insecure-registries"
+  fi
   cat >"$d/etc/docker/daemon.json" <<EOF
 {
+  ${insecure:+\"insecure-registries\": [$insecure],}
   "data-root": "$d/docker",
   "exec-root": "/run/docker",
   "pidfile": "/run/docker.pid",
