@@ -128,11 +128,19 @@ export class Responder {
 
   /** Queries with records besides a single OPT: let dns-packet find the OPT (the question is already parsed). */
   #decodeSlow(msg: Buffer, q: Query): ParseStatus {
+    // Every record takes at least 11 bytes: lying counts are refused before dns-packet allocates arrays for them.
+    const records = msg.readUInt16BE(6) + msg.readUInt16BE(8) + msg.readUInt16BE(10)
+    if (records * 11 > msg.length - q.qEnd) return ParseStatus.FORMERR
     let p: dnsPacket.Packet
+    // Hostile input makes dns-packet throw by the thousand; its stack traces would cost more than the decode.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     try {
       p = dnsPacket.decode(msg)
     } catch {
       return ParseStatus.FORMERR
+    } finally {
+      Error.stackTraceLimit = limit
     }
     for (const rr of p.additionals ?? []) {
       if (rr.type !== 'OPT') continue
