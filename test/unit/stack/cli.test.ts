@@ -4,7 +4,7 @@
  * running (no Docker needed). What is asserted is what a user sees: the lines printed and the services that exist.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, listen } from '../../../src/manager/api.ts'
@@ -14,6 +14,7 @@ import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import type { NodeRecord, ServiceRecord, TaskStatus } from '../../../src/manager/types.ts'
 import { ManagerClient } from '../../../mesh/client.ts'
 import { deployStack, listStackServices, listStackTasks, listStacks, removeStacks, type StackIo } from '../../../mesh/stack.ts'
+import { runMesh } from '../../support/procs.ts'
 import { TUTORIAL } from './fixtures.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
@@ -145,4 +146,23 @@ t.test('stack rm removes every service of the stack and only those', async (t) =
   t.equal(w.text(), 'Removing service getstartedlab_redis\nRemoving service getstartedlab_web\n')
   t.equal(w.errText(), 'Nothing found in stack: ghost\n')
   t.same(services(), ['lonely'])
+})
+
+t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits 1 with one line', async (t) => {
+  writeFileSync(join(dir, 'base.yml'), 'services:\n  app:\n    image: nginx:${TAG:-1}\n    ports: ["9000:80"]\n')
+  writeFileSync(join(dir, 'more.yml'), 'services:\n  app:\n    deploy: {replicas: 2}\n    build: .\n')
+  const env = { ...process.env, MESH_DATA_DIR: dir, MESH_HOST: '', TAG: '2' }
+  const ok = await runMesh(['stack', 'deploy', '-c', join(dir, 'base.yml'), '-c', join(dir, 'more.yml'), '--detach', 'demo'], { env, timeoutMs: 120_000 })
+  t.equal(ok.code, 0, ok.stderr)
+  t.equal(ok.stdout, 'Creating service demo_app\n')
+  t.equal(ok.stderr, `warning: ignoring keys mesh does not support: ${join(dir, 'more.yml')}: services.app.build\n`)
+  t.equal(store.getService('demo_app')?.spec.image, 'nginx:2')
+  writeFileSync(join(dir, 'bad.yml'), 'services:\n  app:\n    image: nginx\n    deploy: {replicas: 3, placement: {constraints: ["node.zone == a"]}}\n')
+  const bad = await runMesh(['stack', 'deploy', '-c', join(dir, 'bad.yml'), 'demo'], { env, timeoutMs: 120_000 })
+  t.equal(bad.code, 1)
+  t.equal(bad.stderr, `mesh: ${join(dir, 'bad.yml')}: services.app.deploy.placement.constraints[0]: constraint "node.zone == a": unknown field node.zone; use node.id, node.hostname, node.role or node.labels.<key>\n`)
+  t.same(store.getService('demo_app')?.spec.mode, { replicated: { replicas: 2 } }, 'nothing changed')
+  const rm = await runMesh(['stack', 'rm', 'demo'], { env, timeoutMs: 120_000 })
+  t.equal(rm.stdout, 'Removing service demo_app\n')
+  t.notOk(store.getService('demo_app'))
 })
