@@ -258,7 +258,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     }
     void send()
     for (const e of log.since(0).slice(-50)) writeEvent(e)
-    const unwatch = store.watch(store.revision, () => soon(100))
+    const unwatch = store.watch(store.revision, () => soon(250)) // coalesce bursts: the view is the whole cluster
     const unsubscribe = log.subscribe(writeEvent)
     // Node facts (overlay subnet, tunnel health) do not go through the store: refresh them now and then.
     const facts = setInterval(() => soon(0), 5000)
