@@ -61,7 +61,7 @@ export function loadStack(o: LoadOptions): LoadedStack {
     const { value, unset } = interpolateFile(raw, o.env, f.name)
     if (unset.length > 0) warnings.push(`${f.name}: ${unset.length === 1 ? 'variable' : 'variables'} ${unset.join(', ')} not set; using an empty string`)
     validateComposeFile(value, f.name)
-    return normalizeFile(value as Record<string, unknown>, { file: f.name, workingDir: firstDir, cwd: o.cwd, env: o.env, readFile: o.readFile })
+    return normalizeFile(value as Record<string, unknown>, { file: f.name, workingDir: firstDir, env: o.env, readFile: o.readFile })
   })
   const model = mergeModels(models)
   if (model.services.size === 0) throw new StackFileError(model.files.join(', '), 'services', 'no services to deploy')

@@ -1,4 +1,4 @@
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { isAbsolute, resolve } from 'node:path'
 import { parseCpus, parseDuration, parseMemory, parsePublish } from '../manager/spec.ts'
 import { parseConstraint } from '../manager/constraints.ts'
 import type { PortSpec, UpdateConfig } from '../manager/types.ts'
@@ -16,10 +16,8 @@ import { splitWords } from './words.ts'
 
 export interface NormalizeContext {
   file: string
-  /** Resolves `./data` bind sources: the directory of the first compose file, as docker does. */
+  /** Relative bind sources and env_file paths are resolved from here: the first compose file's directory, as docker does. */
   workingDir: string
-  /** The current directory, for resolving the compose file's own path (env_file is relative to it). */
-  cwd: string
   env: Env
   readFile: (path: string) => string
 }
@@ -124,10 +122,9 @@ function environment(s: Obj, base: KeyPath, ctx: NormalizeContext): Record<strin
     if (v !== undefined) env[k] = v
   }
   const files = typeof s.env_file === 'string' ? [s.env_file] : Array.isArray(s.env_file) ? (s.env_file as string[]) : []
-  const composeDir = dirname(resolve(ctx.cwd, ctx.file))
   files.forEach((f, i) => {
     const path = [...base, 'env_file', ...(typeof s.env_file === 'string' ? [] : [i])]
-    const full = resolve(composeDir, f)
+    const full = resolve(ctx.workingDir, f)
     let text: string
     try {
       text = ctx.readFile(full)

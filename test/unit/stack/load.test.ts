@@ -106,7 +106,7 @@ services:
     /^s\.yml: services\.web\.deploy\.replicas: must be an integer, not "many"/)
 })
 
-t.test('environment (list and map), env_file relative to the compose file, shell pass-through', async (t) => {
+t.test('environment (list and map), env_file relative to the first compose file, shell pass-through', async (t) => {
   const file = `
 services:
   web:
@@ -129,6 +129,12 @@ services:
   t.same(web.env, ['A=common', 'B=from-environment', 'C=web', 'FROM_SHELL=yes'])
   t.same(api.env, ['A=1', 'B=common', 'C=shell-c', 'D=', 'E=x=y'])
   t.match(errorOf(() => load({ 'stack.yml': 'services:\n  web:\n    image: x\n    env_file: nope.env\n' })), /^stack\.yml: services\.web\.env_file: cannot read env file \/lab\/nope\.env: ENOENT/)
+  const two = load({ 'app/stack.yml': file, 'ops/prod.yml': 'services:\n  api:\n    env_file: prod.env\n    volumes: ["./data:/data"]\n' }, {
+    extra: { 'app/common.env': 'A=common\n', 'app/web.env': '', 'app/prod.env': 'P=1\n' },
+  })
+  const api2 = two.services[0] as ServiceSpec
+  t.same(api2.env, ['A=1', 'D=', 'E=x=y', 'P=1'], 'a later file\'s env_file is relative to the first file\'s directory, as docker does')
+  t.same(api2.mounts, [{ type: 'bind', source: '/lab/app/data', target: '/data', readOnly: false }])
 })
 
 t.test('ports: short syntax with protocol and ranges, long syntax with mode', async (t) => {
