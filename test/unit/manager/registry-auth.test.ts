@@ -42,3 +42,20 @@ t.test('the API checks and hides registryAuth', async (t) => {
   const svc = { spec: { name: 'web', registryAuth: { username: 'u', password: 'p', serveraddress: 'r' } }, previousSpec: { registryAuth: {} } }
   t.same(redactRegistryAuth([svc]), [{ spec: { name: 'web' }, previousSpec: {} }])
 })
+
+t.test('service logs CLI: --since and the line prefix', async (t) => {
+  const { parseSince, logPrefix } = await import('../../../mesh/service-logs.ts')
+  const now = Date.UTC(2026, 11, 1, 8, 0, 0)
+  const cases = [
+    { in: '10m', want: now / 1000 - 600 },
+    { in: '1h30m', want: now / 1000 - 5400 },
+    { in: '2026-12-01T07:00:00Z', want: now / 1000 - 3600 },
+    { in: '1700000000', want: 1700000000 },
+  ]
+  for (const c of cases) t.equal(parseSince(c.in, now), c.want, c.in)
+  t.throws(() => parseSince('yesterday', now), /--since "yesterday"/)
+  const id = 'kz2wr8scaeqdxyzabcdefghij'
+  t.equal(logPrefix(`web.1.${id}`, 'node2', false), 'web.1.kz2wr8scaeqd@node2')
+  t.equal(logPrefix(`web.1.${id}`, 'node2', true), `web.1.${id}@node2`)
+  t.equal(logPrefix(`my.app.${id}.${id}`, 'node2', false), 'my.app.kz2wr8scaeqd.kz2wr8scaeqd@node2', 'global: node id cut too; dots in the name kept')
+})
