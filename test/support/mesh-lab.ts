@@ -8,7 +8,11 @@
  *
  * Addresses: only the lab's own namespaces. Agents are killed by PID at teardown (test/support/procs.ts).
  */
-import { join } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
 import { createLab, type Lab, type LabNode, type LabOptions } from '../lab/index.ts'
 import { MESH_BIN, killAndReap, waitFor, type Proc, type RunResult } from './procs.ts'
 
@@ -22,6 +26,8 @@ export interface Task {
   ip?: string
 }
 export interface Node { id: string; hostname: string; state: string; role: string; availability: string }
+
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/e2e-logs', import.meta.url))
 
 /** The teardown hook a tap test has. */
 interface Teardown { teardown(fn: () => unknown): void }
@@ -54,11 +60,21 @@ export class MeshLab {
     return p
   }
 
-  /** Kill a node's agent by PID (SIGKILL). */
+  /** Kill a node's agent by PID (SIGKILL); its output is kept (see saveLog). */
   async killAgent(n: LabNode): Promise<void> {
     const p = this.agents.get(n.name)
-    if (p) await killAndReap(p)
+    if (p) {
+      await killAndReap(p)
+      this.saveLog(n.name, p)
+    }
     this.agents.delete(n.name)
+  }
+
+  /** Append an agent's output to test/artifacts/e2e-logs/<lab prefix>/<node>.log (for post-mortems; gitignored). */
+  saveLog(node: string, p: Proc): void {
+    const dir = join(ARTIFACTS, this.lab.prefix)
+    mkdirSync(dir, { recursive: true })
+    appendFileSync(join(dir, `${node}.log`), `--- ${p.name} pid ${p.pid} ${JSON.stringify(p.exitInfo())}\n${p.stdout()}${p.stderr()}`)
   }
 
   /** The `mesh` CLI on `on` (default: the manager, through its local socket). */
@@ -88,7 +104,10 @@ export class MeshLab {
   }
 
   async stop(): Promise<void> {
-    for (const a of this.agents.values()) await killAndReap(a).catch(() => undefined)
+    for (const [node, a] of this.agents) {
+      await killAndReap(a).catch(() => undefined)
+      this.saveLog(node, a)
+    }
     this.agents.clear()
   }
 }
@@ -106,4 +125,41 @@ export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> 
   for (const w of c.workers) c.agent(w, ['--join', c.manager.ip, '--token', c.token])
   await c.waitReady(o.nodes)
   return c
+}
+
+/**
+ * Import an image made of the lab's static busybox plus host binaries and the shared libraries they load
+ * (`ldd`), on every node — for tools the busybox image lacks (e.g. socat for a UDP echo). No registry needed.
+ */
+export async function importImage(nodes: readonly LabNode[], name: string, binaries: readonly string[]): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), 'mesh-img-'))
+  try {
+    chmodSync(root, 0o755)
+    mkdirSync(join(root, 'bin'), { recursive: true })
+    copyFileSync('/bin/busybox', join(root, 'bin/busybox'))
+    execFileSync(join(root, 'bin/busybox'), ['--install', join(root, 'bin')])
+    const files = new Set<string>()
+    for (const b of binaries) {
+      files.add(b)
+      const ldd = execFileSync('ldd', [b], { encoding: 'utf8' })
+      for (const m of ldd.matchAll(/(\/\S+) \(0x/g)) files.add(m[1] as string)
+    }
+    for (const f of files) {
+      mkdirSync(join(root, dirname(f)), { recursive: true })
+      copyFileSync(f, join(root, f))
+      chmodSync(join(root, f), 0o755)
+    }
+    const tar = join(root, '..', `${root.split('/').pop()}.tar`)
+    execFileSync('tar', ['-C', root, '-cf', tar, '.'])
+    try {
+      for (const n of nodes) {
+        const r = await n.docker(['import', '--change', 'CMD ["sh"]', '--change', 'ENV PATH=/usr/bin:/bin', tar, name], { timeoutMs: 120_000 })
+        if (r.code !== 0) throw new Error(`${n.name}: docker import ${name}: ${r.stderr.trim()}`)
+      }
+    } finally {
+      rmSync(tar, { force: true })
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
 }
