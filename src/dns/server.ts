@@ -165,7 +165,7 @@ export class DnsServer {
   async #startForwarder(): Promise<void> {
     const sockets = new Map<4 | 6, dgram.Socket>()
     for (const fam of new Set(this.#upstreams.map((u) => (net.isIPv6(u.host) ? 6 : 4) as 4 | 6))) {
-      const s = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', lookup: syncLookup })
+      const s = dgram.createSocket({ type: fam === 6 ? 'udp6' : 'udp4', lookup: fam === 6 ? syncLookup6 : syncLookup4 })
       s.on('error', (err) => this.#log('warn', 'upstream socket error', { err: err.message }))
       s.on('message', (m, r) => { this.#forwarder?.receive(m, r.address, r.port) })
       await new Promise<void>((resolve, reject) => { s.once('error', reject); s.bind(0, () => { s.off('error', reject); resolve() }) })
@@ -280,9 +280,12 @@ export class DnsServer {
   }
 }
 
-/** An address that is already an IP needs no resolver round trip (and no extra tick per packet). */
-function syncLookup(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, net.isIPv6(address) ? 6 : 4)
+/** Addresses we send to are always IPs (a peer's source or an upstream): no resolver call, no extra tick per packet. */
+function syncLookup4(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, 4)
+}
+function syncLookup6(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, 6)
 }
 
 /** Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken). */
@@ -290,7 +293,7 @@ async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buf
   onConn: (c: net.Socket) => void, maxConnections: number, log: Log): Promise<Bound> {
   const type = net.isIPv6(addr.host) ? 'udp6' : 'udp4'
   for (let attempt = 0; ; attempt++) {
-    const udp = dgram.createSocket({ type, lookup: syncLookup as never, recvBufferSize: 1 << 20 })
+    const udp = dgram.createSocket({ type, lookup: type === 'udp6' ? syncLookup6 : syncLookup4, recvBufferSize: 1 << 20 })
     udp.on('error', (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
     try {
       await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(addr.port, addr.host, () => { udp.off('error', reject); resolve() }) })
