@@ -1,7 +1,8 @@
 /**
  * End-to-end observability on a 2-node lab (1 manager + 1 worker, each with its own dockerd):
  * - `mesh events` shows a task's state changes in order while `mesh service create` converges;
- * - the agent's /metrics (127.0.0.1:9947 inside the node) parses and counts the cluster;
+ * - the agent's /metrics (127.0.0.1:9947 inside the node) parses and counts the cluster, and its ingress counters
+ *   move when a client's requests go through a published port;
  * - the dashboard in headless Chromium (playwright-core, Debian's /usr/bin/chromium) run inside the lab's
  *   underlay namespace: log in with the manager token, see both nodes and the task cards, `mesh service scale`
  *   and watch the new cards appear without a reload; a screenshot goes to test/artifacts/ui.png.
@@ -92,6 +93,28 @@ t.test('the agent serves /metrics on 127.0.0.1:9947 inside its node', async (t) 
   t.ok((m.get('mesh_gossip_bytes_total', { direction: 'in' }) ?? 0) > 0)
   const w = await w1.exec(['curl', '-sf', 'http://127.0.0.1:9947/metrics'])
   t.equal(parsePromText(w.stdout).get('mesh_gossip_members', { state: 'alive' }), 2, 'a worker serves its own')
+})
+
+t.test('/metrics: ingress counters move when traffic flows through a published port', async (t) => {
+  const r = await mesh(['service', 'create', '--name', 'hello', '--replicas', '1', '-p', '8080:80', 'mesh/busybox:latest',
+    'sh', '-c', 'echo hello > /i.html && exec httpd -f -p 80 -h /'], 180_000)
+  t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
+  const scrape = async () => parsePromText((await mgr.exec(['curl', '-sf', 'http://127.0.0.1:9947/metrics'])).stdout)
+  const conns = (m: ReturnType<typeof parsePromText>) => m.sum('mesh_ingress_connections_total', { service: 'hello' })
+  const before = await scrape()
+  // The routing mesh: node1's published port, from outside every node.
+  const got = await waitFor(async () => {
+    const x = await lab.client.exec(['curl', '-sf', '--max-time', '5', `http://${mgr.ip}:8080/i.html`])
+    return x.code === 0 ? x.stdout : null
+  }, 60_000, { intervalMs: 1000, what: 'hello through the ingress' })
+  t.equal(got.trim(), 'hello')
+  for (let i = 0; i < 4; i++) await lab.client.exec(['curl', '-sf', '--max-time', '5', `http://${mgr.ip}:8080/i.html`])
+  const after = await scrape()
+  t.ok(conns(after) >= conns(before) + 5, `mesh_ingress_connections_total{service="hello"}: ${conns(before)} → ${conns(after)}`)
+  for (const name of ['mesh_ingress_received_bytes_total', 'mesh_ingress_sent_bytes_total']) {
+    t.ok(after.sum(name, { service: 'hello' }) > before.sum(name, { service: 'hello' }), `${name} moved`)
+  }
+  t.equal(after.types.get('mesh_ingress_connect_seconds'), 'histogram')
 })
 
 t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload', async (t) => {
