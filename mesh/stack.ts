@@ -1,9 +1,10 @@
 import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/errors.ts'
-import type { ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
+import type { RegistryAuth, ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
 import { NAMESPACE_LABEL, StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { ManagerClient } from './client.ts'
+import { registryAuthFor } from './registry-auth.ts'
 import { formatAgo, table } from './table.ts'
 
 /**
@@ -50,6 +51,8 @@ export interface DeployOptions {
   timeoutMs?: number
   /** Poll interval while waiting. Default 500 ms. */
   pollMs?: number
+  /** `--with-registry-auth`: the pull credentials to send with each created or updated service. */
+  registryAuth?: (image: string) => RegistryAuth | undefined
 }
 
 /**
@@ -68,13 +71,17 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
   }
+  const withAuth = (spec: ServiceSpec, body: Record<string, unknown>) => {
+    const auth = o.registryAuth?.(spec.image)
+    return auth ? { ...body, registryAuth: auth } : body
+  }
   for (const u of plan.update) {
     io.out(`Updating service ${u.spec.name} (id: ${u.id.slice(0, 12)})\n`)
-    await client.request('POST', `/v1/services/${encodeURIComponent(u.id)}/update`, u.body)
+    await client.request('POST', `/v1/services/${encodeURIComponent(u.id)}/update`, withAuth(u.spec, u.body))
   }
   for (const spec of plan.create) {
     io.out(`Creating service ${spec.name}\n`)
-    await client.request('POST', '/v1/services', spec)
+    await client.request('POST', '/v1/services', withAuth(spec, { ...spec }))
   }
   if (plan.unchanged.length > 0 && plan.create.length + plan.update.length + plan.remove.length === 0) {
     io.out(`Stack ${o.stack} is up to date (${plan.unchanged.length} service${plan.unchanged.length === 1 ? '' : 's'})\n`)
@@ -219,9 +226,13 @@ export function stackCommand(): Command {
     .requiredOption('-c, --compose-file <file>', 'compose file; repeat to override (later files win); - for stdin', many)
     .option('-d, --detach', 'return once the services are created/updated, without waiting for the tasks')
     .option('--prune', 'accepted for docker compatibility: mesh always removes services no longer in the files')
+    .option('--with-registry-auth', 'send the registry credentials for each image (from ~/.docker/config.json) to the nodes')
     .addHelpText('after', DEPLOY_HELP)
-    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean }) => {
-      await deployStack(client(), { stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false })
+    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean; withRegistryAuth?: boolean }) => {
+      await deployStack(client(), {
+        stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false,
+        ...(f.withRegistryAuth ? { registryAuth: (image: string) => registryAuthFor(image) } : {}),
+      })
     })
 
   cmd.command('config').description('validate compose files and print the services they make, as JSON (no manager needed)')

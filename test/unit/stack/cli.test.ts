@@ -139,6 +139,20 @@ t.test('a name owned by another service is refused before anything changes', asy
   manager.removeService('other_web')
 })
 
+t.test('--with-registry-auth sends the credentials with created and updated services only', async (t) => {
+  const auth = { username: 'u', password: 'p', serveraddress: 'registry:5000' }
+  const files = (n: number) => [{ name: 's.yml', text: `services:\n  a:\n    image: registry:5000/a\n    deploy: {replicas: ${n}}\n  b:\n    image: b\n` }]
+  const asked: string[] = []
+  const registryAuth = (image: string) => (asked.push(image), image.startsWith('registry:5000/') ? auth : undefined)
+  await deployStack(client, { stack: 'auth', files: files(1), env: {}, cwd: dir, detach: true, registryAuth }, io())
+  t.same(store.getService('auth_a')?.spec.registryAuth, auth)
+  t.notOk(store.getService('auth_b')?.spec.registryAuth)
+  asked.length = 0
+  await deployStack(client, { stack: 'auth', files: files(2), env: {}, cwd: dir, detach: true, registryAuth }, io())
+  t.same(asked, ['registry:5000/a'], 'asked only for the updated service')
+  await removeStacks(client, ['auth'], io())
+})
+
 t.test('stack rm removes every service of the stack and only those', async (t) => {
   manager.createService(defaultServiceSpec('lonely', 'nginx'))
   const w = io()
