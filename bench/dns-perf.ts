@@ -1,9 +1,10 @@
 /**
  * DNS benchmark: dnsperf against our DnsServer and against dnsmasq serving the same names, in one run.
  *
- *   npx tsx bench/dns-perf.ts [--rounds 5] [--seconds 5] [--clients 4] [--outstanding 100] [--rate 10000] [--services 50]
+ *   npx tsx bench/dns-perf.ts [--rounds 5] [--seconds 5] [--clients 4] [--outstanding 100] [--rate 3000] [--services 50]
  *
- * A third server, a naive dns-packet responder (decode + encode per query), shows where the issue's ~0.65× came from.
+ * Two more servers give context: a naive dns-packet responder (decode + encode per query; the issue's ~0.65×) and
+ * a "floor" that echoes every question with one fixed record (no lookup: what Node's dgram itself costs).
  * All servers are pinned to CPU 1 and dnsperf to CPU 0 (taskset), listen on 127.0.0.x, and get the same query file
  * (service A, service.domain A, tasks.service A; a fifth of the services dnsrr). Each round runs both servers in
  * turn (order alternates per round) in two modes: saturation (fixed clients and outstanding queries: qps, and p99
@@ -12,6 +13,7 @@
  * Prints a table and a JSON summary; processes are stopped by PID, the temp dir removed.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import type { SocketOptions } from 'node:dgram'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createReadStream } from 'node:fs'
 import { tmpdir, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +26,7 @@ import { DnsServer } from '../src/dns/index.ts'
 const OURS = { host: '127.0.0.81', port: 15381 }
 const DNSMASQ = { host: '127.0.0.82', port: 15382 }
 const NAIVE = { host: '127.0.0.83', port: 15383 }
+const FLOOR = { host: '127.0.0.84', port: 15384 }
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -90,6 +93,25 @@ async function serveNaive(catalogPath: string): Promise<void> {
   process.on('SIGTERM', () => process.exit(0))
 }
 
+/**
+ * --serve-floor: the cheapest possible Node responder: echo the question with one fixed A record, no lookup at all.
+ * What Node's dgram costs per packet on this machine; no DNS server in Node can beat it.
+ */
+async function serveFloor(): Promise<void> {
+  const dgram = await import('node:dgram')
+  const rr = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4, 10, 78, 0, 10])
+  const sock = dgram.createSocket({ type: 'udp4', lookup: (a: string, _o: unknown, cb: (e: null, a: string, f: number) => void) => cb(null, a, 4) } as SocketOptions)
+  sock.on('message', (msg, rinfo) => {
+    const out = Buffer.allocUnsafe(msg.length + rr.length)
+    msg.copy(out)
+    out[2] = 0x84 | ((msg[2] as number) & 1); out[3] = 0x80; out[7] = 1
+    rr.copy(out, msg.length)
+    sock.send(out, rinfo.port, rinfo.address)
+  })
+  await new Promise<void>((r) => sock.bind(FLOOR.port, FLOOR.host, () => r()))
+  process.on('SIGTERM', () => process.exit(0))
+}
+
 /** --serve: run our server in this process on a static catalog until SIGTERM. */
 async function serve(catalogPath: string): Promise<void> {
   const snap = JSON.parse(readFileSync(catalogPath, 'utf8')) as CatalogSnapshot
@@ -142,7 +164,8 @@ async function dnsperf(addr: { host: string; port: number }, pid: number, dir: s
   for await (const line of createInterface({ input: createReadStream(out) })) {
     if (line.startsWith('> ')) {
       const parts = line.split(' ')
-      lats.push(Number(parts[parts.length - 1]))
+      const lat = Number(parts[parts.length - 1])
+      if (Number.isFinite(lat)) lats.push(lat) // timeouts have no latency; dnsperf counts them as lost
     } else if (line.includes('Queries per second:')) qps = Number(line.split(':')[1])
     else if (line.includes('Queries lost:')) lost = Number(line.split(':')[1]?.trim().split(' ')[0])
     else if (line.includes('Queries completed:')) completed = Number(line.split(':')[1]?.trim().split(' ')[0])
@@ -162,7 +185,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const rounds = arg('rounds', 5), seconds = arg('seconds', 5), clients = arg('clients', 4), outstanding = arg('outstanding', 100)
-  const rate = arg('rate', 10000), services = arg('services', 50)
+  const rate = arg('rate', 3000), services = arg('services', 50)
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-perf-'))
   const snap = snapshot(services)
   writeFileSync(join(dir, 'catalog.json'), JSON.stringify(snap))
@@ -180,20 +203,23 @@ async function main(): Promise<void> {
     procs.push(ours)
     const naive = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve-naive', join(dir, 'catalog.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
     procs.push(naive)
+    const floor = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve-floor'], { stdio: ['ignore', 'ignore', 'inherit'] })
+    procs.push(floor)
     const dnsmasq = spawn('taskset', ['-c', '1', '/usr/sbin/dnsmasq', '--conf-file=/dev/null', '--no-daemon', '--no-resolv', '--no-hosts',
       `--addn-hosts=${join(dir, 'hosts')}`, `--listen-address=${DNSMASQ.host}`, `--port=${DNSMASQ.port}`, '--bind-interfaces',
       '--local-ttl=5', '--log-facility=/dev/null', '--pid-file=', '-u', 'root'], { stdio: ['ignore', 'ignore', 'ignore'] })
     procs.push(dnsmasq)
-    await Promise.all([waitAnswer(OURS), waitAnswer(DNSMASQ), waitAnswer(NAIVE)])
+    await Promise.all([waitAnswer(OURS), waitAnswer(DNSMASQ), waitAnswer(NAIVE), waitAnswer(FLOOR)])
     const servers = [
       { name: 'mesh', addr: OURS, pid: ours.pid as number },
       { name: 'dnsmasq', addr: DNSMASQ, pid: dnsmasq.pid as number },
       { name: 'naive', addr: NAIVE, pid: naive.pid as number },
+      { name: 'floor', addr: FLOOR, pid: floor.pid as number },
     ]
     console.log(`# dns-perf: ${services} services, ${snap.services.length * 3} names, rounds ${rounds} × ${seconds} s, clients ${clients}, outstanding ${outstanding}, fixed rate ${rate} qps; cpus ${cpus().length}; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
-    const results: Record<string, { sat: RunResult[]; fixed: RunResult[] }> = { mesh: { sat: [], fixed: [] }, dnsmasq: { sat: [], fixed: [] }, naive: { sat: [], fixed: [] } }
+    const results: Record<string, { sat: RunResult[]; fixed: RunResult[] }> = { mesh: { sat: [], fixed: [] }, dnsmasq: { sat: [], fixed: [] }, naive: { sat: [], fixed: [] }, floor: { sat: [], fixed: [] } }
     for (let r = 0; r < rounds; r++) {
-      // Rotate the order every round (A B C, B C A, C A B, …) so drift in machine load hits every server alike.
+      // Rotate the order every round (A B C D, B C D A, …) so drift in machine load hits every server alike.
       const order = servers.map((_, i) => servers[(i + r) % servers.length] as (typeof servers)[number])
       for (const s of order) {
         const sat = await dnsperf(s.addr, s.pid, dir, { seconds, clients, outstanding })
@@ -210,13 +236,15 @@ async function main(): Promise<void> {
       when: new Date().toISOString(), rounds, seconds, clients, outstanding, rate, services, load: loadavg(),
       mesh: { qps: m('mesh', 'sat', 'qps'), p99SatMs: m('mesh', 'sat', 'p99ms'), p99FixedMs: m('mesh', 'fixed', 'p99ms'), p50FixedMs: m('mesh', 'fixed', 'p50ms'), cpuUsPerQuery: m('mesh', 'sat', 'cpuUsPerQuery') },
       naive: { qps: m('naive', 'sat', 'qps'), p99SatMs: m('naive', 'sat', 'p99ms'), p99FixedMs: m('naive', 'fixed', 'p99ms'), p50FixedMs: m('naive', 'fixed', 'p50ms'), cpuUsPerQuery: m('naive', 'sat', 'cpuUsPerQuery') },
+      floor: { qps: m('floor', 'sat', 'qps'), p99SatMs: m('floor', 'sat', 'p99ms'), p99FixedMs: m('floor', 'fixed', 'p99ms'), p50FixedMs: m('floor', 'fixed', 'p50ms'), cpuUsPerQuery: m('floor', 'sat', 'cpuUsPerQuery') },
       dnsmasq: { qps: m('dnsmasq', 'sat', 'qps'), p99SatMs: m('dnsmasq', 'sat', 'p99ms'), p99FixedMs: m('dnsmasq', 'fixed', 'p99ms'), p50FixedMs: m('dnsmasq', 'fixed', 'p50ms'), cpuUsPerQuery: m('dnsmasq', 'sat', 'cpuUsPerQuery') },
       perRoundQpsRatio: results.mesh!.sat.map((x, i) => x.qps / results.dnsmasq!.sat[i]!.qps),
+      perRoundFloorQpsRatio: results.floor!.sat.map((x, i) => x.qps / results.dnsmasq!.sat[i]!.qps),
       perRoundNaiveQpsRatio: results.naive!.sat.map((x, i) => x.qps / results.dnsmasq!.sat[i]!.qps),
       perRoundP99SatRatio: results.mesh!.sat.map((x, i) => x.p99ms / results.dnsmasq!.sat[i]!.p99ms),
       perRoundP99FixedRatio: results.mesh!.fixed.map((x, i) => x.p99ms / results.dnsmasq!.fixed[i]!.p99ms),
     }
-    console.log(`naive dns-packet responder: median qps ratio ${(summary.naive.qps / summary.dnsmasq.qps).toFixed(2)}, CPU ${summary.naive.cpuUsPerQuery.toFixed(1)} µs/query; mesh ${summary.mesh.cpuUsPerQuery.toFixed(1)}, dnsmasq ${summary.dnsmasq.cpuUsPerQuery.toFixed(1)}`)
+    console.log(`naive dns-packet responder: median qps ratio ${(summary.naive.qps / summary.dnsmasq.qps).toFixed(2)}, CPU ${summary.naive.cpuUsPerQuery.toFixed(1)} µs/query; floor (fixed answer, no lookup) qps ratio ${(summary.floor.qps / summary.dnsmasq.qps).toFixed(2)}, CPU ${summary.floor.cpuUsPerQuery.toFixed(1)}; mesh ${summary.mesh.cpuUsPerQuery.toFixed(1)}, dnsmasq ${summary.dnsmasq.cpuUsPerQuery.toFixed(1)}`)
     console.log(`median qps ratio ${(summary.mesh.qps / summary.dnsmasq.qps).toFixed(2)} (goal ≥ 0.9); p99 ratio at saturation ${(summary.mesh.p99SatMs / summary.dnsmasq.p99SatMs).toFixed(2)}, at ${rate} qps ${(summary.mesh.p99FixedMs / summary.dnsmasq.p99FixedMs).toFixed(2)} (goal ≤ 1.5)`)
     console.log(JSON.stringify(summary))
   } finally {
@@ -224,6 +252,7 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv.includes('--serve-naive')) await serveNaive(process.argv[process.argv.indexOf('--serve-naive') + 1] as string)
+if (process.argv.includes('--serve-floor')) await serveFloor()
+else if (process.argv.includes('--serve-naive')) await serveNaive(process.argv[process.argv.indexOf('--serve-naive') + 1] as string)
 else if (process.argv.includes('--serve')) await serve(process.argv[process.argv.indexOf('--serve') + 1] as string)
 else await main()

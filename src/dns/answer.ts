@@ -187,7 +187,7 @@ export class Responder {
     out[6] = k >> 8; out[7] = k & 0xff
     out[8] = 0; out[9] = 0
     const ar = (extra === null ? 0 : extra.count) + (optLen > 0 ? 1 : 0)
-    out[10] = 0; out[11] = ar
+    out[10] = ar >> 8; out[11] = ar & 0xff
     let pos = q.qEnd
     if (k === n && start === 0) {
       pos += set.buf.copy(out, pos)
