@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import type http from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +11,7 @@ import type { Store } from '../src/manager/store.ts'
 import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
 import { WorkerLink } from './worker.ts'
 import { DataPlane } from './dataplane.ts'
+import { keepPeersSnapshot, savedPeers } from './peers.ts'
 import { LogShipper } from './logs.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
@@ -65,9 +66,12 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     },
   })
   await control.start()
+  let stopPeers = (): void => undefined
   const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null }
   try {
     await gossip.start()
+    await rejoin(config, gossip, glog)
+    stopPeers = keepPeersSnapshot(gossip, config.dataDir, config.gossip.name)
     await overlay.start()
     await startCluster(config, log, gossip, overlay, cluster)
   } catch (err) {
@@ -91,6 +95,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     stopping = (async () => {
       try {
         await metrics.stop()
+        stopPeers()
         await stopCluster(cluster)
         await overlay.stop().catch((err: Error) => log.error({ err: err.message }, 'overlay teardown failed'))
         await gossip.leave()
@@ -102,6 +107,29 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     return stopping
   }
   return { gossip, overlay, manager: cluster.manager, metrics, shutdown }
+}
+
+/** Started without --join: join the members an earlier run knew (peers.json), if any answers. */
+async function rejoin(config: Readonly<Config>, gossip: Gossip, log: Logger): Promise<void> {
+  if (config.gossip.join.length > 0) return
+  const peers = savedPeers(config.dataDir)
+  if (peers.length === 0) return
+  try {
+    const n = await gossip.join(peers)
+    log.info({ peers: peers.length, reached: n }, 'rejoined the cluster an earlier run knew')
+  } catch (err) {
+    log.warn({ peers, err: (err as Error).message }, 'none of the previously known members answered; waiting to be joined')
+  }
+}
+
+/** The manager API address this node registered with (node.json), for restarts without --join. */
+function savedManager(dataDir: string): string | null {
+  try {
+    const id = JSON.parse(readFileSync(join(dataDir, 'node.json'), 'utf8')) as { manager?: string }
+    return id.manager ?? null
+  } catch {
+    return null
+  }
 }
 
 function logEvent(log: Logger, e: GossipEvent): void {
@@ -174,10 +202,12 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
         `To add a manager: mesh token show manager\n`)
     }
   } else if (c.token || existsSync(join(config.dataDir, 'node.json'))) {
-    const seed = c.manager || config.gossip.join[0] || ''
+    // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
+    const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
+    const seed = apiSeed || config.gossip.join[0] || ''
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
     if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-    const port = seed === c.manager && m[2] ? Number(m[2]) : c.apiPort
+    const port = seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort
     parts.link = new WorkerLink({
       manager: { host: m[1] as string, port }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),

@@ -54,12 +54,17 @@ function str(v: unknown, what: string): string {
 
 /** Fill a (partial) spec from the request with Docker's defaults; unknown top-level keys are refused. */
 function specFrom(b: Record<string, unknown>, base: ServiceSpec): ServiceSpec {
-  const allowed = new Set(Object.keys(base).concat(['healthcheck', 'entrypoint', 'command', 'registryAuth']))
+  const allowed = new Set(Object.keys(base).concat(OPTIONAL_SPEC_FIELDS))
   for (const k of Object.keys(b)) if (!allowed.has(k)) throw new RequestError(400, 'MESH_ERR_INVALID', `unknown service field "${k}"`)
   const authProblem = registryAuthProblem(b.registryAuth)
   if (authProblem) throw new RequestError(400, 'MESH_ERR_INVALID', authProblem)
-  return { ...base, ...(b as Partial<ServiceSpec>) }
+  const spec = { ...base, ...(b as Partial<ServiceSpec>) } as ServiceSpec & Record<string, unknown>
+  // null clears an optional field (a stack redeploy whose file no longer sets `command`, `healthcheck`, …).
+  for (const k of OPTIONAL_SPEC_FIELDS) if (spec[k] === null) delete spec[k]
+  return spec
 }
+
+const OPTIONAL_SPEC_FIELDS = ['healthcheck', 'entrypoint', 'command', 'registryAuth'] as const
 
 export function createApp(o: ApiOptions, defaults: (name: string, image: string) => ServiceSpec): express.Express {
   const m = o.manager

@@ -1,0 +1,43 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Gossip } from '../src/gossip/index.ts'
+
+/**
+ * The agent's memory of its cluster (serf's snapshot + rejoin): the addresses of the other live members are kept in
+ * `<data-dir>/peers.json`, rewritten (debounced) as members come and go, so an agent restarted without `--join`
+ * — after a crash, a reboot or a config change — joins them again instead of starting a cluster of one.
+ */
+export const PEERS_FILE = 'peers.json'
+
+/** Addresses saved by an earlier run (empty when there is no snapshot or it cannot be read). */
+export function savedPeers(dataDir: string): string[] {
+  try {
+    const v = JSON.parse(readFileSync(join(dataDir, PEERS_FILE), 'utf8')) as unknown
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+  } catch {
+    return []
+  }
+}
+
+/** Keep the snapshot current; returns a stop function that writes it one last time. */
+export function keepPeersSnapshot(gossip: Gossip, dataDir: string, self: string, debounceMs = 1000): () => void {
+  let timer: NodeJS.Timeout | null = null
+  let last = ''
+  const write = () => {
+    timer = null
+    const addrs = gossip.members().filter((m) => m.name !== self && (m.state === 'alive' || m.state === 'suspect')).map((m) => m.address).sort()
+    const text = JSON.stringify(addrs)
+    if (text === last || addrs.length === 0) return // never forget the cluster because everyone else is gone for now
+    last = text
+    const path = join(dataDir, PEERS_FILE)
+    writeFileSync(`${path}.tmp`, `${text}\n`, { mode: 0o600 })
+    renameSync(`${path}.tmp`, path)
+  }
+  const off = gossip.on((e) => {
+    if ((e.type === 'join' || e.type === 'leave' || e.type === 'reap') && !timer) timer = setTimeout(write, debounceMs)
+  })
+  return () => {
+    off()
+    if (timer) clearTimeout(timer)
+  }
+}
