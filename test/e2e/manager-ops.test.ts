@@ -263,14 +263,16 @@ t.test('the manager is killed with -9 and restarted: state survives, no duplicat
   const t0 = Date.now()
   await c.killAgent(mgr)
   c.agent(mgr, ['--init'])
-  await waitFor(async () => (await mesh(['service', 'ls'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API back' })
+  await waitFor(() => api('/v1/info').then(() => true, () => false), 60_000, { intervalMs: 300, what: 'manager API back' })
   t.comment(`manager API back after ${Date.now() - t0} ms`)
-  await c.waitReady(4)
+  await waitFor(async () => (await api<Node[]>('/v1/nodes')).filter((n) => n.state === 'ready').length === 4, 60_000,
+    { intervalMs: 300, what: '4 ready nodes' })
   t.comment(`4 nodes ready after ${Date.now() - t0} ms`)
   const after = { ls: await json<typeof before.ls>(['service', 'ls']), tasks: live(await tasksOf('web')) }
   t.same(after.ls.map((s) => [s.spec.name, s.desired]), before.ls.map((s) => [s.spec.name, s.desired]), 'service ls: same services and replicas')
   t.same(after.tasks.map((x) => x.id).sort(), before.tasks.map((x) => x.id).sort(), 'service ps: the same tasks run')
   await sleep(3000) // agents have reconnected and reconciled
+  for (const w of workers) t.match(c.agents.get(w.name)?.stdout() ?? '', /reconnected to the manager/, `${w.name}'s agent reconnected`)
   for (const n of lab.nodes) t.same((await containersOn(n)).names, perNode.get(n.name), `${n.name}: docker ps shows exactly the containers it had`)
 
   const s = await mesh(['service', 'scale', 'web=5'], 180_000)
