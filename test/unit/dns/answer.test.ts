@@ -1,6 +1,6 @@
 import t from 'tap'
 import dnsPacket from 'dns-packet'
-import { FORWARD, Responder, dnsConfig, type DnsOptions } from '../../../src/dns/index.ts'
+import { FORWARD, Responder, dnsConfig, lookup, type DnsOptions } from '../../../src/dns/index.ts'
 import { FakeCatalog, ep, labSnapshot, optRecord, rcodeOf, svc } from './fixtures.ts'
 
 const APP_TASK = '10.77.1.2' // a task of stack app
@@ -227,4 +227,20 @@ t.test('non-IN class is not answered from the catalog', async (t) => {
   const msg = dnsPacket.encode({ type: 'query', id: 1, questions: [{ name: 'version.bind', type: 'TXT', class: 'CH' }] })
   t.equal(r.handle(msg, HOST, false), FORWARD)
   t.equal(rcodeOf(r.handle(msg, '192.0.2.1', false) as Buffer), 'REFUSED')
+})
+
+t.test('lookup(): answers as a container at fromIp would get them', async (t) => {
+  const cat = new FakeCatalog(labSnapshot())
+  const web = lookup(cat, 'web', 'A', { fromIp: BLOG_TASK })
+  t.same(web.answers.map((a) => [a.name, a.type, a.ttl, a.data]), [['web', 'A', 5, '10.78.0.3']])
+  t.equal(web.rcode, 'NOERROR')
+  t.equal(web.authoritative, true)
+  t.same(lookup(cat, 'example.com').forwarded, true)
+  t.equal(lookup(cat, 'example.com').rcode, null)
+  const nx = lookup(cat, 'nosuch.mesh')
+  t.equal(nx.rcode, 'NXDOMAIN')
+  t.same(nx.authorities.map((a) => a.type), ['SOA'])
+  const srv = lookup(cat, '_80._tcp.app_web', 'srv')
+  t.same(srv.additionals.map((a) => a.data), ['10.78.0.2'])
+  t.same(lookup(cat, 'app_web.swarm', 'A', { domain: 'swarm' }).answers.map((a) => a.data), ['10.78.0.2'])
 })
