@@ -8,7 +8,8 @@ import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import { nftIngressRuleset, planNft } from './nft-rules.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
-import { TcpProxy } from './tcp-proxy.ts'
+import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
+import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.ts'
 import { UdpProxy } from './udp-proxy.ts'
 
 export type IngressLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
@@ -41,6 +42,8 @@ export interface IngressOptions {
   snatAddr?: string
   /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
+  /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
+  tcpEngine?: 'raw' | 'net'
   log: IngressLog
   exec?: Exec
   clock?: Clock
@@ -51,7 +54,7 @@ interface PortEntry {
   service: string
   spec: PortSpec
   balancer: Balancer
-  proxy: TcpProxy | UdpProxy
+  proxy: TcpProxy | RawTcpProxy | UdpProxy
   stats: Map<string, EndpointStats>
   retries: number
   rejected: number
@@ -208,7 +211,7 @@ export class Ingress {
     const log = o.log
     const base = { bindAddr: o.bindAddr, port: spec.published, balancer, clock: this.#clock }
     if (spec.protocol === 'tcp') {
-      entry.proxy = new TcpProxy({
+      const opts: TcpProxyOptions = {
         ...base, idleTimeoutMs: o.idleTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxAttempts: o.maxAttempts,
         maxConnections: o.maxConnections, proxyProtocol: spec.proxyProtocol,
         hooks: {
@@ -227,7 +230,9 @@ export class Ingress {
           },
           closed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
         },
-      })
+      }
+      const raw = o.tcpEngine !== 'net' && rawBindingsAvailable()
+      entry.proxy = raw ? new RawTcpProxy(opts) : new TcpProxy(opts)
     } else {
       entry.proxy = new UdpProxy({
         ...base, idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows,

@@ -4,6 +4,17 @@ import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import type { PortSpec } from '../../../src/manager/types.ts'
 import { FakeCatalog, ep, exchange, freePort, noExec, noLog, svc, until } from './helpers.ts'
 
+/** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */
+let engine: 'raw' | 'net' = 'raw'
+function both(name: string, fn: (t: Test) => Promise<void>): void {
+  for (const e of ['raw', 'net'] as const) {
+    t.test(`${name} [${e}]`, async (t) => {
+      engine = e
+      await fn(t)
+    })
+  }
+}
+
 /** One raw TCP backend on 127.0.0.2 and an ingress in front of it on 127.0.0.1. */
 async function setup(t: Test, onConn: (c: net.Socket) => void, port: Partial<PortSpec> = {}, o: Partial<IngressOptions> = {}) {
   const target = await freePort(['127.0.0.2'])
@@ -21,13 +32,13 @@ async function setup(t: Test, onConn: (c: net.Socket) => void, port: Partial<Por
   })
   const cat = new FakeCatalog()
   cat.set([svc([{ published, target, protocol: 'tcp', mode: 'ingress', ...port }], [ep(1, '127.0.0.2')])])
-  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, ...o })
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, ...o })
   await ing.start()
   t.teardown(() => ing.stop())
   return { published, target, ing, conns }
 }
 
-t.test('half-close: the client ends its side, the backend still answers, then ends', async (t) => {
+both('half-close: the client ends its side, the backend still answers, then ends', async (t) => {
   const { published } = await setup(t, (c) => {
     const got: Buffer[] = []
     c.on('data', (d) => got.push(d))
@@ -40,7 +51,7 @@ t.test('half-close: the client ends its side, the backend still answers, then en
   t.equal(reply.toString(), 'got hello; bye')
 })
 
-t.test('backpressure: a client that does not read makes the proxy stop reading, not buffer', async (t) => {
+both('backpressure: a client that does not read makes the proxy stop reading, not buffer', async (t) => {
   const total = 32 * 1024 * 1024
   const chunk = Buffer.alloc(1024 * 1024, 7)
   let backendSock: net.Socket | null = null
@@ -72,7 +83,7 @@ t.test('backpressure: a client that does not read makes the proxy stop reading, 
   t.equal(received, total, 'every byte arrives once the client reads')
 })
 
-t.test('idle timeout closes a silent connection (both sides)', async (t) => {
+both('idle timeout closes a silent connection (both sides)', async (t) => {
   let backendClosed = false
   const { published } = await setup(t, (c) => {
     c.resume()
@@ -89,7 +100,7 @@ t.test('idle timeout closes a silent connection (both sides)', async (t) => {
   await until(() => backendClosed, 1000, 'backend side closed')
 })
 
-t.test('idle timeout is reset by traffic', async (t) => {
+both('idle timeout is reset by traffic', async (t) => {
   const { published } = await setup(t, (c) => c.on('data', (d) => c.write(d)), {}, { idleTimeoutMs: 200 })
   const s = net.connect(published, '127.0.0.1')
   t.teardown(() => s.destroy())
@@ -114,12 +125,12 @@ async function firstBytes(t: Test, proxyProtocol: 'v1' | 'v2') {
   return { got, clientPort, published }
 }
 
-t.test('PROXY protocol v1 line before the client bytes', async (t) => {
+both('PROXY protocol v1 line before the client bytes', async (t) => {
   const { got, clientPort, published } = await firstBytes(t, 'v1')
   t.equal(got.toString('latin1'), `PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${published}\r\npayload`)
 })
 
-t.test('PROXY protocol v2 header before the client bytes', async (t) => {
+both('PROXY protocol v2 header before the client bytes', async (t) => {
   const { got, clientPort, published } = await firstBytes(t, 'v2')
   const want = Buffer.alloc(28)
   Buffer.from('0d0a0d0a000d0a515549540a', 'hex').copy(want, 0)

@@ -6,6 +6,18 @@ import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import type { Endpoint } from '../../../src/catalog/index.ts'
 import { FakeCatalog, ep, freePort, noExec, noLog, svc, until } from './helpers.ts'
 
+/** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */
+let engine: 'raw' | 'net' = 'raw'
+function both(name: string, fn: (t: Test) => Promise<void>): void {
+  for (const e of ['raw', 'net'] as const) {
+    if (process.env.ONLY && !`${name} [${e}]`.includes(process.env.ONLY)) continue
+    t.test(`${name} [${e}]`, async (t) => {
+      engine = e
+      await fn(t)
+    })
+  }
+}
+
 const BACKENDS = ['127.0.0.2', '127.0.0.3', '127.0.0.4']
 
 /** HTTP backends answering with their own address, on the same port of several loopback addresses. */
@@ -21,7 +33,7 @@ async function httpBackends(t: Test, addrs: string[], port: number): Promise<htt
 }
 
 async function ingress(t: Test, cat: FakeCatalog, o: Partial<IngressOptions> = {}): Promise<Ingress> {
-  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, connectTimeoutMs: 500, ...o })
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, connectTimeoutMs: 500, ...o })
   await ing.start()
   t.teardown(() => ing.stop())
   return ing
@@ -47,7 +59,7 @@ async function setup(t: Test, endpoints: (port: number) => Endpoint[], o: Partia
   return { target, published, cat, ing }
 }
 
-t.test('12 requests go round-robin over 3 backends, in order', async (t) => {
+both('12 requests go round-robin over 3 backends, in order', async (t) => {
   const { published, ing } = await setup(t, () => BACKENDS.map((ip, i) => ep(i + 1, ip)))
   const got: string[] = []
   for (let i = 0; i < 12; i++) got.push(await get(published))
@@ -59,7 +71,7 @@ t.test('12 requests go round-robin over 3 backends, in order', async (t) => {
   t.ok(st.endpoints.every((e) => e.bytesIn > 0 && e.bytesOut > 0), 'bytes counted')
 })
 
-t.test('a dead backend is ejected and the client sees no error', async (t) => {
+both('a dead backend is ejected and the client sees no error', async (t) => {
   // 127.0.0.9 listens on nothing: connects are refused.
   const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9'), ep(3, '127.0.0.3')])
   const got: string[] = []
@@ -73,7 +85,7 @@ t.test('a dead backend is ejected and the client sees no error', async (t) => {
   t.equal(st.rejected, 0)
 })
 
-t.test('a stopping endpoint keeps its open connection until the grace period, and gets no new ones', async (t) => {
+both('a stopping endpoint keeps its open connection until the grace period, and gets no new ones', async (t) => {
   const target = await freePort(BACKENDS)
   const published = await freePort(['127.0.0.1'])
   const seen: string[] = []
@@ -115,7 +127,7 @@ t.test('a stopping endpoint keeps its open connection until the grace period, an
   t.same(seen, ['127.0.0.2', '127.0.0.3'])
 })
 
-t.test('ports follow the catalog: added → listening, removed → closed; endpoint changes apply at once', async (t) => {
+both('ports follow the catalog: added → listening, removed → closed; endpoint changes apply at once', async (t) => {
   const target = await freePort(BACKENDS)
   const published = await freePort(['127.0.0.1'])
   await httpBackends(t, BACKENDS, target)
@@ -134,7 +146,7 @@ t.test('ports follow the catalog: added → listening, removed → closed; endpo
   await t.rejects(get(published), { code: 'ECONNREFUSED' })
 })
 
-t.test('connection limit', async (t) => {
+both('connection limit', async (t) => {
   const { published } = await setup(t, () => [ep(1, '127.0.0.2')], { maxConnections: 2 })
   const socks = [net.connect(published, '127.0.0.1'), net.connect(published, '127.0.0.1')]
   t.teardown(() => socks.forEach((s) => s.destroy()))
@@ -147,7 +159,7 @@ t.test('connection limit', async (t) => {
   t.notOk(socks.some((s) => s.destroyed), 'the first two stay open')
 })
 
-t.test('metrics', async (t) => {
+both('metrics', async (t) => {
   const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')])
   const reg = new Registry()
   ing.registerMetrics(reg)
