@@ -240,18 +240,22 @@ export class DnsServer {
     this.#conns.add(conn)
     let buf: Buffer = Buffer.alloc(0)
     let pending = 0
+    let clientDone = false
     const fromIp = conn.remoteAddress ?? ''
     const write = (out: Buffer) => {
-      if (conn.destroyed) return
+      if (conn.destroyed || conn.writableEnded) return
       const frame = Buffer.allocUnsafe(2 + out.length)
       frame.writeUInt16BE(out.length, 0)
       out.copy(frame, 2)
       conn.write(frame)
       if (conn.writableLength > TCP_MAX_WRITE_BUFFER) conn.destroy()
+      else if (clientDone && pending === 0) conn.end()
     }
     conn.setNoDelay(true)
     conn.setTimeout(this.#cfg.tcpIdleMs, () => conn.destroy())
     conn.on('error', () => {})
+    // A client may send its queries and shut down its side: answer what is pending, then close ours.
+    conn.on('end', () => { clientDone = true; if (pending === 0) conn.end() })
     conn.on('close', () => this.#conns.delete(conn))
     conn.on('data', (chunk: Buffer) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
@@ -303,7 +307,7 @@ async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buf
     }
     const port = udp.address().port
     udp.on('message', onUdp(udp))
-    const tcp = net.createServer(onConn)
+    const tcp = net.createServer({ allowHalfOpen: true }, onConn)
     tcp.maxConnections = maxConnections
     try {
       await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen({ host: addr.host, port }, () => { tcp.off('error', reject); resolve() }) })

@@ -97,6 +97,20 @@ t.test('forwarding to an upstream; upstream down → SERVFAIL within the timeout
   t.equal(rcodeOf(await udpQuery(HOST, port, q('other.upstream.test'))), 'NXDOMAIN', "upstream's NXDOMAIN passed through")
   const big = await tcpQuery(HOST, port, q('big.upstream.test'), 2000)
   t.equal(answers(big).length, 120, 'truncated upstream answer retried over TCP for a TCP client')
+  const halfClosed = await new Promise<Buffer>((resolve, reject) => {
+    const c = net.connect(port, HOST)
+    let buf = Buffer.alloc(0)
+    c.on('connect', () => {
+      const m = q('only.upstream.test', 'A', 31)
+      const len = Buffer.alloc(2)
+      len.writeUInt16BE(m.length)
+      c.end(Buffer.concat([len, m])) // query, then shut down our side at once
+    })
+    c.on('data', (d: Buffer) => { buf = Buffer.concat([buf, d]) })
+    c.on('close', () => (buf.length > 2 ? resolve(buf.subarray(2)) : reject(new Error('closed without an answer'))))
+    c.on('error', reject)
+  })
+  t.same(answers(halfClosed), ['192.0.2.7'], 'a half-closed TCP client still gets its forwarded answer')
   const udpBig = await udpQuery(HOST, port, q('big.upstream.test'))
   t.ok(((udpBig[2] as number) & 0x02) !== 0, 'UDP client gets TC and retries itself')
 
