@@ -9,7 +9,8 @@ import type { Manager } from './manager.ts'
  * manager asks every node that runs (or ran) one of the tasks over that node's watch stream, with one line
  * `{logs: LogRequest}`; the node answers with a streaming `POST /v1/agent/logs/:id` whose body is NDJSON
  * `LogLine`s, which the manager forwards with the task's name and node. `{logsCancel: id}` tells nodes to stop
- * when the CLI goes away. Without `follow` the CLI stream ends once every node has finished.
+ * when the CLI goes away. Without `follow` the CLI stream ends once every node has finished; with it, tasks of the
+ * service that get a container later are asked for too (one more request to their node, whole log).
  *
  * Flow control instead of buffers: when the CLI's socket is full, every node's upload of that session is paused
  * (TCP pushes back to the agent, which pauses its engine streams) until it drains. A node that is down, not
@@ -18,7 +19,7 @@ import type { Manager } from './manager.ts'
 
 /** What the manager asks a node for (one line on its watch stream: `{logs: LogRequest}`). Append-only. */
 export interface LogRequest {
-  /** Session id; the node uploads to `POST /v1/agent/logs/<id>`. */
+  /** Request id (one per node and ask); the node uploads to `POST /v1/agent/logs/<id>`. */
   id: string
   taskIds: string[]
   /** Lines from the end of each task's log; -1 = all. */
@@ -64,7 +65,10 @@ interface Sink {
   end(): void
 }
 
+/** One request to one node: the tasks of that node the session asked it for (a follow session may ask again later). */
 interface NodePart {
+  /** Request id: what the node uploads to (`POST /v1/agent/logs/<reqId>`). */
+  reqId: string
   node: NodeRecord
   taskIds: Set<string>
   state: 'asked' | 'streaming' | 'done'
@@ -83,7 +87,9 @@ let seq = 0
 
 class Session {
   readonly id = `${Date.now().toString(36)}${(++seq).toString(36)}${Math.random().toString(36).slice(2, 8)}`
+  /** By request id. */
   readonly parts = new Map<string, NodePart>()
+  #next = 0
   readonly tasks: Map<string, TaskRecord>
   /** Set while open() asks the nodes: the session cannot finish before every node has been asked. */
   opening = true
@@ -91,11 +97,23 @@ class Session {
   constructor(readonly query: LogQuery, tasks: TaskRecord[], readonly sink: Sink) {
     this.tasks = new Map(tasks.map((t) => [t.id, t]))
   }
+
+  nextReqId(): string {
+    return `${this.id}n${(this.#next++).toString(36)}`
+  }
+}
+
+/** What open() returns: the CLI went away (`cancel`), or, following, tasks appeared that were not asked for (`add`). */
+export interface LogSessionHandle {
+  cancel(): void
+  add(tasks: TaskRecord[], nodes: () => NodeRecord[]): void
 }
 
 export class LogBroker {
   readonly #senders = new Map<string, Set<(line: string) => void>>()
   readonly #sessions = new Map<string, Session>()
+  /** Request id → its session. */
+  readonly #requests = new Map<string, Session>()
   readonly #answerMs: number
   readonly #maxLine: number
 
@@ -119,20 +137,40 @@ export class LogBroker {
       if (set.size > 0) return
       this.#senders.delete(nodeId)
       for (const s of this.#sessions.values()) {
-        const p = s.parts.get(nodeId)
-        if (p?.state === 'asked') this.#nodeDone(s, p, `node ${p.node.hostname} disconnected before sending its logs`)
+        for (const p of s.parts.values()) {
+          if (p.node.id === nodeId && p.state === 'asked') this.#nodeDone(s, p, `node ${p.node.hostname} disconnected before sending its logs`)
+        }
       }
     }
   }
 
-  /** Open a session for `tasks` (on `nodes`), streaming to `sink`. Returns a cancel function (the CLI went away). */
-  open(tasks: TaskRecord[], nodes: NodeRecord[], query: LogQuery, sink: Sink): () => void {
-    const s = new Session(query, tasks, sink)
+  /** Open a session for `tasks` (on `nodes`), streaming to `sink`. */
+  open(tasks: TaskRecord[], nodes: NodeRecord[], query: LogQuery, sink: Sink): LogSessionHandle {
+    const s = new Session(query, [], sink)
     this.#sessions.set(s.id, s)
+    sink.onDrain(() => {
+      for (const p of s.parts.values()) if (p.upload && p.state === 'streaming') p.upload.resume()
+    })
+    this.#ask(s, tasks, nodes, query)
+    s.opening = false
+    this.#maybeFinish(s)
+    return { cancel: () => this.#cancel(s), add: (more, all) => this.#add(s, more, all) }
+  }
+
+  /** Following: ask for the whole log of tasks the session does not have yet. */
+  #add(s: Session, tasks: TaskRecord[], nodes: () => NodeRecord[]): void {
+    if (s.closed) return
+    const fresh = tasks.filter((t) => t.nodeId !== '' && !s.tasks.has(t.id))
+    if (fresh.length > 0) this.#ask(s, fresh, nodes(), { ...s.query, tail: -1 })
+  }
+
+  /** One request per node for its share of `tasks`; nodes that cannot answer are reported at once. */
+  #ask(s: Session, tasks: TaskRecord[], nodes: NodeRecord[], query: LogQuery): void {
     const byId = new Map(nodes.map((n) => [n.id, n]))
     const grouped = new Map<string, string[]>()
     for (const t of tasks) {
       if (!t.nodeId) continue
+      s.tasks.set(t.id, t)
       const list = grouped.get(t.nodeId)
       if (list) list.push(t.id)
       else grouped.set(t.nodeId, [t.id])
@@ -140,8 +178,9 @@ export class LogBroker {
     for (const [nodeId, taskIds] of grouped) {
       const node = byId.get(nodeId)
       if (!node) continue // removed from the cluster: its containers are gone
-      const part: NodePart = { node, taskIds: new Set(taskIds), state: 'asked', timer: null, upload: null }
-      s.parts.set(nodeId, part)
+      const part: NodePart = { reqId: s.nextReqId(), node, taskIds: new Set(taskIds), state: 'asked', timer: null, upload: null }
+      s.parts.set(part.reqId, part)
+      this.#requests.set(part.reqId, s)
       const senders = this.#senders.get(nodeId)
       const n = taskIds.length
       const what = `logs of ${n} task${n === 1 ? '' : 's'} unavailable`
@@ -153,7 +192,7 @@ export class LogBroker {
         this.#nodeDone(s, part, `node ${node.hostname} is not connected to the manager: ${what}`)
         continue
       }
-      const req: LogRequest = { id: s.id, taskIds, ...query }
+      const req: LogRequest = { id: part.reqId, taskIds, ...query }
       const line = `${JSON.stringify({ logs: req })}\n`
       for (const send of senders) {
         send(line)
@@ -163,19 +202,13 @@ export class LogBroker {
         if (part.state === 'asked') this.#nodeDone(s, part, `node ${node.hostname} did not answer in ${this.#answerMs / 1000} s: ${what}`)
       }, this.#answerMs)
     }
-    sink.onDrain(() => {
-      for (const p of s.parts.values()) if (p.upload && p.state === 'streaming') p.upload.resume()
-    })
-    s.opening = false
-    this.#maybeFinish(s)
-    return () => this.#cancel(s)
   }
 
-  /** A node's upload for session `id` (`POST /v1/agent/logs/:id`): forward its lines until it ends. */
+  /** A node's upload for request `id` (`POST /v1/agent/logs/:id`): forward its lines until it ends. */
   upload(node: NodeRecord, id: string, req: Request, res: Response): void {
-    const s = this.#sessions.get(id)
-    const part = s?.parts.get(node.id)
-    if (!s || s.closed || !part || part.state === 'done') {
+    const s = this.#requests.get(id)
+    const part = s?.parts.get(id)
+    if (!s || s.closed || !part || part.node.id !== node.id || part.state === 'done') {
       req.resume()
       res.status(410).json({ error: { code: 'MESH_ERR_GONE', message: `log session "${id}" is over` } })
       return
@@ -245,7 +278,7 @@ export class LogBroker {
     for (const p of s.parts.values()) {
       if (p.state === 'done') continue
       const senders = this.#senders.get(p.node.id)
-      if (senders) for (const send of senders) send(`${JSON.stringify({ logsCancel: s.id })}\n`)
+      if (senders) for (const send of senders) send(`${JSON.stringify({ logsCancel: p.reqId })}\n`)
       p.upload?.destroy()
     }
     this.#close(s)
@@ -257,6 +290,7 @@ export class LogBroker {
       if (p.timer) clearTimeout(p.timer)
       p.timer = null
       p.state = 'done'
+      this.#requests.delete(p.reqId)
     }
     this.#sessions.delete(s.id)
   }
@@ -340,10 +374,23 @@ export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, re
   }
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   res.flushHeaders()
-  const cancel = logBrokerFor(m).open(tasks, m.store.listNodes(), query, {
+  const session = logBrokerFor(m).open(tasks, m.store.listNodes(), query, {
     write: (msg) => res.write(`${JSON.stringify(msg)}\n`),
     onDrain: (fn) => res.on('drain', fn),
     end: () => res.end(),
   })
-  res.on('close', cancel)
+  // Following a service: tasks that start later (scale, update, restarts) are asked for as they get a container.
+  const serviceId = kind === 'service' ? m.store.getService(String(req.params.id))?.id : undefined
+  let unwatch = (): void => {}
+  if (query.follow && serviceId) {
+    unwatch = m.store.watch(m.store.revision, (e) => {
+      if (e.kind === 'task' && e.record.serviceId === serviceId && e.record.nodeId !== '' && mayHaveContainer(e.record)) {
+        session.add([e.record], () => m.store.listNodes())
+      }
+    })
+  }
+  res.on('close', () => {
+    unwatch()
+    session.cancel()
+  })
 }

@@ -204,7 +204,11 @@ t.test('service logs: lines from tasks on several nodes, prefixed by task and no
   await waitFor(() => new Set([...f.stdout().matchAll(/^(web\.\d)\.\w+@\w+ +\| tick/gm)].map((m) => m[1])).size === 3, 20_000,
     { intervalMs: 300, what: 'ticks from all three tasks' })
   t.pass('--follow streams new lines from every task')
+  t.equal((await mesh(['service', 'scale', '--detach', 'web=4'])).code, 0)
+  await waitFor(() => /^web\.4\.\w+@\w+ +\| hello v=1$/m.test(f.stdout()), 30_000, { intervalMs: 300, what: 'the new task\'s lines' })
+  t.pass('--follow picks up a task that started later (scale), from its first line')
   await killAndReap(f)
+  t.equal((await mesh(['service', 'scale', 'web=3'], 120_000)).code, 0)
 })
 
 /** Env of a task: V=… */

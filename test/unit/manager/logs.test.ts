@@ -40,7 +40,8 @@ t.test('asks each node once on its watch stream; lines are forwarded with task n
   b.open([task('t1', 'a', 1), task('t2', 'b', 2), task('t3', 'a', 3)], [node('a'), node('b')], q, s)
   const reqA = JSON.parse(sent.a![0]!).logs
   t.same(reqA.taskIds, ['t1', 't3'])
-  t.equal(JSON.parse(sent.b![0]!).logs.id, reqA.id, 'one session id')
+  const reqB = JSON.parse(sent.b![0]!).logs
+  t.not(reqB.id, reqA.id, 'one request id per node')
   const ua = upload()
   b.upload(node('a'), reqA.id, ua.asReq, ua.asRes)
   ua.req.emit('data', '{"task":"t1","stream":"stdout","line":"hello"}\n{"task":"t2","stream":"stdout","line":"not a task of node a"}\n{"task":"t3","str')
@@ -53,7 +54,7 @@ t.test('asks each node once on its watch stream; lines are forwarded with task n
   t.equal(ua.res.code, 204)
   t.notOk(s.ended, 'node b is still to answer')
   const ub = upload()
-  b.upload(node('b'), reqA.id, ub.asReq, ub.asRes)
+  b.upload(node('b'), reqB.id, ub.asReq, ub.asRes)
   ub.req.emit('end')
   t.ok(s.ended, 'every node done: the stream ends')
   t.equal(b.sessions, 0)
@@ -78,7 +79,7 @@ t.test('a full CLI socket pauses every upload until it drains; cancel tells the 
   const sent: string[] = []
   b.attach('a', (l) => sent.push(l))
   const s = sink()
-  const cancel = b.open([task('t1', 'a')], [node('a')], { ...q, follow: true }, s)
+  const { cancel } = b.open([task('t1', 'a')], [node('a')], { ...q, follow: true }, s)
   const id = JSON.parse(sent[0]!).logs.id
   const u = upload()
   b.upload(node('a'), id, u.asReq, u.asRes)
@@ -100,12 +101,35 @@ t.test('cancel while a node streams: logsCancel on its watch stream', async (t) 
   const b = new LogBroker()
   const sent: string[] = []
   b.attach('a', (l) => sent.push(l))
-  const cancel = b.open([task('t1', 'a')], [node('a')], { ...q, follow: true }, sink())
+  const { cancel } = b.open([task('t1', 'a')], [node('a')], { ...q, follow: true }, sink())
   const id = JSON.parse(sent[0]!).logs.id
   const u = upload()
   b.upload(node('a'), id, u.asReq, u.asRes)
   cancel()
   t.same(JSON.parse(sent[1]!), { logsCancel: id })
+})
+
+t.test('following: tasks that appear later are asked for, whole log, as a new request', async (t) => {
+  const b = new LogBroker()
+  const sent: string[] = []
+  b.attach('a', (l) => sent.push(l))
+  const s = sink()
+  const h = b.open([task('t1', 'a')], [node('a')], { ...q, tail: 5, follow: true }, s)
+  h.add([task('t1', 'a'), task('t2', 'a', 2)], () => [node('a')])
+  h.add([task('t2', 'a', 2)], () => [node('a')])
+  t.equal(sent.length, 2, 'one more request, for t2 only, once')
+  const [r1, r2] = sent.map((l) => JSON.parse(l).logs)
+  t.not(r1.id, r2.id)
+  t.same([r2.taskIds, r2.tail, r2.follow], [['t2'], -1, true])
+  const u = upload()
+  b.upload(node('a'), r2.id, u.asReq, u.asRes)
+  u.req.emit('data', '{"task":"t2","stream":"stdout","line":"new"}\n')
+  t.same(s.got, [{ task: 't2', name: 'web.2.t2', node: 'host-a', stream: 'stdout', line: 'new' }])
+  const other = upload()
+  b.upload(node('b'), r1.id, other.asReq, other.asRes)
+  t.equal(other.res.code, 410, 'another node cannot upload for this request')
+  h.cancel()
+  t.same(sent.slice(2).map((l) => JSON.parse(l).logsCancel).sort(), [r1.id, r2.id].sort(), 'each open request is cancelled')
 })
 
 t.test('the watch stream closing before the node answered ends its part', async (t) => {
