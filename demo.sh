@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# mesh demo — the README's main job. On a fresh Debian 12 machine (root): installs what it needs, builds a lab of
-# three "hosts" (network namespaces, each with its own dockerd, on a private underlay 192.168.77.0/24), starts a
-# mesh agent on each (gossip + WireGuard overlay), runs a web container on every node, fetches each one from a
-# container on node1 across the encrypted overlay, shows `mesh status`, then kills node3 (-9) and shows the others
-# drop it. Tears everything down unless --keep. Not root: a gossip-only cluster on 127.0.0.x instead.
+# mesh demo — the README's main job, the Docker Swarm tutorial's lab in one command. On a fresh Debian 12 machine
+# (root): installs what it needs, builds a lab of four "hosts" (network namespaces, each with its own dockerd, on a
+# private underlay 192.168.77.0/24), makes node1 a manager (`mesh agent --init`) and joins node2-4 as workers with
+# the token, deploys the tutorial's stack (examples/getstartedlab.yml: web ×5 on port 4000, a visualizer and a
+# redis-like counter pinned to the manager, a named volume), then fetches port 4000 on EVERY node (the routing mesh:
+# each answer names the task that served it), shows `mesh stack ps` and `mesh status`, and tears down unless --keep.
+# Not root: a gossip-only cluster on 127.0.0.x instead (demo-local.sh).
 # Usage: ./demo.sh [--keep]
 set -euo pipefail
 cd "$(dirname "$0")"
 KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-MESH="node $PWD/bin/mesh.js"
 
 if [ "$(id -u)" != 0 ]; then
   [ -d node_modules ] || npm ci --no-audit --no-fund
@@ -18,44 +19,55 @@ fi
 bash test/setup.sh
 PREFIX="demo$$"
 LAB="bash $PWD/test/lab/lab.sh -p $PREFIX"
+DIR=/var/lib/meshlab/$PREFIX
 cleanup() {
-  if [ "$KEEP" = 1 ]; then echo "kept: lab run $PREFIX (bash test/lab/lab.sh -p $PREFIX down)"; return; fi
+  if [ "$KEEP" = 1 ]; then
+    echo "kept: lab run $PREFIX. Try: $LAB exec node1 -- env MESH_DATA_DIR=$DIR/n1/mesh node $PWD/bin/mesh.js service ls"
+    echo "      remove it with: $LAB down"
+    return
+  fi
   step "tearing down"
   $LAB down || true
 }
 trap cleanup EXIT
 
-step "lab: 3 hosts, each a network namespace with its own dockerd"
-bash test/lab/lab.sh up 3 --prefix "$PREFIX" --owner $$ | tail -4
+# The mesh CLI on node I (the manager is node1: its CLI talks to the local manager socket).
+mesh() { local i=$1; shift; $LAB exec "node$i" -- env MESH_DATA_DIR="$DIR/n$i/mesh" node "$PWD/bin/mesh.js" "$@"; }
+wait_for() { local what=$1 n=$2; shift 2; for _ in $(seq 1 "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; echo "timed out: $what" >&2; return 1; }
 
-step "mesh agents: gossip on :7946, WireGuard overlay on :51820"
-st() { $LAB exec "node$1" -- node "$PWD/bin/mesh.js" status --data-dir "/var/lib/meshlab/$PREFIX/n$1/mesh" "${@:2}"; }
-peers() { st "$1" --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);console.log(j.overlay.held?j.overlay.peers.length:-1)}catch{console.log(-1)}})'; }
-for i in 1 2 3; do
-  join=(); [ "$i" -gt 1 ] && join=(--join 192.168.77.11)
+step "lab: 4 hosts (node1-node4), each a network namespace with its own dockerd"
+bash test/lab/lab.sh up 4 --prefix "$PREFIX" --owner $$ | tail -5
+
+step "node1: mesh agent --init (gossip :7946, WireGuard :51820, manager API :7947)"
+$LAB spawn node1 --name agent -- node "$PWD/bin/mesh.js" agent --name node1 --bind 192.168.77.11 --data-dir "$DIR/n1/mesh" --overlay on --init >/dev/null
+wait_for "the manager" 90 mesh 1 token show worker -q
+TOKEN=$(mesh 1 token show worker -q)
+echo "worker join token: $TOKEN"
+
+step "node2-node4: mesh agent --join 192.168.77.11 --token …"
+for i in 2 3 4; do
   $LAB spawn "node$i" --name agent -- node "$PWD/bin/mesh.js" agent --name "node$i" --bind "192.168.77.1$i" \
-    --data-dir "/var/lib/meshlab/$PREFIX/n$i/mesh" --overlay on "${join[@]}" >/dev/null
-  for _ in $(seq 1 60); do [ "$(peers "$i")" -ge 0 ] && break; sleep 0.5; done   # holds its subnet
-  echo "node$i: up"
+    --data-dir "$DIR/n$i/mesh" --overlay on --join 192.168.77.11 --token "$TOKEN" >/dev/null
 done
-for _ in $(seq 1 60); do [ "$(peers 1)" = 2 ] && break; sleep 0.5; done
-st 1
+ready() { [ "$(mesh 1 node ls --json | grep -c '"state": *"ready"')" = 4 ]; }
+wait_for "four ready nodes" 120 ready
+mesh 1 node ls
 
-step "a web container on every node, on the overlay network 'mesh'"
-declare -A IPS
-for i in 1 2 3; do
-  $LAB docker "node$i" run -d --name web --network mesh mesh/busybox:latest \
-    sh -c "echo \"hello from \$(hostname) on node$i\" > /index.html && exec httpd -f -p 80 -h /" >/dev/null
-  IPS[$i]=$($LAB docker "node$i" inspect -f '{{.NetworkSettings.Networks.mesh.IPAddress}}' web)
-  echo "node$i: web at ${IPS[$i]}"
+step "mesh stack deploy -c examples/getstartedlab.yml getstartedlab"
+mesh 1 stack deploy -c examples/getstartedlab.yml getstartedlab
+mesh 1 stack ps getstartedlab
+
+step "the routing mesh: port 4000 on every node, round-robin over the 5 web tasks wherever they run"
+for i in 1 2 3 4; do
+  printf 'node%s:4000 →' "$i"
+  for _ in 1 2 3 4 5; do printf ' %s' "$($LAB client curl -s -m 3 "http://192.168.77.1$i:4000/" | cut -d. -f1-2)"; done
+  echo
 done
 
-step "from a container on node1, fetch every node's web container across the encrypted overlay"
-$LAB docker node1 run --rm --network mesh mesh/busybox:latest sh -c \
-  "for ip in ${IPS[1]} ${IPS[2]} ${IPS[3]}; do printf '%-12s -> ' \$ip; timeout 5 wget -qO- http://\$ip/; done"
+step "pinned to the manager: the visualizer on :8080 and the counter (named volume) on :6379, reached through node3"
+$LAB client curl -s -m 3 http://192.168.77.13:8080/
+for _ in 1 2 3; do $LAB client curl -s -m 3 http://192.168.77.13:6379/cgi-bin/hits; done
 
-step "node3 dies (kill -9 of its agent and of the whole host); gossip declares it dead, node1 drops its peer"
-$LAB kill-node node3 >/dev/null
-for _ in $(seq 1 60); do [ "$(peers 1)" = 1 ] && break; sleep 0.5; done
-st 1
-echo; echo "demo finished"
+step "mesh status on node2 (members, overlay peers, published ports with their endpoints, DNS)"
+mesh 2 status
+echo; echo "demo finished (the live dashboard is http://192.168.77.11:7947/ui inside the lab)"

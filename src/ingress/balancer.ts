@@ -12,6 +12,11 @@ import type { Endpoint } from '../catalog/index.ts'
  * `min(ejectBaseMs · 2^(failures-1), ejectMaxMs)`; `succeeded()` forgets its failures. When every running, healthy
  * backend is ejected, `pick()` still tries the one whose ejection ends first (a panic mode, as Envoy has): better
  * a connect that might work than a certain refusal. `exclude` lets a caller retry a connection on another backend.
+ *
+ * Warm-up: a task is `running` as soon as its process starts, often a few milliseconds before it listens. A backend
+ * that has never accepted a connection and was listed less than `warmupMs` ago is ejected for only
+ * `warmupEjectMs · 2^(failures-1)` (capped at 4×), so a new task gets its first connections within a second of
+ * starting instead of sitting out a full backoff for a refused connect at its very first instant.
  */
 
 export type BalancePolicy = 'round-robin' | 'least-connections'
@@ -23,6 +28,10 @@ export interface BalancerOptions {
   ejectBaseMs?: number
   /** Longest ejection, ms. Default 30000. */
   ejectMaxMs?: number
+  /** How long after being listed a backend that never accepted counts as starting up, ms. Default 5000. */
+  warmupMs?: number
+  /** Ejection after a failed connect during warm-up, ms. Default 100. */
+  warmupEjectMs?: number
 }
 
 export interface Backend {
@@ -39,6 +48,10 @@ export interface Backend {
   ejectedUntil: number
   /** Times this backend was ejected. */
   ejections: number
+  /** When the catalog first listed it (ms, the balancer's clock). */
+  listedAt: number
+  /** It has accepted a connection (or passed an active check) at least once. */
+  proven: boolean
   /** False once the catalog no longer lists it (it stays known while connections are open). */
   listed: boolean
 }
@@ -51,6 +64,8 @@ export class Balancer {
   readonly policy: BalancePolicy
   readonly #ejectBaseMs: number
   readonly #ejectMaxMs: number
+  readonly #warmupMs: number
+  readonly #warmupEjectMs: number
   readonly #now: () => number
   /** Listed backends in catalog order. */
   #list: Backend[] = []
@@ -62,6 +77,8 @@ export class Balancer {
     this.policy = o.policy ?? 'round-robin'
     this.#ejectBaseMs = o.ejectBaseMs ?? 1000
     this.#ejectMaxMs = o.ejectMaxMs ?? 30_000
+    this.#warmupMs = o.warmupMs ?? 5000
+    this.#warmupEjectMs = o.warmupEjectMs ?? 100
   }
 
   /**
@@ -78,7 +95,7 @@ export class Balancer {
       seen.add(key)
       let b = this.#byKey.get(key)
       if (!b) {
-        b = { key, ip: e.ip, port, endpoint: e, active: 0, failures: 0, ejectedUntil: 0, ejections: 0, listed: true }
+        b = { key, ip: e.ip, port, endpoint: e, active: 0, failures: 0, ejectedUntil: 0, ejections: 0, listed: true, listedAt: this.#now(), proven: false }
         this.#byKey.set(key, b)
       }
       b.endpoint = e
@@ -163,8 +180,12 @@ export class Balancer {
   /** A connect to the backend failed or timed out: eject it with exponential backoff. Returns the ejection in ms. */
   failed(b: Backend): number {
     b.failures++
-    const ms = Math.min(this.#ejectBaseMs * 2 ** Math.min(b.failures - 1, 30), this.#ejectMaxMs)
-    b.ejectedUntil = this.#now() + ms
+    const now = this.#now()
+    const warming = !b.proven && now - b.listedAt < this.#warmupMs
+    const ms = warming
+      ? Math.min(this.#warmupEjectMs * 2 ** Math.min(b.failures - 1, 2), this.#warmupEjectMs * 4)
+      : Math.min(this.#ejectBaseMs * 2 ** Math.min(b.failures - 1, 30), this.#ejectMaxMs)
+    b.ejectedUntil = now + ms
     b.ejections++
     return ms
   }
@@ -173,5 +194,6 @@ export class Balancer {
   succeeded(b: Backend): void {
     b.failures = 0
     b.ejectedUntil = 0
+    b.proven = true
   }
 }

@@ -133,11 +133,13 @@ export class Ingress {
     this.#metrics = new IngressMetrics(registry, () => this.status())
   }
 
+  /** Run `fn` every `ms` until stop; each loop holds one timer slot (replaced, not appended, on every tick). */
   #every(ms: number, fn: () => void): void {
+    const slot = this.#timers.length
     const tick = () => {
       if (!this.#running) return
       fn()
-      this.#timers.push(this.#clock.setTimeout(tick, ms))
+      this.#timers[slot] = this.#clock.setTimeout(tick, ms)
     }
     this.#timers.push(this.#clock.setTimeout(tick, ms))
   }

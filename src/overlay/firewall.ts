@@ -2,7 +2,8 @@ import { run } from './exec.ts'
 
 /**
  * Overlay firewall. mesh owns one nftables table (`inet mesh`), replaced atomically in one `nft -f` transaction:
- *  - forward: from the tunnel only overlay → this node's containers passes; everything else from the tunnel drops;
+ *  - forward: from the tunnel only overlay → this node's containers passes, plus replies to flows this node
+ *    forwarded into the tunnel (ingress nft mode: client → DNAT → a task on another node); everything else drops;
  *  - input: from the tunnel only replies, ICMP and DNS to the gateway reach the host;
  *  - postrouting: containers reaching outside the overlay are masqueraded; overlay ↔ overlay is never NATed.
  * Docker's own iptables-nft FORWARD chain drops new flows into its bridges, so one rule in Docker's documented
@@ -34,6 +35,7 @@ table inet ${NFT_TABLE} {
   chain forward {
     type filter hook forward priority filter; policy accept;
     iifname "${s.ifname}" oifname "${s.bridgeName}" ip saddr ${s.range} ip daddr ${s.subnet} accept
+    iifname "${s.ifname}" ct state established,related accept
     iifname "${s.ifname}" counter drop
   }
   chain postrouting {

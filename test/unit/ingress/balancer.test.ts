@@ -28,7 +28,7 @@ t.test('eligibility: running and healthy|none only', async (t) => {
 
 t.test('passive ejection: exponential backoff, capped; success resets', async (t) => {
   let now = 0
-  const b = new Balancer(() => now, { ejectBaseMs: 1000, ejectMaxMs: 5000 })
+  const b = new Balancer(() => now, { ejectBaseMs: 1000, ejectMaxMs: 5000, warmupMs: 0 })
   b.setEndpoints(three, 80)
   const two = b.get('10.0.0.2:80')!
   const steps = [1000, 2000, 4000, 5000, 5000]
@@ -39,6 +39,23 @@ t.test('passive ejection: exponential backoff, capped; success resets', async (t
   t.same(picks(b, 3), ['10.0.0.1', '10.0.0.2', '10.0.0.3'], 'back after the backoff')
   b.succeeded(two)
   t.equal(b.failed(two), 1000, 'a success resets the backoff')
+})
+
+t.test('warm-up: a new backend that refuses before it listens sits out 100 ms, not a full backoff', async (t) => {
+  let now = 0
+  const b = new Balancer(() => now)
+  b.setEndpoints(three, 80)
+  const two = b.get('10.0.0.2:80')!
+  t.same([b.failed(two), b.failed(two), b.failed(two), b.failed(two)], [100, 200, 400, 400], 'short, capped ejections while starting')
+  now = 450
+  b.succeeded(two)
+  t.equal(b.failed(two), 1000, 'once it has accepted a connection, failures count in full')
+  now = 6000
+  b.setEndpoints([...three, ep(4, '10.0.0.4')], 80)
+  const four = b.get('10.0.0.4:80')!
+  t.equal(b.failed(four), 100, 'a backend listed later gets its own warm-up')
+  now = 12_000
+  t.equal(b.failed(b.get('10.0.0.1:80')!), 1000, 'an old backend that never took a connection is past its warm-up')
 })
 
 t.test('panic mode: all ejected → the one whose ejection ends first; exclude is honoured', async (t) => {
