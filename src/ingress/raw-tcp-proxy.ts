@@ -314,7 +314,10 @@ function onClientRead(this: Handle, ab: ArrayBuffer | undefined): void {
   } else if (n === UV_EOF) {
     this.readStop()
     p.halves |= 1
-    if (!p.toUp) shut(p, p.u as Handle, 8)
+    if (p.toUp) return // shut down once the pending write is done (afterWrite)
+    // The upstream has ended too and nothing is pending towards it: close both now (close sends the FIN).
+    if ((p.halves & 2) && !p.toClient) teardown(p, false)
+    else shut(p, p.u as Handle, 8)
   } else if (n < 0) teardown(p, true)
 }
 
@@ -329,7 +332,9 @@ function onUpRead(this: Handle, ab: ArrayBuffer | undefined): void {
   } else if (n === UV_EOF) {
     this.readStop()
     p.halves |= 2
-    if (!p.toClient) shut(p, p.c, 4)
+    if (p.toClient) return
+    if ((p.halves & 1) && !p.toUp) teardown(p, false)
+    else shut(p, p.c, 4)
   } else if (n < 0) teardown(p, true)
 }
 

@@ -51,6 +51,25 @@ both('half-close: the client ends its side, the backend still answers, then ends
   t.equal(reply.toString(), 'got hello; bye')
 })
 
+both('half-close the other way: the backend ends first, the client still sends', async (t) => {
+  let got = ''
+  let ended = false
+  const { published } = await setup(t, (c) => {
+    c.end('hi')
+    c.on('data', (d) => (got += d))
+    c.on('end', () => (ended = true))
+  })
+  const s = net.connect({ port: published, host: '127.0.0.1', allowHalfOpen: true })
+  t.teardown(() => s.destroy())
+  let reply = ''
+  s.on('data', (d) => (reply += d))
+  await new Promise((r) => s.on('end', r))
+  t.equal(reply, 'hi', 'the backend spoke and ended')
+  s.end('later')
+  await until(() => ended, 2000, 'backend sees the client end')
+  t.equal(got, 'later', 'bytes after the backend ended still arrive')
+})
+
 both('backpressure: a client that does not read makes the proxy stop reading, not buffer', async (t) => {
   const total = 32 * 1024 * 1024
   const chunk = Buffer.alloc(1024 * 1024, 7)

@@ -10,7 +10,6 @@ import { FakeCatalog, ep, freePort, noExec, noLog, svc, until } from './helpers.
 let engine: 'raw' | 'net' = 'raw'
 function both(name: string, fn: (t: Test) => Promise<void>): void {
   for (const e of ['raw', 'net'] as const) {
-    if (process.env.ONLY && !`${name} [${e}]`.includes(process.env.ONLY)) continue
     t.test(`${name} [${e}]`, async (t) => {
       engine = e
       await fn(t)
