@@ -12,6 +12,8 @@ export type CatalogLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: strin
 export interface CatalogOptions {
   store?: CatalogStore
   log?: CatalogLog
+  /** Time source for `appliedAt` (ms). Default Date.now. */
+  clock?: { now(): number }
 }
 
 const EMPTY: CatalogSnapshot = Object.freeze({ revision: 0, services: [], nodes: [] }) as CatalogSnapshot
@@ -37,10 +39,24 @@ export class Catalog implements CatalogView {
   readonly #listeners = new Set<(snap: CatalogSnapshot) => void>()
   readonly #store: CatalogStore | undefined
   readonly #log: CatalogLog
+  readonly #clock: { now(): number }
+  #appliedAt: number | null = null
+  #fromCache = false
 
   constructor(opts: CatalogOptions = {}) {
     this.#store = opts.store
     this.#log = opts.log ?? (() => undefined)
+    this.#clock = opts.clock ?? Date
+  }
+
+  /** When the last manager snapshot was applied (clock ms); null while only the cache (or nothing) was served. */
+  get appliedAt(): number | null {
+    return this.#appliedAt
+  }
+
+  /** True while the view comes from the cached file, not from the manager. */
+  get fromCache(): boolean {
+    return this.#fromCache
   }
 
   /** Serve the stored snapshot, if any (call once at start, before the manager answers). True when one was loaded. */
@@ -53,6 +69,7 @@ export class Catalog implements CatalogView {
     }
     if (!snap || snap.revision < this.#raw.revision) return false
     this.#set(snap, false)
+    this.#fromCache = true
     this.#log('info', 'serving cached catalog', { revision: snap.revision, services: snap.services.length })
     return true
   }
@@ -76,6 +93,8 @@ export class Catalog implements CatalogView {
   /** Take a manager snapshot. Returns false when it was ignored (older revision, or identical to the current one). */
   apply(snap: CatalogSnapshot): boolean {
     if (snap.revision < this.#raw.revision) return false
+    this.#appliedAt = this.#clock.now()
+    this.#fromCache = false
     return this.#set(snap, true)
   }
 

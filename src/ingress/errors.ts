@@ -6,10 +6,3 @@ export class IngressError extends MeshError {
     super('MESH_ERR_INGRESS', message, options)
   }
 }
-
-/** No endpoint of a service could take a connection (none healthy, or every connect attempt failed). */
-export class NoEndpointError extends MeshError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('MESH_ERR_NO_ENDPOINT', message, options)
-  }
-}

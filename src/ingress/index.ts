@@ -21,7 +21,7 @@
  */
 export { Ingress, type IngressLog, type IngressOptions } from './ingress.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
-export { IngressError, NoEndpointError } from './errors.ts'
+export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, type Exec } from './nft.ts'
 export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, nftIngressRuleset, planNft, type NftPlan, type NftRulesOptions } from './nft-rules.ts'
 export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'

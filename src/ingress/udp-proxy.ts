@@ -50,6 +50,7 @@ export class UdpProxy {
   #sock: dgram.Socket | null = null
   readonly #flows = new Map<string, Flow>()
   #sweep: TimerHandle | null = null
+  readonly #timers = new Set<TimerHandle>()
 
   constructor(o: UdpProxyOptions) {
     this.#o = o
@@ -82,6 +83,8 @@ export class UdpProxy {
   async stop(): Promise<void> {
     this.#o.clock.clearTimeout(this.#sweep)
     this.#sweep = null
+    for (const h of this.#timers) this.#o.clock.clearTimeout(h)
+    this.#timers.clear()
     for (const f of [...this.#flows.values()]) this.#close(f)
     const s = this.#sock
     this.#sock = null
@@ -94,9 +97,10 @@ export class UdpProxy {
     const victims = [...this.#flows.values()].filter((f) => set.has(f.backend))
     if (victims.length === 0) return
     const h = this.#o.clock.setTimeout(() => {
+      this.#timers.delete(h)
       for (const f of victims) if (this.#flows.get(f.key) === f && !this.#o.balancer.eligible(f.backend)) this.#close(f)
     }, graceMs)
-    void h
+    this.#timers.add(h)
   }
 
   openByBackend(): Map<string, number> {

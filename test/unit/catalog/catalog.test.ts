@@ -143,10 +143,17 @@ t.test('persistence: saved on apply, restored after a restart, never older than 
   const a = new Catalog({ store })
   a.apply(snap(9))
   t.equal(saved?.revision, 9)
-  const b = new Catalog({ store })
+  let now = 100
+  const b = new Catalog({ store, clock: { now: () => now } })
   t.ok(b.restore())
+  t.equal(b.fromCache, true, 'serving the cache')
+  t.equal(b.appliedAt, null)
   t.equal(b.current().revision, 9)
   t.same(ips(b), ['10.77.1.2', '10.77.2.2'])
+  now = 250
+  b.apply(snap(10))
+  t.equal(b.fromCache, false, 'the manager answered')
+  t.equal(b.appliedAt, 250)
   const c = new Catalog({ store: { load: () => { throw new Error('boom') }, save: () => { throw new Error('disk full') } } })
   t.notOk(c.restore(), 'unreadable cache: start empty')
   t.ok(c.apply(snap(1)), 'a failing save does not refuse the snapshot')

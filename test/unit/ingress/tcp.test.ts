@@ -172,3 +172,36 @@ both('metrics', async (t) => {
   t.match(text, /mesh_ingress_connect_seconds_count\{service="web",port="tcp\/\d+"\} 4/)
   t.match(text, /mesh_ingress_received_bytes_total\{[^}]*127\.0\.0\.2[^}]*\} [1-9]/)
 })
+
+both('active checks eject a dead endpoint before any client meets it', async (t) => {
+  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: 200 } })
+  await until(() => ing.status()[0]?.endpoints.find((e) => e.ip === '127.0.0.9')?.ejected === true, 2000, 'dead endpoint ejected')
+  const st = ing.status()[0]!
+  t.equal(st.endpoints.find((e) => e.ip === '127.0.0.2')?.ejected, false, 'the live one stays')
+  t.equal(st.retries, 0, 'no client connection was involved')
+})
+
+both('gossip death (Catalog.nodeDown) takes a node out of rotation for the next connection', async (t) => {
+  const { Catalog } = await import('../../../src/catalog/index.ts')
+  const target = await freePort(BACKENDS)
+  const published = await freePort(['127.0.0.1'])
+  await httpBackends(t, BACKENDS, target)
+  const catalog = new Catalog()
+  const port = { published, target, protocol: 'tcp' as const, mode: 'ingress' as const }
+  catalog.apply({
+    revision: 1,
+    nodes: [{ id: 'n1', hostname: 'node1', addr: 'a', state: 'ready' }, { id: 'n2', hostname: 'node2', addr: 'b', state: 'ready' }],
+    services: [svc([port], [ep(1, '127.0.0.2'), ep(2, '127.0.0.3', { nodeId: 'n2', node: 'node2' }), ep(3, '127.0.0.4')])],
+  })
+  const ing = new Ingress({ catalog, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  catalog.nodeDown('node2')
+  const got: string[] = []
+  for (let i = 0; i < 4; i++) got.push(await get(published))
+  t.same(got, ['127.0.0.2', '127.0.0.4', '127.0.0.2', '127.0.0.4'], 'node2 skipped at once')
+  catalog.nodeUp('node2')
+  const back: string[] = []
+  for (let i = 0; i < 3; i++) back.push(await get(published))
+  t.same([...back].sort(), BACKENDS, 'back in rotation when alive again')
+})
