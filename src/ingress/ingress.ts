@@ -78,6 +78,7 @@ export class Ingress {
   #timers: TimerHandle[] = []
   #running = false
   #nftError: string | null = null
+  #nftCleared = false
 
   constructor(o: IngressOptions) {
     if (o.mode !== 'userspace' && o.mode !== 'nft') throw new ConfigError(`ingress: mode must be userspace or nft, got ${String(o.mode)}`)
@@ -270,7 +271,14 @@ export class Ingress {
     })
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) plan.vips = []
-    if (plan.ports.length === 0 && plan.vips.length === 0 && !nft.applied) return
+    if (plan.ports.length === 0 && plan.vips.length === 0 && !nft.applied) {
+      // Nothing to write: only clear what a previous (crashed) agent may have left, once.
+      if (!this.#nftCleared) {
+        this.#nftCleared = true
+        await nft.remove()
+      }
+      return
+    }
     const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr })
     try {
       if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vips.length })
