@@ -72,7 +72,8 @@ both('12 requests go round-robin over 3 backends, in order', async (t) => {
 
 both('a dead backend is ejected and the client sees no error', async (t) => {
   // 127.0.0.9 listens on nothing: connects are refused.
-  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9'), ep(3, '127.0.0.3')])
+  // warmupMs 0: the dead endpoint gets the full 1 s backoff, not the 100 ms a starting task gets.
+  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9'), ep(3, '127.0.0.3')], { balancer: { warmupMs: 0 } })
   const got: string[] = []
   for (let i = 0; i < 12; i++) got.push(await get(published))
   t.equal(got.filter((g) => g === '127.0.0.2' || g === '127.0.0.3').length, 12, 'every request answered')
@@ -159,7 +160,7 @@ both('connection limit', async (t) => {
 })
 
 both('metrics', async (t) => {
-  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')])
+  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { balancer: { warmupMs: 0 } })
   const reg = new Registry()
   ing.registerMetrics(reg)
   for (let i = 0; i < 4; i++) await get(published)
