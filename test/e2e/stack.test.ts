@@ -39,6 +39,11 @@ async function footprint(n: LabNode): Promise<{ containers: string; networks: st
   const sorted = (s: { stdout: string }) => s.stdout.trim().split('\n').map((l) => l.replace(/ linkdown\s*$/, '').trimEnd()).sort().join('\n')
   return { containers: sorted(containers), networks: sorted(networks), routes: sorted(routes), rules: sorted(rules), listeners: sorted(listeners) }
 }
+// The overlay is complete (a route to every other node's subnet) before the footprint is taken.
+for (const n of nodes) {
+  await waitFor(async () => ((await n.exec(['ip', 'route', 'show', 'dev', 'mesh0'])).stdout.match(/^10\.77\./gm) ?? []).length === nodes.length - 1,
+    60_000, { intervalMs: 500, what: `${n.name}: routes to the other nodes' subnets` })
+}
 const before = await Promise.all(nodes.map(footprint))
 
 const curl = (ip: string, port: number, path = '/') => c.lab.client.exec(['curl', '-s', '-m', '3', `http://${ip}:${port}${path}`])
