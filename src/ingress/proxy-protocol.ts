@@ -29,35 +29,29 @@ export function proxyV1(a: ProxiedAddress): Buffer {
   return Buffer.from(`PROXY ${fam} ${src} ${dst} ${a.srcPort} ${a.dstPort}\r\n`, 'latin1')
 }
 
+/** A v2 PROXY header for one address family: signature, version/command, family/transport, length, addresses, ports. */
+function v2Header(family: number, transport: number, addrBytes: number, write: (b: Buffer, at: number, ip: string) => void,
+  src: string, dst: string, a: ProxiedAddress): Buffer {
+  const len = 2 * addrBytes + 4
+  const b = Buffer.alloc(16 + len)
+  PP2_SIGNATURE.copy(b, 0)
+  b[12] = 0x21
+  b[13] = (family << 4) | transport
+  b.writeUInt16BE(len, 14)
+  write(b, 16, src)
+  write(b, 16 + addrBytes, dst)
+  b.writeUInt16BE(a.srcPort, 16 + 2 * addrBytes)
+  b.writeUInt16BE(a.dstPort, 18 + 2 * addrBytes)
+  return b
+}
+
 /** The binary v2 header; `transport` stream (TCP) or dgram (UDP). LOCAL-less: always the PROXY command. */
 export function proxyV2(a: ProxiedAddress, transport: 'stream' | 'dgram' = 'stream'): Buffer {
   const src = plain(a.srcAddr)
   const dst = plain(a.dstAddr)
   const t = transport === 'stream' ? 0x1 : 0x2
-  if (isIPv4(src) && isIPv4(dst)) {
-    const b = Buffer.alloc(16 + 12)
-    PP2_SIGNATURE.copy(b, 0)
-    b[12] = 0x21
-    b[13] = 0x10 | t
-    b.writeUInt16BE(12, 14)
-    writeV4(b, 16, src)
-    writeV4(b, 20, dst)
-    b.writeUInt16BE(a.srcPort, 24)
-    b.writeUInt16BE(a.dstPort, 26)
-    return b
-  }
-  if (isIPv6(src) && isIPv6(dst)) {
-    const b = Buffer.alloc(16 + 36)
-    PP2_SIGNATURE.copy(b, 0)
-    b[12] = 0x21
-    b[13] = 0x20 | t
-    b.writeUInt16BE(36, 14)
-    writeV6(b, 16, src)
-    writeV6(b, 32, dst)
-    b.writeUInt16BE(a.srcPort, 48)
-    b.writeUInt16BE(a.dstPort, 50)
-    return b
-  }
+  if (isIPv4(src) && isIPv4(dst)) return v2Header(0x1, t, 4, writeV4, src, dst, a)
+  if (isIPv6(src) && isIPv6(dst)) return v2Header(0x2, t, 16, writeV6, src, dst, a)
   // AF_UNSPEC: the receiver must ignore the address block.
   const b = Buffer.alloc(16)
   PP2_SIGNATURE.copy(b, 0)
