@@ -21,9 +21,11 @@ import type { Logger } from './log.ts'
 import { startMetrics, type RunningMetrics } from './metrics.ts'
 
 /**
- * agent/ — process wiring for `mesh agent`. Start order: data dir → gossip (bind, join) → overlay (WireGuard,
- * subnet claim, Docker network) → manager (on managers: store, reconcile loop, API on :7947 and manager.sock)
- * → worker link (join with the token, the manager's push stream of assignments) → task runner → control socket.
+ * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → gossip (bind, join, or
+ * rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker network) → manager (on managers:
+ * store, reconcile loop, API on :7947 and manager.sock) → worker link (join with the token, the manager's push
+ * stream of assignments and catalog) → data plane (catalog, ingress, DNS on the overlay gateway) → task runner
+ * (containers resolve through that DNS) → metrics.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
  */
