@@ -26,6 +26,8 @@ export interface DataPlaneOptions {
 export interface DataPlaneStatus {
   catalogRevision: number
   services: number
+  /** Every service's VIP (endpoint mode vip) or `dnsrr`, with its serving endpoints. */
+  vips: { service: string; vip: string | null; endpointMode: 'vip' | 'dnsrr'; endpoints: number }[]
   downNodes: string[]
   ingress: { mode: string; ports: PortStatus[] }
   dns: DnsStatus | null
@@ -99,6 +101,7 @@ export class DataPlane {
     const snap = this.catalog.current()
     return {
       catalogRevision: snap.revision, services: snap.services.length, downNodes: this.catalog.downNodes(),
+      vips: snap.services.map((v) => ({ service: v.name, vip: v.vip ?? null, endpointMode: v.endpointMode, endpoints: v.endpoints.length })),
       ingress: { mode: this.#o.config.ingressMode, ports: this.#ingress?.status() ?? [] },
       dns: this.#dns?.status() ?? null,
     }

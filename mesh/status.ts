@@ -61,7 +61,10 @@ export function formatOverlay(o: OverlayStatus, nowS = Date.now() / 1000): strin
 export function formatDataPlane(d: DataPlaneStatus): string {
   const down = d.downNodes.length > 0 ? `   nodes out of rotation (gossip): ${d.downNodes.join(', ')}` : ''
   let out = `Ingress: ${d.ingress.mode}   catalog revision ${d.catalogRevision}, ${d.services} service(s)${down}\n`
-  if (d.ingress.ports.length === 0) out += '  no published ports\n'
+  if (d.vips.length > 0) {
+    out += `\n${table(['SERVICE', 'VIP', 'ENDPOINTS'], d.vips.map((v) => [v.service, v.vip ?? v.endpointMode, String(v.endpoints)]))}`
+  }
+  if (d.ingress.ports.length === 0) out += '\n  no published ports\n'
   for (const p of d.ingress.ports) {
     out += `\n${p.service}  ${p.published}/${p.protocol} → ${p.target}${p.proxyProtocol ? ` (PROXY ${p.proxyProtocol})` : ''}   open ${p.open}, ` +
       `in ${formatBytes(p.bytesIn)}, out ${formatBytes(p.bytesOut)}, errors ${p.errors}, retries ${p.retries}\n`

@@ -1,0 +1,34 @@
+import t from 'tap'
+import { formatDataPlane } from '../../../mesh/status.ts'
+import type { DataPlaneStatus } from '../../../agent/dataplane.ts'
+
+const status: DataPlaneStatus = {
+  catalogRevision: 42, services: 2, downNodes: ['node4'],
+  vips: [{ service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2 }, { service: 'db', vip: null, endpointMode: 'dnsrr', endpoints: 1 }],
+  ingress: {
+    mode: 'userspace',
+    ports: [{
+      service: 'web', protocol: 'tcp', published: 8080, target: 80, open: 1, bytesIn: 2048, bytesOut: 10, queuedBytes: 0, errors: 1, retries: 1, rejected: 0,
+      endpoints: [
+        { key: '10.77.1.2:80', taskName: 'web.1', node: 'node2', ip: '10.77.1.2', port: 80, state: 'running', health: 'none', ejected: false, ejectedForMs: 0, ejections: 0, open: 1, connections: 7, errors: 0, bytesIn: 2048, bytesOut: 10 },
+        { key: '10.77.2.2:80', taskName: 'web.2', node: 'node3', ip: '10.77.2.2', port: 80, state: 'running', health: 'healthy', ejected: true, ejectedForMs: 1500, ejections: 1, open: 0, connections: 3, errors: 1, bytesIn: 0, bytesOut: 0 },
+      ],
+    }],
+  },
+  dns: {
+    running: true, listen: [{ host: '127.0.0.11', port: 53 }, { host: '10.77.1.1', port: 53 }], upstreams: ['10.0.0.254:53'], domain: 'mesh.', ttlSec: 5,
+    zone: { revision: 42, names: 9 }, answered: 12, forwarded: 3, forwardInflight: 0, forwardTimeouts: 0, dropped: 0, formerr: 0, tcpConnections: 0,
+  },
+}
+
+t.test('mesh status: VIPs, published ports with their endpoints, and the DNS', async (t) => {
+  const out = formatDataPlane(status)
+  t.match(out, /^Ingress: userspace {3}catalog revision 42, 2 service\(s\) {3}nodes out of rotation \(gossip\): node4$/m)
+  t.match(out, /^web\s+10\.78\.0\.2\s+2$/m, 'a vip service shows its VIP')
+  t.match(out, /^db\s+dnsrr\s+1$/m, 'a dnsrr service says so')
+  t.match(out, /^web {2}8080\/tcp → 80 {3}open 1, in 2\.0 KiB, out 10 B, errors 1, retries 1$/m)
+  t.match(out, /^web\.1\s+node2\s+10\.77\.1\.2:80\s+running\s+none\s+1\s+7\s+0\s+2\.0 KiB\s+10 B$/m)
+  t.match(out, /^web\.2\s+node3\s+10\.77\.2\.2:80\s+ejected 2s\s+healthy\s+0\s+3\s+1\s+0 B\s+0 B$/m, 'an ejected endpoint shows how long it is out')
+  t.match(out, /^DNS: 127\.0\.0\.11:53, 10\.77\.1\.1:53 {3}domain mesh\. {3}TTL 5s {3}upstreams 10\.0\.0\.254:53 {3}answered 12, forwarded 3$/m)
+  t.notMatch(formatDataPlane({ ...status, ingress: { mode: 'nft', ports: [] } }), /8080/, 'no port, no table')
+})
