@@ -2,6 +2,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { ControlError } from '../src/errors.ts'
+import { NotJsonError, errorOf, jsonRequest } from './json-http.ts'
 
 /**
  * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
@@ -73,32 +74,18 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /** GET a JSON document from the control socket. */
-export function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const req = http.get({ socketPath, path, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown
-        try {
-          body = JSON.parse(text)
-        } catch {
-          reject(new ControlError(`agent at ${socketPath} sent a reply that is not JSON`))
-          return
-        }
-        if ((res.statusCode ?? 500) >= 400) {
-          const msg = (body as { error?: { message?: string } }).error?.message ?? `HTTP ${res.statusCode}`
-          reject(new ControlError(msg))
-        } else resolve(body as T)
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
-        : err.code === 'EACCES' ? 'permission denied (the control socket is root-only)' : err.message
-      reject(new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`))
-    })
-  })
+export async function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
+  let reply
+  try {
+    reply = await jsonRequest({ socketPath }, { method: 'GET', path, timeoutMs })
+  } catch (err) {
+    if (err instanceof NotJsonError) throw new ControlError(`agent at ${socketPath} sent a reply that is not JSON`)
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' || code === 'ECONNREFUSED'
+      ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
+      : code === 'EACCES' ? 'permission denied (the control socket is root-only)' : (err as Error).message
+    throw new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`)
+  }
+  if (reply.status >= 400) throw new ControlError(errorOf(reply).message)
+  return reply.body as T
 }

@@ -2,6 +2,7 @@ import http from 'node:http'
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../src/errors.ts'
+import { NotJsonError, errorOf, jsonRequest } from './json-http.ts'
 import type { TaskRecord, TaskStatus, Resources } from '../src/manager/types.ts'
 import type { CatalogSnapshot } from '../src/catalog/index.ts'
 import type { LogControl } from './logs.ts'
@@ -164,25 +165,14 @@ export class WorkerLink {
     })
   }
 
-  #call<T>(method: string, path: string, token: string, body: unknown): Promise<{ status: number; body: T; message: string }> {
-    const payload = Buffer.from(JSON.stringify(body))
-    return new Promise((resolve, reject) => {
-      const req = http.request({
-        host: this.#o.manager.host, port: this.#o.manager.port, path, method, timeout: 10_000,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          let parsed: unknown = null
-          try { parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) } catch { /* empty */ }
-          const message = (parsed as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${res.statusCode}`
-          resolve({ status: res.statusCode ?? 0, body: parsed as T, message })
-        })
-      })
-      req.on('timeout', () => req.destroy(new Error('no answer in 10 s')))
-      req.on('error', (err: NodeJS.ErrnoException) => reject(new ConfigError(`cannot reach the manager at ${this.#o.manager.host}:${this.#o.manager.port}: ${err.code ?? err.message}`)))
-      req.end(payload)
-    })
+  async #call<T>(method: string, path: string, token: string, body: unknown): Promise<{ status: number; body: T; message: string }> {
+    const { host, port } = this.#o.manager
+    try {
+      const r = await jsonRequest({ host, port }, { method, path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 })
+      return { status: r.status, body: r.body as T, message: errorOf(r).message }
+    } catch (err) {
+      if (err instanceof NotJsonError) return { status: err.status, body: null as T, message: `HTTP ${err.status}` }
+      throw new ConfigError(`cannot reach the manager at ${host}:${port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    }
   }
 }

@@ -2,6 +2,7 @@ import http from 'node:http'
 import { join } from 'node:path'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import { ControlError, MeshError } from '../src/errors.ts'
+import { NotJsonError, errorOf, jsonRequest } from '../agent/json-http.ts'
 
 /**
  * The CLI's client for the manager API. Local: the root-only unix socket `<data-dir>/manager.sock` (no token).
@@ -47,40 +48,27 @@ export class ManagerClient {
     }
   }
 
-  request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    return new Promise<T>((resolve, reject) => {
-      const headers: Record<string, string> = { accept: 'application/json' }
-      if (payload) headers['content-type'] = 'application/json'
-      if (this.#token && !('socketPath' in this.#target)) headers.authorization = `Bearer ${this.#token}`
-      const req = http.request({ ...this.#target, method, path, headers, timeout: this.#timeoutMs }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          let parsed: unknown = null
-          try {
-            parsed = text === '' ? null : JSON.parse(text)
-          } catch {
-            reject(new ControlError(`manager at ${this.where} answered ${res.statusCode} with something that is not JSON`))
-            return
-          }
-          const status = res.statusCode ?? 500
-          if (status >= 400) {
-            const e = (parsed as { error?: { code?: string; message?: string } } | null)?.error
-            reject(new ApiError(status, e?.code ?? 'MESH_ERR_API', e?.message ?? `HTTP ${status}`))
-          } else resolve(parsed as T)
-        })
-      })
-      req.on('timeout', () => req.destroy(new Error(`no answer in ${this.#timeoutMs} ms`)))
-      req.on('error', (err: NodeJS.ErrnoException) => {
-        const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-          ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
-          : err.code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : err.message
-        reject(new ControlError(`cannot reach the manager at ${this.where}: ${why}`))
-      })
-      req.end(payload)
-    })
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let reply
+    try {
+      reply = await jsonRequest(this.#target, { method, path, body, headers: this.#auth(), timeoutMs: this.#timeoutMs })
+    } catch (err) {
+      if (err instanceof NotJsonError) throw new ControlError(`manager at ${this.where} answered ${err.status} with something that is not JSON`)
+      const code = (err as NodeJS.ErrnoException).code
+      const why = code === 'ENOENT' || code === 'ECONNREFUSED'
+        ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
+        : code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : (err as Error).message
+      throw new ControlError(`cannot reach the manager at ${this.where}: ${why}`)
+    }
+    if (reply.status >= 400) {
+      const e = errorOf(reply)
+      throw new ApiError(reply.status, e.code ?? 'MESH_ERR_API', e.message)
+    }
+    return reply.body as T
+  }
+
+  #auth(): Record<string, string> {
+    return this.#token && !('socketPath' in this.#target) ? { authorization: `Bearer ${this.#token}` } : {}
   }
 
   /**
@@ -89,8 +77,7 @@ export class ManagerClient {
    */
   stream(path: string, onLine: (msg: unknown) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const headers: Record<string, string> = { accept: 'application/x-ndjson' }
-      if (this.#token && !('socketPath' in this.#target)) headers.authorization = `Bearer ${this.#token}`
+      const headers: Record<string, string> = { accept: 'application/x-ndjson', ...this.#auth() }
       const req = http.request({ ...this.#target, method: 'GET', path, headers }, (res) => {
         const status = res.statusCode ?? 500
         let buf = ''
