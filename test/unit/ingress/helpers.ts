@@ -1,3 +1,4 @@
+import type { Test } from 'tap'
 import net from 'node:net'
 import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../../../src/catalog/index.ts'
 import type { PortSpec } from '../../../src/manager/types.ts'
@@ -76,3 +77,8 @@ export function exchange(host: string, port: number, data: string | Buffer): Pro
 
 export const noLog = (): void => undefined
 export const noExec = async (): Promise<string> => ''
+
+/** Run a subtest once per TCP engine (raw handles, net.Socket), one after another. */
+export function bothEngines(root: Test, name: string, fn: (t: Test, engine: 'raw' | 'net') => Promise<void>): void {
+  for (const e of ['raw', 'net'] as const) root.test(`${name} [${e}]`, async (t) => fn(t, e))
+}

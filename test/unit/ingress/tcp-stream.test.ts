@@ -2,18 +2,11 @@ import t, { type Test } from 'tap'
 import net from 'node:net'
 import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import type { PortSpec } from '../../../src/manager/types.ts'
-import { FakeCatalog, ep, exchange, freePort, noExec, noLog, svc, until } from './helpers.ts'
+import { FakeCatalog, ep, exchange, freePort, noExec, noLog, svc, until, bothEngines } from './helpers.ts'
 
 /** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */
 let engine: 'raw' | 'net' = 'raw'
-function both(name: string, fn: (t: Test) => Promise<void>): void {
-  for (const e of ['raw', 'net'] as const) {
-    t.test(`${name} [${e}]`, async (t) => {
-      engine = e
-      await fn(t)
-    })
-  }
-}
+const both = (name: string, fn: (t: Test) => Promise<void>) => bothEngines(t, name, async (tt, e) => { engine = e; await fn(tt) })
 
 /** One raw TCP backend on 127.0.0.2 and an ingress in front of it on 127.0.0.1. */
 async function setup(t: Test, onConn: (c: net.Socket) => void, port: Partial<PortSpec> = {}, o: Partial<IngressOptions> = {}) {

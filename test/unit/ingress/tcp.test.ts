@@ -4,18 +4,11 @@ import net from 'node:net'
 import { Registry } from 'prom-client'
 import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import type { Endpoint } from '../../../src/catalog/index.ts'
-import { FakeCatalog, ep, freePort, noExec, noLog, svc, until } from './helpers.ts'
+import { FakeCatalog, ep, freePort, noExec, noLog, svc, until, bothEngines } from './helpers.ts'
 
 /** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */
 let engine: 'raw' | 'net' = 'raw'
-function both(name: string, fn: (t: Test) => Promise<void>): void {
-  for (const e of ['raw', 'net'] as const) {
-    t.test(`${name} [${e}]`, async (t) => {
-      engine = e
-      await fn(t)
-    })
-  }
-}
+const both = (name: string, fn: (t: Test) => Promise<void>) => bothEngines(t, name, async (tt, e) => { engine = e; await fn(tt) })
 
 const BACKENDS = ['127.0.0.2', '127.0.0.3', '127.0.0.4']
 
