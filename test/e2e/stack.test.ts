@@ -89,6 +89,17 @@ t.test('data in the named volume survives a task restart', async (t) => {
   t.equal(third, second + 1, `the new task continues from the volume (${second} → ${third})`)
 })
 
+t.test('a stack\'s services reach each other by their short names', async (t) => {
+  const [web] = await c.running('getstartedlab_web') as [Task]
+  const host = nodes.find((n) => n.name === c.nodeName.get(web.nodeId)) as LabNode
+  const vip = (JSON.parse((await c.mesh(['service', 'inspect', 'getstartedlab_redis'])).stdout) as { vip: string }).vip
+  const exec = (cmd: string) => host.docker(['exec', `getstartedlab_web.${web.slot}.${web.id}`, 'sh', '-c', cmd], { timeoutMs: 30_000 })
+  const ns = await exec('nslookup redis')
+  t.match(ns.stdout, new RegExp(`Name:\\s+redis[\\s\\S]*Address:?\\s*(\\d+:\\s*)?${vip.replace(/\./g, '\\.')}`), `redis → getstartedlab_redis's VIP ${vip}`)
+  const hits = await exec('timeout 5 wget -qO- http://redis:6379/cgi-bin/hits')
+  t.match(hits.stdout, /^hits=\d+/, `a web task fetches http://redis:6379/ (${hits.stdout.trim()}${hits.stderr.trim()})`)
+})
+
 t.test('bad files are refused with the key path, and nothing changes', async (t) => {
   const good = readFileSync(FILE, 'utf8')
   const cases = [
