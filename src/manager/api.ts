@@ -206,11 +206,10 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         lastTasks = tasks
         res.write(`${tasks}\n`)
       }
-      const { revision: _, ...view } = m.catalog()
-      const catalog = JSON.stringify(view)
-      if (catalog !== lastCatalog) {
-        lastCatalog = catalog
-        res.write(`${JSON.stringify({ catalog: m.catalog() })}\n`)
+      const catalog = m.catalog()
+      if (catalog.content !== lastCatalog) {
+        lastCatalog = catalog.content
+        res.write(catalog.line)
       }
     }
     send()

@@ -77,7 +77,7 @@ export class Manager {
   #wake: NodeJS.Timeout | null = null
   #stopped = false
   readonly #vipRange: Cidr
-  #catalog: CatalogSnapshot | null = null
+  #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
@@ -110,11 +110,17 @@ export class Manager {
     return token
   }
 
-  /** The catalog (services → endpoints) agents' data planes read; built once per store revision. */
-  catalog(): CatalogSnapshot {
+  /**
+   * The catalog (services → endpoints) agents' data planes read, built and serialised once per store revision for
+   * every watch stream: `content` (the view without its revision) tells whether it changed since a stream's last
+   * line; `line` is the NDJSON line `{catalog}` to send.
+   */
+  catalog(): { snapshot: CatalogSnapshot; content: string; line: string } {
     const rev = this.store.revision
-    if (!this.#catalog || this.#catalog.revision !== rev) {
-      this.#catalog = buildCatalog({ nodes: this.store.listNodes(), services: this.store.listServices(), tasks: this.store.listTasks() }, rev)
+    if (!this.#catalog || this.#catalog.snapshot.revision !== rev) {
+      const snapshot = buildCatalog({ nodes: this.store.listNodes(), services: this.store.listServices(), tasks: this.store.listTasks() }, rev)
+      const { revision: _, ...view } = snapshot
+      this.#catalog = { snapshot, content: JSON.stringify(view), line: `${JSON.stringify({ catalog: snapshot })}\n` }
     }
     return this.#catalog
   }
