@@ -4,6 +4,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { MeshError } from '../errors.ts'
 import { Manager, RequestError } from './manager.ts'
 import { mountObserve } from './observe-api.ts'
+import { sendError as fail } from './http-error.ts'
 import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from './types.ts'
 import { logBrokerFor, serveLogs } from './logs.ts'
 import { redactRegistryAuthMiddleware, registryAuthProblem } from './registry-auth.ts'
@@ -23,9 +24,6 @@ export interface ApiOptions {
   local: boolean
 }
 
-function fail(res: Response, status: number, code: string, message: string): void {
-  res.status(status).json({ error: { code, message } })
-}
 
 function caller(res: Response): Caller {
   return res.locals.caller as Caller

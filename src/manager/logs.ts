@@ -2,6 +2,7 @@ import type { Request, Response } from 'express'
 import { MeshError } from '../errors.ts'
 import { TERMINAL_STATES, type NodeRecord, type TaskRecord } from './types.ts'
 import type { Manager } from './manager.ts'
+import { sendError } from './http-error.ts'
 
 /**
  * `mesh service logs` on the manager: a log broker between the CLI and the agents, with no listening port on the
@@ -210,7 +211,7 @@ export class LogBroker {
     const part = s?.parts.get(id)
     if (!s || s.closed || !part || part.node.id !== node.id || part.state === 'done') {
       req.resume()
-      res.status(410).json({ error: { code: 'MESH_ERR_GONE', message: `log session "${id}" is over` } })
+      sendError(res, 410, 'MESH_ERR_GONE', `log session "${id}" is over`)
       return
     }
     part.state = 'streaming'
@@ -359,7 +360,7 @@ function mayHaveContainer(t: TaskRecord): boolean {
 export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, res: Response): void {
   const query = parseLogQuery(req.query as Record<string, unknown>)
   if (typeof query === 'string') {
-    res.status(400).json({ error: { code: 'MESH_ERR_INVALID', message: query } })
+    sendError(res, 400, 'MESH_ERR_INVALID', query)
     return
   }
   let tasks: TaskRecord[]
@@ -367,7 +368,7 @@ export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, re
     tasks = logTargets(m, String(req.params.id), kind)
   } catch (err) {
     if (err instanceof LogTargetError) {
-      res.status(404).json({ error: { code: err.code, message: err.message } })
+      sendError(res, 404, err.code, err.message)
       return
     }
     throw err

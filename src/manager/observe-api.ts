@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs'
 import { Registry } from 'prom-client'
 import { eventLogFor, matchesFilter, parseEventFilters, parseSince, EventQueryError, type ClusterEvent, type EventFilter } from './events.ts'
 import type { Manager } from './manager.ts'
+import { sendError } from './http-error.ts'
 import { registerManagerMetrics } from './metrics.ts'
 import type { Store } from './store.ts'
 import { TERMINAL_STATES, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from './types.ts'
@@ -169,7 +170,7 @@ function trusted(req: Request, o: ObserveOptions): boolean {
 }
 
 function deny(res: Response): void {
-  res.status(401).json({ error: { code: 'MESH_ERR_UNAUTHORIZED', message: 'send the manager token (Authorization: Bearer …) or log in at /ui' } })
+  sendError(res, 401, 'MESH_ERR_UNAUTHORIZED', 'send the manager token (Authorization: Bearer …) or log in at /ui')
 }
 
 // ---- static files ---------------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       if (typeof req.query.since === 'string' && req.query.since !== '') since = parseSince(req.query.since, Date.now())
     } catch (err) {
       if (err instanceof EventQueryError) {
-        res.status(400).json({ error: { code: err.code, message: err.message } })
+        sendError(res, 400, err.code, err.message)
         return
       }
       throw err
