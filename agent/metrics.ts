@@ -14,7 +14,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError } from '../src/errors.ts'
 import type { Gossip } from '../src/gossip/index.ts'
 import type { Manager } from '../src/manager/manager.ts'
-import { registerManagerMetrics } from '../src/manager/metrics.ts'
+import { registerManagerMetrics, setStateCounts } from '../src/manager/metrics.ts'
 import { provideNodeFacts, useMetricsRegistry, type NodeFacts } from '../src/manager/observe-api.ts'
 import { TAG_SUBNET, type Overlay, type OverlayStatus } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
@@ -59,10 +59,7 @@ export function registerGossipMetrics(registry: Registry, gossip: Gossip): void 
   new Gauge({
     name: 'mesh_gossip_members', help: 'Gossip members (this node included) by state.', labelNames: ['state'], registers,
     collect() {
-      this.reset()
-      const by = new Map<string, number>(MEMBER_STATES.map((s) => [s, 0]))
-      for (const m of gossip.members()) by.set(m.state, (by.get(m.state) ?? 0) + 1)
-      for (const [state, n] of by) this.set({ state }, n)
+      setStateCounts(this, MEMBER_STATES, gossip.members().map((m) => m.state))
     },
   })
   new Gauge({

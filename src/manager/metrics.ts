@@ -18,16 +18,21 @@ import { eventLogFor } from './events.ts'
 import type { Store } from './store.ts'
 import { TASK_STATES } from './types.ts'
 
+/** Set a `state`-labelled gauge to how many of `states` each known state has (0 for the absent ones). */
+export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], states: readonly string[]): void {
+  gauge.reset()
+  const by = new Map<string, number>(known.map((s) => [s, 0]))
+  for (const s of states) by.set(s, (by.get(s) ?? 0) + 1)
+  for (const [state, n] of by) gauge.set({ state }, n)
+}
+
 export function registerManagerMetrics(registry: Registry, store: Store): void {
   const events = eventLogFor(store)
   const registers = [registry]
   new Gauge({
     name: 'mesh_scheduler_tasks', help: 'Tasks in the manager store by current state.', labelNames: ['state'], registers,
     collect() {
-      this.reset()
-      const by = new Map<string, number>(TASK_STATES.map((s) => [s, 0]))
-      for (const t of store.listTasks()) by.set(t.status.state, (by.get(t.status.state) ?? 0) + 1)
-      for (const [state, n] of by) this.set({ state }, n)
+      setStateCounts(this, TASK_STATES, store.listTasks().map((t) => t.status.state))
     },
   })
   new Gauge({
