@@ -1,7 +1,7 @@
 import http from 'node:http'
 import net from 'node:net'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
-import { ControlError } from '../src/errors.ts'
+import { ControlError } from '../src/base/errors.ts'
 import { NotJsonError, errorOf, jsonRequest } from './json-http.ts'
 
 /**

@@ -11,7 +11,7 @@
  */
 import http from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
-import { ConfigError } from '../src/errors.ts'
+import { ConfigError } from '../src/base/errors.ts'
 import type { Gossip } from '../src/gossip/index.ts'
 import type { Manager } from '../src/manager/manager.ts'
 import { registerManagerMetrics, setStateCounts } from '../src/manager/metrics.ts'

@@ -1,9 +1,9 @@
 import http from 'node:http'
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError } from '../src/errors.ts'
+import { ConfigError } from '../src/base/errors.ts'
 import { NotJsonError, errorOf, jsonRequest } from './json-http.ts'
-import type { TaskRecord, TaskStatus, Resources } from '../src/manager/types.ts'
+import type { TaskRecord, TaskStatus, Resources } from '../src/api/types.ts'
 import type { CatalogSnapshot } from '../src/catalog/index.ts'
 import type { LogControl } from './logs.ts'
 

@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import dnsPacket from 'dns-packet'
-import type { CatalogService, CatalogSnapshot, CatalogView } from '../src/catalog/types.ts'
+import type { CatalogService, CatalogSnapshot, CatalogView } from '../src/api/catalog.ts'
 import { DnsServer } from '../src/dns/index.ts'
 
 const OURS = { host: '127.0.0.81', port: 15381 }

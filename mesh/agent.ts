@@ -2,8 +2,8 @@ import { Command, Option } from 'commander'
 import { loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel } from '../src/config/index.ts'
 import { startAgent } from '../agent/agent.ts'
 import { createLogger } from '../agent/log.ts'
-import { ConfigError } from '../src/errors.ts'
-import { parseDuration } from '../src/manager/spec.ts'
+import { ConfigError } from '../src/base/errors.ts'
+import { parseDuration } from '../src/api/spec.ts'
 
 interface AgentOpts {
   bind?: string

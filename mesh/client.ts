@@ -1,7 +1,7 @@
 import http from 'node:http'
 import { join } from 'node:path'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
-import { ControlError, MeshError } from '../src/errors.ts'
+import { ControlError, MeshError } from '../src/base/errors.ts'
 import { NotJsonError, errorOf, jsonRequest } from '../agent/json-http.ts'
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import type { LookupRecord, LookupResult } from '../src/dns/index.ts'
-import { ConfigError } from '../src/errors.ts'
+import { ConfigError } from '../src/base/errors.ts'
 import { table } from './table.ts'
 
 const TYPES = ['A', 'AAAA', 'SRV', 'PTR', 'SOA', 'TXT', 'ANY']

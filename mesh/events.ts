@@ -2,7 +2,7 @@ import { Command } from 'commander'
 import http from 'node:http'
 import { join } from 'node:path'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
-import { ControlError } from '../src/errors.ts'
+import { ControlError } from '../src/base/errors.ts'
 import { parseEventFilters, type ClusterEvent } from '../src/manager/events.ts'
 import { ApiError, MANAGER_SOCKET } from './client.ts'
 

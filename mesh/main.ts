@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander'
-import { MeshError } from '../src/errors.ts'
+import { MeshError } from '../src/base/errors.ts'
 import { agentCommand } from './agent.ts'
 import { statusCommand } from './status.ts'
 import { serviceCommand } from './service.ts'

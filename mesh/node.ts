@@ -1,6 +1,6 @@
 import { Command } from 'commander'
-import { ConfigError } from '../src/errors.ts'
-import type { NodeRecord } from '../src/manager/types.ts'
+import { ConfigError } from '../src/base/errors.ts'
+import type { NodeRecord } from '../src/api/types.ts'
 import { ManagerClient } from './client.ts'
 import { table } from './table.ts'
 

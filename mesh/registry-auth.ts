@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError } from '../src/errors.ts'
-import type { RegistryAuth } from '../src/manager/types.ts'
+import { ConfigError } from '../src/base/errors.ts'
+import type { RegistryAuth } from '../src/api/types.ts'
 
 /**
  * `--with-registry-auth`, as docker does it: the credentials for the image's registry come from the docker CLI's

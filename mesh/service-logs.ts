@@ -1,6 +1,6 @@
 import { Command } from 'commander'
-import { ConfigError } from '../src/errors.ts'
-import { parseDuration } from '../src/manager/spec.ts'
+import { ConfigError } from '../src/base/errors.ts'
+import { parseDuration } from '../src/api/spec.ts'
 import { ManagerClient } from './client.ts'
 
 /**

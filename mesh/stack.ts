@@ -1,8 +1,8 @@
 import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../src/errors.ts'
-import type { RegistryAuth, ServiceRecord, ServiceSpec, TaskRecord } from '../src/manager/types.ts'
-import { NAMESPACE_LABEL, StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
+import { ConfigError } from '../src/base/errors.ts'
+import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
+import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { ManagerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { formatAgo, table } from './table.ts'
@@ -130,7 +130,7 @@ async function converge(client: StackClient, names: readonly string[], io: Stack
       const tasks = await client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(s.id)}`)
       const bad = tasks.find((t) => t.desiredState === 'running' && (['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message)))
       const why = bad ? `: ${bad.status.err || bad.status.message || bad.status.state}` : ''
-      throw new StackError(`service "${s.spec.name}" did not converge in ${Math.round(timeoutMs / 1000)} s${why} (see mesh stack ps ${String(s.spec.labels[NAMESPACE_LABEL])})`)
+      throw new StackError(`service "${s.spec.name}" did not converge in ${Math.round(timeoutMs / 1000)} s${why} (see mesh stack ps ${String(s.spec.labels[STACK_LABEL])})`)
     }
     await new Promise((r) => setTimeout(r, pollMs))
   }
@@ -148,7 +148,7 @@ export async function listStacks(client: StackClient, json: boolean, io: StackIo
   const all = await client.request<ServiceView[]>('GET', '/v1/services')
   const counts = new Map<string, number>()
   for (const s of all) {
-    const ns = s.spec.labels[NAMESPACE_LABEL]
+    const ns = s.spec.labels[STACK_LABEL]
     if (ns !== undefined) counts.set(ns, (counts.get(ns) ?? 0) + 1)
   }
   const rows = [...counts].sort(([a], [b]) => (a < b ? -1 : 1))

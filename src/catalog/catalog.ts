@@ -1,4 +1,4 @@
-import type { CatalogService, CatalogSnapshot, CatalogView } from './types.ts'
+import type { CatalogService, CatalogSnapshot, CatalogView } from '../api/catalog.ts'
 
 /** Where a catalog keeps its last snapshot across restarts (file-store.ts writes `<dataDir>/catalog.json`). */
 export interface CatalogStore {

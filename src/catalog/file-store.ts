@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { CatalogStore } from './catalog.ts'
-import type { CatalogSnapshot } from './types.ts'
+import type { CatalogSnapshot } from '../api/catalog.ts'
 
 export const CATALOG_FILE = 'catalog.json'
 

@@ -12,8 +12,7 @@
  * Never: open sockets or timers (the core is pure); hand out a snapshot a reader could mutate.
  */
 export { Catalog, type CatalogLog, type CatalogOptions, type CatalogStore } from './catalog.ts'
-export { buildCatalog, STACK_LABEL } from './build.ts'
 export { FileCatalogStore, CATALOG_FILE } from './file-store.ts'
 export type {
   CatalogNode, CatalogService, CatalogSnapshot, CatalogView, Endpoint, EndpointHealth, EndpointState,
-} from './types.ts'
+} from '../api/catalog.ts'

@@ -5,7 +5,7 @@
  * and copies pre-encoded records; dns-packet decodes only unusual queries (records besides one OPT).
  */
 import dnsPacket from 'dns-packet'
-import type { CatalogSnapshot, CatalogView } from '../catalog/types.ts'
+import type { CatalogSnapshot, CatalogView } from '../api/catalog.ts'
 import { anyContains, ipv4ToInt } from './cidr.ts'
 import type { DnsConfig } from './options.ts'
 import {

@@ -1,5 +1,5 @@
 /** IPv4 networks for the forwarding allow-list and the reverse zones. Pure. */
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 
 export interface Cidr {
   /** Network address as an unsigned 32-bit integer (host bits cleared). */

@@ -1,4 +1,4 @@
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /** The DNS server could not bind its addresses, or an upstream exchange failed (the message names the address). */
 export class DnsError extends MeshError {

@@ -1,6 +1,6 @@
 /** Answer a name as the server would for a container at `fromIp`, without sockets (`mesh dns lookup NAME`). */
 import dnsPacket from 'dns-packet'
-import type { CatalogView } from '../catalog/types.ts'
+import type { CatalogView } from '../api/catalog.ts'
 import { FORWARD, Responder } from './answer.ts'
 import { dnsConfig, type DnsOptions } from './options.ts'
 

@@ -1,5 +1,5 @@
 /** DNS server options: one typed, documented, validated and frozen config (defaults here, named in docs/dns.md). */
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 import { parseCidr, type Cidr } from './cidr.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
 

@@ -12,7 +12,7 @@
  *   a.b.c.d.in-addr.arpa (task IPs, VIPs)        → PTR task name.D / S.D
  * A name listed first wins when two services would produce the same name.
  */
-import type { CatalogService, CatalogSnapshot, Endpoint } from '../catalog/types.ts'
+import type { CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
 import { anyContains, ipv4ToInt, reverseName, type Cidr } from './cidr.ts'
 import { TYPE, encodeName, encodeRecord, ipv4Bytes, labelStarts, nameKey, soaRdata, srvRdata } from './wire.ts'
 

@@ -5,7 +5,7 @@
  * Pure functions. Decoders throw only GossipDecodeError / GossipDecryptError, validate what would hurt a serf
  * peer if forwarded (Vsn must be exactly 6 bytes, Meta ≤ 512 B) and bound every size and nesting level.
  */
-import { GossipDecodeError, GossipDecryptError } from '../errors.ts'
+import { GossipDecodeError, GossipDecryptError } from '../base/errors.ts'
 import { crc32 } from './crc32.ts'
 import { type Keyring, encryptedLength } from './keyring.ts'
 import { lzwCompress, lzwDecompress } from './lzw.ts'

@@ -15,8 +15,8 @@
  * Vsn that is not exactly 6 bytes (it crashes serf).
  */
 import type { GossipConfig } from '../config/gossip.ts'
-import { ConfigError } from '../errors.ts'
-import { mathRandom, realClock, type Clock, type Random } from './clock.ts'
+import { ConfigError } from '../base/errors.ts'
+import { mathRandom, realClock, type Clock, type Random } from '../base/clock.ts'
 import { Keyring } from './keyring.ts'
 import { Memberlist, type MemberlistCounters } from './memberlist.ts'
 import { NetTransport } from './net-transport.ts'
@@ -28,8 +28,8 @@ import { isIP } from 'node:net'
 import { META_MAX_BYTES } from './wire.ts'
 
 export type { Address, Transport } from './transport.ts'
-export type { Clock, Random } from './clock.ts'
-export { realClock, seededRandom } from './clock.ts'
+export type { Clock, Random } from '../base/clock.ts'
+export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
 

@@ -7,7 +7,7 @@
  * wording so logs read the same on both sides.
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv, randomBytes as nodeRandomBytes } from 'node:crypto'
-import { ConfigError, GossipDecryptError } from '../errors.ts'
+import { ConfigError, GossipDecryptError } from '../base/errors.ts'
 import { ENCRYPT_VSN_PADDED, ENCRYPT_VSN_PLAIN } from './wire.ts'
 
 const NONCE_BYTES = 12

@@ -6,7 +6,7 @@
  * instead of assigning code 4095 (back to 9 bits, empty dictionary), ends with EOF and zero-pads the last byte.
  * The output matches Go's lzw.Writer byte for byte.
  */
-import { GossipDecodeError } from '../errors.ts'
+import { GossipDecodeError } from '../base/errors.ts'
 
 const CLEAR = 256
 const EOF = 257

@@ -8,7 +8,7 @@
  * keys must be str, and hostile input only ever raises GossipDecodeError (`incomplete` when the bytes simply
  * ended early, so a stream reader can wait for more).
  */
-import { GossipDecodeError } from '../errors.ts'
+import { GossipDecodeError } from '../base/errors.ts'
 import { MAX_STREAM_BLOB_BYTES } from './wire.ts'
 
 /** A decoded msgpack value. str and bin are both Uint8Array; maps are keyed by the UTF-8 text of str keys. */

@@ -6,7 +6,7 @@
  * ONLY APPEND TO SERF_MSG: the numbers are part of the protocol. Lamport times are u64 on the wire and plain
  * numbers here; a value past 2^53 (only a hostile peer sends one) is clamped to Number.MAX_SAFE_INTEGER.
  */
-import { GossipDecodeError } from '../errors.ts'
+import { GossipDecodeError } from '../base/errors.ts'
 import {
   type GoStruct,
   type GoValue,

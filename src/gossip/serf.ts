@@ -1,4 +1,4 @@
-import type { Clock, Random, TimerHandle } from './clock.ts'
+import type { Clock, Random, TimerHandle } from '../base/clock.ts'
 import { BroadcastQueue } from './broadcast-queue.ts'
 import type { Memberlist, MemberlistDelegate } from './memberlist.ts'
 import type { Member, MemberEvent } from './state.ts'

@@ -1,5 +1,5 @@
-import type { Clock, Random } from './clock.ts'
-import { randomInt, shuffle } from './clock.ts'
+import type { Clock, Random } from '../base/clock.ts'
+import { randomInt, shuffle } from '../base/clock.ts'
 import { ipFromBytes } from './ip.ts'
 import { Suspicion, suspicionTimeoutMs } from './suspicion.ts'
 import { MSG, type Alive, type Dead, type PacketMessage, type PushNodeState, type Suspect } from './wire.ts'

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from './clock.ts'
+import type { Clock, TimerHandle } from '../base/clock.ts'
 
 /**
  * Lifeguard suspicion timeouts (memberlist suspicion.go). A suspected node is declared dead when its timer runs

@@ -1,4 +1,4 @@
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /** Ingress could not start or apply its configuration (a port in use, bad options, nft refused the ruleset). */
 export class IngressError extends MeshError {

@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../gossip/clock.ts'
+import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Backend } from './balancer.ts'
 import { IngressError } from './errors.ts'
 import { proxyV1, proxyV2 } from './proxy-protocol.ts'

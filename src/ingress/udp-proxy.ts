@@ -1,5 +1,5 @@
 import dgram from 'node:dgram'
-import type { Clock, TimerHandle } from '../gossip/clock.ts'
+import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Backend, Balancer } from './balancer.ts'
 import { IngressError } from './errors.ts'
 

@@ -1,11 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import http from 'node:http'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 import { Manager, RequestError } from './manager.ts'
 import { mountObserve } from './observe-api.ts'
 import { sendError as fail } from './http-error.ts'
-import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from './types.ts'
+import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../api/types.ts'
 import { logBrokerFor, serveLogs } from './logs.ts'
 import { redactRegistryAuthMiddleware, registryAuthProblem } from './registry-auth.ts'
 

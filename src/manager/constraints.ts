@@ -8,7 +8,7 @@
  * orchestrator match them against nodes (`unmetConstraint`).
  */
 import { ConstraintError } from './errors.ts'
-import type { NodeRecord } from './types.ts'
+import type { NodeRecord } from '../api/types.ts'
 
 export type ConstraintField = 'node.id' | 'node.hostname' | 'node.role' | 'node.labels'
 

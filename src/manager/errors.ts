@@ -2,7 +2,7 @@
  * Errors of the manager's decision core (orchestrator, scheduler, constraints). Codes are stable; the message names
  * the subject (a constraint, a service) and, when known, the fix.
  */
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /** A placement constraint does not parse or names a field mesh does not know. Rejected before the spec is stored. */
 export class ConstraintError extends MeshError {

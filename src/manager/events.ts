@@ -13,8 +13,8 @@
  *
  * Who calls it: src/manager/observe-api.ts (GET /v1/events, the dashboard) and src/manager/metrics.ts.
  */
-import { MeshError } from '../errors.ts'
-import { TERMINAL_STATES, type NodeRecord, type ServiceRecord, type TaskRecord } from './types.ts'
+import { MeshError } from '../base/errors.ts'
+import { TERMINAL_STATES, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/types.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
 
 export const EVENT_TYPES = ['node', 'task', 'service'] as const

@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express'
-import { MeshError } from '../errors.ts'
-import { TERMINAL_STATES, type NodeRecord, type TaskRecord } from './types.ts'
+import { MeshError } from '../base/errors.ts'
+import { TERMINAL_STATES, type NodeRecord, type TaskRecord } from '../api/types.ts'
 import type { Manager } from './manager.ts'
 import { sendError } from './http-error.ts'
 

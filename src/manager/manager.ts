@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 import { validateConstraints } from './constraints.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreTx } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
-import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from './types.ts'
+import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
 import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
 import type { Cidr } from '../overlay/ipam.ts'
-import { buildCatalog, type CatalogSnapshot } from '../catalog/index.ts'
+import { buildCatalog } from './build-catalog.ts'
+import type { CatalogSnapshot } from '../api/catalog.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each

@@ -16,7 +16,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { eventLogFor } from './events.ts'
 import type { Store } from './store.ts'
-import { TASK_STATES } from './types.ts'
+import { TASK_STATES } from '../api/types.ts'
 
 /** Set a `state`-labelled gauge to how many of `states` each known state has (0 for the absent ones). */
 export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], states: readonly string[]): void {

@@ -21,7 +21,7 @@ import type { Manager } from './manager.ts'
 import { sendError } from './http-error.ts'
 import { registerManagerMetrics } from './metrics.ts'
 import type { Store } from './store.ts'
-import { TERMINAL_STATES, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from './types.ts'
+import { TERMINAL_STATES, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../api/types.ts'
 
 export interface ObserveOptions {
   manager: Manager

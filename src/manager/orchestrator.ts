@@ -19,7 +19,7 @@ import { compiledConstraints, unmetConstraint } from './constraints.ts'
 import { acceptsNewTasks, endedOnItsOwn, isLive, isTerminal, isUnassigned } from './placement.ts'
 import { restartDecision } from './restart.ts'
 import { scheduleTasks } from './scheduler.ts'
-import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from './types.ts'
+import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../api/types.ts'
 import { checkUpdateFailures, rollTasks, taskSpecDiffers } from './update.ts'
 
 export type PlanEventType =

@@ -8,8 +8,8 @@
  */
 import { compiledConstraints, unmetConstraint, validateConstraints, type Constraint } from './constraints.ts'
 import { ServiceSpecError } from './errors.ts'
-import type { NodeRecord, Resources, ServiceSpec, TaskRecord, TaskState } from './types.ts'
-import { TERMINAL_STATES } from './types.ts'
+import type { NodeRecord, Resources, ServiceSpec, TaskRecord, TaskState } from '../api/types.ts'
+import { TERMINAL_STATES } from '../api/types.ts'
 
 const TERMINAL = new Set<TaskState>(TERMINAL_STATES)
 /** End states a task reaches by itself (the container exited or could not start), as opposed to being stopped. */

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express'
-import type { RegistryAuth } from './types.ts'
+import type { RegistryAuth } from '../api/types.ts'
 
 /**
  * Registry credentials of a service (`mesh service create|update --with-registry-auth`), as Docker keeps them:

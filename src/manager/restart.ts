@@ -10,7 +10,7 @@
  *   when to come back (`nextWakeAt`).
  */
 import { endedOnItsOwn } from './placement.ts'
-import type { RestartPolicy, TaskRecord } from './types.ts'
+import type { RestartPolicy, TaskRecord } from '../api/types.ts'
 
 export type RestartDecision =
   | { kind: 'replace'; reason: string }

@@ -16,7 +16,7 @@ import {
   addToLoad, checkNode, checkNodeLoad, checkNodeStatic, emptyLoad, explainFailures, nodeLoads, placementNeeds,
   type NodeLoad, type PlacementFailure, type PlacementNeeds,
 } from './placement.ts'
-import type { ClusterState, NodeRecord, ServiceSpec, TaskRecord } from './types.ts'
+import type { ClusterState, NodeRecord, ServiceSpec, TaskRecord } from '../api/types.ts'
 
 export interface ScheduleResult {
   /** Changed copies of the pending tasks that were assigned or got a new explanation. */

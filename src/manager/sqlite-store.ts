@@ -14,13 +14,13 @@
 import { chmodSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 import {
   ChangeSet, RESERVED_META_KEYS, WatchHub, checkRecord, deepFreeze, rethrowLater,
   type Store, type StoreEvent, type StoreKind, type StoreReader, type StoreTx, type TaskFilter, type Unsubscribe,
 } from './store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
-import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from './types.ts'
+import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
 
 export const MANAGER_DB_FILE = 'manager.db'
 

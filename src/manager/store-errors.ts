@@ -3,7 +3,7 @@
  * failure is an instance of; the subclasses carry the codes callers branch on (the API maps MESH_ERR_CONFLICT to
  * HTTP 409, and a watcher that gets MESH_ERR_COMPACTED re-reads the whole state and watches from its revision).
  */
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /** The store cannot do what was asked: it is closed, the file is unusable, a record lacks its id, misuse. */
 export class StoreError extends MeshError {

@@ -19,7 +19,7 @@
  * - Records handed out are copies: mutating one changes nothing in the store. Event records are frozen (every
  *   watcher shares them).
  */
-import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from './types.ts'
+import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
 import { StoreError } from './store-errors.ts'
 
 export type StoreKind = 'node' | 'service' | 'task'

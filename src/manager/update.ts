@@ -22,7 +22,7 @@
 import { RollbackError } from './errors.ts'
 import type { DesiredSlot, Slot, Work } from './orchestrator.ts'
 import { endedOnItsOwn, isLive, isTerminal, runningSince } from './placement.ts'
-import type { ServiceRecord, ServiceSpec, TaskRecord, UpdateConfig } from './types.ts'
+import type { ServiceRecord, ServiceSpec, TaskRecord, UpdateConfig } from '../api/types.ts'
 
 /** Spec fields that do not change what a task runs. */
 const NOT_TASK_FIELDS = new Set(['mode', 'updateConfig', 'rollbackConfig', 'labels'])

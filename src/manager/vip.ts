@@ -1,5 +1,5 @@
 import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../overlay/ipam.ts'
-import type { ServiceRecord, ServiceSpec } from './types.ts'
+import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 
 /**
  * Service VIPs (pure): every service in endpoint mode `vip` holds one address of the VIP range (default

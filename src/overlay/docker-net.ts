@@ -1,5 +1,5 @@
 import Docker from 'dockerode'
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 
 /**
  * The node's Docker network on its overlay subnet (thin dockerode adapter): a bridge with gateway .1, the overlay

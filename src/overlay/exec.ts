@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /** Running a system tool (`ip`, `nft`, `iptables`, `wg`) failed. */
 export class SystemCommandError extends MeshError {

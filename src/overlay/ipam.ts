@@ -1,5 +1,5 @@
-import { ConfigError } from '../errors.ts'
-import { randomInt, type Random } from '../gossip/clock.ts'
+import { ConfigError } from '../base/errors.ts'
+import { randomInt, type Random } from '../base/clock.ts'
 
 /**
  * IPAM arithmetic (pure): the cluster's overlay range split into equal per-node subnets.

@@ -1,4 +1,4 @@
-import type { Clock, Random, TimerHandle } from '../gossip/clock.ts'
+import type { Clock, Random, TimerHandle } from '../base/clock.ts'
 import type { SubnetPool } from './ipam.ts'
 
 /**

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 import { run } from './exec.ts'
 import { addKernelWireguard, deleteLink, linkInfo, setLinkUp } from './links.ts'
 import { UapiClient, type DeviceConfig, type DeviceStatus, parseGet } from './uapi.ts'

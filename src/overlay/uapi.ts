@@ -1,5 +1,5 @@
 import net from 'node:net'
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 import { hexToKey, keyToHex } from './wg-keys.ts'
 
 /**

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode'
-import type { TaskRecord } from '../manager/types.ts'
+import type { TaskRecord } from '../api/types.ts'
 
 /**
  * A task → the Docker container that runs it (pure). Names follow Swarm: `<service>.<slot>.<taskid>`, or

@@ -1,5 +1,5 @@
 import Docker from 'dockerode'
-import type { TaskRecord } from '../manager/types.ts'
+import type { TaskRecord } from '../api/types.ts'
 import { LABEL, containerCreateOptions, containerName, graceSeconds } from './container-spec.ts'
 import { JsonLines, parseEngineEvent } from './engine-events.ts'
 import { EngineError, engineError } from './errors.ts'

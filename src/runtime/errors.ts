@@ -1,4 +1,4 @@
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /**
  * The Docker engine refused a request. `engineMessage` is the engine's own text, unchanged (e.g.

@@ -1,4 +1,4 @@
-import { TASK_STATES, TERMINAL_STATES, type TaskRecord, type TaskState } from '../manager/types.ts'
+import { TASK_STATES, TERMINAL_STATES, type TaskRecord, type TaskState } from '../api/types.ts'
 import type { ContainerInfo, ContainerState } from './runtime.ts'
 
 /**

@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskStatus } from '../manager/types.ts'
+import type { TaskRecord, TaskStatus } from '../api/types.ts'
 
 /**
  * The role interface between the task runner and a container engine (swarmkit's executor, reduced to what mesh

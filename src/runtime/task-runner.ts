@@ -1,6 +1,6 @@
-import { ConfigError } from '../errors.ts'
+import { ConfigError } from '../base/errors.ts'
 import { realClock, type Clock } from '../gossip/index.ts'
-import { TASK_STATES, type TaskRecord, type TaskState } from '../manager/types.ts'
+import { TASK_STATES, type TaskRecord, type TaskState } from '../api/types.ts'
 import { EngineError, engineText } from './errors.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { RetrySchedule } from './retry.ts'

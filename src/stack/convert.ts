@@ -1,6 +1,6 @@
-import { defaultServiceSpec } from '../manager/spec.ts'
+import { defaultServiceSpec } from '../api/spec.ts'
 import { validateServiceSpec } from '../manager/placement.ts'
-import type { HealthcheckSpec, MountSpec, ServiceSpec } from '../manager/types.ts'
+import { STACK_LABEL, type HealthcheckSpec, type MountSpec, type ServiceSpec } from '../api/types.ts'
 import { StackFileError } from './errors.ts'
 import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
 
@@ -11,7 +11,6 @@ import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
  * checked with the manager's own validateServiceSpec, so the manager will not refuse what passes here.
  */
 
-export const NAMESPACE_LABEL = 'com.docker.stack.namespace'
 export const IMAGE_LABEL = 'com.docker.stack.image'
 
 export interface Converted {
@@ -46,7 +45,7 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
     const s = model.services.get(key) as ServicePart
     if (!s.image) fail({ file: s.at.file, path: `${s.at.path}.image` }, 'is required: mesh runs images from a registry and does not build them (push the image, then set image:)')
     const spec = defaultServiceSpec(`${stack}_${key}`, s.image as string)
-    spec.labels = { ...s.labels, [NAMESPACE_LABEL]: stack, [IMAGE_LABEL]: s.image as string }
+    spec.labels = { ...s.labels, [STACK_LABEL]: stack, [IMAGE_LABEL]: s.image as string }
     if (s.command) spec.command = [...s.command]
     if (s.entrypoint) spec.entrypoint = [...s.entrypoint]
     spec.env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`).sort()

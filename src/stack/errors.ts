@@ -1,4 +1,4 @@
-import { MeshError } from '../errors.ts'
+import { MeshError } from '../base/errors.ts'
 
 /**
  * Errors of the compose loader. The message starts with the file and the key path, as users see it:

@@ -21,6 +21,6 @@
  */
 export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
 export { planStack, sameSpec, stackServices, updateBody, type StackPlan } from './plan.ts'
-export { IMAGE_LABEL, NAMESPACE_LABEL } from './convert.ts'
+export { IMAGE_LABEL } from './convert.ts'
 export { StackError, StackFileError } from './errors.ts'
 export type { Env } from './interpolate.ts'

@@ -1,4 +1,4 @@
-import type { PortSpec } from '../manager/types.ts'
+import type { PortSpec } from '../api/types.ts'
 import type { ComposeModel, ServicePart, VolumeUse } from './model.ts'
 
 /**

@@ -1,4 +1,4 @@
-import type { PortSpec, Resources, RestartPolicy, UpdateConfig } from '../manager/types.ts'
+import type { PortSpec, Resources, RestartPolicy, UpdateConfig } from '../api/types.ts'
 
 /**
  * The compose model between parsing and conversion: one file's services with every value already parsed (ports,

@@ -1,5 +1,5 @@
-import type { ServiceRecord, ServiceSpec } from '../manager/types.ts'
-import { NAMESPACE_LABEL } from './convert.ts'
+import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
+import { STACK_LABEL } from '../api/types.ts'
 import { StackError } from './errors.ts'
 
 /**
@@ -20,7 +20,7 @@ export interface StackPlan {
 
 /** The services of a stack (by the namespace label), sorted by name. */
 export function stackServices<T extends ServiceRecord>(stack: string, all: readonly T[]): T[] {
-  return all.filter((s) => s.spec.labels[NAMESPACE_LABEL] === stack).sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0))
+  return all.filter((s) => s.spec.labels[STACK_LABEL] === stack).sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0))
 }
 
 /** JSON with sorted keys, null/undefined fields dropped: equal specs give equal text whatever their key order. */
@@ -66,14 +66,14 @@ export function planStack(stack: string, desired: readonly ServiceSpec[], curren
   for (const spec of desired) {
     const cur = byName.get(spec.name)
     if (!cur) plan.create.push(spec)
-    else if (cur.spec.labels[NAMESPACE_LABEL] !== stack) {
-      const owner = cur.spec.labels[NAMESPACE_LABEL]
+    else if (cur.spec.labels[STACK_LABEL] !== stack) {
+      const owner = cur.spec.labels[STACK_LABEL]
       throw new StackError(`service "${spec.name}" already exists and is not part of stack "${stack}"${owner ? ` (it belongs to stack "${owner}")` : ''}; remove it or choose another stack name`)
     } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
     else plan.update.push({ id: cur.id, spec, body: updateBody(cur.spec, spec) })
   }
   for (const s of stackServices(stack, current)) if (!wanted.has(s.spec.name)) plan.remove.push({ id: s.id, name: s.spec.name })
-  const others = current.filter((s) => s.spec.labels[NAMESPACE_LABEL] !== stack)
+  const others = current.filter((s) => s.spec.labels[STACK_LABEL] !== stack)
   for (const spec of desired) {
     for (const p of spec.ports) {
       if (p.mode !== 'ingress') continue

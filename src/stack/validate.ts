@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv'
-import { parseDuration } from '../manager/spec.ts'
+import { parseDuration } from '../api/spec.ts'
 import { StackFileError, formatPath } from './errors.ts'
 import schemaV3 from './schema/config_schema_v3.13.json' with { type: 'json' }
 

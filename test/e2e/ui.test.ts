@@ -17,7 +17,7 @@ import { chromium, type Browser } from 'playwright-core'
 import { createLab, isRoot, type Lab, type LabNode } from '../lab/index.ts'
 import { MESH_BIN, REPO_ROOT, killAndReap, waitFor, type Proc } from '../support/procs.ts'
 import { parsePromText } from '../support/prom-text.ts'
-import { TASK_STATES } from '../../src/manager/types.ts'
+import { TASK_STATES } from '../../src/api/types.ts'
 
 if (!isRoot()) {
   t.plan(0, 'the lab needs root')

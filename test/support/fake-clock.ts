@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../../src/gossip/clock.ts'
+import type { Clock, TimerHandle } from '../../src/base/clock.ts'
 
 interface Pending {
   at: number

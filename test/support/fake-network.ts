@@ -1,4 +1,4 @@
-import type { Clock, Random } from '../../src/gossip/clock.ts'
+import type { Clock, Random } from '../../src/base/clock.ts'
 import { addressKey, type Address, type Framer, type Transport, type TransportHandler } from '../../src/gossip/transport.ts'
 
 /**

@@ -1,5 +1,5 @@
 import { lanGossipConfig, type GossipConfig } from '../../src/config/gossip.ts'
-import { seededRandom } from '../../src/gossip/clock.ts'
+import { seededRandom } from '../../src/base/clock.ts'
 import { Gossip, type MemberInfo } from '../../src/gossip/index.ts'
 import type { Address } from '../../src/gossip/transport.ts'
 import { FakeClock } from './fake-clock.ts'

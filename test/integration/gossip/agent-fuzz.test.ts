@@ -23,7 +23,7 @@ import { MSG, type PacketMessage, type StreamMessage } from '../../../src/gossip
 import { V, hex } from '../../unit/gossip/fixtures/spec-vectors.ts'
 import { TestCluster, meshStatus, serfMember, type MeshStatus } from '../../support/agents.ts'
 import { rssBytes, runMesh, sleep, waitFor } from '../../support/procs.ts'
-import { seededRandomFn } from '../../../src/gossip/clock.ts'
+import { seededRandomFn } from '../../../src/base/clock.ts'
 
 const SEED = Number(process.env.MESH_FUZZ_SEED ?? 0x6d657368)
 const UDP_PACKETS = 100_000

@@ -8,7 +8,7 @@ import http from 'node:http'
 import { createApp, listen } from '../../../src/manager/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { isLoopback } from '../../../src/manager/observe-api.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { runMesh, spawnMesh, stop, waitFor } from '../../support/procs.ts'
 

@@ -13,7 +13,7 @@ import { defaultOverlayConfig, localGossipConfig } from '../../../src/config/ind
 import { Gossip } from '../../../src/gossip/index.ts'
 import { createApp, listen } from '../../../src/manager/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { Overlay } from '../../../src/overlay/index.ts'
 import { parsePromText, type PromText } from '../../support/prom-text.ts'

@@ -2,9 +2,10 @@ import t from 'tap'
 import { mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Catalog, FileCatalogStore, buildCatalog, type CatalogSnapshot, type CatalogStore } from '../../../src/catalog/index.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
-import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../src/manager/types.ts'
+import { Catalog, FileCatalogStore, type CatalogSnapshot, type CatalogStore } from '../../../src/catalog/index.ts'
+import { buildCatalog } from '../../../src/manager/build-catalog.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../../../src/api/types.ts'
 
 function node(id: string, hostname: string, state: NodeRecord['state'] = 'ready'): NodeRecord {
   return {

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../../src/config/index.ts'
-import { ConfigError } from '../../../src/errors.ts'
+import { ConfigError } from '../../../src/base/errors.ts'
 
 const base = { gossip: { name: 'n1', bindAddr: '127.0.0.5' } }
 

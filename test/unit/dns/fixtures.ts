@@ -1,4 +1,4 @@
-import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../../../src/catalog/types.ts'
+import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../../../src/api/catalog.ts'
 
 /** A CatalogView over a snapshot the test replaces at will. */
 export class FakeCatalog implements CatalogView {

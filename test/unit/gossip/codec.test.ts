@@ -1,5 +1,5 @@
 import t from 'tap'
-import { GossipDecodeError, GossipDecryptError } from '../../../src/errors.ts'
+import { GossipDecodeError, GossipDecryptError } from '../../../src/base/errors.ts'
 import {
   MAX_PACKET_DECOMPRESSED_BYTES,
   decodeCompound,

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, GossipDecryptError } from '../../../src/errors.ts'
+import { ConfigError, GossipDecryptError } from '../../../src/base/errors.ts'
 import { decodePacket, encodePacket, encodeStream, tryDecodeStream } from '../../../src/gossip/codec.ts'
 import { Keyring, encryptedLength } from '../../../src/gossip/keyring.ts'
 import { MSG } from '../../../src/gossip/wire.ts'

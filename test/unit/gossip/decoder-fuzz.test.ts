@@ -7,14 +7,14 @@
 import t from 'tap'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { GossipDecodeError, GossipDecryptError } from '../../../src/errors.ts'
+import { GossipDecodeError, GossipDecryptError } from '../../../src/base/errors.ts'
 import { decodePacket, encodeMessage, encodePacket, encodeStream, tryDecodeStream } from '../../../src/gossip/codec.ts'
 import { Keyring } from '../../../src/gossip/keyring.ts'
 import { encodeGo } from '../../../src/gossip/msgpack.ts'
 import { decodeSerfMessage, decodeSerfPushPull, decodeTags, encodeSerfPushPull } from '../../../src/gossip/serf-wire.ts'
 import { MSG, type PacketMessage, type StreamMessage } from '../../../src/gossip/wire.ts'
 import { PACKET_VECTORS, STREAM_VECTORS, V, hex, toHex } from './fixtures/spec-vectors.ts'
-import { seededRandomFn } from '../../../src/gossip/clock.ts'
+import { seededRandomFn } from '../../../src/base/clock.ts'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6d657368)
 const N = Number(process.env.FUZZ_N ?? 110_000)

@@ -1,10 +1,10 @@
 import t from 'tap'
 import * as zlib from 'node:zlib'
-import { GossipDecodeError } from '../../../src/errors.ts'
+import { GossipDecodeError } from '../../../src/base/errors.ts'
 import { crc32 } from '../../../src/gossip/crc32.ts'
 import { lzwCompress, lzwDecompress } from '../../../src/gossip/lzw.ts'
 import { V, hex, toHex } from './fixtures/spec-vectors.ts'
-import { seededRandomFn } from '../../../src/gossip/clock.ts'
+import { seededRandomFn } from '../../../src/base/clock.ts'
 
 
 /**

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { GossipDecodeError } from '../../../src/errors.ts'
+import { GossipDecodeError } from '../../../src/base/errors.ts'
 import { decodePacket, encodeMessage } from '../../../src/gossip/codec.ts'
 import { encodeGo } from '../../../src/gossip/msgpack.ts'
 import {

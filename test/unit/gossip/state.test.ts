@@ -1,5 +1,5 @@
 import t from 'tap'
-import { seededRandom } from '../../../src/gossip/clock.ts'
+import { seededRandom } from '../../../src/base/clock.ts'
 import { MemberTable, type MemberEvent } from '../../../src/gossip/state.ts'
 import { MSG, type Alive, type PacketMessage } from '../../../src/gossip/wire.ts'
 import { FakeClock } from '../../support/fake-clock.ts'

@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
 import net from 'node:net'
 import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../../../src/catalog/index.ts'
-import type { PortSpec } from '../../../src/manager/types.ts'
+import type { PortSpec } from '../../../src/api/types.ts'
 
 /** A catalog view the test sets by hand. */
 export class FakeCatalog implements CatalogView {

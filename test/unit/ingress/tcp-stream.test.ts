@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import net from 'node:net'
 import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
-import type { PortSpec } from '../../../src/manager/types.ts'
+import type { PortSpec } from '../../../src/api/types.ts'
 import { FakeCatalog, ep, exchange, freePort, noExec, noLog, svc, until, bothEngines } from './helpers.ts'
 
 /** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */

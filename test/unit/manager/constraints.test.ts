@@ -3,7 +3,7 @@ import { constraintMatches, parseConstraint, parseConstraints, validateConstrain
 import * as errors from '../../../src/manager/errors.ts'
 import { ConstraintError, ServiceSpecError } from '../../../src/manager/errors.ts'
 import { assertServiceSpec, validateServiceSpec } from '../../../src/manager/placement.ts'
-import type { ServiceSpec } from '../../../src/manager/types.ts'
+import type { ServiceSpec } from '../../../src/api/types.ts'
 import { node, spec } from './sim.ts'
 
 t.test('parse: good constraints, whitespace tolerant', async (t) => {

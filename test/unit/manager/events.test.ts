@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
 import { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent } from '../../../src/manager/events.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore, type SqliteStore } from '../../../src/manager/sqlite-store.ts'
-import type { NodeRecord, ServiceRecord, TaskRecord, TaskState } from '../../../src/manager/types.ts'
+import type { NodeRecord, ServiceRecord, TaskRecord, TaskState } from '../../../src/api/types.ts'
 
 const node = (id: string, o: Partial<NodeRecord> = {}): NodeRecord => ({
   id, hostname: id, role: 'worker', availability: 'active', labels: {}, addr: '10.0.0.1', state: 'ready',

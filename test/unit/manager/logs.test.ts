@@ -2,8 +2,8 @@ import t from 'tap'
 import { EventEmitter } from 'node:events'
 import type { Request, Response } from 'express'
 import { LogBroker, parseLogQuery, taskName, type LogMessage } from '../../../src/manager/logs.ts'
-import type { NodeRecord, TaskRecord } from '../../../src/manager/types.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 
 const node = (id: string, state: NodeRecord['state'] = 'ready'): NodeRecord => ({
   id, hostname: `host-${id}`, role: 'worker', availability: 'active', labels: {}, addr: '10.0.0.1', state, stateChangedAt: 0,

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { applyPlan, isEmptyPlan, nextWakeAt, prunable, reconcile } from '../../../src/manager/orchestrator.ts'
 import { updateService } from '../../../src/manager/update.ts'
-import type { TaskRecord } from '../../../src/manager/types.ts'
+import type { TaskRecord } from '../../../src/api/types.ts'
 import { Sim, deepFreeze, node, service, spec } from './sim.ts'
 
 const workers = (n: number) => Array.from({ length: n }, (_, i) => node(`w${i + 1}`))

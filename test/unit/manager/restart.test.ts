@@ -1,7 +1,7 @@
 import t from 'tap'
 import { isEmptyPlan, nextWakeAt } from '../../../src/manager/orchestrator.ts'
 import { restartDecision } from '../../../src/manager/restart.ts'
-import type { RestartPolicy, TaskRecord, TaskStatus } from '../../../src/manager/types.ts'
+import type { RestartPolicy, TaskRecord, TaskStatus } from '../../../src/api/types.ts'
 import { updateService } from '../../../src/manager/update.ts'
 import { Sim, node, service, spec } from './sim.ts'
 

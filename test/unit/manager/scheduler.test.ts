@@ -2,7 +2,7 @@ import t from 'tap'
 import { NoSuitableNodeError } from '../../../src/manager/errors.ts'
 import { isEmptyPlan } from '../../../src/manager/orchestrator.ts'
 import { assertPlaceable, explainPlacement, schedule, scheduleTasks } from '../../../src/manager/scheduler.ts'
-import type { NodeRecord, TaskRecord } from '../../../src/manager/types.ts'
+import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
 import { GiB, MiB, Sim, node, service, spec } from './sim.ts'
 
 const workers = (n: number, o: Partial<NodeRecord> = {}) => Array.from({ length: n }, (_, i) => node(`w${i + 1}`, o))

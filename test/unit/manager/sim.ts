@@ -4,8 +4,8 @@
  */
 import { applyPlan, isEmptyPlan, reconcile, type Plan } from '../../../src/manager/orchestrator.ts'
 import { isLive, isTerminal } from '../../../src/manager/placement.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
-import type { ClusterState, NodeRecord, ServiceRecord, ServiceSpec, TaskRecord } from '../../../src/manager/types.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import type { ClusterState, NodeRecord, ServiceRecord, ServiceSpec, TaskRecord } from '../../../src/api/types.ts'
 
 export const GiB = 1024 ** 3
 export const MiB = 1024 ** 2

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { ConfigError } from '../../../src/errors.ts'
-import { parseCpus, parseDuration, parseMemory, parseMount, parsePublish } from '../../../src/manager/spec.ts'
+import { ConfigError } from '../../../src/base/errors.ts'
+import { parseCpus, parseDuration, parseMemory, parseMount, parsePublish } from '../../../src/api/spec.ts'
 
 function errorOf(fn: () => unknown): string {
   try {

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { managerDbPath, openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import type { ServiceRecord, TaskRecord } from '../../../src/manager/types.ts'
+import type { ServiceRecord, TaskRecord } from '../../../src/api/types.ts'
 import { killAndReap, spawnProc, waitFor } from '../../support/procs.ts'
 
 const STORE_MODULE = fileURLToPath(new URL('../../../src/manager/sqlite-store.ts', import.meta.url))

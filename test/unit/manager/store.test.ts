@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
-import { ConfigError } from '../../../src/errors.ts'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
+import { ConfigError } from '../../../src/base/errors.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { SCHEMA_VERSION, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from '../../../src/manager/sqlite-store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from '../../../src/manager/store-errors.ts'
 import type { Store, StoreEvent } from '../../../src/manager/store.ts'
-import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../src/manager/types.ts'
+import type { NodeRecord, ServiceRecord, TaskRecord } from '../../../src/api/types.ts'
 
 const node = (id: string, hostname = id, o: Partial<NodeRecord> = {}): NodeRecord => ({
   id, hostname, role: 'worker', availability: 'active', labels: {}, addr: '10.0.0.1', state: 'ready',

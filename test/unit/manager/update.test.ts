@@ -1,7 +1,7 @@
 import t from 'tap'
 import { RollbackError } from '../../../src/manager/errors.ts'
 import { isEmptyPlan } from '../../../src/manager/orchestrator.ts'
-import type { ServiceSpec, TaskRecord, UpdateConfig } from '../../../src/manager/types.ts'
+import type { ServiceSpec, TaskRecord, UpdateConfig } from '../../../src/api/types.ts'
 import { rollbackService, taskSpecDiffers, updateService } from '../../../src/manager/update.ts'
 import { Sim, node, service, spec } from './sim.ts'
 

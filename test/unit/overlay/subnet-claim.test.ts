@@ -1,5 +1,5 @@
 import t from 'tap'
-import { seededRandom } from '../../../src/gossip/clock.ts'
+import { seededRandom } from '../../../src/base/clock.ts'
 import { SubnetPool, parseCidr } from '../../../src/overlay/ipam.ts'
 import { SubnetClaim, winsAgainst, type ClaimEvent } from '../../../src/overlay/subnet-claim.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, claimsFromMembers } from '../../../src/overlay/tags.ts'

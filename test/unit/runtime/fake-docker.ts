@@ -8,7 +8,7 @@ import { LABEL, containerCreateOptions } from '../../../src/runtime/container-sp
 import type {
   ContainerInfo, ContainerRuntime, ContainerState, ContainerStatus, EventSubscription, HealthState, PullOptions, RuntimeEvent,
 } from '../../../src/runtime/index.ts'
-import type { TaskRecord } from '../../../src/manager/types.ts'
+import type { TaskRecord } from '../../../src/api/types.ts'
 
 export interface FakeContainer {
   id: string

@@ -1,4 +1,4 @@
-import type { ServiceSpec, TaskRecord, TaskState } from '../../../src/manager/types.ts'
+import type { ServiceSpec, TaskRecord, TaskState } from '../../../src/api/types.ts'
 
 export function spec(over: Partial<ServiceSpec> = {}): ServiceSpec {
   const update = { parallelism: 1, delayMs: 0, failureAction: 'pause' as const, order: 'stop-first' as const, monitorMs: 5000, maxFailureRatio: 0 }

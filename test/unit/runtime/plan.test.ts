@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { TaskState } from '../../../src/manager/types.ts'
+import type { TaskState } from '../../../src/api/types.ts'
 import { planContainers, type ContainerInfo, type ContainerState } from '../../../src/runtime/index.ts'
 import { task, type TaskOpts } from './fixtures.ts'
 

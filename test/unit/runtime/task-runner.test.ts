@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { TaskRecord } from '../../../src/manager/types.ts'
+import type { TaskRecord } from '../../../src/api/types.ts'
 import { LABEL, TaskRunner, type TaskReport } from '../../../src/runtime/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { FakeDocker } from './fake-docker.ts'

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
-import type { ServiceSpec } from '../../../src/manager/types.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import type { ServiceSpec } from '../../../src/api/types.ts'
 import { TUTORIAL, errorOf, load } from './fixtures.ts'
 
 function spec(name: string, image: string, change: (s: ServiceSpec) => void): ServiceSpec {

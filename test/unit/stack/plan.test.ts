@@ -1,6 +1,6 @@
 import t from 'tap'
-import { defaultServiceSpec } from '../../../src/manager/spec.ts'
-import type { ServiceRecord, ServiceSpec } from '../../../src/manager/types.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import type { ServiceRecord, ServiceSpec } from '../../../src/api/types.ts'
 import { StackError, planStack, sameSpec, updateBody } from '../../../src/stack/index.ts'
 import { TUTORIAL, load } from './fixtures.ts'
 

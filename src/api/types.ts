@@ -191,3 +191,6 @@ export interface ClusterState {
   services: ServiceRecord[]
   tasks: TaskRecord[]
 }
+
+/** The label Docker (and mesh) put on every object of a stack: its namespace. */
+export const STACK_LABEL = 'com.docker.stack.namespace'

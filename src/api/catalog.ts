@@ -1,4 +1,4 @@
-import type { PortSpec } from '../manager/types.ts'
+import type { PortSpec } from './types.ts'
 
 /**
  * The catalog: each agent's view of services → endpoints, the single view the data plane (ingress, DNS, VIP rules)

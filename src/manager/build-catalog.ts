@@ -1,8 +1,5 @@
-import type { ClusterState, ServiceRecord, TaskRecord } from '../manager/types.ts'
-import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint, EndpointHealth } from './types.ts'
-
-/** The label Docker stacks put on their services; its value is the stack's name. */
-export const STACK_LABEL = 'com.docker.stack.namespace'
+import { STACK_LABEL, type ClusterState, type ServiceRecord, type TaskRecord } from '../api/types.ts'
+import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint, EndpointHealth } from '../api/catalog.ts'
 
 /**
  * The catalog snapshot for one manager store revision (pure). Endpoints are the tasks that have an address and are

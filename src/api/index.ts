@@ -1,0 +1,12 @@
+/**
+ * src/api — mesh's shared vocabulary: what every other folder means by a node, a service, a task, a port, a mount,
+ * a catalog snapshot; how a service spec is parsed from CLI/compose words and defaulted; the ONE validation a spec
+ * passes wherever it enters (API, CLI, stack loader); the messages on the watch stream and the control socket; and
+ * the JSON/NDJSON client the CLI, the worker link and the control socket speak HTTP with.
+ *
+ * Who calls it: everyone. It depends only on src/base (and Node), never on a subsystem.
+ * Invariants: types here are the wire shapes; adding a field is fine, renaming one is a protocol change.
+ */
+export * from './types.ts'
+export * from './catalog.ts'
+export * from './spec.ts'
