@@ -4,3 +4,4 @@
  */
 export * from './errors.ts'
 export * from './clock.ts'
+export * from './ndjson.ts'
