@@ -20,6 +20,9 @@
  * See docs/ingress.md.
  */
 export { Ingress, type IngressLog, type IngressOptions } from './ingress.ts'
+export type { PortProxy } from './port-proxy.ts'
+export { applyProbe, type ActiveCheckOptions, type HealthChecker, type HealthTarget, type ProbeOutcome } from './health-check.ts'
+export { TcpHealthChecker } from './tcp-health-checker.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, type Exec } from './nft.ts'

@@ -1,4 +1,3 @@
-import net from 'node:net'
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import type { PortSpec } from '../api/types.ts'
@@ -6,9 +5,12 @@ import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOpt
 import { ConfigError } from '../base/errors.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
+import type { PortProxy } from './port-proxy.ts'
 import { nftIngressRuleset, planNft } from './nft-rules.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
+import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
 import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
+import { TcpHealthChecker } from './tcp-health-checker.ts'
 import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.ts'
 import { UdpProxy } from './udp-proxy.ts'
 
@@ -34,8 +36,10 @@ export interface IngressOptions {
   maxAttempts?: number
   /** round-robin (default) or least-connections, plus ejection backoff. */
   balancer?: BalancePolicy | BalancerOptions
-  /** Optional active TCP checks of every TCP backend: connect every intervalMs, failing after timeoutMs ejects. */
-  activeCheck?: { intervalMs: number; timeoutMs: number }
+  /** Optional active checks of every TCP backend: probe every intervalMs; a probe failing (or not answered within timeoutMs) ejects. */
+  activeCheck?: ActiveCheckOptions
+  /** How active checks probe a backend. Default: a TCP connect (TcpHealthChecker). */
+  healthChecker?: HealthChecker
   /** Write the service VIP rules (nft table ip mesh-ingress) in both modes. Default true. */
   vipRules?: boolean
   /** nft mode: the node's overlay gateway, used as source for NATed published-port traffic (default: masquerade). */
@@ -54,7 +58,7 @@ interface PortEntry {
   service: string
   spec: PortSpec
   balancer: Balancer
-  proxy: TcpProxy | RawTcpProxy | UdpProxy
+  proxy: PortProxy
   stats: Map<string, EndpointStats>
   retries: number
   rejected: number
@@ -71,6 +75,7 @@ export class Ingress {
   readonly #clock: Clock
   readonly #ports = new Map<string, PortEntry>()
   readonly #nft: NftApplier | null
+  readonly #checker: HealthChecker
   #metrics: IngressMetrics | null = null
   #unsubscribe: (() => void) | null = null
   #chain: Promise<void> = Promise.resolve()
@@ -92,6 +97,7 @@ export class Ingress {
     this.#o = merged
     this.#clock = o.clock ?? realClock()
     this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec) : null
+    this.#checker = o.healthChecker ?? new TcpHealthChecker()
   }
 
   async start(): Promise<void> {
@@ -205,56 +211,61 @@ export class Ingress {
     const o = this.#o
     const bo: BalancerOptions = typeof o.balancer === 'string' ? { policy: o.balancer } : (o.balancer ?? {})
     const balancer = new Balancer(() => this.#clock.now(), bo)
-    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0 } as PortEntry
-    const st = (b: Backend): EndpointStats => {
-      let s = entry.stats.get(b.key)
-      if (!s) entry.stats.set(b.key, (s = new EndpointStats()))
-      return s
-    }
+    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0 }
+    // The hooks count into `entry` itself: keep its identity (assign, do not copy).
+    return Object.assign(entry, { proxy: spec.protocol === 'tcp' ? this.#tcpProxy(entry) : this.#udpProxy(entry) })
+  }
+
+  #tcpProxy(entry: Omit<PortEntry, 'proxy'>): PortProxy {
+    const o = this.#o
     const log = o.log
-    const base = { bindAddr: o.bindAddr, port: spec.published, balancer, clock: this.#clock }
-    if (spec.protocol === 'tcp') {
-      const opts: TcpProxyOptions = {
-        ...base, idleTimeoutMs: o.idleTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxAttempts: o.maxAttempts,
-        maxConnections: o.maxConnections, proxyProtocol: spec.proxyProtocol,
-        hooks: {
-          connected: (b, ms) => {
-            st(b).connections++
-            this.#metrics?.observeConnect(entry.service, key, ms)
-          },
-          connectFailed: (b, err, retried) => {
-            st(b).errors++
-            if (retried) entry.retries++
-            log('warn', 'backend connect failed; ejected', { port: key, endpoint: b.key, task: b.endpoint.taskName, err, failures: b.failures, retried })
-          },
-          rejected: (reason) => {
-            entry.rejected++
-            log('debug', 'connection refused', { port: key, reason })
-          },
-          closed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+    const key = entry.key
+    const st = endpointStats(entry.stats)
+    const opts: TcpProxyOptions = {
+      bindAddr: o.bindAddr, port: entry.spec.published, balancer: entry.balancer, clock: this.#clock,
+      idleTimeoutMs: o.idleTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxAttempts: o.maxAttempts,
+      maxConnections: o.maxConnections, proxyProtocol: entry.spec.proxyProtocol,
+      hooks: {
+        connected: (b, ms) => {
+          st(b).connections++
+          this.#metrics?.observeConnect(entry.service, key, ms)
         },
-      }
-      const raw = o.tcpEngine !== 'net' && rawBindingsAvailable()
-      entry.proxy = raw ? new RawTcpProxy(opts) : new TcpProxy(opts)
-    } else {
-      entry.proxy = new UdpProxy({
-        ...base, idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows,
-        hooks: {
-          flowOpened: (b) => {
-            st(b).connections++
-          },
-          flowFailed: (b, err) => {
-            st(b).errors++
-            log('warn', 'udp backend unreachable; ejected', { port: key, endpoint: b.key, err })
-          },
-          rejected: () => {
-            entry.rejected++
-          },
-          flowClosed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+        connectFailed: (b, err, retried) => {
+          st(b).errors++
+          if (retried) entry.retries++
+          log('warn', 'backend connect failed; ejected', { port: key, endpoint: b.key, task: b.endpoint.taskName, err, failures: b.failures, retried })
         },
-      })
+        rejected: (reason) => {
+          entry.rejected++
+          log('debug', 'connection refused', { port: key, reason })
+        },
+        closed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+      },
     }
-    return entry
+    const raw = o.tcpEngine !== 'net' && rawBindingsAvailable()
+    return raw ? new RawTcpProxy(opts) : new TcpProxy(opts)
+  }
+
+  #udpProxy(entry: Omit<PortEntry, 'proxy'>): PortProxy {
+    const o = this.#o
+    const st = endpointStats(entry.stats)
+    return new UdpProxy({
+      bindAddr: o.bindAddr, port: entry.spec.published, balancer: entry.balancer, clock: this.#clock,
+      idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows,
+      hooks: {
+        flowOpened: (b) => {
+          st(b).connections++
+        },
+        flowFailed: (b, err) => {
+          st(b).errors++
+          o.log('warn', 'udp backend unreachable; ejected', { port: entry.key, endpoint: b.key, err })
+        },
+        rejected: () => {
+          entry.rejected++
+        },
+        flowClosed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
+      },
+    })
   }
 
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
@@ -289,26 +300,29 @@ export class Ingress {
     }
   }
 
+  /** One round of active checks: probe every serving backend of every TCP port, apply each answer when it comes. */
   #activeChecks(): void {
-    const t = this.#o.activeCheck as { intervalMs: number; timeoutMs: number }
+    const { timeoutMs } = this.#o.activeCheck as ActiveCheckOptions
     for (const p of this.#ports.values()) {
       if (p.spec.protocol !== 'tcp') continue
       for (const b of p.balancer.backends()) {
         if (!isServing(b.endpoint)) continue
-        const s = net.connect({ host: b.ip, port: b.port })
-        s.setTimeout(t.timeoutMs)
-        const done = (ok: boolean) => {
-          s.destroy()
-          if (ok) p.balancer.succeeded(b)
-          else if (b.ejectedUntil <= this.#clock.now()) {
-            p.balancer.failed(b)
+        this.#checker.probe(b, timeoutMs).catch(() => false).then((ok) => {
+          if (!this.#running) return
+          if (applyProbe(p.balancer, b, ok, this.#clock.now()) === 'ejected') {
             this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
           }
-        }
-        s.once('connect', () => done(true))
-        s.once('timeout', () => done(false))
-        s.once('error', () => done(false))
+        })
       }
     }
+  }
+}
+
+/** The counters of a backend in a port's stats map, created on first use. */
+function endpointStats(stats: Map<string, EndpointStats>): (b: Backend) => EndpointStats {
+  return (b) => {
+    let s = stats.get(b.key)
+    if (!s) stats.set(b.key, (s = new EndpointStats()))
+    return s
   }
 }

@@ -1,5 +1,6 @@
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Backend } from './balancer.ts'
+import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
 import { proxyV1, proxyV2 } from './proxy-protocol.ts'
 import type { TcpProxyOptions } from './tcp-proxy.ts'
@@ -99,7 +100,7 @@ class Pair {
   constructor(readonly proxy: RawTcpProxy, readonly c: Handle) {}
 }
 
-export class RawTcpProxy {
+export class RawTcpProxy implements PortProxy {
   readonly o: TcpProxyOptions
   #server: ServerHandle | null = null
   #port = 0

@@ -1,6 +1,7 @@
 import net from 'node:net'
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Backend, Balancer } from './balancer.ts'
+import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
 import { proxyV1, proxyV2 } from './proxy-protocol.ts'
 
@@ -58,7 +59,7 @@ class Conn {
   constructor(readonly proxy: TcpProxy, readonly client: Sock) {}
 }
 
-export class TcpProxy {
+export class TcpProxy implements PortProxy {
   readonly #o: TcpProxyOptions
   #server: net.Server | null = null
   readonly #conns = new Set<Conn>()

@@ -1,6 +1,7 @@
 import dgram from 'node:dgram'
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Backend, Balancer } from './balancer.ts'
+import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
 
 /**
@@ -45,7 +46,7 @@ interface Flow {
 /** Datagrams held per flow while its upstream socket binds. */
 const MAX_QUEUED = 64
 
-export class UdpProxy {
+export class UdpProxy implements PortProxy {
   readonly #o: UdpProxyOptions
   #sock: dgram.Socket | null = null
   readonly #flows = new Map<string, Flow>()

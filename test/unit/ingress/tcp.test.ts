@@ -4,6 +4,7 @@ import net from 'node:net'
 import { Registry } from 'prom-client'
 import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import type { Endpoint } from '../../../src/catalog/index.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
 import { FakeCatalog, ep, freePort, noExec, noLog, svc, until, bothEngines } from './helpers.ts'
 
 /** Every test runs against both TCP engines (raw handles, net.Socket); subtests run one after another. */
@@ -168,7 +169,10 @@ both('metrics', async (t) => {
 })
 
 both('active checks eject a dead endpoint before any client meets it', async (t) => {
-  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: 200 } })
+  // The interval runs on the fake clock; the probes themselves are real TCP connects (TcpHealthChecker).
+  const clock = new FakeClock()
+  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: 200 }, clock })
+  await clock.advance(30)
   await until(() => ing.status()[0]?.endpoints.find((e) => e.ip === '127.0.0.9')?.ejected === true, 2000, 'dead endpoint ejected')
   const st = ing.status()[0]!
   t.equal(st.endpoints.find((e) => e.ip === '127.0.0.2')?.ejected, false, 'the live one stays')
