@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import dgram from 'node:dgram'
 import { Ingress } from '../../../src/ingress/index.ts'
-import { FakeCatalog, ep, noExec, noLog, svc, until } from './helpers.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
+import { FakeCatalog, ep, noExec, noLog, svc } from './helpers.ts'
 
 async function udpPort(addr: string): Promise<number> {
   const s = dgram.createSocket('udp4')
@@ -39,7 +40,9 @@ t.test('UDP echo through the proxy from 2 clients: one flow each, round robin, i
   t.teardown(() => Promise.all(backends.map((b) => new Promise<void>((r) => b.s.close(() => r())))))
   const cat = new FakeCatalog()
   cat.set([svc([{ published, target, protocol: 'udp', mode: 'ingress' }], [ep(1, '127.0.0.2'), ep(2, '127.0.0.3')])])
-  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, udpIdleTimeoutMs: 200 })
+  // Flow expiry runs on the fake clock (the proxy sweeps every ¼ of the idle timeout); datagrams are real loopback I/O.
+  const clock = new FakeClock()
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, udpIdleTimeoutMs: 200, clock })
   await ing.start()
   t.teardown(() => ing.stop())
   const a = client(t)
@@ -52,7 +55,10 @@ t.test('UDP echo through the proxy from 2 clients: one flow each, round robin, i
   t.equal(st.open, 2, 'two flows')
   t.same(st.endpoints.map((e) => [e.connections, e.bytesIn, e.bytesOut]), [[1, 4, 24], [1, 4, 24]])
   t.equal(new Set(peers.filter((p) => p.startsWith('127.0.0.2'))).size, 1, 'one upstream socket per flow')
-  await until(() => ing.status()[0]?.open === 0, 2000, 'flows expire when idle')
+  await clock.advance(150)
+  t.equal(ing.status()[0]?.open, 2, 'flows idle for less than the timeout stay')
+  await clock.advance(50)
+  t.equal(ing.status()[0]?.open, 0, 'flows expire when idle')
   t.equal(await ask(a, published, 'a3'), '127.0.0.2:a3', 'a new flow after expiry')
 })
 
