@@ -8,10 +8,13 @@
  * endpoints round-robin (or least-connections) among running, healthy, non-ejected ones; a failed connect ejects
  * the endpoint with exponential backoff and the client's connection is retried on the next endpoint. Stopping
  * endpoints take no new connections; their open ones are closed after the service's stop grace period.
+ * The controller holds one `PortProxy` per port (TcpProxy, RawTcpProxy or UdpProxy: port-proxy.ts) and asks a
+ * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for optional active checks.
  * In `nft` mode a pure generator (nft-rules.ts) writes table `ip mesh-ingress` (DNAT numgen per published port and
  * per service VIP), applied in one `nft -f` transaction only when it changes; userspace listeners stay up as the
  * fallback (loopback clients, ports without serving endpoints). Service VIP rules (`ip daddr <vip> dport <target>`
- * → DNAT to an endpoint) are written in both modes: they are how a container's `wget http://web/` load-balances.
+ * → DNAT to an endpoint, vip-rules.ts) are written in both modes: they are how a container's `wget http://web/`
+ * load-balances. The ingress owns them (not the overlay, DNS or manager): see docs/ingress.md, "Who owns what".
  *
  * Who calls it: agent/ (start after the catalog, stop before it), `mesh status` (status()), the metrics endpoint
  * (registerMetrics). Invariants: never more than one socket's high-water mark + one chunk buffered per direction;
@@ -26,6 +29,8 @@ export { TcpHealthChecker } from './tcp-health-checker.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, type Exec } from './nft.ts'
-export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, nftIngressRuleset, planNft, type NftPlan, type NftRulesOptions } from './nft-rules.ts'
+export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE } from './nft-marks.ts'
+export { nftIngressRuleset, planNft, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
+export { planVips, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
 export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'
 export type { EndpointStatus, PortStatus } from './status.ts'

@@ -1,5 +1,6 @@
-import type { CatalogSnapshot, CatalogService, Endpoint } from '../catalog/index.ts'
-import { isServing } from './balancer.ts'
+import type { CatalogSnapshot } from '../catalog/index.ts'
+import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
+import { catalogServing, planVips, servingIps, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
 
 /**
  * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
@@ -11,30 +12,17 @@ import { isServing } from './balancer.ts'
  *   port (round robin per new connection; conntrack keeps a connection on its endpoint). The connection is marked
  *   (ct mark bits INGRESS|DNAT) and source-NATed in postrouting, so the backend's replies come back through this node
  *   whether it is on the local bridge or on another node behind the overlay route.
- * - Service VIPs: `ip daddr <vip> <proto> dport <target>` → DNAT to an endpoint at the same port (mark DNAT); the
- *   source is kept, except towards the local bridge, where it is masqueraded so a backend on the same bridge as the
- *   client replies through the host (hairpin) instead of straight to the client.
+ * - Service VIPs (built by vip-rules.ts): `ip daddr <vip> <proto> dport <target>` → DNAT to an endpoint at the
+ *   same port (mark DNAT); the source is kept, except towards the local bridge, where it is masqueraded so a
+ *   backend on the same bridge as the client replies through the host (hairpin) instead of straight to the client.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
  */
-
-export const NFT_INGRESS_TABLE = 'mesh-ingress'
-/** ct mark bit: a connection DNATed by mesh-ingress (forwarding of these is accepted in DOCKER-USER). */
-export const MARK_DNAT = 0x00100000
-/** ct mark bit: a published-port connection (always source-NATed). */
-export const MARK_INGRESS = 0x00200000
 
 export interface NftPortRule {
   protocol: 'tcp' | 'udp'
   published: number
   target: number
-  backends: string[]
-}
-
-export interface NftVipRule {
-  protocol: 'tcp' | 'udp'
-  vip: string
-  port: number
   backends: string[]
 }
 
@@ -56,13 +44,12 @@ export interface NftRulesOptions {
  * What the kernel should do for a snapshot: one rule per published ingress port and per VIP port that has serving
  * endpoints. `serving` decides per endpoint (default: catalog state; the controller also drops ejected ones).
  */
-export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: Endpoint, port: number) => boolean = (_s, e) => isServing(e)): NftPlan {
+export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftPlan {
   const ports: NftPortRule[] = []
-  const vips: NftVipRule[] = []
   const seenPorts = new Set<string>()
   for (const s of snap.services) {
     for (const p of s.ports) {
-      const backends = uniq(s.endpoints.filter((e) => serving(s, e, p.target)).map((e) => e.ip))
+      const backends = servingIps(s, p.target, serving)
       if (p.mode === 'ingress' && backends.length > 0) {
         const key = `${p.protocol}/${p.published}`
         if (!seenPorts.has(key)) {
@@ -71,30 +58,19 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
         }
       }
     }
-    if (s.vip && s.endpointMode === 'vip') {
-      const targets = new Map<string, NftVipRule>()
-      for (const p of s.ports) {
-        const backends = uniq(s.endpoints.filter((e) => serving(s, e, p.target)).map((e) => e.ip))
-        const key = `${p.protocol}/${p.target}`
-        if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip: s.vip, port: p.target, backends })
-      }
-      vips.push(...targets.values())
-    }
   }
   ports.sort((a, b) => a.published - b.published || cmp(a.protocol, b.protocol))
-  vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
-  return { ports, vips }
+  return { ports, vips: planVips(snap, serving) }
 }
 
 /** The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? 'mesh-br'
-  const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`
-  const both = hex(MARK_DNAT | MARK_INGRESS)
+  const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []
   for (const v of plan.vips) {
-    const rule = `ip daddr ${v.vip} ${v.protocol} dport ${v.port} ct mark set ct mark or ${hex(MARK_DNAT)} ${dnatAddr(v.backends)}`
+    const rule = vipRule(v)
     pre.push(rule)
     out.push(rule)
   }
@@ -119,8 +95,8 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ct mark and ${hex(MARK_INGRESS)} == ${hex(MARK_INGRESS)} ${nat}`,
-    `    ct mark and ${hex(MARK_DNAT)} == ${hex(MARK_DNAT)} oifname "${bridge}" masquerade`,
+    `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
+    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname "${bridge}" masquerade`,
     '  }',
     '}',
     '',
@@ -128,18 +104,9 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   return lines.join('\n')
 }
 
-function dnatAddr(ips: string[]): string {
-  if (ips.length === 1) return `dnat to ${ips[0]}`
-  return `dnat to numgen inc mod ${ips.length} map { ${ips.map((ip, i) => `${i} : ${ip}`).join(', ')} }`
-}
-
 function dnatAddrPort(ips: string[], port: number): string {
   if (ips.length === 1) return `dnat to ${ips[0]}:${port}`
   return `dnat ip to numgen inc mod ${ips.length} map { ${ips.map((ip, i) => `${i} : ${ip} . ${port}`).join(', ')} }`
-}
-
-function uniq(xs: string[]): string[] {
-  return [...new Set(xs)]
 }
 
 function cmp(a: string, b: string): number {

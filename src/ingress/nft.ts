@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { IngressError } from './errors.ts'
-import { MARK_DNAT, NFT_INGRESS_TABLE } from './nft-rules.ts'
+import { MARK_DNAT, NFT_INGRESS_TABLE } from './nft-marks.ts'
 
 /** Runs a system command; resolves with stdout. Injected so tests see the commands instead of running them. */
 export type Exec = (cmd: string, args: readonly string[], input?: string) => Promise<string>

@@ -1,0 +1,62 @@
+import type { CatalogService, CatalogSnapshot, Endpoint } from '../catalog/index.ts'
+import { isServing } from './balancer.ts'
+import { MARK_DNAT, markHex } from './nft-marks.ts'
+
+/**
+ * Service VIP rules (pure): how a container's `wget http://web/` reaches a task. The manager allocates the VIP,
+ * the DNS answers `web` with it, and these rules translate `ip daddr <vip> <proto> dport <target>` to one of the
+ * service's serving endpoints at the same port (`numgen inc` round robin per new connection, mark DNAT). The
+ * ingress owns them (see docs/ingress.md, "Who owns what"): they are load balancing over the same catalog
+ * snapshot and the same serving/ejection state as the published ports, and they share the ingress table's
+ * postrouting hairpin masquerade, so they are written in the same `nft -f` transaction (in both ingress modes).
+ */
+
+export interface NftVipRule {
+  protocol: 'tcp' | 'udp'
+  vip: string
+  port: number
+  backends: string[]
+}
+
+/** Whether an endpoint of a service takes new connections at `port` (the controller also drops ejected ones). */
+export type ServingFilter = (s: CatalogService, e: Endpoint, port: number) => boolean
+
+export const catalogServing: ServingFilter = (_s, e) => isServing(e)
+
+/** The distinct addresses of a service's serving endpoints at `port`, in catalog order. */
+export function servingIps(s: CatalogService, port: number, serving: ServingFilter): string[] {
+  return [...new Set(s.endpoints.filter((e) => serving(s, e, port)).map((e) => e.ip))]
+}
+
+/**
+ * One rule per VIP service (endpoint mode vip) and distinct protocol/target port with serving endpoints, sorted by
+ * VIP, port, protocol.
+ */
+export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipRule[] {
+  const vips: NftVipRule[] = []
+  for (const s of snap.services) {
+    if (!s.vip || s.endpointMode !== 'vip') continue
+    const targets = new Map<string, NftVipRule>()
+    for (const p of s.ports) {
+      const backends = servingIps(s, p.target, serving)
+      const key = `${p.protocol}/${p.target}`
+      if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip: s.vip, port: p.target, backends })
+    }
+    vips.push(...targets.values())
+  }
+  return vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
+}
+
+/** The rule of one VIP port, the same in the prerouting and output chains. */
+export function vipRule(v: NftVipRule): string {
+  return `ip daddr ${v.vip} ${v.protocol} dport ${v.port} ct mark set ct mark or ${markHex(MARK_DNAT)} ${dnatAddr(v.backends)}`
+}
+
+function dnatAddr(ips: string[]): string {
+  if (ips.length === 1) return `dnat to ${ips[0]}`
+  return `dnat to numgen inc mod ${ips.length} map { ${ips.map((ip, i) => `${i} : ${ip}`).join(', ')} }`
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
