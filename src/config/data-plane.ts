@@ -1,3 +1,5 @@
+import { ingressDefaults } from './ingress.ts'
+
 /**
  * Data-plane settings: the ingress routing mesh (src/ingress) and the service DNS (src/dns) every agent runs once
  * it belongs to a cluster. Both read the catalog the manager pushes.
@@ -28,8 +30,9 @@ export interface DataPlaneConfig {
 }
 
 export function defaultDataPlaneConfig(): DataPlaneConfig {
+  const ingress = ingressDefaults()
   return {
-    ingressMode: 'userspace', ingressIdleTimeoutMs: 3_600_000, ingressMaxConnections: 16_384, ingressBalancer: 'round-robin',
+    ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
     dns: true, dnsDomain: 'mesh.', dnsTtlSec: 5, dnsUpstreams: [], dnsLocalAddr: '127.0.0.11',
   }
 }

@@ -17,6 +17,7 @@ import { defaultDataPlaneConfig, type DataPlaneConfig } from './data-plane.ts'
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
+export { ingressDefaults, type IngressDefaults } from './ingress.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]

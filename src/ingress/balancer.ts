@@ -1,4 +1,5 @@
 import type { Endpoint } from '../catalog/index.ts'
+import { ingressDefaults } from '../config/index.ts'
 
 /**
  * The balancer of one published port (pure: time comes from `now`, no sockets, no timers).
@@ -74,11 +75,12 @@ export class Balancer {
 
   constructor(now: () => number, o: BalancerOptions = {}) {
     this.#now = now
+    const d = ingressDefaults()
     this.policy = o.policy ?? 'round-robin'
-    this.#ejectBaseMs = o.ejectBaseMs ?? 1000
-    this.#ejectMaxMs = o.ejectMaxMs ?? 30_000
-    this.#warmupMs = o.warmupMs ?? 5000
-    this.#warmupEjectMs = o.warmupEjectMs ?? 100
+    this.#ejectBaseMs = o.ejectBaseMs ?? d.ejectBaseMs
+    this.#ejectMaxMs = o.ejectMaxMs ?? d.ejectMaxMs
+    this.#warmupMs = o.warmupMs ?? d.warmupMs
+    this.#warmupEjectMs = o.warmupEjectMs ?? d.warmupEjectMs
   }
 
   /**

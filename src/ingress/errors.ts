@@ -1,4 +1,4 @@
-import { MeshError } from '../base/errors.ts'
+import { MeshError } from '../base/index.ts'
 
 /** Ingress could not start or apply its configuration (a port in use, bad options, nft refused the ruleset). */
 export class IngressError extends MeshError {

@@ -1,8 +1,8 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
-import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
-import type { PortSpec } from '../api/types.ts'
+import { ConfigError, realClock, type Clock, type TimerHandle } from '../base/index.ts'
+import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
-import { ConfigError } from '../base/errors.ts'
+import { ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
@@ -64,14 +64,16 @@ interface PortEntry {
   rejected: number
 }
 
-const DEFAULTS = { bindAddr: '0.0.0.0', idleTimeoutMs: 3_600_000, udpIdleTimeoutMs: 30_000, maxConnections: 16_384, maxUdpFlows: 16_384, connectTimeoutMs: 1000, maxAttempts: 3 }
+/** The options that always have a value (from src/config's ingressDefaults() when left out). */
+type Defaulted = 'bindAddr' | 'idleTimeoutMs' | 'udpIdleTimeoutMs' | 'maxConnections' | 'maxUdpFlows' | 'connectTimeoutMs' | 'maxAttempts'
 
 /**
  * The ingress controller: one listener per published ingress port (TCP and UDP) on this node, reconciled from the
  * catalog; in nft mode also the kernel ruleset. Lifecycle: construct (no side effects), start(), stop().
  */
 export class Ingress {
-  readonly #o: Required<Pick<IngressOptions, keyof typeof DEFAULTS>> & IngressOptions
+  readonly #o: Required<Pick<IngressOptions, Defaulted>> & IngressOptions
+  readonly #nftRecheckMs: number
   readonly #clock: Clock
   readonly #ports = new Map<string, PortEntry>()
   readonly #nft: NftApplier | null
@@ -87,7 +89,11 @@ export class Ingress {
 
   constructor(o: IngressOptions) {
     if (o.mode !== 'userspace' && o.mode !== 'nft') throw new ConfigError(`ingress: mode must be userspace or nft, got ${String(o.mode)}`)
-    const merged = { ...DEFAULTS, ...o }
+    const d = ingressDefaults()
+    const merged = {
+      bindAddr: d.bindAddr, idleTimeoutMs: d.idleTimeoutMs, udpIdleTimeoutMs: d.udpIdleTimeoutMs, maxConnections: d.maxConnections,
+      maxUdpFlows: d.maxUdpFlows, connectTimeoutMs: d.connectTimeoutMs, maxAttempts: d.maxAttempts, ...o,
+    }
     for (const k of ['idleTimeoutMs', 'udpIdleTimeoutMs', 'connectTimeoutMs'] as const) {
       if (!(merged[k] >= 0)) throw new ConfigError(`ingress: ${k} must be ≥ 0, got ${merged[k]}`)
     }
@@ -95,6 +101,7 @@ export class Ingress {
       if (!(merged[k] >= 1)) throw new ConfigError(`ingress: ${k} must be ≥ 1, got ${merged[k]}`)
     }
     this.#o = merged
+    this.#nftRecheckMs = d.nftRecheckMs
     this.#clock = o.clock ?? realClock()
     this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec) : null
     this.#checker = o.healthChecker ?? new TcpHealthChecker()
@@ -107,7 +114,7 @@ export class Ingress {
     await this.#chain
     if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
     // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
-    if (this.#o.mode === 'nft') this.#every(1000, () => this.#enqueue(this.#o.catalog.current()))
+    if (this.#o.mode === 'nft') this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
   }
 
   async stop(): Promise<void> {

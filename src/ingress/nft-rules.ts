@@ -1,4 +1,5 @@
 import type { CatalogSnapshot } from '../catalog/index.ts'
+import { ingressDefaults } from '../config/index.ts'
 import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
 import { catalogServing, planVips, servingIps, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
 
@@ -65,7 +66,7 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
 
 /** The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
-  const bridge = o.bridge ?? 'mesh-br'
+  const bridge = o.bridge ?? ingressDefaults().bridge
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []

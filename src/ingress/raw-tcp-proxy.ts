@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../base/clock.ts'
+import type { Clock, TimerHandle } from '../base/index.ts'
 import type { Backend } from './balancer.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'

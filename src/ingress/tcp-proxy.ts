@@ -1,5 +1,5 @@
 import net from 'node:net'
-import type { Clock, TimerHandle } from '../base/clock.ts'
+import type { Clock, TimerHandle } from '../base/index.ts'
 import type { Backend, Balancer } from './balancer.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'

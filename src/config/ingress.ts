@@ -1,0 +1,42 @@
+import { defaultOverlayConfig } from './overlay.ts'
+
+/**
+ * Defaults of the ingress routing mesh (src/ingress): what `new Ingress(options)` uses for every option left out,
+ * and what the agent's data-plane settings (data-plane.ts) start from. docs/ingress.md ("Config") lists them.
+ */
+export interface IngressDefaults {
+  /** Address the listeners bind: every node address. */
+  bindAddr: string
+  /** Close a TCP connection with no byte either way this long, ms (0 = never). 1 h: Swarm's IPVS drops idle ones after 900 s. */
+  idleTimeoutMs: number
+  /** A UDP flow expires after this long without a datagram either way, ms (conntrack's UDP stream timeout is 120 s; most UDP services are request/reply). */
+  udpIdleTimeoutMs: number
+  /** Open TCP connections per published port; more are refused. */
+  maxConnections: number
+  /** UDP flows per published port; the oldest is dropped for a new one. */
+  maxUdpFlows: number
+  /** A backend connect not complete after this long counts as failed and the next endpoint is tried, ms. */
+  connectTimeoutMs: number
+  /** Connect attempts per client connection across endpoints (first try + retries). */
+  maxAttempts: number
+  /** First ejection after a failed connect, ms; doubles per consecutive failure. */
+  ejectBaseMs: number
+  /** Longest ejection, ms. */
+  ejectMaxMs: number
+  /** How long after being listed an endpoint that never accepted counts as starting up, ms. */
+  warmupMs: number
+  /** Ejection after a failed connect during warm-up, ms (doubling, at most 4×): a new task gets traffic within a second. */
+  warmupEjectMs: number
+  /** nft mode: how often the ruleset is recomputed so ejections that start or end reach the kernel, ms (applied only when its text changes). */
+  nftRecheckMs: number
+  /** The local Docker bridge of the overlay (the VIP rules' hairpin masquerade): the overlay's bridge name. */
+  bridge: string
+}
+
+export function ingressDefaults(): Readonly<IngressDefaults> {
+  return Object.freeze({
+    bindAddr: '0.0.0.0', idleTimeoutMs: 3_600_000, udpIdleTimeoutMs: 30_000, maxConnections: 16_384, maxUdpFlows: 16_384,
+    connectTimeoutMs: 1000, maxAttempts: 3, ejectBaseMs: 1000, ejectMaxMs: 30_000, warmupMs: 5000, warmupEjectMs: 100,
+    nftRecheckMs: 1000, bridge: defaultOverlayConfig().bridgeName,
+  })
+}
