@@ -10,3 +10,6 @@
 export * from './types.ts'
 export * from './catalog.ts'
 export * from './spec.ts'
+export * from './errors.ts'
+export * from './constraints.ts'
+export * from './validate.ts'

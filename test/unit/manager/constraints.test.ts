@@ -1,8 +1,9 @@
 import t from 'tap'
-import { constraintMatches, parseConstraint, parseConstraints, validateConstraints } from '../../../src/manager/constraints.ts'
+import { constraintMatches } from '../../../src/manager/constraints.ts'
+import { parseConstraint, parseConstraints, validateConstraints } from '../../../src/api/constraints.ts'
 import * as errors from '../../../src/manager/errors.ts'
-import { ConstraintError, ServiceSpecError } from '../../../src/manager/errors.ts'
-import { assertServiceSpec, validateServiceSpec } from '../../../src/manager/placement.ts'
+import { ConstraintError, ServiceSpecError } from '../../../src/api/errors.ts'
+import { assertServiceSpec, validateServiceSpec } from '../../../src/api/validate.ts'
 import type { ServiceSpec } from '../../../src/api/types.ts'
 import { node, spec } from './sim.ts'
 
