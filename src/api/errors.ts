@@ -20,3 +20,10 @@ export class ServiceSpecError extends MeshError {
     this.problems = problems
   }
 }
+
+/** A create/update request for a service is malformed: not an object, an unknown field, bad registry credentials. */
+export class ServiceRequestError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_SERVICE_REQUEST', message, options)
+  }
+}
