@@ -1,9 +1,8 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/api/spec.ts'
-import type { Resources, RestartPolicy, ServiceRecord, ServiceSpecRequest, TaskRecord, UpdateConfig } from '../src/api/index.ts'
-import { taskSpecDiffers } from '../src/manager/update.ts'
-import { ManagerClient } from './client.ts'
+import { taskSpecDiffers, type ManagerClient, type Resources, type RestartPolicy, type ServiceRecord, type ServiceSpecRequest, type TaskRecord, type UpdateConfig } from '../src/api/index.ts'
+import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
 import { formatAgo, table } from './table.ts'
@@ -182,7 +181,7 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
 export function serviceCommand(): Command {
   const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_TOKEN)')
     .enablePositionalOptions()
-  const client = () => new ManagerClient()
+  const client = () => managerClient()
 
   specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
     .requiredOption('--name <name>', 'service name')
