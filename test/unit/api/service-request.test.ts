@@ -15,6 +15,7 @@ import { defaultServiceSpec, type PortSpec, type ServiceRecord } from '../../../
 import { loadStack } from '../../../src/stack/index.ts'
 import { convertStack } from '../../../src/stack/convert.ts'
 import type { ComposeModel, ServicePart } from '../../../src/stack/model.ts'
+import { runMesh } from '../../support/procs.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-api-'))
 const store = openSqliteStore(join(dir, 'manager.db'))
@@ -140,4 +141,22 @@ t.test('malformed requests are 400s that name the field', async (t) => {
     const r = await call('POST', '/v1/services', c.body)
     t.same([r.status, r.body.error.message], [400, c.want], c.want)
   }
+})
+
+t.test('mesh service create|update: the CLI sends what the user gave, the manager fills the rest, refusals read the same', async (t) => {
+  const env = { ...process.env, MESH_HOST: base.replace('http://', 'tcp://'), MESH_TOKEN: manager.tokens().manager }
+  const created = await runMesh(['service', 'create', '--name', 'cli', '--detach', '--limit-memory', '50M', '--update-order', 'start-first', 'nginx', 'httpd', '-f'], { env })
+  t.equal(created.code, 0, created.stderr)
+  const want = defaultServiceSpec('cli', 'nginx')
+  const spec = (await call('GET', '/v1/services/cli')).body.spec
+  t.same(spec, {
+    ...want, command: ['httpd', '-f'], resources: { ...want.resources, limits: { nanoCpus: 0, memoryBytes: 50 * 2 ** 20 } },
+    updateConfig: { ...want.updateConfig, order: 'start-first' },
+  })
+  const updated = await runMesh(['service', 'update', '--detach', '--env-add', 'A=1', '--replicas', '2', 'cli'], { env })
+  t.equal(updated.code, 0, updated.stderr)
+  t.same((await call('GET', '/v1/services/cli')).body.spec, { ...spec, env: ['A=1'], mode: { replicated: { replicas: 2 } } }, 'update changes only what the flags say')
+  const refused = await runMesh(['service', 'create', '--name', 'bad', '--detach', '--limit-memory', '10M', '--reserve-memory', '20M', 'nginx'], { env })
+  t.equal(refused.code, 1)
+  t.equal(refused.stderr, 'mesh: service "bad": memory reservation (20971520 bytes) exceeds the memory limit (10485760 bytes)\n', 'the words the stack loader uses')
 })
