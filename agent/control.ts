@@ -2,15 +2,15 @@ import http from 'node:http'
 import net from 'node:net'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
 import { ControlError } from '../src/base/errors.ts'
-import { NotJsonError, errorOf, jsonRequest } from './json-http.ts'
+import { CONTROL_SOCKET } from '../src/api/index.ts'
 
 /**
  * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
- * Routes are plain functions returning JSON-able values; the CLI is the client.
+ * Routes are plain functions returning JSON-able values; the client is src/api/control.ts (the CLI).
  */
 export type Route = (query: URLSearchParams) => unknown | Promise<unknown>
 
-export const CONTROL_SOCKET = 'mesh.sock'
+export { CONTROL_SOCKET }
 
 export class ControlServer {
   readonly #path: string
@@ -71,21 +71,4 @@ async function removeStaleSocket(path: string): Promise<void> {
   })
   if (inUse) throw new ControlError(`another agent is already running with this data dir (${path} answers); stop it or use --data-dir`)
   unlinkSync(path)
-}
-
-/** GET a JSON document from the control socket. */
-export async function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
-  let reply
-  try {
-    reply = await jsonRequest({ socketPath }, { method: 'GET', path, timeoutMs })
-  } catch (err) {
-    if (err instanceof NotJsonError) throw new ControlError(`agent at ${socketPath} sent a reply that is not JSON`)
-    const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'ENOENT' || code === 'ECONNREFUSED'
-      ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
-      : code === 'EACCES' ? 'permission denied (the control socket is root-only)' : (err as Error).message
-    throw new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`)
-  }
-  if (reply.status >= 400) throw new ControlError(errorOf(reply).message)
-  return reply.body as T
 }

@@ -1,9 +1,10 @@
 import type { Registry } from 'prom-client'
+import type { DataPlaneStatus } from '../src/api/index.ts'
 import type { DataPlaneConfig } from '../src/config/index.ts'
 import { Catalog, FileCatalogStore, type CatalogSnapshot } from '../src/catalog/index.ts'
-import { DnsServer, lookup, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
+import { DnsServer, lookup, type LookupResult } from '../src/dns/index.ts'
 import type { Gossip } from '../src/gossip/index.ts'
-import { Ingress, type PortStatus } from '../src/ingress/index.ts'
+import { Ingress } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 
 /**
@@ -23,15 +24,6 @@ export interface DataPlaneOptions {
   log: Logger
 }
 
-export interface DataPlaneStatus {
-  catalogRevision: number
-  services: number
-  /** Every service's VIP (endpoint mode vip) or `dnsrr`, with its serving endpoints. */
-  vips: { service: string; vip: string | null; endpointMode: 'vip' | 'dnsrr'; endpoints: number }[]
-  downNodes: string[]
-  ingress: { mode: string; ports: PortStatus[] }
-  dns: DnsStatus | null
-}
 
 export class DataPlane {
   readonly catalog: Catalog

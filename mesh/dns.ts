@@ -1,8 +1,7 @@
 import { Command } from 'commander'
 import { join } from 'node:path'
-import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
+import { CONTROL_SOCKET, controlGet, type LookupRecord, type LookupResult } from '../src/api/index.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
-import type { LookupRecord, LookupResult } from '../src/dns/index.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { table } from './table.ts'
 

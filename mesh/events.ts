@@ -1,10 +1,7 @@
 import { Command } from 'commander'
-import http from 'node:http'
-import { join } from 'node:path'
-import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import { ControlError } from '../src/base/errors.ts'
-import { parseEventFilters, type ClusterEvent } from '../src/manager/events.ts'
-import { ApiError, MANAGER_SOCKET } from './client.ts'
+import { parseEventFilters, type ClusterEvent } from '../src/api/index.ts'
+import { managerClient } from './client.ts'
 
 /**
  * `mesh events [--since DURATION|TIME] [--filter KEY=VALUE]… [--json]`: the manager's cluster events as they
@@ -27,70 +24,16 @@ export function formatEvent(e: ClusterEvent): string {
   return `${new Date(e.time).toISOString()} ${e.type} ${e.action} ${e.subject}${attrs.length ? ` (${attrs.join(', ')})` : ''}`
 }
 
-type Target = { socketPath: string; where: string } | { host: string; port: number; where: string }
-
-function target(): Target {
-  const host = process.env.MESH_HOST
-  if (host) {
-    const m = /^tcp:\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(host)
-    if (!m) throw new ControlError(`MESH_HOST "${host}": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947`)
-    return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]), where: host }
-  }
-  const socketPath = join(process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR, MANAGER_SOCKET)
-  return { socketPath, where: socketPath }
-}
-
 /**
  * GET /v1/events and call `onEvent` per event until `signal` aborts (resolves) or the stream ends or fails
  * (rejects with a one-line error).
  */
-export function streamEvents(query: URLSearchParams, onEvent: (e: ClusterEvent) => void, signal: AbortSignal): Promise<void> {
-  const t = target()
-  const token = process.env.MESH_TOKEN
-  const headers: Record<string, string> = { accept: 'application/x-ndjson' }
-  if (token && !('socketPath' in t)) headers.authorization = `Bearer ${token}`
-  const { where, ...conn } = t
-  return new Promise<void>((resolve, reject) => {
-    const req = http.request({ ...conn, method: 'GET', path: `/v1/events?${query}`, headers }, (res) => {
-      const status = res.statusCode ?? 500
-      let buf = ''
-      res.setEncoding('utf8')
-      if (status >= 400) {
-        res.on('data', (c: string) => { buf += c })
-        res.on('end', () => {
-          let e: { code?: string; message?: string } | undefined
-          try { e = (JSON.parse(buf) as { error?: typeof e }).error } catch { /* not JSON */ }
-          reject(new ApiError(status, e?.code ?? 'MESH_ERR_API', e?.message ?? `HTTP ${status}`))
-        })
-        return
-      }
-      res.on('data', (c: string) => {
-        buf += c
-        let i: number
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i)
-          buf = buf.slice(i + 1)
-          if (line.trim() === '') continue
-          const e = JSON.parse(line) as Partial<ClusterEvent>
-          if (typeof e.id === 'number') onEvent(e as ClusterEvent) // `{}` lines are heartbeats
-        }
-      })
-      res.on('end', () => (signal.aborted ? resolve() : reject(new ControlError(`the manager at ${where} closed the event stream`))))
-      res.on('error', () => undefined)
-    })
-    signal.addEventListener('abort', () => {
-      req.destroy()
-      resolve()
-    }, { once: true })
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (signal.aborted) return resolve()
-      const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
-        ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
-        : err.code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : err.message
-      reject(new ControlError(`cannot reach the manager at ${where}: ${why}`))
-    })
-    req.end()
-  })
+export async function streamEvents(query: URLSearchParams, onEvent: (e: ClusterEvent) => void, signal: AbortSignal): Promise<void> {
+  const client = managerClient()
+  const end = await client.stream(`/v1/events?${query}`, (v) => {
+    if (typeof (v as Partial<ClusterEvent> | null)?.id === 'number') onEvent(v as ClusterEvent) // `{}` lines are heartbeats
+  }, signal)
+  if (end === 'ended') throw new ControlError(`the manager at ${client.where} closed the event stream`)
 }
 
 export function eventsCommand(): Command {

@@ -1,13 +1,13 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import type { NodeRecord } from '../src/api/types.ts'
-import { ManagerClient } from './client.ts'
+import { managerClient } from './client.ts'
 import { table } from './table.ts'
 
 /** `mesh node …` and `mesh token …` (docker node / docker swarm join-token). */
 export function nodeCommand(): Command {
   const cmd = new Command('node').description('manage the cluster\'s nodes (on a manager)')
-  const client = () => new ManagerClient()
+  const client = () => managerClient()
   cmd.command('ls').description('list nodes').option('--json', 'JSON output').action(async (f: { json?: boolean }) => {
     const nodes = await client().request<NodeRecord[]>('GET', '/v1/nodes')
     if (f.json) return void process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`)
@@ -60,12 +60,12 @@ export function tokenCommand(): Command {
     return r
   }
   cmd.command('show').argument('<worker|manager>').option('-q, --quiet', 'only the token').action(async (r: string, f: { quiet?: boolean }) => {
-    const t = await new ManagerClient().request<{ worker: string; manager: string }>('GET', '/v1/tokens')
+    const t = await managerClient().request<{ worker: string; manager: string }>('GET', '/v1/tokens')
     const tok = t[role(r) as 'worker' | 'manager']
     process.stdout.write(f.quiet ? `${tok}\n` : `To add a ${r} to this cluster, run on it:\n\n    mesh agent --join <this manager's address> --token ${tok}\n`)
   })
   cmd.command('rotate').argument('<worker|manager>').action(async (r: string) => {
-    const t = await new ManagerClient().request<{ token: string }>('POST', `/v1/tokens/${role(r)}/rotate`)
+    const t = await managerClient().request<{ token: string }>('POST', `/v1/tokens/${role(r)}/rotate`)
     process.stdout.write(`Rotated the ${r} join token. New token:\n\n    ${t.token}\n`)
   })
   return cmd

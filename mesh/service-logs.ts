@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseDuration } from '../src/api/spec.ts'
-import { ManagerClient } from './client.ts'
+import { managerClient } from './client.ts'
 
 /**
  * `mesh service logs [--follow] [--tail N] [--timestamps] [--since …] SERVICE|TASK`, like `docker service logs`:
@@ -51,7 +51,7 @@ export function serviceLogsCommand(): Command {
       const q = new URLSearchParams({ tail: f.tail, follow: f.follow ? '1' : '0', timestamps: f.timestamps ? '1' : '0' })
       if (f.since !== undefined) q.set('since', String(parseSince(f.since)))
       let width = 0
-      const c = new ManagerClient()
+      const c = managerClient()
       // A service name first; the manager falls back to a task id itself.
       await c.stream(`/v1/services/${encodeURIComponent(target)}/logs?${q}`, (raw) => {
         const m = raw as Msg

@@ -1,9 +1,8 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/api/spec.ts'
-import type { ServiceRecord, ServiceSpec, TaskRecord } from '../src/api/types.ts'
-import { taskSpecDiffers } from '../src/manager/update.ts'
-import { ManagerClient } from './client.ts'
+import { taskSpecDiffers, type ManagerClient, type Resources, type RestartPolicy, type ServiceRecord, type ServiceSpecRequest, type TaskRecord, type UpdateConfig } from '../src/api/index.ts'
+import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
 import { formatAgo, table } from './table.ts'
@@ -76,51 +75,62 @@ function intOf(text: string, what: string, min = 0): number {
   return n
 }
 
-/** Apply flags to a spec (create starts from defaults; update from the current spec). */
-export function applySpecFlags(spec: ServiceSpec, f: SpecFlags & Record<string, unknown>, forUpdate: boolean): ServiceSpec {
+/**
+ * Apply flags to a spec request: create starts from `{name, image}` and sends only what the flags set (the manager
+ * fills Docker's defaults, once); update starts from the current spec and sends it whole.
+ */
+export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFlags & Record<string, unknown>, forUpdate: boolean): T {
   const s = structuredClone(spec)
   const list = (k: string) => (f[k] as string[] | undefined) ?? []
   const pub = forUpdate ? 'publishAdd' : 'publish'
   if (f.replicas !== undefined) {
-    if (!('replicated' in s.mode)) throw new ConfigError('--replicas only applies to replicated services')
+    if (s.mode && !('replicated' in s.mode)) throw new ConfigError('--replicas only applies to replicated services')
     s.mode = { replicated: { replicas: intOf(f.replicas, `service "${s.name}": replicas`, 0) } }
   }
-  s.ports.push(...list(pub).map(parsePublish))
-  s.constraints.push(...list(forUpdate ? 'constraintAdd' : 'constraint'))
+  const ports = list(pub).map(parsePublish)
+  if (ports.length > 0) s.ports = [...(s.ports ?? []), ...ports]
+  const constraints = list(forUpdate ? 'constraintAdd' : 'constraint')
+  if (constraints.length > 0) s.constraints = [...(s.constraints ?? []), ...constraints]
   for (const e of list(forUpdate ? 'envAdd' : 'env')) {
     const [k] = parseKeyValue(e, '--env')
-    if (forUpdate) s.env = s.env.filter((x) => x.split('=')[0] !== k) // --env-add replaces a variable, as docker's does
+    s.env = forUpdate ? (s.env ?? []).filter((x) => x.split('=')[0] !== k) : (s.env ?? []) // --env-add replaces a variable, as docker's does
     s.env.push(e)
   }
-  for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels[k] = v }
-  s.mounts.push(...list(forUpdate ? 'mountAdd' : 'mount').map(parseMount))
+  for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels = { ...s.labels, [k]: v } }
+  const mounts = list(forUpdate ? 'mountAdd' : 'mount').map(parseMount)
+  if (mounts.length > 0) s.mounts = [...(s.mounts ?? []), ...mounts]
   if (forUpdate) {
-    for (const p of list('publishRm')) s.ports = s.ports.filter((x) => String(x.published) !== p.split(':')[0])
-    for (const c of list('constraintRm')) s.constraints = s.constraints.filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))
-    for (const e of list('envRm')) s.env = s.env.filter((x) => x.split('=')[0] !== e)
+    for (const p of list('publishRm')) s.ports = (s.ports ?? []).filter((x) => String(x.published) !== p.split(':')[0])
+    for (const c of list('constraintRm')) s.constraints = (s.constraints ?? []).filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))
+    for (const e of list('envRm')) s.env = (s.env ?? []).filter((x) => x.split('=')[0] !== e)
     if (f.image !== undefined) s.image = f.image
   }
-  if (f.limitCpu !== undefined) s.resources.limits.nanoCpus = parseCpus(f.limitCpu, '--limit-cpu')
-  if (f.limitMemory !== undefined) s.resources.limits.memoryBytes = parseMemory(f.limitMemory, '--limit-memory')
-  if (f.reserveCpu !== undefined) s.resources.reservations.nanoCpus = parseCpus(f.reserveCpu, '--reserve-cpu')
-  if (f.reserveMemory !== undefined) s.resources.reservations.memoryBytes = parseMemory(f.reserveMemory, '--reserve-memory')
+  const resources = (which: 'limits' | 'reservations', v: Partial<Resources>): void => {
+    s.resources = { ...s.resources, [which]: { ...s.resources?.[which], ...v } }
+  }
+  if (f.limitCpu !== undefined) resources('limits', { nanoCpus: parseCpus(f.limitCpu, '--limit-cpu') })
+  if (f.limitMemory !== undefined) resources('limits', { memoryBytes: parseMemory(f.limitMemory, '--limit-memory') })
+  if (f.reserveCpu !== undefined) resources('reservations', { nanoCpus: parseCpus(f.reserveCpu, '--reserve-cpu') })
+  if (f.reserveMemory !== undefined) resources('reservations', { memoryBytes: parseMemory(f.reserveMemory, '--reserve-memory') })
+  const restart = (v: Partial<RestartPolicy>): void => { s.restartPolicy = { ...s.restartPolicy, ...v } }
+  const update = (v: Partial<UpdateConfig>): void => { s.updateConfig = { ...s.updateConfig, ...v } }
   if (f.restartCondition !== undefined) {
     if (!['none', 'on-failure', 'any'].includes(f.restartCondition)) throw new ConfigError(`--restart-condition "${f.restartCondition}": want none, on-failure or any`)
-    s.restartPolicy.condition = f.restartCondition as ServiceSpec['restartPolicy']['condition']
+    restart({ condition: f.restartCondition as RestartPolicy['condition'] })
   }
-  if (f.restartDelay !== undefined) s.restartPolicy.delayMs = parseDuration(f.restartDelay, '--restart-delay')
-  if (f.restartMaxAttempts !== undefined) s.restartPolicy.maxAttempts = intOf(f.restartMaxAttempts, '--restart-max-attempts')
-  if (f.restartWindow !== undefined) s.restartPolicy.windowMs = parseDuration(f.restartWindow, '--restart-window')
-  if (f.updateParallelism !== undefined) s.updateConfig.parallelism = intOf(f.updateParallelism, '--update-parallelism')
-  if (f.updateDelay !== undefined) s.updateConfig.delayMs = parseDuration(f.updateDelay, '--update-delay')
-  if (f.updateMonitor !== undefined) s.updateConfig.monitorMs = parseDuration(f.updateMonitor, '--update-monitor')
+  if (f.restartDelay !== undefined) restart({ delayMs: parseDuration(f.restartDelay, '--restart-delay') })
+  if (f.restartMaxAttempts !== undefined) restart({ maxAttempts: intOf(f.restartMaxAttempts, '--restart-max-attempts') })
+  if (f.restartWindow !== undefined) restart({ windowMs: parseDuration(f.restartWindow, '--restart-window') })
+  if (f.updateParallelism !== undefined) update({ parallelism: intOf(f.updateParallelism, '--update-parallelism') })
+  if (f.updateDelay !== undefined) update({ delayMs: parseDuration(f.updateDelay, '--update-delay') })
+  if (f.updateMonitor !== undefined) update({ monitorMs: parseDuration(f.updateMonitor, '--update-monitor') })
   if (f.updateOrder !== undefined) {
     if (f.updateOrder !== 'stop-first' && f.updateOrder !== 'start-first') throw new ConfigError(`--update-order "${f.updateOrder}": want stop-first or start-first`)
-    s.updateConfig.order = f.updateOrder
+    update({ order: f.updateOrder })
   }
   if (f.updateFailureAction !== undefined) {
     if (!['pause', 'continue', 'rollback'].includes(f.updateFailureAction)) throw new ConfigError(`--update-failure-action "${f.updateFailureAction}": want pause, continue or rollback`)
-    s.updateConfig.failureAction = f.updateFailureAction as ServiceSpec['updateConfig']['failureAction']
+    update({ failureAction: f.updateFailureAction as UpdateConfig['failureAction'] })
   }
   if (f.endpointMode !== undefined) {
     if (f.endpointMode !== 'vip' && f.endpointMode !== 'dnsrr') throw new ConfigError(`--endpoint-mode "${f.endpointMode}": want vip or dnsrr`)
@@ -171,7 +181,7 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
 export function serviceCommand(): Command {
   const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_TOKEN)')
     .enablePositionalOptions()
-  const client = () => new ManagerClient()
+  const client = () => managerClient()
 
   specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
     .requiredOption('--name <name>', 'service name')
@@ -180,17 +190,12 @@ export function serviceCommand(): Command {
     .addHelpText('after', '\nExample:\n  mesh service create --name web --replicas 3 -p 8080:80 mesh/busybox httpd -f -p 80')
     .action(async (image: string, command: string[], f: SpecFlags & { name: string }) => {
       if (f.mode !== 'replicated' && f.mode !== 'global') throw new ConfigError(`--mode "${f.mode}": want replicated or global`)
-      const base = { name: f.name, image, env: [], labels: {}, ports: [], mounts: [], constraints: [] } as unknown as ServiceSpec
-      const spec = applySpecFlags({ ...base, mode: f.mode === 'global' ? { global: {} } : { replicated: { replicas: 1 } },
-        resources: { limits: { nanoCpus: 0, memoryBytes: 0 }, reservations: { nanoCpus: 0, memoryBytes: 0 } },
-        restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-        updateConfig: { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'stop-first', monitorMs: 5000, maxFailureRatio: 0 },
-      } as ServiceSpec, f as unknown as SpecFlags & Record<string, unknown>, false)
+      const spec = applySpecFlags<ServiceSpecRequest>({ name: f.name, image, ...(f.mode === 'global' ? { mode: { global: {} } } : {}) },
+        f as unknown as SpecFlags & Record<string, unknown>, false)
       const body: Record<string, unknown> = { ...spec }
-      delete body.rollbackConfig
       if (command.length > 0) body.command = command
       if (f.withRegistryAuth) {
-        const auth = registryAuthFor(spec.image)
+        const auth = registryAuthFor(image)
         if (auth) body.registryAuth = auth
       }
       const c = client()

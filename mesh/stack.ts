@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
 import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
 import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
-import { ManagerClient } from './client.ts'
+import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { formatAgo, table } from './table.ts'
 
@@ -220,7 +220,7 @@ Examples:
 
 export function stackCommand(): Command {
   const cmd = new Command('stack').description('deploy compose v3 files as a stack of services (docker stack)')
-  const client = () => new ManagerClient()
+  const client = () => managerClient()
 
   cmd.command('deploy').alias('up').description('deploy or update a stack from compose files').argument('<stack>')
     .requiredOption('-c, --compose-file <file>', 'compose file; repeat to override (later files win); - for stdin', many)

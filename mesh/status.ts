@@ -1,19 +1,8 @@
 import { Command } from 'commander'
 import { join } from 'node:path'
-import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
+import { CONTROL_SOCKET, controlGet, type AgentStatus, type DataPlaneStatus, type OverlayStatus } from '../src/api/index.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
-import type { MemberInfo } from '../src/gossip/index.ts'
-import type { OverlayStatus } from '../src/overlay/index.ts'
-import type { DataPlaneStatus } from '../agent/dataplane.ts'
 import { formatAgo, table } from './table.ts'
-
-interface StatusReply {
-  node: string
-  address: string
-  members: MemberInfo[]
-  overlay?: OverlayStatus
-  dataPlane?: DataPlaneStatus | null
-}
 
 export function statusCommand(): Command {
   return new Command('status')
@@ -23,7 +12,7 @@ export function statusCommand(): Command {
     .addHelpText('after', '\nExample:\n  mesh status\n  mesh status --json | jq \'.members[] | select(.state != "alive")\'')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
       const dir = opts.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR
-      const status = await controlGet<StatusReply>(join(dir, CONTROL_SOCKET), '/v1/status')
+      const status = await controlGet<AgentStatus>(join(dir, CONTROL_SOCKET), '/v1/status')
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
         return

@@ -1,5 +1,6 @@
 import { ConfigError } from '../base/errors.ts'
-import type { MountSpec, PortSpec, RestartPolicy, ServiceSpec, UpdateConfig } from './types.ts'
+import { ServiceRequestError } from './errors.ts'
+import type { MountSpec, PortSpec, Resources, RestartPolicy, ServiceSpec, UpdateConfig } from './types.ts'
 
 /**
  * Parsing what users type (pure): `-p 8080:80/udp`, `--publish published=8080,target=80`, `--mount type=bind,…`,
@@ -22,6 +23,64 @@ export function defaultServiceSpec(name: string, image: string): ServiceSpec {
     restartPolicy: defaultRestartPolicy(), updateConfig: defaultUpdateConfig(), rollbackConfig: defaultUpdateConfig(),
     endpointMode: 'vip', networks: [], stopGracePeriodMs: 10_000,
   }
+}
+
+/**
+ * What a client sends to create or update a service: any part of a spec, the nested settings (resources, restart
+ * policy, update and rollback config) partial too. `null` on an optional field clears it. The manager fills the rest,
+ * once, with serviceSpecFromRequest.
+ */
+export type ServiceSpecRequest = Partial<Omit<ServiceSpec, 'resources' | 'restartPolicy' | 'updateConfig' | 'rollbackConfig'>> & {
+  resources?: { limits?: Partial<Resources>; reservations?: Partial<Resources> }
+  restartPolicy?: Partial<RestartPolicy>
+  updateConfig?: Partial<UpdateConfig>
+  rollbackConfig?: Partial<UpdateConfig>
+}
+
+/** Spec fields a request may set to null to remove them (a stack redeploy whose file no longer sets `command`). */
+export const OPTIONAL_SPEC_FIELDS = ['healthcheck', 'entrypoint', 'command', 'registryAuth'] as const
+const SETTINGS = ['restartPolicy', 'updateConfig', 'rollbackConfig'] as const
+
+const plain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** The problem with a `registryAuth` value from a request, or null when it is fine. */
+export function registryAuthProblem(v: unknown): string | null {
+  if (v === undefined) return null
+  if (!plain(v)) return 'registryAuth must be an object {username, password, serveraddress}'
+  for (const k of Object.keys(v)) {
+    if (!['username', 'password', 'serveraddress', 'email'].includes(k)) return `registryAuth: unknown field "${k}"`
+    if (typeof v[k] !== 'string') return `registryAuth.${k} must be a string`
+  }
+  if (typeof v.serveraddress !== 'string' || v.serveraddress === '') return 'registryAuth.serveraddress must name the registry'
+  return null
+}
+
+/**
+ * A request body (create: over `defaultServiceSpec(name, image)`; update: over the current spec) → the spec to
+ * validate and store. Unknown top-level fields are refused; nested settings merge one level deep (a request may
+ * send `{updateConfig: {order: 'start-first'}}`); null clears an optional field. Throws ServiceRequestError. The
+ * result is not validated here: the manager runs validateServiceSpec on every create and update.
+ */
+export function serviceSpecFromRequest(body: unknown, base: ServiceSpec): ServiceSpec {
+  if (!plain(body)) throw new ServiceRequestError('request body must be a JSON object')
+  const allowed = new Set<string>([...Object.keys(base), ...OPTIONAL_SPEC_FIELDS])
+  for (const k of Object.keys(body)) if (!allowed.has(k)) throw new ServiceRequestError(`unknown service field "${k}"`)
+  const authProblem = registryAuthProblem(body.registryAuth)
+  if (authProblem) throw new ServiceRequestError(authProblem)
+  const spec = { ...base, ...body } as ServiceSpec & Record<string, unknown>
+  for (const k of SETTINGS) if (plain(body[k])) spec[k] = { ...base[k], ...body[k] } as never
+  const r = body.resources
+  if (plain(r)) {
+    for (const k of ['limits', 'reservations'] as const) {
+      if (r[k] !== undefined && !plain(r[k])) throw new ServiceRequestError(`resources.${k} must be an object {nanoCpus, memoryBytes}`)
+    }
+    spec.resources = {
+      limits: { ...base.resources.limits, ...(r.limits as Partial<Resources> | undefined) },
+      reservations: { ...base.resources.reservations, ...(r.reservations as Partial<Resources> | undefined) },
+    }
+  }
+  for (const k of OPTIONAL_SPEC_FIELDS) if (spec[k] === null) delete spec[k]
+  return spec
 }
 
 function portNumber(text: string, what: string, spec: string): number {

@@ -1,27 +1,12 @@
 /** Answer a name as the server would for a container at `fromIp`, without sockets (`mesh dns lookup NAME`). */
 import dnsPacket from 'dns-packet'
-import type { CatalogView } from '../api/catalog.ts'
+import type { CatalogView, LookupRecord, LookupResult } from '../api/index.ts'
 import { FORWARD, Responder } from './answer.ts'
 import { dnsConfig, type DnsOptions } from './options.ts'
 
-export interface LookupRecord {
-  name: string
-  type: string
-  ttl: number
-  /** A/AAAA: the address; PTR: the name; SRV: { priority, weight, port, target }; SOA: the SOA fields. */
-  data: unknown
-}
 
-export interface LookupResult {
-  /** NOERROR, NXDOMAIN, REFUSED, …; null when the name is not ours and would be forwarded upstream. */
-  rcode: string | null
-  /** Not ours: a real query would go to the upstream resolvers. */
-  forwarded: boolean
-  authoritative: boolean
-  answers: LookupRecord[]
-  authorities: LookupRecord[]
-  additionals: LookupRecord[]
-}
+
+export type { LookupRecord, LookupResult }
 
 export interface LookupOptions extends Pick<DnsOptions, 'domain' | 'ttlSec' | 'allowCidrs' | 'reverseCidrs'> {
   /** Source address of the asking container (its stack decides short names). Default 127.0.0.1. */

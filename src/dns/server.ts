@@ -6,7 +6,7 @@ import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import type { Registry } from 'prom-client'
-import type { CatalogView } from '../api/catalog.ts'
+import type { CatalogView, DnsStatus } from '../api/index.ts'
 import { realClock, type Clock, type Random } from '../gossip/index.ts'
 import { FORWARD, Responder } from './answer.ts'
 import { DnsError } from './errors.ts'
@@ -25,22 +25,8 @@ export interface DnsServerOptions extends DnsOptions {
   random?: Random
 }
 
-export interface DnsStatus {
-  running: boolean
-  /** Bound addresses (the real port when 0 was asked). */
-  listen: ListenAddress[]
-  upstreams: string[]
-  domain: string
-  ttlSec: number
-  zone: { revision: number; names: number } | null
-  answered: number
-  forwarded: number
-  forwardInflight: number
-  forwardTimeouts: number
-  dropped: number
-  formerr: number
-  tcpConnections: number
-}
+
+export type { DnsStatus }
 
 /** A TCP connection may hold this many forwarded queries and this many unsent bytes before it is closed. */
 const TCP_MAX_PENDING = 64

@@ -16,6 +16,7 @@
  */
 import type { GossipConfig } from '../config/gossip.ts'
 import { ConfigError } from '../base/errors.ts'
+import type { MemberInfo } from '../api/index.ts'
 import { mathRandom, realClock, type Clock, type Random } from '../base/clock.ts'
 import { Keyring } from './keyring.ts'
 import { Memberlist, type MemberlistCounters } from './memberlist.ts'
@@ -32,25 +33,8 @@ export type { Clock, Random } from '../base/clock.ts'
 export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
+export type { MemberInfo } from '../api/index.ts'
 
-/** What `mesh status` shows per member. */
-export interface MemberInfo {
-  name: string
-  /** "ip:port" */
-  address: string
-  ip: string
-  port: number
-  /** alive | suspect | dead | left (and leaving while a leave intent is spreading). */
-  state: 'alive' | 'suspect' | 'dead' | 'left' | 'leaving'
-  /** serf's status: alive | leaving | left | failed. */
-  status: SerfStatus
-  incarnation: number
-  tags: Record<string, string>
-  /** memberlist/serf protocol versions [pmin, pmax, pcur, dmin, dmax, dcur]. */
-  protocol: number[]
-  /** Milliseconds since this member's last state change. */
-  sinceChangeMs: number
-}
 
 export interface GossipDeps {
   clock?: Clock

@@ -1,5 +1,7 @@
-import type { EndpointHealth, EndpointState } from '../catalog/index.ts'
+import type { EndpointStatus, PortStatus } from '../api/index.ts'
 import type { Balancer } from './balancer.ts'
+
+export type { EndpointStatus, PortStatus }
 
 /** Counters of one endpoint of one published port (closed connections; open ones are added at status time). */
 export class EndpointStats {
@@ -14,50 +16,7 @@ export class EndpointStats {
   }
 }
 
-export interface EndpointStatus {
-  key: string
-  taskName: string
-  node: string
-  ip: string
-  port: number
-  state: EndpointState
-  health: EndpointHealth
-  /** Ejected by passive (or active) health checks right now. */
-  ejected: boolean
-  /** ms left of the ejection (0 when not ejected). */
-  ejectedForMs: number
-  ejections: number
-  /** Open connections (TCP) or flows (UDP). */
-  open: number
-  /** Connections (flows) forwarded since the listener started. */
-  connections: number
-  /** Failed connects. */
-  errors: number
-  /** Client → backend bytes. */
-  bytesIn: number
-  /** Backend → client bytes. */
-  bytesOut: number
-}
 
-export interface PortStatus {
-  service: string
-  protocol: 'tcp' | 'udp'
-  published: number
-  target: number
-  proxyProtocol?: 'v1' | 'v2'
-  open: number
-  bytesIn: number
-  bytesOut: number
-  /** Bytes waiting in this process's socket write buffers (bounded by backpressure). */
-  queuedBytes: number
-  /** Failed backend connects. */
-  errors: number
-  /** Client connections moved to another backend after a failed connect. */
-  retries: number
-  /** Client connections closed because no backend took them. */
-  rejected: number
-  endpoints: EndpointStatus[]
-}
 
 interface PortLike {
   service: string

@@ -7,7 +7,8 @@ import { mountObserve } from './observe-api.ts'
 import { sendError as fail } from './http-error.ts'
 import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../api/types.ts'
 import { logBrokerFor, serveLogs } from './logs.ts'
-import { redactRegistryAuthMiddleware, registryAuthProblem } from './registry-auth.ts'
+import { redactRegistryAuthMiddleware } from './registry-auth.ts'
+import { ServiceRequestError, serviceSpecFromRequest } from '../api/index.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
@@ -50,19 +51,15 @@ function str(v: unknown, what: string): string {
   return v
 }
 
-/** Fill a (partial) spec from the request with Docker's defaults; unknown top-level keys are refused. */
+/** The spec a create/update request asks for (src/api's serviceSpecFromRequest); a malformed request is a 400. */
 function specFrom(b: Record<string, unknown>, base: ServiceSpec): ServiceSpec {
-  const allowed = new Set(Object.keys(base).concat(OPTIONAL_SPEC_FIELDS))
-  for (const k of Object.keys(b)) if (!allowed.has(k)) throw new RequestError(400, 'MESH_ERR_INVALID', `unknown service field "${k}"`)
-  const authProblem = registryAuthProblem(b.registryAuth)
-  if (authProblem) throw new RequestError(400, 'MESH_ERR_INVALID', authProblem)
-  const spec = { ...base, ...(b as Partial<ServiceSpec>) } as ServiceSpec & Record<string, unknown>
-  // null clears an optional field (a stack redeploy whose file no longer sets `command`, `healthcheck`, …).
-  for (const k of OPTIONAL_SPEC_FIELDS) if (spec[k] === null) delete spec[k]
-  return spec
+  try {
+    return serviceSpecFromRequest(b, base)
+  } catch (err) {
+    if (err instanceof ServiceRequestError) throw new RequestError(400, 'MESH_ERR_INVALID', err.message)
+    throw err
+  }
 }
-
-const OPTIONAL_SPEC_FIELDS = ['healthcheck', 'entrypoint', 'command', 'registryAuth'] as const
 
 export function createApp(o: ApiOptions, defaults: (name: string, image: string) => ServiceSpec): express.Express {
   const m = o.manager

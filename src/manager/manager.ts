@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { MeshError } from '../base/errors.ts'
-import { validateConstraints } from './constraints.ts'
+import { validateServiceSpec } from '../api/index.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreTx } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
@@ -46,28 +46,6 @@ export interface JoinResult {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/
-
-/** Problems with a service spec, one sentence each (empty = fine). */
-export function serviceSpecProblems(spec: ServiceSpec): string[] {
-  const p: string[] = []
-  if (!NAME_RE.test(spec.name ?? '')) p.push(`name "${spec.name}" must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit`)
-  if (typeof spec.image !== 'string' || spec.image.trim() === '') p.push('image must not be empty')
-  if ('replicated' in spec.mode) {
-    const r = spec.mode.replicated.replicas
-    if (!Number.isInteger(r) || r < 0) p.push('replicas must be ≥ 0')
-  }
-  const seen = new Set<string>()
-  for (const port of spec.ports) {
-    const key = `${port.published}/${port.protocol}`
-    if (seen.has(key)) p.push(`published port ${key} is used twice`)
-    seen.add(key)
-  }
-  p.push(...validateConstraints(spec.constraints))
-  const { limits, reservations } = spec.resources
-  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) p.push('memory reservation exceeds the memory limit')
-  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) p.push('CPU reservation exceeds the CPU limit')
-  return p
-}
 
 export class Manager {
   readonly store: Store
@@ -215,7 +193,7 @@ export class Manager {
   // ---- services ------------------------------------------------------------------------------------------
 
   createService(spec: ServiceSpec): ServiceRecord {
-    const problems = serviceSpecProblems(spec)
+    const problems = validateServiceSpec(spec)
     if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
     const now = this.#now()
     return this.store.transact((tx) => {
@@ -235,7 +213,7 @@ export class Manager {
       if (!s) throw notFound(`service "${idOrName}" not found`)
       const spec = change(structuredClone(s.spec))
       if (spec.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
-      const problems = serviceSpecProblems(spec)
+      const problems = validateServiceSpec(spec)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
       this.#checkPortsFree(tx, spec, s.id)
       const next = updateService(s, spec, this.#now())

@@ -3,11 +3,10 @@
  * ended on its own), what a node already carries (reservations, tasks, host-mode ports), and the filter pipeline
  * that says whether a node can take one more task of a spec and, when no node can, why — swarmkit's
  * `Pipeline.Explain`: failures counted per filter, worst first: "no suitable node (2 nodes not satisfying
- * constraint node.role==manager; 1 node not available for new tasks)". Also the spec validation the API runs
- * before storing a service (`validateServiceSpec`): what a spec may ask of placement and of the orchestrator.
+ * constraint node.role==manager; 1 node not available for new tasks)". What a spec may ask of placement at all
+ * is checked before it is stored, by src/api/validate.ts.
  */
-import { compiledConstraints, unmetConstraint, validateConstraints, type Constraint } from './constraints.ts'
-import { ServiceSpecError } from './errors.ts'
+import { compiledConstraints, unmetConstraint, type Constraint } from './constraints.ts'
 import type { NodeRecord, Resources, ServiceSpec, TaskRecord, TaskState } from '../api/types.ts'
 import { TERMINAL_STATES } from '../api/types.ts'
 
@@ -173,76 +172,4 @@ export function explainFailures(failures: readonly PlacementFailure[]): string {
   }
   const sorted = [...counted.values()].sort((a, b) => b.count - a.count || a.f.rank - b.f.rank || (a.f.key < b.f.key ? -1 : 1))
   return `no suitable node (${sorted.map((e) => e.f.explain(e.count)).join('; ')})`
-}
-
-/**
- * Everything wrong with a spec, one message each (empty = valid), for the API to refuse before storing:
- * `replicas must be ≥ 0`, `published port 80 used twice`, `image must not be empty`, bad constraints,
- * reservations above limits, out-of-range update/restart settings.
- */
-export function validateServiceSpec(spec: ServiceSpec): string[] {
-  const p: string[] = []
-  const nonNegative = (v: number, what: string): void => {
-    if (!Number.isFinite(v) || v < 0) p.push(`${what} must be ≥ 0`)
-  }
-  const whole = (v: number, what: string): void => {
-    if (!Number.isInteger(v) || v < 0) p.push(`${what} must be a whole number ≥ 0`)
-  }
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(spec.name)) {
-    p.push(spec.name === '' ? 'name must not be empty' : `name "${spec.name}" must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit`)
-  }
-  if (spec.image.trim() === '') p.push('image must not be empty')
-  if ('replicated' in spec.mode) {
-    const r = spec.mode.replicated.replicas
-    if (!Number.isFinite(r) || r < 0) p.push('replicas must be ≥ 0')
-    else if (!Number.isInteger(r)) p.push('replicas must be a whole number')
-  }
-  const published = new Set<string>()
-  for (const port of spec.ports) {
-    for (const [what, v] of [['published', port.published], ['target', port.target]] as const) {
-      if (!Number.isInteger(v) || v < 1 || v > 65535) p.push(`${what} port ${v} must be 1-65535`)
-    }
-    const key = `${port.published}/${port.protocol}`
-    if (published.has(key)) p.push(`published port ${port.protocol === 'tcp' ? port.published : key} used twice`)
-    published.add(key)
-  }
-  for (const m of spec.mounts) {
-    if (!m.target.startsWith('/')) p.push(`mount target "${m.target}" must be an absolute path`)
-    if (m.type === 'bind' && !m.source.startsWith('/')) p.push(`bind mount source "${m.source}" must be an absolute path`)
-    if (m.type === 'volume' && m.source === '') p.push(`volume mount on ${m.target} needs a volume name`)
-  }
-  p.push(...validateConstraints(spec.constraints))
-  const { limits, reservations } = spec.resources
-  nonNegative(limits.memoryBytes, 'memory limit')
-  nonNegative(limits.nanoCpus, 'CPU limit')
-  nonNegative(reservations.memoryBytes, 'memory reservation')
-  nonNegative(reservations.nanoCpus, 'CPU reservation')
-  if (limits.memoryBytes > 0 && reservations.memoryBytes > limits.memoryBytes) {
-    p.push(`memory reservation (${reservations.memoryBytes} bytes) exceeds the memory limit (${limits.memoryBytes} bytes)`)
-  }
-  if (limits.nanoCpus > 0 && reservations.nanoCpus > limits.nanoCpus) {
-    p.push(`CPU reservation (${reservations.nanoCpus / 1e9}) exceeds the CPU limit (${limits.nanoCpus / 1e9})`)
-  }
-  const rp = spec.restartPolicy
-  if (!['none', 'on-failure', 'any'].includes(rp.condition)) p.push(`restart condition "${rp.condition}" must be none, on-failure or any`)
-  nonNegative(rp.delayMs, 'restart delay')
-  whole(rp.maxAttempts, 'restart max attempts')
-  nonNegative(rp.windowMs, 'restart window')
-  for (const [what, u] of [['update', spec.updateConfig], ['rollback', spec.rollbackConfig]] as const) {
-    whole(u.parallelism, `${what} parallelism`)
-    nonNegative(u.delayMs, `${what} delay`)
-    nonNegative(u.monitorMs, `${what} monitor`)
-    if (!(u.maxFailureRatio >= 0 && u.maxFailureRatio <= 1)) p.push(`${what} max failure ratio must be between 0 and 1`)
-    if (!['stop-first', 'start-first'].includes(u.order)) p.push(`${what} order "${u.order}" must be stop-first or start-first`)
-    const actions = what === 'update' ? ['pause', 'continue', 'rollback'] : ['pause', 'continue']
-    if (!actions.includes(u.failureAction)) p.push(`${what} failure action "${u.failureAction}" must be ${actions.join(', ').replace(/, (\w+)$/, ' or $1')}`)
-  }
-  nonNegative(spec.stopGracePeriodMs, 'stop grace period')
-  return p
-}
-
-/** Throws ServiceSpecError (`service "web": replicas must be ≥ 0; …`) listing every problem. */
-export function assertServiceSpec(spec: ServiceSpec): void {
-  const problems = validateServiceSpec(spec)
-  if (problems.length > 0) throw new ServiceSpecError(spec.name || '(unnamed)', problems)
 }

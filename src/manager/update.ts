@@ -22,36 +22,9 @@
 import { RollbackError } from './errors.ts'
 import type { DesiredSlot, Slot, Work } from './orchestrator.ts'
 import { endedOnItsOwn, isLive, isTerminal, runningSince } from './placement.ts'
-import type { ServiceRecord, ServiceSpec, TaskRecord, UpdateConfig } from '../api/types.ts'
+import { taskFingerprint, taskSpecDiffers, type ServiceRecord, type ServiceSpec, type TaskRecord, type UpdateConfig } from '../api/index.ts'
 
-/** Spec fields that do not change what a task runs. */
-const NOT_TASK_FIELDS = new Set(['mode', 'updateConfig', 'rollbackConfig', 'labels'])
-
-function stable(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`
-  if (v !== null && typeof v === 'object') {
-    const o = v as Record<string, unknown>
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${stable(o[k])}`).join(',')}}`
-  }
-  return JSON.stringify(v) ?? 'null'
-}
-
-const fingerprints = new WeakMap<ServiceSpec, string>()
-/** What a task runs with, as a canonical string. */
-export function taskFingerprint(spec: ServiceSpec): string {
-  let f = fingerprints.get(spec)
-  if (f === undefined) {
-    const o = Object.fromEntries(Object.entries(spec).filter(([k]) => !NOT_TASK_FIELDS.has(k)))
-    f = stable(o)
-    fingerprints.set(spec, f)
-  }
-  return f
-}
-
-/** Would a task made from `a` have to be replaced to run `b`? */
-export function taskSpecDiffers(a: ServiceSpec, b: ServiceSpec): boolean {
-  return a !== b && taskFingerprint(a) !== taskFingerprint(b)
-}
+export { taskFingerprint, taskSpecDiffers }
 
 /** `mesh service update`: the new spec, the old one kept for rollback, version + 1, update status cleared. */
 export function updateService(service: ServiceRecord, spec: ServiceSpec, now: number): ServiceRecord {

@@ -16,6 +16,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { OverlayConfig } from '../config/overlay.ts'
 import { ConfigError } from '../base/errors.ts'
+import type { OverlayStatus } from '../api/index.ts'
 import { mathRandom, realClock } from '../base/clock.ts'
 import type { Gossip } from '../gossip/index.ts'
 import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, removeNetworkIfUnused } from './docker-net.ts'
@@ -30,29 +31,9 @@ import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 
 export { SubnetPool, parseCidr } from './ipam.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
+export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 
-export interface OverlayPeerStatus {
-  node: string
-  subnet: string
-  endpoint: string
-  /** Seconds since the epoch; 0 = never. */
-  lastHandshakeS: number
-  rxBytes: number
-  txBytes: number
-}
 
-export interface OverlayStatus {
-  enabled: boolean
-  reason?: string
-  subnet: string | null
-  held: boolean
-  gateway: string | null
-  ifname: string
-  kind: 'kernel' | 'userspace' | null
-  mtu: number
-  publicKey: string | null
-  peers: OverlayPeerStatus[]
-}
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 

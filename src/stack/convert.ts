@@ -1,5 +1,4 @@
-import { defaultServiceSpec } from '../api/spec.ts'
-import { validateServiceSpec } from '../manager/placement.ts'
+import { defaultServiceSpec, validateServiceSpec } from '../api/index.ts'
 import { STACK_LABEL, type HealthcheckSpec, type MountSpec, type ServiceSpec } from '../api/types.ts'
 import { StackFileError } from './errors.ts'
 import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
@@ -8,7 +7,7 @@ import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
  * The merged compose model → mesh service specs (pure), named and labelled as `docker stack deploy` does:
  * service `web` of stack `getstartedlab` is `getstartedlab_web`, with labels `com.docker.stack.namespace` and
  * `com.docker.stack.image`; named volumes and networks are `<stack>_<name>` unless external or named. Every spec is
- * checked with the manager's own validateServiceSpec, so the manager will not refuse what passes here.
+ * checked with src/api's validateServiceSpec, the one the manager runs, so the manager will not refuse what passes here.
  */
 
 export const IMAGE_LABEL = 'com.docker.stack.image'

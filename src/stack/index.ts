@@ -4,7 +4,7 @@
  * What it does: `loadStack` parses one or more compose files (YAML; later files override earlier ones like
  * `-c a.yml -c b.yml`), substitutes `${VAR}` / `${VAR:-default}` from the given environment, validates each file
  * against docker/cli's compose v3 JSON schema (vendored in ./schema, checked with ajv), parses every value with
- * the manager's own parsers (src/manager/spec.ts, constraints.ts), and converts the result into `ServiceSpec`s named
+ * the shared parsers (src/api/spec.ts, constraints.ts), and converts the result into `ServiceSpec`s named
  * `<stack>_<service>` with the `com.docker.stack.namespace` label. `planStack` compares those specs with the
  * manager's services and says what to create, update (only what changed) and remove.
  *
@@ -12,7 +12,7 @@
  *
  * Invariants: pure — no sockets, timers or processes; the only file access is the injected `readFile` for
  * env_file. Every error is a StackFileError whose message starts with the file and the key path
- * (`stack.yml: services.web.ports[0]: invalid port "80:"`); a load either returns specs that the manager's
+ * (`stack.yml: services.web.ports[0]: invalid port "80:"`); a load either returns specs that src/api's
  * validateServiceSpec accepts, or throws, so a deploy never starts with a bad file. Keys the schema allows but mesh
  * ignores are never dropped silently: they come back in ONE warning.
  *

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { formatDataPlane } from '../../../mesh/status.ts'
-import type { DataPlaneStatus } from '../../../agent/dataplane.ts'
+import type { DataPlaneStatus } from '../../../src/api/index.ts'
 
 const status: DataPlaneStatus = {
   catalogRevision: 42, services: 2, downNodes: ['node4'],

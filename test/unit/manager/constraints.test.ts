@@ -1,8 +1,10 @@
 import t from 'tap'
-import { constraintMatches, parseConstraint, parseConstraints, validateConstraints } from '../../../src/manager/constraints.ts'
+import { constraintMatches } from '../../../src/manager/constraints.ts'
+import { parseConstraint, parseConstraints, validateConstraints } from '../../../src/api/constraints.ts'
 import * as errors from '../../../src/manager/errors.ts'
-import { ConstraintError, ServiceSpecError } from '../../../src/manager/errors.ts'
-import { assertServiceSpec, validateServiceSpec } from '../../../src/manager/placement.ts'
+import * as apiErrors from '../../../src/api/errors.ts'
+import { ConstraintError, ServiceSpecError } from '../../../src/api/errors.ts'
+import { assertServiceSpec, validateServiceSpec } from '../../../src/api/validate.ts'
 import type { ServiceSpec } from '../../../src/api/types.ts'
 import { node, spec } from './sim.ts'
 
@@ -129,8 +131,8 @@ t.test('validateServiceSpec lists every problem', async (t) => {
   t.doesNotThrow(() => assertServiceSpec(base))
 })
 
-t.test('manager error classes have unique codes', async (t) => {
-  const codes = Object.values(errors).map((E) => new (E as new (a: string, b: string[]) => { code: string })('x', ['y']).code)
+t.test('manager and spec error classes have unique codes', async (t) => {
+  const codes = [...Object.values(errors), ...Object.values(apiErrors)].map((E) => new (E as new (a: string, b: string[]) => { code: string })('x', ['y']).code)
   t.equal(new Set(codes).size, codes.length)
   t.ok(codes.every((c) => /^MESH_ERR_[A-Z_]+$/.test(c)))
 })

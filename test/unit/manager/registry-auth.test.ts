@@ -1,6 +1,7 @@
 import t from 'tap'
 import { authFromDockerConfig, registryOf, DOCKER_HUB } from '../../../mesh/registry-auth.ts'
-import { redactRegistryAuth, registryAuthProblem } from '../../../src/manager/registry-auth.ts'
+import { redactRegistryAuth } from '../../../src/manager/registry-auth.ts'
+import { registryAuthProblem } from '../../../src/api/spec.ts'
 
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 

@@ -1,0 +1,102 @@
+import { join } from 'node:path'
+import { ControlError, MeshError } from '../base/errors.ts'
+import { NotJsonError, errorOf, jsonRequest, ndjsonStream, type HttpTarget } from './http.ts'
+
+/**
+ * The client of the manager API, for the CLI. Local: the root-only unix socket `<data-dir>/manager.sock` (no
+ * token). Remote, as DOCKER_HOST works for docker: `MESH_HOST=tcp://host:7947` with `MESH_TOKEN=<api token>`.
+ * Every failure is one line: ApiError (what the manager answered) or ControlError (could not reach it).
+ */
+export const MANAGER_SOCKET = 'manager.sock'
+
+/** An error the manager answered with (`{error: {code, message}}`); its message is shown as is. */
+export class ApiError extends MeshError {
+  readonly status: number
+  constructor(status: number, code: string, message: string) {
+    super(code, message)
+    this.status = status
+  }
+}
+
+export interface ClientOptions {
+  /** `tcp://HOST:PORT`; default MESH_HOST; without one, the local manager socket. */
+  host?: string
+  /** Bearer token for a remote manager; default MESH_TOKEN. */
+  token?: string
+  /** Data dir holding manager.sock; default MESH_DATA_DIR. Needed when there is no host (the CLI passes src/config's default). */
+  dataDir?: string
+  timeoutMs?: number
+}
+
+/** `tcp://10.0.0.1:7947`, `tcp://[fd00::1]:7947` → host and port. */
+export function parseManagerHost(host: string): { host: string; port: number } {
+  const m = /^tcp:\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(host)
+  if (!m) throw new ControlError(`MESH_HOST "${host}": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947`)
+  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+}
+
+export class ManagerClient {
+  readonly #target: HttpTarget
+  readonly #token: string | undefined
+  readonly #timeoutMs: number
+  readonly where: string
+
+  constructor(o: ClientOptions = {}) {
+    const host = o.host ?? process.env.MESH_HOST
+    this.#token = o.token ?? process.env.MESH_TOKEN
+    this.#timeoutMs = o.timeoutMs ?? 30_000
+    if (host) {
+      this.#target = parseManagerHost(host)
+      this.where = host
+    } else {
+      const dir = o.dataDir ?? process.env.MESH_DATA_DIR
+      if (dir === undefined) throw new ControlError('no manager to talk to: set MESH_HOST, or MESH_DATA_DIR for the local manager socket')
+      this.#target = { socketPath: join(dir, MANAGER_SOCKET) }
+      this.where = this.#target.socketPath
+    }
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let reply
+    try {
+      reply = await jsonRequest(this.#target, { method, path, body, headers: this.#auth(), timeoutMs: this.#timeoutMs })
+    } catch (err) {
+      if (err instanceof NotJsonError) throw new ControlError(`manager at ${this.where} answered ${err.status} with something that is not JSON`)
+      throw this.#unreachable(err)
+    }
+    if (reply.status >= 400) {
+      const e = errorOf(reply)
+      throw new ApiError(reply.status, e.code ?? 'MESH_ERR_API', e.message)
+    }
+    return reply.body as T
+  }
+
+  /**
+   * GET an NDJSON stream (`service logs`, `events`): `onValue` gets each parsed line; resolves when the manager ends
+   * the stream or `signal` cancels it (the result says which). An error answer rejects like request().
+   */
+  async stream(path: string, onValue: (v: unknown) => void, signal?: AbortSignal): Promise<'ended' | 'cancelled'> {
+    let end
+    try {
+      end = await ndjsonStream(this.#target, { path, headers: this.#auth(), onValue, ...(signal ? { signal } : {}) })
+    } catch (err) {
+      if (err instanceof MeshError) throw new ControlError(`the manager at ${this.where} closed the stream`, { cause: err })
+      throw this.#unreachable(err)
+    }
+    if (end.kind !== 'refused') return end.kind
+    const e = errorOf(end.reply)
+    throw new ApiError(end.reply.status, e.code ?? 'MESH_ERR_API', e.message)
+  }
+
+  #auth(): Record<string, string> {
+    return this.#token && !('socketPath' in this.#target) ? { authorization: `Bearer ${this.#token}` } : {}
+  }
+
+  #unreachable(err: unknown): ControlError {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' || code === 'ECONNREFUSED'
+      ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
+      : code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : (err as Error).message
+    return new ControlError(`cannot reach the manager at ${this.where}: ${why}`, { cause: err })
+  }
+}

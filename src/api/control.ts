@@ -1,0 +1,25 @@
+import { ControlError } from '../base/errors.ts'
+import { NotJsonError, errorOf, jsonRequest } from './http.ts'
+
+/**
+ * The client half of the agent's control socket: HTTP over the unix socket `<data-dir>/mesh.sock` (mode 0600, like
+ * docker.sock), answering the shapes of ./status.ts. The server half is agent/control.ts.
+ */
+export const CONTROL_SOCKET = 'mesh.sock'
+
+/** GET a JSON document from the control socket; every failure is one ControlError line. */
+export async function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
+  let reply
+  try {
+    reply = await jsonRequest({ socketPath }, { method: 'GET', path, timeoutMs })
+  } catch (err) {
+    if (err instanceof NotJsonError) throw new ControlError(`agent at ${socketPath} sent a reply that is not JSON`)
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' || code === 'ECONNREFUSED'
+      ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
+      : code === 'EACCES' ? 'permission denied (the control socket is root-only)' : (err as Error).message
+    throw new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`, { cause: err })
+  }
+  if (reply.status >= 400) throw new ControlError(errorOf(reply).message)
+  return reply.body as T
+}

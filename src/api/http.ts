@@ -1,0 +1,109 @@
+import http from 'node:http'
+import { MeshError } from '../base/errors.ts'
+import { JsonLines } from '../base/ndjson.ts'
+
+/**
+ * JSON and NDJSON over HTTP, on TCP or a unix socket — the one transport under the CLI's clients (manager API,
+ * control socket) and the worker link's calls to its manager. `jsonRequest` resolves with the status and the parsed
+ * body (null when empty) and rejects with `NotJsonError` for a body that is not JSON, or with the socket's own error
+ * (ENOENT, ECONNREFUSED, EACCES, a timeout); callers turn those into their one-line messages. `ndjsonStream` reads
+ * a stream of JSON lines (watch, events, logs) with the one line splitter of src/base.
+ */
+export type HttpTarget = { socketPath: string } | { host: string; port: number }
+
+export interface JsonReply {
+  status: number
+  body: unknown
+}
+
+/** An HTTP answer whose body is not JSON (a proxy's error page, a server that is not mesh). */
+export class NotJsonError extends MeshError {
+  readonly status: number
+  constructor(status: number, options?: { cause?: unknown }) {
+    super('MESH_ERR_NOT_JSON', `HTTP ${status} with a body that is not JSON`, options)
+    this.status = status
+  }
+}
+
+/** The response to a stream ended while it was being read (the server closed or reset the connection). */
+export class StreamClosedError extends MeshError {
+  constructor(message = 'the server closed the stream', options?: { cause?: unknown }) {
+    super('MESH_ERR_STREAM_CLOSED', message, options)
+  }
+}
+
+export function jsonRequest(target: HttpTarget, o: { method: string; path: string; body?: unknown; headers?: Record<string, string>; timeoutMs: number }): Promise<JsonReply> {
+  const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body))
+  const headers: Record<string, string> = { accept: 'application/json', ...o.headers }
+  if (payload) headers['content-type'] = 'application/json'
+  return new Promise<JsonReply>((resolve, reject) => {
+    const req = http.request({ ...target, method: o.method, path: o.path, headers, timeout: o.timeoutMs }, (res) => {
+      collect(res).then((text) => {
+        const status = res.statusCode ?? 500
+        try {
+          resolve({ status, body: text === '' ? null : JSON.parse(text) as unknown })
+        } catch {
+          reject(new NotJsonError(status))
+        }
+      }, reject)
+    })
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })))
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+function collect(res: http.IncomingMessage): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    res.on('data', (c: Buffer) => chunks.push(c))
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    res.on('error', reject)
+  })
+}
+
+/** The message of an `{error: {code, message}}` answer (or `HTTP <status>`). */
+export function errorOf(reply: JsonReply): { code?: string; message: string } {
+  const e = (reply.body as { error?: { code?: string; message?: string } } | null)?.error
+  return { ...(e?.code ? { code: e.code } : {}), message: e?.message ?? `HTTP ${reply.status}` }
+}
+
+/** How a stream ended: the server finished it, the caller's signal cancelled it, or it was refused (status ≥ 400). */
+export type StreamEnd = { kind: 'ended' } | { kind: 'cancelled' } | { kind: 'refused'; reply: JsonReply }
+
+/**
+ * GET an NDJSON stream: `onValue` gets each parsed line (blank and non-JSON lines are skipped). No timeout (a
+ * followed stream lasts as long as the caller wants); `signal` cancels it. An answer ≥ 400 is read whole and
+ * returned as `refused`. Rejects with the socket's error, or StreamClosedError when the connection drops mid-stream.
+ */
+export function ndjsonStream(target: HttpTarget, o: { path: string; headers?: Record<string, string>; signal?: AbortSignal; onValue: (v: unknown) => void }): Promise<StreamEnd> {
+  return new Promise<StreamEnd>((resolve, reject) => {
+    const cancelled = (): void => resolve({ kind: 'cancelled' })
+    if (o.signal?.aborted) return cancelled()
+    const headers: Record<string, string> = { accept: 'application/x-ndjson', ...o.headers }
+    const req = http.request({ ...target, method: 'GET', path: o.path, headers }, (res) => {
+      const status = res.statusCode ?? 500
+      if (status >= 400) {
+        collect(res).then((text) => {
+          let body: unknown = null
+          try { body = JSON.parse(text) } catch { /* not JSON: errorOf says HTTP <status> */ }
+          resolve({ kind: 'refused', reply: { status, body } })
+        }, reject)
+        return
+      }
+      const lines = new JsonLines()
+      res.on('data', (chunk: Buffer) => { for (const v of lines.push(chunk)) o.onValue(v) })
+      res.on('end', () => resolve(o.signal?.aborted ? { kind: 'cancelled' } : { kind: 'ended' }))
+      res.on('close', () => {
+        if (!res.complete && !o.signal?.aborted) reject(new StreamClosedError())
+      })
+      res.on('error', () => undefined) // 'close' (or the signal) settles the promise
+    })
+    o.signal?.addEventListener('abort', () => {
+      req.destroy()
+      cancelled()
+    }, { once: true })
+    req.on('error', (err) => (o.signal?.aborted ? cancelled() : reject(err)))
+    req.end()
+  })
+}

@@ -1,0 +1,158 @@
+/**
+ * What the agent's control socket answers (`GET /v1/status`, `/v1/members`, `/v1/overlay`, `/v1/dns/lookup`): the
+ * status shapes of gossip, the overlay, the ingress, the DNS and the data plane, defined here so that the CLI reads
+ * them without importing a subsystem. The subsystems produce these shapes and re-export them.
+ */
+import type { EndpointHealth, EndpointState } from './catalog.ts'
+
+/** What `mesh status` shows per member. */
+export interface MemberInfo {
+  name: string
+  /** "ip:port" */
+  address: string
+  ip: string
+  port: number
+  /** alive | suspect | dead | left (and leaving while a leave intent is spreading). */
+  state: 'alive' | 'suspect' | 'dead' | 'left' | 'leaving'
+  /** serf's status: alive | leaving | left | failed. */
+  status: 'alive' | 'leaving' | 'left' | 'failed'
+  incarnation: number
+  tags: Record<string, string>
+  /** memberlist/serf protocol versions [pmin, pmax, pcur, dmin, dmax, dcur]. */
+  protocol: number[]
+  /** Milliseconds since this member's last state change. */
+  sinceChangeMs: number
+}
+
+/** One WireGuard peer of the overlay. */
+export interface OverlayPeerStatus {
+  node: string
+  subnet: string
+  endpoint: string
+  /** Seconds since the epoch; 0 = never. */
+  lastHandshakeS: number
+  rxBytes: number
+  txBytes: number
+}
+
+/** The node's overlay: its subnet claim, interface and peers (`GET /v1/overlay`). */
+export interface OverlayStatus {
+  enabled: boolean
+  reason?: string
+  subnet: string | null
+  held: boolean
+  gateway: string | null
+  ifname: string
+  kind: 'kernel' | 'userspace' | null
+  mtu: number
+  publicKey: string | null
+  peers: OverlayPeerStatus[]
+}
+
+/** One record of a `mesh dns lookup` answer. */
+export interface LookupRecord {
+  name: string
+  type: string
+  ttl: number
+  /** A/AAAA: the address; PTR: the name; SRV: { priority, weight, port, target }; SOA: the SOA fields. */
+  data: unknown
+}
+
+/** What the agent's DNS would answer a container (`GET /v1/dns/lookup`). */
+export interface LookupResult {
+  /** NOERROR, NXDOMAIN, REFUSED, …; null when the name is not ours and would be forwarded upstream. */
+  rcode: string | null
+  /** Not ours: a real query would go to the upstream resolvers. */
+  forwarded: boolean
+  authoritative: boolean
+  answers: LookupRecord[]
+  authorities: LookupRecord[]
+  additionals: LookupRecord[]
+}
+
+/** The service DNS server: where it listens, its zone, its counters. */
+export interface DnsStatus {
+  running: boolean
+  /** Bound addresses (the real port when 0 was asked). */
+  listen: { host: string; port: number }[]
+  upstreams: string[]
+  domain: string
+  ttlSec: number
+  zone: { revision: number; names: number } | null
+  answered: number
+  forwarded: number
+  forwardInflight: number
+  forwardTimeouts: number
+  dropped: number
+  formerr: number
+  tcpConnections: number
+}
+
+/** One endpoint of one published port, as the ingress sees it. */
+export interface EndpointStatus {
+  key: string
+  taskName: string
+  node: string
+  ip: string
+  port: number
+  state: EndpointState
+  health: EndpointHealth
+  /** Ejected by passive (or active) health checks right now. */
+  ejected: boolean
+  /** ms left of the ejection (0 when not ejected). */
+  ejectedForMs: number
+  ejections: number
+  /** Open connections (TCP) or flows (UDP). */
+  open: number
+  /** Connections (flows) forwarded since the listener started. */
+  connections: number
+  /** Failed connects. */
+  errors: number
+  /** Client → backend bytes. */
+  bytesIn: number
+  /** Backend → client bytes. */
+  bytesOut: number
+}
+
+/** One published port on this node and where it sends traffic. */
+export interface PortStatus {
+  service: string
+  protocol: 'tcp' | 'udp'
+  published: number
+  target: number
+  proxyProtocol?: 'v1' | 'v2'
+  open: number
+  bytesIn: number
+  bytesOut: number
+  /** Bytes waiting in this process's socket write buffers (bounded by backpressure). */
+  queuedBytes: number
+  /** Failed backend connects. */
+  errors: number
+  /** Client connections moved to another backend after a failed connect. */
+  retries: number
+  /** Client connections closed because no backend took them. */
+  rejected: number
+  endpoints: EndpointStatus[]
+}
+
+/** The node's data plane: catalog revision, VIPs, published ports, DNS. */
+export interface DataPlaneStatus {
+  catalogRevision: number
+  services: number
+  /** Every service's VIP (endpoint mode vip) or `dnsrr`, with its serving endpoints. */
+  vips: { service: string; vip: string | null; endpointMode: 'vip' | 'dnsrr'; endpoints: number }[]
+  downNodes: string[]
+  ingress: { mode: string; ports: PortStatus[] }
+  dns: DnsStatus | null
+}
+
+/** `GET /v1/status`: the node as its agent sees it. */
+export interface AgentStatus {
+  node: string
+  address: string
+  members: MemberInfo[]
+  /** Gossip counters (packets, bytes, probes, …). */
+  counters?: Record<string, unknown>
+  overlay?: OverlayStatus
+  dataPlane?: DataPlaneStatus | null
+}
