@@ -1,5 +1,5 @@
 import { defaultServiceSpec } from '../api/spec.ts'
-import { validateServiceSpec } from '../manager/placement.ts'
+import { validateServiceSpec } from '../manager/index.ts'
 import { STACK_LABEL, type HealthcheckSpec, type MountSpec, type ServiceSpec } from '../api/types.ts'
 import { StackFileError } from './errors.ts'
 import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'

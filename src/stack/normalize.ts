@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path'
 import { parseCpus, parseDuration, parseMemory, parsePublish } from '../api/spec.ts'
-import { parseConstraint } from '../manager/constraints.ts'
+import { parseConstraint } from '../manager/index.ts'
 import type { PortSpec, UpdateConfig } from '../api/types.ts'
 import { MeshError } from '../base/errors.ts'
 import { StackFileError, formatPath, type KeyPath } from './errors.ts'

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
 import type { Request, Response } from 'express'
-import { LogBroker, parseLogQuery, taskName, type LogMessage } from '../../../src/manager/logs.ts'
+import { LogBroker, taskName, type LogMessage } from '../../../src/manager/logs.ts'
+import { parseLogQuery } from '../../../src/manager/http/logs.ts'
 import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 
