@@ -5,11 +5,12 @@ import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
 import { validateConstraints } from './constraints.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
-import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+import type { Store, StoreEvent, TaskFilter, Unsubscribe } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
-import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
+import { DEFAULT_VIP_RANGE, parseVipRange } from './vip.ts'
+import { checkPortsFree, serviceVip } from './service-rules.ts'
 import type { Cidr } from '../overlay/ipam.ts'
 import { buildCatalog } from './build-catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
@@ -282,9 +283,9 @@ export class Manager {
     const now = this.#now()
     return this.#store.transact((tx) => {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
-      this.#checkPortsFree(tx, spec, null)
+      checkPortsFree(tx.listServices(), spec, null)
       const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
-      const vip = this.#vip(spec, undefined, tx.listServices())
+      const vip = serviceVip(spec, undefined, tx.listServices(), this.#vipRange)
       if (vip) s.vip = vip
       tx.putService(s)
       return s
@@ -299,9 +300,9 @@ export class Manager {
       if (spec.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
       const problems = serviceSpecProblems(spec)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
-      this.#checkPortsFree(tx, spec, s.id)
+      checkPortsFree(tx.listServices(), spec, s.id)
       const next = updateService(s, spec, this.#now())
-      const vip = this.#vip(spec, s.vip, tx.listServices())
+      const vip = serviceVip(spec, s.vip, tx.listServices(), this.#vipRange)
       if (vip) next.vip = vip
       else delete next.vip
       tx.putService(next)
@@ -319,7 +320,7 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
-      const vip = this.#vip(next.spec, s.vip, tx.listServices())
+      const vip = serviceVip(next.spec, s.vip, tx.listServices(), this.#vipRange)
       if (vip) next.vip = vip
       else delete next.vip
       tx.putService(next)
@@ -334,27 +335,6 @@ export class Manager {
       for (const t of tx.listTasks({ serviceId: s.id })) if (t.desiredState !== 'remove') tx.putTask({ ...t, desiredState: 'remove', updatedAt: this.#now() })
       tx.deleteService(s.id)
     })
-  }
-
-  /** The VIP `spec` gets: kept, allocated (endpoint mode vip) or dropped (dnsrr). The range is checked at start. */
-  #vip(spec: ServiceSpec, current: string | undefined, services: ServiceRecord[]): string | undefined {
-    try {
-      return vipFor(spec, current, services, this.#vipRange)
-    } catch (err) {
-      if (err instanceof VipExhaustedError) throw conflict(`service "${spec.name}": ${err.message}`)
-      throw err
-    }
-  }
-
-  #checkPortsFree(tx: StoreTx, spec: ServiceSpec, self: string | null): void {
-    for (const other of tx.listServices()) {
-      if (other.id === self) continue
-      for (const p of spec.ports) {
-        if (other.spec.ports.some((q) => q.published === p.published && q.protocol === p.protocol && q.mode === 'ingress' && p.mode === 'ingress')) {
-          throw conflict(`port ${p.published}/${p.protocol} is already published by service "${other.spec.name}"`)
-        }
-      }
-    }
   }
 
   // ---- tasks ---------------------------------------------------------------------------------------------
