@@ -3,11 +3,8 @@ import type http from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
-import { createApp, listen } from '../src/manager/api.ts'
-import { Manager } from '../src/manager/manager.ts'
+import { Manager, createApp, listen, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
 import { defaultServiceSpec } from '../src/api/spec.ts'
-import { openSqliteStore } from '../src/manager/sqlite-store.ts'
-import type { Store } from '../src/manager/store.ts'
 import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
 import { WorkerLink } from './worker.ts'
 import { DataPlane } from './dataplane.ts'
@@ -18,7 +15,8 @@ import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
 import type { Logger } from './log.ts'
-import { startMetrics, type RunningMetrics } from './metrics.ts'
+import { createAgentRegistry, nodeFactsSource, startMetrics, type RunningMetrics } from './metrics.ts'
+import type { Registry } from 'prom-client'
 
 /**
  * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → gossip (bind, join, or
@@ -69,13 +67,15 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   })
   await control.start()
   let stopPeers = (): void => undefined
+  // Built before the manager so its API port's /metrics serves the same registry as --metrics-addr.
+  const registry = createAgentRegistry({ gossip, overlay })
   const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null }
   try {
     await gossip.start()
     await rejoin(config, gossip, glog)
     stopPeers = keepPeersSnapshot(gossip, config.dataDir, config.gossip.name)
     await overlay.start()
-    await startCluster(config, log, gossip, overlay, cluster)
+    await startCluster(config, log, gossip, overlay, cluster, registry)
   } catch (err) {
     await stopCluster(cluster)
     await overlay.stop().catch(() => undefined)
@@ -84,7 +84,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     throw err
   }
   // Observability: /metrics on --metrics-addr (and the manager API's /metrics), dashboard node facts.
-  const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, gossip, overlay, manager: cluster.manager, log })
+  const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, registry, log })
   cluster.dataPlane?.registerMetrics(metrics.registry)
   log.info({ node: config.gossip.name, bind: `${config.gossip.bindAddr}:${config.gossip.bindPort}`,
     advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: config.gossip.encryptKeys.length > 0,
@@ -165,7 +165,7 @@ interface ClusterParts {
 }
 
 /** Manager (if this node is one) and the worker side (if this node belongs to a cluster). */
-async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts): Promise<void> {
+async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry): Promise<void> {
   const c = config.cluster
   const mlog = log.child({ sub: 'manager' })
   const wlog = log.child({ sub: 'worker' })
@@ -179,16 +179,20 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.store = store
     const manager = new Manager({ store, vipRange: c.vipRange, log: logFn(mlog) })
     parts.manager = manager
-    const { created, clusterId } = manager.init()
+    const { created, clusterId } = await manager.init()
     manager.start()
-    parts.servers.push(await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: addr, port: c.apiPort }))
-    parts.servers.push(await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(config.dataDir, 'manager.sock') }))
-    const syncNode = (name: string, state: 'ready' | 'down') => { try { manager.setNodeState(name, state) } catch (err) { mlog.error({ err: (err as Error).message }, 'node state update failed') } }
+    registerManagerMetrics(registry, manager)
+    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
+    parts.servers.push(await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort }))
+    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, 'manager.sock') }))
+    const syncNode = (name: string, state: 'ready' | 'down') => {
+      manager.setNodeState(name, state).catch((err: Error) => mlog.error({ err: err.message }, 'node state update failed'))
+    }
     gossip.on((e) => {
       if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
-    const self = manager.join({ role: 'manager', hostname, addr, resources })
+    const self = await manager.join({ role: 'manager', hostname, addr, resources })
     parts.link = new WorkerLink({
       manager: { host: addr, port: c.apiPort }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
       onAssignments: (tasks) => parts.runner?.setAssignments(tasks),

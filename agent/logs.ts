@@ -1,5 +1,5 @@
 import http from 'node:http'
-import type { LogLine, LogRequest } from '../src/manager/logs.ts'
+import type { LogLine, LogRequest } from '../src/manager/index.ts'
 
 /**
  * The agent's half of `mesh service logs`: the manager asks on the watch stream (`{logs: LogRequest}`); this reads

@@ -5,17 +5,16 @@
  * gossip metrics (from Gossip.members()/counters()), overlay metrics (from Overlay.status()) and, on managers,
  * the scheduler metrics of src/manager/metrics.ts. Every value is read at scrape time; nothing is sampled in the
  * background. `startMetrics(opts)` also listens on `--metrics-addr` (default 127.0.0.1:9947, `off` = none) and
- * serves GET /metrics; on a manager it makes the API port's /metrics serve the same registry, and feeds the
- * dashboard the node facts only this agent knows (overlay subnets from gossip tags, tunnel health).
+ * serves GET /metrics (the given registry, or one built from the parts). On a manager, agent.ts hands the same
+ * registry and `nodeFactsSource` (the node facts only this agent knows: overlay subnets from gossip tags, tunnel
+ * health) to the manager API's `createApp`, so its /metrics and dashboard serve them too.
  * Other subsystems add theirs with `registerMetrics(registry)` on `running.registry`.
  */
 import http from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError } from '../src/base/errors.ts'
 import type { Gossip } from '../src/gossip/index.ts'
-import type { Manager } from '../src/manager/manager.ts'
-import { registerManagerMetrics, setStateCounts } from '../src/manager/metrics.ts'
-import { provideNodeFacts, useMetricsRegistry, type NodeFacts } from '../src/manager/observe-api.ts'
+import { registerManagerMetrics, setStateCounts, type Manager, type NodeFacts } from '../src/manager/index.ts'
 import { TAG_SUBNET, type Overlay, type OverlayStatus } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 
@@ -48,7 +47,7 @@ export function createAgentRegistry(parts: MetricsParts): Registry {
   collectDefaultMetrics({ register: registry })
   if (parts.gossip) registerGossipMetrics(registry, parts.gossip)
   if (parts.overlay) registerOverlayMetrics(registry, parts.overlay)
-  if (parts.manager) registerManagerMetrics(registry, parts.manager.store)
+  if (parts.manager) registerManagerMetrics(registry, parts.manager)
   return registry
 }
 
@@ -169,6 +168,8 @@ export function parseMetricsAddr(text: string, what = '--metrics-addr'): { host:
 }
 
 export interface MetricsOptions extends MetricsParts {
+  /** Serve this registry instead of building one from the parts (the agent builds it first, for the manager API). */
+  registry?: Registry
   /** HOST:PORT or off. Default 127.0.0.1:9947. */
   addr?: string
   log?: Logger
@@ -183,16 +184,12 @@ export interface RunningMetrics {
 }
 
 /**
- * Build the registry, hand it (and node facts) to the manager's API, and serve GET /metrics on `addr`. A port
+ * Build the registry (unless given) and serve GET /metrics on `addr`. A port
  * already in use is logged and skipped, not fatal: several agents on one host (tests) all default to 9947.
  */
 export async function startMetrics(o: MetricsOptions): Promise<RunningMetrics> {
   const where = parseMetricsAddr(o.addr ?? DEFAULT_METRICS_ADDR)
-  const registry = createAgentRegistry(o)
-  if (o.manager) {
-    useMetricsRegistry(o.manager, registry)
-    if (o.gossip) provideNodeFacts(o.manager, nodeFactsSource(o.gossip, o.overlay ?? null))
-  }
+  const registry = o.registry ?? createAgentRegistry(o)
   const log = o.log?.child({ sub: 'metrics' })
   if (!where) return { registry, address: null, stop: async () => undefined }
   const server = http.createServer((req, res) => {

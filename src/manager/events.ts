@@ -11,7 +11,8 @@
  * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
  * log starts (the manager process), it is not persisted.
  *
- * Who calls it: src/manager/observe-api.ts (GET /v1/events, the dashboard) and src/manager/metrics.ts.
+ * Who calls it: the Manager owns one (started with it); src/manager/http/observe-api.ts (GET /v1/events, the
+ * dashboard) and src/manager/metrics.ts read it.
  */
 import { EventQueryError, TERMINAL_STATES, matchesFilter, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
@@ -236,19 +237,6 @@ function slotKey(t: TaskRecord): string {
 
 function replicasAttr(s: ServiceRecord): { replicas?: string } {
   return 'replicated' in s.spec.mode ? { replicas: String(s.spec.mode.replicated.replicas) } : {}
-}
-
-const logs = new WeakMap<Store, EventLog>()
-
-/** The one started EventLog of a store (made on first use), so every listener of a manager shares it. */
-export function eventLogFor(store: Store): EventLog {
-  let log = logs.get(store)
-  if (!log) {
-    log = new EventLog(store)
-    log.start()
-    logs.set(store, log)
-  }
-  return log
 }
 
 /**

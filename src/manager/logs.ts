@@ -1,8 +1,7 @@
 import type { Request, Response } from 'express'
-import { MeshError } from '../base/errors.ts'
-import { TERMINAL_STATES, type NodeRecord, type TaskRecord } from '../api/types.ts'
-import type { Manager } from './manager.ts'
-import { sendError } from './http-error.ts'
+import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import type { NodeRecord, TaskRecord } from '../api/types.ts'
+import { sendError } from './http/http-error.ts'
 
 /**
  * `mesh service logs` on the manager: a log broker between the CLI and the agents, with no listening port on the
@@ -53,6 +52,8 @@ export interface LogQuery {
 }
 
 export interface LogBrokerOptions {
+  /** Timers for the answer timeout. Default: the real clock. */
+  clock?: Clock
   /** How long a node has to start its upload after being asked, ms. Default 10000. */
   answerTimeoutMs?: number
   /** Longest line forwarded, bytes; longer ones are cut. Default 64 KiB. */
@@ -73,15 +74,8 @@ interface NodePart {
   node: NodeRecord
   taskIds: Set<string>
   state: 'asked' | 'streaming' | 'done'
-  timer: NodeJS.Timeout | null
+  timer: TimerHandle | null
   upload: Request | null
-}
-
-/** A request for logs that names nothing the manager knows. */
-export class LogTargetError extends MeshError {
-  constructor(message: string) {
-    super('MESH_ERR_NOT_FOUND', message)
-  }
 }
 
 let seq = 0
@@ -117,8 +111,10 @@ export class LogBroker {
   readonly #requests = new Map<string, Session>()
   readonly #answerMs: number
   readonly #maxLine: number
+  readonly #clock: Clock
 
   constructor(o: LogBrokerOptions = {}) {
+    this.#clock = o.clock ?? realClock()
     this.#answerMs = o.answerTimeoutMs ?? 10_000
     this.#maxLine = o.maxLineBytes ?? 64 * 1024
   }
@@ -199,7 +195,7 @@ export class LogBroker {
         send(line)
         break // one stream per node is enough
       }
-      part.timer = setTimeout(() => {
+      part.timer = this.#clock.setTimeout(() => {
         if (part.state === 'asked') this.#nodeDone(s, part, `node ${node.hostname} did not answer in ${this.#answerMs / 1000} s: ${what}`)
       }, this.#answerMs)
     }
@@ -216,7 +212,7 @@ export class LogBroker {
     }
     part.state = 'streaming'
     part.upload = req
-    if (part.timer) clearTimeout(part.timer)
+    this.#clock.clearTimeout(part.timer)
     part.timer = null
     let buf = ''
     let ended = false
@@ -261,7 +257,7 @@ export class LogBroker {
   #nodeDone(s: Session, part: NodePart, error?: string): void {
     if (part.state === 'done') return
     part.state = 'done'
-    if (part.timer) clearTimeout(part.timer)
+    this.#clock.clearTimeout(part.timer)
     part.timer = null
     if (error && !s.closed) s.sink.write({ error, node: part.node.hostname })
     this.#maybeFinish(s)
@@ -288,7 +284,7 @@ export class LogBroker {
   #close(s: Session): void {
     s.closed = true
     for (const p of s.parts.values()) {
-      if (p.timer) clearTimeout(p.timer)
+      this.#clock.clearTimeout(p.timer)
       p.timer = null
       p.state = 'done'
       this.#requests.delete(p.reqId)
@@ -300,98 +296,4 @@ export class LogBroker {
 /** `web.1.<taskid>` (replicated) or `web.<nodeid>.<taskid>` (global), as Swarm names tasks. */
 export function taskName(t: TaskRecord): string {
   return `${t.serviceName}.${t.slot > 0 ? t.slot : t.nodeId}.${t.id}`
-}
-
-/** Parse the CLI's query string; throws RequestError-shaped problems as LogQueryError. */
-export function parseLogQuery(q: Record<string, unknown>): LogQuery | string {
-  const flag = (v: unknown) => v === '1' || v === 'true'
-  const tailText = typeof q.tail === 'string' ? q.tail : 'all'
-  let tail = -1
-  if (tailText !== 'all' && tailText !== '') {
-    if (!/^\d+$/.test(tailText)) return `tail "${tailText}": want a number of lines or "all"`
-    tail = Number(tailText)
-  }
-  const sinceText = typeof q.since === 'string' ? q.since : ''
-  let since = 0
-  if (sinceText !== '') {
-    if (!/^\d+(\.\d+)?$/.test(sinceText)) return `since "${sinceText}": want a UNIX time in seconds`
-    since = Number(sinceText)
-  }
-  return { tail, follow: flag(q.follow), since, timestamps: flag(q.timestamps) }
-}
-
-const brokers = new WeakMap<Manager, LogBroker>()
-
-/** The one broker of a manager (both of its listeners, TCP and the unix socket, share it). */
-export function logBrokerFor(m: Manager): LogBroker {
-  let b = brokers.get(m)
-  if (!b) brokers.set(m, (b = new LogBroker()))
-  return b
-}
-
-/**
- * The tasks `GET /v1/services/:id/logs` (or `/v1/tasks/:id/logs`) names: a service by name or id (its tasks that
- * got a node and are not removed), else one task by id or unique id prefix.
- */
-export function logTargets(m: Manager, idOrName: string, kind: 'service' | 'task'): TaskRecord[] {
-  if (kind === 'service') {
-    const s = m.store.getService(idOrName)
-    if (s) return m.store.listTasks({ serviceId: s.id }).filter((t) => t.nodeId !== '' && mayHaveContainer(t))
-  }
-  const all = m.store.listTasks()
-  const exact = all.find((t) => t.id === idOrName)
-  if (exact) return [exact]
-  const pre = idOrName.length >= 4 ? all.filter((t) => t.id.startsWith(idOrName)) : []
-  if (pre.length === 1) return pre
-  if (pre.length > 1) throw new LogTargetError(`task id prefix "${idOrName}" is ambiguous (${pre.length} tasks)`)
-  throw new LogTargetError(kind === 'service' ? `no such service or task: "${idOrName}"` : `task "${idOrName}" not found`)
-}
-
-/**
- * A task whose container may exist: it got a container and is still wanted (an ended one is kept until the task is
- * shut down), or it is still stopping. Nodes remove the containers of tasks shut down, so those have no logs left.
- */
-function mayHaveContainer(t: TaskRecord): boolean {
-  const started = t.status.containerId !== undefined || ['starting', 'running'].includes(t.status.state)
-  return started && (t.desiredState === 'running' || !TERMINAL_STATES.includes(t.status.state))
-}
-
-/** The CLI route: NDJSON `LogMessage`s until every node is done (or, with follow, until the client leaves). */
-export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, res: Response): void {
-  const query = parseLogQuery(req.query as Record<string, unknown>)
-  if (typeof query === 'string') {
-    sendError(res, 400, 'MESH_ERR_INVALID', query)
-    return
-  }
-  let tasks: TaskRecord[]
-  try {
-    tasks = logTargets(m, String(req.params.id), kind)
-  } catch (err) {
-    if (err instanceof LogTargetError) {
-      sendError(res, 404, err.code, err.message)
-      return
-    }
-    throw err
-  }
-  res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-  res.flushHeaders()
-  const session = logBrokerFor(m).open(tasks, m.store.listNodes(), query, {
-    write: (msg) => res.write(`${JSON.stringify(msg)}\n`),
-    onDrain: (fn) => res.on('drain', fn),
-    end: () => res.end(),
-  })
-  // Following a service: tasks that start later (scale, update, restarts) are asked for as they get a container.
-  const serviceId = kind === 'service' ? m.store.getService(String(req.params.id))?.id : undefined
-  let unwatch = (): void => {}
-  if (query.follow && serviceId) {
-    unwatch = m.store.watch(m.store.revision, (e) => {
-      if (e.kind === 'task' && e.record.serviceId === serviceId && e.record.nodeId !== '' && mayHaveContainer(e.record)) {
-        session.add([e.record], () => m.store.listNodes())
-      }
-    })
-  }
-  res.on('close', () => {
-    unwatch()
-    session.cancel()
-  })
 }

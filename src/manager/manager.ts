@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto'
-import { MeshError } from '../base/errors.ts'
+import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import { validateServiceSpec } from '../api/index.ts'
+import { RequestRefusedError } from './request-refused.ts'
+import { EventLog } from './events.ts'
+import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
-import type { Store, StoreTx } from './store.ts'
+import type { Store, StoreEvent, TaskFilter, Unsubscribe } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
-import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
+import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
-import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
+import { DEFAULT_VIP_RANGE, parseVipRange } from './vip.ts'
+import { checkPortsFree, serviceVip } from './service-rules.ts'
 import type { Cidr } from '../overlay/ipam.ts'
 import { buildCatalog } from './build-catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
@@ -15,26 +19,26 @@ import type { CatalogSnapshot } from '../api/catalog.ts'
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
  * (validated first, so a bad request changes nothing); every committed change, and every time the orchestrator
  * asked to be woken, runs reconcile() (pure) and commits its plan. Node state comes from gossip.
+ * Writes are asynchronous (`Store.transact` resolves once committed); reads are synchronous on the store's view.
+ * A transaction callback may run more than once (optimistic stores): it only reads the tx and returns a value.
  */
 
-/** A request the manager refuses, with the HTTP status the API answers with. */
-export class RequestError extends MeshError {
-  readonly status: number
-  constructor(status: number, code: string, message: string) {
-    super(code, message)
-    this.status = status
-  }
-}
-
-const bad = (msg: string) => new RequestError(400, 'MESH_ERR_INVALID', msg)
-const notFound = (msg: string) => new RequestError(404, 'MESH_ERR_NOT_FOUND', msg)
-const conflict = (msg: string) => new RequestError(409, 'MESH_ERR_CONFLICT', msg)
+const bad = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
+const notFound = (msg: string) => new RequestRefusedError('MESH_ERR_NOT_FOUND', msg)
+const conflict = (msg: string) => new RequestRefusedError('MESH_ERR_CONFLICT', msg)
 
 export const newId = (): string => randomBytes(13).toString('hex').slice(0, 25)
 
 export interface ManagerOptions {
   store: Store
+  /** Timers of the reconcile loop (wake-ups, retries). Default: the real clock. */
+  clock?: Clock
+  /** Wall-clock milliseconds for record timestamps and the orchestrator's `now`. Default Date.now. */
   now?: () => number
+  /** The `service logs` broker both listeners share. Default: a new one on `clock`. */
+  logBroker?: LogBroker
+  /** Cluster events (GET /v1/events, dashboard, metrics); started by start(). Default: a new one on the store. */
+  events?: EventLog
   /** Range service VIPs are taken from. Default 10.78.0.0/16. */
   vipRange?: string
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
@@ -48,44 +52,63 @@ export interface JoinResult {
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/
 
 export class Manager {
-  readonly store: Store
+  readonly #store: Store
+  readonly #clock: Clock
   readonly #now: () => number
   readonly #log: NonNullable<ManagerOptions['log']>
+  /** The `service logs` broker between the CLI and the agents' watch streams. */
+  readonly logs: LogBroker
+  /** Cluster events as `mesh events` shows them. */
+  readonly events: EventLog
   #unwatch: (() => void) | null = null
-  #timer: NodeJS.Timeout | null = null
-  #wake: NodeJS.Timeout | null = null
+  #timer: TimerHandle | null = null
+  #wake: TimerHandle | null = null
   #stopped = false
   readonly #vipRange: Cidr
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
-    this.store = o.store
+    this.#store = o.store
+    this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
     this.#log = o.log ?? (() => undefined)
+    this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
+    this.events = o.events ?? new EventLog(o.store, { now: this.#now })
+  }
+
+  /** The clock this manager's timers run on (the HTTP layer's coalescing and heartbeats use it too). */
+  get clock(): Clock {
+    return this.#clock
+  }
+
+  /** Wall-clock milliseconds, as the manager stamps records. */
+  now(): number {
+    return this.#now()
   }
 
   /** First start of a cluster: cluster id and join tokens (kept if they exist). */
-  init(): { clusterId: string; created: boolean } {
-    const existing = this.store.getMeta('cluster_id')
-    if (existing) return { clusterId: existing, created: false }
+  async init(): Promise<{ clusterId: string; created: boolean }> {
     const clusterId = newClusterId()
-    this.store.transact((tx) => {
+    const worker = newToken(clusterId)
+    const manager = newToken(clusterId)
+    return this.#store.transact((tx) => {
+      const existing = tx.getMeta('cluster_id')
+      if (existing) return { clusterId: existing, created: false }
       tx.setMeta('cluster_id', clusterId)
-      tx.setMeta('token_worker', newToken(clusterId))
-      tx.setMeta('token_manager', newToken(clusterId))
+      tx.setMeta('token_worker', worker)
+      tx.setMeta('token_manager', manager)
+      return { clusterId, created: true }
     })
-    return { clusterId, created: true }
   }
 
   tokens(): { worker: string; manager: string } {
-    return { worker: this.store.getMeta('token_worker') ?? '', manager: this.store.getMeta('token_manager') ?? '' }
+    return { worker: this.#store.getMeta('token_worker') ?? '', manager: this.#store.getMeta('token_manager') ?? '' }
   }
 
-  rotateToken(role: JoinRole): string {
-    const id = this.store.getMeta('cluster_id') as string
-    const token = newToken(id)
-    this.store.transact((tx) => tx.setMeta(`token_${role}`, token))
+  async rotateToken(role: JoinRole): Promise<string> {
+    const token = newToken(this.#store.getMeta('cluster_id') as string)
+    await this.#store.transact((tx) => tx.setMeta(`token_${role}`, token))
     return token
   }
 
@@ -95,9 +118,9 @@ export class Manager {
    * line; `line` is the NDJSON line `{catalog}` to send.
    */
   catalog(): { snapshot: CatalogSnapshot; content: string; line: string } {
-    const rev = this.store.revision
+    const rev = this.#store.revision
     if (!this.#catalog || this.#catalog.snapshot.revision !== rev) {
-      const snapshot = buildCatalog({ nodes: this.store.listNodes(), services: this.store.listServices(), tasks: this.store.listTasks() }, rev)
+      const snapshot = buildCatalog({ nodes: this.#store.listNodes(), services: this.#store.listServices(), tasks: this.#store.listTasks() }, rev)
       const { revision: _, ...view } = snapshot
       this.#catalog = { snapshot, content: JSON.stringify(view), line: `${JSON.stringify({ catalog: snapshot })}\n` }
     }
@@ -105,35 +128,69 @@ export class Manager {
   }
 
   clusterInfo(): { clusterId: string; digest: string } {
-    const id = this.store.getMeta('cluster_id') ?? ''
+    const id = this.#store.getMeta('cluster_id') ?? ''
     return { clusterId: id, digest: id ? clusterDigest(id) : '' }
   }
 
   start(): void {
-    this.#unwatch = this.store.watch(this.store.revision, () => this.#schedule(20))
+    this.events.start()
+    this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
     this.#schedule(0)
   }
 
   stop(): void {
     this.#stopped = true
     this.#unwatch?.()
-    if (this.#timer) clearTimeout(this.#timer)
-    if (this.#wake) clearTimeout(this.#wake)
+    this.events.stop()
+    this.#clock.clearTimeout(this.#timer)
+    this.#clock.clearTimeout(this.#wake)
+  }
+
+  // ---- reads (synchronous, on the store's committed view) ------------------------------------------------
+
+  /** The revision of the last committed change. */
+  get revision(): number {
+    return this.#store.revision
+  }
+  /** Every node, service and task at one revision. */
+  getState(): ClusterState {
+    return this.#store.getState()
+  }
+  /** By id, else by hostname. */
+  getNode(idOrHostname: string): NodeRecord | undefined {
+    return this.#store.getNode(idOrHostname)
+  }
+  listNodes(): NodeRecord[] {
+    return this.#store.listNodes()
+  }
+  /** By id, else by name. */
+  getService(idOrName: string): ServiceRecord | undefined {
+    return this.#store.getService(idOrName)
+  }
+  listServices(): ServiceRecord[] {
+    return this.#store.listServices()
+  }
+  listTasks(filter?: TaskFilter): TaskRecord[] {
+    return this.#store.listTasks(filter)
+  }
+  /** Hear every change committed from now on, in revision order. */
+  watch(cb: (event: StoreEvent) => void): Unsubscribe {
+    return this.#store.watch(this.#store.revision, cb)
   }
 
   // ---- nodes ---------------------------------------------------------------------------------------------
 
   /** A node presents a join token (or is the init node): record it and issue its credential. */
-  join(o: { token?: string; role?: NodeRole; hostname: string; addr: string; resources: Resources }): JoinResult {
+  async join(o: { token?: string; role?: NodeRole; hostname: string; addr: string; resources: Resources }): Promise<JoinResult> {
     let role: NodeRole | null = o.role ?? null
     if (!role) {
       role = roleForToken(o.token ?? '', this.tokens())
-      if (!role) throw new RequestError(401, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
+      if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     }
     if (!NAME_RE.test(o.hostname)) throw bad(`node name "${o.hostname}" is not valid`)
     const credential = randomBytes(24).toString('base64url')
     const now = this.#now()
-    const node = this.store.transact((tx) => {
+    const node = await this.#store.transact((tx) => {
       const old = tx.getNode(o.hostname)
       const n: NodeRecord = {
         id: old?.id ?? newId(), hostname: o.hostname, role: old?.role ?? role, availability: old?.availability ?? 'active',
@@ -150,22 +207,28 @@ export class Manager {
 
   /** The node a credential belongs to, or null. */
   nodeForCredential(credential: string): NodeRecord | null {
-    for (const n of this.store.listNodes()) if (this.store.getMeta(`cred_${n.id}`) === credential) return n
+    for (const n of this.#store.listNodes()) if (this.#store.getMeta(`cred_${n.id}`) === credential) return n
     return null
   }
 
   /** Gossip says a node is alive (ready) or dead/left (down). */
-  setNodeState(hostname: string, state: 'ready' | 'down'): void {
-    const n = this.store.getNode(hostname)
-    if (!n || n.state === state) return
-    this.store.transact((tx) => tx.putNode({ ...n, state, stateChangedAt: this.#now(), updatedAt: this.#now() }))
-    this.#log('info', `node ${state}`, { node: hostname })
+  async setNodeState(hostname: string, state: 'ready' | 'down'): Promise<void> {
+    const current = this.#store.getNode(hostname)
+    if (!current || current.state === state) return
+    const now = this.#now()
+    const changed = await this.#store.transact((tx) => {
+      const n = tx.getNode(hostname)
+      if (!n || n.state === state) return false
+      tx.putNode({ ...n, state, stateChangedAt: now, updatedAt: now })
+      return true
+    })
+    if (changed) this.#log('info', `node ${state}`, { node: hostname })
   }
 
-  updateNode(idOrName: string, o: { availability?: Availability; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }): NodeRecord {
+  async updateNode(idOrName: string, o: { availability?: Availability; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }): Promise<NodeRecord> {
     if (o.availability && !['active', 'pause', 'drain'].includes(o.availability)) throw bad(`availability "${o.availability}" must be active, pause or drain`)
     if (o.role && !['manager', 'worker'].includes(o.role)) throw bad(`role "${o.role}" must be manager or worker`)
-    return this.store.transact((tx) => {
+    return this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
       if (!n) throw notFound(`node "${idOrName}" not found`)
       const labels = { ...n.labels, ...(o.labelAdd ?? {}) }
@@ -179,8 +242,8 @@ export class Manager {
     })
   }
 
-  removeNode(idOrName: string, force: boolean): void {
-    this.store.transact((tx) => {
+  async removeNode(idOrName: string, force: boolean): Promise<void> {
+    await this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
       if (!n) throw notFound(`node "${idOrName}" not found`)
       if (n.state === 'ready' && !force) throw conflict(`node "${n.hostname}" is ready; stop its agent first, or use --force`)
@@ -192,32 +255,32 @@ export class Manager {
 
   // ---- services ------------------------------------------------------------------------------------------
 
-  createService(spec: ServiceSpec): ServiceRecord {
+  async createService(spec: ServiceSpec): Promise<ServiceRecord> {
     const problems = validateServiceSpec(spec)
     if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
     const now = this.#now()
-    return this.store.transact((tx) => {
+    return this.#store.transact((tx) => {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
-      this.#checkPortsFree(tx, spec, null)
+      checkPortsFree(tx.listServices(), spec, null)
       const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
-      const vip = this.#vip(spec, undefined, tx.listServices())
+      const vip = serviceVip(spec, undefined, tx.listServices(), this.#vipRange)
       if (vip) s.vip = vip
       tx.putService(s)
       return s
     })
   }
 
-  updateService(idOrName: string, change: (spec: ServiceSpec) => ServiceSpec): ServiceRecord {
-    return this.store.transact((tx) => {
+  async updateService(idOrName: string, change: (spec: ServiceSpec) => ServiceSpec): Promise<ServiceRecord> {
+    return this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
       const spec = change(structuredClone(s.spec))
       if (spec.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
       const problems = validateServiceSpec(spec)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
-      this.#checkPortsFree(tx, spec, s.id)
+      checkPortsFree(tx.listServices(), spec, s.id)
       const next = updateService(s, spec, this.#now())
-      const vip = this.#vip(spec, s.vip, tx.listServices())
+      const vip = serviceVip(spec, s.vip, tx.listServices(), this.#vipRange)
       if (vip) next.vip = vip
       else delete next.vip
       tx.putService(next)
@@ -225,8 +288,8 @@ export class Manager {
     })
   }
 
-  rollbackService(idOrName: string): ServiceRecord {
-    return this.store.transact((tx) => {
+  async rollbackService(idOrName: string): Promise<ServiceRecord> {
+    return this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
       let next: ServiceRecord
@@ -235,7 +298,7 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
-      const vip = this.#vip(next.spec, s.vip, tx.listServices())
+      const vip = serviceVip(next.spec, s.vip, tx.listServices(), this.#vipRange)
       if (vip) next.vip = vip
       else delete next.vip
       tx.putService(next)
@@ -243,8 +306,8 @@ export class Manager {
     })
   }
 
-  removeService(idOrName: string): void {
-    this.store.transact((tx) => {
+  async removeService(idOrName: string): Promise<void> {
+    await this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
       for (const t of tx.listTasks({ serviceId: s.id })) if (t.desiredState !== 'remove') tx.putTask({ ...t, desiredState: 'remove', updatedAt: this.#now() })
@@ -252,33 +315,12 @@ export class Manager {
     })
   }
 
-  /** The VIP `spec` gets: kept, allocated (endpoint mode vip) or dropped (dnsrr). The range is checked at start. */
-  #vip(spec: ServiceSpec, current: string | undefined, services: ServiceRecord[]): string | undefined {
-    try {
-      return vipFor(spec, current, services, this.#vipRange)
-    } catch (err) {
-      if (err instanceof VipExhaustedError) throw conflict(`service "${spec.name}": ${err.message}`)
-      throw err
-    }
-  }
-
-  #checkPortsFree(tx: StoreTx, spec: ServiceSpec, self: string | null): void {
-    for (const other of tx.listServices()) {
-      if (other.id === self) continue
-      for (const p of spec.ports) {
-        if (other.spec.ports.some((q) => q.published === p.published && q.protocol === p.protocol && q.mode === 'ingress' && p.mode === 'ingress')) {
-          throw conflict(`port ${p.published}/${p.protocol} is already published by service "${other.spec.name}"`)
-        }
-      }
-    }
-  }
-
   // ---- tasks ---------------------------------------------------------------------------------------------
 
   /** An agent reports task states; states only move forward; only the task's own node may report. */
-  reportTasks(node: NodeRecord, updates: { taskId: string; status: TaskStatus; ip?: string }[]): number {
-    let applied = 0
-    this.store.transact((tx) => {
+  async reportTasks(node: NodeRecord, updates: { taskId: string; status: TaskStatus; ip?: string }[]): Promise<number> {
+    return this.#store.transact((tx) => {
+      let applied = 0
       for (const u of updates) {
         const t = tx.getTask(u.taskId)
         if (!t || t.nodeId !== node.id) continue
@@ -290,49 +332,51 @@ export class Manager {
         tx.putTask({ ...t, status, ...(u.ip ? { ip: u.ip } : {}), updatedAt: this.#now() })
         applied++
       }
+      return applied
     })
-    return applied
   }
 
   // ---- reconcile loop ------------------------------------------------------------------------------------
 
   #schedule(ms: number): void {
     if (this.#stopped || this.#timer) return
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null
-      try {
-        this.reconcileNow()
-      } catch (err) {
+      this.reconcileNow().catch((err: unknown) => {
         this.#log('error', 'reconcile failed', { err: (err as Error).message })
         this.#schedule(1000)
-      }
+      })
     }, ms)
   }
 
-  /** One pass: plan, commit, clean up; schedules the next wake-up. Exposed for tests. */
-  reconcileNow(): void {
+  /**
+   * One pass: plan, commit, clean up; schedules the next wake-up. The plan is made inside the transaction from
+   * what it reads, so a store that runs the callback again (another writer committed first) plans again.
+   * Exposed for tests.
+   */
+  async reconcileNow(): Promise<void> {
     const now = this.#now()
-    const state = this.store.getState()
-    const plan = reconcile(state, now, { newId })
-    const services = new Set(state.services.map((s) => s.id))
-    const dropped = prunable(state)
-    // Tasks of removed services go once their container is gone (or they never got one).
-    for (const t of state.tasks) {
-      if (!services.has(t.serviceId) && (TERMINAL_STATES.includes(t.status.state) || t.nodeId === '')) dropped.push(t.id)
-    }
-    if (!isEmptyPlan(plan) || dropped.length > 0) {
-      this.store.transact((tx) => {
-        for (const t of plan.create) tx.putTask(t)
-        for (const t of plan.update) tx.putTask(t)
-        for (const s of plan.serviceUpdates) tx.putService(s)
-        for (const id of new Set(dropped)) tx.deleteTask(id)
-      })
-      for (const e of plan.events) this.#log(e.type === 'taskUnschedulable' ? 'warn' : 'info', e.message, { event: e.type, service: e.serviceId, task: e.taskId })
-    }
-    if (this.#wake) clearTimeout(this.#wake)
+    const plan = await this.#store.transact((tx) => {
+      const state: ClusterState = { nodes: tx.listNodes(), services: tx.listServices(), tasks: tx.listTasks() }
+      const p = reconcile(state, now, { newId })
+      const services = new Set(state.services.map((s) => s.id))
+      const dropped = prunable(state)
+      // Tasks of removed services go once their container is gone (or they never got one).
+      for (const t of state.tasks) {
+        if (!services.has(t.serviceId) && (TERMINAL_STATES.includes(t.status.state) || t.nodeId === '')) dropped.push(t.id)
+      }
+      if (isEmptyPlan(p) && dropped.length === 0) return p
+      for (const t of p.create) tx.putTask(t)
+      for (const t of p.update) tx.putTask(t)
+      for (const s of p.serviceUpdates) tx.putService(s)
+      for (const id of new Set(dropped)) tx.deleteTask(id)
+      return p
+    })
+    for (const e of plan.events) this.#log(e.type === 'taskUnschedulable' ? 'warn' : 'info', e.message, { event: e.type, service: e.serviceId, task: e.taskId })
+    this.#clock.clearTimeout(this.#wake)
     this.#wake = null
     if (plan.wakeAt !== undefined && !this.#stopped) {
-      this.#wake = setTimeout(() => this.#schedule(0), Math.max(10, plan.wakeAt - now))
+      this.#wake = this.#clock.setTimeout(() => this.#schedule(0), Math.max(10, plan.wakeAt - now))
     }
   }
 }

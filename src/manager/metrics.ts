@@ -14,9 +14,15 @@
  *   mesh_manager_events_total{type,action}      cluster events recorded (see events.ts)
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { eventLogFor } from './events.ts'
-import type { Store } from './store.ts'
+import type { EventLog } from './events.ts'
+import type { StoreReader } from './store.ts'
 import { TASK_STATES } from '../api/types.ts'
+
+/** What the metrics read at scrape time: the manager's view of the store and its event log (a Manager is one). */
+export interface ManagerMetricsSource extends Pick<StoreReader, 'listNodes' | 'listServices' | 'listTasks'> {
+  readonly revision: number
+  readonly events: EventLog
+}
 
 /** Set a `state`-labelled gauge to how many of `states` each known state has (0 for the absent ones). */
 export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], states: readonly string[]): void {
@@ -26,8 +32,8 @@ export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], 
   for (const [state, n] of by) gauge.set({ state }, n)
 }
 
-export function registerManagerMetrics(registry: Registry, store: Store): void {
-  const events = eventLogFor(store)
+export function registerManagerMetrics(registry: Registry, store: ManagerMetricsSource): void {
+  const events = store.events
   const registers = [registry]
   new Gauge({
     name: 'mesh_scheduler_tasks', help: 'Tasks in the manager store by current state.', labelNames: ['state'], registers,

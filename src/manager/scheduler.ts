@@ -11,7 +11,7 @@
  * are only checked against it.
  */
 import { NoSuitableNodeError } from './errors.ts'
-import type { Plan, PlanEvent } from './orchestrator.ts'
+import type { Plan, PlanEvent } from './plan.ts'
 import {
   addToLoad, checkNode, checkNodeLoad, checkNodeStatic, emptyLoad, explainFailures, nodeLoads, placementNeeds,
   type NodeLoad, type PlacementFailure, type PlacementNeeds,

@@ -265,9 +265,21 @@ export class SqliteStore implements Store {
     return this.#reader().getMeta(key)
   }
 
-  transact<T>(fn: (tx: StoreTx) => T): T {
-    this.#open()
+  /**
+   * Runs `fn` once, inside BEGIN IMMEDIATE … COMMIT (SQLite has one writer: no other commit can come first), and
+   * resolves with its result; watchers have heard of the commit by then. Called inside `fn` it throws at once.
+   */
+  transact<T>(fn: (tx: StoreTx) => T): Promise<T> {
     if (this.#inTx) throw new StoreError('transact() does not nest: use the tx you were given')
+    try {
+      return Promise.resolve(this.#transactNow(fn))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
+
+  #transactNow<T>(fn: (tx: StoreTx) => T): T {
+    this.#open()
     const t = this.#t!
     const changes = new ChangeSet()
     let metaChanged = false

@@ -4,9 +4,15 @@
  * only place they change.
  *
  * Invariants every backend keeps:
- * - All writes happen inside `transact(fn)`. The transaction commits when `fn` returns; if `fn` throws, nothing it
- *   wrote is kept, the revision does not move and no watcher hears of it. `fn` is synchronous (a returned Promise is
- *   refused and rolled back) and `transact` does not nest.
+ * - All writes happen inside `transact(fn)`, which returns a Promise: it resolves with what `fn` returned once the
+ *   transaction committed, or rejects with what `fn` threw (then nothing it wrote is kept, the revision does not
+ *   move and no watcher hears of it). `fn` is synchronous (a returned Promise is refused and rolled back) and
+ *   `transact` does not nest (called inside `fn` it throws at once).
+ * - `fn` may run more than once: a backend with optimistic concurrency (etcd) runs it on its local view and, when
+ *   another writer committed first, runs it again on the newer view. So `fn` only reads the tx, writes the tx and
+ *   returns a value; it changes nothing outside (no counters, no logs, no I/O). SQLite runs it exactly once.
+ * - Reads outside a transaction are synchronous, on the store's committed local view (for etcd: a cache fed by its
+ *   ordered watch), so they may lag a commit made elsewhere; a decision that must be current is made inside `fn`.
  * - Inside `fn`, read through the `tx`: it sees the transaction's own writes. The store's own readers refuse to run
  *   while a transaction is open, so a half-done transaction can never leak out through them.
  * - Service names are unique, and so are node hostnames: a write that breaks either throws `StoreConflictError`
@@ -77,8 +83,8 @@ export interface Store extends StoreReader {
   readonly revision: number
   /** Every node, service and task, read at one revision. */
   getState(): ClusterState
-  /** Runs `fn` in one atomic transaction and returns its result; see the invariants above. */
-  transact<T>(fn: (tx: StoreTx) => T): T
+  /** Runs `fn` in one atomic transaction and resolves with its result once committed; see the invariants above. */
+  transact<T>(fn: (tx: StoreTx) => T): Promise<T>
   /**
    * Calls `cb` with every committed change whose revision is above `fromRevision`: first those already in the
    * store's history, then each new commit as it happens. Typical use: `const rev = store.revision; const state =

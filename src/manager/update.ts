@@ -20,7 +20,7 @@
  * `rollback` (spec ← previousSpec, version + 1, `rollback_started`; a failing rollback pauses).
  */
 import { RollbackError } from './errors.ts'
-import type { DesiredSlot, Slot, Work } from './orchestrator.ts'
+import type { DesiredSlot, Slot, Work } from './plan.ts'
 import { endedOnItsOwn, isLive, isTerminal, runningSince } from './placement.ts'
 import { taskFingerprint, taskSpecDiffers, type ServiceRecord, type ServiceSpec, type TaskRecord, type UpdateConfig } from '../api/index.ts'
 

@@ -5,16 +5,16 @@
  */
 import t from 'tap'
 import http from 'node:http'
-import { createApp, listen } from '../../../src/manager/api.ts'
+import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
-import { isLoopback } from '../../../src/manager/observe-api.ts'
+import { isLoopback } from '../../../src/manager/http/observe-api.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { runMesh, spawnMesh, stop, waitFor } from '../../support/procs.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
-manager.init()
+await manager.init()
 manager.start()
 const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
@@ -81,11 +81,11 @@ t.test('loopback detection', async (t) => {
 t.test('SSE: a view now, a new view and events after a change', async (t) => {
   const got = readStream('/v1/ui/stream', (lines) => lines.some((l) => l.includes('"name":"web"') && l.startsWith('data: {"revision"')))
   await new Promise((r) => setTimeout(r, 200))
-  manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  await manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 2 } }
   spec.ports = [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }]
-  manager.createService(spec)
+  await manager.createService(spec)
   const r = await got
   t.equal(r.status, 200)
   t.match(r.type, /^text\/event-stream/)
@@ -103,7 +103,7 @@ t.test('SSE: a view now, a new view and events after a change', async (t) => {
 t.test('GET /v1/events: history since, filters, then live', async (t) => {
   const got = readStream('/v1/events?since=1h&filter=type=service', (lines) => lines.some((l) => l.includes('"action":"scale"')))
   await new Promise((r) => setTimeout(r, 200))
-  manager.updateService('web', (s) => ({ ...s, mode: { replicated: { replicas: 3 } } }))
+  await manager.updateService('web', (s) => ({ ...s, mode: { replicated: { replicas: 3 } } }))
   const r = await got
   t.equal(r.status, 200)
   t.match(r.type, /application\/x-ndjson/)
@@ -128,7 +128,7 @@ t.test('mesh events (the CLI) over MESH_HOST: history, live, Ctrl-C; bad input i
   const p = spawnMesh(['events', '--since', '1h', '--filter', 'type=service'], { env })
   t.teardown(() => stop(p, 'SIGKILL'))
   await waitFor(() => p.stdout().includes('service scale web'), 60_000, { what: 'history replayed' })
-  manager.updateService('web', (s) => ({ ...s, image: 'mesh/busybox:2' }))
+  await manager.updateService('web', (s) => ({ ...s, image: 'mesh/busybox:2' }))
   await waitFor(() => p.stdout().includes('service update web'), 10_000, { what: 'a live event' })
   const lines = p.stdout().trim().split('\n')
   t.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z service create web \(id=[0-9a-f]+, image=mesh\/busybox, mode=replicated, replicas=2, ports=8080:80\/tcp\)$/)

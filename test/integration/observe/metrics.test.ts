@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { startMetrics, parseMetricsAddr } from '../../../agent/metrics.ts'
 import { defaultOverlayConfig, localGossipConfig } from '../../../src/config/index.ts'
 import { Gossip } from '../../../src/gossip/index.ts'
-import { createApp, listen } from '../../../src/manager/api.ts'
+import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
@@ -36,7 +36,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const overlay = new Overlay({ ...defaultOverlayConfig(), mode: 'off' }, { gossip: g1, dataDir: dir, advertiseAddr: g1.config.advertiseAddr, log: () => undefined })
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
-manager.init()
+await manager.init()
 manager.start()
 t.teardown(() => { manager.stop(); store.close() })
 
@@ -82,10 +82,10 @@ t.test('gossip counters move while the two nodes talk', async (t) => {
 })
 
 t.test('scheduler metrics follow the store; the API port serves the same registry', async (t) => {
-  manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  await manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 3 } }
-  manager.createService(spec)
+  await manager.createService(spec)
   const m = await waitFor(async () => {
     const x = await scrape()
     return x.get('mesh_service_replicas', { service: 'web', kind: 'desired' }) === 3 ? x : null
@@ -96,7 +96,7 @@ t.test('scheduler metrics follow the store; the API port serves the same registr
   t.equal(m.get('mesh_scheduler_tasks_desired', { desired: 'running' }), 3)
   t.equal(m.get('mesh_manager_events_total', { type: 'service', action: 'create' }), 1)
   t.ok((m.get('mesh_manager_store_revision') ?? 0) > 0)
-  const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+  const server = await listen(createApp({ manager, local: false, metrics: metrics.registry }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
   t.teardown(() => new Promise<void>((r) => server.close(() => r())))
   const api = await scrape(`http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`)
   t.ok(api.get('mesh_gossip_members', { state: 'alive' }) !== undefined, 'API /metrics has the agent\'s gossip metrics too')

@@ -1,7 +1,9 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
 import type { Request, Response } from 'express'
-import { LogBroker, parseLogQuery, taskName, type LogMessage } from '../../../src/manager/logs.ts'
+import { LogBroker, taskName, type LogMessage } from '../../../src/manager/logs.ts'
+import { parseLogQuery } from '../../../src/manager/http/logs.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
 import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 
@@ -61,7 +63,8 @@ t.test('asks each node once on its watch stream; lines are forwarded with task n
 })
 
 t.test('a node that is down, not connected or silent is one error line, not a wait', async (t) => {
-  const b = new LogBroker({ answerTimeoutMs: 30 })
+  const clock = new FakeClock()
+  const b = new LogBroker({ answerTimeoutMs: 30, clock })
   b.attach('silent', () => {})
   const s = sink()
   b.open([task('t1', 'down'), task('t2', 'gone'), task('t3', 'silent')], [node('down', 'down'), node('gone'), node('silent')], q, s)
@@ -69,7 +72,9 @@ t.test('a node that is down, not connected or silent is one error line, not a wa
     { error: 'node host-down is down: logs of 1 task unavailable', node: 'host-down' },
     { error: 'node host-gone is not connected to the manager: logs of 1 task unavailable', node: 'host-gone' },
   ])
-  await new Promise((r) => setTimeout(r, 60))
+  await clock.advance(29)
+  t.equal(s.got.length, 2, 'the silent node has until the answer timeout')
+  await clock.advance(1)
   t.same(s.got[2], { error: 'node host-silent did not answer in 0.03 s: logs of 1 task unavailable', node: 'host-silent' })
   t.ok(s.ended)
 })

@@ -57,6 +57,16 @@ function record(s: Store): StoreEvent[] {
 
 const brief = (events: StoreEvent[]) => events.map((e) => `${e.revision} ${e.op} ${e.kind} ${e.record.id}`)
 
+/** What `fn` threw or its promise rejected with (undefined: neither). */
+async function caught(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn()
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
+
 t.test('CRUD round trip for every kind', async (t) => {
   const cases = [
     {
@@ -79,18 +89,18 @@ t.test('CRUD round trip for every kind', async (t) => {
     t.test(c.name, async (t) => {
       const s = memoryStore(t)
       t.equal(c.get(s, c.rec.id), undefined, 'absent at first')
-      c.put(s, c.rec)
+      await c.put(s, c.rec)
       t.same(c.get(s, c.rec.id), c.rec, 'read back by id')
       t.same(c.get(s, c.key), c.rec, 'read back by its key (hostname, name or id)')
       t.same(c.list(s), [c.rec], 'listed')
       t.equal(s.revision, 1)
-      c.put(s, c.changed)
+      await c.put(s, c.changed)
       t.same(c.get(s, c.rec.id), c.changed, 'replaced by id')
       t.same(c.list(s), [c.changed], 'still one record')
       t.equal(s.revision, 2)
-      t.equal(c.del(s, c.rec.id), true, 'deleted')
+      t.equal(await c.del(s, c.rec.id), true, 'deleted')
       t.equal(c.get(s, c.rec.id), undefined, 'gone')
-      t.equal(c.del(s, c.rec.id), false, 'a second delete finds nothing')
+      t.equal(await c.del(s, c.rec.id), false, 'a second delete finds nothing')
       t.equal(s.revision, 3, 'the empty delete moved nothing')
     })
   }
@@ -122,7 +132,7 @@ t.test('records handed out are copies; event records are frozen', async (t) => {
   n.labels.zone = 'mutated'
   t.same(s.getNode('n1')?.labels, {}, 'mutating a read record changes nothing')
   const mine = node('n3', 'gamma')
-  s.transact((tx) => tx.putNode(mine))
+  await s.transact((tx) => tx.putNode(mine))
   mine.hostname = 'mutated after put'
   t.equal(s.getNode('n3')?.hostname, 'gamma', 'mutating the put record afterwards changes nothing')
   t.equal((got[0]?.record as NodeRecord).hostname, 'gamma')
@@ -141,20 +151,20 @@ t.test('revision: +1 per committed transaction that changed something', async (t
     { name: 'the same metadata again', fn: (tx: any) => tx.setMeta('cluster_id', 'c1'), want: 3 },
   ]
   for (const c of cases) {
-    s.transact(c.fn)
+    await s.transact(c.fn)
     t.equal(s.revision, c.want, c.name)
   }
   t.equal(got.length, 5, 'the metadata write raised no event')
-  t.same(s.transact(() => 42), 42, 'transact returns what fn returns')
+  t.same(await s.transact(() => 42), 42, 'transact resolves with what fn returns')
 })
 
 t.test('a transaction that throws changes nothing', async (t) => {
   const s = seeded(t)
-  s.transact((tx) => tx.setMeta('token_worker', 'old'))
+  await s.transact((tx) => tx.setMeta('token_worker', 'old'))
   const before = { state: s.getState(), revision: s.revision }
   const got = record(s)
   const boom = new Error('boom')
-  const err = t.throws(() => s.transact((tx) => {
+  const err = await caught(() => s.transact((tx) => {
     tx.putNode(node('n3', 'gamma'))
     tx.putService({ ...service('s1', 'web'), version: 7 })
     tx.deleteTask('t1')
@@ -192,7 +202,8 @@ t.test('unique names: a conflict leaves nothing half-applied', async (t) => {
       const s = seeded(t)
       const before = s.getState()
       const got = record(s)
-      const err = t.throws(() => s.transact(c.fn)) as StoreError
+      const err = (await caught(() => s.transact(c.fn))) as StoreError
+      t.ok(err, 'refused')
       t.ok(err instanceof StoreConflictError && err instanceof StoreError, 'a StoreError')
       t.equal(err.code, c.code)
       t.equal(err.message, c.message)
@@ -203,7 +214,7 @@ t.test('unique names: a conflict leaves nothing half-applied', async (t) => {
   }
   t.test('a freed name can be taken in the same transaction; a caught conflict lets the rest commit', async (t) => {
     const s = seeded(t)
-    s.transact((tx) => {
+    await s.transact((tx) => {
       tx.putService(service('s1', 'web-old'))
       tx.putService(service('s5', 'web'))
       t.throws(() => tx.putNode(node('n5', 'alpha')), { code: 'MESH_ERR_CONFLICT' })
@@ -227,7 +238,8 @@ t.test('misuse is refused with StoreError', async (t) => {
     { name: 'watch from a negative revision', fn: () => s.watch(-1, () => {}), re: /integer ≥ 0/ },
   ]
   for (const c of cases) {
-    const err = t.throws(c.fn, c.name) as StoreError
+    const err = (await caught(c.fn)) as StoreError
+    t.ok(err, `${c.name}: refused`)
     t.ok(err instanceof StoreError, `${c.name}: StoreError`)
     t.match(err.message, c.re, `${c.name}: message`)
   }
@@ -328,19 +340,19 @@ t.test('history is compacted after historyRevisions', async (t) => {
 t.test('cluster metadata', async (t) => {
   const s = memoryStore(t)
   t.equal(s.getMeta('cluster_id'), undefined)
-  s.transact((tx) => { tx.setMeta('cluster_id', 'c1'); tx.setMeta('token_worker', 'tw') })
+  await s.transact((tx) => { tx.setMeta('cluster_id', 'c1'); tx.setMeta('token_worker', 'tw') })
   t.same([s.getMeta('cluster_id'), s.getMeta('token_worker')], ['c1', 'tw'])
   t.equal(s.getMeta('schema_version'), String(SCHEMA_VERSION), 'the store\'s own keys are readable')
-  t.equal(s.transact((tx) => tx.deleteMeta('token_worker')), true)
-  t.equal(s.transact((tx) => tx.deleteMeta('token_worker')), false)
+  t.equal(await s.transact((tx) => tx.deleteMeta('token_worker')), true)
+  t.equal(await s.transact((tx) => tx.deleteMeta('token_worker')), false)
   t.equal(s.getMeta('token_worker'), undefined)
 })
 
 t.test('reopen from disk keeps records, metadata, revision and history', async (t) => {
   const path = managerDbPath(join(tempDir(t), 'data'))
   const a = openSqliteStore(path)
-  a.transact((tx) => { tx.putNode(node('n1', 'alpha')); tx.putService(service('s1', 'web')); tx.setMeta('cluster_id', 'c1') })
-  a.transact((tx) => tx.putTask(task('t1', 's1', 'n1')))
+  await a.transact((tx) => { tx.putNode(node('n1', 'alpha')); tx.putService(service('s1', 'web')); tx.setMeta('cluster_id', 'c1') })
+  await a.transact((tx) => tx.putTask(task('t1', 's1', 'n1')))
   const state = a.getState()
   a.close()
   const b = openSqliteStore(path)
@@ -351,7 +363,7 @@ t.test('reopen from disk keeps records, metadata, revision and history', async (
   const got: StoreEvent[] = []
   b.watch(0, (e) => got.push(e))
   t.same(brief(got), ['1 put node n1', '1 put service s1', '2 put task t1'], 'watch(0) replays the old process\'s commits')
-  t.throws(() => b.transact((tx) => tx.putService(service('s2', 'web'))), { code: 'MESH_ERR_CONFLICT' }, 'unique index survives')
+  await t.rejects(b.transact((tx) => tx.putService(service('s2', 'web'))), { code: 'MESH_ERR_CONFLICT' }, 'unique index survives')
 })
 
 t.test('open refuses files it cannot use; close is idempotent', async (t) => {

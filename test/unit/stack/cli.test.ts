@@ -7,7 +7,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createApp, listen } from '../../../src/manager/api.ts'
+import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
@@ -20,11 +20,11 @@ import { TUTORIAL } from './fixtures.ts'
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
-manager.init()
+await manager.init()
 manager.start()
 const nodes: NodeRecord[] = [
-  manager.join({ role: 'manager', hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } }).node,
-  ...[1, 2, 3].map((i) => manager.join({ role: 'worker', hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } }).node),
+  (await manager.join({ role: 'manager', hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node,
+  ...await Promise.all([1, 2, 3].map(async (i) => (await manager.join({ role: 'worker', hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node)),
 ]
 const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
 const client = new ManagerClient({ dataDir: dir })
@@ -42,7 +42,7 @@ const agents = setInterval(() => {
       }
       return []
     })
-    if (updates.length > 0) manager.reportTasks(node, updates)
+    if (updates.length > 0) void manager.reportTasks(node, updates)
   }
 }, 20)
 
@@ -131,12 +131,12 @@ t.test('redeploy 5→2 replicas, visualizer dropped: one update, one removal, co
 })
 
 t.test('a name owned by another service is refused before anything changes', async (t) => {
-  manager.createService(defaultServiceSpec('other_web', 'nginx'))
+  await manager.createService(defaultServiceSpec('other_web', 'nginx'))
   const w = io()
   await t.rejects(deployStack(client, { stack: 'other', files: [{ name: 's.yml', text: 'services:\n  web:\n    image: nginx\n  db:\n    image: redis\n' }], env: {}, cwd: dir, detach: true }, w),
     { message: 'service "other_web" already exists and is not part of stack "other"; remove it or choose another stack name' })
   t.notOk(store.getService('other_db'), 'db not created either')
-  manager.removeService('other_web')
+  await manager.removeService('other_web')
 })
 
 t.test('--with-registry-auth sends the credentials with created and updated services only', async (t) => {
@@ -154,7 +154,7 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
 })
 
 t.test('stack rm removes every service of the stack and only those', async (t) => {
-  manager.createService(defaultServiceSpec('lonely', 'nginx'))
+  await manager.createService(defaultServiceSpec('lonely', 'nginx'))
   const w = io()
   await removeStacks(client, ['getstartedlab', 'ghost'], w)
   t.equal(w.text(), 'Removing service getstartedlab_redis\nRemoving service getstartedlab_web\n')

@@ -11,22 +11,27 @@
  * Auth: the unix socket and loopback peers (127/8, ::1) need no token; anyone else sends the manager token as
  * `Authorization: Bearer …` or the `mesh_token` cookie (what the login form sets). Node credentials are refused.
  * These routes are mounted ahead of the API's bearer-token middleware and answer every request they match.
- * Never: write to the store; they only read it and follow its watch.
+ * Never: write to the store; they only read the manager's view and follow its watch.
  */
 import express, { type Request, type Response } from 'express'
 import { readFileSync } from 'node:fs'
 import { Registry } from 'prom-client'
-import { eventLogFor, matchesFilter, parseEventFilters, parseSince, EventQueryError, type ClusterEvent, type EventFilter } from './events.ts'
-import type { Manager } from './manager.ts'
+import type { TimerHandle } from '../../base/clock.ts'
+import { matchesFilter, parseEventFilters, parseSince, EventQueryError, type ClusterEvent, type EventFilter } from '../events.ts'
+import type { Manager } from '../manager.ts'
+import { every } from './every.ts'
 import { sendError } from './http-error.ts'
-import { registerManagerMetrics } from './metrics.ts'
-import type { Store } from './store.ts'
-import { TERMINAL_STATES, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../api/types.ts'
+import { registerManagerMetrics } from '../metrics.ts'
+import { TERMINAL_STATES, type ClusterState, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 
 export interface ObserveOptions {
   manager: Manager
   /** Unix-socket listener: every request is trusted. */
   local: boolean
+  /** What GET /metrics serves. Default: a registry with the manager's metrics only. */
+  metrics?: Registry
+  /** Node facts for the dashboard, keyed by hostname. Default: none. */
+  nodeFacts?: NodeFactsSource
 }
 
 /** What the dashboard knows about a node beyond the store (from gossip tags and this manager's WireGuard). */
@@ -40,26 +45,10 @@ export interface NodeFacts {
 }
 export type NodeFactsSource = () => Promise<Map<string, NodeFacts>> | Map<string, NodeFacts>
 
-const factSources = new WeakMap<Store, NodeFactsSource>()
-const registries = new WeakMap<Store, Registry>()
-
-/** Give the dashboard node facts (keyed by hostname) for this manager. */
-export function provideNodeFacts(manager: Manager, source: NodeFactsSource): void {
-  factSources.set(manager.store, source)
-}
-
-/** Serve this registry (e.g. the agent's, with gossip, overlay and process metrics) at the API port's /metrics. */
-export function useMetricsRegistry(manager: Manager, registry: Registry): void {
-  registries.set(manager.store, registry)
-}
-
-function managerRegistry(store: Store): Registry {
-  let r = registries.get(store)
-  if (!r) {
-    r = new Registry()
-    registerManagerMetrics(r, store)
-    registries.set(store, r)
-  }
+/** A registry with the manager's metrics only (an API app built without the agent's registry). */
+function managerRegistry(manager: Manager): Registry {
+  const r = new Registry()
+  registerManagerMetrics(r, manager)
   return r
 }
 
@@ -108,9 +97,9 @@ export interface ClusterView {
 }
 
 /** The cluster as the dashboard shows it: every node and service; tasks that run, should run or are stopping. */
-export function clusterView(store: Store, facts: Map<string, NodeFacts>): ClusterView {
-  const revision = store.revision
-  const state = store.getState()
+export function clusterView(source: { readonly revision: number; getState(): ClusterState }, facts: Map<string, NodeFacts>): ClusterView {
+  const revision = source.revision
+  const state = source.getState()
   const nodes = state.nodes.map((n): ViewNode => ({
     id: n.id, name: n.hostname, role: n.role, availability: n.availability, state: n.state, addr: n.addr, ...facts.get(n.hostname),
   }))
@@ -134,8 +123,7 @@ export function clusterView(store: Store, facts: Map<string, NodeFacts>): Cluste
   return { revision, nodes, services, tasks }
 }
 
-async function factsOf(store: Store): Promise<Map<string, NodeFacts>> {
-  const src = factSources.get(store)
+async function factsOf(src: NodeFactsSource | undefined): Promise<Map<string, NodeFacts>> {
   if (!src) return new Map()
   try {
     return await src()
@@ -175,7 +163,7 @@ function deny(res: Response): void {
 
 // ---- static files ---------------------------------------------------------------------------------------
 
-const UI_DIR = new URL('./ui/', import.meta.url)
+const UI_DIR = new URL('../ui/', import.meta.url)
 const UI_FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'login.html': 'text/html; charset=utf-8',
@@ -199,8 +187,10 @@ function uiFile(res: Response, name: string): void {
 
 /** Mount the routes on the API app, ahead of its token middleware. */
 export function mountObserve(app: express.Express, o: ObserveOptions): void {
-  const store = o.manager.store
-  const log = eventLogFor(store)
+  const m = o.manager
+  const log = m.events
+  const clock = m.clock
+  const registry = o.metrics ?? managerRegistry(m)
   const guard = (req: Request, res: Response, next: () => void): void => {
     if (trusted(req, o)) next()
     else deny(res)
@@ -225,14 +215,14 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   })
 
   app.get('/v1/ui/view', guard, async (_req, res) => {
-    res.json(clusterView(store, await factsOf(store)))
+    res.json(clusterView(m, await factsOf(o.nodeFacts)))
   })
 
   app.get('/v1/ui/stream', guard, (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     res.write('retry: 2000\n\n')
     let last = ''
-    let timer: NodeJS.Timeout | null = null
+    let timer: TimerHandle | null = null
     let closed = false
     let sending = false
     const send = async (): Promise<void> => {
@@ -240,7 +230,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       if (closed || sending) return
       sending = true
       try {
-        const data = JSON.stringify(clusterView(store, await factsOf(store)))
+        const data = JSON.stringify(clusterView(m, await factsOf(o.nodeFacts)))
         if (!closed && data !== last) {
           last = data
           res.write(`event: view\ndata: ${data}\n\n`)
@@ -252,25 +242,25 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       }
     }
     const soon = (ms: number): void => {
-      if (!timer && !closed) timer = setTimeout(() => void send(), ms)
+      if (!timer && !closed) timer = clock.setTimeout(() => void send(), ms)
     }
     const writeEvent = (e: ClusterEvent): void => {
       if (!closed) res.write(`event: event\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`)
     }
     void send()
     for (const e of log.since(0).slice(-50)) writeEvent(e)
-    const unwatch = store.watch(store.revision, () => soon(250)) // coalesce bursts: the view is the whole cluster
+    const unwatch = m.watch(() => soon(250)) // coalesce bursts: the view is the whole cluster
     const unsubscribe = log.subscribe(writeEvent)
     // Node facts (overlay subnet, tunnel health) do not go through the store: refresh them now and then.
-    const facts = setInterval(() => soon(0), 5000)
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), 15_000)
+    const facts = every(clock, 5000, () => soon(0))
+    const heartbeat = every(clock, 15_000, () => res.write(': ping\n\n'))
     res.on('close', () => {
       closed = true
       unwatch()
       unsubscribe()
-      clearInterval(facts)
-      clearInterval(heartbeat)
-      if (timer) clearTimeout(timer)
+      facts()
+      heartbeat()
+      clock.clearTimeout(timer)
     })
   })
 
@@ -280,7 +270,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     try {
       const raw = req.query.filter
       filter = parseEventFilters(raw === undefined ? [] : Array.isArray(raw) ? raw.map(String) : [String(raw)])
-      if (typeof req.query.since === 'string' && req.query.since !== '') since = parseSince(req.query.since, Date.now())
+      if (typeof req.query.since === 'string' && req.query.since !== '') since = parseSince(req.query.since, m.now())
     } catch (err) {
       if (err instanceof EventQueryError) {
         sendError(res, 400, err.code, err.message)
@@ -294,15 +284,15 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     const unsubscribe = log.subscribe((e) => {
       if (matchesFilter(e, filter)) res.write(`${JSON.stringify(e)}\n`)
     })
-    const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
+    const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
     res.on('close', () => {
       unsubscribe()
-      clearInterval(heartbeat)
+      heartbeat()
     })
   })
 
   app.get('/metrics', guard, async (_req, res) => {
-    const r = managerRegistry(store)
-    res.set('content-type', r.contentType).send(await r.metrics())
+    res.set('content-type', registry.contentType).send(await registry.metrics())
   })
 }
+

@@ -1,14 +1,18 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import http from 'node:http'
 import { chmodSync, existsSync, unlinkSync } from 'node:fs'
-import { MeshError } from '../base/errors.ts'
-import { Manager, RequestError } from './manager.ts'
-import { mountObserve } from './observe-api.ts'
+import type { Registry } from 'prom-client'
+import { MeshError } from '../../base/errors.ts'
+import type { TimerHandle } from '../../base/clock.ts'
+import type { Manager } from '../manager.ts'
+import { mountObserve, type NodeFactsSource } from './observe-api.ts'
+import { every } from './every.ts'
 import { sendError as fail } from './http-error.ts'
-import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../api/types.ts'
-import { logBrokerFor, serveLogs } from './logs.ts'
-import { redactRegistryAuthMiddleware } from './registry-auth.ts'
-import { ServiceRequestError, serviceSpecFromRequest } from '../api/index.ts'
+import { RequestError, statusOf } from './request-error.ts'
+import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
+import { serveLogs } from './logs.ts'
+import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
+import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
@@ -23,6 +27,10 @@ export interface ApiOptions {
   manager: Manager
   /** Unix-socket listener: requests are trusted (the socket is root-only). */
   local: boolean
+  /** What GET /metrics serves (e.g. the agent's registry, with gossip and overlay). Default: the manager's metrics. */
+  metrics?: Registry
+  /** Node facts for the dashboard (overlay subnet, tunnel health), keyed by hostname. Default: none. */
+  nodeFacts?: NodeFactsSource
 }
 
 
@@ -94,62 +102,62 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
 
   // ---- cluster ---------------------------------------------------------------------------------------------
   app.get('/v1/info', requireAdmin, (_req, res) => {
-    res.json({ ...m.clusterInfo(), nodes: m.store.listNodes().length, services: m.store.listServices().length })
+    res.json({ ...m.clusterInfo(), nodes: m.listNodes().length, services: m.listServices().length })
   })
   app.get('/v1/tokens', requireAdmin, (_req, res) => { res.json(m.tokens()) })
-  app.post('/v1/tokens/:role/rotate', requireAdmin, (req, res) => {
+  app.post('/v1/tokens/:role/rotate', requireAdmin, async (req, res) => {
     const role = req.params.role
     if (role !== 'worker' && role !== 'manager') return fail(res, 400, 'MESH_ERR_INVALID', `role "${role}" must be worker or manager`)
-    res.json({ role, token: m.rotateToken(role) })
+    res.json({ role, token: await m.rotateToken(role) })
   })
 
   // ---- nodes -----------------------------------------------------------------------------------------------
-  app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.store.listNodes()) })
+  app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.listNodes()) })
   app.get('/v1/nodes/:id', requireAdmin, (req, res) => {
-    const n = m.store.getNode(req.params.id as string)
+    const n = m.getNode(req.params.id as string)
     if (!n) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `node "${req.params.id}" not found`)
     res.json(n)
   })
-  app.patch('/v1/nodes/:id', requireAdmin, (req, res) => {
+  app.patch('/v1/nodes/:id', requireAdmin, async (req, res) => {
     const b = body<{ availability?: 'active' | 'pause' | 'drain'; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }>(req)
-    res.json(m.updateNode(req.params.id as string, b))
+    res.json(await m.updateNode(req.params.id as string, b))
   })
-  app.delete('/v1/nodes/:id', requireAdmin, (req, res) => {
-    m.removeNode(req.params.id as string, req.query.force === 'true' || req.query.force === '1')
+  app.delete('/v1/nodes/:id', requireAdmin, async (req, res) => {
+    await m.removeNode(req.params.id as string, req.query.force === 'true' || req.query.force === '1')
     res.status(204).end()
   })
 
   // ---- services --------------------------------------------------------------------------------------------
   app.get('/v1/services', requireAdmin, (_req, res) => {
-    const tasks = m.store.listTasks()
-    res.json(m.store.listServices().map((s) => ({ ...s, ...replicaCounts(s.id, tasks) })))
+    const tasks = m.listTasks()
+    res.json(m.listServices().map((s) => ({ ...s, ...replicaCounts(s.id, tasks) })))
   })
-  app.post('/v1/services', requireAdmin, (req, res) => {
+  app.post('/v1/services', requireAdmin, async (req, res) => {
     const b = body<Record<string, unknown>>(req)
     const spec = specFrom(b, defaults(str(b.name, 'name'), typeof b.image === 'string' ? b.image : ''))
-    res.status(201).json(m.createService(spec))
+    res.status(201).json(await m.createService(spec))
   })
   app.get('/v1/services/:id', requireAdmin, (req, res) => {
-    const s = m.store.getService(req.params.id as string)
+    const s = m.getService(req.params.id as string)
     if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.params.id}" not found`)
-    res.json({ ...s, ...replicaCounts(s.id, m.store.listTasks({ serviceId: s.id })) })
+    res.json({ ...s, ...replicaCounts(s.id, m.listTasks({ serviceId: s.id })) })
   })
-  app.post('/v1/services/:id/update', requireAdmin, (req, res) => {
+  app.post('/v1/services/:id/update', requireAdmin, async (req, res) => {
     const b = body<Record<string, unknown>>(req)
-    res.json(m.updateService(req.params.id as string, (spec) => specFrom(b, spec)))
+    res.json(await m.updateService(req.params.id as string, (spec) => specFrom(b, spec)))
   })
-  app.post('/v1/services/:id/scale', requireAdmin, (req, res) => {
+  app.post('/v1/services/:id/scale', requireAdmin, async (req, res) => {
     const { replicas } = body<{ replicas: number }>(req)
-    res.json(m.updateService(req.params.id as string, (spec) => {
+    res.json(await m.updateService(req.params.id as string, (spec) => {
       if ('global' in spec.mode) throw new RequestError(400, 'MESH_ERR_INVALID', `service "${spec.name}" is global; it cannot be scaled`)
       return { ...spec, mode: { replicated: { replicas } } }
     }))
   })
   app.get('/v1/services/:id/logs', requireAdmin, (req, res) => serveLogs(m, 'service', req, res))
   app.get('/v1/tasks/:id/logs', requireAdmin, (req, res) => serveLogs(m, 'task', req, res))
-  app.post('/v1/services/:id/rollback', requireAdmin, (req, res) => { res.json(m.rollbackService(req.params.id as string)) })
-  app.delete('/v1/services/:id', requireAdmin, (req, res) => {
-    m.removeService(req.params.id as string)
+  app.post('/v1/services/:id/rollback', requireAdmin, async (req, res) => { res.json(await m.rollbackService(req.params.id as string)) })
+  app.delete('/v1/services/:id', requireAdmin, async (req, res) => {
+    await m.removeService(req.params.id as string)
     res.status(204).end()
   })
 
@@ -157,32 +165,32 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.get('/v1/tasks', requireAdmin, (req, res) => {
     let serviceId: string | undefined
     if (typeof req.query.service === 'string') {
-      const s = m.store.getService(req.query.service)
+      const s = m.getService(req.query.service)
       if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.query.service}" not found`)
       serviceId = s.id
     }
     let nodeId: string | undefined
     if (typeof req.query.node === 'string') {
-      const n = m.store.getNode(req.query.node)
+      const n = m.getNode(req.query.node)
       if (!n) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `node "${req.query.node}" not found`)
       nodeId = n.id
     }
-    res.json(m.store.listTasks({ ...(serviceId ? { serviceId } : {}), ...(nodeId ? { nodeId } : {}) }))
+    res.json(m.listTasks({ ...(serviceId ? { serviceId } : {}), ...(nodeId ? { nodeId } : {}) }))
   })
 
   // ---- agents ----------------------------------------------------------------------------------------------
-  app.post('/v1/agent/join', (req, res) => {
+  app.post('/v1/agent/join', async (req, res) => {
     const b = body<{ hostname: string; addr: string; resources?: Resources }>(req)
-    const r = m.join({
+    const r = await m.join({
       token: o.local ? m.tokens().worker : (res.locals.joinToken as string), hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'),
       resources: b.resources ?? { nanoCpus: 0, memoryBytes: 0 },
     })
     res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
   })
-  app.post('/v1/agent/status', requireNode, (req, res) => {
+  app.post('/v1/agent/status', requireNode, async (req, res) => {
     const { updates } = body<{ updates: { taskId: string; status: TaskStatus; ip?: string }[] }>(req)
     if (!Array.isArray(updates)) return fail(res, 400, 'MESH_ERR_INVALID', 'updates must be a list')
-    res.json({ applied: m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
+    res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
   /**
    * The push stream (NDJSON): `{tasks}` with this node's full assignment, and `{catalog}` with the cluster's
@@ -193,7 +201,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     let lastTasks = ''
     let lastCatalog = ''
-    let timer: NodeJS.Timeout | null = null
+    const clock = m.clock
+    let timer: TimerHandle | null = null
     const send = () => {
       timer = null
       const tasks = JSON.stringify({ tasks: assignments(m, node.id) })
@@ -208,29 +217,28 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       }
     }
     send()
-    const unwatch = m.store.watch(m.store.revision, () => {
-      if (!timer) timer = setTimeout(send, 10)
+    const unwatch = m.watch(() => {
+      if (!timer) timer = clock.setTimeout(send, 10)
     })
-    const heartbeat = setInterval(() => res.write('{}\n'), 10_000)
-    const detachLogs = logBrokerFor(m).attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
+    const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
+    const detachLogs = m.logs.attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
     req.on('close', () => {
       detachLogs()
       unwatch()
-      clearInterval(heartbeat)
-      if (timer) clearTimeout(timer)
+      heartbeat()
+      clock.clearTimeout(timer)
     })
   })
 
   /** A node's answer to a `{logs}` request: its log lines, NDJSON, as a streaming request body (src/manager/logs.ts). */
-  app.post('/v1/agent/logs/:id', requireNode, (req, res) => logBrokerFor(m).upload((caller(res) as { node: NodeRecord }).node, req.params.id as string, req, res))
+  app.post('/v1/agent/logs/:id', requireNode, (req, res) => m.logs.upload((caller(res) as { node: NodeRecord }).node, req.params.id as string, req, res))
 
   app.use((_req: Request, res: Response) => fail(res, 404, 'MESH_ERR_NOT_FOUND', 'no such route'))
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof RequestError) return fail(res, err.status, err.code, err.message)
     const e = err as { type?: string; status?: number; message?: string }
     if (e.type === 'entity.parse.failed') return fail(res, 400, 'MESH_ERR_INVALID', 'request body is not valid JSON')
     if (e.type === 'entity.too.large') return fail(res, 413, 'MESH_ERR_INVALID', 'request body too large')
-    if (err instanceof MeshError) return fail(res, 400, err.code, err.message)
+    if (err instanceof MeshError) return fail(res, statusOf(err), err.code, err.message)
     fail(res, 500, 'MESH_ERR_INTERNAL', e.message ?? 'internal error')
   })
   return app
@@ -238,7 +246,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
 
 /** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */
 function assignments(m: Manager, nodeId: string): TaskRecord[] {
-  return m.store.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
+  return m.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
 }
 
 function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: number; desired: number } {

@@ -1,0 +1,47 @@
+/**
+ * src/manager — the cluster manager: the one writer of desired state (nodes, services, tasks) and its HTTP API.
+ *
+ * What it does. `Manager` turns requests (create/update/scale/rollback/remove a service, update/remove a node, an
+ * agent's join and task reports, gossip's node up/down) into one store transaction each, validated first so a
+ * refused request changes nothing. After every committed change, and whenever the orchestrator asked to be woken
+ * (restart delays, node-down grace, rolling-update pacing), it runs the pure decision core — orchestrator.ts
+ * (which tasks should exist), scheduler.ts (where they run), update.ts (rolling updates), speaking the plan types
+ * of plan.ts — and commits the plan. It builds the catalog (build-catalog.ts) agents' data planes read, keeps the
+ * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts).
+ * `createApp`/`listen` (http/) serve the API: the cluster API for the CLI (manager token, or the root-only unix
+ * socket), /v1/agent/* for agents (node credential: join, status reports, the NDJSON watch stream of assignments
+ * and catalog, log uploads), and the observability routes (events, dashboard, /metrics).
+ *
+ * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
+ * collaborators (store, clock, log), starts it, serves `createApp` on TCP and on manager.sock with the agent's
+ * metrics registry and node-facts source, and feeds gossip's member events to `setNodeState`. src/stack uses the
+ * spec validator and constraint parser. Agents and the CLI reach the manager over HTTP only.
+ *
+ * Invariants.
+ * - All state lives in the `Store` (store.ts), behind the Manager: reads are synchronous on the store's committed
+ *   view; writes are `await manager.xxx(...)` and each is one `transact(fn)` whose `fn` may run more than once.
+ * - The HTTP layer (http/) calls Manager methods only; it never touches the store.
+ * - Timers go through the injected `Clock` (tests drive the reconcile loop with a fake clock); record timestamps
+ *   come from the injected wall-clock `now`.
+ * - Collaborators (store, clock, log broker, event log, metrics registry, node facts) come in through constructors
+ *   and options; there are no module-level registries.
+ *
+ * Never. The manager never talks to Docker, WireGuard, nftables or gossip itself (the agent wires those), and no
+ * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.
+ */
+export { Manager, newId, type JoinResult, type ManagerOptions } from './manager.ts'
+export { createApp, listen, type ApiOptions } from './http/api.ts'
+export { clusterView, isLoopback, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
+export { RequestError } from './http/request-error.ts'
+export { NoSuitableNodeError, RollbackError } from './errors.ts'
+export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
+export { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
+export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
+export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
+export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } from './logs.ts'
+export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
+export { buildCatalog } from './build-catalog.ts'
+export { taskSpecDiffers } from './update.ts'
+export { DEFAULT_VIP_RANGE } from './vip.ts'
+export type { Plan, PlanEvent } from './plan.ts'

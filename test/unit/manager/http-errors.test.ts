@@ -1,0 +1,55 @@
+/**
+ * How the API answers what the Manager refuses (RequestRefusedError codes → HTTP status) and what the HTTP layer
+ * refuses itself (RequestError), on the real app at 127.0.0.1:0: `{error: {code, message}}`, nothing applied.
+ */
+import t from 'tap'
+import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
+
+const store = openSqliteStore(':memory:')
+const manager = new Manager({ store, clock: new FakeClock() })
+await manager.init()
+await manager.createService({ ...defaultServiceSpec('web', 'nginx'), ports: [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }] })
+const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+const remote = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+const remoteBase = `http://127.0.0.1:${(remote.address() as { port: number }).port}`
+t.teardown(() => {
+  for (const s of [server, remote]) {
+    s.closeAllConnections()
+    s.close()
+  }
+  store.close()
+})
+
+const cases = [
+  { desc: 'unknown service', method: 'POST', path: '/v1/services/nope/rollback', status: 404, code: 'MESH_ERR_NOT_FOUND', message: 'service "nope" not found' },
+  { desc: 'name taken', method: 'POST', path: '/v1/services', body: { name: 'web', image: 'nginx' }, status: 409, code: 'MESH_ERR_CONFLICT', message: 'service "web" already exists' },
+  {
+    desc: 'port taken', method: 'POST', path: '/v1/services', body: { name: 'api', image: 'nginx', ports: [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }] },
+    status: 409, code: 'MESH_ERR_CONFLICT', message: 'port 8080/tcp is already published by service "web"',
+  },
+  { desc: 'bad availability', method: 'PATCH', path: '/v1/nodes/x', body: { availability: 'gone' }, status: 400, code: 'MESH_ERR_INVALID', message: 'availability "gone" must be active, pause or drain' },
+  {
+    desc: 'bad join token (TCP listener)', method: 'POST', path: '/v1/agent/join', body: { hostname: 'n1', addr: '10.0.0.1' }, remote: true,
+    status: 401, code: 'MESH_ERR_TOKEN', message: 'invalid join token (check `mesh token show worker` on a manager)',
+  },
+  { desc: 'body not an object (RequestError)', method: 'POST', path: '/v1/services', body: [1], status: 400, code: 'MESH_ERR_INVALID', message: 'request body must be a JSON object' },
+  { desc: 'scaling a global service (RequestError inside the transaction)', method: 'POST', path: '/v1/services/g/scale', body: { replicas: 2 }, status: 400, code: 'MESH_ERR_INVALID', message: 'service "g" is global; it cannot be scaled', global: true },
+]
+
+for (const c of cases) {
+  t.test(c.desc, async (t) => {
+    if (c.global && !manager.getService('g')) await manager.createService({ ...defaultServiceSpec('g', 'nginx'), mode: { global: {} } })
+    const revision = manager.revision
+    const res = await fetch(`${c.remote ? remoteBase : base}${c.path}`, {
+      method: c.method, headers: { 'content-type': 'application/json', ...(c.remote ? { authorization: 'Bearer SWMTKN-wrong' } : {}) }, ...(c.body ? { body: JSON.stringify(c.body) } : {}),
+    })
+    t.equal(res.status, c.status)
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    t.equal(body.error.code, c.code)
+    if (c.message) t.equal(body.error.message, c.message)
+    t.equal(manager.revision, revision, 'nothing applied')
+  })
+}

@@ -1,0 +1,119 @@
+/**
+ * The agent's push stream, `GET /v1/agent/watch`, against the real API app on 127.0.0.1:0 with a node credential:
+ * `{tasks}` (this node's assignment) and `{catalog}` lines at once, a new line after a change to either (coalesced
+ * over 10 ms of the manager's clock), no line when a change leaves both as they were, `{}` heartbeats every 10 s.
+ * The manager runs on a FakeClock, so the coalescing and the heartbeat happen when the test advances time.
+ */
+import t from 'tap'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import type { CatalogSnapshot } from '../../../src/api/catalog.ts'
+import type { TaskRecord } from '../../../src/api/types.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
+
+type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot }
+
+const clock = new FakeClock()
+const store = openSqliteStore(':memory:')
+const manager = new Manager({ store, clock })
+await manager.init()
+const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
+const { node, credential } = await manager.join({ role: 'worker', hostname: 'w1', addr: '10.0.0.2', resources })
+const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+t.teardown(() => {
+  server.closeAllConnections()
+  server.close()
+  store.close()
+})
+
+/** The stream, read line by line: `next()` resolves with the next line, waiting for it if need be. */
+function openWatch(token: string): Promise<{ status: number; next: () => Promise<Line>; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const lines: Line[] = []
+    const waiting: ((l: Line) => void)[] = []
+    const req = http.get({
+      host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/v1/agent/watch',
+      headers: { authorization: `Bearer ${token}` },
+    }, (res) => {
+      let buf = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        buf += chunk
+        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+          const line = JSON.parse(buf.slice(0, i)) as Line
+          buf = buf.slice(i + 1)
+          const w = waiting.shift()
+          if (w) w(line)
+          else lines.push(line)
+        }
+      })
+      resolve({
+        status: res.statusCode ?? 0,
+        next: () => new Promise<Line>((r) => {
+          const l = lines.shift()
+          if (l) r(l)
+          else waiting.push(r)
+        }),
+        close: () => req.destroy(),
+      })
+    })
+    req.on('error', reject)
+  })
+}
+
+t.test('a node credential gets its assignment and the catalog, then a line per change', { timeout: 15_000 }, async (t) => {
+  const w = await openWatch(credential)
+  t.teardown(w.close)
+  t.equal(w.status, 200)
+  t.same(await w.next(), { tasks: [] }, 'first line: the assignment (nothing yet)')
+  const first = await w.next()
+  t.same(first.catalog?.services, [], 'second line: the catalog, no services yet')
+  t.same(first.catalog?.nodes.map((n) => n.hostname), ['w1'])
+
+  const spec = defaultServiceSpec('web', 'nginx')
+  spec.mode = { replicated: { replicas: 1 } }
+  await manager.createService(spec)
+  await clock.advance(10)
+  const created = await w.next()
+  t.same(created.catalog?.services.map((s) => s.name), ['web'], 'a new service: a catalog line (the assignment did not change)')
+  t.ok((created.catalog?.revision ?? 0) > (first.catalog?.revision ?? 0), 'at a later revision')
+
+  await manager.reconcileNow() // the task is created and assigned to w1: no endpoint yet
+  await clock.advance(10)
+  const assigned = await w.next()
+  t.equal(assigned.tasks?.length, 1, 'the assignment line has the new task')
+  const task = assigned.tasks?.[0] as TaskRecord
+  t.equal(task.nodeId, node.id)
+  t.equal(task.status.state, 'assigned')
+
+  await manager.reportTasks(node, [{ taskId: task.id, status: { state: 'running', message: 'started', timestamp: Date.now() }, ip: '10.77.0.5' }])
+  await clock.advance(10)
+  t.equal((await w.next()).tasks?.[0]?.status.state, 'running', 'the task runs: an assignment line')
+  const running = await w.next()
+  t.same(running.catalog?.services[0]?.endpoints.map((e) => e.ip), ['10.77.0.5'], 'and a catalog line with its endpoint')
+
+  await manager.updateNode('w1', { labelAdd: { zone: 'a' } }) // a store change neither line shows
+  await manager.updateNode('w1', { labelAdd: { disk: 'ssd' } })
+  await clock.advance(10)
+  await clock.advance(10_000)
+  t.same(await w.next(), {}, 'no line for an unchanged catalog and assignment: the next one is the heartbeat')
+
+  await manager.updateService('web', (s) => ({ ...s, stopGracePeriodMs: 5000 }))
+  await manager.updateService('web', (s) => ({ ...s, stopGracePeriodMs: 6000 }))
+  await clock.advance(10)
+  await clock.advance(10_000)
+  const lines = [await w.next(), await w.next()]
+  t.same(lines[1], {}, 'two changes within 10 ms: one line, then the heartbeat')
+  t.equal(lines[0]?.catalog?.services[0]?.stopGracePeriodMs, 6000, 'the one line is the catalog after both')
+})
+
+t.test('refused without a node credential', { timeout: 15_000 }, async (t) => {
+  const bad = await openWatch('not-a-credential')
+  t.equal(bad.status, 401)
+  bad.close()
+  const admin = await openWatch(manager.tokens().manager)
+  t.equal(admin.status, 403, 'the manager token is not a node')
+  admin.close()
+})
