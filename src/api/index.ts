@@ -10,3 +10,4 @@
 export * from './types.ts'
 export * from './catalog.ts'
 export * from './spec.ts'
+export * from './watch.ts'

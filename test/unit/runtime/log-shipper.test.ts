@@ -1,5 +1,5 @@
 import t from 'tap'
-import { LogDemuxer, engineLogPath, splitTimestamp } from '../../../agent/logs.ts'
+import { LogDemuxer, engineLogPath, splitTimestamp } from '../../../src/runtime/index.ts'
 
 const frame = (stream: 1 | 2, text: string) => {
   const p = Buffer.from(text)
