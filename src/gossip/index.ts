@@ -31,6 +31,7 @@ export type { Address, Transport } from './transport.ts'
 export type { Clock, Random } from '../base/clock.ts'
 export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
+export { registerGossipMetrics, type GossipMetricSource } from './metrics.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
 
 /** What `mesh status` shows per member. */

@@ -17,14 +17,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { eventLogFor } from './events.ts'
 import type { Store } from './store.ts'
 import { TASK_STATES } from '../api/types.ts'
-
-/** Set a `state`-labelled gauge to how many of `states` each known state has (0 for the absent ones). */
-export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], states: readonly string[]): void {
-  gauge.reset()
-  const by = new Map<string, number>(known.map((s) => [s, 0]))
-  for (const s of states) by.set(s, (by.get(s) ?? 0) + 1)
-  for (const [state, n] of by) gauge.set({ state }, n)
-}
+import { setStateCounts } from '../base/metrics.ts'
 
 export function registerManagerMetrics(registry: Registry, store: Store): void {
   const events = eventLogFor(store)
