@@ -32,6 +32,7 @@ export type { Clock, Random } from '../base/clock.ts'
 export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
 export { registerGossipMetrics, type GossipMetricSource } from './metrics.ts'
+export { keepPeersSnapshot, savedPeers, PEERS_FILE, type PeersSource } from './peers-snapshot.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
 
 /** What `mesh status` shows per member. */
