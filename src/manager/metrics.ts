@@ -19,6 +19,9 @@ import type { Store } from './store.ts'
 import { TASK_STATES } from '../api/types.ts'
 import { setStateCounts } from '../base/metrics.ts'
 
+/** Defined in src/base (gossip counts its members with it too); re-exported for the manager's own callers. */
+export { setStateCounts }
+
 export function registerManagerMetrics(registry: Registry, store: Store): void {
   const events = eventLogFor(store)
   const registers = [registry]
