@@ -1,14 +1,7 @@
 import t from 'tap'
 import { LogDemuxer } from '../../../src/runtime/index.ts'
 import { lastLogLine } from '../../../src/runtime/log-tail.ts'
-
-const frame = (stream: 1 | 2, payload: Buffer | string) => {
-  const p = Buffer.isBuffer(payload) ? payload : Buffer.from(payload)
-  const h = Buffer.alloc(8)
-  h[0] = stream
-  h.writeUInt32BE(p.length, 4)
-  return Buffer.concat([h, p])
-}
+import { logFrame as frame } from './fixtures.ts'
 
 t.test('a character split across two frames stays whole', async (t) => {
   const e = Buffer.from('é\n')

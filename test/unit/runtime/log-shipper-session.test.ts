@@ -7,14 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LogShipper } from '../../../src/runtime/index.ts'
 import type { LogRequest } from '../../../src/api/watch.ts'
-
-const frame = (stream: 1 | 2, text: string) => {
-  const p = Buffer.from(text)
-  const h = Buffer.alloc(8)
-  h[0] = stream
-  h.writeUInt32BE(p.length, 4)
-  return Buffer.concat([h, p])
-}
+import { logFrame as frame } from './fixtures.ts'
 
 /** A Docker engine on a unix socket: two mesh containers (t1 older than t2) and one foreign one. */
 async function fakeEngine(t: Test) {
