@@ -1,17 +1,16 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import type http from 'node:http'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
+import { realClock } from '../src/base/clock.ts'
 import { Manager, createApp, listen, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
 import { defaultServiceSpec } from '../src/api/spec.ts'
-import { DockerRuntime, TaskRunner } from '../src/runtime/index.ts'
-import { WorkerLink } from './worker.ts'
+import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
+import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
 import { DataPlane } from './dataplane.ts'
-import { keepPeersSnapshot, savedPeers } from './peers.ts'
-import { LogShipper } from './logs.ts'
 import type { Config } from '../src/config/index.ts'
-import { Gossip, type GossipEvent } from '../src/gossip/index.ts'
+import { Gossip, keepPeersSnapshot, savedPeers, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
 import type { Logger } from './log.ts'
@@ -124,16 +123,6 @@ async function rejoin(config: Readonly<Config>, gossip: Gossip, log: Logger): Pr
   }
 }
 
-/** The manager API address this node registered with (node.json), for restarts without --join. */
-function savedManager(dataDir: string): string | null {
-  try {
-    const id = JSON.parse(readFileSync(join(dataDir, 'node.json'), 'utf8')) as { manager?: string }
-    return id.manager ?? null
-  } catch {
-    return null
-  }
-}
-
 function logEvent(log: Logger, e: GossipEvent): void {
   switch (e.type) {
     case 'user':
@@ -174,6 +163,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   const hostname = config.gossip.name
   const addr = config.gossip.advertiseAddr
   const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
+  let target: { host: string; port: number } | null = null
+  let selfIdentity: Identity | null = null
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
@@ -193,13 +184,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     const self = await manager.join({ role: 'manager', hostname, addr, resources })
-    parts.link = new WorkerLink({
-      manager: { host: addr, port: c.apiPort }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
-      onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
-      onCatalog: (snap) => parts.dataPlane?.apply(snap),
-      onLogs: (msg) => parts.logs?.handle(msg),
-    })
-    parts.link.useIdentity({ nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` })
+    target = { host: addr, port: c.apiPort }
+    selfIdentity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {
@@ -207,23 +193,26 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
         `To add a worker to this cluster, run on it:\n    mesh agent --join ${addr} --token ${t.worker}\n\n` +
         `To add a manager: mesh token show manager\n`)
     }
-  } else if (c.token || existsSync(join(config.dataDir, 'node.json'))) {
+  } else if (c.token || hasIdentity(config.dataDir)) {
     // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
     const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
     const seed = apiSeed || config.gossip.join[0] || ''
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
     if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-    const port = seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort
-    parts.link = new WorkerLink({
-      manager: { host: m[1] as string, port }, dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
-      onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
-      onCatalog: (snap) => parts.dataPlane?.apply(snap),
-      onLogs: (msg) => parts.logs?.handle(msg),
-      ...(c.token ? { token: c.token } : {}),
-    })
-    await parts.link.register()
+    target = { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }
   }
-  if (!parts.link) return
+  if (!target) return
+  // One link, whichever way this node belongs to the cluster.
+  parts.link = new WorkerLink({
+    transport: new HttpManagerTransport(target), clock: realClock(),
+    dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
+    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+    onCatalog: (snap) => parts.dataPlane?.apply(snap),
+    onLogs: (msg) => parts.logs?.handle(msg),
+    ...(!selfIdentity && c.token ? { token: c.token } : {}),
+  })
+  if (selfIdentity) parts.link.useIdentity(selfIdentity)
+  else await parts.link.register()
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
   await overlay.ready(60_000)
   const gateway = (await overlay.status()).gateway

@@ -1,10 +1,11 @@
 import type { Registry } from 'prom-client'
 import type { DataPlaneStatus } from '../src/api/index.ts'
+import type { Clock } from '../src/base/clock.ts'
 import type { DataPlaneConfig } from '../src/config/index.ts'
-import { Catalog, FileCatalogStore, type CatalogSnapshot } from '../src/catalog/index.ts'
-import { DnsServer, lookup, type LookupResult } from '../src/dns/index.ts'
-import type { Gossip } from '../src/gossip/index.ts'
-import { Ingress } from '../src/ingress/index.ts'
+import { Catalog, FileCatalogStore, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
+import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
+import type { GossipEvent } from '../src/gossip/index.ts'
+import { Ingress, type IngressOptions, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 
 /**
@@ -14,28 +15,53 @@ import type { Logger } from './log.ts'
  * subnet; the cached catalog (<data-dir>/catalog.json) is served at once, before the manager answers.
  * Gossip declaring a node dead takes its endpoints out of rotation here, without waiting for the manager.
  */
+
+/** What the data plane needs of gossip: member events (`Gossip` fits). */
+export interface MemberEvents {
+  on(fn: (e: GossipEvent) => void): () => void
+}
+
+/** A reader of the catalog with a lifecycle: `Ingress` and `DnsServer` fit. */
+export interface DataPlanePart<S> {
+  start(): Promise<void>
+  stop(): Promise<void>
+  status(): S
+  registerMetrics(registry: Registry): void
+}
+
 export interface DataPlaneOptions {
   config: Readonly<DataPlaneConfig>
   dataDir: string
-  gossip: Gossip
+  gossip: MemberEvents
   /** Overlay ranges, for DNS recursion and reverse zones. */
   overlayRange: string
   vipRange: string
   log: Logger
+  /** Time for the catalog, ingress and DNS. Default: each one's real clock. */
+  clock?: Clock
+  /** Where the catalog is cached. Default `<dataDir>/catalog.json`. */
+  catalogStore?: CatalogStore
+  /** Build the routing mesh. Default `new Ingress(o)`. */
+  createIngress?(o: IngressOptions): DataPlanePart<PortStatus[]>
+  /** Build the service DNS. Default `new DnsServer(o)`. */
+  createDns?(o: DnsServerOptions): DataPlanePart<DnsStatus>
 }
 
 
 export class DataPlane {
   readonly catalog: Catalog
-  #ingress: Ingress | null = null
-  #dns: DnsServer | null = null
+  #ingress: DataPlanePart<PortStatus[]> | null = null
+  #dns: DataPlanePart<DnsStatus> | null = null
   #unsubscribe: (() => void) | null = null
   readonly #o: DataPlaneOptions
 
   constructor(o: DataPlaneOptions) {
     this.#o = o
     const clog = o.log.child({ sub: 'catalog' })
-    this.catalog = new Catalog({ store: new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg) })
+    this.catalog = new Catalog({
+      store: o.catalogStore ?? new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
+      ...(o.clock ? { clock: o.clock } : {}),
+    })
   }
 
   /** Serve the cached catalog, follow gossip, open the published ports and the DNS (on `gateway` when given). */
@@ -47,17 +73,20 @@ export class DataPlane {
       else if (e.type === 'join' || e.type === 'alive') this.catalog.nodeUp(e.member.name)
     })
     const ilog = log.child({ sub: 'ingress' })
-    this.#ingress = new Ingress({
+    const clock = this.#o.clock ? { clock: this.#o.clock } : {}
+    const createIngress = this.#o.createIngress ?? ((io: IngressOptions) => new Ingress(io))
+    const createDns = this.#o.createDns ?? ((d: DnsServerOptions) => new DnsServer(d))
+    this.#ingress = createIngress({
       catalog: this.catalog, mode: c.ingressMode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
-      balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}),
+      balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),
     })
     await this.#ingress.start()
     if (c.dns) {
       const dlog = log.child({ sub: 'dns' })
       const listen = [{ host: c.dnsLocalAddr, port: 53 }, ...(gateway ? [{ host: gateway, port: 53 }] : [])]
-      this.#dns = new DnsServer({
-        catalog: this.catalog, listen, domain: c.dnsDomain, ttlSec: c.dnsTtlSec,
+      this.#dns = createDns({
+        catalog: this.catalog, listen, domain: c.dnsDomain, ttlSec: c.dnsTtlSec, ...clock,
         ...(c.dnsUpstreams.length > 0 ? { upstreams: [...c.dnsUpstreams] } : {}),
         ...this.#ranges(),
         log: (level, msg, fields) => dlog[level](fields ?? {}, msg),

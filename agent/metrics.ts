@@ -2,20 +2,19 @@
  * agent/metrics.ts — Prometheus metrics of one agent and the small HTTP listener that serves them.
  *
  * `createAgentRegistry(parts)` builds a prom-client Registry with Node process metrics (collectDefaultMetrics),
- * gossip metrics (from Gossip.members()/counters()), overlay metrics (from Overlay.status()) and, on managers,
- * the scheduler metrics of src/manager/metrics.ts. Every value is read at scrape time; nothing is sampled in the
- * background. `startMetrics(opts)` also listens on `--metrics-addr` (default 127.0.0.1:9947, `off` = none) and
- * serves GET /metrics (the given registry, or one built from the parts). On a manager, agent.ts hands the same
- * registry and `nodeFactsSource` (the node facts only this agent knows: overlay subnets from gossip tags, tunnel
- * health) to the manager API's `createApp`, so its /metrics and dashboard serve them too.
+ * gossip metrics (src/gossip/metrics.ts), overlay metrics (src/overlay/metrics.ts) and, on managers, the scheduler
+ * metrics of src/manager/metrics.ts; each subsystem defines its own, this file only creates and wires. Every
+ * value is read at scrape time; nothing is sampled in the background. `startMetrics(opts)` also listens on `--metrics-addr` (default 127.0.0.1:9947, `off` = none) and
+ * serves GET /metrics; on a manager it makes the API port's /metrics serve the same registry, and feeds the
+ * dashboard the node facts only this agent knows (overlay subnets from gossip tags, tunnel health).
  * Other subsystems add theirs with `registerMetrics(registry)` on `running.registry`.
  */
 import http from 'node:http'
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { ConfigError } from '../src/base/errors.ts'
-import type { Gossip } from '../src/gossip/index.ts'
-import { registerManagerMetrics, setStateCounts, type Manager, type NodeFacts } from '../src/manager/index.ts'
-import { TAG_SUBNET, type Overlay, type OverlayStatus } from '../src/overlay/index.ts'
+import { registerGossipMetrics, type Gossip } from '../src/gossip/index.ts'
+import { registerManagerMetrics, type Manager, type NodeFacts } from '../src/manager/index.ts'
+import { TAG_SUBNET, cachedOverlayStatus, registerOverlayMetrics, type Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 
 export const DEFAULT_METRICS_ADDR = '127.0.0.1:9947'
@@ -28,20 +27,6 @@ export interface MetricsParts {
   manager?: Manager | null
 }
 
-/** Overlay.status() once per scrape (several metrics read it), and never more than once a second. */
-function cachedStatus(overlay: Overlay): () => Promise<OverlayStatus | null> {
-  let at = 0
-  let last: Promise<OverlayStatus | null> = Promise.resolve(null)
-  return () => {
-    const now = Date.now()
-    if (now - at > 1000) {
-      at = now
-      last = overlay.status().catch(() => null)
-    }
-    return last
-  }
-}
-
 export function createAgentRegistry(parts: MetricsParts): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
@@ -51,86 +36,9 @@ export function createAgentRegistry(parts: MetricsParts): Registry {
   return registry
 }
 
-const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left', 'leaving'] as const
-
-export function registerGossipMetrics(registry: Registry, gossip: Gossip): void {
-  const registers = [registry]
-  new Gauge({
-    name: 'mesh_gossip_members', help: 'Gossip members (this node included) by state.', labelNames: ['state'], registers,
-    collect() {
-      setStateCounts(this, MEMBER_STATES, gossip.members().map((m) => m.state))
-    },
-  })
-  new Gauge({
-    name: 'mesh_gossip_health_score', help: 'Lifeguard local health (awareness) score: 0 is healthy, higher means this node is slow to answer.', registers,
-    collect() {
-      this.set(gossip.counters().health)
-    },
-  })
-  const counter = (name: string, help: string, read: (c: ReturnType<Gossip['counters']>) => number) => new Counter({
-    name, help, registers,
-    collect() {
-      this.reset()
-      this.inc(read(gossip.counters()))
-    },
-  })
-  const inOut = (name: string, help: string, read: (c: ReturnType<Gossip['counters']>) => [number, number]) => new Counter({
-    name, help, labelNames: ['direction'], registers,
-    collect() {
-      this.reset()
-      const [i, o] = read(gossip.counters())
-      this.inc({ direction: 'in' }, i)
-      this.inc({ direction: 'out' }, o)
-    },
-  })
-  counter('mesh_gossip_probes_total', 'Failure-detection probes sent.', (c) => c.probes)
-  counter('mesh_gossip_probe_failures_total', 'Probes that got no ack, directly or indirectly.', (c) => c.probeFailures)
-  counter('mesh_gossip_suspicions_total', 'Members this node started to suspect.', (c) => c.suspicions)
-  counter('mesh_gossip_push_pulls_total', 'Full state exchanges (push/pull over TCP).', (c) => c.pushPulls)
-  counter('mesh_gossip_decrypt_failures_total', 'Packets or streams no keyring key could decrypt.', (c) => c.decryptFailures)
-  counter('mesh_gossip_decode_errors_total', 'Messages that did not decode (hostile or broken input).', (c) => c.decodeErrors)
-  inOut('mesh_gossip_messages_total', 'Gossip messages in UDP packets (a compound packet carries several).', (c) => [c.messagesIn, c.messagesOut])
-  inOut('mesh_gossip_packets_total', 'Gossip UDP packets.', (c) => [c.packetsIn, c.packetsOut])
-  inOut('mesh_gossip_bytes_total', 'Gossip UDP bytes (after encryption).', (c) => [c.bytesIn, c.bytesOut])
-}
-
-export function registerOverlayMetrics(registry: Registry, overlay: Overlay): void {
-  const status = cachedStatus(overlay)
-  const registers = [registry]
-  new Gauge({
-    name: 'mesh_overlay_enabled', help: '1 when this node runs the WireGuard overlay.', registers,
-    async collect() {
-      this.set((await status())?.enabled ? 1 : 0)
-    },
-  })
-  new Gauge({
-    name: 'mesh_overlay_peers', help: 'WireGuard peers configured on this node.', registers,
-    async collect() {
-      this.set((await status())?.peers.length ?? 0)
-    },
-  })
-  new Gauge({
-    name: 'mesh_overlay_peer_handshake_age_seconds', help: 'Seconds since the last WireGuard handshake with a peer (-1: never).', labelNames: ['peer'], registers,
-    async collect() {
-      this.reset()
-      const now = Date.now() / 1000
-      for (const p of (await status())?.peers ?? []) this.set({ peer: p.node }, p.lastHandshakeS > 0 ? Math.max(0, Math.round(now - p.lastHandshakeS)) : -1)
-    },
-  })
-  for (const [dir, key] of [['rx', 'rxBytes'], ['tx', 'txBytes']] as const) {
-    new Counter({
-      name: `mesh_overlay_peer_${dir}_bytes_total`, help: `Bytes ${dir === 'rx' ? 'received from' : 'sent to'} a WireGuard peer.`, labelNames: ['peer'], registers,
-      async collect() {
-        this.reset()
-        for (const p of (await status())?.peers ?? []) this.inc({ peer: p.node }, p[key])
-      },
-    })
-  }
-}
-
 /** Node facts for the dashboard: subnets from gossip tags, tunnel health from this node's WireGuard peers. */
 export function nodeFactsSource(gossip: Gossip, overlay: Overlay | null): () => Promise<Map<string, NodeFacts>> {
-  const status = overlay ? cachedStatus(overlay) : async () => null
+  const status = overlay ? cachedOverlayStatus(overlay) : async () => null
   const self = gossip.config.name
   return async () => {
     const out = new Map<string, NodeFacts>()

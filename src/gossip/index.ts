@@ -32,6 +32,8 @@ export type { Address, Transport } from './transport.ts'
 export type { Clock, Random } from '../base/clock.ts'
 export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
+export { registerGossipMetrics, type GossipMetricSource } from './metrics.ts'
+export { keepPeersSnapshot, savedPeers, PEERS_FILE, type PeersSource } from './peers-snapshot.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
 export type { MemberInfo } from '../api/index.ts'
 

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import type { NodeRecord, TaskRecord } from '../api/types.ts'
+import type { LogLine, LogRequest } from '../api/watch.ts'
 import { sendError } from './http/http-error.ts'
 
 /**
@@ -17,27 +18,7 @@ import { sendError } from './http/http-error.ts'
  * connected, or silent for `answerTimeoutMs` is reported in one `{error}` line and not waited for.
  */
 
-/** What the manager asks a node for (one line on its watch stream: `{logs: LogRequest}`). Append-only. */
-export interface LogRequest {
-  /** Request id (one per node and ask); the node uploads to `POST /v1/agent/logs/<id>`. */
-  id: string
-  taskIds: string[]
-  /** Lines from the end of each task's log; -1 = all. */
-  tail: number
-  follow: boolean
-  /** Only lines after this UNIX time, seconds (0 = from the start). */
-  since: number
-  timestamps: boolean
-}
-
-/** One log line a node uploads (NDJSON, one per line). */
-export interface LogLine {
-  task: string
-  stream: 'stdout' | 'stderr'
-  line: string
-  /** RFC 3339 timestamp from the engine, when asked for. */
-  ts?: string
-}
+export type { LogRequest, LogLine } from '../api/watch.ts'
 
 /** What the CLI gets, one JSON object per line: a log line with its context, or a problem with one node. */
 export type LogMessage =

@@ -17,6 +17,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { EventLog } from './events.ts'
 import type { StoreReader } from './store.ts'
 import { TASK_STATES } from '../api/types.ts'
+import { setStateCounts } from '../base/metrics.ts'
 
 /** What the metrics read at scrape time: the manager's view of the store and its event log (a Manager is one). */
 export interface ManagerMetricsSource extends Pick<StoreReader, 'listNodes' | 'listServices' | 'listTasks'> {
@@ -24,13 +25,8 @@ export interface ManagerMetricsSource extends Pick<StoreReader, 'listNodes' | 'l
   readonly events: EventLog
 }
 
-/** Set a `state`-labelled gauge to how many of `states` each known state has (0 for the absent ones). */
-export function setStateCounts(gauge: Gauge<'state'>, known: readonly string[], states: readonly string[]): void {
-  gauge.reset()
-  const by = new Map<string, number>(known.map((s) => [s, 0]))
-  for (const s of states) by.set(s, (by.get(s) ?? 0) + 1)
-  for (const [state, n] of by) gauge.set({ state }, n)
-}
+/** Defined in src/base (gossip counts its members with it too); re-exported for the manager's own callers. */
+export { setStateCounts }
 
 export function registerManagerMetrics(registry: Registry, store: ManagerMetricsSource): void {
   const events = store.events

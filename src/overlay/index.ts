@@ -32,6 +32,7 @@ import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 export { SubnetPool, parseCidr } from './ipam.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
+export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
 
 
 

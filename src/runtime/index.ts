@@ -11,6 +11,9 @@
  * (start, die, health_status) drive the reports; nothing polls.
  *
  * Who calls it: the agent, on every node, with the overlay's Docker network name; the manager feeds it.
+ * `LogShipper` is the node's half of `mesh service logs`: asked on the watch stream, it reads task containers' logs
+ * from the engine (one `LogDemuxer` for Docker's framed log stream, shared with the runner's last-log-line) and
+ * uploads them to the manager.
  *
  * Invariants: only containers labelled `mesh.managed=true` with a `mesh.task.id` are ever touched; nothing is
  * created or removed before the first setAssignments (until then an adoptable container and an orphan look the
@@ -27,6 +30,8 @@ export { planContainers, isTerminal, type ContainerAction, type RemoveReason } f
 export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
 export { PullProgress, type PullEvent } from './pull-progress.ts'
 export { EngineError } from './errors.ts'
+export { LogShipper, engineLogPath, splitTimestamp, type LogShipperOptions } from './log-shipper.ts'
+export { LogDemuxer, type DemuxedLine, type LogStream } from './log-demux.ts'
 export type {
   ContainerRuntime, ContainerInfo, ContainerState, ContainerStatus, HealthState, RuntimeEvent, RegistryAuth, PullOptions,
   EventSubscription, TaskReport, ReportFn,

@@ -29,3 +29,12 @@ export function task(o: TaskOpts): TaskRecord {
     createdAt: 0, updatedAt: 0,
   }
 }
+
+/** One frame of Docker's multiplexed log stream: stream (1 stdout, 2 stderr), 3 zero bytes, length, payload. */
+export function logFrame(stream: 1 | 2, payload: Buffer | string): Buffer {
+  const p = Buffer.isBuffer(payload) ? payload : Buffer.from(payload)
+  const h = Buffer.alloc(8)
+  h[0] = stream
+  h.writeUInt32BE(p.length, 4)
+  return Buffer.concat([h, p])
+}

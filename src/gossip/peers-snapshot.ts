@@ -1,13 +1,20 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Gossip } from '../src/gossip/index.ts'
+import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import type { SerfEvent } from './serf.ts'
 
 /**
- * The agent's memory of its cluster (serf's snapshot + rejoin): the addresses of the other live members are kept in
+ * A node's memory of its cluster (serf's snapshot + rejoin): the addresses of the other live members are kept in
  * `<data-dir>/peers.json`, rewritten (debounced) as members come and go, so an agent restarted without `--join`
  * — after a crash, a reboot or a config change — joins them again instead of starting a cluster of one.
  */
 export const PEERS_FILE = 'peers.json'
+
+/** What the snapshot reads: `Gossip` fits. */
+export interface PeersSource {
+  members(): readonly { name: string; address: string; state: string }[]
+  on(fn: (e: SerfEvent) => void): () => void
+}
 
 /** Addresses saved by an earlier run (empty when there is no snapshot or it cannot be read). */
 export function savedPeers(dataDir: string): string[] {
@@ -19,9 +26,10 @@ export function savedPeers(dataDir: string): string[] {
   }
 }
 
-/** Keep the snapshot current; returns a stop function that writes it one last time. */
-export function keepPeersSnapshot(gossip: Gossip, dataDir: string, self: string, debounceMs = 1000): () => void {
-  let timer: NodeJS.Timeout | null = null
+/** Keep the snapshot current; returns a stop function that cancels a pending write. */
+export function keepPeersSnapshot(gossip: PeersSource, dataDir: string, self: string, o: { debounceMs?: number; clock?: Clock } = {}): () => void {
+  const clock = o.clock ?? realClock()
+  let timer: TimerHandle | null = null
   let last = ''
   const write = () => {
     timer = null
@@ -34,10 +42,10 @@ export function keepPeersSnapshot(gossip: Gossip, dataDir: string, self: string,
     renameSync(`${path}.tmp`, path)
   }
   const off = gossip.on((e) => {
-    if ((e.type === 'join' || e.type === 'leave' || e.type === 'reap') && !timer) timer = setTimeout(write, debounceMs)
+    if ((e.type === 'join' || e.type === 'leave' || e.type === 'reap') && !timer) timer = clock.setTimeout(write, o.debounceMs ?? 1000)
   })
   return () => {
     off()
-    if (timer) clearTimeout(timer)
+    clock.clearTimeout(timer)
   }
 }

@@ -1,5 +1,6 @@
 import http from 'node:http'
-import type { LogLine, LogRequest } from '../src/manager/index.ts'
+import type { LogControl, LogLine, LogRequest } from '../api/watch.ts'
+import { LogDemuxer, type DemuxedLine } from './log-demux.ts'
 
 /**
  * The agent's half of `mesh service logs`: the manager asks on the watch stream (`{logs: LogRequest}`); this reads
@@ -12,7 +13,7 @@ import type { LogLine, LogRequest } from '../src/manager/index.ts'
 export interface LogShipperOptions {
   /** The engine's API socket. */
   dockerSocket: string
-  /** Open the authenticated upload `POST <path>` to the manager (WorkerLink.upload). */
+  /** Open the authenticated upload `POST <path>` to the manager (src/worker's WorkerLink.upload). */
   upload(path: string): http.ClientRequest
   /** Sessions at once; more are refused (the manager reports the node as not answering). Default 16. */
   maxSessions?: number
@@ -21,73 +22,10 @@ export interface LogShipperOptions {
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
-/** A watch-stream line that concerns logs. */
-export interface LogControl {
-  logs?: LogRequest
-  logsCancel?: string
-}
-
 interface ShipSession {
   upload: http.ClientRequest
   engine: Set<http.IncomingMessage>
   ended: boolean
-}
-
-/**
- * Docker's multiplexed log stream (non-TTY containers): frames of an 8-byte header (stream 1 = stdout, 2 = stderr,
- * 3 zero bytes, big-endian length) and the payload. Pure and incremental: feed chunks, get complete lines per stream.
- */
-export class LogDemuxer {
-  #buf: Buffer = Buffer.alloc(0)
-  readonly #partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' }
-  readonly #maxLine: number
-
-  constructor(maxLineBytes = 16 * 1024) {
-    this.#maxLine = maxLineBytes
-  }
-
-  /** Complete lines (without the newline) found in `chunk`. */
-  push(chunk: Buffer): { stream: 'stdout' | 'stderr'; line: string }[] {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk])
-    const out: { stream: 'stdout' | 'stderr'; line: string }[] = []
-    while (this.#buf.length >= 8) {
-      const kind = this.#buf[0] as number
-      const len = this.#buf.readUInt32BE(4)
-      if (kind > 2 || this.#buf[1] !== 0 || this.#buf[2] !== 0 || this.#buf[3] !== 0) {
-        // Not framed (a TTY container): the rest is plain text on stdout.
-        this.#text('stdout', this.#buf.toString('utf8'), out)
-        this.#buf = Buffer.alloc(0)
-        break
-      }
-      if (this.#buf.length < 8 + len) break
-      this.#text(kind === 2 ? 'stderr' : 'stdout', this.#buf.subarray(8, 8 + len).toString('utf8'), out)
-      this.#buf = this.#buf.subarray(8 + len)
-    }
-    return out
-  }
-
-  /** The end of the stream: whatever is left without a final newline. */
-  flush(): { stream: 'stdout' | 'stderr'; line: string }[] {
-    const out: { stream: 'stdout' | 'stderr'; line: string }[] = []
-    for (const s of ['stdout', 'stderr'] as const) {
-      if (this.#partial[s] !== '') out.push({ stream: s, line: this.#partial[s] })
-      this.#partial[s] = ''
-    }
-    return out
-  }
-
-  #text(stream: 'stdout' | 'stderr', text: string, out: { stream: 'stdout' | 'stderr'; line: string }[]): void {
-    let rest = this.#partial[stream] + text
-    for (let i = rest.indexOf('\n'); i >= 0; i = rest.indexOf('\n')) {
-      out.push({ stream, line: rest.slice(0, i).replace(/\r$/, '') })
-      rest = rest.slice(i + 1)
-    }
-    if (rest.length > this.#maxLine) {
-      out.push({ stream, line: rest.slice(0, this.#maxLine) })
-      rest = ''
-    }
-    this.#partial[stream] = rest
-  }
 }
 
 /** `2026-12-01T08:00:00.123456789Z text` (the engine's `timestamps=1`) → its parts. */
@@ -188,7 +126,7 @@ export class LogShipper {
         }
         s.engine.add(res)
         const demux = new LogDemuxer(this.#o.maxLineBytes)
-        const send = (lines: { stream: 'stdout' | 'stderr'; line: string }[]) => {
+        const send = (lines: DemuxedLine[]) => {
           for (const l of lines) {
             if (s.ended) return
             const { ts, line } = r.timestamps ? splitTimestamp(l.line) : { ts: undefined, line: l.line }

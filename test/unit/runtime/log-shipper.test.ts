@@ -1,13 +1,6 @@
 import t from 'tap'
-import { LogDemuxer, engineLogPath, splitTimestamp } from '../../../agent/logs.ts'
-
-const frame = (stream: 1 | 2, text: string) => {
-  const p = Buffer.from(text)
-  const h = Buffer.alloc(8)
-  h[0] = stream
-  h.writeUInt32BE(p.length, 4)
-  return Buffer.concat([h, p])
-}
+import { LogDemuxer, engineLogPath, splitTimestamp } from '../../../src/runtime/index.ts'
+import { logFrame as frame } from './fixtures.ts'
 
 t.test('demux: frames split anywhere, lines per stream, partial lines kept until complete', async (t) => {
   const d = new LogDemuxer()

@@ -1,0 +1,59 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ConfigError } from '../base/errors.ts'
+
+/**
+ * This node's identity in the cluster, kept in `<data-dir>/node.json` (mode 0600: the credential is a bearer
+ * token): the node id and credential the manager issued at join, the role, and the manager API it joined through
+ * (`HOST:PORT`, for restarts without --join). Written atomically (temp file + rename).
+ */
+export interface Identity {
+  nodeId: string
+  credential: string
+  role: string
+  manager: string
+}
+
+export const NODE_FILE = 'node.json'
+
+export function identityPath(dataDir: string): string {
+  return join(dataDir, NODE_FILE)
+}
+
+export function hasIdentity(dataDir: string): boolean {
+  return existsSync(identityPath(dataDir))
+}
+
+/** The saved identity; throws one ConfigError naming the file when it is unreadable or not an identity. */
+export function readIdentity(dataDir: string): Identity {
+  const path = identityPath(dataDir)
+  let v: unknown
+  try {
+    v = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new ConfigError(`${path}: cannot read this node's identity (${e.code ?? e.message}): ` +
+      'remove the file and join again with --token TOKEN', { cause: err })
+  }
+  const id = v as Partial<Identity> | null
+  if (typeof id !== 'object' || id === null || typeof id.nodeId !== 'string' || typeof id.credential !== 'string') {
+    throw new ConfigError(`${path}: not a node identity (want nodeId and credential): remove the file and join again with --token TOKEN`)
+  }
+  return { nodeId: id.nodeId, credential: id.credential, role: typeof id.role === 'string' ? id.role : 'worker',
+    manager: typeof id.manager === 'string' ? id.manager : '' }
+}
+
+/** The manager API address this node registered with, or null (no file, or it cannot be read). */
+export function savedManager(dataDir: string): string | null {
+  try {
+    return readIdentity(dataDir).manager || null
+  } catch {
+    return null
+  }
+}
+
+export function writeIdentity(dataDir: string, id: Identity): void {
+  const path = identityPath(dataDir)
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(id)}\n`, { mode: 0o600 })
+  renameSync(`${path}.tmp`, path)
+}

@@ -1,0 +1,23 @@
+/**
+ * src/worker — a node's link to its manager (swarmkit's agent ↔ dispatcher session, reduced to three calls).
+ *
+ * What it does: joins the cluster once with a join token and keeps the identity the manager issues in
+ * `<data-dir>/node.json` (0600; a later start reads it instead of joining again); holds the manager's push stream
+ * (`GET /v1/agent/watch`, NDJSON `WatchMessage`s: task assignments, the catalog, log requests) open, reconnecting
+ * with capped exponential backoff (250 ms doubling, at most 5 s); sends task reports back in batches (50 ms
+ * window, latest report per task wins, a batch the manager did not take is retried after 1 s); opens the
+ * authenticated uploads the runtime's log shipper writes to.
+ *
+ * Who calls it: agent/ builds one `WorkerLink` per process (workers join with a token; a manager node uses the
+ * identity it issued itself) and wires its callbacks to the task runner, the data plane and the log shipper.
+ *
+ * Invariants: all timing goes through the injected `Clock` and all network through the injected
+ * `ManagerTransport` (`HttpManagerTransport` is the real one), so tests run it on virtual time against a fake
+ * manager. A bad line on the stream is logged and skipped, never fatal.
+ *
+ * Must never: import the manager (it speaks the wire shapes of src/api only), or decide anything about tasks.
+ */
+export { WorkerLink, watchBackoffMs, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
+export { HttpManagerTransport } from './http-transport.ts'
+export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
+export type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'

@@ -1,0 +1,77 @@
+import t, { type Test } from 'tap'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MeshError } from '../../../src/base/errors.ts'
+import { WorkerLink, identityPath, readIdentity, savedManager, writeIdentity } from '../../../src/worker/index.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
+import { FakeManager } from './fake-manager.ts'
+
+function dir(t: Test): string {
+  const d = mkdtempSync(join(tmpdir(), 'mesh-identity-'))
+  t.teardown(() => rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+function link(dataDir: string, manager: FakeManager, token?: string): WorkerLink {
+  return new WorkerLink({
+    transport: manager, clock: manager.clock, dataDir, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1e9, memoryBytes: 1e9 },
+    onAssignments: () => undefined, log: () => undefined, ...(token ? { token } : {}),
+  })
+}
+
+t.test('joining with a token writes node.json (0600); the next start reads it without joining', async (t) => {
+  const d = dir(t)
+  const manager = new FakeManager(new FakeClock())
+  const id = await link(d, manager, 'SWMTKN-1').register()
+  t.same(id, { nodeId: 'n1', credential: 'secret-1', role: 'worker', manager: '10.0.0.1:7947' })
+  t.same(manager.joins, [{ token: 'SWMTKN-1', req: { hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1e9, memoryBytes: 1e9 } } }])
+  t.equal(statSync(identityPath(d)).mode & 0o777, 0o600, 'the credential is readable by root only')
+  t.same(JSON.parse(readFileSync(identityPath(d), 'utf8')), id)
+  const again = link(d, manager)
+  t.same(await again.register(), id)
+  t.equal(again.nodeId, 'n1')
+  t.equal(manager.joins.length, 1, 'no second join')
+  t.equal(savedManager(d), '10.0.0.1:7947')
+})
+
+t.test('a token given again joins again (a node moved to another cluster)', async (t) => {
+  const d = dir(t)
+  const manager = new FakeManager(new FakeClock())
+  await link(d, manager, 'SWMTKN-1').register()
+  manager.joinAnswer = { status: 200, body: { nodeId: 'n2', credential: 'secret-2', role: 'worker' }, message: '' }
+  t.equal((await link(d, manager, 'SWMTKN-2').register()).nodeId, 'n2')
+  t.equal(readIdentity(d).credential, 'secret-2')
+})
+
+t.test('failures are one clear error', async (t) => {
+  const cases = [
+    { name: 'no identity, no token', file: null, token: undefined, want: /has not joined a cluster: pass --token TOKEN/ },
+    { name: 'corrupt node.json', file: '{"nodeId": "n1", "cred', token: undefined, want: /node\.json: cannot read this node's identity .*remove the file and join again/ },
+    { name: 'node.json without a credential', file: '{"nodeId":"n1"}', token: undefined, want: /node\.json: not a node identity/ },
+    { name: 'the manager refuses the token', file: null, token: 'bad', refuse: true, want: /^joining the manager at 10\.0\.0\.1:7947 failed: invalid join token$/ },
+  ]
+  for (const c of cases) {
+    t.test(c.name, async (t) => {
+      const d = dir(t)
+      const manager = new FakeManager(new FakeClock())
+      if (c.refuse) manager.joinAnswer = { status: 401, body: null, message: 'invalid join token' }
+      if (c.file !== null) writeFileSync(identityPath(d), c.file)
+      const err = await link(d, manager, c.token).register().then(() => null, (e: unknown) => e)
+      t.ok(err instanceof MeshError, 'a MeshError')
+      t.equal((err as MeshError).code, 'MESH_ERR_CONFIG')
+      t.match((err as Error).message, c.want)
+      if (c.file !== null) t.ok((err as Error).message.includes(identityPath(d)), 'names the file')
+    })
+  }
+})
+
+t.test('savedManager tolerates a missing or corrupt file; writeIdentity replaces atomically', async (t) => {
+  const d = dir(t)
+  t.equal(savedManager(d), null)
+  writeFileSync(identityPath(d), 'not json')
+  t.equal(savedManager(d), null)
+  writeIdentity(d, { nodeId: 'n1', credential: 'c', role: 'manager', manager: '10.0.0.9:7947' })
+  t.equal(savedManager(d), '10.0.0.9:7947')
+  t.equal(statSync(identityPath(d)).mode & 0o777, 0o600)
+})
