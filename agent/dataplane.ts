@@ -43,7 +43,11 @@ export class DataPlane {
   constructor(o: DataPlaneOptions) {
     this.#o = o
     const clog = o.log.child({ sub: 'catalog' })
-    this.catalog = new Catalog({ store: new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg) })
+    this.catalog = new Catalog({
+      store: new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
+      // Endpoints must be overlay addresses. Not the VIP range: a worker's --vip-range need not match the manager's.
+      overlayRange: o.overlayRange,
+    })
   }
 
   /** Serve the cached catalog, follow gossip, open the published ports and the DNS (on `gateway` when given). */

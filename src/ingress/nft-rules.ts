@@ -1,4 +1,5 @@
 import type { CatalogSnapshot, CatalogService, Endpoint } from '../catalog/index.ts'
+import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
 import { isServing } from './balancer.ts'
 
 /**
@@ -16,6 +17,10 @@ import { isServing } from './balancer.ts'
  *   client replies through the host (hairpin) instead of straight to the client.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
+ *
+ * Values come from the catalog, i.e. from other nodes. The catalog already dropped bad ones; `planNft` skips any
+ * endpoint, VIP or port that is still not an IPv4 address or a port 1-65535 (one bad value never freezes the rules
+ * for the others), and `nftIngressRuleset` refuses the whole text (UnsafeValueError) if one reaches it anyway.
  */
 
 export const NFT_INGRESS_TABLE = 'mesh-ingress'
@@ -60,10 +65,12 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
   const ports: NftPortRule[] = []
   const vips: NftVipRule[] = []
   const seenPorts = new Set<string>()
+  const addrs = (s: CatalogService, port: number) => uniq(s.endpoints.filter((e) => isIpv4(e.ip) && serving(s, e, port)).map((e) => e.ip))
   for (const s of snap.services) {
-    for (const p of s.ports) {
-      const backends = uniq(s.endpoints.filter((e) => serving(s, e, p.target)).map((e) => e.ip))
-      if (p.mode === 'ingress' && backends.length > 0) {
+    const valid = s.ports.filter((p) => isPort(p.target) && (p.protocol === 'tcp' || p.protocol === 'udp'))
+    for (const p of valid) {
+      const backends = addrs(s, p.target)
+      if (p.mode === 'ingress' && isPort(p.published) && backends.length > 0) {
         const key = `${p.protocol}/${p.published}`
         if (!seenPorts.has(key)) {
           seenPorts.add(key)
@@ -71,10 +78,10 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
         }
       }
     }
-    if (s.vip && s.endpointMode === 'vip') {
+    if (s.vip && isIpv4(s.vip) && s.endpointMode === 'vip') {
       const targets = new Map<string, NftVipRule>()
-      for (const p of s.ports) {
-        const backends = uniq(s.endpoints.filter((e) => serving(s, e, p.target)).map((e) => e.ip))
+      for (const p of valid) {
+        const backends = addrs(s, p.target)
         const key = `${p.protocol}/${p.target}`
         if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip: s.vip, port: p.target, backends })
       }
@@ -86,9 +93,32 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
   return { ports, vips }
 }
 
-/** The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. */
+/** Refuse a plan holding anything but IPv4 addresses, ports 1-65535, tcp/udp and an interface name. */
+function checkPlan(plan: NftPlan, bridge: string, snatAddr: string | undefined): void {
+  const refuse = (what: string, v: unknown) => {
+    throw new UnsafeValueError(`nft ingress rules: ${what} ${JSON.stringify(v)} refused; no rules written`)
+  }
+  const proto = (p: string) => p === 'tcp' || p === 'udp'
+  for (const v of plan.vips) {
+    if (!isIpv4(v.vip)) refuse('VIP', v.vip)
+    if (!isPort(v.port) || !proto(v.protocol)) refuse('VIP port', `${v.port}/${v.protocol}`)
+    for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
+  }
+  for (const p of plan.ports) {
+    if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
+    for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) refuse('bridge name', bridge)
+  if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
+}
+
+/**
+ * The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. Throws UnsafeValueError
+ * when a value is not what its place in the text allows (last line of defence; planNft already skips such values).
+ */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? 'mesh-br'
+  checkPlan(plan, bridge, o.snatAddr)
   const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`
   const both = hex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
