@@ -24,7 +24,7 @@ import { SubnetPool, cidrsOverlap, parseCidr } from './ipam.ts'
 import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
 import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejection } from './peers.ts'
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
-import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers, heldSubnet } from './tags.ts'
+import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers, heldSubnet, poolSubnet } from './tags.ts'
 import { WireGuardTunnel } from './tunnel.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 
@@ -308,7 +308,7 @@ export class Overlay {
     if (!existsSync(path)) return null
     try {
       const lease = JSON.parse(readFileSync(path, 'utf8')) as { subnet?: string; range?: string }
-      return lease.range === this.#c.range && typeof lease.subnet === 'string' ? lease.subnet : null
+      return lease.range === this.#c.range && typeof lease.subnet === 'string' && this.#pool ? poolSubnet(lease.subnet, this.#pool) : null
     } catch {
       return null
     }

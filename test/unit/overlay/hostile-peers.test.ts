@@ -5,6 +5,7 @@ import { claimsFromMembers } from '../../../src/overlay/tags.ts'
 import { formatSet } from '../../../src/overlay/uapi.ts'
 import { wgSetArgs } from '../../../src/overlay/tunnel.ts'
 import { nftRuleset } from '../../../src/overlay/firewall.ts'
+import { replaceRoute } from '../../../src/overlay/links.ts'
 import { generateKeyPair } from '../../../src/overlay/wg-keys.ts'
 import type { MemberInfo } from '../../../src/gossip/index.ts'
 
@@ -96,4 +97,11 @@ t.test('the overlay firewall text refuses a subnet or gateway that is not one', 
   t.throws(() => nftRuleset({ ...spec, subnet: '10.77.3.0/24 accept\n  }\n}\ntable ip pwn {' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
   t.throws(() => nftRuleset({ ...spec, gateway: '10.77.3.1 meta' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
   t.throws(() => nftRuleset({ ...spec, ifname: 'mesh0"\n' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+})
+
+t.test('`ip route` is never given a destination, source or device that is not one (refused before ip runs)', async (t) => {
+  await t.rejects(replaceRoute('10.77.2.0/24\n', 'mesh0', '10.77.1.1'), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  await t.rejects(replaceRoute('-h', 'mesh0', '10.77.1.1'), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  await t.rejects(replaceRoute('10.77.2.0/24', 'mesh0', '10.77.1.1 table 5'), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  await t.rejects(replaceRoute('10.77.2.0/24', '-mesh0', '10.77.1.1'), { code: 'MESH_ERR_UNSAFE_VALUE' })
 })
