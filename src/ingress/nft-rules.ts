@@ -1,6 +1,7 @@
 import type { CatalogSnapshot, CatalogService, Endpoint } from '../catalog/index.ts'
-import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
+import { isIpv4, isPort } from '../base/values.ts'
 import { isServing } from './balancer.ts'
+import { checkNftPlan } from './nft-check.ts'
 
 /**
  * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
@@ -93,32 +94,13 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
   return { ports, vips }
 }
 
-/** Refuse a plan holding anything but IPv4 addresses, ports 1-65535, tcp/udp and an interface name. */
-function checkPlan(plan: NftPlan, bridge: string, snatAddr: string | undefined): void {
-  const refuse = (what: string, v: unknown) => {
-    throw new UnsafeValueError(`nft ingress rules: ${what} ${JSON.stringify(v)} refused; no rules written`)
-  }
-  const proto = (p: string) => p === 'tcp' || p === 'udp'
-  for (const v of plan.vips) {
-    if (!isIpv4(v.vip)) refuse('VIP', v.vip)
-    if (!isPort(v.port) || !proto(v.protocol)) refuse('VIP port', `${v.port}/${v.protocol}`)
-    for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
-  }
-  for (const p of plan.ports) {
-    if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
-    for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
-  }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) refuse('bridge name', bridge)
-  if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
-}
-
 /**
  * The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. Throws UnsafeValueError
  * when a value is not what its place in the text allows (last line of defence; planNft already skips such values).
  */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? 'mesh-br'
-  checkPlan(plan, bridge, o.snatAddr)
+  checkNftPlan(plan, bridge, o.snatAddr)
   const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`
   const both = hex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
