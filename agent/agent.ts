@@ -168,7 +168,11 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
-    const manager = new Manager({ store, vipRange: c.vipRange, log: logFn(mlog) })
+    const manager = new Manager({
+      store, vipRange: c.vipRange, log: logFn(mlog),
+      // Task addresses agents report must be IPv4s of the reporting node's overlay subnet (as gossip shows it held).
+      overlayRange: config.overlay.range, nodeSubnet: (n) => overlay.subnetOf(n.hostname),
+    })
     parts.manager = manager
     const { created, clusterId } = await manager.init()
     manager.start()

@@ -61,6 +61,8 @@ export class DataPlane {
     this.catalog = new Catalog({
       store: o.catalogStore ?? new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
       ...(o.clock ? { clock: o.clock } : {}),
+      // Endpoints must be overlay addresses. Not the VIP range: a worker's --vip-range need not match the manager's.
+      overlayRange: o.overlayRange,
     })
   }
 

@@ -47,6 +47,8 @@ export interface OverlayStatus {
   mtu: number
   publicKey: string | null
   peers: OverlayPeerStatus[]
+  /** Members skipped as peers because a gossip tag failed a check (bad subnet, key, port or address), since start. */
+  rejectedPeers: number
 }
 
 /** One record of a `mesh dns lookup` answer. */

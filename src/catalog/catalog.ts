@@ -1,4 +1,5 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../api/catalog.ts'
+import { checkSnapshot, type CheckRanges } from './check.ts'
 
 /** Where a catalog keeps its last snapshot across restarts (file-store.ts writes `<dataDir>/catalog.json`). */
 export interface CatalogStore {
@@ -9,7 +10,7 @@ export interface CatalogStore {
 
 export type CatalogLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
-export interface CatalogOptions {
+export interface CatalogOptions extends CheckRanges {
   store?: CatalogStore
   log?: CatalogLog
   /** Time source for `appliedAt` (ms). Default Date.now. */
@@ -29,6 +30,8 @@ const EMPTY: CatalogSnapshot = Object.freeze({ revision: 0, services: [], nodes:
  *   manager's node state rules, so a later snapshot with the node `ready` brings its endpoints back).
  * - Endpoints on a node the snapshot itself lists as `down` are never served.
  * - `current()` returns the same frozen object until something changes; `onChange` listeners get each new one.
+ * - Every snapshot (from the manager or the cache) is checked first (check.ts): a bad endpoint, port, service or
+ *   node is dropped, logged and counted (`rejectedValues`); one that is not a snapshot at all is refused whole.
  */
 export class Catalog implements CatalogView {
   #raw: CatalogSnapshot = EMPTY
@@ -40,6 +43,8 @@ export class Catalog implements CatalogView {
   readonly #store: CatalogStore | undefined
   readonly #log: CatalogLog
   readonly #clock: { now(): number }
+  readonly #ranges: CheckRanges
+  #rejected = 0
   #appliedAt: number | null = null
   #fromCache = false
 
@@ -47,6 +52,14 @@ export class Catalog implements CatalogView {
     this.#store = opts.store
     this.#log = opts.log ?? (() => undefined)
     this.#clock = opts.clock ?? Date
+    this.#ranges = { ...(opts.overlayRange ? { overlayRange: opts.overlayRange } : {}), ...(opts.vipRange ? { vipRange: opts.vipRange } : {}) }
+    // Fail at construction, not on the first snapshot, when a range does not parse.
+    checkSnapshot(EMPTY, this.#ranges)
+  }
+
+  /** Values dropped from snapshots because they failed a check (bad address, port, name), since construction. */
+  get rejectedValues(): number {
+    return this.#rejected
   }
 
   /** When the last manager snapshot was applied (clock ms); null while only the cache (or nothing) was served. */
@@ -67,10 +80,11 @@ export class Catalog implements CatalogView {
     } catch (err) {
       this.#log('warn', 'cached catalog unreadable; starting empty', { err: (err as Error).message })
     }
-    if (!snap || snap.revision < this.#raw.revision) return false
-    this.#set(snap, false)
+    const checked = snap ? this.#check(snap) : null
+    if (!checked || checked.revision < this.#raw.revision) return false
+    this.#set(checked, false)
     this.#fromCache = true
-    this.#log('info', 'serving cached catalog', { revision: snap.revision, services: snap.services.length })
+    this.#log('info', 'serving cached catalog', { revision: checked.revision, services: checked.services.length })
     return true
   }
 
@@ -92,10 +106,26 @@ export class Catalog implements CatalogView {
 
   /** Take a manager snapshot. Returns false when it was ignored (older revision, or identical to the current one). */
   apply(snap: CatalogSnapshot): boolean {
-    if (snap.revision < this.#raw.revision) return false
+    const checked = this.#check(snap)
+    if (!checked || checked.revision < this.#raw.revision) return false
     this.#appliedAt = this.#clock.now()
     this.#fromCache = false
-    return this.#set(snap, true)
+    return this.#set(checked, true)
+  }
+
+  /** The snapshot with every bad value dropped (each logged and counted), or null when it is not a snapshot. */
+  #check(snap: CatalogSnapshot): CatalogSnapshot | null {
+    const r = checkSnapshot(snap, this.#ranges)
+    if (!r) {
+      this.#log('warn', 'catalog snapshot refused: not a snapshot (revision, services, nodes)', { revision: (snap as { revision?: unknown } | null)?.revision })
+      return null
+    }
+    for (const p of r.problems) {
+      this.#rejected++
+      const { what, ...where } = p
+      this.#log('warn', 'catalog value dropped: it failed a check', { ...where, problem: what, revision: snap.revision })
+    }
+    return r.snap
   }
 
   /** Gossip declared a node dead (by node id or hostname): its endpoints leave the view now. */

@@ -1,7 +1,9 @@
 import type { CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
+import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
-import { catalogServing, planVips, servingIps, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
+import { checkNftPlan } from './nft-check.ts'
+import { catalogServing, planVips, servingIps, validPorts, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
 
 /**
  * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
@@ -18,6 +20,10 @@ import { catalogServing, planVips, servingIps, vipRule, type NftVipRule, type Se
  *   backend on the same bridge as the client replies through the host (hairpin) instead of straight to the client.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
+ *
+ * Values come from the catalog, i.e. from other nodes. The catalog already dropped bad ones; `planNft` skips any
+ * endpoint, VIP or port that is still not an IPv4 address or a port 1-65535 (one bad value never freezes the rules
+ * for the others), and `nftIngressRuleset` refuses the whole text (UnsafeValueError) if one reaches it anyway.
  */
 
 export interface NftPortRule {
@@ -49,9 +55,9 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
   const ports: NftPortRule[] = []
   const seenPorts = new Set<string>()
   for (const s of snap.services) {
-    for (const p of s.ports) {
+    for (const p of validPorts(s)) {
       const backends = servingIps(s, p.target, serving)
-      if (p.mode === 'ingress' && backends.length > 0) {
+      if (p.mode === 'ingress' && isPort(p.published) && backends.length > 0) {
         const key = `${p.protocol}/${p.published}`
         if (!seenPorts.has(key)) {
           seenPorts.add(key)
@@ -64,9 +70,13 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
   return { ports, vips: planVips(snap, serving) }
 }
 
-/** The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. */
+/**
+ * The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. Throws UnsafeValueError
+ * when a value is not what its place in the text allows (last line of defence; planNft already skips such values).
+ */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? ingressDefaults().bridge
+  checkNftPlan(plan, bridge, o.snatAddr)
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []

@@ -1,4 +1,5 @@
 import type { CatalogService, CatalogSnapshot, Endpoint } from '../catalog/index.ts'
+import { isIpv4, isPort } from '../base/values.ts'
 import { isServing } from './balancer.ts'
 import { MARK_DNAT, markHex } from './nft-marks.ts'
 
@@ -23,9 +24,14 @@ export type ServingFilter = (s: CatalogService, e: Endpoint, port: number) => bo
 
 export const catalogServing: ServingFilter = (_s, e) => isServing(e)
 
-/** The distinct addresses of a service's serving endpoints at `port`, in catalog order. */
+/** The distinct addresses of a service's serving endpoints at `port`, in catalog order (IPv4 only: others are skipped). */
 export function servingIps(s: CatalogService, port: number, serving: ServingFilter): string[] {
-  return [...new Set(s.endpoints.filter((e) => serving(s, e, port)).map((e) => e.ip))]
+  return [...new Set(s.endpoints.filter((e) => isIpv4(e.ip) && serving(s, e, port)).map((e) => e.ip))]
+}
+
+/** A service's ports whose target and protocol may go into a rule (one bad port never stops the others). */
+export function validPorts(s: CatalogService): CatalogService['ports'] {
+  return s.ports.filter((p) => isPort(p.target) && (p.protocol === 'tcp' || p.protocol === 'udp'))
 }
 
 /**
@@ -35,9 +41,9 @@ export function servingIps(s: CatalogService, port: number, serving: ServingFilt
 export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipRule[] {
   const vips: NftVipRule[] = []
   for (const s of snap.services) {
-    if (!s.vip || s.endpointMode !== 'vip') continue
+    if (!s.vip || !isIpv4(s.vip) || s.endpointMode !== 'vip') continue
     const targets = new Map<string, NftVipRule>()
-    for (const p of s.ports) {
+    for (const p of validPorts(s)) {
       const backends = servingIps(s, p.target, serving)
       const key = `${p.protocol}/${p.target}`
       if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip: s.vip, port: p.target, backends })

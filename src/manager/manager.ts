@@ -11,7 +11,9 @@ import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, typ
 import { rollbackService, updateService } from './update.ts'
 import { DEFAULT_VIP_RANGE, parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
-import type { Cidr } from '../overlay/ipam.ts'
+import { parseCidr, type Cidr } from '../overlay/ipam.ts'
+import { defaultOverlayConfig } from '../config/overlay.ts'
+import { taskAddressProblem } from './task-address.ts'
 import { buildCatalog } from './build-catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 
@@ -41,6 +43,10 @@ export interface ManagerOptions {
   events?: EventLog
   /** Range service VIPs are taken from. Default 10.78.0.0/16. */
   vipRange?: string
+  /** The cluster overlay range task addresses must lie in. Default: the overlay config's (10.77.0.0/16). */
+  overlayRange?: string
+  /** The overlay subnet a node holds (from gossip), or null when unknown; a task address must lie inside it. */
+  nodeSubnet?: (node: NodeRecord) => string | null
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -65,10 +71,14 @@ export class Manager {
   #wake: TimerHandle | null = null
   #stopped = false
   readonly #vipRange: Cidr
+  readonly #overlayRange: Cidr
+  readonly #nodeSubnet: (node: NodeRecord) => string | null
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
+    this.#overlayRange = parseCidr(o.overlayRange ?? defaultOverlayConfig().range, 'overlay range')
+    this.#nodeSubnet = o.nodeSubnet ?? (() => null)
     this.#store = o.store
     this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
@@ -317,13 +327,22 @@ export class Manager {
 
   // ---- tasks ---------------------------------------------------------------------------------------------
 
-  /** An agent reports task states; states only move forward; only the task's own node may report. */
+  /**
+   * An agent reports task states; states only move forward; only the task's own node may report. A report whose
+   * address is not an IPv4 of the node's overlay subnet (task-address.ts) is refused and logged; the others apply.
+   */
   async reportTasks(node: NodeRecord, updates: { taskId: string; status: TaskStatus; ip?: string }[]): Promise<number> {
+    const subnet = updates.some((u) => u.ip) ? this.#nodeSubnet(node) : null
     return this.#store.transact((tx) => {
       let applied = 0
       for (const u of updates) {
         const t = tx.getTask(u.taskId)
         if (!t || t.nodeId !== node.id) continue
+        const problem = u.ip ? taskAddressProblem(u.ip, subnet, this.#overlayRange) : null
+        if (problem) {
+          this.#log('warn', `task status refused: ${problem}`, { task: t.id, node: node.hostname })
+          continue
+        }
         if (!TASK_STATES.includes(u.status.state)) throw bad(`task state "${u.status.state}" is not a task state`)
         if (TASK_STATES.indexOf(u.status.state) < TASK_STATES.indexOf(t.status.state)) continue
         // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").

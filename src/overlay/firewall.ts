@@ -1,3 +1,4 @@
+import { UnsafeValueError, isIpv4, isIpv4Cidr, plainText } from '../base/values.ts'
 import { run } from './exec.ts'
 
 /**
@@ -20,8 +21,20 @@ export interface FirewallSpec {
 
 export const NFT_TABLE = 'mesh'
 
-/** The complete ruleset text (pure; exported for tests). */
+/** Refuse a spec whose values are not an interface name, a network and an address (they are written into nft text). */
+function checkSpec(s: FirewallSpec): void {
+  for (const [what, v] of [['interface', s.ifname], ['bridge', s.bridgeName]] as const) {
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(plainText(v, what))) throw new UnsafeValueError(`overlay firewall: ${what} name ${JSON.stringify(v)} refused`)
+  }
+  for (const [what, v] of [['range', s.range], ['subnet', s.subnet]] as const) {
+    if (!isIpv4Cidr(v)) throw new UnsafeValueError(`overlay firewall: ${what} ${JSON.stringify(v)} is not an IPv4 network; refused`)
+  }
+  if (!isIpv4(s.gateway)) throw new UnsafeValueError(`overlay firewall: gateway ${JSON.stringify(s.gateway)} is not an IPv4 address; refused`)
+}
+
+/** The complete ruleset text (pure; exported for tests). Throws UnsafeValueError when a value is not what it says. */
 export function nftRuleset(s: FirewallSpec): string {
+  checkSpec(s)
   return `table inet ${NFT_TABLE}
 delete table inet ${NFT_TABLE}
 table inet ${NFT_TABLE} {

@@ -23,9 +23,9 @@ import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, remove
 import { applyFirewall, removeFirewall, type FirewallSpec } from './firewall.ts'
 import { SubnetPool, cidrsOverlap, parseCidr } from './ipam.ts'
 import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
-import { desiredPeers, planPeers, planRoutes } from './peers.ts'
+import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejection } from './peers.ts'
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
-import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers } from './tags.ts'
+import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers, heldSubnet, poolSubnet } from './tags.ts'
 import { WireGuardTunnel } from './tunnel.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 
@@ -58,6 +58,9 @@ export class Overlay {
   #unsubscribe: (() => void) | null = null
   #reconciling: Promise<void> | null = null
   #again = false
+  /** Why each currently skipped member is skipped (logged once per new reason), and how many rejections so far. */
+  #rejected = new Map<string, string>()
+  #rejectedCount = 0
 
   constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log }) {
     this.#c = c
@@ -111,10 +114,10 @@ export class Overlay {
     })
     this.#unsubscribe = this.#gossip.on((e) => {
       if (e.type === 'user' || e.type === 'direct' || e.type === 'refuted') return
-      this.#claim?.update(claimsFromMembers(this.#gossip.members()))
+      this.#claim?.update(claimsFromMembers(this.#gossip.members(), this.#pool as SubnetPool))
       this.reconcile()
     })
-    this.#claim.start(claimsFromMembers(this.#gossip.members()))
+    this.#claim.start(claimsFromMembers(this.#gossip.members(), this.#pool))
   }
 
   /** Resolves once this node holds a subnet and its network is up (or rejects after `timeoutMs`). */
@@ -167,10 +170,11 @@ export class Overlay {
       enabled: this.#enabled, subnet: this.#claim?.subnet ?? null, held: this.#claim?.held ?? false,
       gateway: this.#claim?.subnet && this.#pool ? this.#pool.gateway(this.#claim.subnet) : null,
       ifname: this.#c.ifname, kind: this.#tunnel?.kind ?? null, mtu: this.#mtu, publicKey: this.#key?.publicKey ?? null, peers: [],
+      rejectedPeers: this.#rejectedCount,
     }
     if (!this.#enabled) return { ...base, reason: this.#reason }
     const dev = await this.#tunnel?.control.get().catch(() => null)
-    const desired = desiredPeers(this.#gossip.members(), this.#gossip.config.name)
+    const desired = this.#desired()
     const byKey = new Map(desired.map((d) => [d.publicKey, d]))
     base.peers = (dev?.peers ?? []).map((p) => ({
       node: byKey.get(p.publicKey)?.node ?? '?', subnet: p.allowedIps.join(','), endpoint: p.endpoint ?? '',
@@ -183,7 +187,7 @@ export class Overlay {
     const tunnel = this.#tunnel
     const gw = this.#gateway()
     if (!tunnel || !gw) return
-    const desired = desiredPeers(this.#gossip.members(), this.#gossip.config.name)
+    const desired = this.#desired()
     const dev = await tunnel.control.get()
     const ops = planPeers(desired, dev.peers, this.#c.keepaliveS)
     if (ops.length > 0) {
@@ -193,6 +197,28 @@ export class Overlay {
     const plan = planRoutes(desired, await routesVia(this.#c.ifname))
     for (const dst of plan.add) await replaceRoute(dst, this.#c.ifname, gw)
     for (const dst of plan.remove) await deleteRoute(dst, this.#c.ifname)
+  }
+
+  /**
+   * The subnet a node (by gossip name) holds, checked against the pool; null when it holds none, the overlay is off,
+   * or its tag is not a subnet of the pool. The manager checks task addresses a node reports against this.
+   */
+  subnetOf(node: string): string | null {
+    const m = this.#pool ? this.#gossip.members().find((x) => x.name === node) : undefined
+    return m && this.#pool ? heldSubnet(m, this.#pool) : null
+  }
+
+  /** Peers gossip asks for, each checked; a bad member is skipped, counted and logged once per new reason. */
+  #desired(): DesiredPeer[] {
+    const seen = new Map<string, string>()
+    const peers = desiredPeers(this.#gossip.members(), this.#gossip.config.name, this.#pool as SubnetPool, (r: PeerRejection) => {
+      seen.set(r.node, r.reason)
+      if (this.#rejected.get(r.node) === r.reason) return
+      this.#rejectedCount++
+      this.#log('warn', 'overlay peer skipped: a gossip tag failed a check', { node: r.node, reason: r.reason })
+    })
+    this.#rejected = seen
+    return peers
   }
 
   #gateway(): string | null {
@@ -262,7 +288,7 @@ export class Overlay {
     if (!existsSync(path)) return null
     try {
       const lease = JSON.parse(readFileSync(path, 'utf8')) as { subnet?: string; range?: string }
-      return lease.range === this.#c.range && typeof lease.subnet === 'string' ? lease.subnet : null
+      return lease.range === this.#c.range && typeof lease.subnet === 'string' && this.#pool ? poolSubnet(lease.subnet, this.#pool) : null
     } catch {
       return null
     }

@@ -1,3 +1,4 @@
+import { UnsafeValueError, isIpv4, isIpv4Cidr, plainText } from '../base/values.ts'
 import { run } from './exec.ts'
 
 /** Thin adapter over iproute2 (`ip -j …`): links, addresses and routes. No policy here. */
@@ -49,10 +50,21 @@ export async function routesVia(dev: string): Promise<string[]> {
   return (await routes()).filter((r) => r.dev === dev).map((r) => r.dst)
 }
 
-export async function replaceRoute(dst: string, dev: string, src: string): Promise<void> {
-  await run('ip', ['route', 'replace', dst, 'dev', dev, 'src', src])
+/** An interface name as the kernel allows it (≤ 15 characters, no spaces, not an option). */
+function checkDev(dev: string): string {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/.test(plainText(dev, 'interface name'))) throw new UnsafeValueError(`interface name ${JSON.stringify(dev)} refused`)
+  return dev
 }
 
+/** Route `dst` (an IPv4 network) into `dev` with source `src`; anything else is refused before `ip` runs. */
+export async function replaceRoute(dst: string, dev: string, src: string): Promise<void> {
+  if (!isIpv4Cidr(dst)) throw new UnsafeValueError(`route destination ${JSON.stringify(dst)} is not an IPv4 network; refused`)
+  if (!isIpv4(src)) throw new UnsafeValueError(`route source ${JSON.stringify(src)} is not an IPv4 address; refused`)
+  await run('ip', ['route', 'replace', dst, 'dev', checkDev(dev), 'src', src])
+}
+
+/** Delete a route `routesVia` listed (a network, an address or `default`); anything else is left alone. */
 export async function deleteRoute(dst: string, dev: string): Promise<void> {
-  await run('ip', ['route', 'del', dst, 'dev', dev]).catch(() => undefined)
+  if (dst !== 'default' && !isIpv4Cidr(dst) && !isIpv4(dst)) return
+  await run('ip', ['route', 'del', dst, 'dev', checkDev(dev)]).catch(() => undefined)
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { ConfigError } from '../base/errors.ts'
 import { run } from './exec.ts'
 import { addKernelWireguard, deleteLink, linkInfo, setLinkUp } from './links.ts'
-import { UapiClient, type DeviceConfig, type DeviceStatus, parseGet } from './uapi.ts'
+import { plainText } from '../base/values.ts'
+import { UapiClient, checkDeviceConfig, type DeviceConfig, type DeviceStatus, parseGet } from './uapi.ts'
 import { keyToHex } from './wg-keys.ts'
 
 /**
@@ -27,22 +28,8 @@ export class WgToolControl implements WgControl {
   }
 
   async set(c: DeviceConfig): Promise<void> {
-    // `wg setconf`-style text is exactly UAPI's; `wg set` takes the same fields as arguments.
-    const args = ['set', this.#ifname]
-    let input: string | undefined
-    if (c.privateKey !== undefined) {
-      args.push('private-key', '/dev/stdin')
-      input = `${c.privateKey}\n`
-    }
-    if (c.listenPort !== undefined) args.push('listen-port', String(c.listenPort))
-    for (const p of c.peers ?? []) {
-      args.push('peer', p.publicKey)
-      if (p.remove) { args.push('remove'); continue }
-      if (p.endpoint !== undefined) args.push('endpoint', p.endpoint)
-      if (p.persistentKeepaliveS !== undefined) args.push('persistent-keepalive', String(p.persistentKeepaliveS))
-      if (p.allowedIps !== undefined) args.push('allowed-ips', p.allowedIps.join(','))
-    }
-    await run('wg', args, input === undefined ? {} : { input })
+    const args = wgSetArgs(this.#ifname, c)
+    await run('wg', args, c.privateKey === undefined ? {} : { input: `${c.privateKey}\n` })
   }
 
   async get(): Promise<DeviceStatus> {
@@ -61,6 +48,26 @@ export class WgToolControl implements WgControl {
     const { errno: _e, ...status } = parseGet(`${uapi.join('\n')}\nerrno=0\n`)
     return status
   }
+}
+
+/**
+ * The `wg set` arguments for a request (pure; exported for tests): the same fields as UAPI, checked the same way
+ * (checkDeviceConfig), so no value can become another option or, joined with commas, another allowed IP.
+ * The private key is read from stdin (`private-key /dev/stdin`), never from argv.
+ */
+export function wgSetArgs(ifname: string, c: DeviceConfig): string[] {
+  checkDeviceConfig(c)
+  const args = ['set', plainText(ifname, 'interface name')]
+  if (c.privateKey !== undefined) args.push('private-key', '/dev/stdin')
+  if (c.listenPort !== undefined) args.push('listen-port', String(c.listenPort))
+  for (const p of c.peers ?? []) {
+    args.push('peer', p.publicKey)
+    if (p.remove) { args.push('remove'); continue }
+    if (p.endpoint !== undefined) args.push('endpoint', p.endpoint)
+    if (p.persistentKeepaliveS !== undefined) args.push('persistent-keepalive', String(p.persistentKeepaliveS))
+    if (p.allowedIps !== undefined) args.push('allowed-ips', p.allowedIps.join(','))
+  }
+  return args
 }
 
 export interface TunnelOptions {

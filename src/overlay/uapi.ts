@@ -1,6 +1,7 @@
 import net from 'node:net'
 import { MeshError } from '../base/errors.ts'
-import { hexToKey, keyToHex } from './wg-keys.ts'
+import { UnsafeValueError, isEndpoint, isIpv4Cidr, isPort } from '../base/values.ts'
+import { hexToKey, isKey, keyToHex } from './wg-keys.ts'
 
 /**
  * A small client for WireGuard's cross-platform userspace API (UAPI): the text protocol spoken on
@@ -50,8 +51,29 @@ export interface DeviceStatus {
   peers: PeerStatus[]
 }
 
-/** The `set=1` request text for a config (exported for tests). */
+/**
+ * Refuse a request holding any value that is not what its field allows (last line of defence: peers from gossip are
+ * checked and skipped one by one before this; a value that still fails here is a bug, and nothing is sent).
+ * Shared by the UAPI text and the `wg set` arguments.
+ */
+export function checkDeviceConfig(c: DeviceConfig): void {
+  const refuse = (what: string, v: unknown) => {
+    throw new UnsafeValueError(`WireGuard ${what} ${JSON.stringify(v)} refused: not a valid value`)
+  }
+  if (c.privateKey !== undefined && !isKey(c.privateKey)) refuse('private key', '(hidden)')
+  if (c.listenPort !== undefined && !isPort(c.listenPort)) refuse('listen port', c.listenPort)
+  for (const p of c.peers ?? []) {
+    if (!isKey(p.publicKey)) refuse('public key', p.publicKey)
+    if (p.endpoint !== undefined && !isEndpoint(p.endpoint)) refuse('endpoint', p.endpoint)
+    const ka = p.persistentKeepaliveS
+    if (ka !== undefined && !(Number.isInteger(ka) && ka >= 0 && ka <= 65535)) refuse('keepalive', ka)
+    for (const ip of p.allowedIps ?? []) if (!isIpv4Cidr(ip)) refuse('allowed IP', ip)
+  }
+}
+
+/** The `set=1` request text for a config (exported for tests). Throws UnsafeValueError on any invalid value. */
 export function formatSet(c: DeviceConfig): string {
+  checkDeviceConfig(c)
   const lines = ['set=1']
   if (c.privateKey !== undefined) lines.push(`private_key=${keyToHex(c.privateKey)}`)
   if (c.listenPort !== undefined) lines.push(`listen_port=${c.listenPort}`)

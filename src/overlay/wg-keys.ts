@@ -36,6 +36,11 @@ export function decodeKey(b64: string, what = 'key'): Buffer {
   return raw
 }
 
+/** True for a WireGuard key exactly as `wg` prints it: 32 bytes in canonical base64 (44 characters), nothing else. */
+export function isKey(b64: unknown): b64 is string {
+  return typeof b64 === 'string' && /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(b64)
+}
+
 /** base64 key → the lowercase hex form the UAPI speaks. */
 export function keyToHex(b64: string): string {
   return decodeKey(b64).toString('hex')

@@ -121,3 +121,35 @@ t.test('the kernel accepts the ruleset (nft --check: parsed and validated, nothi
   await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft(snap), { snatAddr: '10.77.1.1' })))
   await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft({ revision: 0, nodes: [], services: [] }))))
 })
+
+t.test('hostile catalog values: planNft skips them and keeps the rest; the text builder refuses them', async (t) => {
+  const INJECT = '10.77.1.9 }\n}\ntable ip pwn {\n chain p { type nat hook prerouting priority -100; tcp dport 22 dnat to 6.6.6.6 }\n}\ntable ip x {'
+  const hostile = svc([{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }, { published: 70000, target: 81, protocol: 'tcp', mode: 'ingress' },
+    { published: 8082, target: 0, protocol: 'tcp', mode: 'ingress' }],
+  [ep(1, '10.77.1.2'), ep(2, INJECT), ep(3, '10.77.1.300')], { vip: '10.78.0.2' })
+  const badVip = svc([{ published: 9090, target: 90, protocol: 'tcp', mode: 'ingress' }], [ep(4, '10.77.2.4')],
+    { id: 's9', name: 'bad', shortName: 'bad', vip: '10.78.0.9 tcp dport 22 dnat to 6.6.6.6;' })
+  const plan = planNft({ revision: 1, nodes: [], services: [hostile, badVip] })
+  t.same(plan, {
+    ports: [
+      { protocol: 'tcp', published: 8080, target: 80, backends: ['10.77.1.2'] },
+      { protocol: 'tcp', published: 9090, target: 90, backends: ['10.77.2.4'] },
+    ],
+    vips: [
+      { protocol: 'tcp', vip: '10.78.0.2', port: 80, backends: ['10.77.1.2'] },
+      { protocol: 'tcp', vip: '10.78.0.2', port: 81, backends: ['10.77.1.2'] },
+    ],
+  }, 'only valid values; the bad VIP service keeps its published port')
+  t.notMatch(nftIngressRuleset(plan), /pwn|6\.6\.6\.6/)
+  const refuse = [
+    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 80, backends: ['10.77.1.2', INJECT] }] },
+    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2\n', port: 80, backends: ['10.77.1.2'] }] },
+    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 0, backends: ['10.77.1.2'] }] },
+    { ports: [{ protocol: 'tcp' as const, published: 8080, target: 80, backends: ['evil'] }], vips: [] },
+    { ports: [{ protocol: 'tcp' as const, published: 65536, target: 80, backends: ['10.77.1.2'] }], vips: [] },
+    { ports: [{ protocol: 'sctp' as 'tcp', published: 8080, target: 80, backends: ['10.77.1.2'] }], vips: [] },
+  ]
+  for (const p of refuse) t.throws(() => nftIngressRuleset(p), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  t.throws(() => nftIngressRuleset({ ports: [], vips: [] }, { snatAddr: '10.77.1.1; drop' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  t.throws(() => nftIngressRuleset({ ports: [], vips: [] }, { bridge: 'br"\n' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+})

@@ -5,7 +5,7 @@ import { parsePromText } from '../../support/prom-text.ts'
 
 const status = (o: Partial<OverlayStatus>): OverlayStatus => ({
   enabled: true, subnet: '10.77.3.0/24', held: true, gateway: '10.77.3.1', ifname: 'mesh0', kind: 'kernel', mtu: 1420,
-  publicKey: 'k', peers: [], ...o,
+  publicKey: 'k', peers: [], rejectedPeers: 0, ...o,
 })
 
 t.test('overlay metrics: one status() per scrape, peers by name', async (t) => {

@@ -81,7 +81,7 @@ t.test('concurrent joins over real gossip: 24 nodes, all preferring one subnet, 
   for (const node of c.nodes.slice(1)) void node.gossip.join([`${c.nodes[0]?.addr.ip}:7946`]).catch(() => 0)
   c.nodes.forEach((node, i) => {
     claims[i]?.start([])
-    node.gossip.on(() => claims[i]?.update(claimsFromMembers(node.gossip.members())))
+    node.gossip.on(() => claims[i]?.update(claimsFromMembers(node.gossip.members(), pool)))
   })
   const took = await c.until(() => claims.every((x) => x.held) && new Set(claims.map((x) => x.subnet)).size === n, 120_000, 100)
   t.ok(took >= 0, `all ${n} nodes hold a subnet (${took} virtual ms)`)

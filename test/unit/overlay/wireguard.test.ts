@@ -3,6 +3,7 @@ import net from 'node:net'
 import { mkdtempSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SubnetPool, parseCidr } from '../../../src/overlay/ipam.ts'
 import { desiredPeers, planPeers, planRoutes } from '../../../src/overlay/peers.ts'
 import { UapiClient, formatSet, parseGet } from '../../../src/overlay/uapi.ts'
 import { generateKeyPair, keyToHex, loadOrCreateKey, publicKeyOf } from '../../../src/overlay/wg-keys.ts'
@@ -91,7 +92,7 @@ t.test('desired peers: alive members with a held subnet and a key; plans are min
     member('d', 'alive', { 'mesh.subnet': '10.77.4.0/24', 'mesh.subnet.held': '0', 'mesh.wg.pub': K1 }, '192.168.77.14'),
     member('e', 'alive', {}, '192.168.77.15'),
   ]
-  const d = desiredPeers(members, 'me')
+  const d = desiredPeers(members, 'me', new SubnetPool(parseCidr('10.77.0.0/16'), 24))
   t.same(d, [{ node: 'b', publicKey: K2, endpoint: '192.168.77.12:51820', subnet: '10.77.2.0/24' }])
   t.same(planPeers(d, [], 25), [{ publicKey: K2, endpoint: '192.168.77.12:51820', allowedIps: ['10.77.2.0/24'], persistentKeepaliveS: 25 }])
   const current = [{ publicKey: K2, endpoint: '192.168.77.12:51820', allowedIps: ['10.77.2.0/24'], lastHandshakeS: 0, rxBytes: 0, txBytes: 0, persistentKeepaliveS: 25 }]

@@ -1,0 +1,30 @@
+import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
+
+/** The parts of an nft plan that end up in the ruleset text. */
+export interface CheckedPlan {
+  ports: readonly { protocol: string; published: number; target: number; backends: readonly string[] }[]
+  vips: readonly { protocol: string; vip: string; port: number; backends: readonly string[] }[]
+}
+
+/**
+ * Refuse a plan holding anything but IPv4 addresses, ports 1-65535, tcp/udp and an interface name (pure). The last
+ * line of defence before values from the catalog are written into `nft -f` text: the catalog has dropped bad values
+ * and `planNft` skips any left, so a refusal here is a bug; nothing is written rather than something injected.
+ */
+export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string | undefined): void {
+  const refuse = (what: string, v: unknown) => {
+    throw new UnsafeValueError(`nft ingress rules: ${what} ${JSON.stringify(v)} refused; no rules written`)
+  }
+  const proto = (p: string) => p === 'tcp' || p === 'udp'
+  for (const v of plan.vips) {
+    if (!isIpv4(v.vip)) refuse('VIP', v.vip)
+    if (!isPort(v.port) || !proto(v.protocol)) refuse('VIP port', `${v.port}/${v.protocol}`)
+    for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
+  }
+  for (const p of plan.ports) {
+    if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
+    for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
+  }
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) refuse('bridge name', bridge)
+  if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
+}
