@@ -4,6 +4,7 @@ import { CONTROL_SOCKET, controlGet } from '../agent/control.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import type { LookupRecord, LookupResult } from '../src/dns/index.ts'
 import { ConfigError } from '../src/base/errors.ts'
+import { ipv4ToInt } from '../src/base/cidr.ts'
 import { table } from './table.ts'
 
 const TYPES = ['A', 'AAAA', 'SRV', 'PTR', 'SOA', 'TXT', 'ANY']
@@ -28,10 +29,9 @@ export function dnsCommand(): Command {
     .action(async (name: string, o: { type?: string; from?: string; json?: boolean; dataDir?: string }) => {
       let type = (o.type ?? 'A').toUpperCase()
       let qname = name
-      const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name)
-      if (v4 && o.type === undefined) {
+      if (ipv4ToInt(name) !== null && o.type === undefined) {
         type = 'PTR'
-        qname = `${v4.slice(1).reverse().join('.')}.in-addr.arpa`
+        qname = `${name.split('.').reverse().join('.')}.in-addr.arpa`
       }
       if (!TYPES.includes(type)) throw new ConfigError(`--type "${o.type}": want one of ${TYPES.join(', ')}`)
       const dir = o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR

@@ -5,3 +5,4 @@
 export * from './errors.ts'
 export * from './clock.ts'
 export * from './ndjson.ts'
+export * from './cidr.ts'

@@ -1,6 +1,6 @@
 /** DNS server options: one typed, documented, validated and frozen config (defaults here, named in docs/dns.md). */
 import { ConfigError } from '../base/errors.ts'
-import { parseCidr, type Cidr } from './cidr.ts'
+import { parseCidr, type Cidr } from '../base/cidr.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
 
 export interface ListenAddress {
@@ -113,8 +113,8 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
     ttlSec: int('ttlSec', opts.ttlSec, DNS_DEFAULTS.ttlSec, 0, 3600),
     upstreams: upstreams ? Object.freeze(upstreams) : null,
     resolvConf: opts.resolvConf ?? DNS_DEFAULTS.resolvConf,
-    allowCidrs: Object.freeze((opts.allowCidrs ?? DNS_DEFAULTS.allowCidrs).map((c) => parseCidr(c, 'allowCidrs'))),
-    reverseCidrs: Object.freeze((opts.reverseCidrs ?? DNS_DEFAULTS.reverseCidrs).map((c) => parseCidr(c, 'reverseCidrs'))),
+    allowCidrs: Object.freeze((opts.allowCidrs ?? DNS_DEFAULTS.allowCidrs).map((c) => parseCidr(c, 'dns: allowCidrs', 'clear'))),
+    reverseCidrs: Object.freeze((opts.reverseCidrs ?? DNS_DEFAULTS.reverseCidrs).map((c) => parseCidr(c, 'dns: reverseCidrs', 'clear'))),
     forwardAttemptMs: int('forwardAttemptMs', opts.forwardAttemptMs, Math.min(DNS_DEFAULTS.forwardAttemptMs, forwardTimeoutMs), 10, forwardTimeoutMs),
     forwardTimeoutMs,
     maxInflight: int('maxInflight', opts.maxInflight, DNS_DEFAULTS.maxInflight, 1, 65_000),

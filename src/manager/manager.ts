@@ -7,7 +7,7 @@ import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } fr
 import { TERMINAL_STATES, TASK_STATES, type Availability, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
 import { DEFAULT_VIP_RANGE, VipExhaustedError, parseVipRange, vipFor } from './vip.ts'
-import type { Cidr } from '../overlay/ipam.ts'
+import type { Cidr } from '../base/cidr.ts'
 import { buildCatalog } from './build-catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 

@@ -1,4 +1,4 @@
-import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../overlay/ipam.ts'
+import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 
 /**
