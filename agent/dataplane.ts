@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client'
-import type { DataPlaneConfig } from '../src/config/index.ts'
+import { LOOPBACK_RANGE, type DataPlaneConfig } from '../src/config/index.ts'
 import { Catalog, FileCatalogStore, type CatalogSnapshot } from '../src/catalog/index.ts'
 import { DnsServer, lookup, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
 import type { Gossip } from '../src/gossip/index.ts'
@@ -109,7 +109,7 @@ export class DataPlane {
 
   /** Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs. */
   #ranges(): { allowCidrs: string[]; reverseCidrs: string[] } {
-    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, '127.0.0.0/8'], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
+    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
   }
 
   async stop(): Promise<void> {

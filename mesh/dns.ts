@@ -24,7 +24,7 @@ export function dnsCommand(): Command {
     .option('--type <type>', `record type: ${TYPES.join(', ')} (default A; PTR when NAME is an IPv4 address)`)
     .option('--from <ip>', 'answer as for a container with this overlay address (its stack decides short names)')
     .option('--json', 'print JSON for scripts')
-    .option('--data-dir <dir>', 'the agent\'s data dir (default /var/lib/mesh, env MESH_DATA_DIR)')
+    .option('--data-dir <dir>', `the agent's data dir (default ${DEFAULT_DATA_DIR}, env MESH_DATA_DIR)`)
     .addHelpText('after', '\nExamples:\n  mesh dns lookup web\n  mesh dns lookup tasks.web\n  mesh dns lookup _80._tcp.web --type SRV\n  mesh dns lookup 10.78.0.2')
     .action(async (name: string, o: { type?: string; from?: string; json?: boolean; dataDir?: string }) => {
       let type = (o.type ?? 'A').toUpperCase()

@@ -16,6 +16,7 @@
  */
 import type { GossipConfig } from '../config/gossip.ts'
 import { ConfigError } from '../base/errors.ts'
+import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 import { mathRandom, realClock, type Clock, type Random } from '../base/clock.ts'
 import { Keyring } from './keyring.ts'
 import { Memberlist, type MemberlistCounters } from './memberlist.ts'
@@ -135,7 +136,7 @@ export class Gossip {
 
   /** Join through one or more seeds (`host[:port]`); resolves with the number that answered. */
   async join(seeds: readonly string[]): Promise<number> {
-    const addrs = await resolveSeeds(seeds, this.config.bindPort === 0 ? 7946 : this.config.advertisePort)
+    const addrs = await resolveSeeds(seeds, this.config.bindPort === 0 ? DEFAULT_GOSSIP_PORT : this.config.advertisePort)
     const n = await this.#ml.join(addrs)
     this.#serf.broadcastJoin()
     return n

@@ -9,8 +9,6 @@ import { MeshError } from '../base/errors.ts'
  * stable and readable (10.78.0.2, 10.78.0.3, …). A freed VIP is reused by the next service.
  */
 
-export const DEFAULT_VIP_RANGE = '10.78.0.0/16'
-
 /** The VIP range has no free address left, or is too small to hold one. The API answers 409. */
 export class VipExhaustedError extends MeshError {
   constructor(message: string) {

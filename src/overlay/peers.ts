@@ -1,6 +1,7 @@
 import type { MemberInfo } from '../gossip/index.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT } from './tags.ts'
 import type { PeerConfig, PeerStatus } from './uapi.ts'
+import { DEFAULT_WG_PORT } from '../config/index.ts'
 
 /**
  * Which WireGuard peers and routes a node should have (pure): every other member that gossip shows alive or
@@ -13,8 +14,6 @@ export interface DesiredPeer {
   endpoint: string
   subnet: string
 }
-
-export const DEFAULT_WG_PORT = 51820
 
 export function desiredPeers(members: readonly MemberInfo[], self: string): DesiredPeer[] {
   const out: DesiredPeer[] = []
