@@ -1,10 +1,11 @@
 import type { Registry } from 'prom-client'
-import { LOOPBACK_RANGE, type DataPlaneConfig } from '../src/config/index.ts'
+import type { DataPlaneConfig } from '../src/config/index.ts'
 import { Catalog, FileCatalogStore, type CatalogSnapshot } from '../src/catalog/index.ts'
 import { DnsServer, lookup, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
 import type { Gossip } from '../src/gossip/index.ts'
 import { Ingress, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
+import { LOOPBACK_RANGE } from '../src/config/index.ts'
 
 /**
  * The agent's data plane: the catalog (services → endpoints) fed by the manager's push stream and by gossip, and

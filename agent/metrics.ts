@@ -12,7 +12,6 @@
 import http from 'node:http'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError } from '../src/base/errors.ts'
-import { DEFAULT_METRICS_ADDR } from '../src/config/index.ts'
 import type { Gossip } from '../src/gossip/index.ts'
 import type { Manager } from '../src/manager/manager.ts'
 import { registerManagerMetrics, setStateCounts } from '../src/manager/metrics.ts'
@@ -20,6 +19,7 @@ import { provideNodeFacts, useMetricsRegistry, type NodeFacts } from '../src/man
 import { TAG_SUBNET, type Overlay, type OverlayStatus } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 
+import { DEFAULT_METRICS_ADDR } from '../src/config/index.ts'
 /** A WireGuard session is rekeyed every 2 minutes while in use; older than this, the tunnel counts as stale. */
 const TUNNEL_FRESH_S = 180
 

@@ -2,9 +2,7 @@
  * Data-plane settings: the ingress routing mesh (src/ingress) and the service DNS (src/dns) every agent runs once
  * it belongs to a cluster. Both read the catalog the manager pushes.
  */
-import {
-  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_INGRESS_IDLE_TIMEOUT_MS, DEFAULT_INGRESS_MAX_CONNECTIONS,
-} from './defaults.ts'
+import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC } from './defaults.ts'
 
 export interface DataPlaneConfig {
   /**
@@ -33,14 +31,7 @@ export interface DataPlaneConfig {
 
 export function defaultDataPlaneConfig(): DataPlaneConfig {
   return {
-    ingressMode: 'userspace',
-    ingressIdleTimeoutMs: DEFAULT_INGRESS_IDLE_TIMEOUT_MS,
-    ingressMaxConnections: DEFAULT_INGRESS_MAX_CONNECTIONS,
-    ingressBalancer: 'round-robin',
-    dns: true,
-    dnsDomain: DEFAULT_DNS_DOMAIN,
-    dnsTtlSec: DEFAULT_DNS_TTL_SEC,
-    dnsUpstreams: [],
-    dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR,
+    ingressMode: 'userspace', ingressIdleTimeoutMs: 3_600_000, ingressMaxConnections: 16_384, ingressBalancer: 'round-robin',
+    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR,
   }
 }

@@ -45,9 +45,3 @@ export const DEFAULT_DNS_TTL_SEC = 5
 
 /** Loopback sources: the host itself may have foreign names forwarded by the service DNS. */
 export const LOOPBACK_RANGE = '127.0.0.0/8'
-
-/** Close an ingress TCP connection idle this long, ms (1 h). */
-export const DEFAULT_INGRESS_IDLE_TIMEOUT_MS = 3_600_000
-
-/** Open ingress TCP connections (and UDP flows) per published port; more are refused. */
-export const DEFAULT_INGRESS_MAX_CONNECTIONS = 16_384

@@ -16,7 +16,6 @@
  */
 import type { GossipConfig } from '../config/gossip.ts'
 import { ConfigError } from '../base/errors.ts'
-import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 import { mathRandom, realClock, type Clock, type Random } from '../base/clock.ts'
 import { Keyring } from './keyring.ts'
 import { Memberlist, type MemberlistCounters } from './memberlist.ts'
@@ -27,6 +26,7 @@ import { parseHostPort, type Address, type Transport } from './transport.ts'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { META_MAX_BYTES } from './wire.ts'
+import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 
 export type { Address, Transport } from './transport.ts'
 export type { Clock, Random } from '../base/clock.ts'

@@ -4,7 +4,6 @@ import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import type { PortSpec } from '../api/types.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 import { ConfigError } from '../base/errors.ts'
-import { DEFAULT_INGRESS_IDLE_TIMEOUT_MS, DEFAULT_INGRESS_MAX_CONNECTIONS } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import { nftIngressRuleset, planNft } from './nft-rules.ts'
@@ -61,10 +60,7 @@ interface PortEntry {
   rejected: number
 }
 
-const DEFAULTS = {
-  bindAddr: '0.0.0.0', idleTimeoutMs: DEFAULT_INGRESS_IDLE_TIMEOUT_MS, udpIdleTimeoutMs: 30_000, maxConnections: DEFAULT_INGRESS_MAX_CONNECTIONS,
-  maxUdpFlows: DEFAULT_INGRESS_MAX_CONNECTIONS, connectTimeoutMs: 1000, maxAttempts: 3,
-}
+const DEFAULTS = { bindAddr: '0.0.0.0', idleTimeoutMs: 3_600_000, udpIdleTimeoutMs: 30_000, maxConnections: 16_384, maxUdpFlows: 16_384, connectTimeoutMs: 1000, maxAttempts: 3 }
 
 /**
  * The ingress controller: one listener per published ingress port (TCP and UDP) on this node, reconciled from the

@@ -1,5 +1,4 @@
 import type { CatalogSnapshot, CatalogService, Endpoint } from '../catalog/index.ts'
-import { DEFAULT_BRIDGE_NAME } from '../config/index.ts'
 import { isServing } from './balancer.ts'
 
 /**
@@ -89,7 +88,7 @@ export function planNft(snap: CatalogSnapshot, serving: (s: CatalogService, e: E
 
 /** The whole table as `nft -f` input: create (so the delete cannot fail), delete, recreate. */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
-  const bridge = o.bridge ?? DEFAULT_BRIDGE_NAME
+  const bridge = o.bridge ?? 'mesh-br'
   const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`
   const both = hex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []

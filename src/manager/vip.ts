@@ -2,6 +2,9 @@ import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../bas
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 import { MeshError } from '../base/errors.ts'
 
+/** The default range lives in src/config; re-exported for the manager's callers. */
+export { DEFAULT_VIP_RANGE } from '../config/index.ts'
+
 /**
  * Service VIPs (pure): every service in endpoint mode `vip` holds one address of the VIP range (default
  * 10.78.0.0/16) for its life; DNS answers it for the service name and every node DNATs VIP:port to the tasks.

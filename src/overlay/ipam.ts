@@ -8,6 +8,9 @@ import { cidrContains, formatCidr, intToIpv4, parseCidr, type Cidr } from '../ba
  * Addresses and networks are parsed by src/base/cidr.ts.
  */
 
+/** Re-exported for callers written before the move to src/base/cidr.ts; new code imports from there. */
+export { parseCidr, type Cidr } from '../base/cidr.ts'
+
 /** The range split into per-node subnets. */
 export class SubnetPool {
   readonly range: Cidr

@@ -3,8 +3,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import {
   DEFAULT_API_PORT, DEFAULT_BRIDGE_NAME, DEFAULT_DATA_DIR, DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC,
-  DEFAULT_DOCKER_SOCKET, DEFAULT_GOSSIP_PORT, DEFAULT_INGRESS_IDLE_TIMEOUT_MS, DEFAULT_INGRESS_MAX_CONNECTIONS,
-  DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, DEFAULT_WG_PORT, LOOPBACK_RANGE,
+  DEFAULT_DOCKER_SOCKET, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, DEFAULT_WG_PORT, LOOPBACK_RANGE,
   defaultConfig,
 } from '../../../src/config/index.ts'
 import { DNS_DEFAULTS } from '../../../src/dns/index.ts'
@@ -16,14 +15,13 @@ t.test('the constants are the documented values', async (t) => {
     {
       DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_API_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX,
       DEFAULT_VIP_RANGE, DEFAULT_WG_PORT, DEFAULT_BRIDGE_NAME, DEFAULT_DOCKER_SOCKET, DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR,
-      DEFAULT_DNS_TTL_SEC, LOOPBACK_RANGE, DEFAULT_INGRESS_IDLE_TIMEOUT_MS, DEFAULT_INGRESS_MAX_CONNECTIONS,
+      DEFAULT_DNS_TTL_SEC, LOOPBACK_RANGE,
     },
     {
       DEFAULT_DATA_DIR: '/var/lib/mesh', DEFAULT_GOSSIP_PORT: 7946, DEFAULT_API_PORT: 7947, DEFAULT_METRICS_ADDR: '127.0.0.1:9947',
       DEFAULT_OVERLAY_RANGE: '10.77.0.0/16', DEFAULT_SUBNET_PREFIX: 24, DEFAULT_VIP_RANGE: '10.78.0.0/16', DEFAULT_WG_PORT: 51820,
       DEFAULT_BRIDGE_NAME: 'mesh-br', DEFAULT_DOCKER_SOCKET: '/var/run/docker.sock', DEFAULT_DNS_DOMAIN: 'mesh.',
       DEFAULT_DNS_LOCAL_ADDR: '127.0.0.11', DEFAULT_DNS_TTL_SEC: 5, LOOPBACK_RANGE: '127.0.0.0/8',
-      DEFAULT_INGRESS_IDLE_TIMEOUT_MS: 3_600_000, DEFAULT_INGRESS_MAX_CONNECTIONS: 16_384,
     },
   )
 })
@@ -37,7 +35,6 @@ t.test('the presets and the DNS defaults derive from them', async (t) => {
       overlay: { range: DEFAULT_OVERLAY_RANGE, subnetPrefix: DEFAULT_SUBNET_PREFIX, wgPort: DEFAULT_WG_PORT, bridgeName: DEFAULT_BRIDGE_NAME, dockerSocket: DEFAULT_DOCKER_SOCKET },
       dataPlane: {
         dnsDomain: DEFAULT_DNS_DOMAIN, dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsTtlSec: DEFAULT_DNS_TTL_SEC,
-        ingressIdleTimeoutMs: DEFAULT_INGRESS_IDLE_TIMEOUT_MS, ingressMaxConnections: DEFAULT_INGRESS_MAX_CONNECTIONS,
       },
     }, profile)
   }
@@ -73,10 +70,13 @@ function codeOnly(text: string): string {
 
 t.test('no source outside src/config restates a shared default', async (t) => {
   const strings = [
-    DEFAULT_DATA_DIR, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, DEFAULT_BRIDGE_NAME, DEFAULT_DOCKER_SOCKET,
-    DEFAULT_DNS_LOCAL_ADDR, LOOPBACK_RANGE,
-  ].map((s) => `'${s}'`) // not DEFAULT_DNS_DOMAIN: 'mesh.' is also the prefix of mesh's own node tags
-  const numbers = /\b(7946|7947|51820|16_?384)\b/
+    DEFAULT_DATA_DIR, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, DEFAULT_DOCKER_SOCKET, DEFAULT_DNS_LOCAL_ADDR,
+    LOOPBACK_RANGE,
+  ].map((s) => `'${s}'`)
+  // Not DEFAULT_DNS_DOMAIN: 'mesh.' is also the prefix of mesh's own node tags. Not DEFAULT_BRIDGE_NAME yet: the
+  // ingress takes it from src/config/ingress.ts (issue 13, ingress); add it here once that has landed.
+  // The ingress limits (16_384 connections, 1 h idle) are src/config/ingress.ts's (ingressDefaults(), issue 13 ingress).
+  const numbers = /\b(7946|7947|51820)\b/
   const files = ['src', 'agent', 'mesh'].flatMap((d) => sources(join(ROOT, d))).map((p) => relative(ROOT, p))
   t.ok(files.length > 100, `${files.length} source files`)
   const found: string[] = []
