@@ -106,6 +106,17 @@ t.test('every MESH_ERR_* in the code is in docs/errors.md, and the doc lists onl
   for (const code of documented) t.ok(literals.has(code), `docs/errors.md: ${code} is still produced by the code`)
 })
 
+t.test('docs/errors.md lists each code in one row', async (t) => {
+  const rows = new Map<string, number>()
+  for (const line of docText.split('\n')) {
+    const first = /^\|([^|]*)\|/.exec(line)?.[1] ?? ''
+    for (const m of first.matchAll(/`(MESH_ERR_[A-Z_]+)`/g)) rows.set(m[1] as string, (rows.get(m[1] as string) ?? 0) + 1)
+  }
+  t.ok(rows.size >= 20, `${rows.size} codes in the table`)
+  for (const [code, n] of rows) if (n !== 1) t.fail(`${code} is in ${n} rows`)
+  t.same([...rows.keys()].sort(), [...documented].sort(), 'every code the page names has a row')
+})
+
 t.test('the checks catch what they are for', async (t) => {
   const fake: ErrorClass = { name: 'X', parent: 'Error', file: 'x.ts', codes: [], carrier: false, hasConstructor: false }
   t.notOk(chain(fake).includes('MeshError'), 'a plain Error subclass is not a MeshError')
