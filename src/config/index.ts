@@ -21,10 +21,12 @@ import { defaultDataPlaneConfig, type DataPlaneConfig } from './data-plane.ts'
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
-export * from './defaults.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** The shared defaults (ports, ranges, addresses) every subsystem imports from here. */
+export * from './defaults.ts'
 
 export interface Config {
   /** State: WireGuard key, overlay lease, control socket, store. Default /var/lib/mesh. */
