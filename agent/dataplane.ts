@@ -7,6 +7,7 @@ import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type LookupRe
 import type { GossipEvent } from '../src/gossip/index.ts'
 import { Ingress, type IngressOptions, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
+import { LOOPBACK_RANGE } from '../src/config/index.ts'
 
 /**
  * The agent's data plane: the catalog (services → endpoints) fed by the manager's push stream and by gossip, and
@@ -132,7 +133,7 @@ export class DataPlane {
 
   /** Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs. */
   #ranges(): { allowCidrs: string[]; reverseCidrs: string[] } {
-    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, '127.0.0.0/8'], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
+    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
   }
 
   async stop(): Promise<void> {

@@ -17,7 +17,7 @@ import { registerManagerMetrics, type Manager, type NodeFacts } from '../src/man
 import { TAG_SUBNET, cachedOverlayStatus, registerOverlayMetrics, type Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 
-export const DEFAULT_METRICS_ADDR = '127.0.0.1:9947'
+import { DEFAULT_METRICS_ADDR } from '../src/config/index.ts'
 /** A WireGuard session is rekeyed every 2 minutes while in use; older than this, the tunnel counts as stale. */
 const TUNNEL_FRESH_S = 180
 

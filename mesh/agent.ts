@@ -1,5 +1,8 @@
 import { Command, Option } from 'commander'
-import { loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel } from '../src/config/index.ts'
+import {
+  DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
+  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel,
+} from '../src/config/index.ts'
 import { startAgent } from '../agent/agent.ts'
 import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/base/errors.ts'
@@ -35,25 +38,25 @@ const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
 export function agentCommand(): Command {
   return new Command('agent')
     .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM or SIGINT = graceful leave)')
-    .option('--bind <addr[:port]>', 'address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:7946)')
+    .option('--bind <addr[:port]>', `address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:${DEFAULT_GOSSIP_PORT})`)
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
     .option('--name <name>', 'node name, unique in the cluster (default: the host name)')
     .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary', collect)
     .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
     .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
-    .option('--overlay-range <cidr>', 'the cluster\'s overlay range, split into one /24 per node (default 10.77.0.0/16)')
+    .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
     .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
     .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; env MESH_JOIN_TOKEN)')
-    .option('--manager <host[:port]>', 'manager API to register with (default: the first --join host, port 7947)')
-    .option('--api-port <port>', 'manager API port on managers (default 7947)')
-    .option('--vip-range <cidr>', 'range service VIPs come from, on managers (default 10.78.0.0/16)')
-    .option('--metrics-addr <host:port|off>', 'serve Prometheus metrics at http://HOST:PORT/metrics, or off (default 127.0.0.1:9947)')
+    .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
+    .option('--api-port <port>', `manager API port on managers (default ${DEFAULT_API_PORT})`)
+    .option('--vip-range <cidr>', `range service VIPs come from, on managers (default ${DEFAULT_VIP_RANGE})`)
+    .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
     .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
-    .addOption(new Option('--dns <on|off>', 'serve service DNS on the overlay gateway and 127.0.0.11 (default on)').choices(['on', 'off']))
+    .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
-    .option('--data-dir <dir>', 'state directory, holds the control socket (default /var/lib/mesh)')
+    .option('--data-dir <dir>', `state directory, holds the control socket (default ${DEFAULT_DATA_DIR})`)
     .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .addOption(new Option('--profile <profile>', 'timing defaults: lan (memberlist LAN) or local (loopback clusters)').choices(['lan', 'local']))

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { CONTROL_SOCKET, controlGet, type LookupRecord, type LookupResult } from '../src/api/index.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
 import { ConfigError } from '../src/base/errors.ts'
+import { ipv4ToInt } from '../src/base/cidr.ts'
 import { table } from './table.ts'
 
 const TYPES = ['A', 'AAAA', 'SRV', 'PTR', 'SOA', 'TXT', 'ANY']
@@ -22,15 +23,14 @@ export function dnsCommand(): Command {
     .option('--type <type>', `record type: ${TYPES.join(', ')} (default A; PTR when NAME is an IPv4 address)`)
     .option('--from <ip>', 'answer as for a container with this overlay address (its stack decides short names)')
     .option('--json', 'print JSON for scripts')
-    .option('--data-dir <dir>', 'the agent\'s data dir (default /var/lib/mesh, env MESH_DATA_DIR)')
+    .option('--data-dir <dir>', `the agent's data dir (default ${DEFAULT_DATA_DIR}, env MESH_DATA_DIR)`)
     .addHelpText('after', '\nExamples:\n  mesh dns lookup web\n  mesh dns lookup tasks.web\n  mesh dns lookup _80._tcp.web --type SRV\n  mesh dns lookup 10.78.0.2')
     .action(async (name: string, o: { type?: string; from?: string; json?: boolean; dataDir?: string }) => {
       let type = (o.type ?? 'A').toUpperCase()
       let qname = name
-      const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(name)
-      if (v4 && o.type === undefined) {
+      if (ipv4ToInt(name) !== null && o.type === undefined) {
         type = 'PTR'
-        qname = `${v4.slice(1).reverse().join('.')}.in-addr.arpa`
+        qname = `${name.split('.').reverse().join('.')}.in-addr.arpa`
       }
       if (!TYPES.includes(type)) throw new ConfigError(`--type "${o.type}": want one of ${TYPES.join(', ')}`)
       const dir = o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR

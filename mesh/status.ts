@@ -8,7 +8,7 @@ export function statusCommand(): Command {
   return new Command('status')
     .description('show the cluster as the local agent sees it: members, overlay peers, published ports with their endpoints (health, open connections, bytes) and the DNS')
     .option('--json', 'print JSON for scripts')
-    .option('--data-dir <dir>', 'the agent\'s data dir (default /var/lib/mesh, env MESH_DATA_DIR)')
+    .option('--data-dir <dir>', `the agent's data dir (default ${DEFAULT_DATA_DIR}, env MESH_DATA_DIR)`)
     .addHelpText('after', '\nExample:\n  mesh status\n  mesh status --json | jq \'.members[] | select(.state != "alive")\'')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
       const dir = opts.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR

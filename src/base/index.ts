@@ -2,6 +2,7 @@
  * src/base — the few pieces every folder uses and none owns: the clock and random source cores take injected,
  * `MeshError` and its codes, CIDR/IPv4 arithmetic, the NDJSON line splitter. Depends on nothing but Node.
  */
+export * from './cidr.ts'
 export * from './errors.ts'
 export * from './clock.ts'
 export * from './ndjson.ts'

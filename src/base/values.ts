@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net'
 import { MeshError } from './errors.ts'
+import { ipv4ToInt, parseCidr } from './cidr.ts'
 
 /**
  * Checks for values that cross a trust boundary (reported by another node, read from gossip tags or a catalog
@@ -28,9 +29,9 @@ export function plainText(value: unknown, what: string): string {
   return value
 }
 
-/** A canonical dotted-quad IPv4 address: four decimal octets 0-255, no leading zeros, nothing else. */
+/** A canonical dotted-quad IPv4 address: four decimal octets 0-255, no leading zeros, nothing else (src/base/cidr.ts's rules). */
 export function isIpv4(s: unknown): s is string {
-  return typeof s === 'string' && /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/.test(s)
+  return typeof s === 'string' && ipv4ToInt(s) !== null
 }
 
 /** A TCP/UDP port: an integer 1-65535. */
@@ -54,12 +55,13 @@ export function isEndpoint(s: unknown): s is string {
   return hostOk && parsePort(m[3]) !== null
 }
 
-/** A canonical IPv4 network `a.b.c.d/p` (p 0-32, no host bits set). */
+/** A canonical IPv4 network `a.b.c.d/p` (p 0-32, no host bits set; src/base/cidr.ts's rules). */
 export function isIpv4Cidr(s: unknown): s is string {
   if (typeof s !== 'string') return false
-  const m = /^([\d.]+)\/(3[0-2]|[12]?\d)$/.exec(s)
-  if (!m || !isIpv4(m[1])) return false
-  const prefix = Number(m[2])
-  const ip = (m[1] as string).split('.').reduce((n, o) => n * 256 + Number(o), 0)
-  return prefix === 32 || ip % 2 ** (32 - prefix) === 0
+  try {
+    parseCidr(s)
+    return true
+  } catch {
+    return false
+  }
 }

@@ -1,7 +1,7 @@
 import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
 import type { PortSpec } from '../api/types.ts'
 import { hasControlChars, isIpv4, isPort } from '../base/values.ts'
-import { cidrContains, ipv4ToInt, parseCidr, type Cidr } from '../overlay/ipam.ts'
+import { cidrContains, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
 
 /**
  * Re-check a manager snapshot before anything reads it (pure). Its values end up in `nft -f` text (VIP and

@@ -4,6 +4,8 @@ import { ingressDefaults } from './ingress.ts'
  * Data-plane settings: the ingress routing mesh (src/ingress) and the service DNS (src/dns) every agent runs once
  * it belongs to a cluster. Both read the catalog the manager pushes.
  */
+import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC } from './defaults.ts'
+
 export interface DataPlaneConfig {
   /**
    * How published ports are served. userspace (default): Node proxies every published port on every node
@@ -33,6 +35,6 @@ export function defaultDataPlaneConfig(): DataPlaneConfig {
   const ingress = ingressDefaults()
   return {
     ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
-    dns: true, dnsDomain: 'mesh.', dnsTtlSec: 5, dnsUpstreams: [], dnsLocalAddr: '127.0.0.11',
+    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR,
   }
 }

@@ -2,6 +2,8 @@
  * Gossip (SWIM / memberlist) settings. Defaults are memberlist's DefaultLANConfig, so a mesh agent and a serf agent
  * in one cluster probe, suspect and declare death on the same schedule.
  */
+import { DEFAULT_GOSSIP_PORT } from './defaults.ts'
+
 export interface GossipConfig {
   /** Node name, unique in the cluster. Default: the host name. */
   name: string
@@ -62,9 +64,9 @@ export function lanGossipConfig(): GossipConfig {
   return {
     name: '',
     bindAddr: '0.0.0.0',
-    bindPort: 7946,
+    bindPort: DEFAULT_GOSSIP_PORT,
     advertiseAddr: '',
-    advertisePort: 7946,
+    advertisePort: DEFAULT_GOSSIP_PORT,
     probeIntervalMs: 1000,
     probeTimeoutMs: 500,
     indirectChecks: 3,

@@ -10,6 +10,10 @@ import { hostname, networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
 import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../base/errors.ts'
+import { parseCidr } from '../base/cidr.ts'
+import {
+  DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_VIP_RANGE,
+} from './defaults.ts'
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
 import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
 import { defaultDataPlaneConfig, type DataPlaneConfig } from './data-plane.ts'
@@ -21,6 +25,9 @@ export { ingressDefaults, type IngressDefaults } from './ingress.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** The shared defaults (ports, ranges, addresses) every subsystem imports from here. */
+export * from './defaults.ts'
 
 export interface Config {
   /** State: WireGuard key, overlay lease, control socket, store. Default /var/lib/mesh. */
@@ -55,12 +62,6 @@ export interface ClusterConfig {
   vipRange: string
 }
 
-export const DEFAULT_API_PORT = 7947
-export const DEFAULT_METRICS_ADDR = '127.0.0.1:9947'
-
-export const DEFAULT_DATA_DIR = '/var/lib/mesh'
-export const DEFAULT_GOSSIP_PORT = 7946
-
 /** A partial config as read from a file, the environment or flags. */
 export type ConfigInput = Partial<Omit<Config, 'gossip' | 'overlay' | 'cluster' | 'dataPlane'>> & {
   gossip?: Partial<GossipConfig>
@@ -78,7 +79,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: '10.78.0.0/16' },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE },
   }
 }
 
@@ -244,7 +245,7 @@ function validate(c: Config): void {
   if (!(g.udpBufferBytes >= 512 && g.udpBufferBytes <= 65000)) throw new ConfigError(`gossip.udpBufferBytes ${g.udpBufferBytes}: must be 512-65000`)
   const o = c.overlay
   if (!['auto', 'on', 'off'].includes(o.mode)) throw new ConfigError(`overlay mode "${o.mode}": must be auto, on or off`)
-  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(o.range)) throw new ConfigError(`overlay range "${o.range}": want an IPv4 network like 10.77.0.0/16`)
+  parseCidr(o.range, 'overlay range')
   if (!Number.isInteger(o.subnetPrefix) || o.subnetPrefix < 8 || o.subnetPrefix > 30) throw new ConfigError(`overlay.subnetPrefix ${o.subnetPrefix}: must be 8-30`)
   if (!Number.isInteger(o.wgPort) || o.wgPort < 1 || o.wgPort > 65535) throw new ConfigError(`overlay.wgPort ${o.wgPort}: must be 1-65535`)
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(o.ifname)) throw new ConfigError(`overlay.ifname "${o.ifname}": an interface name of 1-15 characters`)
@@ -263,7 +264,7 @@ function validate(c: Config): void {
   for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
-  if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(cl.vipRange)) throw new ConfigError(`VIP range "${cl.vipRange}": want an IPv4 network like 10.78.0.0/16`)
+  parseCidr(cl.vipRange, 'VIP range')
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

@@ -2,6 +2,8 @@
  * Overlay (WireGuard container network) settings. Each node holds one subnet of `range`, runs a WireGuard
  * interface with a peer per other node, and a Docker bridge network on its subnet.
  */
+import { DEFAULT_BRIDGE_NAME, DEFAULT_DOCKER_SOCKET, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_WG_PORT } from './defaults.ts'
+
 export interface OverlayConfig {
   /** on: required (start fails without Docker/WireGuard); off: gossip only; auto: on when a Docker engine answers. Default auto. */
   mode: 'auto' | 'on' | 'off'
@@ -34,16 +36,16 @@ export interface OverlayConfig {
 export function defaultOverlayConfig(): OverlayConfig {
   return {
     mode: 'auto',
-    range: '10.77.0.0/16',
-    subnetPrefix: 24,
-    wgPort: 51820,
+    range: DEFAULT_OVERLAY_RANGE,
+    subnetPrefix: DEFAULT_SUBNET_PREFIX,
+    wgPort: DEFAULT_WG_PORT,
     ifname: 'mesh0',
     network: 'mesh',
-    bridgeName: 'mesh-br',
+    bridgeName: DEFAULT_BRIDGE_NAME,
     mtu: 0,
     keepaliveS: 25,
     settleMs: 3000,
-    dockerSocket: '/var/run/docker.sock',
+    dockerSocket: DEFAULT_DOCKER_SOCKET,
     wgRunDir: '/var/run/wireguard',
     wireguardGo: 'wireguard-go',
   }

@@ -6,7 +6,7 @@
  */
 import dnsPacket from 'dns-packet'
 import type { CatalogSnapshot, CatalogView } from '../api/catalog.ts'
-import { anyContains, ipv4ToInt } from './cidr.ts'
+import { anyCidrContains, ipv4ToInt, unmapIpv4 } from '../base/cidr.ts'
 import type { DnsConfig } from './options.ts'
 import {
   CLASS_IN, CLASSIC_UDP_BYTES, EXT_RCODE_BADVERS, HEADER_BYTES, MAX_MESSAGE_BYTES, OPT_BYTES, ParseStatus, RCODE, TYPE,
@@ -117,7 +117,8 @@ export class Responder {
 
   /** May this source have foreign names forwarded? */
   allowed(fromIp: string): boolean {
-    return anyContains(this.#cfg.allowCidrs, ipv4ToInt(fromIp))
+    const ip = ipv4ToInt(unmapIpv4(fromIp))
+    return ip !== null && anyCidrContains(this.#cfg.allowCidrs, ip)
   }
 
   #refuseOrForward(msg: Buffer, q: Query, fromIp: string): Buffer | typeof FORWARD {

@@ -1,6 +1,9 @@
 /** DNS server options: one typed, documented, validated and frozen config (defaults here, named in docs/dns.md). */
 import { ConfigError } from '../base/errors.ts'
-import { parseCidr, type Cidr } from './cidr.ts'
+import { parseCidr, type Cidr } from '../base/cidr.ts'
+import {
+  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE,
+} from '../config/index.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
 
 export interface ListenAddress {
@@ -64,12 +67,12 @@ export interface DnsConfig {
 }
 
 export const DNS_DEFAULTS = Object.freeze({
-  listen: [{ host: '127.0.0.11', port: 53 }],
-  domain: 'mesh.',
-  ttlSec: 5,
+  listen: [{ host: DEFAULT_DNS_LOCAL_ADDR, port: 53 }],
+  domain: DEFAULT_DNS_DOMAIN,
+  ttlSec: DEFAULT_DNS_TTL_SEC,
   resolvConf: '/etc/resolv.conf',
-  allowCidrs: ['10.77.0.0/16', '10.78.0.0/16', '127.0.0.0/8'],
-  reverseCidrs: ['10.77.0.0/16', '10.78.0.0/16'],
+  allowCidrs: [DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE],
+  reverseCidrs: [DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE],
   forwardAttemptMs: 800,
   forwardTimeoutMs: 2000,
   maxInflight: 1024,
@@ -113,8 +116,8 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
     ttlSec: int('ttlSec', opts.ttlSec, DNS_DEFAULTS.ttlSec, 0, 3600),
     upstreams: upstreams ? Object.freeze(upstreams) : null,
     resolvConf: opts.resolvConf ?? DNS_DEFAULTS.resolvConf,
-    allowCidrs: Object.freeze((opts.allowCidrs ?? DNS_DEFAULTS.allowCidrs).map((c) => parseCidr(c, 'allowCidrs'))),
-    reverseCidrs: Object.freeze((opts.reverseCidrs ?? DNS_DEFAULTS.reverseCidrs).map((c) => parseCidr(c, 'reverseCidrs'))),
+    allowCidrs: Object.freeze((opts.allowCidrs ?? DNS_DEFAULTS.allowCidrs).map((c) => parseCidr(c, 'dns: allowCidrs', 'clear'))),
+    reverseCidrs: Object.freeze((opts.reverseCidrs ?? DNS_DEFAULTS.reverseCidrs).map((c) => parseCidr(c, 'dns: reverseCidrs', 'clear'))),
     forwardAttemptMs: int('forwardAttemptMs', opts.forwardAttemptMs, Math.min(DNS_DEFAULTS.forwardAttemptMs, forwardTimeoutMs), 10, forwardTimeoutMs),
     forwardTimeoutMs,
     maxInflight: int('maxInflight', opts.maxInflight, DNS_DEFAULTS.maxInflight, 1, 65_000),

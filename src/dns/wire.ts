@@ -4,6 +4,8 @@
  * Everything here is pure and allocation-light; nothing throws on hostile input (parsers return a status instead).
  */
 
+import { ipv4ToInt } from '../base/cidr.ts'
+
 export const TYPE = Object.freeze({ A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, HTTPS: 65, ANY: 255 })
 export const CLASS_IN = 1
 export const RCODE = Object.freeze({ NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 })
@@ -176,17 +178,12 @@ export function encodeRecord(owner: Buffer | null, type: number, ttlSec: number,
   return out
 }
 
+/** An A record's rdata; null when `ip` is not an IPv4 address. */
 export function ipv4Bytes(ip: string): Buffer | null {
-  const parts = ip.split('.')
-  if (parts.length !== 4) return null
+  const n = ipv4ToInt(ip)
+  if (n === null) return null
   const out = Buffer.allocUnsafe(4)
-  for (let i = 0; i < 4; i++) {
-    const s = parts[i] as string
-    if (!/^\d{1,3}$/.test(s)) return null
-    const n = Number(s)
-    if (n > 255) return null
-    out[i] = n
-  }
+  out.writeUInt32BE(n, 0)
   return out
 }
 

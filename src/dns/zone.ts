@@ -13,7 +13,7 @@
  * A name listed first wins when two services would produce the same name.
  */
 import type { CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
-import { anyContains, ipv4ToInt, reverseName, type Cidr } from './cidr.ts'
+import { anyCidrContains, ipv4ToInt, type Cidr } from '../base/cidr.ts'
 import { TYPE, encodeName, encodeRecord, ipv4Bytes, labelStarts, nameKey, soaRdata, srvRdata } from './wire.ts'
 
 /** Records of one type at one name, concatenated. */
@@ -74,7 +74,12 @@ function makeSet(records: Buffer[], rotate: boolean, extra: RRSet | null = null)
 }
 
 function byIp(a: string, b: string): number {
-  return ipv4ToInt(a) - ipv4ToInt(b)
+  return (ipv4ToInt(a) ?? -1) - (ipv4ToInt(b) ?? -1)
+}
+
+/** The in-addr.arpa name of an address (`4.3.2.1.in-addr.arpa`). */
+function reverseName(ip: number): string {
+  return `${ip & 255}.${(ip >>> 8) & 255}.${(ip >>> 16) & 255}.${(ip >>> 24) & 255}.in-addr.arpa`
 }
 
 /** A records (owner = question name) for addresses; null when there are none. */
@@ -220,13 +225,13 @@ export function buildZone(snap: CatalogSnapshot, opts: ZoneOptions): Zone {
     if (s.vip) {
       const ip = ipv4ToInt(s.vip)
       const target = encodeName(`${s.name}.${domain}`)
-      if (ip >= 0 && target) b.add(b.names, reverseName(ip), 'ptr', makeSet([encodeRecord(null, TYPE.PTR, ttl, target)], false), none)
+      if (ip !== null && target) b.add(b.names, reverseName(ip), 'ptr', makeSet([encodeRecord(null, TYPE.PTR, ttl, target)], false), none)
     }
     for (const e of s.endpoints) {
       if (s.stack) ipStack.set(e.ip, s.stack)
       const ip = ipv4ToInt(e.ip)
       const target = encodeName(`${e.taskName}.${domain}`)
-      if (ip >= 0 && target) b.add(b.names, reverseName(ip), 'ptr', makeSet([encodeRecord(null, TYPE.PTR, ttl, target)], false), none)
+      if (ip !== null && target) b.add(b.names, reverseName(ip), 'ptr', makeSet([encodeRecord(null, TYPE.PTR, ttl, target)], false), none)
     }
   }
   // The apex (SOA) and empty non-terminals inside the domain (NODATA rather than NXDOMAIN).
@@ -286,7 +291,7 @@ export function ownsMissing(zone: Zone, key: string): boolean {
   }
   if (octets.length !== 4 || i !== stop) return false
   const ip = ((((octets[3] as number) * 256 + (octets[2] as number)) * 256 + (octets[1] as number)) * 256) + (octets[0] as number)
-  return anyContains(zone.reverseCidrs, ip)
+  return anyCidrContains(zone.reverseCidrs, ip)
 }
 
 /** The records at an entry for a query type (ANY: everything). */

@@ -27,6 +27,7 @@ import { parseHostPort, type Address, type Transport } from './transport.ts'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { META_MAX_BYTES } from './wire.ts'
+import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 
 export type { Address, Transport } from './transport.ts'
 export type { Clock, Random } from '../base/clock.ts'
@@ -121,7 +122,7 @@ export class Gossip {
 
   /** Join through one or more seeds (`host[:port]`); resolves with the number that answered. */
   async join(seeds: readonly string[]): Promise<number> {
-    const addrs = await resolveSeeds(seeds, this.config.bindPort === 0 ? 7946 : this.config.advertisePort)
+    const addrs = await resolveSeeds(seeds, this.config.bindPort === 0 ? DEFAULT_GOSSIP_PORT : this.config.advertisePort)
     const n = await this.#ml.join(addrs)
     this.#serf.broadcastJoin()
     return n

@@ -43,5 +43,4 @@ export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } f
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'
 export { taskSpecDiffers } from './update.ts'
-export { DEFAULT_VIP_RANGE } from './vip.ts'
 export type { Plan, PlanEvent } from './plan.ts'

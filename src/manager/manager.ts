@@ -9,10 +9,10 @@ import type { Store, StoreEvent, TaskFilter, Unsubscribe } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
-import { DEFAULT_VIP_RANGE, parseVipRange } from './vip.ts'
+import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
-import { parseCidr, type Cidr } from '../overlay/ipam.ts'
-import { defaultOverlayConfig } from '../config/overlay.ts'
+import { parseCidr, type Cidr } from '../base/cidr.ts'
+import { DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { buildCatalog } from './build-catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
@@ -77,7 +77,7 @@ export class Manager {
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
-    this.#overlayRange = parseCidr(o.overlayRange ?? defaultOverlayConfig().range, 'overlay range')
+    this.#overlayRange = parseCidr(o.overlayRange ?? DEFAULT_OVERLAY_RANGE, 'overlay range')
     this.#nodeSubnet = o.nodeSubnet ?? (() => null)
     this.#store = o.store
     this.#clock = o.clock ?? realClock()

@@ -3,7 +3,7 @@
  * tx reads: a published ingress port belongs to one service, and a VIP service gets a free address of the range.
  * Breaking either is a conflict (MESH_ERR_CONFLICT, HTTP 409).
  */
-import type { Cidr } from '../overlay/ipam.ts'
+import type { Cidr } from '../base/cidr.ts'
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { VipExhaustedError, vipFor } from './vip.ts'

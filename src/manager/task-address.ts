@@ -1,5 +1,5 @@
 import { isIpv4 } from '../base/values.ts'
-import { cidrContains, formatCidr, ipv4ToInt, parseCidr, type Cidr } from '../overlay/ipam.ts'
+import { cidrContains, formatCidr, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
 
 /**
  * The check on a task address a node reports (pure). The address goes into every agent's VIP and published-port

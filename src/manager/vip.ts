@@ -1,5 +1,8 @@
-import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../overlay/ipam.ts'
+import { cidrContains, intToIpv4, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
+import { MeshError } from '../base/errors.ts'
+
+/** The default range lives in src/config; re-exported for the manager's callers. */
 
 /**
  * Service VIPs (pure): every service in endpoint mode `vip` holds one address of the VIP range (default
@@ -8,9 +11,12 @@ import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
  * stable and readable (10.78.0.2, 10.78.0.3, …). A freed VIP is reused by the next service.
  */
 
-export const DEFAULT_VIP_RANGE = '10.78.0.0/16'
-
-export class VipExhaustedError extends Error {}
+/** The VIP range has no free address left, or is too small to hold one. The API answers 409. */
+export class VipExhaustedError extends MeshError {
+  constructor(message: string) {
+    super('MESH_ERR_VIP_EXHAUSTED', message)
+  }
+}
 
 /** The lowest free VIP in `range` not in `used`. Throws VipExhaustedError when none is left. */
 export function allocateVip(range: Cidr, used: ReadonlySet<string>): string {

@@ -21,7 +21,8 @@ import { mathRandom, realClock } from '../base/clock.ts'
 import type { Gossip } from '../gossip/index.ts'
 import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, removeNetworkIfUnused } from './docker-net.ts'
 import { applyFirewall, removeFirewall, type FirewallSpec } from './firewall.ts'
-import { SubnetPool, cidrsOverlap, parseCidr } from './ipam.ts'
+import { SubnetPool } from './ipam.ts'
+import { cidrsOverlap, parseCidr, type Cidr } from '../base/cidr.ts'
 import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
 import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejection } from './peers.ts'
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
@@ -29,7 +30,7 @@ import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers
 import { WireGuardTunnel } from './tunnel.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 
-export { SubnetPool, parseCidr } from './ipam.ts'
+export { SubnetPool } from './ipam.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
@@ -264,7 +265,7 @@ export class Overlay {
   }
 
   /** Docker networks first (the more useful message: a Docker bridge also shows up as a route). */
-  async #checkOverlaps(range: ReturnType<typeof parseCidr>): Promise<void> {
+  async #checkOverlaps(range: Cidr): Promise<void> {
     for (const n of await otherNetworkSubnets(this.#docker as ReturnType<typeof dockerClient>, this.#c.network)) {
       let cidr
       try { cidr = parseCidr(n.subnet) } catch { continue }

@@ -4,6 +4,7 @@ import { isEndpoint, isIpv4, parsePort } from '../base/values.ts'
 import type { SubnetPool } from './ipam.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, poolSubnet } from './tags.ts'
 import type { PeerConfig, PeerStatus } from './uapi.ts'
+import { DEFAULT_WG_PORT } from '../config/index.ts'
 import { isKey } from './wg-keys.ts'
 
 /**
@@ -28,8 +29,6 @@ export interface PeerRejection {
   node: string
   reason: string
 }
-
-export const DEFAULT_WG_PORT = 51820
 
 export function desiredPeers(members: readonly MemberInfo[], self: string, pool: SubnetPool, reject?: (r: PeerRejection) => void): DesiredPeer[] {
   const out: DesiredPeer[] = []

@@ -1,5 +1,6 @@
 import Docker from 'dockerode'
 import type { TaskRecord } from '../api/types.ts'
+import { DEFAULT_DOCKER_SOCKET } from '../config/index.ts'
 import { LABEL, containerCreateOptions, containerName, graceSeconds } from './container-spec.ts'
 import { JsonLines, parseEngineEvent } from './engine-events.ts'
 import { EngineError, engineError } from './errors.ts'
@@ -37,7 +38,7 @@ export class DockerRuntime implements ContainerRuntime {
   readonly #dns: string[]
 
   constructor(o: DockerRuntimeOptions = {}) {
-    this.#docker = o.docker ?? new Docker({ socketPath: o.socketPath ?? '/var/run/docker.sock' })
+    this.#docker = o.docker ?? new Docker({ socketPath: o.socketPath ?? DEFAULT_DOCKER_SOCKET })
     this.#dns = o.dns ?? []
   }
 

@@ -157,6 +157,24 @@ t.test('options: domain and TTL', async (t) => {
   t.throws(() => dnsConfig({ upstreams: ['not an address'] }), { code: 'MESH_ERR_CONFIG' })
 })
 
+t.test('allowCidrs: who may have foreign names forwarded (table)', async (t) => {
+  const r = responder({ allowCidrs: ['10.77.0.0/16', '127.0.0.1/8'] })
+  const cases = [
+    { from: '10.77.3.9', want: true },
+    { from: '::ffff:10.77.3.9', want: true },
+    { from: '127.0.0.53', want: true },
+    { from: '10.78.0.2', want: false },
+    { from: '::1', want: false },
+    { from: '010.77.3.9', want: false },
+    { from: '10.77.3.9\n', want: false },
+    { from: '', want: false },
+  ]
+  for (const c of cases) t.equal(r.allowed(c.from), c.want, JSON.stringify(c.from))
+  t.throws(() => dnsConfig({ allowCidrs: ['10.0.0.0/8\nflush ruleset'] }), {
+    code: 'MESH_ERR_CONFIG', message: 'dns: allowCidrs "10.0.0.0/8\nflush ruleset": want an IPv4 network like 10.77.0.0/16',
+  })
+})
+
 function bigCatalog(n: number): FakeCatalog {
   const snap = labSnapshot()
   const endpoints = Array.from({ length: n }, (_, i) => ep('big', i + 1, `10.77.${1 + (i >> 8)}.${i & 255}`))

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { SubnetPool, parseCidr } from '../../../src/overlay/ipam.ts'
+import { SubnetPool } from '../../../src/overlay/ipam.ts'
+import { parseCidr } from '../../../src/base/cidr.ts'
 import { desiredPeers, planPeers, type PeerRejection } from '../../../src/overlay/peers.ts'
 import { claimsFromMembers } from '../../../src/overlay/tags.ts'
 import { formatSet } from '../../../src/overlay/uapi.ts'

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { seededRandom } from '../../../src/base/clock.ts'
-import { SubnetPool, parseCidr } from '../../../src/overlay/ipam.ts'
+import { SubnetPool } from '../../../src/overlay/ipam.ts'
+import { parseCidr } from '../../../src/base/cidr.ts'
 import { SubnetClaim, winsAgainst, type ClaimEvent } from '../../../src/overlay/subnet-claim.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, claimsFromMembers } from '../../../src/overlay/tags.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
