@@ -4,7 +4,7 @@
  * answers SERVFAIL). The in-flight table is bounded; an answer is accepted only from a configured upstream, with an id
  * we are waiting for and the same question. Pure: time and randomness are injected, sending is a callback.
  */
-import type { Clock, Random } from '../gossip/index.ts'
+import type { Clock, Random } from '../base/clock.ts'
 import { HEADER_BYTES } from './wire.ts'
 
 export interface Upstream {

@@ -30,8 +30,6 @@ import { META_MAX_BYTES } from './wire.ts'
 import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 
 export type { Address, Transport } from './transport.ts'
-export type { Clock, Random } from '../base/clock.ts'
-export { realClock, seededRandom } from '../base/clock.ts'
 export { NetTransport } from './net-transport.ts'
 export { registerGossipMetrics, type GossipMetricSource } from './metrics.ts'
 export { keepPeersSnapshot, savedPeers, PEERS_FILE, type PeersSource } from './peers-snapshot.ts'

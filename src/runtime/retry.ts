@@ -1,4 +1,4 @@
-import type { Clock } from '../gossip/index.ts'
+import type { Clock } from '../base/clock.ts'
 
 /**
  * Per-key retry back-off: after a failure a key waits `firstMs`, doubling per further failure up to `maxMs`.

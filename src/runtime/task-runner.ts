@@ -1,5 +1,5 @@
 import { ConfigError } from '../base/errors.ts'
-import { realClock, type Clock } from '../gossip/index.ts'
+import { realClock, type Clock } from '../base/clock.ts'
 import { TASK_STATES, type TaskRecord, type TaskState } from '../api/types.ts'
 import { EngineError, engineText } from './errors.ts'
 import { KeyedQueue } from './keyed-queue.ts'

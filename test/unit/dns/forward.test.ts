@@ -1,6 +1,6 @@
 import t from 'tap'
 import dnsPacket from 'dns-packet'
-import { seededRandom } from '../../../src/gossip/index.ts'
+import { seededRandom } from '../../../src/base/clock.ts'
 import { Forwarder } from '../../../src/dns/forward.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 
