@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { CaPinError, JoinTokenError } from './errors.ts'
+import { CaPinError, JoinTokenError, PkiError } from './errors.ts'
 import { cryptoRandomBytes, isCaCertificate, parseCertificate, type RandomBytes } from './x509.ts'
 
 /**
@@ -74,11 +74,11 @@ export function newJoinSecret(randomBytes: RandomBytes = cryptoRandomBytes): str
   return Buffer.from(randomBytes(16)).toString('hex')
 }
 
-/** A fresh worker and manager secret, never equal to each other. */
+/** A fresh worker and manager secret; equal ones (128 random bits twice) can only mean a broken random source. */
 export function newJoinSecrets(randomBytes: RandomBytes = cryptoRandomBytes): JoinSecrets {
   const worker = newJoinSecret(randomBytes)
-  let manager = newJoinSecret(randomBytes)
-  while (manager === worker) manager = newJoinSecret(randomBytes)
+  const manager = newJoinSecret(randomBytes)
+  if (manager === worker) throw new PkiError('random source returned the same join secret twice; refusing to use it')
   return { worker, manager }
 }
 
