@@ -20,7 +20,7 @@ import {
 /** The cluster's root CA: a self-signed certificate and its private key, both PEM. Only managers hold the key. */
 export type ClusterCa = KeyAndCert
 
-const DAY_MS = 24 * 60 * 60 * 1000
+export const DAY_MS = 24 * 60 * 60 * 1000
 
 /** Root CA lifetime when none is given: 20 years, as Docker Swarm's. */
 export const DEFAULT_CA_LIFETIME_MS = 20 * 365 * DAY_MS

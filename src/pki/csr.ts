@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { checkIdentifier, checkLifetime, checkNow, type ClusterCa, loadClusterCa } from './ca.ts'
+import { checkIdentifier, checkLifetime, checkNow, type ClusterCa, DAY_MS, loadClusterCa } from './ca.ts'
 import { CsrError, PkiError } from './errors.ts'
 import { NODE_ROLES, type NodeRole } from './token.ts'
 import {
@@ -13,8 +13,6 @@ import {
   toCertDate,
   x509,
 } from './x509.ts'
-
-const DAY_MS = 24 * 60 * 60 * 1000
 
 /** Node certificate lifetime when none is given: 90 days, as Docker Swarm's. */
 export const DEFAULT_NODE_CERT_LIFETIME_MS = 90 * DAY_MS
@@ -71,9 +69,10 @@ async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
   } catch (err) {
     throw new CsrError(`certificate request is not a PEM PKCS#10 request: ${(err as Error).message}`, { cause: err })
   }
-  const algorithm = csr.publicKey.algorithm as EcKeyAlgorithm
+  const algorithm = csr.publicKey.algorithm as Partial<EcKeyAlgorithm>
   if (algorithm.name !== 'ECDSA' || algorithm.namedCurve !== 'P-256') {
-    throw new CsrError(`certificate request key is ${algorithm.name} ${algorithm.namedCurve ?? ''}; only ECDSA P-256 is issued`.replace(' ;', ';'))
+    const key = [algorithm.name, algorithm.namedCurve].filter(Boolean).join(' ')
+    throw new CsrError(`certificate request key is ${key}; only ECDSA P-256 is issued`)
   }
   let valid = false
   try {
