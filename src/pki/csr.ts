@@ -52,14 +52,18 @@ export interface SignNodeCsrOptions {
   readonly randomBytes?: RandomBytes
 }
 
-const DNS_NAME = /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+const LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(\\.${LABEL})*$`)
 
 function subjectAltNames(ipSans: readonly string[], dnsSans: readonly string[]): x509.JsonGeneralNames {
   for (const ip of ipSans) if (isIP(ip) === 0) throw new PkiError(`IP SAN ${JSON.stringify(ip)} is not an IP address`)
   for (const dns of dnsSans) {
     if (!DNS_NAME.test(dns)) throw new PkiError(`DNS SAN ${JSON.stringify(dns)} is not a host name`)
   }
-  return [...dnsSans.map((value) => ({ type: 'dns' as const, value })), ...ipSans.map((value) => ({ type: 'ip' as const, value }))]
+  return [
+    ...dnsSans.map((value) => ({ type: 'dns' as const, value })),
+    ...ipSans.map((value) => ({ type: 'ip' as const, value })),
+  ]
 }
 
 async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
@@ -80,7 +84,9 @@ async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
   } catch (err) {
     throw new CsrError(`certificate request signature cannot be checked: ${(err as Error).message}`, { cause: err })
   }
-  if (!valid) throw new CsrError('certificate request signature does not match its key (tampered, or made without the key)')
+  if (!valid) {
+    throw new CsrError('certificate request signature does not match its key (tampered, or made without the key)')
+  }
   return csr
 }
 
@@ -92,7 +98,9 @@ async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
 export async function signNodeCsr(ca: ClusterCa, csrPem: string, options: SignNodeCsrOptions): Promise<string> {
   const nodeId = checkIdentifier('node id', options.nodeId)
   const clusterId = checkIdentifier('cluster id', options.clusterId)
-  if (!NODE_ROLES.includes(options.role)) throw new PkiError(`role must be worker or manager, got ${String(options.role)}`)
+  if (!NODE_ROLES.includes(options.role)) {
+    throw new PkiError(`role must be worker or manager, got ${String(options.role)}`)
+  }
   const now = checkNow(options.now)
   const lifetimeMs = checkLifetime('node certificate lifetime', options.lifetimeMs ?? DEFAULT_NODE_CERT_LIFETIME_MS)
   const sans = subjectAltNames(options.ipSans ?? [], options.dnsSans ?? [])

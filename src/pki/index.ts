@@ -32,7 +32,14 @@ export {
   type SignNodeCsrOptions,
   signNodeCsr,
 } from './csr.ts'
-export { CaPinError, CsrError, JoinTokenError, PeerCertificateError, type PeerCertificateProblem, PkiError } from './errors.ts'
+export {
+  CaPinError,
+  CsrError,
+  JoinTokenError,
+  PeerCertificateError,
+  type PeerCertificateProblem,
+  PkiError,
+} from './errors.ts'
 export {
   caDigest,
   fetchAndPinCa,

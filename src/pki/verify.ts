@@ -91,7 +91,8 @@ export async function verifyPeerCertificate(
     })
   }
   if (chain.length > MAX_CHAIN) {
-    throw new PeerCertificateError('malformed', `peer certificate chain has ${chain.length} certificates; at most ${MAX_CHAIN}`)
+    const message = `peer certificate chain has ${chain.length} certificates; at most ${MAX_CHAIN}`
+    throw new PeerCertificateError('malformed', message)
   }
   if (trustedRoots.length === 0) throw new PkiError('no trusted cluster CA to verify a peer against')
   const roots = trustedRoots.map((pem, i) => {
@@ -123,10 +124,12 @@ function nodeIdentity(leaf: x509.X509Certificate, anchor: x509.X509Certificate, 
     throw new PeerCertificateError('not-a-node-cert', `peer certificate ${leaf.subject} is not a node certificate`)
   }
   if (!(NODE_ROLES as readonly string[]).includes(role)) {
-    throw new PeerCertificateError('bad-role', `peer certificate for node ${nodeId} has role ${JSON.stringify(role)}; expected worker or manager`)
+    const message = `peer certificate for node ${nodeId} has role ${JSON.stringify(role)}; expected worker or manager`
+    throw new PeerCertificateError('bad-role', message)
   }
   if (clusterId !== singleField(anchor.subjectName, 'O')) {
-    throw new PeerCertificateError('wrong-cluster', `peer certificate for node ${nodeId} names cluster ${clusterId}, not this one`)
+    const message = `peer certificate for node ${nodeId} names cluster ${clusterId}, not this one`
+    throw new PeerCertificateError('wrong-cluster', message)
   }
   const serial = leaf.serialNumber.toLowerCase()
   if (revoked.nodeIds?.has(nodeId) || revoked.serials?.has(serial)) {
