@@ -96,11 +96,14 @@ export async function verifyPeerCertificate(
   }
   if (trustedRoots.length === 0) throw new PkiError('no trusted cluster CA to verify a peer against')
   const roots = trustedRoots.map((pem, i) => {
+    let root: x509.X509Certificate
     try {
-      return parseCertificate(pem)
+      root = parseCertificate(pem)
     } catch (err) {
       throw new PkiError(`trusted root ${i} is unreadable: ${(err as Error).message}`, { cause: err })
     }
+    if (!isCaCertificate(root)) throw new PkiError(`trusted root ${i} (${root.subject}) is not a CA certificate`)
+    return root
   })
   const leaf = chain[0] as x509.X509Certificate
   const anchor = await findTrustAnchor(chain, roots, now)

@@ -83,6 +83,7 @@ t.test('refusals, each with its problem', async (t) => {
   t.ok(await verifyPeerCertificate(leaf, [ca.certPem], NOW, { revoked: { nodeIds: new Set(['node-b']), serials: new Set(['4a01']) } }), 'others revoked: still fine')
   await rejectsWith(t, () => verifyPeerCertificate(leaf, [], NOW), { code: 'MESH_ERR_PKI', message: /no trusted cluster CA/ }, 'no roots')
   await rejectsWith(t, () => verifyPeerCertificate(leaf, ['x'], NOW), { code: 'MESH_ERR_PKI', message: /trusted root 0 is unreadable/ }, 'bad root')
+  await rejectsWith(t, () => verifyPeerCertificate(leaf, [ca.certPem, leaf], NOW), { code: 'MESH_ERR_PKI', message: /trusted root 1 \(CN=node-a, OU=worker, O=c1\) is not a CA/ }, 'a leaf as root')
 })
 
 t.test('renewal at two thirds of the life, on an injected clock', async (t) => {
