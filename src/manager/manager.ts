@@ -5,7 +5,7 @@ import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
-import type { Store, StoreEvent, TaskFilter, Unsubscribe } from './store.ts'
+import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
@@ -273,10 +273,7 @@ export class Manager {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
       checkPortsFree(tx.listServices(), spec, null)
       const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
-      const vip = serviceVip(spec, undefined, tx.listServices(), this.#vipRange)
-      if (vip) s.vip = vip
-      tx.putService(s)
-      return s
+      return this.#putWithVip(tx, s, undefined)
     })
   }
 
@@ -290,11 +287,7 @@ export class Manager {
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
       checkPortsFree(tx.listServices(), spec, s.id)
       const next = updateService(s, spec, this.#now())
-      const vip = serviceVip(spec, s.vip, tx.listServices(), this.#vipRange)
-      if (vip) next.vip = vip
-      else delete next.vip
-      tx.putService(next)
-      return next
+      return this.#putWithVip(tx, next, s.vip)
     })
   }
 
@@ -308,12 +301,17 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
-      const vip = serviceVip(next.spec, s.vip, tx.listServices(), this.#vipRange)
-      if (vip) next.vip = vip
-      else delete next.vip
-      tx.putService(next)
-      return next
+      return this.#putWithVip(tx, next, s.vip)
     })
+  }
+
+  /** Store a service with its VIP: kept from `previous` when it still needs one, the lowest free one if new, none for dnsrr. */
+  #putWithVip(tx: StoreTx, s: ServiceRecord, previous: string | undefined): ServiceRecord {
+    const vip = serviceVip(s.spec, previous, tx.listServices(), this.#vipRange)
+    if (vip) s.vip = vip
+    else delete s.vip
+    tx.putService(s)
+    return s
   }
 
   async removeService(idOrName: string): Promise<void> {
