@@ -170,3 +170,19 @@ t.test('tags with control characters or odd keys are not taken from a member, no
   t.throws(() => g.updateTags({ '': 'v' }), { code: 'MESH_ERR_CONFIG' }, 'nor an empty key')
   t.same(g.tags, {}, 'our tags are unchanged')
 })
+
+t.test('failed members beyond gossip.maxDeadMembers are reaped, oldest first', async (t) => {
+  const c = await cluster(t, 6, { maxDeadMembers: 2 })
+  const reaped: string[] = []
+  node(c, 0).gossip.on((e) => { if (e.type === 'reap') reaped.push(e.member.name) })
+  for (const i of [3, 4, 5]) {
+    await c.kill(i)
+    const failed = await c.until(() => node(c, 0).gossip.member(`n${i}`)?.status !== 'alive', 120_000)
+    t.ok(failed >= 0, `n${i} is seen failed (or already reaped) (${failed} ms)`)
+  }
+  const gone = node(c, 0).gossip.members().filter((m) => m.status === 'failed' || m.status === 'left')
+  t.equal(gone.length, 2, 'two failed members are kept')
+  t.same(reaped, ['n3'], 'the one that failed first was reaped')
+  t.equal(node(c, 0).gossip.counters().membersReaped, 1, 'and counted')
+  t.equal(node(c, 0).gossip.aliveCount(), 3, 'the live members are untouched')
+})
