@@ -333,6 +333,7 @@ export class SerfLayer implements MemberlistDelegate {
 
   /** Reap failed and left members, oldest first, while there are more than the caps allow. */
   #capGone(): void {
+    if (this.#members.size <= Math.min(this.#cfg.maxMembers, this.#cfg.maxDeadMembers)) return
     const gone = [...this.#members.values()].filter((x) => x.status === 'failed' || x.status === 'left')
     let excess = Math.max(gone.length - this.#cfg.maxDeadMembers, this.#members.size - this.#cfg.maxMembers)
     if (excess <= 0) return
