@@ -429,7 +429,11 @@ export class Memberlist {
   #onPing(p: Ping, from: Address): void {
     if (p.Node !== '' && p.Node !== this.config.name) return
     const ack: Ack = { type: MSG.ack, SeqNo: p.SeqNo, Payload: null }
-    this.#sendMsg(this.#replyAddress(p, from), encodeMessage(ack), null)
+    const to = this.#replyAddress(p, from)
+    // Anyone may ping us and name any reply address; only members get queued broadcasts piggybacked, so a forged
+    // ping is answered with an ack of its own size, not a full packet (review #11: reflection).
+    if (this.members.atAddress(to.ip, to.port)) this.#sendMsg(to, encodeMessage(ack), null)
+    else this.#sendParts(to, [encodeMessage(ack)], null)
   }
 
   /**

@@ -186,3 +186,17 @@ t.test('failed members beyond gossip.maxDeadMembers are reaped, oldest first', a
   t.equal(node(c, 0).gossip.counters().membersReaped, 1, 'and counted')
   t.equal(node(c, 0).gossip.aliveCount(), 3, 'the live members are untouched')
 })
+
+t.test('a ping from a non-member is acked without piggybacked broadcasts (no amplification)', async (t) => {
+  const c = await cluster(t, 3)
+  const evil = await outsider(c, 1)
+  node(c, 0).gossip.setTags({ filler: 'x'.repeat(300) })
+  const ping: PacketMessage = {
+    type: MSG.ping, SeqNo: 7, Node: '', SourceAddr: Uint8Array.of(127, 99, 0, 1), SourcePort: 7946, SourceNode: 'evil',
+  }
+  evil.send(node(c, 0).addr, [ping])
+  await c.clock.advance(10)
+  const sent = encodePacket([encodeMessage(ping)], { crc: false, compress: false, keyring: null }).length
+  t.equal(evil.received.length, 1, 'the ping is acked')
+  t.ok((evil.received[0]?.length ?? Infinity) <= sent, `the ack (${evil.received[0]?.length} B) is no bigger than the ping (${sent} B)`)
+})
