@@ -8,6 +8,7 @@ import {
 } from './serf-wire.ts'
 import { ipFromBytes } from './ip.ts'
 import { tagsProblem } from './tags.ts'
+import { LamportClock, type SerfConfig, type SerfCounters, type SerfEvent, type SerfMember, type SerfStatus } from './serf-types.ts'
 
 /**
  * serf's layer over memberlist, so that `serf members` shows us alive / leaving / left / failed exactly as it shows
@@ -15,61 +16,8 @@ import { tagsProblem } from './tags.ts'
  * query acks, and reconnection to failed members. Pure apart from the injected clock and random.
  */
 
-export type SerfStatus = 'alive' | 'leaving' | 'left' | 'failed'
-
-export interface SerfMember {
-  name: string
-  ip: string
-  port: number
-  tags: Record<string, string>
-  status: SerfStatus
-  /** memberlist's own view: alive, suspect, dead or left. */
-  state: Member['state']
-  incarnation: number
-  vsn: number[]
-  statusLTime: number
-  /** Clock time of the last change we saw, ms. */
-  changedMs: number
-}
-
-export type SerfEvent =
-  | { type: 'join' | 'update' | 'suspect' | 'alive' | 'fail' | 'leave' | 'reap'; member: SerfMember }
-  | { type: 'user'; name: string; payload: Uint8Array; ltime: number }
-  | { type: 'direct'; payload: Uint8Array }
-  | { type: 'conflict'; name: string; existing: string; other: string }
-  | { type: 'refuted'; incarnation: number; accusedBy: string }
-
-/** serf's Lamport clock: witness(v) moves past v; time() is the current value. Starts at 1. */
-export class LamportClock {
-  #t = 1
-  time(): number { return this.#t }
-  increment(): number { return ++this.#t }
-  witness(v: number): void { if (v >= this.#t) this.#t = v + 1 }
-}
-
-export interface SerfConfig {
-  name: string
-  tags: Record<string, string>
-  retransmitMult: number
-  reconnectIntervalMs: number
-  /** Failed members are forgotten after this long, ms (serf: 24 h). */
-  reconnectTimeoutMs: number
-  /** Left members are forgotten after this long, ms (serf: 24 h). */
-  tombstoneTimeoutMs: number
-  /** Most members kept, any status; failed and left ones are reaped oldest first to stay under it. */
-  maxMembers: number
-  /** Most failed or left members kept; beyond it the oldest are reaped. */
-  maxDeadMembers: number
-}
-
-export interface SerfCounters {
-  /** Members whose metadata held tags we refuse (tagsProblem); their tags were not taken. */
-  tagsRefused: number
-  /** Relays and query acks not sent because the destination is not a member at that address. */
-  relaysRefused: number
-  /** Failed or left members forgotten early because of maxMembers or maxDeadMembers. */
-  membersReaped: number
-}
+export { LamportClock } from './serf-types.ts'
+export type { SerfConfig, SerfCounters, SerfEvent, SerfMember, SerfStatus } from './serf-types.ts'
 
 const INTENT_TTL_MS = 5 * 60_000
 /** serf MaxQueueDepth: a flood of events or intents cannot grow the queue past this. */
