@@ -55,6 +55,18 @@ export interface GossipConfig {
   leavePropagateDelayMs: number
   /** Retry joining failed members every so often (serf's reconnect), ms. Default 30000. */
   reconnectIntervalMs: number
+  /** Forget a failed member after this long, ms (serf's ReconnectTimeout). Default 86400000 (24 h). */
+  reconnectTimeoutMs: number
+  /** Forget a member that left after this long, ms (serf's TombstoneTimeout). Default 86400000 (24 h). */
+  tombstoneTimeoutMs: number
+  /**
+   * Most members one node keeps (any state, itself included). A new member beyond it is refused and counted
+   * (`membersRefused`), after the longest-dead member has been forgotten to make room; known members keep working.
+   * Bounds memory and the probe round (a flood of fake members slows failure detection). Default 4096.
+   */
+  maxMembers: number
+  /** Most failed or left members kept for `members()`; beyond it the oldest are forgotten (reaped). Default 1024. */
+  maxDeadMembers: number
   /** Tags published in our metadata (serf tags). */
   tags: Record<string, string>
 }
@@ -88,6 +100,10 @@ export function lanGossipConfig(): GossipConfig {
     join: [],
     leavePropagateDelayMs: 1000,
     reconnectIntervalMs: 30_000,
+    reconnectTimeoutMs: 24 * 3600_000,
+    tombstoneTimeoutMs: 24 * 3600_000,
+    maxMembers: 4096,
+    maxDeadMembers: 1024,
     tags: {},
   }
 }

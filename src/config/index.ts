@@ -211,6 +211,7 @@ function defaultAdvertise(bind: string): string {
 
 const POSITIVE_MS: (keyof GossipConfig)[] = [
   'probeIntervalMs', 'probeTimeoutMs', 'gossipIntervalMs', 'tcpTimeoutMs', 'leavePropagateDelayMs', 'reconnectIntervalMs',
+  'reconnectTimeoutMs', 'tombstoneTimeoutMs',
 ]
 const NON_NEGATIVE: (keyof GossipConfig)[] = [
   'indirectChecks', 'gossipToTheDeadMs', 'pushPullIntervalMs', 'deadNodePurgeMs', 'deadNodeReclaimMs',
@@ -242,6 +243,8 @@ function validate(c: Config): void {
   if (!(g.retransmitMult >= 1)) throw new ConfigError(`gossip.retransmitMult ${g.retransmitMult}: must be ≥ 1`)
   if (!(g.gossipNodes >= 1)) throw new ConfigError(`gossip.gossipNodes ${g.gossipNodes}: must be ≥ 1`)
   if (!(g.awarenessMaxMultiplier >= 1)) throw new ConfigError(`gossip.awarenessMaxMultiplier ${g.awarenessMaxMultiplier}: must be ≥ 1`)
+  if (!(Number.isInteger(g.maxMembers) && g.maxMembers >= 2)) throw new ConfigError(`gossip.maxMembers ${g.maxMembers}: must be an integer ≥ 2`)
+  if (!(Number.isInteger(g.maxDeadMembers) && g.maxDeadMembers >= 0)) throw new ConfigError(`gossip.maxDeadMembers ${g.maxDeadMembers}: must be an integer ≥ 0`)
   if (!(g.udpBufferBytes >= 512 && g.udpBufferBytes <= 65000)) throw new ConfigError(`gossip.udpBufferBytes ${g.udpBufferBytes}: must be 512-65000`)
   const o = c.overlay
   if (!['auto', 'on', 'off'].includes(o.mode)) throw new ConfigError(`overlay mode "${o.mode}": must be auto, on or off`)

@@ -21,8 +21,9 @@ import { mathRandom, realClock, type Clock, type Random } from '../base/clock.ts
 import { Keyring } from './keyring.ts'
 import { Memberlist, type MemberlistCounters } from './memberlist.ts'
 import { NetTransport } from './net-transport.ts'
-import { SerfLayer, type SerfEvent, type SerfMember, type SerfStatus } from './serf.ts'
+import { SerfLayer, type SerfCounters, type SerfEvent, type SerfMember, type SerfStatus } from './serf.ts'
 import { encodeTags } from './serf-wire.ts'
+import { tagsProblem } from './tags.ts'
 import { parseHostPort, type Address, type Transport } from './transport.ts'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
@@ -46,7 +47,7 @@ export interface GossipDeps {
   onTransportError?: (err: Error, where: string) => void
 }
 
-export interface GossipCounters extends MemberlistCounters {
+export interface GossipCounters extends MemberlistCounters, SerfCounters {
   health: number
 }
 
@@ -86,7 +87,8 @@ export class Gossip {
     })
     this.#serf = new SerfLayer({
       name: config.name, tags: config.tags, retransmitMult: config.retransmitMult,
-      reconnectIntervalMs: config.reconnectIntervalMs, reconnectTimeoutMs: 24 * 3600_000, tombstoneTimeoutMs: 24 * 3600_000,
+      reconnectIntervalMs: config.reconnectIntervalMs, reconnectTimeoutMs: config.reconnectTimeoutMs,
+      tombstoneTimeoutMs: config.tombstoneTimeoutMs, maxMembers: config.maxMembers, maxDeadMembers: config.maxDeadMembers,
     }, clock, random, (e) => { for (const l of this.#listeners) l(e) })
     this.#ml = new Memberlist({
       ...config,
@@ -196,7 +198,7 @@ export class Gossip {
   }
 
   counters(): GossipCounters {
-    return { ...this.#ml.counters, health: this.#ml.awareness.score }
+    return { ...this.#ml.counters, ...this.#serf.counters, health: this.#ml.awareness.score }
   }
 
   #sleep(ms: number): Promise<void> {
@@ -213,7 +215,10 @@ function toInfo(m: SerfMember, now: number): MemberInfo {
   }
 }
 
+/** Our tags must pass the checks every peer applies to them (tags.ts), and fit in memberlist's metadata. */
 function checkTags(tags: Record<string, string>): void {
+  const problem = tagsProblem(tags)
+  if (problem !== null) throw new ConfigError(problem)
   const size = encodeTags(tags).length
   if (size > META_MAX_BYTES) throw new ConfigError(`tags encode to ${size} bytes; memberlist metadata is limited to ${META_MAX_BYTES}`)
 }

@@ -20,7 +20,7 @@ export type MemberlistConfig = Pick<GossipConfig,
   | 'probeIntervalMs' | 'probeTimeoutMs' | 'indirectChecks' | 'suspicionMult' | 'suspicionMaxTimeoutMult'
   | 'awarenessMaxMultiplier' | 'gossipIntervalMs' | 'gossipNodes' | 'gossipToTheDeadMs' | 'retransmitMult'
   | 'pushPullIntervalMs' | 'tcpTimeoutMs' | 'deadNodePurgeMs' | 'deadNodeReclaimMs' | 'udpBufferBytes'
-  | 'enableCompression' | 'tcpPings'> & { name: string; advertise: Address }
+  | 'enableCompression' | 'tcpPings' | 'maxMembers'> & { name: string; advertise: Address }
 
 /** What the layer above (serf) plugs in: metadata, user messages, its broadcasts and its push/pull state. */
 export interface MemberlistDelegate {
@@ -48,6 +48,10 @@ export interface MemberlistCounters {
   messagesOut: number
   /** Members this node started to suspect (suspect events it raised or accepted). */
   suspicions: number
+  /** New members refused because the member table was full (gossip.maxMembers). */
+  membersRefused: number
+  /** Indirect ping requests dropped because the target or the requester is not a member. */
+  indirectPingsRefused: number
 }
 
 export interface MemberlistDeps {
@@ -73,6 +77,7 @@ export class Memberlist {
   readonly counters: MemberlistCounters = {
     packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, decodeErrors: 0, decryptFailures: 0,
     probes: 0, probeFailures: 0, pushPulls: 0, messagesIn: 0, messagesOut: 0, suspicions: 0,
+    membersRefused: 0, indirectPingsRefused: 0,
   }
   readonly #d: MemberlistDeps
   readonly members: MemberTable
@@ -100,6 +105,8 @@ export class Memberlist {
       suspicionMaxTimeoutMult: config.suspicionMaxTimeoutMult,
       probeIntervalMs: config.probeIntervalMs,
       deadNodeReclaimMs: config.deadNodeReclaimMs,
+      maxMembers: config.maxMembers,
+      refused: () => { this.counters.membersRefused++ },
       broadcast: (key, msg, onDone) => this.#queue.queue({ key, data: encodeMessage(msg), onDone }),
       emit: (e) => {
         if (e.type === 'suspect') this.counters.suspicions++
@@ -171,7 +178,7 @@ export class Memberlist {
     const self = this.members.self()
     const anyAlive = this.members.all().some((m) => m.name !== self.name && m.state === 'alive')
     const done = new Promise<void>((resolve) => {
-      this.members.dead({ type: MSG.dead, Incarnation: self.incarnation, Node: self.name, From: self.name }, resolve)
+      this.members.dead({ type: MSG.dead, Incarnation: self.incarnation, Node: self.name, From: self.name }, resolve, true)
       if (!anyAlive) resolve()
     })
     await this.#waitFor(done, timeoutMs)
@@ -179,8 +186,7 @@ export class Memberlist {
 
   /** Our metadata changed: bump incarnation and gossip a new alive. */
   updateMeta(): void {
-    const self = this.members.self()
-    self.incarnation++
+    const self = this.members.bumpSelf()
     self.meta = this.#d.delegate.nodeMeta()
     this.#queue.queue({ key: self.name, data: encodeMessage(this.members.aliveOf(self)) })
   }
@@ -286,7 +292,7 @@ export class Memberlist {
     this.awareness.applyDelta(expectedNacks > 0 ? Math.max(0, expectedNacks - nacks) : 1)
     const cur = this.members.get(target.name)
     if (cur && cur.state !== 'dead' && cur.state !== 'left') {
-      this.members.suspect({ type: MSG.suspect, Incarnation: cur.incarnation, Node: cur.name, From: self.name })
+      this.members.suspect({ type: MSG.suspect, Incarnation: cur.incarnation, Node: cur.name, From: self.name }, true)
     }
   }
 
@@ -423,15 +429,27 @@ export class Memberlist {
   #onPing(p: Ping, from: Address): void {
     if (p.Node !== '' && p.Node !== this.config.name) return
     const ack: Ack = { type: MSG.ack, SeqNo: p.SeqNo, Payload: null }
-    this.#sendMsg(this.#replyAddress(p, from), encodeMessage(ack), null)
+    const to = this.#replyAddress(p, from)
+    // Anyone may ping us and name any reply address; only members get queued broadcasts piggybacked, so a forged
+    // ping is answered with an ack of its own size, not a full packet (review #11: reflection).
+    if (this.members.atAddress(to.ip, to.port)) this.#sendMsg(to, encodeMessage(ack), null)
+    else this.#sendParts(to, [encodeMessage(ack)], null)
   }
 
+  /**
+   * Probe `ind.Target` for a member and pass its ack (or a nack) back. Both the target and the requester must be
+   * members at those addresses: otherwise anyone could make us send pings and acks to any ip:port (review #11).
+   */
   #onIndirectPing(ind: IndirectPing, from: Address): void {
     const self = this.members.self()
-    const seq = ++this.#seq
     const replyTo = this.#replyAddress(ind, from)
     const target = { ip: ipFromBytes(ind.Target) ?? '', port: ind.Port }
-    if (target.ip === '') return
+    const member = this.members.atAddress(target.ip, target.port)
+    if (!member || (ind.Node !== '' && member.name !== ind.Node) || !this.members.atAddress(replyTo.ip, replyTo.port)) {
+      this.counters.indirectPingsRefused++
+      return
+    }
+    const seq = ++this.#seq
     let nackTimer: TimerHandle | null = null
     const timer = this.#d.clock.setTimeout(() => this.#acks.delete(seq), this.config.probeTimeoutMs)
     this.#acks.set(seq, {

@@ -7,6 +7,8 @@ import {
   type SerfMessage,
 } from './serf-wire.ts'
 import { ipFromBytes } from './ip.ts'
+import { tagsProblem } from './tags.ts'
+import { LamportClock, type SerfConfig, type SerfCounters, type SerfEvent, type SerfMember, type SerfStatus } from './serf-types.ts'
 
 /**
  * serf's layer over memberlist, so that `serf members` shows us alive / leaving / left / failed exactly as it shows
@@ -14,48 +16,8 @@ import { ipFromBytes } from './ip.ts'
  * query acks, and reconnection to failed members. Pure apart from the injected clock and random.
  */
 
-export type SerfStatus = 'alive' | 'leaving' | 'left' | 'failed'
-
-export interface SerfMember {
-  name: string
-  ip: string
-  port: number
-  tags: Record<string, string>
-  status: SerfStatus
-  /** memberlist's own view: alive, suspect, dead or left. */
-  state: Member['state']
-  incarnation: number
-  vsn: number[]
-  statusLTime: number
-  /** Clock time of the last change we saw, ms. */
-  changedMs: number
-}
-
-export type SerfEvent =
-  | { type: 'join' | 'update' | 'suspect' | 'alive' | 'fail' | 'leave' | 'reap'; member: SerfMember }
-  | { type: 'user'; name: string; payload: Uint8Array; ltime: number }
-  | { type: 'direct'; payload: Uint8Array }
-  | { type: 'conflict'; name: string; existing: string; other: string }
-  | { type: 'refuted'; incarnation: number; accusedBy: string }
-
-/** serf's Lamport clock: witness(v) moves past v; time() is the current value. Starts at 1. */
-export class LamportClock {
-  #t = 1
-  time(): number { return this.#t }
-  increment(): number { return ++this.#t }
-  witness(v: number): void { if (v >= this.#t) this.#t = v + 1 }
-}
-
-export interface SerfConfig {
-  name: string
-  tags: Record<string, string>
-  retransmitMult: number
-  reconnectIntervalMs: number
-  /** Failed members are forgotten after this long, ms (serf: 24 h). */
-  reconnectTimeoutMs: number
-  /** Left members are forgotten after this long, ms (serf: 24 h). */
-  tombstoneTimeoutMs: number
-}
+export { LamportClock } from './serf-types.ts'
+export type { SerfConfig, SerfCounters, SerfEvent, SerfMember, SerfStatus } from './serf-types.ts'
 
 const INTENT_TTL_MS = 5 * 60_000
 /** serf MaxQueueDepth: a flood of events or intents cannot grow the queue past this. */
@@ -76,6 +38,7 @@ export class SerfLayer implements MemberlistDelegate {
   readonly #seenEvents = new Map<number, Set<string>>()
   readonly #seenQueries = new Set<string>()
   readonly #queue: BroadcastQueue
+  readonly counters: SerfCounters = { tagsRefused: 0, relaysRefused: 0, membersReaped: 0 }
   #tags: Record<string, string>
   #ml: Memberlist | null = null
   #leaving = false
@@ -271,6 +234,10 @@ export class SerfLayer implements MemberlistDelegate {
     let tags: Record<string, string> = {}
     try {
       tags = decodeTags(m.meta)
+      if (tagsProblem(tags) !== null) {
+        this.counters.tagsRefused++
+        tags = prev?.tags ?? {}
+      }
     } catch {
       tags = prev?.tags ?? {}
     }
@@ -291,6 +258,7 @@ export class SerfLayer implements MemberlistDelegate {
     }
     this.#members.set(m.name, cur)
     this.#emit({ type: 'join', member: { ...cur } })
+    this.#capGone()
   }
 
   #memberUpdate(m: Member, type: 'update' | 'suspect' | 'alive'): void {
@@ -308,6 +276,22 @@ export class SerfLayer implements MemberlistDelegate {
     const cur = this.#toMember(m, status, prev)
     this.#members.set(m.name, cur)
     this.#emit({ type: status === 'left' ? 'leave' : 'fail', member: { ...cur } })
+    this.#capGone()
+  }
+
+  /** Reap failed and left members, oldest first, while there are more than the caps allow. */
+  #capGone(): void {
+    if (this.#members.size <= Math.min(this.#cfg.maxMembers, this.#cfg.maxDeadMembers)) return
+    const gone = [...this.#members.values()].filter((x) => x.status === 'failed' || x.status === 'left')
+    let excess = Math.max(gone.length - this.#cfg.maxDeadMembers, this.#members.size - this.#cfg.maxMembers)
+    if (excess <= 0) return
+    gone.sort((a, b) => a.changedMs - b.changedMs)
+    for (const x of gone) {
+      if (excess-- <= 0) break
+      this.#members.delete(x.name)
+      this.counters.membersReaped++
+      this.#emit({ type: 'reap', member: { ...x } })
+    }
   }
 
   /** serf handleNodeJoinIntent; true = new information, re-gossip it. */
@@ -353,6 +337,8 @@ export class SerfLayer implements MemberlistDelegate {
   #rememberIntent(name: string, type: 'join' | 'leave', ltime: number): boolean {
     const prev = this.#intents.get(name)
     if (prev && prev.ltime >= ltime) return false
+    // Intents about names we do not know yet: as many as members we could hold, so a flood cannot grow the map.
+    if (!prev && this.#intents.size >= this.#cfg.maxMembers) return false
     this.#intents.set(name, { type, ltime, atMs: this.#time.now() })
     return true
   }
@@ -383,18 +369,27 @@ export class SerfLayer implements MemberlistDelegate {
     const ml = this.#ml
     const ip = ipFromBytes(q.Addr)
     if (!ml || ip === null || (q.Flags & 1) === 0) return
-    const self = ml.members.self()
+    // The ack goes only to the member that asked, at the address it gossips from (review #11: no reflection).
+    const source = ml.members.get(q.SourceNode)
+    if (!source || source.ip !== ip || source.port !== q.Port || !reachable(source)) {
+      this.counters.relaysRefused++
+      return
+    }
     const ack = encodeSerfMessage({ type: SERF_MSG.queryResponse, LTime: q.LTime, ID: q.ID, From: this.#cfg.name, Flags: 1, Payload: null })
-    const target = ml.members.get(q.SourceNode) ?? { ...self, ip, port: q.Port }
-    ml.sendUser({ ...target, ip, port: q.Port }, ack)
+    ml.sendUser(source, ack)
   }
 
+  /** Forward a relayed message, but only to a member at that address (review #11: serf relays to any ip:port). */
   #relay(r: Extract<SerfMessage, { type: typeof SERF_MSG.relay }>): void {
     const ml = this.#ml
     const ip = ipFromBytes(r.DestAddr)
     if (!ml || ip === null) return
-    const self = ml.members.self()
-    ml.sendUser({ ...self, ip, port: r.DestPort, vsn: Uint8Array.of(0, 0, 0, 0, 0, 0) }, r.Inner)
+    const dest = ml.members.atAddress(ip, r.DestPort)
+    if (!dest || !reachable(dest)) {
+      this.counters.relaysRefused++
+      return
+    }
+    ml.sendUser({ ...dest, vsn: Uint8Array.of(0, 0, 0, 0, 0, 0) }, r.Inner)
   }
 
   #reap(): void {
@@ -408,4 +403,9 @@ export class SerfLayer implements MemberlistDelegate {
       }
     }
   }
+}
+
+/** A member we may send to on someone else's request: alive or suspect, not dead or gone. */
+function reachable(m: Member): boolean {
+  return m.state === 'alive' || m.state === 'suspect'
 }

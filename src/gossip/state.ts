@@ -12,6 +12,14 @@ import { MSG, type Alive, type Dead, type PacketMessage, type PushNodeState, typ
 
 export type MemberState = 'alive' | 'suspect' | 'dead' | 'left'
 
+/**
+ * The highest incarnation the wire carries (uint32). An accusation (suspect or dead) at this value that arrives
+ * from the network is ignored: the accused could only refute it with 2^32, which does not encode, so accepting it
+ * would evict the node until it restarts (security review #5). Accusations we raise ourselves (our probe failed,
+ * our suspicion timed out, our own leave) are accepted at any value. Our own incarnation saturates here.
+ */
+export const INCARNATION_MAX = 0xffff_ffff
+
 export interface Member {
   name: string
   /** Raw address bytes (4 or 16). */
@@ -45,6 +53,10 @@ export interface StateDeps {
   suspicionMaxTimeoutMult: number
   probeIntervalMs: number
   deadNodeReclaimMs: number
+  /** Most entries the table holds (any state, us included); see GossipConfig.maxMembers. */
+  maxMembers: number
+  /** A new member was refused because the table is full. */
+  refused(name: string): void
   /** Queue a message for gossip; `key` = subject node, a newer one replaces it. */
   broadcast(key: string, msg: PacketMessage, onDone?: () => void): void
   emit(event: MemberEvent): void
@@ -137,6 +149,10 @@ export class MemberTable {
     let m = this.#map.get(a.Node)
     let updatesNode = false
     if (!m) {
+      if (this.#map.size >= d.maxMembers && !this.#evictOldestGone()) {
+        d.refused(a.Node)
+        return
+      }
       m = {
         name: a.Node, addr: a.Addr, ip, port: a.Port, meta: a.Meta, vsn: a.Vsn,
         incarnation: 0, state: 'dead', stateChangeMs: d.clock.now(),
@@ -184,10 +200,11 @@ export class MemberTable {
     else if (old === 'suspect') d.emit({ type: 'alive', member: { ...m } })
   }
 
-  suspect(s: Suspect): void {
+  /** Apply a suspect message; `local` = raised by our own probe, not received. */
+  suspect(s: Suspect, local = false): void {
     const d = this.#d
     const m = this.#map.get(s.Node)
-    if (!m || s.Incarnation < m.incarnation) return
+    if (!m || s.Incarnation < m.incarnation || (s.Incarnation >= INCARNATION_MAX && !local)) return
     const timer = this.#timers.get(s.Node)
     if (timer) {
       if (timer.confirm(s.From)) d.broadcast(s.Node, s)
@@ -214,16 +231,19 @@ export class MemberTable {
       this.#timers.delete(s.Node)
       const cur = this.#map.get(s.Node)
       if (cur && cur.state === 'suspect' && cur.stateChangeMs === changedAt) {
-        this.dead({ type: MSG.dead, Incarnation: cur.incarnation, Node: cur.name, From: d.selfName })
+        this.dead({ type: MSG.dead, Incarnation: cur.incarnation, Node: cur.name, From: d.selfName }, undefined, true)
       }
     }))
   }
 
-  /** Apply a dead message; `onDone` fires when our re-gossip of it is used up (graceful leave waits on it). */
-  dead(msg: Dead, onDone?: () => void): void {
+  /**
+   * Apply a dead message; `onDone` fires when our re-gossip of it is used up (graceful leave waits on it); `local`
+   * = raised by us (suspicion timeout, our own leave), not received.
+   */
+  dead(msg: Dead, onDone?: () => void, local = false): void {
     const d = this.#d
     const m = this.#map.get(msg.Node)
-    if (!m || msg.Incarnation < m.incarnation) return
+    if (!m || msg.Incarnation < m.incarnation || (msg.Incarnation >= INCARNATION_MAX && !local)) return
     this.#timers.get(msg.Node)?.cancel()
     this.#timers.delete(msg.Node)
     if (m.state === 'dead' || m.state === 'left') return
@@ -264,10 +284,37 @@ export class MemberTable {
   /** Bump our incarnation past `accused` and gossip that we are alive. */
   refute(self: Member, accused: number, accusedBy: string): void {
     const d = this.#d
-    self.incarnation = Math.max(self.incarnation, accused) + 1
+    self.incarnation = Math.min(Math.max(self.incarnation, accused) + 1, INCARNATION_MAX)
     d.healthDelta(1)
     d.emit({ type: 'refuted', incarnation: self.incarnation, accusedBy })
     d.broadcast(self.name, this.aliveOf(self))
+  }
+
+  /** Our incarnation for a metadata change: one more, saturating at INCARNATION_MAX. */
+  bumpSelf(): Member {
+    const self = this.self()
+    self.incarnation = Math.min(self.incarnation + 1, INCARNATION_MAX)
+    return self
+  }
+
+  /** The member that gossips from ip:port, if any (relays and indirect probes go only to members). */
+  atAddress(ip: string, port: number): Member | undefined {
+    for (const m of this.#map.values()) if (m.port === port && m.ip === ip) return m
+    return undefined
+  }
+
+  /** Make room in a full table: forget the dead or left member that changed state longest ago. */
+  #evictOldestGone(): boolean {
+    let oldest: Member | undefined
+    for (const m of this.#map.values()) {
+      if ((m.state === 'dead' || m.state === 'left') && m.name !== this.#d.selfName &&
+        (!oldest || m.stateChangeMs < oldest.stateChangeMs)) oldest = m
+    }
+    if (!oldest) return false
+    this.#map.delete(oldest.name)
+    const at = this.#order.indexOf(oldest.name)
+    if (at >= 0) this.#order.splice(at, 1)
+    return true
   }
 
   aliveOf(m: Member): Alive {

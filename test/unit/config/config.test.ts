@@ -48,6 +48,9 @@ t.test('bad values are ConfigErrors naming the field', async (t) => {
     { name: 'unknown file key', o: { file: unknown, flags: base }, re: /unknown key "gossip.probeIntervall"/ },
     { name: 'missing file', o: { file: join(dir, 'none.yaml'), flags: base }, re: /ENOENT/ },
     { name: 'bad log level', o: { flags: { ...base, logLevel: 'loud' as never } }, re: /log level "loud"/ },
+    { name: 'member cap below 2', o: { flags: { gossip: { ...base.gossip, maxMembers: 1 } } }, re: /gossip.maxMembers 1: must be an integer ≥ 2/ },
+    { name: 'negative dead cap', o: { flags: { gossip: { ...base.gossip, maxDeadMembers: -1 } } }, re: /gossip.maxDeadMembers -1/ },
+    { name: 'zero tombstone timeout', o: { flags: { gossip: { ...base.gossip, tombstoneTimeoutMs: 0 } } }, re: /gossip.tombstoneTimeoutMs 0: must be a number > 0/ },
   ]
   for (const c of cases) {
     let err: unknown = null
@@ -59,4 +62,14 @@ t.test('bad values are ConfigErrors naming the field', async (t) => {
     t.ok(err instanceof ConfigError, `${c.name}: a ConfigError`)
     t.match((err as Error | null)?.message ?? '', c.re, `${c.name}: message`)
   }
+})
+
+t.test('gossip caps and reaping have documented defaults and can be set from a file', async (t) => {
+  t.match(loadConfig({ flags: base }).gossip, {
+    maxMembers: 4096, maxDeadMembers: 1024, reconnectTimeoutMs: 86_400_000, tombstoneTimeoutMs: 86_400_000,
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-cfg-'))
+  const file = join(dir, 'caps.yaml')
+  writeFileSync(file, 'gossip:\n  maxMembers: 100\n  maxDeadMembers: 10\n')
+  t.match(loadConfig({ file, flags: base }).gossip, { maxMembers: 100, maxDeadMembers: 10 })
 })

@@ -12,20 +12,22 @@ const alive = (node: string, inc: number, ip = 10, meta = ''): Alive => ({
   type: MSG.alive, Node: node, Incarnation: inc, Addr: Uint8Array.of(127, 0, 0, ip), Port: 7946, Meta: Buffer.from(meta), Vsn: VSN,
 })
 
-function setup(leaving = false) {
+function setup(leaving = false, maxMembers = 4096) {
   const clock = new FakeClock()
   const sent: PacketMessage[] = []
   const events: MemberEvent[] = []
+  const refused: string[] = []
   let health = 0
   const table = new MemberTable({
     clock, random: seededRandom(1), selfName: 'me', suspicionMult: 4, suspicionMaxTimeoutMult: 6, probeIntervalMs: 1000,
-    deadNodeReclaimMs: 0, broadcast: (_k, m) => sent.push(m), emit: (e) => events.push(e), healthDelta: (d) => { health += d },
+    deadNodeReclaimMs: 0, maxMembers, refused: (name) => refused.push(name),
+    broadcast: (_k, m) => sent.push(m), emit: (e) => events.push(e), healthDelta: (d) => { health += d },
     leaving: () => leaving,
   })
   table.alive(alive('me', 1, 1), true)
   sent.length = 0
   events.length = 0
-  return { clock, table, sent, events, health: () => health }
+  return { clock, table, sent, events, refused, health: () => health }
 }
 
 t.test('alive rules', async (t) => {
@@ -103,4 +105,51 @@ t.test('while leaving, our own death is accepted as left', async (t) => {
   const s = setup(true)
   s.table.dead({ type: MSG.dead, Node: 'me', Incarnation: 1, From: 'me' })
   t.equal(s.table.self().state, 'left')
+})
+
+t.test('incarnation at the top of its range (security review #5)', async (t) => {
+  const MAX = 0xffff_ffff
+  const cases = [
+    { name: 'dead at MAX from the network is ignored', apply: (s: ReturnType<typeof setup>) => s.table.dead({ type: MSG.dead, Node: 'a', Incarnation: MAX, From: 'x' }), state: 'alive', inc: 3 },
+    { name: 'suspect at MAX from the network is ignored', apply: (s: ReturnType<typeof setup>) => s.table.suspect({ type: MSG.suspect, Node: 'a', Incarnation: MAX, From: 'x' }), state: 'alive', inc: 3 },
+    { name: 'a leave at MAX from the network is ignored', apply: (s: ReturnType<typeof setup>) => s.table.dead({ type: MSG.dead, Node: 'a', Incarnation: MAX, From: 'a' }), state: 'alive', inc: 3 },
+    { name: 'dead just below MAX is accepted (it can be refuted)', apply: (s: ReturnType<typeof setup>) => s.table.dead({ type: MSG.dead, Node: 'a', Incarnation: MAX - 1, From: 'x' }), state: 'dead', inc: MAX - 1 },
+    { name: 'our own suspicion at MAX is accepted', apply: (s: ReturnType<typeof setup>) => { s.table.alive(alive('a', MAX)); s.table.suspect({ type: MSG.suspect, Node: 'a', Incarnation: MAX, From: 'me' }, true) }, state: 'suspect', inc: MAX },
+  ]
+  for (const c of cases) {
+    t.test(c.name, async (t) => {
+      const s = setup()
+      s.table.alive(alive('a', 3))
+      c.apply(s)
+      t.equal(s.table.get('a')?.state, c.state, 'state')
+      t.equal(s.table.get('a')?.incarnation, c.inc, 'incarnation')
+    })
+  }
+  t.test('refutations and meta updates saturate at MAX instead of overflowing', async (t) => {
+    const s = setup()
+    s.table.dead({ type: MSG.dead, Node: 'me', Incarnation: MAX - 1, From: 'x' })
+    t.equal(s.table.self().incarnation, MAX, 'dead at MAX - 1 refuted with MAX')
+    s.table.alive(alive('me', MAX, 1, 'other'))
+    t.equal(s.table.self().incarnation, MAX, 'a conflicting alive at MAX leaves us at MAX')
+    t.equal(s.table.bumpSelf().incarnation, MAX, 'a meta update at MAX stays at MAX')
+    t.equal(s.table.self().state, 'alive', 'still alive')
+  })
+})
+
+t.test('member cap (security review #11)', async (t) => {
+  const s = setup(false, 3)
+  s.table.alive(alive('a', 1, 10))
+  s.table.alive(alive('b', 1, 11))
+  s.table.alive(alive('c', 1, 12))
+  t.equal(s.table.get('c'), undefined, 'a member beyond the cap is not added')
+  t.same(s.refused, ['c'], 'and is counted as refused')
+  s.table.alive(alive('a', 2, 10, 'new-meta'))
+  t.equal(s.table.get('a')?.incarnation, 2, 'a known member still updates')
+  s.table.dead({ type: MSG.dead, Node: 'b', Incarnation: 1, From: 'x' })
+  await s.clock.advance(10)
+  s.table.alive(alive('c', 1, 12))
+  t.equal(s.table.get('c')?.state, 'alive', 'a dead member is forgotten to make room')
+  t.equal(s.table.get('b'), undefined, 'the dead member is gone')
+  t.notOk(s.table.order().includes('b'), 'and out of the probe order')
+  t.equal(s.table.size, 3, 'the table stays at the cap')
 })
