@@ -10,11 +10,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { setStateCounts } from '../base/metrics.ts'
 import type { MemberlistCounters } from './memberlist.ts'
+import type { SerfCounters } from './serf-types.ts'
 
 /** What the metrics read: `Gossip` fits. */
 export interface GossipMetricSource {
   members(): readonly { state: string }[]
-  counters(): MemberlistCounters & { health: number }
+  counters(): MemberlistCounters & SerfCounters & { health: number }
 }
 
 const MEMBER_STATES = ['alive', 'suspect', 'dead', 'left', 'leaving'] as const
@@ -57,6 +58,11 @@ export function registerGossipMetrics(registry: Registry, gossip: GossipMetricSo
   counter('mesh_gossip_push_pulls_total', 'Full state exchanges (push/pull over TCP).', (c) => c.pushPulls)
   counter('mesh_gossip_decrypt_failures_total', 'Packets or streams no keyring key could decrypt.', (c) => c.decryptFailures)
   counter('mesh_gossip_decode_errors_total', 'Messages that did not decode (hostile or broken input).', (c) => c.decodeErrors)
+  counter('mesh_gossip_members_refused_total', 'New members refused because the member table is full (maxMembers).', (c) => c.membersRefused)
+  counter('mesh_gossip_members_reaped_total', 'Dead or left members forgotten (maxDeadMembers, reconnect/tombstone timeouts).', (c) => c.membersReaped)
+  counter('mesh_gossip_tags_refused_total', 'Member updates whose tags broke the tag rules (previous tags kept).', (c) => c.tagsRefused)
+  counter('mesh_gossip_indirect_pings_refused_total', 'Indirect ping requests for a target or requester that is not a member.', (c) => c.indirectPingsRefused)
+  counter('mesh_gossip_relays_refused_total', 'Serf relays and query acks to an address that is not a member.', (c) => c.relaysRefused)
   inOut('mesh_gossip_messages_total', 'Gossip messages in UDP packets (a compound packet carries several).', (c) => [c.messagesIn, c.messagesOut])
   inOut('mesh_gossip_packets_total', 'Gossip UDP packets.', (c) => [c.packetsIn, c.packetsOut])
   inOut('mesh_gossip_bytes_total', 'Gossip UDP bytes (after encryption).', (c) => [c.bytesIn, c.bytesOut])
