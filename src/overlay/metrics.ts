@@ -44,6 +44,13 @@ export function registerOverlayMetrics(registry: Registry, overlay: OverlayStatu
       this.set((await status())?.peers.length ?? 0)
     },
   })
+  new Counter({
+    name: 'mesh_overlay_peers_rejected_total', help: 'Members skipped as WireGuard peers because a gossip tag failed a check (subnet, key, port, address).', registers,
+    async collect() {
+      this.reset()
+      this.inc((await status())?.rejectedPeers ?? 0)
+    },
+  })
   new Gauge({
     name: 'mesh_overlay_peer_handshake_age_seconds', help: 'Seconds since the last WireGuard handshake with a peer (-1: never).', labelNames: ['peer'], registers,
     async collect() {

@@ -18,13 +18,14 @@ t.test('overlay metrics: one status() per scrape, peers by name', async (t) => {
       return status({ peers: [
         { node: 'b', subnet: '10.77.4.0/24', endpoint: '10.0.0.4:51820', lastHandshakeS: now - 30, rxBytes: 100, txBytes: 200 },
         { node: 'c', subnet: '10.77.5.0/24', endpoint: '10.0.0.5:51820', lastHandshakeS: 0, rxBytes: 0, txBytes: 0 },
-      ] })
+      ], rejectedPeers: 3 })
     },
   })
   const m = parsePromText(await registry.metrics())
   t.equal(calls, 1, 'every metric of a scrape shares one status()')
   t.equal(m.get('mesh_overlay_enabled'), 1)
   t.equal(m.get('mesh_overlay_peers'), 2)
+  t.equal(m.get('mesh_overlay_peers_rejected_total'), 3, 'members skipped for a bad tag')
   t.ok(Math.abs((m.get('mesh_overlay_peer_handshake_age_seconds', { peer: 'b' }) ?? 0) - 30) <= 2)
   t.equal(m.get('mesh_overlay_peer_handshake_age_seconds', { peer: 'c' }), -1, 'never shook hands')
   t.equal(m.get('mesh_overlay_peer_rx_bytes_total', { peer: 'b' }), 100)
