@@ -1,5 +1,6 @@
 import type { Request, Response } from 'express'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import { LineSplitter } from '../base/ndjson.ts'
 import type { NodeRecord, TaskRecord } from '../api/types.ts'
 import type { LogLine, LogRequest } from '../api/watch.ts'
 import { sendError } from './http/http-error.ts'
@@ -195,20 +196,17 @@ export class LogBroker {
     part.upload = req
     this.#clock.clearTimeout(part.timer)
     part.timer = null
-    let buf = ''
+    // A line far too long to be an upload is cut (then fails to parse and is dropped), the rest skipped.
+    const lines = new LineSplitter({ maxLineChars: this.#maxLine * 2 })
     let ended = false
     req.setEncoding('utf8')
     req.on('data', (chunk: string) => {
-      buf += chunk
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        this.#forward(s, part, buf.slice(0, i))
-        buf = buf.slice(i + 1)
-      }
-      if (buf.length > this.#maxLine * 2) buf = '' // a line far too long to be an upload: drop it
+      for (const line of lines.push(chunk)) this.#forward(s, part, line)
     })
     req.on('end', () => {
       ended = true
-      if (buf) this.#forward(s, part, buf)
+      const last = lines.flush()
+      if (last !== null) this.#forward(s, part, last)
       res.status(204).end()
       this.#nodeDone(s, part)
     })

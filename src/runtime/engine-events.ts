@@ -36,25 +36,3 @@ export function parseEngineEvent(m: unknown): RuntimeEvent | null {
   }
   return null
 }
-
-/** Splits a byte stream of newline-delimited JSON into messages; malformed lines are skipped. */
-export class JsonLines {
-  #buf = ''
-
-  push(chunk: Buffer | string): unknown[] {
-    this.#buf += chunk.toString()
-    const out: unknown[] = []
-    let i: number
-    while ((i = this.#buf.indexOf('\n')) >= 0) {
-      const line = this.#buf.slice(0, i).trim()
-      this.#buf = this.#buf.slice(i + 1)
-      if (!line) continue
-      try {
-        out.push(JSON.parse(line))
-      } catch {
-        // not JSON: ignore the line
-      }
-    }
-    return out
-  }
-}

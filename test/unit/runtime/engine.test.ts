@@ -1,6 +1,7 @@
 import t from 'tap'
 import { PullProgress } from '../../../src/runtime/index.ts'
-import { JsonLines, parseEngineEvent } from '../../../src/runtime/engine-events.ts'
+import { parseEngineEvent } from '../../../src/runtime/engine-events.ts'
+import { JsonLines } from '../../../src/base/ndjson.ts'
 import { EngineError, engineError, engineText } from '../../../src/runtime/errors.ts'
 import { lastLogLine } from '../../../src/runtime/log-tail.ts'
 import { pullEventError } from '../../../src/runtime/pull-progress.ts'
