@@ -4,7 +4,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, createApp, listen, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
+import { Manager, RequestRefusedError, createApp, listen, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
 import { defaultServiceSpec } from '../src/api/spec.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
 import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
@@ -187,9 +187,16 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
-    const self = await manager.join({ role: 'manager', hostname, addr, resources })
-    target = { host: addr, port: c.apiPort }
-    selfIdentity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
+    // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
+    const self = await manager.registerSelf({ hostname, addr, resources }).catch((err: unknown) => {
+      if (!(err instanceof RequestRefusedError)) throw err
+      mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
+      return null
+    })
+    if (self) {
+      target = { host: addr, port: c.apiPort }
+      selfIdentity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
+    }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {

@@ -7,7 +7,7 @@ import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
-import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
+import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
 import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
@@ -15,6 +15,7 @@ import { parseCidr, type Cidr } from '../base/cidr.ts'
 import { DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { buildCatalog } from './build-catalog.ts'
+import { checkNodeName, joinedNode, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 
 /**
@@ -54,8 +55,6 @@ export interface JoinResult {
   node: NodeRecord
   credential: string
 }
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/
 
 export class Manager {
   readonly #store: Store
@@ -190,28 +189,43 @@ export class Manager {
 
   // ---- nodes ---------------------------------------------------------------------------------------------
 
-  /** A node presents a join token (or is the init node): record it and issue its credential. */
-  async join(o: { token?: string; role?: NodeRole; hostname: string; addr: string; resources: Resources }): Promise<JoinResult> {
-    let role: NodeRole | null = o.role ?? null
-    if (!role) {
-      role = roleForToken(o.token ?? '', this.tokens())
-      if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
-    }
-    if (!NAME_RE.test(o.hostname)) throw bad(`node name "${o.hostname}" is not valid`)
+  /**
+   * A node presents a join token over the API: a NEW node (fresh id and credential) with the token's role (worker
+   * token → worker, manager token → manager). A hostname that belongs to a node that is not removed is refused (409)
+   * until `mesh node rm` (node-identity.ts): a join token never takes over a member's id, credential or tasks.
+   */
+  async join(o: JoiningNode & { token: string }): Promise<JoinResult> {
+    const role = roleForToken(o.token, this.tokens())
+    if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
+    checkNodeName(o.hostname)
+    const r = await this.#register((nodes, id, now) => joinedNode(nodes, o, role, id, now))
+    this.#log('info', 'node joined', { node: r.node.hostname, role: r.node.role, id: r.node.id })
+    return r
+  }
+
+  /**
+   * The manager's own node, registered in-process at every manager start (no HTTP route reaches it): keeps its id,
+   * labels and availability when the store holds this hostname as a manager, is created as a manager otherwise, and
+   * gets a fresh credential for this process's link. Refused (MESH_ERR_CONFLICT) when the hostname is a worker's.
+   */
+  async registerSelf(o: JoiningNode): Promise<JoinResult> {
+    checkNodeName(o.hostname)
+    const r = await this.#register((nodes, id, now) => selfNode(nodes, o, id, now))
+    this.#log('info', 'manager node registered', { node: r.node.hostname, id: r.node.id })
+    return r
+  }
+
+  /** Store the record `decide` makes from the node list (it may throw a refusal) with a new credential. */
+  async #register(decide: (nodes: NodeRecord[], id: string, now: number) => NodeRecord): Promise<JoinResult> {
     const credential = randomBytes(24).toString('base64url')
+    const id = newId()
     const now = this.#now()
     const node = await this.#store.transact((tx) => {
-      const old = tx.getNode(o.hostname)
-      const n: NodeRecord = {
-        id: old?.id ?? newId(), hostname: o.hostname, role: old?.role ?? role, availability: old?.availability ?? 'active',
-        labels: old?.labels ?? {}, addr: o.addr, state: 'ready', stateChangedAt: now, resources: o.resources,
-        createdAt: old?.createdAt ?? now, updatedAt: now,
-      }
+      const n = decide(tx.listNodes(), id, now)
       tx.putNode(n)
       tx.setMeta(`cred_${n.id}`, credential)
       return n
     })
-    this.#log('info', 'node joined', { node: node.hostname, role: node.role, id: node.id })
     return { node, credential }
   }
 

@@ -9,7 +9,8 @@ import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts
 
 /**
  * The agent's link to the manager: registers once with the join token (the credential it gets back is kept in
- * `<data-dir>/node.json`, 0600), then holds the manager's push stream of this node's task assignments open
+ * `<data-dir>/node.json`, 0600; a join the manager refuses because this hostname is already a member keeps the
+ * node.json identity issued by that same manager, else fails with the manager's one line), then holds the manager's push stream of this node's task assignments open
  * (reconnecting with capped exponential backoff when the manager restarts) and sends task state reports back in
  * small batches (the latest report per task wins; a batch the manager did not take is retried).
  */
@@ -72,6 +73,17 @@ export class WorkerLink {
     }
     if (!token) throw new ConfigError('this node has not joined a cluster: pass --token TOKEN (see `mesh token show worker` on a manager) or --init')
     const r = await transport.join(token, { hostname: this.#o.hostname, addr: this.#o.addr, resources: this.#o.resources })
+    if (r.status === 409) {
+      // This hostname is already a member. Restarted with the same --token: keep the identity this node holds for
+      // that manager. Otherwise (node.json lost, or another node's name) the manager's line says what to do.
+      const kept = hasIdentity(dataDir) ? readIdentity(dataDir) : null
+      if (kept && kept.manager === transport.address) {
+        this.#id = kept
+        this.#o.log('info', 'already a member of this cluster: kept the identity in node.json (--token is not needed)', { node: this.#o.hostname })
+        return kept
+      }
+      throw new ConfigError(r.message)
+    }
     if (r.status !== 200 || !r.body) throw new ConfigError(`joining the manager at ${transport.address} failed: ${r.message}`)
     this.#id = { nodeId: r.body.nodeId, credential: r.body.credential, role: r.body.role, manager: transport.address }
     writeIdentity(dataDir, this.#id)

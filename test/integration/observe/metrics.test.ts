@@ -82,7 +82,7 @@ t.test('gossip counters move while the two nodes talk', async (t) => {
 })
 
 t.test('scheduler metrics follow the store; the API port serves the same registry', async (t) => {
-  await manager.join({ role: 'manager', hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 3 } }
   await manager.createService(spec)

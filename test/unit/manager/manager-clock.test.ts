@@ -13,7 +13,7 @@ t.test('a change wakes the reconcile loop after 20 ms of the injected clock; sto
   t.teardown(() => store.close())
   const m = new Manager({ store, clock })
   await m.init()
-  await m.join({ role: 'worker', hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } })
+  await m.join({ token: m.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } })
   m.start()
   await clock.advance(0)
   const spec = defaultServiceSpec('web', 'nginx')

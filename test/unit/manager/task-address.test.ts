@@ -30,8 +30,9 @@ async function setup(t: Test) {
     rmSync(dir, { recursive: true, force: true })
   })
   const res = { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 }
-  const n1 = await m.join({ role: 'worker', hostname: 'node1', addr: '192.168.77.11', resources: res })
-  const n2 = await m.join({ role: 'worker', hostname: 'node2', addr: '192.168.77.12', resources: res })
+  await m.init()
+  const n1 = await m.join({ token: m.tokens().worker, hostname: 'node1', addr: '192.168.77.11', resources: res })
+  const n2 = await m.join({ token: m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources: res })
   return { m, store, warnings, n1, n2 }
 }
 

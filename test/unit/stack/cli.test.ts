@@ -23,8 +23,8 @@ const manager = new Manager({ store })
 await manager.init()
 manager.start()
 const nodes: NodeRecord[] = [
-  (await manager.join({ role: 'manager', hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node,
-  ...await Promise.all([1, 2, 3].map(async (i) => (await manager.join({ role: 'worker', hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node)),
+  (await manager.registerSelf({ hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node,
+  ...await Promise.all([1, 2, 3].map(async (i) => (await manager.join({ token: manager.tokens().worker, hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node)),
 ]
 const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
 const client = new ManagerClient({ dataDir: dir })

@@ -75,3 +75,32 @@ t.test('savedManager tolerates a missing or corrupt file; writeIdentity replaces
   t.equal(savedManager(d), '10.0.0.9:7947')
   t.equal(statSync(identityPath(d)).mode & 0o777, 0o600)
 })
+
+t.test('the manager refuses the join because this hostname is a member (409)', async (t) => {
+  const member = { status: 409, body: null, message: 'node "w1" is already a member; remove it first with mesh node rm w1' }
+  const cases = [
+    { desc: 'restarted with --token and its node.json from this manager: keeps that identity', file: { nodeId: 'n1', credential: 'secret-1', role: 'worker', manager: '10.0.0.1:7947' }, keeps: true },
+    { desc: 'node.json lost: the manager\'s one line, naming the fix', file: null, keeps: false },
+    { desc: 'node.json from another manager: the manager\'s one line', file: { nodeId: 'n9', credential: 'other', role: 'worker', manager: '10.0.0.9:7947' }, keeps: false },
+  ]
+  for (const c of cases) {
+    await t.test(c.desc, async (t) => {
+      const d = dir(t)
+      if (c.file) writeIdentity(d, c.file)
+      const manager = new FakeManager(new FakeClock())
+      manager.joinAnswer = member
+      const l = link(d, manager, 'SWMTKN-1')
+      const got = await l.register().then((id) => id, (e: unknown) => e)
+      t.equal(manager.joins.length, 1, 'it asked the manager')
+      if (c.keeps) {
+        t.same(got, c.file, 'the stored identity')
+        t.equal(l.nodeId, 'n1')
+      } else {
+        t.ok(got instanceof MeshError, 'a MeshError')
+        t.equal((got as MeshError).code, 'MESH_ERR_CONFIG')
+        t.equal((got as Error).message, member.message, 'exactly the manager\'s line (the CLI prefixes `mesh: `)')
+        if (c.file) t.same(readIdentity(d), c.file, 'node.json is left as it was')
+      }
+    })
+  }
+})

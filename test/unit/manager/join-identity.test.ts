@@ -1,0 +1,148 @@
+/**
+ * Attack tests for join identity (security review #2): a real Manager on a SQLite store in a temp dir behind the real
+ * API app on 127.0.0.1:0, driven over HTTP as an attacker holding the worker token would. A join never takes over a
+ * member (its id, credential, role or tasks); the role comes only from the token; `node rm` frees the hostname, which
+ * then joins as a new node. The manager's own node registers in-process (registerSelf), never through a token.
+ */
+import t, { type Test } from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { FakeClock } from '../../support/fake-clock.ts'
+
+const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
+const running = { state: 'running' as const, message: 'started', timestamp: 1 }
+
+interface Reply { status: number; body: Record<string, unknown> | null }
+
+async function setup(t: Test) {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-joinid-'))
+  const store = openSqliteStore(join(dir, 'manager.db'))
+  const m = new Manager({ store, clock: new FakeClock() })
+  await m.init()
+  const server = await listen(createApp({ manager: m, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+    m.stop()
+    store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const port = (server.address() as AddressInfo).port
+  const call = async (method: string, path: string, bearer: string, body?: unknown): Promise<Reply> => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+      method, headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}),
+    })
+    const text = await res.text()
+    return { status: res.status, body: text ? JSON.parse(text) as Record<string, unknown> : null }
+  }
+  const joinAs = (token: string, hostname: string, addr = '192.168.77.99') => call('POST', '/v1/agent/join', token, { hostname, addr, resources })
+  const { worker, manager } = m.tokens()
+  return { m, store, call, joinAs, worker, manager }
+}
+
+/** A worker that joined the normal way and runs a task of service `web` (with a registry password). */
+async function workerWithTask(s: Awaited<ReturnType<typeof setup>>, hostname: string) {
+  const joined = await s.joinAs(s.worker, hostname, '192.168.77.12')
+  if (joined.status !== 200) throw new Error(`setup: join ${hostname}: ${JSON.stringify(joined.body)}`)
+  const id = joined.body?.nodeId as string
+  const credential = joined.body?.credential as string
+  await s.m.createService({ ...defaultServiceSpec('web', 'reg.example/web:1'), constraints: [`node.hostname==${hostname}`],
+    registryAuth: { username: 'ci', password: 'hunter2', serveraddress: 'reg.example' } })
+  await s.m.reconcileNow()
+  const tasks = s.m.listTasks({ nodeId: id })
+  if (tasks.length !== 1) throw new Error('setup: expected one task on the worker')
+  return { id, credential, task: tasks[0] as { id: string } }
+}
+
+t.test('a worker token joining with a live worker\'s hostname is refused; the real node keeps its id, credential and tasks', async (t) => {
+  const s = await setup(t)
+  const real = await workerWithTask(s, 'node2')
+  const r = await s.joinAs(s.worker, 'node2')
+  t.equal(r.status, 409, 'refused with 409')
+  t.same(r.body, { error: { code: 'MESH_ERR_CONFLICT', message: 'node "node2" is already a member; remove it first with mesh node rm node2' } },
+    'one line naming the fix, and no credential')
+  t.equal(s.m.listNodes().length, 1, 'no node added')
+  t.equal(s.m.getNode('node2')?.id, real.id, 'the hostname keeps its node id')
+  t.equal(s.m.getNode('node2')?.addr, '192.168.77.12', 'and its address')
+  t.same(s.m.listTasks({ nodeId: real.id }).map((x) => x.id), [real.task.id], 'its task stays assigned to it')
+  const report = await s.call('POST', '/v1/agent/status', real.credential, { updates: [{ taskId: real.task.id, status: running }] })
+  t.same([report.status, report.body], [200, { applied: 1 }], 'the real node\'s credential still works for its own task')
+})
+
+t.test('a worker token joining with the manager node\'s hostname is refused; the manager node stays as it was', async (t) => {
+  const s = await setup(t)
+  const self = await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  const r = await s.joinAs(s.worker, 'node1')
+  t.equal(r.status, 409)
+  t.match(r.body, { error: { code: 'MESH_ERR_CONFLICT', message: 'node "node1" is already a member; remove it first with mesh node rm node1' } })
+  t.notOk(r.body && 'role' in r.body, 'no role answered')
+  t.same(s.m.getNode('node1'), self.node, 'the manager node record is unchanged')
+  t.equal(s.m.nodeForCredential(self.credential)?.id, self.node.id, 'its credential still works')
+})
+
+t.test('a worker token never produces role manager; the manager token gives manager', async (t) => {
+  const s = await setup(t)
+  await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  t.equal((await s.joinAs(s.manager, 'node5')).body?.role, 'manager', 'a manager token joins as a manager')
+  const cases = [
+    { desc: 'a new hostname', hostname: 'node3' },
+    { desc: 'the manager node\'s hostname', hostname: 'node1' },
+    { desc: 'a manager that joined with the manager token', hostname: 'node5' },
+    { desc: 'a manager\'s hostname after it was removed', hostname: 'node5', rm: true },
+  ]
+  for (const c of cases) {
+    if (c.rm) t.equal((await s.call('DELETE', `/v1/nodes/${c.hostname}?force=true`, s.manager)).status, 204, `node rm ${c.hostname}`)
+    const r = await s.joinAs(s.worker, c.hostname)
+    t.not(r.body?.role, 'manager', `${c.desc}: not a manager (${r.status} ${JSON.stringify(r.body)})`)
+    t.ok(r.status === 409 || r.body?.role === 'worker', `${c.desc}: refused, or a worker`)
+  }
+  t.same(s.m.listNodes().filter((n) => n.role === 'manager').map((n) => n.hostname).sort(), ['node1'], 'the only manager left is node1')
+})
+
+t.test('after mesh node rm the hostname joins again as a new node; the old credential is dead', async (t) => {
+  const s = await setup(t)
+  const old = await workerWithTask(s, 'node2')
+  t.equal((await s.joinAs(s.worker, 'node2')).status, 409, 'refused while node2 is a member')
+  await s.m.setNodeState('node2', 'down')
+  t.equal((await s.joinAs(s.worker, 'node2')).status, 409, 'refused while node2 is down but not removed')
+  t.equal((await s.call('DELETE', '/v1/nodes/node2', s.manager)).status, 204, 'node rm node2')
+  const r = await s.joinAs(s.worker, 'node2')
+  t.equal(r.status, 200, 'the hostname joins again')
+  t.equal(r.body?.role, 'worker')
+  t.not(r.body?.nodeId, old.id, 'with a new node id')
+  t.not(r.body?.credential, old.credential, 'and a new credential')
+  t.equal((await s.call('POST', '/v1/agent/status', old.credential, { updates: [] })).status, 401, 'the removed node\'s credential is refused')
+  t.same(s.m.listTasks({ nodeId: r.body?.nodeId as string }).filter((x) => x.id === old.task.id), [], 'the old node\'s task is not handed to the new one')
+})
+
+t.test('registerSelf: the manager node keeps its id across manager restarts; it never takes a worker\'s name', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-joinid-self-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const start = async () => {
+    const store = openSqliteStore(join(dir, 'manager.db'))
+    const m = new Manager({ store, clock: new FakeClock() })
+    await m.init()
+    return { m, close: () => store.close() }
+  }
+  const a = await start()
+  const first = await a.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  await a.m.updateNode('node1', { labelAdd: { zone: 'a' } })
+  const w = await a.m.join({ token: a.m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources })
+  a.close()
+  const b = await start() // kill -9 and `mesh agent --init` again on the same data dir
+  t.teardown(b.close)
+  const again = await b.m.registerSelf({ hostname: 'node1', addr: '192.168.77.21', resources })
+  t.equal(again.node.id, first.node.id, 'same node id')
+  t.equal(again.node.role, 'manager')
+  t.same(again.node.labels, { zone: 'a' }, 'labels kept')
+  t.equal(again.node.addr, '192.168.77.21', 'address updated')
+  t.equal(b.m.nodeForCredential(again.credential)?.id, first.node.id, 'the new credential is this node\'s')
+  await t.rejects(b.m.registerSelf({ hostname: 'node2', addr: '192.168.77.11', resources }),
+    { code: 'MESH_ERR_CONFLICT', message: /^node "node2" is a worker of this cluster, so this manager cannot register under its name; remove it first with mesh node rm node2$/ })
+  t.same(b.m.getNode('node2'), w.node, 'the worker record is unchanged')
+  t.equal(b.m.nodeForCredential(w.credential)?.id, w.node.id, 'and its credential still works')
+})
