@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { HttpManagerTransport, WorkerLink, identityPath, readIdentity } from '../../../src/worker/index.ts'
 
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
 const running = { state: 'running' as const, message: 'started', timestamp: 1 }
@@ -41,7 +42,7 @@ async function setup(t: Test) {
   }
   const joinAs = (token: string, hostname: string, addr = '192.168.77.99') => call('POST', '/v1/agent/join', token, { hostname, addr, resources })
   const { worker, manager } = m.tokens()
-  return { m, store, call, joinAs, worker, manager }
+  return { m, store, call, joinAs, worker, manager, port }
 }
 
 /** A worker that joined the normal way and runs a task of service `web` (with a registry password). */
@@ -145,4 +146,32 @@ t.test('registerSelf: the manager node keeps its id across manager restarts; it 
     { code: 'MESH_ERR_CONFLICT', message: /^node "node2" is a worker of this cluster, so this manager cannot register under its name; remove it first with mesh node rm node2$/ })
   t.same(b.m.getNode('node2'), w.node, 'the worker record is unchanged')
   t.equal(b.m.nodeForCredential(w.credential)?.id, w.node.id, 'and its credential still works')
+})
+
+t.test('the agent\'s side, over HTTP: restarts keep node.json, a lost node.json gets the line, node rm lets it join anew', async (t) => {
+  const s = await setup(t)
+  const dataDir = mkdtempSync(join(tmpdir(), 'mesh-joinid-agent-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const agent = (token?: string) => new WorkerLink({
+    transport: new HttpManagerTransport({ host: '127.0.0.1', port: s.port }), clock: new FakeClock(), dataDir,
+    hostname: 'node2', addr: '192.168.77.12', resources, onAssignments: () => undefined, log: () => undefined, ...(token ? { token } : {}),
+  })
+  // `mesh agent --join … --token …`, then restarts (kill -9) without and with the token.
+  const first = await agent(s.worker).register()
+  t.equal(first.role, 'worker')
+  t.same(await agent().register(), first, 'restarted without --token: node.json')
+  t.same(await agent(s.worker).register(), first, 'restarted with the same --token: node.json kept')
+  t.equal(s.m.listNodes().length, 1, 'still one node')
+  t.equal(s.m.nodeForCredential(first.credential)?.id, first.nodeId, 'its credential works')
+  // node.json lost while the node exists: the one line, nothing changed.
+  rmSync(identityPath(dataDir))
+  const err = await agent(s.worker).register().then(() => null, (e: unknown) => e as Error)
+  t.equal(err?.message, 'node "node2" is already a member; remove it first with mesh node rm node2', 'the line (the CLI prints it after `mesh: `)')
+  t.equal(s.m.nodeForCredential(first.credential)?.id, first.nodeId, 'the node keeps its credential')
+  // The fix: mesh node rm, then join again: a new node.
+  await s.m.setNodeState('node2', 'down')
+  t.equal((await s.call('DELETE', '/v1/nodes/node2', s.manager)).status, 204)
+  const again = await agent(s.worker).register()
+  t.not(again.nodeId, first.nodeId, 'a new node id')
+  t.same(readIdentity(dataDir), again, 'written to node.json')
 })
