@@ -13,7 +13,7 @@
  * and catalog, log uploads), and the observability routes (events, dashboard, /metrics).
  *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
- * collaborators (store, clock, log), starts it, serves `createApp` on TCP and on manager.sock with the agent's
+ * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
  * metrics registry and node-facts source, and feeds gossip's member events to `setNodeState`. src/stack uses the
  * spec validator and constraint parser. Agents and the CLI reach the manager over HTTP only.
  *
@@ -25,6 +25,9 @@
  *   come from the injected wall-clock `now`.
  * - Collaborators (store, clock, log broker, event log, metrics registry, node facts) come in through constructors
  *   and options; there are no module-level registries.
+ * - Join identity (node-identity.ts): every join over the API is a new node with the token's role; a hostname that
+ *   is a member is refused until `mesh node rm`. The manager's own node registers in-process (`registerSelf`,
+ *   which agent/ calls at every manager start and no HTTP route reaches) and keeps its id across restarts.
  *
  * Never. The manager never talks to Docker, WireGuard, nftables or gossip itself (the agent wires those), and no
  * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.
