@@ -10,9 +10,10 @@ import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts
 /**
  * The agent's link to the manager: registers once with the join token (the credential it gets back is kept in
  * `<data-dir>/node.json`, 0600; a join the manager refuses because this hostname is already a member keeps the
- * node.json identity issued by that same manager, else fails with the manager's one line), then holds the manager's push stream of this node's task assignments open
- * (reconnecting with capped exponential backoff when the manager restarts) and sends task state reports back in
- * small batches (the latest report per task wins; a batch the manager did not take is retried).
+ * node.json identity issued by that same manager, else fails with the manager's one line), then holds the
+ * manager's push stream of this node's task assignments open (reconnecting with capped exponential backoff when the
+ * manager restarts) and sends task state reports back in small batches (the latest report per task wins; a batch
+ * the manager did not take is retried).
  */
 export interface WorkerLinkOptions {
   transport: ManagerTransport
