@@ -22,6 +22,7 @@ export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
 export { ingressDefaults, type IngressDefaults } from './ingress.ts'
+export { apiLimits, type ApiLimits } from './api.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]

@@ -6,6 +6,7 @@ import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+import { sameSecret } from '../base/secret.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type Resources, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
@@ -217,8 +218,9 @@ export class Manager {
 
   /** The node a credential belongs to, or null. */
   nodeForCredential(credential: string): NodeRecord | null {
-    for (const n of this.#store.listNodes()) if (this.#store.getMeta(`cred_${n.id}`) === credential) return n
-    return null
+    let found: NodeRecord | null = null // every node is compared, in constant time: no early exit to time
+    for (const n of this.#store.listNodes()) if (sameSecret(credential, this.#store.getMeta(`cred_${n.id}`) ?? '') && !found) found = n
+    return found
   }
 
   /** Gossip says a node is alive (ready) or dead/left (down). */
