@@ -4,6 +4,7 @@ import { existsSync, unlinkSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import { MeshError } from '../../base/errors.ts'
 import { sameSecret } from '../../base/secret.ts'
+import { listenUnix } from '../../base/unix-socket.ts'
 import { apiLimits, type ApiLimits } from '../../config/index.ts'
 import { roleForToken } from '../tokens.ts'
 import { applyLimits, serverOptions, streaming } from './limits.ts'
@@ -281,16 +282,12 @@ export async function listen(app: express.Express, where: { port: number; host: 
   const server = http.createServer(serverOptions(limits), app)
   applyLimits(server, limits)
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    if ('socketPath' in where) {
-      const umask = process.umask(0o177)
-      try {
-        server.listen(where.socketPath, resolve)
-      } finally {
-        process.umask(umask)
-      }
-    } else server.listen(where.port, where.host, resolve)
-  })
+  if ('socketPath' in where) await listenUnix(server, where.socketPath, 0o600)
+  else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(where.port, where.host, resolve)
+    })
+  }
   return server
 }
