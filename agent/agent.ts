@@ -194,7 +194,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {
       process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
-        `To add a worker to this cluster, run on it:\n    mesh agent --join ${addr} --token ${t.worker}\n\n` +
+        `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
         `To add a manager: mesh token show manager\n`)
     }
   } else if (c.token || hasIdentity(config.dataDir)) {
