@@ -191,11 +191,16 @@ export class Manager {
 
   // ---- nodes ---------------------------------------------------------------------------------------------
 
+  /** Which role a join token grants, or null; the API checks it before it reads a join request's body. */
+  joinRole(token: string): JoinRole | null {
+    return roleForToken(token, this.tokens())
+  }
+
   /** A node presents a join token (or is the init node): record it and issue its credential. */
   async join(o: { token?: string; role?: NodeRole; hostname: string; addr: string; resources: Resources }): Promise<JoinResult> {
     let role: NodeRole | null = o.role ?? null
     if (!role) {
-      role = roleForToken(o.token ?? '', this.tokens())
+      role = this.joinRole(o.token ?? '')
       if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     }
     if (!NAME_RE.test(o.hostname)) throw bad(`node name "${o.hostname}" is not valid`)

@@ -6,7 +6,6 @@ import { MeshError } from '../../base/errors.ts'
 import { sameSecret } from '../../base/secret.ts'
 import { listenUnix } from '../../base/unix-socket.ts'
 import { apiLimits, type ApiLimits } from '../../config/index.ts'
-import { roleForToken } from '../tokens.ts'
 import { applyLimits, serverOptions, streaming } from './limits.ts'
 import type { TimerHandle } from '../../base/clock.ts'
 import type { Manager } from '../manager.ts'
@@ -96,7 +95,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
     if (!token) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
     if (req.path === '/v1/agent/join') {
-      if (!roleForToken(token, m.tokens())) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
+      if (!m.joinRole(token)) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
       res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked again by m.join
       res.locals.joinToken = token
       return next()
