@@ -44,10 +44,10 @@ wait_for "the manager" 90 mesh 1 token show worker -q
 TOKEN=$(mesh 1 token show worker -q)
 echo "worker join token: $TOKEN"
 
-step "node2-node4: mesh agent --join 192.168.77.11 --token …"
+step "node2-node4: MESH_JOIN_TOKEN=… mesh agent --join 192.168.77.11"
 for i in 2 3 4; do
-  $LAB spawn "node$i" --name agent -- node "$PWD/bin/mesh.js" agent --name "node$i" --bind "192.168.77.1$i" \
-    --data-dir "$DIR/n$i/mesh" --overlay on --join 192.168.77.11 --token "$TOKEN" >/dev/null
+  $LAB spawn "node$i" --name agent -- env MESH_JOIN_TOKEN="$TOKEN" node "$PWD/bin/mesh.js" agent --name "node$i" \
+    --bind "192.168.77.1$i" --data-dir "$DIR/n$i/mesh" --overlay on --join 192.168.77.11 >/dev/null
 done
 ready() { [ "$(mesh 1 node ls --json | grep -c '"state": *"ready"')" = 4 ]; }
 wait_for "four ready nodes" 120 ready

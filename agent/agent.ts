@@ -10,7 +10,7 @@ import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
 import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
 import { DataPlane } from './dataplane.ts'
 import type { Config } from '../src/config/index.ts'
-import { Gossip, keepPeersSnapshot, savedPeers, type GossipEvent } from '../src/gossip/index.ts'
+import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
 import type { Logger } from './log.ts'
@@ -113,7 +113,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
 /** Started without --join: join the members an earlier run knew (peers.json), if any answers. */
 async function rejoin(config: Readonly<Config>, gossip: Gossip, log: Logger): Promise<void> {
   if (config.gossip.join.length > 0) return
-  const peers = savedPeers(config.dataDir)
+  const peers = loadPeers(config.dataDir) // a corrupt peers.json stops the agent with one line naming it
   if (peers.length === 0) return
   try {
     const n = await gossip.join(peers)
@@ -201,7 +201,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {
       process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
-        `To add a worker to this cluster, run on it:\n    mesh agent --join ${addr} --token ${t.worker}\n\n` +
+        `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
         `To add a manager: mesh token show manager\n`)
     }
   } else if (c.token || hasIdentity(config.dataDir)) {

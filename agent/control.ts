@@ -1,7 +1,8 @@
 import http from 'node:http'
 import net from 'node:net'
-import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { existsSync, unlinkSync } from 'node:fs'
 import { ControlError } from '../src/base/errors.ts'
+import { listenUnix } from '../src/base/unix-socket.ts'
 import { CONTROL_SOCKET } from '../src/api/index.ts'
 
 /**
@@ -40,15 +41,7 @@ export class ControlServer {
         res.end(JSON.stringify({ error: { code: 'internal', message: err.message } }))
       })
     })
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      // umask-independent: create, then restrict before anyone can be told the path.
-      server.listen(this.#path, () => {
-        server.off('error', reject)
-        resolve()
-      })
-    })
-    chmodSync(this.#path, 0o600)
+    await listenUnix(server, this.#path, 0o600) // created 0600, never chmod'ed after
     this.#server = server
   }
 

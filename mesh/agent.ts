@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander'
+import { readFileSync } from 'node:fs'
 import {
   DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
   DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel,
@@ -14,6 +15,7 @@ interface AgentOpts {
   join?: string[]
   name?: string
   encrypt?: string[]
+  encryptFile?: string
   dataDir?: string
   config?: string
   logLevel?: string
@@ -23,6 +25,7 @@ interface AgentOpts {
   overlayRange?: string
   init?: boolean
   token?: string
+  tokenFile?: string
   manager?: string
   apiPort?: string
   vipRange?: string
@@ -42,12 +45,14 @@ export function agentCommand(): Command {
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
     .option('--name <name>', 'node name, unique in the cluster (default: the host name)')
-    .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary', collect)
+    .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary (visible in ps: prefer --encrypt-file or MESH_GOSSIP_KEY)', collect)
+    .option('--encrypt-file <path>', 'read the gossip key(s) from a file: one base64 key per line, first is primary (env MESH_GOSSIP_KEY)')
     .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
     .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
     .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
     .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
-    .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; env MESH_JOIN_TOKEN)')
+    .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; visible in ps: prefer --token-file or MESH_JOIN_TOKEN)')
+    .option('--token-file <path>', 'read the join token from a file (env MESH_JOIN_TOKEN)')
     .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
     .option('--api-port <port>', `manager API port on managers (default ${DEFAULT_API_PORT})`)
     .option('--vip-range <cidr>', `range service VIPs come from, on managers (default ${DEFAULT_VIP_RANGE})`)
@@ -64,13 +69,14 @@ export function agentCommand(): Command {
 Examples:
   mesh agent --bind 10.0.0.1 --name node1
   mesh agent --bind 10.0.0.1 --name manager1 --init
-  mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1 --token MESHTKN-1-…
-  mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt "$(serf keygen)"
-Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_ENCRYPT, MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
+  MESH_JOIN_TOKEN=MESHTKN-1-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
+  mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key
+Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
 The config file may also set dataPlane: {ingressMode, ingressIdleTimeoutMs, ingressMaxConnections, ingressBalancer,
 dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`)
     .action(async (opts: AgentOpts) => {
+      for (const w of argvSecretWarnings(opts)) process.stderr.write(`mesh: ${w}\n`)
       const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
       const log = createLogger(config.logLevel)
       const agent = await startAgent(config, log)
@@ -92,13 +98,37 @@ dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`
     })
 }
 
-export function flagsToConfig(o: AgentOpts): ConfigInput {
+/** Secrets given in argv, where other local users can read them (ps, /proc/PID/cmdline): one warning line each. */
+export function argvSecretWarnings(o: AgentOpts): string[] {
+  const out: string[] = []
+  if (o.token !== undefined) out.push('--token on the command line is visible to other local users (ps, /proc); prefer --token-file or MESH_JOIN_TOKEN')
+  if (o.encrypt !== undefined) out.push('--encrypt on the command line is visible to other local users (ps, /proc); prefer --encrypt-file or MESH_GOSSIP_KEY')
+  return out
+}
+
+/** A secret file's content, trimmed; ConfigError naming the flag and the file when it cannot be read or is empty. */
+function readSecretFile(flag: string, path: string, read: (path: string) => string): string {
+  let text: string
+  try {
+    text = read(path)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new ConfigError(`${flag} ${path}: cannot read it (${e.code ?? e.message})`, { cause: err })
+  }
+  if (text.trim() === '') throw new ConfigError(`${flag} ${path}: the file is empty`)
+  return text.trim()
+}
+
+export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): ConfigInput {
+  if (o.token !== undefined && o.tokenFile !== undefined) throw new ConfigError('give the join token with --token or --token-file, not both')
+  if (o.encrypt !== undefined && o.encryptFile !== undefined) throw new ConfigError('give the gossip key with --encrypt or --encrypt-file, not both')
   const gossip: NonNullable<ConfigInput['gossip']> = {}
   if (o.bind !== undefined) Object.assign(gossip, parseBind(o.bind))
   if (o.advertise !== undefined) Object.assign(gossip, parseAdvertise(o.advertise))
   if (o.join !== undefined) gossip.join = o.join
   if (o.name !== undefined) gossip.name = o.name
   if (o.encrypt !== undefined) gossip.encryptKeys = o.encrypt
+  if (o.encryptFile !== undefined) gossip.encryptKeys = readSecretFile('--encrypt-file', o.encryptFile, read).split('\n').flatMap(splitList)
   if (o.tag !== undefined) {
     const tags: Record<string, string> = {}
     for (const t of o.tag) {
@@ -113,6 +143,7 @@ export function flagsToConfig(o: AgentOpts): ConfigInput {
   const cluster: NonNullable<ConfigInput['cluster']> = {}
   if (o.init) cluster.init = true
   if (o.token !== undefined) cluster.token = o.token
+  if (o.tokenFile !== undefined) cluster.token = readSecretFile('--token-file', o.tokenFile, read)
   if (o.manager !== undefined) cluster.manager = o.manager
   if (o.apiPort !== undefined) {
     if (!/^\d+$/.test(o.apiPort)) throw new ConfigError(`--api-port "${o.apiPort}": want a port number`)

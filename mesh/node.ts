@@ -62,7 +62,7 @@ export function tokenCommand(): Command {
   cmd.command('show').argument('<worker|manager>').option('-q, --quiet', 'only the token').action(async (r: string, f: { quiet?: boolean }) => {
     const t = await managerClient().request<{ worker: string; manager: string }>('GET', '/v1/tokens')
     const tok = t[role(r) as 'worker' | 'manager']
-    process.stdout.write(f.quiet ? `${tok}\n` : `To add a ${r} to this cluster, run on it:\n\n    mesh agent --join <this manager's address> --token ${tok}\n`)
+    process.stdout.write(f.quiet ? `${tok}\n` : `To add a ${r} to this cluster, run on it:\n\n    MESH_JOIN_TOKEN=${tok} mesh agent --join <this manager's address>\n`)
   })
   cmd.command('rotate').argument('<worker|manager>').action(async (r: string) => {
     const t = await managerClient().request<{ token: string }>('POST', `/v1/tokens/${role(r)}/rotate`)

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
+import { writeFileAtomic } from '../base/state-file.ts'
 import { join } from 'node:path'
 import type { CatalogStore } from './catalog.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
@@ -32,14 +33,6 @@ export class FileCatalogStore implements CatalogStore {
   }
 
   save(snap: CatalogSnapshot): void {
-    const tmp = `${this.path}.tmp`
-    const fd = openSync(tmp, 'w', 0o600)
-    try {
-      writeSync(fd, `${JSON.stringify(snap)}\n`)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(tmp, this.path)
+    writeFileAtomic(this.path, `${JSON.stringify(snap)}\n`, 0o600)
   }
 }

@@ -22,6 +22,7 @@ export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
 export { ingressDefaults, type IngressDefaults } from './ingress.ts'
+export { apiLimits, type ApiLimits } from './api.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -126,6 +127,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.MESH_ADVERTISE) Object.assign(g, parseAdvertise(env.MESH_ADVERTISE, 'MESH_ADVERTISE'))
   if (env.MESH_JOIN) g.join = splitList(env.MESH_JOIN)
   if (env.MESH_ENCRYPT) g.encryptKeys = splitList(env.MESH_ENCRYPT)
+  if (env.MESH_GOSSIP_KEY) g.encryptKeys = splitList(env.MESH_GOSSIP_KEY) // the name the docs use; MESH_ENCRYPT is kept
   if (Object.keys(g).length > 0) out.gossip = g
   if (env.MESH_OVERLAY) out.overlay = { mode: env.MESH_OVERLAY as OverlayConfig['mode'] }
   if (env.MESH_OVERLAY_RANGE) out.overlay = { ...out.overlay, range: env.MESH_OVERLAY_RANGE }

@@ -33,7 +33,7 @@ import { DEFAULT_GOSSIP_PORT } from '../config/index.ts'
 export type { Address, Transport } from './transport.ts'
 export { NetTransport } from './net-transport.ts'
 export { registerGossipMetrics, type GossipMetricSource } from './metrics.ts'
-export { keepPeersSnapshot, savedPeers, PEERS_FILE, type PeersSource } from './peers-snapshot.ts'
+export { keepPeersSnapshot, loadPeers, savedPeers, PEERS_FILE, type PeersSource } from './peers-snapshot.ts'
 export type { SerfEvent as GossipEvent, SerfMember, SerfStatus } from './serf.ts'
 export type { MemberInfo } from '../api/index.ts'
 

@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import { StateFileError, readJsonState, writeFileAtomic } from '../base/state-file.ts'
 import type { SerfEvent } from './serf.ts'
 
 /**
@@ -16,11 +16,22 @@ export interface PeersSource {
   on(fn: (e: SerfEvent) => void): () => void
 }
 
-/** Addresses saved by an earlier run (empty when there is no snapshot or it cannot be read). */
+/**
+ * Addresses saved by an earlier run (empty when there is no snapshot). A snapshot that is not JSON or not a list
+ * throws StateFileError naming the file: the agent stops with one line rather than start a cluster of one.
+ */
+export function loadPeers(dataDir: string): string[] {
+  const path = join(dataDir, PEERS_FILE)
+  const v = readJsonState(path)
+  if (v === undefined) return []
+  if (!Array.isArray(v)) throw new StateFileError(path, 'is not a list of addresses')
+  return v.filter((x): x is string => typeof x === 'string')
+}
+
+/** `loadPeers`, best effort: a missing, unreadable or corrupt snapshot reads as no peers. */
 export function savedPeers(dataDir: string): string[] {
   try {
-    const v = JSON.parse(readFileSync(join(dataDir, PEERS_FILE), 'utf8')) as unknown
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+    return loadPeers(dataDir)
   } catch {
     return []
   }
@@ -37,9 +48,7 @@ export function keepPeersSnapshot(gossip: PeersSource, dataDir: string, self: st
     const text = JSON.stringify(addrs)
     if (text === last || addrs.length === 0) return // never forget the cluster because everyone else is gone for now
     last = text
-    const path = join(dataDir, PEERS_FILE)
-    writeFileSync(`${path}.tmp`, `${text}\n`, { mode: 0o600 })
-    renameSync(`${path}.tmp`, path)
+    writeFileAtomic(join(dataDir, PEERS_FILE), `${text}\n`, 0o600)
   }
   const off = gossip.on((e) => {
     if ((e.type === 'join' || e.type === 'leave' || e.type === 'reap') && !timer) timer = clock.setTimeout(write, o.debounceMs ?? 1000)

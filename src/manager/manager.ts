@@ -6,6 +6,7 @@ import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+import { sameSecret } from '../base/secret.ts'
 import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
@@ -189,13 +190,18 @@ export class Manager {
 
   // ---- nodes ---------------------------------------------------------------------------------------------
 
+  /** Which role a join token grants, or null; the API checks it before it reads a join request's body. */
+  joinRole(token: string): JoinRole | null {
+    return roleForToken(token, this.tokens())
+  }
+
   /**
    * A node presents a join token over the API: a NEW node (fresh id and credential) with the token's role (worker
    * token → worker, manager token → manager). A hostname that belongs to a node that is not removed is refused (409)
    * until `mesh node rm` (node-identity.ts): a join token never takes over a member's id, credential or tasks.
    */
   async join(o: JoiningNode & { token: string }): Promise<JoinResult> {
-    const role = roleForToken(o.token, this.tokens())
+    const role = this.joinRole(o.token)
     if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     checkNodeName(o.hostname)
     const r = await this.#register((nodes, id, now) => joinedNode(nodes, o, role, id, now))
@@ -231,8 +237,9 @@ export class Manager {
 
   /** The node a credential belongs to, or null. */
   nodeForCredential(credential: string): NodeRecord | null {
-    for (const n of this.#store.listNodes()) if (this.#store.getMeta(`cred_${n.id}`) === credential) return n
-    return null
+    let found: NodeRecord | null = null // every node is compared, in constant time: no early exit to time
+    for (const n of this.#store.listNodes()) if (sameSecret(credential, this.#store.getMeta(`cred_${n.id}`) ?? '') && !found) found = n
+    return found
   }
 
   /** Gossip says a node is alive (ready) or dead/left (down). */

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { sameSecret } from '../base/secret.ts'
 
 /**
  * Cluster identity and join tokens, shaped like Docker Swarm's (`SWMTKN-1-<cluster digest>-<secret>`):
@@ -42,16 +43,10 @@ export function parseToken(token: string): ParsedToken | null {
   return m ? { digest: m[1] as string, secret: m[2] as string } : null
 }
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a)
-  const y = Buffer.from(b)
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 /** Which role a presented token grants, or null. */
 export function roleForToken(presented: string, tokens: { worker: string; manager: string }): JoinRole | null {
   if (!parseToken(presented)) return null
-  if (same(presented.trim(), tokens.manager)) return 'manager'
-  if (same(presented.trim(), tokens.worker)) return 'worker'
+  if (sameSecret(presented.trim(), tokens.manager)) return 'manager'
+  if (sameSecret(presented.trim(), tokens.worker)) return 'worker'
   return null
 }

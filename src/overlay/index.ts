@@ -12,7 +12,6 @@
  * no duplicate peers, routes or rules); overlay ↔ overlay traffic is never NATed.
  * Never: touch a route, rule or network it did not create; start without saying why when a prerequisite is missing.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { OverlayConfig } from '../config/overlay.ts'
 import { ConfigError } from '../base/errors.ts'
@@ -29,6 +28,7 @@ import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers, heldSubnet, poolSubnet } from './tags.ts'
 import { WireGuardTunnel } from './tunnel.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
+import { readLease, writeLease } from './lease.ts'
 
 export { SubnetPool } from './ipam.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
@@ -39,7 +39,6 @@ export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource }
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
-const LEASE_FILE = 'overlay.json'
 
 export class Overlay {
   readonly #c: Readonly<OverlayConfig>
@@ -109,7 +108,7 @@ export class Overlay {
     this.#gossip.updateTags({ [TAG_WG_KEY]: this.#key.publicKey, [TAG_WG_PORT]: String(c.wgPort) })
     this.#claim = new SubnetClaim({
       pool: this.#pool, self: this.#gossip.config.name, clock: realClock(), random: mathRandom, settleMs: c.settleMs,
-      preferred: this.#readLease(),
+      preferred: readLease(this.#dataDir, this.#c.range, this.#pool),
       publish: (subnet, held) => this.#gossip.updateTags({ [TAG_SUBNET]: subnet, [TAG_SUBNET_HELD]: held ? '1' : '0' }),
       emit: (e) => this.#onClaim(e),
     })
@@ -254,7 +253,7 @@ export class Overlay {
   async #becomeReady(subnet: string): Promise<void> {
     const pool = this.#pool as SubnetPool
     const gateway = pool.gateway(subnet)
-    this.#writeLease(subnet)
+    writeLease(this.#dataDir, this.#c.range, subnet)
     const outcome = await ensureNetwork(this.#docker as ReturnType<typeof dockerClient>, {
       name: this.#c.network, subnet, gateway, mtu: this.#mtu, bridgeName: this.#c.bridgeName,
     })
@@ -282,22 +281,5 @@ export class Overlay {
         throw new ConfigError(`overlay range ${this.#c.range} overlaps the route ${r.dst} dev ${r.dev}; choose another range with --overlay-range`)
       }
     }
-  }
-
-  #readLease(): string | null {
-    const path = join(this.#dataDir, LEASE_FILE)
-    if (!existsSync(path)) return null
-    try {
-      const lease = JSON.parse(readFileSync(path, 'utf8')) as { subnet?: string; range?: string }
-      return lease.range === this.#c.range && typeof lease.subnet === 'string' && this.#pool ? poolSubnet(lease.subnet, this.#pool) : null
-    } catch {
-      return null
-    }
-  }
-
-  #writeLease(subnet: string): void {
-    const path = join(this.#dataDir, LEASE_FILE)
-    writeFileSync(`${path}.tmp`, `${JSON.stringify({ range: this.#c.range, subnet })}\n`, { mode: 0o600 })
-    renameSync(`${path}.tmp`, path)
   }
 }

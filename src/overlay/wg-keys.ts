@@ -1,7 +1,8 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../base/errors.ts'
+import { writeFileAtomic } from '../base/state-file.ts'
 
 /**
  * WireGuard keys: Curve25519 (X25519) pairs in WireGuard's base64 form. One private key per node, created on first
@@ -64,9 +65,6 @@ export function loadOrCreateKey(dataDir: string): WgKeyPair {
     }
   }
   const pair = generateKeyPair()
-  const tmp = `${path}.tmp`
-  writeFileSync(tmp, `${pair.privateKey}\n`, { mode: 0o600 })
-  chmodSync(tmp, 0o600)
-  renameSync(tmp, path)
+  writeFileAtomic(path, `${pair.privateKey}\n`, 0o600)
   return pair
 }

@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../base/errors.ts'
+import { writeFileAtomic } from '../base/state-file.ts'
 
 /**
  * This node's identity in the cluster, kept in `<data-dir>/node.json` (mode 0600: the credential is a bearer
  * token): the node id and credential the manager issued at join, the role, and the manager API it joined through
- * (`HOST:PORT`, for restarts without --join). Written atomically (temp file + rename).
+ * (`HOST:PORT`, for restarts without --join). Written atomically and fsynced (src/base writeFileAtomic).
  */
 export interface Identity {
   nodeId: string
@@ -27,12 +28,19 @@ export function hasIdentity(dataDir: string): boolean {
 /** The saved identity; throws one ConfigError naming the file when it is unreadable or not an identity. */
 export function readIdentity(dataDir: string): Identity {
   const path = identityPath(dataDir)
-  let v: unknown
+  let text: string
   try {
-    v = JSON.parse(readFileSync(path, 'utf8'))
+    text = readFileSync(path, 'utf8')
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     throw new ConfigError(`${path}: cannot read this node's identity (${e.code ?? e.message}): ` +
+      'remove the file and join again with --token TOKEN', { cause: err })
+  }
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read this node's identity (not valid JSON): ` +
       'remove the file and join again with --token TOKEN', { cause: err })
   }
   const id = v as Partial<Identity> | null
@@ -54,6 +62,5 @@ export function savedManager(dataDir: string): string | null {
 
 export function writeIdentity(dataDir: string, id: Identity): void {
   const path = identityPath(dataDir)
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(id)}\n`, { mode: 0o600 })
-  renameSync(`${path}.tmp`, path)
+  writeFileAtomic(path, `${JSON.stringify(id)}\n`, 0o600)
 }

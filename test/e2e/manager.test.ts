@@ -103,8 +103,8 @@ t.test('bad input is refused with one clear line and changes nothing', async (t)
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
   }
   t.equal((await json<unknown[]>(['service', 'ls'])).length, before.length, 'no service added')
-  const bad = await w2.exec(['node', MESH_BIN, 'agent', '--bind', `${w2.ip}:7951`, '--name', 'intruder', '--data-dir', join(w2.dir, 'intruder'),
-    '--overlay', 'off', '--join', `${mgr.ip}:7946`, '--manager', mgr.ip, '--token', 'MESHTKN-1-' + 'a'.repeat(50) + '-' + 'b'.repeat(25)], { timeoutMs: 60_000 })
+  const bad = await w2.exec(['env', `MESH_JOIN_TOKEN=MESHTKN-1-${'a'.repeat(50)}-${'b'.repeat(25)}`, 'node', MESH_BIN, 'agent', '--bind', `${w2.ip}:7951`,
+    '--name', 'intruder', '--data-dir', join(w2.dir, 'intruder'), '--overlay', 'off', '--join', `${mgr.ip}:7946`, '--manager', mgr.ip], { timeoutMs: 60_000 })
   t.equal(bad.code, 1, 'a bad token: exit 1')
   t.match(bad.stderr.trim(), /^mesh: joining the manager at .* failed: invalid join token/, `message: ${bad.stderr.trim()}`)
 })

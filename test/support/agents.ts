@@ -203,11 +203,11 @@ export class TestCluster {
     const dataDir = join(this.dir, o.name)
     const args = ['agent', '--bind', o.ip, '--name', o.name, '--data-dir', dataDir, '--log-level', o.logLevel ?? 'debug']
     for (const j of o.join ?? []) args.push('--join', j)
-    if (o.encrypt) args.push('--encrypt', o.encrypt)
     if (o.profile) args.push('--profile', o.profile)
     for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`)
     args.push(...(o.extraArgs ?? []))
-    const proc = spawnMesh(args, { name: `mesh ${o.name}` })
+    // The key by environment, as the docs recommend (argv is visible in ps, and --encrypt prints a warning).
+    const proc = spawnMesh(args, { name: `mesh ${o.name}`, ...(o.encrypt ? { env: { ...process.env, MESH_GOSSIP_KEY: o.encrypt } } : {}) })
     this.procs.push(proc)
     const a: MeshAgent = { kind: 'mesh', name: o.name, ip: o.ip, bind: `${o.ip}:7946`, dataDir, proc }
     if (o.wait ?? true) {

@@ -52,9 +52,10 @@ export class MeshLab {
 
   dataDir(n: LabNode): string { return join(n.dir, 'mesh') }
 
-  /** Start (or restart) `mesh agent` on a node. */
-  agent(n: LabNode, args: string[]): Proc {
-    const p = n.spawn(['node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', this.dataDir(n), '--overlay', 'on',
+  /** Start (or restart) `mesh agent` on a node; `env` (e.g. MESH_JOIN_TOKEN) keeps secrets out of argv. */
+  agent(n: LabNode, args: string[], env: Record<string, string> = {}): Proc {
+    const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`)
+    const p = n.spawn([...(vars.length > 0 ? ['env', ...vars] : []), 'node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', this.dataDir(n), '--overlay', 'on',
       ...this.agentArgs, ...args], { name: `agent ${n.name}` })
     this.agents.set(n.name, p)
     return p
@@ -122,7 +123,7 @@ export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> 
   c.agent(c.manager, ['--init'])
   await waitFor(async () => (await c.mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
   c.token = (await c.mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
-  for (const w of c.workers) c.agent(w, ['--join', c.manager.ip, '--token', c.token])
+  for (const w of c.workers) c.agent(w, ['--join', c.manager.ip], { MESH_JOIN_TOKEN: c.token })
   await c.waitReady(o.nodes)
   return c
 }

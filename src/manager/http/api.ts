@@ -1,8 +1,12 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import http from 'node:http'
-import { chmodSync, existsSync, unlinkSync } from 'node:fs'
+import { existsSync, unlinkSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import { MeshError } from '../../base/errors.ts'
+import { sameSecret } from '../../base/secret.ts'
+import { listenUnix } from '../../base/unix-socket.ts'
+import { apiLimits, type ApiLimits } from '../../config/index.ts'
+import { applyLimits, serverOptions, streaming } from './limits.ts'
 import type { TimerHandle } from '../../base/clock.ts'
 import type { Manager } from '../manager.ts'
 import { mountObserve, type NodeFactsSource } from './observe-api.ts'
@@ -19,6 +23,8 @@ import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
  * request needs `Authorization: Bearer <token>`: the manager join token for the cluster API, a node credential for
  * /v1/agent/* — and on the root-only unix socket `<data-dir>/manager.sock` for the local CLI (no token).
  * Errors are `{error: {code, message}}` with a 4xx status; no request is half-applied (one transaction each).
+ * The caller is authenticated before any body is read: an unauthenticated request gets 401 and its connection is
+ * closed, its body never buffered or parsed. `listen` applies the timeouts and connection caps (limits.ts).
  */
 
 type Caller = { kind: 'admin' } | { kind: 'node'; node: NodeRecord }
@@ -73,9 +79,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   const m = o.manager
   const app = express()
   app.disable('x-powered-by')
-  app.use(express.json({ limit: '1mb' }))
   mountObserve(app, o) // /v1/events, /ui, /v1/ui/stream, /metrics: own auth (loopback or manager token), ahead of the token check
 
+  // Authenticate before any body is read: a refused caller's body is never buffered, and its connection is closed.
+  const refuse = (res: Response, code: string, message: string): void => {
+    res.set('connection', 'close')
+    fail(res, 401, code, message)
+  }
   app.use((req, res, next) => {
     if (o.local) {
       res.locals.caller = { kind: 'admin' } satisfies Caller
@@ -83,21 +93,23 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     }
     const h = req.headers.authorization ?? ''
     const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
-    if (!token) return fail(res, 401, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
+    if (!token) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
     if (req.path === '/v1/agent/join') {
-      res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked by the route
+      if (!m.joinRole(token)) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
+      res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked again by m.join
       res.locals.joinToken = token
       return next()
     }
-    if (token === m.tokens().manager) {
+    if (sameSecret(token, m.tokens().manager)) {
       res.locals.caller = { kind: 'admin' } satisfies Caller
       return next()
     }
     const node = m.nodeForCredential(token)
-    if (!node) return fail(res, 401, 'MESH_ERR_UNAUTHORIZED', 'invalid token')
+    if (!node) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'invalid token')
     res.locals.caller = { kind: 'node', node } satisfies Caller
     next()
   })
+  app.use(express.json({ limit: '1mb' }))
   app.use(redactRegistryAuthMiddleware)
 
   // ---- cluster ---------------------------------------------------------------------------------------------
@@ -197,6 +209,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
    * services → endpoints, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats.
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
+    streaming(req)
     const node = (caller(res) as { node: NodeRecord }).node
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     let lastTasks = ''
@@ -231,7 +244,10 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   })
 
   /** A node's answer to a `{logs}` request: its log lines, NDJSON, as a streaming request body (src/manager/logs.ts). */
-  app.post('/v1/agent/logs/:id', requireNode, (req, res) => m.logs.upload((caller(res) as { node: NodeRecord }).node, req.params.id as string, req, res))
+  app.post('/v1/agent/logs/:id', requireNode, (req, res) => {
+    streaming(req)
+    m.logs.upload((caller(res) as { node: NodeRecord }).node, req.params.id as string, req, res)
+  })
 
   app.use((_req: Request, res: Response) => fail(res, 404, 'MESH_ERR_NOT_FOUND', 'no such route'))
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -257,16 +273,20 @@ function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: numbe
   }
 }
 
-/** Listen on TCP and/or a unix socket (0600); returns a closer. */
-export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }): Promise<http.Server> {
-  const server = http.createServer(app)
-  server.requestTimeout = 0 // log uploads (`service logs --follow`) are request bodies that last as long as the CLI waits
+/**
+ * Listen on TCP or a unix socket, with the API limits (timeouts, connection caps; default src/config apiLimits).
+ * The socket is created 0600 (umask around listen, never chmod'ed after).
+ */
+export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
+  const server = http.createServer(serverOptions(limits), app)
+  applyLimits(server, limits)
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    if ('socketPath' in where) server.listen(where.socketPath, resolve)
-    else server.listen(where.port, where.host, resolve)
-  })
-  if ('socketPath' in where) chmodSync(where.socketPath, 0o600)
+  if ('socketPath' in where) await listenUnix(server, where.socketPath, 0o600)
+  else {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(where.port, where.host, resolve)
+    })
+  }
   return server
 }

@@ -9,6 +9,7 @@ import { TERMINAL_STATES, type TaskRecord } from '../../api/types.ts'
 import type { LogQuery } from '../logs.ts'
 import type { Manager } from '../manager.ts'
 import { sendError } from './http-error.ts'
+import { streaming } from './limits.ts'
 
 /** A request for logs that names nothing the manager knows. */
 export class LogTargetError extends MeshError {
@@ -79,6 +80,7 @@ export function serveLogs(m: Manager, kind: 'service' | 'task', req: Request, re
     }
     throw err
   }
+  streaming(req) // `--follow` may wait long for a line
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
   res.flushHeaders()
   const session = m.logs.open(tasks, m.listNodes(), query, {

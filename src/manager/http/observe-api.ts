@@ -21,6 +21,8 @@ import { matchesFilter, parseEventFilters, parseSince, EventQueryError, type Clu
 import type { Manager } from '../manager.ts'
 import { every } from './every.ts'
 import { sendError } from './http-error.ts'
+import { streaming } from './limits.ts'
+import { sameSecret } from '../../base/secret.ts'
 import { registerManagerMetrics } from '../metrics.ts'
 import { TERMINAL_STATES, type ClusterState, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 
@@ -154,10 +156,11 @@ function trusted(req: Request, o: ObserveOptions): boolean {
   const want = o.manager.tokens().manager
   if (!want) return false
   const bearer = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '')?.[1]
-  return bearer === want || cookie(req, TOKEN_COOKIE) === want
+  return sameSecret(bearer ?? '', want) || sameSecret(cookie(req, TOKEN_COOKIE) ?? '', want)
 }
 
 function deny(res: Response): void {
+  res.set('connection', 'close')
   sendError(res, 401, 'MESH_ERR_UNAUTHORIZED', 'send the manager token (Authorization: Bearer …) or log in at /ui')
 }
 
@@ -202,7 +205,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   app.get(['/ui/app.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
   app.post('/ui/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
     const token = String((req.body as { token?: unknown } | undefined)?.token ?? '').trim()
-    if (token === '' || token !== o.manager.tokens().manager) {
+    if (!sameSecret(token, o.manager.tokens().manager)) {
       res.status(401).type('text/plain').send('wrong token: use the manager token (`mesh token show manager -q` on a manager)\n')
       return
     }
@@ -219,6 +222,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   })
 
   app.get('/v1/ui/stream', guard, (req, res) => {
+    streaming(req)
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     res.write('retry: 2000\n\n')
     let last = ''
@@ -278,6 +282,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       }
       throw err
     }
+    streaming(req)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     // History and subscription in one tick: nothing falls between them.
     if (since !== null) for (const e of log.since(since, filter)) res.write(`${JSON.stringify(e)}\n`)

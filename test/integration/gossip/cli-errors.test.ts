@@ -31,11 +31,11 @@ function assertOneLineError(t: Test, r: RunResult, mention: RegExp): void {
 
 const key7 = Buffer.alloc(7, 1).toString('base64')
 
-const cases: { name: string; args: string[]; want: RegExp }[] = [
+const cases: { name: string; args: string[]; want: RegExp; env?: Record<string, string> }[] = [
   { name: 'unknown flag', args: ['agent', '--bogus'], want: /--bogus/ },
   { name: 'unknown command', args: ['frobnicate'], want: /frobnicate/ },
-  { name: 'key of 7 bytes', args: ['agent', '--bind', '127.0.53.1', '--name', 'k7', '--data-dir', dir('k7'), '--encrypt', key7], want: /16, 24 or 32/ },
-  { name: 'key not base64', args: ['agent', '--bind', '127.0.53.1', '--name', 'kb', '--data-dir', dir('kb'), '--encrypt', 'not base64!!'], want: /base64/ },
+  { name: 'key of 7 bytes', args: ['agent', '--bind', '127.0.53.1', '--name', 'k7', '--data-dir', dir('k7')], env: { MESH_GOSSIP_KEY: key7 }, want: /16, 24 or 32/ },
+  { name: 'key not base64', args: ['agent', '--bind', '127.0.53.1', '--name', 'kb', '--data-dir', dir('kb')], env: { MESH_GOSSIP_KEY: 'not base64!!' }, want: /base64/ },
   { name: 'bind 300.1.1.1', args: ['agent', '--bind', '300.1.1.1', '--name', 'b1', '--data-dir', dir('b1')], want: /300\.1\.1\.1/ },
   { name: 'bind not-an-ip', args: ['agent', '--bind', 'not-an-ip', '--name', 'b2', '--data-dir', dir('b2')], want: /not-an-ip/ },
   { name: 'bind port out of range', args: ['agent', '--bind', '127.0.53.1:70000', '--name', 'b3', '--data-dir', dir('b3')], want: /70000|port/ },
@@ -64,7 +64,7 @@ function pool<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): P
 }
 
 // The commands are independent and mostly wait for node to start: run them 4 at a time, assert in order.
-const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 60_000 }))
+const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 60_000, ...(c.env ? { env: { ...process.env, ...c.env } } : {}) }))
 
 for (const [i, c] of cases.entries()) {
   t.test(c.name, async (t) => {
