@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { StopWaiting, killAndReap, run, spawnMesh, spawnProc, waitFor, type Proc, type RunResult } from './procs.ts'
+import type { MemberInfo } from '../../src/api/index.ts'
 
 /**
  * Real agents for gossip integration tests: Debian's `serf` and our `mesh agent`, each on its own 127.x address,
@@ -33,18 +34,7 @@ export interface SerfMemberJson {
 export interface MeshStatus {
   node: string
   address: string
-  members: {
-    name: string
-    address: string
-    ip: string
-    port: number
-    state: 'alive' | 'suspect' | 'dead' | 'left' | 'leaving'
-    status: 'alive' | 'leaving' | 'left' | 'failed'
-    incarnation: number
-    tags: Record<string, string>
-    protocol: number[]
-    sinceChangeMs: number
-  }[]
+  members: MemberInfo[]
   counters: Record<string, number>
 }
 
