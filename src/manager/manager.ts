@@ -15,6 +15,7 @@ import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { parseCidr, type Cidr } from '../base/cidr.ts'
 import { DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { taskAddressProblem } from './task-address.ts'
+import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
 import { checkNodeName, joinedNode, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
@@ -347,31 +348,39 @@ export class Manager {
   // ---- tasks ---------------------------------------------------------------------------------------------
 
   /**
-   * An agent reports task states; states only move forward; only the task's own node may report. A report whose
-   * address is not an IPv4 of the node's overlay subnet (task-address.ts) is refused and logged; the others apply.
+   * An agent reports task states; states only move forward; only the task's own node may report. Each report is
+   * checked on its own before anything is stored (task-report.ts: shape, state, fields; task-address.ts: the address
+   * must be an IPv4 of the node's overlay subnet): a bad one is skipped and logged, the others apply.
    */
-  async reportTasks(node: NodeRecord, updates: { taskId: string; status: TaskStatus; ip?: string }[]): Promise<number> {
-    const subnet = updates.some((u) => u.ip) ? this.#nodeSubnet(node) : null
-    return this.#store.transact((tx) => {
-      let applied = 0
-      for (const u of updates) {
+  async reportTasks(node: NodeRecord, updates: readonly unknown[]): Promise<number> {
+    const checked = updates.map(checkTaskReport)
+    const subnet = checked.some((c) => 'report' in c && c.report.ip) ? this.#nodeSubnet(node) : null
+    const good: TaskReport[] = []
+    const refused: { problem: string; taskId?: string }[] = []
+    for (const c of checked) {
+      if (!('report' in c)) refused.push(c)
+      else {
+        const problem = c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlayRange) : null
+        if (problem) refused.push({ problem, taskId: c.report.taskId })
+        else good.push(c.report)
+      }
+    }
+    const applied = good.length === 0 ? 0 : await this.#store.transact((tx) => {
+      let n = 0
+      for (const u of good) {
         const t = tx.getTask(u.taskId)
         if (!t || t.nodeId !== node.id) continue
-        const problem = u.ip ? taskAddressProblem(u.ip, subnet, this.#overlayRange) : null
-        if (problem) {
-          this.#log('warn', `task status refused: ${problem}`, { task: t.id, node: node.hostname })
-          continue
-        }
-        if (!TASK_STATES.includes(u.status.state)) throw bad(`task state "${u.status.state}" is not a task state`)
         if (TASK_STATES.indexOf(u.status.state) < TASK_STATES.indexOf(t.status.state)) continue
         // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").
         const startedAt = t.status.startedAt ?? (u.status.state === 'running' ? u.status.timestamp || this.#now() : undefined)
         const status = { ...u.status, ...(startedAt !== undefined ? { startedAt } : {}) }
         tx.putTask({ ...t, status, ...(u.ip ? { ip: u.ip } : {}), updatedAt: this.#now() })
-        applied++
+        n++
       }
-      return applied
+      return n
     })
+    for (const r of refused) this.#log('warn', `task status refused: ${r.problem}`, { task: r.taskId, node: node.hostname })
+    return applied
   }
 
   // ---- reconcile loop ------------------------------------------------------------------------------------

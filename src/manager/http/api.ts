@@ -200,7 +200,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
   })
   app.post('/v1/agent/status', requireNode, async (req, res) => {
-    const { updates } = body<{ updates: { taskId: string; status: TaskStatus; ip?: string }[] }>(req)
+    const { updates } = body<{ updates: unknown }>(req)
     if (!Array.isArray(updates)) return fail(res, 400, 'MESH_ERR_INVALID', 'updates must be a list')
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })

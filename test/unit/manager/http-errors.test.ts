@@ -53,3 +53,23 @@ for (const c of cases) {
     t.equal(manager.revision, revision, 'nothing applied')
   })
 }
+
+t.test('store failures: a uniqueness conflict answers 409, a closed or unusable store 503 (agents retry 5xx)', async (t) => {
+  const { statusOf } = await import('../../../src/manager/http/request-error.ts')
+  const { StoreConflictError, StoreError, StoreCompactedError } = await import('../../../src/manager/index.ts')
+  t.equal(statusOf(new StoreConflictError('service name taken')), 409)
+  t.equal(statusOf(new StoreError('the store is not open')), 503)
+  t.equal(statusOf(new StoreCompactedError('revision 3 is compacted')), 503)
+  // Through the real app: a closed store answers 503 with its code, not 400.
+  const s2 = openSqliteStore(':memory:')
+  const m2 = new Manager({ store: s2, clock: new FakeClock() })
+  await m2.init()
+  const srv = await listen(createApp({ manager: m2, local: true }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+  t.teardown(() => { srv.closeAllConnections(); srv.close() })
+  s2.close()
+  const res = await fetch(`http://127.0.0.1:${(srv.address() as { port: number }).port}/v1/services`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web', image: 'nginx' }),
+  })
+  t.equal(res.status, 503)
+  t.equal(((await res.json()) as { error: { code: string } }).error.code, 'MESH_ERR_STORE')
+})

@@ -123,3 +123,46 @@ t.test('a bad overlay range fails at construction', async (t) => {
   t.teardown(() => { store.close(); rmSync(dir, { recursive: true, force: true }) })
   t.throws(() => new Manager({ store, overlayRange: '10.77.0.1/16' }), { code: 'MESH_ERR_CONFIG' })
 })
+
+t.test('POST /v1/agent/status: one malformed report is skipped and logged, the rest of the batch applies', async (t) => {
+  const { m, store, warnings, n1 } = await setup(t)
+  await m.init()
+  await m.createService(spec('web', { replicas: 2, constraints: ['node.hostname==node1'] }))
+  await m.reconcileNow()
+  const [a, b] = tasksOn(store, n1.node)
+  if (!a || !b) throw new Error('expected two tasks on node1')
+  const server = await listen(createApp({ manager: m, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent/status`
+  const post = async (updates: unknown[]) => {
+    const r = await fetch(url, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${n1.credential}` },
+      body: JSON.stringify({ updates }),
+    })
+    return { status: r.status, body: await r.json() as { applied?: number } }
+  }
+  const bad: { desc: string; u: unknown }[] = [
+    { desc: 'an unknown state', u: { taskId: a.id, status: { ...running(), state: 'pwned' } } },
+    { desc: 'no status', u: { taskId: a.id } },
+    { desc: 'null', u: null },
+    { desc: 'a message that is not text', u: { taskId: a.id, status: { ...running(), message: { x: 1 } } } },
+    { desc: 'a timestamp that is not a time', u: { taskId: a.id, status: { ...running(), timestamp: 'soon' } } },
+    { desc: 'a container id with a newline', u: { taskId: a.id, status: { ...running(), containerId: 'abc\ndef' } } },
+    { desc: 'an unknown health', u: { taskId: a.id, status: { ...running(), health: 'great' } } },
+  ]
+  for (const c of bad) {
+    warnings.length = 0
+    const before = store.getTask(a.id)?.status.state
+    const r = await post([c.u, { taskId: b.id, status: running(), ip: '10.77.1.9' }])
+    t.same(r, { status: 200, body: { applied: 1 } }, `${c.desc}: answered, and the good report of the batch applied`)
+    t.equal(store.getTask(a.id)?.status.state, before, `${c.desc}: the bad report changed nothing`)
+    t.equal(warnings.length, 1, `${c.desc}: the refusal is logged once`)
+  }
+  t.equal(store.getTask(b.id)?.status.state, 'running')
+  // Fields a node adds of its own are not stored, and text is bounded.
+  await post([{ taskId: a.id, status: { ...running(), message: 'x'.repeat(100_000), extra: 'mine' }, ip: '10.77.1.8' }])
+  const got = store.getTask(a.id)?.status as unknown as Record<string, unknown>
+  t.equal(got.state, 'running')
+  t.notOk('extra' in got, 'an unknown status field is dropped')
+  t.equal((got.message as string).length, 4096, 'the message is cut to 4096 characters')
+})
