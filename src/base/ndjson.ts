@@ -1,3 +1,5 @@
+import { StringDecoder } from 'node:string_decoder'
+
 /**
  * The one newline-delimited splitter every stream reader uses (watch stream, event stream, log uploads, engine
  * events, CLI streams). A line longer than `maxLineChars` is cut off (its start is returned as one line, the rest
@@ -16,6 +18,8 @@ export const DEFAULT_MAX_LINE_CHARS = 16 * 1024 * 1024
 export class LineSplitter {
   #buf = ''
   #skipping = false
+  /** Keeps a UTF-8 character split across two Buffer chunks whole. */
+  readonly #decoder = new StringDecoder('utf8')
   readonly #max: number
   readonly #stripCr: boolean
 
@@ -27,9 +31,11 @@ export class LineSplitter {
   /** The lines completed by this chunk, in order. */
   push(chunk: Buffer | string): string[] {
     const out: string[] = []
-    let text = this.#buf + (typeof chunk === 'string' ? chunk : chunk.toString('utf8'))
+    // The buffered text holds no newline: search only what this chunk added.
+    const scanFrom = this.#buf.length
+    let text = this.#buf + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk))
     let start = 0
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
+    for (let i = text.indexOf('\n', scanFrom); i >= 0; i = text.indexOf('\n', start)) {
       if (this.#skipping) this.#skipping = false
       else out.push(this.#clean(text.slice(start, i)))
       start = i + 1
@@ -46,7 +52,7 @@ export class LineSplitter {
 
   /** The unterminated last line, if any (and resets the splitter). */
   flush(): string | null {
-    const rest = this.#skipping ? '' : this.#buf
+    const rest = this.#skipping ? '' : this.#buf + this.#decoder.end()
     this.#buf = ''
     this.#skipping = false
     return rest === '' ? null : this.#clean(rest)

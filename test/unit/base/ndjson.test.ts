@@ -35,3 +35,28 @@ t.test('JsonLines: parsed values, bad lines reported, blanks skipped', async (t)
   t.same(j.push(']\n'), [[2]])
   t.same(bad, ['{nope}'])
 })
+
+t.test('LineSplitter/JsonLines: a UTF-8 character split across Buffer chunks stays whole', async (t) => {
+  const bytes = Buffer.from('{"line":"héllo → wörld 🚀"}\nnext ✓\n', 'utf8')
+  for (let cut = 1; cut < bytes.length; cut++) {
+    const j = new JsonLines()
+    const got = [...j.push(bytes.subarray(0, cut)), ...j.push(bytes.subarray(cut))]
+    if (JSON.stringify(got[0]) !== JSON.stringify({ line: 'héllo → wörld 🚀' })) {
+      t.fail(`cut at byte ${cut}: ${JSON.stringify(got)}`)
+      return
+    }
+  }
+  const s = new LineSplitter()
+  const tail = Buffer.from('ünterminated', 'utf8')
+  t.same(s.push(tail.subarray(0, 1)), [])
+  t.equal(s.flush(), '\ufffd', 'an incomplete character at the end of the stream is one replacement character, not lost silently')
+  t.pass('every cut point decodes whole')
+})
+
+t.test('LineSplitter: a long line arriving in many small chunks is found once it ends', async (t) => {
+  const s = new LineSplitter()
+  let got: string[] = []
+  for (let i = 0; i < 2000; i++) got = got.concat(s.push('x'.repeat(50)))
+  t.same(got, [])
+  t.same(s.push('\n').map((l) => l.length), [100_000])
+})
