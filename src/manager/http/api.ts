@@ -94,7 +94,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const h = req.headers.authorization ?? ''
     const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
     if (!token) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
-    if (req.path === '/v1/agent/join') {
+    // Express matches routes case-insensitively and with or without a trailing slash: so does this check.
+    if (/^\/v1\/agent\/join\/?$/i.test(req.path)) {
       if (!m.joinRole(token)) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
       res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked again by m.join
       res.locals.joinToken = token
@@ -192,10 +193,11 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
 
   // ---- agents ----------------------------------------------------------------------------------------------
   app.post('/v1/agent/join', async (req, res) => {
+    const token = o.local ? m.tokens().worker : res.locals.joinToken
+    if (typeof token !== 'string') return fail(res, 401, 'MESH_ERR_TOKEN', 'joining needs a join token')
     const b = body<{ hostname: string; addr: string; resources?: Resources }>(req)
     const r = await m.join({
-      token: o.local ? m.tokens().worker : (res.locals.joinToken as string), hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'),
-      resources: b.resources ?? { nanoCpus: 0, memoryBytes: 0 },
+      token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources),
     })
     res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
   })
@@ -258,6 +260,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     fail(res, 500, 'MESH_ERR_INTERNAL', e.message ?? 'internal error')
   })
   return app
+}
+
+/** A joining node's resources: two non-negative safe integers (they feed the scheduler's arithmetic), or zeros. */
+function resourcesOf(v: unknown): Resources {
+  if (v === undefined || v === null) return { nanoCpus: 0, memoryBytes: 0 }
+  const r = v as Partial<Record<keyof Resources, unknown>>
+  const ok = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0
+  if (typeof v !== 'object' || !ok(r.nanoCpus) || !ok(r.memoryBytes)) {
+    throw new RequestError(400, 'MESH_ERR_INVALID', 'resources must be {nanoCpus, memoryBytes}, whole numbers ≥ 0')
+  }
+  return { nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes }
 }
 
 /** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */

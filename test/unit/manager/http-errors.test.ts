@@ -73,3 +73,27 @@ t.test('store failures: a uniqueness conflict answers 409, a closed or unusable 
   t.equal(res.status, 503)
   t.equal(((await res.json()) as { error: { code: string } }).error.code, 'MESH_ERR_STORE')
 })
+
+t.test('the join route: spelled with a trailing slash or in capitals it still needs a join token; resources are checked', async (t) => {
+  const worker = manager.tokens().worker
+  const { credential } = await manager.join({ token: worker, hostname: 'n8', addr: '10.0.0.8', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  const join = async (path: string, token: string, body: unknown) => {
+    const res = await fetch(`${remoteBase}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
+    })
+    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; role?: string } }
+  }
+  for (const path of ['/v1/agent/join/', '/V1/AGENT/JOIN']) {
+    const r = await join(path, credential, { hostname: 'sneaky', addr: '10.0.0.9' })
+    t.equal(r.status, 401, `${path} with a node credential (not a join token): refused, not a 500`)
+    t.equal(r.body.error?.code, 'MESH_ERR_TOKEN')
+  }
+  t.notOk(manager.getNode('sneaky'), 'no node was created')
+  const bad = await join('/v1/agent/join', worker, { hostname: 'n9', addr: '10.0.0.9', resources: { nanoCpus: -1, memoryBytes: 'lots' } })
+  t.equal(bad.status, 400)
+  t.match(bad.body.error?.message, /resources must be/)
+  t.notOk(manager.getNode('n9'), 'nothing stored for a refused join')
+  const ok = await join('/v1/agent/join/', worker, { hostname: 'n9', addr: '10.0.0.9', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 } })
+  t.equal(ok.status, 200, 'the same route with a trailing slash and the worker token joins')
+  t.equal(ok.body.role, 'worker')
+})
