@@ -4,8 +4,8 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, RequestRefusedError, createApp, listen, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
-import { defaultServiceSpec } from '../src/api/spec.ts'
+import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
+import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
 import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
 import { DataPlane } from './dataplane.ts'
@@ -159,7 +159,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   const mlog = log.child({ sub: 'manager' })
   const wlog = log.child({ sub: 'worker' })
   const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
-  const storePath = join(config.dataDir, 'manager.db')
+  const storePath = managerDbPath(config.dataDir)
   const hostname = config.gossip.name
   const addr = config.gossip.advertiseAddr
   const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
@@ -179,7 +179,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     registerManagerMetrics(registry, manager)
     const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
     parts.servers.push(await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort }))
-    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, 'manager.sock') }))
+    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET) }))
     const syncNode = (name: string, state: 'ready' | 'down') => {
       manager.setNodeState(name, state).catch((err: Error) => mlog.error({ err: err.message }, 'node state update failed'))
     }

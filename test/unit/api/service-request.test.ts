@@ -20,7 +20,7 @@ import { runMesh } from '../../support/procs.ts'
 const dir = mkdtempSync(join(tmpdir(), 'mesh-api-'))
 const store = openSqliteStore(join(dir, 'manager.db'))
 const manager = new Manager({ store })
-manager.init()
+await manager.init()
 const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 t.teardown(async () => {
