@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { sameSecret } from '../base/secret.ts'
 import { CaPinError, JoinTokenError, PkiError } from './errors.ts'
 import { cryptoRandomBytes, isCaCertificate, parseCertificate, type RandomBytes } from './x509.ts'
 
@@ -82,22 +83,16 @@ export function newJoinSecrets(randomBytes: RandomBytes = cryptoRandomBytes): Jo
   return { worker, manager }
 }
 
-function equalHex(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8')
-  const y = Buffer.from(b, 'utf8')
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
 /**
  * The manager's check of a presented token: it must pin this cluster's CA and carry one of the two secrets.
  * Both secrets are always compared, so the time taken does not tell which role a guess came close to.
  */
 export function roleForJoinToken(token: JoinToken, cluster: { caDigest: string; secrets: JoinSecrets }): NodeRole {
-  if (!equalHex(token.caDigest, cluster.caDigest)) {
+  if (!sameSecret(token.caDigest, cluster.caDigest)) {
     throw new JoinTokenError('join token pins another cluster CA (rotated, or a token of another cluster)')
   }
-  const isManager = equalHex(token.secret, cluster.secrets.manager)
-  const isWorker = equalHex(token.secret, cluster.secrets.worker)
+  const isManager = sameSecret(token.secret, cluster.secrets.manager)
+  const isWorker = sameSecret(token.secret, cluster.secrets.worker)
   if (isManager) return 'manager'
   if (isWorker) return 'worker'
   throw new JoinTokenError('join token secret is not valid for this cluster (rotated or mistyped)')
@@ -111,7 +106,7 @@ export function roleForJoinToken(token: JoinToken, cluster: { caDigest: string; 
 export async function fetchAndPinCa(pem: string, expectedDigest: string): Promise<string> {
   if (!DIGEST.test(expectedDigest)) throw new CaPinError('expected CA digest must be 64 lowercase hex digits')
   const digest = caDigest(pem)
-  if (!equalHex(digest, expectedDigest)) {
+  if (!sameSecret(digest, expectedDigest)) {
     throw new CaPinError(
       `CA certificate sha256:${digest} is not the one the join token pins (sha256:${expectedDigest}); ` +
         'the manager is not the one the token came from, or the CA was rotated',
