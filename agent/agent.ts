@@ -1,13 +1,15 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import type http from 'node:http'
+import { isIP } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
+import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { createNodeKeyAndCsr } from '../src/pki/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
-import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
+import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity, type NodeTls } from '../src/worker/index.ts'
 import { DataPlane } from './dataplane.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
@@ -164,7 +166,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   const addr = config.gossip.advertiseAddr
   const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
   let target: { host: string; port: number } | null = null
-  let selfIdentity: Identity | null = null
+  let selfIdentity: { id: Identity; tls: NodeTls } | null = null
+  let reloadApiTls: ((tls: NodeTls) => void) | null = null
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
@@ -172,13 +175,33 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       store, vipRange: c.vipRange, log: logFn(mlog),
       // Task addresses agents report must be IPv4s of the reporting node's overlay subnet (as gossip shows it held).
       overlayRange: config.overlay.range, nodeSubnet: (n) => overlay.subnetOf(n.hostname),
+      ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
     })
     parts.manager = manager
-    const { created, clusterId } = await manager.init()
+    const { created, clusterId, tokensChanged } = await manager.init()
+    if (tokensChanged) mlog.warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     manager.start()
     registerManagerMetrics(registry, manager)
+    // The manager node's own certificate (the API's server certificate too), for a key made here.
+    const { keyPem, csrPem } = await createNodeKeyAndCsr()
+    const names = apiNames(config, hostname, csrPem)
+    // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
+    const self = await manager.registerSelf({ hostname, addr, resources }, names).catch((err: unknown) => {
+      if (!(err instanceof RequestRefusedError)) throw err
+      mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
+      return null
+    })
+    const cert = self?.certificate ?? await manager.ca.issue(csrPem, { nodeId: `api-${hostname}`, role: 'manager', clusterId, ipSans: names.ipSans, dnsSans: names.dnsSans })
+    let apiTls: NodeTls = { ca: manager.ca.trust().roots, cert, key: keyPem }
     const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
-    parts.servers.push(await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort }))
+    const api = await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort, tls: { key: keyPem, cert, ca: apiTls.ca } })
+    parts.servers.push(api)
+    // New roots (a CA rotation) or a renewed certificate: the API serves them from the next handshake on.
+    reloadApiTls = (tls) => {
+      apiTls = tls
+      ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: manager.ca.trust().roots }, 10_000))
+    }
+    manager.ca.onChange(() => reloadApiTls?.(apiTls))
     parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET) }))
     const syncNode = (name: string, state: 'ready' | 'down') => {
       manager.setNodeState(name, state).catch((err: Error) => mlog.error({ err: err.message }, 'node state update failed'))
@@ -187,15 +210,9 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
-    // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
-    const self = await manager.registerSelf({ hostname, addr, resources }).catch((err: unknown) => {
-      if (!(err instanceof RequestRefusedError)) throw err
-      mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
-      return null
-    })
     if (self) {
       target = { host: addr, port: c.apiPort }
-      selfIdentity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
+      selfIdentity = { id: { nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, tls: apiTls }
     }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
@@ -220,9 +237,10 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
     onCatalog: (snap) => parts.dataPlane?.apply(snap),
     onLogs: (msg) => parts.logs?.handle(msg),
+    ...(reloadApiTls ? { onTls: reloadApiTls } : {}),
     ...(!selfIdentity && c.token ? { token: c.token } : {}),
   })
-  if (selfIdentity) parts.link.useIdentity(selfIdentity)
+  if (selfIdentity) parts.link.useIdentity(selfIdentity.id, selfIdentity.tls)
   else await parts.link.register()
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
   await overlay.ready(60_000)
@@ -241,6 +259,16 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   await parts.runner.start()
   parts.logs = new LogShipper({ dockerSocket: config.overlay.dockerSocket, upload: (path) => link.upload(path), log: logFn(log.child({ sub: 'logs' })) })
   link.start()
+}
+
+/**
+ * What the manager's API certificate names, so standard clients (curl, Prometheus, the docker CLI, etcd) verify
+ * it: the advertise and bind addresses, loopback, the node's hostname (when it is a DNS name) and localhost.
+ */
+function apiNames(config: Readonly<Config>, hostname: string, csr: string): { csr: string; ipSans: string[]; dnsSans: string[] } {
+  const ips = new Set([config.gossip.advertiseAddr, config.gossip.bindAddr, '127.0.0.1'].filter((ip) => isIP(ip) !== 0 && ip !== '0.0.0.0' && ip !== '::'))
+  const dns = new Set(['localhost', ...(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(hostname) ? [hostname] : [])])
+  return { csr, ipSans: [...ips], dnsSans: [...dns] }
 }
 
 async function stopCluster(parts: ClusterParts): Promise<void> {

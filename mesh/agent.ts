@@ -29,6 +29,7 @@ interface AgentOpts {
   manager?: string
   apiPort?: string
   vipRange?: string
+  certExpiry?: string
   metricsAddr?: string
   ingressMode?: string
   ingressIdleTimeout?: string
@@ -56,6 +57,7 @@ export function agentCommand(): Command {
     .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
     .option('--api-port <port>', `manager API port on managers (default ${DEFAULT_API_PORT})`)
     .option('--vip-range <cidr>', `range service VIPs come from, on managers (default ${DEFAULT_VIP_RANGE})`)
+    .option('--cert-expiry <duration>', 'with --init: lifetime of node certificates, renewed at two thirds of it (default 2160h = 90 days; at least 1m)')
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
     .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
@@ -150,6 +152,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
     cluster.apiPort = Number(o.apiPort)
   }
   if (o.vipRange !== undefined) cluster.vipRange = o.vipRange
+  if (o.certExpiry !== undefined) cluster.certExpiryMs = parseDuration(o.certExpiry, '--cert-expiry')
   if (Object.keys(cluster).length > 0) out.cluster = cluster
   if (o.overlay !== undefined || o.overlayRange !== undefined) {
     out.overlay = {

@@ -1,10 +1,13 @@
 import { join } from 'node:path'
 import { ControlError, MeshError } from '../base/errors.ts'
-import { NotJsonError, errorOf, jsonRequest, ndjsonStream, type HttpTarget } from './http.ts'
+import { NotJsonError, errorOf, jsonRequest, ndjsonStream, type ClientTls, type HttpTarget } from './http.ts'
+import { clientTlsFromDir } from './tls.ts'
 
 /**
- * The client of the manager API, for the CLI. Local: the root-only unix socket `<data-dir>/manager.sock` (no
- * token). Remote, as DOCKER_HOST works for docker: `MESH_HOST=tcp://host:7947` with `MESH_TOKEN=<api token>`.
+ * The client of the manager API, for the CLI. Local: the unix socket `<data-dir>/manager.sock` (root, or the `mesh`
+ * group). Remote, as DOCKER_HOST and DOCKER_CERT_PATH work for docker: `MESH_HOST=tcp://host:7947` with
+ * `MESH_CERT_PATH=<dir>` holding an admin client certificate bundle (ca.pem, cert.pem, key.pem) made by
+ * `mesh ca issue-client NAME --out DIR`; TLS 1.3, the server must present a manager certificate of that CA.
  * Every failure is one line: ApiError (what the manager answered) or ControlError (could not reach it).
  */
 export const MANAGER_SOCKET = 'manager.sock'
@@ -21,8 +24,10 @@ export class ApiError extends MeshError {
 export interface ClientOptions {
   /** `tcp://HOST:PORT`; default MESH_HOST; without one, the local manager socket. */
   host?: string
-  /** Bearer token for a remote manager; default MESH_TOKEN. */
-  token?: string
+  /** A client certificate bundle for a remote manager (ca.pem, cert.pem, key.pem); default MESH_CERT_PATH. */
+  certPath?: string
+  /** TLS options given directly (tests); wins over certPath. */
+  tls?: ClientTls
   /** Data dir holding manager.sock; default MESH_DATA_DIR. Needed when there is no host (the CLI passes src/config's default). */
   dataDir?: string
   timeoutMs?: number
@@ -37,16 +42,19 @@ export function parseManagerHost(host: string): { host: string; port: number } {
 
 export class ManagerClient {
   readonly #target: HttpTarget
-  readonly #token: string | undefined
   readonly #timeoutMs: number
   readonly where: string
 
   constructor(o: ClientOptions = {}) {
     const host = o.host ?? process.env.MESH_HOST
-    this.#token = o.token ?? process.env.MESH_TOKEN
     this.#timeoutMs = o.timeoutMs ?? 30_000
     if (host) {
-      this.#target = parseManagerHost(host)
+      const certPath = o.certPath ?? process.env.MESH_CERT_PATH
+      if (!o.tls && !certPath) {
+        throw new ControlError(`MESH_HOST ${host} needs a client certificate: on a manager run \`mesh ca issue-client NAME --out DIR\`, ` +
+          'copy DIR here and set MESH_CERT_PATH=DIR (a join token is not an admin credential)')
+      }
+      this.#target = { ...parseManagerHost(host), tls: o.tls ?? clientTlsFromDir(certPath as string) }
       this.where = host
     } else {
       const dir = o.dataDir ?? process.env.MESH_DATA_DIR
@@ -59,7 +67,7 @@ export class ManagerClient {
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     let reply
     try {
-      reply = await jsonRequest(this.#target, { method, path, body, headers: this.#auth(), timeoutMs: this.#timeoutMs })
+      reply = await jsonRequest(this.#target, { method, path, body, timeoutMs: this.#timeoutMs })
     } catch (err) {
       if (err instanceof NotJsonError) throw new ControlError(`manager at ${this.where} answered ${err.status} with something that is not JSON`)
       throw this.#unreachable(err)
@@ -78,7 +86,7 @@ export class ManagerClient {
   async stream(path: string, onValue: (v: unknown) => void, signal?: AbortSignal): Promise<'ended' | 'cancelled'> {
     let end
     try {
-      end = await ndjsonStream(this.#target, { path, headers: this.#auth(), onValue, ...(signal ? { signal } : {}) })
+      end = await ndjsonStream(this.#target, { path, onValue, ...(signal ? { signal } : {}) })
     } catch (err) {
       if (err instanceof MeshError) throw new ControlError(`the manager at ${this.where} closed the stream`, { cause: err })
       throw this.#unreachable(err)
@@ -86,10 +94,6 @@ export class ManagerClient {
     if (end.kind !== 'refused') return end.kind
     const e = errorOf(end.reply)
     throw new ApiError(end.reply.status, e.code ?? 'MESH_ERR_API', e.message)
-  }
-
-  #auth(): Record<string, string> {
-    return this.#token && !('socketPath' in this.#target) ? { authorization: `Bearer ${this.#token}` } : {}
   }
 
   #unreachable(err: unknown): ControlError {

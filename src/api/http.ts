@@ -1,4 +1,6 @@
 import http from 'node:http'
+import https from 'node:https'
+import type { ConnectionOptions } from 'node:tls'
 import { MeshError } from '../base/errors.ts'
 import { JsonLines } from '../base/ndjson.ts'
 
@@ -9,7 +11,23 @@ import { JsonLines } from '../base/ndjson.ts'
  * (ENOENT, ECONNREFUSED, EACCES, a timeout); callers turn those into their one-line messages. `ndjsonStream` reads
  * a stream of JSON lines (watch, events, logs) with the one line splitter of src/base.
  */
-export type HttpTarget = { socketPath: string } | { host: string; port: number }
+export type HttpTarget = { socketPath: string } | { host: string; port: number; tls?: ClientTls }
+
+/**
+ * TLS for a TCP target (the manager API is TLS 1.3 only): the roots to trust, our certificate chain and key when we
+ * have one, and the check of the server's certificate (src/api/tls.ts managerCertificateCheck). `rejectUnauthorized:
+ * false` only for the one unauthenticated fetch of a CA that is pinned by digest right after (a joining node).
+ */
+export type ClientTls = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'checkServerIdentity' | 'rejectUnauthorized'>
+
+/** http.request or https.request for a target, with TLS 1.3 when the target has TLS options. */
+export function requestFor(target: HttpTarget, o: http.RequestOptions, cb?: (res: http.IncomingMessage) => void): http.ClientRequest {
+  if ('tls' in target && target.tls) {
+    const { tls, ...rest } = target
+    return https.request({ ...rest, ...tls, ...o, minVersion: 'TLSv1.3' }, cb)
+  }
+  return http.request({ ...target, ...o }, cb)
+}
 
 export interface JsonReply {
   status: number
@@ -37,7 +55,7 @@ export function jsonRequest(target: HttpTarget, o: { method: string; path: strin
   const headers: Record<string, string> = { accept: 'application/json', ...o.headers }
   if (payload) headers['content-type'] = 'application/json'
   return new Promise<JsonReply>((resolve, reject) => {
-    const req = http.request({ ...target, method: o.method, path: o.path, headers, timeout: o.timeoutMs }, (res) => {
+    const req = requestFor(target, { method: o.method, path: o.path, headers, timeout: o.timeoutMs }, (res) => {
       collect(res).then((text) => {
         const status = res.statusCode ?? 500
         try {
@@ -81,7 +99,7 @@ export function ndjsonStream(target: HttpTarget, o: { path: string; headers?: Re
     const cancelled = (): void => resolve({ kind: 'cancelled' })
     if (o.signal?.aborted) return cancelled()
     const headers: Record<string, string> = { accept: 'application/x-ndjson', ...o.headers }
-    const req = http.request({ ...target, method: 'GET', path: o.path, headers }, (res) => {
+    const req = requestFor(target, { method: 'GET', path: o.path, headers }, (res) => {
       const status = res.statusCode ?? 500
       if (status >= 400) {
         collect(res).then((text) => {

@@ -40,4 +40,11 @@ export interface WatchMessage extends LogControl {
   tasks?: TaskRecord[]
   /** The cluster catalog (services → endpoints). */
   catalog?: CatalogSnapshot
+  /** The cluster roots to trust (two during a CA rotation) and the digest of the current one, which issues. */
+  ca?: CaRoots
+}
+
+export interface CaRoots {
+  roots: string[]
+  digest: string
 }

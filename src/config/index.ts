@@ -61,6 +61,8 @@ export interface ClusterConfig {
   apiPort: number
   /** Range service VIPs are allocated from (managers; one address per service in endpoint mode vip). Default 10.78.0.0/16. */
   vipRange: string
+  /** Lifetime of node certificates a new cluster issues (`--init --cert-expiry`); default 90 days, at least 1 minute. */
+  certExpiryMs?: number
 }
 
 /** A partial config as read from a file, the environment or flags. */
@@ -270,6 +272,9 @@ function validate(c: Config): void {
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')
+  if (cl.certExpiryMs !== undefined && !(Number.isSafeInteger(cl.certExpiryMs) && cl.certExpiryMs >= 60_000)) {
+    throw new ConfigError(`certificate expiry ${cl.certExpiryMs} ms: must be at least 1m`)
+  }
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

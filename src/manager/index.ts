@@ -32,7 +32,10 @@
  * Never. The manager never talks to Docker, WireGuard, nftables or gossip itself (the agent wires those), and no
  * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.
  */
-export { Manager, newId, type JoinResult, type ManagerOptions } from './manager.ts'
+export { Manager, newId, type CertificateNames, type JoinResult, type ManagerOptions } from './manager.ts'
+export { ClusterAuthority, type AdminClient, type CaStatus, type CaTrust } from './cluster-ca.ts'
+export { serverTlsOptions, type ServerTls } from './http/tls.ts'
+export { authenticate, type Caller } from './http/auth.ts'
 export { createApp, listen, type ApiOptions } from './http/api.ts'
 export { clusterView, isLoopback, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
 export { RequestError } from './http/request-error.ts'

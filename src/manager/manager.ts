@@ -6,8 +6,8 @@ import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
-import { sameSecret } from '../base/secret.ts'
-import { clusterDigest, newClusterId, newToken, roleForToken, type JoinRole } from './tokens.ts'
+import { ClusterAuthority } from './cluster-ca.ts'
+import type { CertRole, NodeRole as PkiNodeRole } from '../pki/index.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import { rollbackService, updateService } from './update.ts'
 import { parseVipRange } from './vip.ts'
@@ -17,7 +17,7 @@ import { DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
-import { checkNodeName, joinedNode, selfNode, type JoiningNode } from './node-identity.ts'
+import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 
 /**
@@ -50,13 +50,25 @@ export interface ManagerOptions {
   overlayRange?: string
   /** The overlay subnet a node holds (from gossip), or null when unknown; a task address must lie inside it. */
   nodeSubnet?: (node: NodeRecord) => string | null
+  /** Lifetime of node certificates issued from now on, stored with a new cluster at init. Default 90 days. */
+  certLifetimeMs?: number
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
 export interface JoinResult {
   node: NodeRecord
-  credential: string
+  /** The node's certificate chain (PEM): leaf, then the cross-signed root while a CA rotation runs. */
+  certificate: string
 }
+
+/** What a certificate request names beyond the node: the addresses and names a manager serves its API on. */
+export interface CertificateNames {
+  csr: string
+  ipSans?: string[]
+  dnsSans?: string[]
+}
+
+export const newClusterId = (): string => randomBytes(16).toString('hex')
 
 export class Manager {
   readonly #store: Store
@@ -67,6 +79,11 @@ export class Manager {
   readonly logs: LogBroker
   /** Cluster events as `mesh events` shows them. */
   readonly events: EventLog
+  /** The cluster CA, join tokens and admin client certificates (cluster-ca.ts). */
+  readonly ca: ClusterAuthority
+  readonly #certLifetimeMs: number | undefined
+  /** The manager node's id and the names its API certificate carries (renewals keep them). */
+  #self: { id: string; names: { ipSans?: string[]; dnsSans?: string[] } } | null = null
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -86,6 +103,8 @@ export class Manager {
     this.#log = o.log ?? (() => undefined)
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
     this.events = o.events ?? new EventLog(o.store, { now: this.#now })
+    this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
+    this.#certLifetimeMs = o.certLifetimeMs
   }
 
   /** The clock this manager's timers run on (the HTTP layer's coalescing and heartbeats use it too). */
@@ -98,29 +117,28 @@ export class Manager {
     return this.#now()
   }
 
-  /** First start of a cluster: cluster id and join tokens (kept if they exist). */
-  async init(): Promise<{ clusterId: string; created: boolean }> {
-    const clusterId = newClusterId()
-    const worker = newToken(clusterId)
-    const manager = newToken(clusterId)
-    return this.#store.transact((tx) => {
+  /**
+   * First start of a cluster: cluster id, root CA and join secrets (kept if they exist; a store made before the
+   * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`).
+   */
+  async init(): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean }> {
+    const fresh = newClusterId()
+    const r = await this.#store.transact((tx) => {
       const existing = tx.getMeta('cluster_id')
       if (existing) return { clusterId: existing, created: false }
-      tx.setMeta('cluster_id', clusterId)
-      tx.setMeta('token_worker', worker)
-      tx.setMeta('token_manager', manager)
-      return { clusterId, created: true }
+      tx.setMeta('cluster_id', fresh)
+      return { clusterId: fresh, created: true }
     })
+    const tokensChanged = await this.ca.ensure(r.clusterId, this.#certLifetimeMs)
+    return { ...r, tokensChanged: tokensChanged && !r.created }
   }
 
   tokens(): { worker: string; manager: string } {
-    return { worker: this.#store.getMeta('token_worker') ?? '', manager: this.#store.getMeta('token_manager') ?? '' }
+    return this.ca.tokens()
   }
 
-  async rotateToken(role: JoinRole): Promise<string> {
-    const token = newToken(this.#store.getMeta('cluster_id') as string)
-    await this.#store.transact((tx) => tx.setMeta(`token_${role}`, token))
-    return token
+  async rotateToken(role: PkiNodeRole): Promise<string> {
+    return this.ca.rotateToken(role)
   }
 
   /**
@@ -138,9 +156,9 @@ export class Manager {
     return this.#catalog
   }
 
+  /** The cluster id and the sha256 of its current root CA (what join tokens pin). */
   clusterInfo(): { clusterId: string; digest: string } {
-    const id = this.#store.getMeta('cluster_id') ?? ''
-    return { clusterId: id, digest: id ? clusterDigest(id) : '' }
+    return { clusterId: this.#store.getMeta('cluster_id') ?? '', digest: this.ca.status().digest }
   }
 
   start(): void {
@@ -192,20 +210,21 @@ export class Manager {
   // ---- nodes ---------------------------------------------------------------------------------------------
 
   /** Which role a join token grants, or null; the API checks it before it reads a join request's body. */
-  joinRole(token: string): JoinRole | null {
-    return roleForToken(token, this.tokens())
+  joinRole(token: string): PkiNodeRole | null {
+    return this.ca.roleFor(token)
   }
 
   /**
-   * A node presents a join token over the API: a NEW node (fresh id and credential) with the token's role (worker
-   * token → worker, manager token → manager). A hostname that belongs to a node that is not removed is refused (409)
-   * until `mesh node rm` (node-identity.ts): a join token never takes over a member's id, credential or tasks.
+   * A node presents a join token and a certificate request over the API: a NEW node (fresh id) with the token's
+   * role (worker token → worker, manager token → manager) and a certificate naming that id and role. A hostname that
+   * belongs to a node that is not removed is refused (409) until `mesh node rm` (node-identity.ts): a join token
+   * never takes over a member's id, certificate or tasks. Nothing is stored unless the certificate was issued.
    */
-  async join(o: JoiningNode & { token: string }): Promise<JoinResult> {
+  async join(o: JoiningNode & { token: string; csr: string }): Promise<JoinResult> {
     const role = this.joinRole(o.token)
     if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     checkNodeName(o.hostname)
-    const r = await this.#register((nodes, id, now) => joinedNode(nodes, o, role, id, now))
+    const r = await this.#register({ csr: o.csr }, role, (nodes, id, now) => joinedNode(nodes, o, role, id, now))
     this.#log('info', 'node joined', { node: r.node.hostname, role: r.node.role, id: r.node.id })
     return r
   }
@@ -213,34 +232,58 @@ export class Manager {
   /**
    * The manager's own node, registered in-process at every manager start (no HTTP route reaches it): keeps its id,
    * labels and availability when the store holds this hostname as a manager, is created as a manager otherwise, and
-   * gets a fresh credential for this process's link. Refused (MESH_ERR_CONFLICT) when the hostname is a worker's.
+   * gets a certificate for its API (`names`: the addresses and names it serves on). Refused (MESH_ERR_CONFLICT)
+   * when the hostname is a worker's.
    */
-  async registerSelf(o: JoiningNode): Promise<JoinResult> {
+  async registerSelf(o: JoiningNode, names: CertificateNames): Promise<JoinResult> {
     checkNodeName(o.hostname)
-    const r = await this.#register((nodes, id, now) => selfNode(nodes, o, id, now))
+    const r = await this.#register(names, 'manager', (nodes, id, now) => selfNode(nodes, o, id, now))
+    this.#self = { id: r.node.id, names: sans(names) }
     this.#log('info', 'manager node registered', { node: r.node.hostname, id: r.node.id })
     return r
   }
 
-  /** Store the record `decide` makes from the node list (it may throw a refusal) with a new credential. */
-  async #register(decide: (nodes: NodeRecord[], id: string, now: number) => NodeRecord): Promise<JoinResult> {
-    const credential = randomBytes(24).toString('base64url')
-    const id = newId()
-    const now = this.#now()
-    const node = await this.#store.transact((tx) => {
-      const n = decide(tx.listNodes(), id, now)
-      tx.putNode(n)
-      tx.setMeta(`cred_${n.id}`, credential)
-      return n
-    })
-    return { node, credential }
+  /** The names a renewed certificate of `node` carries: the manager node's API addresses, none for another node. */
+  selfNames(node: NodeRecord): { ipSans?: string[]; dnsSans?: string[] } {
+    return this.#self?.id === node.id ? this.#self.names : {}
   }
 
-  /** The node a credential belongs to, or null. */
-  nodeForCredential(credential: string): NodeRecord | null {
-    let found: NodeRecord | null = null // every node is compared, in constant time: no early exit to time
-    for (const n of this.#store.listNodes()) if (sameSecret(credential, this.#store.getMeta(`cred_${n.id}`) ?? '') && !found) found = n
-    return found
+  /** Starts a CA root rotation: every node is pending until it renews under the new root (cluster-ca.ts). */
+  async rotateCa(): Promise<void> {
+    await this.ca.rotate(this.#store.listNodes().map((n) => n.id))
+    this.#log('info', 'cluster CA rotation started', { nodes: this.#store.listNodes().length })
+  }
+
+  /** A node's new certificate for a new key (renewal at two thirds of its life, or after a CA rotation). */
+  async renew(node: NodeRecord, role: CertRole, names: CertificateNames): Promise<string> {
+    const clusterId = this.clusterInfo().clusterId
+    const certificate = await this.ca.issue(names.csr, { nodeId: node.id, role, clusterId, ...sans(names) })
+    if (!this.#store.getNode(node.id)) throw new RequestRefusedError('MESH_ERR_UNAUTHORIZED', `node "${node.hostname}" was removed`)
+    await this.ca.settled(node.id)
+    return certificate
+  }
+
+  /**
+   * Store the record `decide` makes from the node list (it may throw a refusal), with a certificate issued first for
+   * its id: a request the CA refuses (a bad CSR) stores nothing.
+   */
+  async #register(names: CertificateNames, role: CertRole, decide: (nodes: NodeRecord[], id: string, now: number) => NodeRecord): Promise<JoinResult> {
+    const now = this.#now()
+    const planned = decide(this.#store.listNodes(), newId(), now) // refusals (a member's hostname) before any signing
+    const certificate = await this.ca.issue(names.csr, { nodeId: planned.id, role, clusterId: this.clusterInfo().clusterId, ...sans(names) })
+    const node = await this.#store.transact((tx) => {
+      const n = decide(tx.listNodes(), planned.id, now)
+      if (n.id !== planned.id) throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${n.hostname}" changed while it registered; try again`)
+      tx.putNode(n)
+      return n
+    })
+    await this.ca.settled(node.id)
+    return { node, certificate }
+  }
+
+  /** Whether a hostname belongs to a node that is not removed. */
+  isMember(hostname: string): boolean {
+    return memberNamed(this.#store.listNodes(), hostname) !== undefined
   }
 
   /** Gossip says a node is alive (ready) or dead/left (down). */
@@ -281,8 +324,9 @@ export class Manager {
       if (n.state === 'ready' && !force) throw conflict(`node "${n.hostname}" is ready; stop its agent first, or use --force`)
       for (const t of tx.listTasks({ nodeId: n.id })) tx.putTask({ ...t, desiredState: 'shutdown', status: terminal(t, 'orphaned', 'node removed', this.#now()) })
       tx.deleteNode(n.id)
-      tx.deleteMeta(`cred_${n.id}`)
     })
+    const gone = this.#store.getNode(idOrName)
+    if (!gone) for (const id of this.ca.status().pending) if (!this.#store.getNode(id)) await this.ca.settled(id)
   }
 
   // ---- services ------------------------------------------------------------------------------------------
@@ -430,4 +474,8 @@ export class Manager {
 
 function terminal(t: TaskRecord, state: TaskStatus['state'], message: string, now: number): TaskStatus {
   return TERMINAL_STATES.includes(t.status.state) ? t.status : { state, message, timestamp: now }
+}
+
+function sans(names: CertificateNames): { ipSans?: string[]; dnsSans?: string[] } {
+  return { ...(names.ipSans ? { ipSans: names.ipSans } : {}), ...(names.dnsSans ? { dnsSans: names.dnsSans } : {}) }
 }

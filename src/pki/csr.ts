@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { checkIdentifier, checkLifetime, checkNow, type ClusterCa, DAY_MS, loadClusterCa } from './ca.ts'
 import { CsrError, PkiError } from './errors.ts'
-import { NODE_ROLES, type NodeRole } from './token.ts'
+import { CERT_ROLES, type CertRole } from './token.ts'
 import {
   certificateToPem,
   cryptoRandomBytes,
@@ -19,6 +19,14 @@ export const DEFAULT_NODE_CERT_LIFETIME_MS = 90 * DAY_MS
 
 /** notBefore is set this far in the past so a peer whose clock runs a little behind accepts a fresh certificate. */
 export const CERT_BACKDATE_MS = 60 * 60 * 1000
+
+/**
+ * How far notBefore goes back: CERT_BACKDATE_MS, or a tenth of a short lifetime (a 2-minute certificate is not
+ * backdated an hour, which would put its renewal point, two thirds of its validity, before it was issued).
+ */
+export function backdateMs(lifetimeMs: number): number {
+  return Math.min(CERT_BACKDATE_MS, Math.floor(lifetimeMs / 10))
+}
 
 /** The joining node's half: a fresh key that never leaves it and a CSR carrying only its public half. */
 export interface NodeKeyAndCsr {
@@ -39,7 +47,8 @@ export async function createNodeKeyAndCsr(options: { nodeIdHint?: string } = {})
 
 export interface SignNodeCsrOptions {
   readonly nodeId: string
-  readonly role: NodeRole
+  /** worker or manager for a node; admin for a client certificate (mesh ca issue-client). */
+  readonly role: CertRole
   readonly clusterId: string
   /** IP addresses the node serves on (IPv4 or IPv6), put in subjectAltName. */
   readonly ipSans?: readonly string[]
@@ -98,8 +107,8 @@ async function readCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
 export async function signNodeCsr(ca: ClusterCa, csrPem: string, options: SignNodeCsrOptions): Promise<string> {
   const nodeId = checkIdentifier('node id', options.nodeId)
   const clusterId = checkIdentifier('cluster id', options.clusterId)
-  if (!NODE_ROLES.includes(options.role)) {
-    throw new PkiError(`role must be worker or manager, got ${String(options.role)}`)
+  if (!CERT_ROLES.includes(options.role)) {
+    throw new PkiError(`role must be worker, manager or admin, got ${String(options.role)}`)
   }
   const now = checkNow(options.now)
   const lifetimeMs = checkLifetime('node certificate lifetime', options.lifetimeMs ?? DEFAULT_NODE_CERT_LIFETIME_MS)
@@ -125,7 +134,7 @@ export async function signNodeCsr(ca: ClusterCa, csrPem: string, options: SignNo
     publicKey: csr.publicKey,
     signingKey: issuer.keys.privateKey,
     serialNumber: newSerialNumber(options.randomBytes ?? cryptoRandomBytes),
-    notBefore: toCertDate(Math.max(now - CERT_BACKDATE_MS, issuer.cert.notBefore.getTime())),
+    notBefore: toCertDate(Math.max(now - backdateMs(lifetimeMs), issuer.cert.notBefore.getTime())),
     notAfter: toCertDate(notAfter),
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions,

@@ -46,6 +46,8 @@ export {
   formatJoinToken,
   type JoinSecrets,
   type JoinToken,
+  CERT_ROLES,
+  type CertRole,
   NODE_ROLES,
   newJoinSecret,
   newJoinSecrets,
@@ -54,6 +56,8 @@ export {
   roleForJoinToken,
 } from './token.ts'
 export {
+  certificateInfo,
+  issuedBy,
   type NodeIdentity,
   needsRenewal,
   renewalDueAt,

@@ -18,6 +18,14 @@ export type NodeRole = 'worker' | 'manager'
 
 export const NODE_ROLES: readonly NodeRole[] = ['worker', 'manager']
 
+/**
+ * What a certificate's OU may name: a node role, or `admin` — a client certificate for people and tools
+ * (`mesh ca issue-client`), never obtainable with a join token.
+ */
+export type CertRole = NodeRole | 'admin'
+
+export const CERT_ROLES: readonly CertRole[] = ['worker', 'manager', 'admin']
+
 export interface JoinToken {
   /** sha256 of the root CA certificate (DER), 64 lowercase hex digits. */
   readonly caDigest: string

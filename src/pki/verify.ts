@@ -1,11 +1,11 @@
 import { PkiError, PeerCertificateError } from './errors.ts'
-import { NODE_ROLES, type NodeRole } from './token.ts'
+import { CERT_ROLES, type CertRole } from './token.ts'
 import { isCaCertificate, parseCertificate, sameName, singleField, splitCertificates, x509 } from './x509.ts'
 
 /** Who a verified peer certificate says the peer is. */
 export interface NodeIdentity {
   readonly nodeId: string
-  readonly role: NodeRole
+  readonly role: CertRole
   readonly clusterId: string
   /** Lowercase hex, as RevocationList.serials holds it. */
   readonly serial: string
@@ -126,8 +126,8 @@ function nodeIdentity(leaf: x509.X509Certificate, anchor: x509.X509Certificate, 
   ) {
     throw new PeerCertificateError('not-a-node-cert', `peer certificate ${leaf.subject} is not a node certificate`)
   }
-  if (!(NODE_ROLES as readonly string[]).includes(role)) {
-    const message = `peer certificate for node ${nodeId} has role ${JSON.stringify(role)}; expected worker or manager`
+  if (!(CERT_ROLES as readonly string[]).includes(role)) {
+    const message = `peer certificate for node ${nodeId} has role ${JSON.stringify(role)}; expected worker, manager or admin`
     throw new PeerCertificateError('bad-role', message)
   }
   if (clusterId !== singleField(anchor.subjectName, 'O')) {
@@ -138,7 +138,7 @@ function nodeIdentity(leaf: x509.X509Certificate, anchor: x509.X509Certificate, 
   if (revoked.nodeIds?.has(nodeId) || revoked.serials?.has(serial)) {
     throw new PeerCertificateError('revoked', `peer certificate for node ${nodeId} (serial ${serial}) is revoked`)
   }
-  return { nodeId, role: role as NodeRole, clusterId, serial, notAfter: leaf.notAfter.getTime() }
+  return { nodeId, role: role as CertRole, clusterId, serial, notAfter: leaf.notAfter.getTime() }
 }
 
 /** When a certificate should be renewed: two thirds of the way from notBefore to notAfter (ms since the epoch). */
@@ -151,4 +151,24 @@ export function renewalDueAt(certPem: string): number {
 /** True once `now` has reached two thirds of the certificate's life. */
 export function needsRenewal(certPem: string, now: number): boolean {
   return now >= renewalDueAt(certPem)
+}
+
+/** True when `certPem`'s first certificate is signed by the root `rootPem` (names and signature), at any time. */
+export async function issuedBy(certPem: string, rootPem: string): Promise<boolean> {
+  const cert = splitCertificates(certPem)[0]
+  if (cert === undefined) return false
+  const root = parseCertificate(rootPem)
+  if (!sameName(cert.issuerName, root.subjectName)) return false
+  try {
+    return await cert.verify({ publicKey: root.publicKey, signatureOnly: true })
+  } catch {
+    return false
+  }
+}
+
+/** The serial (lowercase hex) and expiry (ms since the epoch) of the first certificate in `pem`. */
+export function certificateInfo(pem: string): { serial: string; notAfter: number } {
+  const cert = splitCertificates(pem)[0]
+  if (cert === undefined) throw new PkiError('no certificate in PEM text')
+  return { serial: cert.serialNumber.toLowerCase(), notAfter: cert.notAfter.getTime() }
 }

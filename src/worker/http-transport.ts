@@ -1,14 +1,20 @@
-import http from 'node:http'
+import type http from 'node:http'
 import { ConfigError } from '../base/errors.ts'
 import { JsonLines } from '../base/ndjson.ts'
-import { NotJsonError, errorOf, jsonRequest } from '../api/index.ts'
-import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
+import { NotJsonError, errorOf, jsonRequest, managerCertificateCheck, requestFor, type ClientTls, type HttpTarget } from '../api/index.ts'
+import type { NodeTls } from './tls-files.ts'
+import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, RenewReply, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
 
-/** The manager's HTTP API (port 7947) as a ManagerTransport: translation only, no retries or timers of its own. */
+/**
+ * The manager's HTTP API (port 7947, TLS 1.3) as a ManagerTransport: translation only, no retries or timers of its
+ * own. Every call but `fetchCa` verifies the server: a chain to the cluster roots and a manager certificate
+ * (src/api managerCertificateCheck). After `setTls` calls authenticate with this node's certificate.
+ */
 export class HttpManagerTransport implements ManagerTransport {
   readonly address: string
   readonly #host: string
   readonly #port: number
+  #tls: ClientTls | null = null
 
   constructor(manager: { host: string; port: number }) {
     this.#host = manager.host
@@ -16,25 +22,43 @@ export class HttpManagerTransport implements ManagerTransport {
     this.address = `${manager.host}:${manager.port}`
   }
 
-  async join(token: string, req: JoinRequest): Promise<ManagerReply<JoinReply>> {
-    return this.#call<JoinReply>('/v1/agent/join', token, req)
+  setTls(t: NodeTls): void {
+    this.#tls = { ca: t.ca, cert: t.cert, key: t.key, checkServerIdentity: managerCertificateCheck }
   }
 
-  async postStatus(credential: string, updates: StatusUpdate[]): Promise<ManagerReply<unknown>> {
-    return this.#call('/v1/agent/status', credential, { updates })
+  #target(tls: ClientTls | null = this.#tls): HttpTarget {
+    if (!tls) throw new ConfigError('this node has no certificate yet: it must join first')
+    return { host: this.#host, port: this.#port, tls }
   }
 
-  watch(credential: string, h: WatchHandlers): WatchStream {
+  async fetchCa(): Promise<string> {
+    // Unauthenticated on purpose: the answer is checked against the join token's digest before anything is sent.
+    const r = await this.#call<{ certificate?: unknown }>(this.#target({ rejectUnauthorized: false }), 'GET', '/v1/ca', undefined, {})
+    if (r.status !== 200 || typeof r.body?.certificate !== 'string') throw new ConfigError(`the manager at ${this.address} did not hand out its CA: ${r.message}`)
+    return r.body.certificate
+  }
+
+  async join(token: string, caPem: string, req: JoinRequest): Promise<ManagerReply<JoinReply>> {
+    const pinned: ClientTls = { ca: [caPem], checkServerIdentity: managerCertificateCheck }
+    return this.#call<JoinReply>(this.#target(pinned), 'POST', '/v1/agent/join', req, { authorization: `Bearer ${token}` })
+  }
+
+  async renew(csr: string): Promise<ManagerReply<RenewReply>> {
+    return this.#call<RenewReply>(this.#target(), 'POST', '/v1/agent/renew', { csr }, {})
+  }
+
+  async postStatus(updates: StatusUpdate[]): Promise<ManagerReply<unknown>> {
+    return this.#call(this.#target(), 'POST', '/v1/agent/status', { updates }, {})
+  }
+
+  watch(h: WatchHandlers): WatchStream {
     let closed = false
     const close = () => {
       if (closed) return
       closed = true
       h.closed()
     }
-    const req = http.request({
-      host: this.#host, port: this.#port, path: '/v1/agent/watch', method: 'GET',
-      headers: { authorization: `Bearer ${credential}` },
-    }, (res) => {
+    const req = requestFor(this.#target(), { path: '/v1/agent/watch', method: 'GET' }, (res) => {
       if (res.statusCode !== 200) {
         h.refused(res.statusCode ?? 0)
         res.resume()
@@ -53,21 +77,21 @@ export class HttpManagerTransport implements ManagerTransport {
     return { close: () => req.destroy() }
   }
 
-  upload(credential: string, path: string): http.ClientRequest {
-    return http.request({
-      host: this.#host, port: this.#port, path, method: 'POST',
-      headers: { authorization: `Bearer ${credential}` },
-    })
+  upload(path: string): http.ClientRequest {
+    return requestFor(this.#target(), { path, method: 'POST' })
   }
 
-  async #call<T>(path: string, token: string, body: unknown): Promise<ManagerReply<T>> {
+  async #call<T>(target: HttpTarget, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ManagerReply<T>> {
     try {
-      const r = await jsonRequest({ host: this.#host, port: this.#port },
-        { method: 'POST', path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 })
+      const r = await jsonRequest(target, { method, path, body, headers, timeoutMs: 10_000 })
       return { status: r.status, body: r.body as T, message: errorOf(r).message }
     } catch (err) {
       if (err instanceof NotJsonError) return { status: err.status, body: null, message: `HTTP ${err.status}` }
-      throw new ConfigError(`cannot reach the manager at ${this.address}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+      const e = err as NodeJS.ErrnoException
+      if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' || /certificate/i.test(e.message)) {
+        throw new ConfigError(`the manager at ${this.address} failed the TLS check: ${e.message}`)
+      }
+      throw new ConfigError(`cannot reach the manager at ${this.address}: ${e.code ?? e.message}`)
     }
   }
 }

@@ -4,13 +4,13 @@ import { ConfigError } from '../base/errors.ts'
 import { writeFileAtomic } from '../base/state-file.ts'
 
 /**
- * This node's identity in the cluster, kept in `<data-dir>/node.json` (mode 0600: the credential is a bearer
- * token): the node id and credential the manager issued at join, the role, and the manager API it joined through
- * (`HOST:PORT`, for restarts without --join). Written atomically and fsynced (src/base writeFileAtomic).
+ * This node's identity in the cluster, kept in `<data-dir>/node.json` (mode 0600): the node id the manager issued
+ * at join, the role, and the manager API it joined through (`HOST:PORT`, for restarts without --join). What proves
+ * the identity is the certificate in `<data-dir>/tls/` (tls-files.ts); node.json holds no secret. Written
+ * atomically and fsynced (src/base writeFileAtomic).
  */
 export interface Identity {
   nodeId: string
-  credential: string
   role: string
   manager: string
 }
@@ -44,10 +44,14 @@ export function readIdentity(dataDir: string): Identity {
       'remove the file and join again with --token TOKEN', { cause: err })
   }
   const id = v as Partial<Identity> | null
-  if (typeof id !== 'object' || id === null || typeof id.nodeId !== 'string' || typeof id.credential !== 'string') {
-    throw new ConfigError(`${path}: not a node identity (want nodeId and credential): remove the file and join again with --token TOKEN`)
+  if (typeof id !== 'object' || id === null || typeof id.nodeId !== 'string') {
+    throw new ConfigError(`${path}: not a node identity (want nodeId): remove the file and join again with --token TOKEN`)
   }
-  return { nodeId: id.nodeId, credential: id.credential, role: typeof id.role === 'string' ? id.role : 'worker',
+  if ('credential' in id) {
+    throw new ConfigError(`${path}: this node joined before mesh used certificates (a bearer credential); ` +
+      'remove the file and join again with a new token (`mesh token show worker` on a manager)')
+  }
+  return { nodeId: id.nodeId, role: typeof id.role === 'string' ? id.role : 'worker',
     manager: typeof id.manager === 'string' ? id.manager : '' }
 }
 

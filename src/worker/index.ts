@@ -20,4 +20,7 @@
 export { WorkerLink, watchBackoffMs, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
 export { HttpManagerTransport } from './http-transport.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
+export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'
+export { TLS_DIR, hasNodeTls, readNodeTls, splitPem, tlsDir, writeNodeTls, type NodeTls } from './tls-files.ts'
+export type { RenewReply } from './transport.ts'
 export type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'

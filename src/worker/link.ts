@@ -6,11 +6,17 @@ import type { CatalogSnapshot } from '../api/catalog.ts'
 import type { LogControl, WatchMessage } from '../api/watch.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
+import { CertificateKeeper } from './certificates.ts'
+import { createNodeKeyAndCsr, fetchAndPinCa, parseJoinToken } from '../pki/index.ts'
+import { readNodeTls, writeNodeTls, type NodeTls } from './tls-files.ts'
 
 /**
- * The agent's link to the manager: registers once with the join token (the credential it gets back is kept in
- * `<data-dir>/node.json`, 0600; a join the manager refuses because this hostname is already a member keeps the
- * node.json identity issued by that same manager, else fails with the manager's one line), then holds the
+ * The agent's link to the manager: registers once with the join token — fetches the cluster CA, checks it against
+ * the digest the token pins BEFORE sending anything, then sends the token and a CSR for a key made here over TLS
+ * trusting only that CA (the certificate it gets back is kept in `<data-dir>/tls/`, the node id in node.json; a
+ * join the manager refuses because this hostname is already a member keeps the identity issued by that same
+ * manager, else fails with the manager's one line) — renews its certificate at two thirds of its life and when a
+ * CA rotation changes the roots (certificates.ts), then holds the
  * manager's push stream of this node's task assignments open (reconnecting with capped exponential backoff when the
  * manager restarts) and sends task state reports back in small batches (the latest report per task wins; a batch
  * the manager did not take is retried).
@@ -23,6 +29,10 @@ export interface WorkerLinkOptions {
   addr: string
   resources: Resources
   token?: string
+  /** Wall-clock milliseconds (certificate validity). Default Date.now. */
+  wallNow?: () => number
+  /** This node's TLS material changed (joined, renewed, new roots): the manager node reloads its API server. */
+  onTls?(tls: NodeTls): void
   onAssignments(tasks: TaskRecord[]): void
   /** The cluster catalog (services → endpoints), pushed on the same stream. */
   onCatalog?(catalog: CatalogSnapshot): void
@@ -52,9 +62,18 @@ export class WorkerLink {
   #flushTimer: TimerHandle | null = null
   #retryTimer: TimerHandle | null = null
   #connected = false
+  readonly #certs: CertificateKeeper
 
   constructor(o: WorkerLinkOptions) {
     this.#o = o
+    this.#certs = new CertificateKeeper({
+      transport: o.transport, clock: o.clock, now: o.wallNow ?? Date.now, log: o.log,
+      save: (t) => {
+        writeNodeTls(o.dataDir, t)
+        o.transport.setTls(t)
+        o.onTls?.(t)
+      },
+    })
   }
 
   get nodeId(): string | null {
@@ -68,41 +87,68 @@ export class WorkerLink {
   /** Load our identity, or join with the token. Throws a one-line error when neither works. */
   async register(): Promise<Identity> {
     const { dataDir, transport, token } = this.#o
-    if (hasIdentity(dataDir) && !token) {
-      this.#id = readIdentity(dataDir)
-      return this.#id
-    }
+    if (hasIdentity(dataDir) && !token) return this.#keep(readIdentity(dataDir))
     if (!token) throw new ConfigError('this node has not joined a cluster: pass --token TOKEN (see `mesh token show worker` on a manager) or --init')
-    const r = await transport.join(token, { hostname: this.#o.hostname, addr: this.#o.addr, resources: this.#o.resources })
+    const pin = parseJoinToken(token) // a malformed token stops here, before any connection
+    let caPem: string
+    try {
+      caPem = await fetchAndPinCa(await transport.fetchCa(), pin.caDigest)
+    } catch (err) {
+      if (err instanceof ConfigError) throw err
+      throw new ConfigError(`refusing to join through ${transport.address}: ${(err as Error).message}`, { cause: err })
+    }
+    const { keyPem, csrPem } = await createNodeKeyAndCsr()
+    const r = await transport.join(token, caPem, { hostname: this.#o.hostname, addr: this.#o.addr, resources: this.#o.resources, csr: csrPem })
     if (r.status === 409) {
       // This hostname is already a member. Restarted with the same --token: keep the identity this node holds for
       // that manager. Otherwise (node.json lost, or another node's name) the manager's line says what to do.
       const kept = hasIdentity(dataDir) ? readIdentity(dataDir) : null
       if (kept && kept.manager === transport.address) {
-        this.#id = kept
         this.#o.log('info', 'already a member of this cluster: kept the identity in node.json (--token is not needed)', { node: this.#o.hostname })
-        return kept
+        return this.#keep(kept)
       }
       throw new ConfigError(r.message)
     }
-    if (r.status !== 200 || !r.body) throw new ConfigError(`joining the manager at ${transport.address} failed: ${r.message}`)
-    this.#id = { nodeId: r.body.nodeId, credential: r.body.credential, role: r.body.role, manager: transport.address }
+    if (r.status !== 200 || !r.body || typeof r.body.certificate !== 'string' || !Array.isArray(r.body.ca)) {
+      throw new ConfigError(`joining the manager at ${transport.address} failed: ${r.message}`)
+    }
+    const tls: NodeTls = { ca: r.body.ca, cert: r.body.certificate, key: keyPem }
+    this.#id = { nodeId: r.body.nodeId, role: r.body.role, manager: transport.address }
+    writeNodeTls(dataDir, tls)
     writeIdentity(dataDir, this.#id)
+    this.#useTls(tls)
     this.#o.log('info', 'joined the cluster', { node: this.#o.hostname, role: r.body.role, manager: transport.address })
     return this.#id
   }
 
-  /** Use an identity issued in-process (the manager node registering itself). */
-  useIdentity(id: Identity): void {
+  #keep(id: Identity): Identity {
+    this.#useTls(readNodeTls(this.#o.dataDir))
     this.#id = id
+    return id
+  }
+
+  #useTls(tls: NodeTls): void {
+    this.#o.transport.setTls(tls)
+    this.#certs.use(tls)
+    this.#o.onTls?.(tls)
+  }
+
+  /** Use an identity and certificate issued in-process (the manager node registering itself). */
+  useIdentity(id: Identity, tls: NodeTls): void {
+    writeNodeTls(this.#o.dataDir, tls)
+    writeIdentity(this.#o.dataDir, id)
+    this.#id = id
+    this.#useTls(tls)
   }
 
   start(): void {
+    this.#certs.start()
     this.#watch(0)
   }
 
   stop(): void {
     this.#stopped = true
+    this.#certs.stop()
     const s = this.#stream
     this.#stream = null
     this.#attempt = null
@@ -120,7 +166,7 @@ export class WorkerLink {
 
   /** A streaming request to the manager with this node's credential (log uploads); the caller writes and ends it. */
   upload(path: string): http.ClientRequest {
-    return this.#o.transport.upload(this.#id?.credential ?? '', path)
+    return this.#o.transport.upload(path)
   }
 
   async #flush(): Promise<void> {
@@ -129,7 +175,7 @@ export class WorkerLink {
     const updates = [...this.#pending.values()]
     this.#pending.clear()
     try {
-      const r = await this.#o.transport.postStatus(this.#id.credential, updates)
+      const r = await this.#o.transport.postStatus(updates)
       if (r.status >= 500) throw new Error(r.message)
     } catch (err) {
       // Keep what failed (newer reports for the same task win) and retry.
@@ -144,7 +190,7 @@ export class WorkerLink {
     let current = attempt
     const token = {}
     this.#attempt = token
-    const stream = this.#o.transport.watch(this.#id.credential, {
+    const stream = this.#o.transport.watch({
       opened: () => {
         this.#connected = true
         if (current > 0) this.#o.log('info', 'reconnected to the manager')
@@ -171,6 +217,7 @@ export class WorkerLink {
       if (msg.tasks) this.#o.onAssignments(msg.tasks)
       if (msg.catalog) this.#o.onCatalog?.(msg.catalog)
       if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
+      if (msg.ca) this.#certs.roots(msg.ca)
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }

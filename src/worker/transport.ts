@@ -1,22 +1,34 @@
 import type http from 'node:http'
 import type { Resources, TaskStatus } from '../api/types.ts'
 import type { WatchMessage } from '../api/watch.ts'
+import type { NodeTls } from './tls-files.ts'
 
 /**
- * What the worker link needs from the network, as a role interface: join with a token, post a batch of task
- * reports, hold the watch stream open, open a log upload. `HttpManagerTransport` is the real adapter; tests use
+ * What the worker link needs from the network, as a role interface: fetch the cluster CA, join with a token and a
+ * CSR over a connection pinned to that CA, renew the certificate, post a batch of task reports, hold the watch
+ * stream open, open a log upload — all but the first two with this node's certificate (`setTls`). `HttpManagerTransport` is the real adapter; tests use
  * an in-memory fake. Policy (retry, backoff, batching, what a status means) stays in the link.
  */
 export interface JoinRequest {
   hostname: string
   addr: string
   resources: Resources
+  /** PEM PKCS#10 request for the key this node just made. */
+  csr: string
 }
 
 export interface JoinReply {
   nodeId: string
-  credential: string
   role: string
+  /** Our certificate chain, PEM. */
+  certificate: string
+  /** The roots to trust, PEM each. */
+  ca: string[]
+}
+
+export interface RenewReply {
+  certificate: string
+  ca: string[]
 }
 
 export interface StatusUpdate {
@@ -52,14 +64,20 @@ export interface WatchStream {
 export interface ManagerTransport {
   /** The manager's address as `HOST:PORT`, for messages and node.json. */
   readonly address: string
-  /** `POST /v1/agent/join`. Throws a ConfigError when the manager cannot be reached. */
-  join(token: string, req: JoinRequest): Promise<ManagerReply<JoinReply>>
+  /** `GET /v1/ca` without authenticating the server (the caller pins the answer by digest). ConfigError when unreachable. */
+  fetchCa(): Promise<string>
+  /** `POST /v1/agent/join` over TLS trusting only `caPem`. Throws a ConfigError when the manager cannot be reached. */
+  join(token: string, caPem: string, req: JoinRequest): Promise<ManagerReply<JoinReply>>
+  /** From now on, authenticate with this certificate and trust these roots. */
+  setTls(tls: NodeTls): void
+  /** `POST /v1/agent/renew`. Rejects when the manager cannot be reached. */
+  renew(csr: string): Promise<ManagerReply<RenewReply>>
   /** `POST /v1/agent/status`. Rejects when the manager cannot be reached. */
-  postStatus(credential: string, updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
+  postStatus(updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
-  watch(credential: string, h: WatchHandlers): WatchStream
-  /** A streaming `POST <path>` with this node's credential (log uploads); the caller writes and ends it. */
-  upload(credential: string, path: string): http.ClientRequest
+  watch(h: WatchHandlers): WatchStream
+  /** A streaming `POST <path>` with this node's certificate (log uploads); the caller writes and ends it. */
+  upload(path: string): http.ClientRequest
 }
 
 export type { WatchMessage }

@@ -1,9 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express'
 import http from 'node:http'
+import https from 'node:https'
 import { existsSync, unlinkSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import { MeshError } from '../../base/errors.ts'
-import { sameSecret } from '../../base/secret.ts'
 import { listenUnix } from '../../base/unix-socket.ts'
 import { apiLimits, type ApiLimits } from '../../config/index.ts'
 import { applyLimits, serverOptions, streaming } from './limits.ts'
@@ -15,6 +15,9 @@ import { sendError as fail } from './http-error.ts'
 import { RequestError, statusOf } from './request-error.ts'
 import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
 import { serveLogs } from './logs.ts'
+import { authenticate, caller, requireAdmin, requireNode } from './auth.ts'
+import { mountCa } from './ca-api.ts'
+import { serverTlsOptions, type ServerTls } from './tls.ts'
 import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
 
@@ -27,8 +30,6 @@ import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
  * closed, its body never buffered or parsed. `listen` applies the timeouts and connection caps (limits.ts).
  */
 
-type Caller = { kind: 'admin' } | { kind: 'node'; node: NodeRecord }
-
 export interface ApiOptions {
   manager: Manager
   /** Unix-socket listener: requests are trusted (the socket is root-only). */
@@ -39,20 +40,6 @@ export interface ApiOptions {
   nodeFacts?: NodeFactsSource
 }
 
-
-function caller(res: Response): Caller {
-  return res.locals.caller as Caller
-}
-
-function requireAdmin(_req: Request, res: Response, next: NextFunction): void {
-  if (caller(res).kind !== 'admin') return fail(res, 403, 'MESH_ERR_FORBIDDEN', 'a node credential cannot use the cluster API')
-  next()
-}
-
-function requireNode(_req: Request, res: Response, next: NextFunction): void {
-  if (caller(res).kind !== 'node') return fail(res, 403, 'MESH_ERR_FORBIDDEN', 'only agents use /v1/agent/*')
-  next()
-}
 
 function body<T>(req: Request): T {
   const b = req.body as unknown
@@ -81,35 +68,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.disable('x-powered-by')
   mountObserve(app, o) // /v1/events, /ui, /v1/ui/stream, /metrics: own auth (loopback or manager token), ahead of the token check
 
-  // Authenticate before any body is read: a refused caller's body is never buffered, and its connection is closed.
-  const refuse = (res: Response, code: string, message: string): void => {
-    res.set('connection', 'close')
-    fail(res, 401, code, message)
-  }
-  app.use((req, res, next) => {
-    if (o.local) {
-      res.locals.caller = { kind: 'admin' } satisfies Caller
-      return next()
-    }
-    const h = req.headers.authorization ?? ''
-    const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
-    if (!token) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
-    // Express matches routes case-insensitively and with or without a trailing slash: so does this check.
-    if (/^\/v1\/agent\/join\/?$/i.test(req.path)) {
-      if (!m.joinRole(token)) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
-      res.locals.caller = { kind: 'admin' } satisfies Caller // the join token itself is checked again by m.join
-      res.locals.joinToken = token
-      return next()
-    }
-    if (sameSecret(token, m.tokens().manager)) {
-      res.locals.caller = { kind: 'admin' } satisfies Caller
-      return next()
-    }
-    const node = m.nodeForCredential(token)
-    if (!node) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'invalid token')
-    res.locals.caller = { kind: 'node', node } satisfies Caller
-    next()
-  })
+  // Authenticate before any body is read (auth.ts): a refused caller's body is never buffered, its connection closed.
+  app.use(authenticate(m, { local: o.local }))
   app.use(express.json({ limit: '1mb' }))
   app.use(redactRegistryAuthMiddleware)
 
@@ -117,6 +77,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.get('/v1/info', requireAdmin, (_req, res) => {
     res.json({ ...m.clusterInfo(), nodes: m.listNodes().length, services: m.listServices().length })
   })
+  mountCa(app, m)
   app.get('/v1/tokens', requireAdmin, (_req, res) => { res.json(m.tokens()) })
   app.post('/v1/tokens/:role/rotate', requireAdmin, async (req, res) => {
     const role = req.params.role
@@ -195,11 +156,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.post('/v1/agent/join', async (req, res) => {
     const token = o.local ? m.tokens().worker : res.locals.joinToken
     if (typeof token !== 'string') return fail(res, 401, 'MESH_ERR_TOKEN', 'joining needs a join token')
-    const b = body<{ hostname: string; addr: string; resources?: Resources }>(req)
+    const b = body<{ hostname: string; addr: string; resources?: Resources; csr: string }>(req)
     const r = await m.join({
-      token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources),
+      token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources), csr: str(b.csr, 'csr'),
     })
-    res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
+    res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest })
+  })
+  /** A node's new certificate for a new key: same node id and role (from its current certificate), current root. */
+  app.post('/v1/agent/renew', requireNode, async (req, res) => {
+    const c = caller(res) as { node: NodeRecord; role: 'worker' | 'manager' }
+    const certificate = await m.renew(c.node, c.role, { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
+    res.json({ certificate, ca: m.ca.trust().roots })
   })
   app.post('/v1/agent/status', requireNode, async (req, res) => {
     const { updates } = body<{ updates: unknown }>(req)
@@ -207,8 +174,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
   /**
-   * The push stream (NDJSON): `{tasks}` with this node's full assignment, and `{catalog}` with the cluster's
-   * services → endpoints, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats.
+   * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
+   * endpoints, and `{ca}` with the trusted roots (a CA rotation), each sent now and again after every change to it
+   * (coalesced over 10 ms); `{}` heartbeats. The stream ends when the node is removed (`mesh node rm`).
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     streaming(req)
@@ -216,10 +184,21 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     let lastTasks = ''
     let lastCatalog = ''
+    let lastCa = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
     const send = () => {
       timer = null
+      if (!m.getNode(node.id)) {
+        res.destroy() // removed: its certificate is refused from now on, and so is this stream
+        return
+      }
+      const trust = m.ca.trust()
+      const ca = JSON.stringify({ ca: { roots: trust.roots, digest: m.clusterInfo().digest } })
+      if (ca !== lastCa) {
+        lastCa = ca
+        res.write(`${ca}\n`)
+      }
       const tasks = JSON.stringify({ tasks: assignments(m, node.id) })
       if (tasks !== lastTasks) {
         lastTasks = tasks
@@ -232,14 +211,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       }
     }
     send()
-    const unwatch = m.watch(() => {
+    const wake = () => {
       if (!timer) timer = clock.setTimeout(send, 10)
-    })
+    }
+    const unwatch = m.watch(wake)
+    const unwatchCa = m.ca.onChange(wake)
     const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
     const detachLogs = m.logs.attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
     req.on('close', () => {
       detachLogs()
       unwatch()
+      unwatchCa()
       heartbeat()
       clock.clearTimeout(timer)
     })
@@ -287,11 +269,16 @@ function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: numbe
 }
 
 /**
- * Listen on TCP or a unix socket, with the API limits (timeouts, connection caps; default src/config apiLimits).
- * The socket is created 0600 (umask around listen, never chmod'ed after).
+ * Listen on TCP with TLS 1.3 (`tls`: the manager's key, chain and the roots client certificates chain to; reload
+ * them with `server.setSecureContext`), on plain TCP (tests of the HTTP layer only), or on a unix socket, with the
+ * API limits (timeouts, connection caps; default src/config apiLimits). The socket is created 0600 (umask around
+ * listen, never chmod'ed after).
  */
-export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
-  const server = http.createServer(serverOptions(limits), app)
+export async function listen(app: express.Express, where: { port: number; host: string; tls?: ServerTls } | { socketPath: string }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
+  const tls = 'tls' in where ? where.tls : undefined
+  const server = tls
+    ? https.createServer({ ...serverOptions(limits), ...serverTlsOptions(tls, limits.headersTimeoutMs) }, app) as unknown as http.Server
+    : http.createServer(serverOptions(limits), app)
   applyLimits(server, limits)
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
   if ('socketPath' in where) await listenUnix(server, where.socketPath, 0o600)

@@ -11,6 +11,7 @@ import { isLoopback } from '../../../src/manager/http/observe-api.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { runMesh, spawnMesh, stop, waitFor } from '../../support/procs.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
@@ -81,7 +82,7 @@ t.test('loopback detection', async (t) => {
 t.test('SSE: a view now, a new view and events after a change', async (t) => {
   const got = readStream('/v1/ui/stream', (lines) => lines.some((l) => l.includes('"name":"web"') && l.startsWith('data: {"revision"')))
   await new Promise((r) => setTimeout(r, 200))
-  await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } }, { csr: await testCsr() })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 2 } }
   spec.ports = [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }]

@@ -18,6 +18,7 @@ import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { Overlay } from '../../../src/overlay/index.ts'
 import { parsePromText, type PromText } from '../../support/prom-text.ts'
 import { waitFor } from '../../support/procs.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const net = randomInt(2, 250)
 const port = 17_000 + randomInt(0, 2000)
@@ -82,7 +83,7 @@ t.test('gossip counters move while the two nodes talk', async (t) => {
 })
 
 t.test('scheduler metrics follow the store; the API port serves the same registry', async (t) => {
-  await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } }, { csr: await testCsr() })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 3 } }
   await manager.createService(spec)

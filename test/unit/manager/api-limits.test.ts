@@ -11,12 +11,13 @@ import { Manager, createApp, listen, openSqliteStore } from '../../../src/manage
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { apiLimits } from '../../../src/config/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock: new FakeClock() })
 await manager.init()
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
-const { credential } = await manager.join({ token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
+const { credential } = await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
 const admin = manager.tokens().manager
 const limits = { ...apiLimits(), headersTimeoutMs: 600, bodyTimeoutMs: 1200, idleTimeoutMs: 1600, maxConnections: 100, maxConnectionsPerSource: 60 }
 const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 }, limits)

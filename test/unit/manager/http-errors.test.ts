@@ -6,6 +6,7 @@ import t from 'tap'
 import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock: new FakeClock() })
@@ -76,7 +77,7 @@ t.test('store failures: a uniqueness conflict answers 409, a closed or unusable 
 
 t.test('the join route: spelled with a trailing slash or in capitals it still needs a join token; resources are checked', async (t) => {
   const worker = manager.tokens().worker
-  const { credential } = await manager.join({ token: worker, hostname: 'n8', addr: '10.0.0.8', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+  const { credential } = await manager.join({ csr: await testCsr(), token: worker, hostname: 'n8', addr: '10.0.0.8', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
   const join = async (path: string, token: string, body: unknown) => {
     const res = await fetch(`${remoteBase}${path}`, {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),

@@ -13,6 +13,7 @@ import { Manager, createApp, listen, openSqliteStore } from '../../../src/manage
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { HttpManagerTransport, WorkerLink, identityPath, readIdentity } from '../../../src/worker/index.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
 const running = { state: 'running' as const, message: 'started', timestamp: 1 }
@@ -76,7 +77,7 @@ t.test('a worker token joining with a live worker\'s hostname is refused; the re
 
 t.test('a worker token joining with the manager node\'s hostname is refused; the manager node stays as it was', async (t) => {
   const s = await setup(t)
-  const self = await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  const self = await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources }, { csr: await testCsr() })
   const r = await s.joinAs(s.worker, 'node1')
   t.equal(r.status, 409)
   t.match(r.body, { error: { code: 'MESH_ERR_CONFLICT', message: 'node "node1" is already a member; remove it first with mesh node rm node1' } })
@@ -87,7 +88,7 @@ t.test('a worker token joining with the manager node\'s hostname is refused; the
 
 t.test('a worker token never produces role manager; the manager token gives manager', async (t) => {
   const s = await setup(t)
-  await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  await s.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources }, { csr: await testCsr() })
   t.equal((await s.joinAs(s.manager, 'node5')).body?.role, 'manager', 'a manager token joins as a manager')
   const cases = [
     { desc: 'a new hostname', hostname: 'node3' },
@@ -130,19 +131,19 @@ t.test('registerSelf: the manager node keeps its id across manager restarts; it 
     return { m, close: () => store.close() }
   }
   const a = await start()
-  const first = await a.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources })
+  const first = await a.m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources }, { csr: await testCsr() })
   await a.m.updateNode('node1', { labelAdd: { zone: 'a' } })
-  const w = await a.m.join({ token: a.m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources })
+  const w = await a.m.join({ csr: await testCsr(), token: a.m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources })
   a.close()
   const b = await start() // kill -9 and `mesh agent --init` again on the same data dir
   t.teardown(b.close)
-  const again = await b.m.registerSelf({ hostname: 'node1', addr: '192.168.77.21', resources })
+  const again = await b.m.registerSelf({ hostname: 'node1', addr: '192.168.77.21', resources }, { csr: await testCsr() })
   t.equal(again.node.id, first.node.id, 'same node id')
   t.equal(again.node.role, 'manager')
   t.same(again.node.labels, { zone: 'a' }, 'labels kept')
   t.equal(again.node.addr, '192.168.77.21', 'address updated')
   t.equal(b.m.nodeForCredential(again.credential)?.id, first.node.id, 'the new credential is this node\'s')
-  await t.rejects(b.m.registerSelf({ hostname: 'node2', addr: '192.168.77.11', resources }),
+  await t.rejects(b.m.registerSelf({ hostname: 'node2', addr: '192.168.77.11', resources }, { csr: await testCsr() }),
     { code: 'MESH_ERR_CONFLICT', message: /^node "node2" is a worker of this cluster, so this manager cannot register under its name; remove it first with mesh node rm node2$/ })
   t.same(b.m.getNode('node2'), w.node, 'the worker record is unchanged')
   t.equal(b.m.nodeForCredential(w.credential)?.id, w.node.id, 'and its credential still works')

@@ -6,6 +6,7 @@ import t from 'tap'
 import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { testCsr } from '../../support/pki.ts'
 
 t.test('a change wakes the reconcile loop after 20 ms of the injected clock; stop cancels it', async (t) => {
   const clock = new FakeClock()
@@ -13,7 +14,7 @@ t.test('a change wakes the reconcile loop after 20 ms of the injected clock; sto
   t.teardown(() => store.close())
   const m = new Manager({ store, clock })
   await m.init()
-  await m.join({ token: m.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } })
+  await m.join({ csr: await testCsr(), token: m.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 31 } })
   m.start()
   await clock.advance(0)
   const spec = defaultServiceSpec('web', 'nginx')

@@ -7,6 +7,7 @@ import { Manager, createApp, listen, openSqliteStore } from '../../../src/manage
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
 import { spec } from './sim.ts'
+import { testCsr } from '../../support/pki.ts'
 
 /**
  * A task address a node reports goes into every agent's VIP rules (`nft -f`), so the manager takes only a
@@ -31,8 +32,8 @@ async function setup(t: Test) {
   })
   const res = { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 }
   await m.init()
-  const n1 = await m.join({ token: m.tokens().worker, hostname: 'node1', addr: '192.168.77.11', resources: res })
-  const n2 = await m.join({ token: m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources: res })
+  const n1 = await m.join({ csr: await testCsr(), token: m.tokens().worker, hostname: 'node1', addr: '192.168.77.11', resources: res })
+  const n2 = await m.join({ csr: await testCsr(), token: m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources: res })
   return { m, store, warnings, n1, n2 }
 }
 

@@ -12,6 +12,7 @@ import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import type { CatalogSnapshot } from '../../../src/api/catalog.ts'
 import type { TaskRecord } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { testCsr } from '../../support/pki.ts'
 
 type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot }
 
@@ -20,7 +21,7 @@ const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock })
 await manager.init()
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
-const { node, credential } = await manager.join({ token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
+const { node, credential } = await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
 const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
 t.teardown(() => {
   server.closeAllConnections()

@@ -112,7 +112,7 @@ t.test('signNodeCsr refuses bad requests and bad options', async (t) => {
     { name: 'RSA key', csr: rsa.toString('pem'), code: 'MESH_ERR_CSR', message: /RSASSA-PKCS1-v1_5; only ECDSA P-256/ },
     { name: 'not a CSR', csr: ca.certPem, code: 'MESH_ERR_CSR', message: /not a PEM PKCS#10 request/ },
     { name: 'garbage', csr: 'hello', code: 'MESH_ERR_CSR', message: /not a PEM PKCS#10 request/ },
-    { name: 'bad role', options: { role: 'admin' as 'worker' }, code: 'MESH_ERR_PKI', message: /role must be worker or manager, got admin/ },
+    { name: 'bad role', options: { role: 'root' as 'worker' }, code: 'MESH_ERR_PKI', message: /role must be worker, manager or admin, got root/ },
     { name: 'node id with comma', options: { nodeId: 'a,OU=manager' }, code: 'MESH_ERR_PKI', message: /node id must be/ },
     { name: 'empty node id', options: { nodeId: '' }, code: 'MESH_ERR_PKI', message: /node id must be/ },
     { name: 'cluster mismatch', options: { clusterId: 'c2' }, code: 'MESH_ERR_PKI', message: /CA is for cluster c1, not c2/ },

@@ -66,7 +66,7 @@ t.test('refusals, each with its problem', async (t) => {
     { name: 'clientAuth only', chain: craft([{ CN: ['n'] }, { OU: ['worker'] }, { O: ['c1'] }], [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])]), problem: 'not-a-node-cert', message: /not a node/ },
     { name: 'no OU', chain: craft([{ CN: ['n'] }, { O: ['c1'] }], [NODE_EKU]), problem: 'not-a-node-cert', message: /not a node/ },
     { name: 'two CNs', chain: craft([{ CN: ['n', 'm'] }, { OU: ['worker'] }, { O: ['c1'] }], [NODE_EKU]), problem: 'not-a-node-cert', message: /not a node/ },
-    { name: 'role admin', chain: craft([{ CN: ['n'] }, { OU: ['admin'] }, { O: ['c1'] }], [NODE_EKU]), problem: 'bad-role', message: /node n has role "admin"; expected worker or manager/ },
+    { name: 'role root', chain: craft([{ CN: ['n'] }, { OU: ['root'] }, { O: ['c1'] }], [NODE_EKU]), problem: 'bad-role', message: /node n has role "root"; expected worker, manager or admin/ },
     { name: 'other cluster', chain: craft([{ CN: ['n'] }, { OU: ['worker'] }, { O: ['c2'] }], [NODE_EKU]), problem: 'wrong-cluster', message: /names cluster c2, not this one/ },
     { name: 'revoked node', chain: leaf, revoked: { nodeIds: new Set(['node-a']) }, problem: 'revoked', message: /node node-a \(serial [0-9a-f]+\) is revoked/ },
     { name: 'revoked serial', chain: leaf, revoked: { serials: new Set([serial]) }, problem: 'revoked', message: /revoked/ },

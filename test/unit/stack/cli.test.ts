@@ -16,6 +16,7 @@ import { ManagerClient } from '../../../src/api/client.ts'
 import { deployStack, listStackServices, listStackTasks, listStacks, removeStacks, type StackIo } from '../../../mesh/stack.ts'
 import { runMesh } from '../../support/procs.ts'
 import { TUTORIAL } from './fixtures.ts'
+import { testCsr } from '../../support/pki.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
 const store = openSqliteStore(':memory:')
@@ -23,8 +24,8 @@ const manager = new Manager({ store })
 await manager.init()
 manager.start()
 const nodes: NodeRecord[] = [
-  (await manager.registerSelf({ hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node,
-  ...await Promise.all([1, 2, 3].map(async (i) => (await manager.join({ token: manager.tokens().worker, hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node)),
+  (await manager.registerSelf({ hostname: 'manager1', addr: '10.0.0.1', resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } }, { csr: await testCsr() })).node,
+  ...await Promise.all([1, 2, 3].map(async (i) => (await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: `worker${i}`, addr: `10.0.0.${i + 1}`, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 } })).node)),
 ]
 const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
 const client = new ManagerClient({ dataDir: dir })
