@@ -3,7 +3,8 @@ import { ManagerClient, type ClientOptions } from '../src/api/index.ts'
 
 /**
  * The CLI's client for the manager API: src/api's ManagerClient, with the local manager socket under
- * MESH_DATA_DIR or src/config's default data dir (/var/lib/mesh). Remote: MESH_HOST + MESH_TOKEN.
+ * MESH_DATA_DIR or src/config's default data dir (/var/lib/mesh). Remote: MESH_HOST + MESH_CERT_PATH (an admin client
+ * certificate bundle from `mesh ca issue-client`).
  */
 export function managerClient(o: ClientOptions = {}): ManagerClient {
   return new ManagerClient({ ...o, dataDir: o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR })

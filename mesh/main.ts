@@ -7,6 +7,7 @@ import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
 import { dnsCommand } from './dns.ts'
+import { caCommand } from './ca.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -33,6 +34,7 @@ Then:
   program.addCommand(eventsCommand())
   program.addCommand(stackCommand())
   program.addCommand(dnsCommand())
+  program.addCommand(caCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

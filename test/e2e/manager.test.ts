@@ -25,7 +25,7 @@ const nodes = await json<Node[]>(['node', 'ls'])
 const running = (tasks: Task[]) => tasks.filter((x) => x.desiredState === 'running' && x.status.state === 'running')
 
 t.test('init and join: node ls shows the manager and three workers', async (t) => {
-  t.match(token, /^MESHTKN-1-[0-9a-z]{50}-[0-9a-z]{25}$/)
+  t.match(token, /^MESHTKN-2-[0-9a-f]{64}-[0-9a-f]{32}$/, 'the token pins the cluster CA (sha256) and carries a secret')
   t.same(nodes.map((n) => n.hostname).sort(), ['node1', 'node2', 'node3', 'node4'])
   const r = await mesh(['node', 'ls'])
   t.match(r.stdout, /node1\s+Ready\s+Active\s+Manager/)
@@ -103,10 +103,14 @@ t.test('bad input is refused with one clear line and changes nothing', async (t)
     t.notMatch(r.stderr, /\n\s+at /, 'no stack trace')
   }
   t.equal((await json<unknown[]>(['service', 'ls'])).length, before.length, 'no service added')
-  const bad = await w2.exec(['env', `MESH_JOIN_TOKEN=MESHTKN-1-${'a'.repeat(50)}-${'b'.repeat(25)}`, 'node', MESH_BIN, 'agent', '--bind', `${w2.ip}:7951`,
+  const intruder = (tok: string) => w2.exec(['env', `MESH_JOIN_TOKEN=${tok}`, 'node', MESH_BIN, 'agent', '--bind', `${w2.ip}:7951`,
     '--name', 'intruder', '--data-dir', join(w2.dir, 'intruder'), '--overlay', 'off', '--join', `${mgr.ip}:7946`, '--manager', mgr.ip], { timeoutMs: 60_000 })
-  t.equal(bad.code, 1, 'a bad token: exit 1')
+  const bad = await intruder(token.replace(/-[0-9a-f]{32}$/, `-${'0'.repeat(32)}`))
+  t.equal(bad.code, 1, 'a wrong secret: exit 1')
   t.match(bad.stderr.trim(), /^mesh: joining the manager at .* failed: invalid join token/, `message: ${bad.stderr.trim()}`)
+  const otherCa = await intruder(`MESHTKN-2-${'ab'.repeat(32)}-${'0'.repeat(32)}`)
+  t.equal(otherCa.code, 1, 'a token pinning another CA: exit 1')
+  t.match(otherCa.stderr.trim(), /^mesh: refusing to join through .*: CA certificate sha256:[0-9a-f]{64} is not the one the join token pins/, `message: ${otherCa.stderr.trim()}`)
 })
 
 t.test('service rm removes every task container on every node', async (t) => {
