@@ -20,21 +20,7 @@ const nodes = c.lab.nodes as LabNode[]
 const [mgr, , , w3] = nodes as [LabNode, LabNode, LabNode, LabNode]
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
 
-/**
- * Up to `n` GETs of http://ip:port/ from the client (and for at most `maxS` seconds when given), one line each:
- * "<ms> <body>" or "<ms> ERR". Bounded: 3 s per request.
- */
-async function fetchLoop(ip: string, port: number, n: number, pauseS = 0, maxS = 0): Promise<{ ms: number; body: string }[]> {
-  const stop = maxS > 0 ? `[ $(date +%s) -ge $end ] && break; ` : ''
-  const script = `end=$(( $(date +%s) + ${maxS} )); for i in $(seq ${n}); do ${stop}b=$(curl -s -m 3 http://${ip}:${port}/) || b=ERR; ` +
-    `echo "$(date +%s%3N) $b"; ${pauseS > 0 ? `sleep ${pauseS};` : ''} done`
-  const r = await c.lab.client.exec(['sh', '-c', script], { timeoutMs: (maxS > 0 ? maxS * 1000 + 5000 : n * 4000) + 30_000 })
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => {
-    const [ms, ...rest] = l.split(' ')
-    return { ms: Number(ms), body: rest.join(' ').trim() }
-  })
-}
-
+const fetchLoop = c.fetchLoop.bind(c)
 const errors = (rs: { body: string }[]) => rs.filter((r) => r.body === 'ERR' || r.body === '').length
 
 t.test('12 requests to each node\'s published port: every task answers, in round-robin order', async (t) => {

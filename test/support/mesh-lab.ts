@@ -37,6 +37,10 @@ export interface MeshLabOptions extends Omit<LabOptions, 'nodes'> {
   nodes: number
   /** Extra `mesh agent` flags for every node. */
   agentArgs?: string[]
+  /** Extra flags for the manager only (e.g. `--cert-expiry 2m`). */
+  managerArgs?: string[]
+  /** Runs once the manager is up, before any worker joins (e.g. start a capture of the join). */
+  beforeJoin?: (c: MeshLab) => Promise<void>
 }
 
 export class MeshLab {
@@ -104,6 +108,21 @@ export class MeshLab {
     return nodes
   }
 
+  /**
+   * Up to `n` GETs of http://ip:port/ from the lab's client namespace (and for at most `maxS` seconds when given),
+   * one result each: the time and the body, or ERR. Bounded: 3 s per request.
+   */
+  async fetchLoop(ip: string, port: number, n: number, pauseS = 0, maxS = 0): Promise<{ ms: number; body: string }[]> {
+    const stop = maxS > 0 ? `[ $(date +%s) -ge $end ] && break; ` : ''
+    const script = `end=$(( $(date +%s) + ${maxS} )); for i in $(seq ${n}); do ${stop}b=$(curl -s -m 3 http://${ip}:${port}/) || b=ERR; ` +
+      `echo "$(date +%s%3N) $b"; ${pauseS > 0 ? `sleep ${pauseS};` : ''} done`
+    const r = await this.lab.client.exec(['sh', '-c', script], { timeoutMs: (maxS > 0 ? maxS * 1000 + 5000 : n * 4000) + 30_000 })
+    return r.stdout.trim().split('\n').filter(Boolean).map((l) => {
+      const [ms, ...rest] = l.split(' ')
+      return { ms: Number(ms), body: rest.join(' ').trim() }
+    })
+  }
+
   async stop(): Promise<void> {
     for (const [node, a] of this.agents) {
       await killAndReap(a).catch(() => undefined)
@@ -115,14 +134,15 @@ export class MeshLab {
 
 /** A lab with `mesh` running on every node (node1 manager, the others workers), all Ready. */
 export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> {
-  const { agentArgs = [], ...labOpts } = o
+  const { agentArgs = [], managerArgs = [], beforeJoin, ...labOpts } = o
   const lab = await createLab(labOpts)
   t.teardown(() => lab.down())
   const c = new MeshLab(lab, agentArgs)
   t.teardown(() => c.stop())
-  c.agent(c.manager, ['--init'])
+  c.agent(c.manager, ['--init', ...managerArgs])
   await waitFor(async () => (await c.mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
   c.token = (await c.mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
+  await beforeJoin?.(c)
   for (const w of c.workers) c.agent(w, ['--join', c.manager.ip], { MESH_JOIN_TOKEN: c.token })
   await c.waitReady(o.nodes)
   return c
