@@ -71,7 +71,7 @@ export function agentCommand(): Command {
 Examples:
   mesh agent --bind 10.0.0.1 --name node1
   mesh agent --bind 10.0.0.1 --name manager1 --init
-  MESH_JOIN_TOKEN=MESHTKN-1-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
+  MESH_JOIN_TOKEN=MESHTKN-2-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR

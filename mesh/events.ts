@@ -6,7 +6,7 @@ import { managerClient } from './client.ts'
 /**
  * `mesh events [--since DURATION|TIME] [--filter KEY=VALUE]… [--json]`: the manager's cluster events as they
  * happen, like `docker events`, until Ctrl-C. One line per event: time, type, action, subject, (attributes).
- * Same connection rules as every manager command: the local manager.sock, or MESH_HOST + MESH_TOKEN.
+ * Same connection rules as every manager command: the local manager.sock, or MESH_HOST + MESH_CERT_PATH.
  */
 
 interface EventsFlags {

@@ -179,7 +179,7 @@ async function converge(client: ManagerClient, name: string, timeoutMs = 120_000
 }
 
 export function serviceCommand(): Command {
-  const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_TOKEN)')
+  const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_CERT_PATH)')
     .enablePositionalOptions()
   const client = () => managerClient()
 
