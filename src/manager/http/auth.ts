@@ -66,7 +66,7 @@ export function authenticate(m: Manager, o: { local: boolean; passAnonymous?: (r
       const trust = m.ca.trust()
       let id
       try {
-        id = await connectionIdentity(socket, chain, trust.roots.join(''), (c) => m.ca.identify(c))
+        id = await connectionIdentity(chain, trust.roots.join(''), m.now(), (c) => m.ca.identify(c))
       } catch (err) {
         return refuse(res, 'MESH_ERR_UNAUTHORIZED', `client certificate refused: ${(err as Error).message}`)
       }

@@ -3,8 +3,8 @@ import type { NodeIdentity } from '../../pki/index.ts'
 
 /**
  * The API's mutual TLS, seen from a request: the certificate chain the client presented (PEM, leaf first) and the
- * identity it proves, verified once per connection (src/pki verifyPeerCertificate through the manager's CA) and
- * again when the trusted roots change. The server asks every client for a certificate but lets a client without one
+ * identity it proves, verified once per chain (src/pki verifyPeerCertificate through the manager's CA) and again
+ * when the trusted roots change. The server asks every client for a certificate but lets a client without one
  * finish the handshake: such a caller is anonymous and reaches only GET /v1/ca and the join route (join token).
  */
 
@@ -41,14 +41,28 @@ export function peerChainPem(socket: TLSSocket): string | null {
   return parts.join('')
 }
 
-const verified = new WeakMap<TLSSocket, { roots: string; identity: Promise<NodeIdentity> }>()
+/** Verified chains by their text (the same client reconnecting is not verified again), bounded, oldest dropped. */
+const verified = new Map<string, { roots: string; identity: Promise<NodeIdentity> }>()
+const MAX_CACHED = 4096
 
-/** The identity a connection's certificate proves, verified once per connection and set of trusted roots. */
-export function connectionIdentity(socket: TLSSocket, chainPem: string, rootsKey: string, verify: (chain: string) => Promise<NodeIdentity>): Promise<NodeIdentity> {
-  const hit = verified.get(socket)
-  if (hit && hit.roots === rootsKey) return hit.identity
+/**
+ * The identity a certificate chain proves, verified once per chain and set of trusted roots (a new connection of a
+ * known client costs a map lookup). A cached identity past its certificate's notAfter is verified again (and
+ * refused). Revocation is not cached: callers check membership and admin serials on every request.
+ */
+export function connectionIdentity(chainPem: string, rootsKey: string, now: number, verify: (chain: string) => Promise<NodeIdentity>): Promise<NodeIdentity> {
+  const hit = verified.get(chainPem)
+  if (hit && hit.roots === rootsKey) {
+    return hit.identity.then((id) => (id.notAfter > now ? id : fresh(chainPem, rootsKey, verify)))
+  }
+  return fresh(chainPem, rootsKey, verify)
+}
+
+function fresh(chainPem: string, rootsKey: string, verify: (chain: string) => Promise<NodeIdentity>): Promise<NodeIdentity> {
   const identity = verify(chainPem)
-  identity.catch(() => undefined) // a refusal is answered by the caller; it must not surface as unhandled here
-  verified.set(socket, { roots: rootsKey, identity })
+  identity.catch(() => verified.delete(chainPem)) // a refusal is answered by the caller and not remembered
+  verified.delete(chainPem)
+  verified.set(chainPem, { roots: rootsKey, identity })
+  if (verified.size > MAX_CACHED) verified.delete(verified.keys().next().value as string)
   return identity
 }
