@@ -2,6 +2,7 @@ import http from 'node:http'
 import { ConfigError } from '../base/errors.ts'
 import { JsonLines } from '../base/ndjson.ts'
 import { NotJsonError, errorOf, jsonRequest } from '../api/index.ts'
+import type { NodeOverlay } from '../api/types.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
 
 /** The manager's HTTP API (port 7947) as a ManagerTransport: translation only, no retries or timers of its own. */
@@ -22,6 +23,10 @@ export class HttpManagerTransport implements ManagerTransport {
 
   async postStatus(credential: string, updates: StatusUpdate[]): Promise<ManagerReply<unknown>> {
     return this.#call('/v1/agent/status', credential, { updates })
+  }
+
+  async putOverlay(credential: string, reg: NodeOverlay): Promise<ManagerReply<unknown>> {
+    return this.#call('/v1/agent/overlay', credential, reg, 'PUT')
   }
 
   watch(credential: string, h: WatchHandlers): WatchStream {
@@ -60,10 +65,10 @@ export class HttpManagerTransport implements ManagerTransport {
     })
   }
 
-  async #call<T>(path: string, token: string, body: unknown): Promise<ManagerReply<T>> {
+  async #call<T>(path: string, token: string, body: unknown, method = 'POST'): Promise<ManagerReply<T>> {
     try {
       const r = await jsonRequest({ host: this.#host, port: this.#port },
-        { method: 'POST', path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 })
+        { method, path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 10_000 })
       return { status: r.status, body: r.body as T, message: errorOf(r).message }
     } catch (err) {
       if (err instanceof NotJsonError) return { status: err.status, body: null, message: `HTTP ${err.status}` }

@@ -1,10 +1,10 @@
 import type http from 'node:http'
-import type { Resources, TaskStatus } from '../api/types.ts'
+import type { NodeOverlay, Resources, TaskStatus } from '../api/types.ts'
 import type { WatchMessage } from '../api/watch.ts'
 
 /**
  * What the worker link needs from the network, as a role interface: join with a token, post a batch of task
- * reports, hold the watch stream open, open a log upload. `HttpManagerTransport` is the real adapter; tests use
+ * reports, register the overlay key and subnet, hold the watch stream open, open a log upload. `HttpManagerTransport` is the real adapter; tests use
  * an in-memory fake. Policy (retry, backoff, batching, what a status means) stays in the link.
  */
 export interface JoinRequest {
@@ -56,6 +56,8 @@ export interface ManagerTransport {
   join(token: string, req: JoinRequest): Promise<ManagerReply<JoinReply>>
   /** `POST /v1/agent/status`. Rejects when the manager cannot be reached. */
   postStatus(credential: string, updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
+  /** `PUT /v1/agent/overlay`: this node's WireGuard key and subnet. Rejects when the manager cannot be reached. */
+  putOverlay(credential: string, reg: NodeOverlay): Promise<ManagerReply<unknown>>
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
   watch(credential: string, h: WatchHandlers): WatchStream
   /** A streaming `POST <path>` with this node's credential (log uploads); the caller writes and ends it. */

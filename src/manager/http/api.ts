@@ -207,8 +207,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
   /**
-   * The push stream (NDJSON): `{tasks}` with this node's full assignment, and `{catalog}` with the cluster's
-   * services → endpoints, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats.
+   * A node registers its own WireGuard key and overlay subnet (`{publicKey, subnet}`); the node is the caller, never
+   * one named in the body. 400 for a bad key or subnet, 409 for one registered to another node; nothing stored then.
+   */
+  app.put('/v1/agent/overlay', requireNode, async (req, res) => {
+    const n = await m.registerOverlay((caller(res) as { node: NodeRecord }).node, body<Record<string, unknown>>(req))
+    res.json({ nodeId: n.id, ...n.overlay })
+  })
+  /**
+   * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
+   * endpoints and `{peers}` with every node's registered overlay key and subnet, each sent now and again after every
+   * change to it (coalesced over 10 ms); `{}` heartbeats.
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     streaming(req)
@@ -216,6 +225,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     let lastTasks = ''
     let lastCatalog = ''
+    let lastPeers = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
     const send = () => {
@@ -229,6 +239,11 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       if (catalog.content !== lastCatalog) {
         lastCatalog = catalog.content
         res.write(catalog.line)
+      }
+      const peers = m.overlayPeersLine()
+      if (peers !== lastPeers) {
+        lastPeers = peers
+        res.write(peers)
       }
     }
     send()
