@@ -15,6 +15,8 @@ import { Manager, clusterView, createApp, listen, openSqliteStore } from '../../
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import type { OverlayPeer } from '../../../src/api/watch.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { realClock } from '../../../src/base/clock.ts'
+import { HttpManagerTransport, WorkerLink } from '../../../src/worker/index.ts'
 import { spec } from './sim.ts'
 
 const K1 = Buffer.alloc(32, 1).toString('base64')
@@ -203,4 +205,21 @@ t.test('the dashboard shows the REGISTERED subnet of a node, none before it regi
   const view = clusterView(s.manager, new Map([['w1', { tunnel: 'up' as const }], ['w2', { tunnel: 'none' as const }]]))
   t.match(view.nodes.find((n) => n.name === 'w1'), { subnet: '10.77.1.0/24', tunnel: 'up' })
   t.equal(view.nodes.find((n) => n.name === 'w2')?.subnet, undefined)
+})
+
+t.test('round trip over HTTP: the worker link registers, and its watch stream hands the list to onPeers', { timeout: 15_000 }, async (t) => {
+  const s = await setup(t)
+  const got: OverlayPeer[][] = []
+  const link = new WorkerLink({
+    transport: new HttpManagerTransport({ host: '127.0.0.1', port: s.port }), clock: realClock(), dataDir: '/nonexistent',
+    hostname: 'w1', addr: '10.0.0.2', resources, onAssignments: () => undefined, onPeers: (p) => got.push(p), log: () => undefined,
+  })
+  link.useIdentity({ nodeId: s.w1.node.id, credential: s.w1.credential, role: 'worker', manager: `127.0.0.1:${s.port}` })
+  t.teardown(() => link.stop())
+  link.registerOverlay({ publicKey: K1, subnet: '10.77.1.0/24' })
+  for (let i = 0; i < 100 && !s.store.getNode('w1')?.overlay; i++) await new Promise((r) => setTimeout(r, 10))
+  t.same(s.store.getNode('w1')?.overlay, { publicKey: K1, subnet: '10.77.1.0/24' }, 'registered through PUT /v1/agent/overlay')
+  link.start()
+  for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+  t.same(got[0], [{ nodeId: s.w1.node.id, hostname: 'w1', publicKey: K1, subnet: '10.77.1.0/24' }], 'the list reached onPeers')
 })
