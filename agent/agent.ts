@@ -21,9 +21,10 @@ import type { Registry } from 'prom-client'
 
 /**
  * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → gossip (bind, join, or
- * rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker network) → manager (on managers:
- * store, reconcile loop, API on :7947 and manager.sock) → worker link (join with the token, the manager's push
- * stream of assignments and catalog) → data plane (catalog, ingress, DNS on the overlay gateway) → task runner
+ * rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker network; on a cluster node its peers
+ * are the manager's registered list) → manager (on managers: store, reconcile loop, API on :7947 and manager.sock)
+ * → worker link (join with the token, register the overlay key and subnet, the manager's push stream of
+ * assignments, catalog and overlay peers) → data plane (catalog, ingress, DNS on the overlay gateway) → task runner
  * (containers resolve through that DNS) → metrics.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
@@ -46,8 +47,11 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   })
   gossip.on((e) => logEvent(glog, e))
   const olog = log.child({ sub: 'overlay' })
+  // A node of a cluster takes its WireGuard peers from the manager's registered list; a bare agent from gossip alone.
+  const c = config.cluster
+  const inCluster = c.init || c.token !== '' || existsSync(managerDbPath(config.dataDir)) || hasIdentity(config.dataDir)
   const overlay = new Overlay(config.overlay, {
-    gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr,
+    gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
   })
   const control = new ControlServer(join(config.dataDir, CONTROL_SOCKET), {
@@ -173,8 +177,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     parts.store = store
     const manager = new Manager({
       store, vipRange: c.vipRange, log: logFn(mlog),
-      // Task addresses agents report must be IPv4s of the reporting node's overlay subnet (as gossip shows it held).
-      overlayRange: config.overlay.range, nodeSubnet: (n) => overlay.subnetOf(n.hostname),
+      // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
+      overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
     })
     parts.manager = manager
@@ -238,10 +242,13 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     onCatalog: (snap) => parts.dataPlane?.apply(snap),
     onLogs: (msg) => parts.logs?.handle(msg),
     ...(reloadApiTls ? { onTls: reloadApiTls } : {}),
+    onPeers: (peers) => overlay.setPeers(peers),
     ...(!selfIdentity && c.token ? { token: c.token } : {}),
   })
   if (selfIdentity) parts.link.useIdentity(selfIdentity.id, selfIdentity.tls)
   else await parts.link.register()
+  const registering = parts.link
+  overlay.onHeld((reg) => registering.registerOverlay(reg)) // again whenever the node moves to another subnet
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
   await overlay.ready(60_000)
   const gateway = (await overlay.status()).gateway

@@ -6,7 +6,7 @@
  * metrics of src/manager/metrics.ts; each subsystem defines its own, this file only creates and wires. Every
  * value is read at scrape time; nothing is sampled in the background. `startMetrics(opts)` also listens on `--metrics-addr` (default 127.0.0.1:9947, `off` = none) and
  * serves GET /metrics; on a manager it makes the API port's /metrics serve the same registry, and feeds the
- * dashboard the node facts only this agent knows (overlay subnets from gossip tags, tunnel health).
+ * dashboard the node facts only this agent knows (tunnel health; the subnets it shows are the registered ones).
  * Other subsystems add theirs with `registerMetrics(registry)` on `running.registry`.
  */
 import http from 'node:http'
@@ -36,7 +36,7 @@ export function createAgentRegistry(parts: MetricsParts): Registry {
   return registry
 }
 
-/** Node facts for the dashboard: subnets from gossip tags, tunnel health from this node's WireGuard peers. */
+/** Node facts for the dashboard: tunnel health from this node's WireGuard peers (subnets come from the registrations). */
 export function nodeFactsSource(gossip: Gossip, overlay: Overlay | null): () => Promise<Map<string, NodeFacts>> {
   const status = overlay ? cachedOverlayStatus(overlay) : async () => null
   const self = gossip.config.name
@@ -47,9 +47,7 @@ export function nodeFactsSource(gossip: Gossip, overlay: Overlay | null): () => 
     const now = Date.now() / 1000
     for (const m of gossip.members()) {
       const f: NodeFacts = {}
-      // Our own member entry may carry the tags we started with; the overlay knows our claim first-hand.
-      const subnet = (m.name === self ? st?.subnet : undefined) ?? m.tags[TAG_SUBNET]
-      if (subnet) f.subnet = subnet
+      const subnet = m.tags[TAG_SUBNET] // a member with no subnet tag has no tunnel to speak of yet
       if (st?.enabled) {
         if (m.name === self) f.tunnel = 'self'
         else {

@@ -47,7 +47,7 @@ export interface OverlayStatus {
   mtu: number
   publicKey: string | null
   peers: OverlayPeerStatus[]
-  /** Members skipped as peers because a gossip tag failed a check (bad subnet, key, port or address), since start. */
+  /** Members skipped as peers because a gossip tag failed a check (bad subnet, key, port or address) or did not match the manager's registration, since start. */
   rejectedPeers: number
 }
 

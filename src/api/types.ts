@@ -30,6 +30,17 @@ export interface NodeRecord {
   resources: Resources
   createdAt: number
   updatedAt: number
+  /**
+   * The WireGuard key and overlay subnet this node registered (PUT /v1/agent/overlay): the only ones the cluster
+   * makes a peer and a route of. Absent until the node registers (and in stores written before it existed).
+   */
+  overlay?: NodeOverlay
+}
+
+/** A node's overlay registration: its WireGuard public key (base64) and the subnet of the overlay pool it holds. */
+export interface NodeOverlay {
+  publicKey: string
+  subnet: string
 }
 
 export interface PortSpec {

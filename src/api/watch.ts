@@ -34,12 +34,24 @@ export interface LogControl {
   logsCancel?: string
 }
 
+/** One registered overlay member, as the manager pushes it (`{peers: OverlayPeer[]}`). Append-only. */
+export interface OverlayPeer {
+  nodeId: string
+  hostname: string
+  /** WireGuard public key, base64. */
+  publicKey: string
+  /** The overlay subnet registered for the node, e.g. 10.77.3.0/24. */
+  subnet: string
+}
+
 /** One line of the watch stream. */
 export interface WatchMessage extends LogControl {
   /** Every task assigned to this node (a full snapshot, not a delta). */
   tasks?: TaskRecord[]
   /** The cluster catalog (services → endpoints). */
   catalog?: CatalogSnapshot
+  /** Every node's registered overlay key and subnet (a full list, sorted by hostname): who may be a WireGuard peer. */
+  peers?: OverlayPeer[]
   /** The cluster roots to trust (two during a CA rotation) and the digest of the current one, which issues. */
   ca?: CaRoots
 }

@@ -103,3 +103,18 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const m = prefixMask(Math.min(a.prefix, b.prefix))
   return ((a.network & m) >>> 0) === ((b.network & m) >>> 0)
 }
+
+/**
+ * True when `text` is exactly one of the per-node subnets `range` is split into (`prefix` long, inside the range, no
+ * host bits, written canonically): `10.77.3.0/24` of 10.77.0.0/16 by /24s, never `10.77.3.0/25` or `10.77.3.0/24\n`.
+ */
+export function isPoolSubnet(text: unknown, range: Cidr, prefix: number): text is string {
+  if (typeof text !== 'string') return false
+  let c: Cidr
+  try {
+    c = parseCidr(text)
+  } catch {
+    return false
+  }
+  return c.prefix === prefix && prefix >= range.prefix && cidrContains(range, c.network) && formatCidr(c) === text
+}

@@ -65,3 +65,11 @@ export function isIpv4Cidr(s: unknown): s is string {
     return false
   }
 }
+
+/**
+ * A WireGuard public key exactly as `wg` prints it: 32 bytes in canonical base64 (44 characters, the last character
+ * before `=` carrying no stray bits), nothing else. Checked before a key from another node reaches UAPI or the store.
+ */
+export function isWireGuardKey(b64: unknown): b64 is string {
+  return typeof b64 === 'string' && /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(b64)
+}

@@ -2,15 +2,15 @@
  * src/manager — the cluster manager: the one writer of desired state (nodes, services, tasks) and its HTTP API.
  *
  * What it does. `Manager` turns requests (create/update/scale/rollback/remove a service, update/remove a node, an
- * agent's join and task reports, gossip's node up/down) into one store transaction each, validated first so a
+ * agent's join, overlay registration and task reports, gossip's node up/down) into one store transaction each, validated first so a
  * refused request changes nothing. After every committed change, and whenever the orchestrator asked to be woken
  * (restart delays, node-down grace, rolling-update pacing), it runs the pure decision core — orchestrator.ts
  * (which tasks should exist), scheduler.ts (where they run), update.ts (rolling updates), speaking the plan types
  * of plan.ts — and commits the plan. It builds the catalog (build-catalog.ts) agents' data planes read, keeps the
  * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts).
  * `createApp`/`listen` (http/) serve the API: the cluster API for the CLI (manager token, or the root-only unix
- * socket), /v1/agent/* for agents (node credential: join, status reports, the NDJSON watch stream of assignments
- * and catalog, log uploads), and the observability routes (events, dashboard, /metrics).
+ * socket), /v1/agent/* for agents (node credential: join, overlay registration, status reports, the NDJSON watch
+ * stream of assignments, catalog and overlay peers, log uploads), and the observability routes (events, dashboard, /metrics).
  *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
@@ -28,6 +28,8 @@
  * - Join identity (node-identity.ts): every join over the API is a new node with the token's role; a hostname that
  *   is a member is refused until `mesh node rm`. The manager's own node registers in-process (`registerSelf`,
  *   which agent/ calls at every manager start and no HTTP route reaches) and keeps its id across restarts.
+ * - Overlay membership (overlay-registry.ts): a node registers only its own WireGuard key and subnet (one of the
+ *   pool's, held by no other node that is not removed); agents make peers and routes only of the registered list.
  *
  * Never. The manager never talks to Docker, WireGuard, nftables or gossip itself (the agent wires those), and no
  * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.

@@ -13,7 +13,8 @@ import { rollbackService, updateService } from './update.ts'
 import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { parseCidr, type Cidr } from '../base/cidr.ts'
-import { DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE } from '../config/index.ts'
+import { DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
+import { checkOverlayRegistration, overlayPeers, recordOverlay, type OverlayPool } from './overlay-registry.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
@@ -48,10 +49,10 @@ export interface ManagerOptions {
   vipRange?: string
   /** The cluster overlay range task addresses must lie in. Default: the overlay config's (10.77.0.0/16). */
   overlayRange?: string
-  /** The overlay subnet a node holds (from gossip), or null when unknown; a task address must lie inside it. */
-  nodeSubnet?: (node: NodeRecord) => string | null
   /** Lifetime of node certificates issued from now on, stored with a new cluster at init. Default 90 days. */
   certLifetimeMs?: number
+  /** The per-node subnet size of the overlay range (registered subnets must be one of them). Default /24. */
+  overlaySubnetPrefix?: number
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -89,14 +90,13 @@ export class Manager {
   #wake: TimerHandle | null = null
   #stopped = false
   readonly #vipRange: Cidr
-  readonly #overlayRange: Cidr
-  readonly #nodeSubnet: (node: NodeRecord) => string | null
+  readonly #overlay: OverlayPool
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
+  #peers: { revision: number; line: string } | null = null
 
   constructor(o: ManagerOptions) {
     this.#vipRange = parseVipRange(o.vipRange ?? DEFAULT_VIP_RANGE)
-    this.#overlayRange = parseCidr(o.overlayRange ?? DEFAULT_OVERLAY_RANGE, 'overlay range')
-    this.#nodeSubnet = o.nodeSubnet ?? (() => null)
+    this.#overlay = { range: parseCidr(o.overlayRange ?? DEFAULT_OVERLAY_RANGE, 'overlay range'), subnetPrefix: o.overlaySubnetPrefix ?? DEFAULT_SUBNET_PREFIX }
     this.#store = o.store
     this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
@@ -154,6 +154,28 @@ export class Manager {
       this.#catalog = { snapshot, content: JSON.stringify(view), line: `${JSON.stringify({ catalog: snapshot })}\n` }
     }
     return this.#catalog
+  }
+
+  /**
+   * The `{peers}` line of the watch stream: every node's registered overlay key and subnet (overlay-registry.ts),
+   * serialised once per store revision; a stream sends it when `line` differs from the last it sent.
+   */
+  overlayPeersLine(): string {
+    const rev = this.#store.revision
+    if (this.#peers?.revision !== rev) this.#peers = { revision: rev, line: `${JSON.stringify({ peers: overlayPeers(this.#store.listNodes()) })}\n` }
+    return this.#peers.line
+  }
+
+  /**
+   * A node registers its own WireGuard key and overlay subnet (`node` is the caller's identity, never one from the
+   * body): checked, then recorded in one transaction; another node's subnet or key is refused (409).
+   */
+  async registerOverlay(node: NodeRecord, body: unknown): Promise<NodeRecord> {
+    const reg = checkOverlayRegistration(body, this.#overlay)
+    const now = this.#now()
+    const n = await this.#store.transact((tx) => recordOverlay(tx, node.id, reg, now))
+    this.#log('info', 'overlay registered', { node: n.hostname, subnet: reg.subnet })
+    return n
   }
 
   /** The cluster id and the sha256 of its current root CA (what join tokens pin). */
@@ -398,13 +420,14 @@ export class Manager {
    */
   async reportTasks(node: NodeRecord, updates: readonly unknown[]): Promise<number> {
     const checked = updates.map(checkTaskReport)
-    const subnet = checked.some((c) => 'report' in c && c.report.ip) ? this.#nodeSubnet(node) : null
+    // The node's REGISTERED subnet; until it registers one, any address of the overlay range.
+    const subnet = this.#store.getNode(node.id)?.overlay?.subnet ?? null
     const good: TaskReport[] = []
     const refused: { problem: string; taskId?: string }[] = []
     for (const c of checked) {
       if (!('report' in c)) refused.push(c)
       else {
-        const problem = c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlayRange) : null
+        const problem = c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlay.range) : null
         if (problem) refused.push({ problem, taskId: c.report.taskId })
         else good.push(c.report)
       }

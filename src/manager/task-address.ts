@@ -3,9 +3,9 @@ import { cidrContains, formatCidr, ipv4ToInt, parseCidr, type Cidr } from '../ba
 
 /**
  * The check on a task address a node reports (pure). The address goes into every agent's VIP and published-port
- * rules (`nft -f`), so only a canonical dotted-quad IPv4 inside the reporting node's overlay subnet is taken. When
- * the manager does not know that subnet (the overlay is off on the manager, or gossip has not yet shown the node
- * holding one), the address must at least lie in the cluster overlay range.
+ * rules (`nft -f`), so only a canonical dotted-quad IPv4 inside the overlay subnet registered for the reporting node
+ * (PUT /v1/agent/overlay) is taken. While the node has registered none, the address must at least lie in the
+ * cluster overlay range.
  */
 
 /** Why `ip` cannot be the address of a task on a node holding `subnet` (null: it can). */

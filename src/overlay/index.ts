@@ -6,6 +6,9 @@
  * node's underlay address, allowed-ips = its subnet), routes the other nodes' subnets into the tunnel, and
  * gives Docker a bridge network on its own subnet (docker-net.ts). Containers of any node then reach containers of
  * every other node by IP, encrypted. Peers and routes follow gossip: added on join, removed on fail/leave.
+ * On an agent that belongs to a cluster (`membership: 'manager'`), a member becomes a peer only when the manager's
+ * registered list (`setPeers`, kept by peer-list-file.ts) holds its name, key and subnet (authorised.ts); the node
+ * registers its own once it holds a subnet (`onHeld`). A bare agent trusts gossip alone (its trust: the gossip key).
  *
  * Who calls it: agent/ after gossip has joined. Node facts travel as gossip tags (tags.ts).
  * Invariants: a subnet is used only once its claim has settled; restarts are idempotent (same key, same subnet,
@@ -15,7 +18,7 @@
 import { join } from 'node:path'
 import type { OverlayConfig } from '../config/overlay.ts'
 import { ConfigError } from '../base/errors.ts'
-import type { OverlayStatus } from '../api/index.ts'
+import type { NodeOverlay, OverlayPeer, OverlayStatus } from '../api/index.ts'
 import { mathRandom, realClock } from '../base/clock.ts'
 import type { Gossip } from '../gossip/index.ts'
 import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, removeNetworkIfUnused } from './docker-net.ts'
@@ -25,12 +28,15 @@ import { cidrsOverlap, parseCidr, type Cidr } from '../base/cidr.ts'
 import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
 import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejection } from './peers.ts'
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
-import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers, heldSubnet, poolSubnet } from './tags.ts'
+import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers } from './tags.ts'
 import { WireGuardTunnel } from './tunnel.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 import { readLease, writeLease } from './lease.ts'
+import { authorisedPeers, checkPeerList, registeredClaims } from './authorised.ts'
+import { readPeerList, writePeerList } from './peer-list-file.ts'
 
 export { SubnetPool } from './ipam.ts'
+export { PEERS_FILE } from './peer-list-file.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
@@ -38,6 +44,12 @@ export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource }
 
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+
+/**
+ * Who decides which members become WireGuard peers: 'manager' (the agent belongs to a cluster: only what the
+ * manager registered, pushed with setPeers) or 'gossip' (a bare agent: every member whose tags pass the checks).
+ */
+export type OverlayMembership = 'manager' | 'gossip'
 
 
 export class Overlay {
@@ -61,9 +73,15 @@ export class Overlay {
   /** Why each currently skipped member is skipped (logged once per new reason), and how many rejections so far. */
   #rejected = new Map<string, string>()
   #rejectedCount = 0
+  readonly #membership: OverlayMembership
+  /** The manager's registered list (manager membership; empty until it is pushed or read from overlay-peers.json). */
+  #registered: OverlayPeer[] = []
+  #registeredText = ''
+  #onHeld: ((reg: NodeOverlay) => void) | null = null
 
-  constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log }) {
+  constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log; membership?: OverlayMembership }) {
     this.#c = c
+    this.#membership = o.membership ?? 'gossip'
     this.#gossip = o.gossip
     this.#dataDir = o.dataDir
     this.#advertise = o.advertiseAddr
@@ -94,6 +112,7 @@ export class Overlay {
     const range = parseCidr(c.range, 'overlay range')
     this.#pool = new SubnetPool(range, c.subnetPrefix)
     await this.#checkOverlaps(range)
+    if (this.#membership === 'manager') this.#keep(readPeerList(this.#dataDir, this.#pool) ?? []) // corrupt: one line naming it
     this.#key = loadOrCreateKey(this.#dataDir)
     const underlayMtu = (await mtuOfAddress(this.#advertise)) ?? 1500
     this.#mtu = c.mtu > 0 ? c.mtu : underlayMtu - 80
@@ -114,10 +133,50 @@ export class Overlay {
     })
     this.#unsubscribe = this.#gossip.on((e) => {
       if (e.type === 'user' || e.type === 'direct' || e.type === 'refuted') return
-      this.#claim?.update(claimsFromMembers(this.#gossip.members(), this.#pool as SubnetPool))
+      this.#claim?.update(this.#claims())
       this.reconcile()
     })
-    this.#claim.start(claimsFromMembers(this.#gossip.members(), this.#pool))
+    this.#claim.start(this.#claims())
+  }
+
+  /**
+   * The manager's list of registered overlay members (`{peers}` on the watch stream): checked (a bad entry is
+   * skipped and logged), kept in overlay-peers.json when it changed, then peers and routes follow it.
+   */
+  setPeers(peers: readonly OverlayPeer[]): void {
+    if (this.#membership !== 'manager' || !this.#pool) return
+    const pool = this.#pool
+    const checked = checkPeerList(peers, pool, (problem) => this.#log('warn', 'overlay peer list entry skipped', { problem }))
+    if (!this.#keep(checked)) return
+    try {
+      writePeerList(this.#dataDir, checked)
+    } catch (err) {
+      this.#log('error', 'cannot keep the overlay peer list', { err: (err as Error).message })
+    }
+    this.#claim?.update(this.#claims())
+    this.reconcile()
+  }
+
+  /** Called with this node's key and subnet once it holds one (and at once if it already does): to register them. */
+  onHeld(cb: (reg: NodeOverlay) => void): void {
+    this.#onHeld = cb
+    const subnet = this.#gateway() ? this.#claim?.subnet : null
+    if (this.#ready && subnet && this.#key) cb({ publicKey: this.#key.publicKey, subnet })
+  }
+
+  /** Take `peers` as the registered list; false when it is the list already held. */
+  #keep(peers: OverlayPeer[]): boolean {
+    const text = JSON.stringify(peers)
+    if (text === this.#registeredText) return false
+    this.#registered = peers
+    this.#registeredText = text
+    return true
+  }
+
+  /** Subnet claims gossip shows, plus (manager membership) the subnets registered to other nodes. */
+  #claims() {
+    const claims = claimsFromMembers(this.#gossip.members(), this.#pool as SubnetPool)
+    return this.#membership === 'manager' ? [...claims, ...registeredClaims(this.#registered, this.#gossip.config.name)] : claims
   }
 
   /** Resolves once this node holds a subnet and its network is up (or rejects after `timeoutMs`). */
@@ -200,23 +259,21 @@ export class Overlay {
   }
 
   /**
-   * The subnet a node (by gossip name) holds, checked against the pool; null when it holds none, the overlay is off,
-   * or its tag is not a subnet of the pool. The manager checks task addresses a node reports against this.
+   * Peers gossip asks for, each checked and (manager membership) matched against the registered list; a member
+   * skipped is counted and logged once per new reason.
    */
-  subnetOf(node: string): string | null {
-    const m = this.#pool ? this.#gossip.members().find((x) => x.name === node) : undefined
-    return m && this.#pool ? heldSubnet(m, this.#pool) : null
-  }
-
-  /** Peers gossip asks for, each checked; a bad member is skipped, counted and logged once per new reason. */
   #desired(): DesiredPeer[] {
     const seen = new Map<string, string>()
-    const peers = desiredPeers(this.#gossip.members(), this.#gossip.config.name, this.#pool as SubnetPool, (r: PeerRejection) => {
+    const reject = (msg: string) => (r: PeerRejection) => {
       seen.set(r.node, r.reason)
       if (this.#rejected.get(r.node) === r.reason) return
       this.#rejectedCount++
-      this.#log('warn', 'overlay peer skipped: a gossip tag failed a check', { node: r.node, reason: r.reason })
-    })
+      this.#log('warn', msg, { node: r.node, reason: r.reason })
+    }
+    const gossiped = desiredPeers(this.#gossip.members(), this.#gossip.config.name, this.#pool as SubnetPool, reject('overlay peer skipped: a gossip tag failed a check'))
+    const peers = this.#membership === 'manager'
+      ? authorisedPeers(gossiped, this.#registered, reject('overlay peer skipped: not as the manager registered it'))
+      : gossiped
     this.#rejected = seen
     return peers
   }
@@ -260,6 +317,7 @@ export class Overlay {
     await applyFirewall(this.#firewallSpec() as FirewallSpec)
     this.#ready = true
     this.#log('info', 'overlay subnet held', { subnet, gateway, network: this.#c.network, docker: outcome, mtu: this.#mtu })
+    if (this.#key) this.#onHeld?.({ publicKey: this.#key.publicKey, subnet })
     this.reconcile()
   }
 

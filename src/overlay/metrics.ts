@@ -45,7 +45,7 @@ export function registerOverlayMetrics(registry: Registry, overlay: OverlayStatu
     },
   })
   new Counter({
-    name: 'mesh_overlay_peers_rejected_total', help: 'Members skipped as WireGuard peers because a gossip tag failed a check (subnet, key, port, address).', registers,
+    name: 'mesh_overlay_peers_rejected_total', help: 'Members skipped as WireGuard peers because a gossip tag failed a check (subnet, key, port, address) or did not match the manager\'s registration.', registers,
     async collect() {
       this.reset()
       this.inc((await status())?.rejectedPeers ?? 0)

@@ -7,7 +7,7 @@ import type { SubnetPool } from './ipam.ts'
  * A node publishes a *claim* for a free subnet in its gossip tags, watches everyone else's tags for `settleMs`,
  * and only then *holds* it (creates its bridge, routes, peers). Two claims for the same subnet are resolved the
  * same way on every node: a held subnet beats a claim; between two claims (or two holders after a healed
- * partition) the smaller node name wins. The loser picks another free subnet and starts over. A node's lease is
+ * partition) the smaller node name wins; on a cluster agent a subnet the manager registered to another node beats both. The loser picks another free subnet and starts over. A node's lease is
  * persisted, so a restarted node prefers its old subnet — and members that *failed* keep theirs reserved, so a
  * node that comes back gets its subnet again. Only members that *left* free their subnet.
  */
@@ -16,6 +16,8 @@ export interface PeerClaim {
   node: string
   subnet: string
   held: boolean
+  /** The manager registered this subnet to `node` (cluster agents): it beats any claim that is not registered. */
+  registered?: boolean
 }
 
 export type ClaimEvent =
@@ -40,6 +42,7 @@ export interface SubnetClaimOptions {
 
 /** True if `a` keeps `subnet` against `b` (the rule every node applies identically). */
 export function winsAgainst(a: PeerClaim, b: PeerClaim): boolean {
+  if ((a.registered ?? false) !== (b.registered ?? false)) return a.registered ?? false
   if (a.held !== b.held) return a.held
   return a.node < b.node
 }

@@ -32,9 +32,3 @@ export function claimsFromMembers(members: readonly MemberInfo[], pool: SubnetPo
   }
   return out
 }
-
-/** The subnet a member holds (its claim has settled), when it is one of the pool's; else null. */
-export function heldSubnet(m: MemberInfo, pool: SubnetPool): string | null {
-  const subnet = m.tags[TAG_SUBNET]
-  return subnet && m.tags[TAG_SUBNET_HELD] === '1' && m.status !== 'left' ? poolSubnet(subnet, pool) : null
-}

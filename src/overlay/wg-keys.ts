@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../base/errors.ts'
 import { writeFileAtomic } from '../base/state-file.ts'
+import { isWireGuardKey } from '../base/values.ts'
 
 /**
  * WireGuard keys: Curve25519 (X25519) pairs in WireGuard's base64 form. One private key per node, created on first
@@ -39,7 +40,7 @@ export function decodeKey(b64: string, what = 'key'): Buffer {
 
 /** True for a WireGuard key exactly as `wg` prints it: 32 bytes in canonical base64 (44 characters), nothing else. */
 export function isKey(b64: unknown): b64 is string {
-  return typeof b64 === 'string' && /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(b64)
+  return isWireGuardKey(b64)
 }
 
 /** base64 key → the lowercase hex form the UAPI speaks. */

@@ -2,6 +2,7 @@ import type http from 'node:http'
 import { ConfigError } from '../base/errors.ts'
 import { JsonLines } from '../base/ndjson.ts'
 import { NotJsonError, errorOf, jsonRequest, managerCertificateCheck, requestFor, type ClientTls, type HttpTarget } from '../api/index.ts'
+import type { NodeOverlay } from '../api/types.ts'
 import type { NodeTls } from './tls-files.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, RenewReply, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
 
@@ -49,6 +50,10 @@ export class HttpManagerTransport implements ManagerTransport {
 
   async postStatus(updates: StatusUpdate[]): Promise<ManagerReply<unknown>> {
     return this.#call(this.#target(), 'POST', '/v1/agent/status', { updates }, {})
+  }
+
+  async putOverlay(reg: NodeOverlay): Promise<ManagerReply<unknown>> {
+    return this.#call(this.#target(), 'PUT', '/v1/agent/overlay', reg, {})
   }
 
   watch(h: WatchHandlers): WatchStream {

@@ -5,7 +5,8 @@
  * `<data-dir>/node.json` (0600; a later start reads it instead of joining again); holds the manager's push stream
  * (`GET /v1/agent/watch`, NDJSON `WatchMessage`s: task assignments, the catalog, log requests) open, reconnecting
  * with capped exponential backoff (250 ms doubling, at most 5 s); sends task reports back in batches (50 ms
- * window, latest report per task wins, a batch the manager did not take is retried after 1 s); opens the
+ * window, latest report per task wins, a batch the manager did not take is retried after 1 s); registers the
+ * node's overlay key and subnet (PUT /v1/agent/overlay) and hands on the registered list (`{peers}`); opens the
  * authenticated uploads the runtime's log shipper writes to.
  *
  * Who calls it: agent/ builds one `WorkerLink` per process (workers join with a token; a manager node uses the
@@ -17,7 +18,7 @@
  *
  * Must never: import the manager (it speaks the wire shapes of src/api only), or decide anything about tasks.
  */
-export { WorkerLink, watchBackoffMs, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
+export { WorkerLink, watchBackoffMs, OVERLAY_REFUSED_RETRY_MS, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
 export { HttpManagerTransport } from './http-transport.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
 export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'

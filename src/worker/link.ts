@@ -1,9 +1,9 @@
 import type http from 'node:http'
 import { ConfigError } from '../base/errors.ts'
 import type { Clock, TimerHandle } from '../base/clock.ts'
-import type { Resources, TaskRecord, TaskStatus } from '../api/types.ts'
+import type { NodeOverlay, Resources, TaskRecord, TaskStatus } from '../api/types.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
-import type { LogControl, WatchMessage } from '../api/watch.ts'
+import type { LogControl, OverlayPeer, WatchMessage } from '../api/watch.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
 import { CertificateKeeper } from './certificates.ts'
@@ -19,7 +19,8 @@ import { readNodeTls, writeNodeTls, type NodeTls } from './tls-files.ts'
  * CA rotation changes the roots (certificates.ts), then holds the
  * manager's push stream of this node's task assignments open (reconnecting with capped exponential backoff when the
  * manager restarts) and sends task state reports back in small batches (the latest report per task wins; a batch
- * the manager did not take is retried).
+ * the manager did not take is retried). It registers this node's overlay key and subnet with the manager
+ * (`registerOverlay`, retried until the manager takes it) and hands on the registered list the manager pushes.
  */
 export interface WorkerLinkOptions {
   transport: ManagerTransport
@@ -38,6 +39,8 @@ export interface WorkerLinkOptions {
   onCatalog?(catalog: CatalogSnapshot): void
   /** `{logs}` / `{logsCancel}` requests from the manager (the runtime's LogShipper answers them through upload()). */
   onLogs?(m: LogControl): void
+  /** Every node's registered overlay key and subnet (`{peers}`, a full list): who may be a WireGuard peer. */
+  onPeers?(peers: OverlayPeer[]): void
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -45,6 +48,9 @@ export interface WorkerLinkOptions {
 export const STATUS_BATCH_MS = 50
 /** After a POST the manager did not take, the batch is sent again this much later. */
 export const STATUS_RETRY_MS = 1000
+
+/** After the manager refused an overlay registration (400/409), it is asked again this much later (`mesh node rm` frees a subnet). */
+export const OVERLAY_REFUSED_RETRY_MS = 30_000
 
 /** Delay before reconnect attempt `attempt` (1, 2, …): 250 ms doubling, at most 5 s. */
 export function watchBackoffMs(attempt: number): number {
@@ -63,6 +69,11 @@ export class WorkerLink {
   #retryTimer: TimerHandle | null = null
   #connected = false
   readonly #certs: CertificateKeeper
+  /** The overlay registration to send (null: none, or the manager has it), its retry timer and attempt count. */
+  #overlay: NodeOverlay | null = null
+  #overlayTimer: TimerHandle | null = null
+  #overlayAttempt = 0
+  #overlayRefusal = ''
 
   constructor(o: WorkerLinkOptions) {
     this.#o = o
@@ -155,6 +166,46 @@ export class WorkerLink {
     s?.close()
     this.#o.clock.clearTimeout(this.#retryTimer)
     this.#o.clock.clearTimeout(this.#flushTimer)
+    this.#o.clock.clearTimeout(this.#overlayTimer)
+  }
+
+  /**
+   * Register this node's WireGuard key and overlay subnet with the manager (again whenever they change). Retried
+   * with the reconnect backoff while the manager cannot be reached, every 30 s while it refuses (logged once per
+   * reason); a newer registration replaces one still pending.
+   */
+  registerOverlay(reg: NodeOverlay): void {
+    this.#overlay = { publicKey: reg.publicKey, subnet: reg.subnet }
+    this.#overlayAttempt = 0
+    this.#o.clock.clearTimeout(this.#overlayTimer)
+    this.#overlayTimer = null
+    void this.#sendOverlay()
+  }
+
+  async #sendOverlay(): Promise<void> {
+    this.#overlayTimer = null
+    const reg = this.#overlay
+    if (!reg || !this.#id || this.#stopped) return
+    let retryMs: number
+    try {
+      const r = await this.#o.transport.putOverlay(reg)
+      if (this.#overlay !== reg) return // replaced while in flight: the newer one is on its way
+      if (r.status >= 200 && r.status < 300) {
+        this.#overlay = null
+        this.#overlayRefusal = ''
+        this.#o.log('info', 'overlay registered with the manager', { subnet: reg.subnet })
+        return
+      }
+      if (r.status >= 500) throw new Error(r.message)
+      if (r.message !== this.#overlayRefusal) this.#o.log('error', `the manager refused this node's overlay registration: ${r.message}`, { subnet: reg.subnet })
+      this.#overlayRefusal = r.message
+      retryMs = OVERLAY_REFUSED_RETRY_MS
+    } catch (err) {
+      if (this.#overlay !== reg) return
+      this.#o.log('debug', 'overlay registration failed; will retry', { err: (err as Error).message })
+      retryMs = watchBackoffMs(++this.#overlayAttempt)
+    }
+    if (!this.#stopped && !this.#overlayTimer) this.#overlayTimer = this.#o.clock.setTimeout(() => void this.#sendOverlay(), retryMs)
   }
 
   /** Queue a task report; the latest status per task wins within a batch. */
@@ -218,6 +269,10 @@ export class WorkerLink {
       if (msg.catalog) this.#o.onCatalog?.(msg.catalog)
       if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
       if (msg.ca) this.#certs.roots(msg.ca)
+      if (msg.peers !== undefined) {
+        if (!Array.isArray(msg.peers)) throw new Error('peers is not a list')
+        this.#o.onPeers?.(msg.peers)
+      }
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }

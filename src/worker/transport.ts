@@ -1,12 +1,13 @@
 import type http from 'node:http'
-import type { Resources, TaskStatus } from '../api/types.ts'
+import type { NodeOverlay, Resources, TaskStatus } from '../api/types.ts'
 import type { WatchMessage } from '../api/watch.ts'
 import type { NodeTls } from './tls-files.ts'
 
 /**
  * What the worker link needs from the network, as a role interface: fetch the cluster CA, join with a token and a
  * CSR over a connection pinned to that CA, renew the certificate, post a batch of task reports, hold the watch
- * stream open, open a log upload — all but the first two with this node's certificate (`setTls`). `HttpManagerTransport` is the real adapter; tests use
+ * stream open, register the overlay key and subnet, open a log upload — all but the first two with this node's
+ * certificate (`setTls`). `HttpManagerTransport` is the real adapter; tests use
  * an in-memory fake. Policy (retry, backoff, batching, what a status means) stays in the link.
  */
 export interface JoinRequest {
@@ -74,6 +75,8 @@ export interface ManagerTransport {
   renew(csr: string): Promise<ManagerReply<RenewReply>>
   /** `POST /v1/agent/status`. Rejects when the manager cannot be reached. */
   postStatus(updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
+  /** `PUT /v1/agent/overlay`: this node's WireGuard key and subnet. Rejects when the manager cannot be reached. */
+  putOverlay(reg: NodeOverlay): Promise<ManagerReply<unknown>>
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
   watch(h: WatchHandlers): WatchStream
   /** A streaming `POST <path>` with this node's certificate (log uploads); the caller writes and ends it. */

@@ -174,9 +174,18 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
   /**
+   * A node registers its own WireGuard key and overlay subnet (`{publicKey, subnet}`); the node is the caller, never
+   * one named in the body. 400 for a bad key or subnet, 409 for one registered to another node; nothing stored then.
+   */
+  app.put('/v1/agent/overlay', requireNode, async (req, res) => {
+    const n = await m.registerOverlay((caller(res) as { node: NodeRecord }).node, body<Record<string, unknown>>(req))
+    res.json({ nodeId: n.id, ...n.overlay })
+  })
+  /**
    * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
-   * endpoints, and `{ca}` with the trusted roots (a CA rotation), each sent now and again after every change to it
-   * (coalesced over 10 ms); `{}` heartbeats. The stream ends when the node is removed (`mesh node rm`).
+   * endpoints, `{peers}` with every node's registered overlay key and subnet, and `{ca}` with the trusted roots (a
+   * CA rotation), each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
+   * stream ends when the node is removed (`mesh node rm`).
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     streaming(req)
@@ -185,6 +194,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     let lastTasks = ''
     let lastCatalog = ''
     let lastCa = ''
+    let lastPeers = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
     const send = () => {
@@ -192,12 +202,6 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       if (!m.getNode(node.id)) {
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
-      }
-      const trust = m.ca.trust()
-      const ca = JSON.stringify({ ca: { roots: trust.roots, digest: m.clusterInfo().digest } })
-      if (ca !== lastCa) {
-        lastCa = ca
-        res.write(`${ca}\n`)
       }
       const tasks = JSON.stringify({ tasks: assignments(m, node.id) })
       if (tasks !== lastTasks) {
@@ -208,6 +212,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       if (catalog.content !== lastCatalog) {
         lastCatalog = catalog.content
         res.write(catalog.line)
+      }
+      const peers = m.overlayPeersLine()
+      if (peers !== lastPeers) {
+        lastPeers = peers
+        res.write(peers)
+      }
+      const trust = m.ca.trust()
+      const ca = JSON.stringify({ ca: { roots: trust.roots, digest: m.clusterInfo().digest } })
+      if (ca !== lastCa) {
+        lastCa = ca
+        res.write(`${ca}\n`)
       }
     }
     send()

@@ -36,10 +36,8 @@ export interface ObserveOptions {
   nodeFacts?: NodeFactsSource
 }
 
-/** What the dashboard knows about a node beyond the store (from gossip tags and this manager's WireGuard). */
+/** What the dashboard knows about a node beyond the store (from this manager's WireGuard). */
 export interface NodeFacts {
-  /** Overlay subnet the node claimed, e.g. 10.77.12.0/24. */
-  subnet?: string
   /** Tunnel from this manager to the node: up (handshake < 3 min), stale, none (never), self. */
   tunnel?: 'up' | 'stale' | 'none' | 'self'
   /** Seconds since the last WireGuard handshake with it. */
@@ -63,6 +61,7 @@ export interface ViewNode {
   availability: NodeRecord['availability']
   state: NodeRecord['state']
   addr: string
+  /** The overlay subnet registered for the node (PUT /v1/agent/overlay), e.g. 10.77.12.0/24; absent until it registers. */
   subnet?: string
   tunnel?: NodeFacts['tunnel']
   handshakeAgeS?: number
@@ -103,7 +102,8 @@ export function clusterView(source: { readonly revision: number; getState(): Clu
   const revision = source.revision
   const state = source.getState()
   const nodes = state.nodes.map((n): ViewNode => ({
-    id: n.id, name: n.hostname, role: n.role, availability: n.availability, state: n.state, addr: n.addr, ...facts.get(n.hostname),
+    id: n.id, name: n.hostname, role: n.role, availability: n.availability, state: n.state, addr: n.addr,
+    ...(n.overlay ? { subnet: n.overlay.subnet } : {}), ...facts.get(n.hostname),
   }))
   const shown = state.tasks.filter((t) => t.desiredState === 'running' || !TERMINAL_STATES.includes(t.status.state))
   const services = state.services.map((s: ServiceRecord): ViewService => {

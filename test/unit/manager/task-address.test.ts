@@ -15,14 +15,15 @@ import { testCsr } from '../../support/pki.ts'
  * nothing for that task; the other reports of the same batch apply.
  */
 
-const SUBNETS: Record<string, string | null> = { node1: '10.77.1.0/24', node2: null }
+// node1 registered 10.77.1.0/24 (PUT /v1/agent/overlay); node2 registered nothing yet.
+const KEY1 = Buffer.alloc(32, 1).toString('base64')
 
 async function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-taskaddr-'))
   const store = openSqliteStore(join(dir, 'm.db'))
   const warnings: Record<string, unknown>[] = []
   const m = new Manager({
-    store, overlayRange: '10.77.0.0/16', nodeSubnet: (n) => SUBNETS[n.hostname] ?? null,
+    store, overlayRange: '10.77.0.0/16',
     log: (level, _msg, fields) => { if (level === 'warn') warnings.push(fields ?? {}) },
   })
   t.teardown(() => {
@@ -34,6 +35,7 @@ async function setup(t: Test) {
   await m.init()
   const n1 = await m.join({ csr: await testCsr(), token: m.tokens().worker, hostname: 'node1', addr: '192.168.77.11', resources: res })
   const n2 = await m.join({ csr: await testCsr(), token: m.tokens().worker, hostname: 'node2', addr: '192.168.77.12', resources: res })
+  await m.registerOverlay(n1.node, { publicKey: KEY1, subnet: '10.77.1.0/24' })
   return { m, store, warnings, n1, n2 }
 }
 

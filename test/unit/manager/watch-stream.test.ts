@@ -1,6 +1,6 @@
 /**
  * The agent's push stream, `GET /v1/agent/watch`, against the real API app on 127.0.0.1:0 with a node credential:
- * `{tasks}` (this node's assignment) and `{catalog}` lines at once, a new line after a change to either (coalesced
+ * `{tasks}` (this node's assignment), `{catalog}` and `{peers}` lines at once, a new line after a change to either (coalesced
  * over 10 ms of the manager's clock), no line when a change leaves both as they were, `{}` heartbeats every 10 s.
  * The manager runs on a FakeClock, so the coalescing and the heartbeat happen when the test advances time.
  */
@@ -14,7 +14,7 @@ import type { TaskRecord } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { testCsr } from '../../support/pki.ts'
 
-type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot }
+type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot; peers?: unknown[] }
 
 const clock = new FakeClock()
 const store = openSqliteStore(':memory:')
@@ -72,6 +72,7 @@ t.test('a node credential gets its assignment and the catalog, then a line per c
   const first = await w.next()
   t.same(first.catalog?.services, [], 'second line: the catalog, no services yet')
   t.same(first.catalog?.nodes.map((n) => n.hostname), ['w1'])
+  t.same(await w.next(), { peers: [] }, 'third line: the registered overlay members (none yet)')
 
   const spec = defaultServiceSpec('web', 'nginx')
   spec.mode = { replicated: { replicas: 1 } }

@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream'
 import type http from 'node:http'
+import type { NodeOverlay } from '../../../src/api/types.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from '../../../src/worker/index.ts'
 import type { FakeClock } from '../../support/fake-clock.ts'
 
@@ -28,6 +29,9 @@ export class FakeManager implements ManagerTransport {
   readonly uploads: { credential: string; path: string }[] = []
   joinAnswer: ManagerReply<JoinReply> = { status: 200, body: { nodeId: 'n1', credential: 'secret-1', role: 'worker' }, message: 'HTTP 200' }
   statusAnswers: (number | 'down')[] = []
+  readonly overlayPuts: { credential: string; reg: NodeOverlay; at: number }[] = []
+  /** Answers to overlay registrations, in order (then 200): a status, or 'down'. */
+  overlayAnswers: (number | 'down')[] = []
   /** When set, every watch attempt fails (ECONNREFUSED) just after it is made. */
   down = false
 
@@ -43,6 +47,13 @@ export class FakeManager implements ManagerTransport {
     const a = this.statusAnswers.shift() ?? 200
     if (a === 'down') throw new Error('connect ECONNREFUSED')
     return { status: a, body: {}, message: `HTTP ${a}` }
+  }
+
+  async putOverlay(credential: string, reg: NodeOverlay): Promise<ManagerReply<unknown>> {
+    this.overlayPuts.push({ credential, reg, at: this.clock.now() })
+    const a = this.overlayAnswers.shift() ?? 200
+    if (a === 'down') throw new Error('connect ECONNREFUSED')
+    return { status: a, body: {}, message: a === 409 ? 'overlay subnet 10.77.1.0/24 is registered to node "w9"' : `HTTP ${a}` }
   }
 
   watch(credential: string, h: WatchHandlers): WatchStream {
