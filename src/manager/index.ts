@@ -42,6 +42,7 @@ export { StoreCompactedError, StoreConflictError, StoreError } from './store-err
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
+export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptions } from './sessions.ts'
 export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } from './logs.ts'
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'
