@@ -34,7 +34,7 @@
  */
 export { Manager, newId, type JoinResult, type ManagerOptions } from './manager.ts'
 export { createApp, listen, type ApiOptions } from './http/api.ts'
-export { clusterView, isLoopback, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
+export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'

@@ -4,7 +4,7 @@ import { existsSync, unlinkSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import { MeshError } from '../../base/errors.ts'
 import { sameSecret } from '../../base/secret.ts'
-import { listenUnix } from '../../base/unix-socket.ts'
+import { listenUnix, type SocketAccess } from '../../base/unix-socket.ts'
 import { apiLimits, type ApiLimits } from '../../config/index.ts'
 import { applyLimits, serverOptions, streaming } from './limits.ts'
 import type { TimerHandle } from '../../base/clock.ts'
@@ -21,13 +21,22 @@ import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
  * request needs `Authorization: Bearer <token>`: the manager join token for the cluster API, a node credential for
- * /v1/agent/* — and on the root-only unix socket `<data-dir>/manager.sock` for the local CLI (no token).
+ * /v1/agent/* (the dashboard's routes also take its session cookie, see observe-api.ts) — and on the admin unix
+ * socket `<data-dir>/manager.sock` (root, or the `mesh` group when it exists) for the local CLI (no token).
  * Errors are `{error: {code, message}}` with a 4xx status; no request is half-applied (one transaction each).
  * The caller is authenticated before any body is read: an unauthenticated request gets 401 and its connection is
  * closed, its body never buffered or parsed. `listen` applies the timeouts and connection caps (limits.ts).
  */
 
-type Caller = { kind: 'admin' } | { kind: 'node'; node: NodeRecord }
+/** Who is calling: set by the first middleware, never from the body. `anonymous` reaches only OBSERVE_ROUTES. */
+type Caller = { kind: 'admin' } | { kind: 'node'; node: NodeRecord } | { kind: 'anonymous' }
+
+/**
+ * Routes a request without a bearer token may reach as `anonymous`: the dashboard (files, login, logout) and the
+ * observe routes, which let in an admin caller or a live dashboard session and refuse everyone else themselves
+ * (observe-api.ts). Matched like express matches routes (any case, optional trailing slash).
+ */
+const OBSERVE_ROUTES = /^\/(?:ui(?:\/[^/]*)?|v1\/ui\/(?:view|stream)|v1\/events|metrics)\/?$/i
 
 export interface ApiOptions {
   manager: Manager
@@ -37,6 +46,8 @@ export interface ApiOptions {
   metrics?: Registry
   /** Node facts for the dashboard (overlay subnet, tunnel health), keyed by hostname. Default: none. */
   nodeFacts?: NodeFactsSource
+  /** The dashboard's address as `mesh ui login` prints it (e.g. http://10.0.0.1:7947/ui). Default: none printed. */
+  dashboardUrl?: string
 }
 
 
@@ -79,7 +90,6 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   const m = o.manager
   const app = express()
   app.disable('x-powered-by')
-  mountObserve(app, o) // /v1/events, /ui, /v1/ui/stream, /metrics: own auth (loopback or manager token), ahead of the token check
 
   // Authenticate before any body is read: a refused caller's body is never buffered, and its connection is closed.
   const refuse = (res: Response, code: string, message: string): void => {
@@ -93,7 +103,15 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     }
     const h = req.headers.authorization ?? ''
     const token = /^Bearer\s+(\S+)$/.exec(h)?.[1]
-    if (!token) return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
+    if (!token) {
+      // Dashboard: no bearer token is `anonymous` on the observe and login routes only; those routes want an admin
+      // caller or a live session cookie themselves (observe-api.ts). The TLS change reconciles this with client certs.
+      if (OBSERVE_ROUTES.test(req.path)) {
+        res.locals.caller = { kind: 'anonymous' } satisfies Caller
+        return next()
+      }
+      return refuse(res, 'MESH_ERR_UNAUTHORIZED', 'missing bearer token (set MESH_TOKEN to the manager join token)')
+    }
     // Express matches routes case-insensitively and with or without a trailing slash: so does this check.
     if (/^\/v1\/agent\/join\/?$/i.test(req.path)) {
       if (!m.joinRole(token)) return refuse(res, 'MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
@@ -110,6 +128,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.locals.caller = { kind: 'node', node } satisfies Caller
     next()
   })
+  // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
+  mountObserve(app, { ...o, caller })
   app.use(express.json({ limit: '1mb' }))
   app.use(redactRegistryAuthMiddleware)
 
@@ -288,13 +308,14 @@ function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: numbe
 
 /**
  * Listen on TCP or a unix socket, with the API limits (timeouts, connection caps; default src/config apiLimits).
- * The socket is created 0600 (umask around listen, never chmod'ed after).
+ * The socket is created 0600 (umask around listen); with `access` naming a group (the `mesh` group, see
+ * socketAccess in src/base) it is given to root:group while still 0600, then opened to 0660.
  */
-export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
+export async function listen(app: express.Express, where: { port: number; host: string } | { socketPath: string; access?: SocketAccess }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
   const server = http.createServer(serverOptions(limits), app)
   applyLimits(server, limits)
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
-  if ('socketPath' in where) await listenUnix(server, where.socketPath, 0o600)
+  if ('socketPath' in where) await listenUnix(server, where.socketPath, where.access ?? { mode: 0o600 })
   else {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
