@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
+import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
@@ -177,9 +178,16 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     const { created, clusterId } = await manager.init()
     manager.start()
     registerManagerMetrics(registry, manager)
-    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
+    const dashboardUrl = `http://${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}/ui`
+    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay), dashboardUrl }
     parts.servers.push(await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort }))
-    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET) }))
+    // manager.sock is admin: root only, or root:mesh 0660 when a `mesh` group exists (like docker's group).
+    const access = hostSocketAccess()
+    if (access.mode === 0o660) {
+      openDirToGroup(config.dataDir, access)
+      mlog.info({ group: access.group }, 'manager.sock is open to the group')
+    }
+    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
     const syncNode = (name: string, state: 'ready' | 'down') => {
       manager.setNodeState(name, state).catch((err: Error) => mlog.error({ err: err.message }, 'node state update failed'))
     }
