@@ -7,6 +7,7 @@ import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
 import { dnsCommand } from './dns.ts'
+import { uiCommand } from './ui.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -24,7 +25,8 @@ export function buildProgram(): Command {
 Start a node (see \`mesh agent --help\`):
   mesh agent --bind ADDR[:PORT] [--join ADDR[,ADDR]] [--encrypt KEY] [--name NAME] [--overlay on|off|auto]
 Then:
-  mesh status          the members and the overlay, as this node sees them`)
+  mesh status          the members and the overlay, as this node sees them
+  mesh ui login        a one-time login code for the web dashboard (on a manager)`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
   program.addCommand(serviceCommand())
@@ -33,6 +35,7 @@ Then:
   program.addCommand(eventsCommand())
   program.addCommand(stackCommand())
   program.addCommand(dnsCommand())
+  program.addCommand(uiCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)
