@@ -10,7 +10,8 @@
  * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts).
  * `createApp`/`listen` (http/) serve the API: the cluster API for the CLI (manager token, or the root-only unix
  * socket), /v1/agent/* for agents (node credential: join, status reports, the NDJSON watch stream of assignments
- * and catalog, log uploads), and the observability routes (events, dashboard, /metrics).
+ * and catalog, log uploads), and the observability routes (events, dashboard, /metrics: an admin caller or a
+ * dashboard session from a one-time login code, sessions.ts; loopback is not trusted).
  *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
