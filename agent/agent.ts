@@ -7,6 +7,7 @@ import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
 import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr } from '../src/pki/index.ts'
+import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
 import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity, type NodeTls } from '../src/worker/index.ts'
@@ -197,7 +198,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
     })
     const cert = self?.certificate ?? await manager.ca.issue(csrPem, { nodeId: `api-${hostname}`, role: 'manager', clusterId, ipSans: names.ipSans, dnsSans: names.dnsSans })
     let apiTls: NodeTls = { ca: manager.ca.trust().roots, cert, key: keyPem }
-    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
+    const dashboardUrl = `https://${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}/ui`
+    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay), dashboardUrl }
     const api = await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort, tls: { key: keyPem, cert, ca: apiTls.ca } })
     parts.servers.push(api)
     // New roots (a CA rotation) or a renewed certificate: the API serves them from the next handshake on.
@@ -206,7 +208,13 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: manager.ca.trust().roots }, 10_000))
     }
     manager.ca.onChange(() => reloadApiTls?.(apiTls))
-    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET) }))
+    // manager.sock is admin: root only, or root:mesh 0660 when a `mesh` group exists (like docker's group).
+    const access = hostSocketAccess()
+    if (access.mode === 0o660) {
+      openDirToGroup(config.dataDir, access)
+      mlog.info({ group: access.group }, 'manager.sock is open to the group')
+    }
+    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
     const syncNode = (name: string, state: 'ready' | 'down') => {
       manager.setNodeState(name, state).catch((err: Error) => mlog.error({ err: err.message }, 'node state update failed'))
     }

@@ -8,6 +8,7 @@ import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
 import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
+import { uiCommand } from './ui.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -25,7 +26,8 @@ export function buildProgram(): Command {
 Start a node (see \`mesh agent --help\`):
   mesh agent --bind ADDR[:PORT] [--join ADDR[,ADDR]] [--encrypt KEY] [--name NAME] [--overlay on|off|auto]
 Then:
-  mesh status          the members and the overlay, as this node sees them`)
+  mesh status          the members and the overlay, as this node sees them
+  mesh ui login        a one-time login code for the web dashboard (on a manager)`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
   program.addCommand(serviceCommand())
@@ -35,6 +37,7 @@ Then:
   program.addCommand(stackCommand())
   program.addCommand(dnsCommand())
   program.addCommand(caCommand())
+  program.addCommand(uiCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

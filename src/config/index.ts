@@ -23,6 +23,7 @@ export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
 export { ingressDefaults, type IngressDefaults } from './ingress.ts'
 export { apiLimits, type ApiLimits } from './api.ts'
+export { dashboardLimits, type DashboardLimits } from './dashboard.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]

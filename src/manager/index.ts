@@ -8,9 +8,12 @@
  * (which tasks should exist), scheduler.ts (where they run), update.ts (rolling updates), speaking the plan types
  * of plan.ts — and commits the plan. It builds the catalog (build-catalog.ts) agents' data planes read, keeps the
  * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts).
- * `createApp`/`listen` (http/) serve the API: the cluster API for the CLI (manager token, or the root-only unix
- * socket), /v1/agent/* for agents (node credential: join, overlay registration, status reports, the NDJSON watch
- * stream of assignments, catalog and overlay peers, log uploads), and the observability routes (events, dashboard, /metrics).
+ * `createApp`/`listen` (http/) serve the API, TLS 1.3 with client certificates on TCP (auth.ts, tls.ts; the CA is
+ * cluster-ca.ts): the cluster API for the CLI (an admin client certificate, or the unix socket), /v1/agent/* for
+ * agents (their node certificate: join with a token and a CSR, renewal, overlay registration, status reports, the
+ * NDJSON watch stream of assignments, catalog, overlay peers and CA roots, log uploads), and the observability
+ * routes (events, dashboard, /metrics: an admin caller or a dashboard session from a one-time login code,
+ * sessions.ts; loopback is not trusted).
  *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
@@ -39,7 +42,7 @@ export { ClusterAuthority, type AdminClient, type CaStatus, type CaTrust } from 
 export { serverTlsOptions, type ServerTls } from './http/tls.ts'
 export { authenticate, type Caller } from './http/auth.ts'
 export { createApp, listen, type ApiOptions } from './http/api.ts'
-export { clusterView, isLoopback, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
+export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
@@ -47,6 +50,7 @@ export { StoreCompactedError, StoreConflictError, StoreError } from './store-err
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
+export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptions } from './sessions.ts'
 export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } from './logs.ts'
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'

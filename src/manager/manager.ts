@@ -20,6 +20,7 @@ import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
+import { DashboardSessions } from './sessions.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -43,6 +44,8 @@ export interface ManagerOptions {
   now?: () => number
   /** The `service logs` broker both listeners share. Default: a new one on `clock`. */
   logBroker?: LogBroker
+  /** Dashboard sessions and login codes both listeners share. Default: new ones on `clock` (src/config dashboardLimits). */
+  sessions?: DashboardSessions
   /** Cluster events (GET /v1/events, dashboard, metrics); started by start(). Default: a new one on the store. */
   events?: EventLog
   /** Range service VIPs are taken from. Default 10.78.0.0/16. */
@@ -85,6 +88,8 @@ export class Manager {
   readonly #certLifetimeMs: number | undefined
   /** The manager node's id and the names its API certificate carries (renewals keep them). */
   #self: { id: string; names: { ipSans?: string[]; dnsSans?: string[] } } | null = null
+  /** Dashboard sessions and the login codes that open them (in memory: a restart ends them). */
+  readonly sessions: DashboardSessions
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -105,6 +110,7 @@ export class Manager {
     this.events = o.events ?? new EventLog(o.store, { now: this.#now })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
+    this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
   }
 
   /** The clock this manager's timers run on (the HTTP layer's coalescing and heartbeats use it too). */

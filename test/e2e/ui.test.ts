@@ -4,8 +4,10 @@
  * - the agent's /metrics (127.0.0.1:9947 inside the node) parses and counts the cluster, and its ingress counters
  *   move when a client's requests go through a published port;
  * - the dashboard in headless Chromium (playwright-core, Debian's /usr/bin/chromium) run inside the lab's
- *   underlay namespace: log in with the manager token, see both nodes and the task cards, `mesh service scale`
- *   and watch the new cards appear without a reload; a screenshot goes to test/artifacts/ui.png.
+ *   underlay namespace: a wrong code and the manager token are refused, a one-time code from `mesh ui login --json`
+ *   (through the manager socket) logs in, see both nodes and the task cards, `mesh service scale` and watch the
+ *   new cards appear without a reload; a screenshot goes to test/artifacts/ui.png; Log out shows the login page
+ *   and the old session cookie gets 401; a client without credentials gets 401 on /v1/events and /metrics.
  * Addresses: only the lab's own namespaces (the browser lives in labnet, like any outside client).
  */
 import t from 'tap'
@@ -48,6 +50,17 @@ agent(mgr, ['--init'])
 await waitFor(async () => (await mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
 const workerToken = (await mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
 const managerToken = (await mesh(['token', 'show', 'manager', '-q'])).stdout.trim()
+/** A one-time dashboard login code, minted through the manager socket as an admin (`mesh ui login --json`). */
+async function loginCode(): Promise<{ code: string; url: string }> {
+  const r = await mesh(['ui', 'login', '--json'])
+  if (r.code !== 0) throw new Error(`mesh ui login: ${r.stderr.trim()}`)
+  return JSON.parse(r.stdout) as { code: string; url: string }
+}
+/** HTTP status of a GET from the lab's outside client (-k: the API is HTTPS once 7947 is TLS). */
+async function statusFromOutside(url: string, headers: string[] = []): Promise<string> {
+  const r = await lab.client.exec(['curl', '-sk', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', ...headers.flatMap((h) => ['-H', h]), url])
+  return r.stdout.trim()
+}
 agent(w1, ['--join', mgr.ip, '--token', workerToken])
 await waitFor(async () => {
   const r = await mesh(['node', 'ls', '--json'])
@@ -126,17 +139,26 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
   chmodSync(wrapper, 0o755)
   const browser: Browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'], timeout: 120_000 })
   t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
-  const url = `http://${mgr.ip}:7947/ui`
+  // The session cookie is Secure: the URL `mesh ui login` prints is the API's own (HTTPS once 7947 is TLS).
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: true })
+  const first = await loginCode()
+  const url = first.url
+  t.match(url, new RegExp(`^https?://${mgr.ip.replace(/\./g, '\\.')}:7947/ui$`), 'mesh ui login prints the dashboard URL')
+  t.match(first.code, /^[0-9a-f]{32}$/)
 
   await page.goto(url)
-  t.ok(await page.locator('input[name=token]').isVisible(), 'not loopback: the login form first')
-  await page.fill('input[name=token]', 'wrong')
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')])
-  t.match(await page.textContent('body'), /wrong token/)
+  t.ok(await page.locator('input[name=code]').isVisible(), 'the login page first')
+  const submit = async (code: string): Promise<void> => {
+    await page.fill('input[name=code]', code)
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')])
+  }
+  await submit('wrong')
+  t.match(await page.textContent('body'), /wrong, used or expired login code/)
   await page.goto(url)
-  await page.fill('input[name=token]', managerToken)
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')])
+  await submit(managerToken)
+  t.match(await page.textContent('body'), /wrong, used or expired login code/, 'the manager token does not log in')
+  await page.goto(url)
+  await submit(first.code)
 
   await page.waitForSelector('.node[data-node="node1"]', { timeout: 30_000 })
   await page.waitForSelector('.node[data-node="node2"]')
@@ -162,4 +184,25 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
   mkdirSync(artifacts, { recursive: true })
   await page.screenshot({ path: join(artifacts, 'ui.png'), fullPage: true })
   t.pass(`screenshot: ${join(artifacts, 'ui.png')}`)
+
+  const session = (await page.context().cookies()).find((c) => c.name === 'mesh_session')
+  t.ok(session, 'a mesh_session cookie')
+  t.match(session, { httpOnly: true, secure: true, sameSite: 'Strict', path: '/' })
+  const view = new URL('/v1/ui/view', url).href
+  t.equal(await statusFromOutside(view, [`cookie: mesh_session=${session?.value}`]), '200', 'the cookie reads the view')
+  await Promise.all([page.waitForNavigation(), page.click('#logout')])
+  await page.waitForSelector('input[name=code]', { timeout: 10_000 })
+  t.pass('log out: back to the login page')
+  t.equal(await statusFromOutside(view, [`cookie: mesh_session=${session?.value}`]), '401', 'the old cookie is refused after logout')
+  await submit(first.code)
+  t.match(await page.textContent('body'), /wrong, used or expired login code/, 'the code was single-use')
+})
+
+t.test('no credentials: 401 on the observe routes', async (t) => {
+  const base = (await loginCode()).url.replace(/\/ui$/, '')
+  for (const path of ['/v1/events', '/metrics', '/v1/ui/stream', '/v1/ui/view']) {
+    t.equal(await statusFromOutside(`${base}${path}`), '401', path)
+  }
+  const local = await mgr.exec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--unix-socket', join(dataDir(mgr), 'manager.sock'), 'http://mesh/metrics'])
+  t.equal(local.stdout.trim(), '200', 'the manager socket is admin')
 })

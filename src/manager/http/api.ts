@@ -4,7 +4,7 @@ import https from 'node:https'
 import { existsSync, unlinkSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import { MeshError } from '../../base/errors.ts'
-import { listenUnix } from '../../base/unix-socket.ts'
+import { listenUnix, type SocketAccess } from '../../base/unix-socket.ts'
 import { apiLimits, type ApiLimits } from '../../config/index.ts'
 import { applyLimits, serverOptions, streaming } from './limits.ts'
 import type { TimerHandle } from '../../base/clock.ts'
@@ -24,11 +24,19 @@ import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
  * request needs `Authorization: Bearer <token>`: the manager join token for the cluster API, a node credential for
- * /v1/agent/* — and on the root-only unix socket `<data-dir>/manager.sock` for the local CLI (no token).
+ * /v1/agent/* (the dashboard's routes also take its session cookie, see observe-api.ts) — and on the admin unix
+ * socket `<data-dir>/manager.sock` (root, or the `mesh` group when it exists) for the local CLI (no token).
  * Errors are `{error: {code, message}}` with a 4xx status; no request is half-applied (one transaction each).
  * The caller is authenticated before any body is read: an unauthenticated request gets 401 and its connection is
  * closed, its body never buffered or parsed. `listen` applies the timeouts and connection caps (limits.ts).
  */
+
+/**
+ * Routes a request without a bearer token may reach as `anonymous`: the dashboard (files, login, logout) and the
+ * observe routes, which let in an admin caller or a live dashboard session and refuse everyone else themselves
+ * (observe-api.ts). Matched like express matches routes (any case, optional trailing slash).
+ */
+const OBSERVE_ROUTES = /^\/(?:ui(?:\/[^/]*)?|v1\/ui\/(?:view|stream)|v1\/events|metrics)\/?$/i
 
 export interface ApiOptions {
   manager: Manager
@@ -38,6 +46,8 @@ export interface ApiOptions {
   metrics?: Registry
   /** Node facts for the dashboard (overlay subnet, tunnel health), keyed by hostname. Default: none. */
   nodeFacts?: NodeFactsSource
+  /** The dashboard's address as `mesh ui login` prints it (e.g. http://10.0.0.1:7947/ui). Default: none printed. */
+  dashboardUrl?: string
 }
 
 
@@ -66,10 +76,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   const m = o.manager
   const app = express()
   app.disable('x-powered-by')
-  mountObserve(app, o) // /v1/events, /ui, /v1/ui/stream, /metrics: own auth (loopback or manager token), ahead of the token check
 
   // Authenticate before any body is read (auth.ts): a refused caller's body is never buffered, its connection closed.
-  app.use(authenticate(m, { local: o.local }))
+  // A caller without a certificate is `anonymous` on the observe and login routes, which want an admin caller or a
+  // live dashboard session themselves (observe-api.ts).
+  app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
+  // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
+  mountObserve(app, { ...o, caller })
   app.use(express.json({ limit: '1mb' }))
   app.use(redactRegistryAuthMiddleware)
 
@@ -287,16 +300,17 @@ function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: numbe
  * Listen on TCP with TLS 1.3 (`tls`: the manager's key, chain and the roots client certificates chain to; reload
  * them with `server.setSecureContext`), on plain TCP (tests of the HTTP layer only), or on a unix socket, with the
  * API limits (timeouts, connection caps; default src/config apiLimits). The socket is created 0600 (umask around
- * listen, never chmod'ed after).
+ * listen); with `access` naming a group (the `mesh` group, see socketAccess in src/base) it is given to root:group
+ * while still 0600, then opened to 0660.
  */
-export async function listen(app: express.Express, where: { port: number; host: string; tls?: ServerTls } | { socketPath: string }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
+export async function listen(app: express.Express, where: { port: number; host: string; tls?: ServerTls } | { socketPath: string; access?: SocketAccess }, limits: Readonly<ApiLimits> = apiLimits()): Promise<http.Server> {
   const tls = 'tls' in where ? where.tls : undefined
   const server = tls
     ? https.createServer({ ...serverOptions(limits), ...serverTlsOptions(tls, limits.headersTimeoutMs) }, app) as unknown as http.Server
     : http.createServer(serverOptions(limits), app)
   applyLimits(server, limits)
   if ('socketPath' in where && existsSync(where.socketPath)) unlinkSync(where.socketPath)
-  if ('socketPath' in where) await listenUnix(server, where.socketPath, 0o600)
+  if ('socketPath' in where) await listenUnix(server, where.socketPath, where.access ?? { mode: 0o600 })
   else {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)

@@ -3,14 +3,18 @@
  *
  *   GET  /v1/events?since=10m&filter=type=task   NDJSON: buffered events since a time/duration, then live ones
  *   GET  /ui, /ui/app.js, /ui/style.css          the dashboard (src/manager/ui, no framework, works offline)
- *   POST /ui/login                               token form → cookie `mesh_token` (HttpOnly, SameSite=Strict)
+ *   POST /ui/login                               a one-time login code → a session, cookie `mesh_session`
+ *   POST /ui/logout                              ends the session on the manager and clears the cookie
+ *   POST /v1/ui/login-codes                      admin: mint a login code (`mesh ui login`)
  *   GET  /v1/ui/view                             the dashboard's cluster view, once (JSON)
  *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event
  *   GET  /metrics                                Prometheus text: manager metrics (the agent's full set when wired)
  *
- * Auth: the unix socket and loopback peers (127/8, ::1) need no token; anyone else sends the manager token as
- * `Authorization: Bearer …` or the `mesh_token` cookie (what the login form sets). Node credentials are refused.
- * These routes are mounted ahead of the API's bearer-token middleware and answer every request they match.
+ * Auth: mounted after the API's caller middleware (api.ts), which lets a request without a bearer token through
+ * as `anonymous` to these routes only. /v1/events and the dashboard's read routes want an admin caller (the unix
+ * socket, the admin credential) or a live dashboard session (src/manager/sessions.ts); /metrics and minting a code
+ * want an admin caller. Nothing trusts a loopback address, and neither a join token nor a node credential logs in.
+ * A stream opened with a session ends when the session does (logout, idle time, lifetime).
  * Never: write to the store; they only read the manager's view and follow its watch.
  */
 import express, { type Request, type Response } from 'express'
@@ -22,7 +26,6 @@ import type { Manager } from '../manager.ts'
 import { every } from './every.ts'
 import { sendError } from './http-error.ts'
 import { streaming } from './limits.ts'
-import { sameSecret } from '../../base/secret.ts'
 import { registerManagerMetrics } from '../metrics.ts'
 import { TERMINAL_STATES, type ClusterState, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 
@@ -34,6 +37,10 @@ export interface ObserveOptions {
   metrics?: Registry
   /** Node facts for the dashboard, keyed by hostname. Default: none. */
   nodeFacts?: NodeFactsSource
+  /** The dashboard's address as `mesh ui login` prints it. Default: none. */
+  dashboardUrl?: string
+  /** Who is calling, as the API's caller middleware decided (api.ts `caller`). */
+  caller: (res: Response) => { kind: string }
 }
 
 /** What the dashboard knows about a node beyond the store (from this manager's WireGuard). */
@@ -136,32 +143,22 @@ async function factsOf(src: NodeFactsSource | undefined): Promise<Map<string, No
 
 // ---- auth -----------------------------------------------------------------------------------------------
 
-export const TOKEN_COOKIE = 'mesh_token'
+export const SESSION_COOKIE = 'mesh_session'
 
-export function isLoopback(addr: string | undefined): boolean {
-  if (!addr) return false
-  return addr === '::1' || /^(::ffff:)?127\./.test(addr)
-}
+/** How often a stream opened with a session checks that the session still lives, ms. */
+const SESSION_CHECK_MS = 5000
 
 function cookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=')
-    if (i > 0 && part.slice(0, i).trim() === name) return decodeURIComponent(part.slice(i + 1).trim())
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim()
   }
   return undefined
 }
 
-function trusted(req: Request, o: ObserveOptions): boolean {
-  if (o.local || isLoopback(req.socket.remoteAddress)) return true
-  const want = o.manager.tokens().manager
-  if (!want) return false
-  const bearer = /^Bearer\s+(\S+)$/.exec(req.headers.authorization ?? '')?.[1]
-  return sameSecret(bearer ?? '', want) || sameSecret(cookie(req, TOKEN_COOKIE) ?? '', want)
-}
-
-function deny(res: Response): void {
-  res.set('connection', 'close')
-  sendError(res, 401, 'MESH_ERR_UNAUTHORIZED', 'send the manager token (Authorization: Bearer …) or log in at /ui')
+/** The session cookie's header: Secure, HttpOnly, SameSite=Strict, for the session's absolute lifetime at most. */
+export function sessionCookie(id: string, maxAgeS: number): string {
+  return `${SESSION_COOKIE}=${id}; Secure; HttpOnly; SameSite=Strict; Path=/; Max-Age=${Math.max(0, Math.floor(maxAgeS))}`
 }
 
 // ---- static files ---------------------------------------------------------------------------------------
@@ -188,40 +185,76 @@ function uiFile(res: Response, name: string): void {
 
 // ---- routes ---------------------------------------------------------------------------------------------
 
-/** Mount the routes on the API app, ahead of its token middleware. */
+/** Mount the routes on the API app, after its caller middleware and before its JSON body parser. */
 export function mountObserve(app: express.Express, o: ObserveOptions): void {
   const m = o.manager
   const log = m.events
   const clock = m.clock
+  const sessions = m.sessions
   const registry = o.metrics ?? managerRegistry(m)
-  const guard = (req: Request, res: Response, next: () => void): void => {
-    if (trusted(req, o)) next()
-    else deny(res)
+  const isAdmin = (res: Response): boolean => o.caller(res).kind === 'admin'
+  /** Who may look: an admin caller, or a live session (the request restarts its idle time). */
+  const viewer = (req: Request, res: Response): { session?: string } | null => {
+    if (isAdmin(res)) return {}
+    const id = cookie(req, SESSION_COOKIE)
+    return id && sessions.check(id) ? { session: id } : null
+  }
+  const deny = (res: Response, what: string): void => {
+    if (o.caller(res).kind === 'node') return sendError(res, 403, 'MESH_ERR_FORBIDDEN', `a node credential cannot read ${what}`)
+    res.set('connection', 'close')
+    sendError(res, 401, 'MESH_ERR_UNAUTHORIZED', `${what} needs an admin credential or a dashboard session (log in at /ui with a code from \`mesh ui login\`)`)
+  }
+  const guard = (what: string) => (req: Request, res: Response, next: () => void): void => {
+    const v = viewer(req, res)
+    if (!v) return deny(res, what)
+    res.locals.session = v.session
+    next()
+  }
+  /** End a stream opened with a session once that session is over; returns the stop function. */
+  const endWithSession = (res: Response): (() => void) => {
+    const id = res.locals.session as string | undefined
+    if (!id) return () => undefined
+    return every(clock, SESSION_CHECK_MS, () => {
+      if (!sessions.check(id, false)) res.end()
+    })
   }
 
   app.get(['/ui', '/ui/', '/ui/index.html'], (req, res) => {
-    uiFile(res, trusted(req, o) ? 'index.html' : 'login.html')
+    uiFile(res, viewer(req, res) ? 'index.html' : 'login.html')
   })
   app.get(['/ui/app.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
-  app.post('/ui/login', express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
-    const token = String((req.body as { token?: unknown } | undefined)?.token ?? '').trim()
-    if (!sameSecret(token, o.manager.tokens().manager)) {
-      res.status(401).type('text/plain').send('wrong token: use the manager token (`mesh token show manager -q` on a manager)\n')
+  // The attempt is counted before the body is read; over the budget, the code is not even looked at.
+  app.post('/ui/login', (req, res, next) => {
+    if (sessions.allowAttempt(req.socket.remoteAddress ?? 'local')) return next()
+    res.set({ connection: 'close', 'retry-after': '60' })
+    res.status(429).type('text/plain').send('too many login attempts from this address: wait a minute\n')
+  }, express.urlencoded({ extended: false, limit: '4kb' }), (req, res) => {
+    const code = (req.body as { code?: unknown } | undefined)?.code
+    const id = typeof code === 'string' ? sessions.login(code) : null
+    if (!id) {
+      res.status(401).type('text/plain').send('wrong, used or expired login code: get a new one with `mesh ui login` on a manager\n')
       return
     }
-    res.setHeader('set-cookie', `${TOKEN_COOKIE}=${encodeURIComponent(token)}; Path=/; HttpOnly; SameSite=Strict; Max-Age=604800`)
+    res.setHeader('set-cookie', sessionCookie(id, sessions.limits.sessionLifetimeMs / 1000))
     res.redirect(303, '/ui')
   })
-  app.post('/ui/logout', (_req, res) => {
-    res.setHeader('set-cookie', `${TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
+  app.post('/ui/logout', (req, res) => {
+    sessions.logout(cookie(req, SESSION_COOKIE))
+    res.setHeader('set-cookie', sessionCookie('', 0))
     res.redirect(303, '/ui')
+  })
+  app.post('/v1/ui/login-codes', (_req, res) => {
+    if (!isAdmin(res)) return sendError(res, 403, 'MESH_ERR_FORBIDDEN', 'only an admin can mint dashboard login codes')
+    const { code, expiresInMs } = sessions.mintCode()
+    res.set('cache-control', 'no-store')
+    res.status(201).json({ code, expiresInS: Math.floor(expiresInMs / 1000), ...(o.dashboardUrl ? { url: o.dashboardUrl } : {}) })
   })
 
-  app.get('/v1/ui/view', guard, async (_req, res) => {
+  app.get('/v1/ui/view', guard('the cluster view'), async (_req, res) => {
     res.json(clusterView(m, await factsOf(o.nodeFacts)))
   })
 
-  app.get('/v1/ui/stream', guard, (req, res) => {
+  app.get('/v1/ui/stream', guard('the cluster view'), (req, res) => {
     streaming(req)
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' })
     res.write('retry: 2000\n\n')
@@ -258,8 +291,10 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     // Node facts (overlay subnet, tunnel health) do not go through the store: refresh them now and then.
     const facts = every(clock, 5000, () => soon(0))
     const heartbeat = every(clock, 15_000, () => res.write(': ping\n\n'))
+    const session = endWithSession(res)
     res.on('close', () => {
       closed = true
+      session()
       unwatch()
       unsubscribe()
       facts()
@@ -268,7 +303,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     })
   })
 
-  app.get('/v1/events', guard, (req, res) => {
+  app.get('/v1/events', guard('/v1/events'), (req, res) => {
     let filter: EventFilter
     let since: number | null = null
     try {
@@ -290,13 +325,16 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       if (matchesFilter(e, filter)) res.write(`${JSON.stringify(e)}\n`)
     })
     const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
+    const session = endWithSession(res)
     res.on('close', () => {
+      session()
       unsubscribe()
       heartbeat()
     })
   })
 
-  app.get('/metrics', guard, async (_req, res) => {
+  app.get('/metrics', async (_req, res) => {
+    if (!isAdmin(res)) return deny(res, '/metrics') // Prometheus scrapes with an admin credential (a client certificate after the TLS change)
     res.set('content-type', registry.contentType).send(await registry.metrics())
   })
 }

@@ -96,6 +96,30 @@ function addEvent(e) {
   while (list.children.length > 100) list.lastElementChild.remove()
 }
 
+// The session is the manager's: when it ends (logout, idle time, lifetime) the stream is closed and refused,
+// and /ui serves the login page again.
+async function sessionOver() {
+  try {
+    const r = await fetch('/v1/ui/view', { credentials: 'same-origin', cache: 'no-store' })
+    return r.status === 401 || r.status === 403
+  } catch {
+    return false // the manager is unreachable: keep waiting for the stream to come back
+  }
+}
+
+function toLogin() {
+  if (window.meshStream) window.meshStream.close()
+  window.location.replace('/ui')
+}
+
+async function logout() {
+  try {
+    await fetch('/ui/logout', { method: 'POST', credentials: 'same-origin', redirect: 'manual' })
+  } finally {
+    toLogin()
+  }
+}
+
 function connect() {
   const conn = $('#conn')
   const es = new EventSource('/v1/ui/stream')
@@ -103,8 +127,14 @@ function connect() {
   es.addEventListener('view', (m) => render(JSON.parse(m.data)))
   es.addEventListener('event', (m) => addEvent(JSON.parse(m.data)))
   // EventSource reconnects by itself (the server asks for 2 s between attempts); just show the state.
-  es.addEventListener('error', () => { conn.className = es.readyState === EventSource.CLOSED ? 'conn conn-down' : 'conn conn-wait'; conn.title = 'reconnecting…' })
+  es.addEventListener('error', () => {
+    conn.className = es.readyState === EventSource.CLOSED ? 'conn conn-down' : 'conn conn-wait'
+    conn.title = 'reconnecting…'
+    sessionOver().then((over) => { if (over) toLogin() })
+  })
   window.meshStream = es
 }
+
+$('#logout').addEventListener('click', () => { void logout() })
 
 connect()

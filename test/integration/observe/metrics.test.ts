@@ -44,8 +44,8 @@ t.teardown(() => { manager.stop(); store.close() })
 const metrics = await startMetrics({ addr: '127.0.0.1:0', gossip: g1, overlay, manager })
 t.teardown(() => metrics.stop())
 
-async function scrape(url = `http://${metrics.address}/metrics`): Promise<PromText> {
-  const res = await fetch(url)
+async function scrape(url = `http://${metrics.address}/metrics`, headers: Record<string, string> = {}): Promise<PromText> {
+  const res = await fetch(url, { headers })
   t.equal(res.status, 200)
   t.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
   return parsePromText(await res.text())
@@ -99,7 +99,8 @@ t.test('scheduler metrics follow the store; the API port serves the same registr
   t.ok((m.get('mesh_manager_store_revision') ?? 0) > 0)
   const server = await listen(createApp({ manager, local: false, metrics: metrics.registry }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
   t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const api = await scrape(`http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`)
+  // The API's /metrics wants an admin caller (loopback is not trusted): the admin credential.
+  const api = await scrape(`http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`, { authorization: `Bearer ${manager.tokens().manager}` })
   t.ok(api.get('mesh_gossip_members', { state: 'alive' }) !== undefined, 'API /metrics has the agent\'s gossip metrics too')
   t.equal(api.get('mesh_manager_services'), 1)
 })

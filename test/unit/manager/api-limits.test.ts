@@ -111,8 +111,9 @@ t.test('40 slow unauthenticated clients with 1 MB bodies are closed; an authenti
 
 t.test('streaming routes are exempt from the body and idle timeouts', async (t) => {
   const watch = raw(port, `GET /v1/agent/watch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${credential}\r\n\r\n`)
-  const events = raw(port, 'GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n') // loopback: trusted without a token
-  const sse = raw(port, 'GET /v1/ui/stream HTTP/1.1\r\nHost: x\r\n\r\n')
+  // Loopback is not trusted: the observe streams want an admin caller (or a dashboard session).
+  const events = raw(port, `GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n\r\n`)
+  const sse = raw(port, `GET /v1/ui/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n\r\n`)
   const plain = raw(port, `GET /v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nContent-Length: 10\r\n\r\n`)
   t.equal(await closedWithin(plain, 4000) < 3000, true, 'a request that never finishes its body is closed')
   t.equal(await closedWithin(watch, 3500), Infinity, 'the watch stream stays open past the idle timeout')
