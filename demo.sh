@@ -70,4 +70,4 @@ for _ in 1 2 3; do $LAB client curl -s -m 3 http://192.168.77.13:6379/cgi-bin/hi
 
 step "mesh status on node2 (members, overlay peers, published ports with their endpoints, DNS)"
 mesh 2 status
-echo; echo "demo finished (the live dashboard is http://192.168.77.11:7947/ui inside the lab)"
+echo; echo "demo finished (the live dashboard is https://192.168.77.11:7947/ui inside the lab: log in with a code from \`mesh ui login\`)"
