@@ -5,6 +5,7 @@
  * are exempt, and connections are capped per source address and overall.
  */
 import t from 'tap'
+import net from 'node:net'
 import tls from 'node:tls'
 import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
 import { jsonRequest, requestFor, type ClientTls } from '../../../src/api/index.ts'
@@ -35,7 +36,9 @@ interface Raw {
 /** `as`: the client certificate to present (default none: an anonymous caller). */
 function raw(p: number, first: string, o: { localAddress?: string; as?: ClientTls } = {}): Raw {
   let started = Date.now()
-  const socket = tls.connect({ host: '127.0.0.1', port: p, localAddress: o.localAddress ?? '127.0.0.1', ...(o.as ?? api.anonymous), minVersion: 'TLSv1.3' })
+  const tcp = net.connect({ host: '127.0.0.1', port: p, localAddress: o.localAddress ?? '127.0.0.1' })
+  tcp.on('error', () => {})
+  const socket = tls.connect({ socket: tcp, ...(o.as ?? api.anonymous), minVersion: 'TLSv1.3' })
   let text = ''
   socket.on('data', (d) => { text += d.toString() })
   socket.on('error', () => {})
