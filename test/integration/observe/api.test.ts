@@ -11,7 +11,11 @@ import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { runMesh, spawnMesh, stop, waitFor } from '../../support/procs.ts'
-import { testCsr } from '../../support/pki.ts'
+import { testCsr, tlsApi } from '../../support/pki.ts'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CLIENT_BUNDLE } from '../../../src/api/index.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
@@ -127,7 +131,15 @@ t.test('GET /v1/ui/view is the same view, once', async (t) => {
 })
 
 t.test('mesh events (the CLI) over MESH_HOST: history, live, Ctrl-C; bad input is one line', async (t) => {
-  const env = { ...process.env, MESH_HOST: base.replace(/^http/, 'tcp'), MESH_TOKEN: manager.tokens().manager }
+  // The CLI reaches a remote manager over TLS with an admin client certificate bundle (MESH_CERT_PATH).
+  const api = await tlsApi(t, manager)
+  const bundle = mkdtempSync(join(tmpdir(), 'mesh-bundle-'))
+  t.teardown(() => rmSync(bundle, { recursive: true, force: true }))
+  writeFileSync(join(bundle, CLIENT_BUNDLE.ca), ([api.admin.ca].flat() as string[]).join(''), { mode: 0o600 })
+  writeFileSync(join(bundle, CLIENT_BUNDLE.cert), api.admin.cert as string, { mode: 0o600 })
+  writeFileSync(join(bundle, CLIENT_BUNDLE.key), api.admin.key as string, { mode: 0o600 })
+  const { MESH_TOKEN: _unused, ...rest } = process.env
+  const env = { ...rest, MESH_HOST: `tcp://127.0.0.1:${api.port}`, MESH_CERT_PATH: bundle }
   const p = spawnMesh(['events', '--since', '1h', '--filter', 'type=service'], { env })
   t.teardown(() => stop(p, 'SIGKILL'))
   await waitFor(() => p.stdout().includes('service scale web'), 60_000, { what: 'history replayed' })

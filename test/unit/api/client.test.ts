@@ -1,36 +1,52 @@
 /**
- * src/api's one HTTP client against small loopback servers: JSON requests, `{error}` answers, bodies that are not
- * JSON, unreachable sockets, NDJSON streams (heartbeats, refusals, cancel, a connection that drops mid-stream), and
- * the control-socket client.
+ * src/api's one HTTP client against small loopback servers (TLS 1.3 with a test CA, as the manager API serves):
+ * JSON requests with a client certificate, `{error}` answers, bodies that are not JSON, unreachable sockets, NDJSON
+ * streams (heartbeats, refusals, cancel, a connection that drops mid-stream), the client certificate bundle
+ * (MESH_CERT_PATH) and the server check, and the control-socket client.
  */
 import t, { type Test } from 'tap'
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import https from 'node:https'
+import type { TLSSocket } from 'node:tls'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
-import { ApiError, ManagerClient, NotJsonError, controlGet, jsonRequest } from '../../../src/api/index.ts'
+import { ApiError, CLIENT_BUNDLE, ManagerClient, NotJsonError, controlGet, jsonRequest, managerCertificateCheck, type ClientTls } from '../../../src/api/index.ts'
 import { ControlError, MeshError } from '../../../src/base/errors.ts'
+import { createClusterCa, createNodeKeyAndCsr, signNodeCsr, type CertRole } from '../../../src/pki/index.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-client-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
+// A test CA, a manager certificate for the servers (127.0.0.1) and an admin client certificate.
+const clusterId = 'c0ffee'.repeat(4)
+const ca = await createClusterCa({ clusterId, now: Date.now() })
+async function issued(nodeId: string, role: CertRole): Promise<{ cert: string; key: string }> {
+  const k = await createNodeKeyAndCsr()
+  return { cert: await signNodeCsr(ca, k.csrPem, { nodeId, role, clusterId, now: Date.now(), ipSans: ['127.0.0.1'] }), key: k.keyPem }
+}
+const serverCert = await issued('mgr', 'manager')
+const clientCert = await issued('alice', 'admin')
+const tls: ClientTls = { ca: [ca.certPem], ...clientCert, checkServerIdentity: managerCertificateCheck }
+
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void
-async function serve(t: Test, handler: Handler): Promise<{ host: string; port: number }> {
-  const server = http.createServer(handler)
+async function serve(t: Test, handler: Handler, cert = serverCert): Promise<{ host: string; port: number }> {
+  const server = https.createServer({ ...cert, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, handler)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) }))
   return { host: '127.0.0.1', port: (server.address() as AddressInfo).port }
 }
 const hostOf = (a: { host: string; port: number }): string => `tcp://${a.host}:${a.port}`
 
-t.test('request: JSON in and out, the bearer token, an {error} answer is an ApiError', async (t) => {
-  const seen: { auth?: string; body?: string }[] = []
+t.test('request: JSON in and out, the client certificate (no bearer), an {error} answer is an ApiError', async (t) => {
+  const seen: { auth?: string; cn?: string; body?: string }[] = []
   const addr = await serve(t, (req, res) => {
     let body = ''
     req.on('data', (c) => (body += c))
     req.on('end', () => {
-      seen.push({ ...(req.headers.authorization ? { auth: req.headers.authorization } : {}), body })
+      const cn = (req.socket as TLSSocket).getPeerCertificate().subject?.CN as string | undefined
+      seen.push({ ...(req.headers.authorization ? { auth: req.headers.authorization } : {}), ...(cn ? { cn } : {}), body })
       if (req.url === '/v1/bad') {
         res.writeHead(409, { 'content-type': 'application/json' })
         return res.end(JSON.stringify({ error: { code: 'MESH_ERR_CONFLICT', message: 'service "web" already exists' } }))
@@ -43,14 +59,14 @@ t.test('request: JSON in and out, the bearer token, an {error} answer is an ApiE
       res.end(JSON.stringify({ echo: JSON.parse(body || 'null') }))
     })
   })
-  const c = new ManagerClient({ host: hostOf(addr), token: 'tok' })
+  const c = new ManagerClient({ host: hostOf(addr), tls })
   t.same(await c.request('POST', '/v1/ok', { a: 1 }), { echo: { a: 1 } })
-  t.same(seen[0], { auth: 'Bearer tok', body: '{"a":1}' })
+  t.same(seen[0], { cn: 'alice', body: '{"a":1}' }, 'the admin client certificate, and no Authorization header')
   const err = await c.request('GET', '/v1/bad').catch((e: unknown) => e)
   t.ok(err instanceof ApiError)
   t.match(err, { status: 409, code: 'MESH_ERR_CONFLICT', message: 'service "web" already exists' })
   await t.rejects(c.request('GET', '/v1/html'), { code: 'MESH_ERR_CONTROL', message: `manager at ${hostOf(addr)} answered 502 with something that is not JSON` })
-  const raw = await jsonRequest(addr, { method: 'GET', path: '/v1/html', timeoutMs: 1000 }).catch((e: unknown) => e)
+  const raw = await jsonRequest({ ...addr, tls }, { method: 'GET', path: '/v1/html', timeoutMs: 1000 }).catch((e: unknown) => e)
   t.ok(raw instanceof NotJsonError && raw instanceof MeshError, 'NotJsonError is a MeshError')
   t.match(raw, { code: 'MESH_ERR_NOT_JSON', status: 502 })
 })
@@ -62,7 +78,34 @@ t.test('request: an unreachable manager is one line that says what to do', async
   await t.rejects(c.request('GET', '/v1/info'), {
     code: 'MESH_ERR_CONTROL', message: `cannot reach the manager at ${sock}: is this a manager node running \`mesh agent --init\` (or set MESH_HOST)?`,
   })
-  t.throws(() => new ManagerClient({ host: 'http://x:1' }), { code: 'MESH_ERR_CONTROL', message: 'MESH_HOST "http://x:1": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947' })
+  t.throws(() => new ManagerClient({ host: 'http://x:1', tls }), { code: 'MESH_ERR_CONTROL', message: 'MESH_HOST "http://x:1": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947' })
+})
+
+t.test('MESH_HOST needs a client certificate bundle: none is one line, a bundle dir is read, a server that is not a manager is refused', async (t) => {
+  const saved = process.env.MESH_CERT_PATH
+  delete process.env.MESH_CERT_PATH
+  t.teardown(() => { if (saved !== undefined) process.env.MESH_CERT_PATH = saved })
+  t.throws(() => new ManagerClient({ host: 'tcp://127.0.0.1:7947' }), {
+    code: 'MESH_ERR_CONTROL',
+    message: 'MESH_HOST tcp://127.0.0.1:7947 needs a client certificate: on a manager run `mesh ca issue-client NAME --out DIR`, ' +
+      'copy DIR here and set MESH_CERT_PATH=DIR (a join token is not an admin credential)',
+  })
+  const bundle = join(dir, 'bundle')
+  t.throws(() => new ManagerClient({ host: 'tcp://127.0.0.1:7947', certPath: bundle }), { code: 'MESH_ERR_CONTROL', message: /^MESH_CERT_PATH .*bundle: cannot read ca\.pem \(ENOENT\)/ })
+  mkdirSync(bundle, { mode: 0o700 })
+  writeFileSync(join(bundle, CLIENT_BUNDLE.ca), ca.certPem, { mode: 0o600 })
+  writeFileSync(join(bundle, CLIENT_BUNDLE.cert), clientCert.cert, { mode: 0o600 })
+  writeFileSync(join(bundle, CLIENT_BUNDLE.key), clientCert.key, { mode: 0o600 })
+  const addr = await serve(t, (req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ cn: (req.socket as TLSSocket).getPeerCertificate().subject?.CN }))
+  })
+  process.env.MESH_CERT_PATH = bundle
+  t.same(await new ManagerClient({ host: hostOf(addr) }).request('GET', '/v1/info'), { cn: 'alice' }, 'MESH_CERT_PATH: the bundle\'s certificate')
+  const worker = await serve(t, (_req, res) => res.end('{}'), await issued('w1', 'worker'))
+  const err = await new ManagerClient({ host: hostOf(worker), certPath: bundle }).request('GET', '/v1/info').catch((e: unknown) => e as Error)
+  t.match(err, { code: 'MESH_ERR_CONTROL', message: /^cannot reach the manager at tcp:\/\/127\.0\.0\.1:\d+: the server's certificate is not a manager's \(OU=worker\)$/ },
+    'a server with a worker certificate of the same CA: refused, one line')
 })
 
 t.test('stream: values in order, heartbeats and bad lines skipped, the end and a refusal', async (t) => {
@@ -75,7 +118,7 @@ t.test('stream: values in order, heartbeats and bad lines skipped, the end and a
     res.write('{"id":1}\n{}\nnot json\n{"id"')
     setTimeout(() => res.end(':2}\n'), 20)
   })
-  const c = new ManagerClient({ host: hostOf(addr) })
+  const c = new ManagerClient({ host: hostOf(addr), tls })
   const got: unknown[] = []
   t.equal(await c.stream('/v1/events', (v) => got.push(v)), 'ended')
   t.same(got, [{ id: 1 }, {}, { id: 2 }])
@@ -88,7 +131,7 @@ t.test('stream: the caller cancels; the server drops the connection', async (t) 
     res.write('{"id":1}\n')
     if (req.url === '/v1/drop') setTimeout(() => res.socket?.destroy(), 20)
   })
-  const c = new ManagerClient({ host: hostOf(addr) })
+  const c = new ManagerClient({ host: hostOf(addr), tls })
   const ac = new AbortController()
   const got: unknown[] = []
   t.equal(await c.stream('/v1/follow', (v) => { got.push(v); ac.abort() }, ac.signal), 'cancelled')

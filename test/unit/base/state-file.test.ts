@@ -46,7 +46,7 @@ t.test('every state file is 0600 right after it is written, even over a leftover
   const umask = process.umask(0)
   t.teardown(() => process.umask(umask))
   const writers = [
-    { file: 'node.json', write: (d: string) => writeIdentity(d, { nodeId: 'n1', credential: 'c', role: 'worker', manager: '10.0.0.1:7947' }) },
+    { file: 'node.json', write: (d: string) => writeIdentity(d, { nodeId: 'n1', role: 'worker', manager: '10.0.0.1:7947' }) },
     { file: PEERS_FILE, write: async (d: string) => {
       const clock = new FakeClock()
       let fn: ((e: GossipEvent) => void) | null = null

@@ -1,48 +1,48 @@
 /**
- * The API server's limits (src/manager/http/limits.ts) against the real app on 127.0.0.1:0, with short timeouts:
- * authentication comes before any body is read (401 before 400, the refused connection closed at once), slow
+ * The API server's limits (src/manager/http/limits.ts) against the real app on 127.0.0.1:0 over TLS 1.3 (raw TLS
+ * sockets with or without a client certificate), with short timeouts: authentication comes before any body is read (401 before 400, the refused connection closed at once), slow
  * clients are closed after the head or body timeout while an authenticated request still works, streaming routes
  * are exempt, and connections are capped per source address and overall.
  */
 import t from 'tap'
 import net from 'node:net'
-import type { AddressInfo } from 'node:net'
-import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
-import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import tls from 'node:tls'
+import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
+import { jsonRequest, requestFor, type ClientTls } from '../../../src/api/index.ts'
 import { apiLimits } from '../../../src/config/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { testCsr } from '../../support/pki.ts'
+import { tlsApi } from '../../support/pki.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock: new FakeClock() })
 await manager.init()
-const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
-const { credential } = await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
-const admin = manager.tokens().manager
+t.teardown(() => store.close())
 const limits = { ...apiLimits(), headersTimeoutMs: 600, bodyTimeoutMs: 1200, idleTimeoutMs: 1600, maxConnections: 100, maxConnectionsPerSource: 60 }
-const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 }, limits)
-const port = (server.address() as AddressInfo).port
-const capped = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 }, { ...limits, headersTimeoutMs: 5000, maxConnections: 5, maxConnectionsPerSource: 3 })
-t.teardown(() => {
-  for (const s of [server, capped]) {
-    s.closeAllConnections()
-    s.close()
-  }
-  store.close()
-})
+const api = await tlsApi(t, manager, { limits })
+const port = api.port
+const capped = await tlsApi(t, manager, { limits: { ...limits, headersTimeoutMs: 5000, maxConnections: 5, maxConnectionsPerSource: 3 } })
+const node = (await api.joinNode('w1', { addr: '10.0.0.2' })).tls
+const admin = api.admin
 
-/** A raw client: what it received and when the server closed it (ms after connecting), or null while open. */
+/**
+ * A raw TLS client: what it received and when the server closed it (ms after the handshake, or after connecting
+ * when the server closed it before the handshake ended), or null while open.
+ */
 interface Raw {
-  socket: net.Socket
+  socket: tls.TLSSocket
   received: () => string
   closed: Promise<number>
 }
-function raw(p: number, first: string, localAddress = '127.0.0.1'): Raw {
-  const started = Date.now()
-  const socket = net.connect({ host: '127.0.0.1', port: p, localAddress })
+/** `as`: the client certificate to present (default none: an anonymous caller). */
+function raw(p: number, first: string, o: { localAddress?: string; as?: ClientTls } = {}): Raw {
+  let started = Date.now()
+  const tcp = net.connect({ host: '127.0.0.1', port: p, localAddress: o.localAddress ?? '127.0.0.1' })
+  tcp.on('error', () => {})
+  const socket = tls.connect({ socket: tcp, ...(o.as ?? api.anonymous), minVersion: 'TLSv1.3' })
   let text = ''
   socket.on('data', (d) => { text += d.toString() })
   socket.on('error', () => {})
+  socket.once('secureConnect', () => { started = Date.now() })
   socket.write(first)
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)))
   return { socket, received: () => text, closed }
@@ -62,23 +62,38 @@ async function closedWithin(c: Raw, ms: number): Promise<number> {
 }
 
 const MB = 1024 * 1024
+/** A request head; `auth`: a bearer header (what a caller without a certificate might try). */
 const head = (auth: string | null, len = MB): string =>
   `POST /v1/services HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${len}\r\n${auth ? `Authorization: Bearer ${auth}\r\n` : ''}\r\n`
 
 t.test('401 before 400: an unauthenticated client with a bad body is refused for its credential, not its JSON', async (t) => {
   const cases = [
-    { desc: 'no token', path: '/v1/services', headers: {} as Record<string, string>, code: 'MESH_ERR_UNAUTHORIZED' },
-    { desc: 'wrong token', path: '/v1/services', headers: { authorization: 'Bearer nope' }, code: 'MESH_ERR_UNAUTHORIZED' },
+    { desc: 'no certificate, no token', path: '/v1/services', headers: {} as Record<string, string>, code: 'MESH_ERR_UNAUTHORIZED' },
+    { desc: 'no certificate, a bearer token', path: '/v1/services', headers: { authorization: 'Bearer nope' }, code: 'MESH_ERR_UNAUTHORIZED' },
     { desc: 'wrong join token', path: '/v1/agent/join', headers: { authorization: 'Bearer nope' }, code: 'MESH_ERR_TOKEN' },
   ]
   for (const c of cases) {
-    const res = await fetch(`http://127.0.0.1:${port}${c.path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...c.headers }, body: '{not json' })
+    const res = await post(api.anonymous, c.path, c.headers, '{not json')
     t.equal(res.status, 401, c.desc)
-    t.equal(((await res.json()) as { error: { code: string } }).error.code, c.code, c.desc)
+    t.equal((JSON.parse(res.text) as { error: { code: string } }).error.code, c.code, c.desc)
   }
-  const ok = await fetch(`http://127.0.0.1:${port}/v1/services`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` }, body: '{not json' })
-  t.equal(ok.status, 400, 'the admin gets 400 for the same body')
+  const ok = await post(admin, '/v1/services', {}, '{not json')
+  t.equal(ok.status, 400, 'the admin (client certificate) gets 400 for the same body')
 })
+
+/** POST `body` as JSON (whatever it holds) over TLS as `as`: the status and the answer's text. */
+function post(as: ClientTls, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = requestFor(api.target(as), { method: 'POST', path, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { text += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
 
 t.test('40 slow unauthenticated clients with 1 MB bodies are closed; an authenticated request works meanwhile', async (t) => {
   const started = Date.now()
@@ -93,11 +108,11 @@ t.test('40 slow unauthenticated clients with 1 MB bodies are closed; an authenti
     drip(c, `X-Slow-${i}: ${'y'.repeat(100)}\r\n`, 20)
     clients.push(c)
   }
-  const authed = raw(port, head(admin)) // an admin sending its body slowly: closed after bodyTimeoutMs
+  const authed = raw(port, head(null), { as: admin }) // an admin sending its body slowly: closed after bodyTimeoutMs
   drip(authed, 'x'.repeat(1024), 20)
 
   await new Promise((r) => setTimeout(r, 100))
-  const info = await fetch(`http://127.0.0.1:${port}/v1/info`, { headers: { authorization: `Bearer ${admin}` } })
+  const info = await jsonRequest(api.target(admin), { method: 'GET', path: '/v1/info', timeoutMs: 2000 })
   t.equal(info.status, 200, 'an authenticated request is answered while the slow clients wait')
 
   const times = await Promise.all(clients.map((c) => closedWithin(c, 4000)))
@@ -110,11 +125,11 @@ t.test('40 slow unauthenticated clients with 1 MB bodies are closed; an authenti
 })
 
 t.test('streaming routes are exempt from the body and idle timeouts', async (t) => {
-  const watch = raw(port, `GET /v1/agent/watch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${credential}\r\n\r\n`)
+  const watch = raw(port, 'GET /v1/agent/watch HTTP/1.1\r\nHost: x\r\n\r\n', { as: node })
   // Loopback is not trusted: the observe streams want an admin caller (or a dashboard session).
-  const events = raw(port, `GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n\r\n`)
-  const sse = raw(port, `GET /v1/ui/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\n\r\n`)
-  const plain = raw(port, `GET /v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nContent-Length: 10\r\n\r\n`)
+  const events = raw(port, 'GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n', { as: admin })
+  const sse = raw(port, 'GET /v1/ui/stream HTTP/1.1\r\nHost: x\r\n\r\n', { as: admin })
+  const plain = raw(port, 'GET /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n', { as: admin })
   t.equal(await closedWithin(plain, 4000) < 3000, true, 'a request that never finishes its body is closed')
   t.equal(await closedWithin(watch, 3500), Infinity, 'the watch stream stays open past the idle timeout')
   t.match(watch.received(), /^HTTP\/1.1 200/)
@@ -125,7 +140,7 @@ t.test('streaming routes are exempt from the body and idle timeouts', async (t) 
 })
 
 t.test('connections are capped per source address and overall', async (t) => {
-  const idle = (from: string): Raw => raw((capped.address() as AddressInfo).port, 'GET /v1/info HTTP/1.1\r\nHost: x\r\n', from)
+  const idle = (from: string): Raw => raw(capped.port, 'GET /v1/info HTTP/1.1\r\nHost: x\r\n', { localAddress: from, as: admin })
   const first = [idle('127.0.0.1'), idle('127.0.0.1'), idle('127.0.0.1')]
   await new Promise((r) => setTimeout(r, 100))
   const extra = idle('127.0.0.1')

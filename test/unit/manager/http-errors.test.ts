@@ -6,23 +6,26 @@ import t from 'tap'
 import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { testCsr } from '../../support/pki.ts'
+import { jsonRequest } from '../../../src/api/index.ts'
+import { testCsr, tlsApi } from '../../support/pki.ts'
 
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock: new FakeClock() })
 await manager.init()
 await manager.createService({ ...defaultServiceSpec('web', 'nginx'), ports: [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }] })
 const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-const remote = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-const remoteBase = `http://127.0.0.1:${(remote.address() as { port: number }).port}`
+const remote = await tlsApi(t, manager) // the TCP listener: TLS 1.3, as agents serve it
 t.teardown(() => {
-  for (const s of [server, remote]) {
-    s.closeAllConnections()
-    s.close()
-  }
+  server.closeAllConnections()
+  server.close()
   store.close()
 })
+
+/** A request to the TLS listener without a client certificate (a joining node), `token` as the bearer. */
+async function remoteCall(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+  return jsonRequest(remote.target(remote.anonymous), { method, path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 5000 })
+}
 
 const cases = [
   { desc: 'unknown service', method: 'POST', path: '/v1/services/nope/rollback', status: 404, code: 'MESH_ERR_NOT_FOUND', message: 'service "nope" not found' },
@@ -44,11 +47,20 @@ for (const c of cases) {
   t.test(c.desc, async (t) => {
     if (c.global && !manager.getService('g')) await manager.createService({ ...defaultServiceSpec('g', 'nginx'), mode: { global: {} } })
     const revision = manager.revision
-    const res = await fetch(`${c.remote ? remoteBase : base}${c.path}`, {
-      method: c.method, headers: { 'content-type': 'application/json', ...(c.remote ? { authorization: 'Bearer SWMTKN-wrong' } : {}) }, ...(c.body ? { body: JSON.stringify(c.body) } : {}),
-    })
-    t.equal(res.status, c.status)
-    const body = (await res.json()) as { error: { code: string; message: string } }
+    let status: number
+    let body: { error: { code: string; message: string } }
+    if (c.remote) {
+      const r = await remoteCall(c.method, c.path, 'SWMTKN-wrong', c.body)
+      status = r.status
+      body = r.body as typeof body
+    } else {
+      const res = await fetch(`${base}${c.path}`, {
+        method: c.method, headers: { 'content-type': 'application/json' }, ...(c.body ? { body: JSON.stringify(c.body) } : {}),
+      })
+      status = res.status
+      body = (await res.json()) as typeof body
+    }
+    t.equal(status, c.status)
     t.equal(body.error.code, c.code)
     if (c.message) t.equal(body.error.message, c.message)
     t.equal(manager.revision, revision, 'nothing applied')
@@ -77,24 +89,24 @@ t.test('store failures: a uniqueness conflict answers 409, a closed or unusable 
 
 t.test('the join route: spelled with a trailing slash or in capitals it still needs a join token; resources are checked', async (t) => {
   const worker = manager.tokens().worker
-  const { credential } = await manager.join({ csr: await testCsr(), token: worker, hostname: 'n8', addr: '10.0.0.8', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
-  const join = async (path: string, token: string, body: unknown) => {
-    const res = await fetch(`${remoteBase}${path}`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body),
-    })
-    return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; role?: string } }
-  }
+  const n8 = await remote.joinNode('n8', { addr: '10.0.0.8' })
+  type Reply = { status: number; body: { error?: { code: string; message: string }; role?: string } }
+  const join = async (path: string, token: string, body: unknown) => (await remoteCall('POST', path, token, body)) as Reply
   for (const path of ['/v1/agent/join/', '/V1/AGENT/JOIN']) {
-    const r = await join(path, credential, { hostname: 'sneaky', addr: '10.0.0.9' })
-    t.equal(r.status, 401, `${path} with a node credential (not a join token): refused, not a 500`)
+    const r = await jsonRequest(remote.target(n8.tls), { method: 'POST', path, body: { hostname: 'sneaky', addr: '10.0.0.9' }, timeoutMs: 5000 }) as Reply
+    t.equal(r.status, 401, `${path} with a node certificate (not a join token): refused, not a 500`)
     t.equal(r.body.error?.code, 'MESH_ERR_TOKEN')
+    const s = await join(path, 'MESHTKN-2-nope', { hostname: 'sneaky', addr: '10.0.0.9' })
+    t.equal(s.status, 401, `${path} with a bad join token: refused, not a 500`)
+    t.equal(s.body.error?.code, 'MESH_ERR_TOKEN')
   }
   t.notOk(manager.getNode('sneaky'), 'no node was created')
-  const bad = await join('/v1/agent/join', worker, { hostname: 'n9', addr: '10.0.0.9', resources: { nanoCpus: -1, memoryBytes: 'lots' } })
+  const csr = await testCsr()
+  const bad = await join('/v1/agent/join', worker, { hostname: 'n9', addr: '10.0.0.9', csr, resources: { nanoCpus: -1, memoryBytes: 'lots' } })
   t.equal(bad.status, 400)
   t.match(bad.body.error?.message, /resources must be/)
   t.notOk(manager.getNode('n9'), 'nothing stored for a refused join')
-  const ok = await join('/v1/agent/join/', worker, { hostname: 'n9', addr: '10.0.0.9', resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 } })
+  const ok = await join('/v1/agent/join/', worker, { hostname: 'n9', addr: '10.0.0.9', csr, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 } })
   t.equal(ok.status, 200, 'the same route with a trailing slash and the worker token joins')
   t.equal(ok.body.role, 'worker')
 })

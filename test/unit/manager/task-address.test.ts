@@ -1,13 +1,12 @@
 import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
-import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { Manager, openSqliteStore, type JoinResult } from '../../../src/manager/index.ts'
+import { jsonRequest, managerCertificateCheck } from '../../../src/api/index.ts'
 import type { NodeRecord, TaskRecord } from '../../../src/api/types.ts'
 import { spec } from './sim.ts'
-import { testCsr } from '../../support/pki.ts'
+import { testCsr, testKey, tlsApi } from '../../support/pki.ts'
 
 /**
  * A task address a node reports goes into every agent's VIP rules (`nft -f`), so the manager takes only a
@@ -104,15 +103,10 @@ t.test('POST /v1/agent/status with a hostile address: the status is refused, the
   await m.reconcileNow()
   const [a] = tasksOn(store, n1.node)
   if (!a) throw new Error('expected a task on node1')
-  const server = await listen(createApp({ manager: m, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent/status`
+  const post1 = await statusPoster(t, m, n1)
   const post = async (ip: string) => {
-    const r = await fetch(url, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${n1.credential}` },
-      body: JSON.stringify({ updates: [{ taskId: a.id, status: running(), ip }] }),
-    })
-    return { status: r.status, body: await r.json() as { applied: number } }
+    const r = await post1({ updates: [{ taskId: a.id, status: running(), ip }] })
+    return { status: r.status, body: r.body as { applied: number } }
   }
   t.same(await post('10.77.1.5\ntable ip pwn { }'), { status: 200, body: { applied: 0 } })
   t.equal(store.getTask(a.id)?.ip, a.ip)
@@ -134,15 +128,10 @@ t.test('POST /v1/agent/status: one malformed report is skipped and logged, the r
   await m.reconcileNow()
   const [a, b] = tasksOn(store, n1.node)
   if (!a || !b) throw new Error('expected two tasks on node1')
-  const server = await listen(createApp({ manager: m, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/agent/status`
+  const post1 = await statusPoster(t, m, n1)
   const post = async (updates: unknown[]) => {
-    const r = await fetch(url, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${n1.credential}` },
-      body: JSON.stringify({ updates }),
-    })
-    return { status: r.status, body: await r.json() as { applied?: number } }
+    const r = await post1({ updates })
+    return { status: r.status, body: r.body as { applied?: number } }
   }
   const bad: { desc: string; u: unknown }[] = [
     { desc: 'an unknown state', u: { taskId: a.id, status: { ...running(), state: 'pwned' } } },
@@ -169,3 +158,10 @@ t.test('POST /v1/agent/status: one malformed report is skipped and logged, the r
   t.notOk('extra' in got, 'an unknown status field is dropped')
   t.equal((got.message as string).length, 4096, 'the message is cut to 4096 characters')
 })
+
+/** POST /v1/agent/status over the manager's TLS API with node `n`'s certificate (in-process joins share testKey's key). */
+async function statusPoster(t: Test, m: Manager, n: JoinResult): Promise<(body: unknown) => Promise<{ status: number; body: unknown }>> {
+  const api = await tlsApi(t, m)
+  const tls = { ca: m.ca.trust().roots, cert: n.certificate, key: (await testKey()).keyPem, checkServerIdentity: managerCertificateCheck }
+  return (body) => jsonRequest(api.target(tls), { method: 'POST', path: '/v1/agent/status', body, timeoutMs: 5000 })
+}

@@ -1,43 +1,35 @@
 /**
- * The agent's push stream, `GET /v1/agent/watch`, against the real API app on 127.0.0.1:0 with a node credential:
- * `{tasks}` (this node's assignment), `{catalog}` and `{peers}` lines at once, a new line after a change to either (coalesced
+ * The agent's push stream, `GET /v1/agent/watch`, against the real API app on 127.0.0.1:0 over mutual TLS with a node
+ * certificate: `{tasks}` (this node's assignment), `{catalog}`, `{peers}` and `{ca}` (the trusted roots) lines at once, a new line after a change to either (coalesced
  * over 10 ms of the manager's clock), no line when a change leaves both as they were, `{}` heartbeats every 10 s.
  * The manager runs on a FakeClock, so the coalescing and the heartbeat happen when the test advances time.
  */
 import t from 'tap'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
+import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { requestFor, type ClientTls } from '../../../src/api/index.ts'
 import type { CatalogSnapshot } from '../../../src/api/catalog.ts'
 import type { TaskRecord } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { testCsr } from '../../support/pki.ts'
+import { tlsApi } from '../../support/pki.ts'
 
-type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot; peers?: unknown[] }
+type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot; peers?: unknown[]; ca?: { roots: string[]; digest: string } }
 
 const clock = new FakeClock()
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock })
 await manager.init()
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
-const { node, credential } = await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
-const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-t.teardown(() => {
-  server.closeAllConnections()
-  server.close()
-  store.close()
-})
+t.teardown(() => store.close())
+const api = await tlsApi(t, manager)
+const { node, tls: nodeTls } = await api.joinNode('w1', { addr: '10.0.0.2' })
 
 /** The stream, read line by line: `next()` resolves with the next line, waiting for it if need be. */
-function openWatch(token: string): Promise<{ status: number; next: () => Promise<Line>; close: () => void }> {
+function openWatch(tls: ClientTls): Promise<{ status: number; next: () => Promise<Line>; close: () => void }> {
   return new Promise((resolve, reject) => {
     const lines: Line[] = []
     const waiting: ((l: Line) => void)[] = []
-    const req = http.get({
-      host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/v1/agent/watch',
-      headers: { authorization: `Bearer ${token}` },
-    }, (res) => {
+    const req = requestFor(api.target(tls), { method: 'GET', path: '/v1/agent/watch' }, (res) => {
       let buf = ''
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
@@ -61,16 +53,18 @@ function openWatch(token: string): Promise<{ status: number; next: () => Promise
       })
     })
     req.on('error', reject)
+    req.end()
   })
 }
 
-t.test('a node credential gets its assignment and the catalog, then a line per change', { timeout: 15_000 }, async (t) => {
-  const w = await openWatch(credential)
+t.test('a node certificate gets the roots, its assignment and the catalog, then a line per change', { timeout: 15_000 }, async (t) => {
+  const w = await openWatch(nodeTls)
   t.teardown(w.close)
   t.equal(w.status, 200)
-  t.same(await w.next(), { tasks: [] }, 'first line: the assignment (nothing yet)')
+  t.same(await w.next(), { ca: { roots: manager.ca.trust().roots, digest: manager.clusterInfo().digest } }, 'first line: the trusted roots')
+  t.same(await w.next(), { tasks: [] }, 'second line: the assignment (nothing yet)')
   const first = await w.next()
-  t.same(first.catalog?.services, [], 'second line: the catalog, no services yet')
+  t.same(first.catalog?.services, [], 'third line: the catalog, no services yet')
   t.same(first.catalog?.nodes.map((n) => n.hostname), ['w1'])
   t.same(await w.next(), { peers: [] }, 'third line: the registered overlay members (none yet)')
 
@@ -111,11 +105,11 @@ t.test('a node credential gets its assignment and the catalog, then a line per c
   t.equal(lines[0]?.catalog?.services[0]?.stopGracePeriodMs, 6000, 'the one line is the catalog after both')
 })
 
-t.test('refused without a node credential', { timeout: 15_000 }, async (t) => {
-  const bad = await openWatch('not-a-credential')
+t.test('refused without a node certificate', { timeout: 15_000 }, async (t) => {
+  const bad = await openWatch(api.anonymous)
   t.equal(bad.status, 401)
   bad.close()
-  const admin = await openWatch(manager.tokens().manager)
-  t.equal(admin.status, 403, 'the manager token is not a node')
+  const admin = await openWatch(api.admin)
+  t.equal(admin.status, 403, 'an admin client certificate is not a node')
   admin.close()
 })

@@ -5,7 +5,10 @@ import { join } from 'node:path'
 import { WorkerLink, watchBackoffMs, type WorkerLinkOptions } from '../../../src/worker/index.ts'
 import type { TaskStatus } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeManager } from './fake-manager.ts'
+import { FakeManager, fakeNodeTls } from './fake-manager.ts'
+
+/** This node's certificate (real, of the fake manager's CA), as `mesh agent` holds it in tls/. */
+const nodeTls = await fakeNodeTls()
 
 interface Harness {
   clock: FakeClock
@@ -30,7 +33,7 @@ function harness(t: Test, o: Partial<WorkerLinkOptions> = {}): Harness {
     log: (level, msg, fields) => logs.push({ level, msg, ...(fields ? { fields } : {}) }),
     ...o,
   })
-  link.useIdentity({ nodeId: 'n1', credential: 'secret-1', role: 'worker', manager: manager.address })
+  link.useIdentity({ nodeId: 'n1', role: 'worker', manager: manager.address }, nodeTls)
   t.teardown(() => link.stop())
   return { clock, manager, link, logs, got }
 }
@@ -60,7 +63,7 @@ t.test('reconnect after the stream drops: assignments flow again, backoff starts
   const h = harness(t)
   h.link.start()
   const first = h.manager.streams[0]!
-  t.equal(first.credential, 'secret-1', 'the stream carries the node credential')
+  t.equal(first.cert, nodeTls.cert, 'the stream is opened with the node certificate')
   first.open()
   t.equal(h.link.connected, true)
   first.send({ tasks: [{ id: 't1' }] })
@@ -131,7 +134,7 @@ t.test('status batching: reports within 50 ms go in one POST, the latest per tas
   await h.clock.advance(1)
   t.equal(h.manager.batches.length, 1)
   t.same(h.manager.batches[0], {
-    credential: 'secret-1', at: 50,
+    cert: nodeTls.cert, at: 50,
     updates: [{ taskId: 't1', status: running('up') }, { taskId: 't2', status: running('up'), ip: '10.77.1.5' }],
   })
   h.link.report('t3', running('up'))
@@ -169,8 +172,8 @@ t.test('a batch the manager did not take is sent again after 1 s; newer reports 
   }
 })
 
-t.test('upload() opens a request with the node credential', async (t) => {
+t.test('upload() opens a request with the node certificate', async (t) => {
   const h = harness(t)
   h.link.upload('/v1/agent/logs/abc')
-  t.same(h.manager.uploads, [{ credential: 'secret-1', path: '/v1/agent/logs/abc' }])
+  t.same(h.manager.uploads, [{ cert: nodeTls.cert, path: '/v1/agent/logs/abc' }])
 })
