@@ -19,6 +19,7 @@ import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
 import { checkNodeName, joinedNode, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
+import { GossipKeys } from './gossip-keys.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -51,6 +52,8 @@ export interface ManagerOptions {
   /** The overlay subnet a node holds (from gossip), or null when unknown; a task address must lie inside it. */
   nodeSubnet?: (node: NodeRecord) => string | null
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+  /** How long one gossip key rotation step waits for every ready node's ack, ms. Default 30 s. */
+  gossipAckWaitMs?: number
 }
 
 export interface JoinResult {
@@ -67,6 +70,8 @@ export class Manager {
   readonly logs: LogBroker
   /** Cluster events as `mesh events` shows them. */
   readonly events: EventLog
+  /** The cluster's gossip keyring and its rotation (gossip-keys.ts). */
+  readonly gossipKeys: GossipKeys
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -86,6 +91,10 @@ export class Manager {
     this.#log = o.log ?? (() => undefined)
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
     this.events = o.events ?? new EventLog(o.store, { now: this.#now })
+    this.gossipKeys = new GossipKeys({
+      store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
+      ...(o.gossipAckWaitMs !== undefined ? { ackWaitMs: o.gossipAckWaitMs } : {}),
+    })
   }
 
   /** The clock this manager's timers run on (the HTTP layer's coalescing and heartbeats use it too). */
@@ -145,6 +154,7 @@ export class Manager {
 
   start(): void {
     this.events.start()
+    this.gossipKeys.start()
     this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
     this.#schedule(0)
   }
@@ -153,6 +163,7 @@ export class Manager {
     this.#stopped = true
     this.#unwatch?.()
     this.events.stop()
+    this.gossipKeys.stop()
     this.#clock.clearTimeout(this.#timer)
     this.#clock.clearTimeout(this.#wake)
   }

@@ -124,6 +124,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ role, token: await m.rotateToken(role) })
   })
 
+  // ---- gossip keyring (src/manager/gossip-keys.ts): fingerprints only, never keys, on admin routes ------------
+  app.get('/v1/gossip/keys', requireAdmin, (_req, res) => { res.json(m.gossipKeys.view()) })
+  app.post('/v1/gossip/keys/rotate', requireAdmin, async (_req, res) => {
+    await m.gossipKeys.rotate()
+    res.status(202).json(m.gossipKeys.view())
+  })
+
   // ---- nodes -----------------------------------------------------------------------------------------------
   app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.listNodes()) })
   app.get('/v1/nodes/:id', requireAdmin, (req, res) => {
@@ -199,7 +206,15 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const r = await m.join({
       token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources),
     })
-    res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest })
+    const gossipKeys = m.gossipKeys.message()
+    res.json({ nodeId: r.node.id, role: r.node.role, credential: r.credential, cluster: m.clusterInfo().digest, ...(gossipKeys ? { gossipKeys } : {}) })
+  })
+  /** A node applied gossip keyring `version` (the key rotation waits for every ready node's ack). */
+  app.post('/v1/agent/gossip-keys', requireNode, (req, res) => {
+    const { version } = body<{ version: unknown }>(req)
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return fail(res, 400, 'MESH_ERR_INVALID', 'version must be a whole number ≥ 1')
+    m.gossipKeys.ack((caller(res) as { node: NodeRecord }).node.id, version)
+    res.json({ version })
   })
   app.post('/v1/agent/status', requireNode, async (req, res) => {
     const { updates } = body<{ updates: unknown }>(req)
@@ -207,8 +222,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
   /**
-   * The push stream (NDJSON): `{tasks}` with this node's full assignment, and `{catalog}` with the cluster's
-   * services → endpoints, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats.
+   * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's
+   * services → endpoints, and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every
+   * change to it (coalesced over 10 ms); `{}` heartbeats.
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     streaming(req)
@@ -216,6 +232,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     let lastTasks = ''
     let lastCatalog = ''
+    let lastKeys = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
     const send = () => {
@@ -230,16 +247,25 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         lastCatalog = catalog.content
         res.write(catalog.line)
       }
+      const gossipKeys = m.gossipKeys.message()
+      const keys = gossipKeys ? JSON.stringify({ gossipKeys }) : ''
+      if (keys !== lastKeys) {
+        lastKeys = keys
+        res.write(`${keys}\n`)
+      }
     }
     send()
-    const unwatch = m.watch(() => {
+    const changed = () => {
       if (!timer) timer = clock.setTimeout(send, 10)
-    })
+    }
+    const unwatch = m.watch(changed)
+    const unwatchKeys = m.gossipKeys.onChange(changed)
     const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
     const detachLogs = m.logs.attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
     req.on('close', () => {
       detachLogs()
       unwatch()
+      unwatchKeys()
       heartbeat()
       clock.clearTimeout(timer)
     })
