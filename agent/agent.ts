@@ -7,7 +7,10 @@ import { realClock } from '../src/base/clock.ts'
 import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, type Store } from '../src/manager/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
-import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity } from '../src/worker/index.ts'
+import {
+  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity,
+} from '../src/worker/index.ts'
+import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
@@ -18,11 +21,13 @@ import { createAgentRegistry, nodeFactsSource, startMetrics, type RunningMetrics
 import type { Registry } from 'prom-client'
 
 /**
- * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → gossip (bind, join, or
- * rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker network) → manager (on managers:
- * store, reconcile loop, API on :7947 and manager.sock) → worker link (join with the token, the manager's push
- * stream of assignments and catalog) → data plane (catalog, ingress, DNS on the overlay gateway) → task runner
- * (containers resolve through that DNS) → metrics.
+ * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → the gossip keyring, before
+ * gossip starts (on managers: open the store and make or read the cluster's keyring; a node joining with a token:
+ * register with the manager, whose reply carries the keyring; a restarting member: `gossip-keys.json`; else
+ * --encrypt, --encrypt-file or MESH_GOSSIP_KEY, else --gossip-plaintext, else refuse) → gossip (bind, join, or rejoin the members
+ * of peers.json) → overlay (WireGuard, subnet claim, Docker network) → manager (reconcile loop, API on :7947 and
+ * manager.sock) → worker link (the manager's push stream of assignments, catalog and gossip keyring) → data plane
+ * (catalog, ingress, DNS on the overlay gateway) → task runner (containers resolve through that DNS) → metrics.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
  */
@@ -54,6 +59,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       address: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`,
       members: gossip.members(),
       counters: gossip.counters(),
+      gossipKeys: { encrypted: gossip.encrypted, keys: gossip.keys() }, // fingerprints, never the keys
       overlay: await overlay.status(),
       dataPlane: cluster.dataPlane?.status() ?? null,
     }),
@@ -68,13 +74,24 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   let stopPeers = (): void => undefined
   // Built before the manager so its API port's /metrics serves the same registry as --metrics-addr.
   const registry = createAgentRegistry({ gossip, overlay })
-  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null }
+  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null, init: null }
+  // The cluster's gossip keyring: taken before gossip starts, applied live once it runs (install, use, remove).
+  let clusterKeys: GossipKeyring | null = null
+  let gossipLive = false
+  const onGossipKeys = (r: GossipKeyring): boolean => {
+    if (gossipLive) return applyClusterKeys(gossip, config.dataDir, r, (level, msg, fields) => glog[level](fields ?? {}, msg))
+    clusterKeys = r
+    return true
+  }
   try {
+    clusterKeys = await openCluster(config, log, overlay, cluster, onGossipKeys) ?? clusterKeys
+    useGossipKeys(config, gossip, clusterKeys, glog)
     await gossip.start()
+    gossipLive = true
     await rejoin(config, gossip, glog)
     stopPeers = keepPeersSnapshot(gossip, config.dataDir, config.gossip.name)
     await overlay.start()
-    await startCluster(config, log, gossip, overlay, cluster, registry)
+    await startCluster(config, log, gossip, overlay, cluster, registry, onGossipKeys)
   } catch (err) {
     await stopCluster(cluster)
     await overlay.stop().catch(() => undefined)
@@ -86,7 +103,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, registry, log })
   cluster.dataPlane?.registerMetrics(metrics.registry)
   log.info({ node: config.gossip.name, bind: `${config.gossip.bindAddr}:${config.gossip.bindPort}`,
-    advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: config.gossip.encryptKeys.length > 0,
+    advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: gossip.encrypted,
     members: gossip.members().length }, 'agent started')
 
   let stopping: Promise<void> | null = null
@@ -108,6 +125,16 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     return stopping
   }
   return { gossip, overlay, manager: cluster.manager, metrics, shutdown }
+}
+
+/** Install the keyring chooseGossipKeys picks (cluster, gossip-keys.json, flags, plaintext) before gossip starts. */
+function useGossipKeys(config: Readonly<Config>, gossip: Gossip, cluster: GossipKeyring | null, log: Logger): void {
+  const saved = cluster ? null : readSavedGossipKeys(config.dataDir) // a broken file stops the agent with one line naming it
+  const source = chooseGossipKeys({ cluster, saved, configured: config.gossip.encryptKeys.length > 0, plaintext: config.gossip.plaintext })
+  if (source.keys) gossip.setKeyring(source.keys)
+  if (cluster) saveGossipKeys(config.dataDir, cluster)
+  if (source.from === 'plaintext') log.warn('gossip is NOT encrypted (--gossip-plaintext): anyone on the network can read and forge membership')
+  else log.info({ keys: source.from, version: source.keys ? source.version : undefined }, 'gossip encrypted')
 }
 
 /** Started without --join: join the members an earlier run knew (peers.json), if any answers. */
@@ -151,30 +178,73 @@ interface ClusterParts {
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   logs?: LogShipper
+  /** The manager's init result (managers), for the banner. */
+  init: { created: boolean; clusterId: string } | null
 }
 
-/** Manager (if this node is one) and the worker side (if this node belongs to a cluster). */
-async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry): Promise<void> {
+/**
+ * Before gossip starts: on managers, open the store and the cluster (its gossip keyring made or read); on a node
+ * joining with a token, build the link and register (the reply carries the keyring, through onGossipKeys). Returns
+ * the manager's keyring (managers), else null.
+ */
+async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
-  const mlog = log.child({ sub: 'manager' })
-  const wlog = log.child({ sub: 'worker' })
-  const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
   const storePath = managerDbPath(config.dataDir)
-  const hostname = config.gossip.name
-  const addr = config.gossip.advertiseAddr
-  const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
-  let target: { host: string; port: number } | null = null
-  let selfIdentity: Identity | null = null
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
     const manager = new Manager({
-      store, vipRange: c.vipRange, log: logFn(mlog),
+      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
       // Task addresses agents report must be IPv4s of the reporting node's overlay subnet (as gossip shows it held).
       overlayRange: config.overlay.range, nodeSubnet: (n) => overlay.subnetOf(n.hostname),
     })
     parts.manager = manager
-    const { created, clusterId } = await manager.init()
+    parts.init = await manager.init()
+    const ring = await manager.gossipKeys.init({
+      created: parts.init.created, seed: config.gossip.encryptKeys, ...(c.gossipKeyRotationMs !== null ? { rotationMs: c.gossipKeyRotationMs } : {}),
+    })
+    return ring ? { version: ring.version, keys: ring.keys } : null
+  }
+  if (!c.token && !hasIdentity(config.dataDir)) return null
+  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
+  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
+  const seed = apiSeed || config.gossip.join[0] || ''
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
+  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, onGossipKeys, false)
+  await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
+  return null
+}
+
+const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
+
+function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts,
+  onGossipKeys: (r: GossipKeyring) => boolean, self: boolean): WorkerLink {
+  return new WorkerLink({
+    transport: new HttpManagerTransport(target), clock: realClock(),
+    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
+    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+    onCatalog: (snap) => parts.dataPlane?.apply(snap),
+    onLogs: (msg) => parts.logs?.handle(msg),
+    onGossipKeys,
+    ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
+  })
+}
+
+function nodeResources(): { nanoCpus: number; memoryBytes: number } {
+  return { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
+}
+
+/** Manager (if this node is one) and the worker side (if this node belongs to a cluster); openCluster ran first. */
+async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry,
+  onGossipKeys: (r: GossipKeyring) => boolean): Promise<void> {
+  const c = config.cluster
+  const mlog = log.child({ sub: 'manager' })
+  const hostname = config.gossip.name
+  const addr = config.gossip.advertiseAddr
+  const manager = parts.manager
+  if (manager) {
+    const { created, clusterId } = parts.init as { created: boolean; clusterId: string }
     manager.start()
     registerManagerMetrics(registry, manager)
     const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay) }
@@ -188,14 +258,15 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
-    const self = await manager.registerSelf({ hostname, addr, resources }).catch((err: unknown) => {
+    const self = await manager.registerSelf({ hostname, addr, resources: nodeResources() }).catch((err: unknown) => {
       if (!(err instanceof RequestRefusedError)) throw err
       mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
       return null
     })
     if (self) {
-      target = { host: addr, port: c.apiPort }
-      selfIdentity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
+      const selfIdentity: Identity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
+      parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, onGossipKeys, true)
+      parts.link.useIdentity(selfIdentity)
     }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
@@ -204,26 +275,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
         `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
         `To add a manager: mesh token show manager\n`)
     }
-  } else if (c.token || hasIdentity(config.dataDir)) {
-    // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
-    const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
-    const seed = apiSeed || config.gossip.join[0] || ''
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
-    if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-    target = { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }
   }
-  if (!target) return
-  // One link, whichever way this node belongs to the cluster.
-  parts.link = new WorkerLink({
-    transport: new HttpManagerTransport(target), clock: realClock(),
-    dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
-    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
-    onCatalog: (snap) => parts.dataPlane?.apply(snap),
-    onLogs: (msg) => parts.logs?.handle(msg),
-    ...(!selfIdentity && c.token ? { token: c.token } : {}),
-  })
-  if (selfIdentity) parts.link.useIdentity(selfIdentity)
-  else await parts.link.register()
+  if (!parts.link) return
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
   await overlay.ready(60_000)
   const gateway = (await overlay.status()).gateway

@@ -61,6 +61,11 @@ export interface ClusterConfig {
   apiPort: number
   /** Range service VIPs are allocated from (managers; one address per service in endpoint mode vip). Default 10.78.0.0/16. */
   vipRange: string
+  /**
+   * Automatic gossip key rotation interval, ms, stored with the cluster (managers); 0 = off. null = keep the stored
+   * one (12 h, as Swarm, for a new cluster). Default null.
+   */
+  gossipKeyRotationMs: number | null
 }
 
 /** A partial config as read from a file, the environment or flags. */
@@ -80,7 +85,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null },
   }
 }
 
@@ -270,6 +275,9 @@ function validate(c: Config): void {
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')
+  if (cl.gossipKeyRotationMs !== null && !(Number.isSafeInteger(cl.gossipKeyRotationMs) && (cl.gossipKeyRotationMs === 0 || cl.gossipKeyRotationMs >= 60_000))) {
+    throw new ConfigError(`gossip key rotation ${cl.gossipKeyRotationMs} ms: 0 (off) or at least one minute`)
+  }
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

@@ -24,6 +24,10 @@ export class HttpManagerTransport implements ManagerTransport {
     return this.#call('/v1/agent/status', credential, { updates })
   }
 
+  async postGossipKeysAck(credential: string, version: number): Promise<ManagerReply<unknown>> {
+    return this.#call('/v1/agent/gossip-keys', credential, { version })
+  }
+
   watch(credential: string, h: WatchHandlers): WatchStream {
     let closed = false
     const close = () => {

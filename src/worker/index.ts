@@ -20,4 +20,5 @@
 export { WorkerLink, watchBackoffMs, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
 export { HttpManagerTransport } from './http-transport.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
+export { GOSSIP_KEYS_FILE, applyClusterKeys, chooseGossipKeys, gossipKeyringProblem, gossipKeysPath, keyringBytes, readSavedGossipKeys, saveGossipKeys, type GossipKeySource, type KeyringTarget } from './gossip-keys.ts'
 export type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'

@@ -3,7 +3,8 @@ import { ConfigError } from '../base/errors.ts'
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { Resources, TaskRecord, TaskStatus } from '../api/types.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
-import type { LogControl, WatchMessage } from '../api/watch.ts'
+import type { GossipKeyring, LogControl, WatchMessage } from '../api/watch.ts'
+import { gossipKeyringProblem } from './gossip-keys.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
 
@@ -28,6 +29,11 @@ export interface WorkerLinkOptions {
   onCatalog?(catalog: CatalogSnapshot): void
   /** `{logs}` / `{logsCancel}` requests from the manager (the runtime's LogShipper answers them through upload()). */
   onLogs?(m: LogControl): void
+  /**
+   * The cluster's gossip keyring (join reply, then `{gossipKeys}` on the stream; checked before it is handed on).
+   * Return true once applied: the link then acknowledges its version to the manager.
+   */
+  onGossipKeys?(keys: GossipKeyring): boolean
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -88,6 +94,7 @@ export class WorkerLink {
     if (r.status !== 200 || !r.body) throw new ConfigError(`joining the manager at ${transport.address} failed: ${r.message}`)
     this.#id = { nodeId: r.body.nodeId, credential: r.body.credential, role: r.body.role, manager: transport.address }
     writeIdentity(dataDir, this.#id)
+    if (r.body.gossipKeys !== undefined) this.#gossipKeys(r.body.gossipKeys, false)
     this.#o.log('info', 'joined the cluster', { node: this.#o.hostname, role: r.body.role, manager: transport.address })
     return this.#id
   }
@@ -171,8 +178,20 @@ export class WorkerLink {
       if (msg.tasks) this.#o.onAssignments(msg.tasks)
       if (msg.catalog) this.#o.onCatalog?.(msg.catalog)
       if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
+      if (msg.gossipKeys !== undefined) this.#gossipKeys(msg.gossipKeys, true)
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }
+  }
+
+  /** Check a keyring from the manager, hand it on, and acknowledge its version once applied. */
+  #gossipKeys(raw: unknown, ack: boolean): void {
+    const problem = gossipKeyringProblem(raw)
+    if (problem) return this.#o.log('warn', `gossip keyring from the manager refused: it ${problem}`)
+    const keys = raw as GossipKeyring
+    if (!this.#o.onGossipKeys?.(keys) || !ack || !this.#id) return
+    this.#o.transport.postGossipKeysAck(this.#id.credential, keys.version)
+      .then((r) => { if (r.status !== 200) throw new Error(r.message) })
+      .catch((err: Error) => this.#o.log('warn', 'gossip keyring acknowledgement failed (sent again when the stream reopens)', { version: keys.version, err: err.message }))
   }
 }

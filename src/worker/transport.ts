@@ -17,6 +17,8 @@ export interface JoinReply {
   nodeId: string
   credential: string
   role: string
+  /** The cluster's gossip keyring (absent when the cluster gossips in plaintext). */
+  gossipKeys?: unknown
 }
 
 export interface StatusUpdate {
@@ -56,6 +58,8 @@ export interface ManagerTransport {
   join(token: string, req: JoinRequest): Promise<ManagerReply<JoinReply>>
   /** `POST /v1/agent/status`. Rejects when the manager cannot be reached. */
   postStatus(credential: string, updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
+  /** `POST /v1/agent/gossip-keys`: this node applied gossip keyring `version`. Rejects when the manager cannot be reached. */
+  postGossipKeysAck(credential: string, version: number): Promise<ManagerReply<unknown>>
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
   watch(credential: string, h: WatchHandlers): WatchStream
   /** A streaming `POST <path>` with this node's credential (log uploads); the caller writes and ends it. */

@@ -45,6 +45,13 @@ export class FakeManager implements ManagerTransport {
     return { status: a, body: {}, message: `HTTP ${a}` }
   }
 
+  readonly gossipAcks: { credential: string; version: number }[] = []
+
+  async postGossipKeysAck(credential: string, version: number): Promise<ManagerReply<unknown>> {
+    this.gossipAcks.push({ credential, version })
+    return { status: 200, body: { version }, message: 'HTTP 200' }
+  }
+
   watch(credential: string, h: WatchHandlers): WatchStream {
     let over = false
     const end = () => {
