@@ -7,6 +7,7 @@ import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
 import { dnsCommand } from './dns.ts'
+import { keyCommand } from './key.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
   program.addHelpText('after', `
 Start a node (see \`mesh agent --help\`):
-  mesh agent --bind ADDR[:PORT] [--join ADDR[,ADDR]] [--encrypt KEY] [--name NAME] [--overlay on|off|auto]
+  mesh agent --bind ADDR[:PORT] [--init | --join ADDR] [--name NAME] [--overlay on|off|auto]
 Then:
   mesh status          the members and the overlay, as this node sees them`)
   program.addCommand(agentCommand())
@@ -33,6 +34,7 @@ Then:
   program.addCommand(eventsCommand())
   program.addCommand(stackCommand())
   program.addCommand(dnsCommand())
+  program.addCommand(keyCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)
