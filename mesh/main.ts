@@ -24,6 +24,7 @@ export function buildProgram(): Command {
   program.addHelpText('after', `
 Start a node (see \`mesh agent --help\`):
   mesh agent --bind ADDR[:PORT] [--init | --join ADDR] [--name NAME] [--overlay on|off|auto]
+  (gossip is encrypted: a cluster's keyring comes from its manager; gossip only: --encrypt-file F or --gossip-plaintext)
 Then:
   mesh status          the members and the overlay, as this node sees them`)
   program.addCommand(agentCommand())
