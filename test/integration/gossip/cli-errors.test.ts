@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram'
 import net from 'node:net'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -124,6 +124,14 @@ t.test('port in use for TCP only', async (t) => {
   t.teardown(() => new Promise<void>((r) => server.close(() => r())))
   const r = await runMesh(['agent', '--bind', '127.0.53.5', '--name', 'u2', '--data-dir', dir('u2'), '--gossip-plaintext'])
   assertOneLineError(t, r, /in use.*127\.0\.53\.5|127\.0\.53\.5.*in use/)
+  t.comment(r.stderr.trim())
+})
+
+t.test('a corrupt gossip-keys.json: one line naming the file', async (t) => {
+  mkdirSync(dir('gk'), { recursive: true })
+  writeFileSync(join(dir('gk'), 'gossip-keys.json'), '{"version": 2, "keys": [')
+  const r = await runMesh(['agent', '--bind', '127.0.53.10', '--name', 'gk', '--data-dir', dir('gk')])
+  assertOneLineError(t, r, /gossip-keys\.json is not valid JSON: remove it or restore a backup/)
   t.comment(r.stderr.trim())
 })
 
