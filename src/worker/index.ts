@@ -6,7 +6,8 @@
  * (`GET /v1/agent/watch`, NDJSON `WatchMessage`s: task assignments, the catalog, log requests) open, reconnecting
  * with capped exponential backoff (250 ms doubling, at most 5 s); sends task reports back in batches (50 ms
  * window, latest report per task wins, a batch the manager did not take is retried after 1 s); opens the
- * authenticated uploads the runtime's log shipper writes to.
+ * authenticated uploads the runtime's log shipper writes to; hands the cluster's gossip keyring (join reply, watch
+ * stream) to the agent and acknowledges each version applied (gossip-keys.ts keeps it in `<data-dir>/gossip-keys.json`).
  *
  * Who calls it: agent/ builds one `WorkerLink` per process (workers join with a token; a manager node uses the
  * identity it issued itself) and wires its callbacks to the task runner, the data plane and the log shipper.
