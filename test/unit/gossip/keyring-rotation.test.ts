@@ -149,3 +149,24 @@ t.test('an unkeyed packet to an encrypted agent is dropped: the member list does
     }
   }
 })
+
+t.test('a node down during a rotation comes back with the old key and catches up from the pushed keyring', async (t) => {
+  const old = b64(key(1))
+  const c = await cluster(t, 4, [old])
+  await c.kill(3)
+  await c.until(() => c.everyLiveNodeSees('n3', ['dead', 'left']), 60_000)
+  for (const n of c.nodes.slice(0, 3)) n.gossip.applyKeys([key(1), key(2)])
+  await c.clock.advance(1000)
+  for (const n of c.nodes.slice(0, 3)) n.gossip.applyKeys([key(2), key(1)])
+  await c.clock.advance(1000)
+  for (const n of c.nodes.slice(0, 3)) n.gossip.applyKeys([key(2)])
+  const back = c.extraNode('n3', 3) // restarted with gossip-keys.json from before the rotation
+  c.nodes[3] = back
+  await back.gossip.start()
+  back.alive = true
+  const joined = await c.settle(back.gossip.join([`${SimCluster.address(0).ip}:7946`]).then(() => true, () => false))
+  t.equal(joined, false, 'with the old key alone it cannot join (its peers dropped that key)')
+  back.gossip.applyKeys([key(2)]) // its watch stream reconnects: the current keyring, all at once
+  await c.settle(back.gossip.join([`${SimCluster.address(0).ip}:7946`]))
+  t.ok(await c.until(() => c.fullyConverged(), 30_000) >= 0, 'caught up: every node sees all four alive')
+})

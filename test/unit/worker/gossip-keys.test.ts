@@ -123,3 +123,26 @@ t.test('the link hands keyrings on and acknowledges what was applied', async (t)
   t.equal(manager.gossipAcks.length, 1, 'a keyring the agent could not apply is not acknowledged')
   t.notOk(readFileSync(join(dataDir, 'node.json'), 'utf8').includes(K1), 'node.json holds no gossip key')
 })
+
+t.test('a node that was away catches up: the reopened stream\'s keyring is handed on and acknowledged', async (t) => {
+  const clock = new FakeClock()
+  const manager = new FakeManager(clock)
+  const got: GossipKeyring[] = []
+  const link = new WorkerLink({
+    transport: manager, clock, dataDir: tmp(t), hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1, memoryBytes: 1 },
+    onAssignments: () => undefined, onGossipKeys: (k) => { got.push(k); return true }, log: () => undefined,
+  })
+  t.teardown(() => link.stop())
+  link.useIdentity({ nodeId: 'n1', credential: 'c1', role: 'worker', manager: manager.address })
+  link.start()
+  manager.streams[0]?.open()
+  manager.streams[0]?.send({ gossipKeys: { version: 1, keys: [K1] } })
+  manager.streams[0]?.drop() // the manager went away; a whole rotation happened meanwhile
+  await clock.advance(250)
+  const again = manager.streams[1]
+  again?.open()
+  again?.send({ gossipKeys: { version: 4, keys: [K2] } })
+  await clock.advance(0)
+  t.same(got.at(-1), { version: 4, keys: [K2] }, 'the keyring after the rotation, at once when the stream reopens')
+  t.same(manager.gossipAcks.map((a) => a.version), [1, 4], 'acknowledged')
+})
