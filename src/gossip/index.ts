@@ -5,14 +5,16 @@
  * (probe, indirect probe, TCP fallback, suspicion with confirmations, local health), disseminates state by
  * piggybacked gossip and push/pull, and runs serf's layer on top so real `serf` agents list us as they list
  * each other (alive / leaving / left / failed). Other subsystems publish node facts as tags (metadata, ≤ 512 B),
- * subscribe to member events, and use user events (cluster-wide) or direct messages (one node).
+ * subscribe to member events, and use user events (cluster-wide) or direct messages (one node). Packets and streams
+ * are AES-GCM encrypted with a keyring (memberlist's): set before start (the cluster's, from agent/), changed at
+ * runtime key by key (installKey → useKey → removeKey, or applyKeys in that order), listed by fingerprint only.
  *
  * Who calls it: agent/ (process wiring) and, through events, src/overlay and src/catalog.
  * Invariants: the core (memberlist.ts, state.ts, serf.ts) is pure — clock, random and transport are injected —
  * so the same code runs on real sockets and on a FakeNetwork with virtual time. Wire formats are in wire.ts
  * and serf-wire.ts and are append-only.
- * Never: block on the network in an event handler, throw on hostile input (decode errors are counted), or send a
- * Vsn that is not exactly 6 bytes (it crashes serf).
+ * Never: block on the network in an event handler, throw on hostile input (decode and decrypt errors are counted),
+ * send a Vsn that is not exactly 6 bytes (it crashes serf), or expose a key (status shows fingerprints).
  */
 import type { GossipConfig } from '../config/gossip.ts'
 import { ConfigError } from '../base/errors.ts'
