@@ -267,6 +267,9 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       const selfIdentity: Identity = { nodeId: self.node.id, credential: self.credential, role: 'manager', manager: `${addr}:${c.apiPort}` }
       parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, onGossipKeys, true)
       parts.link.useIdentity(selfIdentity)
+    } else {
+      // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.
+      manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
     }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
