@@ -25,7 +25,10 @@ wait_alive() { # dir count
   done; echo "timed out waiting for $2 alive members"; return 1
 }
 
-step "starting 3 mesh agents on 127.0.0.41-43:7946"
+step "starting 3 mesh agents on 127.0.0.41-43:7946 (gossip encrypted with one shared key, as serf keygen makes)"
+# Gossip is encrypted by default; agents of no cluster share a key, by environment (argv is visible in ps).
+MESH_GOSSIP_KEY=$(head -c 32 /dev/urandom | base64)
+export MESH_GOSSIP_KEY
 for i in 1 2 3; do
   join=(); [ "$i" -gt 1 ] && join=(--join 127.0.0.41)
   $MESH agent --name "node$i" --bind "127.0.0.4$i" --data-dir "$WORK/node$i" --profile local --tag "role=demo" "${join[@]}" >"$WORK/node$i.log" 2>&1 &
@@ -35,7 +38,7 @@ done
 wait_alive "$WORK/node1" 3
 if command -v serf >/dev/null; then
   step "a real serf agent joins the same cluster (memberlist wire protocol)"
-  serf agent -node=serf1 -bind=127.0.0.44:7946 -rpc-addr=127.0.0.44:7373 -join=127.0.0.41 >"$WORK/serf1.log" 2>&1 &
+  serf agent -node=serf1 -bind=127.0.0.44:7946 -rpc-addr=127.0.0.44:7373 -join=127.0.0.41 -encrypt="$MESH_GOSSIP_KEY" >"$WORK/serf1.log" 2>&1 &
   PIDS+=($!)
   wait_alive "$WORK/node1" 4
   serf members -rpc-addr=127.0.0.44:7373

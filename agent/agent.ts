@@ -10,7 +10,10 @@ import { createNodeKeyAndCsr } from '../src/pki/index.ts'
 import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
-import { HttpManagerTransport, WorkerLink, hasIdentity, savedManager, type Identity, type NodeTls } from '../src/worker/index.ts'
+import {
+  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
+} from '../src/worker/index.ts'
+import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import type { Config } from '../src/config/index.ts'
 import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
@@ -21,12 +24,16 @@ import { createAgentRegistry, nodeFactsSource, startMetrics, type RunningMetrics
 import type { Registry } from 'prom-client'
 
 /**
- * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → gossip (bind, join, or
- * rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker network; on a cluster node its peers
- * are the manager's registered list) → manager (on managers: store, reconcile loop, API on :7947 and manager.sock)
- * → worker link (join with the token, register the overlay key and subnet, the manager's push stream of
- * assignments, catalog and overlay peers) → data plane (catalog, ingress, DNS on the overlay gateway) → task runner
- * (containers resolve through that DNS) → metrics.
+ * agent/ — process wiring for `mesh agent`. Start order: data dir → control socket → the gossip keyring, before
+ * gossip starts (on managers: open the store and make or read the cluster's keyring; a node joining with a token:
+ * register with the manager — CA-pinned, mutual TLS from then on — whose reply carries the keyring; a restarting
+ * member: `gossip-keys.json`; else --encrypt, --encrypt-file or MESH_GOSSIP_KEY, else --gossip-plaintext, else
+ * refuse) → gossip (bind, join, or rejoin the members of peers.json) → overlay (WireGuard, subnet claim, Docker
+ * network; on a cluster node its peers are the manager's registered list) → manager (its own certificate, reconcile
+ * loop, API on :7947 with TLS 1.3 and manager.sock) → worker link (register the overlay key and subnet, the
+ * manager's push stream of assignments, catalog, overlay peers, CA roots and gossip keyring; certificate renewal) →
+ * data plane (catalog, ingress, DNS on the overlay gateway) → task runner (containers resolve through that DNS) →
+ * metrics.
  * Stop order is the reverse. SIGTERM and SIGINT mean a graceful leave (peers see `left`, not `failed`);
  * a second signal exits at once.
  */
@@ -61,6 +68,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       address: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`,
       members: gossip.members(),
       counters: gossip.counters(),
+      gossipKeys: { encrypted: gossip.encrypted, keys: gossip.keys() }, // fingerprints, never the keys
       overlay: await overlay.status(),
       dataPlane: cluster.dataPlane?.status() ?? null,
     }),
@@ -75,13 +83,24 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   let stopPeers = (): void => undefined
   // Built before the manager so its API port's /metrics serves the same registry as --metrics-addr.
   const registry = createAgentRegistry({ gossip, overlay })
-  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null }
+  const cluster: ClusterParts = { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null, init: null }
+  // The cluster's gossip keyring: taken before gossip starts, applied live once it runs (install, use, remove).
+  let clusterKeys: GossipKeyring | null = null
+  let gossipLive = false
+  const onGossipKeys = (r: GossipKeyring): boolean => {
+    if (gossipLive) return applyClusterKeys(gossip, config.dataDir, r, (level, msg, fields) => glog[level](fields ?? {}, msg))
+    clusterKeys = r
+    return true
+  }
   try {
+    clusterKeys = await openCluster(config, log, overlay, cluster, onGossipKeys) ?? clusterKeys
+    useGossipKeys(config, gossip, clusterKeys, glog)
     await gossip.start()
+    gossipLive = true
     await rejoin(config, gossip, glog)
     stopPeers = keepPeersSnapshot(gossip, config.dataDir, config.gossip.name)
     await overlay.start()
-    await startCluster(config, log, gossip, overlay, cluster, registry)
+    await startCluster(config, log, gossip, overlay, cluster, registry, onGossipKeys)
   } catch (err) {
     await stopCluster(cluster)
     await overlay.stop().catch(() => undefined)
@@ -93,7 +112,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
   const metrics: RunningMetrics = await startMetrics({ addr: config.metricsAddr, registry, log })
   cluster.dataPlane?.registerMetrics(metrics.registry)
   log.info({ node: config.gossip.name, bind: `${config.gossip.bindAddr}:${config.gossip.bindPort}`,
-    advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: config.gossip.encryptKeys.length > 0,
+    advertise: `${config.gossip.advertiseAddr}:${gossip.localAddress.port}`, encrypted: gossip.encrypted,
     members: gossip.members().length }, 'agent started')
 
   let stopping: Promise<void> | null = null
@@ -115,6 +134,16 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     return stopping
   }
   return { gossip, overlay, manager: cluster.manager, metrics, shutdown }
+}
+
+/** Install the keyring chooseGossipKeys picks (cluster, gossip-keys.json, flags, plaintext) before gossip starts. */
+function useGossipKeys(config: Readonly<Config>, gossip: Gossip, cluster: GossipKeyring | null, log: Logger): void {
+  const saved = cluster ? null : readSavedGossipKeys(config.dataDir) // a broken file stops the agent with one line naming it
+  const source = chooseGossipKeys({ cluster, saved, configured: config.gossip.encryptKeys.length > 0, plaintext: config.gossip.plaintext })
+  if (source.keys) gossip.setKeyring(source.keys)
+  if (cluster) saveGossipKeys(config.dataDir, cluster)
+  if (source.from === 'plaintext') log.warn('gossip is NOT encrypted (--gossip-plaintext): anyone on the network can read and forge membership')
+  else log.info({ keys: source.from, version: source.keys ? source.version : undefined }, 'gossip encrypted')
 }
 
 /** Started without --join: join the members an earlier run knew (peers.json), if any answers. */
@@ -158,40 +187,87 @@ interface ClusterParts {
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   logs?: LogShipper
+  /** The manager's init result (managers), for the banner. */
+  init: { created: boolean; clusterId: string; tokensChanged: boolean } | null
 }
 
-/** Manager (if this node is one) and the worker side (if this node belongs to a cluster). */
-async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry): Promise<void> {
+/**
+ * Before gossip starts: on managers, open the store and the cluster (its gossip keyring made or read); on a node
+ * joining with a token, build the link and register (the reply carries the keyring, through onGossipKeys). Returns
+ * the manager's keyring (managers), else null.
+ */
+async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
-  const mlog = log.child({ sub: 'manager' })
-  const wlog = log.child({ sub: 'worker' })
-  const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
   const storePath = managerDbPath(config.dataDir)
-  const hostname = config.gossip.name
-  const addr = config.gossip.advertiseAddr
-  const resources = { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
-  let target: { host: string; port: number } | null = null
-  let selfIdentity: { id: Identity; tls: NodeTls } | null = null
-  let reloadApiTls: ((tls: NodeTls) => void) | null = null
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
     const manager = new Manager({
-      store, vipRange: c.vipRange, log: logFn(mlog),
+      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
     })
     parts.manager = manager
-    const { created, clusterId, tokensChanged } = await manager.init()
-    if (tokensChanged) mlog.warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
+    parts.init = await manager.init()
+    if (parts.init.tokensChanged) {
+      log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
+    }
+    const ring = await manager.gossipKeys.init({
+      created: parts.init.created, seed: config.gossip.encryptKeys, ...(c.gossipKeyRotationMs !== null ? { rotationMs: c.gossipKeyRotationMs } : {}),
+    })
+    return ring ? { version: ring.version, keys: ring.keys } : null
+  }
+  if (!c.token && !hasIdentity(config.dataDir)) return null
+  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
+  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
+  const seed = apiSeed || config.gossip.join[0] || ''
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
+  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
+  await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
+  return null
+}
+
+const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
+
+function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
+  onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
+  return new WorkerLink({
+    transport: new HttpManagerTransport(target), clock: realClock(),
+    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
+    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+    onCatalog: (snap) => parts.dataPlane?.apply(snap),
+    onLogs: (msg) => parts.logs?.handle(msg),
+    onGossipKeys,
+    onPeers: (peers) => overlay.setPeers(peers),
+    ...(onTls ? { onTls } : {}),
+    ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
+  })
+}
+
+function nodeResources(): { nanoCpus: number; memoryBytes: number } {
+  return { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
+}
+
+/** Manager (if this node is one) and the worker side (if this node belongs to a cluster); openCluster ran first. */
+async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry,
+  onGossipKeys: (r: GossipKeyring) => boolean): Promise<void> {
+  const c = config.cluster
+  const mlog = log.child({ sub: 'manager' })
+  const hostname = config.gossip.name
+  const addr = config.gossip.advertiseAddr
+  const manager = parts.manager
+  let reloadApiTls: ((tls: NodeTls) => void) | null = null
+  if (manager) {
+    const { created, clusterId } = parts.init as { created: boolean; clusterId: string }
     manager.start()
     registerManagerMetrics(registry, manager)
     // The manager node's own certificate (the API's server certificate too), for a key made here.
     const { keyPem, csrPem } = await createNodeKeyAndCsr()
     const names = apiNames(config, hostname, csrPem)
     // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
-    const self = await manager.registerSelf({ hostname, addr, resources }, names).catch((err: unknown) => {
+    const self = await manager.registerSelf({ hostname, addr, resources: nodeResources() }, names).catch((err: unknown) => {
       if (!(err instanceof RequestRefusedError)) throw err
       mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
       return null
@@ -223,8 +299,11 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     if (self) {
-      target = { host: addr, port: c.apiPort }
-      selfIdentity = { id: { nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, tls: apiTls }
+      parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, overlay, onGossipKeys, true, reloadApiTls)
+      parts.link.useIdentity({ nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, apiTls)
+    } else {
+      // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.
+      manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
     }
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
@@ -233,28 +312,8 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
         `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
         `To add a manager: mesh token show manager\n`)
     }
-  } else if (c.token || hasIdentity(config.dataDir)) {
-    // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
-    const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
-    const seed = apiSeed || config.gossip.join[0] || ''
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
-    if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-    target = { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }
   }
-  if (!target) return
-  // One link, whichever way this node belongs to the cluster.
-  parts.link = new WorkerLink({
-    transport: new HttpManagerTransport(target), clock: realClock(),
-    dataDir: config.dataDir, hostname, addr, resources, log: logFn(wlog),
-    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
-    onCatalog: (snap) => parts.dataPlane?.apply(snap),
-    onLogs: (msg) => parts.logs?.handle(msg),
-    ...(reloadApiTls ? { onTls: reloadApiTls } : {}),
-    onPeers: (peers) => overlay.setPeers(peers),
-    ...(!selfIdentity && c.token ? { token: c.token } : {}),
-  })
-  if (selfIdentity) parts.link.useIdentity(selfIdentity.id, selfIdentity.tls)
-  else await parts.link.register()
+  if (!parts.link) return
   const registering = parts.link
   overlay.onHeld((reg) => registering.registerOverlay(reg)) // again whenever the node moves to another subnet
   if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')

@@ -16,6 +16,7 @@
  *   `## Overlay throughput (iperf3)` (replacing that section only), unless --no-write.
  * Network: only the lab's namespaces. Every process started here is stopped by PID; the lab goes down in finally.
  */
+import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
@@ -125,9 +126,12 @@ async function udpRcvbufErrors(n: LabNode): Promise<number> {
 
 const nsUsage = (files: string[]): number => files.reduce((s, f) => s + Number(readFileSync(f, 'utf8').trim()), 0)
 
+const GOSSIP_KEY = randomBytes(32).toString('base64')
+
 function startAgent(lab: Lab, n: LabNode): Proc {
   const join0 = n.index === 1 ? [] : ['--join', (lab.nodes[0] as LabNode).ip]
-  return n.spawn(['node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', join(n.dir, 'mesh'),
+  // Gossip is encrypted by default: these gossip-only agents share a key (by environment, not argv).
+  return n.spawn(['env', `MESH_GOSSIP_KEY=${GOSSIP_KEY}`, 'node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', join(n.dir, 'mesh'),
     '--overlay', 'on', ...join0], { name: `agent-${n.name}` })
 }
 

@@ -16,6 +16,8 @@ interface AgentOpts {
   name?: string
   encrypt?: string[]
   encryptFile?: string
+  gossipPlaintext?: boolean
+  gossipKeyRotation?: string
   dataDir?: string
   config?: string
   logLevel?: string
@@ -48,6 +50,8 @@ export function agentCommand(): Command {
     .option('--name <name>', 'node name, unique in the cluster (default: the host name)')
     .option('--encrypt <base64-key>', 'gossip encryption key, 16/24/32 bytes base64 (as `serf keygen`); repeat for a keyring, first is primary (visible in ps: prefer --encrypt-file or MESH_GOSSIP_KEY)', collect)
     .option('--encrypt-file <path>', 'read the gossip key(s) from a file: one base64 key per line, first is primary (env MESH_GOSSIP_KEY)')
+    .option('--gossip-plaintext', 'gossip unencrypted when this node has no keyring (no cluster, no --encrypt*): only for an unkeyed serf; prints a warning')
+    .option('--gossip-key-rotation <duration>', 'managers: rotate the cluster\'s gossip key this often, e.g. 12h (default 12h, stored with the cluster; 0 = off)')
     .option('--tag <key=value>', 'publish a tag in this node\'s metadata (repeatable)', (v: string, p: string[] = []) => p.concat(v))
     .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
     .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
@@ -72,7 +76,9 @@ Examples:
   mesh agent --bind 10.0.0.1 --name node1
   mesh agent --bind 10.0.0.1 --name manager1 --init
   MESH_JOIN_TOKEN=MESHTKN-2-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
-  mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key
+  mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key    (gossip only, with serf's key)
+  mesh agent --bind 10.0.0.3 --join 10.0.0.1 --gossip-plaintext                      (gossip only, with an unkeyed serf)
+Gossip is encrypted: --init makes the cluster's keyring, joining nodes receive it from the manager (mesh key ls).
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
 The config file may also set dataPlane: {ingressMode, ingressIdleTimeoutMs, ingressMaxConnections, ingressBalancer,
@@ -131,6 +137,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.name !== undefined) gossip.name = o.name
   if (o.encrypt !== undefined) gossip.encryptKeys = o.encrypt
   if (o.encryptFile !== undefined) gossip.encryptKeys = readSecretFile('--encrypt-file', o.encryptFile, read).split('\n').flatMap(splitList)
+  if (o.gossipPlaintext) gossip.plaintext = true
   if (o.tag !== undefined) {
     const tags: Record<string, string> = {}
     for (const t of o.tag) {
@@ -153,6 +160,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   }
   if (o.vipRange !== undefined) cluster.vipRange = o.vipRange
   if (o.certExpiry !== undefined) cluster.certExpiryMs = parseDuration(o.certExpiry, '--cert-expiry')
+  if (o.gossipKeyRotation !== undefined) cluster.gossipKeyRotationMs = o.gossipKeyRotation === '0' ? 0 : parseDuration(o.gossipKeyRotation, '--gossip-key-rotation')
   if (Object.keys(cluster).length > 0) out.cluster = cluster
   if (o.overlay !== undefined || o.overlayRange !== undefined) {
     out.overlay = {

@@ -9,6 +9,7 @@ import { stackCommand } from './stack.ts'
 import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
+import { keyCommand } from './key.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -24,7 +25,8 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
   program.addHelpText('after', `
 Start a node (see \`mesh agent --help\`):
-  mesh agent --bind ADDR[:PORT] [--join ADDR[,ADDR]] [--encrypt KEY] [--name NAME] [--overlay on|off|auto]
+  mesh agent --bind ADDR[:PORT] [--init | --join ADDR] [--name NAME] [--overlay on|off|auto]
+  (gossip is encrypted: a cluster's keyring comes from its manager; gossip only: --encrypt-file F or --gossip-plaintext)
 Then:
   mesh status          the members and the overlay, as this node sees them
   mesh ui login        a one-time login code for the web dashboard (on a manager)`)
@@ -38,6 +40,7 @@ Then:
   program.addCommand(dnsCommand())
   program.addCommand(caCommand())
   program.addCommand(uiCommand())
+  program.addCommand(keyCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

@@ -19,7 +19,9 @@ export function statusCommand(): Command {
       }
       const members = [...status.members].sort((a, b) => a.name.localeCompare(b.name))
       const alive = members.filter((m) => m.state === 'alive').length
-      process.stdout.write(`Node: ${status.node} (${status.address})   Members: ${members.length}, ${alive} alive\n\n`)
+      process.stdout.write(`Node: ${status.node} (${status.address})   Members: ${members.length}, ${alive} alive\n`)
+      if (status.gossipKeys) process.stdout.write(`${formatGossipKeys(status.gossipKeys)}\n`)
+      process.stdout.write('\n')
       process.stdout.write(table(['NAME', 'ADDRESS', 'STATE', 'INCARNATION', 'LAST CHANGE', 'TAGS'], members.map((m) => [
         m.name + (m.name === status.node ? ' *' : ''), m.address, m.state, String(m.incarnation), formatAgo(m.sinceChangeMs),
         Object.entries(m.tags).filter(([k]) => !k.startsWith('mesh.')).map(([k, v]) => `${k}=${v}`).join(','),
@@ -27,6 +29,13 @@ export function statusCommand(): Command {
       if (status.overlay) process.stdout.write(`\n${formatOverlay(status.overlay)}`)
       if (status.dataPlane) process.stdout.write(`\n${formatDataPlane(status.dataPlane)}`)
     })
+}
+
+/** One line: whether gossip is encrypted, how many keys, and the primary's fingerprint (never a key). */
+export function formatGossipKeys(k: NonNullable<AgentStatus['gossipKeys']>): string {
+  if (!k.encrypted) return 'Gossip: NOT encrypted (--gossip-plaintext)'
+  const primary = k.keys.find((x) => x.primary)?.fingerprint ?? '?'
+  return `Gossip: encrypted, ${k.keys.length} key${k.keys.length === 1 ? '' : 's'} installed, primary ${primary}`
 }
 
 function formatBytes(n: number): string {

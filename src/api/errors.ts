@@ -27,3 +27,10 @@ export class ServiceRequestError extends MeshError {
     super('MESH_ERR_SERVICE_REQUEST', message, options)
   }
 }
+
+/** A gossip key rotation stalled: ready nodes did not acknowledge a step in time (every node still holds both keys). */
+export class KeyRotationError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_KEY_ROTATION', message, options)
+  }
+}

@@ -155,6 +155,8 @@ export interface AgentStatus {
   members: MemberInfo[]
   /** Gossip counters (packets, bytes, probes, …). */
   counters?: Record<string, unknown>
+  /** Whether gossip is encrypted, and the installed keys' fingerprints, primary first (never the keys). */
+  gossipKeys?: { encrypted: boolean; keys: { fingerprint: string; primary: boolean }[] }
   overlay?: OverlayStatus
   dataPlane?: DataPlaneStatus | null
 }

@@ -54,9 +54,32 @@ export interface WatchMessage extends LogControl {
   peers?: OverlayPeer[]
   /** The cluster roots to trust (two during a CA rotation) and the digest of the current one, which issues. */
   ca?: CaRoots
+  /** The cluster's gossip keyring, sent when the stream opens and after each change. */
+  gossipKeys?: GossipKeyring
 }
 
 export interface CaRoots {
   roots: string[]
   digest: string
+}
+
+/** The cluster's gossip keyring (`{gossipKeys}` on the watch stream, `gossipKeys` in the join reply). Append-only. */
+export interface GossipKeyring {
+  /** Grows with every change; the agent acknowledges the version it applied (POST /v1/agent/gossip-keys). */
+  version: number
+  /** Base64 AES keys, primary first (encrypt with the first, decrypt with any). */
+  keys: string[]
+}
+
+/** `GET /v1/gossip/keys` (`mesh key ls`): fingerprints, never keys. */
+export interface GossipKeysView {
+  encrypted: boolean
+  version: number
+  keys: { fingerprint: string; primary: boolean }[]
+  /** When the last rotation finished, ms since the epoch. */
+  rotatedAt: number
+  /** Automatic rotation interval, ms (0 = off). */
+  rotationIntervalMs: number
+  /** The rotation under way: its step, the keyring version it waits for, the nodes (hostnames) that have not acknowledged it. */
+  rotation: { phase: 'install' | 'use' | 'remove'; version: number; newKey: string; waitingFor: string[]; stalled: boolean } | null
 }

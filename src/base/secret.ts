@@ -11,3 +11,11 @@ export function sameSecret(presented: string, expected: string): boolean {
   const b = createHash('sha256').update(expected).digest()
   return timingSafeEqual(a, b)
 }
+
+/**
+ * A key's public name: `sha256:` and the first 16 hex digits of its SHA-256 (gossip keys in `mesh key ls` and
+ * `mesh status --json`). It tells keys apart and reveals nothing that helps to guess one.
+ */
+export function keyFingerprint(key: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`
+}

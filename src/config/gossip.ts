@@ -49,6 +49,11 @@ export interface GossipConfig {
   tcpPings: boolean
   /** Base64 AES keys (16/24/32 bytes). The first is the primary, used to encrypt; all are tried to decrypt. */
   encryptKeys: string[]
+  /**
+   * Gossip unencrypted when this node has no keyring (none from a cluster, none given): only for interop with an
+   * unkeyed serf or memberlist. Without it such an agent refuses to start. Default false.
+   */
+  plaintext: boolean
   /** Seeds to join at start: host[:port], comma separated on the command line. */
   join: string[]
   /** Time to wait after a leave broadcast before closing the sockets, ms (serf's LeavePropagateDelay). Default 1000. */
@@ -97,6 +102,7 @@ export function lanGossipConfig(): GossipConfig {
     enableCompression: true,
     tcpPings: true,
     encryptKeys: [],
+    plaintext: false,
     join: [],
     leavePropagateDelayMs: 1000,
     reconnectIntervalMs: 30_000,

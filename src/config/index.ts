@@ -64,6 +64,11 @@ export interface ClusterConfig {
   vipRange: string
   /** Lifetime of node certificates a new cluster issues (`--init --cert-expiry`); default 90 days, at least 1 minute. */
   certExpiryMs?: number
+  /**
+   * Automatic gossip key rotation interval, ms, stored with the cluster (managers); 0 = off. null = keep the stored
+   * one (12 h, as Swarm, for a new cluster). Default null.
+   */
+  gossipKeyRotationMs: number | null
 }
 
 /** A partial config as read from a file, the environment or flags. */
@@ -83,7 +88,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null },
   }
 }
 
@@ -275,6 +280,9 @@ function validate(c: Config): void {
   parseCidr(cl.vipRange, 'VIP range')
   if (cl.certExpiryMs !== undefined && !(Number.isSafeInteger(cl.certExpiryMs) && cl.certExpiryMs >= 60_000)) {
     throw new ConfigError(`certificate expiry ${cl.certExpiryMs} ms: must be at least 1m`)
+  }
+  if (cl.gossipKeyRotationMs !== null && !(Number.isSafeInteger(cl.gossipKeyRotationMs) && (cl.gossipKeyRotationMs === 0 || cl.gossipKeyRotationMs >= 60_000))) {
+    throw new ConfigError(`gossip key rotation ${cl.gossipKeyRotationMs} ms: 0 (off) or at least one minute`)
   }
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   for (const [k, v] of Object.entries(g.tags)) {

@@ -5,14 +5,16 @@
  * (probe, indirect probe, TCP fallback, suspicion with confirmations, local health), disseminates state by
  * piggybacked gossip and push/pull, and runs serf's layer on top so real `serf` agents list us as they list
  * each other (alive / leaving / left / failed). Other subsystems publish node facts as tags (metadata, ≤ 512 B),
- * subscribe to member events, and use user events (cluster-wide) or direct messages (one node).
+ * subscribe to member events, and use user events (cluster-wide) or direct messages (one node). Packets and streams
+ * are AES-GCM encrypted with a keyring (memberlist's): set before start (the cluster's, from agent/), changed at
+ * runtime key by key (installKey → useKey → removeKey, or applyKeys in that order), listed by fingerprint only.
  *
  * Who calls it: agent/ (process wiring) and, through events, src/overlay and src/catalog.
  * Invariants: the core (memberlist.ts, state.ts, serf.ts) is pure — clock, random and transport are injected —
  * so the same code runs on real sockets and on a FakeNetwork with virtual time. Wire formats are in wire.ts
  * and serf-wire.ts and are append-only.
- * Never: block on the network in an event handler, throw on hostile input (decode errors are counted), or send a
- * Vsn that is not exactly 6 bytes (it crashes serf).
+ * Never: block on the network in an event handler, throw on hostile input (decode and decrypt errors are counted),
+ * send a Vsn that is not exactly 6 bytes (it crashes serf), or expose a key (status shows fingerprints).
  */
 import type { GossipConfig } from '../config/gossip.ts'
 import { ConfigError } from '../base/errors.ts'
@@ -64,10 +66,19 @@ export function keyringFromConfig(keys: readonly string[]): Keyring | null {
   return new Keyring(parsed)
 }
 
+/** One installed gossip key as status and `mesh key ls` show it: its fingerprint, never the key. */
+export interface GossipKeyInfo {
+  fingerprint: string
+  primary: boolean
+}
+
+export { keyFingerprint } from '../base/secret.ts'
+
 export class Gossip {
   readonly config: Readonly<GossipConfig>
   readonly #clock: Clock
   readonly #ml: Memberlist
+  #keyring: Keyring | null
   readonly #serf: SerfLayer
   readonly #listeners = new Set<(e: SerfEvent) => void>()
   #started = false
@@ -80,6 +91,7 @@ export class Gossip {
     const random = deps.random ?? mathRandom
     this.#clock = clock
     const keyring = keyringFromConfig(config.encryptKeys)
+    this.#keyring = keyring
     checkTags(config.tags)
     const transport = deps.transport ?? new NetTransport({
       bindAddr: config.bindAddr, bindPort: config.bindPort, streamTimeoutMs: config.tcpTimeoutMs,
@@ -96,6 +108,54 @@ export class Gossip {
       advertise: { ip: config.advertiseAddr, port: config.advertisePort },
     }, { clock, random, transport, keyring, delegate: this.#serf })
     this.#serf.attach(this.#ml)
+  }
+
+  // ---- keyring (memberlist's keyring operations, serf's key manager) ----------------------------------------
+
+  /** Whether packets and streams are encrypted (a keyring is installed). */
+  get encrypted(): boolean {
+    return this.#keyring !== null
+  }
+
+  /**
+   * Before start(): gossip with this keyring (primary first), e.g. the cluster's, replacing the configured keys.
+   * After start() a keyring changes only key by key (installKey, useKey, removeKey, applyKeys).
+   */
+  setKeyring(keys: readonly Uint8Array[]): void {
+    if (this.#started) throw new ConfigError('the gossip keyring is set before start; change keys with installKey, useKey and removeKey')
+    const keyring = new Keyring(keys)
+    this.#ml.setKeyring(keyring)
+    this.#keyring = keyring
+  }
+
+  /** Install a key: packets encrypted with it are accepted from now on (we still encrypt with the primary). */
+  installKey(key: Uint8Array): boolean {
+    return this.#ring().addKey(key)
+  }
+
+  /** Make an installed key the primary: we encrypt with it from now on. */
+  useKey(key: Uint8Array): void {
+    this.#ring().useKey(key)
+  }
+
+  /** Remove a key that is not the primary: packets encrypted with it are dropped from now on. */
+  removeKey(key: Uint8Array): boolean {
+    return this.#ring().removeKey(key)
+  }
+
+  /** Move to a whole keyring (primary first): install, then switch primary, then remove (Keyring.apply). */
+  applyKeys(keys: readonly Uint8Array[]): { installed: number; primaryChanged: boolean; removed: number } {
+    return this.#ring().apply(keys)
+  }
+
+  /** The installed keys' fingerprints, primary first (never the keys); empty when gossip is plaintext. */
+  keys(): GossipKeyInfo[] {
+    return this.#keyring?.fingerprints() ?? []
+  }
+
+  #ring(): Keyring {
+    if (!this.#keyring) throw new ConfigError('gossip is not encrypted on this node (--gossip-plaintext): there is no keyring to change')
+    return this.#keyring
   }
 
   /** Subscribe to member and user events; returns the unsubscribe function. */

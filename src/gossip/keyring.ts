@@ -8,6 +8,7 @@
  */
 import { type CipherGCMTypes, createCipheriv, createDecipheriv, randomBytes as nodeRandomBytes } from 'node:crypto'
 import { ConfigError, GossipDecryptError } from '../base/errors.ts'
+import { keyFingerprint } from '../base/secret.ts'
 import { ENCRYPT_VSN_PADDED, ENCRYPT_VSN_PLAIN } from './wire.ts'
 
 const NONCE_BYTES = 12
@@ -67,10 +68,22 @@ export class Keyring {
     return checkKey(Uint8Array.from(Buffer.from(s, 'base64')))
   }
 
-  /** Install an extra key (no-op if already installed). */
-  addKey(key: Uint8Array): void {
+  /** Install an extra key (no-op if already installed). Returns true when the key was new. */
+  addKey(key: Uint8Array): boolean {
     const k = checkKey(key)
-    if (!this.#keys.some((x) => sameBytes(x, k))) this.#keys.push(k)
+    if (this.has(k)) return false
+    this.#keys.push(k)
+    return true
+  }
+
+  /** Whether `key` is installed. */
+  has(key: Uint8Array): boolean {
+    return this.#keys.some((x) => sameBytes(x, key))
+  }
+
+  /** The primary key's fingerprint and every installed key's, primary first (never the keys themselves). */
+  fingerprints(): { fingerprint: string; primary: boolean }[] {
+    return this.#keys.map((k, i) => ({ fingerprint: keyFingerprint(k), primary: i === 0 }))
   }
 
   /** Make an installed key the primary. */
@@ -81,11 +94,29 @@ export class Keyring {
     this.#keys.unshift(k as Uint8Array)
   }
 
-  /** Remove an extra key. Removing the primary is refused (switch primary with useKey first). */
-  removeKey(key: Uint8Array): void {
+  /** Remove an extra key (no-op if not installed). Removing the primary is refused (switch primary with useKey first). */
+  removeKey(key: Uint8Array): boolean {
     const i = this.#keys.findIndex((x) => sameBytes(x, key))
     if (i === 0) throw new ConfigError('removing the primary key is not allowed; make another key primary first')
     if (i > 0) this.#keys.splice(i, 1)
+    return i > 0
+  }
+
+  /**
+   * Move to the keyring `target` (primary first) in the order memberlist and serf's key manager use, so no peer is
+   * ever cut off: install the keys we lack, then make target[0] primary, then remove the keys target lacks.
+   * Returns what changed.
+   */
+  apply(target: readonly Uint8Array[]): { installed: number; primaryChanged: boolean; removed: number } {
+    if (target.length === 0) throw new ConfigError('keyring needs at least one key (the primary)')
+    const keys = target.map(checkKey)
+    let installed = 0
+    for (const k of keys) if (this.addKey(k)) installed++
+    const primaryChanged = !sameBytes(this.#keys[0] as Uint8Array, keys[0] as Uint8Array)
+    if (primaryChanged) this.useKey(keys[0] as Uint8Array)
+    let removed = 0
+    for (const k of this.keys()) if (!keys.some((x) => sameBytes(x, k)) && this.removeKey(k)) removed++
+    return { installed, primaryChanged, removed }
   }
 
   /** Copies of the installed keys, primary first. */

@@ -117,6 +117,12 @@ export class Memberlist {
     })
   }
 
+  /** Turn encryption on (or replace the keyring) before start(); the keyring itself changes at runtime through its own methods. */
+  setKeyring(keyring: Keyring | null): void {
+    if (this.#running) throw new Error('the keyring is replaced only before start(); change keys with its methods')
+    this.#d.keyring = keyring
+  }
+
   get leaving(): boolean {
     return this.#leaving
   }

@@ -21,6 +21,7 @@ import { buildCatalog } from './build-catalog.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
+import { GossipKeys } from './gossip-keys.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -57,6 +58,8 @@ export interface ManagerOptions {
   /** The per-node subnet size of the overlay range (registered subnets must be one of them). Default /24. */
   overlaySubnetPrefix?: number
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+  /** How long one gossip key rotation step waits for every ready node's ack, ms. Default 30 s. */
+  gossipAckWaitMs?: number
 }
 
 export interface JoinResult {
@@ -90,6 +93,8 @@ export class Manager {
   #self: { id: string; names: { ipSans?: string[]; dnsSans?: string[] } } | null = null
   /** Dashboard sessions and the login codes that open them (in memory: a restart ends them). */
   readonly sessions: DashboardSessions
+  /** The cluster's gossip keyring and its rotation (gossip-keys.ts). */
+  readonly gossipKeys: GossipKeys
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -111,6 +116,10 @@ export class Manager {
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
+    this.gossipKeys = new GossipKeys({
+      store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
+      ...(o.gossipAckWaitMs !== undefined ? { ackWaitMs: o.gossipAckWaitMs } : {}),
+    })
   }
 
   /** The clock this manager's timers run on (the HTTP layer's coalescing and heartbeats use it too). */
@@ -191,6 +200,7 @@ export class Manager {
 
   start(): void {
     this.events.start()
+    this.gossipKeys.start()
     this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
     this.#schedule(0)
   }
@@ -199,6 +209,7 @@ export class Manager {
     this.#stopped = true
     this.#unwatch?.()
     this.events.stop()
+    this.gossipKeys.stop()
     this.#clock.clearTimeout(this.#timer)
     this.#clock.clearTimeout(this.#wake)
   }

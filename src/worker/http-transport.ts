@@ -56,6 +56,10 @@ export class HttpManagerTransport implements ManagerTransport {
     return this.#call(this.#target(), 'PUT', '/v1/agent/overlay', reg, {})
   }
 
+  async postGossipKeysAck(version: number): Promise<ManagerReply<unknown>> {
+    return this.#call(this.#target(), 'POST', '/v1/agent/gossip-keys', { version }, {})
+  }
+
   watch(h: WatchHandlers): WatchStream {
     let closed = false
     const close = () => {

@@ -7,7 +7,8 @@
  * with capped exponential backoff (250 ms doubling, at most 5 s); sends task reports back in batches (50 ms
  * window, latest report per task wins, a batch the manager did not take is retried after 1 s); registers the
  * node's overlay key and subnet (PUT /v1/agent/overlay) and hands on the registered list (`{peers}`); opens the
- * authenticated uploads the runtime's log shipper writes to.
+ * authenticated uploads the runtime's log shipper writes to; hands the cluster's gossip keyring (join reply, watch
+ * stream) to the agent and acknowledges each version applied (gossip-keys.ts keeps it in `<data-dir>/gossip-keys.json`).
  *
  * Who calls it: agent/ builds one `WorkerLink` per process (workers join with a token; a manager node uses the
  * identity it issued itself) and wires its callbacks to the task runner, the data plane and the log shipper.
@@ -24,4 +25,5 @@ export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, write
 export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'
 export { TLS_DIR, hasNodeTls, readNodeTls, splitPem, tlsDir, writeNodeTls, type NodeTls } from './tls-files.ts'
 export type { RenewReply } from './transport.ts'
+export { GOSSIP_KEYS_FILE, applyClusterKeys, chooseGossipKeys, gossipKeyringProblem, gossipKeysPath, keyringBytes, readSavedGossipKeys, saveGossipKeys, type GossipKeySource, type KeyringTarget } from './gossip-keys.ts'
 export type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'

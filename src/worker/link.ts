@@ -3,7 +3,8 @@ import { ConfigError } from '../base/errors.ts'
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { NodeOverlay, Resources, TaskRecord, TaskStatus } from '../api/types.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
-import type { LogControl, OverlayPeer, WatchMessage } from '../api/watch.ts'
+import type { GossipKeyring, LogControl, OverlayPeer, WatchMessage } from '../api/watch.ts'
+import { gossipKeyringProblem } from './gossip-keys.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
 import { CertificateKeeper } from './certificates.ts'
@@ -41,6 +42,11 @@ export interface WorkerLinkOptions {
   onLogs?(m: LogControl): void
   /** Every node's registered overlay key and subnet (`{peers}`, a full list): who may be a WireGuard peer. */
   onPeers?(peers: OverlayPeer[]): void
+  /**
+   * The cluster's gossip keyring (join reply, then `{gossipKeys}` on the stream; checked before it is handed on).
+   * Return true once applied: the link then acknowledges its version to the manager.
+   */
+  onGossipKeys?(keys: GossipKeyring): boolean
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -128,6 +134,7 @@ export class WorkerLink {
     writeNodeTls(dataDir, tls)
     writeIdentity(dataDir, this.#id)
     this.#useTls(tls)
+    if (r.body.gossipKeys !== undefined) this.#gossipKeys(r.body.gossipKeys, false)
     this.#o.log('info', 'joined the cluster', { node: this.#o.hostname, role: r.body.role, manager: transport.address })
     return this.#id
   }
@@ -215,7 +222,7 @@ export class WorkerLink {
     if (!this.#flushTimer) this.#flushTimer = this.#o.clock.setTimeout(() => void this.#flush(), STATUS_BATCH_MS)
   }
 
-  /** A streaming request to the manager with this node's credential (log uploads); the caller writes and ends it. */
+  /** A streaming request to the manager with this node's certificate (log uploads); the caller writes and ends it. */
   upload(path: string): http.ClientRequest {
     return this.#o.transport.upload(path)
   }
@@ -273,8 +280,20 @@ export class WorkerLink {
         if (!Array.isArray(msg.peers)) throw new Error('peers is not a list')
         this.#o.onPeers?.(msg.peers)
       }
+      if (msg.gossipKeys !== undefined) this.#gossipKeys(msg.gossipKeys, true)
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }
+  }
+
+  /** Check a keyring from the manager, hand it on, and acknowledge its version once applied. */
+  #gossipKeys(raw: unknown, ack: boolean): void {
+    const problem = gossipKeyringProblem(raw)
+    if (problem) return this.#o.log('warn', `gossip keyring from the manager refused: it ${problem}`)
+    const keys = raw as GossipKeyring
+    if (!this.#o.onGossipKeys?.(keys) || !ack || !this.#id) return
+    this.#o.transport.postGossipKeysAck(keys.version)
+      .then((r) => { if (r.status !== 200) throw new Error(r.message) })
+      .catch((err: Error) => this.#o.log('warn', 'gossip keyring acknowledgement failed (sent again when the stream reopens)', { version: keys.version, err: err.message }))
   }
 }

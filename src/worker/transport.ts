@@ -25,6 +25,8 @@ export interface JoinReply {
   certificate: string
   /** The roots to trust, PEM each. */
   ca: string[]
+  /** The cluster's gossip keyring (absent when the cluster gossips in plaintext). */
+  gossipKeys?: unknown
 }
 
 export interface RenewReply {
@@ -77,6 +79,8 @@ export interface ManagerTransport {
   postStatus(updates: StatusUpdate[]): Promise<ManagerReply<unknown>>
   /** `PUT /v1/agent/overlay`: this node's WireGuard key and subnet. Rejects when the manager cannot be reached. */
   putOverlay(reg: NodeOverlay): Promise<ManagerReply<unknown>>
+  /** `POST /v1/agent/gossip-keys`: this node applied gossip keyring `version`. Rejects when the manager cannot be reached. */
+  postGossipKeysAck(version: number): Promise<ManagerReply<unknown>>
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
   watch(h: WatchHandlers): WatchStream
   /** A streaming `POST <path>` with this node's certificate (log uploads); the caller writes and ends it. */

@@ -20,10 +20,12 @@ interface Status {
 }
 
 const dataDir = (n: LabNode) => join(n.dir, 'mesh')
+const GOSSIP_KEY = Buffer.alloc(32, 7).toString('base64')
 
 function startAgent(lab: Lab, n: LabNode, extra: string[] = []): Proc {
   const join0 = n.index === 1 ? [] : ['--join', (lab.nodes[0] as LabNode).ip]
-  return n.spawn(['node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', dataDir(n),
+  // Gossip-only agents (no cluster): gossip is encrypted by default, so they share a key (by environment, not argv).
+  return n.spawn(['env', `MESH_GOSSIP_KEY=${GOSSIP_KEY}`, 'node', MESH_BIN, 'agent', '--bind', n.ip, '--name', n.name, '--data-dir', dataDir(n),
     '--overlay', 'on', ...join0, ...extra], { name: `agent ${n.name}` })
 }
 
@@ -155,7 +157,7 @@ t.test('bad input: one clear error at start naming the fix', async (t) => {
     { name: 'no WireGuard at all', args: ['--config', cfg], re: /neither kernel WireGuard .* nor wireguard-go .*install it: apt-get install wireguard-go/ },
   ]
   for (const c of cases) {
-    const r = await n1.exec(['node', MESH_BIN, 'agent', '--bind', `${n1.ip}:7950`, '--name', 'bad', '--data-dir', join(n1.dir, 'bad'),
+    const r = await n1.exec(['env', `MESH_GOSSIP_KEY=${GOSSIP_KEY}`, 'node', MESH_BIN, 'agent', '--bind', `${n1.ip}:7950`, '--name', 'bad', '--data-dir', join(n1.dir, 'bad'),
       '--overlay', 'on', ...c.args], { timeoutMs: 30_000 })
     t.equal(r.code, 1, `${c.name}: exit 1`)
     const lines = r.stderr.trim().split('\n')

@@ -196,6 +196,8 @@ export class TestCluster {
     if (o.profile) args.push('--profile', o.profile)
     for (const [k, v] of Object.entries(o.tags ?? {})) args.push('--tag', `${k}=${v}`)
     args.push(...(o.extraArgs ?? []))
+    // Gossip is encrypted by default: an agent of no cluster and no key refuses to start, so a keyless one says so.
+    if (!o.encrypt && !args.includes('--encrypt') && !args.includes('--encrypt-file')) args.push('--gossip-plaintext')
     // The key by environment, as the docs recommend (argv is visible in ps, and --encrypt prints a warning).
     const proc = spawnMesh(args, { name: `mesh ${o.name}`, ...(o.encrypt ? { env: { ...process.env, MESH_GOSSIP_KEY: o.encrypt } } : {}) })
     this.procs.push(proc)

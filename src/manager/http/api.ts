@@ -98,6 +98,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ role, token: await m.rotateToken(role) })
   })
 
+  // ---- gossip keyring (src/manager/gossip-keys.ts): fingerprints only, never keys, on admin routes ------------
+  app.get('/v1/gossip/keys', requireAdmin, (_req, res) => { res.json(m.gossipKeys.view()) })
+  app.post('/v1/gossip/keys/rotate', requireAdmin, async (_req, res) => {
+    await m.gossipKeys.rotate()
+    res.status(202).json(m.gossipKeys.view())
+  })
+
   // ---- nodes -----------------------------------------------------------------------------------------------
   app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.listNodes()) })
   app.get('/v1/nodes/:id', requireAdmin, (req, res) => {
@@ -173,13 +180,21 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const r = await m.join({
       token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources), csr: str(b.csr, 'csr'),
     })
-    res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest })
+    const gossipKeys = m.gossipKeys.message()
+    res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest, ...(gossipKeys ? { gossipKeys } : {}) })
   })
   /** A node's new certificate for a new key: same node id and role (from its current certificate), current root. */
   app.post('/v1/agent/renew', requireNode, async (req, res) => {
     const c = caller(res) as { node: NodeRecord; role: 'worker' | 'manager' }
     const certificate = await m.renew(c.node, c.role, { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
     res.json({ certificate, ca: m.ca.trust().roots })
+  })
+  /** A node applied gossip keyring `version` (the key rotation waits for every ready node's ack). */
+  app.post('/v1/agent/gossip-keys', requireNode, (req, res) => {
+    const { version } = body<{ version: unknown }>(req)
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return fail(res, 400, 'MESH_ERR_INVALID', 'version must be a whole number ≥ 1')
+    m.gossipKeys.ack((caller(res) as { node: NodeRecord }).node.id, version)
+    res.json({ version })
   })
   app.post('/v1/agent/status', requireNode, async (req, res) => {
     const { updates } = body<{ updates: unknown }>(req)
@@ -196,8 +211,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   })
   /**
    * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
-   * endpoints, `{peers}` with every node's registered overlay key and subnet, and `{ca}` with the trusted roots (a
-   * CA rotation), each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
+   * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
+   * CA rotation) and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
    * stream ends when the node is removed (`mesh node rm`).
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
@@ -208,6 +223,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     let lastCatalog = ''
     let lastCa = ''
     let lastPeers = ''
+    let lastKeys = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
     const send = () => {
@@ -237,6 +253,12 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         lastCa = ca
         res.write(`${ca}\n`)
       }
+      const gossipKeys = m.gossipKeys.message()
+      const keys = gossipKeys ? JSON.stringify({ gossipKeys }) : ''
+      if (keys !== lastKeys) {
+        lastKeys = keys
+        res.write(`${keys}\n`)
+      }
     }
     send()
     const wake = () => {
@@ -244,12 +266,14 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     }
     const unwatch = m.watch(wake)
     const unwatchCa = m.ca.onChange(wake)
+    const unwatchKeys = m.gossipKeys.onChange(wake)
     const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
     const detachLogs = m.logs.attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
     req.on('close', () => {
       detachLogs()
       unwatch()
       unwatchCa()
+      unwatchKeys()
       heartbeat()
       clock.clearTimeout(timer)
     })

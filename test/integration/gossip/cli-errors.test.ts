@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram'
 import net from 'node:net'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -43,6 +43,7 @@ const cases: { name: string; args: string[]; want: RegExp; env?: Record<string, 
   { name: 'tag without =', args: ['agent', '--bind', '127.0.53.1', '--name', 't1', '--data-dir', dir('t1'), '--tag', 'novalue'], want: /novalue/ },
   { name: 'bad log level', args: ['agent', '--log-level', 'loud'], want: /loud/ },
   { name: 'bad profile', args: ['agent', '--profile', 'wan'], want: /wan/ },
+  { name: 'no gossip key and no cluster', args: ['agent', '--bind', '127.0.53.1', '--name', 'nk', '--data-dir', dir('nk')], want: /no key.*--encrypt-file.*--gossip-plaintext/ },
   { name: 'status with no agent running', args: ['status', '--data-dir', dir('nobody')], want: /agent.*(running|reach)|(running|reach).*agent/i },
 ]
 
@@ -75,7 +76,7 @@ for (const [i, c] of cases.entries()) {
 }
 
 t.test('join target where nothing listens: exit 1 within 15 s, naming the address', async (t) => {
-  const r = await runMesh(['agent', '--bind', '127.0.53.2', '--name', 'j1', '--data-dir', dir('j1'), '--join', '127.0.53.99:7999'], { timeoutMs: 30_000 })
+  const r = await runMesh(['agent', '--bind', '127.0.53.2', '--name', 'j1', '--data-dir', dir('j1'), '--join', '127.0.53.99:7999', '--gossip-plaintext'], { timeoutMs: 30_000 })
   assertOneLineError(t, r, /127\.0\.53\.99:7999/)
   t.ok(r.ms < 15_000, `exited after ${r.ms} ms`)
   t.comment(r.stderr.trim())
@@ -86,7 +87,7 @@ t.test('join target that accepts TCP but never answers: exit 1 after the TCP tim
   const server = net.createServer((s) => { held.add(s); s.on('error', () => undefined) })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(7946, '127.0.53.6', resolve) })
   t.teardown(() => new Promise<void>((r) => { for (const s of held) s.destroy(); server.close(() => r()) }))
-  const r = await runMesh(['agent', '--bind', '127.0.53.7', '--name', 'j2', '--data-dir', dir('j2'), '--join', '127.0.53.6'], { timeoutMs: 40_000 })
+  const r = await runMesh(['agent', '--bind', '127.0.53.7', '--name', 'j2', '--data-dir', dir('j2'), '--join', '127.0.53.6', '--gossip-plaintext'], { timeoutMs: 40_000 })
   assertOneLineError(t, r, /127\.0\.53\.6/)
   t.ok(r.ms < 25_000, `exited after ${r.ms} ms (TCP timeout 10 s, plus start-up)`)
   t.comment(r.stderr.trim())
@@ -95,7 +96,7 @@ t.test('join target that accepts TCP but never answers: exit 1 after the TCP tim
 t.test('port in use: a second agent on the same --bind', async (t) => {
   const c = new TestCluster(t, 'cli-port')
   await c.mesh({ name: 'p1', ip: '127.0.53.3' })
-  const r = await runMesh(['agent', '--bind', '127.0.53.3', '--name', 'p2', '--data-dir', dir('p2')])
+  const r = await runMesh(['agent', '--bind', '127.0.53.3', '--name', 'p2', '--data-dir', dir('p2'), '--gossip-plaintext'])
   assertOneLineError(t, r, /in use.*127\.0\.53\.3|127\.0\.53\.3.*in use/)
   t.comment(r.stderr.trim())
 })
@@ -103,7 +104,7 @@ t.test('port in use: a second agent on the same --bind', async (t) => {
 t.test('port in use: the same --data-dir as a running agent', async (t) => {
   const c = new TestCluster(t, 'cli-dd')
   const p = await c.mesh({ name: 'd1', ip: '127.0.53.8' })
-  const r = await runMesh(['agent', '--bind', '127.0.53.9', '--name', 'd2', '--data-dir', p.dataDir])
+  const r = await runMesh(['agent', '--bind', '127.0.53.9', '--name', 'd2', '--data-dir', p.dataDir, '--gossip-plaintext'])
   assertOneLineError(t, r, /data.?dir/i)
   t.comment(r.stderr.trim())
 })
@@ -112,7 +113,7 @@ t.test('port in use for UDP only', async (t) => {
   const udp = dgram.createSocket('udp4')
   await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(7946, '127.0.53.4', resolve) })
   t.teardown(() => new Promise<void>((r) => udp.close(() => r())))
-  const r = await runMesh(['agent', '--bind', '127.0.53.4', '--name', 'u1', '--data-dir', dir('u1')])
+  const r = await runMesh(['agent', '--bind', '127.0.53.4', '--name', 'u1', '--data-dir', dir('u1'), '--gossip-plaintext'])
   assertOneLineError(t, r, /in use.*127\.0\.53\.4|127\.0\.53\.4.*in use/)
   t.comment(r.stderr.trim())
 })
@@ -121,8 +122,16 @@ t.test('port in use for TCP only', async (t) => {
   const server = net.createServer()
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(7946, '127.0.53.5', resolve) })
   t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  const r = await runMesh(['agent', '--bind', '127.0.53.5', '--name', 'u2', '--data-dir', dir('u2')])
+  const r = await runMesh(['agent', '--bind', '127.0.53.5', '--name', 'u2', '--data-dir', dir('u2'), '--gossip-plaintext'])
   assertOneLineError(t, r, /in use.*127\.0\.53\.5|127\.0\.53\.5.*in use/)
+  t.comment(r.stderr.trim())
+})
+
+t.test('a corrupt gossip-keys.json: one line naming the file', async (t) => {
+  mkdirSync(dir('gk'), { recursive: true })
+  writeFileSync(join(dir('gk'), 'gossip-keys.json'), '{"version": 2, "keys": [')
+  const r = await runMesh(['agent', '--bind', '127.0.53.10', '--name', 'gk', '--data-dir', dir('gk')])
+  assertOneLineError(t, r, /gossip-keys\.json is not valid JSON: remove it or restore a backup/)
   t.comment(r.stderr.trim())
 })
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatDataPlane } from '../../../mesh/status.ts'
+import { formatDataPlane, formatGossipKeys } from '../../../mesh/status.ts'
 import type { DataPlaneStatus } from '../../../src/api/index.ts'
 
 const status: DataPlaneStatus = {
@@ -31,4 +31,10 @@ t.test('mesh status: VIPs, published ports with their endpoints, and the DNS', a
   t.match(out, /^web\.2\s+node3\s+10\.77\.2\.2:80\s+ejected 2s\s+healthy\s+0\s+3\s+1\s+0 B\s+0 B$/m, 'an ejected endpoint shows how long it is out')
   t.match(out, /^DNS: 127\.0\.0\.11:53, 10\.77\.1\.1:53 {3}domain mesh\. {3}TTL 5s {3}upstreams 10\.0\.0\.254:53 {3}answered 12, forwarded 3$/m)
   t.notMatch(formatDataPlane({ ...status, ingress: { mode: 'nft', ports: [] } }), /8080/, 'no port, no table')
+})
+
+t.test('gossip keys line: fingerprints only', async (t) => {
+  t.equal(formatGossipKeys({ encrypted: true, keys: [{ fingerprint: 'sha256:aaaa', primary: true }, { fingerprint: 'sha256:bbbb', primary: false }] }),
+    'Gossip: encrypted, 2 keys installed, primary sha256:aaaa')
+  t.equal(formatGossipKeys({ encrypted: false, keys: [] }), 'Gossip: NOT encrypted (--gossip-plaintext)')
 })

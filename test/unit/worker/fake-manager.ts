@@ -93,6 +93,13 @@ export class FakeManager implements ManagerTransport {
     return { status: a, body: {}, message: a === 409 ? 'overlay subnet 10.77.1.0/24 is registered to node "w9"' : `HTTP ${a}` }
   }
 
+  readonly gossipAcks: { version: number }[] = []
+
+  async postGossipKeysAck(version: number): Promise<ManagerReply<unknown>> {
+    this.gossipAcks.push({ version })
+    return { status: 200, body: { version }, message: 'HTTP 200' }
+  }
+
   watch(h: WatchHandlers): WatchStream {
     let over = false
     const end = () => {
