@@ -1,46 +1,49 @@
 /**
  * Who reaches the dashboard and the observe routes (src/manager/http/observe-api.ts behind api.ts's caller
- * middleware), on the real app over 127.0.0.1:0 and a unix socket, with a fake clock: a loopback caller without
- * credentials gets nothing; the manager token never logs in nor works as a cookie; a login code minted by an admin
- * opens one session (Secure, HttpOnly, SameSite=Strict cookie) that reads the view until logout or idle time, and
- * never /metrics or the cluster API; login attempts are limited per source; a live stream ends with its session.
+ * middleware), on the real app over 127.0.0.1:0 (TLS 1.3, client certificates) and a unix socket, with a fake clock:
+ * a loopback caller without a certificate gets nothing; a node certificate is refused (403); an admin client
+ * certificate or the socket reads them; the manager token never logs in nor works as a cookie; a login code minted by
+ * an admin opens one session (Secure, HttpOnly, SameSite=Strict cookie) that reads the view until logout or idle
+ * time, and never /metrics or the cluster API; login attempts are limited per source; a live stream ends with its
+ * session.
  */
 import t from 'tap'
-import http from 'node:http'
+import type http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
 import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { requestFor, type ClientTls } from '../../../src/api/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { tlsApi } from '../../support/pki.ts'
 
 const clock = new FakeClock()
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store, clock })
 await manager.init()
-const { credential } = await manager.join({ token: manager.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } })
+t.teardown(() => store.close())
+const api = await tlsApi(t, manager)
+const w1 = await api.joinNode('w1', { addr: '10.0.0.2' })
 const dir = mkdtempSync(join(tmpdir(), 'mesh-dash-'))
 const sock = join(dir, 'manager.sock')
-const tcp = await listen(createApp({ manager, local: false, dashboardUrl: 'http://192.0.2.1:7947/ui' }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-const unix = await listen(createApp({ manager, local: true, dashboardUrl: 'http://192.0.2.1:7947/ui' }, defaultServiceSpec), { socketPath: sock })
-const port = (tcp.address() as AddressInfo).port
+const unix = await listen(createApp({ manager, local: true, dashboardUrl: 'https://192.0.2.1:7947/ui' }, defaultServiceSpec), { socketPath: sock })
 t.teardown(() => {
-  for (const s of [tcp, unix]) {
-    s.closeAllConnections()
-    s.close()
-  }
-  store.close()
+  unix.closeAllConnections()
+  unix.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
 interface Reply { status: number; headers: http.IncomingHttpHeaders; body: string }
-interface Req { method?: string; headers?: Record<string, string>; body?: string; socketPath?: string; localAddress?: string }
-/** One request; a streaming answer is read until `until` says stop (or it ends). */
+interface Req { method?: string; headers?: Record<string, string>; body?: string; socketPath?: string; localAddress?: string; tls?: ClientTls }
+/**
+ * One request: over the unix socket, or over TLS to 127.0.0.1 from `localAddress` with `tls` (default: no client
+ * certificate); a streaming answer is read until `until` says stop (or it ends).
+ */
 function req(path: string, o: Req = {}, until?: (body: string) => boolean): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const r = http.request({
-      ...(o.socketPath ? { socketPath: o.socketPath } : { host: '127.0.0.1', port, localAddress: o.localAddress ?? '127.0.0.1' }),
+    const r = requestFor(o.socketPath ? { socketPath: o.socketPath } : api.target(o.tls ?? api.anonymous), {
+      ...(o.socketPath ? {} : { localAddress: o.localAddress ?? '127.0.0.1' }),
       path, method: o.method ?? 'GET', agent: false,
       headers: { ...(o.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...o.headers },
     }, (res) => {
@@ -69,8 +72,8 @@ const mint = async (): Promise<{ code: string; expiresInS: number; url?: string 
 }
 let source = 10
 /** Log in with a fresh code from a fresh loopback source (each source has a few attempts a minute). */
-const login = async (code: string, localAddress = `127.0.0.${source++}`): Promise<Reply> =>
-  req('/ui/login', { method: 'POST', body: new URLSearchParams({ code }).toString(), localAddress })
+const login = async (code: string, localAddress = `127.0.0.${source++}`, tls?: ClientTls): Promise<Reply> =>
+  req('/ui/login', { method: 'POST', body: new URLSearchParams({ code }).toString(), localAddress, ...(tls ? { tls } : {}) })
 const cookieOf = (r: Reply): string => String(r.headers['set-cookie']?.[0] ?? '').split(';')[0] as string
 
 t.test('a loopback caller without credentials gets 401 on every observe route', async (t) => {
@@ -97,25 +100,29 @@ t.test('the manager token never logs in, nor works as the old cookie', async (t)
   t.equal((await req('/v1/ui/view', { headers: { cookie: `mesh_token=${mt}` } })).status, 401, 'mesh_token cookie refused')
   t.equal((await req('/v1/ui/view', { headers: { cookie: `mesh_session=${mt}` } })).status, 401, 'nor as a session id')
   t.equal((await login(manager.tokens().worker)).status, 401, 'nor the worker token')
-  t.equal((await login(credential)).status, 401, 'nor a node credential')
+  const nodeLogin = await login(String(w1.tls.cert), undefined, w1.tls)
+  t.equal(nodeLogin.status, 401, 'nor a node certificate (presented, or pasted as the code)')
+  t.equal(nodeLogin.headers['set-cookie'], undefined, 'no cookie for a node')
 })
 
-t.test('a node credential is refused the observe routes; an admin caller reaches them', async (t) => {
+t.test('a node certificate is refused the observe routes; an admin caller reaches them', async (t) => {
   for (const path of ['/v1/ui/view', '/metrics', '/v1/events']) {
-    const r = await req(path, { headers: bearer(credential) })
+    const r = await req(path, { tls: w1.tls })
     t.equal(r.status, 403, `node on ${path}`)
   }
-  t.equal((await req('/v1/ui/login-codes', { method: 'POST', headers: bearer(credential) })).status, 403, 'a node cannot mint codes')
+  t.equal((await req('/v1/ui/login-codes', { method: 'POST', tls: w1.tls })).status, 403, 'a node cannot mint codes')
   const metrics = await req('/metrics', { socketPath: sock })
   t.equal(metrics.status, 200, 'the unix socket is admin')
   t.match(metrics.body, /mesh_manager_/)
-  t.equal((await req('/metrics', { headers: bearer(manager.tokens().manager) })).status, 200, 'so is the manager token until the TLS change')
+  t.equal((await req('/metrics', { tls: api.admin })).status, 200, 'so is an admin client certificate')
+  t.equal((await req('/v1/ui/view', { tls: api.admin })).status, 200)
+  t.equal((await req('/metrics', { headers: bearer(manager.tokens().manager) })).status, 401, 'the manager token is not an admin credential')
   t.equal((await req('/v1/ui/view', { socketPath: sock })).status, 200)
 })
 
 t.test('code → session → view → logout → 401', async (t) => {
   const m = await mint()
-  t.match(m, { code: /^[0-9a-f]{32}$/, expiresInS: 300, url: 'http://192.0.2.1:7947/ui' })
+  t.match(m, { code: /^[0-9a-f]{32}$/, expiresInS: 300, url: 'https://192.0.2.1:7947/ui' })
   const r = await login(m.code)
   t.equal(r.status, 303)
   t.equal(r.headers.location, '/ui')
@@ -175,12 +182,13 @@ t.test('a live stream opened with a session ends when the session does', async (
   const cookie = cookieOf(await login((await mint()).code))
   let body = ''
   const ended = new Promise<number>((resolve, reject) => {
-    const r = http.get({ host: '127.0.0.1', port, path: '/v1/ui/stream', headers: { cookie }, agent: false }, (res) => {
+    const r = requestFor(api.target(api.anonymous), { method: 'GET', path: '/v1/ui/stream', headers: { cookie }, agent: false }, (res) => {
       res.setEncoding('utf8')
       res.on('data', (c: string) => { body += c })
       res.on('end', () => resolve(res.statusCode ?? 0))
     })
     r.on('error', reject)
+    r.end()
   })
   while (!body.includes('event: view')) await new Promise((r) => setTimeout(r, 10))
   await req('/ui/logout', { method: 'POST', headers: { cookie } })

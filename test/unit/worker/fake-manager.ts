@@ -50,7 +50,8 @@ export class FakeManager implements ManagerTransport {
   joinAnswer: ManagerReply<JoinReply> | null = null
   joinAs = { nodeId: 'n1', role: 'worker' as 'worker' | 'manager' }
   statusAnswers: (number | 'down')[] = []
-  readonly overlayPuts: { credential: string; reg: NodeOverlay; at: number }[] = []
+  /** Overlay registrations: the certificate the link authenticated with, what it registered, when. */
+  readonly overlayPuts: { cert: string | undefined; reg: NodeOverlay; at: number }[] = []
   /** Answers to overlay registrations, in order (then 200): a status, or 'down'. */
   overlayAnswers: (number | 'down')[] = []
   /** When set, every watch attempt fails (ECONNREFUSED) just after it is made. */
@@ -87,7 +88,7 @@ export class FakeManager implements ManagerTransport {
   }
 
   async putOverlay(reg: NodeOverlay): Promise<ManagerReply<unknown>> {
-    this.overlayPuts.push({ reg, at: this.clock.now() })
+    this.overlayPuts.push({ cert: this.tls?.cert, reg, at: this.clock.now() })
     const a = this.overlayAnswers.shift() ?? 200
     if (a === 'down') throw new Error('connect ECONNREFUSED')
     return { status: a, body: {}, message: a === 409 ? 'overlay subnet 10.77.1.0/24 is registered to node "w9"' : `HTTP ${a}` }

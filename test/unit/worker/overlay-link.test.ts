@@ -5,14 +5,16 @@ import { join } from 'node:path'
 import { OVERLAY_REFUSED_RETRY_MS, WorkerLink } from '../../../src/worker/index.ts'
 import type { OverlayPeer } from '../../../src/api/watch.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeManager } from './fake-manager.ts'
+import { FakeManager, fakeNodeTls } from './fake-manager.ts'
 
 /**
  * The link's overlay part: it registers this node's WireGuard key and subnet (PUT /v1/agent/overlay with the node's
- * credential), retries while the manager is away or refuses, and hands the `{peers}` list on to the overlay.
+ * certificate), retries while the manager is away or refuses, and hands the `{peers}` list on to the overlay.
  */
 
 const K1 = Buffer.alloc(32, 1).toString('base64')
+
+const nodeTls = await fakeNodeTls('n1')
 
 function harness(t: Test) {
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-worker-'))
@@ -26,12 +28,12 @@ function harness(t: Test) {
     onAssignments: () => undefined, onPeers: (p) => peers.push(p),
     log: (level, msg) => logs.push({ level, msg }),
   })
-  link.useIdentity({ nodeId: 'n1', credential: 'secret-1', role: 'worker', manager: manager.address })
+  link.useIdentity({ nodeId: 'n1', role: 'worker', manager: manager.address }, nodeTls)
   t.teardown(() => link.stop())
   return { clock, manager, link, logs, peers }
 }
 
-t.test('registers with the node credential; retried with backoff while the manager is away', async (t) => {
+t.test('registers with the node certificate; retried with backoff while the manager is away', async (t) => {
   const h = harness(t)
   h.manager.overlayAnswers = ['down', 'down', 503]
   h.link.registerOverlay({ publicKey: K1, subnet: '10.77.1.0/24' })
@@ -40,7 +42,7 @@ t.test('registers with the node credential; retried with backoff while the manag
   await h.clock.advance(500)
   await h.clock.advance(1000)
   t.same(h.manager.overlayPuts.map((p) => p.at), [0, 250, 750, 1750], 'four tries: 250 ms doubling')
-  t.same(h.manager.overlayPuts[0], { credential: 'secret-1', reg: { publicKey: K1, subnet: '10.77.1.0/24' }, at: 0 })
+  t.same(h.manager.overlayPuts[0], { cert: nodeTls.cert, reg: { publicKey: K1, subnet: '10.77.1.0/24' }, at: 0 })
   await h.clock.advance(60_000)
   t.equal(h.manager.overlayPuts.length, 4, 'taken: no more tries')
   t.ok(h.logs.some((l) => l.msg === 'overlay registered with the manager'))
