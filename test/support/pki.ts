@@ -11,6 +11,7 @@ import { createNodeKeyAndCsr } from '../../src/pki/index.ts'
 import { managerCertificateCheck, type ClientTls, type HttpTarget, jsonRequest, defaultServiceSpec } from '../../src/api/index.ts'
 import { createApp, listen, type Manager, type JoinResult } from '../../src/manager/index.ts'
 import type { ApiLimits } from '../../src/config/index.ts'
+import type { Registry } from 'prom-client'
 import type { NodeRecord, Resources } from '../../src/api/types.ts'
 
 let shared: Promise<{ keyPem: string; csrPem: string }> | null = null
@@ -47,12 +48,12 @@ export interface TlsApi {
 }
 
 /** The manager's API on 127.0.0.1 with TLS 1.3, as the agent serves it (closed at teardown). */
-export async function tlsApi(t: Teardown, m: Manager, o: { limits?: ApiLimits } = {}): Promise<TlsApi> {
+export async function tlsApi(t: Teardown, m: Manager, o: { limits?: ApiLimits; metrics?: Registry } = {}): Promise<TlsApi> {
   const { keyPem, csrPem } = await createNodeKeyAndCsr()
   const clusterId = m.clusterInfo().clusterId
   const cert = await m.ca.issue(csrPem, { nodeId: 'api-test', role: 'manager', clusterId, ipSans: ['127.0.0.1'], dnsSans: ['localhost'] })
   const roots = m.ca.trust().roots
-  const server = await listen(createApp({ manager: m, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0, tls: { key: keyPem, cert, ca: roots } }, o.limits)
+  const server = await listen(createApp({ manager: m, local: false, ...(o.metrics ? { metrics: o.metrics } : {}) }, defaultServiceSpec), { host: '127.0.0.1', port: 0, tls: { key: keyPem, cert, ca: roots } }, o.limits)
   t.teardown(() => new Promise<void>((r) => {
     server.closeAllConnections()
     server.close(() => r())

@@ -18,7 +18,8 @@ import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { Overlay } from '../../../src/overlay/index.ts'
 import { parsePromText, type PromText } from '../../support/prom-text.ts'
 import { waitFor } from '../../support/procs.ts'
-import { testCsr } from '../../support/pki.ts'
+import { testCsr, tlsApi } from '../../support/pki.ts'
+import { requestFor } from '../../../src/api/http.ts'
 
 const net = randomInt(2, 250)
 const port = 17_000 + randomInt(0, 2000)
@@ -97,10 +98,19 @@ t.test('scheduler metrics follow the store; the API port serves the same registr
   t.equal(m.get('mesh_scheduler_tasks_desired', { desired: 'running' }), 3)
   t.equal(m.get('mesh_manager_events_total', { type: 'service', action: 'create' }), 1)
   t.ok((m.get('mesh_manager_store_revision') ?? 0) > 0)
-  const server = await listen(createApp({ manager, local: false, metrics: metrics.registry }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-  t.teardown(() => new Promise<void>((r) => server.close(() => r())))
-  // The API's /metrics wants an admin caller (loopback is not trusted): the admin credential.
-  const api = await scrape(`http://127.0.0.1:${(server.address() as { port: number }).port}/metrics`, { authorization: `Bearer ${manager.tokens().manager}` })
+  // The API's /metrics (TLS 1.3) wants an admin caller (loopback is not trusted): an admin client certificate.
+  const tls = await tlsApi(t, manager, { metrics: metrics.registry })
+  const text = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+    requestFor(tls.target(tls.admin), { path: '/metrics', method: 'GET' }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => { body += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }))
+    }).on('error', reject).end()
+  })
+  t.equal(text.status, 200)
+  t.match(text.type, /^text\/plain; version=0\.0\.4/)
+  const api = parsePromText(text.body)
   t.ok(api.get('mesh_gossip_members', { state: 'alive' }) !== undefined, 'API /metrics has the agent\'s gossip metrics too')
   t.equal(api.get('mesh_manager_services'), 1)
 })

@@ -61,12 +61,12 @@ t.test('a node certificate gets the roots, its assignment and the catalog, then 
   const w = await openWatch(nodeTls)
   t.teardown(w.close)
   t.equal(w.status, 200)
-  t.same(await w.next(), { ca: { roots: manager.ca.trust().roots, digest: manager.clusterInfo().digest } }, 'first line: the trusted roots')
-  t.same(await w.next(), { tasks: [] }, 'second line: the assignment (nothing yet)')
+  t.same(await w.next(), { tasks: [] }, 'first line: the assignment (nothing yet)')
   const first = await w.next()
-  t.same(first.catalog?.services, [], 'third line: the catalog, no services yet')
+  t.same(first.catalog?.services, [], 'second line: the catalog, no services yet')
   t.same(first.catalog?.nodes.map((n) => n.hostname), ['w1'])
   t.same(await w.next(), { peers: [] }, 'third line: the registered overlay members (none yet)')
+  t.same(await w.next(), { ca: { roots: manager.ca.trust().roots, digest: manager.clusterInfo().digest } }, 'fourth line: the trusted roots')
 
   const spec = defaultServiceSpec('web', 'nginx')
   spec.mode = { replicated: { replicas: 1 } }

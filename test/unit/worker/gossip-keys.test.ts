@@ -12,7 +12,7 @@ import {
 } from '../../../src/worker/index.ts'
 import type { GossipKeyring } from '../../../src/api/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeManager } from './fake-manager.ts'
+import { FAKE_TOKEN, FakeManager, fakeNodeTls } from './fake-manager.ts'
 
 const K1 = Buffer.alloc(32, 1).toString('base64')
 const K2 = Buffer.alloc(32, 2).toString('base64')
@@ -93,13 +93,13 @@ t.test('the link hands keyrings on and acknowledges what was applied', async (t)
   let accept = true
   const logs: string[] = []
   const link = new WorkerLink({
-    transport: manager, clock, dataDir, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1, memoryBytes: 1 }, token: 'T',
+    transport: manager, clock, dataDir, hostname: 'w1', addr: '10.0.0.2', resources: { nanoCpus: 1, memoryBytes: 1 }, token: FAKE_TOKEN,
     onAssignments: () => undefined,
     onGossipKeys: (k) => { got.push(k); return accept },
     log: (_l, msg) => void logs.push(msg),
   })
   t.teardown(() => link.stop())
-  manager.joinAnswer = { status: 200, body: { nodeId: 'n1', credential: 'c1', role: 'worker', gossipKeys: { version: 1, keys: [K1] } }, message: 'HTTP 200' }
+  manager.joinGossipKeys = { version: 1, keys: [K1] }
   await link.register()
   t.same(got, [{ version: 1, keys: [K1] }], 'the join reply\'s keyring, before anything else starts')
   t.same(manager.gossipAcks, [], 'not acknowledged from the join reply (the stream does it)')
@@ -109,7 +109,7 @@ t.test('the link hands keyrings on and acknowledges what was applied', async (t)
   s?.send({ gossipKeys: { version: 2, keys: [K1, K2] } })
   await clock.advance(0)
   t.same(got.at(-1), { version: 2, keys: [K1, K2] }, 'a pushed keyring is handed on')
-  t.same(manager.gossipAcks, [{ credential: 'c1', version: 2 }], 'and its version acknowledged')
+  t.same(manager.gossipAcks, [{ version: 2 }], 'and its version acknowledged')
   s?.send({ gossipKeys: { version: 3, keys: ['not-a-key'] } })
   s?.send({ gossipKeys: { version: 0, keys: [K1] } })
   await clock.advance(0)
@@ -133,7 +133,7 @@ t.test('a node that was away catches up: the reopened stream\'s keyring is hande
     onAssignments: () => undefined, onGossipKeys: (k) => { got.push(k); return true }, log: () => undefined,
   })
   t.teardown(() => link.stop())
-  link.useIdentity({ nodeId: 'n1', credential: 'c1', role: 'worker', manager: manager.address })
+  link.useIdentity({ nodeId: 'n1', role: 'worker', manager: manager.address }, await fakeNodeTls('n1'))
   link.start()
   manager.streams[0]?.open()
   manager.streams[0]?.send({ gossipKeys: { version: 1, keys: [K1] } })
