@@ -5,7 +5,9 @@
  * 7947 get nothing; standard clients (curl) verify the manager by its IP SAN with an admin bundle from
  * `mesh ca issue-client`; the join token, a worker certificate and a revoked client are refused; node certificates
  * with a 2-minute lifetime renew; `mesh ca rotate` under a request loop through a published port fails no request;
- * `mesh node rm` ends a node's certificate at once. Addresses: only the lab's own namespaces.
+ * `mesh node rm` ends a node's certificate at once; gossip is encrypted by default and `mesh key rotate` (and the
+ * automatic rotation, every minute here) under a request loop fails no request, decrypts every packet and suspects
+ * no more members than a control window of the same length. Addresses: only the lab's own namespaces.
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
@@ -32,7 +34,7 @@ async function startCapture(c: MeshLab): Promise<void> {
   await sleep(1500) // tcpdump attached
 }
 
-const c = await meshLab(t, { nodes: 4, prefix: `trust${randomBytes(3).toString('hex')}`, managerArgs: ['--cert-expiry', '2m'], beforeJoin: startCapture })
+const c = await meshLab(t, { nodes: 4, prefix: `trust${randomBytes(3).toString('hex')}`, managerArgs: ['--cert-expiry', '2m', '--gossip-key-rotation', '1m'], beforeJoin: startCapture })
 const [mgr, w1, w2, w3] = c.lab.nodes as [LabNode, LabNode, LabNode, LabNode]
 const API = `${mgr.ip}:7947`
 const envSecret = randomBytes(16).toString('hex')
@@ -129,9 +131,47 @@ t.test('2-minute certificates renew; mesh ca rotate under load fails no request;
   const ps = await c.running('web')
   t.equal(ps.length, 3, 'every task still running')
   const gone = nodes.find((n) => n.hostname === w3.name) as Node
+  await c.killAgent(w3) // stopped first, as an operator would: a removed node gets no new gossip keys
+  await waitFor(async () => (await c.json<Node[]>(['node', 'ls'])).find((n) => n.id === gone.id)?.state === 'down', 60_000, { intervalMs: 1000, what: `${w3.name} down` })
   const rm = await c.mesh(['node', 'rm', '--force', gone.id])
   t.equal(rm.code, 0, `node rm --force ${w3.name}`)
   const w3tls = tlsOf(w3)
   const after = await curl(w3, ['--cacert', w3tls.ca, '--cert', w3tls.cert, '--key', w3tls.key, '-o', '/dev/null', '-w', '%{http_code}', `https://${API}/v1/agent/watch`])
   t.equal(after.stdout.trim(), '401', 'the removed node\'s certificate is refused at once')
+})
+
+/** Gossip counters summed over the nodes still in the cluster (suspicions started, packets no key decrypted). */
+async function gossipCounts(nodes: LabNode[]): Promise<{ suspicions: number; decryptFailures: number }> {
+  let suspicions = 0
+  let decryptFailures = 0
+  for (const n of nodes) {
+    const st = JSON.parse((await c.mesh(['status', '--json'], 30_000, n)).stdout) as { counters: { suspicions: number; decryptFailures: number } }
+    suspicions += st.counters.suspicions
+    decryptFailures += st.counters.decryptFailures
+  }
+  return { suspicions, decryptFailures }
+}
+
+t.test('gossip is encrypted; mesh key rotate and the automatic rotation under load: no failed request, no decrypt failure, no extra suspicion', async (t) => {
+  const nodes = [mgr, w1, w2]
+  const ls = JSON.parse((await c.mesh(['key', 'ls', '--json'])).stdout) as { encrypted: boolean; version: number; rotatedAt: number }
+  t.ok(ls.encrypted, 'the cluster gossips encrypted with no key flag given')
+  t.ok(ls.version >= 4, `the automatic rotation (every minute here) has run: keyring version ${ls.version}`)
+  const c0 = await gossipCounts(nodes)
+  const control = await c.fetchLoop(w2.ip, 8080, 2000, 0.05, 20)
+  const c1 = await gossipCounts(nodes)
+  const load = c.fetchLoop(w2.ip, 8080, 2000, 0.05, 20)
+  await sleep(1000)
+  const rotated = await c.mesh(['key', 'rotate'], 60_000)
+  const during = await load
+  const c2 = await gossipCounts(nodes)
+  t.equal(rotated.code, 0, `mesh key rotate finishes (${rotated.stderr.trim()})`)
+  t.match(rotated.stdout, /step 3\/3: old key removed from every node/)
+  const failed = (rs: { body: string }[]) => rs.filter((r) => r.body === 'ERR' || r.body === '').length
+  t.equal(failed(control), 0, `control window: 0 failed of ${control.length}`)
+  t.equal(failed(during), 0, `rotation window: 0 failed of ${during.length} requests`)
+  t.equal(c2.decryptFailures, 0, 'no packet failed to decrypt on any node, through every rotation of this run')
+  const suspectedInRotation = c2.suspicions - c1.suspicions
+  const suspectedInControl = c1.suspicions - c0.suspicions
+  t.ok(suspectedInRotation <= suspectedInControl, `suspicions: ${suspectedInRotation} during the rotation, ${suspectedInControl} in the control window`)
 })

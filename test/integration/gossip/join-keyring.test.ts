@@ -15,6 +15,7 @@ import t from 'tap'
 import { Manager, createApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { runMesh } from '../../support/procs.ts'
+import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-it-joinkeys-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -22,7 +23,10 @@ const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
 const { created } = await manager.init()
 const ring = await manager.gossipKeys.init({ created, seed: [] })
-const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.56.1', port: 0 })
+// The API as a manager serves it: TLS 1.3 with a manager certificate of the cluster CA (the agent pins the CA first).
+const apiKey = await createNodeKeyAndCsr()
+const apiCert = await manager.ca.issue(apiKey.csrPem, { nodeId: 'api-test', role: 'manager', clusterId: manager.clusterInfo().clusterId, ipSans: ['127.0.56.1'] })
+const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.56.1', port: 0, tls: { key: apiKey.keyPem, cert: apiCert, ca: manager.ca.trust().roots } })
 const port = (server.address() as AddressInfo).port
 t.teardown(() => {
   server.closeAllConnections()

@@ -4,11 +4,10 @@
  * Docker's defaults once.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { AddressInfo } from 'node:net'
-import { createApp, listen } from '../../../src/manager/index.ts'
+
 import { Manager } from '../../../src/manager/manager.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import { defaultServiceSpec, type PortSpec, type ServiceRecord } from '../../../src/api/index.ts'
@@ -16,27 +15,28 @@ import { loadStack } from '../../../src/stack/index.ts'
 import { convertStack } from '../../../src/stack/convert.ts'
 import type { ComposeModel, ServicePart } from '../../../src/stack/model.ts'
 import { runMesh } from '../../support/procs.ts'
+import { tlsApi } from '../../support/pki.ts'
+import { jsonRequest } from '../../../src/api/http.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-api-'))
 const store = openSqliteStore(join(dir, 'manager.db'))
 const manager = new Manager({ store })
 await manager.init()
-const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+const api = await tlsApi(t, manager) // the manager API as agents serve it: TLS 1.3, an admin client certificate
+// The admin bundle as `mesh ca issue-client` writes it, for the CLI (MESH_HOST + MESH_CERT_PATH).
+const bundle = join(dir, 'admin')
+mkdirSync(bundle)
+writeFileSync(join(bundle, 'ca.pem'), (api.admin.ca as string[]).join(''))
+writeFileSync(join(bundle, 'cert.pem'), api.admin.cert as string)
+writeFileSync(join(bundle, 'key.pem'), api.admin.key as string)
 t.teardown(async () => {
-  await new Promise<void>((r) => server.close(() => r()))
   store.close?.()
   rmSync(dir, { recursive: true, force: true })
 })
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${manager.tokens().manager}`, 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? null : JSON.parse(text) }
+  const r = await jsonRequest(api.target(api.admin), { method, path, timeoutMs: 10_000, ...(body === undefined ? {} : { body }) })
+  return { status: r.status, body: r.body as any }
 }
 
 const AT = { file: 'stack.yml', path: 'services.web' }
@@ -144,7 +144,7 @@ t.test('malformed requests are 400s that name the field', async (t) => {
 })
 
 t.test('mesh service create|update: the CLI sends what the user gave, the manager fills the rest, refusals read the same', async (t) => {
-  const env = { ...process.env, MESH_HOST: base.replace('http://', 'tcp://'), MESH_TOKEN: manager.tokens().manager }
+  const env = { ...process.env, MESH_HOST: `tcp://127.0.0.1:${api.port}`, MESH_CERT_PATH: bundle }
   const created = await runMesh(['service', 'create', '--name', 'cli', '--detach', '--limit-memory', '50M', '--update-order', 'start-first', 'nginx', 'httpd', '-f'], { env })
   t.equal(created.code, 0, created.stderr)
   const want = defaultServiceSpec('cli', 'nginx')

@@ -5,11 +5,10 @@
  * missing ack stalling it), and listed by fingerprint only.
  */
 import t, { type Test } from 'tap'
-import http from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { Manager, createApp, listen, openSqliteStore, type Store } from '../../../src/manager/index.ts'
-import { defaultServiceSpec } from '../../../src/api/spec.ts'
-import type { GossipKeyring, GossipKeysView } from '../../../src/api/index.ts'
+import { Manager, openSqliteStore, type Store } from '../../../src/manager/index.ts'
+import { managerCertificateCheck, requestFor, type ClientTls, type GossipKeyring, type GossipKeysView } from '../../../src/api/index.ts'
+import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
+import { tlsApi } from '../../support/pki.ts'
 import { keyFingerprint } from '../../../src/base/secret.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 
@@ -20,21 +19,20 @@ async function cluster(t: Test, o: { seed?: string[]; ackWaitMs?: number } = {})
   const clock = new FakeClock()
   const store = openSqliteStore(':memory:')
   let n = 0
-  const manager = new Manager({ store, clock, now: () => clock.now(), gossipAckWaitMs: o.ackWaitMs ?? 5000 })
+  const start = Date.now() // wall time for certificates (TLS checks them against the real clock), advanced by the fake one
+  const manager = new Manager({ store, clock, now: () => start + clock.now(), gossipAckWaitMs: o.ackWaitMs ?? 5000 })
   const { created } = await manager.init()
   const ring = await manager.gossipKeys.init({ created, seed: o.seed ?? [] })
   manager.start()
-  const server = await listen(createApp({ manager, local: false }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
   t.teardown(() => {
     manager.stop()
-    server.closeAllConnections()
-    server.close()
     store.close()
   })
-  const port = (server.address() as AddressInfo).port
-  const call = <T>(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T; text: string }> =>
+  const api = await tlsApi(t, manager) // mutual TLS: node certificates, an admin client certificate
+  const port = api.port
+  const call = <T>(method: string, path: string, who: ClientTls, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; text: string }> =>
     new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path, method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } }, (res) => {
+      const req = requestFor(api.target(who), { path, method, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (c: string) => { text += c })
@@ -44,18 +42,21 @@ async function cluster(t: Test, o: { seed?: string[]; ackWaitMs?: number } = {})
       req.end(body === undefined ? undefined : JSON.stringify(body))
     })
   const join = async (hostname: string) => {
-    const r = await call<{ nodeId: string; credential: string; gossipKeys?: GossipKeyring }>('POST', '/v1/agent/join', manager.tokens().worker, { hostname, addr: `10.0.0.${++n}`, resources })
+    const k = await createNodeKeyAndCsr()
+    const r = await call<{ nodeId: string; certificate: string; ca: string[]; gossipKeys?: GossipKeyring }>('POST', '/v1/agent/join', api.anonymous,
+      { hostname, addr: `10.0.0.${++n}`, resources, csr: k.csrPem }, { authorization: `Bearer ${manager.tokens().worker}` })
     await manager.setNodeState(hostname, 'ready')
-    return r.body
+    const credential: ClientTls = { ca: r.body.ca, cert: r.body.certificate, key: k.keyPem, checkServerIdentity: managerCertificateCheck }
+    return { ...r.body, credential } // the node's certificate is its credential
   }
-  const admin = manager.tokens().manager
+  const admin = api.admin
   /** Let the rotation look at the acks (it polls every 200 ms of the manager's clock). */
   const tick = async (ms = 250) => {
     await clock.advance(ms)
     await new Promise((r) => setImmediate(r))
     await clock.advance(0)
   }
-  return { clock, store, manager, ring, call, join, admin, port, tick }
+  return { clock, store, manager, ring, call, join, admin, port, tick, api }
 }
 
 t.test('init: a new cluster gets one random 32-byte key; a seed (--encrypt-file) is used as given', async (t) => {
@@ -107,7 +108,7 @@ t.test('watch stream: {gossipKeys} when it opens and after each change', async (
   const c = await cluster(t, { seed: [KEY_A] })
   const w1 = await c.join('w1')
   const lines: { gossipKeys?: GossipKeyring }[] = []
-  const req = http.get({ host: '127.0.0.1', port: c.port, path: '/v1/agent/watch', headers: { authorization: `Bearer ${w1.credential}` } }, (res) => {
+  const req = requestFor(c.api.target(w1.credential), { path: '/v1/agent/watch', method: 'GET' }, (res) => {
     res.setEncoding('utf8')
     let buf = ''
     res.on('data', (d: string) => {
@@ -118,6 +119,7 @@ t.test('watch stream: {gossipKeys} when it opens and after each change', async (
       }
     })
   })
+  req.end()
   t.teardown(() => req.destroy())
   const keyLines = () => lines.filter((l) => l.gossipKeys).map((l) => l.gossipKeys)
   while (keyLines().length < 1) await new Promise((r) => setTimeout(r, 5))
