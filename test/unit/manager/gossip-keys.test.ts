@@ -9,6 +9,7 @@ import { Manager, openSqliteStore, type Store } from '../../../src/manager/index
 import { managerCertificateCheck, requestFor, type ClientTls, type GossipKeyring, type GossipKeysView } from '../../../src/api/index.ts'
 import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 import { tlsApi } from '../../support/pki.ts'
+import { openWatch } from '../../support/watch.ts'
 import { keyFingerprint } from '../../../src/base/secret.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 
@@ -107,29 +108,15 @@ t.test('join reply and watch stream carry the keyring; acks; admin view shows fi
 t.test('watch stream: {gossipKeys} when it opens and after each change', async (t) => {
   const c = await cluster(t, { seed: [KEY_A] })
   const w1 = await c.join('w1')
-  const lines: { gossipKeys?: GossipKeyring }[] = []
-  const req = requestFor(c.api.target(w1.credential), { path: '/v1/agent/watch', method: 'GET' }, (res) => {
-    res.setEncoding('utf8')
-    let buf = ''
-    res.on('data', (d: string) => {
-      buf += d
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        lines.push(JSON.parse(buf.slice(0, i)))
-        buf = buf.slice(i + 1)
-      }
-    })
-  })
-  req.end()
-  t.teardown(() => req.destroy())
-  const keyLines = () => lines.filter((l) => l.gossipKeys).map((l) => l.gossipKeys)
-  while (keyLines().length < 1) await new Promise((r) => setTimeout(r, 5))
-  t.same(keyLines(), [{ version: 1, keys: [KEY_A] }], 'sent when the stream opens')
+  const w = await openWatch(c.api.target(w1.credential), (l: { gossipKeys?: GossipKeyring }) => l.gossipKeys)
+  t.teardown(w.close)
+  t.same(await w.next(), { version: 1, keys: [KEY_A] }, 'sent when the stream opens')
   await c.manager.gossipKeys.rotate()
   await c.clock.advance(10)
-  while (keyLines().length < 2) await new Promise((r) => setTimeout(r, 5))
-  t.equal(keyLines()[1]?.version, 2, 'sent again after the change')
-  t.equal(keyLines()[1]?.keys[0], KEY_A, 'the old key is still primary in step 1')
-  t.equal(keyLines()[1]?.keys.length, 2, 'with the new key installed')
+  const second = await w.next()
+  t.equal(second.version, 2, 'sent again after the change')
+  t.equal(second.keys[0], KEY_A, 'the old key is still primary in step 1')
+  t.equal(second.keys.length, 2, 'with the new key installed')
 })
 
 t.test('rotate: three acknowledged steps; a down node is not waited for', async (t) => {

@@ -18,6 +18,7 @@ import { realClock } from '../../../src/base/clock.ts'
 import { HttpManagerTransport, WorkerLink, type NodeTls } from '../../../src/worker/index.ts'
 import { spec } from './sim.ts'
 import { tlsApi } from '../../support/pki.ts'
+import { openWatch } from '../../support/watch.ts'
 
 const K1 = Buffer.alloc(32, 1).toString('base64')
 const K2 = Buffer.alloc(32, 2).toString('base64')
@@ -135,40 +136,12 @@ t.test('a registration survives a manager restart (the node record keeps it)', a
 
 type Line = { tasks?: unknown[]; catalog?: unknown; peers?: OverlayPeer[]; ca?: unknown }
 
-/** The watch stream's `{peers}` lines (the others are dropped), in order. */
-function watchPeers(target: HttpTarget): { next: () => Promise<OverlayPeer[]>; close: () => void } {
-  const got: OverlayPeer[][] = []
-  const waiting: ((p: OverlayPeer[]) => void)[] = []
-  const req = requestFor(target, { method: 'GET', path: '/v1/agent/watch' }, (res) => {
-    let buf = ''
-    res.setEncoding('utf8')
-    res.on('data', (chunk: string) => {
-      buf += chunk
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const line = JSON.parse(buf.slice(0, i)) as Line
-        buf = buf.slice(i + 1)
-        if (!line.peers) continue
-        const w = waiting.shift()
-        if (w) w(line.peers)
-        else got.push(line.peers)
-      }
-    })
-  })
-  req.on('error', () => undefined)
-  req.end()
-  return {
-    next: () => new Promise((r) => {
-      const p = got.shift()
-      if (p) r(p)
-      else waiting.push(r)
-    }),
-    close: () => req.destroy(),
-  }
-}
+/** The watch stream's `{peers}` lines (the others are dropped), in order (test/support/watch.ts). */
+const watchPeers = (target: HttpTarget) => openWatch(target, (l: Line) => l.peers)
 
 t.test('the watch stream carries {peers} at open and after each registration and node rm', { timeout: 15_000 }, async (t) => {
   const s = await setup(t)
-  const w = watchPeers(s.api.target(s.w2.tls))
+  const w = await watchPeers(s.api.target(s.w2.tls))
   t.teardown(w.close)
   t.same(await w.next(), [], 'at open: nobody registered yet')
   await s.register(s.w1.tls, { publicKey: K1, subnet: '10.77.1.0/24' })

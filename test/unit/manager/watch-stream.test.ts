@@ -11,6 +11,7 @@ import { requestFor, type ClientTls } from '../../../src/api/index.ts'
 import type { CatalogSnapshot } from '../../../src/api/catalog.ts'
 import type { TaskRecord } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { openWatch as openWatchOf } from '../../support/watch.ts'
 import { tlsApi } from '../../support/pki.ts'
 
 type Line = { tasks?: TaskRecord[]; catalog?: CatalogSnapshot; peers?: unknown[]; ca?: { roots: string[]; digest: string } }
@@ -24,38 +25,8 @@ t.teardown(() => store.close())
 const api = await tlsApi(t, manager)
 const { node, tls: nodeTls } = await api.joinNode('w1', { addr: '10.0.0.2' })
 
-/** The stream, read line by line: `next()` resolves with the next line, waiting for it if need be. */
-function openWatch(tls: ClientTls): Promise<{ status: number; next: () => Promise<Line>; close: () => void }> {
-  return new Promise((resolve, reject) => {
-    const lines: Line[] = []
-    const waiting: ((l: Line) => void)[] = []
-    const req = requestFor(api.target(tls), { method: 'GET', path: '/v1/agent/watch' }, (res) => {
-      let buf = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        buf += chunk
-        for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-          const line = JSON.parse(buf.slice(0, i)) as Line
-          buf = buf.slice(i + 1)
-          const w = waiting.shift()
-          if (w) w(line)
-          else lines.push(line)
-        }
-      })
-      resolve({
-        status: res.statusCode ?? 0,
-        next: () => new Promise<Line>((r) => {
-          const l = lines.shift()
-          if (l) r(l)
-          else waiting.push(r)
-        }),
-        close: () => req.destroy(),
-      })
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+/** The stream, read line by line (test/support/watch.ts). */
+const openWatch = (tls: ClientTls) => openWatchOf<Line>(api.target(tls))
 
 t.test('a node certificate gets the roots, its assignment and the catalog, then a line per change', { timeout: 15_000 }, async (t) => {
   const w = await openWatch(nodeTls)
