@@ -53,7 +53,11 @@ export class StreamClosedError extends MeshError {
 export function jsonRequest(target: HttpTarget, o: { method: string; path: string; body?: unknown; headers?: Record<string, string>; timeoutMs: number }): Promise<JsonReply> {
   const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body))
   const headers: Record<string, string> = { accept: 'application/json', ...o.headers }
-  if (payload) headers['content-type'] = 'application/json'
+  if (payload) {
+    headers['content-type'] = 'application/json'
+    // Node sends a GET body neither chunked nor with a length: the server would read it as a second request.
+    headers['content-length'] = String(payload.length)
+  }
   return new Promise<JsonReply>((resolve, reject) => {
     const req = requestFor(target, { method: o.method, path: o.path, headers, timeout: o.timeoutMs }, (res) => {
       collect(res).then((text) => {

@@ -154,3 +154,23 @@ t.test('controlGet: a document, an error answer, no agent', async (t) => {
   t.ok(err instanceof ControlError)
   t.equal((err as Error).message, `cannot reach the local agent at ${none}: is the agent running? (start it with \`mesh agent\`, or pass the same --data-dir)`)
 })
+
+t.test('jsonRequest: a body on a GET goes with its length (Node does not chunk GETs), over a unix socket too', async (t) => {
+  const sock = join(dir, 'get-body.sock')
+  const seen: { length?: string; body: string }[] = []
+  const server = http.createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => { body += c.toString() })
+    req.on('end', () => {
+      seen.push({ ...(req.headers['content-length'] ? { length: req.headers['content-length'] } : {}), body })
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end('{"ok":true}')
+    })
+  })
+  await new Promise<void>((r) => server.listen(sock, r))
+  t.teardown(() => server.close())
+  const first = await jsonRequest({ socketPath: sock }, { method: 'GET', path: '/a', body: { q: 1 }, timeoutMs: 2000 })
+  const second = await jsonRequest({ socketPath: sock }, { method: 'GET', path: '/b', timeoutMs: 2000 })
+  t.same([first.status, second.status], [200, 200], 'both answered (the body was not read as a second request)')
+  t.same(seen, [{ length: '7', body: '{"q":1}' }, { body: '' }])
+})
