@@ -22,10 +22,11 @@ import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
 
 /**
- * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947) for agents and remote CLIs — every
- * request needs `Authorization: Bearer <token>`: the manager join token for the cluster API, a node credential for
- * /v1/agent/* (the dashboard's routes also take its session cookie, see observe-api.ts) — and on the admin unix
- * socket `<data-dir>/manager.sock` (root, or the `mesh` group when it exists) for the local CLI (no token).
+ * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
+ * CLIs — the caller is who its client certificate says (auth.ts): an admin client certificate for the cluster API,
+ * a node certificate for /v1/agent/*, no certificate only for GET /v1/ca and the join route with a join token (the
+ * dashboard's routes also take its session cookie, see observe-api.ts) — and on the admin unix socket
+ * `<data-dir>/manager.sock` (root, or the `mesh` group when it exists) for the local CLI.
  * Errors are `{error: {code, message}}` with a 4xx status; no request is half-applied (one transaction each).
  * The caller is authenticated before any body is read: an unauthenticated request gets 401 and its connection is
  * closed, its body never buffered or parsed. `listen` applies the timeouts and connection caps (limits.ts).

@@ -13,7 +13,7 @@
  * Auth: mounted after the API's caller middleware (api.ts), which lets a request without a bearer token through
  * as `anonymous` to these routes only. /v1/events and the dashboard's read routes want an admin caller (the unix
  * socket, the admin credential) or a live dashboard session (src/manager/sessions.ts); /metrics and minting a code
- * want an admin caller. Nothing trusts a loopback address, and neither a join token nor a node credential logs in.
+ * want an admin caller. Nothing trusts a loopback address, and neither a join token nor a node certificate logs in.
  * A stream opened with a session ends when the session does (logout, idle time, lifetime).
  * Never: write to the store; they only read the manager's view and follow its watch.
  */
@@ -200,7 +200,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     return id && sessions.check(id) ? { session: id } : null
   }
   const deny = (res: Response, what: string): void => {
-    if (o.caller(res).kind === 'node') return sendError(res, 403, 'MESH_ERR_FORBIDDEN', `a node credential cannot read ${what}`)
+    if (o.caller(res).kind === 'node') return sendError(res, 403, 'MESH_ERR_FORBIDDEN', `a node certificate cannot read ${what}`)
     res.set('connection', 'close')
     sendError(res, 401, 'MESH_ERR_UNAUTHORIZED', `${what} needs an admin credential or a dashboard session (log in at /ui with a code from \`mesh ui login\`)`)
   }
