@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
 import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
-import { createNodeKeyAndCsr } from '../src/pki/index.ts'
+import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
@@ -341,7 +341,7 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
  */
 function apiNames(config: Readonly<Config>, hostname: string, csr: string): { csr: string; ipSans: string[]; dnsSans: string[] } {
   const ips = new Set([config.gossip.advertiseAddr, config.gossip.bindAddr, '127.0.0.1'].filter((ip) => isIP(ip) !== 0 && ip !== '0.0.0.0' && ip !== '::'))
-  const dns = new Set(['localhost', ...(/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(hostname) ? [hostname] : [])])
+  const dns = new Set(['localhost', ...(isDnsName(hostname) ? [hostname] : [])])
   return { csr, ipSans: [...ips], dnsSans: [...dns] }
 }
 

@@ -72,7 +72,8 @@ export class ClusterAuthority {
   readonly #store: Store
   readonly #now: () => number
   readonly #listeners = new Set<() => void>()
-  #cache: { raw: string; state: CaState } | null = null
+  /** The parsed state and its current root's digest, kept until the stored value changes (parsed once, not per call). */
+  #cache: { raw: string; state: CaState; digest: string } | null = null
 
   constructor(o: { store: Store; now: () => number }) {
     this.#store = o.store
@@ -110,11 +111,24 @@ export class ClusterAuthority {
     for (const cb of this.#listeners) cb()
   }
 
-  #state(): CaState {
+  /** The stored CA state and its current root's digest. */
+  #loaded(): { state: CaState; digest: string } {
     const raw = this.#store.getMeta(CA_KEY)
     if (!raw) throw new RequestRefusedError('MESH_ERR_UNAVAILABLE', 'the cluster CA is not initialised yet')
-    if (this.#cache?.raw !== raw) this.#cache = { raw, state: JSON.parse(raw) as CaState }
-    return this.#cache.state
+    if (this.#cache?.raw !== raw) {
+      const state = JSON.parse(raw) as CaState
+      this.#cache = { raw, state, digest: caDigest(state.current.certPem) }
+    }
+    return this.#cache
+  }
+
+  #state(): CaState {
+    return this.#loaded().state
+  }
+
+  /** sha256 of the current root (what join tokens pin). */
+  #digest(): string {
+    return this.#loaded().digest
   }
 
   #secrets(): JoinSecrets {
@@ -128,7 +142,7 @@ export class ClusterAuthority {
 
   status(): CaStatus {
     const s = this.#state()
-    return { digest: caDigest(s.current.certPem), rotating: s.previous !== undefined, pending: s.pending ?? [] }
+    return { digest: this.#digest(), rotating: s.previous !== undefined, pending: s.pending ?? [] }
   }
 
   certLifetimeMs(): number {
@@ -137,7 +151,7 @@ export class ClusterAuthority {
   }
 
   tokens(): { worker: string; manager: string } {
-    const digest = caDigest(this.#state().current.certPem)
+    const digest = this.#digest()
     const s = this.#secrets()
     return { worker: formatJoinToken({ caDigest: digest, secret: s.worker }), manager: formatJoinToken({ caDigest: digest, secret: s.manager }) }
   }
@@ -154,7 +168,7 @@ export class ClusterAuthority {
   /** The role a presented token grants, or null (malformed, another CA, a rotated or wrong secret). */
   roleFor(token: string): NodeRole | null {
     try {
-      return roleForJoinToken(parseJoinToken(token), { caDigest: caDigest(this.#state().current.certPem), secrets: this.#secrets() })
+      return roleForJoinToken(parseJoinToken(token), { caDigest: this.#digest(), secrets: this.#secrets() })
     } catch (err) {
       if (err instanceof JoinTokenError) return null
       throw err

@@ -357,15 +357,15 @@ export class Manager {
   }
 
   async removeNode(idOrName: string, force: boolean): Promise<void> {
-    await this.#store.transact((tx) => {
+    const id = await this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
       if (!n) throw notFound(`node "${idOrName}" not found`)
       if (n.state === 'ready' && !force) throw conflict(`node "${n.hostname}" is ready; stop its agent first, or use --force`)
       for (const t of tx.listTasks({ nodeId: n.id })) tx.putTask({ ...t, desiredState: 'shutdown', status: terminal(t, 'orphaned', 'node removed', this.#now()) })
       tx.deleteNode(n.id)
+      return n.id
     })
-    const gone = this.#store.getNode(idOrName)
-    if (!gone) for (const id of this.ca.status().pending) if (!this.#store.getNode(id)) await this.ca.settled(id)
+    await this.ca.settled(id) // a removed node no longer holds up a CA rotation
   }
 
   // ---- services ------------------------------------------------------------------------------------------

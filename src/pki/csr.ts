@@ -64,10 +64,15 @@ export interface SignNodeCsrOptions {
 const LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
 const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(\\.${LABEL})*$`)
 
+/** Whether `name` may stand in a certificate's DNS SANs (a host name: labels of letters, digits and hyphens). */
+export function isDnsName(name: string): boolean {
+  return DNS_NAME.test(name)
+}
+
 function subjectAltNames(ipSans: readonly string[], dnsSans: readonly string[]): x509.JsonGeneralNames {
   for (const ip of ipSans) if (isIP(ip) === 0) throw new PkiError(`IP SAN ${JSON.stringify(ip)} is not an IP address`)
   for (const dns of dnsSans) {
-    if (!DNS_NAME.test(dns)) throw new PkiError(`DNS SAN ${JSON.stringify(dns)} is not a host name`)
+    if (!isDnsName(dns)) throw new PkiError(`DNS SAN ${JSON.stringify(dns)} is not a host name`)
   }
   return [
     ...dnsSans.map((value) => ({ type: 'dns' as const, value })),

@@ -1,6 +1,6 @@
 import { PkiError, PeerCertificateError } from './errors.ts'
 import { CERT_ROLES, type CertRole } from './token.ts'
-import { isCaCertificate, parseCertificate, sameName, singleField, splitCertificates, x509 } from './x509.ts'
+import { certificateToPem, isCaCertificate, parseCertificate, sameName, singleField, splitCertificates, x509 } from './x509.ts'
 
 /** Who a verified peer certificate says the peer is. */
 export interface NodeIdentity {
@@ -171,4 +171,9 @@ export function certificateInfo(pem: string): { serial: string; notAfter: number
   const cert = splitCertificates(pem)[0]
   if (cert === undefined) throw new PkiError('no certificate in PEM text')
   return { serial: cert.serialNumber.toLowerCase(), notAfter: cert.notAfter.getTime() }
+}
+
+/** The certificates of a PEM bundle, each as PEM, in order; strict: text outside CERTIFICATE blocks is refused. */
+export function pemCertificates(pem: string): string[] {
+  return splitCertificates(pem).map(certificateToPem)
 }

@@ -23,7 +23,7 @@ export { WorkerLink, watchBackoffMs, OVERLAY_REFUSED_RETRY_MS, STATUS_BATCH_MS, 
 export { HttpManagerTransport } from './http-transport.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
 export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'
-export { TLS_DIR, hasNodeTls, readNodeTls, splitPem, tlsDir, writeNodeTls, type NodeTls } from './tls-files.ts'
+export { TLS_DIR, readNodeTls, tlsDir, writeNodeTls, type NodeTls } from './tls-files.ts'
 export type { RenewReply } from './transport.ts'
 export { GOSSIP_KEYS_FILE, applyClusterKeys, chooseGossipKeys, gossipKeyringProblem, gossipKeysPath, keyringBytes, readSavedGossipKeys, saveGossipKeys, type GossipKeySource, type KeyringTarget } from './gossip-keys.ts'
 export type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'

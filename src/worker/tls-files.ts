@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../base/errors.ts'
 import { writeFileAtomic } from '../base/state-file.ts'
+import { pemCertificates } from '../pki/index.ts'
 
 /**
  * This node's TLS material, in `<data-dir>/tls/` (directory 0700, files 0600, written atomically): `ca.pem` — the
@@ -23,17 +24,6 @@ export function tlsDir(dataDir: string): string {
   return join(dataDir, TLS_DIR)
 }
 
-export function hasNodeTls(dataDir: string): boolean {
-  return existsSync(join(tlsDir(dataDir), FILES.cert)) && existsSync(join(tlsDir(dataDir), FILES.key))
-}
-
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g
-
-/** Splits concatenated PEM certificates. */
-export function splitPem(text: string): string[] {
-  return (text.match(PEM_CERT) ?? []).map((c) => (c.endsWith('\n') ? c : `${c}\n`))
-}
-
 /** The saved material; one ConfigError naming the file when one is missing or holds no PEM. */
 export function readNodeTls(dataDir: string): NodeTls {
   const dir = tlsDir(dataDir)
@@ -49,7 +39,13 @@ export function readNodeTls(dataDir: string): NodeTls {
     if (!what.test(text)) throw new ConfigError(`${path}: not PEM: remove node.json and join again with a token`)
     return text
   }
-  const ca = splitPem(read(FILES.ca, /BEGIN CERTIFICATE/))
+  let ca: string[]
+  try {
+    ca = pemCertificates(read(FILES.ca, /BEGIN CERTIFICATE/))
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError(`${join(dir, FILES.ca)}: not a PEM certificate bundle (${(err as Error).message}): remove node.json and join again with a token`)
+  }
   return { ca, cert: read(FILES.cert, /BEGIN CERTIFICATE/), key: read(FILES.key, /BEGIN (EC )?PRIVATE KEY/) }
 }
 

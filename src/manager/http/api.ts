@@ -220,46 +220,29 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     streaming(req)
     const node = (caller(res) as { node: NodeRecord }).node
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
-    let lastTasks = ''
-    let lastCatalog = ''
-    let lastCa = ''
-    let lastPeers = ''
-    let lastKeys = ''
     const clock = m.clock
     let timer: TimerHandle | null = null
+    /** What each kind of line last said on this stream: a line goes out only when its content changed. */
+    const last = new Map<string, string>()
+    const put = (kind: string, content: string, line = `${content}\n`): void => {
+      if (content === '' || last.get(kind) === content) return
+      last.set(kind, content)
+      res.write(line)
+    }
     const send = () => {
       timer = null
       if (!m.getNode(node.id)) {
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
       }
-      const tasks = JSON.stringify({ tasks: assignments(m, node.id) })
-      if (tasks !== lastTasks) {
-        lastTasks = tasks
-        res.write(`${tasks}\n`)
-      }
+      put('tasks', JSON.stringify({ tasks: assignments(m, node.id) }))
       const catalog = m.catalog()
-      if (catalog.content !== lastCatalog) {
-        lastCatalog = catalog.content
-        res.write(catalog.line)
-      }
-      const peers = m.overlayPeersLine()
-      if (peers !== lastPeers) {
-        lastPeers = peers
-        res.write(peers)
-      }
-      const trust = m.ca.trust()
-      const ca = JSON.stringify({ ca: { roots: trust.roots, digest: m.clusterInfo().digest } })
-      if (ca !== lastCa) {
-        lastCa = ca
-        res.write(`${ca}\n`)
-      }
+      put('catalog', catalog.content, catalog.line) // compared without its revision
+      const peers = m.overlayPeersLine() // already a line
+      put('peers', peers, peers)
+      put('ca', JSON.stringify({ ca: { roots: m.ca.trust().roots, digest: m.clusterInfo().digest } }))
       const gossipKeys = m.gossipKeys.message()
-      const keys = gossipKeys ? JSON.stringify({ gossipKeys }) : ''
-      if (keys !== lastKeys) {
-        lastKeys = keys
-        res.write(`${keys}\n`)
-      }
+      if (gossipKeys) put('gossipKeys', JSON.stringify({ gossipKeys }))
     }
     send()
     const wake = () => {
