@@ -3,7 +3,7 @@
  * the defaults); update starts from the current spec and keeps everything the flags do not touch.
  */
 import t from 'tap'
-import { applySpecFlags } from '../../../mesh/service.ts'
+import { applySpecFlags } from '../../../mesh/service-flags.ts'
 import { defaultServiceSpec, type ServiceSpecRequest } from '../../../src/api/index.ts'
 
 const create = (flags: Record<string, unknown>): ServiceSpecRequest => applySpecFlags<ServiceSpecRequest>({ name: 'web', image: 'nginx' }, flags, false)
