@@ -38,7 +38,10 @@ export type ServiceSpecRequest = Partial<Omit<ServiceSpec, 'resources' | 'restar
 }
 
 /** Spec fields a request may set to null to remove them (a stack redeploy whose file no longer sets `command`). */
-export const OPTIONAL_SPEC_FIELDS = ['healthcheck', 'entrypoint', 'command', 'registryAuth'] as const
+export const OPTIONAL_SPEC_FIELDS = [
+  'healthcheck', 'entrypoint', 'command', 'registryAuth', 'hostname', 'user', 'workdir', 'placementPreferences',
+  'maxReplicasPerNode', 'forceUpdate',
+] as const
 const SETTINGS = ['restartPolicy', 'updateConfig', 'rollbackConfig'] as const
 
 const plain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)

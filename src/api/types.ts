@@ -54,10 +54,18 @@ export interface PortSpec {
 }
 
 export interface MountSpec {
-  type: 'bind' | 'volume'
+  /** tmpfs: an in-memory filesystem at `target` (source is empty). */
+  type: 'bind' | 'volume' | 'tmpfs'
   source: string
   target: string
   readOnly: boolean
+  /** tmpfs only: size limit in bytes (0 or absent: the engine's default) and mode bits (e.g. 0o1777). */
+  tmpfs?: { sizeBytes?: number; mode?: number }
+}
+
+/** `--placement-pref spread=node.labels.zone`: spread a service's tasks evenly over the values of a node label. */
+export interface PlacementPreference {
+  spread: string
 }
 
 export interface RestartPolicy {
@@ -101,7 +109,16 @@ export interface RegistryAuth {
   email?: string
 }
 
-export type ServiceMode = { replicated: { replicas: number } } | { global: Record<string, never> }
+/**
+ * replicated: N long-running tasks; global: one per eligible node. Jobs (Swarm's replicated-job / global-job) run
+ * to completion: a replicated job runs `totalCompletions` successful tasks, at most `maxConcurrent` at once; a global
+ * job runs once on each eligible node. A completed job task is not restarted.
+ */
+export type ServiceMode =
+  | { replicated: { replicas: number } }
+  | { global: Record<string, never> }
+  | { replicatedJob: { maxConcurrent: number; totalCompletions: number } }
+  | { globalJob: Record<string, never> }
 
 export interface ServiceSpec {
   name: string
@@ -128,6 +145,18 @@ export interface ServiceSpec {
   stopGracePeriodMs: number
   /** Pull credentials (`--with-registry-auth`), handed to the nodes with each task; redacted by the API. */
   registryAuth?: RegistryAuth
+  /** Container hostname (`--hostname`); the engine's default (the container id) when absent. */
+  hostname?: string
+  /** User the command runs as (`--user uid[:gid]` or a name), as docker's. */
+  user?: string
+  /** Working directory of the command (`--workdir`). */
+  workdir?: string
+  /** Spread preferences, applied in order (`--placement-pref spread=node.labels.zone`). */
+  placementPreferences?: PlacementPreference[]
+  /** At most this many live tasks of the service on one node (`--replicas-max-per-node`); absent or 0: no limit. */
+  maxReplicasPerNode?: number
+  /** Bumped by `service update --force`: a changed value alone makes every task be replaced (swarmkit's ForceUpdate). */
+  forceUpdate?: number
 }
 
 export interface UpdateStatus {
