@@ -6,7 +6,7 @@ import { MeshError } from '../base/errors.ts'
 import { StackFileError, formatPath, type KeyPath } from './errors.ts'
 import type { Env } from './interpolate.ts'
 import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, VolumeUse } from './model.ts'
-import { splitWords } from './words.ts'
+import { splitWords } from '../api/words.ts'
 
 /**
  * One validated compose file → ComposeModel (pure but for `readFile`, injected, for env_file). Every value is
