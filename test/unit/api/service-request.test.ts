@@ -83,6 +83,15 @@ const cases: { name: string; part: Partial<ServicePart>; body: Record<string, un
     body: { resources: { limits: { memoryBytes: 10 }, reservations: { memoryBytes: 20 } } },
     want: 'memory reservation (20 bytes) exceeds the memory limit (10 bytes)',
   },
+  { name: 'hostname not RFC 1123', part: { hostname: 'web_1' }, body: { hostname: 'web_1' }, want: 'hostname "web_1" must be letters, digits and \'-\' in dot-separated labels of at most 63 characters (RFC 1123)' },
+  { name: 'user with a space', part: { user: 'a b' }, body: { user: 'a b' }, want: 'user "a b" must be name|uid[:group|gid], e.g. 1000:1000 or nobody' },
+  { name: 'relative workdir', part: { workdir: 'srv' }, body: { workdir: 'srv' }, want: 'workdir "srv" must be an absolute path' },
+  {
+    name: 'tmpfs mode out of range',
+    part: { tmpfs: [{ type: 'tmpfs', source: '', target: '/run', readOnly: false, tmpfs: { mode: 0o17777 }, at: AT }] },
+    body: { mounts: [{ type: 'tmpfs', source: '', target: '/run', readOnly: false, tmpfs: { mode: 0o17777 } }] },
+    want: 'tmpfs mount on /run: mode must be between 0 and 0o7777',
+  },
   { name: 'negative replicas', part: { replicas: -1 }, body: { mode: { replicated: { replicas: -1 } } }, want: 'replicas must be ≥ 0' },
   {
     name: 'unknown constraint field', part: { constraints: ['node.zone == a'] }, body: { constraints: ['node.zone == a'] },
