@@ -325,7 +325,9 @@ async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossi
   await parts.dataPlane.start(gateway)
   const link = parts.link
   parts.runner = new TaskRunner({
-    runtime: new DockerRuntime({ socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway) }), network: config.overlay.network,
+    runtime: new DockerRuntime({
+      socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
+    }), network: config.overlay.network,
     report: (taskId, status) => link.report(taskId, status),
     registryAuth: (task) => task.spec.registryAuth,
     log: logFn(log.child({ sub: 'runtime' })),

@@ -1,17 +1,20 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/api/spec.ts'
+import { parseCpus, parseDuration, parseKeyValue, parseMemory, parsePublish } from '../src/api/spec.ts'
 import type { Resources, RestartPolicy, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
+import { applyContainerFlags, containerOptions, type ContainerFlags } from './container-flags.ts'
 
-/** The spec flags `mesh service create` and `update` share, and how they apply to a spec request (pure). */
-export interface SpecFlags {
+/**
+ * The spec flags `mesh service create` and `update` share, and how they apply to a spec request (pure). The flags of
+ * the container itself (healthcheck, hostname, user, workdir, entrypoint, mounts) are in container-flags.ts.
+ */
+export interface SpecFlags extends ContainerFlags {
   replicas?: string
   mode?: string
   publish?: string[]
   constraint?: string[]
   env?: string[]
   label?: string[]
-  mount?: string[]
   limitCpu?: string
   limitMemory?: string
   reserveCpu?: string
@@ -36,13 +39,12 @@ export const many = (v: string, p: string[] = []) => p.concat(v)
 
 export function specOptions(c: Command, forUpdate: boolean): Command {
   const add = forUpdate ? '-add' : ''
-  return c
+  const head = c
     .option('--replicas <n>', 'number of tasks (replicated mode)')
     .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
     .option(`--constraint${add} <expr>`, 'placement constraint, e.g. node.role==manager, node.labels.zone!=a (repeatable)', many)
     .option(`--env${add} <KEY=VALUE>`, 'environment variable (repeatable)', many)
     .option(`--label${add} <KEY=VALUE>`, 'service label (repeatable)', many)
-    .option(`--mount${add} <spec>`, 'type=bind|volume,source=…,target=…[,readonly] (repeatable)', many)
     .option('--limit-cpu <cpus>', 'CPU limit, e.g. 0.5')
     .option('--limit-memory <size>', 'memory limit, e.g. 50M')
     .option('--reserve-cpu <cpus>', 'CPU reservation (placement)')
@@ -57,6 +59,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-monitor <dur>', 'how long a new task is watched for failure, e.g. 5s')
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
+  return containerOptions(head, forUpdate)
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
     .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
 }
@@ -90,8 +93,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     s.env.push(e)
   }
   for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels = { ...s.labels, [k]: v } }
-  const mounts = list(forUpdate ? 'mountAdd' : 'mount').map(parseMount)
-  if (mounts.length > 0) s.mounts = [...(s.mounts ?? []), ...mounts]
+  applyContainerFlags(s, f, forUpdate)
   if (forUpdate) {
     for (const p of list('publishRm')) s.ports = (s.ports ?? []).filter((x) => String(x.published) !== p.split(':')[0])
     for (const c of list('constraintRm')) s.constraints = (s.constraints ?? []).filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))

@@ -44,6 +44,8 @@ export interface DeployOptions {
   stack: string
   files: readonly StackFile[]
   detach?: boolean
+  /** `--prune`: remove the stack's services that are no longer in the files (default: leave them, as docker). */
+  prune?: boolean
   env?: Record<string, string | undefined>
   cwd?: string
   readFile?: (path: string) => string
@@ -56,8 +58,9 @@ export interface DeployOptions {
 }
 
 /**
- * Load and validate every file, plan against the manager, then remove, update and create services — nothing is
- * sent before the whole stack has passed. Unless detached, wait until the changed services converge.
+ * Load and validate every file, plan against the manager, then remove (only with `prune`), update and create
+ * services — nothing is sent before the whole stack has passed. Unless detached, wait until the changed services
+ * converge.
  */
 export async function deployStack(client: StackClient, o: DeployOptions, io: StackIo = stdio): Promise<LoadedStack> {
   const loaded = loadStack({
@@ -66,7 +69,7 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   })
   for (const w of loaded.warnings) io.err(`warning: ${w}\n`)
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
-  const plan = planStack(o.stack, loaded.services, current)
+  const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false })
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
@@ -210,12 +213,13 @@ const DEPLOY_HELP = `
 Compose v3 files (version "3" or "3.x", or none) are validated against docker/cli's compose schema; a key that
 does not belong where it stands is an error naming the file and key path, and nothing is deployed. Keys mesh does
 not implement (build, depends_on, secrets, …) are listed in one warning. \${VAR} and \${VAR:-default} are taken
-from the environment. Redeploying updates only the services whose spec changed and removes the stack's services
-that are no longer in the files. See docs/stacks.md.
+from the environment. Redeploying updates only the services whose spec changed; the stack's services that are no
+longer in the files stay as they are unless --prune removes them (as docker). See docs/stacks.md.
 
 Examples:
   mesh stack deploy -c docker-compose.yml getstartedlab
   mesh stack deploy -c docker-compose.yml -c prod.yml --detach getstartedlab
+  mesh stack deploy --prune -c docker-compose.yml getstartedlab    # also remove services dropped from the file
   TAG=v2 mesh stack deploy -c docker-compose.yml getstartedlab     # image: myapp:\${TAG:-latest}`
 
 export function stackCommand(): Command {
@@ -225,12 +229,12 @@ export function stackCommand(): Command {
   cmd.command('deploy').alias('up').description('deploy or update a stack from compose files').argument('<stack>')
     .requiredOption('-c, --compose-file <file>', 'compose file; repeat to override (later files win); - for stdin', many)
     .option('-d, --detach', 'return once the services are created/updated, without waiting for the tasks')
-    .option('--prune', 'accepted for docker compatibility: mesh always removes services no longer in the files')
+    .option('--prune', 'remove the services of the stack that are no longer in the files')
     .option('--with-registry-auth', 'send the registry credentials for each image (from ~/.docker/config.json) to the nodes')
     .addHelpText('after', DEPLOY_HELP)
-    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean; withRegistryAuth?: boolean }) => {
+    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean; prune?: boolean; withRegistryAuth?: boolean }) => {
       await deployStack(client(), {
-        stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false,
+        stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false, prune: f.prune ?? false,
         ...(f.withRegistryAuth ? { registryAuth: (image: string) => registryAuthFor(image) } : {}),
       })
     })

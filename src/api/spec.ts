@@ -145,11 +145,14 @@ export function parseKeyValues(s: string, what: string): Record<string, string> 
   return out
 }
 
-/** `--mount type=bind|volume,source=…,target=…[,readonly]` (src/dst/destination/ro accepted as Docker does). */
+/**
+ * `--mount type=bind|volume,source=…,target=…[,readonly]` (src/dst/destination/ro accepted as Docker does), or
+ * `type=tmpfs,target=/x[,tmpfs-size=64M][,tmpfs-mode=1777]` (an in-memory filesystem: no source; the mode is octal).
+ */
 export function parseMount(spec: string): MountSpec {
   const kv = parseKeyValues(spec, 'mount')
   const type = kv.type ?? 'volume'
-  if (type !== 'bind' && type !== 'volume') throw new ConfigError(`mount "${spec}": type "${type}" must be bind or volume`)
+  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') throw new ConfigError(`mount "${spec}": type "${type}" must be bind, volume or tmpfs`)
   const source = kv.source ?? kv.src ?? ''
   const target = kv.target ?? kv.destination ?? kv.dst ?? ''
   if (target === '' || !target.startsWith('/')) throw new ConfigError(`mount "${spec}": target must be an absolute path in the container`)
@@ -157,8 +160,26 @@ export function parseMount(spec: string): MountSpec {
   if (type === 'volume' && source !== '' && !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(source)) {
     throw new ConfigError(`mount "${spec}": volume name "${source}" may only contain letters, digits, '_', '.', '-'`)
   }
+  const tmpfsKeys = Object.keys(kv).filter((k) => k.startsWith('tmpfs-'))
+  if (type !== 'tmpfs' && tmpfsKeys.length > 0) throw new ConfigError(`mount "${spec}": ${tmpfsKeys[0]} only applies to type=tmpfs`)
   const ro = kv.readonly ?? kv.ro
-  return { type, source, target, readOnly: ro === 'true' || ro === '1' }
+  const readOnly = ro === 'true' || ro === '1'
+  if (type !== 'tmpfs') return { type, source, target, readOnly }
+  if (source !== '') throw new ConfigError(`mount "${spec}": a tmpfs mount has no source`)
+  for (const k of tmpfsKeys) {
+    if (k !== 'tmpfs-size' && k !== 'tmpfs-mode') throw new ConfigError(`mount "${spec}": unknown key "${k}" (use tmpfs-size, tmpfs-mode)`)
+  }
+  const tmpfs: NonNullable<MountSpec['tmpfs']> = {}
+  if (kv['tmpfs-size'] !== undefined) tmpfs.sizeBytes = parseMemory(kv['tmpfs-size'], `mount "${spec}": tmpfs-size`)
+  if (kv['tmpfs-mode'] !== undefined) tmpfs.mode = parseFileMode(kv['tmpfs-mode'], `mount "${spec}": tmpfs-mode`)
+  return { type, source: '', target, readOnly, ...(Object.keys(tmpfs).length > 0 ? { tmpfs } : {}) }
+}
+
+/** `1777`, `0755`, `0o700` → mode bits (octal, as docker's tmpfs-mode), at most 0o7777. */
+export function parseFileMode(text: string, what = 'mode'): number {
+  const m = /^(?:0o?)?([0-7]{1,4})$/i.exec(text.trim())
+  if (!m) throw new ConfigError(`${what} "${text}": want an octal mode like 1777 or 0755`)
+  return parseInt(m[1] as string, 8)
 }
 
 const MEMORY_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 }

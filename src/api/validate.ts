@@ -6,6 +6,7 @@
  */
 import { validateConstraints } from './constraints.ts'
 import { ServiceSpecError } from './errors.ts'
+import { containerProblems } from './validate-container.ts'
 import type { ServiceSpec } from './types.ts'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -42,7 +43,7 @@ function shapeProblems(spec: Record<string, unknown>): string[] {
 /**
  * Everything wrong with a spec, one message each (empty = valid), for the API to refuse before storing:
  * `replicas must be ≥ 0`, `published port 80 used twice`, `image must not be empty`, bad constraints,
- * reservations above limits, out-of-range update/restart settings.
+ * reservations above limits, out-of-range update/restart settings, and the container fields (validate-container.ts).
  */
 export function validateServiceSpec(spec: ServiceSpec): string[] {
   const shape = shapeProblems(spec as unknown as Record<string, unknown>)
@@ -74,12 +75,7 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
     if (published.has(key)) p.push(`published port ${port.protocol === 'tcp' ? port.published : key} used twice`)
     published.add(key)
   }
-  for (const m of spec.mounts) {
-    if (m.type !== 'bind' && m.type !== 'volume') p.push(`mount on ${m.target} type "${m.type}" must be bind or volume`)
-    if (!m.target.startsWith('/')) p.push(`mount target "${m.target}" must be an absolute path`)
-    if (m.type === 'bind' && !m.source.startsWith('/')) p.push(`bind mount source "${m.source}" must be an absolute path`)
-    if (m.type === 'volume' && m.source === '') p.push(`volume mount on ${m.target} needs a volume name`)
-  }
+  p.push(...containerProblems(spec))
   p.push(...validateConstraints(spec.constraints))
   const { limits, reservations } = spec.resources
   nonNegative(limits.memoryBytes, 'memory limit')

@@ -1,10 +1,11 @@
 import type Docker from 'dockerode'
-import type { TaskRecord } from '../api/types.ts'
+import type { MountSpec, TaskRecord } from '../api/types.ts'
 
 /**
  * A task → the Docker container that runs it (pure). Names follow Swarm: `<service>.<slot>.<taskid>`, or
- * `<service>.<nodeid>.<taskid>` for global services (slot 0). Hostname is left to Docker, which uses the first 12
- * characters of the container id, as Swarm tasks have.
+ * `<service>.<nodeid>.<taskid>` for global services (slot 0). Without `hostname` in the spec the hostname is left to
+ * Docker, which uses the first 12 characters of the container id, as Swarm tasks have; with it, its placeholders
+ * (`{{.Node.Hostname}}-{{.Task.Slot}}`) are expanded for the task here.
  */
 
 /** Container labels mesh writes and reads. `mesh.managed=true` marks every container the runner may touch. */
@@ -48,6 +49,29 @@ export function healthTest(test: readonly string[]): string[] {
   return test.length > 0 && !HEALTH_KINDS.has(test[0] as string) ? ['CMD', ...test] : [...test]
 }
 
+/**
+ * A spec hostname with Swarm's placeholders filled in for one task (src/api's HOSTNAME_PLACEHOLDERS; validation
+ * refused any other). `nodeHostname`: the name of the node creating the container (its node id when unknown).
+ */
+export function taskHostname(template: string, task: TaskRecord, nodeHostname = ''): string {
+  const values: Record<string, string> = {
+    '.Service.Name': task.serviceName, '.Service.ID': task.serviceId, '.Task.Slot': String(task.slot), '.Task.ID': task.id,
+    '.Node.Hostname': nodeHostname || task.nodeId, '.Node.ID': task.nodeId,
+  }
+  return template.replace(/\{\{\s*([^}]*?)\s*\}\}/g, (whole, inner: string) => values[inner.replace(/\s/g, '')] ?? whole)
+}
+
+/**
+ * A mount → the Engine API's HostConfig.Mounts entry. tmpfs: no source; TmpfsOptions when a size or mode is set
+ * (the engine reads 0 as its default for either: no size limit, mode 1777).
+ */
+export function engineMount(m: MountSpec): Docker.MountSettings {
+  if (m.type !== 'tmpfs') return { Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly }
+  const t = m.tmpfs
+  const options = t && (t.sizeBytes !== undefined || t.mode !== undefined) ? { TmpfsOptions: { SizeBytes: t.sizeBytes ?? 0, Mode: t.mode ?? 0 } } : {}
+  return { Type: 'tmpfs', Source: '', Target: m.target, ReadOnly: m.readOnly, ...options }
+}
+
 /** `docker stop -t` and StopTimeout are whole seconds: round the grace period up so it is never shortened. */
 export function graceSeconds(ms: number): number {
   return Math.max(0, Math.ceil(ms / 1000))
@@ -57,8 +81,9 @@ export function graceSeconds(ms: number): number {
  * The create request. Restart policy is always "no": a task that ends is replaced by the manager with a new task,
  * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
  * `dns`: the resolvers the container uses (Docker's embedded DNS forwards names it does not know to them).
+ * `nodeHostname`: this node's name, for `{{.Node.Hostname}}` in a hostname template.
  */
-export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = []): Docker.ContainerCreateOptions {
+export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = [], nodeHostname = ''): Docker.ContainerCreateOptions {
   const s = task.spec
   const hostPorts = s.ports.filter((p) => p.mode === 'host')
   const opts: Docker.ContainerCreateOptions = {
@@ -71,7 +96,7 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
       RestartPolicy: { Name: 'no' },
       NetworkMode: network,
       ...(dns.length > 0 ? { Dns: [...dns] } : {}),
-      Mounts: s.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      Mounts: s.mounts.map(engineMount),
       ...(s.resources.limits.nanoCpus > 0 ? { NanoCpus: s.resources.limits.nanoCpus } : {}),
       ...(s.resources.limits.memoryBytes > 0 ? { Memory: s.resources.limits.memoryBytes } : {}),
       ...(hostPorts.length > 0 ? {
@@ -81,7 +106,10 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
     NetworkingConfig: { EndpointsConfig: { [network]: {} } },
   }
   if (s.command) opts.Cmd = [...s.command]
-  if (s.entrypoint) opts.Entrypoint = [...s.entrypoint]
+  if (s.entrypoint && s.entrypoint.length > 0) opts.Entrypoint = [...s.entrypoint]
+  if (s.hostname) opts.Hostname = taskHostname(s.hostname, task, nodeHostname)
+  if (s.user) opts.User = s.user
+  if (s.workdir) opts.WorkingDir = s.workdir
   if (hostPorts.length > 0) opts.ExposedPorts = Object.fromEntries(hostPorts.map((p) => [`${p.target}/${p.protocol}`, {}]))
   if (s.healthcheck) {
     const h = s.healthcheck

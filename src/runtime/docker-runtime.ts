@@ -25,6 +25,8 @@ export interface DockerRuntimeOptions {
   docker?: Docker
   /** Resolvers task containers use (the agent's DNS on the overlay gateway). Default: the engine's. */
   dns?: string[]
+  /** This node's name, for `{{.Node.Hostname}}` in a service's hostname template. Default: the node id. */
+  nodeHostname?: string
 }
 
 const statusOf = (err: unknown): number => {
@@ -37,10 +39,12 @@ const HEALTH = new Set<string>(['starting', 'healthy', 'unhealthy'])
 export class DockerRuntime implements ContainerRuntime {
   readonly #docker: Docker
   readonly #dns: string[]
+  readonly #nodeHostname: string
 
   constructor(o: DockerRuntimeOptions = {}) {
     this.#docker = o.docker ?? new Docker({ socketPath: o.socketPath ?? DEFAULT_DOCKER_SOCKET })
     this.#dns = o.dns ?? []
+    this.#nodeHostname = o.nodeHostname ?? ''
   }
 
   async list(): Promise<ContainerInfo[]> {
@@ -100,7 +104,7 @@ export class DockerRuntime implements ContainerRuntime {
 
   async create(task: TaskRecord, network: string): Promise<string> {
     try {
-      const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns))
+      const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns, this.#nodeHostname))
       return c.id
     } catch (err) {
       throw engineError('create', containerName(task), err)

@@ -61,8 +61,9 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
       if (other !== undefined && other !== key && p.mode === 'ingress') fail({ file: s.at.file, path: `${s.at.path}.ports` }, `port ${k} is also published by service ${other}`)
       if (p.mode === 'ingress') published.set(k, key)
     }
-    spec.mounts = (s.volumes ?? []).map((v): MountSpec => {
+    spec.mounts = [...(s.volumes ?? []), ...(s.tmpfs ?? [])].map((v): MountSpec => {
       if (v.type === 'bind') return { type: 'bind', source: v.source, target: v.target, readOnly: v.readOnly }
+      if (v.type === 'tmpfs') return { type: 'tmpfs', source: '', target: v.target, readOnly: v.readOnly, ...(v.tmpfs ? { tmpfs: { ...v.tmpfs } } : {}) }
       const d = model.volumes.get(v.source)
       if (!d) fail(v.at, `volume "${v.source}" is not declared under the top-level volumes key (add volumes: {${v.source}: })`)
       const name = clusterName(stack, v.source, d)
@@ -89,6 +90,9 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
     const h = s.healthcheck ? health(s.healthcheck) : undefined
     if (h) spec.healthcheck = h
     if (s.stopGracePeriodMs !== undefined) spec.stopGracePeriodMs = s.stopGracePeriodMs
+    if (s.hostname !== undefined) spec.hostname = s.hostname
+    if (s.user !== undefined) spec.user = s.user
+    if (s.workdir !== undefined) spec.workdir = s.workdir
     const problems = validateServiceSpec(spec)
     if (problems.length > 0) fail(s.at, problems.join('; '))
     services.push(spec)

@@ -6,7 +6,7 @@
  * against docker/cli's compose v3 JSON schema (vendored in ./schema, checked with ajv), parses every value with
  * the shared parsers (src/api/spec.ts, constraints.ts), and converts the result into `ServiceSpec`s named
  * `<stack>_<service>` with the `com.docker.stack.namespace` label. `planStack` compares those specs with the
- * manager's services and says what to create, update (only what changed) and remove.
+ * manager's services and says what to create, update (only what changed) and, with `--prune`, remove.
  *
  * Who calls it: the `mesh stack` CLI (mesh/stack.ts), which reads the files and talks to the manager API.
  *
@@ -20,7 +20,7 @@
  * `env` and `cwd`), or write anything.
  */
 export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
-export { planStack, sameSpec, stackServices, updateBody, type StackPlan } from './plan.ts'
+export { planStack, sameSpec, stackServices, updateBody, type PlanOptions, type StackPlan } from './plan.ts'
 export { IMAGE_LABEL } from './convert.ts'
 export { StackError, StackFileError } from './errors.ts'
 export type { Env } from './interpolate.ts'

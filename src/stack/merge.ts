@@ -4,8 +4,8 @@ import type { ComposeModel, ServicePart, VolumeUse } from './model.ts'
 /**
  * Later files override earlier ones (`-c base.yml -c prod.yml`), with docker/cli's rules (pure): scalars and
  * command/entrypoint are replaced; environment, labels and healthcheck/resources/restart/update fields merge key by
- * key; ports merge by published port and protocol, volumes by target; networks and constraints add up; top-level
- * networks and volumes are replaced by name. A service only in a later file is added.
+ * key; ports merge by published port and protocol, volumes and tmpfs paths by target; networks and constraints add
+ * up; top-level networks and volumes are replaced by name. A service only in a later file is added.
  */
 export function mergeModels(models: readonly ComposeModel[]): ComposeModel {
   const [first, ...rest] = models
@@ -57,12 +57,13 @@ export function mergeService(a: ServicePart, b: ServicePart): ServicePart {
   }
   const ports = byKey<PortSpec>(a.ports, b.ports, (p) => `${p.published}/${p.protocol}`)
   const volumes = byKey<VolumeUse>(a.volumes, b.volumes, (v) => v.target)
+  const tmpfs = byKey<VolumeUse>(a.tmpfs, b.tmpfs, (v) => v.target)
   const networks = byKey(a.networks, b.networks, (n) => n.name)
   const constraints = byKey(a.constraints, b.constraints, (c) => c.replace(/\s/g, ''))
   const healthcheck = a.healthcheck || b.healthcheck ? { ...a.healthcheck, ...b.healthcheck } : undefined
   return {
     ...out,
-    ...(ports ? { ports } : {}), ...(volumes ? { volumes } : {}), ...(networks ? { networks } : {}),
+    ...(ports ? { ports } : {}), ...(volumes ? { volumes } : {}), ...(tmpfs ? { tmpfs } : {}), ...(networks ? { networks } : {}),
     ...(constraints ? { constraints } : {}), ...(healthcheck ? { healthcheck } : {}),
   }
 }

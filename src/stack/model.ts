@@ -12,12 +12,17 @@ export interface Ref {
   path: string
 }
 
+/** Records a key mesh ignores (with a note for a part of a value: `host IP 127.0.0.1`). */
+export type Unsupported = (path: readonly (string | number)[], note?: string) => void
+
 export interface VolumeUse {
-  type: 'bind' | 'volume'
-  /** Bind: absolute host path. Volume: the compose name (`data`), resolved against top-level volumes later. */
+  type: 'bind' | 'volume' | 'tmpfs'
+  /** Bind: absolute host path. Volume: the compose name (`data`), resolved against top-level volumes later. tmpfs: empty. */
   source: string
   target: string
   readOnly: boolean
+  /** tmpfs only: `tmpfs.size` of a long-syntax volume, `size=` / `mode=` of a service `tmpfs:` entry. */
+  tmpfs?: { sizeBytes?: number; mode?: number }
   at: Ref
 }
 
@@ -50,6 +55,12 @@ export interface ServicePart {
   volumes?: VolumeUse[]
   networks?: NetworkUse[]
   healthcheck?: HealthPart
+  hostname?: string
+  user?: string
+  /** `working_dir`. */
+  workdir?: string
+  /** The service-level `tmpfs:` paths (`/run`, `/cache:size=64m,mode=1777`), as tmpfs mounts. */
+  tmpfs?: VolumeUse[]
   mode?: 'replicated' | 'global'
   replicas?: number
   replicasAt?: Ref

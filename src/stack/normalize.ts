@@ -1,12 +1,13 @@
-import { isAbsolute, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { parseCpus, parseDuration, parseMemory, parsePublish } from '../api/spec.ts'
 import { parseConstraint } from '../api/index.ts'
 import type { PortSpec, UpdateConfig } from '../api/types.ts'
 import { MeshError } from '../base/errors.ts'
 import { StackFileError, formatPath, type KeyPath } from './errors.ts'
 import type { Env } from './interpolate.ts'
-import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, VolumeUse } from './model.ts'
-import { splitWords } from './words.ts'
+import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, Unsupported } from './model.ts'
+import { tmpfsPaths, volume } from './mounts.ts'
+import { splitWords } from '../api/words.ts'
 
 /**
  * One validated compose file → ComposeModel (pure but for `readFile`, injected, for env_file). Every value is
@@ -23,12 +24,13 @@ export interface NormalizeContext {
 }
 
 /** Service keys mesh converts; any other key the schema allows is reported as unsupported (x-* are extensions). */
-const SERVICE_KEYS = new Set(['image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'networks', 'healthcheck', 'deploy', 'stop_grace_period'])
+const SERVICE_KEYS = new Set([
+  'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'tmpfs', 'networks', 'healthcheck', 'deploy',
+  'stop_grace_period', 'hostname', 'user', 'working_dir',
+])
 const DEPLOY_KEYS = new Set(['mode', 'replicas', 'resources', 'restart_policy', 'placement', 'update_config', 'rollback_config', 'labels', 'endpoint_mode'])
 
 type Obj = Record<string, unknown>
-/** Records a key mesh ignores (with a note for a part of a value: `host IP 127.0.0.1`). */
-type Unsupported = (path: KeyPath, note?: string) => void
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
@@ -108,6 +110,10 @@ function normalizeService(name: string, s: Obj, ctx: NormalizeContext, unsupport
   part.env = environment(s, base, ctx)
   if (Array.isArray(s.ports)) part.ports = s.ports.flatMap((p, i) => ports(p, [...base, 'ports', i], ctx, unsupported))
   if (Array.isArray(s.volumes)) part.volumes = s.volumes.map((v, i) => volume(v, [...base, 'volumes', i], ctx, unsupported))
+  if (s.tmpfs !== undefined && s.tmpfs !== null) part.tmpfs = tmpfsPaths(s.tmpfs, [...base, 'tmpfs'], ctx, unsupported)
+  if (typeof s.hostname === 'string') part.hostname = s.hostname
+  if (typeof s.user === 'string') part.user = s.user
+  if (typeof s.working_dir === 'string') part.workdir = s.working_dir
   if (s.networks !== undefined && s.networks !== null) part.networks = networks(s.networks, base, ctx, unsupported)
   if (isObj(s.healthcheck)) part.healthcheck = healthcheck(s.healthcheck, [...base, 'healthcheck'], ctx, unsupported)
   if (typeof s.stop_grace_period === 'string') part.stopGracePeriodMs = parsed(ctx, [...base, 'stop_grace_period'], () => parseDuration(s.stop_grace_period as string, 'stop_grace_period'))
@@ -192,55 +198,6 @@ function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: Un
   const out: PortSpec[] = []
   for (let i = 0; i <= p1 - p0; i++) out.push(parsed(ctx, path, () => parsePublish(`${p0 + i}:${t0 + i}${proto}`)))
   return out
-}
-
-const VOLUME_MODES = new Set(['ro', 'rw'])
-
-/** Short `SOURCE:TARGET[:ro]` (source `/`, `.` or `~` = bind, else a named volume) or long syntax → VolumeUse. */
-function volume(v: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): VolumeUse {
-  const at = { file: ctx.file, path: formatPath(path) }
-  const fail = (msg: string): never => {
-    throw new StackFileError(ctx.file, formatPath(path), msg)
-  }
-  let type: 'bind' | 'volume'
-  let source: string
-  let target: string
-  let readOnly = false
-  if (isObj(v)) {
-    if (v.type !== 'bind' && v.type !== 'volume') fail(`type "${String(v.type)}" is not supported: want bind or volume`)
-    type = v.type as 'bind' | 'volume'
-    source = typeof v.source === 'string' ? v.source : ''
-    target = typeof v.target === 'string' ? v.target : ''
-    readOnly = v.read_only === true
-    for (const k of ['consistency', 'bind', 'volume', 'tmpfs']) if (k in v) unsupported([...path, k])
-  } else {
-    const text = String(v)
-    const parts = text.split(':')
-    if (parts.length === 1) fail(`"${text}" is an anonymous volume, which mesh does not support: name it ("NAME:${text}") and declare NAME under the top-level volumes`)
-    if (parts.length > 3) fail(`"${text}": want SOURCE:TARGET[:ro|rw]`)
-    source = parts[0] as string
-    target = parts[1] as string
-    const modes = (parts[2] ?? '').split(',').filter((m) => m !== '')
-    for (const m of modes) if (!VOLUME_MODES.has(m)) unsupported(path, `mode ${m}`)
-    readOnly = modes.includes('ro')
-    type = /^[/.~]/.test(source) ? 'bind' : 'volume'
-  }
-  if (!target.startsWith('/')) fail(`target "${target}" must be an absolute path in the container`)
-  if (type === 'bind') {
-    if (source === '') fail('a bind mount needs a source path')
-    if (source.startsWith('~')) {
-      const home = ctx.env.HOME
-      if (!home) fail(`"${source}": HOME is not set, so ~ cannot be expanded`)
-      source = resolve(home as string, `.${source.slice(1)}`)
-    } else if (!isAbsolute(source)) {
-      source = resolve(ctx.workingDir, source)
-    }
-  } else if (source === '') {
-    fail(`an anonymous volume on ${target}: mesh needs a volume name (source:) declared under the top-level volumes`)
-  } else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(source)) {
-    fail(`volume name "${source}" may only contain letters, digits, '_', '.', '-'`)
-  }
-  return { type, source, target, readOnly, at }
 }
 
 function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): NetworkUse[] {

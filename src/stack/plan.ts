@@ -4,9 +4,11 @@ import { StackError } from './errors.ts'
 
 /**
  * What a deploy must do (pure): given the specs from the compose files and the manager's services, which to
- * create, which to update (only when the spec differs), which of the stack's services to remove (no longer in the
- * files). Refuses, before anything is done, a name taken by a service outside the stack and an ingress port
- * published by a service outside the stack. Order of execution: remove, update, create (so freed ports are free).
+ * create, which to update (only when the spec differs) and, with `prune` (docker's `stack deploy --prune`), which of
+ * the stack's services to remove because they are no longer in the files; without it they stay untouched, as
+ * docker leaves them. Refuses, before anything is done, a name taken by a service outside the stack and an ingress
+ * port published by a service the deploy keeps and does not update (outside the stack, or left out of the files
+ * and not pruned). Order of execution: remove, update, create (so freed ports are free).
  */
 
 export interface StackPlan {
@@ -16,6 +18,13 @@ export interface StackPlan {
   /** Names of services whose spec is already what the files say. */
   unchanged: string[]
   remove: { id: string; name: string }[]
+  /** Names of the stack's services no longer in the files that stay because the deploy does not prune. */
+  kept: string[]
+}
+
+export interface PlanOptions {
+  /** Remove the stack's services that are no longer in the files (`--prune`). Default false, as docker. */
+  prune?: boolean
 }
 
 /** The services of a stack (by the namespace label), sorted by name. */
@@ -34,7 +43,7 @@ function canonical(v: unknown): string {
 }
 
 /** Optional fields a compose file may drop; an update must clear them (the update API merges onto the old spec). */
-export const CLEARABLE = ['command', 'entrypoint', 'healthcheck'] as const
+export const CLEARABLE = ['command', 'entrypoint', 'healthcheck', 'hostname', 'user', 'workdir'] as const
 
 /**
  * Does the running service already have the spec the files ask for? Only the fields a compose file controls are
@@ -59,9 +68,9 @@ export function updateBody(current: ServiceSpec, desired: ServiceSpec): Record<s
   return body
 }
 
-export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[]): StackPlan {
+export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[], o: PlanOptions = {}): StackPlan {
   const byName = new Map(current.map((s) => [s.spec.name, s]))
-  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [] }
+  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [], kept: [] }
   const wanted = new Set(desired.map((s) => s.name))
   for (const spec of desired) {
     const cur = byName.get(spec.name)
@@ -72,13 +81,20 @@ export function planStack(stack: string, desired: readonly ServiceSpec[], curren
     } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
     else plan.update.push({ id: cur.id, spec, body: updateBody(cur.spec, spec) })
   }
-  for (const s of stackServices(stack, current)) if (!wanted.has(s.spec.name)) plan.remove.push({ id: s.id, name: s.spec.name })
-  const others = current.filter((s) => s.spec.labels[STACK_LABEL] !== stack)
+  for (const s of stackServices(stack, current)) {
+    if (wanted.has(s.spec.name)) continue
+    if (o.prune) plan.remove.push({ id: s.id, name: s.spec.name })
+    else plan.kept.push(s.spec.name)
+  }
+  const kept = new Set(plan.kept)
+  const others = current.filter((s) => s.spec.labels[STACK_LABEL] !== stack || kept.has(s.spec.name))
   for (const spec of desired) {
     for (const p of spec.ports) {
       if (p.mode !== 'ingress') continue
       const taken = others.find((o) => o.spec.ports.some((q) => q.mode === 'ingress' && q.published === p.published && q.protocol === p.protocol))
-      if (taken) throw new StackError(`service "${spec.name}": port ${p.published}/${p.protocol} is already published by service "${taken.spec.name}"`)
+      if (!taken) continue
+      const why = kept.has(taken.spec.name) ? ', which is no longer in the files (deploy with --prune to remove it)' : ''
+      throw new StackError(`service "${spec.name}": port ${p.published}/${p.protocol} is already published by service "${taken.spec.name}"${why}`)
     }
   }
   return plan

@@ -83,6 +83,15 @@ const cases: { name: string; part: Partial<ServicePart>; body: Record<string, un
     body: { resources: { limits: { memoryBytes: 10 }, reservations: { memoryBytes: 20 } } },
     want: 'memory reservation (20 bytes) exceeds the memory limit (10 bytes)',
   },
+  { name: 'hostname not RFC 1123', part: { hostname: 'web_1' }, body: { hostname: 'web_1' }, want: 'hostname "web_1" must be letters, digits and \'-\' in dot-separated labels of at most 63 characters (RFC 1123)' },
+  { name: 'user with a space', part: { user: 'a b' }, body: { user: 'a b' }, want: 'user "a b" must be name|uid[:group|gid], e.g. 1000:1000 or nobody' },
+  { name: 'relative workdir', part: { workdir: 'srv' }, body: { workdir: 'srv' }, want: 'workdir "srv" must be an absolute path' },
+  {
+    name: 'tmpfs mode out of range',
+    part: { tmpfs: [{ type: 'tmpfs', source: '', target: '/run', readOnly: false, tmpfs: { mode: 0o17777 }, at: AT }] },
+    body: { mounts: [{ type: 'tmpfs', source: '', target: '/run', readOnly: false, tmpfs: { mode: 0o17777 } }] },
+    want: 'tmpfs mount on /run: mode must be between 0 and 0o7777',
+  },
   { name: 'negative replicas', part: { replicas: -1 }, body: { mode: { replicated: { replicas: -1 } } }, want: 'replicas must be ≥ 0' },
   {
     name: 'unknown constraint field', part: { constraints: ['node.zone == a'] }, body: { constraints: ['node.zone == a'] },
@@ -159,4 +168,26 @@ t.test('mesh service create|update: the CLI sends what the user gave, the manage
   const refused = await runMesh(['service', 'create', '--name', 'bad', '--detach', '--limit-memory', '10M', '--reserve-memory', '20M', 'nginx'], { env })
   t.equal(refused.code, 1)
   t.equal(refused.stderr, 'mesh: service "bad": memory reservation (20971520 bytes) exceeds the memory limit (10485760 bytes)\n', 'the words the stack loader uses')
+})
+
+t.test('mesh service create|update container flags reach the stored spec; "" on update clears; a bad value is one line', async (t) => {
+  const env = { ...process.env, MESH_HOST: `tcp://127.0.0.1:${api.port}`, MESH_CERT_PATH: bundle }
+  const created = await runMesh(['service', 'create', '--name', 'box', '--detach', '--hostname', '{{.Node.Hostname}}-{{.Task.Slot}}', '-u', '1000',
+    '-w', '/srv', '--entrypoint', '/bin/sh -c', '--health-cmd', 'true', '--health-interval', '2s',
+    '--mount', 'type=tmpfs,target=/cache,tmpfs-size=1M', 'nginx', 'sleep 1'], { env })
+  t.equal(created.code, 0, created.stderr)
+  const spec = (await call('GET', '/v1/services/box')).body.spec
+  t.match(spec, {
+    hostname: '{{.Node.Hostname}}-{{.Task.Slot}}', user: '1000', workdir: '/srv', entrypoint: ['/bin/sh', '-c'], command: ['sleep 1'],
+    healthcheck: { test: ['CMD-SHELL', 'true'], intervalMs: 2000, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+    mounts: [{ type: 'tmpfs', source: '', target: '/cache', readOnly: false, tmpfs: { sizeBytes: 2 ** 20 } }],
+  })
+  const cleared = await runMesh(['service', 'update', '--detach', '--hostname', '', '--user', '', '--entrypoint', '', '--no-healthcheck', '--mount-rm', '/cache', 'box'], { env })
+  t.equal(cleared.code, 0, cleared.stderr)
+  const after = (await call('GET', '/v1/services/box')).body.spec
+  t.same([after.hostname, after.user, after.entrypoint, after.workdir, after.mounts], [undefined, undefined, undefined, '/srv', []])
+  t.same(after.healthcheck?.test, ['NONE'])
+  const refused = await runMesh(['service', 'update', '--detach', '--workdir', 'srv', 'box'], { env })
+  t.equal(refused.code, 1)
+  t.equal(refused.stderr, 'mesh: service "box": workdir "srv" must be an absolute path\n')
 })

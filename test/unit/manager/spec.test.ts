@@ -39,7 +39,27 @@ t.test('mounts', async (t) => {
   t.same(parseMount('type=volume,src=redis-data,dst=/data'), { type: 'volume', source: 'redis-data', target: '/data', readOnly: false })
   t.match(errorOf(() => parseMount('type=bind,source=rel,target=/x')), /absolute source path/)
   t.match(errorOf(() => parseMount('type=volume,source=v')), /target must be an absolute path/)
-  t.match(errorOf(() => parseMount('type=tmpfs,target=/x')), /type "tmpfs" must be bind or volume/)
+  t.match(errorOf(() => parseMount('type=npipe,target=/x')), /type "npipe" must be bind, volume or tmpfs/)
+})
+
+t.test('tmpfs mounts: size in docker units, octal mode, no source', async (t) => {
+  const ok = [
+    { in: 'type=tmpfs,target=/x', want: { type: 'tmpfs', source: '', target: '/x', readOnly: false } },
+    { in: 'type=tmpfs,target=/x,tmpfs-size=64M,tmpfs-mode=1777', want: { type: 'tmpfs', source: '', target: '/x', readOnly: false, tmpfs: { sizeBytes: 64 * 2 ** 20, mode: 0o1777 } } },
+    { in: 'type=tmpfs,dst=/run,tmpfs-mode=0700,readonly', want: { type: 'tmpfs', source: '', target: '/run', readOnly: true, tmpfs: { mode: 0o700 } } },
+    { in: 'type=tmpfs,target=/x,tmpfs-size=1048576', want: { type: 'tmpfs', source: '', target: '/x', readOnly: false, tmpfs: { sizeBytes: 1048576 } } },
+  ]
+  for (const c of ok) t.same(parseMount(c.in), c.want, c.in)
+  const bad = [
+    { in: 'type=tmpfs,source=/tmp,target=/x', re: /a tmpfs mount has no source/ },
+    { in: 'type=tmpfs,target=/x,tmpfs-mode=999', re: /tmpfs-mode "999": want an octal mode/ },
+    { in: 'type=tmpfs,target=/x,tmpfs-mode=17777', re: /tmpfs-mode "17777": want an octal mode/ },
+    { in: 'type=tmpfs,target=/x,tmpfs-size=lots', re: /tmpfs-size "lots": want a size/ },
+    { in: 'type=tmpfs,target=/x,tmpfs-colour=red', re: /unknown key "tmpfs-colour"/ },
+    { in: 'type=volume,source=v,target=/x,tmpfs-size=1M', re: /tmpfs-size only applies to type=tmpfs/ },
+    { in: 'type=tmpfs,target=x', re: /target must be an absolute path/ },
+  ]
+  for (const c of bad) t.match(errorOf(() => parseMount(c.in)), c.re, c.in)
 })
 
 t.test('sizes, cpus, durations', async (t) => {

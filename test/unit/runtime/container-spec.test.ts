@@ -1,7 +1,8 @@
 import t from 'tap'
 import { containerCreateOptions, containerName, LABEL } from '../../../src/runtime/index.ts'
-import { healthTest } from '../../../src/runtime/container-spec.ts'
-import { task } from './fixtures.ts'
+import { healthTest, taskHostname } from '../../../src/runtime/container-spec.ts'
+import { taskSpecDiffers, type ServiceSpec } from '../../../src/api/index.ts'
+import { spec, task } from './fixtures.ts'
 
 t.test('names follow Swarm: <service>.<slot>.<task>, global <service>.<node>.<task>', async (t) => {
   const cases = [
@@ -74,4 +75,55 @@ t.test('healthcheck test forms', async (t) => {
     { test: [], want: [] },
   ]
   for (const c of cases) t.same(healthTest(c.test), c.want, c.test.join(' ') || '(empty)')
+})
+
+t.test('hostname, user, workdir, entrypoint, healthcheck NONE and tmpfs reach the engine', async (t) => {
+  const tk = task({ id: 'tid9', slot: 3, nodeId: 'n0de', spec: {
+    hostname: '{{.Node.Hostname}}-{{.Task.Slot}}', user: '1000:1000', workdir: '/srv', entrypoint: ['/bin/tini', '--'],
+    healthcheck: { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+    mounts: [
+      { type: 'tmpfs', source: '', target: '/cache', readOnly: false, tmpfs: { sizeBytes: 64 * 2 ** 20, mode: 0o1777 } },
+      { type: 'tmpfs', source: '', target: '/run', readOnly: true },
+      { type: 'tmpfs', source: '', target: '/small', readOnly: false, tmpfs: { sizeBytes: 1024 } },
+    ],
+  } })
+  const o = containerCreateOptions(tk, 'mesh', [], 'node2')
+  t.equal(o.Hostname, 'node2-3')
+  t.equal(o.User, '1000:1000')
+  t.equal(o.WorkingDir, '/srv')
+  t.same(o.Entrypoint, ['/bin/tini', '--'])
+  t.same(o.Healthcheck, { Test: ['NONE'], Interval: 0, Timeout: 0, Retries: 0, StartPeriod: 0 }, 'NONE disables the image HEALTHCHECK')
+  t.same(o.HostConfig?.Mounts, [
+    { Type: 'tmpfs', Source: '', Target: '/cache', ReadOnly: false, TmpfsOptions: { SizeBytes: 64 * 2 ** 20, Mode: 0o1777 } },
+    { Type: 'tmpfs', Source: '', Target: '/run', ReadOnly: true },
+    { Type: 'tmpfs', Source: '', Target: '/small', ReadOnly: false, TmpfsOptions: { SizeBytes: 1024, Mode: 0 } },
+  ], 'no options = the engine defaults; 0 = the default of one option')
+  const bare = containerCreateOptions(task({ id: 't' }), 'mesh')
+  t.equal(bare.User, undefined)
+  t.equal(bare.WorkingDir, undefined)
+  t.equal(containerCreateOptions(task({ id: 't', spec: { entrypoint: [] } }), 'mesh').Entrypoint, undefined, 'an empty entrypoint is the image one')
+})
+
+t.test('hostname placeholders are filled per task', async (t) => {
+  const tk = task({ id: 'abc', slot: 2, nodeId: 'n1' })
+  const cases = [
+    { template: 'web', want: 'web' },
+    { template: '{{.Service.Name}}-{{.Task.Slot}}', want: 'web-2' },
+    { template: '{{ .Task.ID }}.{{.Service.ID}}', want: 'abc.svc-web' },
+    { template: '{{.Node.ID}}-{{.Node.Hostname}}', want: 'n1-worker1' },
+  ]
+  for (const c of cases) t.equal(taskHostname(c.template, tk, 'worker1'), c.want, c.template)
+  t.equal(taskHostname('{{.Node.Hostname}}', tk), 'n1', 'unknown node name: the node id')
+})
+
+t.test('a change of any container field replaces the tasks', async (t) => {
+  const base = spec()
+  const changes: Partial<ServiceSpec>[] = [
+    { hostname: 'h' }, { user: 'nobody' }, { workdir: '/x' }, { entrypoint: ['/init'] },
+    { healthcheck: { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 } },
+    { mounts: [{ type: 'tmpfs', source: '', target: '/x', readOnly: false }] },
+  ]
+  for (const c of changes) t.ok(taskSpecDiffers(base, { ...base, ...c }), Object.keys(c).join())
+  const sized = { ...base, mounts: [{ type: 'tmpfs' as const, source: '', target: '/x', readOnly: false, tmpfs: { sizeBytes: 1 } }] }
+  t.ok(taskSpecDiffers(sized, { ...sized, mounts: [{ ...sized.mounts[0]!, tmpfs: { sizeBytes: 2 } }] }), 'tmpfs size')
 })

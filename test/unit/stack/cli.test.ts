@@ -62,11 +62,11 @@ function io(): StackIo & { text: () => string; errText: () => string } {
 }
 
 const services = () => store.listServices().map((s: ServiceRecord) => s.spec.name).sort()
-const deploy = (files: Record<string, string>, o: { detach?: boolean } = {}) => {
+const deploy = (files: Record<string, string>, o: { detach?: boolean; prune?: boolean } = {}) => {
   const w = io()
   return deployStack(client, {
     stack: 'getstartedlab', files: Object.entries(files).map(([name, text]) => ({ name, text })), env: {}, cwd: dir,
-    readFile: () => '', detach: o.detach ?? false, pollMs: 50, timeoutMs: 30_000,
+    readFile: () => '', detach: o.detach ?? false, prune: o.prune ?? false, pollMs: 50, timeoutMs: 30_000,
   }, w).then(() => w)
 }
 
@@ -117,10 +117,18 @@ t.test('a bad file deploys nothing', async (t) => {
   t.equal(services().length, 3)
 })
 
-t.test('redeploy 5→2 replicas, visualizer dropped: one update, one removal, converges', async (t) => {
+t.test('visualizer dropped from the file, no --prune: it stays, as docker leaves it', async (t) => {
+  const next = TUTORIAL.replace(/  visualizer:[\s\S]*?(?=  redis:)/, '')
+  const before = store.listServices().map((s) => [s.spec.name, s.version])
+  const w = await deploy({ 'docker-compose.yml': next })
+  t.equal(w.text(), 'Stack getstartedlab is up to date (2 services)\n')
+  t.same(store.listServices().map((s) => [s.spec.name, s.version]), before, 'nothing removed or changed')
+})
+
+t.test('redeploy --prune 5→2 replicas, visualizer dropped: one update, one removal, converges', async (t) => {
   const next = TUTORIAL.replace('replicas: 5', 'replicas: 2').replace(/  visualizer:[\s\S]*?(?=  redis:)/, '')
   const redisVersion = store.getService('getstartedlab_redis')?.version
-  const w = await deploy({ 'docker-compose.yml': next })
+  const w = await deploy({ 'docker-compose.yml': next }, { prune: true })
   const lines = w.text().split('\n')
   t.equal(lines[0], 'Removing service getstartedlab_visualizer')
   t.match(lines[1], /^Updating service getstartedlab_web \(id: [0-9a-f]{12}\)$/)
@@ -163,7 +171,7 @@ t.test('stack rm removes every service of the stack and only those', async (t) =
   t.same(services(), ['lonely'])
 })
 
-t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits 1 with one line', async (t) => {
+t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits 1 with one line; --prune', async (t) => {
   writeFileSync(join(dir, 'base.yml'), 'services:\n  app:\n    image: nginx:${TAG:-1}\n    ports: ["9000:80"]\n')
   writeFileSync(join(dir, 'more.yml'), 'services:\n  app:\n    deploy: {replicas: 2}\n    build: .\n')
   const env = { ...process.env, MESH_DATA_DIR: dir, MESH_HOST: '', TAG: '2' }
@@ -177,7 +185,12 @@ t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits
   t.equal(bad.code, 1)
   t.equal(bad.stderr, `mesh: ${join(dir, 'bad.yml')}: services.app.deploy.placement.constraints[0]: constraint "node.zone == a": unknown field node.zone; use node.id, node.hostname, node.role or node.labels.<key>\n`)
   t.same(store.getService('demo_app')?.spec.mode, { replicated: { replicas: 2 } }, 'nothing changed')
+  writeFileSync(join(dir, 'next.yml'), 'services:\n  web:\n    image: nginx\n')
+  const pruned = await runMesh(['stack', 'deploy', '-c', join(dir, 'next.yml'), '--prune', '-d', 'demo'], { env, timeoutMs: 120_000 })
+  t.equal(pruned.code, 0, pruned.stderr)
+  t.equal(pruned.stdout, 'Removing service demo_app\nCreating service demo_web\n', '--prune removes the service the file dropped')
   const rm = await runMesh(['stack', 'rm', 'demo'], { env, timeoutMs: 120_000 })
-  t.equal(rm.stdout, 'Removing service demo_app\n')
+  t.equal(rm.stdout, 'Removing service demo_web\n')
   t.notOk(store.getService('demo_app'))
+  t.notOk(store.getService('demo_web'))
 })

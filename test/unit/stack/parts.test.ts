@@ -1,7 +1,7 @@
 import t from 'tap'
 import { substitute } from '../../../src/stack/interpolate.ts'
 import { isPortSpec } from '../../../src/stack/validate.ts'
-import { splitWords } from '../../../src/stack/words.ts'
+import { splitWords } from '../../../src/api/words.ts'
 
 t.test('substitute: docker/cli template cases', async (t) => {
   const env = { FOO: 'first', BAR: '', WITH_SPACE: 'a b' }

@@ -16,6 +16,7 @@ function named(specs: readonly ServiceSpec[], name: string): ServiceSpec {
 
 const summary = (p: ReturnType<typeof planStack>) => ({
   create: p.create.map((s) => s.name), update: p.update.map((u) => u.spec.name), unchanged: p.unchanged, remove: p.remove.map((r) => r.name),
+  ...(p.kept.length > 0 ? { kept: p.kept } : {}),
 })
 
 t.test('planner table', async (t) => {
@@ -24,7 +25,7 @@ t.test('planner table', async (t) => {
   const scaled = named(desired, 'web')
   scaled.mode = { replicated: { replicas: 2 } }
   const oldKeyOrder = Object.fromEntries(Object.entries(named(desired, 'redis')).reverse()) as unknown as ServiceSpec
-  const cases: { name: string; current: ServiceRecord[]; want: ReturnType<typeof summary> }[] = [
+  const cases: { name: string; current: ServiceRecord[]; prune?: boolean; want: ReturnType<typeof summary> }[] = [
     { name: 'first deploy creates everything', current: [record(other), record(otherStack)],
       want: { create: ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'], update: [], unchanged: [], remove: [] } },
     { name: 'redeploy of the same file changes nothing', current: desired.map((s) => record(s)),
@@ -33,13 +34,16 @@ t.test('planner table', async (t) => {
       want: { create: [], update: [], unchanged: ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'], remove: [] } },
     { name: 'only the changed service is updated', current: [record(named(desired, 'redis')), record(named(desired, 'visualizer')), record(scaled)],
       want: { create: [], update: ['getstartedlab_web'], unchanged: ['getstartedlab_redis', 'getstartedlab_visualizer'], remove: [] } },
-    { name: 'a service no longer in the file is removed; others stacks and services untouched',
-      current: [...desired.map((s) => record(s)), record({ ...named(desired, 'web'), name: 'getstartedlab_old' }), record(other), record(otherStack)],
+    { name: '--prune: a service no longer in the file is removed; others stacks and services untouched', prune: true,
+      current: [...desired.map((s) => record(s)), record({ ...named(desired, 'web'), name: 'getstartedlab_old', ports: [] }), record(other), record(otherStack)],
       want: { create: [], update: [], unchanged: ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'], remove: ['getstartedlab_old'] } },
+    { name: 'no --prune: a service no longer in the file stays, untouched (docker)',
+      current: [...desired.map((s) => record(s)), record({ ...named(desired, 'web'), name: 'getstartedlab_old', ports: [] }), record(other), record(otherStack)],
+      want: { create: [], update: [], unchanged: ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'], remove: [], kept: ['getstartedlab_old'] } },
     { name: 'missing one is created', current: [record(named(desired, 'redis'))],
       want: { create: ['getstartedlab_visualizer', 'getstartedlab_web'], update: [], unchanged: ['getstartedlab_redis'], remove: [] } },
   ]
-  for (const c of cases) t.same(summary(planStack('getstartedlab', desired, c.current)), c.want, c.name)
+  for (const c of cases) t.same(summary(planStack('getstartedlab', desired, c.current, { prune: c.prune ?? false })), c.want, c.name)
 })
 
 t.test('an update clears optional fields the file dropped', async (t) => {
@@ -65,4 +69,23 @@ t.test('refusals before anything is deployed', async (t) => {
   t.throws(() => planStack('getstartedlab', desired, [record(port)]), { code: 'MESH_ERR_STACK', message: 'service "getstartedlab_web": port 4000/tcp is already published by service "proxy"' })
   port.ports = [{ published: 4000, target: 80, protocol: 'udp', mode: 'ingress' }]
   t.doesNotThrow(() => planStack('getstartedlab', desired, [record(port)]), 'another protocol is fine')
+})
+
+t.test('a port held by a service the deploy keeps (no --prune) is refused; --prune frees it', async (t) => {
+  const old = record({ ...named(desired, 'web'), name: 'getstartedlab_old' })
+  const current = [record(named(desired, 'redis')), record(named(desired, 'visualizer')), old]
+  t.throws(() => planStack('getstartedlab', desired, current), {
+    code: 'MESH_ERR_STACK',
+    message: 'service "getstartedlab_web": port 4000/tcp is already published by service "getstartedlab_old", which is no longer in the files (deploy with --prune to remove it)',
+  })
+  const p = planStack('getstartedlab', desired, current, { prune: true })
+  t.same(summary(p), { create: ['getstartedlab_web'], update: [], unchanged: ['getstartedlab_redis', 'getstartedlab_visualizer'], remove: ['getstartedlab_old'] })
+})
+
+t.test('hostname, user and workdir dropped from the file are cleared by the update', async (t) => {
+  const cur = { ...named(desired, 'redis'), hostname: 'db', user: 'redis', workdir: '/data' }
+  const want = named(desired, 'redis')
+  t.notOk(sameSpec(cur, want))
+  const body = updateBody(cur, want)
+  t.same([body.hostname, body.user, body.workdir], [null, null, null])
 })

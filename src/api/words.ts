@@ -1,6 +1,6 @@
 /**
- * Shell-like word splitting for `command: redis-server --appendonly yes` and `entrypoint:` strings, as docker/cli
- * does (go-shellwords): spaces separate words; '…' keeps everything literal; "…" and a backslash escape. No
+ * Shell-like word splitting for compose `command: redis-server --appendonly yes` / `entrypoint:` strings and
+ * `mesh service create --entrypoint "sh -c …"`, as docker/cli does (go-shellwords, shlex): spaces separate words; '…' keeps everything literal; "…" and a backslash escape. No
  * variables, globs or operators: those need `sh -c` (write `command: ["sh", "-c", "…"]`).
  */
 export function splitWords(text: string): string[] {
