@@ -1,5 +1,4 @@
 import { Command, CommanderError, Option } from 'commander'
-import { MeshError } from '../src/base/errors.ts'
 import { agentCommand } from './agent.ts'
 import { statusCommand } from './status.ts'
 import { serviceCommand } from './service.ts'
@@ -10,26 +9,37 @@ import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
 import { keyCommand } from './key.ts'
+import { versionCommand } from './version.ts'
+import { infoCommand } from './info.ts'
+import { completionCommand } from './completion.ts'
+import { errorMessage } from './errors.ts'
+import { MESH_VERSION } from '../src/api/version.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
  * (or, later, to a manager's HTTP API). Every error is one line `mesh: …` and exit code 1.
  */
-export function buildProgram(): Command {
+export function buildProgram(o: { out?: (text: string) => void } = {}): Command {
+  const out = o.out ?? ((text: string) => void process.stdout.write(text))
+  // Help is output, not an error: a bare command group (`mesh`, `mesh service`) prints its help on stdout and exits
+  // 0, as docker does. commander sends that help to writeErr; errors go through outputError (printed by main).
+  const output = { writeOut: out, writeErr: out, outputError: () => undefined }
   const program = new Command('mesh')
     .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
-    .version('0.1.0', '-v, --version')
+    .version(MESH_VERSION, '-v, --version')
     .showHelpAfterError(false)
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    .configureOutput(output)
   program.addHelpText('after', `
 Start a node (see \`mesh agent --help\`):
   mesh agent --bind ADDR[:PORT] [--init | --join ADDR] [--name NAME] [--overlay on|off|auto]
   (gossip is encrypted: a cluster's keyring comes from its manager; gossip only: --encrypt-file F or --gossip-plaintext)
 Then:
   mesh status          the members and the overlay, as this node sees them
-  mesh ui login        a one-time login code for the web dashboard (on a manager)`)
+  mesh ui login        a one-time login code for the web dashboard (on a manager)
+Lists (ls, ps) take -q, --filter KEY=VALUE, --format json|table|TEMPLATE and --json; inspect prints a JSON array.
+Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a command; every command and flag: docs/cli.md.`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
   program.addCommand(serviceCommand())
@@ -41,8 +51,11 @@ Then:
   program.addCommand(caCommand())
   program.addCommand(uiCommand())
   program.addCommand(keyCommand())
+  program.addCommand(versionCommand())
+  program.addCommand(infoCommand())
+  program.addCommand(completionCommand(() => buildProgram()))
   const quiet = (c: Command): void => {
-    c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    c.exitOverride().configureOutput(output)
     for (const sub of c.commands) quiet(sub)
   }
   for (const c of program.commands) quiet(c)
@@ -53,7 +66,7 @@ Then:
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram()
   try {
-    await program.parseAsync(argv, { from: 'user' })
+    await program.parseAsync(helpAsFlag(argv), { from: 'user' })
     return 0
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -66,13 +79,13 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof MeshError) return err.message
-  const e = err as NodeJS.ErrnoException
-  if (e && e.code === 'EADDRINUSE') return `address already in use (${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''}): is another agent running? use --bind`
-  if (e && e.code === 'EADDRNOTAVAIL') return `cannot bind ${(e as { address?: string }).address ?? 'that address'}: it is not an address of this host (check --bind)`
-  if (e && e.code === 'EACCES') return `permission denied: ${e.message}`
-  return e?.message ?? String(err)
+/**
+ * `mesh help service create` → `mesh service create --help` (commander's own help command looks one level down
+ * only); `mesh help` alone → `mesh --help`.
+ */
+export function helpAsFlag(argv: readonly string[]): string[] {
+  return argv[0] === 'help' ? [...argv.slice(1), '--help'] : [...argv]
 }
 
+export { errorMessage }
 export { Option }
