@@ -127,10 +127,10 @@ export function nodeList(items: readonly NodeRecord[]): ListView<NodeRecord> {
       id: (n, v) => idPrefix(n.id, v),
       // docker: `label` is the engine's labels, `node.label` the node's; mesh nodes have one set of labels
       label: (n, v) => labelMatches(n.labels, v),
-      'node.label': (n, v) => labelMatches(n.labels, v),
       // every node the manager lists has been accepted (mesh has no pending membership)
       membership: (_n, v) => v.toLowerCase() === 'accepted',
       name: (n, v) => n.hostname.startsWith(v),
+      'node.label': (n, v) => labelMatches(n.labels, v),
       role: (n, v) => n.role === v.toLowerCase(),
     },
   }
