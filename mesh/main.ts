@@ -62,29 +62,37 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   return program
 }
 
-/** Run the CLI; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram()
+/** Run the CLI; returns the exit code. `io`: where help and errors go (a test's buffers; default stdout/stderr). */
+export async function main(argv: string[], io: { out?: (text: string) => void; err?: (text: string) => void } = {}): Promise<number> {
+  const err = io.err ?? ((text: string) => void process.stderr.write(text))
+  const program = buildProgram(io.out ? { out: io.out } : {})
   try {
-    await program.parseAsync(helpAsFlag(argv), { from: 'user' })
+    await program.parseAsync(helpAsFlag(argv, program), { from: 'user' })
     return 0
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
-      process.stderr.write(`mesh: ${err.message.replace(/^error: /, '')}\n`)
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
+      err(`mesh: ${e.message.replace(/^error: /, '')}\n`)
       return 1
     }
-    process.stderr.write(`mesh: ${errorMessage(err)}\n`)
+    err(`mesh: ${errorMessage(e)}\n`)
     return 1
   }
 }
 
 /**
  * `mesh help service create` → `mesh service create --help` (commander's own help command looks one level down
- * only); `mesh help` alone → `mesh --help`.
+ * only); `mesh help` alone → `mesh --help`. A word that names no command is an error, as an unknown command is.
  */
-export function helpAsFlag(argv: readonly string[]): string[] {
-  return argv[0] === 'help' ? [...argv.slice(1), '--help'] : [...argv]
+export function helpAsFlag(argv: readonly string[], program?: Command): string[] {
+  if (argv[0] !== 'help') return [...argv]
+  let at = program
+  for (const word of argv.slice(1)) {
+    if (!at || word.startsWith('-')) break
+    at = at.commands.find((c) => c.name() === word || c.aliases().includes(word))
+    if (!at) throw new CommanderError(1, 'commander.unknownCommand', `unknown command '${word}'`)
+  }
+  return [...argv.slice(1), '--help']
 }
 
 export { errorMessage }
