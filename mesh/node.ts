@@ -80,7 +80,11 @@ type Out = (text: string) => void
 const stdout: Out = (s) => void process.stdout.write(s)
 
 export async function listNodes(client: ApiClient, f: ListFlags, out: Out = stdout): Promise<void> {
-  out(renderList(nodeList(await client.request<NodeRecord[]>('GET', '/v1/nodes')), f))
+  const [nodes, info] = await Promise.all([
+    client.request<NodeRecord[]>('GET', '/v1/nodes'),
+    client.request<ClusterInfo>('GET', '/v1/info').catch(() => undefined), // only for the `*` on self
+  ])
+  out(renderList(nodeList(nodes, info?.self?.id), f))
 }
 
 /**

@@ -114,14 +114,24 @@ export const NODE_FILTERS = ['id', 'label', 'membership', 'name', 'node.label', 
 
 const nodeStatus = (n: NodeRecord): string => (n.state === 'ready' ? 'Ready' : n.state === 'down' ? 'Down' : 'Unknown')
 
-/** `node ls`: ID HOSTNAME STATUS AVAILABILITY ROLE ADDRESS LABELS (docker's shows full node IDs). */
-export function nodeList(items: readonly NodeRecord[]): ListView<NodeRecord> {
+/**
+ * `node ls`: ID HOSTNAME STATUS AVAILABILITY ROLE ADDRESS LABELS, as docker with full node IDs and the manager's own
+ * node (`selfId`, docker's self) marked `ID *` in the table and `.Self` = true.
+ */
+export function nodeList(items: readonly NodeRecord[], selfId?: string): ListView<NodeRecord> {
+  const columns = ['ID', 'Hostname', 'Status', 'Availability', 'Role', 'Address', 'Labels'] as const
+  const fields = (n: NodeRecord): Record<string, string> => ({
+    ID: n.id, Hostname: n.hostname, Status: nodeStatus(n), Availability: cap(n.availability),
+    Role: cap(n.role), Address: n.addr, Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
+    Self: String(n.id === selfId),
+  })
   return {
     items,
-    columns: ['ID', 'Hostname', 'Status', 'Availability', 'Role', 'Address', 'Labels'],
-    fields: (n) => ({
-      ID: n.id, Hostname: n.hostname, Status: nodeStatus(n), Availability: cap(n.availability),
-      Role: cap(n.role), Address: n.addr, Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
+    columns,
+    fields,
+    tableRows: (list) => list.map((n) => {
+      const f = fields(n)
+      return columns.map((c) => (c === 'ID' && n.id === selfId ? `${n.id} *` : f[c] ?? ''))
     }),
     matchers: {
       id: (n, v) => idPrefix(n.id, v),
