@@ -114,5 +114,5 @@ export async function resolveNodes(client: ApiClient, refs: readonly string[]): 
 export async function listNodeTasks(client: ApiClient, refs: readonly string[], f: ListFlags, out: Out = stdout, now = Date.now()): Promise<void> {
   const ids = await resolveNodes(client, refs.length > 0 ? refs : ['self'])
   const [hosts, ...lists] = await Promise.all([hostsOf(client), ...ids.map((id) => client.request<TaskRecord[]>('GET', `/v1/tasks?node=${encodeURIComponent(id)}`))])
-  out(renderList(taskList(lists.flat(), { hosts, now, history: true }), f))
+  out(renderList(taskList(lists.flat(), { hosts, now }), f))
 }

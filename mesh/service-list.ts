@@ -41,7 +41,7 @@ export async function listServices(client: ApiClient, f: ListFlags, out: Out = s
 export async function listServiceTasks(client: ApiClient, refs: readonly string[], f: ListFlags, out: Out = stdout, now = Date.now()): Promise<void> {
   const ids = await resolveServices(client, refs)
   const [hosts, ...lists] = await Promise.all([hostsOf(client), ...ids.map((id) => client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(id)}`))])
-  out(renderList(taskList(lists.flat(), { hosts, now, history: refs.length > 1 }), f))
+  out(renderList(taskList(lists.flat(), { hosts, now }), f))
 }
 
 /** Every object `refs` name, fetched one by one; the ones found are printed before the first error is thrown. */

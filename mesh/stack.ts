@@ -167,7 +167,7 @@ export async function listStackTasks(client: StackClient, stack: string, flags: 
   const ids = new Set(stackServices(stack, services).map((s) => s.id))
   const mine = tasks.filter((t) => ids.has(t.serviceId))
   if (mine.length === 0 && !f.json) return io.err(`Nothing found in stack: ${stack}\n`)
-  io.out(renderList(taskList(mine, { hosts: new Map(nodes.map((n) => [n.id, n.hostname])), now, history: true }), f))
+  io.out(renderList(taskList(mine, { hosts: new Map(nodes.map((n) => [n.id, n.hostname])), now }), f))
 }
 
 export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio): Promise<void> {

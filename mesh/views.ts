@@ -62,8 +62,6 @@ export interface TaskListOptions {
   hosts: ReadonlyMap<string, string>
   /** Wall clock for "Running 3s ago". */
   now: number
-  /** Sort by service then slot, and show older tasks of a slot as ` \_ name` (stack ps, node ps); default: by slot. */
-  history?: boolean
 }
 
 /** A task's name as docker shows it: `web.2` (replicated) or `web.node2` (global). */
@@ -74,9 +72,9 @@ export function taskName(t: TaskRecord, hosts: ReadonlyMap<string, string>): str
 /** `service ps`, `node ps`, `stack ps`: ID NAME IMAGE NODE DESIRED STATE CURRENT STATE ERROR [PORTS]. */
 export function taskList(tasks: readonly TaskRecord[], o: TaskListOptions): ListView<TaskRecord> {
   const slotOf = (t: TaskRecord) => String(t.slot || t.nodeId)
-  const sorted = [...tasks].sort(o.history
-    ? (a, b) => (a.serviceName < b.serviceName ? -1 : a.serviceName > b.serviceName ? 1 : 0) || a.slot - b.slot || slotOf(a).localeCompare(slotOf(b)) || b.createdAt - a.createdAt
-    : (a, b) => a.slot - b.slot || b.createdAt - a.createdAt)
+  // by service, then slot (global: node), newest first: older tasks of a slot show under it as ` \_ web.2` (docker)
+  const sorted = [...tasks].sort((a, b) => (a.serviceName < b.serviceName ? -1 : a.serviceName > b.serviceName ? 1 : 0) ||
+    a.slot - b.slot || slotOf(a).localeCompare(slotOf(b)) || b.createdAt - a.createdAt)
   const fields = (t: TaskRecord): Record<string, string> => ({
     ID: shortId(t.id),
     Name: taskName(t, o.hosts),
@@ -96,7 +94,7 @@ export function taskList(tasks: readonly TaskRecord[], o: TaskListOptions): List
       let prev = ''
       return items.map((t) => {
         const f = fields(t)
-        const older = o.history === true && f.Name === prev
+        const older = f.Name === prev
         prev = f.Name as string
         return columns.map((c) => (c === 'Name' && older ? ` \\_ ${f.Name}` : f[c] ?? ''))
       })

@@ -116,7 +116,7 @@ t.test('service ps: capitalised desired state, every filter key, several service
   const table = lines(await ps(['web'], {}))
   t.match(table[0], /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR$/)
   t.match(table[1], /^t1web1111111\s+web\.1\s+nginx:1\s+node1\s+Running\s+Running 3s ago$/)
-  t.match(table[3], /^t3web2old222\s+web\.2\s+nginx:1\s+node2\s+Shutdown\s+Failed 3s ago\s+exit 1$/)
+  t.match(table[3], /^t3web2old222\s+ \\_ web\.2\s+nginx:1\s+node2\s+Shutdown\s+Failed 3s ago\s+exit 1$/, 'an older task under its slot, as docker')
   const cases: { filter: string[]; want: string[] }[] = [
     { filter: ['desired-state=running'], want: ['t1web1111111', 't2web2222222'] },
     { filter: ['desired-state=shutdown'], want: ['t3web2old222'] },
