@@ -45,7 +45,8 @@ export function renderKeys(v: GossipKeysView, f: ListFlags): string {
   return renderList({
     items: v.keys, columns: ['Fingerprint', 'Primary'], quietField: 'Fingerprint',
     fields: (k) => ({ Fingerprint: k.fingerprint, Primary: k.primary ? 'yes' : '' }),
-    matchers: { primary: (k, want) => k.primary === (want === 'true' || want === 'yes' || want === '1') },
+    filterValues: { primary: ['true', 'false'] },
+    matchers: { primary: (k, want) => k.primary === (want.toLowerCase() === 'true') },
   }, f)
 }
 

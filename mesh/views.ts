@@ -45,6 +45,7 @@ export function serviceList(items: readonly ServiceView[]): ListView<ServiceView
     fields: (s) => ({
       ID: shortId(s.id), Name: s.spec.name, Mode: modeOf(s.spec), Replicas: `${s.running}/${targetOf(s)}`, Image: s.spec.image, Ports: portsOf(s.spec),
     }),
+    filterValues: { mode: ['replicated', 'global', 'replicated-job', 'global-job'] },
     matchers: {
       id: (s, v) => idPrefix(s.id, v),
       label: (s, v) => labelMatches(s.spec.labels, v),
@@ -99,6 +100,7 @@ export function taskList(tasks: readonly TaskRecord[], o: TaskListOptions): List
         return columns.map((c) => (c === 'Name' && older ? ` \\_ ${f.Name}` : f[c] ?? ''))
       })
     },
+    filterValues: { 'desired-state': ['running', 'shutdown', 'accepted'] },
     matchers: {
       id: (t, v) => idPrefix(t.id, v),
       name: (t, v) => taskName(t, o.hosts).startsWith(v),
@@ -131,6 +133,7 @@ export function nodeList(items: readonly NodeRecord[], selfId?: string): ListVie
       const f = fields(n)
       return columns.map((c) => (c === 'ID' && n.id === selfId ? `${n.id} *` : f[c] ?? ''))
     }),
+    filterValues: { membership: ['accepted', 'pending'], role: ['manager', 'worker'] },
     matchers: {
       id: (n, v) => idPrefix(n.id, v),
       // docker: `label` is the engine's labels, `node.label` the node's; mesh nodes have one set of labels

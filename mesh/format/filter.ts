@@ -9,14 +9,21 @@ import { ConfigError } from '../../src/base/errors.ts'
 /** Each filter key's test of one item against one value. */
 export type Matchers<T> = Readonly<Record<string, (item: T, value: string) => boolean>>
 
-export function parseFilters(args: readonly string[], keys: readonly string[]): Map<string, string[]> {
+/**
+ * `keys`: the keys the list takes; `values`: for keys with a closed set of values, that set (compared
+ * case-insensitively), so a typo is an error even when the list is empty.
+ */
+export function parseFilters(args: readonly string[], keys: readonly string[], values: Readonly<Record<string, readonly string[]>> = {}): Map<string, string[]> {
   const out = new Map<string, string[]>()
   for (const a of args) {
     const i = a.indexOf('=')
     if (i <= 0) throw new ConfigError(`bad format of filter '${a}' (expected name=value)`)
     const key = a.slice(0, i).trim().toLowerCase()
     if (!keys.includes(key)) throw new ConfigError(`invalid filter '${key}'${keys.length ? ` (filters: ${keys.join(', ')})` : ': this command takes no filter'}`)
-    out.set(key, [...(out.get(key) ?? []), a.slice(i + 1)])
+    const value = a.slice(i + 1)
+    const allowed = values[key]
+    if (allowed && !allowed.includes(value.toLowerCase())) throw new ConfigError(`invalid filter '${key}=${value}': want ${allowed.join(', ')}`)
+    out.set(key, [...(out.get(key) ?? []), value])
   }
   return out
 }
@@ -38,10 +45,9 @@ export function labelMatches(labels: Readonly<Record<string, string>> | undefine
   return i < 0 || labels[key] === v.slice(i + 1)
 }
 
-/** Task `desired-state=running|shutdown|accepted` (accepted: docker's name for a task not yet running). */
+/** Task `desired-state=running|shutdown|accepted` (accepted: docker's name for a task not yet running; none in mesh). */
 export function desiredStateMatches(desired: string, v: string): boolean {
   const want = v.toLowerCase()
-  if (!['running', 'shutdown', 'accepted'].includes(want)) throw new ConfigError(`invalid filter 'desired-state=${v}': want running, shutdown or accepted`)
   if (want === 'shutdown') return desired === 'shutdown' || desired === 'remove'
   return desired === want
 }

@@ -28,6 +28,8 @@ export interface ListView<T> {
   columns: readonly string[]
   /** The `--filter` keys this list takes and how each matches. */
   matchers?: Matchers<T>
+  /** The filter keys that take one of a closed set of values, and that set (lower case). */
+  filterValues?: Readonly<Record<string, readonly string[]>>
   /** The field `-q` prints. Default `ID`. */
   quietField?: string
   /** What `--json` prints for the filtered items. Default: the items. */
@@ -50,7 +52,7 @@ export function listOptions(c: Command, filterKeys: readonly string[], o: { quie
 export function renderList<T>(view: ListView<T>, f: ListFlags): string {
   if (f.json && f.format !== undefined) throw new ConfigError('--json and --format: give one of them')
   const matchers = view.matchers ?? {}
-  const items = applyFilters(view.items, parseFilters(f.filter ?? [], Object.keys(matchers)), matchers)
+  const items = applyFilters(view.items, parseFilters(f.filter ?? [], Object.keys(matchers), view.filterValues), matchers)
   if (f.json) return `${JSON.stringify(view.json ? view.json(items) : items, null, 2)}\n`
   const quietField = view.quietField ?? 'ID'
   if (f.quiet) return items.map((i) => `${view.fields(i)[quietField] ?? ''}\n`).join('')

@@ -53,6 +53,8 @@ t.test('filters: parsing', async (t) => {
   t.throws(() => parseFilters(['foo=1'], ['name']), { code: 'MESH_ERR_CONFIG', message: "invalid filter 'foo' (filters: name)" })
   t.throws(() => parseFilters(['name'], ['name']), { message: "bad format of filter 'name' (expected name=value)" })
   t.throws(() => parseFilters(['x=1'], []), { message: "invalid filter 'x': this command takes no filter" })
+  t.throws(() => parseFilters(['role=boss'], ['role'], { role: ['manager', 'worker'] }), { message: "invalid filter 'role=boss': want manager, worker" }, 'a closed set of values is checked up front')
+  t.same([...parseFilters(['role=Manager'], ['role'], { role: ['manager', 'worker'] })], [['role', ['Manager']]], 'case-insensitively')
 })
 
 t.test('filters: same key is OR, different keys AND', async (t) => {

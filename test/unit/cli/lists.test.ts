@@ -99,6 +99,7 @@ t.test('service ls: table, -q (12-char ids as docker), every filter key, templat
     { filter: ['label=tier', 'id=bbbb'], want: [] },
   ]
   for (const c of cases) t.same((await ls({ filter: c.filter, format: '{{.Name}}' })).split('\n').filter(Boolean), c.want, c.filter.join(' '))
+  await t.rejects(ls({ filter: ['mode=jobs'] }), { message: "invalid filter 'mode=jobs': want replicated, global, replicated-job, global-job" })
   await t.rejects(ls({ filter: ['node=x'] }), { message: "invalid filter 'node' (filters: id, label, mode, name)" })
   const fmt: { format: string; want: string }[] = [
     { format: '{{.ID}}\\t{{.Name}}', want: 'aaaa11112222\tweb' },
@@ -128,7 +129,8 @@ t.test('service ps: capitalised desired state, every filter key, several service
     { filter: ['node=node2', 'desired-state=running'], want: ['t2web2222222'] },
   ]
   for (const c of cases) t.same(lines(await ps(['web'], { filter: c.filter, quiet: true })), c.want, c.filter.join(' '))
-  await t.rejects(ps(['web'], { filter: ['desired-state=sleeping'] }), { message: /invalid filter 'desired-state=sleeping'/ })
+  await t.rejects(ps(['web'], { filter: ['desired-state=sleeping'] }), { message: "invalid filter 'desired-state=sleeping': want running, shutdown, accepted" })
+  await t.rejects(ps(['no-tasks'], { filter: ['desired-state=sleeping'] }), { message: /^invalid filter 'desired-state=sleeping'/ }, 'checked even when no task is listed')
   await t.rejects(ps(['web'], { filter: ['label=x'] }), { message: "invalid filter 'label' (filters: id, name, node, desired-state)" })
   t.equal(await ps(['web'], { format: '{{.Name}} {{.Node}} {{.DesiredState}} {{.CurrentState}} {{.Error}}', filter: ['id=t3'] }), 'web.2 node2 Shutdown Failed 3s ago exit 1\n')
   t.same(lines(await ps(['webapi', 'db'], { format: '{{.Name}}' })), ['db.1', 'webapi.node1'], 'several services, global tasks named by node')
@@ -177,6 +179,7 @@ t.test('node ls: full ids, every filter key, templates', async (t) => {
   ]
   for (const c of cases) t.same((await ls({ filter: c.filter, format: '{{.Hostname}}' })).split('\n').filter(Boolean), c.want, c.filter.join(' '))
   t.equal(await ls({ format: '{{.Hostname}} {{.Status}} {{.Availability}} {{.Role}} {{.Address}} {{.Labels}}', filter: ['id=n3'] }), 'node3 Down Active Worker 10.0.0.3 \n')
+  await t.rejects(ls({ filter: ['role=boss'] }), { message: "invalid filter 'role=boss': want manager, worker" })
   await t.rejects(ls({ filter: ['colour=red'] }), { message: "invalid filter 'colour' (filters: id, label, membership, name, node.label, role)" })
 })
 
