@@ -6,7 +6,7 @@ import { CLIENT_BUNDLE } from '../src/api/index.ts'
 import { parseDuration } from '../src/api/spec.ts'
 import { createNodeKeyAndCsr } from '../src/pki/index.ts'
 import { managerClient } from './client.ts'
-import { table } from './table.ts'
+import { listOptions, renderList, type ListFlags, type ListView } from './format/list.ts'
 
 /**
  * `mesh ca …` — the cluster CA (docker swarm ca): show it, rotate it with every node re-issued, and issue or revoke
@@ -66,11 +66,10 @@ export function caCommand(): Command {
         `    curl --cacert ${f.out}/ca.pem --cert ${f.out}/cert.pem --key ${f.out}/key.pem https://<manager>:7947/v1/nodes\n` +
         `Withdraw it with: mesh ca revoke-client ${name}\n`)
     })
-  cmd.command('ls-clients').description('the admin client certificates the manager accepts').option('--json', 'JSON')
-    .action(async (f: { json?: boolean }) => {
-      const list = await managerClient().request<{ name: string; serial: string; notAfter: string }[]>('GET', '/v1/ca/clients')
-      if (f.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
-      process.stdout.write(table(['NAME', 'SERIAL', 'EXPIRES'], list.map((c) => [c.name, c.serial, c.notAfter])))
+  listOptions(cmd.command('ls-clients').description('the admin client certificates the manager accepts'), ['name', 'serial'], { quietWhat: 'names' })
+    .action(async (f: ListFlags) => {
+      const list = await managerClient().request<AdminClientView[]>('GET', '/v1/ca/clients')
+      process.stdout.write(renderList(adminClientList(list), f))
     })
   cmd.command('revoke-client').description('withdraw every admin client certificate issued under NAME (refused at once)')
     .argument('<name>').action(async (name: string) => {
@@ -78,4 +77,15 @@ export function caCommand(): Command {
       process.stdout.write(`Revoked ${r.revoked} client certificate(s) named "${name}".\n`)
     })
   return cmd
+}
+
+export interface AdminClientView { name: string; serial: string; notAfter: string }
+
+/** `ca ls-clients`: NAME SERIAL EXPIRES; `-q` prints names; filters `name=` (prefix) and `serial=`. */
+export function adminClientList(items: readonly AdminClientView[]): ListView<AdminClientView> {
+  return {
+    items, columns: ['Name', 'Serial', 'Expires'], quietField: 'Name',
+    fields: (c) => ({ Name: c.name, Serial: c.serial, Expires: c.notAfter }),
+    matchers: { name: (c, v) => c.name.startsWith(v), serial: (c, v) => c.serial === v.toLowerCase() },
+  }
 }

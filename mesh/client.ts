@@ -9,3 +9,8 @@ import { ManagerClient, type ClientOptions } from '../src/api/index.ts'
 export function managerClient(o: ClientOptions = {}): ManagerClient {
   return new ManagerClient({ ...o, dataDir: o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR })
 }
+
+/** The part of ManagerClient the list commands use (a fake in tests). */
+export interface ApiClient {
+  request<T>(method: string, path: string, body?: unknown): Promise<T>
+}

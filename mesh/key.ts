@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { KeyRotationError, type GossipKeysView } from '../src/api/index.ts'
 import { managerClient } from './client.ts'
 import { table } from './table.ts'
+import { listOptions, renderList, type ListFlags } from './format/list.ts'
 
 /**
  * `mesh key ls` and `mesh key rotate` (on a manager): the cluster's gossip keyring, by fingerprint only. A rotation
@@ -10,10 +11,10 @@ import { table } from './table.ts'
  */
 export function keyCommand(): Command {
   const cmd = new Command('key').description('the cluster\'s gossip encryption keys (on a manager)')
-  cmd.command('ls').description('list the gossip keys by fingerprint (never the keys) and which one is primary').option('--json', 'JSON output')
-    .action(async (f: { json?: boolean }) => {
+  listOptions(cmd.command('ls').alias('list').description('list the gossip keys by fingerprint (never the keys) and which one is primary'), ['primary'], { quietWhat: 'fingerprints' })
+    .action(async (f: ListFlags) => {
       const v = await managerClient().request<GossipKeysView>('GET', '/v1/gossip/keys')
-      process.stdout.write(f.json ? `${JSON.stringify(v, null, 2)}\n` : formatKeys(v))
+      process.stdout.write(renderKeys(v, f))
     })
   cmd.command('rotate').description('replace the primary gossip key on every node, with no member ever suspected')
     .action(async () => {
@@ -33,6 +34,21 @@ const STEPS = {
   use: 'step 2/3: %k made primary on every node',
   remove: 'step 3/3: old key removed from every node',
 } as const
+
+/**
+ * `mesh key ls`: the default table with the rotation settings below it (formatKeys); `--json` the whole view, as
+ * before; `-q`, `--filter primary=true|false` and `--format` over the keys (fields .Fingerprint .Primary).
+ */
+export function renderKeys(v: GossipKeysView, f: ListFlags): string {
+  if (f.json) return `${JSON.stringify(v, null, 2)}\n`
+  if (!f.quiet && f.format === undefined && (f.filter ?? []).length === 0) return formatKeys(v)
+  return renderList({
+    items: v.keys, columns: ['Fingerprint', 'Primary'], quietField: 'Fingerprint',
+    fields: (k) => ({ Fingerprint: k.fingerprint, Primary: k.primary ? 'yes' : '' }),
+    filterValues: { primary: ['true', 'false'] },
+    matchers: { primary: (k, want) => k.primary === (want.toLowerCase() === 'true') },
+  }, f)
+}
 
 /** `mesh key ls` as a table, and the rotation settings below it. */
 export function formatKeys(v: GossipKeysView): string {

@@ -1,5 +1,4 @@
 import { Command, CommanderError, Option } from 'commander'
-import { MeshError } from '../src/base/errors.ts'
 import { agentCommand } from './agent.ts'
 import { statusCommand } from './status.ts'
 import { serviceCommand } from './service.ts'
@@ -10,26 +9,37 @@ import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
 import { keyCommand } from './key.ts'
+import { versionCommand } from './version.ts'
+import { infoCommand } from './info.ts'
+import { completionCommand } from './completion.ts'
+import { errorMessage } from './errors.ts'
+import { MESH_VERSION } from '../src/api/version.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
  * (or, later, to a manager's HTTP API). Every error is one line `mesh: …` and exit code 1.
  */
-export function buildProgram(): Command {
+export function buildProgram(o: { out?: (text: string) => void } = {}): Command {
+  const out = o.out ?? ((text: string) => void process.stdout.write(text))
+  // Help is output, not an error: a bare command group (`mesh`, `mesh service`) prints its help on stdout and exits
+  // 0, as docker does. commander sends that help to writeErr; errors go through outputError (printed by main).
+  const output = { writeOut: out, writeErr: out, outputError: () => undefined }
   const program = new Command('mesh')
     .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
-    .version('0.1.0', '-v, --version')
+    .version(MESH_VERSION, '-v, --version')
     .showHelpAfterError(false)
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    .configureOutput(output)
   program.addHelpText('after', `
 Start a node (see \`mesh agent --help\`):
   mesh agent --bind ADDR[:PORT] [--init | --join ADDR] [--name NAME] [--overlay on|off|auto]
   (gossip is encrypted: a cluster's keyring comes from its manager; gossip only: --encrypt-file F or --gossip-plaintext)
 Then:
   mesh status          the members and the overlay, as this node sees them
-  mesh ui login        a one-time login code for the web dashboard (on a manager)`)
+  mesh ui login        a one-time login code for the web dashboard (on a manager)
+Lists (ls, ps) take -q, --filter KEY=VALUE, --format json|table|TEMPLATE and --json; inspect prints a JSON array.
+Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a command; every command and flag: docs/cli.md.`)
   program.addCommand(agentCommand())
   program.addCommand(statusCommand())
   program.addCommand(serviceCommand())
@@ -41,38 +51,49 @@ Then:
   program.addCommand(caCommand())
   program.addCommand(uiCommand())
   program.addCommand(keyCommand())
+  program.addCommand(versionCommand())
+  program.addCommand(infoCommand())
+  program.addCommand(completionCommand(() => buildProgram()))
   const quiet = (c: Command): void => {
-    c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
+    c.exitOverride().configureOutput(output)
     for (const sub of c.commands) quiet(sub)
   }
   for (const c of program.commands) quiet(c)
   return program
 }
 
-/** Run the CLI; returns the exit code. */
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram()
+/** Run the CLI; returns the exit code. `io`: where help and errors go (a test's buffers; default stdout/stderr). */
+export async function main(argv: string[], io: { out?: (text: string) => void; err?: (text: string) => void } = {}): Promise<number> {
+  const err = io.err ?? ((text: string) => void process.stderr.write(text))
+  const program = buildProgram(io.out ? { out: io.out } : {})
   try {
-    await program.parseAsync(argv, { from: 'user' })
+    await program.parseAsync(helpAsFlag(argv, program), { from: 'user' })
     return 0
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0
-      process.stderr.write(`mesh: ${err.message.replace(/^error: /, '')}\n`)
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0
+      err(`mesh: ${e.message.replace(/^error: /, '')}\n`)
       return 1
     }
-    process.stderr.write(`mesh: ${errorMessage(err)}\n`)
+    err(`mesh: ${errorMessage(e)}\n`)
     return 1
   }
 }
 
-export function errorMessage(err: unknown): string {
-  if (err instanceof MeshError) return err.message
-  const e = err as NodeJS.ErrnoException
-  if (e && e.code === 'EADDRINUSE') return `address already in use (${(e as { address?: string }).address ?? ''}:${(e as { port?: number }).port ?? ''}): is another agent running? use --bind`
-  if (e && e.code === 'EADDRNOTAVAIL') return `cannot bind ${(e as { address?: string }).address ?? 'that address'}: it is not an address of this host (check --bind)`
-  if (e && e.code === 'EACCES') return `permission denied: ${e.message}`
-  return e?.message ?? String(err)
+/**
+ * `mesh help service create` → `mesh service create --help` (commander's own help command looks one level down
+ * only); `mesh help` alone → `mesh --help`. A word that names no command is an error, as an unknown command is.
+ */
+export function helpAsFlag(argv: readonly string[], program?: Command): string[] {
+  if (argv[0] !== 'help') return [...argv]
+  let at = program
+  for (const word of argv.slice(1)) {
+    if (!at || word.startsWith('-')) break
+    at = at.commands.find((c) => c.name() === word || c.aliases().includes(word))
+    if (!at) throw new CommanderError(1, 'commander.unknownCommand', `unknown command '${word}'`)
+  }
+  return [...argv.slice(1), '--help']
 }
 
+export { errorMessage }
 export { Option }

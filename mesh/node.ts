@@ -1,24 +1,29 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import type { NodeRecord } from '../src/api/types.ts'
-import { managerClient } from './client.ts'
-import { table } from './table.ts'
+import type { NodeRecord, TaskRecord } from '../src/api/types.ts'
+import type { ClusterInfo } from '../src/api/info.ts'
+import { managerClient, type ApiClient } from './client.ts'
+import { listOptions, renderList, type ListFlags } from './format/list.ts'
+import { hostsOf, inspectAll } from './service-list.ts'
+import { NODE_FILTERS, TASK_FILTERS, nodeList, taskList } from './views.ts'
 
 /** `mesh node …` and `mesh token …` (docker node / docker swarm join-token). */
 export function nodeCommand(): Command {
   const cmd = new Command('node').description('manage the cluster\'s nodes (on a manager)')
   const client = () => managerClient()
-  cmd.command('ls').description('list nodes').option('--json', 'JSON output').action(async (f: { json?: boolean }) => {
-    const nodes = await client().request<NodeRecord[]>('GET', '/v1/nodes')
-    if (f.json) return void process.stdout.write(`${JSON.stringify(nodes, null, 2)}\n`)
-    process.stdout.write(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'ROLE', 'ADDRESS', 'LABELS'], nodes.map((n) => [
-      n.id.slice(0, 12), n.hostname, n.state === 'ready' ? 'Ready' : n.state === 'down' ? 'Down' : 'Unknown', cap(n.availability),
-      n.role === 'manager' ? 'Manager' : 'Worker', n.addr, Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
-    ])))
-  })
-  cmd.command('inspect').argument('<node>').description('show a node as JSON').action(async (n: string) => {
-    process.stdout.write(`${JSON.stringify(await client().request('GET', `/v1/nodes/${encodeURIComponent(n)}`), null, 2)}\n`)
-  })
+  listOptions(cmd.command('ls').alias('list').description('list nodes'), NODE_FILTERS)
+    .addHelpText('after', '\nExample:\n  mesh node ls --filter role=worker --format \'{{.Hostname}} {{.Status}}\'')
+    .action((f: ListFlags) => listNodes(client(), f))
+  listOptions(cmd.command('ps').description('list the tasks on nodes (default: this manager\'s own node, docker\'s self)').argument('[node...]'), TASK_FILTERS)
+    .addHelpText('after', '\nExamples:\n  mesh node ps\n  mesh node ps node2 --filter desired-state=running')
+    .action((refs: string[], f: ListFlags) => listNodeTasks(client(), refs, f))
+  cmd.command('inspect').argument('<node...>', 'hostname, ID or self').description('show nodes as a JSON array (or --format per node)')
+    .option('-f, --format <format>', 'json | TEMPLATE, e.g. \'{{.Hostname}} {{.Spec.Role}}\'')
+    .action(async (refs: string[], f: { format?: string }) => {
+      const c = client()
+      const ids = await resolveNodes(c, refs)
+      await inspectAll(ids, (id) => c.request('GET', `/v1/nodes/${encodeURIComponent(id)}`), f.format)
+    })
   cmd.command('update').argument('<node>').description('change availability or labels')
     .option('--availability <a>', 'active | pause | drain')
     .option('--label-add <K=V>', 'add a label (repeatable)', (v: string, p: string[] = []) => p.concat(v))
@@ -59,18 +64,55 @@ export function tokenCommand(): Command {
     if (r !== 'worker' && r !== 'manager') throw new ConfigError(`"${r}": want worker or manager`)
     return r
   }
-  cmd.command('show').argument('<worker|manager>').option('-q, --quiet', 'only the token').action(async (r: string, f: { quiet?: boolean }) => {
+  cmd.command('show').description('print the join command (or, with -q, the token) for a worker or a manager').argument('<worker|manager>').option('-q, --quiet', 'only the token').action(async (r: string, f: { quiet?: boolean }) => {
     const t = await managerClient().request<{ worker: string; manager: string }>('GET', '/v1/tokens')
     const tok = t[role(r) as 'worker' | 'manager']
     process.stdout.write(f.quiet ? `${tok}\n` : `To add a ${r} to this cluster, run on it:\n\n    MESH_JOIN_TOKEN=${tok} mesh agent --join <this manager's address>\n`)
   })
-  cmd.command('rotate').argument('<worker|manager>').action(async (r: string) => {
+  cmd.command('rotate').description('replace a join token: the old one stops working at once').argument('<worker|manager>').action(async (r: string) => {
     const t = await managerClient().request<{ token: string }>('POST', `/v1/tokens/${role(r)}/rotate`)
     process.stdout.write(`Rotated the ${r} join token. New token:\n\n    ${t.token}\n`)
   })
   return cmd
 }
 
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
+type Out = (text: string) => void
+const stdout: Out = (s) => void process.stdout.write(s)
+
+export async function listNodes(client: ApiClient, f: ListFlags, out: Out = stdout): Promise<void> {
+  const [nodes, info] = await Promise.all([
+    client.request<NodeRecord[]>('GET', '/v1/nodes'),
+    client.request<ClusterInfo>('GET', '/v1/info').catch(() => undefined), // only for the `*` on self
+  ])
+  out(renderList(nodeList(nodes, info?.self?.id), f))
+}
+
+/**
+ * The node ids `refs` name: `self` is the manager's own node (docker's), then an exact id, a hostname, a unique id
+ * prefix. A ref matching nothing is passed on for the manager to answer `node "x" not found`.
+ */
+export async function resolveNodes(client: ApiClient, refs: readonly string[]): Promise<string[]> {
+  const nodes = await client.request<NodeRecord[]>('GET', '/v1/nodes')
+  let self: string | undefined
+  const out: string[] = []
+  for (const ref of refs) {
+    if (ref === 'self') {
+      self ??= (await client.request<ClusterInfo>('GET', '/v1/info')).self?.id
+      if (!self) throw new ConfigError('node "self": the manager has not registered its own node yet')
+      out.push(self)
+      continue
+    }
+    const exact = nodes.find((n) => n.id === ref) ?? nodes.find((n) => n.hostname === ref)
+    const byPrefix = exact ? [exact] : nodes.filter((n) => ref !== '' && n.id.startsWith(ref))
+    if (byPrefix.length > 1) throw new ConfigError(`node "${ref}" is ambiguous (${byPrefix.length} matches found): give more of its id, or its hostname`)
+    out.push(byPrefix[0]?.id ?? ref)
+  }
+  return out
+}
+
+/** `mesh node ps [NODE…]`: the tasks on the nodes (default `self`), as `service ps` shows them. */
+export async function listNodeTasks(client: ApiClient, refs: readonly string[], f: ListFlags, out: Out = stdout, now = Date.now()): Promise<void> {
+  const ids = await resolveNodes(client, refs.length > 0 ? refs : ['self'])
+  const [hosts, ...lists] = await Promise.all([hostsOf(client), ...ids.map((id) => client.request<TaskRecord[]>('GET', `/v1/tasks?node=${encodeURIComponent(id)}`))])
+  out(renderList(taskList(lists.flat(), { hosts, now }), f))
 }

@@ -1,16 +1,14 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import type { ServiceRecord, ServiceSpecRequest, TaskRecord } from '../src/api/index.ts'
+import type { ServiceRecord, ServiceSpecRequest } from '../src/api/index.ts'
 import { managerClient } from './client.ts'
 import { converge } from './converge.ts'
 import { applySpecFlags, many, specOptions, type SpecFlags } from './service-flags.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
-import { formatAgo, table } from './table.ts'
+import { removeServices, serviceListCommands } from './service-list.ts'
 
 /** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm, logs — docker's shapes, over the manager API. */
-
-type ServiceView = ServiceRecord & { running: number; desired: number }
 
 function shortId(id: string): string {
   return id.slice(0, 12)
@@ -42,35 +40,7 @@ export function serviceCommand(): Command {
       if (!f.detach) await converge(c, f.name)
     })
 
-  cmd.command('ls').description('list services').option('--json', 'JSON output').action(async (f: { json?: boolean }) => {
-    const list = await client().request<ServiceView[]>('GET', '/v1/services')
-    if (f.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
-    process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
-      shortId(s.id), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${s.desired}`, s.spec.image,
-      s.spec.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', '),
-    ])))
-  })
-
-  cmd.command('ps').description('list the tasks of a service').argument('<service>').option('--json', 'JSON output')
-    .action(async (name: string, f: { json?: boolean }) => {
-      const c = client()
-      const [tasks, nodes] = await Promise.all([
-        c.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(name)}`),
-        c.request<{ id: string; hostname: string }[]>('GET', '/v1/nodes'),
-      ])
-      if (f.json) return void process.stdout.write(`${JSON.stringify(tasks, null, 2)}\n`)
-      const host = new Map(nodes.map((n) => [n.id, n.hostname]))
-      const sorted = [...tasks].sort((a, b) => a.slot - b.slot || b.createdAt - a.createdAt)
-      process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], sorted.map((t) => [
-        shortId(t.id), `${t.serviceName}.${t.slot || host.get(t.nodeId) || ''}`, t.spec.image, host.get(t.nodeId) ?? '',
-        t.desiredState, `${cap(t.status.state)} ${formatAgo(Math.max(0, Date.now() - t.status.timestamp))}${t.status.state === 'preparing' && t.status.message ? ` (${t.status.message})` : ''}`,
-        t.status.err ?? (['rejected', 'failed', 'pending'].includes(t.status.state) ? t.status.message : ''),
-      ])))
-    })
-
-  cmd.command('inspect').description('show a service as JSON').argument('<service>').action(async (name: string) => {
-    process.stdout.write(`${JSON.stringify(await client().request('GET', `/v1/services/${encodeURIComponent(name)}`), null, 2)}\n`)
-  })
+  serviceListCommands(cmd, client)
 
   cmd.command('scale').description('set replicas: mesh service scale web=6 [api=2 …]').argument('<service=replicas...>')
     .option('-d, --detach', 'do not wait').action(async (pairs: string[], f: { detach?: boolean }) => {
@@ -115,16 +85,7 @@ export function serviceCommand(): Command {
 
   cmd.addCommand(serviceLogsCommand())
 
-  cmd.command('rm').description('remove services').argument('<service...>').action(async (names: string[]) => {
-    const c = client()
-    for (const n of names) {
-      await c.request('DELETE', `/v1/services/${encodeURIComponent(n)}`)
-      process.stdout.write(`${n}\n`)
-    }
-  })
+  cmd.command('rm').alias('remove').description('remove services (by name, ID or unique ID prefix)').argument('<service...>')
+    .action((refs: string[]) => removeServices(client(), refs))
   return cmd
-}
-
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
 }

@@ -5,7 +5,8 @@ import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, t
 import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
-import { formatAgo, table } from './table.ts'
+import { listOptions, renderList, type ListFlags } from './format/list.ts'
+import { SERVICE_FILTERS, TASK_FILTERS, serviceList, targetOf, taskList } from './views.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -94,10 +95,6 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   return loaded
 }
 
-function targetOf(s: ServiceView): number {
-  return 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired
-}
-
 /** Wait until every named service runs its target number of tasks and no rolling update is in flight. */
 async function converge(client: StackClient, names: readonly string[], io: StackIo, timeoutMs: number, pollMs: number): Promise<void> {
   const start = Date.now()
@@ -139,36 +136,32 @@ async function converge(client: StackClient, names: readonly string[], io: Stack
   }
 }
 
-function ports(s: ServiceSpec): string {
-  return s.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}${p.mode === 'host' ? ' (host)' : ''}`).join(', ')
-}
+/** `--json` as a boolean (the old signature, scripts and tests) or the full list flags. */
+const flagsOf = (f: boolean | ListFlags): ListFlags => (typeof f === 'boolean' ? { json: f } : f)
 
-function cap(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1)
-}
-
-export async function listStacks(client: StackClient, json: boolean, io: StackIo = stdio): Promise<void> {
+export async function listStacks(client: StackClient, flags: boolean | ListFlags, io: StackIo = stdio): Promise<void> {
   const all = await client.request<ServiceView[]>('GET', '/v1/services')
   const counts = new Map<string, number>()
   for (const s of all) {
     const ns = s.spec.labels[STACK_LABEL]
     if (ns !== undefined) counts.set(ns, (counts.get(ns) ?? 0) + 1)
   }
-  const rows = [...counts].sort(([a], [b]) => (a < b ? -1 : 1))
-  if (json) return io.out(`${JSON.stringify(rows.map(([name, services]) => ({ name, services })), null, 2)}\n`)
-  io.out(table(['NAME', 'SERVICES'], rows.map(([n, c]) => [n, String(c)])))
+  const rows = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, services]) => ({ name, services }))
+  io.out(renderList({
+    items: rows, columns: ['Name', 'Services'], quietField: 'Name',
+    fields: (r) => ({ Name: r.name, Services: String(r.services) }),
+  }, flagsOf(flags)))
 }
 
-export async function listStackServices(client: StackClient, stack: string, json: boolean, io: StackIo = stdio): Promise<void> {
+export async function listStackServices(client: StackClient, stack: string, flags: boolean | ListFlags, io: StackIo = stdio): Promise<void> {
+  const f = flagsOf(flags)
   const mine = stackServices(stack, await client.request<ServiceView[]>('GET', '/v1/services'))
-  if (json) return io.out(`${JSON.stringify(mine, null, 2)}\n`)
-  if (mine.length === 0) return io.err(`Nothing found in stack: ${stack}\n`)
-  io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], mine.map((s) => [
-    s.id.slice(0, 12), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${targetOf(s)}`, s.spec.image, ports(s.spec),
-  ])))
+  if (mine.length === 0 && !f.json) return io.err(`Nothing found in stack: ${stack}\n`)
+  io.out(renderList(serviceList(mine), f))
 }
 
-export async function listStackTasks(client: StackClient, stack: string, json: boolean, io: StackIo = stdio): Promise<void> {
+export async function listStackTasks(client: StackClient, stack: string, flags: boolean | ListFlags, io: StackIo = stdio, now = Date.now()): Promise<void> {
+  const f = flagsOf(flags)
   const [services, tasks, nodes] = await Promise.all([
     client.request<ServiceView[]>('GET', '/v1/services'),
     client.request<TaskRecord[]>('GET', '/v1/tasks'),
@@ -176,22 +169,8 @@ export async function listStackTasks(client: StackClient, stack: string, json: b
   ])
   const ids = new Set(stackServices(stack, services).map((s) => s.id))
   const mine = tasks.filter((t) => ids.has(t.serviceId))
-  if (json) return io.out(`${JSON.stringify(mine, null, 2)}\n`)
-  if (mine.length === 0) return io.err(`Nothing found in stack: ${stack}\n`)
-  const host = new Map(nodes.map((n) => [n.id, n.hostname]))
-  const slotOf = (t: TaskRecord) => String(t.slot || t.nodeId)
-  mine.sort((a, b) => (a.serviceName < b.serviceName ? -1 : a.serviceName > b.serviceName ? 1 : 0) || a.slot - b.slot || slotOf(a).localeCompare(slotOf(b)) || b.createdAt - a.createdAt)
-  let prev = ''
-  io.out(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], mine.map((t) => {
-    const name = `${t.serviceName}.${t.slot || host.get(t.nodeId) || t.nodeId.slice(0, 12)}`
-    const older = name === prev
-    prev = name
-    return [
-      t.id.slice(0, 12), older ? ` \\_ ${name}` : name, t.spec.image, host.get(t.nodeId) ?? '', cap(t.desiredState),
-      `${cap(t.status.state)} ${formatAgo(Math.max(0, Date.now() - t.status.timestamp))}`,
-      t.status.err ?? (['rejected', 'failed'].includes(t.status.state) ? t.status.message : ''),
-    ]
-  })))
+  if (mine.length === 0 && !f.json) return io.err(`Nothing found in stack: ${stack}\n`)
+  io.out(renderList(taskList(mine, { hosts: new Map(nodes.map((n) => [n.id, n.hostname])), now }), f))
 }
 
 export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio): Promise<void> {
@@ -250,14 +229,14 @@ export function stackCommand(): Command {
       process.stdout.write(`${JSON.stringify(rest, null, 2)}\n`)
     })
 
-  cmd.command('ls').description('list stacks').option('--json', 'JSON output')
-    .action((f: { json?: boolean }) => listStacks(client(), f.json ?? false))
-  cmd.command('services').description('list the services of a stack').argument('<stack>').option('--json', 'JSON output')
+  listOptions(cmd.command('ls').alias('list').description('list stacks'), [], { quietWhat: 'stack names' })
+    .action((f: ListFlags) => listStacks(client(), f))
+  listOptions(cmd.command('services').description('list the services of a stack').argument('<stack>'), SERVICE_FILTERS)
     .addHelpText('after', '\nExample:\n  mesh stack services getstartedlab')
-    .action((stack: string, f: { json?: boolean }) => listStackServices(client(), stack, f.json ?? false))
-  cmd.command('ps').description('list the tasks of a stack').argument('<stack>').option('--json', 'JSON output')
+    .action((stack: string, f: ListFlags) => listStackServices(client(), stack, f))
+  listOptions(cmd.command('ps').description('list the tasks of a stack').argument('<stack>'), TASK_FILTERS)
     .addHelpText('after', '\nExample:\n  mesh stack ps getstartedlab')
-    .action((stack: string, f: { json?: boolean }) => listStackTasks(client(), stack, f.json ?? false))
+    .action((stack: string, f: ListFlags) => listStackTasks(client(), stack, f))
   cmd.command('rm').alias('down').description('remove stacks (their services and tasks)').argument('<stack...>')
     .addHelpText('after', '\nExample:\n  mesh stack rm getstartedlab')
     .action((stacks: string[]) => removeStacks(client(), stacks))

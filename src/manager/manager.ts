@@ -12,7 +12,7 @@ import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, typ
 import { rollbackService, updateService } from './update.ts'
 import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
-import { parseCidr, type Cidr } from '../base/cidr.ts'
+import { formatCidr, parseCidr, type Cidr } from '../base/cidr.ts'
 import { DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { checkOverlayRegistration, overlayPeers, recordOverlay, type OverlayPool } from './overlay-registry.ts'
 import { taskAddressProblem } from './task-address.ts'
@@ -196,6 +196,11 @@ export class Manager {
   /** The cluster id and the sha256 of its current root CA (what join tokens pin). */
   clusterInfo(): { clusterId: string; digest: string } {
     return { clusterId: this.#store.getMeta('cluster_id') ?? '', digest: this.ca.status().digest }
+  }
+
+  /** The ranges VIPs and the overlay are taken from, and the manager's own node id (null until registerSelf). */
+  networkInfo(): { vipRange: string; overlayRange: string; selfId: string | null } {
+    return { vipRange: formatCidr(this.#vipRange), overlayRange: formatCidr(this.#overlay.range), selfId: this.#self?.id ?? null }
   }
 
   start(): void {

@@ -17,6 +17,7 @@ import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStat
 import { serveLogs } from './logs.ts'
 import { authenticate, caller, requireAdmin, requireNode } from './auth.ts'
 import { mountCa } from './ca-api.ts'
+import { clusterInfoView } from './info.ts'
 import { serverTlsOptions, type ServerTls } from './tls.ts'
 import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
@@ -89,7 +90,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
 
   // ---- cluster ---------------------------------------------------------------------------------------------
   app.get('/v1/info', requireAdmin, (_req, res) => {
-    res.json({ ...m.clusterInfo(), nodes: m.listNodes().length, services: m.listServices().length })
+    res.json(clusterInfoView(m))
   })
   mountCa(app, m)
   app.get('/v1/tokens', requireAdmin, (_req, res) => { res.json(m.tokens()) })
