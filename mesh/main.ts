@@ -10,6 +10,7 @@ import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
 import { keyCommand } from './key.ts'
+import { leaveCommand } from './leave.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -41,6 +42,7 @@ Then:
   program.addCommand(caCommand())
   program.addCommand(uiCommand())
   program.addCommand(keyCommand())
+  program.addCommand(leaveCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput({ writeErr: () => undefined, outputError: () => undefined })
     for (const sub of c.commands) quiet(sub)

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { formatDataPlane, formatGossipKeys } from '../../../mesh/status.ts'
+import { formatLeave } from '../../../mesh/leave.ts'
 import type { DataPlaneStatus } from '../../../src/api/index.ts'
 
 const status: DataPlaneStatus = {
@@ -43,4 +44,11 @@ t.test('gossip keys line: fingerprints only', async (t) => {
   t.equal(formatGossipKeys({ encrypted: true, keys: [{ fingerprint: 'sha256:aaaa', primary: true }, { fingerprint: 'sha256:bbbb', primary: false }] }),
     'Gossip: encrypted, 2 keys installed, primary sha256:aaaa')
   t.equal(formatGossipKeys({ encrypted: false, keys: [] }), 'Gossip: NOT encrypted (--gossip-plaintext)')
+})
+
+t.test('mesh leave output: docker\'s line on stdout, warnings on stderr', async (t) => {
+  t.same(formatLeave({ message: 'Node left the swarm.', warnings: [], forgot: ['node.json'] }), { stdout: 'Node left the swarm.\n', stderr: '' })
+  t.same(formatLeave({ message: 'Node left the swarm.', warnings: ['the manager was not told (ECONNREFUSED): it shows this node Down until mesh node rm there'], forgot: [] }), {
+    stdout: 'Node left the swarm.\n', stderr: 'mesh: warning: the manager was not told (ECONNREFUSED): it shows this node Down until mesh node rm there\n',
+  })
 })
