@@ -19,7 +19,7 @@ import type { Config } from '../src/config/index.ts'
 import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
-import { LeaveRefusedError, leaveCluster } from './leave.ts'
+import { LeaveGate, leaveCluster } from './leave.ts'
 import type { Logger } from './log.ts'
 import { createAgentRegistry, nodeFactsSource, startMetrics, type RunningMetrics } from './metrics.ts'
 import type { Registry } from 'prom-client'
@@ -65,6 +65,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
   })
+  const leaveGate = new LeaveGate() // `mesh leave` (leave.ts): armed once the agent is up
   const control = new ControlServer(join(config.dataDir, CONTROL_SOCKET), {
     '/v1/status': async () => ({
       node: config.gossip.name,
@@ -81,17 +82,10 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       if (!cluster.dataPlane) throw new Error('this agent serves no DNS: it has not joined a cluster')
       return cluster.dataPlane.lookup(q.get('name') ?? '', q.get('type') ?? 'A', q.get('from') ?? undefined)
     },
-    // `mesh leave [--force]` (leave.ts): the agent stops once the CLI has its answer.
-    'POST /v1/leave': async (q, reply) => {
-      if (!leave) throw new LeaveRefusedError(stopping ? 'the agent is already stopping' : 'the agent is still starting; try again in a moment')
-      const r = await leave(q.get('force') === '1' || q.get('force') === 'true')
-      reply.afterReply(() => void control.stop().then(resolveDone))
-      return r
-    },
+    'POST /v1/leave': leaveGate.route(() => void control.stop().then(resolveDone)),
   })
   let resolveDone = (): void => undefined
   const done = new Promise<void>((r) => { resolveDone = r })
-  let leave: ((force: boolean) => Promise<unknown>) | null = null
   await control.start()
   let stopPeers = (): void => undefined
   // Built before the manager so its API port's /metrics serves the same registry as --metrics-addr.
@@ -129,7 +123,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     members: gossip.members().length }, 'agent started')
 
   let stopping: Promise<void> | null = null
-  leave = async (force) => {
+  leaveGate.arm(async (force) => {
     const result = await leaveCluster({
       dataDir: config.dataDir, isManager: cluster.manager !== null, inCluster: cluster.link !== null || cluster.manager !== null,
       tellManager: async () => {
@@ -137,8 +131,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
         if (!r || r.status !== 200) throw new Error(r ? r.message : 'this node has no link to a manager')
       },
       stopTasks: async () => {
-        leave = null // from here on the node is leaving: a signal waits for it, a second leave is refused
-        stopping = done
+        stopping = done // past the point of no return: a signal now waits for the leave to end
         cluster.link?.stop()
         cluster.runner?.setAssignments([]) // nothing assigned: the runner stops and removes every task container
         await cluster.runner?.idle()
@@ -152,10 +145,12 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     }, force)
     log.info({ force }, 'left the cluster; stopping')
     return { message: 'Node left the swarm.', ...result }
-  }
+  })
   const shutdown = (reason: string): Promise<void> => {
     if (stopping) return stopping
-    leave = null
+    const leaving = leaveGate.leaving
+    if (leaving) return leaving.then(() => done, () => shutdown(reason)) // a refused leave changed nothing
+    leaveGate.close()
     log.info({ reason }, 'leaving the cluster')
     stopping = (async () => {
       try {

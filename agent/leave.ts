@@ -6,6 +6,7 @@ import { PEERS_FILE as GOSSIP_PEERS_FILE } from '../src/gossip/index.ts'
 import { MANAGER_DB_FILE } from '../src/manager/index.ts'
 import { LEASE_FILE, PEERS_FILE as OVERLAY_PEERS_FILE } from '../src/overlay/index.ts'
 import { GOSSIP_KEYS_FILE, NODE_FILE, TLS_DIR } from '../src/worker/index.ts'
+import type { Route } from './control.ts'
 
 /**
  * `mesh leave [--force]` inside the agent (docker swarm leave): the order of the steps and what is forgotten. The
@@ -97,5 +98,53 @@ async function step(n: LeavingNode, what: string, fn: () => Promise<void>, warni
   } catch (err) {
     n.log('error', `leave: ${what} failed`, { err: (err as Error).message })
     warnings.push(`${what} failed: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * The control socket's `POST /v1/leave` around a leave (one at a time): refused while the agent starts (not armed
+ * yet), stops, or already leaves; a refused leave (nothing changed) may be asked again; a done one calls `left`
+ * once the CLI has its answer (the agent then stops its control socket and exits).
+ */
+export class LeaveGate {
+  #run: ((force: boolean) => Promise<unknown>) | null = null
+  #leaving: Promise<unknown> | null = null
+  #closed = false
+
+  /** The agent is up: leaves may run. */
+  arm(run: (force: boolean) => Promise<unknown>): void {
+    if (!this.#closed) this.#run = run
+  }
+
+  /** The agent stops (a signal) or has left: no more leaves. */
+  close(): void {
+    this.#closed = true
+    this.#run = null
+  }
+
+  /** The leave in flight, if any (a signal waits for it). */
+  get leaving(): Promise<unknown> | null {
+    return this.#leaving
+  }
+
+  /** The route: `?force=1`; `left` runs after the answer is written. */
+  route(left: () => void): Route {
+    return async (q, reply) => {
+      const run = this.#run
+      if (!run) throw new LeaveRefusedError(this.#closed || this.#leaving ? 'the agent is already stopping or leaving' : 'the agent is still starting; try again in a moment')
+      this.#run = null
+      this.#leaving = run(q.get('force') === '1' || q.get('force') === 'true')
+      try {
+        const r = await this.#leaving
+        this.#closed = true
+        reply.afterReply(left)
+        return r
+      } catch (err) {
+        if (!this.#closed) this.#run = run
+        throw err
+      } finally {
+        this.#leaving = null
+      }
+    }
   }
 }

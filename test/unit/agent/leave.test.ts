@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LeaveRefusedError, MANAGER_REFUSAL, leaveCluster, type LeavingNode } from '../../../agent/leave.ts'
+import { LeaveGate, LeaveRefusedError, MANAGER_REFUSAL, leaveCluster, type LeavingNode } from '../../../agent/leave.ts'
 
 /** A data dir as a cluster node leaves it: its identity, certificates, keyring, caches, lease, and what is not cluster state. */
 function dataDir(t: Test, manager: boolean): string {
@@ -93,4 +93,43 @@ t.test('a step that fails after the point of no return is reported, and the leav
   t.same(r.warnings, ['gossip leave failed: gossip leave broke'])
   t.same(w.warnings, ['leave: gossip leave failed'])
   t.same(w.files(), KEPT, 'the cluster is still forgotten')
+})
+
+t.test('LeaveGate: one leave at a time; a refused one may be asked again; after a leave, or a stop, none', async (t) => {
+  const gate = new LeaveGate()
+  const afters: string[] = []
+  const route = gate.route(() => afters.push('left'))
+  const call = (force: boolean) => {
+    const hooks: (() => void)[] = []
+    const p = Promise.resolve(route(new URLSearchParams(force ? 'force=1' : ''), { afterReply: (fn) => hooks.push(fn) }))
+    return { p, replied: () => { for (const h of hooks) h() } }
+  }
+  await t.rejects(call(false).p, { code: 'MESH_ERR_LEAVE_REFUSED', message: 'the agent is still starting; try again in a moment' }, 'not armed yet')
+
+  let release = (): void => undefined
+  const forces: boolean[] = []
+  gate.arm(async (force) => {
+    forces.push(force)
+    if (!force) throw new LeaveRefusedError(MANAGER_REFUSAL)
+    await new Promise<void>((r) => { release = r })
+    return { message: 'Node left the swarm.' }
+  })
+  await t.rejects(call(false).p, { message: MANAGER_REFUSAL }, 'refused: nothing changed')
+  const first = call(true)
+  await new Promise((r) => setImmediate(r))
+  t.ok(gate.leaving, 'a leave is in flight')
+  await t.rejects(call(true).p, { message: 'the agent is already stopping or leaving' }, 'a second one meanwhile is refused')
+  release()
+  t.same(await first.p, { message: 'Node left the swarm.' })
+  t.same(forces, [false, true], 'the refused leave could be asked again, with --force')
+  t.same(afters, [], 'the agent stops only once the answer is written')
+  first.replied()
+  t.same(afters, ['left'])
+  await t.rejects(call(true).p, { message: 'the agent is already stopping or leaving' }, 'after a leave, no other')
+
+  const stopped = new LeaveGate()
+  stopped.close()
+  stopped.arm(async () => ({}))
+  await t.rejects(Promise.resolve(stopped.route(() => undefined)(new URLSearchParams(), { afterReply: () => undefined })),
+    { message: 'the agent is already stopping or leaving' }, 'a stopping agent is never armed again')
 })
