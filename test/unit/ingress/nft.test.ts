@@ -123,6 +123,7 @@ t.test('Ingress in nft mode applies rules from the catalog, and VIP rules in use
     await ing.start()
     t.equal(inputs.length, 1, `${mode}: applied once`)
     t.match(inputs[0], /ip daddr 10\.78\.0\.9 tcp dport 80 .* dnat to 10\.77\.1\.2/, `${mode}: VIP rule`)
+    t.match(inputs[0], /ip daddr 10\.78\.0\.9 meta l4proto \{ tcp, udp \} .* dnat to 10\.77\.1\.2\n/, `${mode}: and every other port of the VIP`)
     cat.set([svc([], [ep(1, '10.77.1.2'), ep(2, '10.77.1.3')], { vip: '10.78.0.9', ports: [{ published: 0, target: 80, protocol: 'tcp', mode: 'host' }] })])
     await settle()
     t.equal(inputs.length, 2, `${mode}: re-applied on change`)
