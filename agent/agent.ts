@@ -19,6 +19,7 @@ import type { Config } from '../src/config/index.ts'
 import { Gossip, keepPeersSnapshot, loadPeers, type GossipEvent } from '../src/gossip/index.ts'
 import { Overlay } from '../src/overlay/index.ts'
 import { ControlServer, CONTROL_SOCKET } from './control.ts'
+import { LeaveGate, leaveCluster } from './leave.ts'
 import type { Logger } from './log.ts'
 import { createAgentRegistry, nodeFactsSource, startMetrics, type RunningMetrics } from './metrics.ts'
 import type { Registry } from 'prom-client'
@@ -45,6 +46,8 @@ export interface RunningAgent {
   metrics: RunningMetrics
   /** Graceful leave and shutdown; resolves when everything is closed. */
   shutdown(reason: string): Promise<void>
+  /** Resolves once the agent has stopped: after shutdown(), or after `mesh leave` (the CLI has its answer). */
+  done: Promise<void>
 }
 
 export async function startAgent(config: Readonly<Config>, log: Logger): Promise<RunningAgent> {
@@ -62,6 +65,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
   })
+  const leaveGate = new LeaveGate() // `mesh leave` (leave.ts): armed once the agent is up
   const control = new ControlServer(join(config.dataDir, CONTROL_SOCKET), {
     '/v1/status': async () => ({
       node: config.gossip.name,
@@ -78,7 +82,10 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       if (!cluster.dataPlane) throw new Error('this agent serves no DNS: it has not joined a cluster')
       return cluster.dataPlane.lookup(q.get('name') ?? '', q.get('type') ?? 'A', q.get('from') ?? undefined)
     },
+    'POST /v1/leave': leaveGate.route(() => void control.stop().then(resolveDone)),
   })
+  let resolveDone = (): void => undefined
+  const done = new Promise<void>((r) => { resolveDone = r })
   await control.start()
   let stopPeers = (): void => undefined
   // Built before the manager so its API port's /metrics serves the same registry as --metrics-addr.
@@ -116,8 +123,34 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     members: gossip.members().length }, 'agent started')
 
   let stopping: Promise<void> | null = null
+  leaveGate.arm(async (force) => {
+    const result = await leaveCluster({
+      dataDir: config.dataDir, isManager: cluster.manager !== null, inCluster: cluster.link !== null || cluster.manager !== null,
+      tellManager: async () => {
+        const r = await cluster.transport?.leave()
+        if (!r || r.status !== 200) throw new Error(r ? r.message : 'this node has no link to a manager')
+      },
+      stopTasks: async () => {
+        stopping = done // past the point of no return: a signal now waits for the leave to end
+        cluster.link?.stop()
+        cluster.runner?.setAssignments([]) // nothing assigned: the runner stops and removes every task container
+        await cluster.runner?.idle()
+        await metrics.stop()
+        stopPeers()
+        await stopCluster(cluster)
+      },
+      gossipLeave: () => gossip.leave(),
+      overlayDown: () => overlay.stop(),
+      log: (level, msg, fields) => log[level](fields ?? {}, msg),
+    }, force)
+    log.info({ force }, 'left the cluster; stopping')
+    return { message: 'Node left the swarm.', ...result }
+  })
   const shutdown = (reason: string): Promise<void> => {
     if (stopping) return stopping
+    const leaving = leaveGate.leaving
+    if (leaving) return leaving.then(() => done, () => shutdown(reason)) // a refused leave changed nothing
+    leaveGate.close()
     log.info({ reason }, 'leaving the cluster')
     stopping = (async () => {
       try {
@@ -130,10 +163,11 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
         await control.stop()
       }
       log.info('agent stopped')
+      resolveDone()
     })()
     return stopping
   }
-  return { gossip, overlay, manager: cluster.manager, metrics, shutdown }
+  return { gossip, overlay, manager: cluster.manager, metrics, shutdown, done }
 }
 
 /** Install the keyring chooseGossipKeys picks (cluster, gossip-keys.json, flags, plaintext) before gossip starts. */
@@ -184,6 +218,8 @@ interface ClusterParts {
   manager: Manager | null
   servers: http.Server[]
   link: WorkerLink | null
+  /** The link's transport to the manager (mesh leave tells the manager through it). */
+  transport?: HttpManagerTransport
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   logs?: LogShipper
@@ -233,8 +269,9 @@ const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: s
 
 function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
   onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
+  parts.transport = new HttpManagerTransport(target)
   return new WorkerLink({
-    transport: new HttpManagerTransport(target), clock: realClock(),
+    transport: parts.transport, clock: realClock(),
     dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
     onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
     onCatalog: (snap) => parts.dataPlane?.apply(snap),

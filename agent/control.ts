@@ -1,15 +1,23 @@
 import http from 'node:http'
 import net from 'node:net'
 import { existsSync, unlinkSync } from 'node:fs'
-import { ControlError } from '../src/base/errors.ts'
+import { ControlError, MeshError } from '../src/base/errors.ts'
 import { listenUnix } from '../src/base/unix-socket.ts'
 import { CONTROL_SOCKET } from '../src/api/index.ts'
 
 /**
  * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
- * Routes are plain functions returning JSON-able values; the client is src/api/control.ts (the CLI).
+ * Routes are plain functions returning JSON-able values, keyed by path (GET) or `POST <path>`; the client is
+ * src/api/control.ts (the CLI). A route that refuses throws a MeshError: 409 with its code and one-line message
+ * (any other error is 500). `reply.afterReply(fn)` runs `fn` once the answer is written (`mesh leave` stops the
+ * agent, this socket included, only after telling the CLI).
  */
-export type Route = (query: URLSearchParams) => unknown | Promise<unknown>
+export type Route = (query: URLSearchParams, reply: ReplyHooks) => unknown | Promise<unknown>
+
+export interface ReplyHooks {
+  /** Run `fn` once the response is written (or the client went away). */
+  afterReply(fn: () => void): void
+}
 
 export { CONTROL_SOCKET }
 
@@ -26,19 +34,24 @@ export class ControlServer {
   async start(): Promise<void> {
     await removeStaleSocket(this.#path)
     const server = http.createServer((req, res) => {
-      const route = req.method === 'GET' ? this.#routes.get((req.url ?? '').split('?')[0] ?? '') : undefined
+      const path = (req.url ?? '').split('?')[0] ?? ''
+      const route = req.method === 'GET' ? this.#routes.get(path) : req.method === 'POST' ? this.#routes.get(`POST ${path}`) : undefined
       if (!route) {
         res.writeHead(404, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }))
         return
       }
+      req.resume() // a POST's body is not read: parameters come in the query
       const query = new URL(req.url ?? '/', 'http://local').searchParams
-      Promise.resolve(query).then(route).then((value) => {
-        res.writeHead(200, { 'content-type': 'application/json' })
+      const after: (() => void)[] = []
+      const send = (status: number, value: unknown) => {
+        res.once('close', () => { for (const fn of after) fn() }) // written, or the client went away
+        res.writeHead(status, { 'content-type': 'application/json' })
         res.end(JSON.stringify(value))
-      }, (err: Error) => {
-        res.writeHead(500, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: { code: 'internal', message: err.message } }))
+      }
+      Promise.resolve().then(() => route(query, { afterReply: (fn) => after.push(fn) })).then((value) => send(200, value), (err: Error) => {
+        if (err instanceof MeshError) send(409, { error: { code: err.code, message: err.message } })
+        else send(500, { error: { code: 'internal', message: err.message } })
       })
     })
     await listenUnix(server, this.#path, 0o600) // created 0600, never chmod'ed after

@@ -5,7 +5,7 @@ import type { DataPlaneConfig } from '../src/config/index.ts'
 import { Catalog, FileCatalogStore, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
 import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
 import type { GossipEvent } from '../src/gossip/index.ts'
-import { Ingress, type IngressOptions, type PortStatus } from '../src/ingress/index.ts'
+import { Ingress, vipStatus, type IngressOptions, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 import { LOOPBACK_RANGE } from '../src/config/index.ts'
 
@@ -125,7 +125,7 @@ export class DataPlane {
     const snap = this.catalog.current()
     return {
       catalogRevision: snap.revision, services: snap.services.length, downNodes: this.catalog.downNodes(),
-      vips: snap.services.map((v) => ({ service: v.name, vip: v.vip ?? null, endpointMode: v.endpointMode, endpoints: v.endpoints.length })),
+      vips: vipStatus(snap),
       ingress: { mode: this.#o.config.ingressMode, ports: this.#ingress?.status() ?? [] },
       dns: this.#dns?.status() ?? null,
     }

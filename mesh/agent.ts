@@ -89,6 +89,7 @@ dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`
       const log = createLogger(config.logLevel)
       const agent = await startAgent(config, log)
       await new Promise<void>((resolve) => {
+        void agent.done.then(resolve) // `mesh leave`: the agent stops itself
         let signals = 0
         const onSignal = (sig: NodeJS.Signals) => {
           if (++signals > 1) {

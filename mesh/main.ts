@@ -14,6 +14,7 @@ import { infoCommand } from './info.ts'
 import { completionCommand } from './completion.ts'
 import { errorMessage } from './errors.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
+import { leaveCommand } from './leave.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -54,6 +55,7 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(versionCommand())
   program.addCommand(infoCommand())
   program.addCommand(completionCommand(() => buildProgram()))
+  program.addCommand(leaveCommand())
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput(output)
     for (const sub of c.commands) quiet(sub)

@@ -6,7 +6,7 @@ import { formatAgo, table } from './table.ts'
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('show the cluster as the local agent sees it: members, overlay peers, published ports with their endpoints (health, open connections, bytes) and the DNS')
+    .description('show the cluster as the local agent sees it: members, overlay peers, service VIPs (every tcp/udp port, serving tasks), published ports with their endpoints (health, open connections, bytes) and the DNS')
     .option('--json', 'print JSON for scripts')
     .option('--data-dir <dir>', `the agent's data dir (default ${DEFAULT_DATA_DIR}, env MESH_DATA_DIR)`)
     .addHelpText('after', '\nExample:\n  mesh status\n  mesh status --json | jq \'.members[] | select(.state != "alive")\'')
@@ -55,12 +55,17 @@ export function formatOverlay(o: OverlayStatus, nowS = Date.now() / 1000): strin
   ]))
 }
 
-/** Published ports on this node and where they send traffic; the DNS listener. */
+/** What a VIP does with tcp/udp on any port (the PORTS column). */
+const VIP_PORTS: Record<string, string> = { all: 'all tcp/udp', refused: 'refused (no serving task)', none: '-' }
+
+/** VIPs (every port balanced, or refused), published ports on this node and where they send traffic; the DNS. */
 export function formatDataPlane(d: DataPlaneStatus): string {
   const down = d.downNodes.length > 0 ? `   nodes out of rotation (gossip): ${d.downNodes.join(', ')}` : ''
   let out = `Ingress: ${d.ingress.mode}   catalog revision ${d.catalogRevision}, ${d.services} service(s)${down}\n`
   if (d.vips.length > 0) {
-    out += `\n${table(['SERVICE', 'VIP', 'ENDPOINTS'], d.vips.map((v) => [v.service, v.vip ?? v.endpointMode, String(v.endpoints)]))}`
+    out += `\n${table(['SERVICE', 'VIP', 'PORTS', 'SERVING'], d.vips.map((v) => [
+      v.service, v.vip ?? v.endpointMode, VIP_PORTS[v.ports] ?? '-', `${v.serving}/${v.endpoints}`,
+    ]))}`
   }
   if (d.ingress.ports.length === 0) out += '\n  no published ports\n'
   for (const p of d.ingress.ports) {

@@ -9,9 +9,18 @@ export const CONTROL_SOCKET = 'mesh.sock'
 
 /** GET a JSON document from the control socket; every failure is one ControlError line. */
 export async function controlGet<T>(socketPath: string, path: string, timeoutMs = 5000): Promise<T> {
+  return controlRequest<T>(socketPath, 'GET', path, timeoutMs)
+}
+
+/** POST to the control socket (an action such as `mesh leave`); every failure, refusals included, is one ControlError line. */
+export async function controlPost<T>(socketPath: string, path: string, timeoutMs: number): Promise<T> {
+  return controlRequest<T>(socketPath, 'POST', path, timeoutMs)
+}
+
+async function controlRequest<T>(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs: number): Promise<T> {
   let reply
   try {
-    reply = await jsonRequest({ socketPath }, { method: 'GET', path, timeoutMs })
+    reply = await jsonRequest({ socketPath }, { method, path, timeoutMs })
   } catch (err) {
     if (err instanceof NotJsonError) throw new ControlError(`agent at ${socketPath} sent a reply that is not JSON`)
     const code = (err as NodeJS.ErrnoException).code

@@ -137,12 +137,28 @@ export interface PortStatus {
   endpoints: EndpointStatus[]
 }
 
+/** One service's VIP (endpoint mode vip) or `dnsrr`, as this node's ingress rules treat it. */
+export interface VipStatus {
+  service: string
+  vip: string | null
+  endpointMode: 'vip' | 'dnsrr'
+  /** Endpoints in the catalog. */
+  endpoints: number
+  /** Endpoints in rotation: running, and healthy or without a healthcheck (stopping and unhealthy ones are out). */
+  serving: number
+  /**
+   * What a tcp/udp packet to the VIP gets, on any port: `all` balanced over the serving endpoints, `refused` (no
+   * serving endpoint: TCP RST / ICMP port unreachable), `none` (dnsrr or no VIP: nothing is written).
+   */
+  ports: 'all' | 'refused' | 'none'
+}
+
 /** The node's data plane: catalog revision, VIPs, published ports, DNS. */
 export interface DataPlaneStatus {
   catalogRevision: number
   services: number
   /** Every service's VIP (endpoint mode vip) or `dnsrr`, with its serving endpoints. */
-  vips: { service: string; vip: string | null; endpointMode: 'vip' | 'dnsrr'; endpoints: number }[]
+  vips: VipStatus[]
   downNodes: string[]
   ingress: { mode: string; ports: PortStatus[] }
   dns: DnsStatus | null

@@ -12,9 +12,9 @@
  * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for optional active checks.
  * In `nft` mode a pure generator (nft-rules.ts) writes table `ip mesh-ingress` (DNAT numgen per published port and
  * per service VIP), applied in one `nft -f` transaction only when it changes; userspace listeners stay up as the
- * fallback (loopback clients, ports without serving endpoints). Service VIP rules (`ip daddr <vip> dport <target>`
- * → DNAT to an endpoint, vip-rules.ts) are written in both modes: they are how a container's `wget http://web/`
- * load-balances. The ingress owns them (not the overlay, DNS or manager): see docs/ingress.md, "Who owns what".
+ * fallback (loopback clients, ports without serving endpoints). Service VIP rules (`ip daddr <vip>` on every tcp
+ * and udp port → DNAT to a serving endpoint at the same port, or a refusal when there is none; vip-rules.ts) are
+ * written in both modes: they are how a container's `wget http://web/` or `db:5432` load-balances. The ingress owns them (not the overlay, DNS or manager): see docs/ingress.md, "Who owns what".
  *
  * Who calls it: agent/ (start after the catalog, stop before it), `mesh status` (status()), the metrics endpoint
  * (registerMetrics). Invariants: never more than one socket's high-water mark + one chunk buffered per direction;
@@ -31,6 +31,6 @@ export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, type Exec } from './nft.ts'
 export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE } from './nft-marks.ts'
 export { nftIngressRuleset, planNft, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
-export { planVips, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
+export { planVipServices, planVips, vipRule, vipServiceRule, type NftVipRule, type NftVipService, type ServingFilter } from './vip-rules.ts'
 export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'
-export type { EndpointStatus, PortStatus } from './status.ts'
+export { vipStatus, type EndpointStatus, type PortStatus, type VipStatus } from './status.ts'

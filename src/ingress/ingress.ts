@@ -280,6 +280,7 @@ export class Ingress {
     const now = this.#clock.now()
     const plan = planNft(snap, (s, e, port) => {
       if (!isServing(e)) return false
+      if (port === null) return true // a VIP's other ports: no listener, so no ejection state
       for (const p of this.#ports.values()) {
         if (p.service !== s.name) continue
         const b = p.balancer.get(`${e.ip}:${port}`)
@@ -288,8 +289,11 @@ export class Ingress {
       return true
     })
     if (this.#o.mode !== 'nft') plan.ports = []
-    if (this.#o.vipRules === false) plan.vips = []
-    if (plan.ports.length === 0 && plan.vips.length === 0 && !nft.applied) {
+    if (this.#o.vipRules === false) {
+      plan.vips = []
+      plan.vipServices = []
+    }
+    if (plan.ports.length === 0 && plan.vips.length === 0 && plan.vipServices.length === 0 && !nft.applied) {
       // Nothing to write: only clear what a previous (crashed) agent may have left, once.
       if (!this.#nftCleared) {
         this.#nftCleared = true
@@ -299,7 +303,7 @@ export class Ingress {
     }
     const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr })
     try {
-      if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vips.length })
+      if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null
     } catch (err) {
       this.#nftError = (err as Error).message

@@ -4,6 +4,7 @@ import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
 export interface CheckedPlan {
   ports: readonly { protocol: string; published: number; target: number; backends: readonly string[] }[]
   vips: readonly { protocol: string; vip: string; port: number; backends: readonly string[] }[]
+  vipServices: readonly { vip: string; backends: readonly string[] }[]
 }
 
 /**
@@ -19,6 +20,10 @@ export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string
   for (const v of plan.vips) {
     if (!isIpv4(v.vip)) refuse('VIP', v.vip)
     if (!isPort(v.port) || !proto(v.protocol)) refuse('VIP port', `${v.port}/${v.protocol}`)
+    for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
+  }
+  for (const v of plan.vipServices) {
+    if (!isIpv4(v.vip)) refuse('VIP', v.vip)
     for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
   }
   for (const p of plan.ports) {

@@ -3,7 +3,10 @@ import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
 import { checkNftPlan } from './nft-check.ts'
-import { catalogServing, planVips, servingIps, validPorts, vipRule, type NftVipRule, type ServingFilter } from './vip-rules.ts'
+import {
+  catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
+  type NftVipRule, type NftVipService, type ServingFilter,
+} from './vip-rules.ts'
 
 /**
  * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
@@ -15,9 +18,11 @@ import { catalogServing, planVips, servingIps, validPorts, vipRule, type NftVipR
  *   port (round robin per new connection; conntrack keeps a connection on its endpoint). The connection is marked
  *   (ct mark bits INGRESS|DNAT) and source-NATed in postrouting, so the backend's replies come back through this node
  *   whether it is on the local bridge or on another node behind the overlay route.
- * - Service VIPs (built by vip-rules.ts): `ip daddr <vip> <proto> dport <target>` → DNAT to an endpoint at the
- *   same port (mark DNAT); the source is kept, except towards the local bridge, where it is masqueraded so a
- *   backend on the same bridge as the client replies through the host (hairpin) instead of straight to the client.
+ * - Service VIPs (built by vip-rules.ts): `ip daddr <vip> <proto> dport <target>` per published target port, then
+ *   `ip daddr <vip> meta l4proto { tcp, udp }` for every other port → DNAT to an endpoint at the same port (mark
+ *   DNAT); the source is kept, except towards the local bridge, where it is masqueraded so a backend on the same
+ *   bridge as the client replies through the host (hairpin) instead of straight to the client. A VIP without a
+ *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
  *
@@ -35,7 +40,10 @@ export interface NftPortRule {
 
 export interface NftPlan {
   ports: NftPortRule[]
+  /** Per VIP and published target port (they follow that port's ejections). */
   vips: NftVipRule[]
+  /** Per VIP, every other tcp/udp port; no backends: the VIP refuses. */
+  vipServices: NftVipService[]
 }
 
 export interface NftRulesOptions {
@@ -67,7 +75,7 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
     }
   }
   ports.sort((a, b) => a.published - b.published || cmp(a.protocol, b.protocol))
-  return { ports, vips: planVips(snap, serving) }
+  return { ports, vips: planVips(snap, serving), vipServices: planVipServices(snap, serving) }
 }
 
 /**
@@ -80,11 +88,13 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []
-  for (const v of plan.vips) {
-    const rule = vipRule(v)
-    pre.push(rule)
-    out.push(rule)
-  }
+  const vipRules = [
+    ...plan.vips.map(vipRule),
+    ...plan.vipServices.filter((v) => v.backends.length > 0).map(vipServiceRule),
+  ]
+  pre.push(...vipRules)
+  out.push(...vipRules)
+  const refuse = plan.vipServices.filter((v) => v.backends.length === 0).flatMap((v) => vipRefuseRules(v.vip))
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
     const tail = `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`
@@ -109,6 +119,17 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
     `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname "${bridge}" masquerade`,
     '  }',
+    ...(refuse.length > 0 ? [
+      // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
+      '  chain vip-refuse-forward {',
+      '    type filter hook forward priority filter - 10; policy accept;',
+      ...refuse.map((r) => `    ${r}`),
+      '  }',
+      '  chain vip-refuse-output {',
+      '    type filter hook output priority filter - 10; policy accept;',
+      ...refuse.map((r) => `    ${r}`),
+      '  }',
+    ] : []),
     '}',
     '',
   ]

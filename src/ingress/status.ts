@@ -1,7 +1,19 @@
-import type { EndpointStatus, PortStatus } from '../api/index.ts'
-import type { Balancer } from './balancer.ts'
+import type { EndpointStatus, PortStatus, VipStatus } from '../api/index.ts'
+import type { CatalogSnapshot } from '../catalog/index.ts'
+import { isServing, type Balancer } from './balancer.ts'
+import { planVipServices } from './vip-rules.ts'
 
-export type { EndpointStatus, PortStatus }
+export type { EndpointStatus, PortStatus, VipStatus }
+
+/** Every service's VIP state (pure): what the VIP rules do with it, and how many endpoints serve. */
+export function vipStatus(snap: CatalogSnapshot): VipStatus[] {
+  const ruled = new Map(planVipServices(snap).map((v) => [v.vip, v.backends.length > 0 ? 'all' as const : 'refused' as const]))
+  return snap.services.map((s) => ({
+    service: s.name, vip: s.vip ?? null, endpointMode: s.endpointMode, endpoints: s.endpoints.length,
+    serving: s.endpoints.filter(isServing).length,
+    ports: (s.endpointMode === 'vip' && s.vip !== undefined && ruled.get(s.vip)) || 'none',
+  }))
+}
 
 /** Counters of one endpoint of one published port (closed connections; open ones are added at status time). */
 export class EndpointStats {

@@ -4,10 +4,16 @@ import { isServing } from './balancer.ts'
 import { MARK_DNAT, markHex } from './nft-marks.ts'
 
 /**
- * Service VIP rules (pure): how a container's `wget http://web/` reaches a task. The manager allocates the VIP,
- * the DNS answers `web` with it, and these rules translate `ip daddr <vip> <proto> dport <target>` to one of the
- * service's serving endpoints at the same port (`numgen inc` round robin per new connection, mark DNAT). The
- * ingress owns them (see docs/ingress.md, "Who owns what"): they are load balancing over the same catalog
+ * Service VIP rules (pure): how a container's `wget http://web/` or `psql -h db` reaches a task. The manager
+ * allocates the VIP, the DNS answers `web` with it, and these rules DNAT a connection to the VIP on ANY tcp or udp
+ * port to one of the service's serving endpoints at the same port (`numgen inc` round robin per new connection,
+ * mark DNAT), published or not, as Swarm's IPVS does. Two kinds, in this order:
+ * - per target port of the service's published ports (`ip daddr <vip> <proto> dport <target>`): these follow the
+ *   controller's per-port ejections (passive health, active checks), which only exist for published ports;
+ * - one catch-all per VIP (`ip daddr <vip> meta l4proto { tcp, udp }`) over the catalog's serving endpoints, for
+ *   every other port. A VIP with no serving endpoint refuses instead (TCP RST, ICMP port unreachable), so a client
+ *   fails at once rather than hanging, as IPVS does with no real server.
+ * The ingress owns them (see docs/ingress.md, "Who owns what"): they are load balancing over the same catalog
  * snapshot and the same serving/ejection state as the published ports, and they share the ingress table's
  * postrouting hairpin masquerade, so they are written in the same `nft -f` transaction (in both ingress modes).
  */
@@ -19,13 +25,22 @@ export interface NftVipRule {
   backends: string[]
 }
 
-/** Whether an endpoint of a service takes new connections at `port` (the controller also drops ejected ones). */
-export type ServingFilter = (s: CatalogService, e: Endpoint, port: number) => boolean
+/** Every tcp/udp port of one VIP: DNAT to `backends` (same port), or refuse when there is none. */
+export interface NftVipService {
+  vip: string
+  backends: string[]
+}
+
+/**
+ * Whether an endpoint of a service takes new connections at `port`, or at any port when `port` is null (the
+ * controller also drops endpoints ejected at that port; ejections are per published port, so null is catalog state).
+ */
+export type ServingFilter = (s: CatalogService, e: Endpoint, port: number | null) => boolean
 
 export const catalogServing: ServingFilter = (_s, e) => isServing(e)
 
 /** The distinct addresses of a service's serving endpoints at `port`, in catalog order (IPv4 only: others are skipped). */
-export function servingIps(s: CatalogService, port: number, serving: ServingFilter): string[] {
+export function servingIps(s: CatalogService, port: number | null, serving: ServingFilter): string[] {
   return [...new Set(s.endpoints.filter((e) => isIpv4(e.ip) && serving(s, e, port)).map((e) => e.ip))]
 }
 
@@ -41,7 +56,7 @@ export function validPorts(s: CatalogService): CatalogService['ports'] {
 export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipRule[] {
   const vips: NftVipRule[] = []
   for (const s of snap.services) {
-    if (!s.vip || !isIpv4(s.vip) || s.endpointMode !== 'vip') continue
+    if (!hasVip(s)) continue
     const targets = new Map<string, NftVipRule>()
     for (const p of validPorts(s)) {
       const backends = servingIps(s, p.target, serving)
@@ -51,6 +66,33 @@ export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalog
     vips.push(...targets.values())
   }
   return vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
+}
+
+/**
+ * One entry per VIP service (endpoint mode vip), sorted by VIP: its serving endpoints at any port, or none (then
+ * the VIP refuses). Endpoints of one service on one address fold into one.
+ */
+export function planVipServices(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipService[] {
+  const out = new Map<string, NftVipService>()
+  for (const s of snap.services) {
+    if (!hasVip(s) || out.has(s.vip)) continue
+    out.set(s.vip, { vip: s.vip, backends: servingIps(s, null, serving) })
+  }
+  return [...out.values()].sort((a, b) => cmp(a.vip, b.vip))
+}
+
+function hasVip(s: CatalogService): s is CatalogService & { vip: string } {
+  return s.endpointMode === 'vip' && s.vip !== undefined && isIpv4(s.vip)
+}
+
+/** The catch-all rule of one VIP with serving endpoints (after its per-port rules), in prerouting and output. */
+export function vipServiceRule(v: NftVipService): string {
+  return `ip daddr ${v.vip} meta l4proto { tcp, udp } ct mark set ct mark or ${markHex(MARK_DNAT)} ${dnatAddr(v.backends)}`
+}
+
+/** How a VIP with no serving endpoint refuses (filter chains: forward and output): TCP RST, ICMP port unreachable. */
+export function vipRefuseRules(vip: string): string[] {
+  return [`ip daddr ${vip} meta l4proto tcp reject with tcp reset`, `ip daddr ${vip} meta l4proto udp reject`]
 }
 
 /** The rule of one VIP port, the same in the prerouting and output chains. */

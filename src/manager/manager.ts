@@ -15,6 +15,7 @@ import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { formatCidr, parseCidr, type Cidr } from '../base/cidr.ts'
 import { DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { checkOverlayRegistration, overlayPeers, recordOverlay, type OverlayPool } from './overlay-registry.ts'
+import { recordLeave } from './node-leave.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
@@ -342,6 +343,14 @@ export class Manager {
       return true
     })
     if (changed) this.#log('info', `node ${state}`, { node: hostname })
+  }
+
+  /** The node leaves on its own (`mesh leave`): down now, overlay registration revoked, tasks replaced (node-leave.ts). */
+  async nodeLeft(node: NodeRecord): Promise<NodeRecord> {
+    const now = this.#now()
+    const left = await this.#store.transact((tx) => recordLeave(tx, node.id, now))
+    this.#log('info', 'node left the cluster', { node: left.hostname })
+    return left
   }
 
   async updateNode(idOrName: string, o: { availability?: Availability; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }): Promise<NodeRecord> {

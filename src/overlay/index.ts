@@ -37,6 +37,7 @@ import { readPeerList, writePeerList } from './peer-list-file.ts'
 
 export { SubnetPool } from './ipam.ts'
 export { PEERS_FILE } from './peer-list-file.ts'
+export { LEASE_FILE } from './lease.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'

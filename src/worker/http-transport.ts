@@ -60,6 +60,11 @@ export class HttpManagerTransport implements ManagerTransport {
     return this.#call(this.#target(), 'POST', '/v1/agent/gossip-keys', { version }, {})
   }
 
+  /** `POST /v1/agent/leave` (`mesh leave`): the manager marks this node down and revokes its overlay registration. */
+  async leave(): Promise<ManagerReply<{ nodeId: string; hostname: string; state: string }>> {
+    return this.#call(this.#target(), 'POST', '/v1/agent/leave', {}, {})
+  }
+
   watch(h: WatchHandlers): WatchStream {
     let closed = false
     const close = () => {

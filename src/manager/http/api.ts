@@ -212,6 +212,14 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ nodeId: n.id, ...n.overlay })
   })
   /**
+   * The node leaves the cluster (`mesh leave`): it is marked down at once, its overlay registration is revoked (peers
+   * drop it) and its tasks are replaced; the record stays until `mesh node rm`, as docker's. Only the node itself.
+   */
+  app.post('/v1/agent/leave', requireNode, async (_req, res) => {
+    const n = await m.nodeLeft((caller(res) as { node: NodeRecord }).node)
+    res.json({ nodeId: n.id, hostname: n.hostname, state: n.state })
+  })
+  /**
    * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
    * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
    * CA rotation) and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The

@@ -133,7 +133,7 @@ t.test('status, lookup, metrics and stop', async (t) => {
   h.dp.apply(snapshot(9))
   t.same(h.dp.status(), {
     catalogRevision: 9, services: 1, downNodes: [],
-    vips: [{ service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2 }],
+    vips: [{ service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2, serving: 2, ports: 'all' }],
     ingress: { mode: 'userspace', ports: [] }, dns: dnsStatus,
   })
   const a = h.dp.lookup('web.mesh.', 'A', '10.77.3.5')

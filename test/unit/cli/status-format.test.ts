@@ -1,10 +1,15 @@
 import t from 'tap'
 import { formatDataPlane, formatGossipKeys } from '../../../mesh/status.ts'
+import { formatLeave } from '../../../mesh/leave.ts'
 import type { DataPlaneStatus } from '../../../src/api/index.ts'
 
 const status: DataPlaneStatus = {
   catalogRevision: 42, services: 2, downNodes: ['node4'],
-  vips: [{ service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2 }, { service: 'db', vip: null, endpointMode: 'dnsrr', endpoints: 1 }],
+  vips: [
+    { service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2, serving: 2, ports: 'all' },
+    { service: 'db', vip: null, endpointMode: 'dnsrr', endpoints: 1, serving: 1, ports: 'none' },
+    { service: 'cache', vip: '10.78.0.3', endpointMode: 'vip', endpoints: 1, serving: 0, ports: 'refused' },
+  ],
   ingress: {
     mode: 'userspace',
     ports: [{
@@ -24,8 +29,10 @@ const status: DataPlaneStatus = {
 t.test('mesh status: VIPs, published ports with their endpoints, and the DNS', async (t) => {
   const out = formatDataPlane(status)
   t.match(out, /^Ingress: userspace {3}catalog revision 42, 2 service\(s\) {3}nodes out of rotation \(gossip\): node4$/m)
-  t.match(out, /^web\s+10\.78\.0\.2\s+2$/m, 'a vip service shows its VIP')
-  t.match(out, /^db\s+dnsrr\s+1$/m, 'a dnsrr service says so')
+  t.match(out, /^SERVICE\s+VIP\s+PORTS\s+SERVING$/m)
+  t.match(out, /^web\s+10\.78\.0\.2\s+all tcp\/udp\s+2\/2$/m, 'a vip service shows its VIP, balanced on every port')
+  t.match(out, /^db\s+dnsrr\s+-\s+1\/1$/m, 'a dnsrr service says so')
+  t.match(out, /^cache\s+10\.78\.0\.3\s+refused \(no serving task\)\s+0\/1$/m, 'a VIP with no serving task refuses')
   t.match(out, /^web {2}8080\/tcp → 80 {3}open 1, in 2\.0 KiB, out 10 B, errors 1, retries 1$/m)
   t.match(out, /^web\.1\s+node2\s+10\.77\.1\.2:80\s+running\s+none\s+1\s+7\s+0\s+2\.0 KiB\s+10 B$/m)
   t.match(out, /^web\.2\s+node3\s+10\.77\.2\.2:80\s+ejected 2s\s+healthy\s+0\s+3\s+1\s+0 B\s+0 B$/m, 'an ejected endpoint shows how long it is out')
@@ -37,4 +44,11 @@ t.test('gossip keys line: fingerprints only', async (t) => {
   t.equal(formatGossipKeys({ encrypted: true, keys: [{ fingerprint: 'sha256:aaaa', primary: true }, { fingerprint: 'sha256:bbbb', primary: false }] }),
     'Gossip: encrypted, 2 keys installed, primary sha256:aaaa')
   t.equal(formatGossipKeys({ encrypted: false, keys: [] }), 'Gossip: NOT encrypted (--gossip-plaintext)')
+})
+
+t.test('mesh leave output: docker\'s line on stdout, warnings on stderr', async (t) => {
+  t.same(formatLeave({ message: 'Node left the swarm.', warnings: [], forgot: ['node.json'] }), { stdout: 'Node left the swarm.\n', stderr: '' })
+  t.same(formatLeave({ message: 'Node left the swarm.', warnings: ['the manager was not told (ECONNREFUSED): it shows this node Down until mesh node rm there'], forgot: [] }), {
+    stdout: 'Node left the swarm.\n', stderr: 'mesh: warning: the manager was not told (ECONNREFUSED): it shows this node Down until mesh node rm there\n',
+  })
 })

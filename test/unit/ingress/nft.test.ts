@@ -30,6 +30,11 @@ t.test('planNft: serving endpoints per ingress port and VIP port; host ports and
       { protocol: 'tcp', vip: '10.78.0.3', port: 1, backends: ['10.77.2.9'] },
       { protocol: 'tcp', vip: '10.78.0.3', port: 9000, backends: ['10.77.2.9'] },
     ],
+    vipServices: [
+      { vip: '10.78.0.2', backends: ['10.77.1.2', '10.77.2.2'] },
+      { vip: '10.78.0.3', backends: ['10.77.2.9'] },
+      { vip: '10.78.0.4', backends: [] },
+    ],
   })
 })
 
@@ -44,6 +49,8 @@ table ip mesh-ingress {
     ip daddr 10.78.0.2 tcp dport 80 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
     ip daddr 10.78.0.3 tcp dport 1 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
     ip daddr 10.78.0.3 tcp dport 9000 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    ip daddr 10.78.0.2 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.3 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
     fib daddr type local udp dport 5353 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 53, 1 : 10.77.2.2 . 53 }
     fib daddr type local tcp dport 8080 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 80, 1 : 10.77.2.2 . 80 }
     fib daddr type local tcp dport 9000 ct mark set ct mark or 0x00300000 dnat to 10.77.2.9:9000
@@ -54,6 +61,8 @@ table ip mesh-ingress {
     ip daddr 10.78.0.2 tcp dport 80 ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
     ip daddr 10.78.0.3 tcp dport 1 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
     ip daddr 10.78.0.3 tcp dport 9000 ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
+    ip daddr 10.78.0.2 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.77.1.2, 1 : 10.77.2.2 }
+    ip daddr 10.78.0.3 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to 10.77.2.9
     ip daddr != 127.0.0.0/8 fib daddr type local udp dport 5353 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 53, 1 : 10.77.2.2 . 53 }
     ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 ct mark set ct mark or 0x00300000 dnat ip to numgen inc mod 2 map { 0 : 10.77.1.2 . 80, 1 : 10.77.2.2 . 80 }
     ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 9000 ct mark set ct mark or 0x00300000 dnat to 10.77.2.9:9000
@@ -63,10 +72,20 @@ table ip mesh-ingress {
     ct mark and 0x00200000 == 0x00200000 snat to 10.77.1.1
     ct mark and 0x00100000 == 0x00100000 oifname "mesh-br" masquerade
   }
+  chain vip-refuse-forward {
+    type filter hook forward priority filter - 10; policy accept;
+    ip daddr 10.78.0.4 meta l4proto tcp reject with tcp reset
+    ip daddr 10.78.0.4 meta l4proto udp reject
+  }
+  chain vip-refuse-output {
+    type filter hook output priority filter - 10; policy accept;
+    ip daddr 10.78.0.4 meta l4proto tcp reject with tcp reset
+    ip daddr 10.78.0.4 meta l4proto udp reject
+  }
 }
 `)
   t.notMatch(text, /inet mesh\b/, 'never the overlay table')
-  t.match(nftIngressRuleset({ ports: [], vips: [] }), /ct mark and 0x00200000 == 0x00200000 masquerade/, 'masquerade without snatAddr')
+  t.match(nftIngressRuleset({ ports: [], vips: [], vipServices: [] }), /ct mark and 0x00200000 == 0x00200000 masquerade/, 'masquerade without snatAddr')
 })
 
 t.test('applier: one nft -f transaction, only when the text changes; remove deletes only our table', async (t) => {
@@ -104,6 +123,7 @@ t.test('Ingress in nft mode applies rules from the catalog, and VIP rules in use
     await ing.start()
     t.equal(inputs.length, 1, `${mode}: applied once`)
     t.match(inputs[0], /ip daddr 10\.78\.0\.9 tcp dport 80 .* dnat to 10\.77\.1\.2/, `${mode}: VIP rule`)
+    t.match(inputs[0], /ip daddr 10\.78\.0\.9 meta l4proto \{ tcp, udp \} .* dnat to 10\.77\.1\.2\n/, `${mode}: and every other port of the VIP`)
     cat.set([svc([], [ep(1, '10.77.1.2'), ep(2, '10.77.1.3')], { vip: '10.78.0.9', ports: [{ published: 0, target: 80, protocol: 'tcp', mode: 'host' }] })])
     await settle()
     t.equal(inputs.length, 2, `${mode}: re-applied on change`)
@@ -139,17 +159,21 @@ t.test('hostile catalog values: planNft skips them and keeps the rest; the text 
       { protocol: 'tcp', vip: '10.78.0.2', port: 80, backends: ['10.77.1.2'] },
       { protocol: 'tcp', vip: '10.78.0.2', port: 81, backends: ['10.77.1.2'] },
     ],
+    vipServices: [{ vip: '10.78.0.2', backends: ['10.77.1.2'] }],
   }, 'only valid values; the bad VIP service keeps its published port')
   t.notMatch(nftIngressRuleset(plan), /pwn|6\.6\.6\.6/)
+  const none = { vipServices: [] }
   const refuse = [
-    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 80, backends: ['10.77.1.2', INJECT] }] },
-    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2\n', port: 80, backends: ['10.77.1.2'] }] },
-    { ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 0, backends: ['10.77.1.2'] }] },
-    { ports: [{ protocol: 'tcp' as const, published: 8080, target: 80, backends: ['evil'] }], vips: [] },
-    { ports: [{ protocol: 'tcp' as const, published: 65536, target: 80, backends: ['10.77.1.2'] }], vips: [] },
-    { ports: [{ protocol: 'sctp' as 'tcp', published: 8080, target: 80, backends: ['10.77.1.2'] }], vips: [] },
+    { ports: [], vips: [], vipServices: [{ vip: '10.78.0.2;', backends: ['10.77.1.2'] }] },
+    { ports: [], vips: [], vipServices: [{ vip: '10.78.0.2', backends: [INJECT] }] },
+    { ...none, ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 80, backends: ['10.77.1.2', INJECT] }] },
+    { ...none, ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2\n', port: 80, backends: ['10.77.1.2'] }] },
+    { ...none, ports: [], vips: [{ protocol: 'tcp' as const, vip: '10.78.0.2', port: 0, backends: ['10.77.1.2'] }] },
+    { ...none, ports: [{ protocol: 'tcp' as const, published: 8080, target: 80, backends: ['evil'] }], vips: [] },
+    { ...none, ports: [{ protocol: 'tcp' as const, published: 65536, target: 80, backends: ['10.77.1.2'] }], vips: [] },
+    { ...none, ports: [{ protocol: 'sctp' as 'tcp', published: 8080, target: 80, backends: ['10.77.1.2'] }], vips: [] },
   ]
   for (const p of refuse) t.throws(() => nftIngressRuleset(p), { code: 'MESH_ERR_UNSAFE_VALUE' })
-  t.throws(() => nftIngressRuleset({ ports: [], vips: [] }, { snatAddr: '10.77.1.1; drop' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
-  t.throws(() => nftIngressRuleset({ ports: [], vips: [] }, { bridge: 'br"\n' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  t.throws(() => nftIngressRuleset({ ports: [], vips: [], vipServices: [] }, { snatAddr: '10.77.1.1; drop' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  t.throws(() => nftIngressRuleset({ ports: [], vips: [], vipServices: [] }, { bridge: 'br"\n' }), { code: 'MESH_ERR_UNSAFE_VALUE' })
 })
