@@ -1,16 +1,16 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import type { ServiceRecord, ServiceSpecRequest, TaskRecord } from '../src/api/index.ts'
+import { modeName, type ServiceRecord, type ServiceSpecRequest, type TaskRecord } from '../src/api/index.ts'
 import { managerClient } from './client.ts'
 import { converge } from './converge.ts'
 import { applySpecFlags, many, specOptions, type SpecFlags } from './service-flags.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
+import { replicasColumn, type ServiceView } from './service-mode.ts'
 import { formatAgo, table } from './table.ts'
 
 /** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm, logs — docker's shapes, over the manager API. */
 
-type ServiceView = ServiceRecord & { running: number; desired: number }
 
 function shortId(id: string): string {
   return id.slice(0, 12)
@@ -23,13 +23,10 @@ export function serviceCommand(): Command {
 
   specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
     .requiredOption('--name <name>', 'service name')
-    .option('--mode <mode>', 'replicated | global', 'replicated')
     .passThroughOptions(), false)
     .addHelpText('after', '\nExample:\n  mesh service create --name web --replicas 3 -p 8080:80 mesh/busybox httpd -f -p 80')
     .action(async (image: string, command: string[], f: SpecFlags & { name: string }) => {
-      if (f.mode !== 'replicated' && f.mode !== 'global') throw new ConfigError(`--mode "${f.mode}": want replicated or global`)
-      const spec = applySpecFlags<ServiceSpecRequest>({ name: f.name, image, ...(f.mode === 'global' ? { mode: { global: {} } } : {}) },
-        f as unknown as SpecFlags & Record<string, unknown>, false)
+      const spec = applySpecFlags<ServiceSpecRequest>({ name: f.name, image }, f as unknown as SpecFlags & Record<string, unknown>, false)
       const body: Record<string, unknown> = { ...spec }
       if (command.length > 0) body.command = command
       if (f.withRegistryAuth) {
@@ -46,7 +43,7 @@ export function serviceCommand(): Command {
     const list = await client().request<ServiceView[]>('GET', '/v1/services')
     if (f.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
     process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
-      shortId(s.id), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${s.desired}`, s.spec.image,
+      shortId(s.id), s.spec.name, modeName(s.spec.mode), replicasColumn(s), s.spec.image,
       s.spec.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', '),
     ])))
   })

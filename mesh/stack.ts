@@ -2,9 +2,11 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
 import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
+import { modeName, replicasOf } from '../src/api/index.ts'
 import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
+import { jobProgress, replicasColumn, type ServiceView } from './service-mode.ts'
 import { formatAgo, table } from './table.ts'
 
 /**
@@ -13,7 +15,6 @@ import { formatAgo, table } from './table.ts'
  * API: GET /v1/services, POST /v1/services, POST /v1/services/:id/update, DELETE /v1/services/:id, GET /v1/tasks.
  */
 
-type ServiceView = ServiceRecord & { running: number; desired: number }
 
 /** The part of ManagerClient the stack commands use (a fake in tests). */
 export interface StackClient {
@@ -106,6 +107,14 @@ async function converge(client: StackClient, names: readonly string[], io: Stack
     let total = 0
     const pending: ServiceView[] = []
     for (const s of mine) {
+      const job = jobProgress(s)
+      if (job) {
+        // A job converges when it has run to completion; its progress counts completions.
+        total += replicasOf(s.spec.mode) ?? s.desired + (s.completed ?? 0)
+        ok += s.completed ?? 0
+        if (!job.done) pending.push(s)
+        continue
+      }
       const target = targetOf(s)
       total += target
       ok += Math.min(s.running, target)
@@ -161,7 +170,7 @@ export async function listStackServices(client: StackClient, stack: string, json
   if (json) return io.out(`${JSON.stringify(mine, null, 2)}\n`)
   if (mine.length === 0) return io.err(`Nothing found in stack: ${stack}\n`)
   io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], mine.map((s) => [
-    s.id.slice(0, 12), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${targetOf(s)}`, s.spec.image, ports(s.spec),
+    s.id.slice(0, 12), s.spec.name, modeName(s.spec.mode), replicasColumn(s, targetOf(s)), s.spec.image, ports(s.spec),
   ])))
 }
 
