@@ -14,7 +14,8 @@
  * - **Restarts.** A completed task is never restarted, whatever the restart condition; a failed one is replaced under
  *   the restart policy (restart.ts: condition, delay, max attempts, window); a task stopped by mesh (node lost,
  *   drained) is replaced at once. A completed task gets desired `shutdown`: it wants nothing more and counts nowhere.
- * - No rolling update: a job has no update or rollback config (validate.ts refuses one).
+ * - No rolling update: a job has no update or rollback config (validate.ts refuses one); `service rollback` is a
+ *   new run of the previous spec, its status `rollback_completed` at once.
  */
 import { endedOnItsOwn, isLive, isTerminal } from './placement.ts'
 import type { DesiredSlot, Work } from './plan.ts'
@@ -65,7 +66,14 @@ function driveSlot(w: Work, service: ServiceRecord, d: DesiredSlot, tasks: TaskR
  * Step 2 for a job service. `eligible`: the nodes a global job runs on (ready, active, meeting the constraints);
  * `evicted`: slot keys whose live task was just stopped on a drained or no longer matching node.
  */
-export function orchestrateJob(w: Work, service: ServiceRecord, eligible: readonly NodeRecord[], evicted: ReadonlySet<string>): void {
+export function orchestrateJob(w: Work, job: ServiceRecord, eligible: readonly NodeRecord[], evicted: ReadonlySet<string>): void {
+  let service = job
+  if (service.updateStatus?.state === 'rollback_started') {
+    // A job does not roll: going back to the previous spec is just a new run of it, started below.
+    const message = 'rollback completed: the job runs the previous spec again'
+    service = w.setService({ ...service, updateStatus: { state: 'rollback_completed', startedAt: service.updateStatus.startedAt, completedAt: w.now, message } })
+    w.event({ type: 'rollbackCompleted', serviceId: service.id, message })
+  }
   const mode = service.spec.mode
   const current: TaskRecord[] = []
   for (const t of w.tasksOf(service.id)) {

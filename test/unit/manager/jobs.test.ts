@@ -1,7 +1,7 @@
 import t from 'tap'
 import { isEmptyPlan } from '../../../src/manager/orchestrator.ts'
 import { completedTasks } from '../../../src/manager/jobs.ts'
-import { updateService } from '../../../src/manager/update.ts'
+import { rollbackService, updateService } from '../../../src/manager/update.ts'
 import type { ServiceRecord, ServiceSpec } from '../../../src/api/types.ts'
 import { Sim, node, service } from './sim.ts'
 
@@ -129,4 +129,24 @@ t.test('a regular replicated service is not a job: a completed task is restarted
   finishRunning(sim, 'web')
   sim.settle()
   t.equal(sim.running('web').length, 1)
+})
+
+t.test('rollback of a job: a new run of the previous spec, no rolling status left behind', async (t) => {
+  const sim = new Sim({ nodes: workers(2), services: [replicatedJob(1, 1)] })
+  sim.settle()
+  finishRunning(sim, 'job')
+  sim.setService(updateService(sim.service('job'), { ...sim.service('job').spec, env: ['A=1'] }, sim.now))
+  sim.settle()
+  finishRunning(sim, 'job')
+  sim.settle()
+  sim.setService(rollbackService(sim.service('job'), sim.now))
+  const p = sim.reconcile()
+  t.equal(sim.service('job').updateStatus?.state, 'rollback_completed')
+  t.match(p.events, [{ type: 'rollbackCompleted' }, { type: 'taskCreated' }])
+  t.same(p.create[0]?.spec.env, [], 'the new run has the previous spec')
+  sim.runtime()
+  finishRunning(sim, 'job')
+  sim.settle()
+  t.equal(completedTasks(sim.service('job'), sim.state.tasks), 1)
+  t.ok(isEmptyPlan(sim.step(60_000)))
 })
