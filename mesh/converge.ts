@@ -1,7 +1,6 @@
 import { ConfigError } from '../src/base/errors.ts'
-import { taskSpecDiffers, type ManagerClient, type ServiceRecord, type TaskRecord } from '../src/api/index.ts'
-
-type ServiceView = ServiceRecord & { running: number; desired: number }
+import { taskSpecDiffers, type ManagerClient, type TaskRecord } from '../src/api/index.ts'
+import { jobProgress, type ServiceView } from './service-mode.ts'
 
 
 /** Wait until the service's tasks converge, printing `overall progress: N out of M tasks` as it changes. */
@@ -16,15 +15,20 @@ export async function converge(client: ManagerClient, name: string, timeoutMs = 
     // Right after an update the orchestrator has not started rolling yet: tasks still running the old spec count as not done.
     const outdated = want.filter((t) => taskSpecDiffers(t.spec, s.spec)).length
     const rolling = ['updating', 'rollback_started'].includes(s.updateStatus?.state ?? '')
-    const line = `overall progress: ${ok} out of ${'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired} tasks`
+    const job = jobProgress(s)
+    const line = job ? job.line : `overall progress: ${ok} out of ${'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired} tasks`
     const problems = want.filter((t) => ['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message))
     if (line !== last) {
       process.stdout.write(`${line}\n`)
       last = line
     }
+    if (job?.done) {
+      process.stdout.write('job complete\n')
+      return
+    }
     const target = 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : s.desired
     const settled = target > 0 || Date.now() - start > 1500
-    if (settled && !rolling && outdated === 0 && ok === target && want.length === target && s.desired === target) {
+    if (!job && settled && !rolling && outdated === 0 && ok === target && want.length === target && s.desired === target) {
       process.stdout.write('verify: Service converged\n')
       return
     }

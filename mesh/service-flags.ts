@@ -2,15 +2,14 @@ import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parsePublish } from '../src/api/spec.ts'
 import type { Resources, RestartPolicy, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
+import { applySchedulingFlags, type SchedulingFlags } from './scheduling-flags.ts'
 import { applyContainerFlags, containerOptions, type ContainerFlags } from './container-flags.ts'
 
 /**
  * The spec flags `mesh service create` and `update` share, and how they apply to a spec request (pure). The flags of
  * the container itself (healthcheck, hostname, user, workdir, entrypoint, mounts) are in container-flags.ts.
  */
-export interface SpecFlags extends ContainerFlags {
-  replicas?: string
-  mode?: string
+export interface SpecFlags extends ContainerFlags, SchedulingFlags {
   publish?: string[]
   constraint?: string[]
   env?: string[]
@@ -39,8 +38,14 @@ export const many = (v: string, p: string[] = []) => p.concat(v)
 
 export function specOptions(c: Command, forUpdate: boolean): Command {
   const add = forUpdate ? '-add' : ''
+  // Scheduling: mode, counts, placement preferences, max per node (scheduling-flags.ts applies them).
+  if (!forUpdate) c.option('--mode <mode>', 'replicated | global | replicated-job | global-job (default replicated)')
+  c.option('--replicas <n>', 'number of tasks (replicated mode); total completions (replicated-job mode)')
+    .option('--max-concurrent <n>', 'job tasks run at once (replicated-job mode; default equal to --replicas)')
+    .option(`--placement-pref${add} <pref>`, 'placement preference: spread=node.labels.<key> (repeatable)', many)
+    .option('--replicas-max-per-node <n>', 'maximum tasks of the service per node (0 = unlimited)')
+  if (forUpdate) c.option('--placement-pref-rm <pref>', 'remove a placement preference', many)
   const head = c
-    .option('--replicas <n>', 'number of tasks (replicated mode)')
     .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
     .option(`--constraint${add} <expr>`, 'placement constraint, e.g. node.role==manager, node.labels.zone!=a (repeatable)', many)
     .option(`--env${add} <KEY=VALUE>`, 'environment variable (repeatable)', many)
@@ -79,10 +84,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
   const s = structuredClone(spec)
   const list = (k: string) => (f[k] as string[] | undefined) ?? []
   const pub = forUpdate ? 'publishAdd' : 'publish'
-  if (f.replicas !== undefined) {
-    if (s.mode && !('replicated' in s.mode)) throw new ConfigError('--replicas only applies to replicated services')
-    s.mode = { replicated: { replicas: intOf(f.replicas, `service "${s.name}": replicas`, 0) } }
-  }
+  applySchedulingFlags(s, f, forUpdate)
   const ports = list(pub).map(parsePublish)
   if (ports.length > 0) s.ports = [...(s.ports ?? []), ...ports]
   const constraints = list(forUpdate ? 'constraintAdd' : 'constraint')

@@ -21,13 +21,10 @@ export function serviceCommand(): Command {
 
   specOptions(cmd.command('create').description('create a service').argument('<image>').argument('[command...]')
     .requiredOption('--name <name>', 'service name')
-    .option('--mode <mode>', 'replicated | global', 'replicated')
     .passThroughOptions(), false)
     .addHelpText('after', '\nExample:\n  mesh service create --name web --replicas 3 -p 8080:80 mesh/busybox httpd -f -p 80')
     .action(async (image: string, command: string[], f: SpecFlags & { name: string }) => {
-      if (f.mode !== 'replicated' && f.mode !== 'global') throw new ConfigError(`--mode "${f.mode}": want replicated or global`)
-      const spec = applySpecFlags<ServiceSpecRequest>({ name: f.name, image, ...(f.mode === 'global' ? { mode: { global: {} } } : {}) },
-        f as unknown as SpecFlags & Record<string, unknown>, false)
+      const spec = applySpecFlags<ServiceSpecRequest>({ name: f.name, image }, f as unknown as SpecFlags & Record<string, unknown>, false)
       const body: Record<string, unknown> = { ...spec }
       if (command.length > 0) body.command = command
       if (f.withRegistryAuth) {

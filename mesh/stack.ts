@@ -1,12 +1,14 @@
 import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
-import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
+import { STACK_LABEL, type RegistryAuth, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
+import { replicasOf } from '../src/api/index.ts'
 import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { managerClient } from './client.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, targetOf, taskList } from './views.ts'
+import { jobProgress, type ServiceView } from './service-mode.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -14,7 +16,6 @@ import { SERVICE_FILTERS, TASK_FILTERS, serviceList, targetOf, taskList } from '
  * API: GET /v1/services, POST /v1/services, POST /v1/services/:id/update, DELETE /v1/services/:id, GET /v1/tasks.
  */
 
-type ServiceView = ServiceRecord & { running: number; desired: number }
 
 /** The part of ManagerClient the stack commands use (a fake in tests). */
 export interface StackClient {
@@ -106,6 +107,14 @@ async function converge(client: StackClient, names: readonly string[], io: Stack
     let total = 0
     const pending: ServiceView[] = []
     for (const s of mine) {
+      const job = jobProgress(s)
+      if (job) {
+        // A job converges when it has run to completion; its progress counts completions.
+        total += replicasOf(s.spec.mode) ?? s.desired + (s.completed ?? 0)
+        ok += s.completed ?? 0
+        if (!job.done) pending.push(s)
+        continue
+      }
       const target = targetOf(s)
       total += target
       ok += Math.min(s.running, target)

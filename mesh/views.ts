@@ -1,6 +1,7 @@
-import type { NodeRecord, ServiceRecord, ServiceSpec, TaskRecord } from '../src/api/index.ts'
+import { modeName, type NodeRecord, type ServiceSpec, type TaskRecord } from '../src/api/index.ts'
 import { desiredStateMatches, idPrefix, labelMatches } from './format/filter.ts'
 import type { ListView } from './format/list.ts'
+import { replicasColumn, type ServiceView } from './service-mode.ts'
 import { formatAgo } from './table.ts'
 
 /**
@@ -9,21 +10,14 @@ import { formatAgo } from './table.ts'
  * `node ls`. The commands fetch, these describe, mesh/format/list.ts prints.
  */
 
-/** A service as GET /v1/services answers it: the record with its task counts. */
-export type ServiceView = ServiceRecord & { running: number; desired: number }
+export type { ServiceView } from './service-mode.ts'
 
 export const shortId = (id: string): string => id.slice(0, 12)
 
 export const cap = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 /** docker's MODE column: replicated, global, replicated job, global job. */
-export function modeOf(spec: ServiceSpec): string {
-  const m = spec.mode
-  if ('replicated' in m) return 'replicated'
-  if ('global' in m) return 'global'
-  if ('replicatedJob' in m) return 'replicated job'
-  return 'global job'
-}
+export const modeOf = (spec: ServiceSpec): string => modeName(spec.mode)
 
 /** The number of tasks the service asks for (replicated: its replicas; otherwise what the manager counts). */
 export function targetOf(s: ServiceView): number {
@@ -43,7 +37,7 @@ export function serviceList(items: readonly ServiceView[]): ListView<ServiceView
     items,
     columns: ['ID', 'Name', 'Mode', 'Replicas', 'Image', 'Ports'],
     fields: (s) => ({
-      ID: shortId(s.id), Name: s.spec.name, Mode: modeOf(s.spec), Replicas: `${s.running}/${targetOf(s)}`, Image: s.spec.image, Ports: portsOf(s.spec),
+      ID: shortId(s.id), Name: s.spec.name, Mode: modeOf(s.spec), Replicas: replicasColumn(s, targetOf(s)), Image: s.spec.image, Ports: portsOf(s.spec),
     }),
     filterValues: { mode: ['replicated', 'global', 'replicated-job', 'global-job'] },
     matchers: {

@@ -7,7 +7,9 @@
 import { validateConstraints } from './constraints.ts'
 import { ServiceSpecError } from './errors.ts'
 import { containerProblems } from './validate-container.ts'
-import type { ServiceSpec } from './types.ts'
+import { isGlobalMode, isJobMode } from './mode.ts'
+import { defaultUpdateConfig } from './spec.ts'
+import type { ServiceSpec, UpdateConfig } from './types.ts'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isList = (v: unknown, item: (x: unknown) => boolean): boolean => Array.isArray(v) && v.every(item)
@@ -25,7 +27,9 @@ function shapeProblems(spec: Record<string, unknown>): string[] {
   want(isString(spec.name), 'name', 'a string')
   want(isString(spec.image), 'image', 'a string')
   const mode = spec.mode
-  want(isObject(mode) && (isObject(mode.replicated) || isObject(mode.global)), 'mode', '{replicated: {replicas: N}} or {global: {}}')
+  want(isObject(mode) && ['replicated', 'global', 'replicatedJob', 'globalJob'].some((k) => isObject(mode[k])), 'mode',
+    '{replicated: {replicas: N}}, {global: {}}, {replicatedJob: {maxConcurrent: N, totalCompletions: N}} or {globalJob: {}}')
+  want(spec.placementPreferences === undefined || isList(spec.placementPreferences, isObject), 'placementPreferences', 'a list of {spread: "node.labels.<key>"}')
   want(isList(spec.env, isString), 'env', 'a list of strings')
   want(isObject(spec.labels) && Object.values(spec.labels).every(isString), 'labels', 'a map of strings')
   want(isList(spec.ports, isObject), 'ports', 'a list of {published, target, protocol, mode}')
@@ -104,6 +108,47 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
   }
   if (spec.endpointMode !== 'vip' && spec.endpointMode !== 'dnsrr') p.push(`endpoint mode "${spec.endpointMode}" must be vip or dnsrr`)
   nonNegative(spec.stopGracePeriodMs, 'stop grace period')
+  p.push(...schedulingProblems(spec))
+  return p
+}
+
+/**
+ * What a spec asks of the scheduler beyond constraints: placement preferences (only `spread=node.labels.<key>`,
+ * as in Swarm), max replicas per node (not for per-node modes), and the job modes (counts; no update or rollback
+ * config, as swarmkit: a job runs again on any update instead of rolling).
+ */
+export function schedulingProblems(spec: ServiceSpec): string[] {
+  const p: string[] = []
+  for (const pref of spec.placementPreferences ?? []) {
+    const kinds = Object.keys(pref)
+    if (kinds.length !== 1 || kinds[0] !== 'spread') {
+      p.push(`placement preference ${JSON.stringify(pref)}: unsupported (only spread is supported, e.g. spread=node.labels.zone)`)
+      continue
+    }
+    const on = typeof pref.spread === 'string' ? pref.spread : ''
+    if (/^engine\.labels\./.test(on)) {
+      p.push(`placement preference spread=${on}: mesh nodes have no engine labels; use node.labels.<key>`)
+    } else if (!/^node\.labels\.[^\s=]+$/.test(on)) {
+      p.push(`placement preference spread=${on}: want spread=node.labels.<key>, e.g. spread=node.labels.zone`)
+    }
+  }
+  const maxPerNode = spec.maxReplicasPerNode
+  if (maxPerNode !== undefined && (!Number.isInteger(maxPerNode) || maxPerNode < 0)) p.push('replicas-max-per-node must be a whole number ≥ 0')
+  else if (maxPerNode && isGlobalMode(spec.mode)) p.push('replicas-max-per-node can only be used with replicated or replicated-job mode')
+  if ('replicatedJob' in spec.mode) {
+    const { totalCompletions, maxConcurrent } = spec.mode.replicatedJob
+    const total = Number.isInteger(totalCompletions) && totalCompletions >= 0
+    if (!total) p.push('replicas (total completions) of a replicated job must be a whole number ≥ 0')
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 0) p.push('max-concurrent must be a whole number ≥ 0')
+    else if (total && maxConcurrent === 0 && totalCompletions > 0) p.push('max-concurrent must be ≥ 1 for a job with replicas to complete')
+  }
+  if (isJobMode(spec.mode)) {
+    const plain = defaultUpdateConfig()
+    const isPlain = (u: UpdateConfig): boolean => (Object.keys(plain) as (keyof UpdateConfig)[]).every((k) => u[k] === plain[k])
+    if (!isPlain(spec.updateConfig) || !isPlain(spec.rollbackConfig)) {
+      p.push('update and rollback configuration is not supported for jobs')
+    }
+  }
   return p
 }
 

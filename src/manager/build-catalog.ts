@@ -1,4 +1,5 @@
 import { STACK_LABEL, type ClusterState, type ServiceRecord, type TaskRecord } from '../api/types.ts'
+import { isGlobalMode } from '../api/index.ts'
 import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint, EndpointHealth } from '../api/catalog.ts'
 
 /**
@@ -30,7 +31,7 @@ function catalogService(s: ServiceRecord, tasks: TaskRecord[], hostnames: Map<st
   const name = s.spec.name
   const stack = s.spec.labels?.[STACK_LABEL]
   const shortName = stack && name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : name
-  const global = 'global' in s.spec.mode
+  const global = isGlobalMode(s.spec.mode)
   const endpoints: Endpoint[] = tasks.map((t) => ({
     taskId: t.id,
     slot: global ? 0 : t.slot,

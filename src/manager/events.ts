@@ -14,7 +14,7 @@
  * Who calls it: the Manager owns one (started with it); src/manager/http/observe-api.ts (GET /v1/events, the
  * dashboard) and src/manager/metrics.ts read it.
  */
-import { EventQueryError, TERMINAL_STATES, matchesFilter, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
+import { EventQueryError, TERMINAL_STATES, matchesFilter, modeFlag, replicasOf, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
 
 export { EVENT_TYPES, EventQueryError, FILTER_KEYS, matchesFilter, parseEventFilters } from '../api/index.ts'
@@ -151,7 +151,7 @@ export class EventLog {
       return
     }
     this.#services.set(s.id, s)
-    const mode = 'replicated' in s.spec.mode ? `replicated` : 'global'
+    const mode = modeFlag(s.spec.mode)
     if (!old) {
       this.#emit(rev, 'service', 'create', name, s.id, {
         id: s.id, image: s.spec.image, mode, ...replicasAttr(s),
@@ -236,7 +236,8 @@ function slotKey(t: TaskRecord): string {
 }
 
 function replicasAttr(s: ServiceRecord): { replicas?: string } {
-  return 'replicated' in s.spec.mode ? { replicas: String(s.spec.mode.replicated.replicas) } : {}
+  const n = replicasOf(s.spec.mode)
+  return n === undefined ? {} : { replicas: String(n) }
 }
 
 /**

@@ -12,14 +12,18 @@
  *     without a live task gets one, or, when its newest task ended on its own, what the restart policy allows
  *     (restart.ts); tasks of slots beyond `replicas` get desired `shutdown`;
  *  3. rolling update (update.ts) when tasks run an older spec.
+ * Job services (replicated-job, global-job) take steps 2-3 from jobs.ts instead: slots run to completion, once per
+ * spec version.
  * Then the scheduler places pending tasks (scheduler.ts). No timers, no I/O, no clock: time is `now`, ids come
  * from `newId`, ties break by node id.
  */
 import { compiledConstraints, unmetConstraint } from './constraints.ts'
+import { orchestrateJob } from './jobs.ts'
 import { acceptsNewTasks, endedOnItsOwn, isLive, isTerminal, isUnassigned } from './placement.ts'
 import { Work, slotKey, type DesiredSlot, type Plan, type Slot } from './plan.ts'
 import { restartDecision } from './restart.ts'
 import { scheduleTasks } from './scheduler.ts'
+import { isGlobalMode, isJobMode, replicasOf } from '../api/index.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../api/types.ts'
 import { checkUpdateFailures, rollTasks, taskSpecDiffers } from './update.ts'
 
@@ -34,19 +38,26 @@ export interface ReconcileOptions {
 
 export const DEFAULT_NODE_DOWN_GRACE_MS = 5000
 
-/** The slots a service wants: replicated 1..replicas; global one per node ready, active and meeting constraints. */
-export function desiredSlots(service: ServiceRecord, nodes: Iterable<NodeRecord>): DesiredSlot[] {
-  const mode = service.spec.mode
-  if ('replicated' in mode) {
-    const n = Math.max(0, Math.floor(mode.replicated.replicas))
-    return Array.from({ length: n }, (_, i) => ({ key: String(i + 1), slot: i + 1, nodeId: '' }))
-  }
+/** Nodes that take a per-node task of the service: ready, active, meeting its constraints; by id. */
+function eligibleNodes(service: ServiceRecord, nodes: Iterable<NodeRecord>): NodeRecord[] {
   const { constraints, error } = compiledConstraints(service.spec.constraints)
   if (error !== undefined) return []
   return [...nodes]
     .filter((n) => acceptsNewTasks(n) && !unmetConstraint(constraints, n))
     .sort((a, b) => (a.id < b.id ? -1 : 1))
-    .map((n) => ({ key: `node:${n.id}`, slot: 0, nodeId: n.id }))
+}
+
+/**
+ * The slots a service wants: replicated 1..replicas (a replicated job: 1..totalCompletions); global (and global
+ * job) one per node ready, active and meeting constraints.
+ */
+export function desiredSlots(service: ServiceRecord, nodes: Iterable<NodeRecord>): DesiredSlot[] {
+  const count = replicasOf(service.spec.mode)
+  if (count !== undefined) {
+    const n = Math.max(0, Math.floor(count))
+    return Array.from({ length: n }, (_, i) => ({ key: String(i + 1), slot: i + 1, nodeId: '' }))
+  }
+  return eligibleNodes(service, nodes).map((n) => ({ key: `node:${n.id}`, slot: 0, nodeId: n.id }))
 }
 
 /** Step 1 for every task: gone or long-down nodes orphan their tasks; tasks of removed services stop. */
@@ -72,7 +83,7 @@ function nodeAndServiceFacts(w: Work, graceMs: number): void {
 
 /** Step 1 per service: live tasks on drained nodes or nodes that no longer meet the constraints stop. */
 function evictFromNodes(w: Work, service: ServiceRecord): Set<string> {
-  const global = 'global' in service.spec.mode
+  const global = isGlobalMode(service.spec.mode)
   const evicted = new Set<string>()
   for (const t of w.tasksOf(service.id)) {
     if (!isLive(t) || t.nodeId === '') continue
@@ -149,6 +160,10 @@ function evictionReason(w: Work, t: TaskRecord): string {
 
 function orchestrateService(w: Work, serviceId: string): void {
   const before = w.services.get(serviceId) as ServiceRecord
+  if (isJobMode(before.spec.mode)) {
+    const evicted = evictFromNodes(w, before)
+    return orchestrateJob(w, before, eligibleNodes(before, w.nodes.values()), evicted)
+  }
   checkUpdateFailures(w, serviceId, desiredSlots(before, w.nodes.values()).length)
   const service = w.services.get(serviceId) as ServiceRecord
   const evicted = evictFromNodes(w, service)

@@ -104,6 +104,8 @@ const has = (n: number): string => (n === 1 ? '1 node has' : `${n} nodes have`)
 const NOT_AVAILABLE: PlacementFailure = {
   key: 'available', rank: 0, explain: (n) => `${nodes(n)} not available for new tasks`,
 }
+/** swarmkit's MaxReplicasFilter words, without a count, as swarmkit prints them. */
+const MAX_REPLICAS: PlacementFailure = { key: 'max-replicas', rank: 250, explain: () => 'max replicas per node limit exceed' }
 const MEMORY: PlacementFailure = { key: 'memory', rank: 300, explain: (n) => `${has(n)} insufficient memory` }
 const CPU: PlacementFailure = { key: 'cpu', rank: 301, explain: (n) => `${has(n)} insufficient CPU` }
 
@@ -127,7 +129,8 @@ export function placementNeeds(spec: ServiceSpec): PlacementNeeds {
 }
 
 /**
- * The pipeline, in order: available for new tasks (ready + active), constraints, host-mode ports, memory, CPU.
+ * The pipeline, in order: available for new tasks (ready + active), constraints, host-mode ports, max replicas per
+ * node, memory, CPU.
  * Returns the first filter the node fails, or null when it can take the task.
  */
 export function checkNode(node: NodeRecord, spec: ServiceSpec | PlacementNeeds, load: NodeLoad): PlacementFailure | null {
@@ -148,13 +151,18 @@ export function checkNodeStatic(node: NodeRecord, needs: PlacementNeeds): Placem
   return null
 }
 
-/** The filters that depend on the node's load: host-mode ports, memory, CPU. */
-export function checkNodeLoad(node: NodeRecord, needs: PlacementNeeds, load: NodeLoad): PlacementFailure | null {
+/**
+ * The filters that depend on the node's load: host-mode ports, max replicas per node (needs the task's
+ * `serviceId`; without one, as for a service not yet created, it has no tasks to count), memory, CPU.
+ */
+export function checkNodeLoad(node: NodeRecord, needs: PlacementNeeds, load: NodeLoad, serviceId?: string): PlacementFailure | null {
   for (const p of needs.hostPorts) {
     if (load.hostPorts.has(p)) {
       return { key: `port ${p}`, rank: 200, explain: (n) => `host-mode port ${p} already in use on ${nodes(n)}` }
     }
   }
+  const max = needs.spec.maxReplicasPerNode ?? 0
+  if (max > 0 && serviceId !== undefined && (load.byService.get(serviceId) ?? 0) >= max) return MAX_REPLICAS
   const want = needs.spec.resources.reservations
   if (want.memoryBytes > 0 && load.reserved.memoryBytes + want.memoryBytes > node.resources.memoryBytes) return MEMORY
   if (want.nanoCpus > 0 && load.reserved.nanoCpus + want.nanoCpus > node.resources.nanoCpus) return CPU

@@ -5,6 +5,7 @@
  * stops them importing each other in a loop. Pure: no clock, no I/O.
  */
 import { isUnassigned } from './placement.ts'
+import { isGlobalMode } from '../api/index.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord, TaskStatus } from '../api/types.ts'
 
 export type PlanEventType =
@@ -47,7 +48,7 @@ export interface Slot {
 }
 
 export function slotKey(service: ServiceRecord, t: TaskRecord): string {
-  if ('global' in service.spec.mode) return t.slot === 0 && t.nodeId !== '' ? `node:${t.nodeId}` : `slot:${t.slot}`
+  if (isGlobalMode(service.spec.mode)) return t.slot === 0 && t.nodeId !== '' ? `node:${t.nodeId}` : `slot:${t.slot}`
   return String(t.slot)
 }
 

@@ -1,8 +1,9 @@
 /**
  * Scheduler (pure): decides where `pending` tasks run. For each pending task (desired running), the filter pipeline
  * of placement.ts keeps the nodes that are ready and active, meet the constraints, have the host-mode ports free
- * and the reservations left; among them the spread rule picks: fewest live tasks of this service, then fewest live
- * tasks overall, then a worker before a manager, then the smallest node id. Assigning sets `nodeId`, state `assigned` and a message. Tasks are
+ * and the reservations left, and hold fewer than `maxReplicasPerNode` tasks of the service; among them the spread
+ * rule picks: the placement preferences' groups with the fewest tasks of the service (spread.ts), then fewest live
+ * tasks of this service, then fewest live tasks overall, then a worker before a manager, then the smallest node id. Assigning sets `nodeId`, state `assigned` and a message. Tasks are
  * taken in a stable order and each assignment counts for the next, so a batch of one service spreads.
  *
  * A task nobody can take stays `pending` with swarmkit's explanation in its message ("no suitable node (1 node
@@ -16,6 +17,7 @@ import {
   addToLoad, checkNode, checkNodeLoad, checkNodeStatic, emptyLoad, explainFailures, nodeLoads, placementNeeds,
   type NodeLoad, type PlacementFailure, type PlacementNeeds,
 } from './placement.ts'
+import { compareSpread, spreadCounts, spreadLabels } from './spread.ts'
 import type { ClusterState, NodeRecord, ServiceSpec, TaskRecord } from '../api/types.ts'
 
 export interface ScheduleResult {
@@ -28,7 +30,9 @@ export interface ScheduleResult {
  * Is `a` a better place than `b` by spread: fewest of this service, then fewest overall, then a worker before a
  * manager (managers keep headroom for the control plane; in the seed lab 3 replicas land one per worker), then node id?
  */
-function better(a: NodeRecord, la: NodeLoad, b: NodeRecord, lb: NodeLoad, serviceId: string): boolean {
+function better(a: NodeRecord, la: NodeLoad, b: NodeRecord, lb: NodeLoad, serviceId: string, groups: Map<string, number[]>): boolean {
+  const g = compareSpread(groups.get(a.id) ?? [], groups.get(b.id) ?? [])
+  if (g !== 0) return g < 0
   const sa = la.byService.get(serviceId) ?? 0
   const sb = lb.byService.get(serviceId) ?? 0
   if (sa !== sb) return sa < sb
@@ -68,13 +72,16 @@ export function scheduleTasks(nodes: readonly NodeRecord[], tasks: Iterable<Task
       staticPass.set(needs, pass)
     }
     const failures: PlacementFailure[] = []
+    // Placement preferences: the spread tree's counts, from the loads as they are now (earlier tasks of the batch count).
+    const labels = t.nodeId === '' ? spreadLabels(t.spec.placementPreferences) : []
+    const groups = spreadCounts(labels, pass.fits, loads, t.serviceId)
     let best: NodeRecord | undefined
     let bestLoad: NodeLoad | undefined
     const consider = (node: NodeRecord): void => {
       const load = loads.get(node.id) as NodeLoad
-      const f = checkNodeLoad(node, needs, load)
+      const f = checkNodeLoad(node, needs, load, t.serviceId)
       if (f) failures.push(f)
-      else if (!best || better(node, load, best, bestLoad as NodeLoad, t.serviceId)) {
+      else if (!best || better(node, load, best, bestLoad as NodeLoad, t.serviceId, groups)) {
         best = node
         bestLoad = load
       }

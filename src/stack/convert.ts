@@ -48,12 +48,17 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
     if (s.command) spec.command = [...s.command]
     if (s.entrypoint) spec.entrypoint = [...s.entrypoint]
     spec.env = Object.entries(s.env).map(([k, v]) => `${k}=${v}`).sort()
-    if (s.mode === 'global') {
-      if (s.replicas !== undefined) fail(s.replicasAt as Ref, 'replicas can only be used with mode: replicated')
-      spec.mode = { global: {} }
+    if (s.mode === 'global' || s.mode === 'global-job') {
+      if (s.replicas !== undefined) fail(s.replicasAt as Ref, 'replicas can only be used with mode: replicated or replicated-job')
+      spec.mode = s.mode === 'global' ? { global: {} } : { globalJob: {} }
+    } else if (s.mode === 'replicated-job') {
+      // As docker stack deploy: replicas is both the total completions and the concurrency.
+      spec.mode = { replicatedJob: { totalCompletions: s.replicas ?? 1, maxConcurrent: s.replicas ?? 1 } }
     } else {
       spec.mode = { replicated: { replicas: s.replicas ?? 1 } }
     }
+    if (s.placementPreferences) spec.placementPreferences = s.placementPreferences.map((p) => ({ ...p }))
+    if (s.maxReplicasPerNode !== undefined) spec.maxReplicasPerNode = s.maxReplicasPerNode
     spec.ports = (s.ports ?? []).map((p) => ({ ...p }))
     for (const p of spec.ports) {
       const k = `${p.published}/${p.protocol}`

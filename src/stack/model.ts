@@ -1,4 +1,4 @@
-import type { PortSpec, Resources, RestartPolicy, UpdateConfig } from '../api/types.ts'
+import type { PlacementPreference, PortSpec, Resources, RestartPolicy, UpdateConfig } from '../api/types.ts'
 
 /**
  * The compose model between parsing and conversion: one file's services with every value already parsed (ports,
@@ -61,13 +61,17 @@ export interface ServicePart {
   workdir?: string
   /** The service-level `tmpfs:` paths (`/run`, `/cache:size=64m,mode=1777`), as tmpfs mounts. */
   tmpfs?: VolumeUse[]
-  mode?: 'replicated' | 'global'
+  mode?: 'replicated' | 'global' | 'replicated-job' | 'global-job'
   replicas?: number
   replicasAt?: Ref
   limits: Partial<Resources>
   reservations: Partial<Resources>
   restartPolicy: Partial<RestartPolicy>
   constraints?: string[]
+  /** deploy.placement.preferences: `[{spread: node.labels.zone}]`. */
+  placementPreferences?: PlacementPreference[]
+  /** deploy.placement.max_replicas_per_node. */
+  maxReplicasPerNode?: number
   updateConfig: Partial<UpdateConfig>
   rollbackConfig: Partial<UpdateConfig>
   /** deploy.labels: the service's labels. */

@@ -233,7 +233,7 @@ function healthcheck(h: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: 
 function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): void {
   const p = (...k: KeyPath): KeyPath => [...path, ...k]
   for (const k of Object.keys(d)) if (!DEPLOY_KEYS.has(k)) unsupported(p(k))
-  if (d.mode !== undefined) part.mode = oneOf(ctx, p('mode'), d.mode, ['replicated', 'global'] as const)
+  if (d.mode !== undefined) part.mode = oneOf(ctx, p('mode'), d.mode, ['replicated', 'global', 'replicated-job', 'global-job'] as const)
   if (typeof d.replicas === 'number') {
     if (d.replicas < 0) throw new StackFileError(ctx.file, formatPath(p('replicas')), `must be ≥ 0, not ${d.replicas}`)
     part.replicas = d.replicas
@@ -263,7 +263,9 @@ function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext,
     if (Array.isArray(pl.constraints)) {
       part.constraints = (pl.constraints as string[]).map((c, i) => parsed(ctx, p('placement', 'constraints', i), () => parseConstraint(c)).text)
     }
-    for (const k of ['preferences', 'max_replicas_per_node']) if (k in pl) unsupported(p('placement', k))
+    // The schema allows only {spread: string} items and an integer; validateServiceSpec judges the values.
+    if (Array.isArray(pl.preferences)) part.placementPreferences = (pl.preferences as Obj[]).map((x) => ({ ...x }) as { spread: string })
+    if (typeof pl.max_replicas_per_node === 'number') part.maxReplicasPerNode = pl.max_replicas_per_node
   }
   for (const [key, field, actions] of [
     ['update_config', 'updateConfig', ['pause', 'continue', 'rollback']],

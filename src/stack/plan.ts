@@ -43,7 +43,7 @@ function canonical(v: unknown): string {
 }
 
 /** Optional fields a compose file may drop; an update must clear them (the update API merges onto the old spec). */
-export const CLEARABLE = ['command', 'entrypoint', 'healthcheck', 'hostname', 'user', 'workdir'] as const
+export const CLEARABLE = ['command', 'entrypoint', 'healthcheck', 'hostname', 'user', 'workdir', 'placementPreferences', 'maxReplicasPerNode'] as const
 
 /**
  * Does the running service already have the spec the files ask for? Only the fields a compose file controls are

@@ -13,14 +13,15 @@ import { mountObserve, type NodeFactsSource } from './observe-api.ts'
 import { every } from './every.ts'
 import { sendError as fail } from './http-error.ts'
 import { RequestError, statusOf } from './request-error.ts'
-import type { NodeRecord, NodeRole, Resources, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
+import type { NodeRecord, NodeRole, Resources, ServiceRecord, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
 import { serveLogs } from './logs.ts'
 import { authenticate, caller, requireAdmin, requireNode } from './auth.ts'
 import { mountCa } from './ca-api.ts'
 import { clusterInfoView } from './info.ts'
 import { serverTlsOptions, type ServerTls } from './tls.ts'
 import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
-import { ServiceRequestError, serviceSpecFromRequest } from '../../api/index.ts'
+import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
+import { completedTasks } from '../jobs.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -126,7 +127,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   // ---- services --------------------------------------------------------------------------------------------
   app.get('/v1/services', requireAdmin, (_req, res) => {
     const tasks = m.listTasks()
-    res.json(m.listServices().map((s) => ({ ...s, ...replicaCounts(s.id, tasks) })))
+    res.json(m.listServices().map((s) => ({ ...s, ...replicaCounts(s, tasks) })))
   })
   app.post('/v1/services', requireAdmin, async (req, res) => {
     const b = body<Record<string, unknown>>(req)
@@ -136,7 +137,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.get('/v1/services/:id', requireAdmin, (req, res) => {
     const s = m.getService(req.params.id as string)
     if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.params.id}" not found`)
-    res.json({ ...s, ...replicaCounts(s.id, m.listTasks({ serviceId: s.id })) })
+    res.json({ ...s, ...replicaCounts(s, m.listTasks({ serviceId: s.id })) })
   })
   app.post('/v1/services/:id/update', requireAdmin, async (req, res) => {
     const b = body<Record<string, unknown>>(req)
@@ -145,7 +146,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.post('/v1/services/:id/scale', requireAdmin, async (req, res) => {
     const { replicas } = body<{ replicas: number }>(req)
     res.json(await m.updateService(req.params.id as string, (spec) => {
-      if ('global' in spec.mode) throw new RequestError(400, 'MESH_ERR_INVALID', `service "${spec.name}" is global; it cannot be scaled`)
+      // As docker: a replicated job's replicas are its total completions (a new run of the job); per-node modes refuse.
+      if ('replicatedJob' in spec.mode) return { ...spec, mode: { replicatedJob: { ...spec.mode.replicatedJob, totalCompletions: replicas } } }
+      if (!('replicated' in spec.mode)) throw new RequestError(400, 'MESH_ERR_INVALID', `service "${spec.name}": scale can only be used with replicated or replicated-job mode`)
       return { ...spec, mode: { replicated: { replicas } } }
     }))
   })
@@ -305,11 +308,13 @@ function assignments(m: Manager, nodeId: string): TaskRecord[] {
   return m.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
 }
 
-function replicaCounts(serviceId: string, tasks: TaskRecord[]): { running: number; desired: number } {
-  const mine = tasks.filter((t) => t.serviceId === serviceId)
+/** Running and desired (live) tasks; for a job also the completions of its current run. */
+function replicaCounts(s: ServiceRecord, tasks: TaskRecord[]): { running: number; desired: number; completed?: number } {
+  const mine = tasks.filter((t) => t.serviceId === s.id)
   return {
     running: mine.filter((t) => t.status.state === 'running' && t.desiredState === 'running').length,
     desired: mine.filter((t) => t.desiredState === 'running').length,
+    ...(isJobMode(s.spec.mode) ? { completed: completedTasks(s, mine) } : {}),
   }
 }
 

@@ -23,6 +23,8 @@ import { Registry } from 'prom-client'
 import type { TimerHandle } from '../../base/clock.ts'
 import { matchesFilter, parseEventFilters, parseSince, EventQueryError, type ClusterEvent, type EventFilter } from '../events.ts'
 import type { Manager } from '../manager.ts'
+import { completedTasks } from '../jobs.ts'
+import { isJobMode, modeName } from '../../api/index.ts'
 import { every } from './every.ts'
 import { sendError } from './http-error.ts'
 import { streaming } from './limits.ts'
@@ -77,9 +79,13 @@ export interface ViewService {
   id: string
   name: string
   image: string
-  mode: 'replicated' | 'global'
+  /** As `service ls` shows it: replicated, global, replicated job, global job. */
+  mode: string
   running: number
+  /** Replicas, or the live tasks (global services and jobs). */
   desired: number
+  /** Jobs: tasks of the current run that completed. */
+  completed?: number
   ports: Pick<PortSpec, 'published' | 'target' | 'protocol' | 'mode'>[]
   vip?: string
   update?: string
@@ -116,9 +122,10 @@ export function clusterView(source: { readonly revision: number; getState(): Clu
   const services = state.services.map((s: ServiceRecord): ViewService => {
     const mine = state.tasks.filter((t) => t.serviceId === s.id && t.desiredState === 'running')
     return {
-      id: s.id, name: s.spec.name, image: s.spec.image, mode: 'replicated' in s.spec.mode ? 'replicated' : 'global',
+      id: s.id, name: s.spec.name, image: s.spec.image, mode: modeName(s.spec.mode),
       running: mine.filter((t) => t.status.state === 'running').length,
       desired: 'replicated' in s.spec.mode ? s.spec.mode.replicated.replicas : mine.length,
+      ...(isJobMode(s.spec.mode) ? { completed: completedTasks(s, state.tasks) } : {}),
       ports: s.spec.ports.map((p) => ({ published: p.published, target: p.target, protocol: p.protocol, mode: p.mode })),
       ...(s.vip ? { vip: s.vip } : {}), ...(s.updateStatus ? { update: s.updateStatus.state } : {}),
     }

@@ -142,7 +142,7 @@ t.test('malformed requests are 400s that name the field', async (t) => {
     { body: { name: 'x', image: 'nginx', colour: 'red' }, want: 'unknown service field "colour"' },
     { body: { name: 'x', image: 'nginx', registryAuth: { token: 't' } }, want: 'registryAuth: unknown field "token"' },
     { body: { name: 'x', image: 'nginx', ports: '80:80' }, want: 'service "x": ports must be a list of {published, target, protocol, mode}' },
-    { body: { name: 'x', image: 'nginx', mode: 'global' }, want: 'service "x": mode must be {replicated: {replicas: N}} or {global: {}}' },
+    { body: { name: 'x', image: 'nginx', mode: 'global' }, want: 'service "x": mode must be {replicated: {replicas: N}}, {global: {}}, {replicatedJob: {maxConcurrent: N, totalCompletions: N}} or {globalJob: {}}' },
     { body: { name: 'x', image: 'nginx', resources: { limits: 5 } }, want: 'resources.limits must be an object {nanoCpus, memoryBytes}' },
     { body: { name: 'x', image: 'nginx', endpointMode: 'dns' }, want: 'service "x": endpoint mode "dns" must be vip or dnsrr' },
   ]

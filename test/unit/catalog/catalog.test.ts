@@ -72,6 +72,25 @@ t.test('buildCatalog', async (t) => {
   t.same(buildCatalog(state, 42), snap, 'deterministic')
 })
 
+t.test('buildCatalog: job tasks are endpoints while they run, not after they complete; a global job names tasks by node', async (t) => {
+  const job = service('s3', 'migrate')
+  job.spec = { ...job.spec, mode: { replicatedJob: { totalCompletions: 2, maxConcurrent: 2 } } }
+  const warm = service('s4', 'warm')
+  warm.spec = { ...warm.spec, mode: { globalJob: {} } }
+  const state: ClusterState = {
+    nodes: [node('n1', 'node1')],
+    services: [job, warm],
+    tasks: [
+      task('j1', job, 1, 'n1', { state: 'complete', desiredState: 'shutdown' }),
+      task('j2', job, 2, 'n1'),
+      task('w1', warm, 0, 'n1', { ip: '10.77.9.9' }),
+    ],
+  }
+  const [migrate, w] = buildCatalog(state, 1).services
+  t.same(migrate?.endpoints.map((e) => e.taskId), ['j2'], 'the completed task is no endpoint')
+  t.match(w?.endpoints, [{ taskName: 'warm.n1', slot: 0 }])
+})
+
 function snap(revision: number, nodeState: 'ready' | 'down' = 'ready'): CatalogSnapshot {
   const ep = (i: number, nodeId: string, node: string) => ({
     taskId: `t${i}`, slot: i, taskName: `web.${i}`, nodeId, node, ip: `10.77.${i}.2`, state: 'running' as const, health: 'none' as const,

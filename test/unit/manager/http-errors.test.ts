@@ -40,7 +40,7 @@ const cases = [
     status: 401, code: 'MESH_ERR_TOKEN', message: 'invalid join token (check `mesh token show worker` on a manager)',
   },
   { desc: 'body not an object (RequestError)', method: 'POST', path: '/v1/services', body: [1], status: 400, code: 'MESH_ERR_INVALID', message: 'request body must be a JSON object' },
-  { desc: 'scaling a global service (RequestError inside the transaction)', method: 'POST', path: '/v1/services/g/scale', body: { replicas: 2 }, status: 400, code: 'MESH_ERR_INVALID', message: 'service "g" is global; it cannot be scaled', global: true },
+  { desc: 'scaling a global service (RequestError inside the transaction)', method: 'POST', path: '/v1/services/g/scale', body: { replicas: 2 }, status: 400, code: 'MESH_ERR_INVALID', message: 'service "g": scale can only be used with replicated or replicated-job mode', global: true },
 ]
 
 for (const c of cases) {
@@ -109,4 +109,22 @@ t.test('the join route: spelled with a trailing slash or in capitals it still ne
   const ok = await join('/v1/agent/join/', worker, { hostname: 'n9', addr: '10.0.0.9', csr, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30 } })
   t.equal(ok.status, 200, 'the same route with a trailing slash and the worker token joins')
   t.equal(ok.body.role, 'worker')
+})
+
+t.test('scale: a replicated job\'s replicas are its total completions; a global job refuses as docker does', async (t) => {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, body: await res.json() as { spec?: { mode: unknown }; version?: number; error?: { message: string } } }
+  }
+  await manager.createService({ ...defaultServiceSpec('batch', 'nginx'), mode: { replicatedJob: { totalCompletions: 5, maxConcurrent: 2 } } })
+  const r = await post('/v1/services/batch/scale', { replicas: 8 })
+  t.equal(r.status, 200)
+  t.same(r.body.spec?.mode, { replicatedJob: { totalCompletions: 8, maxConcurrent: 2 } })
+  t.equal(r.body.version, 2, 'a new version: the job runs again')
+  await manager.createService({ ...defaultServiceSpec('once', 'nginx'), mode: { globalJob: {} } })
+  const g = await post('/v1/services/once/scale', { replicas: 2 })
+  t.equal(g.status, 400)
+  t.equal(g.body.error?.message, 'service "once": scale can only be used with replicated or replicated-job mode')
+  const listed = await (await fetch(`${base}/v1/services/batch`)).json() as { completed?: number }
+  t.equal(listed.completed, 0, 'a job service shows its completions')
 })

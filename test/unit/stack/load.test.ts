@@ -273,7 +273,6 @@ services:
     networks:
       webnet: {aliases: [www]}
     deploy:
-      placement: {preferences: [{spread: node.labels.zone}]}
       resources: {limits: {pids: 10}}
   db:
     image: y
@@ -292,6 +291,6 @@ configs:
   t.equal(r.warnings[0], 'ignoring keys mesh does not support: stack.yml: secrets, configs, networks.webnet.attachable, ' +
     'services.web.build, services.web.container_name, services.web.depends_on, services.web.links, services.web.logging, ' +
     'services.web.secrets, services.web.configs, services.web.networks.webnet.aliases, services.web.deploy.resources.limits.pids, ' +
-    'services.web.deploy.placement.preferences, services.db.ports[0] (host IP 127.0.0.1); more.yml: services.db.restart')
+    'services.db.ports[0] (host IP 127.0.0.1); more.yml: services.db.restart')
   t.equal(r.services.find((s) => s.name === 'getstartedlab_web')?.image, 'x', 'YAML merge keys work')
 })

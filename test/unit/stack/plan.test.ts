@@ -61,6 +61,15 @@ t.test('an update clears optional fields the file dropped', async (t) => {
   t.ok(sameSpec({ ...want, command: null, healthcheck: null } as unknown as ServiceSpec, want), 'after the update the stored nulls compare equal')
 })
 
+t.test('an update clears the placement preferences and max per node the file dropped', async (t) => {
+  const cur = { ...named(desired, 'redis'), placementPreferences: [{ spread: 'node.labels.zone' }], maxReplicasPerNode: 2 }
+  const want = named(desired, 'redis')
+  t.notOk(sameSpec(cur, want), 'dropping them is a change')
+  const body = updateBody(cur, want)
+  t.equal(body.placementPreferences, null)
+  t.equal(body.maxReplicasPerNode, null)
+})
+
 t.test('refusals before anything is deployed', async (t) => {
   const taken = record(defaultServiceSpec('getstartedlab_web', 'nginx'))
   t.throws(() => planStack('getstartedlab', desired, [taken]), new StackError('service "getstartedlab_web" already exists and is not part of stack "getstartedlab"; remove it or choose another stack name'))
