@@ -28,6 +28,7 @@ export interface SpecFlags {
   endpointMode?: string
   image?: string
   withRegistryAuth?: boolean
+  force?: boolean
   detach?: boolean
   json?: boolean
 }
@@ -36,6 +37,7 @@ export const many = (v: string, p: string[] = []) => p.concat(v)
 
 export function specOptions(c: Command, forUpdate: boolean): Command {
   const add = forUpdate ? '-add' : ''
+  if (forUpdate) c.option('--force', 'replace every task even when nothing changed (with other flags: one update)')
   return c
     .option('--replicas <n>', 'number of tasks (replicated mode)')
     .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
@@ -97,6 +99,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     for (const c of list('constraintRm')) s.constraints = (s.constraints ?? []).filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))
     for (const e of list('envRm')) s.env = (s.env ?? []).filter((x) => x.split('=')[0] !== e)
     if (f.image !== undefined) s.image = f.image
+    if (f.force) s.forceUpdate = (s.forceUpdate ?? 0) + 1
   }
   const resources = (which: 'limits' | 'reservations', v: Partial<Resources>): void => {
     s.resources = { ...s.resources, [which]: { ...s.resources?.[which], ...v } }
