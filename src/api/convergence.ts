@@ -3,10 +3,11 @@
  * rollback` and `mesh stack deploy` print while they wait, computed from the service record, its tasks and the
  * manager's current time.
  *
- * The clock: every time here is the manager's. Task times are stamped by the manager, and the CLI may run on another
- * host, so the CLI never compares them with its own clock: `GET /v1/services/:id` carries the manager's `now`
- * (milliseconds) next to the record, and the command's start (`since`) is the `updatedAt` of the record its own
- * create/update/scale/rollback wrote (the first view the CLI reads).
+ * The clock: times are compared only with the manager's, never with the CLI's (it may run on another host).
+ * `GET /v1/services/:id` carries the manager's `now` (milliseconds) next to the record, and the command's start
+ * (`since`) is the `updatedAt` of the record its own create/update/scale/rollback wrote (the first view the CLI
+ * reads); failures are counted by the tasks' `createdAt`, also the manager's. A task's `startedAt` is the time in
+ * its node's report, as the manager's own update monitor uses it: nodes are expected to keep NTP time.
  *
  * Long-running services (replicated: one slot per replica number; global: one slot per node holding a task):
  * - A slot is **stable** when its newest task runs the service's current task spec, is running (healthy, when it
