@@ -105,6 +105,8 @@ export async function convergeServices(client: ConvergeClient, names: readonly s
     if (pending.every(([, c]) => c.verifyInMs !== undefined)) {
       const wait = Math.max(...pending.map(([, c]) => c.verifyInMs as number))
       show('verify', `verify: Waiting ${Math.max(1, Math.ceil(wait / 1000))} seconds to verify that tasks are stable...`)
+    } else if (shown.get('verify')?.startsWith('verify: Waiting')) {
+      show('verify', 'verify: Detected task failure') // as docker's: a task stopped running during the countdown
     }
     if (clock() - start > timeoutMs) {
       const [v, c] = pending[0] as [ServiceView, Convergence]

@@ -162,3 +162,30 @@ t.test('rollback: docker’s lines, the reason first', async (t) => {
     '',
   ].join('\n'))
 })
+
+t.test('a task that dies during the countdown: docker’s "Detected task failure", then the countdown again', async (t) => {
+  const s = record({ mode: { replicated: { replicas: 1 } } })
+  const first = task(s, 1, START, { state: 'running', startedAt: START }, { id: 'd1' })
+  const died = task(s, 1, START, { state: 'failed', err: 'task: non-zero exit (137)', exitCode: 137, timestamp: START + 2500, startedAt: START }, { id: 'd1' })
+  const second = task(s, 1, START + 3000, { state: 'running', startedAt: START + 3000 }, { id: 'd2' })
+  const tasks = (now: number) => now < START + 2000 ? [first] : now < START + 3000 ? [died] : [died, second]
+  const h = harness({ service: () => s, tasks })
+  await converge(h.client, 'web', h.o)
+  t.equal(h.text(), [
+    'overall progress: 0 out of 1 tasks',
+    '1/1: running',
+    'verify: Waiting 5 seconds to verify that tasks are stable...',
+    'verify: Waiting 4 seconds to verify that tasks are stable...',
+    '1/1: task: non-zero exit (137)',
+    'verify: Detected task failure',
+    '1/1: running',
+    'verify: Waiting 5 seconds to verify that tasks are stable...',
+    'verify: Waiting 4 seconds to verify that tasks are stable...',
+    'verify: Waiting 3 seconds to verify that tasks are stable...',
+    'verify: Waiting 2 seconds to verify that tasks are stable...',
+    'verify: Waiting 1 seconds to verify that tasks are stable...',
+    'overall progress: 1 out of 1 tasks',
+    'verify: Service converged',
+    '',
+  ].join('\n'))
+})
