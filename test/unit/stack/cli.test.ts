@@ -170,10 +170,12 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
 t.test('a crash-looping service ends the deploy with exit 1 naming the task and its error', async (t) => {
   const file = 'services:\n  web:\n    image: nginx\n  redis:\n    image: crashes\n    deploy: {restart_policy: {delay: 0s}}\n'
   const w = io()
-  await t.rejects(deployStack(client, { stack: 'crashy', files: [{ name: 's.yml', text: file }], env: {}, cwd: dir, pollMs: 50, timeoutMs: 30_000, sleep: tick }, w), {
-    code: 'MESH_ERR_NOT_CONVERGING',
-    message: 'service "crashy_redis" is not converging: crashy_redis.1: task: non-zero exit (1) (3 failures; see mesh service ps crashy_redis)',
-  })
+  const err = await deployStack(client, { stack: 'crashy', files: [{ name: 's.yml', text: file }], env: {}, cwd: dir, pollMs: 50, timeoutMs: 30_000, sleep: tick }, w)
+    .then(() => undefined, (e: unknown) => e as Error & { code?: string })
+  t.equal(err?.code, 'MESH_ERR_NOT_CONVERGING')
+  // The fake agents fail a task within milliseconds: a poll may see more than the 3 failures the verdict needs.
+  const m = /^service "crashy_redis" is not converging: crashy_redis\.1: task: non-zero exit \(1\) \((\d+) failures; see mesh service ps crashy_redis\)$/.exec(err?.message ?? '')
+  t.ok(m && Number(m[1]) >= 3, err?.message ?? 'no error')
   const lines = w.text().split('\n')
   t.ok(lines.includes('crashy_redis.1: task: non-zero exit (1)'), w.text())
   t.notOk(lines.includes('overall progress: 2 out of 2 tasks'), 'the failing task never counted')
