@@ -30,6 +30,7 @@ export interface SpecFlags extends ContainerFlags, SchedulingFlags {
   endpointMode?: string
   image?: string
   withRegistryAuth?: boolean
+  force?: boolean
   detach?: boolean
   json?: boolean
 }
@@ -45,6 +46,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option(`--placement-pref${add} <pref>`, 'placement preference: spread=node.labels.<key> (repeatable)', many)
     .option('--replicas-max-per-node <n>', 'maximum tasks of the service per node (0 = unlimited)')
   if (forUpdate) c.option('--placement-pref-rm <pref>', 'remove a placement preference', many)
+  if (forUpdate) c.option('--force', 'replace every task even when nothing changed (with other flags: one update)')
   const head = c
     .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
     .option(`--constraint${add} <expr>`, 'placement constraint, e.g. node.role==manager, node.labels.zone!=a (repeatable)', many)
@@ -101,6 +103,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     for (const c of list('constraintRm')) s.constraints = (s.constraints ?? []).filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))
     for (const e of list('envRm')) s.env = (s.env ?? []).filter((x) => x.split('=')[0] !== e)
     if (f.image !== undefined) s.image = f.image
+    if (f.force) s.forceUpdate = (s.forceUpdate ?? 0) + 1
   }
   const resources = (which: 'limits' | 'reservations', v: Partial<Resources>): void => {
     s.resources = { ...s.resources, [which]: { ...s.resources?.[which], ...v } }

@@ -2,13 +2,13 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
 import { STACK_LABEL, type RegistryAuth, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
-import { replicasOf } from '../src/api/index.ts'
 import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
 import { managerClient } from './client.ts'
+import { convergeServices } from './converge.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { listOptions, renderList, type ListFlags } from './format/list.ts'
-import { SERVICE_FILTERS, TASK_FILTERS, serviceList, targetOf, taskList } from './views.ts'
-import { jobProgress, type ServiceView } from './service-mode.ts'
+import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
+import type { ServiceView } from './service-mode.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -55,6 +55,8 @@ export interface DeployOptions {
   timeoutMs?: number
   /** Poll interval while waiting. Default 500 ms. */
   pollMs?: number
+  /** The pause between polls (tests advance a fake manager clock). Default setTimeout. */
+  sleep?: (ms: number) => Promise<void>
   /** `--with-registry-auth`: the pull credentials to send with each created or updated service. */
   registryAuth?: (image: string) => RegistryAuth | undefined
 }
@@ -92,57 +94,13 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
     io.out(`Stack ${o.stack} is up to date (${plan.unchanged.length} service${plan.unchanged.length === 1 ? '' : 's'})\n`)
   }
   const changed = [...plan.update.map((u) => u.spec.name), ...plan.create.map((s) => s.name)]
-  if (!o.detach && changed.length > 0) await converge(client, changed, io, o.timeoutMs ?? 300_000, o.pollMs ?? 500)
-  return loaded
-}
-
-/** Wait until every named service runs its target number of tasks and no rolling update is in flight. */
-async function converge(client: StackClient, names: readonly string[], io: StackIo, timeoutMs: number, pollMs: number): Promise<void> {
-  const start = Date.now()
-  let last = ''
-  for (;;) {
-    const all = await client.request<ServiceView[]>('GET', '/v1/services')
-    const mine = names.map((n) => all.find((s) => s.spec.name === n)).filter((s): s is ServiceView => s !== undefined)
-    let ok = 0
-    let total = 0
-    const pending: ServiceView[] = []
-    for (const s of mine) {
-      const job = jobProgress(s)
-      if (job) {
-        // A job converges when it has run to completion; its progress counts completions.
-        total += replicasOf(s.spec.mode) ?? s.desired + (s.completed ?? 0)
-        ok += s.completed ?? 0
-        if (!job.done) pending.push(s)
-        continue
-      }
-      const target = targetOf(s)
-      total += target
-      ok += Math.min(s.running, target)
-      const rolling = ['updating', 'rollback_started'].includes(s.updateStatus?.state ?? '')
-      const settled = target > 0 || Date.now() - start > 1500
-      if (!(settled && !rolling && s.running === target && s.desired === target)) pending.push(s)
-      if (s.updateStatus?.state === 'paused' || s.updateStatus?.state === 'rollback_paused') {
-        throw new StackError(`service "${s.spec.name}": update paused: ${s.updateStatus.message} (see mesh service ps ${s.spec.name})`)
-      }
-    }
-    const line = `overall progress: ${ok} out of ${total} tasks`
-    if (line !== last) {
-      io.out(`${line}\n`)
-      last = line
-    }
-    if (pending.length === 0) {
-      io.out(`verify: ${mine.length === 1 ? 'Service' : `${mine.length} services`} converged\n`)
-      return
-    }
-    if (Date.now() - start > timeoutMs) {
-      const s = pending[0] as ServiceView
-      const tasks = await client.request<TaskRecord[]>('GET', `/v1/tasks?service=${encodeURIComponent(s.id)}`)
-      const bad = tasks.find((t) => t.desiredState === 'running' && (['rejected', 'failed'].includes(t.status.state) || (t.status.state === 'pending' && t.status.message)))
-      const why = bad ? `: ${bad.status.err || bad.status.message || bad.status.state}` : ''
-      throw new StackError(`service "${s.spec.name}" did not converge in ${Math.round(timeoutMs / 1000)} s${why} (see mesh stack ps ${String(s.spec.labels[STACK_LABEL])})`)
-    }
-    await new Promise((r) => setTimeout(r, pollMs))
+  if (!o.detach && changed.length > 0) {
+    await convergeServices(client, changed, {
+      out: io.out, timeoutMs: o.timeoutMs ?? 300_000, pollMs: o.pollMs ?? 500, ...(o.sleep ? { sleep: o.sleep } : {}),
+      error: (m) => new StackError(m), see: (s) => `mesh stack ps ${String(s.spec.labels[STACK_LABEL])}`,
+    })
   }
+  return loaded
 }
 
 /** `--json` as a boolean (the old signature, scripts and tests) or the full list flags. */

@@ -34,3 +34,13 @@ export class KeyRotationError extends MeshError {
     super('MESH_ERR_KEY_ROTATION', message, options)
   }
 }
+
+/**
+ * A service is not converging: every slot that is not stable keeps failing (src/api/convergence.ts). `mesh service
+ * create|update|scale|rollback` and `mesh stack deploy` end with it (exit 1) instead of waiting for ever.
+ */
+export class ConvergenceError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_NOT_CONVERGING', message, options)
+  }
+}

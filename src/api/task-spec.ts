@@ -1,7 +1,9 @@
 /**
  * What a task runs with (pure): a spec's fingerprint without the fields that do not change a running task (mode,
- * update/rollback config, service labels), so `service scale` does not roll tasks. The manager's updater decides
- * with it which tasks are outdated; `mesh service create|update` with it when a rollout has converged.
+ * update/rollback config, service labels), so `service scale` does not roll tasks. Everything else counts,
+ * `forceUpdate` included: `service update --force` bumps it so every task is replaced with nothing else changed.
+ * The manager's updater decides with it which tasks are outdated; src/api/convergence.ts which tasks run the
+ * current spec (and so count towards convergence).
  */
 import type { ServiceSpec } from './types.ts'
 

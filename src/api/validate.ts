@@ -109,6 +109,7 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
   if (spec.endpointMode !== 'vip' && spec.endpointMode !== 'dnsrr') p.push(`endpoint mode "${spec.endpointMode}" must be vip or dnsrr`)
   nonNegative(spec.stopGracePeriodMs, 'stop grace period')
   p.push(...schedulingProblems(spec))
+  if (spec.forceUpdate !== undefined) whole(spec.forceUpdate, 'forceUpdate')
   return p
 }
 

@@ -137,7 +137,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.get('/v1/services/:id', requireAdmin, (req, res) => {
     const s = m.getService(req.params.id as string)
     if (!s) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `service "${req.params.id}" not found`)
-    res.json({ ...s, ...replicaCounts(s, m.listTasks({ serviceId: s.id })) })
+    // `now`: the manager's clock, so a CLI on another host can tell how long tasks have run (src/api/convergence.ts).
+    res.json({ ...s, ...replicaCounts(s, m.listTasks({ serviceId: s.id })), now: m.now() })
   })
   app.post('/v1/services/:id/update', requireAdmin, async (req, res) => {
     const b = body<Record<string, unknown>>(req)

@@ -20,7 +20,9 @@ import { testCsr } from '../../support/pki.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
 const store = openSqliteStore(':memory:')
-const manager = new Manager({ store })
+/** The manager's clock runs ahead of the real one by `skew`: each poll of a deploy moves it 1 s (see `deploy`). */
+let skew = 0
+const manager = new Manager({ store, now: () => Date.now() + skew })
 await manager.init()
 manager.start()
 const nodes: NodeRecord[] = [
@@ -34,8 +36,11 @@ const client = new ManagerClient({ dataDir: dir })
 const agents = setInterval(() => {
   for (const node of nodes) {
     const updates = store.listTasks({ nodeId: node.id }).flatMap((task): { taskId: string; status: TaskStatus }[] => {
-      const now = Date.now()
+      const now = manager.now()
       if (task.desiredState === 'running' && ['assigned', 'accepted', 'preparing', 'ready', 'starting'].includes(task.status.state)) {
+        if (task.spec.image === 'crashes') {
+          return [{ taskId: task.id, status: { state: 'failed', message: 'task: non-zero exit (1)', err: 'task: non-zero exit (1)', exitCode: 1, timestamp: now, startedAt: now } }]
+        }
         return [{ taskId: task.id, status: { state: 'running', message: 'started', timestamp: now, startedAt: now } }]
       }
       if (task.desiredState !== 'running' && !['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'].includes(task.status.state)) {
@@ -61,12 +66,18 @@ function io(): StackIo & { text: () => string; errText: () => string } {
   return { out: (s) => void (out += s), err: (s) => void (err += s), text: () => out, errText: () => err }
 }
 
+/** A poll's pause: the manager's clock moves 1 s, the real one `ms` (so the agents and the reconcile loop run). */
+const tick = async (ms: number): Promise<void> => {
+  skew += 1000
+  await new Promise((r) => setTimeout(r, ms))
+}
+
 const services = () => store.listServices().map((s: ServiceRecord) => s.spec.name).sort()
 const deploy = (files: Record<string, string>, o: { detach?: boolean; prune?: boolean } = {}) => {
   const w = io()
   return deployStack(client, {
     stack: 'getstartedlab', files: Object.entries(files).map(([name, text]) => ({ name, text })), env: {}, cwd: dir,
-    readFile: () => '', detach: o.detach ?? false, prune: o.prune ?? false, pollMs: 50, timeoutMs: 30_000,
+    readFile: () => '', detach: o.detach ?? false, prune: o.prune ?? false, pollMs: 50, timeoutMs: 30_000, sleep: tick,
   }, w).then(() => w)
 }
 
@@ -76,6 +87,8 @@ t.test('deploy the seed tutorial: services created, tasks converge', async (t) =
   t.same(lines.slice(0, 3), ['Creating service getstartedlab_redis', 'Creating service getstartedlab_visualizer', 'Creating service getstartedlab_web'])
   t.ok(lines.includes('overall progress: 7 out of 7 tasks'), w.text())
   t.equal(lines.filter((l) => l !== '').at(-1), 'verify: 3 services converged')
+  const waiting = lines.findIndex((l) => /^verify: Waiting [1-5] seconds to verify that tasks are stable\.\.\.$/.test(l))
+  t.ok(waiting > 0 && waiting < lines.indexOf('overall progress: 7 out of 7 tasks'), 'tasks count only once they have run for the monitor period')
   t.same(services(), ['getstartedlab_redis', 'getstartedlab_visualizer', 'getstartedlab_web'])
   const mgr = nodes[0]?.id
   for (const task of store.listTasks().filter((x) => x.serviceName !== 'getstartedlab_web')) t.equal(task.nodeId, mgr, `${task.serviceName} pinned to the manager`)
@@ -160,6 +173,21 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
   await deployStack(client, { stack: 'auth', files: files(2), env: {}, cwd: dir, detach: true, registryAuth }, io())
   t.same(asked, ['registry:5000/a'], 'asked only for the updated service')
   await removeStacks(client, ['auth'], io())
+})
+
+t.test('a crash-looping service ends the deploy with exit 1 naming the task and its error', async (t) => {
+  const file = 'services:\n  web:\n    image: nginx\n  redis:\n    image: crashes\n    deploy: {restart_policy: {delay: 0s}}\n'
+  const w = io()
+  const err = await deployStack(client, { stack: 'crashy', files: [{ name: 's.yml', text: file }], env: {}, cwd: dir, pollMs: 50, timeoutMs: 30_000, sleep: tick }, w)
+    .then(() => undefined, (e: unknown) => e as Error & { code?: string })
+  t.equal(err?.code, 'MESH_ERR_NOT_CONVERGING')
+  // The fake agents fail a task within milliseconds: a poll may see more than the 3 failures the verdict needs.
+  const m = /^service "crashy_redis" is not converging: crashy_redis\.1: task: non-zero exit \(1\) \((\d+) failures; see mesh service ps crashy_redis\)$/.exec(err?.message ?? '')
+  t.ok(m && Number(m[1]) >= 3, err?.message ?? 'no error')
+  const lines = w.text().split('\n')
+  t.ok(lines.includes('crashy_redis.1: task: non-zero exit (1)'), w.text())
+  t.notOk(lines.includes('overall progress: 2 out of 2 tasks'), 'the failing task never counted')
+  await removeStacks(client, ['crashy'], io())
 })
 
 t.test('stack rm removes every service of the stack and only those', async (t) => {
