@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parseMount, parsePublish } from '../src/api/spec.ts'
-import type { Resources, RestartPolicy, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
+import type { Resources, RestartPolicy, ServiceRecord, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
 
 /** The spec flags `mesh service create` and `update` share, and how they apply to a spec request (pure). */
 export interface SpecFlags {
@@ -28,6 +28,8 @@ export interface SpecFlags {
   endpointMode?: string
   image?: string
   withRegistryAuth?: boolean
+  /** false with `--no-resolve-image` (commander's negated option). */
+  resolveImage?: boolean
   detach?: boolean
   json?: boolean
 }
@@ -58,6 +60,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
+    .option('--no-resolve-image', 'do not ask the registry to pin the image tag to a digest (nodes may run different images under one tag)')
     .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
 }
 
@@ -130,4 +133,18 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     s.endpointMode = f.endpointMode
   }
   return s
+}
+
+/** The query of a create/update request: `?resolveImage=never` with `--no-resolve-image`. */
+export function resolveQuery(f: SpecFlags): string {
+  return f.resolveImage === false ? '?resolveImage=never' : ''
+}
+
+/** A create/update answer: the service, plus the manager's warnings (an image it could not pin to a digest). */
+export type ServiceAnswer = ServiceRecord & { warnings?: string[] }
+
+/** Each warning on stderr, as docker prints them (the text ends in a newline, then one more). */
+export function printWarnings(a: { warnings?: unknown }, write: (s: string) => void = (s) => void process.stderr.write(s)): void {
+  if (!Array.isArray(a.warnings)) return
+  for (const w of a.warnings) if (typeof w === 'string') write(`${w}\n`)
 }

@@ -1,9 +1,9 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import type { ServiceRecord, ServiceSpecRequest, TaskRecord } from '../src/api/index.ts'
+import { imageWithoutDigest, type ServiceRecord, type ServiceSpecRequest, type TaskRecord } from '../src/api/index.ts'
 import { managerClient } from './client.ts'
 import { converge } from './converge.ts'
-import { applySpecFlags, many, specOptions, type SpecFlags } from './service-flags.ts'
+import { applySpecFlags, many, printWarnings, resolveQuery, specOptions, type ServiceAnswer, type SpecFlags } from './service-flags.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
 import { formatAgo, table } from './table.ts'
@@ -37,7 +37,8 @@ export function serviceCommand(): Command {
         if (auth) body.registryAuth = auth
       }
       const c = client()
-      const s = await c.request<ServiceRecord>('POST', '/v1/services', body)
+      const s = await c.request<ServiceAnswer>('POST', `/v1/services${resolveQuery(f)}`, body)
+      printWarnings(s)
       process.stdout.write(`${shortId(s.id)}\n`)
       if (!f.detach) await converge(c, f.name)
     })
@@ -46,7 +47,7 @@ export function serviceCommand(): Command {
     const list = await client().request<ServiceView[]>('GET', '/v1/services')
     if (f.json) return void process.stdout.write(`${JSON.stringify(list, null, 2)}\n`)
     process.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], list.map((s) => [
-      shortId(s.id), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${s.desired}`, s.spec.image,
+      shortId(s.id), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${s.desired}`, imageWithoutDigest(s.spec.image),
       s.spec.ports.map((p) => `*:${p.published}->${p.target}/${p.protocol}`).join(', '),
     ])))
   })
@@ -62,7 +63,7 @@ export function serviceCommand(): Command {
       const host = new Map(nodes.map((n) => [n.id, n.hostname]))
       const sorted = [...tasks].sort((a, b) => a.slot - b.slot || b.createdAt - a.createdAt)
       process.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR'], sorted.map((t) => [
-        shortId(t.id), `${t.serviceName}.${t.slot || host.get(t.nodeId) || ''}`, t.spec.image, host.get(t.nodeId) ?? '',
+        shortId(t.id), `${t.serviceName}.${t.slot || host.get(t.nodeId) || ''}`, imageWithoutDigest(t.spec.image), host.get(t.nodeId) ?? '',
         t.desiredState, `${cap(t.status.state)} ${formatAgo(Math.max(0, Date.now() - t.status.timestamp))}${t.status.state === 'preparing' && t.status.message ? ` (${t.status.message})` : ''}`,
         t.status.err ?? (['rejected', 'failed', 'pending'].includes(t.status.state) ? t.status.message : ''),
       ])))
@@ -100,7 +101,7 @@ export function serviceCommand(): Command {
     const spec = applySpecFlags(cur.spec, f, true)
     // Without --with-registry-auth the manager keeps the credentials it has (it never shows them).
     const auth = f.withRegistryAuth ? registryAuthFor(spec.image) : undefined
-    await c.request('POST', `/v1/services/${encodeURIComponent(name)}/update`, auth ? { ...spec, registryAuth: auth } : spec)
+    printWarnings(await c.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(name)}/update${resolveQuery(f)}`, auth ? { ...spec, registryAuth: auth } : spec))
     process.stdout.write(`${name}\n`)
     if (!f.detach) await converge(c, name)
   })

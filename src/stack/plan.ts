@@ -1,5 +1,6 @@
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 import { STACK_LABEL } from '../api/types.ts'
+import { hasDigest, imageMatches } from '../api/image-ref.ts'
 import { StackError } from './errors.ts'
 
 /**
@@ -7,7 +8,16 @@ import { StackError } from './errors.ts'
  * create, which to update (only when the spec differs), which of the stack's services to remove (no longer in the
  * files). Refuses, before anything is done, a name taken by a service outside the stack and an ingress port
  * published by a service outside the stack. Order of execution: remove, update, create (so freed ports are free).
+ *
+ * Images: the manager stores a tag pinned to its digest (`nginx:latest@sha256:…`), so the files' `nginx` is
+ * compared with the stored image digest aside (imageMatches). `--resolve-image` (docker's): `always` (default)
+ * sends a service the files leave unchanged to the manager anyway (`refresh`) so it resolves the tag again; the
+ * manager changes nothing when the digest is the same, and rolls the tasks out when it moved. `changed` and
+ * `never` leave such a service alone, and an update that keeps the tag keeps the stored digest.
  */
+
+export type ResolveImageMode = 'always' | 'changed' | 'never'
+export const RESOLVE_IMAGE_MODES: readonly ResolveImageMode[] = ['always', 'changed', 'never']
 
 export interface StackPlan {
   create: ServiceSpec[]
@@ -15,6 +25,11 @@ export interface StackPlan {
   update: { id: string; spec: ServiceSpec; body: Record<string, unknown> }[]
   /** Names of services whose spec is already what the files say. */
   unchanged: string[]
+  /**
+   * Of the unchanged services, those whose tag the manager resolves again (`always`): `body` as for update; they
+   * change only if the tag now points at another digest (the answer's `version` is then above `version`).
+   */
+  refresh: { id: string; name: string; version: number; body: Record<string, unknown> }[]
   remove: { id: string; name: string }[]
 }
 
@@ -43,6 +58,8 @@ export const CLEARABLE = ['command', 'entrypoint', 'healthcheck'] as const
  */
 export function sameSpec(current: ServiceSpec, desired: ServiceSpec): boolean {
   const keys = new Set<string>([...Object.keys(desired), ...CLEARABLE])
+  keys.delete('image')
+  if (!imageMatches(current.image, desired.image)) return false
   for (const k of keys) {
     if (canonical((current as unknown as Record<string, unknown>)[k]) !== canonical((desired as unknown as Record<string, unknown>)[k])) return false
   }
@@ -59,9 +76,10 @@ export function updateBody(current: ServiceSpec, desired: ServiceSpec): Record<s
   return body
 }
 
-export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[]): StackPlan {
+export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[],
+  resolveImage: ResolveImageMode = 'always'): StackPlan {
   const byName = new Map(current.map((s) => [s.spec.name, s]))
-  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [] }
+  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [], refresh: [] }
   const wanted = new Set(desired.map((s) => s.name))
   for (const spec of desired) {
     const cur = byName.get(spec.name)
@@ -69,8 +87,17 @@ export function planStack(stack: string, desired: readonly ServiceSpec[], curren
     else if (cur.spec.labels[STACK_LABEL] !== stack) {
       const owner = cur.spec.labels[STACK_LABEL]
       throw new StackError(`service "${spec.name}" already exists and is not part of stack "${stack}"${owner ? ` (it belongs to stack "${owner}")` : ''}; remove it or choose another stack name`)
-    } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
-    else plan.update.push({ id: cur.id, spec, body: updateBody(cur.spec, spec) })
+    } else if (sameSpec(cur.spec, spec)) {
+      plan.unchanged.push(spec.name)
+      if (resolveImage === 'always' && !hasDigest(spec.image)) {
+        plan.refresh.push({ id: cur.id, name: spec.name, version: cur.version, body: updateBody(cur.spec, spec) })
+      }
+    } else {
+      const body = updateBody(cur.spec, spec)
+      // Same tag, not resolved again: the stored digest stays (docker's `changed` and `never`).
+      if (resolveImage !== 'always' && imageMatches(cur.spec.image, spec.image)) body.image = cur.spec.image
+      plan.update.push({ id: cur.id, spec, body })
+    }
   }
   for (const s of stackServices(stack, current)) if (!wanted.has(s.spec.name)) plan.remove.push({ id: s.id, name: s.spec.name })
   const others = current.filter((s) => s.spec.labels[STACK_LABEL] !== stack)
