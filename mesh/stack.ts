@@ -87,13 +87,13 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
     io.out(`Updating service ${u.spec.name} (id: ${u.id.slice(0, 12)})\n`)
     warn(await client.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(u.id)}/update${query}`, withAuth(u.spec, u.body)))
   }
-  // Unchanged services whose tag the manager resolves again: updated only when the tag now names another digest.
+  // Unchanged services whose tag the manager resolves again (with the credentials it keeps): updated only when the
+  // tag now names another digest.
   const refreshed: string[] = []
   for (const r of plan.refresh) {
-    const spec = loaded.services.find((s) => s.name === r.name) as ServiceSpec
-    const a = await client.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(r.id)}/update`, withAuth(spec, r.body))
+    const a = await client.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(r.id)}/update`, r.body)
     if (a.version > r.version) {
-      io.out(`Updating service ${r.name} (id: ${r.id.slice(0, 12)}))\n`)
+      io.out(`Updating service ${r.name} (id: ${r.id.slice(0, 12)})\n`)
       refreshed.push(r.name)
     }
     warn(a)
