@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
 import { STACK_LABEL, type RegistryAuth, type ServiceRecord, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
+import { imageWithoutDigest } from '../src/api/image-ref.ts'
 import {
   RESOLVE_IMAGE_MODES, StackError, loadStack, planStack, stackServices, type LoadedStack, type ResolveImageMode, type StackFile,
 } from '../src/stack/index.ts'
@@ -181,7 +182,7 @@ export async function listStackServices(client: StackClient, stack: string, json
   if (json) return io.out(`${JSON.stringify(mine, null, 2)}\n`)
   if (mine.length === 0) return io.err(`Nothing found in stack: ${stack}\n`)
   io.out(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'], mine.map((s) => [
-    s.id.slice(0, 12), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${targetOf(s)}`, s.spec.image, ports(s.spec),
+    s.id.slice(0, 12), s.spec.name, 'global' in s.spec.mode ? 'global' : 'replicated', `${s.running}/${targetOf(s)}`, imageWithoutDigest(s.spec.image), ports(s.spec),
   ])))
 }
 
@@ -204,7 +205,7 @@ export async function listStackTasks(client: StackClient, stack: string, json: b
     const older = name === prev
     prev = name
     return [
-      t.id.slice(0, 12), older ? ` \\_ ${name}` : name, t.spec.image, host.get(t.nodeId) ?? '', cap(t.desiredState),
+      t.id.slice(0, 12), older ? ` \\_ ${name}` : name, imageWithoutDigest(t.spec.image), host.get(t.nodeId) ?? '', cap(t.desiredState),
       `${cap(t.status.state)} ${formatAgo(Math.max(0, Date.now() - t.status.timestamp))}`,
       t.status.err ?? (['rejected', 'failed'].includes(t.status.state) ? t.status.message : ''),
     ]
