@@ -32,13 +32,13 @@
 export { TaskRunner, type TaskRunnerOptions, type Log } from './task-runner.ts'
 export { DockerRuntime, byDigest, type DockerRuntimeOptions } from './docker-runtime.ts'
 export {
-  RegistryError, credentialsFor, insecureRegistryCheck, registryLocation, registryResolver, resolveImageDigest,
+  credentialsFor, insecureRegistryCheck, registryLocation, registryResolver, resolveImageDigest,
   type EngineRegistryConfig, type RegistryFetch, type RegistryResolverOptions, type ResolveOptions,
 } from './registry-resolve.ts'
 export { planContainers, isTerminal, type ContainerAction, type RemoveReason } from './plan.ts'
 export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
 export { PullProgress, type PullEvent } from './pull-progress.ts'
-export { EngineError } from './errors.ts'
+export { EngineError, RegistryError } from './errors.ts'
 export { LogShipper, engineLogPath, splitTimestamp, type LogShipperOptions } from './log-shipper.ts'
 export { LogDemuxer, type DemuxedLine, type LogStream } from './log-demux.ts'
 export type {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { anyCidrContains, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
-import { MeshError } from '../base/errors.ts'
+import { RegistryError } from './errors.ts'
 import { imageName, parseImageRef, type ImageRef } from '../api/image-ref.ts'
 import type { RegistryAuth } from '../api/types.ts'
 
@@ -16,13 +16,6 @@ import type { RegistryAuth } from '../api/types.ts'
  * `GET /info`: see insecureRegistryCheck), so mesh and the engine that later pulls agree. Everything is bounded by
  * one timeout; the answer never rejects (`{error}` says why), and credentials go only to the registry they name.
  */
-
-/** One resolution failed: the registry's status or the network's error, naming the image. */
-export class RegistryError extends MeshError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('MESH_ERR_REGISTRY', message, options)
-  }
-}
 
 export type RegistryFetch = (url: string, init: { method: string; headers: Record<string, string>; signal: AbortSignal }) => Promise<{
   status: number
