@@ -77,7 +77,9 @@ export async function resolveImageDigest(ref: string, auth: RegistryAuth | undef
   try {
     return { digest: await askRegistry(r, auth, o, signal) }
   } catch (err) {
-    const why = signal.aborted ? `no answer in ${Math.round((o.timeoutMs ?? 10_000) / 1000)} s` : (err as Error).message
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause
+    const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : ''
+    const why = signal.aborted ? `no answer in ${Math.round((o.timeoutMs ?? 10_000) / 1000)} s` : `${(err as Error).message}${detail ? ` (${detail})` : ''}`
     return { error: err instanceof RegistryError ? err.message : `${imageName(r)}:${r.tag ?? 'latest'}: ${why}` }
   }
 }
