@@ -95,6 +95,10 @@ t.test('resolution uses the service\'s credentials: the request\'s, else the sto
 
 t.test('an invalid spec is refused without asking the registry', async (t) => {
   await t.rejects(create({ name: 'neg', image: 'nginx:1.25', mode: { replicated: { replicas: -1 } } }), { code: 'MESH_ERR_INVALID' })
+  await t.rejects(create({ name: 'upper', image: 'Nginx:1' }), {
+    code: 'MESH_ERR_INVALID', message: 'service "upper": image "Nginx:1": invalid reference format (want [registry/]name[:tag][@digest], lower-case name)',
+  })
+  await t.rejects(update('web', { image: 'nginx::1' }), { code: 'MESH_ERR_INVALID', message: /invalid reference format/ })
   t.same(asked, [])
 })
 
