@@ -135,9 +135,13 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
   return s
 }
 
-/** The query of a create/update request: `?resolveImage=never` with `--no-resolve-image`. */
-export function resolveQuery(f: SpecFlags): string {
-  return f.resolveImage === false ? '?resolveImage=never' : ''
+/**
+ * The query of a create/update request: `?resolveImage=never` with `--no-resolve-image`, and on an update that does
+ * not give `--image` (docker asks the registry only when the image is given: a pinned image stays as it is, and an
+ * unpinned one is not asked about again by `--env-add`).
+ */
+export function resolveQuery(f: SpecFlags, forUpdate = false): string {
+  return f.resolveImage === false || (forUpdate && f.image === undefined) ? '?resolveImage=never' : ''
 }
 
 /** A create/update answer: the service, plus the manager's warnings (an image it could not pin to a digest). */

@@ -101,7 +101,7 @@ export function serviceCommand(): Command {
     const spec = applySpecFlags(cur.spec, f, true)
     // Without --with-registry-auth the manager keeps the credentials it has (it never shows them).
     const auth = f.withRegistryAuth ? registryAuthFor(spec.image) : undefined
-    printWarnings(await c.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(name)}/update${resolveQuery(f)}`, auth ? { ...spec, registryAuth: auth } : spec))
+    printWarnings(await c.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(name)}/update${resolveQuery(f, true)}`, auth ? { ...spec, registryAuth: auth } : spec))
     process.stdout.write(`${name}\n`)
     if (!f.detach) await converge(c, name)
   })
