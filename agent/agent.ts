@@ -9,7 +9,7 @@ import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSql
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
-import { DockerRuntime, LogShipper, TaskRunner } from '../src/runtime/index.ts'
+import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
@@ -243,6 +243,8 @@ async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overl
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
+      // Tags are pinned to digests by asking their registry; plain HTTP where this node's engine allows it.
+      resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
     })
     parts.manager = manager
     parts.init = await manager.init()

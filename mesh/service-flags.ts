@@ -1,7 +1,7 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parsePublish } from '../src/api/spec.ts'
-import type { Resources, RestartPolicy, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
+import type { Resources, RestartPolicy, ServiceRecord, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
 import { applySchedulingFlags, type SchedulingFlags } from './scheduling-flags.ts'
 import { applyContainerFlags, containerOptions, type ContainerFlags } from './container-flags.ts'
 
@@ -31,6 +31,8 @@ export interface SpecFlags extends ContainerFlags, SchedulingFlags {
   image?: string
   withRegistryAuth?: boolean
   force?: boolean
+  /** false with `--no-resolve-image` (commander's negated option). */
+  resolveImage?: boolean
   detach?: boolean
   json?: boolean
 }
@@ -68,6 +70,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
   return containerOptions(head, forUpdate)
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
+    .option('--no-resolve-image', 'do not ask the registry to pin the image tag to a digest (nodes may run different images under one tag)')
     .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
 }
 
@@ -137,4 +140,22 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     s.endpointMode = f.endpointMode
   }
   return s
+}
+
+/**
+ * The query of a create/update request: `?resolveImage=never` with `--no-resolve-image`, and on an update that does
+ * not give `--image` (docker asks the registry only when the image is given: a pinned image stays as it is, and an
+ * unpinned one is not asked about again by `--env-add`).
+ */
+export function resolveQuery(f: SpecFlags, forUpdate = false): string {
+  return f.resolveImage === false || (forUpdate && f.image === undefined) ? '?resolveImage=never' : ''
+}
+
+/** A create/update answer: the service, plus the manager's warnings (an image it could not pin to a digest). */
+export type ServiceAnswer = ServiceRecord & { warnings?: string[] }
+
+/** Each warning on stderr, as docker prints them (the text ends in a newline, then one more). */
+export function printWarnings(a: { warnings?: unknown }, write: (s: string) => void = (s) => void process.stderr.write(s)): void {
+  if (!Array.isArray(a.warnings)) return
+  for (const w of a.warnings) if (typeof w === 'string') write(`${w}\n`)
 }

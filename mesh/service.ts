@@ -3,7 +3,7 @@ import { ConfigError } from '../src/base/errors.ts'
 import type { ServiceRecord, ServiceSpecRequest } from '../src/api/index.ts'
 import { managerClient } from './client.ts'
 import { converge } from './converge.ts'
-import { applySpecFlags, many, specOptions, type SpecFlags } from './service-flags.ts'
+import { applySpecFlags, many, printWarnings, resolveQuery, specOptions, type ServiceAnswer, type SpecFlags } from './service-flags.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
 import { removeServices, serviceListCommands } from './service-list.ts'
@@ -32,7 +32,8 @@ export function serviceCommand(): Command {
         if (auth) body.registryAuth = auth
       }
       const c = client()
-      const s = await c.request<ServiceRecord>('POST', '/v1/services', body)
+      const s = await c.request<ServiceAnswer>('POST', `/v1/services${resolveQuery(f)}`, body)
+      printWarnings(s)
       process.stdout.write(`${shortId(s.id)}\n`)
       if (!f.detach) await converge(c, f.name)
     })
@@ -67,7 +68,7 @@ export function serviceCommand(): Command {
     const spec = applySpecFlags(cur.spec, f, true)
     // Without --with-registry-auth the manager keeps the credentials it has (it never shows them).
     const auth = f.withRegistryAuth ? registryAuthFor(spec.image) : undefined
-    await c.request('POST', `/v1/services/${encodeURIComponent(name)}/update`, auth ? { ...spec, registryAuth: auth } : spec)
+    printWarnings(await c.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(name)}/update${resolveQuery(f, true)}`, auth ? { ...spec, registryAuth: auth } : spec))
     process.stdout.write(`${name}\n`)
     if (!f.detach) await converge(c, name)
   })

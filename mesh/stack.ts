@@ -2,13 +2,16 @@ import { Command } from 'commander'
 import { readFileSync } from 'node:fs'
 import { ConfigError } from '../src/base/errors.ts'
 import { STACK_LABEL, type RegistryAuth, type ServiceSpec, type TaskRecord } from '../src/api/types.ts'
-import { StackError, loadStack, planStack, stackServices, type LoadedStack, type StackFile } from '../src/stack/index.ts'
+import {
+  RESOLVE_IMAGE_MODES, StackError, loadStack, planStack, stackServices, type LoadedStack, type ResolveImageMode, type StackFile,
+} from '../src/stack/index.ts'
 import { managerClient } from './client.ts'
 import { convergeServices } from './converge.ts'
 import { registryAuthFor } from './registry-auth.ts'
 import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
 import type { ServiceView } from './service-mode.ts'
+import { printWarnings, type ServiceAnswer } from './service-flags.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -59,6 +62,8 @@ export interface DeployOptions {
   sleep?: (ms: number) => Promise<void>
   /** `--with-registry-auth`: the pull credentials to send with each created or updated service. */
   registryAuth?: (image: string) => RegistryAuth | undefined
+  /** `--resolve-image`: when the manager pins tags to digests (src/stack/plan.ts). Default `always`. */
+  resolveImage?: ResolveImageMode
 }
 
 /**
@@ -73,7 +78,8 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   })
   for (const w of loaded.warnings) io.err(`warning: ${w}\n`)
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
-  const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false })
+  const resolveImage = o.resolveImage ?? 'always'
+  const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false, resolveImage })
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
@@ -82,18 +88,32 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
     const auth = o.registryAuth?.(spec.image)
     return auth ? { ...body, registryAuth: auth } : body
   }
+  const query = resolveImage === 'never' ? '?resolveImage=never' : ''
+  const warn = (a: { warnings?: unknown }) => printWarnings(a, io.err)
   for (const u of plan.update) {
     io.out(`Updating service ${u.spec.name} (id: ${u.id.slice(0, 12)})\n`)
-    await client.request('POST', `/v1/services/${encodeURIComponent(u.id)}/update`, withAuth(u.spec, u.body))
+    warn(await client.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(u.id)}/update${query}`, withAuth(u.spec, u.body)))
+  }
+  // Unchanged services whose tag the manager resolves again (with the credentials it keeps): updated only when the
+  // tag now names another digest.
+  const refreshed: string[] = []
+  for (const r of plan.refresh) {
+    const a = await client.request<ServiceAnswer>('POST', `/v1/services/${encodeURIComponent(r.id)}/update`, r.body)
+    if (a.version > r.version) {
+      io.out(`Updating service ${r.name} (id: ${r.id.slice(0, 12)})\n`)
+      refreshed.push(r.name)
+    }
+    warn(a)
   }
   for (const spec of plan.create) {
     io.out(`Creating service ${spec.name}\n`)
-    await client.request('POST', '/v1/services', withAuth(spec, { ...spec }))
+    warn(await client.request<ServiceAnswer>('POST', `/v1/services${query}`, withAuth(spec, { ...spec })))
   }
-  if (plan.unchanged.length > 0 && plan.create.length + plan.update.length + plan.remove.length === 0) {
-    io.out(`Stack ${o.stack} is up to date (${plan.unchanged.length} service${plan.unchanged.length === 1 ? '' : 's'})\n`)
+  const unchanged = plan.unchanged.length - refreshed.length
+  if (unchanged > 0 && plan.create.length + plan.update.length + plan.remove.length + refreshed.length === 0) {
+    io.out(`Stack ${o.stack} is up to date (${unchanged} service${unchanged === 1 ? '' : 's'})\n`)
   }
-  const changed = [...plan.update.map((u) => u.spec.name), ...plan.create.map((s) => s.name)]
+  const changed = [...plan.update.map((u) => u.spec.name), ...refreshed, ...plan.create.map((s) => s.name)]
   if (!o.detach && changed.length > 0) {
     await convergeServices(client, changed, {
       out: io.out, timeoutMs: o.timeoutMs ?? 300_000, pollMs: o.pollMs ?? 500, ...(o.sleep ? { sleep: o.sleep } : {}),
@@ -160,7 +180,10 @@ Compose v3 files (version "3" or "3.x", or none) are validated against docker/cl
 does not belong where it stands is an error naming the file and key path, and nothing is deployed. Keys mesh does
 not implement (build, depends_on, secrets, …) are listed in one warning. \${VAR} and \${VAR:-default} are taken
 from the environment. Redeploying updates only the services whose spec changed; the stack's services that are no
-longer in the files stay as they are unless --prune removes them (as docker). See docs/stacks.md.
+longer in the files stay as they are unless --prune removes them (as docker). The manager pins each image tag to
+its registry digest; a redeploy asks again (--resolve-image always) and rolls out a service whose tag now names
+another digest; changed: only when the file names another image; never: tags are stored as they are. See
+docs/stacks.md.
 
 Examples:
   mesh stack deploy -c docker-compose.yml getstartedlab
@@ -177,10 +200,14 @@ export function stackCommand(): Command {
     .option('-d, --detach', 'return once the services are created/updated, without waiting for the tasks')
     .option('--prune', 'remove the services of the stack that are no longer in the files')
     .option('--with-registry-auth', 'send the registry credentials for each image (from ~/.docker/config.json) to the nodes')
+    .option('--resolve-image <when>', 'pin image tags to registry digests: always | changed | never', 'always')
     .addHelpText('after', DEPLOY_HELP)
-    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean; prune?: boolean; withRegistryAuth?: boolean }) => {
+    .action(async (stack: string, f: { composeFile: string[]; detach?: boolean; prune?: boolean; withRegistryAuth?: boolean; resolveImage: string }) => {
+      if (!(RESOLVE_IMAGE_MODES as readonly string[]).includes(f.resolveImage)) {
+        throw new ConfigError(`--resolve-image "${f.resolveImage}": want always, changed or never`)
+      }
       await deployStack(client(), {
-        stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false, prune: f.prune ?? false,
+        stack, files: readComposeFiles(f.composeFile), detach: f.detach ?? false, prune: f.prune ?? false, resolveImage: f.resolveImage as ResolveImageMode,
         ...(f.withRegistryAuth ? { registryAuth: (image: string) => registryAuthFor(image) } : {}),
       })
     })

@@ -1,4 +1,4 @@
-import { modeName, type NodeRecord, type ServiceSpec, type TaskRecord } from '../src/api/index.ts'
+import { imageWithoutDigest, modeName, type NodeRecord, type ServiceSpec, type TaskRecord } from '../src/api/index.ts'
 import { desiredStateMatches, idPrefix, labelMatches } from './format/filter.ts'
 import type { ListView } from './format/list.ts'
 import { replicasColumn, type ServiceView } from './service-mode.ts'
@@ -37,7 +37,7 @@ export function serviceList(items: readonly ServiceView[]): ListView<ServiceView
     items,
     columns: ['ID', 'Name', 'Mode', 'Replicas', 'Image', 'Ports'],
     fields: (s) => ({
-      ID: shortId(s.id), Name: s.spec.name, Mode: modeOf(s.spec), Replicas: replicasColumn(s, targetOf(s)), Image: s.spec.image, Ports: portsOf(s.spec),
+      ID: shortId(s.id), Name: s.spec.name, Mode: modeOf(s.spec), Replicas: replicasColumn(s, targetOf(s)), Image: imageWithoutDigest(s.spec.image), Ports: portsOf(s.spec),
     }),
     filterValues: { mode: ['replicated', 'global', 'replicated-job', 'global-job'] },
     matchers: {
@@ -73,7 +73,7 @@ export function taskList(tasks: readonly TaskRecord[], o: TaskListOptions): List
   const fields = (t: TaskRecord): Record<string, string> => ({
     ID: shortId(t.id),
     Name: taskName(t, o.hosts),
-    Image: t.spec.image,
+    Image: imageWithoutDigest(t.spec.image),
     Node: o.hosts.get(t.nodeId) ?? '',
     DesiredState: cap(t.desiredState),
     CurrentState: `${cap(t.status.state)} ${formatAgo(Math.max(0, o.now - t.status.timestamp))}${t.status.state === 'preparing' && t.status.message ? ` (${t.status.message})` : ''}`,

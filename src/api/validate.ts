@@ -5,6 +5,7 @@
  * words on every path.
  */
 import { validateConstraints } from './constraints.ts'
+import { parseImageRef } from './image-ref.ts'
 import { ServiceSpecError } from './errors.ts'
 import { containerProblems } from './validate-container.ts'
 import { isGlobalMode, isJobMode } from './mode.ts'
@@ -63,6 +64,7 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
     p.push(spec.name === '' ? 'name must not be empty' : `name "${spec.name}" must be 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit`)
   }
   if (spec.image.trim() === '') p.push('image must not be empty')
+  else if (!parseImageRef(spec.image)) p.push(`image "${spec.image.slice(0, 300)}": invalid reference format (want [registry/]name[:tag][@digest], lower-case name)`)
   if ('replicated' in spec.mode) {
     const r = spec.mode.replicated.replicas
     if (!Number.isFinite(r) || r < 0) p.push('replicas must be ≥ 0')

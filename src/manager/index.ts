@@ -7,7 +7,9 @@
  * (restart delays, node-down grace, rolling-update pacing), it runs the pure decision core — orchestrator.ts
  * (which tasks should exist), scheduler.ts (where they run), update.ts (rolling updates), speaking the plan types
  * of plan.ts — and commits the plan. It builds the catalog (build-catalog.ts) agents' data planes read, keeps the
- * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts).
+ * cluster's event log (events.ts) and brokers `service logs` between the CLI and the agents (logs.ts). At create
+ * and update it pins a tagged image to its digest (image-resolve.ts) through an injected `ResolveImage` port,
+ * before the transaction; a failed resolution stores the tag and answers Docker's warning.
  * `createApp`/`listen` (http/) serve the API, TLS 1.3 with client certificates on TCP (auth.ts, tls.ts; the CA is
  * cluster-ca.ts): the cluster API for the CLI (an admin client certificate, or the unix socket), /v1/agent/* for
  * agents (their node certificate: join with a token and a CSR, renewal, overlay registration, status reports, the
@@ -34,7 +36,7 @@
  * - Overlay membership (overlay-registry.ts): a node registers only its own WireGuard key and subnet (one of the
  *   pool's, held by no other node that is not removed); agents make peers and routes only of the registered list.
  *
- * Never. The manager never talks to Docker, WireGuard, nftables or gossip itself (the agent wires those), and no
+ * Never. The manager never talks to Docker, a registry, WireGuard, nftables or gossip itself (the agent wires those), and no
  * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.
  */
 export { Manager, newId, type CertificateNames, type JoinResult, type ManagerOptions } from './manager.ts'
@@ -55,4 +57,5 @@ export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } f
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'
 export { taskSpecDiffers } from './update.ts'
+export { digestWarning, type ImageResolution, type ResolveImage, type ResolveMode, type ServiceAnswer } from './image-resolve.ts'
 export type { Plan, PlanEvent } from './plan.ts'

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isDeepStrictEqual } from 'node:util'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import { validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
@@ -9,7 +10,8 @@ import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './stor
 import { ClusterAuthority } from './cluster-ca.ts'
 import type { CertRole, NodeRole as PkiNodeRole } from '../pki/index.ts'
 import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
-import { rollbackService, updateService } from './update.ts'
+import { isPaused, rollbackService, updateService } from './update.ts'
+import type { ResolveImage } from './image-resolve.ts'
 import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { formatCidr, parseCidr, type Cidr } from '../base/cidr.ts'
@@ -61,6 +63,8 @@ export interface ManagerOptions {
   log?: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
   /** How long one gossip key rotation step waits for every ready node's ack, ms. Default 30 s. */
   gossipAckWaitMs?: number
+  /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
+  resolveImage?: ResolveImage
 }
 
 export interface JoinResult {
@@ -96,6 +100,8 @@ export class Manager {
   readonly sessions: DashboardSessions
   /** The cluster's gossip keyring and its rotation (gossip-keys.ts). */
   readonly gossipKeys: GossipKeys
+  /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
+  readonly resolveImage: ResolveImage | undefined
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -116,6 +122,7 @@ export class Manager {
     this.events = o.events ?? new EventLog(o.store, { now: this.#now })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
+    this.resolveImage = o.resolveImage
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
@@ -405,6 +412,7 @@ export class Manager {
       const problems = validateServiceSpec(spec)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
       checkPortsFree(tx.listServices(), spec, s.id)
+      if (isDeepStrictEqual(spec, s.spec) && !isPaused(s)) return s // nothing to do (a redeploy that resolved the same digest)
       const next = updateService(s, spec, this.#now())
       return this.#putWithVip(tx, next, s.vip)
     })

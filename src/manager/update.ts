@@ -53,6 +53,12 @@ export function activeUpdateConfig(service: ServiceRecord): UpdateConfig {
   return isRollingBack(service) ? service.spec.rollbackConfig : service.spec.updateConfig
 }
 
+/** An update stopped by its failure action: re-sending the same spec resumes it. */
+export function isPaused(service: ServiceRecord): boolean {
+  const s = service.updateStatus?.state
+  return s === 'paused' || s === 'rollback_paused'
+}
+
 function isActive(service: ServiceRecord): boolean {
   const s = service.updateStatus?.state
   return s === 'updating' || s === 'rollback_started'

@@ -3,6 +3,8 @@ import type { TaskRecord } from '../api/types.ts'
 import { DEFAULT_DOCKER_SOCKET } from '../config/index.ts'
 import { LABEL, containerCreateOptions, containerName, graceSeconds } from './container-spec.ts'
 import { JsonLines } from '../base/ndjson.ts'
+import { imageName, parseImageRef } from '../api/image-ref.ts'
+import type { EngineRegistryConfig } from './registry-resolve.ts'
 import { parseEngineEvent } from './engine-events.ts'
 import { EngineError, engineError } from './errors.ts'
 import { lastLogLine } from './log-tail.ts'
@@ -34,6 +36,12 @@ const statusOf = (err: unknown): number => {
   return typeof s === 'number' ? s : 0
 }
 
+/** `name:tag@sha256:…` → `name@sha256:…` (what the engine looks up and pulls); other references unchanged. */
+export function byDigest(image: string): string {
+  const r = parseImageRef(image)
+  return r?.digest !== undefined ? `${imageName(r)}@${r.digest}` : image
+}
+
 const HEALTH = new Set<string>(['starting', 'healthy', 'unhealthy'])
 
 export class DockerRuntime implements ContainerRuntime {
@@ -63,7 +71,13 @@ export class DockerRuntime implements ContainerRuntime {
     }))
   }
 
-  async ensureImage(ref: string, onProgress: (pct: number) => void, o: PullOptions = {}): Promise<'present' | 'pulled'> {
+  /**
+   * A pinned reference (`nginx:latest@sha256:…`) is looked up and pulled by its digest alone (`nginx@sha256:…`):
+   * present when the engine has that very image, else pulled by digest (the engine verifies the content). A tag
+   * is pulled only when missing.
+   */
+  async ensureImage(image: string, onProgress: (pct: number) => void, o: PullOptions = {}): Promise<'present' | 'pulled'> {
+    const ref = byDigest(image)
     try {
       await this.#docker.getImage(ref).inspect()
       return 'present'
@@ -100,6 +114,15 @@ export class DockerRuntime implements ContainerRuntime {
     })
     if (last !== 100) onProgress(progress.finish())
     return 'pulled'
+  }
+
+  /** The engine's registry settings (`GET /info` → RegistryConfig: which registries are plain HTTP); undefined if unreachable. */
+  async registryConfig(): Promise<EngineRegistryConfig | undefined> {
+    try {
+      return ((await this.#docker.info()) as { RegistryConfig?: EngineRegistryConfig }).RegistryConfig
+    } catch {
+      return undefined
+    }
   }
 
   async create(task: TaskRecord, network: string): Promise<string> {

@@ -43,3 +43,10 @@ export function engineError(op: string, subject: string, err: unknown): EngineEr
   const status = typeof (err as ModemError)?.statusCode === 'number' ? (err as ModemError).statusCode as number : 0
   return new EngineError(op, subject, engineText(err), status, { cause: err })
 }
+
+/** The manager could not learn an image tag's digest from its registry (registry-resolve.ts): the registry's status or the network's error, naming the image. */
+export class RegistryError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_REGISTRY', message, options)
+  }
+}

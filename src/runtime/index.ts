@@ -10,6 +10,11 @@
  * failed ("task: non-zero exit (N)") | rejected (the engine's own error text) | shutdown. Engine events
  * (start, die, health_status) drive the reports; nothing polls.
  *
+ * Images: a task's image pinned to a digest (`nginx:latest@sha256:…`, the manager's doing) is used when the engine
+ * has that digest, else pulled by digest; a tag is pulled only when missing. `registryResolver` (registry-resolve.ts)
+ * is the manager node's way to learn a tag's digest: the Registry API v2 directly, plain HTTP only where the engine's
+ * `insecure-registries` allow it.
+ *
  * Who calls it: the agent, on every node, with the overlay's Docker network name; the manager feeds it.
  * `LogShipper` is the node's half of `mesh service logs`: asked on the watch stream, it reads task containers' logs
  * from the engine (one `LogDemuxer` for Docker's framed log stream, shared with the runner's last-log-line) and
@@ -25,11 +30,15 @@
  * networks it did not label; retry a rejected or failed task.
  */
 export { TaskRunner, type TaskRunnerOptions, type Log } from './task-runner.ts'
-export { DockerRuntime, type DockerRuntimeOptions } from './docker-runtime.ts'
+export { DockerRuntime, byDigest, type DockerRuntimeOptions } from './docker-runtime.ts'
+export {
+  credentialsFor, insecureRegistryCheck, registryLocation, registryResolver, resolveImageDigest,
+  type EngineRegistryConfig, type RegistryFetch, type RegistryResolverOptions, type ResolveOptions,
+} from './registry-resolve.ts'
 export { planContainers, isTerminal, type ContainerAction, type RemoveReason } from './plan.ts'
 export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
 export { PullProgress, type PullEvent } from './pull-progress.ts'
-export { EngineError } from './errors.ts'
+export { EngineError, RegistryError } from './errors.ts'
 export { LogShipper, engineLogPath, splitTimestamp, type LogShipperOptions } from './log-shipper.ts'
 export { LogDemuxer, type DemuxedLine, type LogStream } from './log-demux.ts'
 export type {

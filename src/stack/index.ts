@@ -20,7 +20,7 @@
  * `env` and `cwd`), or write anything.
  */
 export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
-export { planStack, sameSpec, stackServices, updateBody, type PlanOptions, type StackPlan } from './plan.ts'
+export { RESOLVE_IMAGE_MODES, planStack, sameSpec, stackServices, updateBody, type PlanOptions, type ResolveImageMode, type StackPlan } from './plan.ts'
 export { IMAGE_LABEL } from './convert.ts'
 export { StackError, StackFileError } from './errors.ts'
 export type { Env } from './interpolate.ts'

@@ -1,5 +1,6 @@
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
 import { STACK_LABEL } from '../api/types.ts'
+import { hasDigest, imageMatches } from '../api/image-ref.ts'
 import { StackError } from './errors.ts'
 
 /**
@@ -9,7 +10,16 @@ import { StackError } from './errors.ts'
  * docker leaves them. Refuses, before anything is done, a name taken by a service outside the stack and an ingress
  * port published by a service the deploy keeps and does not update (outside the stack, or left out of the files
  * and not pruned). Order of execution: remove, update, create (so freed ports are free).
+ *
+ * Images: the manager stores a tag pinned to its digest (`nginx:latest@sha256:…`), so the files' `nginx` is
+ * compared with the stored image digest aside (imageMatches). `--resolve-image` (docker's): `always` (default)
+ * sends a service the files leave unchanged to the manager anyway (`refresh`) so it resolves the tag again; the
+ * manager changes nothing when the digest is the same, and rolls the tasks out when it moved. `changed` and
+ * `never` leave such a service alone, and an update that keeps the tag keeps the stored digest.
  */
+
+export type ResolveImageMode = 'always' | 'changed' | 'never'
+export const RESOLVE_IMAGE_MODES: readonly ResolveImageMode[] = ['always', 'changed', 'never']
 
 export interface StackPlan {
   create: ServiceSpec[]
@@ -17,6 +27,11 @@ export interface StackPlan {
   update: { id: string; spec: ServiceSpec; body: Record<string, unknown> }[]
   /** Names of services whose spec is already what the files say. */
   unchanged: string[]
+  /**
+   * Of the unchanged services, those whose tag the manager resolves again (`always`): `body` as for update; they
+   * change only if the tag now points at another digest (the answer's `version` is then above `version`).
+   */
+  refresh: { id: string; name: string; version: number; body: Record<string, unknown> }[]
   remove: { id: string; name: string }[]
   /** Names of the stack's services no longer in the files that stay because the deploy does not prune. */
   kept: string[]
@@ -25,6 +40,8 @@ export interface StackPlan {
 export interface PlanOptions {
   /** Remove the stack's services that are no longer in the files (`--prune`). Default false, as docker. */
   prune?: boolean
+  /** docker's `--resolve-image`: `always` (default) asks the manager to resolve unchanged services' tags again. */
+  resolveImage?: ResolveImageMode
 }
 
 /** The services of a stack (by the namespace label), sorted by name. */
@@ -52,6 +69,8 @@ export const CLEARABLE = ['command', 'entrypoint', 'healthcheck', 'hostname', 'u
  */
 export function sameSpec(current: ServiceSpec, desired: ServiceSpec): boolean {
   const keys = new Set<string>([...Object.keys(desired), ...CLEARABLE])
+  keys.delete('image')
+  if (!imageMatches(current.image, desired.image)) return false
   for (const k of keys) {
     if (canonical((current as unknown as Record<string, unknown>)[k]) !== canonical((desired as unknown as Record<string, unknown>)[k])) return false
   }
@@ -70,7 +89,8 @@ export function updateBody(current: ServiceSpec, desired: ServiceSpec): Record<s
 
 export function planStack(stack: string, desired: readonly ServiceSpec[], current: readonly ServiceRecord[], o: PlanOptions = {}): StackPlan {
   const byName = new Map(current.map((s) => [s.spec.name, s]))
-  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [], kept: [] }
+  const plan: StackPlan = { create: [], update: [], unchanged: [], remove: [], kept: [], refresh: [] }
+  const resolveImage: ResolveImageMode = o.resolveImage ?? 'always'
   const wanted = new Set(desired.map((s) => s.name))
   for (const spec of desired) {
     const cur = byName.get(spec.name)
@@ -78,8 +98,17 @@ export function planStack(stack: string, desired: readonly ServiceSpec[], curren
     else if (cur.spec.labels[STACK_LABEL] !== stack) {
       const owner = cur.spec.labels[STACK_LABEL]
       throw new StackError(`service "${spec.name}" already exists and is not part of stack "${stack}"${owner ? ` (it belongs to stack "${owner}")` : ''}; remove it or choose another stack name`)
-    } else if (sameSpec(cur.spec, spec)) plan.unchanged.push(spec.name)
-    else plan.update.push({ id: cur.id, spec, body: updateBody(cur.spec, spec) })
+    } else if (sameSpec(cur.spec, spec)) {
+      plan.unchanged.push(spec.name)
+      if (resolveImage === 'always' && !hasDigest(spec.image)) {
+        plan.refresh.push({ id: cur.id, name: spec.name, version: cur.version, body: updateBody(cur.spec, spec) })
+      }
+    } else {
+      const body = updateBody(cur.spec, spec)
+      // Same tag, not resolved again: the stored digest stays (docker's `changed` and `never`).
+      if (resolveImage !== 'always' && imageMatches(cur.spec.image, spec.image)) body.image = cur.spec.image
+      plan.update.push({ id: cur.id, spec, body })
+    }
   }
   for (const s of stackServices(stack, current)) {
     if (wanted.has(s.spec.name)) continue

@@ -20,6 +20,7 @@ import { mountCa } from './ca-api.ts'
 import { clusterInfoView } from './info.ts'
 import { serverTlsOptions, type ServerTls } from './tls.ts'
 import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
+import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../image-resolve.ts'
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
 
@@ -73,6 +74,12 @@ function specFrom(b: Record<string, unknown>, base: ServiceSpec): ServiceSpec {
     if (err instanceof ServiceRequestError) throw new RequestError(400, 'MESH_ERR_INVALID', err.message)
     throw err
   }
+}
+
+function resolveMode(req: Request): ResolveMode {
+  const mode = resolveModeOf(req.query.resolveImage)
+  if (!mode) throw new RequestError(400, 'MESH_ERR_INVALID', 'resolveImage must be always or never')
+  return mode
 }
 
 export function createApp(o: ApiOptions, defaults: (name: string, image: string) => ServiceSpec): express.Express {
@@ -129,10 +136,12 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const tasks = m.listTasks()
     res.json(m.listServices().map((s) => ({ ...s, ...replicaCounts(s, tasks) })))
   })
+  // ?resolveImage=never (`--no-resolve-image`) stores the image as given; by default a tag is pinned to its digest.
   app.post('/v1/services', requireAdmin, async (req, res) => {
+    const mode = resolveMode(req)
     const b = body<Record<string, unknown>>(req)
     const spec = specFrom(b, defaults(str(b.name, 'name'), typeof b.image === 'string' ? b.image : ''))
-    res.status(201).json(await m.createService(spec))
+    res.status(201).json(await createPinned(m, spec, mode))
   })
   app.get('/v1/services/:id', requireAdmin, (req, res) => {
     const s = m.getService(req.params.id as string)
@@ -141,8 +150,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ ...s, ...replicaCounts(s, m.listTasks({ serviceId: s.id })), now: m.now() })
   })
   app.post('/v1/services/:id/update', requireAdmin, async (req, res) => {
+    const mode = resolveMode(req)
     const b = body<Record<string, unknown>>(req)
-    res.json(await m.updateService(req.params.id as string, (spec) => specFrom(b, spec)))
+    res.json(await updatePinned(m, req.params.id as string, (spec) => specFrom(b, spec), mode))
   })
   app.post('/v1/services/:id/scale', requireAdmin, async (req, res) => {
     const { replicas } = body<{ replicas: number }>(req)
