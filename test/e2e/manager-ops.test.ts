@@ -126,8 +126,11 @@ t.test('private registry: pushed once, a global service pulls it on every worker
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   const tasks = live(await tasksOf('reg'))
   t.same(tasks.map((x) => nodeName.get(x.nodeId)).sort(), ['node1', 'node2', 'node3', 'node4'], 'one task on every node')
+  // The manager pinned the tag to its digest; engines pull by digest (as Swarm's do), so the tag is not on the workers.
+  const pinned = (await api<{ spec: { image: string } }>('/v1/services/reg')).spec.image
+  t.match(pinned, new RegExp(`^${REG.replace(/\./g, '\\.')}/busybox:1@sha256:[0-9a-f]{64}$`), `the service's image is pinned: ${pinned}`)
   for (const w of workers) {
-    const img = await w.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', IMAGE])
+    const img = await w.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', pinned.replace(':1@', '@')])
     t.match(img.stdout, new RegExp(`${REG.replace(/\./g, '\\.')}/busybox@sha256:`), `${w.name}: its engine pulled ${IMAGE} from the registry`)
   }
   t.ok([...messages].some((m) => /^pulling image \d+%$/.test(m)), `service ps showed pull progress: ${[...messages].join(', ')}`)
@@ -168,6 +171,41 @@ t.test('unknown image: the task is rejected with the engine\'s text, nothing is 
   t.match((await mesh(['service', 'ps', 'ghost'])).stdout, /Rejected .*(manifest unknown|not found)/, 'visible in service ps')
   for (const n of lab.nodes) t.same((await n.docker(['ps', '-aq', '--filter', 'name=ghost.'])).stdout.trim(), '', `no ghost container on ${n.name}`)
   t.equal((await mesh(['service', 'rm', 'ghost'])).code, 0)
+})
+
+t.test('a re-pushed tag rolls out by digest: create pins it, update --image resolves the new one', async (t) => {
+  const PIN = `${REG}/pin:latest`
+  const push = async (content: string): Promise<void> => {
+    await mgr.docker(['rm', '-f', 'mkpin'])
+    t.equal((await mgr.docker(['run', '--name', 'mkpin', '--network', 'lab', LAB_IMAGE, 'sh', '-c', `echo ${content} > /v`])).code, 0)
+    t.equal((await mgr.docker(['commit', 'mkpin', PIN])).code, 0)
+    await mgr.docker(['rm', '-f', 'mkpin'])
+    const r = await mgr.docker(['push', PIN], { timeoutMs: 120_000 })
+    t.equal(r.code, 0, `pushed ${content} (${r.stderr.trim()})`)
+  }
+  const pinned = async (): Promise<string> => ((await api<{ spec: { image: string } }>('/v1/services/pin')).spec.image)
+  const reads = async (): Promise<string[]> => Promise.all(live(await tasksOf('pin')).map(async (x) => {
+    const n = lab.nodes.find((l) => l.name === nodeName.get(x.nodeId)) as LabNode
+    return (await n.docker(['exec', `pin.${x.slot}.${x.id}`, 'cat', '/v'])).stdout.trim()
+  }))
+  await push('one')
+  const r = await mesh(['service', 'create', '--name', 'pin', '--replicas', '2', PIN, 'sh', '-c', LOOP], 180_000)
+  t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
+  const first = await pinned()
+  t.match(first, new RegExp(`^${PIN.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}$`), `the service runs the tag pinned to its digest: ${first}`)
+  t.same(await reads(), ['one', 'one'])
+  await push('two')
+  t.equal((await mesh(['service', 'update', '--env-add', 'X=1', 'pin'], 180_000)).code, 0)
+  t.equal(await pinned(), first, 'an update without --image keeps the pinned digest')
+  t.same(await reads(), ['one', 'one'], 'so the tasks still run the first image')
+  const u = await mesh(['service', 'update', '--image', PIN, 'pin'], 180_000)
+  t.equal(u.code, 0, `update --image converges (${u.stderr.trim()})`)
+  const second = await pinned()
+  t.not(second, first, `update --image resolved the re-pushed tag: ${second}`)
+  t.same(await reads(), ['two', 'two'], 'and every task runs the new image')
+  const ls = await mesh(['service', 'ls', '--filter', 'name=pin'])
+  t.notMatch(ls.stdout, /sha256/, 'service ls shows the image without the digest, as docker')
+  t.equal((await mesh(['service', 'rm', 'pin'])).code, 0)
 })
 
 // web: three tasks that say hello on stdout and stderr, then tick; FAIL=1 makes a task exit 1 at once.
