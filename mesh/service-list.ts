@@ -73,7 +73,8 @@ export function serviceListCommands(cmd: Command, client: () => ApiClient = mana
     .action(async (refs: string[], f: { format?: string }) => {
       const c = client()
       const ids = await resolveServices(c, refs)
-      await inspectAll(ids, (id) => c.request('GET', `/v1/services/${encodeURIComponent(id)}`), f.format)
+      // `now` is the manager's clock for convergence waits, not part of the service: inspect leaves it out.
+      await inspectAll(ids, async (id) => withoutNow(await c.request<Record<string, unknown>>('GET', `/v1/services/${encodeURIComponent(id)}`)), f.format)
     })
 }
 
@@ -84,4 +85,10 @@ export async function removeServices(client: ApiClient, refs: readonly string[],
     await client.request('DELETE', `/v1/services/${encodeURIComponent(id)}`)
     out(`${refs[i]}\n`)
   }
+}
+
+/** A service as `service inspect` shows it: the API view without the manager's `now` (a convergence aid). */
+export function withoutNow(view: Record<string, unknown>): Record<string, unknown> {
+  const { now: _now, ...rest } = view
+  return rest
 }

@@ -7,12 +7,9 @@ import { applySpecFlags, many, printWarnings, resolveQuery, specOptions, type Se
 import { registryAuthFor } from './registry-auth.ts'
 import { serviceLogsCommand } from './service-logs.ts'
 import { removeServices, serviceListCommands } from './service-list.ts'
+import { shortId } from './views.ts'
 
 /** `mesh service …`: create, ls, ps, inspect, scale, update, rollback, rm, logs — docker's shapes, over the manager API. */
-
-function shortId(id: string): string {
-  return id.slice(0, 12)
-}
 
 export function serviceCommand(): Command {
   const cmd = new Command('service').description('manage services (run on a manager, or set MESH_HOST and MESH_CERT_PATH)')

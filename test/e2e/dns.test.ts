@@ -41,7 +41,7 @@ if (probeCreated.code !== 0) throw new Error(`service create probe: ${probeCreat
 const [probe] = await c.running('probe')
 const probeName = `probe.${probe?.slot}.${probe?.id}`
 const gateway = (JSON.parse((await c.mesh(['status', '--json'])).stdout) as { overlay: { gateway: string } }).overlay.gateway
-const vip = (JSON.parse((await c.mesh(['service', 'inspect', 'web'])).stdout) as { vip?: string }).vip as string
+const vip = (JSON.parse((await c.mesh(['service', 'inspect', 'web'])).stdout) as { vip?: string }[])[0]?.vip as string // an array, as docker
 
 /** Run a command in the probe task's container on node1 (a container started by mesh, as a user's would be). */
 const inProbe = (cmd: string) => mgr.docker(['exec', probeName, 'sh', '-c', cmd], { timeoutMs: 30_000 })

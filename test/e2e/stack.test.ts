@@ -92,7 +92,7 @@ t.test('data in the named volume survives a task restart', async (t) => {
 t.test('a stack\'s services reach each other by their short names', async (t) => {
   const [web] = await c.running('getstartedlab_web') as [Task]
   const host = nodes.find((n) => n.name === c.nodeName.get(web.nodeId)) as LabNode
-  const vip = (JSON.parse((await c.mesh(['service', 'inspect', 'getstartedlab_redis'])).stdout) as { vip: string }).vip
+  const vip = (JSON.parse((await c.mesh(['service', 'inspect', 'getstartedlab_redis'])).stdout) as { vip: string }[])[0]?.vip as string // an array, as docker
   const exec = (cmd: string) => host.docker(['exec', `getstartedlab_web.${web.slot}.${web.id}`, 'sh', '-c', cmd], { timeoutMs: 30_000 })
   const ns = await exec('nslookup redis')
   t.match(ns.stdout, new RegExp(`Name:\\s+redis[\\s\\S]*Address:?\\s*(\\d+:\\s*)?${vip.replace(/\./g, '\\.')}`), `redis → getstartedlab_redis's VIP ${vip}`)

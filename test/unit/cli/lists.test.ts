@@ -7,7 +7,7 @@ import t from 'tap'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import type { NodeRecord, ServiceSpec, TaskRecord } from '../../../src/api/types.ts'
 import type { ApiClient } from '../../../mesh/client.ts'
-import { inspectAll, listServiceTasks, listServices, removeServices, resolveServices } from '../../../mesh/service-list.ts'
+import { inspectAll, listServiceTasks, listServices, removeServices, resolveServices, withoutNow } from '../../../mesh/service-list.ts'
 import { listNodeTasks, listNodes, resolveNodes } from '../../../mesh/node.ts'
 import { listStackServices, listStackTasks, listStacks } from '../../../mesh/stack.ts'
 import { adminClientList } from '../../../mesh/ca.ts'
@@ -230,4 +230,9 @@ t.test('ca ls-clients and key ls', async (t) => {
   t.equal(renderKeys(keys, { filter: ['primary=false'], format: '{{.Fingerprint}}' }), 'sha256:22\n')
   t.match(renderKeys(keys, {}), /FINGERPRINT\s+PRIMARY\nsha256:11\s+yes\n.*\n\nkeyring version 2/s, 'the default view keeps the rotation settings')
   t.same(JSON.parse(renderKeys(keys, { json: true })), keys)
+})
+
+t.test('service inspect leaves out the manager clock the convergence wait reads', (t) => {
+  t.same(withoutNow({ id: 'x', spec: { name: 'web' }, running: 1, now: 123 }), { id: 'x', spec: { name: 'web' }, running: 1 })
+  t.end()
 })

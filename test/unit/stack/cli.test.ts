@@ -11,12 +11,13 @@ import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import type { NodeRecord, ServiceRecord, TaskStatus } from '../../../src/api/types.ts'
+import type { NodeRecord, ServiceRecord } from '../../../src/api/types.ts'
 import { ManagerClient } from '../../../src/api/client.ts'
 import { deployStack, listStackServices, listStackTasks, listStacks, removeStacks, type StackIo } from '../../../mesh/stack.ts'
 import { runMesh } from '../../support/procs.ts'
 import { TUTORIAL } from './fixtures.ts'
 import { testCsr } from '../../support/pki.ts'
+import { startFakeAgents } from '../../support/fake-agents.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
 const store = openSqliteStore(':memory:')
@@ -32,28 +33,17 @@ const nodes: NodeRecord[] = [
 const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
 const client = new ManagerClient({ dataDir: dir })
 
-/** Fake agents: every assigned task runs at once; every task told to stop stops. */
-const agents = setInterval(() => {
-  for (const node of nodes) {
-    const updates = store.listTasks({ nodeId: node.id }).flatMap((task): { taskId: string; status: TaskStatus }[] => {
-      const now = manager.now()
-      if (task.desiredState === 'running' && ['assigned', 'accepted', 'preparing', 'ready', 'starting'].includes(task.status.state)) {
-        if (task.spec.image === 'crashes') {
-          return [{ taskId: task.id, status: { state: 'failed', message: 'task: non-zero exit (1)', err: 'task: non-zero exit (1)', exitCode: 1, timestamp: now, startedAt: now } }]
-        }
-        return [{ taskId: task.id, status: { state: 'running', message: 'started', timestamp: now, startedAt: now } }]
-      }
-      if (task.desiredState !== 'running' && !['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'].includes(task.status.state)) {
-        return [{ taskId: task.id, status: { state: 'shutdown', message: 'stopped', timestamp: now } }]
-      }
-      return []
-    })
-    if (updates.length > 0) void manager.reportTasks(node, updates)
-  }
-}, 20)
+/** Fake agents: every assigned task runs at once (an image named `crashes` fails at once); every task told to stop stops. */
+const STARTING = ['assigned', 'accepted', 'preparing', 'ready', 'starting']
+const stopAgents = startFakeAgents({
+  manager, store, nodes,
+  next: (task, now) => task.spec.image === 'crashes' && task.desiredState === 'running' && STARTING.includes(task.status.state)
+    ? { state: 'failed', message: 'task: non-zero exit (1)', err: 'task: non-zero exit (1)', exitCode: 1, timestamp: now, startedAt: now }
+    : null,
+})
 
 t.teardown(async () => {
-  clearInterval(agents)
+  stopAgents()
   manager.stop()
   await new Promise<void>((r) => server.close(() => r()))
   store.close?.()

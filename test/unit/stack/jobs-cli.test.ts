@@ -12,10 +12,11 @@ import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { isJobMode } from '../../../src/api/mode.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import type { NodeRecord, TaskStatus } from '../../../src/api/types.ts'
+import type { NodeRecord } from '../../../src/api/types.ts'
 import { ManagerClient } from '../../../src/api/client.ts'
 import { deployStack, listStackServices, type StackIo } from '../../../mesh/stack.ts'
 import { testCsr } from '../../support/pki.ts'
+import { startFakeAgents } from '../../support/fake-agents.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-jobs-'))
 const store = openSqliteStore(':memory:')
@@ -32,29 +33,19 @@ const client = new ManagerClient({ dataDir: dir })
 let maxLive = 0
 
 /** Fake agents: assigned tasks run; a running job task completes on the next round; tasks told to stop stop. */
-const agents = setInterval(() => {
-  const live = store.listTasks().filter((x) => x.serviceName === 'batch_migrate' && x.desiredState === 'running' && !['complete', 'failed', 'shutdown'].includes(x.status.state))
-  maxLive = Math.max(maxLive, live.length)
-  for (const node of nodes) {
-    const updates = store.listTasks({ nodeId: node.id }).flatMap((task): { taskId: string; status: TaskStatus }[] => {
-      const now = Date.now()
-      if (task.desiredState === 'running' && ['assigned', 'accepted', 'preparing', 'ready', 'starting'].includes(task.status.state)) {
-        return [{ taskId: task.id, status: { state: 'running', message: 'started', timestamp: now, startedAt: now } }]
-      }
-      if (task.desiredState === 'running' && task.status.state === 'running' && isJobMode(task.spec.mode)) {
-        return [{ taskId: task.id, status: { state: 'complete', message: 'finished', exitCode: 0, timestamp: now } }]
-      }
-      if (task.desiredState !== 'running' && !['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned'].includes(task.status.state)) {
-        return [{ taskId: task.id, status: { state: 'shutdown', message: 'stopped', timestamp: now } }]
-      }
-      return []
-    })
-    if (updates.length > 0) void manager.reportTasks(node, updates)
-  }
-}, 20)
+const stopAgents = startFakeAgents({
+  manager, store, nodes, now: () => Date.now(),
+  onTick: () => {
+    const live = store.listTasks().filter((x) => x.serviceName === 'batch_migrate' && x.desiredState === 'running' && !['complete', 'failed', 'shutdown'].includes(x.status.state))
+    maxLive = Math.max(maxLive, live.length)
+  },
+  next: (task, now) => task.desiredState === 'running' && task.status.state === 'running' && isJobMode(task.spec.mode)
+    ? { state: 'complete', message: 'finished', exitCode: 0, timestamp: now }
+    : null,
+})
 
 t.teardown(async () => {
-  clearInterval(agents)
+  stopAgents()
   manager.stop()
   await new Promise<void>((r) => server.close(() => r()))
   store.close?.()
