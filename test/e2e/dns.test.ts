@@ -33,9 +33,9 @@ if (up.code !== 0) throw new Error(`dnsmasq upstream: ${up.stderr.trim()}`)
 t.teardown(() => { try { process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGKILL') } catch { /* gone */ } })
 
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
-const created = await c.mesh(['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8090:80', 'mesh/busybox:latest', ...WEB], 180_000)
+const created = await c.mesh(['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '3', '-p', '8090:80', 'mesh/busybox:latest', ...WEB], 180_000)
 if (created.code !== 0) throw new Error(`service create web: ${created.stderr.trim()}`)
-const probeCreated = await c.mesh(['service', 'create', '--name', 'probe', '--constraint', `node.hostname==${mgr.name}`, 'mesh/busybox:latest',
+const probeCreated = await c.mesh(['service', 'create', '--name', 'probe', '--update-monitor', '1s', '--constraint', `node.hostname==${mgr.name}`, 'mesh/busybox:latest',
   'sleep', '3600'], 180_000)
 if (probeCreated.code !== 0) throw new Error(`service create probe: ${probeCreated.stderr.trim()}`)
 const [probe] = await c.running('probe')

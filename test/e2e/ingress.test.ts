@@ -24,7 +24,7 @@ const fetchLoop = c.fetchLoop.bind(c)
 const errors = (rs: { body: string }[]) => rs.filter((r) => r.body === 'ERR' || r.body === '').length
 
 t.test('12 requests to each node\'s published port: every task answers, in round-robin order', async (t) => {
-  const r = await c.mesh(['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', 'mesh/busybox:latest', ...WEB], 180_000)
+  const r = await c.mesh(['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '3', '-p', '8080:80', 'mesh/busybox:latest', ...WEB], 180_000)
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   const tasks = await c.running('web')
   const names = new Set(tasks.map((x) => `web.${x.slot}.${x.id}`))
@@ -45,7 +45,7 @@ t.test('12 requests to each node\'s published port: every task answers, in round
 })
 
 t.test('a one-replica service on node4 answers through node1\'s published port', async (t) => {
-  const r = await c.mesh(['service', 'create', '--name', 'solo', '--replicas', '1', '--constraint', `node.hostname==${w3.name}`,
+  const r = await c.mesh(['service', 'create', '--name', 'solo', '--update-monitor', '1s', '--replicas', '1', '--constraint', `node.hostname==${w3.name}`,
     '-p', '8081:80', 'mesh/busybox:latest', ...WEB], 180_000)
   t.equal(r.code, 0, r.stderr.trim())
   const [task] = await c.running('solo')
@@ -59,7 +59,7 @@ t.test('a one-replica service on node4 answers through node1\'s published port',
 
 t.test('a UDP published port answers through every node', async (t) => {
   await importImage(nodes, 'mesh/socat:latest', ['/usr/bin/socat'])
-  const r = await c.mesh(['service', 'create', '--name', 'echo', '--replicas', '2', '-p', '5353:53/udp', 'mesh/socat:latest',
+  const r = await c.mesh(['service', 'create', '--name', 'echo', '--update-monitor', '1s', '--replicas', '2', '-p', '5353:53/udp', 'mesh/socat:latest',
     'socat', 'UDP4-RECVFROM:53,fork', 'EXEC:cat'], 180_000)
   t.equal(r.code, 0, r.stderr.trim())
   for (const n of nodes) {
@@ -72,7 +72,7 @@ t.test('a UDP published port answers through every node', async (t) => {
 })
 
 t.test('with proxy-protocol on, the backend sees the client\'s real address', async (t) => {
-  const r = await c.mesh(['service', 'create', '--name', 'pp', '--replicas', '1', '--publish', 'published=8082,target=80,proxy-protocol=v1',
+  const r = await c.mesh(['service', 'create', '--name', 'pp', '--update-monitor', '1s', '--replicas', '1', '--publish', 'published=8082,target=80,proxy-protocol=v1',
     'mesh/busybox:latest', 'nc', '-ll', '-p', '80', '-e', 'sh', '-c', 'read l; echo "got: $l"'], 180_000)
   t.equal(r.code, 0, r.stderr.trim())
   const clientIp = c.lab.gateway

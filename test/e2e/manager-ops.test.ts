@@ -118,7 +118,7 @@ const meshWithAuth = (args: string[], timeoutMs = 120_000) =>
 t.test('private registry: pushed once, a global service pulls it on every worker', async (t) => {
   for (const w of workers) t.not((await w.docker(['image', 'inspect', IMAGE])).code, 0, `${w.name} does not have the image yet`)
   const messages = new Set<string>()
-  const { result: r } = await sample('reg', mesh(['service', 'create', '--name', 'reg', '--mode', 'global', IMAGE, 'sh', '-c', LOOP], 180_000))
+  const { result: r } = await sample('reg', mesh(['service', 'create', '--name', 'reg', '--update-monitor', '1s', '--mode', 'global', IMAGE, 'sh', '-c', LOOP], 180_000))
     .then(async (x) => {
       for (const s of x.samples) for (const k of s) if (k.status.state === 'preparing') messages.add(k.status.message)
       return x
@@ -137,7 +137,7 @@ t.test('private registry: pushed once, a global service pulls it on every worker
 })
 
 t.test('a registry that needs auth: rejected without --with-registry-auth, runs with it, never shown', async (t) => {
-  const r = await meshWithAuth(['service', 'create', '--name', 'priv', '--replicas', '2', '--restart-delay', '1s', '--update-parallelism', '0',
+  const r = await meshWithAuth(['service', 'create', '--name', 'priv', '--update-monitor', '1s', '--replicas', '2', '--restart-delay', '1s', '--update-parallelism', '0',
     '--detach', AUTH_IMAGE, 'sh', '-c', LOOP])
   t.equal(r.code, 0, r.stderr.trim())
   const rejected = await waitFor(async () => (await tasksOf('priv')).find((x) => x.status.state === 'rejected') ?? null, 60_000,
@@ -189,7 +189,7 @@ t.test('a re-pushed tag rolls out by digest: create pins it, update --image reso
     return (await n.docker(['exec', `pin.${x.slot}.${x.id}`, 'cat', '/v'])).stdout.trim()
   }))
   await push('one')
-  const r = await mesh(['service', 'create', '--name', 'pin', '--replicas', '2', PIN, 'sh', '-c', LOOP], 180_000)
+  const r = await mesh(['service', 'create', '--name', 'pin', '--update-monitor', '1s', '--replicas', '2', '--update-parallelism', '0', PIN, 'sh', '-c', LOOP], 180_000)
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   const first = await pinned()
   t.match(first, new RegExp(`^${PIN.replace(/[.]/g, '\\.')}@sha256:[0-9a-f]{64}$`), `the service runs the tag pinned to its digest: ${first}`)

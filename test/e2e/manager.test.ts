@@ -33,7 +33,7 @@ t.test('init and join: node ls shows the manager and three workers', async (t) =
 })
 
 t.test('service create --replicas 3 runs three tasks on three nodes, reachable over the overlay', async (t) => {
-  const r = await mesh(['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80', 'mesh/busybox:latest',
+  const r = await mesh(['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '3', '-p', '8080:80', 'mesh/busybox:latest',
     'sh', '-c', 'hostname > /i.html && exec httpd -f -p 80 -h / -c /dev/null'], 180_000)
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   t.match(r.stdout, /overall progress: 3 out of 3 tasks/)

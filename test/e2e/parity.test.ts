@@ -33,16 +33,16 @@ const tasksOf = (service: string) => json<FullTask[]>(['service', 'ps', service]
 const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
 
 // The probe: a task container on node1, as a user's own container would be.
-const probeUp = await mesh(['service', 'create', '--name', 'probe', '--constraint', `node.hostname==${mgr.name}`, 'mesh/socat:latest',
+const probeUp = await mesh(['service', 'create', '--name', 'probe', '--update-monitor', '1s', '--constraint', `node.hostname==${mgr.name}`, 'mesh/socat:latest',
   'sleep', '3600'], 180_000)
 if (probeUp.code !== 0) throw new Error(`service create probe: ${probeUp.stderr.trim()}`)
 const [probe] = await c.running('probe')
 const inProbe = (cmd: string) => mgr.docker(['exec', `probe.${probe?.slot}.${probe?.id}`, 'sh', '-c', cmd], { timeoutMs: 60_000 })
 
 t.test('a VIP carries every port: http://web2/ and a UDP query reach all tasks with nothing published', async (t) => {
-  const web = await mesh(['service', 'create', '--name', 'web2', '--replicas', '3', 'mesh/busybox:latest', ...WEB], 180_000)
+  const web = await mesh(['service', 'create', '--name', 'web2', '--update-monitor', '1s', '--replicas', '3', 'mesh/busybox:latest', ...WEB], 180_000)
   t.equal(web.code, 0, `web2 converges (${web.stderr.trim()})`)
-  const udp = await mesh(['service', 'create', '--name', 'echo2', '--replicas', '3', 'mesh/socat:latest',
+  const udp = await mesh(['service', 'create', '--name', 'echo2', '--update-monitor', '1s', '--replicas', '3', 'mesh/socat:latest',
     'socat', 'UDP4-RECVFROM:5353,fork', 'SYSTEM:echo $MESH_TASK_NAME'], 180_000)
   t.equal(udp.code, 0, `echo2 converges (${udp.stderr.trim()})`)
   const inspect = JSON.parse((await mesh(['service', 'inspect', 'web2'])).stdout) as { vip?: string }[]
@@ -61,7 +61,7 @@ t.test('a VIP carries every port: http://web2/ and a UDP query reach all tasks w
 
 t.test('service update --force replaces every task of an unchanged spec', async (t) => {
   const before = (await c.running('web2')).map((x) => x.id).sort()
-  const r = await mesh(['service', 'update', '--force', 'web2'], 240_000)
+  const r = await mesh(['service', 'update', '--force', '--update-parallelism', '0', 'web2'], 240_000)
   t.equal(r.code, 0, `update --force converges (${r.stderr.trim()})`)
   const after = (await c.running('web2')).map((x) => x.id).sort()
   t.equal(after.length, 3, 'three tasks run')
@@ -104,7 +104,7 @@ t.test('--placement-pref spread=node.labels.zone spreads over the label, not ove
   for (const [n, zone] of [[w1, 'a'], [w2, 'b'], [w3, 'b']] as const) {
     t.equal((await mesh(['node', 'update', '--label-add', `zone=${zone}`, n.name])).code, 0)
   }
-  const r = await mesh(['service', 'create', '--name', 'zoned', '--replicas', '6', '--constraint', 'node.role==worker',
+  const r = await mesh(['service', 'create', '--name', 'zoned', '--update-monitor', '1s', '--replicas', '6', '--constraint', 'node.role==worker',
     '--placement-pref', 'spread=node.labels.zone', 'mesh/busybox:latest', 'sleep', '3600'], 240_000)
   t.equal(r.code, 0, `zoned converges (${r.stderr.trim()})`)
   const per = new Map<string, number>()
@@ -127,7 +127,7 @@ t.test('a replicated job runs to completion once per slot', async (t) => {
 })
 
 t.test('container flags reach the engine: hostname, user, workdir, tmpfs, healthcheck', async (t) => {
-  const r = await mesh(['service', 'create', '--name', 'flags', '--constraint', `node.hostname==${w1.name}`, '--hostname', 'custom-host',
+  const r = await mesh(['service', 'create', '--name', 'flags', '--update-monitor', '1s', '--constraint', `node.hostname==${w1.name}`, '--hostname', 'custom-host',
     '--user', '1234', '--workdir', '/tmp', '--mount', 'type=tmpfs,target=/scratch,tmpfs-size=16M',
     '--health-cmd', 'test -d /scratch', '--health-interval', '1s', 'mesh/busybox:latest', 'sleep', '3600'], 240_000)
   t.equal(r.code, 0, `flags converges (${r.stderr.trim()})`)

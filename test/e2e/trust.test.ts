@@ -56,7 +56,7 @@ t.test('a capture of the underlay holds no token, credential, env value or regis
   const home = join(mgr.dir, 'home')
   mkdirSync(join(home, '.docker'), { recursive: true })
   writeFileSync(join(home, '.docker/config.json'), JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: regAuth } } }))
-  const created = await meshEnv(mgr, { HOME: home }, ['service', 'create', '--name', 'web', '--replicas', '3', '-p', '8080:80',
+  const created = await meshEnv(mgr, { HOME: home }, ['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '3', '-p', '8080:80',
     '--env', `SECRET=${envSecret}`, '--with-registry-auth', 'mesh/busybox:latest', ...WEB], 180_000)
   t.equal(created.code, 0, `service created with a secret env value and registry auth (${created.stderr.trim()})`)
   const issued = await c.mesh(['ca', 'issue-client', 'ops', '--out', bundle])

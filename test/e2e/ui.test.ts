@@ -72,7 +72,7 @@ t.test('mesh events shows a task\'s state changes in order during service create
   const events = mgr.spawn(meshArgs(['events', '--since', '10m', '--filter', 'type=node', '--filter', 'type=task', '--json']), { name: 'mesh events' })
   procs.push(events)
   await waitFor(() => events.stdout().includes('"action":"join"'), 60_000, { what: 'mesh events connected' })
-  const r = await mesh(['service', 'create', '--name', 'web', '--replicas', '1', 'mesh/busybox:latest', 'httpd', '-f', '-p', '80'], 180_000)
+  const r = await mesh(['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '1', 'mesh/busybox:latest', 'httpd', '-f', '-p', '80'], 180_000)
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   const lines = await waitFor(() => {
     const ls = events.stdout().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as EventLine).filter((e) => e.type === 'task')
@@ -109,7 +109,7 @@ t.test('the agent serves /metrics on 127.0.0.1:9947 inside its node', async (t) 
 })
 
 t.test('/metrics: ingress counters move when traffic flows through a published port', async (t) => {
-  const r = await mesh(['service', 'create', '--name', 'hello', '--replicas', '1', '-p', '8080:80', 'mesh/busybox:latest',
+  const r = await mesh(['service', 'create', '--name', 'hello', '--update-monitor', '1s', '--replicas', '1', '-p', '8080:80', 'mesh/busybox:latest',
     'sh', '-c', 'echo hello > /i.html && exec httpd -f -p 80 -h /'], 180_000)
   t.equal(r.code, 0, `create converges (${r.stderr.trim()})`)
   const scrape = async () => parsePromText((await mgr.exec(['curl', '-sf', 'http://127.0.0.1:9947/metrics'])).stdout)

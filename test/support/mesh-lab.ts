@@ -7,6 +7,10 @@
  *   const tasks = await c.json<Task[]>(['service', 'ps', 'web'])
  *
  * Addresses: only the lab's own namespaces. Agents are killed by PID at teardown (test/support/procs.ts).
+ *
+ * Services the e2e tests create only as a setting are given `--update-monitor 1s`: the CLI counts a task only once it
+ * has run for the monitor period (docker's default 5 s, which the parity and crash-loop tests keep), and 5 s on every
+ * command adds minutes to CI for no assertion.
  */
 import { execFileSync } from 'node:child_process'
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
