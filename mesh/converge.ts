@@ -1,5 +1,6 @@
 import { ConfigError, type MeshError } from '../src/base/errors.ts'
-import { assessConvergence, ConvergenceError, type Convergence, type ServiceRecord, type TaskRecord } from '../src/api/index.ts'
+import { assessConvergence, ConvergenceError, isGlobalMode, type Convergence, type TaskRecord } from '../src/api/index.ts'
+import type { ServiceView } from './service-mode.ts'
 
 /**
  * Waiting for services to converge after `mesh service create|update|scale|rollback` and `mesh stack deploy`, as
@@ -15,9 +16,6 @@ import { assessConvergence, ConvergenceError, type Convergence, type ServiceReco
  * A service whose every unstable slot keeps failing ends the wait with ConvergenceError naming the task and its
  * error; a paused update or rollback, and the timeout (the last resort), end it too.
  */
-
-/** The service view of `GET /v1/services/:id`: the record, replica counts and the manager's clock. */
-type ServiceView = ServiceRecord & { running: number; desired: number; now?: number }
 
 /** The part of ManagerClient the wait uses (a fake in tests). */
 export interface ConvergeClient {
@@ -69,7 +67,7 @@ export async function convergeServices(client: ConvergeClient, names: readonly s
   for (;;) {
     const views = await Promise.all(names.map((n) => client.request<ServiceView>('GET', `/v1/services/${path(n)}`)))
     const tasks = await Promise.all(views.map((v) => client.request<TaskRecord[]>('GET', `/v1/tasks?service=${path(v.id)}`)))
-    const hostnames = views.some((v) => !('replicated' in v.spec.mode) && !('replicatedJob' in v.spec.mode))
+    const hostnames = views.some((v) => isGlobalMode(v.spec.mode))
       ? new Map((await client.request<{ id: string; hostname: string }[]>('GET', '/v1/nodes')).map((n) => [n.id, n.hostname]))
       : undefined
     const states = views.map((v, i): [ServiceView, Convergence] => {

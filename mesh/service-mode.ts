@@ -1,12 +1,15 @@
-import { isJobMode, replicasOf, type ServiceRecord } from '../src/api/index.ts'
+import type { ServiceRecord } from '../src/api/index.ts'
 
 /**
- * How the CLI shows a service's mode and progress, as docker does: the REPLICAS column (`3/3`, `2/3 (max 1 per
- * node)`, jobs `0/2 (5/5 completed)`) and a job's progress while `service create` waits for it.
+ * How the CLI shows a service's replicas, as docker does: the REPLICAS column (`3/3`, `2/3 (max 1 per node)`, jobs
+ * `0/2 (5/5 completed)`). A job's progress while a command waits is src/api/convergence.ts's (mesh/converge.ts).
  */
 
-/** A service as GET /v1/services returns it: counts of its tasks, and for jobs the completions of the current run. */
-export type ServiceView = ServiceRecord & { running: number; desired: number; completed?: number }
+/**
+ * A service as GET /v1/services returns it: counts of its tasks, for jobs the completions of the current run, and
+ * (GET /v1/services/:id) the manager's clock the convergence wait reads.
+ */
+export type ServiceView = ServiceRecord & { running: number; desired: number; completed?: number; now?: number }
 
 /**
  * The REPLICAS column. `desired` is what the caller counts as wanted for the long-running modes (the service's live
@@ -22,11 +25,3 @@ export function replicasColumn(s: ServiceView, desired = s.desired): string {
   return `${s.running}/${desired}${max > 0 ? ` (max ${max} per node)` : ''}`
 }
 
-/** A job's progress line (`job progress: 3 out of 5 complete`) and whether it has finished; null for other modes. */
-export function jobProgress(s: ServiceView): { line: string; done: boolean } | null {
-  if (!isJobMode(s.spec.mode)) return null
-  const completed = s.completed ?? 0
-  const total = replicasOf(s.spec.mode) ?? s.desired + completed
-  const done = 'replicatedJob' in s.spec.mode ? completed >= total : s.desired === 0 && completed > 0
-  return { line: `job progress: ${completed} out of ${total} complete`, done }
-}

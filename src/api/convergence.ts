@@ -27,6 +27,7 @@
  * (exit 0); a replicated job converges when `totalCompletions` tasks completed, a global job when every node holding
  * one of its tasks has a completed one. A job slot fails like a service slot, except that completing is success.
  */
+import { replicasOf } from './mode.ts'
 import { taskSpecDiffers } from './task-spec.ts'
 import type { ServiceRecord, TaskRecord, TaskState } from './types.ts'
 
@@ -190,7 +191,7 @@ export function assessConvergence(i: ConvergenceInput): Convergence {
     })
   }
   const done = job ? i.tasks.filter((t) => current(t) && succeeded(t)).length : slots.filter((s) => s.stable).length
-  const total = 'replicated' in mode ? mode.replicated.replicas : 'replicatedJob' in mode ? mode.replicatedJob.totalCompletions : slots.length
+  const total = replicasOf(mode) ?? slots.length
   const base = { done: Math.min(done, total), total, job, slots }
   const st = service.updateStatus
   if (st && (st.state === 'paused' || st.state === 'rollback_paused')) return { ...base, verdict: 'paused', reason: st.message }

@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import { applySpecFlags } from '../../../mesh/service-flags.ts'
-import { jobProgress, replicasColumn, type ServiceView } from '../../../mesh/service-mode.ts'
+import { replicasColumn, type ServiceView } from '../../../mesh/service-mode.ts'
 import { defaultServiceSpec, type ServiceSpec, type ServiceSpecRequest } from '../../../src/api/index.ts'
 
 const create = (flags: Record<string, unknown>): ServiceSpecRequest => applySpecFlags<ServiceSpecRequest>({ name: 'web', image: 'nginx' }, flags, false)
@@ -69,9 +69,4 @@ t.test('service ls: MODE and REPLICAS as docker prints them', async (t) => {
   ]
   for (const c of cases) t.equal(replicasColumn(c.v), c.want, c.name)
   t.equal(replicasColumn(view({ replicated: { replicas: 3 } }, 1, 1), 3), '1/3', 'stack services passes its target')
-  t.same(jobProgress(view({ replicatedJob: { totalCompletions: 5, maxConcurrent: 2 } }, 2, 2, { completed: 3 })), { line: 'job progress: 3 out of 5 complete', done: false })
-  t.same(jobProgress(view({ replicatedJob: { totalCompletions: 5, maxConcurrent: 2 } }, 0, 0, { completed: 5 })), { line: 'job progress: 5 out of 5 complete', done: true })
-  t.same(jobProgress(view({ globalJob: {} }, 0, 0, { completed: 3 })), { line: 'job progress: 3 out of 3 complete', done: true })
-  t.same(jobProgress(view({ globalJob: {} }, 0, 0, { completed: 0 })), { line: 'job progress: 0 out of 0 complete', done: false }, 'not started yet')
-  t.equal(jobProgress(view({ replicated: { replicas: 1 } }, 1, 1)), null)
 })
