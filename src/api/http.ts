@@ -19,7 +19,7 @@ export type HttpTarget = { socketPath: string } | { host: string; port: number; 
  * Opens a fresh connection for one request (an `ssh://` host: a CommandConn over `ssh … mesh dial-stdio`). Such a
  * request says `Connection: close`, so the server ends the connection after its answer and the command exits.
  */
-export type Dialer = () => Duplex
+export type Dialer = () => Duplex & { setTimeout(ms: number): unknown }
 
 /**
  * TLS for a TCP target (the manager API is TLS 1.3 only): the roots to trust, our certificate chain and key when we
@@ -35,7 +35,13 @@ export function requestFor(target: HttpTarget, o: http.RequestOptions, cb?: (res
     return https.request({ ...rest, ...tls, ...o, minVersion: 'TLSv1.3' }, cb)
   }
   if ('dial' in target) {
-    return http.request({ ...o, headers: { ...o.headers, connection: 'close' }, createConnection: () => target.dial() as Socket }, cb)
+    // node:http hands the request's `timeout` to the connection factory (net.createConnection applies it itself)
+    const createConnection = (opts: { timeout?: number }): Socket => {
+      const conn = target.dial() as Socket
+      if (opts.timeout) conn.setTimeout(opts.timeout)
+      return conn
+    }
+    return http.request({ ...o, headers: { ...o.headers, connection: 'close' }, createConnection }, cb)
   }
   return http.request({ ...target, ...o }, cb)
 }
