@@ -6,7 +6,7 @@
 import t from 'tap'
 import http from 'node:http'
 import net from 'node:net'
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -74,7 +74,6 @@ t.test('lastErrorLine: the last line that says something', async (t) => {
 
 t.test('ManagerClient over ssh://: HTTP through `mesh dial-stdio` on the other end', async (t) => {
   const data = join(dir, 'data')
-  const { mkdirSync } = await import('node:fs')
   mkdirSync(data)
   const seen: string[] = []
   const server = http.createServer((req, res) => {
@@ -119,4 +118,33 @@ t.test('a command that never answers: the request times out and the command is k
   const pid = conn?.pid as number
   await new Promise((r) => setTimeout(r, 200))
   t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the command is gone')
+})
+
+t.test('a stream over ssh:// (events, logs -f): lines as they come; cancelling ends the command and its socket', async (t) => {
+  const data = join(dir, 'stream')
+  mkdirSync(data)
+  const server = http.createServer((_req, res) => {
+    res.setHeader('content-type', 'application/x-ndjson')
+    res.write('{"n":1}\n')
+    const timer = setInterval(() => res.write('{"n":2}\n'), 100)
+    res.on('close', () => clearInterval(timer))
+  }).listen(join(data, 'manager.sock'))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  await new Promise((r) => server.once('listening', r))
+  const saved = process.env.MESH_DATA_DIR
+  process.env.MESH_DATA_DIR = data
+  t.teardown(() => { if (saved === undefined) delete process.env.MESH_DATA_DIR; else process.env.MESH_DATA_DIR = saved })
+  const c = new ManagerClient({ host: 'ssh://h', sshCommand: fakeSsh })
+  const ac = new AbortController()
+  const seen: unknown[] = []
+  const end = await c.stream('/v1/events', (v) => {
+    seen.push(v)
+    if (seen.length === 3) ac.abort()
+  }, ac.signal)
+  t.equal(end, 'cancelled')
+  t.same(seen.slice(0, 3), [{ n: 1 }, { n: 2 }, { n: 2 }], 'lines arrive while the stream is open')
+  const open = () => new Promise<number>((r) => server.getConnections((_e, n) => r(n)))
+  const deadline = Date.now() + 10_000
+  while ((await open()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  t.equal(await open(), 0, 'the relay on the other end is gone: nothing holds the manager socket')
 })
