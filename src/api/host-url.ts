@@ -12,8 +12,9 @@ export type HostUrl =
   | { scheme: 'ssh'; host: string; user?: string; port?: number; url: string }
 
 const TCP = /^tcp:\/\/([^:/@[\]]+|\[[^\]]+\]):(\d+)\/?$/
-// user: no '@', ':' or '/'; host: a name, an IPv4 or a bracketed IPv6; optional port; an optional lone '/'
-const SSH = /^ssh:\/\/(?:([^@:/\s]+)@)?([A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::(\d+))?\/?$/
+// user: no '@', ':' or '/'; host: a name (never starting with '-', which ssh would read as an option), an IPv4 or a
+// bracketed IPv6; optional port; an optional lone '/'
+const SSH = /^ssh:\/\/(?:([^@:/\s]+)@)?([A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])(?::(\d+))?\/?$/
 
 function port(text: string, url: string, what: string): number {
   const n = Number(text)

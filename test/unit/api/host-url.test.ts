@@ -33,6 +33,7 @@ t.test('parseHostUrl: bad URLs are one ConfigError line naming the forms', async
     { url: 'ssh://h/var/run/x.sock', want: /want ssh:\/\/\[USER@\]HOST\[:PORT\]/ },
     { url: 'ssh://h?x=1', want: /want ssh:/ },
     { url: 'ssh://-oProxyCommand=x', want: /want ssh:/ },
+    { url: 'ssh://-x', want: /want ssh:/ },
   ]
   for (const c of cases) t.throws(() => parseHostUrl(c.url), { code: 'MESH_ERR_CONFIG', message: c.want }, c.url)
   t.throws(() => parseHostUrl('nope', 'MESH_HOST'), { message: /^MESH_HOST "nope": / }, 'names where the URL came from')
