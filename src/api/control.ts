@@ -1,9 +1,10 @@
 import { ControlError } from '../base/errors.ts'
+import { socketPermissionMessage } from '../base/unix-socket.ts'
 import { NotJsonError, errorOf, jsonRequest } from './http.ts'
 
 /**
- * The client half of the agent's control socket: HTTP over the unix socket `<data-dir>/mesh.sock` (mode 0600, like
- * docker.sock), answering the shapes of ./status.ts. The server half is agent/control.ts.
+ * The client half of the agent's control socket: HTTP over the unix socket `<data-dir>/mesh.sock` (root only, or
+ * root:mesh 0660 with a `mesh` group, like docker.sock), answering the shapes of ./status.ts. The server half is agent/control.ts.
  */
 export const CONTROL_SOCKET = 'mesh.sock'
 
@@ -24,9 +25,10 @@ async function controlRequest<T>(socketPath: string, method: 'GET' | 'POST', pat
   } catch (err) {
     if (err instanceof NotJsonError) throw new ControlError(`agent at ${socketPath} sent a reply that is not JSON`)
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES') throw new ControlError(socketPermissionMessage(socketPath), { cause: err })
     const why = code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
-      : code === 'EACCES' ? 'permission denied (the control socket is root-only)' : (err as Error).message
+      : (err as Error).message
     throw new ControlError(`cannot reach the local agent at ${socketPath}: ${why}`, { cause: err })
   }
   if (reply.status >= 400) throw new ControlError(errorOf(reply).message)
