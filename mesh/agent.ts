@@ -2,7 +2,7 @@ import { Command, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import {
   DEFAULT_API_PORT, DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
-  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
+  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
   type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
 import { startAgent } from '../agent/agent.ts'
@@ -92,6 +92,8 @@ file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)
         ...(opts.config ? { file: opts.config } : {}),
       })
       const log = createLogger(config.logLevel)
+      const file = configFilePath({ env: process.env, defaultFile: DEFAULT_CONFIG_FILE, ...(opts.config ? { file: opts.config } : {}) })
+      if (file) log.info({ file }, 'config file read')
       const agent = await startAgent(config, log)
       await new Promise<void>((resolve) => {
         void agent.done.then(resolve) // `mesh leave`: the agent stops itself
