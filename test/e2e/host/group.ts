@@ -5,7 +5,8 @@
  *   - a non-root uid in the group (no account: setpriv with a bare uid/gid) runs `mesh service ls` and `mesh status`;
  *   - a uid outside it gets exactly the permission line for each socket, exit 1, nothing else on stderr.
  * The CLI runs from this checkout, which may sit under a 0700 directory (a CI clone under `mktemp -d`): a directory
- * on the way to it or to the data dir that others cannot search gets o+x for the part, and its mode back after.
+ * on the way to it or to the data dir that others cannot search gets o+x for the part, and its mode back after;
+ * the CLI runs with cwd `/` (no read access needed on the checkout's parents).
  */
 import type { Test } from 'tap'
 import { execFileSync } from 'node:child_process'
@@ -64,7 +65,9 @@ export async function run(t: Test, ctx: HostContext): Promise<void> {
     homes.push(home)
     chownSync(home, uid, uid)
     const ids = [`--reuid=${uid}`, `--regid=${uid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--inh-caps=-all']
-    return node.exec(['setpriv', ...ids, 'env', '-i', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, `HOME=${home}`, `TMPDIR=${home}`,
+    // `env -C /`: the exec'd cwd is the checkout as the host's mount namespace sees it, which inside the node is
+    // "unreachable" to getcwd, whose fallback then needs read access on every parent; `/` of the node is reachable.
+    return node.exec(['setpriv', ...ids, 'env', '-i', '-C', '/', `PATH=${process.env.PATH ?? '/usr/bin:/bin'}`, `HOME=${home}`, `TMPDIR=${home}`,
       `MESH_DATA_DIR=${dataDir}`, 'node', MESH_BIN, ...args], { timeoutMs: 60_000 })
   }
 
