@@ -66,6 +66,13 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
   })
   const leaveGate = new LeaveGate() // `mesh leave` (leave.ts): armed once the agent is up
+  // Both admin sockets (mesh.sock, manager.sock): root only, or root:mesh 0660 when a `mesh` group exists (docker's group).
+  const socketAccess = hostSocketAccess()
+  try {
+    if (socketAccess.mode === 0o660 && openDirToGroup(config.dataDir, socketAccess)) log.info({ group: socketAccess.group, dataDir: config.dataDir }, 'data dir opened to the group (search only)')
+  } catch (err) { // not root: the sockets stay owner-only (listenUnix falls back too)
+    log.warn({ dataDir: config.dataDir, err: (err as Error).message }, 'cannot open the data dir to the group; the sockets stay owner-only')
+  }
   const control = new ControlServer(join(config.dataDir, CONTROL_SOCKET), {
     '/v1/status': async () => ({
       node: config.gossip.name,
@@ -83,7 +90,7 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
       return cluster.dataPlane.lookup(q.get('name') ?? '', q.get('type') ?? 'A', q.get('from') ?? undefined)
     },
     'POST /v1/leave': leaveGate.route(() => void control.stop().then(resolveDone)),
-  })
+  }, socketAccess)
   let resolveDone = (): void => undefined
   const done = new Promise<void>((r) => { resolveDone = r })
   await control.start()

@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { ControlError, MeshError } from '../base/errors.ts'
+import { socketPermissionMessage } from '../base/unix-socket.ts'
 import { NotJsonError, errorOf, jsonRequest, ndjsonStream, type ClientTls, type HttpTarget } from './http.ts'
 import { clientTlsFromDir } from './tls.ts'
 import { parseHostUrl, sshArgv, type HostUrl } from './host-url.ts'
@@ -131,9 +132,10 @@ export class ManagerClient {
   #unreachable(err: unknown): ControlError {
     if (err instanceof CommandConnError) return new ControlError(commandConnMessage(this.where, err), { cause: err })
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES' && 'socketPath' in this.#target) return new ControlError(socketPermissionMessage(this.where), { cause: err })
     const why = code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
-      : code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : (err as Error).message
+      : (err as Error).message
     return new ControlError(`cannot reach the manager at ${this.where}: ${why}`, { cause: err })
   }
 }

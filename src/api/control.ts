@@ -1,11 +1,12 @@
 import { ControlError } from '../base/errors.ts'
+import { socketPermissionMessage } from '../base/unix-socket.ts'
 import { NotJsonError, errorOf, jsonRequest, type HttpTarget } from './http.ts'
 import { CommandConnError } from './command-conn.ts'
 import { commandConnMessage } from './client.ts'
 
 /**
- * The client half of the agent's control socket: HTTP over the unix socket `<data-dir>/mesh.sock` (mode 0600, like
- * docker.sock), answering the shapes of ./status.ts. The server half is agent/control.ts. A remote agent is reached
+ * The client half of the agent's control socket: HTTP over the unix socket `<data-dir>/mesh.sock` (root only, or
+ * root:mesh 0660 with a `mesh` group, like docker.sock), answering the shapes of ./status.ts. The server half is agent/control.ts. A remote agent is reached
  * the same way through `ssh … mesh dial-stdio --control` (an AgentTarget with a dialing HttpTarget).
  */
 export const CONTROL_SOCKET = 'mesh.sock'
@@ -35,9 +36,10 @@ async function controlRequest<T>(agent: AgentTarget, method: 'GET' | 'POST', pat
     if (err instanceof NotJsonError) throw new ControlError(`agent at ${where} sent a reply that is not JSON`)
     if (err instanceof CommandConnError) throw new ControlError(commandConnMessage(where, err), { cause: err })
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES') throw new ControlError(socketPermissionMessage(where), { cause: err })
     const why = code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'is the agent running? (start it with `mesh agent`, or pass the same --data-dir)'
-      : code === 'EACCES' ? 'permission denied (the control socket is root-only)' : (err as Error).message
+      : (err as Error).message
     throw new ControlError(`cannot reach the ${local ? 'local ' : ''}agent at ${where}: ${why}`, { cause: err })
   }
   if (reply.status >= 400) throw new ControlError(errorOf(reply).message)
