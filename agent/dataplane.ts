@@ -25,7 +25,8 @@ export interface MemberEvents {
 /** A reader of the catalog with a lifecycle: `Ingress` and `DnsServer` fit. */
 export interface DataPlanePart<S> {
   start(): Promise<void>
-  stop(): Promise<void>
+  /** `keepRules`: leave kernel rules (nft) in place for the next start (stop without leaving). */
+  stop(o?: { keepRules?: boolean }): Promise<void>
   status(): S
   registerMetrics(registry: Registry): void
 }
@@ -51,7 +52,7 @@ export interface DataPlaneOptions {
 
 export class DataPlane {
   readonly catalog: Catalog
-  #ingress: DataPlanePart<PortStatus[]> | null = null
+  #ingress: (DataPlanePart<PortStatus[]> & { release?(drainMs: number): Promise<number> }) | null = null
   #dns: DataPlanePart<DnsStatus> | null = null
   #unsubscribe: (() => void) | null = null
   readonly #o: DataPlaneOptions
@@ -136,9 +137,24 @@ export class DataPlane {
     return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
   }
 
-  async stop(): Promise<void> {
+  async stop(o: { keepRules?: boolean } = {}): Promise<void> {
     this.#unsubscribe?.()
-    await this.#ingress?.stop().catch(() => undefined)
+    await this.#ingress?.stop(o).catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
+  }
+
+  /**
+   * Let go of the published ports and the DNS for a new agent process that serves beside this one (reusePort):
+   * the ingress stops listening and drains its open connections for at most `drainMs`, the DNS closes; the nft
+   * rules stay. Resolves with the connections cut at the deadline.
+   */
+  async release(drainMs: number): Promise<number> {
+    this.#unsubscribe?.()
+    await this.#dns?.stop().catch(() => undefined)
+    const ing = this.#ingress
+    if (!ing) return 0
+    if (ing.release) return ing.release(drainMs)
+    await ing.stop({ keepRules: true })
+    return 0
   }
 }
