@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import type { DataPlaneStatus } from '../src/api/index.ts'
 import type { Clock } from '../src/base/clock.ts'
@@ -49,6 +50,9 @@ export interface DataPlaneOptions {
   createDns?(o: DnsServerOptions): DataPlanePart<DnsStatus>
 }
 
+
+/** The sysctl that moves a closing reuseport listener's queued connections to another listener of its group. */
+const TCP_MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req'
 
 export class DataPlane {
   readonly catalog: Catalog
@@ -150,6 +154,13 @@ export class DataPlane {
    */
   async release(drainMs: number): Promise<number> {
     this.#unsubscribe?.()
+    // Connections still in this listener's accept queue move to the new process's listener instead of being reset
+    // (Linux ≥ 5.14, per network namespace; best effort: an older kernel resets the few that race the close).
+    try {
+      writeFileSync(TCP_MIGRATE_REQ, '1\n')
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, `cannot set ${TCP_MIGRATE_REQ}: connections queued on the old listener may be reset`)
+    }
     await this.#dns?.stop().catch(() => undefined)
     const ing = this.#ingress
     if (!ing) return 0
