@@ -70,7 +70,8 @@ export class HandoverListener {
     const s = this.#server
     this.#server = null
     if (!s) return
-    await new Promise<void>((r) => s.close(() => r()))
+    // Not awaited: close's callback waits for every accepted connection, and the handover's own stays open.
+    await new Promise<void>((r) => { s.close(); s.once('close', () => undefined); setImmediate(r) })
     if (existsSync(this.#path)) unlinkSync(this.#path)
   }
 }

@@ -55,7 +55,13 @@ export async function run(t: Test, ctx: HostContext): Promise<void> {
   const { c } = ctx
   const nodes = c.lab.nodes as LabNode[]
   const olds: Proc[] = []
-  t.teardown(async () => { for (const p of olds) await killAndReap(p).catch(() => undefined) })
+  t.teardown(async () => {
+    for (const p of olds) {
+      if (p.exitInfo()) continue
+      await killAndReap(p).catch(() => undefined)
+      c.saveLog('old-agent', p)
+    }
+  })
   const created = await c.mesh(['service', 'create', '--name', 'rs', '--update-monitor', '1s', '--replicas', '4', '-p', `${PORT}:80`, 'mesh/busybox:latest', ...WEB], 180_000)
   t.equal(created.code, 0, `create converges (${created.stderr.trim()})`)
   t.teardown(() => c.mesh(['service', 'rm', 'rs']).then(() => undefined))
