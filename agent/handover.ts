@@ -74,7 +74,7 @@ export class Outgoing {
       }
       this.#peer = from
       this.#state = 'releasing'
-      this.#steps.log('info', 'a new agent process takes over: releasing gossip, manager, link and control socket; published ports and DNS stay open', { pid: msg.pid })
+      this.#steps.log('info', 'a new agent process takes over: releasing gossip, manager, link and control socket; published ports and DNS stay open', { newPid: msg.pid })
       try {
         await this.#steps.release()
       } catch (err) {
