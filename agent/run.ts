@@ -15,8 +15,14 @@ import type { Logger } from './log.ts'
  *   was up): start again in this process, then let the old data plane go.
  * Resolves with the exit code.
  */
-export async function runAgent(config: Readonly<Config>, log: Logger, o: { terminal: boolean; exit(code: number): never }): Promise<number> {
-  let agent: RunningAgent = await startAgent(config, log)
+export async function runAgent(config: Readonly<Config>, log: Logger, o: {
+  terminal: boolean
+  exit(code: number): never
+  /** Start the agent. Default startAgent (a test passes fakes). */
+  start?: (config: Readonly<Config>, log: Logger) => Promise<Pick<RunningAgent, 'shutdown' | 'done'>>
+}): Promise<number> {
+  const start = o.start ?? startAgent
+  let agent = await start(config, log)
   let signals = 0
   let stopped: Promise<void> | null = null
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -37,7 +43,7 @@ export async function runAgent(config: Readonly<Config>, log: Logger, o: { termi
         return 0
       }
       try {
-        agent = await startAgent(config, log)
+        agent = await start(config, log)
       } catch (err) {
         log.error({ err: (err as Error).message }, 'cannot start again after an abandoned handover; exiting')
         await end.letGo()
