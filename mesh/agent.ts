@@ -5,7 +5,7 @@ import {
   DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
   type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
-import { startAgent } from '../agent/agent.ts'
+import { runAgent } from '../agent/run.ts'
 import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseDuration } from '../src/api/spec.ts'
@@ -44,7 +44,7 @@ const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM or SIGINT = graceful leave)')
+    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM = stop and keep state, Ctrl-C on a terminal = leave)')
     .option('--bind <addr[:port]>', `address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:${DEFAULT_GOSSIP_PORT})`)
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
@@ -79,6 +79,12 @@ Examples:
   MESH_JOIN_TOKEN=MESHTKN-2-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key    (gossip only, with serf's key)
   mesh agent --bind 10.0.0.3 --join 10.0.0.1 --gossip-plaintext                      (gossip only, with an unkeyed serf)
+Signals: SIGTERM (systemctl stop/restart) stops WITHOUT leaving: membership, overlay, subnet, nft rules and task
+containers stay and the next start adopts them (live restore). SIGINT on a terminal (Ctrl-C) leaves the cluster
+(peers see it left, the overlay is torn down); without a terminal SIGINT stops as SIGTERM does. A second signal
+exits at once. mesh leave leaves for good (as docker swarm leave).
+Restart or upgrade without dropping traffic: start a new mesh agent on the same data dir while the old one runs;
+the old one hands over (published ports and DNS keep serving, with reusePort) and exits 0 once the new one serves.
 Gossip is encrypted: --init makes the cluster's keyring, joining nodes receive it from the manager (mesh key ls).
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
@@ -94,23 +100,9 @@ file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)
       const log = createLogger(config.logLevel)
       const file = configFilePath({ env: process.env, defaultFile: DEFAULT_CONFIG_FILE, ...(opts.config ? { file: opts.config } : {}) })
       if (file) log.info({ file }, 'config file read')
-      const agent = await startAgent(config, log)
-      await new Promise<void>((resolve) => {
-        void agent.done.then(resolve) // `mesh leave`: the agent stops itself
-        let signals = 0
-        const onSignal = (sig: NodeJS.Signals) => {
-          if (++signals > 1) {
-            log.warn({ signal: sig }, 'second signal: exiting now')
-            process.exit(1)
-          }
-          agent.shutdown(sig).then(resolve, (err: Error) => {
-            log.error({ err: err.message }, 'shutdown failed')
-            resolve()
-          })
-        }
-        process.on('SIGTERM', onSignal)
-        process.on('SIGINT', onSignal)
-      })
+      const code = await runAgent(config, log, { terminal: process.stdin.isTTY === true, exit: (c) => process.exit(c) })
+      process.exitCode = code
+      setTimeout(() => process.exit(code), 2000).unref() // a handle left open (a drained peer, a child's pipe) must not hold the exit
     })
 }
 
