@@ -4,8 +4,6 @@ import {
   DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
   DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
-import { startAgent } from '../agent/agent.ts'
-import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseDuration } from '../src/api/spec.ts'
 
@@ -86,6 +84,8 @@ dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`
     .action(async (opts: AgentOpts) => {
       for (const w of argvSecretWarnings(opts)) process.stderr.write(`mesh: ${w}\n`)
       const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
+      // Loaded here, not at the top: every other command (and `mesh --version`) starts without the daemon's modules.
+      const [{ startAgent }, { createLogger }] = await Promise.all([import('../agent/agent.ts'), import('../agent/log.ts')])
       const log = createLogger(config.logLevel)
       const agent = await startAgent(config, log)
       await new Promise<void>((resolve) => {
