@@ -23,17 +23,17 @@ export async function run(t: Test, { c }: HostContext): Promise<void> {
   })
 
   const build = await runCmd(process.execPath, ['scripts/build.mjs'], { timeoutMs: 300_000 })
-  t.equal(build.code, 0, `npm run build: ${build.stderr}`)
+  t.equal(build.code, 0, build.code === 0 ? 'npm run build' : `npm run build: ${build.stderr}`)
   const pack = await runCmd('npm', ['pack', '--ignore-scripts', '--pack-destination', tmp], { timeoutMs: 300_000 })
-  t.equal(pack.code, 0, `npm pack: ${pack.stderr.slice(-500)}`)
+  t.equal(pack.code, 0, pack.code === 0 ? 'npm pack' : `npm pack: ${pack.stderr.slice(-500)}`)
   const tarball = join(tmp, readdirSync(tmp).find((f) => f.endsWith('.tgz'))!)
   t.match(tarball, /mesh-0\.1\.0\.tgz$/, 'the tarball')
 
   const before = await c.json<Node[]>(['node', 'ls'])
   const oldId = before.find((n) => n.hostname === w.name)!.id
   const left = await c.mesh(['leave'], 60_000, w)
-  t.equal(left.code, 0, `mesh leave on ${w.name}: ${left.stderr}`)
-  t.match(left.stdout, /Node left the swarm\./)
+  t.equal(left.code, 0, `mesh leave on ${w.name} ${left.stderr}`.trim())
+  t.match(left.stdout, /Node left the swarm\./, 'Node left the swarm.')
   await waitFor(() => !c.agents.get(w.name)!.running(), 30_000, { intervalMs: 250, what: `${w.name}'s agent to exit` })
   await c.killAgent(w)
   await waitFor(async () => (await c.mesh(['node', 'rm', w.name])).code === 0, 60_000,
@@ -44,11 +44,11 @@ export async function run(t: Test, { c }: HostContext): Promise<void> {
   const prefix = join(tmp, 'prefix')
   const install = await w.exec(['npm', 'install', '--global', '--offline', '--no-audit', '--no-fund', '--loglevel=error',
     '--prefix', prefix, '--cache', join(tmp, 'npm-cache'), tarball], { timeoutMs: 600_000 })
-  t.equal(install.code, 0, `npm i -g --offline inside ${w.name}: ${install.stderr.slice(-1000)}`)
+  t.equal(install.code, 0, `npm i -g --offline inside ${w.name} ${install.code === 0 ? '' : install.stderr.slice(-1000)}`.trim())
   const mesh = join(prefix, 'bin', 'mesh')
 
   const version = await w.exec([mesh, 'version'])
-  t.equal(version.code, 0, version.stderr)
+  t.equal(version.code, 0, `installed mesh version ${version.stderr}`.trim())
   t.match(version.stdout, /^ Version:\s+0\.1\.0$/m, 'installed mesh version: 0.1.0')
   t.match(version.stdout, /^ Node version:\s+v24\./m, 'on Node v24')
   t.equal(version.stderr, '', 'no warning')
