@@ -17,8 +17,16 @@ enableCompileCache(new URL('dist/.compile-cache', root).pathname)
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err })
 }
-const { main: run } = await import(main.href)
-process.exitCode = await run(process.argv.slice(2))
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  // What the CLI's own --version prints (the same constant), without loading every command: scripts and
+  // installers call it to check an install.
+  const { MESH_VERSION } = await import(new URL('dist/src/api/version.js', root).href)
+  process.stdout.write(`${MESH_VERSION}\n`)
+} else {
+  const { main: run } = await import(main.href)
+  process.exitCode = await run(args)
+}
 
 /**
  * In a git checkout, why dist/ cannot run (missing, or older than a source file: a developer would run yesterday's

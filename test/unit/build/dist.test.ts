@@ -28,6 +28,12 @@ t.test('dist/ holds a .js for every module and a copy of every asset (dashboard,
 t.test('bin/mesh.js runs the compiled CLI, with no warning on stderr', async (t) => {
   const v = await runMesh(['--version'])
   t.same([v.code, v.stdout.trim(), v.stderr], [0, '0.1.0', ''], 'mesh --version')
+  const full = await run(process.execPath, ['--input-type=module', '-e', `const { main } = await import(
+    ${JSON.stringify(join(REPO_ROOT, 'dist/mesh/main.js'))}); process.exitCode = await main(['--version'])`])
+  t.equal(full.stdout, '0.1.0\n', 'the CLI\'s own --version')
+  t.equal(v.stdout, full.stdout, 'bin/mesh.js answers --version with the same line, without loading the commands')
+  t.equal((await runMesh(['-v'])).stdout, full.stdout, '-v too')
+  t.match((await runMesh(['version'])).stdout, /^ Version:\s+0\.1\.0$/m, 'and mesh version agrees')
   const c = await runMesh(['stack', 'config', '-c', 'examples/getstartedlab.yml'])
   t.equal(c.code, 0, c.stderr)
   t.equal(c.stderr, '', 'no warning (the compose schema validated through ajv from dist/)')
@@ -51,7 +57,7 @@ t.test('bin/mesh.js in a checkout: one line when dist/ is missing or older than 
   copyFileSync(join(REPO_ROOT, 'bin/mesh.js'), join(dir, 'bin/mesh.js'))
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}')
   writeFileSync(join(dir, 'src/a.ts'), '')
-  const mesh = () => run(process.execPath, [join(dir, 'bin/mesh.js'), '--version'], { cwd: dir })
+  const mesh = () => run(process.execPath, [join(dir, 'bin/mesh.js'), 'status'], { cwd: dir })
   let r = await mesh()
   t.same([r.code, r.stdout], [1, ''], 'missing: exit 1')
   t.equal(r.stderr, `mesh: dist/ is missing: run \`npm run build\` in ${dir}/\n`)
@@ -67,12 +73,12 @@ t.test('bin/mesh.js in a checkout: one line when dist/ is missing or older than 
 
   utimesSync(join(dir, 'src/a.ts'), old, old)
   r = await mesh()
-  t.same([r.code, r.stdout, r.stderr], [0, 'ran --version\n', ''], 'current: runs dist/mesh/main.js')
+  t.same([r.code, r.stdout, r.stderr], [0, 'ran status\n', ''], 'current: runs dist/mesh/main.js')
 
   rmSync(join(dir, '.git'), { recursive: true })
   writeFileSync(join(dir, 'src/a.ts'), '// newer, but an installed package has no sources to compare')
   r = await mesh()
-  t.same([r.code, r.stdout], [0, 'ran --version\n'], 'no .git (the npm package): no check')
+  t.same([r.code, r.stdout], [0, 'ran status\n'], 'no .git (the npm package): no check')
 })
 
 t.test('npm pack ships dist/, bin/, docs and the bundled runtime dependencies, no test and no dev tool', async (t) => {
