@@ -62,7 +62,7 @@ function validator(): ValidateFunction {
   if (!compiled) {
     schema = draft07(schemaV3) as Record<string, unknown>
     // ajv is loaded on the first validation, not with the module: every `mesh` command imports src/stack, few read
-    // a compose file, and ajv is a tenth of a second of `mesh --version`'s start.
+    // a compose file, and loading ajv is a tenth of a second of a command's start.
     const { Ajv } = createRequire(import.meta.url)('ajv') as { Ajv: typeof AjvClass }
     const ajv = new Ajv({
       allErrors: true, strict: false, verbose: true,
