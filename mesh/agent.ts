@@ -5,8 +5,6 @@ import {
   DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
   type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
-import { runAgent } from '../agent/run.ts'
-import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseDuration } from '../src/api/spec.ts'
 
@@ -97,6 +95,8 @@ file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)
         flags: flagsToConfig(opts), env: process.env, defaultFile: DEFAULT_CONFIG_FILE, warn: (w) => void process.stderr.write(`mesh: ${w}\n`),
         ...(opts.config ? { file: opts.config } : {}),
       })
+      // Loaded here, not at the top: every other command (and `mesh --version`) starts without the daemon's modules.
+      const [{ runAgent }, { createLogger }] = await Promise.all([import('../agent/run.ts'), import('../agent/log.ts')])
       const log = createLogger(config.logLevel)
       const file = configFilePath({ env: process.env, defaultFile: DEFAULT_CONFIG_FILE, ...(opts.config ? { file: opts.config } : {}) })
       if (file) log.info({ file }, 'config file read')
