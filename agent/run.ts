@@ -8,15 +8,13 @@ import type { Logger } from './log.ts'
  * - SIGTERM (systemd stop and restart; the unit's KillMode=process sends it to the agent alone): stop WITHOUT
  *   leaving, as dockerd with live-restore and serf's default: membership, overlay, subnet lease, nft rules and task
  *   containers stay; the next start adopts them.
- * - SIGINT on a terminal (Ctrl-C, as serf): leave (peers see `left`, the overlay is torn down). SIGINT without a
- *   terminal (a supervisor) is a stop, as SIGTERM.
+ * - SIGINT (Ctrl-C; serf leaves on an interrupt too): leave (peers see `left`, the overlay is torn down).
  * - A second signal exits at once (code 1).
  * - Handed over to a new process (agent/handover.ts): exit 0. Asked to resume (the new process failed before it
  *   was up): start again in this process, then let the old data plane go.
  * Resolves with the exit code.
  */
 export async function runAgent(config: Readonly<Config>, log: Logger, o: {
-  terminal: boolean
   exit(code: number): never
   /** Start the agent. Default startAgent (a test passes fakes). */
   start?: (config: Readonly<Config>, log: Logger) => Promise<Pick<RunningAgent, 'shutdown' | 'done'>>
@@ -30,7 +28,7 @@ export async function runAgent(config: Readonly<Config>, log: Logger, o: {
       log.warn({ signal: sig }, 'second signal: exiting now')
       o.exit(1)
     }
-    const leave = sig === 'SIGINT' && o.terminal
+    const leave = sig === 'SIGINT'
     stopped = agent.shutdown(sig, { leave }).catch((err: Error) => { log.error({ err: err.message }, 'shutdown failed') })
   }
   process.on('SIGTERM', onSignal)

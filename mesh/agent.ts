@@ -42,7 +42,7 @@ const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM = stop and keep state, Ctrl-C on a terminal = leave)')
+    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM = stop and keep state, SIGINT/Ctrl-C = leave)')
     .option('--bind <addr[:port]>', `address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:${DEFAULT_GOSSIP_PORT})`)
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
@@ -78,8 +78,8 @@ Examples:
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key    (gossip only, with serf's key)
   mesh agent --bind 10.0.0.3 --join 10.0.0.1 --gossip-plaintext                      (gossip only, with an unkeyed serf)
 Signals: SIGTERM (systemctl stop/restart) stops WITHOUT leaving: membership, overlay, subnet, nft rules and task
-containers stay and the next start adopts them (live restore). SIGINT on a terminal (Ctrl-C) leaves the cluster
-(peers see it left, the overlay is torn down); without a terminal SIGINT stops as SIGTERM does. A second signal
+containers stay and the next start adopts them (live restore). SIGINT (Ctrl-C) leaves the cluster, as serf
+(peers see it left, the overlay is torn down). A second signal
 exits at once. mesh leave leaves for good (as docker swarm leave).
 Restart or upgrade without dropping traffic: start a new mesh agent on the same data dir while the old one runs;
 the old one hands over (published ports and DNS keep serving, with reusePort) and exits 0 once the new one serves.
@@ -100,7 +100,7 @@ file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)
       const log = createLogger(config.logLevel)
       const file = configFilePath({ env: process.env, defaultFile: DEFAULT_CONFIG_FILE, ...(opts.config ? { file: opts.config } : {}) })
       if (file) log.info({ file }, 'config file read')
-      const code = await runAgent(config, log, { terminal: process.stdin.isTTY === true, exit: (c) => process.exit(c) })
+      const code = await runAgent(config, log, { exit: (c) => process.exit(c) })
       process.exitCode = code
       setTimeout(() => process.exit(code), 2000).unref() // a handle left open (a drained peer, a child's pipe) must not hold the exit
     })

@@ -1,6 +1,6 @@
 /**
  * `mesh agent`'s signals and ending (agent/run.ts) with fake agents: SIGTERM stops without leaving, SIGINT leaves
- * only on a terminal, a handed-over agent exits 0, an abandoned handover starts the agent again in this process
+ * (as serf), a handed-over agent exits 0, an abandoned handover starts the agent again in this process
  * and only then lets the old data plane go.
  */
 import t from 'tap'
@@ -30,16 +30,14 @@ function fakeAgent(events: string[], name: string) {
 }
 
 const signals = [
-  { name: 'SIGTERM on a terminal: stop, keep state', sig: 'SIGTERM', terminal: true, want: 'a SIGTERM leave=false' },
-  { name: 'SIGTERM under a supervisor: stop', sig: 'SIGTERM', terminal: false, want: 'a SIGTERM leave=false' },
-  { name: 'SIGINT on a terminal (Ctrl-C): leave', sig: 'SIGINT', terminal: true, want: 'a SIGINT leave=true' },
-  { name: 'SIGINT without a terminal: stop', sig: 'SIGINT', terminal: false, want: 'a SIGINT leave=false' },
+  { name: 'SIGTERM (systemd stop/restart): stop, keep state', sig: 'SIGTERM', want: 'a SIGTERM leave=false' },
+  { name: 'SIGINT (Ctrl-C, as serf): leave', sig: 'SIGINT', want: 'a SIGINT leave=true' },
 ] as const
 for (const c of signals) {
   t.test(c.name, async (t) => {
     const events: string[] = []
     const a = fakeAgent(events, 'a')
-    const running = runAgent(config, log, { terminal: c.terminal, exit, start: async () => a.agent })
+    const running = runAgent(config, log, { exit, start: async () => a.agent })
     await new Promise((r) => setImmediate(r))
     process.emit(c.sig, c.sig)
     t.equal(await running, 0)
@@ -50,7 +48,7 @@ for (const c of signals) {
 t.test('handed over: exit 0 without a shutdown', async (t) => {
   const events: string[] = []
   const a = fakeAgent(events, 'a')
-  const running = runAgent(config, log, { terminal: false, exit, start: async () => a.agent })
+  const running = runAgent(config, log, { exit, start: async () => a.agent })
   a.end({ type: 'handed-over' })
   t.equal(await running, 0)
   t.same(events, [])
@@ -62,7 +60,7 @@ t.test('an abandoned handover: start again in this process, then let the old dat
   const b = fakeAgent(events, 'b')
   const agents = [a, b]
   const running = runAgent(config, log, {
-    terminal: false, exit,
+    exit,
     start: async () => { const next = agents.shift(); events.push('start'); return (next as typeof a).agent },
   })
   await new Promise((r) => setImmediate(r))
@@ -78,7 +76,7 @@ t.test('starting again fails: the old data plane lets go, exit 1', async (t) => 
   const a = fakeAgent(events, 'a')
   let n = 0
   const running = runAgent(config, log, {
-    terminal: false, exit,
+    exit,
     start: async () => { if (n++ > 0) throw new Error('port 7946 in use'); return a.agent },
   })
   await new Promise((r) => setImmediate(r))
