@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 import { createLab, type Lab, type LabNode, type LabOptions } from '../lab/index.ts'
-import { MESH_BIN, killAndReap, waitFor, type Proc, type RunResult } from './procs.ts'
+import { MESH_BIN, StopWaiting, killAndReap, waitFor, type Proc, type RunResult } from './procs.ts'
 
 export interface Task {
   id: string
@@ -143,8 +143,12 @@ export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> 
   t.teardown(() => lab.down())
   const c = new MeshLab(lab, agentArgs)
   t.teardown(() => c.stop())
-  c.agent(c.manager, ['--init', ...managerArgs])
-  await waitFor(async () => (await c.mesh(['token', 'show', 'worker', '-q'])).code === 0, 60_000, { intervalMs: 500, what: 'manager API up' })
+  const m = c.agent(c.manager, ['--init', ...managerArgs])
+  await waitFor(async () => {
+    // An agent that exits at start (a bad flag, a stale dist/: bin/mesh.js says so) fails here with its own words.
+    if (!m.running()) throw new StopWaiting(`the manager's agent exited at start ${JSON.stringify(m.exitInfo())}: ${m.tail(5)}`)
+    return (await c.mesh(['token', 'show', 'worker', '-q'])).code === 0
+  }, 60_000, { intervalMs: 500, what: 'manager API up' })
   c.token = (await c.mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
   await beforeJoin?.(c)
   for (const w of c.workers) c.agent(w, ['--join', c.manager.ip], { MESH_JOIN_TOKEN: c.token })
