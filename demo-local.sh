@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 [ -d node_modules ] || npm ci --no-audit --no-fund
+npm run --silent build   # bin/mesh.js runs dist/
 MESH="node $PWD/bin/mesh.js"
 WORK=$(mktemp -d /tmp/mesh-demo.XXXXXX)
 PIDS=()

@@ -13,10 +13,11 @@ KEEP=0; [ "${1:-}" = "--keep" ] && KEEP=1
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 if [ "$(id -u)" != 0 ]; then
-  [ -d node_modules ] || npm ci --no-audit --no-fund
   exec bash "$PWD/demo-local.sh" "$@"
 fi
 bash test/setup.sh
+export PATH="/usr/local/bin:$PATH"   # setup's Node 24
+npm run --silent build
 PREFIX="demo$$"
 LAB="bash $PWD/test/lab/lab.sh -p $PREFIX"
 DIR=/var/lib/meshlab/$PREFIX

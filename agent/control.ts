@@ -2,11 +2,12 @@ import http from 'node:http'
 import net from 'node:net'
 import { existsSync, unlinkSync } from 'node:fs'
 import { ControlError, MeshError } from '../src/base/errors.ts'
-import { listenUnix } from '../src/base/unix-socket.ts'
+import { listenUnix, type SocketAccess } from '../src/base/unix-socket.ts'
 import { CONTROL_SOCKET } from '../src/api/index.ts'
 
 /**
- * The agent's control socket: HTTP over a unix socket in the data dir, mode 0600 (root only), like docker.sock.
+ * The agent's control socket: HTTP over a unix socket in the data dir, root only (0600), or root:mesh 0660 when the
+ * agent is given the `mesh` group's access (src/base hostSocketAccess), like docker.sock and the docker group.
  * Routes are plain functions returning JSON-able values, keyed by path (GET) or `POST <path>`; the client is
  * src/api/control.ts (the CLI). A route that refuses throws a MeshError: 409 with its code and one-line message
  * (any other error is 500). `reply.afterReply(fn)` runs `fn` once the answer is written (`mesh leave` stops the
@@ -24,11 +25,13 @@ export { CONTROL_SOCKET }
 export class ControlServer {
   readonly #path: string
   readonly #routes: Map<string, Route>
+  readonly #access: SocketAccess
   #server: http.Server | null = null
 
-  constructor(path: string, routes: Record<string, Route>) {
+  constructor(path: string, routes: Record<string, Route>, access: SocketAccess = { mode: 0o600 }) {
     this.#path = path
     this.#routes = new Map(Object.entries(routes))
+    this.#access = access
   }
 
   async start(): Promise<void> {
@@ -54,7 +57,7 @@ export class ControlServer {
         else send(500, { error: { code: 'internal', message: err.message } })
       })
     })
-    await listenUnix(server, this.#path, 0o600) // created 0600, never chmod'ed after
+    await listenUnix(server, this.#path, this.#access) // created 0600, opened to the group (if any) only after
     this.#server = server
   }
 

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import type { DataPlaneStatus } from '../src/api/index.ts'
 import type { Clock } from '../src/base/clock.ts'
@@ -25,7 +26,8 @@ export interface MemberEvents {
 /** A reader of the catalog with a lifecycle: `Ingress` and `DnsServer` fit. */
 export interface DataPlanePart<S> {
   start(): Promise<void>
-  stop(): Promise<void>
+  /** `keepRules`: leave kernel rules (nft) in place for the next start (stop without leaving). */
+  stop(o?: { keepRules?: boolean }): Promise<void>
   status(): S
   registerMetrics(registry: Registry): void
 }
@@ -49,9 +51,12 @@ export interface DataPlaneOptions {
 }
 
 
+/** The sysctl that moves a closing reuseport listener's queued connections to another listener of its group. */
+const TCP_MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req'
+
 export class DataPlane {
   readonly catalog: Catalog
-  #ingress: DataPlanePart<PortStatus[]> | null = null
+  #ingress: (DataPlanePart<PortStatus[]> & { release?(drainMs: number): Promise<number> }) | null = null
   #dns: DataPlanePart<DnsStatus> | null = null
   #unsubscribe: (() => void) | null = null
   readonly #o: DataPlaneOptions
@@ -136,9 +141,31 @@ export class DataPlane {
     return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
   }
 
-  async stop(): Promise<void> {
+  async stop(o: { keepRules?: boolean } = {}): Promise<void> {
     this.#unsubscribe?.()
-    await this.#ingress?.stop().catch(() => undefined)
+    await this.#ingress?.stop(o).catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
+  }
+
+  /**
+   * Let go of the published ports and the DNS for a new agent process that serves beside this one (reusePort):
+   * the ingress stops listening and drains its open connections for at most `drainMs`, the DNS closes; the nft
+   * rules stay. Resolves with the connections cut at the deadline.
+   */
+  async release(drainMs: number): Promise<number> {
+    this.#unsubscribe?.()
+    // Connections still in this listener's accept queue move to the new process's listener instead of being reset
+    // (Linux ≥ 5.14, per network namespace; best effort: an older kernel resets the few that race the close).
+    try {
+      writeFileSync(TCP_MIGRATE_REQ, '1\n')
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, `cannot set ${TCP_MIGRATE_REQ}: connections queued on the old listener may be reset`)
+    }
+    await this.#dns?.stop().catch(() => undefined)
+    const ing = this.#ingress
+    if (!ing) return 0
+    if (ing.release) return ing.release(drainMs)
+    await ing.stop({ keepRules: true })
+    return 0
   }
 }

@@ -1,11 +1,10 @@
 import { Command, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import {
-  DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
-  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, loadConfig, parseAdvertise, parseBind, splitList, type ConfigInput, type LogLevel,
+  DEFAULT_API_PORT, DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
+  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
+  type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
-import { startAgent } from '../agent/agent.ts'
-import { createLogger } from '../agent/log.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseDuration } from '../src/api/spec.ts'
 
@@ -43,7 +42,7 @@ const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
 
 export function agentCommand(): Command {
   return new Command('agent')
-    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM or SIGINT = graceful leave)')
+    .description('run the mesh agent in the foreground (logs JSON to stdout, one-line text on a terminal; SIGTERM = stop and keep state, SIGINT/Ctrl-C = leave)')
     .option('--bind <addr[:port]>', `address (and port) to bind gossip UDP+TCP on (default 0.0.0.0:${DEFAULT_GOSSIP_PORT})`)
     .option('--advertise <addr[:port]>', 'address peers use to reach this node (default: the bind address, or the first non-loopback IPv4)')
     .option('--join <addr[,addr…]>', 'join the cluster through these members (repeatable); fails if none answers', collect)
@@ -68,7 +67,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
     .option('--data-dir <dir>', `state directory, holds the control socket (default ${DEFAULT_DATA_DIR})`)
-    .option('--config <file>', 'config file (YAML or JSON); flags override it, it overrides defaults (env MESH_CONFIG)')
+    .option('--config <file>', `config file (YAML or JSON; every flag has a key, docs/configuration.md); flags and env override it, it overrides defaults (env MESH_CONFIG; default ${DEFAULT_CONFIG_FILE} when it exists)`)
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']))
     .addOption(new Option('--profile <profile>', 'timing defaults: lan (memberlist LAN) or local (loopback clusters)').choices(['lan', 'local']))
     .addHelpText('after', `
@@ -78,32 +77,32 @@ Examples:
   MESH_JOIN_TOKEN=MESHTKN-2-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key    (gossip only, with serf's key)
   mesh agent --bind 10.0.0.3 --join 10.0.0.1 --gossip-plaintext                      (gossip only, with an unkeyed serf)
+Signals: SIGTERM (systemctl stop/restart) stops WITHOUT leaving: membership, overlay, subnet, nft rules and task
+containers stay and the next start adopts them (live restore). SIGINT (Ctrl-C) leaves the cluster, as serf
+(peers see it left, the overlay is torn down). A second signal
+exits at once. mesh leave leaves for good (as docker swarm leave).
+Restart or upgrade without dropping traffic: start a new mesh agent on the same data dir while the old one runs;
+the old one hands over (published ports and DNS keep serving, with reusePort) and exits 0 once the new one serves.
 Gossip is encrypted: --init makes the cluster's keyring, joining nodes receive it from the manager (mesh key ls).
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
-The config file may also set dataPlane: {ingressMode, ingressIdleTimeoutMs, ingressMaxConnections, ingressBalancer,
-dns, dnsDomain, dnsTtlSec, dnsUpstreams, dnsLocalAddr} (docs/configuration.md).`)
+Config file: --config FILE, else MESH_CONFIG, else ${DEFAULT_CONFIG_FILE} when it exists (MESH_CONFIG= reads none).
+Every flag has a key (gossip.bindAddr, cluster.tokenFile, dataPlane.ingressMode, …; docs/configuration.md); secrets by
+file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)
     .action(async (opts: AgentOpts) => {
       for (const w of argvSecretWarnings(opts)) process.stderr.write(`mesh: ${w}\n`)
-      const config = loadConfig({ flags: flagsToConfig(opts), env: process.env, ...(opts.config ? { file: opts.config } : {}) })
-      const log = createLogger(config.logLevel)
-      const agent = await startAgent(config, log)
-      await new Promise<void>((resolve) => {
-        void agent.done.then(resolve) // `mesh leave`: the agent stops itself
-        let signals = 0
-        const onSignal = (sig: NodeJS.Signals) => {
-          if (++signals > 1) {
-            log.warn({ signal: sig }, 'second signal: exiting now')
-            process.exit(1)
-          }
-          agent.shutdown(sig).then(resolve, (err: Error) => {
-            log.error({ err: err.message }, 'shutdown failed')
-            resolve()
-          })
-        }
-        process.on('SIGTERM', onSignal)
-        process.on('SIGINT', onSignal)
+      const config = loadConfig({
+        flags: flagsToConfig(opts), env: process.env, defaultFile: DEFAULT_CONFIG_FILE, warn: (w) => void process.stderr.write(`mesh: ${w}\n`),
+        ...(opts.config ? { file: opts.config } : {}),
       })
+      // Loaded here, not at the top: every other command (and `mesh --version`) starts without the daemon's modules.
+      const [{ runAgent }, { createLogger }] = await Promise.all([import('../agent/run.ts'), import('../agent/log.ts')])
+      const log = createLogger(config.logLevel)
+      const file = configFilePath({ env: process.env, defaultFile: DEFAULT_CONFIG_FILE, ...(opts.config ? { file: opts.config } : {}) })
+      if (file) log.info({ file }, 'config file read')
+      const code = await runAgent(config, log, { exit: (c) => process.exit(c) })
+      process.exitCode = code
+      setTimeout(() => process.exit(code), 2000).unref() // a handle left open (a drained peer, a child's pipe) must not hold the exit
     })
 }
 
@@ -115,19 +114,6 @@ export function argvSecretWarnings(o: AgentOpts): string[] {
   return out
 }
 
-/** A secret file's content, trimmed; ConfigError naming the flag and the file when it cannot be read or is empty. */
-function readSecretFile(flag: string, path: string, read: (path: string) => string): string {
-  let text: string
-  try {
-    text = read(path)
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    throw new ConfigError(`${flag} ${path}: cannot read it (${e.code ?? e.message})`, { cause: err })
-  }
-  if (text.trim() === '') throw new ConfigError(`${flag} ${path}: the file is empty`)
-  return text.trim()
-}
-
 export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): ConfigInput {
   if (o.token !== undefined && o.tokenFile !== undefined) throw new ConfigError('give the join token with --token or --token-file, not both')
   if (o.encrypt !== undefined && o.encryptFile !== undefined) throw new ConfigError('give the gossip key with --encrypt or --encrypt-file, not both')
@@ -137,7 +123,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.join !== undefined) gossip.join = o.join
   if (o.name !== undefined) gossip.name = o.name
   if (o.encrypt !== undefined) gossip.encryptKeys = o.encrypt
-  if (o.encryptFile !== undefined) gossip.encryptKeys = readSecretFile('--encrypt-file', o.encryptFile, read).split('\n').flatMap(splitList)
+  if (o.encryptFile !== undefined) gossip.encryptKeys = splitKeyLines(readSecretFile(`--encrypt-file ${o.encryptFile}`, o.encryptFile, read))
   if (o.gossipPlaintext) gossip.plaintext = true
   if (o.tag !== undefined) {
     const tags: Record<string, string> = {}
@@ -153,7 +139,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   const cluster: NonNullable<ConfigInput['cluster']> = {}
   if (o.init) cluster.init = true
   if (o.token !== undefined) cluster.token = o.token
-  if (o.tokenFile !== undefined) cluster.token = readSecretFile('--token-file', o.tokenFile, read)
+  if (o.tokenFile !== undefined) cluster.token = readSecretFile(`--token-file ${o.tokenFile}`, o.tokenFile, read)
   if (o.manager !== undefined) cluster.manager = o.manager
   if (o.apiPort !== undefined) {
     if (!/^\d+$/.test(o.apiPort)) throw new ConfigError(`--api-port "${o.apiPort}": want a port number`)

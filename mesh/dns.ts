@@ -1,7 +1,7 @@
 import { Command } from 'commander'
-import { join } from 'node:path'
-import { CONTROL_SOCKET, controlGet, type LookupRecord, type LookupResult } from '../src/api/index.ts'
+import { controlGet, type LookupRecord, type LookupResult } from '../src/api/index.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
+import { agentTarget } from './client.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { ipv4ToInt } from '../src/base/cidr.ts'
 import { table } from './table.ts'
@@ -33,9 +33,8 @@ export function dnsCommand(): Command {
         qname = `${name.split('.').reverse().join('.')}.in-addr.arpa`
       }
       if (!TYPES.includes(type)) throw new ConfigError(`--type "${o.type}": want one of ${TYPES.join(', ')}`)
-      const dir = o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR
       const q = new URLSearchParams({ name: qname, type, ...(o.from ? { from: o.from } : {}) })
-      const r = await controlGet<LookupResult>(join(dir, CONTROL_SOCKET), `/v1/dns/lookup?${q.toString()}`)
+      const r = await controlGet<LookupResult>(agentTarget('mesh dns lookup', o.dataDir), `/v1/dns/lookup?${q.toString()}`)
       if (o.json) {
         process.stdout.write(`${JSON.stringify(r, null, 2)}\n`)
         return

@@ -15,6 +15,9 @@ import { completionCommand } from './completion.ts'
 import { errorMessage } from './errors.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
 import { leaveCommand } from './leave.ts'
+import { contextCommand } from './context.ts'
+import { dialStdioCommand } from './dial-stdio.ts'
+import { globalOptionsEnv } from './endpoint.ts'
 
 /**
  * mesh/ — the `mesh` CLI. One file per command; commands talk to the local agent over its control socket
@@ -28,6 +31,8 @@ export function buildProgram(o: { out?: (text: string) => void } = {}): Command 
   const program = new Command('mesh')
     .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
     .version(MESH_VERSION, '-v, --version')
+    .option('-c, --context <name>', 'the context to use for this command (overrides MESH_HOST, MESH_CONTEXT and `mesh context use`)')
+    .option('-H, --host <url>', 'the manager to talk to: ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT (as MESH_HOST)')
     .showHelpAfterError(false)
     .enablePositionalOptions()
     .exitOverride()
@@ -38,6 +43,7 @@ Start a node (see \`mesh agent --help\`):
   (gossip is encrypted: a cluster's keyring comes from its manager; gossip only: --encrypt-file F or --gossip-plaintext)
 Then:
   mesh status          the members and the overlay, as this node sees them
+Remote: MESH_HOST=ssh://root@HOST mesh service ls, or mesh context create prod --host ssh://root@HOST; mesh context use prod
   mesh ui login        a one-time login code for the web dashboard (on a manager)
 Lists (ls, ps) take -q, --filter KEY=VALUE, --format json|table|TEMPLATE and --json; inspect prints a JSON array.
 Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a command; every command and flag: docs/cli.md.`)
@@ -56,6 +62,9 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(infoCommand())
   program.addCommand(completionCommand(() => buildProgram()))
   program.addCommand(leaveCommand())
+  program.addCommand(contextCommand())
+  // the remote half of ssh:// hosts; hidden as docker hides `docker system dial-stdio` (docs/cli.md shows it)
+  program.addCommand(dialStdioCommand(), { hidden: true })
   const quiet = (c: Command): void => {
     c.exitOverride().configureOutput(output)
     for (const sub of c.commands) quiet(sub)
@@ -68,6 +77,15 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
 export async function main(argv: string[], io: { out?: (text: string) => void; err?: (text: string) => void } = {}): Promise<number> {
   const err = io.err ?? ((text: string) => void process.stderr.write(text))
   const program = buildProgram(io.out ? { out: io.out } : {})
+  // --host/--context are this run's MESH_HOST/MESH_CONTEXT (mesh/endpoint.ts), put back afterwards (tests run main() often)
+  const saved = { MESH_HOST: process.env.MESH_HOST, MESH_CONTEXT: process.env.MESH_CONTEXT }
+  program.hook('preAction', () => {
+    const env = globalOptionsEnv(program.opts<{ host?: string; context?: string }>(), process.env)
+    for (const k of ['MESH_HOST', 'MESH_CONTEXT'] as const) {
+      if (env[k] === undefined) delete process.env[k]
+      else process.env[k] = env[k]
+    }
+  })
   try {
     await program.parseAsync(helpAsFlag(argv, program), { from: 'user' })
     return 0
@@ -79,6 +97,11 @@ export async function main(argv: string[], io: { out?: (text: string) => void; e
     }
     err(`mesh: ${errorMessage(e)}\n`)
     return 1
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { Command } from 'commander'
-import { join } from 'node:path'
-import { CONTROL_SOCKET, controlGet, type AgentStatus, type DataPlaneStatus, type OverlayStatus } from '../src/api/index.ts'
+import { controlGet, type AgentStatus, type DataPlaneStatus, type OverlayStatus } from '../src/api/index.ts'
 import { DEFAULT_DATA_DIR } from '../src/config/index.ts'
+import { agentTarget } from './client.ts'
 import { formatAgo, table } from './table.ts'
 
 export function statusCommand(): Command {
@@ -11,8 +11,7 @@ export function statusCommand(): Command {
     .option('--data-dir <dir>', `the agent's data dir (default ${DEFAULT_DATA_DIR}, env MESH_DATA_DIR)`)
     .addHelpText('after', '\nExample:\n  mesh status\n  mesh status --json | jq \'.members[] | select(.state != "alive")\'')
     .action(async (opts: { json?: boolean; dataDir?: string }) => {
-      const dir = opts.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR
-      const status = await controlGet<AgentStatus>(join(dir, CONTROL_SOCKET), '/v1/status')
+      const status = await controlGet<AgentStatus>(agentTarget('mesh status', opts.dataDir), '/v1/status')
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(status, null, 2)}\n`)
         return

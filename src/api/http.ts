@@ -1,5 +1,7 @@
 import http from 'node:http'
 import https from 'node:https'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ConnectionOptions } from 'node:tls'
 import { MeshError } from '../base/errors.ts'
 import { JsonLines } from '../base/ndjson.ts'
@@ -11,7 +13,13 @@ import { JsonLines } from '../base/ndjson.ts'
  * (ENOENT, ECONNREFUSED, EACCES, a timeout); callers turn those into their one-line messages. `ndjsonStream` reads
  * a stream of JSON lines (watch, events, logs) with the one line splitter of src/base.
  */
-export type HttpTarget = { socketPath: string } | { host: string; port: number; tls?: ClientTls }
+export type HttpTarget = { socketPath: string } | { host: string; port: number; tls?: ClientTls } | { dial: Dialer }
+
+/**
+ * Opens a fresh connection for one request (an `ssh://` host: a CommandConn over `ssh … mesh dial-stdio`). Such a
+ * request says `Connection: close`, so the server ends the connection after its answer and the command exits.
+ */
+export type Dialer = () => Duplex & { setTimeout(ms: number): unknown }
 
 /**
  * TLS for a TCP target (the manager API is TLS 1.3 only): the roots to trust, our certificate chain and key when we
@@ -25,6 +33,15 @@ export function requestFor(target: HttpTarget, o: http.RequestOptions, cb?: (res
   if ('tls' in target && target.tls) {
     const { tls, ...rest } = target
     return https.request({ ...rest, ...tls, ...o, minVersion: 'TLSv1.3' }, cb)
+  }
+  if ('dial' in target) {
+    // node:http hands the request's `timeout` to the connection factory (net.createConnection applies it itself)
+    const createConnection = (opts: { timeout?: number }): Socket => {
+      const conn = target.dial() as Socket
+      if (opts.timeout) conn.setTimeout(opts.timeout)
+      return conn
+    }
+    return http.request({ ...o, headers: { ...o.headers, connection: 'close' }, createConnection }, cb)
   }
   return http.request({ ...target, ...o }, cb)
 }

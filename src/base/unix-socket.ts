@@ -11,6 +11,14 @@ export type SocketAccess = { mode: 0o600 } | { mode: 0o660; gid: number; group: 
 export const ADMIN_GROUP = 'mesh'
 
 /**
+ * The one line a CLI user without access to an admin socket gets (connect: EACCES), the fix included, as docker
+ * answers for docker.sock. The same for manager.sock and the agent's control socket.
+ */
+export function socketPermissionMessage(path: string, group = ADMIN_GROUP): string {
+  return `permission denied on ${path}: run as root, or add your user to the ${group} group (sudo usermod -aG ${group} $USER, then log in again)`
+}
+
+/**
  * The access for a socket given the text of /etc/group (pure): 0660 to `group` when a line names it with a valid
  * numeric gid, else 0600. `name:password:gid:members`; malformed lines are ignored.
  */

@@ -4,6 +4,9 @@
  * docs/configuration.md lists the same values with their flags and environment variables.
  */
 
+/** The agent's config file, read when it exists and neither --config nor MESH_CONFIG is given. */
+export const DEFAULT_CONFIG_FILE = '/etc/mesh/agent.yaml'
+
 /** Agent state: WireGuard key, overlay lease, control socket, store. */
 export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 

@@ -5,10 +5,9 @@
  * (`--config FILE` or MESH_CONFIG; JSON or YAML, same field names as below), environment variables (MESH_*),
  * then command-line flags. `loadConfig` validates once, naming the field and the allowed range, and freezes.
  */
-import { readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { hostname, networkInterfaces } from 'node:os'
 import { isIP } from 'node:net'
-import { parse as parseYaml } from 'yaml'
 import { ConfigError } from '../base/errors.ts'
 import { parseCidr } from '../base/cidr.ts'
 import {
@@ -17,12 +16,14 @@ import {
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
 import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
 import { defaultDataPlaneConfig, type DataPlaneConfig } from './data-plane.ts'
+import { readConfigFileWith, type FileAccess } from './file.ts'
 
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
 export { ingressDefaults, type IngressDefaults } from './ingress.ts'
 export { apiLimits, type ApiLimits } from './api.ts'
+export { readSecretFile, splitKeyLines, nodeFileAccess, type FileAccess } from './file.ts'
 export { dashboardLimits, type DashboardLimits } from './dashboard.ts'
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -92,35 +93,11 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
   }
 }
 
-/** Read a JSON or YAML config file. */
-export function readConfigFile(path: string): ConfigInput {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new ConfigError(`config file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-  let value: unknown
-  try {
-    value = parseYaml(text)
-  } catch (err) {
-    throw new ConfigError(`config file ${path}: not valid YAML or JSON: ${(err as Error).message.split('\n')[0]}`)
-  }
-  if (value === null || value === undefined) return {}
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ConfigError(`config file ${path}: must be a mapping`)
-  checkKeys(value as Record<string, unknown>, defaultConfig() as unknown as Record<string, unknown>, path, '')
-  return value as ConfigInput
-}
-
-function checkKeys(obj: Record<string, unknown>, shape: Record<string, unknown>, file: string, prefix: string): void {
-  for (const [k, v] of Object.entries(obj)) {
-    if (!(k in shape)) throw new ConfigError(`config file ${file}: unknown key "${prefix}${k}"`)
-    const s = shape[k]
-    if (s && typeof s === 'object' && !Array.isArray(s) && k !== 'tags') {
-      if (!v || typeof v !== 'object' || Array.isArray(v)) throw new ConfigError(`config file ${file}: "${prefix}${k}" must be a mapping`)
-      checkKeys(v as Record<string, unknown>, s as Record<string, unknown>, file, `${prefix}${k}.`)
-    }
-  }
+/** Read a JSON or YAML config file (./file.ts): secrets by file resolved; warnings go to `warn`. */
+export function readConfigFile(path: string, warn: (line: string) => void = () => undefined, fs?: FileAccess): ConfigInput {
+  const { input, warnings } = readConfigFileWith(path, defaultConfig() as unknown as Record<string, unknown>, fs)
+  for (const w of warnings) warn(w)
+  return input as ConfigInput
 }
 
 /** The MESH_* environment variables that map onto config fields. */
@@ -186,11 +163,35 @@ function merge(base: Config, ...inputs: ConfigInput[]): Config {
   return out
 }
 
+/** Where loadConfig takes its file from, and where its warning lines go. */
+export interface LoadOptions {
+  flags?: ConfigInput
+  env?: NodeJS.ProcessEnv
+  /** `--config FILE`; wins over MESH_CONFIG. */
+  file?: string
+  /**
+   * Read when it exists and neither `file` nor MESH_CONFIG is given (`mesh agent` passes DEFAULT_CONFIG_FILE,
+   * /etc/mesh/agent.yaml; tests pass a path of theirs). MESH_CONFIG set but empty: no file at all.
+   */
+  defaultFile?: string
+  profile?: 'lan' | 'local'
+  /** Warning lines (an inline secret in a file others may read). */
+  warn?: (line: string) => void
+  fs?: FileAccess
+}
+
+/** The config file loadConfig reads: --config, else MESH_CONFIG, else the default file when it exists. */
+export function configFilePath(o: Pick<LoadOptions, 'file' | 'env' | 'defaultFile'>): string | undefined {
+  const chosen = o.file ?? o.env?.MESH_CONFIG
+  if (chosen !== undefined) return chosen === '' ? undefined : chosen
+  return o.defaultFile !== undefined && existsSync(o.defaultFile) ? o.defaultFile : undefined
+}
+
 /** Merge defaults ← file ← env ← flags, fill derived defaults, validate, freeze. */
-export function loadConfig(o: { flags?: ConfigInput; env?: NodeJS.ProcessEnv; file?: string; profile?: 'lan' | 'local' } = {}): Readonly<Config> {
+export function loadConfig(o: LoadOptions = {}): Readonly<Config> {
   const env = o.env ?? {}
-  const filePath = o.file ?? env.MESH_CONFIG
-  const fromFile = filePath ? readConfigFile(filePath) : {}
+  const filePath = configFilePath(o)
+  const fromFile = filePath ? readConfigFile(filePath, o.warn, o.fs) : {}
   const profile = o.flags?.profile ?? (env.MESH_PROFILE as Config['profile'] | undefined) ?? fromFile.profile ?? o.profile ?? 'lan'
   if (profile !== 'lan' && profile !== 'local') throw new ConfigError(`profile "${String(profile)}": must be lan or local`)
   const cfg = merge(defaultConfig(profile), fromFile, configFromEnv(env), o.flags ?? {})

@@ -278,12 +278,16 @@ function syncLookup6(address: string, _opts: unknown, cb: (err: Error | null, ad
   cb(null, address, 6)
 }
 
-/** Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken). */
+/**
+ * Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken), both with
+ * reusePort: a new agent process serves beside the old one until the old lets go (agent/handover.ts).
+ */
 async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buffer, r: dgram.RemoteInfo) => void,
   onConn: (c: net.Socket) => void, maxConnections: number, log: Log): Promise<Bound> {
   const type = net.isIPv6(addr.host) ? 'udp6' : 'udp4'
   for (let attempt = 0; ; attempt++) {
-    const udp = dgram.createSocket({ type, lookup: type === 'udp6' ? syncLookup6 : syncLookup4, recvBufferSize: 1 << 20 })
+    const opts: dgram.SocketOptions & { reusePort: boolean } = { type, lookup: type === 'udp6' ? syncLookup6 : syncLookup4, recvBufferSize: 1 << 20, reusePort: true } // Node ≥ 23.1
+    const udp = dgram.createSocket(opts)
     udp.on('error', (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
     try {
       await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(addr.port, addr.host, () => { udp.off('error', reject); resolve() }) })
@@ -296,7 +300,7 @@ async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buf
     const tcp = net.createServer({ allowHalfOpen: true }, onConn)
     tcp.maxConnections = maxConnections
     try {
-      await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen({ host: addr.host, port }, () => { tcp.off('error', reject); resolve() }) })
+      await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen({ host: addr.host, port, reusePort: true }, () => { tcp.off('error', reject); resolve() }) })
       tcp.on('error', (err) => log('warn', 'dns tcp server error', { addr: addr.host, err: err.message }))
       return { udp, tcp, addr: { host: addr.host, port } }
     } catch (err) {

@@ -228,7 +228,7 @@ export class Gossip {
   setTags(tags: Record<string, string>): void {
     checkTags(tags)
     this.#serf.tags = tags
-    this.#ml.updateMeta()
+    if (this.#started && !this.#stopped) this.#ml.updateMeta() // before start: the first alive carries them
   }
 
   /** A cluster-wide user event, delivered to every member's `user` event (and visible to serf event handlers). */

@@ -117,7 +117,11 @@ export class Ingress {
     if (this.#o.mode === 'nft') this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Close the listeners and every connection. `keepRules` (an agent stopping without leaving, or handing over to a
+   * new process) leaves the nft ruleset in the kernel: the next start applies its own over it in one transaction.
+   */
+  async stop(o: { keepRules?: boolean } = {}): Promise<void> {
     this.#running = false
     this.#unsubscribe?.()
     this.#unsubscribe = null
@@ -126,7 +130,26 @@ export class Ingress {
     await this.#chain
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.stop()))
     this.#ports.clear()
-    if (this.#nft) await this.#nft.remove()
+    if (this.#nft && !o.keepRules) await this.#nft.remove()
+  }
+
+  /**
+   * Hand the published ports over (a new agent process listens beside this one with reusePort): stop listening,
+   * let open connections finish for at most `drainMs` (polled every `pollMs`), then stop, keeping the nft rules.
+   * Resolves with the connections still open at the deadline (closed by the stop).
+   */
+  async release(drainMs: number, pollMs = 100): Promise<number> {
+    this.#running = false
+    this.#unsubscribe?.()
+    this.#unsubscribe = null
+    await this.#chain
+    await Promise.all([...this.#ports.values()].map((p) => p.proxy.closeListener()))
+    const open = (): number => [...this.#ports.values()].reduce((n, p) => n + p.proxy.open, 0)
+    const deadline = this.#clock.now() + drainMs
+    while (open() > 0 && this.#clock.now() < deadline) await new Promise<void>((r) => { this.#clock.setTimeout(r, pollMs) })
+    const left = open()
+    await this.stop({ keepRules: true })
+    return left
   }
 
   /** Per published port: protocol, endpoints with health and ejection, open connections, bytes, errors, retries. */

@@ -36,7 +36,7 @@ interface Handle {
   [PAIR]?: Pair
 }
 interface ServerHandle {
-  bind(addr: string, port: number): number
+  bind(addr: string, port: number, flags?: number): number
   listen(backlog: number): number
   getsockname(out: Record<string, unknown>): number
   close(cb?: () => void): void
@@ -45,7 +45,7 @@ interface ServerHandle {
 interface TcpBinding {
   TCP: new (kind: number) => Handle & ServerHandle & { connect(req: object, ip: string, port: number): number }
   TCPConnectWrap: new () => Record<string, unknown>
-  constants: { SOCKET: number; SERVER: number }
+  constants: { SOCKET: number; SERVER: number; UV_TCP_REUSEPORT?: number }
 }
 interface StreamBinding {
   WriteWrap: new () => Record<string, unknown>
@@ -132,7 +132,7 @@ export class RawTcpProxy implements PortProxy {
     const b = tcpB as TcpBinding
     const h = new b.TCP(b.constants.SERVER)
     const where = `${this.o.bindAddr}:${this.o.port}/tcp`
-    let err = h.bind(this.o.bindAddr, this.o.port)
+    let err = h.bind(this.o.bindAddr, this.o.port, b.constants.UV_TCP_REUSEPORT ?? 0) // as net's listen({ reusePort: true })
     if (!err) err = h.listen(4096)
     if (err) {
       h.close()
@@ -148,6 +148,12 @@ export class RawTcpProxy implements PortProxy {
     this.#server = h
     this.now = this.o.clock.now()
     this.#scheduleSweep()
+  }
+
+  async closeListener(): Promise<void> {
+    const s = this.#server
+    this.#server = null
+    if (s) await new Promise<void>((r) => s.close(() => r()))
   }
 
   async stop(): Promise<void> {

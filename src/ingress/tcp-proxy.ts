@@ -91,9 +91,15 @@ export class TcpProxy implements PortProxy {
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new IngressError(`ingress: cannot listen on ${this.#o.bindAddr}:${this.#o.port}/tcp: ${err.message}`, { cause: err })))
-      server.listen({ host: this.#o.bindAddr, port: this.#o.port, backlog: 4096 }, () => resolve())
+      server.listen({ host: this.#o.bindAddr, port: this.#o.port, backlog: 4096, reusePort: true }, () => resolve())
     })
     server.on('error', () => undefined)
+  }
+
+  async closeListener(): Promise<void> {
+    const server = this.#server
+    this.#server = null
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
   async stop(): Promise<void> {

@@ -70,7 +70,8 @@ export class UdpProxy implements PortProxy {
   }
 
   async start(): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4' })
+    const opts: dgram.SocketOptions & { reusePort: boolean } = { type: 'udp4', reusePort: true } // Node ≥ 23.1
+    const sock = dgram.createSocket(opts)
     this.#sock = sock
     await new Promise<void>((resolve, reject) => {
       sock.once('error', (err) => reject(new IngressError(`ingress: cannot listen on ${this.#o.bindAddr}:${this.#o.port}/udp: ${err.message}`, { cause: err })))
@@ -79,6 +80,10 @@ export class UdpProxy implements PortProxy {
     sock.on('error', () => undefined)
     sock.on('message', (msg, rinfo) => this.#fromClient(msg, rinfo.address, rinfo.port))
     this.#scheduleSweep()
+  }
+
+  closeListener(): Promise<void> {
+    return this.stop()
   }
 
   async stop(): Promise<void> {

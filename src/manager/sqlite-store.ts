@@ -1,5 +1,6 @@
 /**
- * SqliteStore: the manager's Store on one SQLite file (`<dataDir>/manager.db`, mode 0600) through better-sqlite3.
+ * SqliteStore: the manager's Store on one SQLite file (`<dataDir>/manager.db`, mode 0600) through Node's built-in
+ * `node:sqlite` (DatabaseSync: no native module to build).
  * WAL journal, so readers on other connections never block the writer nor see half a transaction; a commit is in
  * the WAL before `transact` returns, so a killed process (kill -9) loses nothing committed. With the default
  * `synchronous: 'normal'` a power cut may drop the last commits (never corrupt the file); 'full' fsyncs each one.
@@ -7,19 +8,20 @@
  * Layout: tables nodes(id, hostname UNIQUE), services(id, name UNIQUE), tasks(id, service_id, node_id,
  * desired_state) holding each record as JSON, meta(key, value), and changes(revision, seq, …): the committed events
  * kept for `watch(fromRevision)`, trimmed to the last `historyRevisions`. meta holds schema_version, revision and
- * compacted_revision. MIGRATIONS is append-only: entry i takes the schema from version i to i + 1.
+ * compacted_revision. MIGRATIONS (sqlite-tables.ts) is append-only: entry i takes the schema from version i to i + 1.
  *
  * One writer per file: watchers hear of commits made through this instance only.
  */
 import { chmodSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import Database from 'better-sqlite3'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { ConfigError } from '../base/errors.ts'
 import {
   ChangeSet, RESERVED_META_KEYS, WatchHub, checkRecord, deepFreeze, rethrowLater,
   type Store, type StoreEvent, type StoreKind, type StoreReader, type StoreTx, type TaskFilter, type Unsubscribe,
 } from './store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
+import { SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
 
 export const MANAGER_DB_FILE = 'manager.db'
@@ -45,109 +47,20 @@ export interface SqliteStoreOptions {
 
 const defaults = Object.freeze({ busyTimeoutMs: 5000, synchronous: 'normal', historyRevisions: 10_000 } as const)
 
-type Db = Database.Database
+export { SCHEMA_VERSION }
+
 type Row = { json: string }
-
-/** Append-only: MIGRATIONS[i] moves the schema from version i to i + 1. */
-const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [
-  (db) => db.exec(`
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE nodes (id TEXT PRIMARY KEY, hostname TEXT NOT NULL UNIQUE, json TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE services (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE tasks (id TEXT PRIMARY KEY, service_id TEXT NOT NULL, node_id TEXT NOT NULL,
-      desired_state TEXT NOT NULL, json TEXT NOT NULL) WITHOUT ROWID;
-    CREATE INDEX tasks_service_id ON tasks (service_id);
-    CREATE INDEX tasks_node_id ON tasks (node_id);
-    CREATE TABLE changes (revision INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, op TEXT NOT NULL,
-      json TEXT NOT NULL, PRIMARY KEY (revision, seq)) WITHOUT ROWID;
-  `),
-]
-export const SCHEMA_VERSION = MIGRATIONS.length
-
-/** Brings `db` to SCHEMA_VERSION in one transaction; returns the version it found. Refuses a newer or foreign file. */
-export function migrate(db: Db): number {
-  return db.transaction(() => {
-    const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all() as string[]
-    let version = 0
-    if (tables.includes('meta')) {
-      version = Number(db.prepare(`SELECT value FROM meta WHERE key = 'schema_version'`).pluck().get() ?? 0)
-    } else if (tables.length > 0) {
-      throw new StoreError(`${db.name}: not a mesh manager database (tables ${tables.join(', ')}, no meta)`)
-    }
-    if (!Number.isInteger(version) || version > SCHEMA_VERSION) {
-      throw new StoreError(`${db.name}: schema version ${version} is newer than this mesh knows (${SCHEMA_VERSION}): ` +
-        'run a newer mesh')
-    }
-    for (let v = version; v < SCHEMA_VERSION; v++) (MIGRATIONS[v] as (db: Db) => void)(db)
-    if (version < SCHEMA_VERSION) {
-      db.prepare(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`).run(String(SCHEMA_VERSION))
-    }
-    return version
-  }).immediate()
-}
-
-/** A table of JSON records by id, with the indexed columns a record contributes. */
-class Table<R extends { id: string }> {
-  readonly #get: Database.Statement<[string], Row>
-  readonly #byKey: Database.Statement<[string], Row> | undefined
-  readonly #keyOwner: Database.Statement<[string], { id: string }> | undefined
-  readonly #list: Database.Statement<[], Row>
-  readonly #upsert: Database.Statement<unknown[]>
-  readonly #delete: Database.Statement<[string]>
-
-  readonly #values: (r: R) => string[]
-
-  /**
-   * `columns`: the indexed columns besides id and json, `values`: a record's values for them, `unique`: the one
-   * that is a second key (getX looks it up when the id finds nothing), `order`: how lists sort.
-   */
-  constructor(db: Db, name: string,
-    o: { columns: readonly string[]; values: (r: R) => string[]; unique?: string; order: string }) {
-    const cols = o.columns
-    this.#values = o.values
-    this.#get = db.prepare(`SELECT json FROM ${name} WHERE id = ?`)
-    if (o.unique) {
-      this.#byKey = db.prepare(`SELECT json FROM ${name} WHERE ${o.unique} = ?`)
-      this.#keyOwner = db.prepare(`SELECT id FROM ${name} WHERE ${o.unique} = ?`)
-    }
-    this.#list = db.prepare(`SELECT json FROM ${name} ORDER BY ${o.order}`)
-    this.#upsert = db.prepare(`INSERT INTO ${name} (id, ${cols.join(', ')}, json)
-      VALUES (?, ${cols.map(() => '?').join(', ')}, ?)
-      ON CONFLICT (id) DO UPDATE SET ${[...cols, 'json'].map((c) => `${c} = excluded.${c}`).join(', ')}`)
-    this.#delete = db.prepare(`DELETE FROM ${name} WHERE id = ?`)
-  }
-
-  getJson(id: string): string | undefined {
-    return this.#get.get(id)?.json
-  }
-  get(idOrKey: string): R | undefined {
-    const json = this.getJson(idOrKey) ?? this.#byKey?.get(idOrKey)?.json
-    return json === undefined ? undefined : (JSON.parse(json) as R)
-  }
-  keyOwner(key: string): string | undefined {
-    return this.#keyOwner?.get(key)?.id
-  }
-  list(): R[] {
-    return this.#list.all().map((r) => JSON.parse(r.json) as R)
-  }
-  upsert(record: R, json: string): void {
-    this.#upsert.run(record.id, ...this.#values(record), json)
-  }
-  delete(id: string): void {
-    this.#delete.run(id)
-  }
-}
 
 interface Tables {
   node: Table<NodeRecord>
   service: Table<ServiceRecord>
   task: Table<TaskRecord>
-  getMeta: Database.Statement<[string]>
-  setMeta: Database.Statement<[string, string]>
-  deleteMeta: Database.Statement<[string]>
-  addChange: Database.Statement<[number, number, string, string, string]>
-  trimChanges: Database.Statement<[number]>
-  changesAfter: Database.Statement<[number], { revision: number; kind: StoreKind; op: 'put' | 'delete'; json: string }>
+  getMeta: StatementSync
+  setMeta: StatementSync
+  deleteMeta: StatementSync
+  addChange: StatementSync
+  trimChanges: StatementSync
+  changesAfter: StatementSync
 }
 
 export class SqliteStore implements Store {
@@ -156,7 +69,7 @@ export class SqliteStore implements Store {
   readonly #hub: WatchHub
   #db: Db | undefined
   #t: Tables | undefined
-  readonly #taskQueries = new Map<string, Database.Statement<string[], Row>>()
+  readonly #taskQueries = new Map<string, StatementSync>()
   /** Runs `body` in BEGIN IMMEDIATE … COMMIT, rolling back if it throws. */
   #runTx: ((body: () => void) => void) | undefined
   #inTx = false
@@ -186,12 +99,12 @@ export class SqliteStore implements Store {
     if (!memory) createPrivateFile(this.path)
     let db: Db | undefined
     try {
-      db = new Database(this.path, { timeout: this.#opts.busyTimeoutMs })
-      if (!memory && db.pragma('journal_mode = WAL', { simple: true }) !== 'wal') {
+      db = new DatabaseSync(this.path, { timeout: this.#opts.busyTimeoutMs })
+      if (!memory && column(db.prepare('PRAGMA journal_mode = WAL'))[0] !== 'wal') {
         throw new StoreError(`${this.path}: could not switch to WAL journal mode`)
       }
-      db.pragma(`synchronous = ${this.#opts.synchronous.toUpperCase()}`)
-      migrate(db)
+      db.exec(`PRAGMA synchronous = ${this.#opts.synchronous.toUpperCase()}`)
+      migrate(db, this.path)
       this.#t = {
         node: new Table<NodeRecord>(db, 'nodes',
           { columns: ['hostname'], values: (n) => [n.hostname], unique: 'hostname', order: 'hostname, id' }),
@@ -201,7 +114,7 @@ export class SqliteStore implements Store {
           columns: ['service_id', 'node_id', 'desired_state'],
           values: (t) => [t.serviceId, t.nodeId, String(t.desiredState)], order: 'service_id, id',
         }),
-        getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`).pluck(),
+        getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`),
         setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?)
           ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
         deleteMeta: db.prepare(`DELETE FROM meta WHERE key = ?`),
@@ -210,8 +123,7 @@ export class SqliteStore implements Store {
         changesAfter: db.prepare(`SELECT revision, kind, op, json FROM changes WHERE revision > ?
           ORDER BY revision, seq`),
       }
-      const run = db.transaction((body: () => void) => body())
-      this.#runTx = (body) => run.immediate(body)
+      this.#runTx = (body) => inTransaction(db!, 'immediate', body)
       this.#db = db
       return this
     } catch (err) {
@@ -240,7 +152,8 @@ export class SqliteStore implements Store {
 
   getState(): ClusterState {
     const t = this.#reading()
-    return this.#db!.transaction(() => ({ nodes: t.node.list(), services: t.service.list(), tasks: t.task.list() }))()
+    return inTransaction(this.#db!, 'deferred',
+      () => ({ nodes: t.node.list(), services: t.service.list(), tasks: t.task.list() }))
   }
 
   getNode(idOrHostname: string): NodeRecord | undefined {
@@ -326,7 +239,7 @@ export class SqliteStore implements Store {
       }),
       deleteMeta: guard((key: string) => {
         checkMetaKey(key)
-        if (t.deleteMeta.run(key).changes === 0) return false
+        if (Number(t.deleteMeta.run(key).changes) === 0) return false
         metaChanged = true
         return true
       }),
@@ -371,7 +284,8 @@ export class SqliteStore implements Store {
       throw new StoreCompactedError(`watch from revision ${fromRevision}: history up to revision ${compacted} ` +
         'was compacted; read getState() and watch from its revision')
     }
-    const history = this.#t!.changesAfter.all(fromRevision)
+    type ChangeRow = { revision: number; kind: StoreKind; op: 'put' | 'delete'; json: string }
+    const history = (this.#t!.changesAfter.all(fromRevision) as ChangeRow[])
       .map((r) => deepFreeze({ revision: r.revision, kind: r.kind, op: r.op, record: JSON.parse(r.json) }) as StoreEvent)
     return this.#hub.add(fromRevision, cb, history)
   }
@@ -413,11 +327,11 @@ export class SqliteStore implements Store {
       stmt = this.#db!.prepare(`SELECT json FROM tasks ${where} ORDER BY service_id, id`)
       this.#taskQueries.set(key, stmt)
     }
-    return stmt.all(...cols.map(([f]) => String(filter[f]))).map((r) => JSON.parse(r.json) as TaskRecord)
+    return (stmt.all(...cols.map(([f]) => String(filter[f]))) as Row[]).map((r) => JSON.parse(r.json) as TaskRecord)
   }
 
   #getMeta(key: string): string | undefined {
-    return this.#t!.getMeta.get(key) as string | undefined
+    return (this.#t!.getMeta.get(key) as { value: string } | undefined)?.value
   }
 }
 

@@ -11,7 +11,10 @@
  * registers its own once it holds a subnet (`onHeld`). A bare agent trusts gossip alone (its trust: the gossip key).
  *
  * Who calls it: agent/ after gossip has joined. Node facts travel as gossip tags (tags.ts).
- * Invariants: a subnet is used only once its claim has settled; restarts are idempotent (same key, same subnet,
+ * Stop is not leave: `detach()` (SIGTERM, a handover) leaves interface, wireguard-go, routes, firewall, network and
+ * lease in place; the next start adopts them (the interface as is, routes replaced in place, the firewall replaced in
+ * one nft transaction, its lease's subnet held at once: `resumeTags`, subnet-claim.ts). `stop()` tears down (leave).
+ * Invariants: a subnet is used only once its claim has settled (or was held by this node's previous run); restarts are idempotent (same key, same subnet,
  * no duplicate peers, routes or rules); overlay ↔ overlay traffic is never NATed.
  * Never: touch a route, rule or network it did not create; start without saying why when a prerequisite is missing.
  */
@@ -38,6 +41,7 @@ import { readPeerList, writePeerList } from './peer-list-file.ts'
 export { SubnetPool } from './ipam.ts'
 export { PEERS_FILE } from './peer-list-file.ts'
 export { LEASE_FILE } from './lease.ts'
+export { resumeTags } from './resume.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
@@ -122,13 +126,14 @@ export class Overlay {
       log: (msg, fields) => this.#log('info', msg, fields),
     })
     await this.#tunnel.start()
+    const resume = this.#tunnel.adopted && this.#c.mode !== 'off'
     await this.#tunnel.control.set({ privateKey: this.#key.privateKey, listenPort: c.wgPort })
     this.#enabled = true
     this.#reason = ''
     this.#gossip.updateTags({ [TAG_WG_KEY]: this.#key.publicKey, [TAG_WG_PORT]: String(c.wgPort) })
     this.#claim = new SubnetClaim({
       pool: this.#pool, self: this.#gossip.config.name, clock: realClock(), random: mathRandom, settleMs: c.settleMs,
-      preferred: readLease(this.#dataDir, this.#c.range, this.#pool),
+      preferred: readLease(this.#dataDir, this.#c.range, this.#pool), resume,
       publish: (subnet, held) => this.#gossip.updateTags({ [TAG_SUBNET]: subnet, [TAG_SUBNET_HELD]: held ? '1' : '0' }),
       emit: (e) => this.#onClaim(e),
     })
@@ -190,7 +195,21 @@ export class Overlay {
     }
   }
 
-  /** Graceful stop: peers, routes, rules, tunnel and (if unused) the Docker network go; key and lease stay. */
+  /**
+   * Stop without leaving (live restore): stop following gossip and claiming; the interface, wireguard-go, peers,
+   * routes, firewall, Docker network and lease stay for the next start to adopt.
+   */
+  async detach(): Promise<void> {
+    this.#unsubscribe?.()
+    this.#unsubscribe = null
+    this.#claim?.stop()
+    await this.#reconciling?.catch(() => undefined)
+    this.#ready = false
+    this.#enabled = false
+    this.#reason = 'stopped (state kept for the next start)'
+  }
+
+  /** Graceful stop (leave): peers, routes, rules, tunnel and (if unused) the Docker network go; key and lease stay. */
   async stop(): Promise<void> {
     this.#unsubscribe?.()
     this.#claim?.stop()

@@ -35,6 +35,11 @@ export interface SubnetClaimOptions {
   settleMs: number
   /** A persisted lease from an earlier run. */
   preferred?: string | null
+  /**
+   * The earlier run stopped without leaving and its network is still up (an adopted interface): the preferred
+   * subnet is held at once unless a peer's claim beats it, so peers never stop routing to this node over a restart.
+   */
+  resume?: boolean
   /** Publish our claim (the agent puts it in gossip tags). */
   publish(subnet: string, held: boolean): void
   emit(e: ClaimEvent): void
@@ -53,9 +58,11 @@ export class SubnetClaim {
   #held = false
   #timer: TimerHandle | null = null
   #peers: PeerClaim[] = []
+  #resume: boolean
 
   constructor(o: SubnetClaimOptions) {
     this.#o = o
+    this.#resume = o.resume ?? false
   }
 
   get subnet(): string | null {
@@ -107,6 +114,12 @@ export class SubnetClaim {
     this.#held = false
     if (subnet === null) {
       this.#o.emit({ type: 'exhausted' })
+      return
+    }
+    const resume = this.#resume && subnet === this.#o.preferred
+    this.#resume = false // once: a subnet lost later is claimed again the usual way
+    if (resume) {
+      this.#settle()
       return
     }
     this.#o.publish(subnet, false)

@@ -84,6 +84,7 @@ export class WireGuardTunnel {
   readonly #o: TunnelOptions
   #kind: 'kernel' | 'userspace' | null = null
   #control: WgControl | null = null
+  #adopted = false
 
   constructor(o: TunnelOptions) {
     this.#o = o
@@ -106,6 +107,11 @@ export class WireGuardTunnel {
     return join(this.#o.dataDir, 'wireguard-go.pid')
   }
 
+  /** Whether start() adopted an interface an earlier run left (live restore) rather than creating one. */
+  get adopted(): boolean {
+    return this.#adopted
+  }
+
   /** Create or adopt the interface, set its MTU and bring it up. */
   async start(): Promise<void> {
     const { ifname } = this.#o
@@ -113,8 +119,10 @@ export class WireGuardTunnel {
     if (existing) {
       if (existing.link_info?.info_kind === 'wireguard') {
         this.#use('kernel')
+        this.#adopted = true
       } else if (await this.#socketAnswers()) {
         this.#use('userspace')
+        this.#adopted = true
       } else {
         // A stale interface (e.g. a tun whose wireguard-go died): remove it and start over.
         await deleteLink(ifname)

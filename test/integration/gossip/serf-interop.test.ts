@@ -83,13 +83,13 @@ t.test('mesh joins a serf cluster: alive, tags, protocol, events, queries, grace
   t.equal(after?.counters.decodeErrors, 0, 'no decode errors on serf traffic')
   t.equal(after?.counters.decryptFailures, 0, 'no decrypt failures')
 
-  // Graceful leave: SIGTERM → serf lists m1 `left`, and the process exits 0.
+  // Graceful leave: SIGINT (as serf's own) → serf lists m1 `left`, and the process exits 0.
   const tl = Date.now()
-  process.kill(m1.proc.pid, 'SIGTERM')
+  process.kill(m1.proc.pid, 'SIGINT')
   const [l1, l2] = await Promise.all([serfSees(s1, 'm1', 'left', tl, 15_000), serfSees(s2, 'm1', 'left', tl, 15_000)])
   const exit = await waitExit(m1.proc, 15_000)
-  t.comment(`after SIGTERM: s1 lists m1 left at +${l1} ms, s2 at +${l2} ms; m1 exited at +${Date.now() - tl} ms`)
-  t.same(exit, { code: 0, signal: null }, 'm1 exits 0 after SIGTERM')
+  t.comment(`after SIGINT: s1 lists m1 left at +${l1} ms, s2 at +${l2} ms; m1 exited at +${Date.now() - tl} ms`)
+  t.same(exit, { code: 0, signal: null }, 'm1 exits 0 after SIGINT')
   t.equal(m1.proc.stderr(), '', 'nothing on stderr after a graceful leave')
   for (const s of [s1, s2]) t.equal((await serfMember(s.rpc, 'm1'))?.status, 'left', `serf ${s.name} lists m1 left, not failed`)
 })

@@ -78,7 +78,8 @@ t.test('request: an unreachable manager is one line that says what to do', async
   await t.rejects(c.request('GET', '/v1/info'), {
     code: 'MESH_ERR_CONTROL', message: `cannot reach the manager at ${sock}: is this a manager node running \`mesh agent --init\` (or set MESH_HOST)?`,
   })
-  t.throws(() => new ManagerClient({ host: 'http://x:1', tls }), { code: 'MESH_ERR_CONTROL', message: 'MESH_HOST "http://x:1": want tcp://HOST:PORT, e.g. tcp://10.0.0.1:7947' })
+  // ssh:// is a host form too now, so the line names both (and a bad value is a config error)
+  t.throws(() => new ManagerClient({ host: 'http://x:1', tls }), { code: 'MESH_ERR_CONFIG', message: 'MESH_HOST "http://x:1": want tcp://HOST:PORT (the manager API, e.g. tcp://10.0.0.1:7947) or ssh://[USER@]HOST[:PORT]' })
 })
 
 t.test('MESH_HOST needs a client certificate bundle: none is one line, a bundle dir is read, a server that is not a manager is refused', async (t) => {

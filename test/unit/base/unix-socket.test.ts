@@ -1,7 +1,7 @@
 /**
  * Unix sockets (the manager's manager.sock, the agent's mesh.sock) exist only with their final mode: stat'ed the
  * moment the bind happens — before listen() resolves, under umask 0 — they are already 0600 (no chmod after).
- * With a `mesh` group in /etc/group the manager socket is root:mesh 0660: still 0600 at the bind, given to the
+ * With a `mesh` group in /etc/group both sockets are root:mesh 0660: still 0600 at the bind, given to the
  * group while owner-only, then opened (the decision is a pure function of /etc/group's text).
  */
 import t from 'tap'
@@ -111,4 +111,13 @@ t.test('openDirToGroup: the data dir gets the group and g+x only', async (t) => 
   t.equal(mode(dir), 0o710, 'search only: the group cannot list it')
   t.equal(statSync(dir).gid, gid)
   t.notOk(openDirToGroup(dir, { mode: 0o660, gid, group: 'mesh' }), 'twice: nothing to do')
+})
+
+t.test("the agent's control socket with the mesh group", async (t) => {
+  const p = join(d, 'mesh-g.sock')
+  const control = new ControlServer(p, { '/ping': () => 'pong' }, { mode: 0o660, gid, group: 'mesh' })
+  await control.start()
+  t.equal(mode(p), 0o660, 'root:mesh 0660, as manager.sock')
+  t.equal(statSync(p).gid, gid)
+  await control.stop()
 })

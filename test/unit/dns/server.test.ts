@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import net from 'node:net'
+import dgram from 'node:dgram'
 import { promisify } from 'node:util'
 import dnsPacket from 'dns-packet'
 import { Registry } from 'prom-client'
@@ -152,12 +153,25 @@ t.test('EDNS0 over the wire: OPT echoed, larger UDP answer within the advertised
   t.ok(dnsPacket.decode(edns).additionals?.some((a) => a.type === 'OPT'))
 })
 
-t.test('start fails cleanly on a taken address; stop after a failed start', async (t) => {
-  const { port } = await server(t)
-  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port }], upstreams: [] })
+t.test('start fails cleanly on an address another program holds; stop after a failed start', async (t) => {
+  const taken = dgram.createSocket('udp4') // without reusePort: the port is not shared
+  await new Promise<void>((r) => taken.bind(0, HOST, () => r()))
+  t.teardown(() => taken.close())
+  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port: taken.address().port }], upstreams: [] })
   await t.rejects(s2.start(), { code: 'MESH_ERR_DNS' })
   await s2.stop()
   t.equal(s2.status().running, false)
+})
+
+t.test('a second server (a new agent process) listens beside the first (reusePort) and answers once the first stops', async (t) => {
+  const { s, port } = await server(t)
+  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port }], upstreams: [] })
+  t.teardown(() => s2.stop())
+  await s2.start()
+  t.equal(s2.status().listen[0]?.port, port, 'same UDP and TCP port')
+  await s.stop()
+  t.same(answers(await udpQuery(HOST, port, q('app_web.mesh'))), ['10.78.0.2'], 'UDP answered by the second')
+  t.same(answers(await tcpQuery(HOST, port, q('app_web.mesh'), 2000)), ['10.78.0.2'], 'TCP answered by the second')
 })
 
 t.test('TCP: idle connections closed, connection count bounded', async (t) => {

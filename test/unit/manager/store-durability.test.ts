@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import Database from 'better-sqlite3'
+import { DatabaseSync } from 'node:sqlite'
 import t, { type Test } from 'tap'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { managerDbPath, openSqliteStore } from '../../../src/manager/sqlite-store.ts'
@@ -89,8 +89,8 @@ t.test('kill -9 after commit loses nothing committed', async (t) => {
   t.equal(s.listTasks().length, rev, 'and its task: no transaction was half-applied')
   t.ok(s.getService(`s${last}`), 'the last acknowledged service is there')
   t.equal(s.getMeta('last'), String(rev))
-  const raw = new Database(path, { readonly: true })
-  t.equal(raw.pragma('integrity_check', { simple: true }), 'ok', 'integrity_check ok')
+  const raw = new DatabaseSync(path, { readOnly: true })
+  t.equal(raw.prepare('PRAGMA integrity_check').get()?.integrity_check, 'ok', 'integrity_check ok')
   raw.close()
 })
 
@@ -101,15 +101,16 @@ t.test('WAL: readers run during a write and see only committed transactions', as
   writer.transact((tx) => tx.putService(service('s0')))
 
   t.test('a long read transaction does not block a commit', async (t) => {
-    const reader = new Database(path, { readonly: true })
+    const reader = new DatabaseSync(path, { readOnly: true })
     t.teardown(() => reader.close())
-    const count = reader.prepare('SELECT count(*) FROM services').pluck()
+    const stmt = reader.prepare('SELECT count(*) AS n FROM services')
+    const count = (): number => Number(stmt.get()?.n)
     reader.exec('BEGIN')
-    const before = count.get()
+    const before = count()
     writer.transact((tx) => tx.putService(service('s1')))
-    t.equal(count.get(), before, 'the open read keeps its snapshot')
+    t.equal(count(), before, 'the open read keeps its snapshot')
     reader.exec('COMMIT')
-    t.equal(count.get(), (before as number) + 1, 'a new read sees the commit')
+    t.equal(count(), (before as number) + 1, 'a new read sees the commit')
   })
 
   t.test('another store reads while a transaction is open', async (t) => {
@@ -128,8 +129,8 @@ t.test('WAL: readers run during a write and see only committed transactions', as
     // Services s0..s2 have no tasks yet: two tasks make tasks = services - 1, which every later commit keeps.
     writer.transact((tx) => { for (let i = 0; i < 2; i++) tx.putTask(task(`pre${i}`, 's0')) })
     const reader = child('store reader', path, `
-      const { default: Database } = await import('better-sqlite3')
-      const db = new Database(path, { readonly: true })
+      const { DatabaseSync } = await import('node:sqlite')
+      const db = new DatabaseSync(path, { readOnly: true })
       const q = db.prepare('SELECT (SELECT count(*) FROM services) AS s, (SELECT count(*) FROM tasks) AS t')
       out('ready')
       let reads = 0, torn = 0, last = 0, backwards = 0

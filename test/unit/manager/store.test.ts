@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import Database from 'better-sqlite3'
+import { DatabaseSync } from 'node:sqlite'
 import t, { type Test } from 'tap'
 import { ConfigError } from '../../../src/base/errors.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
@@ -372,11 +372,11 @@ t.test('open refuses files it cannot use; close is idempotent', async (t) => {
   writeFileSync(garbage, 'this is not a database, just bytes'.repeat(200))
   const newer = join(dir, 'newer.db')
   openSqliteStore(newer).close()
-  const raw = new Database(newer)
+  const raw = new DatabaseSync(newer)
   raw.prepare(`UPDATE meta SET value = '99' WHERE key = 'schema_version'`).run()
   raw.close()
   const foreign = join(dir, 'foreign.db')
-  const f = new Database(foreign)
+  const f = new DatabaseSync(foreign)
   f.exec('CREATE TABLE songs (title TEXT)')
   f.close()
   const cases = [

@@ -57,6 +57,34 @@ t.test('a claim is held only after settling; a lost claim moves elsewhere', asyn
   t.match(published.at(-1), /:true$/, 'held is published')
 })
 
+t.test('resume (live restore): the lease is held at once, never published as a mere claim; a winning peer still takes it', async (t) => {
+  const cases = [
+    { name: 'no one else claims it', peers: [{ node: 'x', subnet: '10.77.1.0/24', held: true }], want: { subnet: '10.77.5.0/24', held: true, published: ['10.77.5.0/24:true'] } },
+    { name: 'a peer holds it', peers: [{ node: 'x', subnet: '10.77.5.0/24', held: true }], want: { subnet: null, held: false, published: [] } },
+  ]
+  for (const c of cases) {
+    t.test(c.name, async (t) => {
+      const published: string[] = []
+      const events: ClaimEvent[] = []
+      const claim = new SubnetClaim({
+        pool: new SubnetPool(parseCidr('10.77.0.0/16'), 24), self: 'm', clock: new FakeClock(), random: seededRandom(3), settleMs: 3000,
+        preferred: '10.77.5.0/24', resume: true, publish: (s, held) => published.push(`${s}:${held}`), emit: (e) => events.push(e),
+      })
+      claim.start(c.peers)
+      if (c.want.subnet) {
+        t.equal(claim.subnet, c.want.subnet)
+        t.equal(claim.held, c.want.held)
+        t.same(published, c.want.published, 'held published first, no claim in between')
+        t.same(events, [{ type: 'held', subnet: c.want.subnet }])
+      } else {
+        t.not(claim.subnet, '10.77.5.0/24', 'the holder keeps it: we claim another')
+        t.notOk(claim.held, 'and settle as usual')
+        t.match(published, [/:false$/])
+      }
+    })
+  }
+})
+
 t.test('concurrent joins over real gossip: 24 nodes, all preferring one subnet, end with distinct subnets and never share a held one', async (t) => {
   const n = 24
   const c = new SimCluster({ nodes: n, seed: 99 })

@@ -1,0 +1,279 @@
+import { existsSync } from 'node:fs'
+import type http from 'node:http'
+import { isIP } from 'node:net'
+import { cpus, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError } from '../src/base/errors.ts'
+import { realClock } from '../src/base/clock.ts'
+import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
+import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
+import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
+import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
+import {
+  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
+} from '../src/worker/index.ts'
+import type { GossipKeyring } from '../src/api/index.ts'
+import { DataPlane } from './dataplane.ts'
+import type { Config } from '../src/config/index.ts'
+import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
+import type { Overlay } from '../src/overlay/index.ts'
+import type { Logger } from './log.ts'
+import { nodeFactsSource } from './metrics.ts'
+import type { Registry } from 'prom-client'
+
+/**
+ * The cluster half of the agent's wiring (agent.ts holds the lifecycle): the gossip keyring before gossip starts,
+ * the manager (store, reconcile loop, API, manager.sock) and the worker side (link, data plane, task runner), and
+ * how they stop: `stopControlPlane` releases what a new agent process needs (store, ports, sockets) and keeps the
+ * data plane serving; `stopCluster` stops both.
+ */
+/** Install the keyring chooseGossipKeys picks (cluster, gossip-keys.json, flags, plaintext) before gossip starts. */
+export function useGossipKeys(config: Readonly<Config>, gossip: Gossip, cluster: GossipKeyring | null, log: Logger): void {
+  const saved = cluster ? null : readSavedGossipKeys(config.dataDir) // a broken file stops the agent with one line naming it
+  const source = chooseGossipKeys({ cluster, saved, configured: config.gossip.encryptKeys.length > 0, plaintext: config.gossip.plaintext })
+  if (source.keys) gossip.setKeyring(source.keys)
+  if (cluster) saveGossipKeys(config.dataDir, cluster)
+  if (source.from === 'plaintext') log.warn('gossip is NOT encrypted (--gossip-plaintext): anyone on the network can read and forge membership')
+  else log.info({ keys: source.from, version: source.keys ? source.version : undefined }, 'gossip encrypted')
+}
+
+/** Started without --join: join the members an earlier run knew (peers.json), if any answers. */
+export async function rejoin(config: Readonly<Config>, gossip: Gossip, log: Logger): Promise<void> {
+  if (config.gossip.join.length > 0) return
+  const peers = loadPeers(config.dataDir) // a corrupt peers.json stops the agent with one line naming it
+  if (peers.length === 0) return
+  try {
+    const n = await gossip.join(peers)
+    log.info({ peers: peers.length, reached: n }, 'rejoined the cluster an earlier run knew')
+  } catch (err) {
+    log.warn({ peers, err: (err as Error).message }, 'none of the previously known members answered; waiting to be joined')
+  }
+}
+
+export function logEvent(log: Logger, e: GossipEvent): void {
+  switch (e.type) {
+    case 'user':
+      log.debug({ event: e.name, ltime: e.ltime, bytes: e.payload.length }, 'user event')
+      return
+    case 'direct':
+      log.debug({ bytes: e.payload.length }, 'direct message')
+      return
+    case 'conflict':
+      log.error({ node: e.name, existing: e.existing, other: e.other }, 'conflicting address for node name: names must be unique')
+      return
+    case 'refuted':
+      log.warn({ incarnation: e.incarnation, accusedBy: e.accusedBy }, 'refuted a suspicion about this node')
+      return
+    default:
+      log.info({ event: e.type, node: e.member.name, address: `${e.member.ip}:${e.member.port}`, status: e.member.status,
+        incarnation: e.member.incarnation }, `member ${e.type}`)
+  }
+}
+
+export interface ClusterParts {
+  store: Store | null
+  manager: Manager | null
+  servers: http.Server[]
+  link: WorkerLink | null
+  /** The link's transport to the manager (mesh leave tells the manager through it). */
+  transport?: HttpManagerTransport
+  runner: TaskRunner | null
+  dataPlane: DataPlane | null
+  logs?: LogShipper
+  /** The manager's init result (managers), for the banner. */
+  init: { created: boolean; clusterId: string; tokensChanged: boolean } | null
+  /** The manager's gossip subscription (node state from member events): ended before the store closes. */
+  unsubscribeGossip?: () => void
+  /** Node state updates in flight: awaited before the store closes. */
+  nodeUpdates?: Set<Promise<void>>
+}
+
+/**
+ * Before gossip starts: on managers, open the store and the cluster (its gossip keyring made or read); on a node
+ * joining with a token, build the link and register (the reply carries the keyring, through onGossipKeys). Returns
+ * the manager's keyring (managers), else null.
+ */
+export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
+  const c = config.cluster
+  const storePath = managerDbPath(config.dataDir)
+  if (c.init || existsSync(storePath)) {
+    const store = openSqliteStore(storePath)
+    parts.store = store
+    const manager = new Manager({
+      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
+      // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
+      overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
+      ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
+      // Tags are pinned to digests by asking their registry; plain HTTP where this node's engine allows it.
+      resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
+    })
+    parts.manager = manager
+    parts.init = await manager.init()
+    if (parts.init.tokensChanged) {
+      log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
+    }
+    const ring = await manager.gossipKeys.init({
+      created: parts.init.created, seed: config.gossip.encryptKeys, ...(c.gossipKeyRotationMs !== null ? { rotationMs: c.gossipKeyRotationMs } : {}),
+    })
+    return ring ? { version: ring.version, keys: ring.keys } : null
+  }
+  if (!c.token && !hasIdentity(config.dataDir)) return null
+  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
+  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
+  const seed = apiSeed || config.gossip.join[0] || ''
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
+  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
+  await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
+  return null
+}
+
+const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
+
+function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
+  onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
+  parts.transport = new HttpManagerTransport(target)
+  return new WorkerLink({
+    transport: parts.transport, clock: realClock(),
+    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
+    onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
+    onCatalog: (snap) => parts.dataPlane?.apply(snap),
+    onLogs: (msg) => parts.logs?.handle(msg),
+    onGossipKeys,
+    onPeers: (peers) => overlay.setPeers(peers),
+    ...(onTls ? { onTls } : {}),
+    ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
+  })
+}
+
+function nodeResources(): { nanoCpus: number; memoryBytes: number } {
+  return { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
+}
+
+/** Manager (if this node is one) and the worker side (if this node belongs to a cluster); openCluster ran first. */
+export async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry,
+  onGossipKeys: (r: GossipKeyring) => boolean): Promise<void> {
+  const c = config.cluster
+  const mlog = log.child({ sub: 'manager' })
+  const hostname = config.gossip.name
+  const addr = config.gossip.advertiseAddr
+  const manager = parts.manager
+  let reloadApiTls: ((tls: NodeTls) => void) | null = null
+  if (manager) {
+    const { created, clusterId } = parts.init as { created: boolean; clusterId: string }
+    manager.start()
+    registerManagerMetrics(registry, manager)
+    // The manager node's own certificate (the API's server certificate too), for a key made here.
+    const { keyPem, csrPem } = await createNodeKeyAndCsr()
+    const names = apiNames(config, hostname, csrPem)
+    // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
+    const self = await manager.registerSelf({ hostname, addr, resources: nodeResources() }, names).catch((err: unknown) => {
+      if (!(err instanceof RequestRefusedError)) throw err
+      mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
+      return null
+    })
+    const cert = self?.certificate ?? await manager.ca.issue(csrPem, { nodeId: `api-${hostname}`, role: 'manager', clusterId, ipSans: names.ipSans, dnsSans: names.dnsSans })
+    let apiTls: NodeTls = { ca: manager.ca.trust().roots, cert, key: keyPem }
+    const dashboardUrl = `https://${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}/ui`
+    const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay), dashboardUrl }
+    const api = await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort, tls: { key: keyPem, cert, ca: apiTls.ca } })
+    parts.servers.push(api)
+    // New roots (a CA rotation) or a renewed certificate: the API serves them from the next handshake on.
+    reloadApiTls = (tls) => {
+      apiTls = tls
+      ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: manager.ca.trust().roots }, 10_000))
+    }
+    manager.ca.onChange(() => reloadApiTls?.(apiTls))
+    // manager.sock is admin: root only, or root:mesh 0660 when a `mesh` group exists (like docker's group).
+    const access = hostSocketAccess()
+    if (access.mode === 0o660) {
+      openDirToGroup(config.dataDir, access)
+      mlog.info({ group: access.group }, 'manager.sock is open to the group')
+    }
+    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
+    const updates = parts.nodeUpdates = new Set<Promise<void>>()
+    const syncNode = (name: string, state: 'ready' | 'down') => {
+      const p: Promise<void> = manager.setNodeState(name, state).then(() => undefined, (err: Error) => { mlog.error({ err: err.message }, 'node state update failed') })
+        .finally(() => updates.delete(p))
+      updates.add(p)
+    }
+    parts.unsubscribeGossip = gossip.on((e) => {
+      if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
+      else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
+    })
+    if (self) {
+      parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, overlay, onGossipKeys, true, reloadApiTls)
+      parts.link.useIdentity({ nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, apiTls)
+    } else {
+      // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.
+      manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
+    }
+    const t = manager.tokens()
+    mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
+    if (created) {
+      process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
+        `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
+        `To add a manager: mesh token show manager\n`)
+    }
+  }
+  if (!parts.link) return
+  const registering = parts.link
+  overlay.onHeld((reg) => registering.registerOverlay(reg)) // again whenever the node moves to another subnet
+  if (!overlay.enabled) throw new ConfigError('running tasks needs the overlay network: start dockerd (and wireguard-go), or pass --overlay on')
+  await overlay.ready(60_000)
+  const gateway = (await overlay.status()).gateway
+  parts.dataPlane = new DataPlane({
+    config: config.dataPlane, dataDir: config.dataDir, gossip, overlayRange: config.overlay.range, vipRange: c.vipRange, log,
+  })
+  await parts.dataPlane.start(gateway)
+  const link = parts.link
+  parts.runner = new TaskRunner({
+    runtime: new DockerRuntime({
+      socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
+    }), network: config.overlay.network,
+    report: (taskId, status) => link.report(taskId, status),
+    registryAuth: (task) => task.spec.registryAuth,
+    log: logFn(log.child({ sub: 'runtime' })),
+  })
+  await parts.runner.start()
+  parts.logs = new LogShipper({ dockerSocket: config.overlay.dockerSocket, upload: (path) => link.upload(path), log: logFn(log.child({ sub: 'logs' })) })
+  link.start()
+}
+
+/**
+ * What the manager's API certificate names, so standard clients (curl, Prometheus, the docker CLI, etcd) verify
+ * it: the advertise and bind addresses, loopback, the node's hostname (when it is a DNS name) and localhost.
+ */
+function apiNames(config: Readonly<Config>, hostname: string, csr: string): { csr: string; ipSans: string[]; dnsSans: string[] } {
+  const ips = new Set([config.gossip.advertiseAddr, config.gossip.bindAddr, '127.0.0.1'].filter((ip) => isIP(ip) !== 0 && ip !== '0.0.0.0' && ip !== '::'))
+  const dns = new Set(['localhost', ...(isDnsName(hostname) ? [hostname] : [])])
+  return { csr, ipSans: [...ips], dnsSans: [...dns] }
+}
+
+/**
+ * Stop the control plane: the manager's gossip subscription first and its node updates in flight (none may reach a
+ * closed store), then link, log shipper, task runner (its containers keep running), manager, API servers, store.
+ * The data plane keeps serving: a new agent process listens beside it until it lets go.
+ */
+export async function stopControlPlane(parts: ClusterParts): Promise<void> {
+  parts.unsubscribeGossip?.()
+  parts.link?.stop()
+  parts.logs?.stop()
+  await parts.runner?.stop().catch(() => undefined)
+  parts.manager?.stop()
+  await Promise.allSettled([...(parts.nodeUpdates ?? [])])
+  for (const s of parts.servers) {
+    s.closeAllConnections()
+    await new Promise<void>((r) => s.close(() => r()))
+  }
+  parts.servers = []
+  parts.store?.close()
+  parts.store = null
+}
+
+/** Stop everything the cluster started; `keepRules`: the nft rules stay (stop without leaving). */
+export async function stopCluster(parts: ClusterParts, o: { keepRules?: boolean } = {}): Promise<void> {
+  await stopControlPlane(parts)
+  await parts.dataPlane?.stop(o)
+}
