@@ -16,7 +16,8 @@ export const HANDOVER_SOCKET = 'handover.sock'
 export const RELEASE_TIMEOUT_MS = 60_000
 
 class SocketTransport implements HandoverTransport {
-  constructor(readonly sock: net.Socket) {}
+  readonly sock: net.Socket
+  constructor(sock: net.Socket) { this.sock = sock }
   send(msg: HandoverMessage): void {
     if (!this.sock.destroyed) this.sock.write(`${JSON.stringify(msg)}\n`)
   }

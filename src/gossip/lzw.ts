@@ -19,10 +19,9 @@ export const LZW_DEFAULT_MAX_OUT_BYTES = 20 * 1024 * 1024
 class Sink {
   buf: Uint8Array
   len = 0
-  constructor(
-    size: number,
-    readonly max: number,
-  ) {
+  readonly max: number
+  constructor(size: number, max: number) {
+    this.max = max
     this.buf = new Uint8Array(Math.max(16, Math.min(size, max)))
   }
 

@@ -20,7 +20,12 @@ export type GoInput = undefined | null | boolean | number | bigint | string | Ui
 
 /** A msgpack ext value, kept raw (go-msgpack never writes one here). */
 export class GoExt {
-  constructor(readonly extType: number, readonly data: Uint8Array) {}
+  readonly extType: number
+  readonly data: Uint8Array
+  constructor(extType: number, data: Uint8Array) {
+    this.extType = extType
+    this.data = data
+  }
 }
 
 /** Raised when the input ended before the value did: more bytes may make it decodable. */
@@ -194,8 +199,12 @@ export function encodeStruct(fields: { readonly [field: string]: GoInput }): Uin
 }
 
 class Reader {
+  readonly buf: Uint8Array
+  pos: number
   readonly dv: DataView
-  constructor(readonly buf: Uint8Array, public pos: number) {
+  constructor(buf: Uint8Array, pos: number) {
+    this.buf = buf
+    this.pos = pos
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
   }
 

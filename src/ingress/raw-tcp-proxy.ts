@@ -97,7 +97,12 @@ class Pair {
   toUp = 0
   bytesIn = 0
   bytesOut = 0
-  constructor(readonly proxy: RawTcpProxy, readonly c: Handle) {}
+  readonly proxy: RawTcpProxy
+  readonly c: Handle
+  constructor(proxy: RawTcpProxy, c: Handle) {
+    this.proxy = proxy
+    this.c = c
+  }
 }
 
 export class RawTcpProxy implements PortProxy {

@@ -56,7 +56,12 @@ class Conn {
   t0 = 0
   connected = false
   done = false
-  constructor(readonly proxy: TcpProxy, readonly client: Sock) {}
+  readonly proxy: TcpProxy
+  readonly client: Sock
+  constructor(proxy: TcpProxy, client: Sock) {
+    this.proxy = proxy
+    this.client = client
+  }
 }
 
 export class TcpProxy implements PortProxy {

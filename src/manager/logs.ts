@@ -71,7 +71,11 @@ class Session {
   /** Set while open() asks the nodes: the session cannot finish before every node has been asked. */
   opening = true
   closed = false
-  constructor(readonly query: LogQuery, tasks: TaskRecord[], readonly sink: Sink) {
+  readonly query: LogQuery
+  readonly sink: Sink
+  constructor(query: LogQuery, tasks: TaskRecord[], sink: Sink) {
+    this.query = query
+    this.sink = sink
     this.tasks = new Map(tasks.map((t) => [t.id, t]))
   }
 

@@ -53,7 +53,13 @@ export class MeshLab {
   /** Node id → hostname, filled once every node is Ready. */
   readonly nodeName = new Map<string, string>()
 
-  constructor(readonly lab: Lab, readonly agentArgs: string[]) {}
+  readonly lab: Lab
+  readonly agentArgs: string[]
+
+  constructor(lab: Lab, agentArgs: string[]) {
+    this.lab = lab
+    this.agentArgs = agentArgs
+  }
 
   get manager(): LabNode { return this.lab.nodes[0] as LabNode }
   get workers(): LabNode[] { return this.lab.nodes.slice(1) }

@@ -4,10 +4,18 @@
 // again as a CONTAINER (`client`, its own namespace, eth0 10.77.1.10 behind the gateway), asks the VIPs from there
 // and from the node itself, and prints one JSON line: which task answered each new TCP connection / UDP flow on
 // ports nothing publishes, and what a VIP without a serving task answers.
+// Started any other way (`tap test/integration` runs every script in the folder) it would sit in the host's own
+// namespace, where its veths, routes and ip_forward would stay behind: without the $RULES vip-netns.test.ts passes
+// (the client inherits it) it does nothing and says why.
 import { execFileSync, spawn } from 'node:child_process'
 import dgram from 'node:dgram'
 import { existsSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+
+if (process.env.RULES === undefined) {
+  process.stderr.write('vip-child.mjs: no $RULES: vip-netns.test.ts starts it under `unshare -n` with the ruleset\n')
+  process.exit(0)
+}
 
 const run = (cmd, args, input) => execFileSync(cmd, args, input === undefined ? {} : { input })
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))

@@ -25,7 +25,12 @@ class FakePart<O, S> implements DataPlanePart<S> {
   started = 0
   stopped = 0
   registries: Registry[] = []
-  constructor(readonly options: O, readonly answer: S) {}
+  readonly options: O
+  readonly answer: S
+  constructor(options: O, answer: S) {
+    this.options = options
+    this.answer = answer
+  }
   async start(): Promise<void> { this.started++ }
   async stop(): Promise<void> { this.stopped++ }
   status(): S { return this.answer }
@@ -34,7 +39,8 @@ class FakePart<O, S> implements DataPlanePart<S> {
 
 class MemoryStore implements CatalogStore {
   saved: CatalogSnapshot[] = []
-  constructor(public cached: CatalogSnapshot | null = null) {}
+  cached: CatalogSnapshot | null
+  constructor(cached: CatalogSnapshot | null = null) { this.cached = cached }
   load(): CatalogSnapshot | null { return this.cached }
   save(snap: CatalogSnapshot): void { this.saved.push(snap) }
 }

@@ -59,7 +59,9 @@ export class FakeManager implements ManagerTransport {
   /** When set, every watch attempt fails (ECONNREFUSED) just after it is made. */
   down = false
 
-  constructor(readonly clock: FakeClock) {}
+  readonly clock: FakeClock
+
+  constructor(clock: FakeClock) { this.clock = clock }
 
   async fetchCa(): Promise<string> {
     return this.caPem
