@@ -62,7 +62,7 @@ export const UP_TIMEOUT_MS = 120_000
 
 export async function startAgent(config: Readonly<Config>, log: Logger): Promise<RunningAgent> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
-  const taking = await takeOverRunning(config.dataDir, log)
+  const taking = await takeOverRunning(config.dataDir, config.gossip.name, log)
   try {
     const agent = await startParts(config, log)
     if (taking) {
@@ -77,8 +77,8 @@ export async function startAgent(config: Readonly<Config>, log: Logger): Promise
 }
 
 /** A running agent on this data dir hands over (null when none answers); throws when it refuses. */
-async function takeOverRunning(dataDir: string, log: Logger): Promise<TakingOver | null> {
-  const t = await takeOver(join(dataDir, HANDOVER_SOCKET))
+async function takeOverRunning(dataDir: string, name: string, log: Logger): Promise<TakingOver | null> {
+  const t = await takeOver(join(dataDir, HANDOVER_SOCKET), process.pid, name)
   if (!t) return null
   if (t.result.type === 'refused') throw new ControlError(`another agent runs with this data dir and did not hand over: ${t.result.reason}`)
   log.info('the running agent released gossip, manager and control socket; its published ports and DNS serve until this one is up')
@@ -211,7 +211,7 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
     return cut
   }
   const outgoing = new Outgoing({
-    clock: realClock(), upTimeoutMs: UP_TIMEOUT_MS,
+    clock: realClock(), upTimeoutMs: UP_TIMEOUT_MS, name: config.gossip.name,
     steps: {
       release: async () => {
         stopping = done.then(() => undefined) // a signal now waits for the handover to end

@@ -88,7 +88,7 @@ export interface TakingOver {
  * resolves once the running agent has released (its gossip port, store and control socket are free), or with the
  * refusal. The connection stays open: closing it (this process ends) before `up()` makes the old one resume.
  */
-export async function takeOver(path: string, pid = process.pid): Promise<{ result: IncomingResult; handover: TakingOver } | null> {
+export async function takeOver(path: string, pid = process.pid, name?: string): Promise<{ result: IncomingResult; handover: TakingOver } | null> {
   if (!existsSync(path)) return null
   const sock = await new Promise<net.Socket | null>((resolve) => {
     const s = net.connect(path)
@@ -99,7 +99,7 @@ export async function takeOver(path: string, pid = process.pid): Promise<{ resul
   const tr = new SocketTransport(sock)
   const incoming = new Incoming({ clock: realClock(), releaseTimeoutMs: RELEASE_TIMEOUT_MS })
   frame(sock, (m) => incoming.onMessage(m), () => incoming.onClose())
-  const result = await incoming.begin(tr, pid)
+  const result = await incoming.begin(tr, pid, name)
   sock.unref() // it must not keep this process alive
   return {
     result,

@@ -20,7 +20,7 @@ import type { Clock, TimerHandle } from '../src/base/clock.ts'
  */
 
 export type HandoverMessage =
-  | { type: 'hello'; pid: number }
+  | { type: 'hello'; pid: number; name?: string }
   | { type: 'released' }
   | { type: 'up' }
   | { type: 'failed'; reason: string }
@@ -53,11 +53,14 @@ export class Outgoing {
   readonly #clock: Clock
   readonly #steps: OutgoingSteps
   readonly #upTimeoutMs: number
+  readonly #name: string | undefined
 
-  constructor(o: { clock: Clock; steps: OutgoingSteps; upTimeoutMs: number }) {
+  /** `name`: this node's name; a new process that says another one is refused (the data dir is this node's). */
+  constructor(o: { clock: Clock; steps: OutgoingSteps; upTimeoutMs: number; name?: string }) {
     this.#clock = o.clock
     this.#steps = o.steps
     this.#upTimeoutMs = o.upTimeoutMs
+    this.#name = o.name
   }
 
   get state(): OutgoingState {
@@ -69,6 +72,11 @@ export class Outgoing {
     if (msg.type === 'hello') {
       if (this.#state !== 'serving') {
         from.send({ type: 'refused', reason: `a handover is already ${this.#state}` })
+        from.close()
+        return
+      }
+      if (this.#name !== undefined && msg.name !== undefined && msg.name !== this.#name) {
+        from.send({ type: 'refused', reason: `this data dir is node "${this.#name}"'s; a new process taking over must keep its name (got --name "${msg.name}"): use another --data-dir for another node` })
         from.close()
         return
       }
@@ -141,10 +149,10 @@ export class Incoming {
   }
 
   /** Send hello on `to`; resolves once the old process has released (or refused). */
-  begin(to: HandoverTransport, pid: number): Promise<IncomingResult> {
+  begin(to: HandoverTransport, pid: number, name?: string): Promise<IncomingResult> {
     const result = new Promise<IncomingResult>((resolve) => { this.#settle = resolve })
     this.#timer = this.#clock.setTimeout(() => this.#end({ type: 'refused', reason: `the running agent did not release within ${this.#releaseTimeoutMs} ms` }), this.#releaseTimeoutMs)
-    to.send({ type: 'hello', pid })
+    to.send({ type: 'hello', pid, ...(name !== undefined ? { name } : {}) })
     return result
   }
 

@@ -101,7 +101,7 @@ t.test('port in use: a second agent on the same --bind', async (t) => {
   t.comment(r.stderr.trim())
 })
 
-t.test('port in use: the same --data-dir as a running agent', async (t) => {
+t.test('the same --data-dir as a running agent under another --name: refused, one line (the same name takes over)', async (t) => {
   const c = new TestCluster(t, 'cli-dd')
   const p = await c.mesh({ name: 'd1', ip: '127.0.53.8' })
   const r = await runMesh(['agent', '--bind', '127.0.53.9', '--name', 'd2', '--data-dir', p.dataDir, '--gossip-plaintext'])

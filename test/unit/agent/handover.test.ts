@@ -119,3 +119,22 @@ t.test('incoming: hello, then released; refused; the old one gone; no answer', a
     })
   }
 })
+
+t.test('a new process with another node name is refused: the data dir is this node\'s; the same name takes over', async (t) => {
+  const clock = new FakeClock()
+  const steps: string[] = []
+  const s: OutgoingSteps = {
+    release: async () => { steps.push('release') }, letGo: async () => { steps.push('letGo') },
+    resume: async (why) => { steps.push(`resume: ${why}`) }, log: () => undefined,
+  }
+  const out = new Outgoing({ clock, steps: s, upTimeoutMs: 120_000, name: 'd1' })
+  const other = new FakeTransport()
+  await out.onMessage(other, { type: 'hello', pid: 42, name: 'd2' })
+  t.match(other.sent, [{ type: 'refused', reason: /node "d1".*keep its name.*"d2"/ }])
+  t.ok(other.closed, 'the connection is closed')
+  t.same(steps, [], 'nothing released')
+  t.equal(out.state, 'serving')
+  const same = new FakeTransport()
+  await out.onMessage(same, { type: 'hello', pid: 43, name: 'd1' })
+  t.same(same.sent, [{ type: 'released' }], 'the same name takes over')
+})
