@@ -153,7 +153,7 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
     await rejoin(config, gossip, glog)
     stopPeers = keepPeersSnapshot(gossip, config.dataDir, config.gossip.name)
     await overlay.start()
-    await startCluster(config, log, gossip, overlay, cluster, registry, onGossipKeys)
+    await startCluster(config, log, gossip, overlay, cluster, registry, onGossipKeys, socketAccess)
   } catch (err) {
     // Host state stays as it was (a running agent handing over to this one may still be using it).
     await stopCluster(cluster, { keepRules: true })

@@ -7,7 +7,7 @@ import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
 import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
-import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
+import type { SocketAccess } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
@@ -151,9 +151,12 @@ function nodeResources(): { nanoCpus: number; memoryBytes: number } {
   return { nanoCpus: cpus().length * 1e9, memoryBytes: totalmem() }
 }
 
-/** Manager (if this node is one) and the worker side (if this node belongs to a cluster); openCluster ran first. */
+/**
+ * Manager (if this node is one) and the worker side (if this node belongs to a cluster); openCluster ran first.
+ * `access`: the admin sockets' access, decided once at agent start (which also opened the data dir to the group).
+ */
 export async function startCluster(config: Readonly<Config>, log: Logger, gossip: Gossip, overlay: Overlay, parts: ClusterParts, registry: Registry,
-  onGossipKeys: (r: GossipKeyring) => boolean): Promise<void> {
+  onGossipKeys: (r: GossipKeyring) => boolean, access: SocketAccess): Promise<void> {
   const c = config.cluster
   const mlog = log.child({ sub: 'manager' })
   const hostname = config.gossip.name
@@ -186,11 +189,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     }
     manager.ca.onChange(() => reloadApiTls?.(apiTls))
     // manager.sock is admin: root only, or root:mesh 0660 when a `mesh` group exists (like docker's group).
-    const access = hostSocketAccess()
-    if (access.mode === 0o660) {
-      openDirToGroup(config.dataDir, access)
-      mlog.info({ group: access.group }, 'manager.sock is open to the group')
-    }
+    if (access.mode === 0o660) mlog.info({ group: access.group }, 'manager.sock is open to the group')
     parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
     const updates = parts.nodeUpdates = new Set<Promise<void>>()
     const syncNode = (name: string, state: 'ready' | 'down') => {
