@@ -1,4 +1,5 @@
 import type { PortSpec } from './types.ts'
+import type { CatalogNetwork, CatalogServiceNetwork, EndpointAddress } from './network.ts'
 
 /**
  * The catalog: each agent's view of services → endpoints, the single view the data plane (ingress, DNS, VIP rules)
@@ -24,6 +25,8 @@ export interface Endpoint {
   ip: string
   state: EndpointState
   health: EndpointHealth
+  /** The task's address on each of its networks (absent: only `ip`, on the default network). */
+  addresses?: EndpointAddress[]
 }
 
 export interface CatalogService {
@@ -41,6 +44,8 @@ export interface CatalogService {
   /** How long a stopping task keeps its open connections. */
   stopGracePeriodMs: number
   endpoints: Endpoint[]
+  /** The networks the service is on, with its VIP and aliases on each (absent: the default network only). */
+  networks?: CatalogServiceNetwork[]
 }
 
 export interface CatalogNode {
@@ -56,6 +61,8 @@ export interface CatalogSnapshot {
   revision: number
   services: CatalogService[]
   nodes: CatalogNode[]
+  /** Every network but the default one (absent from older managers). */
+  networks?: CatalogNetwork[]
 }
 
 /** What readers of the catalog (ingress, DNS, VIP rules, status) hold: the current snapshot and change events. */

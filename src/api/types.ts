@@ -4,6 +4,8 @@
  * Times are milliseconds since the epoch; sizes are bytes; CPU is in nano-CPUs (1e9 = one core), as Docker does.
  */
 
+import type { FileReference } from './secrets.ts'
+
 export type NodeRole = 'manager' | 'worker'
 export type Availability = 'active' | 'pause' | 'drain'
 /** ready: gossip shows it alive; down: gossip declared it dead or it left; unknown: not heard of yet. */
@@ -157,6 +159,10 @@ export interface ServiceSpec {
   maxReplicasPerNode?: number
   /** Bumped by `service update --force`: a changed value alone makes every task be replaced (swarmkit's ForceUpdate). */
   forceUpdate?: number
+  /** Secrets mounted into each task (`--secret`), as files under /run/secrets (or their absolute target). */
+  secrets?: FileReference[]
+  /** Configs mounted into each task (`--config`), at their target path. */
+  configs?: FileReference[]
 }
 
 export interface UpdateStatus {

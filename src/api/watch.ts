@@ -1,5 +1,6 @@
 import type { TaskRecord } from './types.ts'
 import type { CatalogSnapshot } from './catalog.ts'
+import type { DeliveredValue } from './secrets.ts'
 
 /**
  * The manager's push stream to one node (`GET /v1/agent/watch`, NDJSON): each line is one `WatchMessage`, and
@@ -56,6 +57,10 @@ export interface WatchMessage extends LogControl {
   ca?: CaRoots
   /** The cluster's gossip keyring, sent when the stream opens and after each change. */
   gossipKeys?: GossipKeyring
+  /** The secret values this node's assigned tasks use (full list each time it changes; absent: unchanged). */
+  secrets?: DeliveredValue[]
+  /** The config values this node's assigned tasks use (full list each time it changes; absent: unchanged). */
+  configs?: DeliveredValue[]
 }
 
 export interface CaRoots {

@@ -114,7 +114,7 @@ export class EventLog {
   #onStoreEvent(ev: StoreEvent): void {
     if (ev.kind === 'node') this.#onNode(ev.revision, ev.op, ev.record)
     else if (ev.kind === 'service') this.#onService(ev.revision, ev.op, ev.record)
-    else this.#onTask(ev.revision, ev.op, ev.record)
+    else if (ev.kind === 'task') this.#onTask(ev.revision, ev.op, ev.record)
   }
 
   #onNode(rev: number, op: 'put' | 'delete', n: NodeRecord): void {

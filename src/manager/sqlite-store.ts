@@ -6,7 +6,8 @@
  * `synchronous: 'normal'` a power cut may drop the last commits (never corrupt the file); 'full' fsyncs each one.
  *
  * Layout: tables nodes(id, hostname UNIQUE), services(id, name UNIQUE), tasks(id, service_id, node_id,
- * desired_state) holding each record as JSON, meta(key, value), and changes(revision, seq, …): the committed events
+ * desired_state) and objects(kind, id, name; UNIQUE (kind, name)) for secrets, configs and networks, holding each
+ * record as JSON, meta(key, value), and changes(revision, seq, …): the committed events
  * kept for `watch(fromRevision)`, trimmed to the last `historyRevisions`. meta holds schema_version, revision and
  * compacted_revision. MIGRATIONS (sqlite-tables.ts) is append-only: entry i takes the schema from version i to i + 1.
  *
@@ -17,11 +18,12 @@ import { dirname, join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { ConfigError } from '../base/errors.ts'
 import {
-  ChangeSet, RESERVED_META_KEYS, WatchHub, checkRecord, deepFreeze, rethrowLater,
-  type Store, type StoreEvent, type StoreKind, type StoreReader, type StoreTx, type TaskFilter, type Unsubscribe,
+  ChangeSet, OBJECT_KINDS, RESERVED_META_KEYS, WatchHub, checkRecord, deepFreeze, rethrowLater,
+  type ObjectKind, type ObjectRecords, type Store, type StoreEvent, type StoreKind, type StoreReader, type StoreTx,
+  type TaskFilter, type Unsubscribe,
 } from './store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
-import { SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
+import { ObjectTable, SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
 
 export const MANAGER_DB_FILE = 'manager.db'
@@ -55,6 +57,7 @@ interface Tables {
   node: Table<NodeRecord>
   service: Table<ServiceRecord>
   task: Table<TaskRecord>
+  objects: ObjectTable
   getMeta: StatementSync
   setMeta: StatementSync
   deleteMeta: StatementSync
@@ -114,6 +117,7 @@ export class SqliteStore implements Store {
           columns: ['service_id', 'node_id', 'desired_state'],
           values: (t) => [t.serviceId, t.nodeId, String(t.desiredState)], order: 'service_id, id',
         }),
+        objects: new ObjectTable(db),
         getMeta: db.prepare(`SELECT value FROM meta WHERE key = ?`),
         setMeta: db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?)
           ON CONFLICT (key) DO UPDATE SET value = excluded.value`),
@@ -177,6 +181,12 @@ export class SqliteStore implements Store {
   getMeta(key: string): string | undefined {
     return this.#reader().getMeta(key)
   }
+  getObject<K extends ObjectKind>(kind: K, idOrName: string): ObjectRecords[K] | undefined {
+    return this.#reader().getObject(kind, idOrName)
+  }
+  listObjects<K extends ObjectKind>(kind: K): ObjectRecords[K][] {
+    return this.#reader().listObjects(kind)
+  }
 
   /**
    * Runs `fn` once, inside BEGIN IMMEDIATE … COMMIT (SQLite has one writer: no other commit can come first), and
@@ -215,6 +225,25 @@ export class SqliteStore implements Store {
       changes.record(kind, id, JSON.parse(old), undefined)
       return true
     }
+    const putObject = (kind: ObjectKind, record: { id: string; spec: { name: string } }): void => {
+      checkObjectKind(kind)
+      checkRecord(kind, record)
+      const json = JSON.stringify(record)
+      const old = t.objects.getJson(kind, record.id)
+      if (old === json) return
+      const owner = t.objects.nameOwner(kind, record.spec.name)
+      if (owner !== undefined && owner !== record.id) throw new StoreConflictError(`${kind} "${record.spec.name}" already exists`)
+      t.objects.upsert(kind, record.id, record.spec.name, json)
+      changes.record(kind, record.id, parse(old), JSON.parse(json))
+    }
+    const deleteObject = (kind: ObjectKind, id: string): boolean => {
+      checkObjectKind(kind)
+      const old = t.objects.getJson(kind, id)
+      if (old === undefined) return false
+      t.objects.delete(kind, id)
+      changes.record(kind, id, JSON.parse(old), undefined)
+      return true
+    }
     const guard = <A extends unknown[], R>(f: (...a: A) => R) => (...a: A): R => {
       if (!live) throw new StoreError('this transaction has ended: use the tx only inside its transact() callback')
       return f(...a)
@@ -224,6 +253,8 @@ export class SqliteStore implements Store {
       getNode: guard(reader.getNode), listNodes: guard(reader.listNodes),
       getService: guard(reader.getService), listServices: guard(reader.listServices),
       getTask: guard(reader.getTask), listTasks: guard(reader.listTasks), getMeta: guard(reader.getMeta),
+      getObject: guard(reader.getObject), listObjects: guard(reader.listObjects),
+      putObject: guard(putObject), deleteObject: guard(deleteObject),
       putNode: guard((n: NodeRecord) => put('node', t.node, n, n?.hostname)),
       deleteNode: guard((id: string) => del('node', t.node, id)),
       putService: guard((s: ServiceRecord) => put('service', t.service, s, s?.spec?.name)),
@@ -314,6 +345,14 @@ export class SqliteStore implements Store {
       getTask: (id) => t.task.get(id),
       listTasks: (filter = {}) => this.#listTasks(filter),
       getMeta: (key) => this.#getMeta(key),
+      getObject: <K extends ObjectKind>(kind: K, idOrName: string) => {
+        checkObjectKind(kind)
+        return t.objects.get<ObjectRecords[K]>(kind, idOrName)
+      },
+      listObjects: <K extends ObjectKind>(kind: K) => {
+        checkObjectKind(kind)
+        return t.objects.list<ObjectRecords[K]>(kind)
+      },
     }
   }
 
@@ -338,6 +377,10 @@ export class SqliteStore implements Store {
 /** `new SqliteStore(path, options).open()`. */
 export function openSqliteStore(path: string, options?: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(path, options).open()
+}
+
+function checkObjectKind(kind: unknown): void {
+  if (!(OBJECT_KINDS as readonly unknown[]).includes(kind)) throw new StoreError(`unknown object kind ${JSON.stringify(kind)}`)
 }
 
 function checkMetaKey(key: string): void {

@@ -22,6 +22,10 @@ const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [
     CREATE TABLE changes (revision INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, op TEXT NOT NULL,
       json TEXT NOT NULL, PRIMARY KEY (revision, seq)) WITHOUT ROWID;
   `),
+  (db) => db.exec(`
+    CREATE TABLE objects (kind TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,
+      PRIMARY KEY (kind, id), UNIQUE (kind, name)) WITHOUT ROWID;
+  `),
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 
@@ -67,6 +71,44 @@ export function migrate(db: Db, name: string): number {
     }
     return version
   })
+}
+
+/** The `objects` table: secrets, configs and networks, one id space and unique names per kind. */
+export class ObjectTable {
+  readonly #get: StatementSync
+  readonly #byName: StatementSync
+  readonly #list: StatementSync
+  readonly #upsert: StatementSync
+  readonly #delete: StatementSync
+
+  constructor(db: Db) {
+    this.#get = db.prepare(`SELECT json FROM objects WHERE kind = ? AND id = ?`)
+    this.#byName = db.prepare(`SELECT id, json FROM objects WHERE kind = ? AND name = ?`)
+    this.#list = db.prepare(`SELECT json FROM objects WHERE kind = ? ORDER BY name, id`)
+    this.#upsert = db.prepare(`INSERT INTO objects (kind, id, name, json) VALUES (?, ?, ?, ?)
+      ON CONFLICT (kind, id) DO UPDATE SET name = excluded.name, json = excluded.json`)
+    this.#delete = db.prepare(`DELETE FROM objects WHERE kind = ? AND id = ?`)
+  }
+
+  getJson(kind: string, id: string): string | undefined {
+    return (this.#get.get(kind, id) as Row | undefined)?.json
+  }
+  get<R>(kind: string, idOrName: string): R | undefined {
+    const json = this.getJson(kind, idOrName) ?? (this.#byName.get(kind, idOrName) as Row | undefined)?.json
+    return json === undefined ? undefined : (JSON.parse(json) as R)
+  }
+  nameOwner(kind: string, name: string): string | undefined {
+    return (this.#byName.get(kind, name) as { id: string } | undefined)?.id
+  }
+  list<R>(kind: string): R[] {
+    return (this.#list.all(kind) as Row[]).map((r) => JSON.parse(r.json) as R)
+  }
+  upsert(kind: string, id: string, name: string, json: string): void {
+    this.#upsert.run(kind, id, name, json)
+  }
+  delete(kind: string, id: string): void {
+    this.#delete.run(kind, id)
+  }
 }
 
 /** A table of JSON records by id, with the indexed columns a record contributes. */

@@ -26,9 +26,23 @@
  *   watcher shares them).
  */
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
+import type { ConfigRecord, SecretRecord } from '../api/secrets.ts'
+import type { NetworkRecord } from '../api/network.ts'
 import { StoreError } from './store-errors.ts'
 
-export type StoreKind = 'node' | 'service' | 'task'
+/**
+ * Named cluster objects besides nodes, services and tasks: each kind has its own id space and unique names
+ * (`spec.name`), and its changes reach watchers as events of that kind.
+ */
+export interface ObjectRecords {
+  secret: SecretRecord
+  config: ConfigRecord
+  network: NetworkRecord
+}
+export type ObjectKind = keyof ObjectRecords
+export const OBJECT_KINDS: readonly ObjectKind[] = ['secret', 'config', 'network']
+
+export type StoreKind = 'node' | 'service' | 'task' | ObjectKind
 export type StoreOp = 'put' | 'delete'
 
 /** One committed change. For a delete, `record` is the record as last committed (what watchers last saw). */
@@ -36,6 +50,9 @@ export type StoreEvent =
   | { revision: number; kind: 'node'; op: StoreOp; record: NodeRecord }
   | { revision: number; kind: 'service'; op: StoreOp; record: ServiceRecord }
   | { revision: number; kind: 'task'; op: StoreOp; record: TaskRecord }
+  | { revision: number; kind: 'secret'; op: StoreOp; record: SecretRecord }
+  | { revision: number; kind: 'config'; op: StoreOp; record: ConfigRecord }
+  | { revision: number; kind: 'network'; op: StoreOp; record: NetworkRecord }
 
 /** Fields of `listTasks`; the ones given must all match. */
 export interface TaskFilter {
@@ -59,6 +76,10 @@ export interface StoreReader {
   listTasks(filter?: TaskFilter): TaskRecord[]
   /** Cluster metadata (cluster id, join tokens); undefined when never set. */
   getMeta(key: string): string | undefined
+  /** A secret, config or network by id, else by name. */
+  getObject<K extends ObjectKind>(kind: K, idOrName: string): ObjectRecords[K] | undefined
+  /** Every object of a kind, ordered by name. */
+  listObjects<K extends ObjectKind>(kind: K): ObjectRecords[K][]
 }
 
 /** What `transact`'s callback gets: the readers (seeing its own writes) and the writers. */
@@ -72,6 +93,9 @@ export interface StoreTx extends StoreReader {
   deleteService(id: string): boolean
   putTask(task: TaskRecord): void
   deleteTask(id: string): boolean
+  /** Insert or replace by id. Throws StoreConflictError when another object of the kind has the name. */
+  putObject<K extends ObjectKind>(kind: K, record: ObjectRecords[K]): void
+  deleteObject(kind: ObjectKind, id: string): boolean
   setMeta(key: string, value: string): void
   deleteMeta(key: string): boolean
 }
@@ -105,7 +129,8 @@ export function checkRecord(kind: StoreKind, record: unknown): void {
   }
   if (record === null || typeof record !== 'object' || !nonEmpty((record as { id?: unknown }).id)) bad('id')
   if (kind === 'node' && !nonEmpty((record as NodeRecord).hostname)) bad('hostname')
-  if (kind === 'service' && !nonEmpty((record as ServiceRecord).spec?.name)) bad('spec.name')
+  if ((kind === 'service' || (OBJECT_KINDS as readonly string[]).includes(kind)) &&
+    !nonEmpty((record as ServiceRecord).spec?.name)) bad('spec.name')
   if (kind === 'task') {
     const task = record as TaskRecord
     if (!nonEmpty(task.serviceId)) bad('serviceId')

@@ -381,7 +381,7 @@ t.test('open refuses files it cannot use; close is idempotent', async (t) => {
   f.close()
   const cases = [
     { name: 'not a database', path: garbage, re: /cannot open the manager database/ },
-    { name: 'a newer schema', path: newer, re: /schema version 99 is newer than this mesh knows \(1\): run a newer mesh/ },
+    { name: 'a newer schema', path: newer, re: /schema version 99 is newer than this mesh knows \(2\): run a newer mesh/ },
     { name: 'someone else\'s database', path: foreign, re: /not a mesh manager database/ },
   ]
   for (const c of cases) {
@@ -406,4 +406,51 @@ t.test('options are validated at construction', async (t) => {
     t.ok(err instanceof ConfigError, `${c.name}: ConfigError`)
     t.match((err as Error).message, c.re)
   }
+})
+
+t.test('secrets, configs and networks: one id space and unique names per kind, events of their kind', async (t) => {
+  const s = memoryStore(t)
+  const got = record(s)
+  const secret = { id: 'x1', spec: { name: 'db', labels: {} }, sealed: 'opaque', version: 1, createdAt: 1, updatedAt: 1 }
+  const config = { id: 'x1', spec: { name: 'db', labels: {}, data: 'aGk=' }, version: 1, createdAt: 1, updatedAt: 1 }
+  await s.transact((tx) => {
+    tx.putObject('secret', secret)
+    tx.putObject('config', config)
+    t.same(tx.getObject('secret', 'db'), secret, 'the tx sees its own write, by name')
+  })
+  t.same(s.getObject('secret', 'x1'), secret)
+  t.same(s.getObject('config', 'db'), config, 'the same id and name in another kind is another object')
+  t.equal(s.getObject('network', 'db'), undefined)
+  await t.rejects(s.transact((tx) => tx.putObject('secret', { ...secret, id: 'x2' })), { code: 'MESH_ERR_CONFLICT', message: 'secret "db" already exists' })
+  await s.transact((tx) => tx.putObject('secret', { ...secret, id: 'x0', spec: { name: 'aa', labels: {} } }))
+  t.same(s.listObjects('secret').map((r) => r.spec.name), ['aa', 'db'], 'ordered by name')
+  t.equal(await s.transact((tx) => tx.deleteObject('secret', 'x1')), true)
+  t.equal(await s.transact((tx) => tx.deleteObject('secret', 'x1')), false)
+  t.same(brief(got), ['1 put secret x1', '1 put config x1', '2 put secret x0', '3 delete secret x1'], 'the refused write moved no revision')
+  await t.rejects(s.transact((tx) => tx.putObject('volume' as 'secret', secret)), /unknown object kind "volume"/)
+  t.throws(() => s.listObjects('task' as 'secret'), /unknown object kind "task"/)
+})
+
+t.test('a schema-1 database (before objects) is migrated and keeps its records', async (t) => {
+  const path = join(tempDir(t), 'old.db')
+  const raw = new DatabaseSync(path)
+  raw.exec(`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE nodes (id TEXT PRIMARY KEY, hostname TEXT NOT NULL UNIQUE, json TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE services (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, json TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE tasks (id TEXT PRIMARY KEY, service_id TEXT NOT NULL, node_id TEXT NOT NULL,
+      desired_state TEXT NOT NULL, json TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE changes (revision INTEGER NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, op TEXT NOT NULL,
+      json TEXT NOT NULL, PRIMARY KEY (revision, seq)) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('schema_version', '1'), ('revision', '1');`)
+  raw.prepare(`INSERT INTO services VALUES ('s1', 'web', ?)`).run(JSON.stringify(service('s1', 'web')))
+  raw.close()
+  const s = openSqliteStore(path)
+  t.teardown(() => s.close())
+  t.equal(s.getService('web')?.id, 's1')
+  await s.transact((tx) => tx.putObject('network', {
+    id: 'n1', spec: { name: 'webnet', driver: 'overlay', attachable: false, internal: false, encrypted: true, labels: {} },
+    subnet: '10.80.0.0/20', vni: 4097, slices: {}, createdAt: 1, updatedAt: 1,
+  }))
+  t.equal(s.getObject('network', 'webnet')?.id, 'n1')
+  t.equal(s.revision, 2)
 })
