@@ -1,0 +1,6 @@
+import type { MeshLab } from '../../support/mesh-lab.ts'
+
+/** What every part of test/e2e/secrets.test.ts gets: the lab (1 manager + 3 workers) with agents up. */
+export interface SecretsContext {
+  c: MeshLab
+}
