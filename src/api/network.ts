@@ -46,6 +46,20 @@ export interface NetworkAttachmentSpec {
   aliases: string[]
 }
 
+/**
+ * A task's place on one network (TaskRecord.networks), set by the manager when it assigns the task (network ids
+ * resolved from the service's attachments); the node reports the address its container got there (`ip`, checked
+ * against the node's slice). A task without `networks` is on the default network only (its address is TaskRecord.ip).
+ */
+export interface TaskNetworkAttachment {
+  /** Network id. */
+  network: string
+  /** Network name (the node's Docker network of the same name). */
+  name: string
+  aliases: string[]
+  ip?: string
+}
+
 /** One network as the catalog carries it to every agent. */
 export interface CatalogNetwork {
   id: string

@@ -5,6 +5,7 @@
  */
 
 import type { FileReference } from './secrets.ts'
+import type { TaskNetworkAttachment } from './network.ts'
 
 export type NodeRole = 'manager' | 'worker'
 export type Availability = 'active' | 'pause' | 'drain'
@@ -226,8 +227,10 @@ export interface TaskRecord {
   spec: ServiceSpec
   desiredState: 'running' | 'shutdown' | 'remove'
   status: TaskStatus
-  /** Overlay address once the container runs. */
+  /** Overlay address once the container runs (on its first network). */
   ip?: string
+  /** The task's networks (absent: the default network only). */
+  networks?: TaskNetworkAttachment[]
   createdAt: number
   updatedAt: number
 }
