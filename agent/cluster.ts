@@ -8,7 +8,7 @@ import { realClock } from '../src/base/clock.ts'
 import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
-import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
+import { MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth } from '../src/api/index.ts'
 import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
@@ -112,7 +112,6 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     })
     parts.manager = manager
     parts.init = await manager.init()
-    await vault.load()
     if (parts.init.tokensChanged) {
       log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     }
@@ -235,7 +234,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,
     report: (taskId, status) => link.report(taskId, status),
-    registryAuth: (task) => task.spec.registryAuth,
+    registryAuth: (task) => (isSealedRegistryAuth(task.spec.registryAuth) ? undefined : task.spec.registryAuth), // opened by the manager's watch stream
     log: logFn(log.child({ sub: 'runtime' })),
   })
   await parts.runner.start()

@@ -262,7 +262,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
       }
-      put('tasks', JSON.stringify({ tasks: assignments(m, node.id) }))
+      put('tasks', JSON.stringify({ tasks: m.assignments(node.id) }))
       const catalog = m.catalog()
       put('catalog', catalog.content, catalog.line) // compared without its revision
       const peers = m.overlayPeersLine() // already a line
@@ -316,11 +316,6 @@ function resourcesOf(v: unknown): Resources {
     throw new RequestError(400, 'MESH_ERR_INVALID', 'resources must be {nanoCpus, memoryBytes}, whole numbers ≥ 0')
   }
   return { nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes }
-}
-
-/** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */
-function assignments(m: Manager, nodeId: string): TaskRecord[] {
-  return m.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
 }
 
 /** Running and desired (live) tasks; for a job also the completions of its current run. */
