@@ -24,6 +24,7 @@ import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
 import { mountSecrets } from './secrets-api.ts'
+import { mountVault } from './vault-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -92,6 +93,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   // A caller without a certificate is `anonymous` on the observe and login routes, which want an admin caller or a
   // live dashboard session themselves (observe-api.ts).
   app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
+  // Autolock (vault-api.ts): `POST /v1/unlock`, then every other route answers `locked` while the vault is.
+  mountVault(app, m)
   // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
   mountObserve(app, { ...o, caller })
   app.use(express.json({ limit: '1mb' }))
