@@ -1,5 +1,7 @@
 import { TERMINAL_STATES, type TaskRecord } from '../api/types.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
+import type { StoreReader } from './store.ts'
+import type { SecretVault } from './vault/vault.ts'
 
 /**
  * Which secret and config values a node gets on its watch stream (pure): only those its live tasks use — tasks
@@ -39,4 +41,15 @@ export function readValues(ids: readonly string[], read: (id: string) => Buffer 
     out.push({ id, data: typeof v === 'string' ? v : v.toString('base64') })
   }
   return out
+}
+
+/** A secret's plain value through the vault: undefined when the record is gone or the vault cannot open it now (locked). */
+export function openSecret(store: Pick<StoreReader, 'getObject'>, vault: Pick<SecretVault, 'open'>, id: string): Buffer | undefined {
+  const record = store.getObject('secret', id)
+  if (!record) return undefined
+  try {
+    return vault.open(record)
+  } catch {
+    return undefined
+  }
 }

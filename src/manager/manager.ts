@@ -22,12 +22,15 @@ import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
 import { resolveFileRefs } from './file-refs.ts'
-import { readValues, type SecretValueReader } from './delivery.ts'
+import { openSecret, readValues, type SecretValueReader } from './delivery.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
+import { SecretVault } from './vault/vault.ts'
+import { MemoryKeyFile } from './vault/key-file.ts'
+import { SecretObjects } from './secret-objects.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -68,7 +71,9 @@ export interface ManagerOptions {
   gossipAckWaitMs?: number
   /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
   resolveImage?: ResolveImage
-  /** A secret's plain value by id, for the nodes that need it (delivery.ts; the secret vault). Default: none readable. */
+  /** The secret vault (vault/vault.ts), loaded by the agent. Default: one on this store with its KEK in memory. */
+  vault?: SecretVault
+  /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
   secretValue?: SecretValueReader
 }
 
@@ -107,6 +112,10 @@ export class Manager {
   readonly gossipKeys: GossipKeys
   /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
   readonly resolveImage: ResolveImage | undefined
+  /** Seals secret values and registry credentials; locked after a restart with autolock (vault/vault.ts). */
+  readonly vault: SecretVault
+  /** Secrets and configs (secret-objects.ts). */
+  readonly secrets: SecretObjects
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -129,7 +138,9 @@ export class Manager {
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
     this.resolveImage = o.resolveImage
-    this.#secretValue = o.secretValue ?? (() => undefined)
+    this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
+    this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
+    this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,

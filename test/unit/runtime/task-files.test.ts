@@ -3,7 +3,7 @@
  * per task a dir of its own (0700) holding one file per reference with its mode and owner, binds at their targets;
  * a value not delivered is named (never shown); prune removes what no live task keeps; the data dir stays clean.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,7 +16,7 @@ const ref = (o: Partial<FileReference>): FileReference => ({ id: 's1', name: 'db
 const b64 = (s: string) => Buffer.from(s).toString('base64')
 const VALUE = 'correct horse battery staple'
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function setup(t: Test) {
   const root = mkdtempSync(join(tmpdir(), 'mesh-files-'))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   const dataDir = join(root, 'data')

@@ -4,7 +4,7 @@
  * is created with its files bound read-only at their targets; the files go when the task's container is removed,
  * and at start for tasks no longer assigned (what an earlier run left).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -19,7 +19,7 @@ const uid = String(process.getuid?.() ?? 0)
 const ref = (o: Partial<FileReference> = {}): FileReference => ({ id: 's1', name: 'db', target: 'db', uid, gid: uid, mode: 0o444, ...o })
 const VALUE = Buffer.from('s3cr3t-value')
 
-function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+function setup(t: Test) {
   const root = mkdtempSync(join(tmpdir(), 'mesh-runner-files-'))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   const docker = new FakeDocker()
