@@ -5,7 +5,7 @@
  */
 import { MeshError } from '../base/errors.ts'
 
-export const EVENT_TYPES = ['node', 'task', 'service'] as const
+export const EVENT_TYPES = ['node', 'task', 'service', 'secret', 'config'] as const
 export type ClusterEventType = (typeof EVENT_TYPES)[number]
 
 export interface ClusterEvent {
@@ -17,7 +17,7 @@ export interface ClusterEvent {
   revision: number
   type: ClusterEventType
   action: string
-  /** What the event is about: node hostname, service name, task `service.slot` (global: `service.node`). */
+  /** What the event is about: node hostname, service, secret or config name, task `service.slot` (global: `service.node`). */
   subject: string
   /** Record id of the subject. */
   subjectId: string

@@ -6,6 +6,8 @@
  *   node     join · ready · down · update (availability, role, labels, address) · remove
  *   task     <state it reached> (from=…, node, service, slot, message) · desired (desired state changed) · delete
  *   service  create · scale (replica count only) · update (spec or rollout state) · remove
+ *   secret   create · update (labels) · remove      (never a value)
+ *   config   create · update (labels) · remove
  *
  * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
  * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
@@ -115,6 +117,12 @@ export class EventLog {
     if (ev.kind === 'node') this.#onNode(ev.revision, ev.op, ev.record)
     else if (ev.kind === 'service') this.#onService(ev.revision, ev.op, ev.record)
     else if (ev.kind === 'task') this.#onTask(ev.revision, ev.op, ev.record)
+    else if (ev.kind === 'secret' || ev.kind === 'config') {
+      // name and id only: a secret's record carries its sealed value, which no event shows
+      const r = ev.record
+      const action = ev.op === 'delete' ? 'remove' : r.version > 1 ? 'update' : 'create'
+      this.#emit(ev.revision, ev.kind, action, r.spec.name, r.id, { id: r.id, name: r.spec.name })
+    }
   }
 
   #onNode(rev: number, op: 'put' | 'delete', n: NodeRecord): void {
