@@ -31,7 +31,7 @@ import { GossipKeys } from './gossip-keys.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
-import { openRegistryAuth, sealRegistryAuth, tasksForNode } from './registry-auth.ts'
+import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 
 /**
@@ -187,7 +187,17 @@ export class Manager {
       if (this.#ownVault) throw err
       this.#log('error', 'the in-memory vault cannot open this store\'s secrets', { err: (err as Error).message })
     }
+    await this.sealStoredCredentials()
     return { ...r, tokensChanged: tokensChanged && !r.created, ...(unlockKey ? { unlockKey } : {}) }
+  }
+
+  /**
+   * Seal the registry credentials a store made before sealing keeps in plain (registry-auth.ts), once the vault is
+   * open: at init, or at `mesh unlock` for a locked manager.
+   */
+  async sealStoredCredentials(): Promise<void> {
+    const n = await sealStoredRegistryAuth(this.#store, this.vault)
+    if (n > 0) this.#log('info', 'registry credentials stored in plain are now sealed', { records: n })
   }
 
   tokens(): { worker: string; manager: string } {

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { NextFunction, Request, Response } from 'express'
 import { isSealedRegistryAuth, type RegistryAuth, type SealedRegistryAuth, type ServiceSpec, type TaskRecord } from '../api/types.ts'
 import type { SecretVault } from './vault/vault.ts'
+import type { Store, StoreTx } from './store.ts'
 
 /**
  * Registry credentials of a service (`mesh service create|update --with-registry-auth`). A request carries them in
@@ -51,6 +52,43 @@ export function tasksForNode(vault: SecretVault, tasks: readonly TaskRecord[], o
       return { ...t, spec }
     }
   })
+}
+
+/**
+ * A store made before credentials were sealed: every plain `registryAuth` of a service (spec and previous spec) and
+ * of its tasks sealed, in `tx`. A task whose credentials are the service's current ones gets the very same sealed
+ * form (its spec stays equal to the service's: no task restart). Returns how many records changed.
+ */
+export function sealLegacyRegistryAuth(tx: StoreTx, vault: SecretVault): number {
+  let changed = 0
+  const sealedBy = new Map<string, SealedRegistryAuth | undefined>()
+  for (const s of tx.listServices()) {
+    const plain = s.spec.registryAuth
+    const spec = sealRegistryAuth(vault, s.id, s.spec)
+    const previousSpec = s.previousSpec ? sealRegistryAuth(vault, s.id, s.previousSpec, spec) : undefined
+    sealedBy.set(s.id, spec.registryAuth as SealedRegistryAuth | undefined)
+    if (spec !== s.spec || previousSpec !== s.previousSpec) {
+      tx.putService({ ...s, spec, ...(previousSpec ? { previousSpec } : {}) })
+      changed++
+    }
+    for (const t of tx.listTasks({ serviceId: s.id })) {
+      const auth = t.spec.registryAuth
+      if (auth === undefined || isSealedRegistryAuth(auth)) continue
+      const same = isDeepStrictEqual(auth, plain) ? sealedBy.get(s.id) : undefined
+      tx.putTask({ ...t, spec: same ? { ...t.spec, registryAuth: same } : sealRegistryAuth(vault, s.id, t.spec) })
+      changed++
+    }
+  }
+  return changed
+}
+
+/** At manager start (and unlock): seal what a store made before sealing holds in plain; 0 when nothing (or locked). */
+export async function sealStoredRegistryAuth(store: Store, vault: SecretVault): Promise<number> {
+  if (vault.state !== 'unlocked') return 0
+  const plain = (a: RegistryAuth | SealedRegistryAuth | undefined) => a !== undefined && !isSealedRegistryAuth(a)
+  const legacy = store.listServices().some((s) => plain(s.spec.registryAuth) || plain(s.previousSpec?.registryAuth)) ||
+    store.listTasks().some((t) => plain(t.spec.registryAuth))
+  return legacy ? store.transact((tx) => sealLegacyRegistryAuth(tx, vault)) : 0
 }
 
 const hide = (k: string, v: unknown): unknown => (k === 'registryAuth' ? undefined : v)

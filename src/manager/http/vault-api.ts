@@ -17,6 +17,7 @@ export function mountVault(app: express.Express, m: Manager): void {
     const key = (req.body as { key?: unknown } | undefined)?.key
     if (typeof key !== 'string' || key === '') throw new RequestError(400, 'MESH_ERR_INVALID', 'key must be the unlock key')
     await refusedAs400(() => m.vault.unlock(key))
+    await m.sealStoredCredentials()
     res.json({ state: m.vault.state })
   })
   app.use(lockedGuard(m))

@@ -66,3 +66,24 @@ t.test('the password is in no form in manager.db, its WAL or the data dir', asyn
     t.same(forms.filter((x) => bytes.includes(x)), [], f.slice(dataDir.length))
   }
 })
+
+t.test('a store made before sealing: plain credentials sealed at start, tasks keep matching their service', async (t) => {
+  const { taskSpecDiffers } = await import('../../../src/manager/index.ts')
+  const old = openSqliteStore(':memory:')
+  t.teardown(() => old.close())
+  const spec = { ...defaultServiceSpec('legacy', 'reg.example/app:1'), registryAuth: auth }
+  await old.transact((tx) => {
+    tx.putService({ id: 'svc1', spec, previousSpec: { ...spec, env: ['OLD=1'] }, version: 2, createdAt: 1, updatedAt: 1 })
+    tx.putTask({ id: 't1', serviceId: 'svc1', serviceName: 'legacy', slot: 1, nodeId: '', specVersion: 2, spec, desiredState: 'running',
+      status: { state: 'new', message: '', timestamp: 1 }, createdAt: 1, updatedAt: 1 })
+  })
+  const manager = new Manager({ store: old, clock: new FakeClock() })
+  await manager.init()
+  const s = old.getService('svc1')!
+  const task = old.getTask('t1')!
+  t.ok(isSealedRegistryAuth(s.spec.registryAuth) && isSealedRegistryAuth(s.previousSpec?.registryAuth) && isSealedRegistryAuth(task.spec.registryAuth))
+  t.same(task.spec.registryAuth, s.spec.registryAuth, 'the task carries the service\'s very sealed form')
+  t.notOk(taskSpecDiffers(task.spec, s.spec), 'so it is not restarted')
+  t.same(manager.registryAuthOf('svc1', task.spec.registryAuth), auth)
+  t.notOk(JSON.stringify([old.listServices(), old.listTasks()]).includes(PASSWORD))
+})
