@@ -1,6 +1,6 @@
 import { checkCreateRequest, type ConfigRecord, type FileReference, type SecretRecord, type SecretView, type ServiceRecord, type ValueKind } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
-import type { Store, StoreTx } from './store.ts'
+import type { Store, StoreReader, StoreTx } from './store.ts'
 import type { SecretVault } from './vault/vault.ts'
 
 /**
@@ -74,27 +74,22 @@ export class SecretObjects {
     return this.#store.listObjects('secret').map(secretView)
   }
 
-  getSecret(idOrName: string): SecretView {
-    const r = this.#store.getObject('secret', idOrName)
-    if (!r) throw refused('MESH_ERR_NOT_FOUND', `secret "${idOrName}": not found`)
-    return secretView(r)
+  getSecret(ref: string): SecretView {
+    return secretView(findObject(this.#store, 'secret', ref))
   }
 
   listConfigs(): ConfigRecord[] {
     return this.#store.listObjects('config')
   }
 
-  getConfig(idOrName: string): ConfigRecord {
-    const r = this.#store.getObject('config', idOrName)
-    if (!r) throw refused('MESH_ERR_NOT_FOUND', `config "${idOrName}": not found`)
-    return r
+  getConfig(ref: string): ConfigRecord {
+    return findObject(this.#store, 'config', ref)
   }
 
   /** `DELETE /v1/{secrets,configs}/:id`: refused (nothing removed) while a service uses it. */
   async remove(kind: ValueKind, idOrName: string): Promise<void> {
     await this.#store.transact((tx) => {
-      const r = tx.getObject(kind, idOrName)
-      if (!r) throw refused('MESH_ERR_NOT_FOUND', `${kind} "${idOrName}": not found`)
+      const r = findObject(tx, kind, idOrName)
       const users = servicesUsing(tx.listServices(), kind, r.id)
       if (users.length > 0) {
         throw refused('MESH_ERR_CONFLICT', `${kind} "${r.spec.name}" is in use by ${users.length === 1 ? 'service' : 'services'} ${users.map((u) => `"${u}"`).join(', ')}`)
@@ -102,6 +97,18 @@ export class SecretObjects {
       tx.deleteObject(kind, r.id)
     })
   }
+}
+
+/**
+ * The object `ref` names, as docker's daemon finds it: its id, else its name, else a unique id prefix; refused with
+ * `secret "x": not found` or `… is ambiguous (2 matches found)`.
+ */
+export function findObject<K extends ValueKind>(r: StoreReader, kind: K, ref: string): K extends 'secret' ? SecretRecord : ConfigRecord {
+  const exact = r.getObject(kind, ref)
+  const found = exact ? [exact] : ref === '' ? [] : r.listObjects(kind).filter((o) => o.id.startsWith(ref))
+  if (found.length > 1) throw refused('MESH_ERR_CONFLICT', `${kind} "${ref}" is ambiguous (${found.length} matches found): give more of its id, or its name`)
+  if (!found[0]) throw refused('MESH_ERR_NOT_FOUND', `${kind} "${ref}": not found`)
+  return found[0] as K extends 'secret' ? SecretRecord : ConfigRecord
 }
 
 function checked(kind: ValueKind, body: unknown): { name: string; labels: Record<string, string>; value: Buffer } {

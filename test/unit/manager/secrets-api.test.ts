@@ -95,3 +95,17 @@ t.test('rm is refused while a service uses it, now or in its previous spec', asy
   t.equal((r.body as { error: { message: string } }).error.message, 'secret "db_password": not found')
   t.equal((await call('DELETE', '/v1/configs/nginx.conf')).status, 204)
 })
+
+t.test('found by id, name or a unique id prefix (docker\'s daemon)', async (t) => {
+  const { findObject } = await import('../../../src/manager/secret-objects.ts')
+  await store.transact((tx) => {
+    for (const id of ['abc111', 'abc222', 'xyz333']) tx.putObject('config', { id, spec: { name: `c-${id}`, labels: {}, data: 'eA==' }, version: 1, createdAt: 1, updatedAt: 1 })
+  })
+  t.equal(findObject(store, 'config', 'xy').id, 'xyz333', 'unique prefix')
+  t.equal(findObject(store, 'config', 'c-abc111').id, 'abc111', 'name')
+  t.throws(() => findObject(store, 'config', 'abc'), { code: 'MESH_ERR_CONFLICT', message: 'config "abc" is ambiguous (2 matches found): give more of its id, or its name' })
+  const r = await call('GET', '/v1/configs/abc2')
+  t.match(r.body, { id: 'abc222' }, 'through the API')
+  t.equal((await call('DELETE', '/v1/configs/xyz')).status, 204, 'rm by prefix')
+  t.equal((await call('GET', '/v1/configs/nope')).status, 404)
+})
