@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
@@ -100,8 +100,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
+    // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
+    const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
-      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
+      store, vault, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
@@ -110,6 +112,7 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     })
     parts.manager = manager
     parts.init = await manager.init()
+    await vault.load()
     if (parts.init.tokensChanged) {
       log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     }

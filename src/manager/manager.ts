@@ -25,6 +25,9 @@ import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } fr
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
+import { SecretVault } from './vault/vault.ts'
+import { MemoryKeyFile } from './vault/key-file.ts'
+import { SecretObjects } from './secret-objects.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -65,6 +68,8 @@ export interface ManagerOptions {
   gossipAckWaitMs?: number
   /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
   resolveImage?: ResolveImage
+  /** The secret vault (vault/vault.ts), loaded by the agent. Default: one on this store with its KEK in memory. */
+  vault?: SecretVault
 }
 
 export interface JoinResult {
@@ -102,6 +107,10 @@ export class Manager {
   readonly gossipKeys: GossipKeys
   /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
   readonly resolveImage: ResolveImage | undefined
+  /** Seals secret values and registry credentials; locked after a restart with autolock (vault/vault.ts). */
+  readonly vault: SecretVault
+  /** Secrets and configs (secret-objects.ts). */
+  readonly secrets: SecretObjects
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -123,6 +132,8 @@ export class Manager {
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
     this.resolveImage = o.resolveImage
+    this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
+    this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
