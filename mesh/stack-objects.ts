@@ -17,13 +17,15 @@ export interface ObjectsClient {
 }
 
 const route = (kind: FileKind) => `/v1/${kind}s`
+/** The manager has no such route (an older one), as opposed to an object not found. */
+const noRoute = (err: unknown) => err instanceof ApiError && err.status === 404 && /no such route/.test(err.message)
 
 /** Lists a kind; a manager without the route (an older one) has none of them. */
 async function list(client: ObjectsClient, kind: FileKind): Promise<ExistingObject[]> {
   try {
     return await client.request<ExistingObject[]>('GET', route(kind))
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return []
+    if (noRoute(err)) return []
     throw err
   }
 }
@@ -31,7 +33,7 @@ async function list(client: ObjectsClient, kind: FileKind): Promise<ExistingObje
 /** Reads the values and plans; throws (nothing sent) on a missing external one, a changed config, a bad file. */
 export async function planObjects(client: ObjectsClient, loaded: LoadedStack, readBytes: (path: string) => Uint8Array): Promise<ObjectsPlan> {
   const objects = [...loaded.secrets, ...loaded.configs]
-  if (objects.length === 0) return { create: [], keep: [], unverified: [] }
+  if (objects.length === 0) return { create: [], keep: [], update: [] }
   const values = readStackValues(objects, readBytes)
   const [secrets, configs] = await Promise.all([
     loaded.secrets.length > 0 ? list(client, 'secret') : [],
@@ -40,7 +42,20 @@ export async function planObjects(client: ObjectsClient, loaded: LoadedStack, re
   return planStackObjects(loaded.stack, objects, values, { secrets, configs })
 }
 
-export async function createObjects(client: ObjectsClient, plan: ObjectsPlan, out: (text: string) => void): Promise<void> {
+/**
+ * The stack's existing objects first (labels as the files say; the manager refuses a secret whose file changed:
+ * `only updates to Labels are allowed`, and nothing is created), then the new ones. A manager without the update
+ * route cannot compare: the object is kept, with a warning.
+ */
+export async function applyObjects(client: ObjectsClient, plan: ObjectsPlan, out: (text: string) => void, warn: (text: string) => void): Promise<void> {
+  for (const u of plan.update) {
+    try {
+      await client.request('POST', `${route(u.kind)}/${encodeURIComponent(u.id)}/update`, { labels: u.labels, data: u.data })
+    } catch (err) {
+      if (!noRoute(err)) throw err
+      warn(`warning: ${u.kind} ${u.name} exists and is kept: this manager cannot compare its value with the file (to change it, see Rotation in docs/secrets.md)\n`)
+    }
+  }
   for (const c of plan.create) {
     out(`Creating ${c.kind} ${c.name}\n`)
     const body: CreateSecretRequest = { name: c.name, labels: c.labels, data: c.data }

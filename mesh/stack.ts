@@ -12,7 +12,7 @@ import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
 import type { ServiceView } from './service-mode.ts'
 import { printWarnings, type ServiceAnswer } from './service-flags.ts'
-import { createObjects, planObjects, removeObjects } from './stack-objects.ts'
+import { applyObjects, planObjects, removeObjects } from './stack-objects.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -86,10 +86,7 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
   const resolveImage = o.resolveImage ?? 'always'
   const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false, resolveImage })
-  for (const name of objects.unverified) {
-    io.err(`warning: secret ${name} exists and is kept: a secret's value is never read back, so a changed file is not applied (to change it, see Rotation in docs/secrets.md)\n`)
-  }
-  await createObjects(client, objects, io.out)
+  await applyObjects(client, objects, io.out, io.err)
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)

@@ -8,7 +8,8 @@ import type { FileKind, StackObject } from './secrets.ts'
  * are created from their files; one that exists is kept when it belongs to the stack, and a config whose file
  * changed is refused as swarmkit refuses it (`only updates to Labels are allowed`): values are immutable, a new
  * value takes a new name (docs/secrets.md, Rotation). A secret's value never leaves the manager, so an existing
- * secret cannot be compared here: it is kept, and `unverified` says so.
+ * secret is compared there: `update` sends the file's value with the labels (docker's SecretUpdate), and the
+ * manager refuses a different value with the same words, before anything is created.
  */
 
 /** A secret or config as the manager lists it (a secret's view has no value; a config's has `spec.data`). */
@@ -20,10 +21,13 @@ export interface ExistingObject {
 export interface ObjectsPlan {
   /** To POST to /v1/secrets or /v1/configs, in this order (secrets first, by name). */
   create: { kind: FileKind; name: string; labels: Record<string, string>; data: string }[]
-  /** Already on the cluster: external ones, and the stack's own with the same value. */
+  /** Already on the cluster: external ones, and the stack's own (configs: with the same value). */
   keep: { kind: FileKind; name: string; id: string }[]
-  /** Names of the stack's own secrets that exist and whose value could not be compared with the file. */
-  unverified: string[]
+  /**
+   * The stack's own that exist: POST /v1/{secrets,configs}/:id/update with the files' labels and value, before any
+   * create (the manager refuses a secret whose value differs).
+   */
+  update: { kind: FileKind; name: string; id: string; labels: Record<string, string>; data: string }[]
 }
 
 export function planStackObjects(
@@ -32,7 +36,7 @@ export function planStackObjects(
   values: ReadonlyMap<string, string>,
   current: { secrets: readonly ExistingObject[]; configs: readonly ExistingObject[] },
 ): ObjectsPlan {
-  const plan: ObjectsPlan = { create: [], keep: [], unverified: [] }
+  const plan: ObjectsPlan = { create: [], keep: [], update: [] }
   const missing: string[] = []
   const byName = { secret: new Map(current.secrets.map((o) => [o.spec.name, o])), config: new Map(current.configs.map((o) => [o.spec.name, o])) }
   const sorted = [...objects].sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.kind === 'secret' ? -1 : 1))
@@ -58,7 +62,7 @@ export function planStackObjects(
       throw new StackError(`config "${o.name}" (${where}): only updates to Labels are allowed: a config's value cannot change; give the new value another name and update the service (docs/secrets.md, Rotation)`)
     }
     plan.keep.push({ kind: o.kind, name: o.name, id: have.id })
-    if (o.kind === 'secret') plan.unverified.push(o.name)
+    plan.update.push({ kind: o.kind, name: o.name, id: have.id, labels: { ...o.labels }, data })
   }
   if (missing.length > 0) throw new StackError(`${missing.join('; ')}; nothing was deployed`)
   return plan

@@ -9,7 +9,7 @@ import { deployStack, removeStacks, type StackClient, type StackIo } from '../..
 
 interface Obj { id: string; spec: { name: string; labels: Record<string, string>; data?: string } }
 
-function fakeManager(o: { secrets?: Obj[]; configs?: Obj[]; services?: unknown[]; noRoutes?: boolean } = {}) {
+function fakeManager(o: { secrets?: Obj[]; configs?: Obj[]; services?: unknown[]; noRoutes?: boolean; noUpdate?: boolean } = {}) {
   const calls: string[] = []
   const bodies: unknown[] = []
   const secrets = [...(o.secrets ?? [])]
@@ -21,12 +21,21 @@ function fakeManager(o: { secrets?: Obj[]; configs?: Obj[]; services?: unknown[]
       calls.push(`${method} ${path}`)
       if (body !== undefined) bodies.push(body)
       const kind = /^\/v1\/(secrets|configs)/.exec(path)?.[1]
-      if (kind && o.noRoutes) throw new ApiError(404, 'MESH_ERR_NOT_FOUND', 'not found')
+      if (kind && o.noRoutes) throw new ApiError(404, 'MESH_ERR_NOT_FOUND', 'no such route')
       const list = kind === 'secrets' ? secrets : configs
-      if (method === 'GET' && kind) return list as T
-      if (method === 'POST' && kind) {
+      if (method === 'GET' && kind) return list.map((x) => (kind === 'secrets' ? { id: x.id, spec: { name: x.spec.name, labels: x.spec.labels } } : x)) as T
+      if (method === 'POST' && kind && !path.endsWith('/update')) {
         const b = body as { name: string; labels: Record<string, string>; data: string }
-        list.push({ id: `${kind}-${++n}`, spec: { name: b.name, labels: b.labels } })
+        list.push({ id: `${kind}-${++n}`, spec: { name: b.name, labels: b.labels, data: b.data } })
+        return {} as T
+      }
+      if (method === 'POST' && kind && path.endsWith('/update')) {
+        const b = body as { labels: Record<string, string>; data: string }
+        if (o.noUpdate) throw new ApiError(404, 'MESH_ERR_NOT_FOUND', 'no such route')
+        const x = list.find((y) => y.id === decodeURIComponent(path.split('/')[3] as string))
+        if (!x) throw new ApiError(404, 'MESH_ERR_NOT_FOUND', 'not found')
+        if (x.spec.data !== undefined && x.spec.data !== b.data) throw new ApiError(400, 'MESH_ERR_INVALID', `${kind.slice(0, -1)} "${x.spec.name}": only updates to Labels are allowed`)
+        x.spec.labels = b.labels
         return {} as T
       }
       if (method === 'DELETE' && kind) {
@@ -92,8 +101,16 @@ t.test('deploy creates the stack\'s secrets and configs before the services; a r
   m.calls.length = 0
   const again = io()
   await deploy(m.client, again)
-  t.notOk(m.calls.some((c) => c.startsWith('POST /v1/secrets') || c.startsWith('POST /v1/configs')), 'nothing created twice')
-  t.match(again.text(), /warning: secret s_db exists and is kept/)
+  t.same(m.calls.filter((c) => /^POST \/v1\/(secrets|configs)/.test(c)), ['POST /v1/secrets/secrets-1/update', 'POST /v1/configs/configs-2/update'],
+    'nothing created twice: the existing ones are checked by the manager')
+  t.equal(again.text(), 'Stack s is up to date (1 service)\n', 'an unchanged stack changes nothing')
+
+  files['/lab/db.txt'] = 'a new password'
+  m.calls.length = 0
+  const changed = await deploy(m.client, io(), COMPOSE.replace('configs:\n  conf', 'configs:\n  extra: {file: ./app.conf}\n  conf')).then(() => null, (e: Error) => e.message)
+  files['/lab/db.txt'] = VALUE
+  t.equal(changed, 'secret "s_db": only updates to Labels are allowed', "a changed secret file is refused with swarmkit's words")
+  t.notOk(m.calls.some((c) => c === 'POST /v1/configs' || c.startsWith('POST /v1/services')), 'and nothing is created')
 
   m.calls.length = 0
   const rm = io()
@@ -109,6 +126,14 @@ t.test('a missing external secret refuses the whole deploy before anything is se
   const err = await deploy(m.client, io(), fixed).then(() => null, (e: Error) => e.message)
   t.equal(err, 'external secret "prod" not found (stack.yml: secrets.prod); create it with mesh secret create prod FILE; nothing was deployed')
   t.same(m.calls.filter((c) => !c.startsWith('GET')), [], 'no POST, no DELETE')
+})
+
+t.test('a manager without the update route: an existing secret is kept, with a warning', async (t) => {
+  const m = fakeManager({ noUpdate: true })
+  await deploy(m.client, io())
+  const again = io()
+  await deploy(m.client, again)
+  t.match(again.text(), /^warning: secret s_db exists and is kept: this manager cannot compare its value with the file/)
 })
 
 t.test('a stack without secrets or configs does not ask for them; rm of a manager without the routes still works', async (t) => {

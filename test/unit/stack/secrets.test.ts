@@ -138,7 +138,10 @@ t.test('planStackObjects: create the missing own ones, keep what exists, refuse 
   const plan = planStackObjects('s', objects, values, current)
   t.same(plan.create, [{ kind: 'config', name: 's_new', labels: ns, data: 'bmV3' }])
   t.same(plan.keep, [{ kind: 'secret', name: 'prod', id: 'sec2' }, { kind: 'secret', name: 's_db', id: 'sec1' }, { kind: 'config', name: 's_conf', id: 'cfg1' }])
-  t.same(plan.unverified, ['s_db'], 'a secret cannot be compared from the client')
+  t.same(plan.update, [
+    { kind: 'secret', name: 's_db', id: 'sec1', labels: ns, data: 'ZGI=' },
+    { kind: 'config', name: 's_conf', id: 'cfg1', labels: ns, data: 'Y29uZg==' },
+  ], "the stack's own existing ones are sent to the manager, which compares a secret's value")
 
   const missing = [...objects, obj({ name: 'other', external: true, kind: 'config', labels: {} })]
   t.equal(errorOf(() => planStackObjects('s', missing, values, { secrets: [], configs: [] })),
