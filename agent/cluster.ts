@@ -9,13 +9,13 @@ import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
-import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
+import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
-import type { Config } from '../src/config/index.ts'
+import { DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
@@ -145,6 +145,7 @@ function newLink(config: Readonly<Config>, log: Logger, target: { host: string; 
     onLogs: (msg) => parts.logs?.handle(msg),
     onGossipKeys,
     onPeers: (peers) => overlay.setPeers(peers),
+    onValues: (kind, values) => parts.runner?.setValues(kind, values),
     ...(onTls ? { onTls } : {}),
     ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
   })
@@ -230,7 +231,10 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   })
   await parts.dataPlane.start(gateway)
   const link = parts.link
+  // Secrets and configs: in memory, and per task in a tmpfs under /run (never the data dir).
+  const files = new TaskFiles({ runDir: join(DEFAULT_RUN_DIR, config.gossip.name.replace(/[^A-Za-z0-9_.-]/g, '_')), dataDir: config.dataDir, tmpfs: new ExecTmpfs() })
   parts.runner = new TaskRunner({
+    files,
     runtime: new DockerRuntime({
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,

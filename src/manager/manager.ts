@@ -21,6 +21,9 @@ import { recordLeave } from './node-leave.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
+import { resolveFileRefs } from './file-refs.ts'
+import { openSecret, readValues, type SecretValueReader } from './delivery.ts'
+import type { DeliveredValue } from '../api/secrets.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
@@ -70,6 +73,8 @@ export interface ManagerOptions {
   resolveImage?: ResolveImage
   /** The secret vault (vault/vault.ts), loaded by the agent. Default: one on this store with its KEK in memory. */
   vault?: SecretVault
+  /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
+  secretValue?: SecretValueReader
 }
 
 export interface JoinResult {
@@ -117,6 +122,7 @@ export class Manager {
   #stopped = false
   readonly #vipRange: Cidr
   readonly #overlay: OverlayPool
+  readonly #secretValue: SecretValueReader
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
   #peers: { revision: number; line: string } | null = null
 
@@ -134,6 +140,7 @@ export class Manager {
     this.resolveImage = o.resolveImage
     this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
+    this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
@@ -402,6 +409,11 @@ export class Manager {
 
   // ---- services ------------------------------------------------------------------------------------------
 
+  /** Secret or config values by id for a node's watch stream (delivery.ts), base64; one not readable now is left out. */
+  fileValues(kind: 'secrets' | 'configs', ids: readonly string[]): DeliveredValue[] {
+    return readValues(ids, kind === 'secrets' ? this.#secretValue : (id) => this.#store.getObject('config', id)?.spec.data)
+  }
+
   async createService(spec: ServiceSpec): Promise<ServiceRecord> {
     const problems = validateServiceSpec(spec)
     if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
@@ -409,7 +421,7 @@ export class Manager {
     return this.#store.transact((tx) => {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
       checkPortsFree(tx.listServices(), spec, null)
-      const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
+      const s: ServiceRecord = { id: newId(), spec: resolveFileRefs(tx, spec), version: 1, createdAt: now, updatedAt: now }
       return this.#putWithVip(tx, s, undefined)
     })
   }
@@ -418,10 +430,11 @@ export class Manager {
     return this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
-      const spec = change(structuredClone(s.spec))
-      if (spec.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
-      const problems = validateServiceSpec(spec)
+      const changed = change(structuredClone(s.spec))
+      if (changed.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
+      const problems = validateServiceSpec(changed)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
+      const spec = resolveFileRefs(tx, changed)
       checkPortsFree(tx.listServices(), spec, s.id)
       if (isDeepStrictEqual(spec, s.spec) && !isPaused(s)) return s // nothing to do (a redeploy that resolved the same digest)
       const next = updateService(s, spec, this.#now())
@@ -439,6 +452,7 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
+      next.spec = resolveFileRefs(tx, next.spec) // a secret the previous spec used may be gone since
       return this.#putWithVip(tx, next, s.vip)
     })
   }

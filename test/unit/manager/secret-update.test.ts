@@ -1,35 +1,34 @@
 /**
- * docker's SecretUpdate / ConfigUpdate on the manager (src/manager/secret-update.ts): labels change, values never;
- * a `data` that is not the stored value is refused with swarmkit's words and changes nothing.
+ * `mesh service update --secret-add` / `--secret-rm` roll tasks like any update: a reference is part of what a task
+ * runs with (its fingerprint), so an update that only adds a secret replaces every task, in update batches.
  */
 import t from 'tap'
-import { Manager } from '../../../src/manager/manager.ts'
-import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
+import { applySpecFlags } from '../../../mesh/service-flags.ts'
+import { validateServiceSpec } from '../../../src/api/validate.ts'
+import type { ServiceSpec, UpdateConfig } from '../../../src/api/types.ts'
+import { updateService } from '../../../src/manager/update.ts'
+import { Sim, node, service } from './sim.ts'
 
-const store = openSqliteStore(':memory:')
-const m = new Manager({ store })
-await m.init()
-t.teardown(() => store.close?.())
-const b64 = (s: string) => Buffer.from(s).toString('base64')
-const errorOf = (p: Promise<unknown>) => p.then(() => 'no error', (e: Error) => e.message)
+const upd: UpdateConfig = { parallelism: 1, delayMs: 0, failureAction: 'pause', order: 'start-first', monitorMs: 5000, maxFailureRatio: 0 }
 
-t.test('secret: same value → labels updated; another value → refused, unchanged', async (t) => {
-  const s = await m.secrets.createSecret({ name: 'db', labels: { a: '1' }, data: b64('hunter2') })
-  const same = await m.secrets.update('secret', 'db', { labels: { a: '2' }, data: b64('hunter2') })
-  t.same([same.spec.labels, same.version], [{ a: '2' }, 2])
-  t.notOk('sealed' in same, 'the answer is a view')
-  const again = await m.secrets.update('secret', s.id, { labels: { a: '2' }, data: b64('hunter2') })
-  t.equal(again.version, 2, 'nothing to change: no new version')
-  t.equal(await errorOf(m.secrets.update('secret', 'db', { labels: { a: '3' }, data: b64('hunter3') })),
-    'secret "db": only updates to Labels are allowed: its value cannot change (create a new secret under another name)')
-  t.same(m.secrets.getSecret('db').spec.labels, { a: '2' }, 'labels unchanged after a refusal')
-  t.equal(await errorOf(m.secrets.update('secret', 'db', { name: 'other' })), 'secret "db": only updates to Labels are allowed (not the name)')
-  t.equal(await errorOf(m.secrets.update('secret', 'nope', {})), 'secret "nope": not found')
-  t.equal(await errorOf(m.secrets.update('secret', 'db', { value: 'x' })), 'secret: unknown field "value"')
-})
-
-t.test('config: the same rule', async (t) => {
-  await m.secrets.createConfig({ name: 'conf', data: b64('port=80') })
-  t.same((await m.secrets.update('config', 'conf', { labels: { k: 'v' }, data: b64('port=80') })).spec.labels, { k: 'v' })
-  t.match(await errorOf(m.secrets.update('config', 'conf', { data: b64('port=81') })), /^config "conf": only updates to Labels are allowed/)
-})
+for (const c of [
+  { name: 'adding a secret', flags: { secretAdd: ['db_password'] }, want: ['db_password'] },
+  { name: 'swapping one for another on the same file', flags: { secretRm: ['old'], secretAdd: ['source=new,target=old'] }, want: ['new'], start: ['old'] },
+]) {
+  t.test(`an update ${c.name} replaces every task`, async (t) => {
+    const secrets = (c.start ?? []).map((name) => ({ id: `id-${name}`, name, target: name, uid: '0', gid: '0', mode: 0o444 }))
+    const sim = new Sim({ nodes: [node('w1'), node('w2')], services: [service('web', { replicas: 3, updateConfig: upd, rollbackConfig: upd, ...(secrets.length ? { secrets } : {}) })] })
+    sim.settle()
+    const old = sim.live('web').map((x) => x.id)
+    const s = sim.service('web')
+    const spec = applySpecFlags(structuredClone(s.spec), c.flags, true) as ServiceSpec
+    spec.secrets = spec.secrets?.map((r) => ({ ...r, id: r.id || `id-${r.name}` })) // the manager's resolution
+    t.same(validateServiceSpec(spec), [])
+    sim.setService(updateService(s, spec, sim.now))
+    sim.settle({ follow: true })
+    const live = sim.live('web')
+    t.equal(live.length, 3)
+    t.ok(live.every((x) => !old.includes(x.id)), 'every live task is new')
+    t.ok(live.every((x) => x.spec.secrets?.map((r) => r.name).join() === c.want.join()), 'and carries the new references')
+  })
+}
