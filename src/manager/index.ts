@@ -17,6 +17,12 @@
  * routes (events, dashboard, /metrics: an admin caller or a dashboard session from a one-time login code,
  * sessions.ts; loopback is not trusted).
  *
+ * Secrets and configs (secret-objects.ts, http/secrets-api.ts) are named objects in the store; a secret's value and
+ * every service's registry credentials (registry-auth.ts) are sealed by the SecretVault (vault/): AES-256-GCM under a
+ * data key that the store keeps only wrapped by the key-encryption key in `<data-dir>/vault/kek` (autolock: that key
+ * sealed by an unlock key, and the API locked after a restart until `POST /v1/unlock`, http/vault-api.ts).
+ * `SecretVault.open(record)` is the one way to a secret's plain value (the watch stream's delivery).
+ *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
  * metrics registry and node-facts source, and feeds gossip's member events to `setNodeState`. src/stack uses the
