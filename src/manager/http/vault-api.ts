@@ -3,7 +3,7 @@ import type { Manager } from '../manager.ts'
 import { requireAdmin } from './auth.ts'
 import { sendError as fail } from './http-error.ts'
 import { RequestError } from './request-error.ts'
-import { VaultError } from '../vault/errors.ts'
+import { ManagerLockedError, VaultError } from '../vault/errors.ts'
 
 /**
  * Autolock on the API. While the manager's vault is locked (autolock, after a restart) every route but
@@ -33,8 +33,9 @@ export function mountVault(app: express.Express, m: Manager): void {
 /** Every route answers `the manager is locked` while the vault is. */
 export function lockedGuard(m: Manager): (req: Request, res: Response, next: NextFunction) => void {
   return (_req, res, next) => {
-    if (m.vault.locked) return fail(res, 503, 'MESH_ERR_LOCKED', 'the manager is locked: run mesh unlock')
-    next()
+    if (!m.vault.locked) return next()
+    const locked = new ManagerLockedError()
+    fail(res, 503, locked.code, locked.message)
   }
 }
 
