@@ -12,6 +12,8 @@ import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
 import type { ServiceView } from './service-mode.ts'
 import { printWarnings, type ServiceAnswer } from './service-flags.ts'
+import { checkExternalNetworks, createStackNetworks, removeStackNetworks, stackOwnNetworks, type RemoveNetworksOptions } from './stack-networks.ts'
+import type { NetworkRecord } from '../src/api/network.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
@@ -80,6 +82,10 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
   const resolveImage = o.resolveImage ?? 'always'
   const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false, resolveImage })
+  // Networks first (stack-networks.ts): a missing external one refuses the deploy before anything changes.
+  const networks = await client.request<NetworkRecord[]>('GET', '/v1/networks')
+  checkExternalNetworks(loaded.networkDefs, networks)
+  await createStackNetworks(client, loaded.networkDefs, networks, io.out)
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
@@ -160,11 +166,16 @@ export async function listStackTasks(client: StackClient, stack: string, flags: 
   io.out(renderList(taskList(mine, { hosts: new Map(nodes.map((n) => [n.id, n.hostname])), now }), f))
 }
 
-export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio): Promise<void> {
-  const all = await client.request<ServiceView[]>('GET', '/v1/services')
+/** Removes each stack's services, then its networks (once their tasks let go of them, stack-networks.ts). */
+export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio, o: RemoveNetworksOptions = {}): Promise<void> {
+  const [all, networks] = await Promise.all([
+    client.request<ServiceView[]>('GET', '/v1/services'),
+    client.request<NetworkRecord[]>('GET', '/v1/networks'),
+  ])
   for (const stack of stacks) {
     const mine = stackServices(stack, all)
-    if (mine.length === 0) {
+    const own = stackOwnNetworks(stack, networks)
+    if (mine.length === 0 && own.length === 0) {
       io.err(`Nothing found in stack: ${stack}\n`)
       continue
     }
@@ -172,6 +183,7 @@ export async function removeStacks(client: StackClient, stacks: readonly string[
       io.out(`Removing service ${s.spec.name}\n`)
       await client.request('DELETE', `/v1/services/${encodeURIComponent(s.id)}`)
     }
+    await removeStackNetworks(client, own, io.out, o)
   }
 }
 

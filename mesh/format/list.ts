@@ -34,6 +34,8 @@ export interface ListView<T> {
   quietField?: string
   /** What `--json` prints for the filtered items. Default: the items. */
   json?: (items: T[]) => unknown
+  /** Headers of the default table that are not the field's name in capitals (`ID` → `NETWORK ID`, as docker). */
+  headers?: Readonly<Record<string, string>>
   /** Cells of the default table when it is not just the fields (e.g. stack ps's ` \_ ` history rows). */
   tableRows?: (items: T[]) => string[][]
 }
@@ -64,7 +66,7 @@ export function renderList<T>(view: ListView<T>, f: ListFlags): string {
       const fields = view.fields(i)
       return columns.map((c) => fields[c] ?? '')
     })
-    return table(columns.map(headerOf), rows)
+    return table(columns.map((c) => view.headers?.[c] ?? headerOf(c)), rows)
   }
   const isTable = format.startsWith('table ')
   const tpl = parseTemplate(isTable ? format.slice(6) : format)

@@ -22,5 +22,6 @@
 export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
 export { RESOLVE_IMAGE_MODES, planStack, sameSpec, stackServices, updateBody, type PlanOptions, type ResolveImageMode, type StackPlan } from './plan.ts'
 export { IMAGE_LABEL } from './convert.ts'
+export type { NetworkOptions, StackNetwork } from './networks.ts'
 export { StackError, StackFileError } from './errors.ts'
 export type { Env } from './interpolate.ts'

@@ -23,6 +23,7 @@ import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../image-resolve.ts'
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
+import { mountNetworks } from './networks-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -170,6 +171,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     await m.removeService(req.params.id as string)
     res.status(204).end()
   })
+
+  // ---- networks (networks-api.ts) ----------------------------------------------------------------------------
+  mountNetworks(app, m)
 
   // ---- tasks -----------------------------------------------------------------------------------------------
   app.get('/v1/tasks', requireAdmin, (req, res) => {

@@ -6,7 +6,7 @@ import { TUTORIAL, errorOf, load } from './fixtures.ts'
 function spec(name: string, image: string, change: (s: ServiceSpec) => void): ServiceSpec {
   const s = defaultServiceSpec(`getstartedlab_${name}`, image)
   s.labels = { 'com.docker.stack.namespace': 'getstartedlab', 'com.docker.stack.image': image }
-  s.networks = ['getstartedlab_webnet']
+  s.networks = [{ target: 'getstartedlab_webnet', aliases: [] }]
   change(s)
   return s
 }
