@@ -26,6 +26,8 @@ export interface ListView<T> {
   fields: (item: T) => Record<string, string>
   /** The default table's columns (field names). */
   columns: readonly string[]
+  /** Headers that are not the field's name split into words (docker's `CREATED` over `.CreatedAt`). */
+  headers?: Readonly<Record<string, string>>
   /** The `--filter` keys this list takes and how each matches. */
   matchers?: Matchers<T>
   /** The filter keys that take one of a closed set of values, and that set (lower case). */
@@ -34,8 +36,6 @@ export interface ListView<T> {
   quietField?: string
   /** What `--json` prints for the filtered items. Default: the items. */
   json?: (items: T[]) => unknown
-  /** Headers of the default table that are not the field's name in capitals (`ID` → `NETWORK ID`, as docker). */
-  headers?: Readonly<Record<string, string>>
   /** Cells of the default table when it is not just the fields (e.g. stack ps's ` \_ ` history rows). */
   tableRows?: (items: T[]) => string[][]
 }
