@@ -102,3 +102,14 @@ t.test('the watch stream: values only to the node that runs a task using them, b
   const hex = Buffer.from(VALUE).toString('hex')
   t.ok(raw.w2?.every((l) => !l.includes(VALUE) && !l.includes(b64) && !l.includes(hex)), 'nothing w2 got carries the value in any form')
 })
+
+t.test('by default the value comes from the vault: plain for the stream, undefined when it cannot open', async (t) => {
+  const store = openSqliteStore(':memory:')
+  t.teardown(() => store.close())
+  const m = new Manager({ store, clock: new FakeClock() })
+  await m.init()
+  const view = await m.secrets.createSecret({ name: 'db', data: Buffer.from(VALUE).toString('base64') })
+  t.same(m.fileValues('secrets', [view.id, 'nosuch']), [{ id: view.id, data: Buffer.from(VALUE).toString('base64') }], 'opened; an unknown id left out')
+  await store.transact((tx) => { tx.putObject('secret', { id: 'bad', spec: { name: 'bad', labels: {} }, sealed: 'not-sealed', version: 1, createdAt: 1, updatedAt: 1 }) })
+  t.same(m.fileValues('secrets', ['bad']), [], 'a value the vault cannot open is left out (sent once it can)')
+})
