@@ -1,7 +1,7 @@
 /**
  * Part `deliver` of the secrets e2e: services use secrets and configs, and a value reaches only the nodes that need it.
- * - `mesh secret create db_password -` (stdin) and a config; service `app` (2 replicas, one per worker on node2 and
- *   node3, `--secret db_password --config source=app_conf,target=/etc/app.conf`, published 8090) and service `plain`
+ * - `mesh secret create db_password -` (stdin) and a config; service `app` (2 replicas spread over node2 and node3,
+ *   `--secret db_password --config source=app_conf,target=/etc/app.conf`, published 8090) and service `plain`
  *   on node4 without: app's tasks read the value at /run/secrets/db_password (0444) and the config; plain's does not
  *   have the file.
  * - node4 runs no task of app: its data dir, its tmpfs mounts (/run), `docker inspect` of every container and the
@@ -68,7 +68,7 @@ export async function run(t: Test, ctx: SecretsContext): Promise<void> {
 
   // app's tasks serve a digest of the secret they read (the value itself never goes over the wire).
   const serve = 'mkdir -p /www && sha256sum /run/secrets/db_password | cut -c1-16 > /www/index.html && exec httpd -f -p 80 -h /www'
-  const app = await c.mesh(['service', 'create', '--name', 'app', '--replicas', '2', '--replicas-max-per-node', '1', '--update-monitor', '1s',
+  const app = await c.mesh(['service', 'create', '--name', 'app', '--replicas', '2', '--update-monitor', '1s',
     '--constraint', 'node.role==worker', '--constraint', `node.hostname!=${w3.name}`, '--secret', 'db_password',
     '--config', 'source=app_conf,target=/etc/app.conf', '-p', '8090:80', 'mesh/busybox:latest', 'sh', '-c', serve], 180_000)
   t.equal(app.code, 0, `app converges (${app.stderr.trim()})`)
@@ -132,10 +132,10 @@ export async function run(t: Test, ctx: SecretsContext): Promise<void> {
     t.equal((await exec(x, 'app', 'cat /run/secrets/db_password')).stdout, value2, `${nodeOf(x).name}: the new task reads the new value`)
   }
   for (const n of [w1, w2]) {
-    const live = fresh.filter((x) => nodeOf(x) === n).map((x) => x.id)
+    const live = fresh.filter((x) => nodeOf(x) === n).map((x) => x.id).sort()
     await waitFor(async () => {
       const dirs = (await n.exec(['ls', `/run/mesh/${n.name}/tasks`])).stdout.trim().split('\n').filter(Boolean)
-      return dirs.join() === live.join() ? dirs : null
+      return dirs.sort().join() === live.join() ? dirs : null
     }, 20_000, { intervalMs: 500, what: `${n.name}: only the live task's files left` })
     t.pass(`${n.name}: the old task's tmpfs is gone, the new one's kept`)
   }
