@@ -135,9 +135,11 @@ export async function run(t: Test, ctx: SecretsContext): Promise<void> {
     const live = fresh.filter((x) => nodeOf(x) === n).map((x) => x.id).sort()
     await waitFor(async () => {
       const dirs = (await n.exec(['ls', `/run/mesh/${n.name}/tasks`])).stdout.trim().split('\n').filter(Boolean)
-      return dirs.sort().join() === live.join() ? dirs : null
-    }, 20_000, { intervalMs: 500, what: `${n.name}: only the live task's files left` })
-    t.pass(`${n.name}: the old task's tmpfs is gone, the new one's kept`)
+      const mounted = (await n.exec(['findmnt', '-rn', '-S', 'mesh-task-files', '-o', 'TARGET'])).stdout.trim().split('\n').filter(Boolean)
+      const want = live.map((id) => `/run/mesh/${n.name}/tasks/${id}`).join()
+      return dirs.sort().join() === live.join() && mounted.sort().join() === want ? dirs : null
+    }, 20_000, { intervalMs: 500, what: `${n.name}: only the live tasks' files and tmpfs mounts left` })
+    t.pass(`${n.name}: the old tasks' tmpfs unmounted and removed, the ${live.length} new one(s) kept`)
   }
   await c.mesh(['service', 'rm', 'app', 'plain'])
 }
