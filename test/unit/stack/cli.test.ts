@@ -18,6 +18,7 @@ import { runMesh } from '../../support/procs.ts'
 import { TUTORIAL } from './fixtures.ts'
 import { testCsr } from '../../support/pki.ts'
 import { startFakeAgents } from '../../support/fake-agents.ts'
+import { openRegistryAuth } from '../../../src/manager/registry-auth.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-stack-'))
 const store = openSqliteStore(':memory:')
@@ -157,7 +158,10 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
   const asked: string[] = []
   const registryAuth = (image: string) => (asked.push(image), image.startsWith('registry:5000/') ? auth : undefined)
   await deployStack(client, { stack: 'auth', files: files(1), env: {}, cwd: dir, detach: true, registryAuth }, io())
-  t.same(store.getService('auth_a')?.spec.registryAuth, auth)
+  // Stored sealed by the manager's vault (issue 16): what was sent opens from it.
+  const a = store.getService('auth_a')
+  t.notOk(JSON.stringify(a?.spec.registryAuth).includes('"p"'), 'not stored in plain')
+  t.same(openRegistryAuth(manager.vault, a?.id ?? '', a?.spec.registryAuth), auth)
   t.notOk(store.getService('auth_b')?.spec.registryAuth)
   asked.length = 0
   await deployStack(client, { stack: 'auth', files: files(2), env: {}, cwd: dir, detach: true, registryAuth }, io())
