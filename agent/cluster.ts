@@ -15,7 +15,7 @@ import {
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
-import { DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
+import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
@@ -103,7 +103,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
-      store, vault, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
+      store, vault, vipRange: c.vipRange,
+      // the default pool skips ranges a custom overlay or VIP range takes; a pool given is refused when it overlaps one
+      ...(c.defaultAddrPool !== DEFAULT_ADDR_POOL ? { addrPool: c.defaultAddrPool } : {}), addrPoolMaskLength: c.defaultAddrPoolMaskLength,
+      log: logFn(log.child({ sub: 'manager' })),
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander'
 import { readFileSync } from 'node:fs'
 import {
   DEFAULT_API_PORT, DEFAULT_CONFIG_FILE, DEFAULT_DATA_DIR, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_OVERLAY_RANGE,
-  DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
+  DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE, configFilePath, loadConfig, parseAdvertise, parseBind, readSecretFile, splitKeyLines, splitList,
   type ConfigInput, type LogLevel,
 } from '../src/config/index.ts'
 import { ConfigError } from '../src/base/errors.ts'
@@ -31,6 +31,8 @@ interface AgentOpts {
   manager?: string
   apiPort?: string
   vipRange?: string
+  defaultAddrPool?: string
+  defaultAddrPoolMaskLength?: string
   certExpiry?: string
   metricsAddr?: string
   ingressMode?: string
@@ -62,6 +64,8 @@ export function agentCommand(): Command {
     .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
     .option('--api-port <port>', `manager API port on managers (default ${DEFAULT_API_PORT})`)
     .option('--vip-range <cidr>', `range service VIPs come from, on managers (default ${DEFAULT_VIP_RANGE})`)
+    .option('--default-addr-pool <cidr>', `managers: the address pool user networks' ranges are cut from (default ${DEFAULT_ADDR_POOL})`)
+    .option('--default-addr-pool-mask-length <n>', `managers: prefix length of each network's range from the pool, 16-24 (default ${DEFAULT_ADDR_POOL_MASK_LENGTH})`)
     .option('--cert-expiry <duration>', 'with --init: lifetime of node certificates, renewed at two thirds of it (default 2160h = 90 days; at least 1m)')
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
     .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
@@ -149,6 +153,11 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
     cluster.apiPort = Number(o.apiPort)
   }
   if (o.vipRange !== undefined) cluster.vipRange = o.vipRange
+  if (o.defaultAddrPool !== undefined) cluster.defaultAddrPool = o.defaultAddrPool
+  if (o.defaultAddrPoolMaskLength !== undefined) {
+    if (!/^\d+$/.test(o.defaultAddrPoolMaskLength)) throw new ConfigError(`--default-addr-pool-mask-length "${o.defaultAddrPoolMaskLength}": want a prefix length like 20`)
+    cluster.defaultAddrPoolMaskLength = Number(o.defaultAddrPoolMaskLength)
+  }
   if (o.certExpiry !== undefined) cluster.certExpiryMs = parseDuration(o.certExpiry, '--cert-expiry')
   if (o.gossipKeyRotation !== undefined) cluster.gossipKeyRotationMs = o.gossipKeyRotation === '0' ? 0 : parseDuration(o.gossipKeyRotation, '--gossip-key-rotation')
   if (Object.keys(cluster).length > 0) out.cluster = cluster

@@ -5,6 +5,7 @@ import { serviceCommand } from './service.ts'
 import { nodeCommand, tokenCommand } from './node.ts'
 import { eventsCommand } from './events.ts'
 import { stackCommand } from './stack.ts'
+import { networkCommand } from './network.ts'
 import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
@@ -56,6 +57,7 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(tokenCommand())
   program.addCommand(eventsCommand())
   program.addCommand(stackCommand())
+  program.addCommand(networkCommand())
   program.addCommand(dnsCommand())
   program.addCommand(caCommand())
   program.addCommand(uiCommand())

@@ -1,6 +1,7 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
 import { parseCpus, parseDuration, parseKeyValue, parseMemory, parsePublish } from '../src/api/spec.ts'
+import { parseNetworkFlag } from '../src/api/network-spec.ts'
 import type { Resources, RestartPolicy, ServiceRecord, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
 import { applySchedulingFlags, type SchedulingFlags } from './scheduling-flags.ts'
 import { applyContainerFlags, containerOptions, type ContainerFlags } from './container-flags.ts'
@@ -36,6 +37,10 @@ export interface SpecFlags extends ContainerFlags, SchedulingFlags, FileRefFlags
   resolveImage?: boolean
   detach?: boolean
   json?: boolean
+  /** `--network NAME[,alias=A]` (create), `--network-add` / `--network-rm NAME` (update). */
+  network?: string[]
+  networkAdd?: string[]
+  networkRm?: string[]
 }
 
 export const many = (v: string, p: string[] = []) => p.concat(v)
@@ -49,6 +54,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option(`--placement-pref${add} <pref>`, 'placement preference: spread=node.labels.<key> (repeatable)', many)
     .option('--replicas-max-per-node <n>', 'maximum tasks of the service per node (0 = unlimited)')
   if (forUpdate) c.option('--placement-pref-rm <pref>', 'remove a placement preference', many)
+  if (forUpdate) c.option('--network-rm <network>', 'detach from a network (repeatable)', many)
   if (forUpdate) c.option('--force', 'replace every task even when nothing changed (with other flags: one update)')
   const head = c
     .option(forUpdate ? '--publish-add <spec>' : '-p, --publish <spec>', 'publish a port: 8080:80[/udp] or published=8080,target=80[,protocol=udp][,mode=host][,proxy-protocol=v1|v2] (repeatable)', many)
@@ -69,6 +75,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-monitor <dur>', 'how long a new task is watched for failure, e.g. 5s')
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
+    .option(forUpdate ? '--network-add <network>' : '--network <network>', 'attach to a network: NAME or name=NAME,alias=ALIAS (repeatable)', many)
   return fileRefOptions(containerOptions(head, forUpdate), forUpdate)
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
     .option('--no-resolve-image', 'do not ask the registry to pin the image tag to a digest (nodes may run different images under one tag)')
@@ -102,6 +109,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
   }
   for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels = { ...s.labels, [k]: v } }
   applyContainerFlags(s, f, forUpdate)
+  applyNetworkFlags(s, f, forUpdate)
   applyFileRefFlags(s, f, forUpdate)
   if (forUpdate) {
     for (const p of list('publishRm')) s.ports = (s.ports ?? []).filter((x) => String(x.published) !== p.split(':')[0])
@@ -142,6 +150,26 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
     s.endpointMode = f.endpointMode
   }
   return s
+}
+
+/**
+ * `--network` on create (in order), `--network-rm NAME` then `--network-add NAME[,alias=A]` on update (an added
+ * network already attached is replaced, so `--network-add web,alias=x` changes its aliases).
+ */
+function applyNetworkFlags(s: ServiceSpecRequest, f: SpecFlags, forUpdate: boolean): void {
+  if (!forUpdate) {
+    if (f.network && f.network.length > 0) s.networks = f.network.map(parseNetworkFlag)
+    return
+  }
+  const rm = f.networkRm ?? []
+  const add = (f.networkAdd ?? []).map(parseNetworkFlag)
+  if (rm.length === 0 && add.length === 0) return
+  let list = (s.networks ?? []).filter((n) => !rm.includes(n.target))
+  for (const a of add) {
+    const at = list.findIndex((n) => n.target === a.target)
+    list = at < 0 ? [...list, a] : list.map((n, i) => (i === at ? a : n))
+  }
+  s.networks = list
 }
 
 /**

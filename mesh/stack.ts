@@ -12,6 +12,8 @@ import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
 import type { ServiceView } from './service-mode.ts'
 import { printWarnings, type ServiceAnswer } from './service-flags.ts'
+import { checkExternalNetworks, createStackNetworks, removeStackNetworks, stackOwnNetworks, type RemoveNetworksOptions } from './stack-networks.ts'
+import { ApiError, type NetworkRecord } from '../src/api/index.ts'
 import { applyObjects, planObjects, removeObjects } from './stack-objects.ts'
 
 /**
@@ -86,7 +88,11 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
   const resolveImage = o.resolveImage ?? 'always'
   const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false, resolveImage })
+  // Networks first (stack-networks.ts): a missing external one refuses the deploy before anything changes.
+  const networks = await client.request<NetworkRecord[]>('GET', '/v1/networks')
+  checkExternalNetworks(loaded.networkDefs, networks)
   await applyObjects(client, objects, io.out, io.err)
+  await createStackNetworks(client, loaded.networkDefs, networks, io.out)
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
@@ -167,17 +173,27 @@ export async function listStackTasks(client: StackClient, stack: string, flags: 
   io.out(renderList(taskList(mine, { hosts: new Map(nodes.map((n) => [n.id, n.hostname])), now }), f))
 }
 
-export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio): Promise<void> {
-  const all = await client.request<ServiceView[]>('GET', '/v1/services')
+/** Removes each stack's services, then its networks (once their tasks let go of them, stack-networks.ts). */
+export async function removeStacks(client: StackClient, stacks: readonly string[], io: StackIo = stdio, o: RemoveNetworksOptions = {}): Promise<void> {
+  const [all, networks] = await Promise.all([
+    client.request<ServiceView[]>('GET', '/v1/services'),
+    // a manager from before networks has no such route, and no networks to remove
+    client.request<NetworkRecord[]>('GET', '/v1/networks').catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return []
+      throw err
+    }),
+  ])
   for (const stack of stacks) {
     const mine = stackServices(stack, all)
+    const own = stackOwnNetworks(stack, networks)
     for (const s of mine) {
       io.out(`Removing service ${s.spec.name}\n`)
       await client.request('DELETE', `/v1/services/${encodeURIComponent(s.id)}`)
     }
     // After the services, so none uses them any more (docker stack rm's order).
     const objects = await removeObjects(client, stack, io.out)
-    if (mine.length + objects === 0) io.err(`Nothing found in stack: ${stack}\n`)
+    await removeStackNetworks(client, own, io.out, o)
+    if (mine.length + objects + own.length === 0) io.err(`Nothing found in stack: ${stack}\n`)
   }
 }
 

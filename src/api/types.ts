@@ -5,7 +5,7 @@
  */
 
 import type { FileReference } from './secrets.ts'
-import type { TaskNetworkAttachment } from './network.ts'
+import type { NetworkAttachmentSpec, TaskNetworkAttachment } from './network.ts'
 
 export type NodeRole = 'manager' | 'worker'
 export type Availability = 'active' | 'pause' | 'drain'
@@ -158,7 +158,11 @@ export interface ServiceSpec {
   updateConfig: UpdateConfig
   rollbackConfig: UpdateConfig
   endpointMode: 'vip' | 'dnsrr'
-  networks: string[]
+  /**
+   * The user networks the service is on (`--network NAME[,alias=A]`), in order; empty, or `[{target: 'mesh'}]`: the
+   * default network only. Specs stored before networks existed held names here, read as the default network.
+   */
+  networks: NetworkAttachmentSpec[]
   healthcheck?: HealthcheckSpec
   /** Time a task gets to stop (SIGTERM → SIGKILL). Default 10000. */
   stopGracePeriodMs: number
@@ -202,8 +206,10 @@ export interface ServiceRecord {
   createdAt: number
   updatedAt: number
   updateStatus?: UpdateStatus
-  /** Virtual IP from the VIP range (10.78.0.0/16 by default) when the endpoint mode is vip. */
+  /** Virtual IP from the VIP range (10.78.0.0/16 by default) when the endpoint mode is vip, on the default network. */
   vip?: string
+  /** A service on user networks: its VIP on each (from the network's reserved first slice), endpoint mode vip only. */
+  virtualIps?: { network: string; addr: string }[]
 }
 
 /** Task lifecycle, in order (swarmkit). A task only moves forward. */

@@ -11,6 +11,7 @@ import { containerProblems } from './validate-container.ts'
 import { fileRefProblems } from './file-refs.ts'
 import { isGlobalMode, isJobMode } from './mode.ts'
 import { defaultUpdateConfig } from './spec.ts'
+import { attachmentProblems, isAttachmentList } from './network-spec.ts'
 import type { ServiceSpec, UpdateConfig } from './types.ts'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -37,7 +38,7 @@ function shapeProblems(spec: Record<string, unknown>): string[] {
   want(isList(spec.ports, isObject), 'ports', 'a list of {published, target, protocol, mode}')
   want(isList(spec.mounts, (m) => isObject(m) && isString(m.source) && isString(m.target)), 'mounts', 'a list of {type, source, target}')
   want(isList(spec.constraints, isString), 'constraints', 'a list of strings')
-  want(isList(spec.networks, isString), 'networks', 'a list of strings')
+  want(isAttachmentList(spec.networks), 'networks', 'a list of {target, aliases}')
   const r = spec.resources
   want(isObject(r) && isObject(r.limits) && isObject(r.reservations), 'resources', '{limits, reservations}')
   for (const k of ['restartPolicy', 'updateConfig', 'rollbackConfig'] as const) want(isObject(spec[k]), k, 'an object')
@@ -113,6 +114,7 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
   if (spec.endpointMode !== 'vip' && spec.endpointMode !== 'dnsrr') p.push(`endpoint mode "${spec.endpointMode}" must be vip or dnsrr`)
   nonNegative(spec.stopGracePeriodMs, 'stop grace period')
   p.push(...schedulingProblems(spec))
+  p.push(...attachmentProblems(spec.networks))
   if (spec.forceUpdate !== undefined) whole(spec.forceUpdate, 'forceUpdate')
   return p
 }

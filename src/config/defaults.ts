@@ -34,6 +34,18 @@ export const DEFAULT_SUBNET_PREFIX = 24
 /** Service VIPs (endpoint mode vip) are allocated from this range, one per service. */
 export const DEFAULT_VIP_RANGE = '10.78.0.0/16'
 
+/**
+ * The cluster address pool user networks are cut from (`--default-addr-pool`, as Swarm's): outside the overlay and
+ * VIP ranges. 10.80.0.0/12 holds 256 networks of the default size.
+ */
+export const DEFAULT_ADDR_POOL = '10.80.0.0/12'
+
+/**
+ * Prefix length of each network's range cut from the pool (`--default-addr-pool-mask-length`): a /20 is 4,096
+ * addresses, split into 64 per-node /26 slices (61 tasks per node; the first slice holds the network's VIPs).
+ */
+export const DEFAULT_ADDR_POOL_MASK_LENGTH = 20
+
 /** WireGuard UDP port, also assumed for a peer that does not advertise its own. */
 export const DEFAULT_WG_PORT = 51820
 

@@ -11,7 +11,7 @@ import { isIP } from 'node:net'
 import { ConfigError } from '../base/errors.ts'
 import { parseCidr } from '../base/cidr.ts'
 import {
-  DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_VIP_RANGE,
+  DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_VIP_RANGE,
 } from './defaults.ts'
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
 import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
@@ -63,6 +63,13 @@ export interface ClusterConfig {
   apiPort: number
   /** Range service VIPs are allocated from (managers; one address per service in endpoint mode vip). Default 10.78.0.0/16. */
   vipRange: string
+  /**
+   * The address pool user networks' ranges are cut from (managers; Swarm's `--default-addr-pool`). Must not overlap
+   * the overlay or VIP range when set. Default 10.80.0.0/12.
+   */
+  defaultAddrPool: string
+  /** Prefix length of each network's range cut from the pool, 16-24 (`--default-addr-pool-mask-length`). Default 20. */
+  defaultAddrPoolMaskLength: number
   /** Lifetime of node certificates a new cluster issues (`--init --cert-expiry`); default 90 days, at least 1 minute. */
   certExpiryMs?: number
   /**
@@ -94,7 +101,8 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false,
+      defaultAddrPool: DEFAULT_ADDR_POOL, defaultAddrPoolMaskLength: DEFAULT_ADDR_POOL_MASK_LENGTH },
   }
 }
 
@@ -284,6 +292,11 @@ function validate(c: Config): void {
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')
+  const pool = parseCidr(cl.defaultAddrPool, 'default address pool')
+  const mask = cl.defaultAddrPoolMaskLength
+  if (!Number.isInteger(mask) || mask < Math.max(pool.prefix, 16) || mask > 24) {
+    throw new ConfigError(`default address pool mask length ${mask}: must be ${Math.max(pool.prefix, 16)}-24 for the pool ${cl.defaultAddrPool}`)
+  }
   if (cl.certExpiryMs !== undefined && !(Number.isSafeInteger(cl.certExpiryMs) && cl.certExpiryMs >= 60_000)) {
     throw new ConfigError(`certificate expiry ${cl.certExpiryMs} ms: must be at least 1m`)
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
-import { validateServiceSpec } from '../api/index.ts'
+import { userNetworks, validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { LogBroker } from './logs.ts'
@@ -15,7 +15,7 @@ import type { ResolveImage } from './image-resolve.ts'
 import { parseVipRange } from './vip.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { formatCidr, parseCidr, type Cidr } from '../base/cidr.ts'
-import { DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
+import { DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { checkOverlayRegistration, overlayPeers, recordOverlay, type OverlayPool } from './overlay-registry.ts'
 import { recordLeave } from './node-leave.ts'
 import { taskAddressProblem } from './task-address.ts'
@@ -28,6 +28,8 @@ import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } fr
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
+import { Networks, attachAssignedTasks, createAddressPool, ensureAttachableSlices, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
+import { checkNetworkAddresses } from './networks/report.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
@@ -73,6 +75,10 @@ export interface ManagerOptions {
   gossipAckWaitMs?: number
   /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
   resolveImage?: ResolveImage
+  /** The address pool user networks are cut from (`--default-addr-pool`). Default 10.80.0.0/12. */
+  addrPool?: string
+  /** Prefix length of each network's range cut from the pool. Default 20. */
+  addrPoolMaskLength?: number
   /**
    * The secret vault (vault/vault.ts), loaded by init(). Default: one whose KEK lives in memory (tests): a store it
    * did not make keeps its secrets closed (logged at init), nothing else is affected.
@@ -129,6 +135,8 @@ export class Manager {
   #stopped = false
   readonly #vipRange: Cidr
   readonly #overlay: OverlayPool
+  /** User networks: objects, address pool, per-node slices (networks/). */
+  readonly networks: Networks
   readonly #secretValue: SecretValueReader
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
   #peers: { revision: number; line: string } | null = null
@@ -140,6 +148,10 @@ export class Manager {
     this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
     this.#log = o.log ?? (() => undefined)
+    const pool = createAddressPool(o.addrPool ?? DEFAULT_ADDR_POOL, o.addrPoolMaskLength ?? DEFAULT_ADDR_POOL_MASK_LENGTH, [
+      { name: 'overlay range', range: formatCidr(this.#overlay.range) }, { name: 'VIP range', range: formatCidr(this.#vipRange) },
+    ], o.addrPool !== undefined)
+    this.networks = new Networks({ store: o.store, pool, overlayRange: this.#overlay.range, now: this.#now, newId, log: this.#log })
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
     this.events = o.events ?? new EventLog(o.store, { now: this.#now })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
@@ -216,7 +228,8 @@ export class Manager {
   catalog(): { snapshot: CatalogSnapshot; content: string; line: string } {
     const rev = this.#store.revision
     if (!this.#catalog || this.#catalog.snapshot.revision !== rev) {
-      const snapshot = buildCatalog({ nodes: this.#store.listNodes(), services: this.#store.listServices(), tasks: this.#store.listTasks() }, rev)
+      const state = { nodes: this.#store.listNodes(), services: this.#store.listServices(), tasks: this.#store.listTasks() }
+      const snapshot = buildCatalog(state, rev, this.#store.listObjects('network'))
       const { revision: _, ...view } = snapshot
       this.#catalog = { snapshot, content: JSON.stringify(view), line: `${JSON.stringify({ catalog: snapshot })}\n` }
     }
@@ -437,6 +450,7 @@ export class Manager {
       if (n.state === 'ready' && !force) throw conflict(`node "${n.hostname}" is ready; stop its agent first, or use --force`)
       for (const t of tx.listTasks({ nodeId: n.id })) tx.putTask({ ...t, desiredState: 'shutdown', status: terminal(t, 'orphaned', 'node removed', this.#now()) })
       tx.deleteNode(n.id)
+      releaseNodeSlices(tx, n.id, this.#now())
       return n.id
     })
     await this.ca.settled(id) // a removed node no longer holds up a CA rotation
@@ -494,11 +508,18 @@ export class Manager {
     })
   }
 
-  /** Store a service with its VIP: kept from `previous` when it still needs one, the lowest free one if new, none for dnsrr. */
+  /**
+   * Store a service with its VIPs: on the default network, kept from `previous` when it still needs one, the lowest
+   * free one if new, none for dnsrr; a service on user networks has one per network instead (networks/attach.ts).
+   */
   #putWithVip(tx: StoreTx, s: ServiceRecord, previous: string | undefined): ServiceRecord {
-    const vip = serviceVip(s.spec, previous, tx.listServices(), this.#vipRange)
+    const virtualIps = serviceVirtualIps(tx, s.spec, s.id, s.virtualIps)
+    const onDefault = userNetworks(s.spec).length === 0
+    const vip = onDefault ? serviceVip(s.spec, previous, tx.listServices(), this.#vipRange) : undefined
     if (vip) s.vip = vip
     else delete s.vip
+    if (virtualIps.length > 0) s.virtualIps = virtualIps
+    else delete s.virtualIps
     tx.putService(s)
     return s
   }
@@ -528,7 +549,11 @@ export class Manager {
     for (const c of checked) {
       if (!('report' in c)) refused.push(c)
       else {
-        const problem = c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlay.range) : null
+        // A task on user networks reports an address per network, each in the node's slice (networks/report.ts).
+        const task = this.#store.getTask(c.report.taskId)
+        const problem = task?.networks
+          ? checkNetworkAddresses(c.report, task, node.id, (id) => this.#store.getObject('network', id))
+          : c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlay.range) : null
         if (problem) refused.push({ problem, taskId: c.report.taskId })
         else good.push(c.report)
       }
@@ -542,7 +567,9 @@ export class Manager {
         // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").
         const startedAt = t.status.startedAt ?? (u.status.state === 'running' ? u.status.timestamp || this.#now() : undefined)
         const status = { ...u.status, ...(startedAt !== undefined ? { startedAt } : {}) }
-        tx.putTask({ ...t, status, ...(u.ip ? { ip: u.ip } : {}), updatedAt: this.#now() })
+        const networks = t.networks && u.addresses ? t.networks.map((a) => ({ ...a, ...addressOf(u, a.network) })) : t.networks
+        const ip = t.networks && u.addresses ? networks?.[0]?.ip : u.ip
+        tx.putTask({ ...t, status, ...(ip ? { ip } : {}), ...(networks ? { networks } : {}), updatedAt: this.#now() })
         n++
       }
       return n
@@ -574,13 +601,20 @@ export class Manager {
     const plan = await this.#store.transact((tx) => {
       const state: ClusterState = { nodes: tx.listNodes(), services: tx.listServices(), tasks: tx.listTasks() }
       const p = reconcile(state, now, { newId })
+      // Tasks just assigned get their networks and their node its slices, in this same transaction (networks/).
+      const stored = new Map(state.tasks.map((t) => [t.id, t]))
+      p.update = attachAssignedTasks(tx, p.update, now, (id) => stored.get(id))
+      p.create = attachAssignedTasks(tx, p.create, now)
+      const assigned = new Set([...p.update, ...p.create].filter((t) => t.status.state === 'assigned').map((t) => t.id))
+      p.events = p.events.filter((e) => e.type !== 'taskAssigned' || assigned.has(e.taskId as string))
+      const slices = ensureAttachableSlices(tx)
       const services = new Set(state.services.map((s) => s.id))
       const dropped = prunable(state)
       // Tasks of removed services go once their container is gone (or they never got one).
       for (const t of state.tasks) {
         if (!services.has(t.serviceId) && (TERMINAL_STATES.includes(t.status.state) || t.nodeId === '')) dropped.push(t.id)
       }
-      if (isEmptyPlan(p) && dropped.length === 0) return p
+      if (isEmptyPlan(p) && dropped.length === 0 && slices === 0) return p
       for (const t of p.create) tx.putTask(t)
       for (const t of p.update) tx.putTask(t)
       for (const s of p.serviceUpdates) tx.putService(s)
@@ -598,6 +632,11 @@ export class Manager {
 
 function terminal(t: TaskRecord, state: TaskStatus['state'], message: string, now: number): TaskStatus {
   return TERMINAL_STATES.includes(t.status.state) ? t.status : { state, message, timestamp: now }
+}
+
+function addressOf(r: TaskReport, network: string): { ip?: string } {
+  const ip = r.addresses?.find((a) => a.network === network)?.ip
+  return ip ? { ip } : {}
 }
 
 function sans(names: CertificateNames): { ipSans?: string[]; dnsSans?: string[] } {

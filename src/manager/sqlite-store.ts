@@ -23,6 +23,7 @@ import {
   type TaskFilter, type Unsubscribe,
 } from './store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
+import { readService, readTask } from './legacy-records.ts'
 import { ObjectTable, SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
 
@@ -340,10 +341,10 @@ export class SqliteStore implements Store {
     return {
       getNode: (idOrHostname) => t.node.get(idOrHostname),
       listNodes: () => t.node.list(),
-      getService: (idOrName) => t.service.get(idOrName),
-      listServices: () => t.service.list(),
-      getTask: (id) => t.task.get(id),
-      listTasks: (filter = {}) => this.#listTasks(filter),
+      getService: (idOrName) => maybe(t.service.get(idOrName), readService),
+      listServices: () => t.service.list().map(readService),
+      getTask: (id) => maybe(t.task.get(id), readTask),
+      listTasks: (filter = {}) => this.#listTasks(filter).map(readTask),
       getMeta: (key) => this.#getMeta(key),
       getObject: <K extends ObjectKind>(kind: K, idOrName: string) => {
         checkObjectKind(kind)
@@ -377,6 +378,10 @@ export class SqliteStore implements Store {
 /** `new SqliteStore(path, options).open()`. */
 export function openSqliteStore(path: string, options?: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(path, options).open()
+}
+
+function maybe<T>(v: T | undefined, f: (v: T) => T): T | undefined {
+  return v === undefined ? undefined : f(v)
 }
 
 function checkObjectKind(kind: unknown): void {

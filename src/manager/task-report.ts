@@ -10,7 +10,12 @@ export interface TaskReport {
   taskId: string
   status: TaskStatus
   ip?: string
+  /** A task on user networks: its address on each (network id), checked against the node's slices. */
+  addresses?: { network: string; ip: string }[]
 }
+
+/** Most networks one report may name (a task is on a handful; a flood is refused). */
+export const MAX_REPORT_ADDRESSES = 32
 
 /** Longest message/error text kept from a report, in characters (the engine's errors fit; a flood does not). */
 export const MAX_REPORT_TEXT = 4096
@@ -34,10 +39,22 @@ export function checkTaskReport(u: unknown): { report: TaskReport } | { problem:
   if (s.exitCode !== undefined && !Number.isInteger(s.exitCode)) return { problem: 'status.exitCode must be an integer', taskId }
   if (s.health !== undefined && !HEALTH.has(s.health as string)) return { problem: `status.health ${JSON.stringify(s.health)} must be healthy, unhealthy or starting`, taskId }
   if (r.ip !== undefined && typeof r.ip !== 'string') return { problem: 'ip must be a string', taskId }
+  const addresses = r.addresses
+  if (addresses !== undefined && !(Array.isArray(addresses) && addresses.length <= MAX_REPORT_ADDRESSES && addresses.every(isAddress))) {
+    return { problem: `addresses must be a list of at most ${MAX_REPORT_ADDRESSES} {network, ip}`, taskId }
+  }
   const status: TaskStatus = { state: s.state as TaskState, message: s.message.slice(0, MAX_REPORT_TEXT), timestamp: s.timestamp }
   if (s.err !== undefined) status.err = (s.err as string).slice(0, MAX_REPORT_TEXT)
   if (s.containerId !== undefined) status.containerId = s.containerId as string
   if (s.exitCode !== undefined) status.exitCode = s.exitCode as number
   if (s.health !== undefined) status.health = s.health as TaskStatus['health']
-  return { report: { taskId, status, ...(r.ip ? { ip: r.ip as string } : {}) } }
+  const report: TaskReport = { taskId, status, ...(r.ip ? { ip: r.ip as string } : {}) }
+  if (Array.isArray(addresses)) report.addresses = addresses.map((a: { network: string; ip: string }) => ({ network: a.network, ip: a.ip }))
+  return { report }
+}
+
+function isAddress(a: unknown): boolean {
+  if (!a || typeof a !== 'object' || Array.isArray(a)) return false
+  const { network, ip } = a as Record<string, unknown>
+  return typeof network === 'string' && network !== '' && network.length <= 64 && typeof ip === 'string' && ip.length <= 15
 }

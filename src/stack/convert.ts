@@ -2,6 +2,7 @@ import { defaultServiceSpec, validateServiceSpec } from '../api/index.ts'
 import { STACK_LABEL, type HealthcheckSpec, type MountSpec, type ServiceSpec } from '../api/types.ts'
 import { StackFileError } from './errors.ts'
 import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
+import { stackNetworks, type NetworkOptions, type StackNetwork } from './networks.ts'
 import { fileReferences, stackObjects, type StackObject } from './secrets.ts'
 
 /**
@@ -15,8 +16,10 @@ export const IMAGE_LABEL = 'com.docker.stack.image'
 
 export interface Converted {
   services: ServiceSpec[]
-  /** Cluster names of the networks the services use (`getstartedlab_webnet`); all map onto the mesh overlay. */
+  /** Cluster names of the networks the services use (`getstartedlab_webnet`). */
   networks: string[]
+  /** Those networks: the stack's own ones to create before its services, the external ones that must exist. */
+  networkDefs: StackNetwork[]
   /** Cluster names of the named volumes the services mount. */
   volumes: string[]
   /**
@@ -42,7 +45,7 @@ function health(h: NonNullable<ServicePart['healthcheck']>): HealthcheckSpec | u
 }
 
 export function convertStack(stack: string, model: ComposeModel): Converted {
-  const networks = new Set<string>()
+  const networks = new Map<string, { name: string; external: boolean; options?: NetworkOptions; at: Ref }>()
   const volumes = new Set<string>()
   const services: ServiceSpec[] = []
   const published = new Map<string, string>()
@@ -87,8 +90,8 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
       const d = model.networks.get(n.name)
       if (!d && n.name !== 'default') fail(n.at, `network "${n.name}" is not declared under the top-level networks key (add networks: {${n.name}: })`)
       const name = clusterName(stack, n.name, d)
-      networks.add(name)
-      return name
+      if (!networks.has(n.name)) networks.set(n.name, { name, external: d?.external ?? false, ...(d?.network ? { options: d.network } : {}), at: d?.at ?? n.at })
+      return { target: name, aliases: [...(n.aliases ?? [])] }
     })
     spec.constraints = [...(s.constraints ?? [])]
     spec.resources = {
@@ -112,8 +115,9 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
     services.push(spec)
   }
   const used = (k: 'secrets' | 'configs') => new Set([...model.services.values()].flatMap((s) => (s[k] ?? []).map((u) => u.source)))
+  const networkDefs = stackNetworks(stack, networks)
   return {
-    services, networks: [...networks].sort(), volumes: [...volumes].sort(),
+    services, networks: networkDefs.map((n) => n.name), networkDefs, volumes: [...volumes].sort(),
     secrets: stackObjects(stack, 'secret', model.secrets, used('secrets'), STACK_LABEL),
     configs: stackObjects(stack, 'config', model.configs, used('configs'), STACK_LABEL),
   }

@@ -25,6 +25,7 @@
 export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from './load.ts'
 export { RESOLVE_IMAGE_MODES, planStack, sameSpec, stackServices, updateBody, type PlanOptions, type ResolveImageMode, type StackPlan } from './plan.ts'
 export { IMAGE_LABEL } from './convert.ts'
+export type { NetworkOptions, StackNetwork } from './networks.ts'
 export { StackError, StackFileError } from './errors.ts'
 export { readStackValues, type FileKind, type StackObject } from './secrets.ts'
 export { planStackObjects, stackOwned, type ExistingObject, type ObjectsPlan } from './plan-objects.ts'

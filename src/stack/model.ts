@@ -1,3 +1,4 @@
+import type { NetworkOptions } from './networks.ts'
 import type { PlacementPreference, PortSpec, Resources, RestartPolicy, UpdateConfig } from '../api/types.ts'
 
 /**
@@ -30,6 +31,8 @@ export interface NetworkUse {
   /** The compose name (`webnet`). */
   name: string
   at: Ref
+  /** `aliases:` of the long syntax: more names the service answers to on this network. */
+  aliases?: string[]
 }
 
 export interface HealthPart {
@@ -111,6 +114,10 @@ export interface Declared {
   /** The name on the cluster when it is fixed (`external`, `name:`); otherwise `<stack>_<key>`. */
   fixedName?: string
   at: Ref
+  /** `external: true`: it must exist on the cluster; the stack neither creates nor removes it. */
+  external?: boolean
+  /** A network's options (networks.ts); absent for volumes. */
+  network?: NetworkOptions
 }
 
 export interface ComposeModel {

@@ -7,6 +7,7 @@ import { StackFileError, formatPath, type KeyPath } from './errors.ts'
 import type { Env } from './interpolate.ts'
 import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, Unsupported } from './model.ts'
 import { tmpfsPaths, volume } from './mounts.ts'
+import { networkOptions } from './networks.ts'
 import { splitWords } from '../api/words.ts'
 import { declaredFiles, fileUses } from './secrets.ts'
 
@@ -45,8 +46,9 @@ export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
     if (driver !== undefined && driver !== 'overlay') {
       throw new StackFileError(ctx.file, formatPath(['networks', name, 'driver']), `driver "${String(driver)}" is not supported: every mesh network is the cluster's WireGuard overlay (remove driver, or write overlay)`)
     }
-    for (const k of ['driver_opts', 'ipam', 'internal', 'attachable', 'labels']) if (k in n) unsupported(['networks', name, k])
-    model.networks.set(name, declared(n, ['networks', name], ctx))
+    const d = declared(n, ['networks', name], ctx)
+    if (!d.external) d.network = networkOptions(n, ['networks', name], ctx.file, n.labels !== undefined ? labels(n.labels) : undefined)
+    model.networks.set(name, d)
   }
   for (const [name, raw] of Object.entries(isObj(doc.volumes) ? doc.volumes : {})) {
     const v = isObj(raw) ? raw : {}
@@ -65,7 +67,7 @@ function declared(d: Obj, path: KeyPath, ctx: NormalizeContext): Declared {
   const ext = d.external
   if (ext === true || isObj(ext)) {
     const name = isObj(ext) && typeof ext.name === 'string' ? ext.name : typeof d.name === 'string' ? d.name : String(path[path.length - 1])
-    return { fixedName: name, at }
+    return { fixedName: name, at, external: true }
   }
   return typeof d.name === 'string' ? { fixedName: d.name, at } : { at }
 }
@@ -207,8 +209,12 @@ function ports(p: unknown, path: KeyPath, ctx: NormalizeContext, unsupported: Un
 function networks(n: unknown, base: KeyPath, ctx: NormalizeContext, unsupported: Unsupported): NetworkUse[] {
   if (Array.isArray(n)) return (n as string[]).map((name, i) => ({ name, at: { file: ctx.file, path: formatPath([...base, 'networks', i]) } }))
   return Object.entries(n as Obj).map(([name, v]) => {
-    if (isObj(v)) for (const k of Object.keys(v)) unsupported([...base, 'networks', name, k])
-    return { name, at: { file: ctx.file, path: formatPath([...base, 'networks', name]) } }
+    const use: NetworkUse = { name, at: { file: ctx.file, path: formatPath([...base, 'networks', name]) } }
+    if (isObj(v)) {
+      for (const k of Object.keys(v)) if (k !== 'aliases') unsupported([...base, 'networks', name, k])
+      if (Array.isArray(v.aliases)) use.aliases = v.aliases.map(String)
+    }
+    return use
   })
 }
 

