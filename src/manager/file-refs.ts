@@ -27,8 +27,3 @@ export function resolveFileRefs(tx: Pick<StoreReader, 'getObject'>, spec: Servic
   }
   return out
 }
-
-/** The ids of the secrets and of the configs a spec uses. */
-export function fileRefIds(spec: ServiceSpec): { secrets: string[]; configs: string[] } {
-  return { secrets: (spec.secrets ?? []).map((r) => r.id), configs: (spec.configs ?? []).map((r) => r.id) }
-}

@@ -3,6 +3,7 @@ import { realClock, type Clock } from '../base/clock.ts'
 import { TASK_STATES, type TaskRecord, type TaskState } from '../api/types.ts'
 import { EngineError, engineText } from './errors.ts'
 import { KeyedQueue } from './keyed-queue.ts'
+import { SharedPulls } from './shared-pulls.ts'
 import { RetrySchedule } from './retry.ts'
 import { isTerminal, laterState, planContainers, tasksKeepingFiles, type ContainerAction } from './plan.ts'
 import { engineStatus, exitStatus, isExited, isLive, lostStatus, runningStatus, sameStatus, type Status } from './statuses.ts'
@@ -66,7 +67,7 @@ export class TaskRunner {
   /** Tasks whose container this runner has inspected since it (re)subscribed to events. */
   readonly #observed = new Set<string>()
   readonly #ops: KeyedQueue
-  readonly #pulls = new Map<string, { done: Promise<unknown>; listeners: Set<(pct: number) => void> }>()
+  readonly #pulls: SharedPulls
   readonly #abort = new AbortController()
   #sub: EventSubscription | null = null
   #subDelayMs = 0
@@ -92,6 +93,7 @@ export class TaskRunner {
     this.#log = o.log ?? (() => {})
     this.#files = o.files ?? null
     this.#retry = new RetrySchedule(this.#clock, this.#retryMs, MAX_RETRY_MS, () => this.#kick())
+    this.#pulls = new SharedPulls(this.#rt)
     this.#ops = new KeyedQueue(concurrency, (key, failure) => this.#settled(key, failure))
   }
 
@@ -317,11 +319,12 @@ export class TaskRunner {
     this.#report(id, { state: 'preparing', message: 'preparing' })
     let shown = -1
     try {
-      await this.#pull(task, (pct) => {
+      const auth = this.#auth(task)
+      await this.#pulls.pull(task.spec.image, (pct) => {
         if (pct === shown || (pct < 100 && shown >= 0 && pct < shown + PROGRESS_STEP_PCT)) return
         shown = pct
         this.#report(id, { state: 'preparing', message: `pulling image ${pct}%` })
-      })
+      }, { signal: this.#abort.signal, ...(auth ? { auth } : {}) })
     } catch (err) {
       if (this.#abort.signal.aborted) return
       this.#report(id, engineStatus('rejected', said(err)))
@@ -410,28 +413,6 @@ export class TaskRunner {
     }
     await this.#rt.remove(a.containerId, true)
     this.#log('info', 'container removed', { task: a.taskId, container: a.containerId.slice(0, 12), reason: a.reason })
-  }
-
-  /** One pull per image at a time, shared by every task that needs it. */
-  async #pull(task: TaskRecord, onPct: (pct: number) => void): Promise<void> {
-    const ref = task.spec.image
-    let p = this.#pulls.get(ref)
-    if (p) {
-      p.listeners.add(onPct)
-    } else {
-      const listeners = new Set<(pct: number) => void>([onPct])
-      const auth = this.#auth(task)
-      const done = this.#rt.ensureImage(ref, (pct) => { for (const l of listeners) l(pct) },
-        { signal: this.#abort.signal, ...(auth ? { auth } : {}) })
-        .finally(() => this.#pulls.delete(ref))
-      p = { done, listeners }
-      this.#pulls.set(ref, p)
-    }
-    try {
-      await p.done
-    } finally {
-      p.listeners.delete(onPct)
-    }
   }
 
   #report(taskId: string, s: Status): void {

@@ -90,6 +90,14 @@ t.test('the watch stream: values only to the node that runs a task using them, b
   t.equal((await s2.next()).tasks?.[0]?.serviceName, 'b', 'w2: its assignment, no values before it')
   t.same(reads, ['s1'], 'the secret was read once, for w1 only')
 
+  // An agent restart (live restore) opens a new stream: the values come again, first, with nothing else changed.
+  const again = await watch('w1', w1.tls)
+  t.same(await again.next(), { secrets: [{ id: 's1', data: Buffer.from(VALUE).toString('base64') }] }, 'a new stream: the values again, first')
+  t.ok((await again.next()).configs, 'and the config')
+  t.equal((await again.next()).tasks?.length, 1, 'then the same assignment')
+  again.close()
+  t.same(reads, ['s1', 's1'], 'read again for the new stream')
+
   await m.updateNode('w1', { labelAdd: { zone: 'a' } }) // a change that leaves the set as it was
   const taskA = assigned.tasks?.[0] as TaskRecord
   await m.reportTasks(w1.node, [{ taskId: taskA.id, status: { state: 'failed', message: 'boom', timestamp: 1 } }])
@@ -97,8 +105,19 @@ t.test('the watch stream: values only to the node that runs a task using them, b
   const next = await s1.next()
   t.same(next, { secrets: [] }, 'its task ended: w1 gets a list without the secret')
   t.same(await s1.next(), { configs: [] })
-  t.same(reads, ['s1'], 'not read again for an unchanged set')
+  t.same(reads, ['s1', 's1'], 'not read again for an unchanged set')
   const b64 = Buffer.from(VALUE).toString('base64')
   const hex = Buffer.from(VALUE).toString('hex')
   t.ok(raw.w2?.every((l) => !l.includes(VALUE) && !l.includes(b64) && !l.includes(hex)), 'nothing w2 got carries the value in any form')
+})
+
+t.test('by default the value comes from the vault: plain for the stream, undefined when it cannot open', async (t) => {
+  const store = openSqliteStore(':memory:')
+  t.teardown(() => store.close())
+  const m = new Manager({ store, clock: new FakeClock() })
+  await m.init()
+  const view = await m.secrets.createSecret({ name: 'db', data: Buffer.from(VALUE).toString('base64') })
+  t.same(m.fileValues('secrets', [view.id, 'nosuch']), [{ id: view.id, data: Buffer.from(VALUE).toString('base64') }], 'opened; an unknown id left out')
+  await store.transact((tx) => { tx.putObject('secret', { id: 'bad', spec: { name: 'bad', labels: {} }, sealed: 'not-sealed', version: 1, createdAt: 1, updatedAt: 1 }) })
+  t.same(m.fileValues('secrets', ['bad']), [], 'a value the vault cannot open is left out (sent once it can)')
 })

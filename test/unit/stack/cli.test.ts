@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
+import { openRegistryAuth } from '../../../src/manager/registry-auth.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
 import type { NodeRecord, ServiceRecord } from '../../../src/api/types.ts'
@@ -157,7 +158,9 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
   const asked: string[] = []
   const registryAuth = (image: string) => (asked.push(image), image.startsWith('registry:5000/') ? auth : undefined)
   await deployStack(client, { stack: 'auth', files: files(1), env: {}, cwd: dir, detach: true, registryAuth }, io())
-  t.same(store.getService('auth_a')?.spec.registryAuth, auth)
+  const a = store.getService('auth_a')
+  t.notOk(JSON.stringify(a).includes('"password"'), 'stored sealed, not in plain')
+  t.same(openRegistryAuth(manager.vault, a?.id ?? '', a?.spec.registryAuth), auth, 'the sealed credentials open to what was sent')
   t.notOk(store.getService('auth_b')?.spec.registryAuth)
   asked.length = 0
   await deployStack(client, { stack: 'auth', files: files(2), env: {}, cwd: dir, detach: true, registryAuth }, io())
