@@ -6,6 +6,7 @@
  *   node     join · ready · down · update (availability, role, labels, address) · remove
  *   task     <state it reached> (from=…, node, service, slot, message) · desired (desired state changed) · delete
  *   service  create · scale (replica count only) · update (spec or rollout state) · remove
+ *   network  create · remove
  *
  * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
  * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
@@ -45,6 +46,8 @@ export class EventLog {
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
+  /** Network ids seen (a put of a known one is a slice change: no event). */
+  readonly #networks = new Set<string>()
   /** Task ids by `serviceId slot`, to find a new task's predecessors without a scan. */
   readonly #slots = new Map<string, Set<string>>()
   readonly #subscribers = new Set<(e: ClusterEvent) => void>()
@@ -66,6 +69,7 @@ export class EventLog {
     for (const n of state.nodes) this.#nodes.set(n.id, n)
     for (const s of state.services) this.#services.set(s.id, s)
     for (const t of state.tasks) this.#putTask(t)
+    for (const n of this.#store.listObjects('network')) this.#networks.add(n.id)
     this.#unwatch = this.#store.watch(rev, (e) => this.#onStoreEvent(e))
   }
 
@@ -115,6 +119,17 @@ export class EventLog {
     if (ev.kind === 'node') this.#onNode(ev.revision, ev.op, ev.record)
     else if (ev.kind === 'service') this.#onService(ev.revision, ev.op, ev.record)
     else if (ev.kind === 'task') this.#onTask(ev.revision, ev.op, ev.record)
+    else if (ev.kind === 'network') {
+      const n = ev.record
+      const attrs = { id: n.id, driver: n.spec.driver, subnet: n.subnet }
+      if (ev.op === 'delete') {
+        this.#networks.delete(n.id)
+        this.#emit(ev.revision, 'network', 'remove', n.spec.name, n.id, attrs)
+      } else if (!this.#networks.has(n.id)) {
+        this.#networks.add(n.id)
+        this.#emit(ev.revision, 'network', 'create', n.spec.name, n.id, attrs)
+      }
+    }
   }
 
   #onNode(rev: number, op: 'put' | 'delete', n: NodeRecord): void {
