@@ -1,5 +1,5 @@
-import { timingSafeEqual } from 'node:crypto'
 import { labelsProblem, type ConfigRecord, type SecretView, type ValueKind } from '../api/index.ts'
+import { sameSecret } from '../base/secret.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import type { Store } from './store.ts'
 import type { SecretVault } from './vault/vault.ts'
@@ -8,7 +8,7 @@ import type { SecretVault } from './vault/vault.ts'
  * `POST /v1/{secrets,configs}/:id/update` — docker's SecretUpdate / ConfigUpdate: values are immutable, only the
  * labels change. A body may carry `data` (base64), which must then be the stored value: a different one is refused
  * with swarmkit's words (`only updates to Labels are allowed`). This is how `mesh stack deploy` learns, without the
- * value ever leaving the manager, that a stack's secret file changed. The comparison is constant-time; the answer
+ * value ever leaving the manager, that a stack's secret file changed. The comparison is constant-time (sameSecret: hashed first, so not even the length shows); the answer
  * says nothing of the value but same or not, which an admin (the only caller) could learn anyway by mounting it.
  */
 
@@ -37,7 +37,7 @@ export async function updateObject(d: ObjectUpdateDeps, kind: ValueKind, idOrNam
     if (kind === 'secret') await d.vault.load()
     const given = Buffer.from(b.data, 'base64')
     const stored = kind === 'secret' ? d.vault.open(current as Parameters<SecretVault['open']>[0]) : Buffer.from((current as ConfigRecord).spec.data, 'base64')
-    const same = given.length === stored.length && timingSafeEqual(given, stored)
+    const same = sameSecret(given.toString('base64'), stored.toString('base64'))
     given.fill(0)
     if (kind === 'secret') stored.fill(0)
     if (!same) throw refused('MESH_ERR_INVALID', `${only}: its value cannot change (create a new ${kind} under another name)`)

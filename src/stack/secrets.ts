@@ -7,7 +7,7 @@ import type { DeclaredFile, FileUse, Ref, Unsupported } from './model.ts'
  * Compose `secrets:` and `configs:` (pure): the top-level declarations (`file:`, `external:`, `name:`, `labels:`),
  * a service's uses in short (`- db`) and long syntax (`{source, target, uid, gid, mode}`), and their conversion into
  * the stack's own objects (`<stack>_<key>`, labelled with the namespace) and the services' FileReferences, with
- * docker/cli's defaults: a secret's target is its key (a file under /run/secrets), a config's is `/<key>`; uid and
+ * docker/cli's defaults: the target is the key (a secret's file under /run/secrets, a config's `/<key>`); uid and
  * gid "0"; mode 0444. The values are read later (readStackValues), only by a deploy.
  */
 
@@ -103,9 +103,8 @@ export function fileReferences(stack: string, kind: FileKind, uses: readonly Fil
     if (!d) {
       throw new StackFileError(u.at.file, u.at.path, `${kind} "${u.source}" is not declared under the top-level ${kind}s key (add ${kind}s: {${u.source}: {file: ./${u.source}.txt}})`)
     }
-    let target = u.target ?? u.source
-    if (kind === 'config' && !target.startsWith('/')) target = `/${target}`
-    return { id: '', name: clusterFileName(stack, u.source, d), target, uid: u.uid ?? '0', gid: u.gid ?? '0', mode: u.mode ?? 0o444 }
+    // As docker/cli: the target is the key unless given; a config's relative target is relative to / (fileRefPath).
+    return { id: '', name: clusterFileName(stack, u.source, d), target: u.target ?? u.source, uid: u.uid ?? '0', gid: u.gid ?? '0', mode: u.mode ?? 0o444 }
   })
 }
 

@@ -49,12 +49,6 @@ const STACK_SECRET = 'stack-file-secret-77d2a0'
 const PASSWORD = 'registry-pw-9b3e51'
 const forms = (v: string) => [v, Buffer.from(v).toString('base64'), Buffer.from(v).toString('hex')]
 const b64 = (v: string) => Buffer.from(v).toString('base64')
-/**
- * The services' use of the secrets: on once the manager takes ServiceSpec.secrets (the deliver part); until then the
- * secrets exist (and are searched for) without a service naming them.
- */
-const USES_SECRETS = false
-const uses = (name: string, id = '') => (USES_SECRETS ? { secrets: [{ id, name, target: name, uid: '0', gid: '0', mode: 0o444 }] } : {})
 
 /** GET over the socket; a stream (events) is read for `streamMs` and then closed. */
 function get(path: string, streamMs = 300): Promise<string> {
@@ -74,15 +68,22 @@ function get(path: string, streamMs = 300): Promise<string> {
 t.test('no API answer, dashboard view, event or inspect output holds a secret value or a registry password', async (t) => {
   const secret = await client.request<{ id: string }>('POST', '/v1/secrets', { name: 'db_password', data: b64(SECRET) })
   const config = await client.request<{ id: string }>('POST', '/v1/configs', { name: 'app_conf', data: b64('port=80\n') })
-  const spec = { ...defaultServiceSpec('web', 'registry:5000/web:1'), ...uses('db_password', secret.id) }
+  const spec = { ...defaultServiceSpec('web', 'registry:5000/web:1'), secrets: [{ id: '', name: 'db_password', target: 'db_password', uid: '0', gid: '0', mode: 0o444 }] }
   await client.request('POST', '/v1/services?resolveImage=never', { ...spec, registryAuth: { username: 'ci', password: PASSWORD, serveraddress: 'registry:5000' } })
   writeFileSync(join(dir, 'pw.txt'), STACK_SECRET)
   const out: string[] = []
-  await deployStack(client, {
-    stack: 'st', files: [{ name: 'stack.yml', text: `services:\n  app:\n    image: busybox\n${USES_SECRETS ? '    secrets: [pw]\n' : ''}secrets:\n  pw: {file: ./pw.txt}\n` }],
+  const deploy = () => deployStack(client, {
+    stack: 'st', files: [{ name: 'stack.yml', text: `services:\n  app:\n    image: busybox\n    secrets: [pw]\nsecrets:\n  pw: {file: ./pw.txt}\n` }],
     env: {}, cwd: dir, readFile: () => '', detach: true, resolveImage: 'never',
   }, { out: (s) => void out.push(s), err: (s) => void out.push(s) })
+  await deploy()
   t.ok(store.getObject('secret', 'st_pw'), 'the stack made its secret')
+  t.equal(store.getService('st_app')?.spec.secrets?.[0]?.id, store.getObject('secret', 'st_pw')?.id, 'the manager resolved the name')
+  await deploy()
+  t.equal(out.at(-1), 'Stack st is up to date (1 service)\n', 'a redeploy of the same files changes nothing (the secret checked by the manager)')
+  writeFileSync(join(dir, 'pw.txt'), `${STACK_SECRET}-changed`)
+  t.match(await deploy().then(() => 'deployed', (e: Error) => e.message), /^secret "st_pw": only updates to Labels are allowed/, 'a changed file is refused')
+  writeFileSync(join(dir, 'pw.txt'), STACK_SECRET)
   await new Promise((r) => setTimeout(r, 300)) // the fake agents run the tasks
 
   const [svc] = store.listServices().filter((s) => s.spec.name === 'web')
@@ -102,7 +103,7 @@ t.test('no API answer, dashboard view, event or inspect output holds a secret va
     t.equal(r.code, 0, `mesh ${args.join(' ')} (${r.stderr.trim()})`)
     answers.set(`mesh ${args.join(' ')}`, r.stdout + r.stderr)
   }
-  if (USES_SECRETS) t.match(answers.get('mesh service inspect web') ?? '', /db_password/, 'service inspect shows the reference, by name')
+  t.match(answers.get('mesh service inspect web') ?? '', /db_password/, 'service inspect shows the reference, by name')
   answers.set('mesh stack deploy', out.join(''))
   for (const [where, text] of answers) {
     for (const v of [...forms(SECRET), ...forms(STACK_SECRET), ...forms(PASSWORD)]) {

@@ -178,7 +178,10 @@ t.test('a crash-looping service ends the deploy with exit 1 naming the task and 
   const m = /^service "crashy_redis" is not converging: crashy_redis\.1: task: non-zero exit \(1\) \((\d+) failures; see mesh service ps crashy_redis\)$/.exec(err?.message ?? '')
   t.ok(m && Number(m[1]) >= 3, err?.message ?? 'no error')
   const lines = w.text().split('\n')
-  t.ok(lines.includes('crashy_redis.1: task: non-zero exit (1)'), w.text())
+  // The progress shows the task's error unless the verdict came first (a loaded machine, fake agents failing in ms):
+  // then the error names it, as checked above.
+  const shown = lines.includes('crashy_redis.1: task: non-zero exit (1)') || lines.includes('crashy_redis.1: assigned')
+  t.ok(shown, w.text())
   t.notOk(lines.includes('overall progress: 2 out of 2 tasks'), 'the failing task never counted')
   await removeStacks(client, ['crashy'], io())
 })

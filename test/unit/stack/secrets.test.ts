@@ -54,9 +54,9 @@ t.test('short and long syntax with docker/cli defaults; names and files as docke
     { id: '', name: 's_api_key', target: '/etc/app/key', uid: '100', gid: '101', mode: 0o400 },
   ], 'mode 0400 is octal, as docker reads it')
   t.same(web?.configs, [
-    { id: '', name: 's_app_conf', target: '/app_conf', uid: '0', gid: '0', mode: 0o444 },
-    { id: '', name: 'shared_nginx', target: '/nginx.conf', uid: '0', gid: '0', mode: 0o444 },
-  ], "a config's target is absolute (/<key> by default)")
+    { id: '', name: 's_app_conf', target: 'app_conf', uid: '0', gid: '0', mode: 0o444 },
+    { id: '', name: 'shared_nginx', target: 'nginx.conf', uid: '0', gid: '0', mode: 0o444 },
+  ], "a config's target as docker/cli writes it (the key; relative to /)")
   t.same(r.services.find((s) => s.name === 's_worker')?.secrets, [{ id: '', name: 'prod_ext', target: 'ext', uid: '0', gid: '0', mode: 0o444 }])
   const ns = 'com.docker.stack.namespace'
   t.same(r.secrets, [
