@@ -62,7 +62,7 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
 
   // ---- a service on ctlnet, two replicas on two nodes: addresses in their nodes' slices
   const svc = await c.mesh(['service', 'create', '--name', 'ctlweb', '--network', 'name=ctlnet,alias=www', '--replicas', '2', '--replicas-max-per-node', '1',
-    '--update-monitor', '1s', '--detach', 'mesh/busybox:latest', 'sleep', '3600'], 60_000)
+    '--update-monitor', '1s', '--detach', '--no-resolve-image', 'mesh/busybox:latest', 'sleep', '3600'], 60_000)
   t.equal(svc.code, 0, `service create --network: ${svc.stderr}`)
   const net = await waitFor(async () => {
     const n = await inspect('ctlnet')
@@ -103,7 +103,7 @@ networks:
   back:
     driver_opts: {encrypted: "false"}
 `)
-  const dep = await c.mesh(['stack', 'deploy', '--detach', '-c', file, 'ctl'], 60_000)
+  const dep = await c.mesh(['stack', 'deploy', '--detach', '--resolve-image', 'never', '-c', file, 'ctl'], 60_000)
   t.equal(dep.code, 0, `stack deploy: ${dep.stderr}`)
   t.match(dep.stdout, /Creating network ctl_back\nCreating network ctl_default\nCreating network ctl_front\n/, 'networks first')
   t.same((await names()).filter((n) => n.startsWith('ctl_')), ['ctl_back', 'ctl_default', 'ctl_front'])
