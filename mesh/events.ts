@@ -38,7 +38,7 @@ export async function streamEvents(query: URLSearchParams, onEvent: (e: ClusterE
 
 export function eventsCommand(): Command {
   return new Command('events')
-    .description('stream cluster events (node, task, service, secret, config) as they happen, until Ctrl-C')
+    .description('stream cluster events (node, task, service, secret, config, network) as they happen, until Ctrl-C')
     .option('--since <duration|time>', 'first replay buffered events since then: 10m, 1h30m, 45s, 2026-12-01T08:00:00Z or Unix seconds')
     .option('--filter <key=value>', 'only these events: type=node|task|service|secret|config, action=…, service=NAME, node=NAME (repeatable; same key = any of)',
       (v: string, p: string[] = []) => p.concat(v))

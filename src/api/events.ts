@@ -5,7 +5,7 @@
  */
 import { MeshError } from '../base/errors.ts'
 
-export const EVENT_TYPES = ['node', 'task', 'service', 'secret', 'config'] as const
+export const EVENT_TYPES = ['node', 'task', 'service', 'secret', 'config', 'network'] as const
 export type ClusterEventType = (typeof EVENT_TYPES)[number]
 
 export interface ClusterEvent {

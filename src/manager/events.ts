@@ -8,6 +8,7 @@
  *   service  create · scale (replica count only) · update (spec or rollout state) · remove
  *   secret   create · update (labels) · remove      (never a value)
  *   config   create · update (labels) · remove
+ *   network  create · remove
  *
  * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
  * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
@@ -47,6 +48,8 @@ export class EventLog {
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
+  /** Network ids seen (a put of a known one is a slice change: no event). */
+  readonly #networks = new Set<string>()
   /** Task ids by `serviceId slot`, to find a new task's predecessors without a scan. */
   readonly #slots = new Map<string, Set<string>>()
   readonly #subscribers = new Set<(e: ClusterEvent) => void>()
@@ -68,6 +71,7 @@ export class EventLog {
     for (const n of state.nodes) this.#nodes.set(n.id, n)
     for (const s of state.services) this.#services.set(s.id, s)
     for (const t of state.tasks) this.#putTask(t)
+    for (const n of this.#store.listObjects('network')) this.#networks.add(n.id)
     this.#unwatch = this.#store.watch(rev, (e) => this.#onStoreEvent(e))
   }
 
@@ -122,6 +126,16 @@ export class EventLog {
       const r = ev.record
       const action = ev.op === 'delete' ? 'remove' : r.version > 1 ? 'update' : 'create'
       this.#emit(ev.revision, ev.kind, action, r.spec.name, r.id, { id: r.id, name: r.spec.name })
+    } else if (ev.kind === 'network') {
+      const n = ev.record
+      const attrs = { id: n.id, driver: n.spec.driver, subnet: n.subnet }
+      if (ev.op === 'delete') {
+        this.#networks.delete(n.id)
+        this.#emit(ev.revision, 'network', 'remove', n.spec.name, n.id, attrs)
+      } else if (!this.#networks.has(n.id)) {
+        this.#networks.add(n.id)
+        this.#emit(ev.revision, 'network', 'create', n.spec.name, n.id, attrs)
+      }
     }
   }
 

@@ -29,7 +29,7 @@ import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
 import { Networks, attachAssignedTasks, createAddressPool, ensureAttachableSlices, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
-import { checkNetworkAddresses } from './networks/report.ts'
+import { checkNetworkAddresses, reportedAddresses } from './networks/report.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
@@ -567,8 +567,9 @@ export class Manager {
         // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").
         const startedAt = t.status.startedAt ?? (u.status.state === 'running' ? u.status.timestamp || this.#now() : undefined)
         const status = { ...u.status, ...(startedAt !== undefined ? { startedAt } : {}) }
-        const networks = t.networks && u.addresses ? t.networks.map((a) => ({ ...a, ...addressOf(u, a.network) })) : t.networks
-        const ip = t.networks && u.addresses ? networks?.[0]?.ip : u.ip
+        const reported = t.networks ? reportedAddresses(u, t) : undefined
+        const networks = t.networks && reported ? t.networks.map((a) => ({ ...a, ...addressOf(reported, a.network) })) : t.networks
+        const ip = t.networks && reported ? networks?.[0]?.ip : u.ip
         tx.putTask({ ...t, status, ...(ip ? { ip } : {}), ...(networks ? { networks } : {}), updatedAt: this.#now() })
         n++
       }
@@ -634,8 +635,8 @@ function terminal(t: TaskRecord, state: TaskStatus['state'], message: string, no
   return TERMINAL_STATES.includes(t.status.state) ? t.status : { state, message, timestamp: now }
 }
 
-function addressOf(r: TaskReport, network: string): { ip?: string } {
-  const ip = r.addresses?.find((a) => a.network === network)?.ip
+function addressOf(addresses: readonly { network: string; ip: string }[], network: string): { ip?: string } {
+  const ip = addresses.find((a) => a.network === network)?.ip
   return ip ? { ip } : {}
 }
 

@@ -197,8 +197,22 @@ t.test('parseEventFilters refuses bad ones with the key named', async (t) => {
   const cases = [
     { in: 'type', re: /filter "type": want KEY=VALUE/ },
     { in: 'colour=red', re: /KEY one of type, action, service, node/ },
-    { in: 'type=container', re: /type must be one of node, task, service/ },
+    { in: 'type=container', re: /type must be one of node, task, service, network/ },
     { in: 'service=', re: /want KEY=VALUE/ },
   ]
   for (const c of cases) t.throws(() => parseEventFilters([c.in]), { name: 'EventQueryError', code: 'MESH_ERR_EVENT_QUERY', message: c.re }, c.in)
+})
+
+t.test('networks: create and remove, no event for a slice change', async (t) => {
+  const { store, log } = setup(t)
+  const rec = {
+    id: 'net1', subnet: '10.80.0.0/20', vni: 4096, slices: {}, createdAt: 1, updatedAt: 1,
+    spec: { name: 'webnet', driver: 'overlay' as const, attachable: false, internal: false, encrypted: true, labels: {} },
+  }
+  await store.transact((tx) => tx.putObject('network', rec))
+  await store.transact((tx) => tx.putObject('network', { ...rec, slices: { n1: '10.80.0.64/26' } }))
+  await store.transact((tx) => tx.deleteObject('network', 'net1'))
+  t.same(log.since().map(brief), ['network create webnet', 'network remove webnet'])
+  t.same(log.since()[0]?.attributes, { id: 'net1', driver: 'overlay', subnet: '10.80.0.0/20' })
+  t.same(log.since(0, { type: ['network'] }).length, 2, '--filter type=network')
 })

@@ -95,9 +95,10 @@ t.test('reports: each address in the node\'s slice of that network, else refused
   const slice = store.getObject('network', web.id)?.slices[task.nodeId] as string
   const inSlice = slice.replace(/\.(\d+)\/26$/, (_m, o: string) => `.${Number(o) + 2}`)
   const status = { state: 'running', message: 'started', timestamp: 5 }
-  t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, ip: '10.77.1.5' }]), 0, 'an overlay address alone is refused')
+  t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, ip: '10.77.1.5' }]), 0, 'an overlay address is refused')
   t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, addresses: [{ network: web.id, ip: '10.80.15.2' }] }]), 0, 'outside the slice')
   t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, addresses: [{ network: 'other', ip: inSlice }] }]), 0, 'not the task\'s network')
+  t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, ip: inSlice, addresses: [{ network: web.id, ip: '10.80.15.3' }] }]), 0, 'ip not the first network\'s')
   t.equal(await manager.reportTasks(nodeRec, [{ taskId: task.id, status, ip: inSlice, addresses: [{ network: web.id, ip: inSlice }] }]), 1)
   const stored = store.getTask(task.id)
   t.equal(stored?.ip, inSlice, 'ip: the first network\'s address')
@@ -158,4 +159,24 @@ t.test('rm: refused while a task still holds an address; then removed, its range
   await manager.networks.remove('webnet')
   t.equal(store.getObject('network', 'webnet'), undefined)
   t.equal((await manager.networks.create(net('again'))).subnet, '10.80.0.0/20', 'the range is free again')
+})
+
+t.test('a runtime that reports only ip: taken as the address on the task\'s first network, checked against that slice', async (t) => {
+  const { manager, store } = await setup(t)
+  const a = await manager.networks.create(net('a'))
+  const b = await manager.networks.create(net('b'))
+  await manager.createService(spec('web', { replicas: 1, networks: [{ target: 'a', aliases: [] }, { target: 'b', aliases: [] }] }))
+  await manager.reconcileNow()
+  const task = store.listTasks()[0]
+  if (!task) throw new Error('no task')
+  const n = store.getNode(task.nodeId)
+  if (!n) throw new Error('no node')
+  const sliceB = store.getObject('network', b.id)?.slices[task.nodeId] as string
+  const sliceA = store.getObject('network', a.id)?.slices[task.nodeId] as string
+  const at = (slice: string, k: number) => slice.replace(/\.(\d+)\/26$/, (_m, o: string) => `.${Number(o) + k}`)
+  const status = { state: 'running', message: 'started', timestamp: 5 }
+  t.equal(await manager.reportTasks(n, [{ taskId: task.id, status, ip: at(sliceB, 2) }]), 0, 'an address of the second network is not the first\'s')
+  t.equal(await manager.reportTasks(n, [{ taskId: task.id, status, ip: at(sliceA, 2) }]), 1)
+  t.same(store.getTask(task.id)?.networks?.map((x) => x.ip), [at(sliceA, 2), undefined])
+  t.equal(store.getTask(task.id)?.ip, at(sliceA, 2))
 })
