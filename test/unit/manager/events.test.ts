@@ -197,7 +197,7 @@ t.test('parseEventFilters refuses bad ones with the key named', async (t) => {
   const cases = [
     { in: 'type', re: /filter "type": want KEY=VALUE/ },
     { in: 'colour=red', re: /KEY one of type, action, service, node/ },
-    { in: 'type=container', re: /type must be one of node, task, service, network/ },
+    { in: 'type=container', re: /type must be one of node, task, service, secret, config, network/ },
     { in: 'service=', re: /want KEY=VALUE/ },
   ]
   for (const c of cases) t.throws(() => parseEventFilters([c.in]), { name: 'EventQueryError', code: 'MESH_ERR_EVENT_QUERY', message: c.re }, c.in)
