@@ -78,10 +78,12 @@ export async function applyFirewall(s: FirewallSpec): Promise<void> {
   await run('nft', ['-f', '-'], { input: nftRuleset(s) })
   // DOCKER-USER exists once dockerd has started with iptables enabled; create it if not (dockerd keeps it).
   await run('iptables', ['-N', 'DOCKER-USER']).catch(() => undefined)
-  for (const rule of [dockerUserRule(s), ...(s.nets && s.nets.forward.some((l) => l.includes(BRIDGE_PREFIX)) ? NETWORK_BRIDGE_RULES : [])]) {
+  const bridges = s.nets?.forward.some((l) => l.includes(`"${BRIDGE_PREFIX}`)) ?? false
+  for (const rule of [dockerUserRule(s), ...(bridges ? NETWORK_BRIDGE_RULES : [])]) {
     const present = await run('iptables', ['-C', 'DOCKER-USER', ...rule]).then(() => true, () => false)
     if (!present) await run('iptables', ['-I', 'DOCKER-USER', '1', ...rule])
   }
+  if (!bridges) await removeNetworkBridgeRules() // the last network left this node
 }
 
 export async function removeFirewall(s: FirewallSpec): Promise<void> {
