@@ -20,13 +20,13 @@ const devName = (d: string) => checked(d, /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$/.
 const mac = (m: string) => checked(m, MAC.test(m), 'MAC')
 const ip = (a: string) => checked(a, isIpv4(a), 'address')
 
-interface JsonLink { ifname: string; mtu: number; address?: string; link_info?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } } }
+interface JsonLink { ifname: string; mtu: number; address?: string; linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; port?: number } } }
 
 /** The VXLAN devices this node has that mesh made (`mvx-<vni>`), with their VNI. */
 export async function listVxlans(): Promise<{ name: string; vni: number; mac: string; mtu: number; local: string }[]> {
   const links = JSON.parse(await run('ip', ['-j', '-d', 'link', 'show', 'type', 'vxlan'])) as JsonLink[]
   return links.filter((l) => l.ifname.startsWith(VXLAN_PREFIX)).map((l) => ({
-    name: l.ifname, vni: l.link_info?.info_data?.id ?? 0, mac: l.address ?? '', mtu: l.mtu, local: l.link_info?.info_data?.local ?? '',
+    name: l.ifname, vni: l.linkinfo?.info_data?.id ?? 0, mac: l.address ?? '', mtu: l.mtu, local: l.linkinfo?.info_data?.local ?? '',
   }))
 }
 
