@@ -69,8 +69,8 @@ export async function ensureNetwork(docker: Docker, spec: NetworkSpec): Promise<
     const info = await docker.getNetwork(existing.Id).inspect() as Docker.NetworkInspectInfo
     const cfg = info.IPAM?.Config?.[0]
     const opts = info.Options ?? {}
-    if (cfg?.Subnet === spec.subnet && cfg?.Gateway === spec.gateway && (cfg?.IPRange ?? undefined) === spec.ipRange &&
-      (info.Labels?.[LABEL_NETWORK_ID] ?? undefined) === spec.networkId && opts['com.docker.network.bridge.name'] === spec.bridgeName &&
+    if (cfg?.Subnet === spec.subnet && cfg?.Gateway === spec.gateway && (cfg?.IPRange || undefined) === spec.ipRange &&
+      (info.Labels?.[LABEL_NETWORK_ID] || undefined) === spec.networkId && opts['com.docker.network.bridge.name'] === spec.bridgeName &&
       opts['com.docker.network.driver.mtu'] === String(spec.mtu)) return 'kept'
     if (Object.keys(info.Containers ?? {}).length > 0) {
       throw new ConfigError(`Docker network "${spec.name}" is on ${cfg?.Subnet ?? '?'} with containers attached, but this node now holds ` +

@@ -42,7 +42,7 @@ import { NodeNetworks } from './networks.ts'
 import { checkOverlaps } from './overlaps.ts'
 import { syncNetworks, systemNetOps } from './net-sync.ts'
 import { nftRuleset } from './firewall.ts'
-import { BRIDGE_PREFIX, VXLAN_PREFIX } from './net-plan.ts'
+import type { NetworkPlan } from './net-plan.ts'
 
 export { SubnetPool } from './ipam.ts'
 export { PEERS_FILE } from './peer-list-file.ts'
@@ -54,7 +54,8 @@ export { NodeNetworks, type NetOps } from './networks.ts'
 export { planNetworks, type NetworkPlan } from './net-plan.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
 
-
+/** A network step left undone (containers still attached, a failed command) is tried again after this long. */
+const NETWORK_RETRY_MS = 10_000
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
@@ -63,7 +64,6 @@ export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fiel
  * manager registered, pushed with setPeers) or 'gossip' (a bare agent: every member whose tags pass the checks).
  */
 export type OverlayMembership = 'manager' | 'gossip'
-
 
 export class Overlay {
   readonly #c: Readonly<OverlayConfig>
@@ -81,6 +81,7 @@ export class Overlay {
   #catalog: CatalogSnapshot | null = null
   #nets: NodeNetworks | null = null
   #rulesetText = ''
+  #planText = ''
   #tunnel: WireGuardTunnel | null = null
   #claim: SubnetClaim | null = null
   #docker: ReturnType<typeof dockerClient> | null = null
@@ -315,9 +316,18 @@ export class Overlay {
     for (const dst of plan.remove) await deleteRoute(dst, this.#c.ifname)
     // A node resuming (live restore) keeps the rules it left until its first catalog says what the networks are.
     if (this.#catalog || this.#membership === 'gossip') {
-      await this.#nets?.apply(sync.plan)
+      await this.#applyNetworks(sync.plan)
       await this.#applyFirewall(sync.rules)
     }
+  }
+
+  /** The networks' bridges and devices, when the plan changed or the last one is not settled yet (retried). */
+  async #applyNetworks(plan: NetworkPlan): Promise<void> {
+    const text = JSON.stringify({ ...plan, allowedIps: [...plan.allowedIps] })
+    if (text === this.#planText || !this.#nets) return
+    this.#planText = ''
+    if (await this.#nets.apply(plan)) this.#planText = text
+    else setTimeout(() => this.reconcile(), NETWORK_RETRY_MS).unref()
   }
 
   #sync(): ReturnType<typeof syncNetworks> {

@@ -48,13 +48,19 @@ export class NodeNetworks {
     return this.#ready.has(name)
   }
 
-  async apply(plan: NetworkPlan): Promise<void> {
+  /**
+   * Apply a plan; resolves true when the host is exactly as planned, false when something is left to do later (a
+   * step failed, or a network that left still has containers attached): the caller applies again after a while.
+   */
+  async apply(plan: NetworkPlan): Promise<boolean> {
+    let settled = true
     const ready = new Set<string>()
     for (const n of plan.local) {
       try {
         await this.#network(n)
         ready.add(n.name)
       } catch (err) {
+        settled = false
         this.#log('error', 'network setup failed', { network: n.name, err: (err as Error).message })
       }
     }
@@ -63,17 +69,19 @@ export class NodeNetworks {
     for (const d of await this.#ops.listDockerNetworks()) {
       if (wanted.has(d.name)) continue
       if (d.containers > 0) {
+        settled = false
         this.#log('info', 'network left this node but containers are still attached; removed once they are gone', { network: d.name, containers: d.containers })
         continue
       }
       if (await this.#ops.removeDockerNetwork(d.name)) this.#log('info', 'network removed from this node', { network: d.name })
+      else settled = false
     }
-    await this.#vxlans(plan.vxlans)
+    return await this.#vxlans(plan.vxlans) && settled
   }
 
   /** Remove everything mesh made for the networks (leave): Docker networks without containers, every VXLAN device. */
-  async teardown(): Promise<void> {
-    await this.apply({ local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] })
+  async teardown(): Promise<boolean> {
+    return this.apply({ local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] })
   }
 
   async #network(n: LocalNetwork): Promise<void> {
@@ -84,7 +92,8 @@ export class NodeNetworks {
     if (outcome !== 'kept') this.#log('info', 'network up on this node', { network: n.name, slice: n.slice, bridge: n.bridge, mtu: n.mtu, docker: outcome })
   }
 
-  async #vxlans(want: readonly VxlanDevice[]): Promise<void> {
+  async #vxlans(want: readonly VxlanDevice[]): Promise<boolean> {
+    let settled = true
     const have = new Map((await this.#ops.listVxlans()).map((v) => [v.name, v]))
     for (const v of want) {
       try {
@@ -92,6 +101,7 @@ export class NodeNetworks {
         if (outcome === 'created') this.#log('info', 'vxlan device up', { dev: v.name, vni: v.vni, mtu: v.mtu })
         await this.#entries(v)
       } catch (err) {
+        settled = false
         this.#log('error', 'vxlan setup failed', { dev: v.name, err: (err as Error).message })
       }
     }
@@ -101,6 +111,7 @@ export class NodeNetworks {
       await this.#ops.deleteVxlan(name)
       this.#log('info', 'vxlan device removed', { dev: name })
     }
+    return settled
   }
 
   /** FDB, neighbour and route entries of one device: exactly one of each per peer slice. */

@@ -93,11 +93,11 @@ t.test('the network leaves: the Docker network goes once nothing is attached, th
   await nets.apply(plan([plain(both)]))
   ;(host.docker.get('app_plain') as { containers: number }).containers = 1
   host.calls = []
-  await nets.apply(plan([]))
+  t.equal(await nets.apply(plan([])), false, 'not settled: to be applied again')
   t.same(host.calls, ['vxlan rm mvx-4100'], 'kept while a container is attached')
   t.notOk(nets.isReady('app_plain'))
   ;(host.docker.get('app_plain') as { containers: number }).containers = 0
-  await nets.apply(plan([]))
+  t.equal(await nets.apply(plan([])), true, 'settled')
   t.same(host.calls, ['vxlan rm mvx-4100', 'network rm app_plain'])
   t.equal(host.docker.size + host.vxlans.size, 0, 'nothing left')
 })
@@ -112,5 +112,6 @@ t.test('teardown (leave) removes every network and device mesh made', async (t) 
 t.test('an encrypted network has a bridge but no VXLAN device', async (t) => {
   const { host, nets } = setup()
   await nets.apply(plan([{ ...plain(both), encrypted: true }]))
+  t.equal(await nets.apply(plan([{ ...plain(both), encrypted: true }])), true, 'settled')
   t.same(host.calls, ['network app_plain 10.81.0.0/24'])
 })
