@@ -311,7 +311,9 @@ export class Overlay {
       await tunnel.control.set({ peers: ops })
       for (const op of ops) this.#log('info', op.remove ? 'wireguard peer removed' : 'wireguard peer set', { key: op.publicKey, endpoint: op.endpoint })
     }
-    const plan = planRoutes(desired, await routesVia(this.#c.ifname), sync.plan.tunnelRoutes)
+    // `ip route` prints a host route without its /32.
+    const current = (await routesVia(this.#c.ifname)).map((r) => (r.includes('/') || r === 'default' ? r : `${r}/32`))
+    const plan = planRoutes(desired, current, [...sync.plan.tunnelRoutes, ...sync.plan.vipRoutes])
     for (const dst of plan.add) await replaceRoute(dst, this.#c.ifname, gw)
     for (const dst of plan.remove) await deleteRoute(dst, this.#c.ifname)
     // A node resuming (live restore) keeps the rules it left until its first catalog says what the networks are.

@@ -78,6 +78,12 @@ export interface NetworkPlan {
   allowedIps: Map<string, string[]>
   /** Destinations to route into the tunnel besides the peers' default-network subnets. */
   tunnelRoutes: string[]
+  /**
+   * The VIPs (as /32) of networks with a slice here: containers see the whole range on-link and ask for a VIP by ARP;
+   * proxy ARP answers only for an address routed through another device, so each VIP is routed into the tunnel (the
+   * VIP rules translate it before that route is used; a VIP with no task to translate to ends there).
+   */
+  vipRoutes: string[]
   /** Every network range of the cluster but the default one (what a task of another network must not reach). */
   ranges: string[]
   /** Every slice's gateway (host addresses: nodes may reach every network). */
@@ -97,6 +103,8 @@ export interface PlanInput {
   underlayMtu: number
   /** Endpoints of tasks on this node (for multi-homed tasks). */
   endpoints?: readonly Pick<Endpoint, 'nodeId' | 'addresses'>[]
+  /** Services' VIPs per network (CatalogService.networks). */
+  vips?: readonly { network: string; vip?: string }[]
   reject?: (network: string, reason: string) => void
 }
 
@@ -125,7 +133,7 @@ export function checkNetwork(n: CatalogNetwork): string | null {
 }
 
 export function planNetworks(i: PlanInput): NetworkPlan {
-  const plan: NetworkPlan = { local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] }
+  const plan: NetworkPlan = { local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], vipRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] }
   const byId = new Map(i.peers.map((p) => [p.nodeId, p]))
   const vxlanPeers = new Set<string>()
   const rangeOf = new Map<string, string>()
@@ -175,6 +183,13 @@ export function planNetworks(i: PlanInput): NetworkPlan {
       }
     }
   }
+  const localIds = new Set(plan.local.map((n) => n.id))
+  const vips = new Set<string>()
+  for (const v of i.vips ?? []) {
+    const range = rangeOf.get(v.network)
+    if (v.vip && isIpv4(v.vip) && localIds.has(v.network) && range && cidrContains(parseCidr(range), ipv4ToInt(v.vip) as number)) vips.add(`${v.vip}/32`)
+  }
+  plan.vipRoutes = [...vips].sort()
   plan.vxlanPeers = [...vxlanPeers].sort((a, b) => (ipv4ToInt(a) ?? 0) - (ipv4ToInt(b) ?? 0))
   plan.tunnelRoutes.sort()
   return plan

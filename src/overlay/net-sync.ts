@@ -38,8 +38,9 @@ export function syncNetworks(o: {
     return nodeId ? [{ nodeId, node: p.node, underlay }] : []
   })
   const endpoints = (o.snap?.services ?? []).flatMap((s) => s.endpoints)
+  const vips = (o.snap?.services ?? []).flatMap((s) => s.networks ?? [])
   const plan = planNetworks({
-    selfId, networks: selfId ? o.snap?.networks ?? [] : [], peers: planPeers, tunnelMtu: o.tunnelMtu, underlayMtu: o.underlayMtu, endpoints,
+    selfId, networks: selfId ? o.snap?.networks ?? [] : [], peers: planPeers, tunnelMtu: o.tunnelMtu, underlayMtu: o.underlayMtu, endpoints, vips,
     ...(o.reject ? { reject: o.reject } : {}),
   })
   const peers = o.peers.map((p) => {

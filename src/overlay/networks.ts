@@ -81,7 +81,7 @@ export class NodeNetworks {
 
   /** Remove everything mesh made for the networks (leave): Docker networks without containers, every VXLAN device. */
   async teardown(): Promise<boolean> {
-    return this.apply({ local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] })
+    return this.apply({ local: [], vxlans: [], allowedIps: new Map(), tunnelRoutes: [], vipRoutes: [], ranges: [], gateways: [], multiHomed: [], vxlanPeers: [] })
   }
 
   async #network(n: LocalNetwork): Promise<void> {

@@ -92,3 +92,12 @@ t.test('peers: a node\'s slices join its allowed-ips (replaced as a whole); extr
   t.same(planPeers([d], [{ ...current[0]!, allowedIps: ['10.77.2.0/24', '10.81.1.0/24'] }], 25)[0]?.allowedIps, ['10.77.2.0/24'], 'a slice given up leaves')
   t.same(planRoutes([d], ['10.77.2.0/24', '10.81.9.0/24'], ['10.82.6.0/24']), { add: ['10.82.6.0/24'], remove: ['10.81.9.0/24'] })
 })
+
+t.test('VIPs of networks with a slice here are routed (as /32) so proxy ARP answers for them; others are not', async (t) => {
+  const vips = [
+    { network: 'id-plain', vip: '10.81.0.200' }, { network: 'id-plain', vip: '10.81.0.200' }, { network: 'id-secret', vip: '10.82.0.3' },
+    { network: 'id-elsewhere', vip: '10.83.0.3' }, { network: 'id-plain', vip: '10.99.0.1' }, { network: 'id-plain' }, { network: 'id-plain', vip: 'x' },
+  ]
+  const p = planNetworks({ selfId: 'n1', networks: [plain, secret, elsewhere], peers, tunnelMtu: 1420, underlayMtu: 1500, vips })
+  t.same(p.vipRoutes, ['10.81.0.200/32', '10.82.0.3/32'], 'not a network without a slice here, not outside the network, not a bad value')
+})
