@@ -9,7 +9,8 @@ import { VXLAN_PREFIX, type LocalNetwork } from './net-plan.ts'
  * the filter sees the task address), its own gateway (DNS), and — unless X is internal — the outside through the
  * node's masquerade. Replies of allowed flows pass (ct state established,related). The node's own hosts (every
  * slice's gateway, the default network's gateways) may reach every network, and flows this node translated itself
- * (ingress DNAT from outside) pass. A packet entering from X's bridge must carry a source in this node's slice of X
+ * (ingress DNAT from outside) pass; DNS to its own gateway and to the default network's gateway (the resolver task
+ * containers are given) is allowed. A packet entering from X's bridge must carry a source in this node's slice of X
  * and never the gateway's. An internal network has no way out: neither forwarded nor to the host, except DNS and
  * ICMP to its gateway. VXLAN (UDP 4789) is accepted only from the registered peers' underlay addresses.
  * The default network (its bridge, the node's overlay subnet, the overlay range) is one more network here.
@@ -121,7 +122,8 @@ export function netRules(s: NetRulesSpec): NetRules {
   for (const n of s.local) {
     const br = dev(n.bridge, 'bridge')
     const gw = addr(n.gateway, 'gateway')
-    input.push(`iifname ${br} ip daddr ${gw} meta l4proto { tcp, udp } th dport 53 accept`)
+    // DNS at its own gateway, and at the default network's (the resolver task containers are given today).
+    input.push(`iifname ${br} ip daddr { ${gw}, ${addr(d.gateway, 'gateway')} } meta l4proto { tcp, udp } th dport 53 accept`)
     input.push(`iifname ${br} ip daddr ${gw} meta l4proto icmp accept`)
     input.push(`iifname ${br} ct state established,related accept`)
     input.push(n.internal ? `iifname ${br} counter drop` : `iifname ${br} ip daddr ${all} counter drop`)

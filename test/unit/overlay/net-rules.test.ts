@@ -41,7 +41,7 @@ t.test('rules per network: anti-spoofing, own network only, internal has no way 
   has(r.forward, 'iifname "mvx-4100" counter drop', 'nothing else from a VXLAN device')
   has(r.forward, 'ip saddr 10.81.0.7 ip daddr 10.82.0.0/16 accept', 'a task on two networks')
   t.ok(r.forward.indexOf('ct state established,related accept') > r.forward.indexOf('iifname "mbr-4102" ip saddr 10.83.1.1 counter drop'), 'anti-spoofing before replies')
-  has(r.input, 'iifname "mbr-4102" ip daddr 10.83.1.1 meta l4proto { tcp, udp } th dport 53 accept', 'DNS at the gateway, internal too')
+  has(r.input, 'iifname "mbr-4102" ip daddr { 10.83.1.1, 10.77.4.1 } meta l4proto { tcp, udp } th dport 53 accept', 'DNS at its gateway and the default one, internal too')
   has(r.input, 'iifname "mbr-4102" counter drop', 'internal: not the host either (the underlay)')
   has(r.input, `iifname "mbr-4100" ip daddr ${ALL} counter drop`, 'not another network\'s gateway on this host')
   t.same(r.postrouting, [
