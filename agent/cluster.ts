@@ -5,17 +5,17 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
-import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
-import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
+import { MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
+import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
-import type { Config } from '../src/config/index.ts'
+import { DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
@@ -83,8 +83,8 @@ export interface ClusterParts {
   /** Stops feeding catalog changes to the overlay's networks. */
   unsubscribeNetworks?: () => void
   logs?: LogShipper
-  /** The manager's init result (managers), for the banner. */
-  init: { created: boolean; clusterId: string; tokensChanged: boolean } | null
+  /** The manager's init result (managers), for the banner (`unlockKey`: a new cluster with --autolock, shown once). */
+  init: { created: boolean; clusterId: string; tokensChanged: boolean; unlockKey?: string } | null
   /** The manager's gossip subscription (node state from member events): ended before the store closes. */
   unsubscribeGossip?: () => void
   /** Node state updates in flight: awaited before the store closes. */
@@ -102,8 +102,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
+    // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
+    const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
-      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
+      store, vault, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
@@ -111,7 +113,9 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
       resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
     })
     parts.manager = manager
-    parts.init = await manager.init()
+    parts.init = await manager.init({ autolock: c.autolock })
+    if (c.autolock && !parts.init.created) log.child({ sub: 'manager' }).warn('--autolock applies to a new cluster only: this manager keeps its vault as it is')
+    if (vault.locked) log.child({ sub: 'manager' }).warn('the manager is locked (autolock): it answers nothing until mesh unlock')
     if (parts.init.tokensChanged) {
       log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     }
@@ -146,6 +150,7 @@ function newLink(config: Readonly<Config>, log: Logger, target: { host: string; 
     onLogs: (msg) => parts.logs?.handle(msg),
     onGossipKeys,
     onPeers: (peers) => overlay.setPeers(peers),
+    onValues: (kind, values) => parts.runner?.setValues(kind, values),
     ...(onTls ? { onTls } : {}),
     ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
   })
@@ -217,7 +222,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     if (created) {
       process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
         `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
-        `To add a manager: mesh token show manager\n`)
+        `To add a manager: mesh token show manager\n` + (parts.init?.unlockKey ? unlockKeyText(parts.init.unlockKey) : ''))
     }
   }
   if (!parts.link) return
@@ -235,13 +240,16 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   parts.unsubscribeNetworks = dataPlane.catalog.onChange((snap) => overlay.setCatalog(snap))
   overlay.setCatalog(dataPlane.catalog.current())
   const link = parts.link
+  // Secrets and configs: in memory, and per task in a tmpfs under /run (never the data dir).
+  const files = new TaskFiles({ runDir: join(DEFAULT_RUN_DIR, config.gossip.name.replace(/[^A-Za-z0-9_.-]/g, '_')), dataDir: config.dataDir, tmpfs: new ExecTmpfs() })
   parts.runner = new TaskRunner({
+    files,
     runtime: new DockerRuntime({
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,
     networksReady: (names) => overlay.networksReady(names, NETWORK_WAIT_MS),
     report: (taskId, status) => link.report(taskId, status),
-    registryAuth: (task) => task.spec.registryAuth,
+    registryAuth: (task) => (isSealedRegistryAuth(task.spec.registryAuth) ? undefined : task.spec.registryAuth), // opened by the manager's watch stream
     log: logFn(log.child({ sub: 'runtime' })),
   })
   await parts.runner.start()

@@ -21,10 +21,18 @@ import { recordLeave } from './node-leave.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
+import { resolveFileRefs } from './file-refs.ts'
+import { openSecret, readValues, type SecretValueReader } from './delivery.ts'
+import type { DeliveredValue } from '../api/secrets.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
+import { SecretVault } from './vault/vault.ts'
+import { MemoryKeyFile } from './vault/key-file.ts'
+import { SecretObjects } from './secret-objects.ts'
+import { openRegistryAuth, sealRegistryAuth, tasksForNode } from './registry-auth.ts'
+import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -65,6 +73,13 @@ export interface ManagerOptions {
   gossipAckWaitMs?: number
   /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
   resolveImage?: ResolveImage
+  /**
+   * The secret vault (vault/vault.ts), loaded by init(). Default: one whose KEK lives in memory (tests): a store it
+   * did not make keeps its secrets closed (logged at init), nothing else is affected.
+   */
+  vault?: SecretVault
+  /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
+  secretValue?: SecretValueReader
 }
 
 export interface JoinResult {
@@ -102,12 +117,19 @@ export class Manager {
   readonly gossipKeys: GossipKeys
   /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
   readonly resolveImage: ResolveImage | undefined
+  /** Seals secret values and registry credentials; locked after a restart with autolock (vault/vault.ts). */
+  readonly vault: SecretVault
+  /** Secrets and configs (secret-objects.ts). */
+  readonly secrets: SecretObjects
+  /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
+  readonly #ownVault: boolean
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
   #stopped = false
   readonly #vipRange: Cidr
   readonly #overlay: OverlayPool
+  readonly #secretValue: SecretValueReader
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
   #peers: { revision: number; line: string } | null = null
 
@@ -123,6 +145,10 @@ export class Manager {
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
     this.resolveImage = o.resolveImage
+    this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
+    this.#ownVault = o.vault !== undefined
+    this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
+    this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
@@ -142,9 +168,9 @@ export class Manager {
 
   /**
    * First start of a cluster: cluster id, root CA and join secrets (kept if they exist; a store made before the
-   * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`).
+   * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`), and the secret vault.
    */
-  async init(): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean }> {
+  async init(o: { autolock?: boolean } = {}): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean; unlockKey?: string }> {
     const fresh = newClusterId()
     const r = await this.#store.transact((tx) => {
       const existing = tx.getMeta('cluster_id')
@@ -153,7 +179,15 @@ export class Manager {
       return { clusterId: fresh, created: true }
     })
     const tokensChanged = await this.ca.ensure(r.clusterId, this.#certLifetimeMs)
-    return { ...r, tokensChanged: tokensChanged && !r.created }
+    // The vault: made with a new store (`autolock`: its unlock key is returned, to be shown once), else loaded or locked.
+    let unlockKey: string | undefined
+    try {
+      unlockKey = (await this.vault.load({ autolock: o.autolock === true && r.created })).unlockKey
+    } catch (err) {
+      if (this.#ownVault) throw err
+      this.#log('error', 'the in-memory vault cannot open this store\'s secrets', { err: (err as Error).message })
+    }
+    return { ...r, tokensChanged: tokensChanged && !r.created, ...(unlockKey ? { unlockKey } : {}) }
   }
 
   tokens(): { worker: string; manager: string } {
@@ -253,6 +287,15 @@ export class Manager {
   }
   listTasks(filter?: TaskFilter): TaskRecord[] {
     return this.#store.listTasks(filter)
+  }
+  /** The plain registry credentials of a service's stored (sealed) ones, for a registry lookup or a node's pull. */
+  registryAuthOf(serviceId: string, auth: RegistryAuth | SealedRegistryAuth | undefined): RegistryAuth | undefined {
+    return openRegistryAuth(this.vault, serviceId, auth)
+  }
+  /** The tasks a node must run or stop, as its watch stream sends them: registry credentials opened for it. */
+  assignments(nodeId: string): TaskRecord[] {
+    const tasks = this.#store.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
+    return tasksForNode(this.vault, tasks, (t, err) => this.#log('error', 'registry credentials do not open', { task: t.id, err: err.message }))
   }
   /** Hear every change committed from now on, in revision order. */
   watch(cb: (event: StoreEvent) => void): Unsubscribe {
@@ -391,14 +434,21 @@ export class Manager {
 
   // ---- services ------------------------------------------------------------------------------------------
 
+  /** Secret or config values by id for a node's watch stream (delivery.ts), base64; one not readable now is left out. */
+  fileValues(kind: 'secrets' | 'configs', ids: readonly string[]): DeliveredValue[] {
+    return readValues(ids, kind === 'secrets' ? this.#secretValue : (id) => this.#store.getObject('config', id)?.spec.data)
+  }
+
   async createService(spec: ServiceSpec): Promise<ServiceRecord> {
     const problems = validateServiceSpec(spec)
     if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
     const now = this.#now()
+    const id = newId()
+    const stored = sealRegistryAuth(this.vault, id, spec) // registry credentials never stored in plain
     return this.#store.transact((tx) => {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
       checkPortsFree(tx.listServices(), spec, null)
-      const s: ServiceRecord = { id: newId(), spec, version: 1, createdAt: now, updatedAt: now }
+      const s: ServiceRecord = { id, spec: resolveFileRefs(tx, stored), version: 1, createdAt: now, updatedAt: now }
       return this.#putWithVip(tx, s, undefined)
     })
   }
@@ -407,10 +457,11 @@ export class Manager {
     return this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
-      const spec = change(structuredClone(s.spec))
-      if (spec.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
-      const problems = validateServiceSpec(spec)
+      const changed = sealRegistryAuth(this.vault, s.id, change(structuredClone(s.spec)), s.spec)
+      if (changed.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
+      const problems = validateServiceSpec(changed)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
+      const spec = resolveFileRefs(tx, changed)
       checkPortsFree(tx.listServices(), spec, s.id)
       if (isDeepStrictEqual(spec, s.spec) && !isPaused(s)) return s // nothing to do (a redeploy that resolved the same digest)
       const next = updateService(s, spec, this.#now())
@@ -428,6 +479,7 @@ export class Manager {
       } catch (err) {
         throw bad((err as Error).message)
       }
+      next.spec = resolveFileRefs(tx, next.spec) // a secret the previous spec used may be gone since
       return this.#putWithVip(tx, next, s.vip)
     })
   }

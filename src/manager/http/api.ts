@@ -23,6 +23,9 @@ import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../image-resolve.ts'
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
+import { neededValues } from '../delivery.ts'
+import { mountSecrets } from './secrets-api.ts'
+import { mountVault } from './vault-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -91,6 +94,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   // A caller without a certificate is `anonymous` on the observe and login routes, which want an admin caller or a
   // live dashboard session themselves (observe-api.ts).
   app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
+  // Autolock (vault-api.ts): `POST /v1/unlock`, then every other route answers `locked` while the vault is.
+  mountVault(app, m)
   // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
   mountObserve(app, { ...o, caller })
   app.use(express.json({ limit: '1mb' }))
@@ -171,6 +176,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.status(204).end()
   })
 
+  // ---- secrets and configs (secrets-api.ts) ---------------------------------------------------------------
+  mountSecrets(app, m)
+
   // ---- tasks -----------------------------------------------------------------------------------------------
   app.get('/v1/tasks', requireAdmin, (req, res) => {
     let serviceId: string | undefined
@@ -234,7 +242,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ nodeId: n.id, hostname: n.hostname, state: n.state })
   })
   /**
-   * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
+   * The push stream (NDJSON): `{secrets}` and `{configs}` with the values this node's live tasks use (only those,
+   * sent before the `{tasks}` that needs them; delivery.ts), `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
    * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
    * CA rotation) and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
    * stream ends when the node is removed (`mesh node rm`).
@@ -247,6 +256,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     let timer: TimerHandle | null = null
     /** What each kind of line last said on this stream: a line goes out only when its content changed. */
     const last = new Map<string, string>()
+    // A new stream starts with no values on the node's side (an agent keeps them in memory only): none to drop.
+    last.set('secrets', 'ids:').set('configs', 'ids:')
     const put = (kind: string, content: string, line = `${content}\n`): void => {
       if (content === '' || last.get(kind) === content) return
       last.set(kind, content)
@@ -258,7 +269,16 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
       }
-      put('tasks', JSON.stringify({ tasks: assignments(m, node.id) }))
+      const tasks = m.assignments(node.id)
+      // Values before the assignment that needs them, so a new task's files can be written at once (delivery.ts).
+      const needed = neededValues(tasks)
+      for (const kind of ['secrets', 'configs'] as const) {
+        if (last.get(kind) === `ids:${needed[kind].join(',')}`) continue
+        const values = m.fileValues(kind, needed[kind])
+        // Keyed by the ids actually sent: a value that could not be read yet is tried again on the next change.
+        put(kind, `ids:${values.map((v) => v.id).join(',')}`, `${JSON.stringify({ [kind]: values })}\n`)
+      }
+      put('tasks', JSON.stringify({ tasks }))
       const catalog = m.catalog()
       put('catalog', catalog.content, catalog.line) // compared without its revision
       const peers = m.overlayPeersLine() // already a line
@@ -312,11 +332,6 @@ function resourcesOf(v: unknown): Resources {
     throw new RequestError(400, 'MESH_ERR_INVALID', 'resources must be {nanoCpus, memoryBytes}, whole numbers ≥ 0')
   }
   return { nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes }
-}
-
-/** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */
-function assignments(m: Manager, nodeId: string): TaskRecord[] {
-  return m.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
 }
 
 /** Running and desired (live) tasks; for a job also the completions of its current run. */
