@@ -80,6 +80,8 @@ export interface ClusterParts {
   transport?: HttpManagerTransport
   runner: TaskRunner | null
   dataPlane: DataPlane | null
+  /** Stops feeding catalog changes to the overlay's networks. */
+  unsubscribeNetworks?: () => void
   logs?: LogShipper
   /** The manager's init result (managers), for the banner (`unlockKey`: a new cluster with --autolock, shown once). */
   init: { created: boolean; clusterId: string; tokensChanged: boolean; unlockKey?: string } | null
@@ -137,6 +139,8 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
 }
 
 const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
+/** How long a task waits for its networks' bridges on this node before it is rejected (the catalog brings the slice). */
+const NETWORK_WAIT_MS = 60_000
 
 function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
   onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
@@ -234,6 +238,10 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     config: config.dataPlane, dataDir: config.dataDir, gossip, overlayRange: config.overlay.range, vipRange: c.vipRange, log,
   })
   await parts.dataPlane.start(gateway)
+  // The networks follow the catalog: bridges, VXLAN devices, allowed-ips, routes and isolation rules (src/overlay).
+  const dataPlane = parts.dataPlane
+  parts.unsubscribeNetworks = dataPlane.catalog.onChange((snap) => overlay.setCatalog(snap))
+  overlay.setCatalog(dataPlane.catalog.current())
   const link = parts.link
   // Secrets and configs: in memory, and per task in a tmpfs under /run (never the data dir).
   const files = new TaskFiles({ runDir: join(DEFAULT_RUN_DIR, config.gossip.name.replace(/[^A-Za-z0-9_.-]/g, '_')), dataDir: config.dataDir, tmpfs: new ExecTmpfs() })
@@ -242,6 +250,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     runtime: new DockerRuntime({
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,
+    networksReady: (names) => overlay.networksReady(names, NETWORK_WAIT_MS),
     report: (taskId, status) => link.report(taskId, status),
     registryAuth: (task) => (isSealedRegistryAuth(task.spec.registryAuth) ? undefined : task.spec.registryAuth), // opened by the manager's watch stream
     log: logFn(log.child({ sub: 'runtime' })),
@@ -268,6 +277,7 @@ function apiNames(config: Readonly<Config>, hostname: string, csr: string): { cs
  */
 export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
+  parts.unsubscribeNetworks?.()
   parts.link?.stop()
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)

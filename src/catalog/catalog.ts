@@ -177,8 +177,7 @@ export class Catalog implements CatalogView {
     }
     for (const d of this.#down) dead.add(d)
     const view = dead.size === 0 ? raw : deepFreeze({
-      revision: raw.revision,
-      nodes: raw.nodes,
+      ...raw, // networks (and anything else a newer manager sends) stay when a node is down
       services: raw.services.map((s): CatalogService => {
         const endpoints = s.endpoints.filter((e) => !dead.has(e.nodeId) && !dead.has(e.node))
         return endpoints.length === s.endpoints.length ? s : { ...s, endpoints }

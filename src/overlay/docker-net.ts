@@ -13,9 +13,29 @@ export interface NetworkSpec {
   gateway: string
   mtu: number
   bridgeName: string
+  /** A network of the cluster: Subnet is its whole range, IPRange this node's slice (absent: the default network). */
+  ipRange?: string
+  /** The cluster network's id (label mesh.network.id). */
+  networkId?: string
 }
 
 export const LABEL_MANAGED = 'mesh.managed'
+/** Marks a node's Docker network that stands for a cluster network (other than the default one). */
+export const LABEL_NETWORK_ID = 'mesh.network.id'
+
+/** A node's Docker networks that stand for cluster networks: name, cluster id, bridge and how many containers. */
+export async function listClusterNetworks(docker: Docker): Promise<{ name: string; networkId: string; bridge: string; containers: number }[]> {
+  const nets = await docker.listNetworks({ filters: { label: [LABEL_NETWORK_ID] } })
+  const out: { name: string; networkId: string; bridge: string; containers: number }[] = []
+  for (const n of nets) {
+    const info = await docker.getNetwork(n.Id).inspect() as Docker.NetworkInspectInfo
+    out.push({
+      name: n.Name, networkId: info.Labels?.[LABEL_NETWORK_ID] ?? '', bridge: info.Options?.['com.docker.network.bridge.name'] ?? '',
+      containers: Object.keys(info.Containers ?? {}).length,
+    })
+  }
+  return out
+}
 
 export function dockerClient(socketPath: string): Docker {
   return new Docker({ socketPath })
@@ -36,7 +56,7 @@ export async function otherNetworkSubnets(docker: Docker, except: string): Promi
   const nets = await docker.listNetworks()
   const out: { name: string; subnet: string }[] = []
   for (const n of nets) {
-    if (n.Name === except) continue
+    if (n.Name === except || n.Labels?.[LABEL_NETWORK_ID]) continue
     for (const c of n.IPAM?.Config ?? []) if (c.Subnet && !c.Subnet.includes(':')) out.push({ name: n.Name, subnet: c.Subnet })
   }
   return out
@@ -49,7 +69,8 @@ export async function ensureNetwork(docker: Docker, spec: NetworkSpec): Promise<
     const info = await docker.getNetwork(existing.Id).inspect() as Docker.NetworkInspectInfo
     const cfg = info.IPAM?.Config?.[0]
     const opts = info.Options ?? {}
-    if (cfg?.Subnet === spec.subnet && cfg?.Gateway === spec.gateway && opts['com.docker.network.bridge.name'] === spec.bridgeName &&
+    if (cfg?.Subnet === spec.subnet && cfg?.Gateway === spec.gateway && (cfg?.IPRange || undefined) === spec.ipRange &&
+      (info.Labels?.[LABEL_NETWORK_ID] || undefined) === spec.networkId && opts['com.docker.network.bridge.name'] === spec.bridgeName &&
       opts['com.docker.network.driver.mtu'] === String(spec.mtu)) return 'kept'
     if (Object.keys(info.Containers ?? {}).length > 0) {
       throw new ConfigError(`Docker network "${spec.name}" is on ${cfg?.Subnet ?? '?'} with containers attached, but this node now holds ` +
@@ -63,13 +84,13 @@ export async function ensureNetwork(docker: Docker, spec: NetworkSpec): Promise<
     Driver: 'bridge',
     CheckDuplicate: true,
     Attachable: true,
-    IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway }] },
+    IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet, Gateway: spec.gateway, ...(spec.ipRange ? { IPRange: spec.ipRange } : {}) }] },
     Options: {
       'com.docker.network.bridge.name': spec.bridgeName,
       'com.docker.network.driver.mtu': String(spec.mtu),
       'com.docker.network.bridge.enable_ip_masquerade': 'false',
     },
-    Labels: { [LABEL_MANAGED]: 'true' },
+    Labels: { [LABEL_MANAGED]: 'true', ...(spec.networkId ? { [LABEL_NETWORK_ID]: spec.networkId } : {}) },
   })
   return outcome
 }

@@ -1,5 +1,7 @@
 import { UnsafeValueError, isIpv4, isIpv4Cidr, plainText } from '../base/values.ts'
 import { run } from './exec.ts'
+import type { NetRules } from './net-rules.ts'
+import { BRIDGE_PREFIX } from './net-plan.ts'
 
 /**
  * Overlay firewall. mesh owns one nftables table (`inet mesh`), replaced atomically in one `nft -f` transaction:
@@ -17,6 +19,8 @@ export interface FirewallSpec {
   range: string
   subnet: string
   gateway: string
+  /** The networks' isolation rules (net-rules.ts), placed before the default network's own. */
+  nets?: NetRules
 }
 
 export const NFT_TABLE = 'mesh'
@@ -35,25 +39,26 @@ function checkSpec(s: FirewallSpec): void {
 /** The complete ruleset text (pure; exported for tests). Throws UnsafeValueError when a value is not what it says. */
 export function nftRuleset(s: FirewallSpec): string {
   checkSpec(s)
+  const lines = (list: readonly string[] | undefined) => (list ?? []).map((l) => `    ${l}\n`).join('')
   return `table inet ${NFT_TABLE}
 delete table inet ${NFT_TABLE}
 table inet ${NFT_TABLE} {
   chain input {
     type filter hook input priority filter; policy accept;
-    iifname "${s.ifname}" ct state established,related accept
+${lines(s.nets?.input)}    iifname "${s.ifname}" ct state established,related accept
     iifname "${s.ifname}" meta l4proto { icmp, icmpv6 } accept
     iifname "${s.ifname}" ip daddr ${s.gateway} meta l4proto { tcp, udp } th dport 53 accept
     iifname "${s.ifname}" counter drop
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
-    iifname "${s.ifname}" oifname "${s.bridgeName}" ip saddr ${s.range} ip daddr ${s.subnet} accept
+${lines(s.nets?.forward)}    iifname "${s.ifname}" oifname "${s.bridgeName}" ip saddr ${s.range} ip daddr ${s.subnet} accept
     iifname "${s.ifname}" ct state established,related accept
     iifname "${s.ifname}" counter drop
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr ${s.subnet} ip daddr != ${s.range} oifname != "${s.bridgeName}" masquerade
+${lines(s.nets?.postrouting)}    ip saddr ${s.subnet} ip daddr != ${s.range} oifname != "${s.bridgeName}" masquerade
   }
 }
 `
@@ -63,13 +68,22 @@ function dockerUserRule(s: FirewallSpec): string[] {
   return ['-i', s.ifname, '-o', s.bridgeName, '-j', 'ACCEPT']
 }
 
+/**
+ * Docker's own FORWARD rules drop flows into its bridges and between two of its networks; the networks' bridges
+ * (`mbr-<vni>`) are policed by our table instead, so two DOCKER-USER rules let them through to it.
+ */
+const NETWORK_BRIDGE_RULES = [['-o', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT'], ['-i', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT']]
+
 export async function applyFirewall(s: FirewallSpec): Promise<void> {
   await run('nft', ['-f', '-'], { input: nftRuleset(s) })
   // DOCKER-USER exists once dockerd has started with iptables enabled; create it if not (dockerd keeps it).
   await run('iptables', ['-N', 'DOCKER-USER']).catch(() => undefined)
-  const rule = dockerUserRule(s)
-  const present = await run('iptables', ['-C', 'DOCKER-USER', ...rule]).then(() => true, () => false)
-  if (!present) await run('iptables', ['-I', 'DOCKER-USER', '1', ...rule])
+  const bridges = s.nets?.forward.some((l) => l.includes(`"${BRIDGE_PREFIX}`)) ?? false
+  for (const rule of [dockerUserRule(s), ...(bridges ? NETWORK_BRIDGE_RULES : [])]) {
+    const present = await run('iptables', ['-C', 'DOCKER-USER', ...rule]).then(() => true, () => false)
+    if (!present) await run('iptables', ['-I', 'DOCKER-USER', '1', ...rule])
+  }
+  if (!bridges) await removeNetworkBridgeRules() // the last network left this node
 }
 
 export async function removeFirewall(s: FirewallSpec): Promise<void> {
@@ -77,5 +91,16 @@ export async function removeFirewall(s: FirewallSpec): Promise<void> {
   for (let i = 0; i < 5; i++) {
     const ok = await run('iptables', ['-D', 'DOCKER-USER', ...dockerUserRule(s)]).then(() => true, () => false)
     if (!ok) break
+  }
+  await removeNetworkBridgeRules()
+}
+
+/** Remove the DOCKER-USER rules of the networks' bridges (the last network left this node, or leave). */
+export async function removeNetworkBridgeRules(): Promise<void> {
+  for (const rule of NETWORK_BRIDGE_RULES) {
+    for (let i = 0; i < 5; i++) {
+      const ok = await run('iptables', ['-D', 'DOCKER-USER', ...rule]).then(() => true, () => false)
+      if (!ok) break
+    }
   }
 }

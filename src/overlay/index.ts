@@ -24,11 +24,11 @@ import { ConfigError } from '../base/errors.ts'
 import type { NodeOverlay, OverlayPeer, OverlayStatus } from '../api/index.ts'
 import { mathRandom, realClock } from '../base/clock.ts'
 import type { Gossip } from '../gossip/index.ts'
-import { dockerAnswers, dockerClient, ensureNetwork, otherNetworkSubnets, removeNetworkIfUnused } from './docker-net.ts'
+import { dockerAnswers, dockerClient, ensureNetwork, removeNetworkIfUnused } from './docker-net.ts'
 import { applyFirewall, removeFirewall, type FirewallSpec } from './firewall.ts'
 import { SubnetPool } from './ipam.ts'
-import { cidrsOverlap, parseCidr, type Cidr } from '../base/cidr.ts'
-import { deleteRoute, mtuOfAddress, replaceRoute, routes, routesVia } from './links.ts'
+import { parseCidr } from '../base/cidr.ts'
+import { deleteRoute, mtuOfAddress, replaceRoute, routesVia } from './links.ts'
 import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejection } from './peers.ts'
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers } from './tags.ts'
@@ -37,6 +37,12 @@ import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 import { readLease, writeLease } from './lease.ts'
 import { authorisedPeers, checkPeerList, registeredClaims } from './authorised.ts'
 import { readPeerList, writePeerList } from './peer-list-file.ts'
+import type { CatalogSnapshot } from '../api/catalog.ts'
+import { NodeNetworks } from './networks.ts'
+import { checkOverlaps } from './overlaps.ts'
+import { syncNetworks, systemNetOps } from './net-sync.ts'
+import { nftRuleset } from './firewall.ts'
+import type { NetworkPlan } from './net-plan.ts'
 
 export { SubnetPool } from './ipam.ts'
 export { PEERS_FILE } from './peer-list-file.ts'
@@ -44,9 +50,12 @@ export { LEASE_FILE } from './lease.ts'
 export { resumeTags } from './resume.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
+export { NodeNetworks, type NetOps } from './networks.ts'
+export { planNetworks, type NetworkPlan } from './net-plan.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
 
-
+/** A network step left undone (containers still attached, a failed command) is tried again after this long. */
+const NETWORK_RETRY_MS = 10_000
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
@@ -55,7 +64,6 @@ export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fiel
  * manager registered, pushed with setPeers) or 'gossip' (a bare agent: every member whose tags pass the checks).
  */
 export type OverlayMembership = 'manager' | 'gossip'
-
 
 export class Overlay {
   readonly #c: Readonly<OverlayConfig>
@@ -68,6 +76,12 @@ export class Overlay {
   #pool: SubnetPool | null = null
   #key: WgKeyPair | null = null
   #mtu = 0
+  #underlayMtu = 1500
+  /** The catalog's networks on this node (null until `setCatalog`; bare agents never get one). */
+  #catalog: CatalogSnapshot | null = null
+  #nets: NodeNetworks | null = null
+  #rulesetText = ''
+  #planText = ''
   #tunnel: WireGuardTunnel | null = null
   #claim: SubnetClaim | null = null
   #docker: ReturnType<typeof dockerClient> | null = null
@@ -116,11 +130,13 @@ export class Overlay {
     this.#docker = docker
     const range = parseCidr(c.range, 'overlay range')
     this.#pool = new SubnetPool(range, c.subnetPrefix)
-    await this.#checkOverlaps(range)
+    await checkOverlaps(docker, range, this.#c)
     if (this.#membership === 'manager') this.#keep(readPeerList(this.#dataDir, this.#pool) ?? []) // corrupt: one line naming it
     this.#key = loadOrCreateKey(this.#dataDir)
     const underlayMtu = (await mtuOfAddress(this.#advertise)) ?? 1500
+    this.#underlayMtu = underlayMtu
     this.#mtu = c.mtu > 0 ? c.mtu : underlayMtu - 80
+    this.#nets = new NodeNetworks({ ops: systemNetOps(docker), underlay: this.#advertise, log: (level, msg, fields) => this.#log(level, msg, fields) })
     this.#tunnel = new WireGuardTunnel({
       ifname: c.ifname, mtu: this.#mtu, runDir: c.wgRunDir, dataDir: this.#dataDir, wireguardGo: c.wireguardGo,
       log: (msg, fields) => this.#log('info', msg, fields),
@@ -161,6 +177,26 @@ export class Overlay {
     }
     this.#claim?.update(this.#claims())
     this.reconcile()
+  }
+
+  /**
+   * The catalog (every change): the networks with a slice on this node get their Docker bridge network and (when
+   * unencrypted) a VXLAN device; peers' slices join their allowed-ips and routes; the isolation rules follow.
+   */
+  setCatalog(snap: CatalogSnapshot): void {
+    this.#catalog = snap
+    this.reconcile()
+  }
+
+  /** Resolves once every one of `names` is up as a Docker network on this node; rejects naming the first missing one. */
+  async networksReady(names: readonly string[], timeoutMs: number): Promise<void> {
+    const start = Date.now()
+    for (;;) {
+      const missing = names.find((n) => n !== this.#c.network && !this.#nets?.isReady(n))
+      if (missing === undefined) return
+      if (Date.now() - start > timeoutMs) throw new ConfigError(`network "${missing}" is not set up on this node after ${timeoutMs} ms`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
 
   /** Called with this node's key and subnet once it holds one (and at once if it already does): to register them. */
@@ -219,6 +255,7 @@ export class Overlay {
       for (const dst of await routesVia(this.#c.ifname).catch(() => [] as string[])) await deleteRoute(dst, this.#c.ifname)
       await this.#tunnel.stop()
     }
+    await this.#nets?.teardown().catch((err: Error) => this.#log('error', 'network teardown failed', { err: err.message }))
     if (spec) await removeFirewall(spec)
     if (this.#docker) await removeNetworkIfUnused(this.#docker, this.#c.network).catch(() => false)
     this.#ready = false
@@ -266,16 +303,51 @@ export class Overlay {
     const tunnel = this.#tunnel
     const gw = this.#gateway()
     if (!tunnel || !gw) return
-    const desired = this.#desired()
+    const sync = this.#sync()
+    const desired = sync.peers
     const dev = await tunnel.control.get()
     const ops = planPeers(desired, dev.peers, this.#c.keepaliveS)
     if (ops.length > 0) {
       await tunnel.control.set({ peers: ops })
       for (const op of ops) this.#log('info', op.remove ? 'wireguard peer removed' : 'wireguard peer set', { key: op.publicKey, endpoint: op.endpoint })
     }
-    const plan = planRoutes(desired, await routesVia(this.#c.ifname))
+    // `ip route` prints a host route without its /32.
+    const current = (await routesVia(this.#c.ifname)).map((r) => (r.includes('/') || r === 'default' ? r : `${r}/32`))
+    const plan = planRoutes(desired, current, [...sync.plan.tunnelRoutes, ...sync.plan.vipRoutes])
     for (const dst of plan.add) await replaceRoute(dst, this.#c.ifname, gw)
     for (const dst of plan.remove) await deleteRoute(dst, this.#c.ifname)
+    // A node resuming (live restore) keeps the rules it left until its first catalog says what the networks are.
+    if (this.#catalog || this.#membership === 'gossip') {
+      await this.#applyNetworks(sync.plan)
+      await this.#applyFirewall(sync.rules)
+    }
+  }
+
+  /** The networks' bridges and devices, when the plan changed or the last one is not settled yet (retried). */
+  async #applyNetworks(plan: NetworkPlan): Promise<void> {
+    const text = JSON.stringify({ ...plan, allowedIps: [...plan.allowedIps] })
+    if (text === this.#planText || !this.#nets) return
+    this.#planText = ''
+    if (await this.#nets.apply(plan)) this.#planText = text
+    else setTimeout(() => this.reconcile(), NETWORK_RETRY_MS).unref()
+  }
+
+  #sync(): ReturnType<typeof syncNetworks> {
+    const fw = this.#firewallSpec() as FirewallSpec
+    return syncNetworks({
+      snap: this.#catalog, self: this.#gossip.config.name, peers: this.#desired(), tunnelMtu: this.#mtu, underlayMtu: this.#underlayMtu,
+      default: { bridge: fw.bridgeName, slice: fw.subnet, gateway: fw.gateway, range: fw.range, tunnel: fw.ifname },
+      reject: (network, reason) => this.#log('warn', 'network skipped: the catalog entry failed a check', { network, reason }),
+    })
+  }
+
+  /** Replace the nft table when its text changed (one transaction). */
+  async #applyFirewall(nets: FirewallSpec['nets']): Promise<void> {
+    const spec = { ...(this.#firewallSpec() as FirewallSpec), ...(nets ? { nets } : {}) }
+    const text = nftRuleset(spec)
+    if (text === this.#rulesetText) return
+    await applyFirewall(spec)
+    this.#rulesetText = text
   }
 
   /**
@@ -334,30 +406,12 @@ export class Overlay {
     const outcome = await ensureNetwork(this.#docker as ReturnType<typeof dockerClient>, {
       name: this.#c.network, subnet, gateway, mtu: this.#mtu, bridgeName: this.#c.bridgeName,
     })
-    await applyFirewall(this.#firewallSpec() as FirewallSpec)
+    // Resuming on a cluster node: the table left by the earlier run (with its networks' rules) stays until the catalog.
+    if (!this.#tunnel?.adopted || this.#membership === 'gossip' || this.#catalog) await this.#applyFirewall(this.#sync().rules)
     this.#ready = true
     this.#log('info', 'overlay subnet held', { subnet, gateway, network: this.#c.network, docker: outcome, mtu: this.#mtu })
     if (this.#key) this.#onHeld?.({ publicKey: this.#key.publicKey, subnet })
     this.reconcile()
   }
 
-  /** Docker networks first (the more useful message: a Docker bridge also shows up as a route). */
-  async #checkOverlaps(range: Cidr): Promise<void> {
-    for (const n of await otherNetworkSubnets(this.#docker as ReturnType<typeof dockerClient>, this.#c.network)) {
-      let cidr
-      try { cidr = parseCidr(n.subnet) } catch { continue }
-      if (cidrsOverlap(cidr, range)) {
-        throw new ConfigError(`overlay range ${this.#c.range} overlaps Docker network "${n.name}" (${n.subnet}); remove it or choose another range with --overlay-range`)
-      }
-    }
-    for (const r of await routes()) {
-      if (r.dst === 'default' || r.dev === this.#c.ifname || r.dev === this.#c.bridgeName) continue
-      const dst = r.dst.includes('/') ? r.dst : `${r.dst}/32`
-      let cidr
-      try { cidr = parseCidr(dst) } catch { continue }
-      if (cidrsOverlap(cidr, range)) {
-        throw new ConfigError(`overlay range ${this.#c.range} overlaps the route ${r.dst} dev ${r.dev}; choose another range with --overlay-range`)
-      }
-    }
-  }
 }

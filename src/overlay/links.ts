@@ -4,7 +4,7 @@ import { run } from './exec.ts'
 /** Thin adapter over iproute2 (`ip -j …`): links, addresses and routes. No policy here. */
 
 interface JsonRoute { dst: string; dev?: string; prefsrc?: string; protocol?: string }
-interface JsonLink { ifname: string; mtu: number; link_info?: { info_kind?: string } }
+interface JsonLink { ifname: string; mtu: number; linkinfo?: { info_kind?: string } }
 interface JsonAddr { ifname: string; mtu: number; addr_info: { local: string; family: string; prefixlen: number }[] }
 
 export async function linkInfo(name: string): Promise<JsonLink | null> {

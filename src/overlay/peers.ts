@@ -22,6 +22,8 @@ export interface DesiredPeer {
   publicKey: string
   endpoint: string
   subnet: string
+  /** The node's slices of the cluster's networks (net-plan.ts), allowed through its tunnel besides `subnet`. */
+  slices?: string[]
 }
 
 /** A member left out of the peers, and why (for the log and the rejected-peers counter). */
@@ -67,16 +69,18 @@ export function planPeers(desired: readonly DesiredPeer[], current: readonly Pee
   const have = new Map(current.map((c) => [c.publicKey, c]))
   for (const d of desired) {
     const c = have.get(d.publicKey)
-    const same = c && c.endpoint === d.endpoint && c.allowedIps.length === 1 && c.allowedIps[0] === d.subnet &&
+    const ips = [d.subnet, ...(d.slices ?? [])]
+    const same = c && c.endpoint === d.endpoint && c.allowedIps.length === ips.length && ips.every((ip) => c.allowedIps.includes(ip)) &&
       c.persistentKeepaliveS === keepaliveS
-    if (!same) ops.push({ publicKey: d.publicKey, endpoint: d.endpoint, allowedIps: [d.subnet], persistentKeepaliveS: keepaliveS })
+    // allowed-ips are replaced as a whole: a slice the node no longer holds leaves them.
+    if (!same) ops.push({ publicKey: d.publicKey, endpoint: d.endpoint, allowedIps: ips, persistentKeepaliveS: keepaliveS })
   }
   return ops
 }
 
-/** Routes to add and remove so that exactly the peers' subnets go through the tunnel. */
-export function planRoutes(desired: readonly DesiredPeer[], current: readonly string[]): { add: string[]; remove: string[] } {
-  const want = new Set(desired.map((d) => d.subnet))
+/** Routes to add and remove so that exactly the peers' subnets (and `extra`: networks' slices) go through the tunnel. */
+export function planRoutes(desired: readonly DesiredPeer[], current: readonly string[], extra: readonly string[] = []): { add: string[]; remove: string[] } {
+  const want = new Set([...desired.map((d) => d.subnet), ...extra])
   const have = new Set(current)
   return { add: [...want].filter((s) => !have.has(s)).sort(), remove: [...have].filter((s) => !want.has(s)).sort() }
 }

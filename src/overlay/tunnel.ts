@@ -117,7 +117,7 @@ export class WireGuardTunnel {
     const { ifname } = this.#o
     const existing = await linkInfo(ifname)
     if (existing) {
-      if (existing.link_info?.info_kind === 'wireguard') {
+      if (existing.linkinfo?.info_kind === 'wireguard') {
         this.#use('kernel')
         this.#adopted = true
       } else if (await this.#socketAnswers()) {

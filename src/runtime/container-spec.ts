@@ -73,13 +73,23 @@ export function engineMount(m: MountSpec): Docker.MountSettings {
   return { Type: 'tmpfs', Source: '', Target: m.target, ReadOnly: m.readOnly, ...options }
 }
 
+/**
+ * The Docker networks a task's container joins, in order: its networks (TaskRecord.networks, set by the manager; each
+ * is the node's Docker network of the same name), or `defaultNetwork` alone when it has none. The first one is the
+ * container's NetworkMode (its default route).
+ */
+export function taskNetworks(task: TaskRecord, defaultNetwork: string): string[] {
+  const names = (task.networks ?? []).map((n) => n.name)
+  return names.length > 0 ? [...new Set(names)] : [defaultNetwork]
+}
+
 /** `docker stop -t` and StopTimeout are whole seconds: round the grace period up so it is never shortened. */
 export function graceSeconds(ms: number): number {
   return Math.max(0, Math.ceil(ms / 1000))
 }
 
 /**
- * The create request. Restart policy is always "no": a task that ends is replaced by the manager with a new task,
+ * The create request: attached to all of the task's networks at once (`network` is the default one). Restart policy is always "no": a task that ends is replaced by the manager with a new task,
  * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
  * `dns`: the resolvers the container uses (Docker's embedded DNS forwards names it does not know to them).
  * `nodeHostname`: this node's name, for `{{.Node.Hostname}}` in a hostname template. `files`: the task's secret and
@@ -88,6 +98,7 @@ export function graceSeconds(ms: number): number {
 export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = [], nodeHostname = '',
   files: readonly FileBind[] = []): Docker.ContainerCreateOptions {
   const s = task.spec
+  const networks = taskNetworks(task, network)
   const hostPorts = s.ports.filter((p) => p.mode === 'host')
   const opts: Docker.ContainerCreateOptions = {
     name: containerName(task),
@@ -97,7 +108,7 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
     StopTimeout: graceSeconds(s.stopGracePeriodMs),
     HostConfig: {
       RestartPolicy: { Name: 'no' },
-      NetworkMode: network,
+      NetworkMode: networks[0] as string,
       ...(dns.length > 0 ? { Dns: [...dns] } : {}),
       Mounts: [...s.mounts.map(engineMount), ...files.map((f): Docker.MountSettings => ({ Type: 'bind', Source: f.source, Target: f.target, ReadOnly: true }))],
       ...(s.resources.limits.nanoCpus > 0 ? { NanoCpus: s.resources.limits.nanoCpus } : {}),
@@ -106,7 +117,8 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
         PortBindings: Object.fromEntries(hostPorts.map((p) => [`${p.target}/${p.protocol}`, [{ HostPort: String(p.published) }]])),
       } : {}),
     },
-    NetworkingConfig: { EndpointsConfig: { [network]: {} } },
+    // Every network at create (Engine API ≥ 1.44 takes several endpoints; docker 25+).
+    NetworkingConfig: { EndpointsConfig: Object.fromEntries(networks.map((n) => [n, {}])) },
   }
   if (s.command) opts.Cmd = [...s.command]
   if (s.entrypoint && s.entrypoint.length > 0) opts.Entrypoint = [...s.entrypoint]

@@ -43,7 +43,7 @@ export {
   type EngineRegistryConfig, type RegistryFetch, type RegistryResolverOptions, type ResolveOptions,
 } from './registry-resolve.ts'
 export { planContainers, isTerminal, type ContainerAction, type RemoveReason } from './plan.ts'
-export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
+export { LABEL, containerName, containerLabels, containerCreateOptions, taskNetworks } from './container-spec.ts'
 export { PullProgress, type PullEvent } from './pull-progress.ts'
 export { EngineError, RegistryError, TaskFilesError } from './errors.ts'
 export { LogShipper, engineLogPath, splitTimestamp, type LogShipperOptions } from './log-shipper.ts'

@@ -7,6 +7,7 @@ import { SharedPulls } from './shared-pulls.ts'
 import { RetrySchedule } from './retry.ts'
 import { isTerminal, laterState, planContainers, tasksKeepingFiles, type ContainerAction } from './plan.ts'
 import { engineStatus, exitStatus, isExited, isLive, lostStatus, runningStatus, sameStatus, type Status } from './statuses.ts'
+import { taskNetworks } from './container-spec.ts'
 import type { ContainerInfo, ContainerRuntime, ContainerStatus, EventSubscription, RegistryAuth, ReportFn, RuntimeEvent, TaskReport } from './runtime.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
 import type { FileBind, TaskFileStore } from './task-files.ts'
@@ -24,6 +25,8 @@ export interface TaskRunnerOptions {
   runtime: ContainerRuntime
   /** Docker network every task container joins (the overlay's `mesh` network in the agent). */
   network: string
+  /** Resolves once the named Docker networks are up on this node (rejects saying why); before each create. */
+  networksReady?: (names: string[]) => Promise<void>
   /** Called, in order, for every status change of a task (synchronously; a throw is logged and ignored). */
   report: ReportFn
   /** Tasks with an engine operation in flight at once. Default 4. */
@@ -50,6 +53,7 @@ const said = (err: unknown): string => (err instanceof EngineError ? err.engineM
 export class TaskRunner {
   readonly #rt: ContainerRuntime
   readonly #network: string
+  readonly #networksReady: (names: string[]) => Promise<void>
   readonly #reportFn: ReportFn
   readonly #auth: (task: TaskRecord) => RegistryAuth | undefined
   readonly #clock: Clock
@@ -85,6 +89,7 @@ export class TaskRunner {
     if (!o.network) throw new ConfigError('runtime: network must name the Docker network tasks join')
     this.#rt = o.runtime
     this.#network = o.network
+    this.#networksReady = o.networksReady ?? (() => Promise.resolve())
     this.#reportFn = o.report
     this.#auth = o.registryAuth ?? (() => undefined)
     this.#clock = o.clock ?? realClock()
@@ -341,6 +346,8 @@ export class TaskRunner {
     }
     let containerId: string
     try {
+      await this.#networksReady(taskNetworks(task, this.#network))
+      if (!this.#wanted(id)) return
       containerId = await this.#rt.create(task, this.#network, files)
     } catch (err) {
       this.#report(id, engineStatus('rejected', said(err)))
@@ -376,7 +383,8 @@ export class TaskRunner {
     if (!st) return // gone: the next plan decides (lost, or create if it never started)
     if (this.#ended(taskId)) return
     if (isLive(st.state)) {
-      this.#report(taskId, runningStatus(st, this.#network))
+      const task = this.#assigned.get(taskId)
+      this.#report(taskId, runningStatus(st, task ? taskNetworks(task, this.#network)[0] as string : this.#network))
     } else if (isExited(st.state)) {
       if (justStarted) this.#report(taskId, { state: 'running', message: 'started', containerId })
       await this.#reportExit(taskId, st)

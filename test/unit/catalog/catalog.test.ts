@@ -194,3 +194,12 @@ t.test('FileCatalogStore writes catalog.json atomically with mode 0600', async (
   writeFileSync(join(dir, 'catalog.json'), '{"x":1}')
   t.throws(() => store.load(), /not a catalog snapshot/)
 })
+
+t.test('a node down keeps the snapshot\'s networks in the view (the overlay builds bridges from them)', async (t) => {
+  const c = new Catalog()
+  const networks = [{ id: 'x', name: 'app_net', subnet: '10.81.0.0/16', encrypted: true, internal: false, attachable: false, vni: 4100, slices: [{ nodeId: 'n1', subnet: '10.81.0.0/24' }] }]
+  c.apply({ ...snap(1), networks })
+  c.nodeDown('n2')
+  t.same(ips(c), ['10.77.1.2'], 'the dead node\'s endpoints left')
+  t.same(c.current().networks, networks)
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { containerCreateOptions, containerName, LABEL } from '../../../src/runtime/index.ts'
+import { containerCreateOptions, containerName, LABEL, taskNetworks } from '../../../src/runtime/index.ts'
 import { healthTest, taskHostname } from '../../../src/runtime/container-spec.ts'
 import { taskSpecDiffers, type ServiceSpec } from '../../../src/api/index.ts'
 import { spec, task } from './fixtures.ts'
@@ -126,4 +126,20 @@ t.test('a change of any container field replaces the tasks', async (t) => {
   for (const c of changes) t.ok(taskSpecDiffers(base, { ...base, ...c }), Object.keys(c).join())
   const sized = { ...base, mounts: [{ type: 'tmpfs' as const, source: '', target: '/x', readOnly: false, tmpfs: { sizeBytes: 1 } }] }
   t.ok(taskSpecDiffers(sized, { ...sized, mounts: [{ ...sized.mounts[0]!, tmpfs: { sizeBytes: 2 } }] }), 'tmpfs size')
+})
+
+t.test('a task on several networks is created attached to all of them; without networks, to the default one', async (t) => {
+  const nets = (names: string[]) => names.map((name, i) => ({ network: `id${i}`, name, aliases: [] }))
+  const cases = [
+    { desc: 'no networks: the default', networks: undefined, mode: 'mesh', endpoints: ['mesh'] },
+    { desc: 'one network: only it (not the default)', networks: nets(['app_back']), mode: 'app_back', endpoints: ['app_back'] },
+    { desc: 'two networks: the first is NetworkMode', networks: nets(['app_front', 'app_back']), mode: 'app_front', endpoints: ['app_front', 'app_back'] },
+  ]
+  for (const c of cases) {
+    const tk = { ...task({ id: 'n1' }), ...(c.networks ? { networks: c.networks } : {}) }
+    const o = containerCreateOptions(tk, 'mesh')
+    t.equal(o.HostConfig?.NetworkMode, c.mode, `${c.desc}: NetworkMode`)
+    t.same(Object.keys(o.NetworkingConfig?.EndpointsConfig ?? {}), c.endpoints, `${c.desc}: endpoints`)
+    t.same(taskNetworks(tk, 'mesh'), c.endpoints, `${c.desc}: taskNetworks`)
+  }
 })

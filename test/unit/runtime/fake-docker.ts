@@ -138,7 +138,9 @@ export class FakeDocker implements ContainerRuntime {
       throw new EngineError('start', id, err, 400)
     }
     c.state = 'running'
-    c.ips = { meshtest: `10.0.0.${this.#seq + 1}` }
+    // One address per attached network (10.<n>.0.x on the n-th), as the engine gives one per endpoint.
+    const nets = Object.keys(c.config?.NetworkingConfig?.EndpointsConfig ?? { meshtest: {} })
+    c.ips = Object.fromEntries(nets.map((n, i) => [n, `10.${i}.0.${this.#seq + 1}`]))
     this.#emit({ action: 'start', containerId: id, taskId: c.labels[LABEL.taskId] ?? '' })
     const code = this.exitOnStart.get(c.image)
     if (code !== undefined) this.exit(id, code, 'bye')

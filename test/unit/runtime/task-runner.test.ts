@@ -293,3 +293,36 @@ t.test('bad options are refused at construction', async (t) => {
   t.throws(() => new TaskRunner({ runtime: docker, network: NET, report: () => {}, concurrency: 0 }), { code: 'MESH_ERR_CONFIG' })
   t.throws(() => new TaskRunner({ runtime: docker, network: '', report: () => {} }), { code: 'MESH_ERR_CONFIG' })
 })
+
+t.test('networks: the container is created only once its networks are up on the node; the address reported is the first network\'s', async (t) => {
+  const docker = new FakeDocker()
+  docker.images.add('mesh/busybox:latest')
+  const reports: { id: string; s: TaskReport }[] = []
+  const asked: string[][] = []
+  let open: (() => void) | null = null
+  const runner = new TaskRunner({
+    runtime: docker, network: NET, report: (id, s) => reports.push({ id, s }), clock: new FakeClock(),
+    networksReady: (names) => {
+      asked.push(names)
+      return names.includes('down') ? Promise.reject(new Error('network "down" is not set up on this node after 60000 ms'))
+        : new Promise<void>((r) => { open = r })
+    },
+  })
+  await runner.start()
+  const nets = (names: string[]) => names.map((name, i) => ({ network: `id${i}`, name, aliases: [] }))
+  runner.setAssignments([{ ...T({ id: 'multi' }), networks: nets(['front', 'back']) }, { ...T({ id: 'bad', slot: 2 }), networks: nets(['down']) }])
+  await new Promise((r) => setTimeout(r, 20))
+  t.same(docker.byTask('multi'), [], 'no container while the networks are not up')
+  ;(open as unknown as () => void)()
+  await runner.idle()
+  t.same(asked.find((a) => a.includes('front')), ['front', 'back'])
+  const [c] = docker.byTask('multi')
+  t.same(Object.keys(c?.config?.NetworkingConfig?.EndpointsConfig ?? {}), ['front', 'back'], 'created on both networks')
+  const last = (id: string) => reports.filter((r) => r.id === id).at(-1)?.s
+  t.equal(last('multi')?.state, 'running')
+  t.equal(last('multi')?.ip, c?.ips.front, 'the address on the first network')
+  t.equal(last('bad')?.state, 'rejected', 'a network that never comes up rejects the task')
+  t.match(last('bad')?.err, /network "down" is not set up/)
+  t.same(docker.byTask('bad'), [])
+  await runner.stop()
+})
