@@ -136,9 +136,15 @@ export class DataPlane {
     }
   }
 
-  /** Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs. */
-  #ranges(): { allowCidrs: string[]; reverseCidrs: string[] } {
-    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
+  /**
+   * Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs; the overlay is the
+   * default network's range. Each network's range in the catalog is added by the DNS itself (it follows the pool).
+   */
+  #ranges(): { allowCidrs: string[]; reverseCidrs: string[]; defaultCidrs: string[] } {
+    return {
+      allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange],
+      defaultCidrs: [this.#o.overlayRange],
+    }
   }
 
   async stop(o: { keepRules?: boolean } = {}): Promise<void> {
