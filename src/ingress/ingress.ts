@@ -1,4 +1,5 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
+import type { CatalogNetwork } from '../api/network.ts'
 import { ConfigError, realClock, type Clock, type TimerHandle } from '../base/index.ts'
 import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
@@ -7,6 +8,7 @@ import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { nftIngressRuleset, planNft } from './nft-rules.ts'
+import { isIfaceName } from './nft-check.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
 import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
 import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
@@ -46,6 +48,8 @@ export interface IngressOptions {
   snatAddr?: string
   /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
+  /** The local bridge of a network (the overlay's naming; VIP hairpin masquerade). Default: none but `bridge`. */
+  networkBridge?: (n: CatalogNetwork) => string
   /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
   tcpEngine?: 'raw' | 'net'
   log: IngressLog
@@ -324,7 +328,10 @@ export class Ingress {
       }
       return
     }
-    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr })
+    const bridgeOf = this.#o.networkBridge
+    // One network whose bridge name cannot be written is left out of the hairpin, never the whole ruleset.
+    const networkBridges = bridgeOf ? (snap.networks ?? []).map(bridgeOf).filter(isIfaceName).sort() : []
+    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges })
     try {
       if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null

@@ -7,6 +7,11 @@ export interface CheckedPlan {
   vipServices: readonly { vip: string; backends: readonly string[] }[]
 }
 
+/** A Linux interface name that may go into the text: 1-15 of letters, digits, `_`, `.`, `-`. */
+export function isIfaceName(name: unknown): name is string {
+  return typeof name === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(name)
+}
+
 /**
  * Refuse a plan holding anything but IPv4 addresses, ports 1-65535, tcp/udp and an interface name (pure). The last
  * line of defence before values from the catalog are written into `nft -f` text: the catalog has dropped bad values
@@ -30,6 +35,6 @@ export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string
     if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
     for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
   }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) refuse('bridge name', bridge)
+  if (!isIfaceName(bridge)) refuse('bridge name', bridge)
   if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
 }

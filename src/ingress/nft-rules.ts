@@ -20,8 +20,9 @@ import {
  *   whether it is on the local bridge or on another node behind the overlay route.
  * - Service VIPs (built by vip-rules.ts): `ip daddr <vip> <proto> dport <target>` per published target port, then
  *   `ip daddr <vip> meta l4proto { tcp, udp }` for every other port → DNAT to an endpoint at the same port (mark
- *   DNAT); the source is kept, except towards the local bridge, where it is masqueraded so a backend on the same
- *   bridge as the client replies through the host (hairpin) instead of straight to the client. A VIP without a
+ *   DNAT); the source is kept, except towards a local bridge (the overlay's, and each network's), where it is
+ *   masqueraded so a backend on the same bridge as the client replies through the host (hairpin) instead of
+ *   straight to the client. A network's VIP DNATs to the endpoints' addresses on that network (vip-rules.ts). A VIP without a
  *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
@@ -49,6 +50,8 @@ export interface NftPlan {
 export interface NftRulesOptions {
   /** The local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
+  /** Each network's local bridge (hairpin: a VIP connection DNATed to a task on the asker's own bridge). */
+  networkBridges?: readonly string[]
   /** Source address for NATed published-port traffic (the node's overlay gateway); default: masquerade. */
   snatAddr?: string
   /** Published ports to leave out (handled in userspace instead). */
@@ -85,6 +88,9 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
+  const bridges = [...new Set([bridge, ...(o.networkBridges ?? [])])]
+  for (const b of bridges.slice(1)) checkNftPlan({ ports: [], vips: [], vipServices: [] }, b, undefined)
+  const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []
@@ -117,7 +123,7 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
-    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname "${bridge}" masquerade`,
+    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
     '  }',
     ...(refuse.length > 0 ? [
       // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
