@@ -17,5 +17,5 @@ export type {
   CatalogNode, CatalogService, CatalogSnapshot, CatalogView, Endpoint, EndpointHealth, EndpointState,
 } from '../api/catalog.ts'
 export {
-  addressOn, defaultNetworkIds, endpointAddresses, hasNetworks, servicePlaces, type ServicePlace,
+  addressOn, defaultNetworkIds, endpointAddresses, hasNetworks, localSlices, servicePlaces, type LocalSlice, type ServicePlace,
 } from './networks.ts'

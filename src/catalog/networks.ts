@@ -1,5 +1,7 @@
 import type { CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
-import { DEFAULT_NETWORK } from '../api/network.ts'
+import { DEFAULT_NETWORK, type CatalogNetwork } from '../api/network.ts'
+import { formatCidr, intToIpv4, parseCidr } from '../base/cidr.ts'
+import { isIpv4Cidr } from '../base/values.ts'
 
 /**
  * A catalog seen one network at a time (pure): which networks a service is on, its VIP and aliases on each, and a
@@ -69,4 +71,27 @@ export function endpointAddresses(e: Endpoint, places: readonly ServicePlace[], 
     if (ip !== null) out.push({ network: p.network, ip })
   }
   return out
+}
+
+/** A network with a slice on one node: the slice and its first address (the node's bridge gateway there). */
+export interface LocalSlice {
+  network: CatalogNetwork
+  slice: string
+  gateway: string
+}
+
+/**
+ * The networks with a slice on `nodeId`, by network name, each with the slice's gateway (its first address). A slice
+ * that is not an IPv4 network of at least 2 addresses is skipped (values from the catalog reach nft and bind()).
+ */
+export function localSlices(snap: CatalogSnapshot, nodeId: string): LocalSlice[] {
+  const out: LocalSlice[] = []
+  for (const n of snap.networks ?? []) {
+    const mine = (n.slices ?? []).find((s) => s.nodeId === nodeId)
+    if (!mine || !isIpv4Cidr(mine.subnet)) continue
+    const c = parseCidr(mine.subnet, 'slice', 'clear')
+    if (c.prefix > 30 || formatCidr(c) !== mine.subnet) continue
+    out.push({ network: n, slice: mine.subnet, gateway: intToIpv4(c.network + 1) })
+  }
+  return out.sort((a, b) => (a.network.name < b.network.name ? -1 : a.network.name > b.network.name ? 1 : 0))
 }

@@ -1,5 +1,4 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
-import type { CatalogNetwork } from '../api/network.ts'
 import { ConfigError, realClock, type Clock, type TimerHandle } from '../base/index.ts'
 import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
@@ -7,8 +6,8 @@ import { ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
-import { nftIngressRuleset, planNft } from './nft-rules.ts'
-import { isIfaceName } from './nft-check.ts'
+import { nftIngressRuleset, planNft, type NetworkBridge } from './nft-rules.ts'
+import { checkNetworkBridges } from './nft-check.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
 import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
 import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
@@ -48,8 +47,8 @@ export interface IngressOptions {
   snatAddr?: string
   /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
-  /** The local bridge of a network (the overlay's naming; VIP hairpin masquerade). Default: none but `bridge`. */
-  networkBridge?: (n: CatalogNetwork) => string
+  /** This node's bridges of user networks in a snapshot (the overlay's naming): VIP hairpin and network DNS. */
+  networkBridges?: (snap: CatalogSnapshot) => NetworkBridge[]
   /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
   tcpEngine?: 'raw' | 'net'
   log: IngressLog
@@ -328,9 +327,10 @@ export class Ingress {
       }
       return
     }
-    const bridgeOf = this.#o.networkBridge
-    // One network whose bridge name cannot be written is left out of the hairpin, never the whole ruleset.
-    const networkBridges = bridgeOf ? (snap.networks ?? []).map(bridgeOf).filter(isIfaceName).sort() : []
+    // One network bridge that cannot be written is left out, never the whole ruleset.
+    const networkBridges = (this.#o.networkBridges?.(snap) ?? []).filter((n) => {
+      try { checkNetworkBridges([n]); return true } catch { return false }
+    })
     const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges })
     try {
       if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vipServices.length })

@@ -1,4 +1,4 @@
-import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
+import { UnsafeValueError, isIpv4, isIpv4Cidr, isPort } from '../base/values.ts'
 
 /** The parts of an nft plan that end up in the ruleset text. */
 export interface CheckedPlan {
@@ -37,4 +37,13 @@ export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string
   }
   if (!isIfaceName(bridge)) refuse('bridge name', bridge)
   if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
+}
+
+/** Refuse network bridges holding anything but an interface name, an IPv4 gateway and an IPv4 network (pure). */
+export function checkNetworkBridges(nets: readonly { bridge: string; gateway: string; subnet: string }[]): void {
+  for (const n of nets) {
+    const bad = !isIfaceName(n.bridge) ? ['bridge name', n.bridge] : !isIpv4(n.gateway) ? ['gateway', n.gateway]
+      : !isIpv4Cidr(n.subnet) ? ['network range', n.subnet] : null
+    if (bad) throw new UnsafeValueError(`nft ingress rules: ${bad[0]} ${JSON.stringify(bad[1])} refused; no rules written`)
+  }
 }

@@ -2,7 +2,7 @@ import type { CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
-import { checkNftPlan } from './nft-check.ts'
+import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
 import {
   catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
@@ -24,6 +24,8 @@ import {
  *   masqueraded so a backend on the same bridge as the client replies through the host (hairpin) instead of
  *   straight to the client. A network's VIP DNATs to the endpoints' addresses on that network (vip-rules.ts). A VIP without a
  *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
+ * - Network DNS: on each user network's bridge, DNS (tcp/udp 53) to an address outside the network is DNATed to the
+ *   bridge's gateway, where the agent's DNS answers by the asker's network.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
  *
@@ -47,11 +49,23 @@ export interface NftPlan {
   vipServices: NftVipService[]
 }
 
+/** One user network's bridge on this node. */
+export interface NetworkBridge {
+  bridge: string
+  /** The bridge's address (the first of this node's slice): the network's DNS. */
+  gateway: string
+  /** The network's whole range (its containers' own addresses and VIPs). */
+  subnet: string
+}
+
 export interface NftRulesOptions {
   /** The local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
-  /** Each network's local bridge (hairpin: a VIP connection DNATed to a task on the asker's own bridge). */
-  networkBridges?: readonly string[]
+  /**
+   * This node's bridges of user networks: VIP connections DNATed back onto one are masqueraded (hairpin), and a DNS
+   * query from one to an address outside its network is sent to its gateway (where the agent's DNS listens).
+   */
+  networkBridges?: readonly NetworkBridge[]
   /** Source address for NATed published-port traffic (the node's overlay gateway); default: masquerade. */
   snatAddr?: string
   /** Published ports to leave out (handled in userspace instead). */
@@ -88,8 +102,9 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
-  const bridges = [...new Set([bridge, ...(o.networkBridges ?? [])])]
-  for (const b of bridges.slice(1)) checkNftPlan({ ports: [], vips: [], vipServices: [] }, b, undefined)
+  const nets = o.networkBridges ?? []
+  checkNetworkBridges(nets)
+  const bridges = [...new Set([bridge, ...nets.map((n) => n.bridge)])]
   const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
@@ -100,6 +115,7 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   ]
   pre.push(...vipRules)
   out.push(...vipRules)
+  pre.push(...nets.map(dnsRedirectRule))
   const refuse = plan.vipServices.filter((v) => v.backends.length === 0).flatMap((v) => vipRefuseRules(v.vip))
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
@@ -140,6 +156,15 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     '',
   ]
   return lines.join('\n')
+}
+
+/**
+ * A network's containers resolve through the agent's DNS on their gateway whatever resolver they ask (a plain
+ * `docker run --network NAME` container's engine forwards to the host's resolvers): DNS to any address outside the
+ * network goes to the gateway; DNS to the network's own addresses (a task or VIP serving DNS) is left alone.
+ */
+function dnsRedirectRule(n: NetworkBridge): string {
+  return `iifname "${n.bridge}" ip daddr != ${n.subnet} meta l4proto { tcp, udp } th dport 53 dnat to ${n.gateway}`
 }
 
 function dnatAddrPort(ips: string[], port: number): string {

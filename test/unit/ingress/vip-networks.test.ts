@@ -21,6 +21,10 @@ const shop = svc([tcp80], [
   ep(4, '10.80.1.9', { state: 'stopping', addresses: [{ network: 'na', ip: '10.80.1.9' }, { network: 'nf', ip: '10.82.1.9' }] }),
 ], { id: 's1', name: 'shop', shortName: 'shop', networks: [{ network: 'na', vip: '10.80.0.2', aliases: [] }, { network: 'nf', vip: '10.82.0.40', aliases: ['store'] }] })
 const legacy = svc([], [ep(5, '10.77.1.5')], { id: 's2', name: 'legacy', shortName: 'legacy', vip: '10.78.0.9' })
+const bridges = [
+  { bridge: 'mbr-4097', gateway: '10.80.1.1', subnet: '10.80.0.0/20' },
+  { bridge: 'mbr-4099', gateway: '10.82.1.1', subnet: '10.82.0.0/20' },
+]
 const snap = (...services: CatalogSnapshot['services']): CatalogSnapshot => ({ revision: 1, nodes: [], networks: nets, services })
 
 t.test('planVipServices: a VIP per network, each over the addresses on that network', async (t) => {
@@ -55,13 +59,24 @@ t.test('a network VIP without serving endpoints there refuses; gone with the ser
 })
 
 t.test('nft text: each network VIP DNATs to that network; hairpin masquerade on every local bridge', async (t) => {
-  const text = nftIngressRuleset(planNft(snap(shop, legacy)), { networkBridges: ['mbr-4097', 'mbr-4099'] })
+  const text = nftIngressRuleset(planNft(snap(shop, legacy)), { networkBridges: bridges })
   t.match(text, 'ip daddr 10.80.0.2 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to numgen inc mod 3 map { 0 : 10.80.1.2, 1 : 10.80.2.2, 2 : 10.80.3.2 }')
   t.match(text, 'ip daddr 10.82.0.40 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to numgen inc mod 2 map { 0 : 10.82.1.2, 1 : 10.82.2.2 }')
   t.match(text, 'ip daddr 10.78.0.9 meta l4proto { tcp, udp } ct mark set ct mark or 0x00100000 dnat to 10.77.1.5\n')
   t.match(text, 'ct mark and 0x00100000 == 0x00100000 oifname { "mesh-br", "mbr-4097", "mbr-4099" } masquerade')
   t.match(nftIngressRuleset(planNft(snap(legacy))), 'ct mark and 0x00100000 == 0x00100000 oifname "mesh-br" masquerade', 'no networks: as before')
-  t.throws(() => nftIngressRuleset(planNft(snap(legacy)), { networkBridges: ['mbr"; drop'] }), { code: 'MESH_ERR_UNSAFE_VALUE' })
+  for (const bad of [{ bridge: 'mbr"; drop' }, { gateway: '10.80.1.1; drop' }, { subnet: '10.80.0.0/20 } drop' }]) {
+    t.throws(() => nftIngressRuleset(planNft(snap(legacy)), { networkBridges: [{ ...bridges[0]!, ...bad }] }), { code: 'MESH_ERR_UNSAFE_VALUE' }, JSON.stringify(bad))
+  }
+})
+
+t.test('nft text: DNS from a network bridge to anywhere outside the network goes to its gateway', async (t) => {
+  const text = nftIngressRuleset(planNft(snap(shop)), { networkBridges: bridges })
+  const pre = text.slice(text.indexOf('chain prerouting'), text.indexOf('chain output'))
+  t.match(pre, 'iifname "mbr-4097" ip daddr != 10.80.0.0/20 meta l4proto { tcp, udp } th dport 53 dnat to 10.80.1.1\n')
+  t.match(pre, 'iifname "mbr-4099" ip daddr != 10.82.0.0/20 meta l4proto { tcp, udp } th dport 53 dnat to 10.82.1.1\n')
+  t.notMatch(text.slice(text.indexOf('chain output')), /th dport 53/, 'the node itself resolves as it always did')
+  t.notMatch(nftIngressRuleset(planNft(snap(shop))), /th dport 53/, 'no network bridges: no redirect')
 })
 
 t.test('hostile network values: a bad address or VIP is skipped, the rest kept', async (t) => {
@@ -82,23 +97,24 @@ t.test('vipStatus: a row per network VIP', async (t) => {
   ])
 })
 
-t.test('Ingress: the hairpin names every network bridge the overlay gives it', async (t) => {
+t.test('Ingress: the hairpin and DNS name every network bridge the overlay gives it', async (t) => {
   const inputs: string[] = []
   const current = snap(shop)
   const cat = { current: () => current, onChange: () => () => {} }
   const ing = new Ingress({
     catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, clock: new FakeClock(),
-    networkBridge: (n) => (n.vni === 4099 ? 'bad name!' : `mbr-${n.vni}`),
+    networkBridges: (sn) => (sn.networks ?? []).map((n) => ({ bridge: n.vni === 4099 ? 'bad name!' : `mbr-${n.vni}`, gateway: '10.80.1.1', subnet: n.subnet })),
     exec: async (cmd, _args, input) => { if (cmd === 'nft' && input) inputs.push(input); return '' },
   })
   await ing.start()
   t.match(inputs[0], 'oifname { "mesh-br", "mbr-4097" } masquerade', 'a name that cannot be written is left out, not the ruleset')
   t.match(inputs[0], 'ip daddr 10.82.0.40 meta l4proto')
+  t.match(inputs[0], 'iifname "mbr-4097" ip daddr != 10.80.0.0/20 meta l4proto { tcp, udp } th dport 53 dnat to 10.80.1.1')
   await ing.stop()
 })
 
 // Without nft and root the check does not run: tap reports it as skipped (with the reason), not as passed.
 const kernel = await execCommand('nft', ['--version']).then(() => process.getuid?.() === 0, () => false)
 t.test('the kernel accepts the per-network ruleset (nft --check)', { skip: kernel ? false : 'needs nft and root' }, async (t) => {
-  await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft(snap(shop, legacy)), { snatAddr: '10.77.1.1', networkBridges: ['mbr-4097', 'mbr-4099'] })))
+  await t.resolves(execCommand('nft', ['-c', '-f', '-'], nftIngressRuleset(planNft(snap(shop, legacy)), { snatAddr: '10.77.1.1', networkBridges: bridges })))
 })
