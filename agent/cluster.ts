@@ -5,17 +5,17 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { Manager, RequestRefusedError, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
-import { DockerRuntime, LogShipper, TaskRunner, registryResolver } from '../src/runtime/index.ts'
+import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
-import type { Config } from '../src/config/index.ts'
+import { DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
@@ -100,8 +100,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   if (c.init || existsSync(storePath)) {
     const store = openSqliteStore(storePath)
     parts.store = store
+    // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
+    const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
-      store, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
+      store, vault, vipRange: c.vipRange, log: logFn(log.child({ sub: 'manager' })),
       // Registered overlay subnets are /N of this range; task addresses must lie in the reporting node's registered one.
       overlayRange: config.overlay.range, overlaySubnetPrefix: config.overlay.subnetPrefix,
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
@@ -110,6 +112,7 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     })
     parts.manager = manager
     parts.init = await manager.init()
+    await vault.load()
     if (parts.init.tokensChanged) {
       log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     }
@@ -142,6 +145,7 @@ function newLink(config: Readonly<Config>, log: Logger, target: { host: string; 
     onLogs: (msg) => parts.logs?.handle(msg),
     onGossipKeys,
     onPeers: (peers) => overlay.setPeers(peers),
+    onValues: (kind, values) => parts.runner?.setValues(kind, values),
     ...(onTls ? { onTls } : {}),
     ...(!self && config.cluster.token ? { token: config.cluster.token } : {}),
   })
@@ -228,7 +232,10 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   })
   await parts.dataPlane.start(gateway)
   const link = parts.link
+  // Secrets and configs: in memory, and per task in a tmpfs under /run (never the data dir).
+  const files = new TaskFiles({ runDir: join(DEFAULT_RUN_DIR, config.gossip.name.replace(/[^A-Za-z0-9_.-]/g, '_')), dataDir: config.dataDir, tmpfs: new ExecTmpfs() })
   parts.runner = new TaskRunner({
+    files,
     runtime: new DockerRuntime({
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,

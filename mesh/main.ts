@@ -9,6 +9,7 @@ import { dnsCommand } from './dns.ts'
 import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
 import { keyCommand } from './key.ts'
+import { configCommand, secretCommand } from './secret.ts'
 import { versionCommand } from './version.ts'
 import { infoCommand } from './info.ts'
 import { completionCommand } from './completion.ts'
@@ -58,6 +59,8 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(caCommand())
   program.addCommand(uiCommand())
   program.addCommand(keyCommand())
+  program.addCommand(secretCommand())
+  program.addCommand(configCommand())
   program.addCommand(versionCommand())
   program.addCommand(infoCommand())
   program.addCommand(completionCommand(() => buildProgram()))

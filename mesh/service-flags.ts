@@ -4,12 +4,13 @@ import { parseCpus, parseDuration, parseKeyValue, parseMemory, parsePublish } fr
 import type { Resources, RestartPolicy, ServiceRecord, ServiceSpecRequest, UpdateConfig } from '../src/api/index.ts'
 import { applySchedulingFlags, type SchedulingFlags } from './scheduling-flags.ts'
 import { applyContainerFlags, containerOptions, type ContainerFlags } from './container-flags.ts'
+import { applyFileRefFlags, fileRefOptions, type FileRefFlags } from './file-ref-flags.ts'
 
 /**
  * The spec flags `mesh service create` and `update` share, and how they apply to a spec request (pure). The flags of
  * the container itself (healthcheck, hostname, user, workdir, entrypoint, mounts) are in container-flags.ts.
  */
-export interface SpecFlags extends ContainerFlags, SchedulingFlags {
+export interface SpecFlags extends ContainerFlags, SchedulingFlags, FileRefFlags {
   publish?: string[]
   constraint?: string[]
   env?: string[]
@@ -68,7 +69,7 @@ export function specOptions(c: Command, forUpdate: boolean): Command {
     .option('--update-monitor <dur>', 'how long a new task is watched for failure, e.g. 5s')
     .option('--update-failure-action <action>', 'pause | continue | rollback')
     .option('--endpoint-mode <mode>', 'vip | dnsrr')
-  return containerOptions(head, forUpdate)
+  return fileRefOptions(containerOptions(head, forUpdate), forUpdate)
     .option('--with-registry-auth', 'send the registry credentials for the image (from ~/.docker/config.json) to the nodes')
     .option('--no-resolve-image', 'do not ask the registry to pin the image tag to a digest (nodes may run different images under one tag)')
     .option('-d, --detach', 'return at once instead of waiting for the tasks to converge')
@@ -101,6 +102,7 @@ export function applySpecFlags<T extends ServiceSpecRequest>(spec: T, f: SpecFla
   }
   for (const l of list(forUpdate ? 'labelAdd' : 'label')) { const [k, v] = parseKeyValue(l, '--label'); s.labels = { ...s.labels, [k]: v } }
   applyContainerFlags(s, f, forUpdate)
+  applyFileRefFlags(s, f, forUpdate)
   if (forUpdate) {
     for (const p of list('publishRm')) s.ports = (s.ports ?? []).filter((x) => String(x.published) !== p.split(':')[0])
     for (const c of list('constraintRm')) s.constraints = (s.constraints ?? []).filter((x) => x.replace(/\s/g, '') !== c.replace(/\s/g, ''))

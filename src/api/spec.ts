@@ -1,5 +1,6 @@
 import { ConfigError } from '../base/errors.ts'
 import { ServiceRequestError } from './errors.ts'
+import { withFileRefDefaults } from './file-refs.ts'
 import type { MountSpec, PortSpec, Resources, RestartPolicy, ServiceSpec, UpdateConfig } from './types.ts'
 
 /**
@@ -40,7 +41,7 @@ export type ServiceSpecRequest = Partial<Omit<ServiceSpec, 'resources' | 'restar
 /** Spec fields a request may set to null to remove them (a stack redeploy whose file no longer sets `command`). */
 export const OPTIONAL_SPEC_FIELDS = [
   'healthcheck', 'entrypoint', 'command', 'registryAuth', 'hostname', 'user', 'workdir', 'placementPreferences',
-  'maxReplicasPerNode', 'forceUpdate',
+  'maxReplicasPerNode', 'forceUpdate', 'secrets', 'configs',
 ] as const
 const SETTINGS = ['restartPolicy', 'updateConfig', 'rollbackConfig'] as const
 
@@ -83,6 +84,8 @@ export function serviceSpecFromRequest(body: unknown, base: ServiceSpec): Servic
     }
   }
   for (const k of OPTIONAL_SPEC_FIELDS) if (spec[k] === null) delete spec[k]
+  // A client may send a secret or config as `{name}` only: docker's target, uid, gid and mode are filled in.
+  for (const k of ['secrets', 'configs'] as const) if (spec[k] !== undefined) spec[k] = withFileRefDefaults(spec[k]) as never
   return spec
 }
 

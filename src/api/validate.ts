@@ -8,6 +8,7 @@ import { validateConstraints } from './constraints.ts'
 import { parseImageRef } from './image-ref.ts'
 import { ServiceSpecError } from './errors.ts'
 import { containerProblems } from './validate-container.ts'
+import { fileRefProblems } from './file-refs.ts'
 import { isGlobalMode, isJobMode } from './mode.ts'
 import { defaultUpdateConfig } from './spec.ts'
 import type { ServiceSpec, UpdateConfig } from './types.ts'
@@ -82,6 +83,7 @@ export function validateServiceSpec(spec: ServiceSpec): string[] {
     published.add(key)
   }
   p.push(...containerProblems(spec))
+  p.push(...fileRefProblems(spec))
   p.push(...validateConstraints(spec.constraints))
   const { limits, reservations } = spec.resources
   nonNegative(limits.memoryBytes, 'memory limit')

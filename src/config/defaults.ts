@@ -10,6 +10,12 @@ export const DEFAULT_CONFIG_FILE = '/etc/mesh/agent.yaml'
 /** Agent state: WireGuard key, overlay lease, control socket, store. */
 export const DEFAULT_DATA_DIR = '/var/lib/mesh'
 
+/**
+ * Where a node keeps its tasks' secret and config files: `<this>/<node name>/tasks/<task id>`, one tmpfs per task,
+ * in memory (/run), never under the data dir.
+ */
+export const DEFAULT_RUN_DIR = '/run/mesh'
+
 /** Gossip (memberlist/serf) UDP and TCP port, bound and advertised. */
 export const DEFAULT_GOSSIP_PORT = 7946
 

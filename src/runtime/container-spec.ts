@@ -1,5 +1,6 @@
 import type Docker from 'dockerode'
 import type { MountSpec, TaskRecord } from '../api/types.ts'
+import type { FileBind } from './task-files.ts'
 
 /**
  * A task → the Docker container that runs it (pure). Names follow Swarm: `<service>.<slot>.<taskid>`, or
@@ -81,9 +82,11 @@ export function graceSeconds(ms: number): number {
  * The create request. Restart policy is always "no": a task that ends is replaced by the manager with a new task,
  * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
  * `dns`: the resolvers the container uses (Docker's embedded DNS forwards names it does not know to them).
- * `nodeHostname`: this node's name, for `{{.Node.Hostname}}` in a hostname template.
+ * `nodeHostname`: this node's name, for `{{.Node.Hostname}}` in a hostname template. `files`: the task's secret and
+ * config files (task-files.ts), bound read-only at their targets — the engine sees their host paths, never a value.
  */
-export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = [], nodeHostname = ''): Docker.ContainerCreateOptions {
+export function containerCreateOptions(task: TaskRecord, network: string, dns: readonly string[] = [], nodeHostname = '',
+  files: readonly FileBind[] = []): Docker.ContainerCreateOptions {
   const s = task.spec
   const hostPorts = s.ports.filter((p) => p.mode === 'host')
   const opts: Docker.ContainerCreateOptions = {
@@ -96,7 +99,7 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
       RestartPolicy: { Name: 'no' },
       NetworkMode: network,
       ...(dns.length > 0 ? { Dns: [...dns] } : {}),
-      Mounts: s.mounts.map(engineMount),
+      Mounts: [...s.mounts.map(engineMount), ...files.map((f): Docker.MountSettings => ({ Type: 'bind', Source: f.source, Target: f.target, ReadOnly: true }))],
       ...(s.resources.limits.nanoCpus > 0 ? { NanoCpus: s.resources.limits.nanoCpus } : {}),
       ...(s.resources.limits.memoryBytes > 0 ? { Memory: s.resources.limits.memoryBytes } : {}),
       ...(hostPorts.length > 0 ? {

@@ -1,5 +1,6 @@
 import Docker from 'dockerode'
 import type { TaskRecord } from '../api/types.ts'
+import type { FileBind } from './task-files.ts'
 import { DEFAULT_DOCKER_SOCKET } from '../config/index.ts'
 import { LABEL, containerCreateOptions, containerName, graceSeconds } from './container-spec.ts'
 import { JsonLines } from '../base/ndjson.ts'
@@ -125,9 +126,9 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
-  async create(task: TaskRecord, network: string): Promise<string> {
+  async create(task: TaskRecord, network: string, files: readonly FileBind[] = []): Promise<string> {
     try {
-      const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns, this.#nodeHostname))
+      const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns, this.#nodeHostname, files))
       return c.id
     } catch (err) {
       throw engineError('create', containerName(task), err)

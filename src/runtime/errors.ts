@@ -50,3 +50,13 @@ export class RegistryError extends MeshError {
     super('MESH_ERR_REGISTRY', message, options)
   }
 }
+
+/**
+ * A task's secret or config files could not be made on this node: a value the manager has not sent (yet), a tmpfs
+ * that would not mount, a file that could not be written. The message names the reference, never its value.
+ */
+export class TaskFilesError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_TASK_FILES', message, options)
+  }
+}

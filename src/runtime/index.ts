@@ -15,6 +15,11 @@
  * is the manager node's way to learn a tag's digest: the Registry API v2 directly, plain HTTP only where the engine's
  * `insecure-registries` allow it.
  *
+ * Secrets and configs (task-files.ts): the values the manager sends for this node's tasks stay in memory; before a
+ * task's container is created its files are written to a tmpfs of its own under the run dir (never the data dir)
+ * and bound read-only at their targets; a task whose value has not arrived waits ("waiting: secret … has not
+ * reached this node yet"); the files go when the task no longer needs them, and at start for tasks no longer here.
+ *
  * Who calls it: the agent, on every node, with the overlay's Docker network name; the manager feeds it.
  * `LogShipper` is the node's half of `mesh service logs`: asked on the watch stream, it reads task containers' logs
  * from the engine (one `LogDemuxer` for Docker's framed log stream, shared with the runner's last-log-line) and
@@ -30,6 +35,8 @@
  * networks it did not label; retry a rejected or failed task.
  */
 export { TaskRunner, type TaskRunnerOptions, type Log } from './task-runner.ts'
+export { TaskFiles, type FileBind, type TaskFileStore, type TaskFilesOptions } from './task-files.ts'
+export { ExecTmpfs, type Tmpfs } from './tmpfs.ts'
 export { DockerRuntime, byDigest, type DockerRuntimeOptions } from './docker-runtime.ts'
 export {
   credentialsFor, insecureRegistryCheck, registryLocation, registryResolver, resolveImageDigest,
@@ -38,7 +45,7 @@ export {
 export { planContainers, isTerminal, type ContainerAction, type RemoveReason } from './plan.ts'
 export { LABEL, containerName, containerLabels, containerCreateOptions } from './container-spec.ts'
 export { PullProgress, type PullEvent } from './pull-progress.ts'
-export { EngineError, RegistryError } from './errors.ts'
+export { EngineError, RegistryError, TaskFilesError } from './errors.ts'
 export { LogShipper, engineLogPath, splitTimestamp, type LogShipperOptions } from './log-shipper.ts'
 export { LogDemuxer, type DemuxedLine, type LogStream } from './log-demux.ts'
 export type {

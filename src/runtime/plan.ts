@@ -116,3 +116,14 @@ export function planContainers(assigned: readonly TaskRecord[], containers: read
 export function laterState(a: TaskState, b: TaskState): 'a' | 'b' {
   return index(b) >= index(a) ? 'b' : 'a'
 }
+
+/**
+ * Tasks whose secret and config files must stay on the node (pure): those wanted running and not ended, those whose
+ * container still runs, and `busy` ones (an operation in flight). Every other task's files go (task-files.ts prune).
+ */
+export function tasksKeepingFiles(assigned: readonly TaskRecord[], containers: readonly ContainerInfo[], busy: Iterable<string>): Set<string> {
+  const keep = new Set(busy)
+  for (const t of assigned) if (t.desiredState === 'running' && !isTerminal(t.status.state)) keep.add(t.id)
+  for (const c of containers) if (c.taskId && isLive(c.state)) keep.add(c.taskId)
+  return keep
+}

@@ -1,4 +1,5 @@
 import type { TaskRecord, TaskStatus } from '../api/types.ts'
+import type { FileBind } from './task-files.ts'
 
 /**
  * The role interface between the task runner and a container engine (swarmkit's executor, reduced to what mesh
@@ -73,8 +74,11 @@ export interface ContainerRuntime {
   list(): Promise<ContainerInfo[]>
   /** Make `ref` present: inspect, else pull it, calling `onProgress(0..100)` while pulling. Rejects with the engine's text. */
   ensureImage(ref: string, onProgress: (pct: number) => void, o?: PullOptions): Promise<'present' | 'pulled'>
-  /** Create (not start) the task's container attached to `network`; returns the container id. */
-  create(task: TaskRecord, network: string): Promise<string>
+  /**
+   * Create (not start) the task's container attached to `network`, with `files` (its secrets and configs,
+   * task-files.ts) bind-mounted read-only; returns the container id.
+   */
+  create(task: TaskRecord, network: string, files?: readonly FileBind[]): Promise<string>
   start(id: string): Promise<void>
   /** SIGTERM, then SIGKILL after `graceMs` (default: the container's own StopTimeout). A stopped or missing container is fine. */
   stop(id: string, graceMs?: number): Promise<void>

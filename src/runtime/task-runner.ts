@@ -4,9 +4,12 @@ import { TASK_STATES, type TaskRecord, type TaskState } from '../api/types.ts'
 import { EngineError, engineText } from './errors.ts'
 import { KeyedQueue } from './keyed-queue.ts'
 import { RetrySchedule } from './retry.ts'
-import { isTerminal, laterState, planContainers, type ContainerAction } from './plan.ts'
+import { isTerminal, laterState, planContainers, tasksKeepingFiles, type ContainerAction } from './plan.ts'
 import { engineStatus, exitStatus, isExited, isLive, lostStatus, runningStatus, sameStatus, type Status } from './statuses.ts'
-import type { ContainerRuntime, ContainerStatus, EventSubscription, RegistryAuth, ReportFn, RuntimeEvent, TaskReport } from './runtime.ts'
+import type { ContainerInfo, ContainerRuntime, ContainerStatus, EventSubscription, RegistryAuth, ReportFn, RuntimeEvent, TaskReport } from './runtime.ts'
+import type { DeliveredValue } from '../api/secrets.ts'
+import type { FileBind, TaskFileStore } from './task-files.ts'
+import { TaskFilesError } from './errors.ts'
 
 /**
  * The node's executor loop: runs the tasks the manager assigns to this node through a ContainerRuntime and
@@ -32,6 +35,8 @@ export interface TaskRunnerOptions {
   now?: () => number
   /** First retry delay after an engine call failed, ms; doubles per failure up to 30000. Default 1000. */
   retryMs?: number
+  /** Tasks' secret and config files (task-files.ts). Default: none (a task that uses one waits for ever). */
+  files?: TaskFileStore
   log?: Log
 }
 
@@ -50,6 +55,9 @@ export class TaskRunner {
   readonly #now: () => number
   readonly #retryMs: number
   readonly #log: Log
+  readonly #files: TaskFileStore | null
+  /** Tasks waiting for a secret or config value the manager has not sent: not tried again until values arrive. */
+  readonly #waiting = new Set<string>()
 
   #phase: 'new' | 'started' | 'stopped' = 'new'
   #assigned = new Map<string, TaskRecord>()
@@ -82,6 +90,7 @@ export class TaskRunner {
     this.#now = o.now ?? Date.now
     this.#retryMs = o.retryMs ?? 1000
     this.#log = o.log ?? (() => {})
+    this.#files = o.files ?? null
     this.#retry = new RetrySchedule(this.#clock, this.#retryMs, MAX_RETRY_MS, () => this.#kick())
     this.#ops = new KeyedQueue(concurrency, (key, failure) => this.#settled(key, failure))
   }
@@ -107,6 +116,14 @@ export class TaskRunner {
         this.#observed.delete(id)
       }
     }
+    for (const id of this.#waiting) if (!this.#assigned.has(id)) this.#waiting.delete(id)
+    this.#kick()
+  }
+
+  /** The node's secret or config values (the watch stream's full list): tasks waiting for one are tried again. */
+  setValues(kind: 'secrets' | 'configs', values: readonly DeliveredValue[]): void {
+    this.#files?.setValues(kind, values)
+    this.#waiting.clear()
     this.#kick()
   }
 
@@ -216,11 +233,24 @@ export class TaskRunner {
     }
     if (this.#phase !== 'started') return
     const tasks = [...this.#assigned.values()].map((t) => this.#effective(t))
+    if (this.#files) await this.#pruneFiles(tasks, containers)
+    if (this.#phase !== 'started') return
     const actions = planContainers(tasks, containers, this.#observed)
     this.#retry.prune(new Set(actions.map((a) => a.taskId)))
     for (const a of actions) {
       if (busy.has(a.taskId) || this.#ops.has(a.taskId) || this.#retry.waiting(a.taskId)) continue
+      if (a.kind === 'create' && this.#waiting.has(a.taskId)) continue
       this.#enqueue(a.taskId, () => this.#execute(a))
+    }
+  }
+
+  /** Remove the files of tasks that no longer need them (plan.ts; the first pass after a start clears an earlier run's). */
+  async #pruneFiles(tasks: readonly TaskRecord[], containers: readonly ContainerInfo[]): Promise<void> {
+    try {
+      const removed = await (this.#files as TaskFileStore).prune(tasksKeepingFiles(tasks, containers, this.#ops.keys()))
+      for (const id of removed) this.#log('info', 'task files removed', { task: id })
+    } catch (err) {
+      this.#log('warn', 'task files cleanup failed; will retry', { err: (err as Error).message })
     }
   }
 
@@ -277,6 +307,13 @@ export class TaskRunner {
     if (!this.#wanted(id) || this.#ended(id)) return
     const task = this.#assigned.get(id) ?? planned
     this.#observed.add(id)
+    // A secret or config not here yet: wait (never start without it) until the manager sends values again.
+    const missing = this.#files ? this.#files.missing(task) : null
+    if (missing) {
+      this.#waiting.add(id)
+      this.#report(id, { state: 'preparing', message: `waiting: ${missing}` })
+      return
+    }
     this.#report(id, { state: 'preparing', message: 'preparing' })
     let shown = -1
     try {
@@ -291,9 +328,17 @@ export class TaskRunner {
       return
     }
     if (!this.#wanted(id)) return // the planner reports shutdown (no container yet)
+    let files: FileBind[] = []
+    try {
+      if (this.#files) files = await this.#files.prepare(task)
+      else if (task.spec.secrets?.length || task.spec.configs?.length) throw new TaskFilesError('this node keeps no secret or config files')
+    } catch (err) {
+      this.#report(id, engineStatus('rejected', err instanceof TaskFilesError ? err.message : said(err)))
+      return
+    }
     let containerId: string
     try {
-      containerId = await this.#rt.create(task, this.#network)
+      containerId = await this.#rt.create(task, this.#network, files)
     } catch (err) {
       this.#report(id, engineStatus('rejected', said(err)))
       return

@@ -3,6 +3,7 @@ import { ConfigError } from '../base/errors.ts'
 import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { NodeOverlay, Resources, TaskRecord, TaskStatus } from '../api/types.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
+import type { DeliveredValue } from '../api/secrets.ts'
 import type { GossipKeyring, LogControl, OverlayPeer, WatchMessage } from '../api/watch.ts'
 import { gossipKeyringProblem } from './gossip-keys.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
@@ -42,6 +43,11 @@ export interface WorkerLinkOptions {
   onLogs?(m: LogControl): void
   /** Every node's registered overlay key and subnet (`{peers}`, a full list): who may be a WireGuard peer. */
   onPeers?(peers: OverlayPeer[]): void
+  /**
+   * The secret or config values this node's tasks use (`{secrets}` / `{configs}`, a full list each time; checked
+   * here: a list of {id, data} with base64 data). Kept in memory only, never logged.
+   */
+  onValues?(kind: 'secrets' | 'configs', values: DeliveredValue[]): void
   /**
    * The cluster's gossip keyring (join reply, then `{gossipKeys}` on the stream; checked before it is handed on).
    * Return true once applied: the link then acknowledges its version to the manager.
@@ -272,6 +278,12 @@ export class WorkerLink {
     try {
       if (typeof raw !== 'object' || raw === null) throw new Error('not an object')
       const msg = raw as WatchMessage
+      for (const kind of ['secrets', 'configs'] as const) {
+        const values = msg[kind]
+        if (values === undefined) continue
+        if (!isValueList(values)) throw new Error(`${kind} is not a list of {id, data}`)
+        this.#o.onValues?.(kind, values)
+      }
       if (msg.tasks) this.#o.onAssignments(msg.tasks)
       if (msg.catalog) this.#o.onCatalog?.(msg.catalog)
       if (msg.logs || msg.logsCancel) this.#o.onLogs?.(msg)
@@ -296,4 +308,10 @@ export class WorkerLink {
       .then((r) => { if (r.status !== 200) throw new Error(r.message) })
       .catch((err: Error) => this.#o.log('warn', 'gossip keyring acknowledgement failed (sent again when the stream reopens)', { version: keys.version, err: err.message }))
   }
+}
+
+/** `{secrets}` / `{configs}` as the manager sends them: ids and base64 values. */
+function isValueList(v: unknown): v is DeliveredValue[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && typeof (x as DeliveredValue).id === 'string' &&
+    (x as DeliveredValue).id !== '' && typeof (x as DeliveredValue).data === 'string' && /^[A-Za-z0-9+/]*={0,2}$/.test((x as DeliveredValue).data))
 }

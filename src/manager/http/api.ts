@@ -23,6 +23,8 @@ import { redactRegistryAuthMiddleware } from '../registry-auth.ts'
 import { createPinned, resolveModeOf, updatePinned, type ResolveMode } from '../image-resolve.ts'
 import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../api/index.ts'
 import { completedTasks } from '../jobs.ts'
+import { neededValues } from '../delivery.ts'
+import { mountSecrets } from './secrets-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -171,6 +173,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.status(204).end()
   })
 
+  // ---- secrets and configs (secrets-api.ts) ---------------------------------------------------------------
+  mountSecrets(app, m)
+
   // ---- tasks -----------------------------------------------------------------------------------------------
   app.get('/v1/tasks', requireAdmin, (req, res) => {
     let serviceId: string | undefined
@@ -234,7 +239,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     res.json({ nodeId: n.id, hostname: n.hostname, state: n.state })
   })
   /**
-   * The push stream (NDJSON): `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
+   * The push stream (NDJSON): `{secrets}` and `{configs}` with the values this node's live tasks use (only those,
+   * sent before the `{tasks}` that needs them; delivery.ts), `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
    * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
    * CA rotation) and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
    * stream ends when the node is removed (`mesh node rm`).
@@ -247,6 +253,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     let timer: TimerHandle | null = null
     /** What each kind of line last said on this stream: a line goes out only when its content changed. */
     const last = new Map<string, string>()
+    // A new stream starts with no values on the node's side (an agent keeps them in memory only): none to drop.
+    last.set('secrets', 'ids:').set('configs', 'ids:')
     const put = (kind: string, content: string, line = `${content}\n`): void => {
       if (content === '' || last.get(kind) === content) return
       last.set(kind, content)
@@ -258,7 +266,16 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
       }
-      put('tasks', JSON.stringify({ tasks: assignments(m, node.id) }))
+      const tasks = assignments(m, node.id)
+      // Values before the assignment that needs them, so a new task's files can be written at once (delivery.ts).
+      const needed = neededValues(tasks)
+      for (const kind of ['secrets', 'configs'] as const) {
+        if (last.get(kind) === `ids:${needed[kind].join(',')}`) continue
+        const values = m.fileValues(kind, needed[kind])
+        // Keyed by the ids actually sent: a value that could not be read yet is tried again on the next change.
+        put(kind, `ids:${values.map((v) => v.id).join(',')}`, `${JSON.stringify({ [kind]: values })}\n`)
+      }
+      put('tasks', JSON.stringify({ tasks }))
       const catalog = m.catalog()
       put('catalog', catalog.content, catalog.line) // compared without its revision
       const peers = m.overlayPeersLine() // already a line

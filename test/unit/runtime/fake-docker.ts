@@ -9,6 +9,7 @@ import type {
   ContainerInfo, ContainerRuntime, ContainerState, ContainerStatus, EventSubscription, HealthState, PullOptions, RuntimeEvent,
 } from '../../../src/runtime/index.ts'
 import type { TaskRecord } from '../../../src/api/types.ts'
+import type { FileBind } from '../../../src/runtime/task-files.ts'
 
 export interface FakeContainer {
   id: string
@@ -97,8 +98,8 @@ export class FakeDocker implements ContainerRuntime {
     }
   }
 
-  async create(task: TaskRecord, network: string): Promise<string> {
-    const config = containerCreateOptions(task, network)
+  async create(task: TaskRecord, network: string, files: readonly FileBind[] = []): Promise<string> {
+    const config = containerCreateOptions(task, network, [], '', files)
     const name = config.name as string
     this.calls.push(`create ${name}`)
     if (!this.images.has(task.spec.image)) throw new EngineError('create', name, `No such image: ${task.spec.image}`, 404)
