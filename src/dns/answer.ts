@@ -99,9 +99,9 @@ export class Responder {
     }
     if (q.qclass !== CLASS_IN) return this.#refuseOrForward(msg, q, fromIp)
     const sc = this.scopes()
-    let zone = sc.all
-    let e: Entry | undefined
     const asker = askerOf(sc, fromIp)
+    let zone = asker === null ? sc.all : asker.zones[0] as Zone
+    let e: Entry | undefined
     if (asker === null) {
       if (zone.byStack.size !== 0) {
         const stack = zone.ipStack.get(fromIp)

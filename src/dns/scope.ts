@@ -32,8 +32,9 @@ export interface Asker {
 
 export interface Scopes {
   revision: number
-  /** Today's zone: the whole catalog with its `vip` and `ip` fields (askers on no network). */
-  all: Zone
+  /** Today's zone: the whole catalog with its `vip` and `ip` fields (askers on no network). Built on first use when
+   *  there are networks (tasks and network containers never need it). */
+  readonly all: Zone
   /** True when nothing but the default network exists: every asker sees `all`. */
   flat: boolean
   /** Zone per network id (the default network under DEFAULT_NETWORK). */
@@ -100,11 +101,12 @@ export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions): Scopes {
     }
   }
   const zoneOpts: ZoneOptions = { domain: opts.domain, ttlSec: opts.ttlSec, reverseCidrs: [...opts.reverseCidrs, ...networkCidrs] }
-  const all = buildZone(snap, zoneOpts)
-  const base = { revision: snap.revision, all, ranges, gateways, networkCidrs, defaultCidrs: opts.defaultCidrs }
+  const base = { revision: snap.revision, ranges, gateways, networkCidrs, defaultCidrs: opts.defaultCidrs }
   if (!hasNetworks(snap)) {
-    return { ...base, flat: true, byNetwork: new Map([[DEFAULT_NETWORK, all]]), askers: new Map(), known: new Set() }
+    const all = buildZone(snap, zoneOpts)
+    return { ...base, all, flat: true, byNetwork: new Map([[DEFAULT_NETWORK, all]]), askers: new Map(), known: new Set() }
   }
+  let all: Zone | null = null
   const places = new Map<string, ServicePlace[]>()
   const ids = new Set<string>([DEFAULT_NETWORK])
   for (const n of snap.networks ?? []) if (!defaults.has(n.id)) ids.add(n.id)
@@ -127,12 +129,19 @@ export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions): Scopes {
       }
     }
   }
+  // Every service is on a network, so the networks' names are every name an asker on a network could be denied.
   const known = new Set<string>()
-  for (const z of [all, ...byNetwork.values()]) {
+  for (const z of byNetwork.values()) {
     for (const k of z.names.keys()) known.add(k)
     for (const m of z.byStack.values()) for (const k of m.keys()) known.add(k)
   }
-  return { ...base, flat: false, byNetwork, askers, known }
+  return {
+    ...base, flat: false, byNetwork, askers, known,
+    get all(): Zone {
+      all ??= buildZone(snap, zoneOpts)
+      return all
+    },
+  }
 }
 
 /** Which view a source address gets; null: the whole catalog (`all`), as before networks. */
