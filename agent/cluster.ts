@@ -8,7 +8,7 @@ import { realClock } from '../src/base/clock.ts'
 import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
-import { MANAGER_SOCKET, defaultServiceSpec } from '../src/api/index.ts'
+import { MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
@@ -81,8 +81,8 @@ export interface ClusterParts {
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   logs?: LogShipper
-  /** The manager's init result (managers), for the banner. */
-  init: { created: boolean; clusterId: string; tokensChanged: boolean } | null
+  /** The manager's init result (managers), for the banner (`unlockKey`: a new cluster with --autolock, shown once). */
+  init: { created: boolean; clusterId: string; tokensChanged: boolean; unlockKey?: string } | null
   /** The manager's gossip subscription (node state from member events): ended before the store closes. */
   unsubscribeGossip?: () => void
   /** Node state updates in flight: awaited before the store closes. */
@@ -111,8 +111,9 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
       resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
     })
     parts.manager = manager
-    parts.init = await manager.init()
-    await vault.load()
+    parts.init = await manager.init({ autolock: c.autolock })
+    if (c.autolock && !parts.init.created) log.child({ sub: 'manager' }).warn('--autolock applies to a new cluster only: this manager keeps its vault as it is')
+    if (vault.locked) log.child({ sub: 'manager' }).warn('the manager is locked (autolock): it answers nothing until mesh unlock')
     if (parts.init.tokensChanged) {
       log.child({ sub: 'manager' }).warn('this cluster now has a certificate authority: its join tokens changed (mesh token show worker); nodes that joined before must join again')
     }
@@ -217,7 +218,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     if (created) {
       process.stdout.write(`Cluster initialised: this node (${hostname}) is now a manager.\n\n` +
         `To add a worker to this cluster, run on it:\n    MESH_JOIN_TOKEN=${t.worker} mesh agent --join ${addr}\n\n` +
-        `To add a manager: mesh token show manager\n`)
+        `To add a manager: mesh token show manager\n` + (parts.init?.unlockKey ? unlockKeyText(parts.init.unlockKey) : ''))
     }
   }
   if (!parts.link) return
@@ -240,7 +241,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,
     report: (taskId, status) => link.report(taskId, status),
-    registryAuth: (task) => task.spec.registryAuth,
+    registryAuth: (task) => (isSealedRegistryAuth(task.spec.registryAuth) ? undefined : task.spec.registryAuth), // opened by the manager's watch stream
     log: logFn(log.child({ sub: 'runtime' })),
   })
   await parts.runner.start()

@@ -25,6 +25,7 @@ interface AgentOpts {
   overlay?: string
   overlayRange?: string
   init?: boolean
+  autolock?: boolean
   token?: string
   tokenFile?: string
   manager?: string
@@ -55,6 +56,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--overlay <mode>', 'WireGuard container overlay: on (required), off, or auto (on when a Docker engine answers)').choices(['auto', 'on', 'off']))
     .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
     .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
+    .option('--autolock', 'with --init: lock the manager (prints an unlock key once); after a restart it answers nothing until `mesh unlock`')
     .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; visible in ps: prefer --token-file or MESH_JOIN_TOKEN)')
     .option('--token-file <path>', 'read the join token from a file (env MESH_JOIN_TOKEN)')
     .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
@@ -138,6 +140,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (Object.keys(gossip).length > 0) out.gossip = gossip
   const cluster: NonNullable<ConfigInput['cluster']> = {}
   if (o.init) cluster.init = true
+  if (o.autolock) cluster.autolock = true
   if (o.token !== undefined) cluster.token = o.token
   if (o.tokenFile !== undefined) cluster.token = readSecretFile(`--token-file ${o.tokenFile}`, o.tokenFile, read)
   if (o.manager !== undefined) cluster.manager = o.manager

@@ -10,6 +10,7 @@ import { caCommand } from './ca.ts'
 import { uiCommand } from './ui.ts'
 import { keyCommand } from './key.ts'
 import { configCommand, secretCommand } from './secret.ts'
+import { unlockCommand, unlockKeyCommand } from './unlock.ts'
 import { versionCommand } from './version.ts'
 import { infoCommand } from './info.ts'
 import { completionCommand } from './completion.ts'
@@ -61,6 +62,8 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(keyCommand())
   program.addCommand(secretCommand())
   program.addCommand(configCommand())
+  program.addCommand(unlockCommand())
+  program.addCommand(unlockKeyCommand())
   program.addCommand(versionCommand())
   program.addCommand(infoCommand())
   program.addCommand(completionCommand(() => buildProgram()))

@@ -17,6 +17,7 @@ function objectList<T extends ValueObject>(items: readonly T[], now: number, dri
   return {
     items,
     columns: driver ? ['ID', 'Name', 'Driver', 'CreatedAt', 'UpdatedAt'] : ['ID', 'Name', 'CreatedAt', 'UpdatedAt'],
+    headers: { CreatedAt: 'CREATED', UpdatedAt: 'UPDATED' },
     fields: (o) => ({
       ID: o.id, Name: o.spec.name, ...(driver ? { Driver: '' } : {}), CreatedAt: ago(o.createdAt), UpdatedAt: ago(o.updatedAt),
       Labels: Object.entries(o.spec.labels).map(([k, v]) => `${k}=${v}`).join(','),

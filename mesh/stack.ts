@@ -12,11 +12,13 @@ import { listOptions, renderList, type ListFlags } from './format/list.ts'
 import { SERVICE_FILTERS, TASK_FILTERS, serviceList, taskList } from './views.ts'
 import type { ServiceView } from './service-mode.ts'
 import { printWarnings, type ServiceAnswer } from './service-flags.ts'
+import { applyObjects, planObjects, removeObjects } from './stack-objects.ts'
 
 /**
  * `mesh stack …` (docker stack): deploy compose v3 files as services, list stacks, their services and tasks, remove
  * them. Loading, validation and planning are src/stack (pure); this file reads the files and talks to the manager
- * API: GET /v1/services, POST /v1/services, POST /v1/services/:id/update, DELETE /v1/services/:id, GET /v1/tasks.
+ * API: GET /v1/services, POST /v1/services, POST /v1/services/:id/update, DELETE /v1/services/:id, GET /v1/tasks;
+ * the stack's secrets and configs through mesh/stack-objects.ts.
  */
 
 
@@ -54,6 +56,8 @@ export interface DeployOptions {
   env?: Record<string, string | undefined>
   cwd?: string
   readFile?: (path: string) => string
+  /** Reads a secret's or config's `file:` (absolute path). Default readFileSync. */
+  readBytes?: (path: string) => Uint8Array
   /** How long to wait for convergence. Default 5 minutes. */
   timeoutMs?: number
   /** Poll interval while waiting. Default 500 ms. */
@@ -67,9 +71,10 @@ export interface DeployOptions {
 }
 
 /**
- * Load and validate every file, plan against the manager, then remove (only with `prune`), update and create
- * services — nothing is sent before the whole stack has passed. Unless detached, wait until the changed services
- * converge.
+ * Load and validate every file, read the values of the stack's secrets and configs, plan them and the services
+ * against the manager, then create the new secrets and configs, remove services (only with `prune`), update and
+ * create services — nothing is sent before the whole stack has passed (a missing external secret refuses it all).
+ * Unless detached, wait until the changed services converge.
  */
 export async function deployStack(client: StackClient, o: DeployOptions, io: StackIo = stdio): Promise<LoadedStack> {
   const loaded = loadStack({
@@ -77,9 +82,11 @@ export async function deployStack(client: StackClient, o: DeployOptions, io: Sta
     readFile: o.readFile ?? ((p) => readFileSync(p, 'utf8')),
   })
   for (const w of loaded.warnings) io.err(`warning: ${w}\n`)
+  const objects = await planObjects(client, loaded, o.readBytes ?? ((p) => readFileSync(p)))
   const current = await client.request<ServiceView[]>('GET', '/v1/services')
   const resolveImage = o.resolveImage ?? 'always'
   const plan = planStack(o.stack, loaded.services, current, { prune: o.prune ?? false, resolveImage })
+  await applyObjects(client, objects, io.out, io.err)
   for (const r of plan.remove) {
     io.out(`Removing service ${r.name}\n`)
     await client.request('DELETE', `/v1/services/${encodeURIComponent(r.id)}`)
@@ -164,21 +171,21 @@ export async function removeStacks(client: StackClient, stacks: readonly string[
   const all = await client.request<ServiceView[]>('GET', '/v1/services')
   for (const stack of stacks) {
     const mine = stackServices(stack, all)
-    if (mine.length === 0) {
-      io.err(`Nothing found in stack: ${stack}\n`)
-      continue
-    }
     for (const s of mine) {
       io.out(`Removing service ${s.spec.name}\n`)
       await client.request('DELETE', `/v1/services/${encodeURIComponent(s.id)}`)
     }
+    // After the services, so none uses them any more (docker stack rm's order).
+    const objects = await removeObjects(client, stack, io.out)
+    if (mine.length + objects === 0) io.err(`Nothing found in stack: ${stack}\n`)
   }
 }
 
 const DEPLOY_HELP = `
 Compose v3 files (version "3" or "3.x", or none) are validated against docker/cli's compose schema; a key that
 does not belong where it stands is an error naming the file and key path, and nothing is deployed. Keys mesh does
-not implement (build, depends_on, secrets, …) are listed in one warning. \${VAR} and \${VAR:-default} are taken
+not implement (build, depends_on, …) are listed in one warning. Top-level secrets: and configs: with file: are
+created as <stack>_<name> before the services; external: true ones must exist, or nothing is deployed. \${VAR} and \${VAR:-default} are taken
 from the environment. Redeploying updates only the services whose spec changed; the stack's services that are no
 longer in the files stay as they are unless --prune removes them (as docker). The manager pins each image tag to
 its registry digest; a redeploy asks again (--resolve-image always) and rolls out a service whose tag now names
@@ -231,7 +238,7 @@ export function stackCommand(): Command {
   listOptions(cmd.command('ps').description('list the tasks of a stack').argument('<stack>'), TASK_FILTERS)
     .addHelpText('after', '\nExample:\n  mesh stack ps getstartedlab')
     .action((stack: string, f: ListFlags) => listStackTasks(client(), stack, f))
-  cmd.command('rm').alias('down').description('remove stacks (their services and tasks)').argument('<stack...>')
+  cmd.command('rm').alias('down').description('remove stacks (their services and tasks, then their own secrets and configs)').argument('<stack...>')
     .addHelpText('after', '\nExample:\n  mesh stack rm getstartedlab')
     .action((stacks: string[]) => removeStacks(client(), stacks))
   return cmd

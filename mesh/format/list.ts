@@ -26,6 +26,8 @@ export interface ListView<T> {
   fields: (item: T) => Record<string, string>
   /** The default table's columns (field names). */
   columns: readonly string[]
+  /** Headers that are not the field's name split into words (docker's `CREATED` over `.CreatedAt`). */
+  headers?: Readonly<Record<string, string>>
   /** The `--filter` keys this list takes and how each matches. */
   matchers?: Matchers<T>
   /** The filter keys that take one of a closed set of values, and that set (lower case). */
@@ -64,7 +66,7 @@ export function renderList<T>(view: ListView<T>, f: ListFlags): string {
       const fields = view.fields(i)
       return columns.map((c) => fields[c] ?? '')
     })
-    return table(columns.map(headerOf), rows)
+    return table(columns.map((c) => view.headers?.[c] ?? headerOf(c)), rows)
   }
   const isTable = format.startsWith('table ')
   const tpl = parseTemplate(isTable ? format.slice(6) : format)

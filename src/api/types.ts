@@ -113,6 +113,22 @@ export interface RegistryAuth {
 }
 
 /**
+ * `registryAuth` as the manager stores it (in the service spec and every task's copy): the credentials sealed by its
+ * vault for the service, so manager.db and its change history never hold them in plain. Only the manager makes and
+ * opens it; a node gets the plain RegistryAuth on its watch stream for the tasks it runs.
+ */
+export interface SealedRegistryAuth {
+  serveraddress: string
+  /** username, password and email, sealed (opaque text). */
+  sealed: string
+}
+
+/** Whether stored credentials are the sealed form (else plain: a request's, a watch stream's, or a store made before sealing). */
+export function isSealedRegistryAuth(a: RegistryAuth | SealedRegistryAuth | undefined): a is SealedRegistryAuth {
+  return a !== undefined && typeof (a as Partial<SealedRegistryAuth>).sealed === 'string'
+}
+
+/**
  * replicated: N long-running tasks; global: one per eligible node. Jobs (Swarm's replicated-job / global-job) run
  * to completion: a replicated job runs `totalCompletions` successful tasks, at most `maxConcurrent` at once; a global
  * job runs once on each eligible node. A completed job task is not restarted.
@@ -146,8 +162,11 @@ export interface ServiceSpec {
   healthcheck?: HealthcheckSpec
   /** Time a task gets to stop (SIGTERM → SIGKILL). Default 10000. */
   stopGracePeriodMs: number
-  /** Pull credentials (`--with-registry-auth`), handed to the nodes with each task; redacted by the API. */
-  registryAuth?: RegistryAuth
+  /**
+   * Pull credentials (`--with-registry-auth`): plain in a request, sealed in the store (SealedRegistryAuth), plain
+   * again on the watch stream to a node that runs the task; redacted by the API.
+   */
+  registryAuth?: RegistryAuth | SealedRegistryAuth
   /** Container hostname (`--hostname`); the engine's default (the container id) when absent. */
   hostname?: string
   /** User the command runs as (`--user uid[:gid]` or a name), as docker's. */

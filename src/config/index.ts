@@ -70,6 +70,11 @@ export interface ClusterConfig {
    * one (12 h, as Swarm, for a new cluster). Default null.
    */
   gossipKeyRotationMs: number | null
+  /**
+   * With `init`: lock the new cluster's managers (Swarm's `--autolock`): the vault's key-encryption key is kept sealed
+   * by an unlock key, printed once; after a restart the manager answers nothing until `mesh unlock`. Default false.
+   */
+  autolock: boolean
 }
 
 /** A partial config as read from a file, the environment or flags. */
@@ -89,7 +94,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     gossip: profile === 'local' ? localGossipConfig() : lanGossipConfig(),
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
-    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null },
+    cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false },
   }
 }
 
@@ -286,6 +291,8 @@ function validate(c: Config): void {
     throw new ConfigError(`gossip key rotation ${cl.gossipKeyRotationMs} ms: 0 (off) or at least one minute`)
   }
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
+  if (typeof cl.autolock !== 'boolean') throw new ConfigError('cluster.autolock: want true or false')
+  if (cl.autolock && !cl.init) throw new ConfigError('--autolock goes with --init: it locks a new cluster\'s managers')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)
   }

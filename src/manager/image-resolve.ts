@@ -1,4 +1,4 @@
-import { hasDigest, parseImageRef, pinnedImage, taggedImage, validateServiceSpec, type RegistryAuth, type ServiceRecord, type ServiceSpec } from '../api/index.ts'
+import { hasDigest, isSealedRegistryAuth, parseImageRef, pinnedImage, taggedImage, validateServiceSpec, type RegistryAuth, type ServiceRecord, type ServiceSpec } from '../api/index.ts'
 import type { Manager } from './manager.ts'
 
 /**
@@ -41,14 +41,14 @@ export interface PinnedImage {
  * resolver, or when the reference does not parse (the spec validation refuses it then); else resolved to
  * `name:tag@digest`, or kept with a warning when resolution fails. A resolver that throws counts as a failure.
  */
-export async function pinImage(spec: ServiceSpec, resolve: ResolveImage | undefined, mode: ResolveMode): Promise<PinnedImage> {
+export async function pinImage(spec: ServiceSpec, resolve: ResolveImage | undefined, mode: ResolveMode, auth?: RegistryAuth): Promise<PinnedImage> {
   const image = spec.image
   const ref = parseImageRef(image)
   if (!resolve || mode === 'never' || !ref || ref.digest !== undefined) return { image, warnings: [] }
   if (validateServiceSpec(spec).length > 0) return { image, warnings: [] } // refused anyway: no registry round trip
   let answer: ImageResolution
   try {
-    answer = await resolve(taggedImage(ref), spec.registryAuth)
+    answer = await resolve(taggedImage(ref), auth)
   } catch (err) {
     answer = { error: (err as Error).message }
   }
@@ -79,7 +79,7 @@ export function applyPinned(spec: ServiceSpec, resolvedFrom: string, pinned: Pin
 
 /** `POST /v1/services`: pin the image (before the transaction), then create. */
 export async function createPinned(m: Manager, spec: ServiceSpec, mode: ResolveMode): Promise<ServiceAnswer> {
-  const pinned = await pinImage(spec, m.resolveImage, mode)
+  const pinned = await pinImage(spec, m.resolveImage, mode, isSealedRegistryAuth(spec.registryAuth) ? undefined : spec.registryAuth)
   return withWarnings(await m.createService({ ...spec, image: pinned.image }), pinned.warnings)
 }
 
@@ -91,7 +91,8 @@ export async function createPinned(m: Manager, spec: ServiceSpec, mode: ResolveM
 export async function updatePinned(m: Manager, idOrName: string, change: (spec: ServiceSpec) => ServiceSpec, mode: ResolveMode): Promise<ServiceAnswer> {
   const current = m.getService(idOrName)
   const wanted = current ? change(structuredClone(current.spec)) : undefined
-  const pinned = wanted ? await pinImage(wanted, m.resolveImage, mode) : { image: '', warnings: [] }
+  // the request's credentials, else the stored ones (opened by the manager's vault)
+  const pinned = wanted && current ? await pinImage(wanted, m.resolveImage, mode, m.registryAuthOf(current.id, wanted.registryAuth)) : { image: '', warnings: [] }
   const record = await m.updateService(idOrName, (spec) => {
     const next = change(spec)
     return wanted ? applyPinned(next, wanted.image, pinned) : next

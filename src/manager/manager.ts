@@ -31,6 +31,8 @@ import { GossipKeys } from './gossip-keys.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
+import { openRegistryAuth, sealRegistryAuth, tasksForNode } from './registry-auth.ts'
+import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -71,7 +73,10 @@ export interface ManagerOptions {
   gossipAckWaitMs?: number
   /** Asks a registry which digest an image tag points at (image-resolve.ts). Default: none, images stored as given. */
   resolveImage?: ResolveImage
-  /** The secret vault (vault/vault.ts), loaded by the agent. Default: one on this store with its KEK in memory. */
+  /**
+   * The secret vault (vault/vault.ts), loaded by init(). Default: one whose KEK lives in memory (tests): a store it
+   * did not make keeps its secrets closed (logged at init), nothing else is affected.
+   */
   vault?: SecretVault
   /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
   secretValue?: SecretValueReader
@@ -116,6 +121,8 @@ export class Manager {
   readonly vault: SecretVault
   /** Secrets and configs (secret-objects.ts). */
   readonly secrets: SecretObjects
+  /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
+  readonly #ownVault: boolean
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
@@ -139,6 +146,7 @@ export class Manager {
     this.#certLifetimeMs = o.certLifetimeMs
     this.resolveImage = o.resolveImage
     this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
+    this.#ownVault = o.vault !== undefined
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
@@ -160,9 +168,9 @@ export class Manager {
 
   /**
    * First start of a cluster: cluster id, root CA and join secrets (kept if they exist; a store made before the
-   * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`).
+   * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`), and the secret vault.
    */
-  async init(): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean }> {
+  async init(o: { autolock?: boolean } = {}): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean; unlockKey?: string }> {
     const fresh = newClusterId()
     const r = await this.#store.transact((tx) => {
       const existing = tx.getMeta('cluster_id')
@@ -171,7 +179,15 @@ export class Manager {
       return { clusterId: fresh, created: true }
     })
     const tokensChanged = await this.ca.ensure(r.clusterId, this.#certLifetimeMs)
-    return { ...r, tokensChanged: tokensChanged && !r.created }
+    // The vault: made with a new store (`autolock`: its unlock key is returned, to be shown once), else loaded or locked.
+    let unlockKey: string | undefined
+    try {
+      unlockKey = (await this.vault.load({ autolock: o.autolock === true && r.created })).unlockKey
+    } catch (err) {
+      if (this.#ownVault) throw err
+      this.#log('error', 'the in-memory vault cannot open this store\'s secrets', { err: (err as Error).message })
+    }
+    return { ...r, tokensChanged: tokensChanged && !r.created, ...(unlockKey ? { unlockKey } : {}) }
   }
 
   tokens(): { worker: string; manager: string } {
@@ -271,6 +287,15 @@ export class Manager {
   }
   listTasks(filter?: TaskFilter): TaskRecord[] {
     return this.#store.listTasks(filter)
+  }
+  /** The plain registry credentials of a service's stored (sealed) ones, for a registry lookup or a node's pull. */
+  registryAuthOf(serviceId: string, auth: RegistryAuth | SealedRegistryAuth | undefined): RegistryAuth | undefined {
+    return openRegistryAuth(this.vault, serviceId, auth)
+  }
+  /** The tasks a node must run or stop, as its watch stream sends them: registry credentials opened for it. */
+  assignments(nodeId: string): TaskRecord[] {
+    const tasks = this.#store.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
+    return tasksForNode(this.vault, tasks, (t, err) => this.#log('error', 'registry credentials do not open', { task: t.id, err: err.message }))
   }
   /** Hear every change committed from now on, in revision order. */
   watch(cb: (event: StoreEvent) => void): Unsubscribe {
@@ -418,10 +443,12 @@ export class Manager {
     const problems = validateServiceSpec(spec)
     if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
     const now = this.#now()
+    const id = newId()
+    const stored = sealRegistryAuth(this.vault, id, spec) // registry credentials never stored in plain
     return this.#store.transact((tx) => {
       if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
       checkPortsFree(tx.listServices(), spec, null)
-      const s: ServiceRecord = { id: newId(), spec: resolveFileRefs(tx, spec), version: 1, createdAt: now, updatedAt: now }
+      const s: ServiceRecord = { id, spec: resolveFileRefs(tx, stored), version: 1, createdAt: now, updatedAt: now }
       return this.#putWithVip(tx, s, undefined)
     })
   }
@@ -430,7 +457,7 @@ export class Manager {
     return this.#store.transact((tx) => {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
-      const changed = change(structuredClone(s.spec))
+      const changed = sealRegistryAuth(this.vault, s.id, change(structuredClone(s.spec)), s.spec)
       if (changed.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
       const problems = validateServiceSpec(changed)
       if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)

@@ -1,5 +1,6 @@
 import { checkCreateRequest, type ConfigRecord, type FileReference, type SecretRecord, type SecretView, type ServiceRecord, type ValueKind } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
+import { updateObject } from './secret-update.ts'
 import type { Store, StoreTx } from './store.ts'
 import type { SecretVault } from './vault/vault.ts'
 
@@ -88,6 +89,11 @@ export class SecretObjects {
     const r = this.#store.getObject('config', idOrName)
     if (!r) throw refused('MESH_ERR_NOT_FOUND', `config "${idOrName}": not found`)
     return r
+  }
+
+  /** `POST /v1/{secrets,configs}/:id/update`: labels only; a `data` that is not the stored value is refused (secret-update.ts). */
+  update(kind: ValueKind, idOrName: string, body: unknown): Promise<SecretView | ConfigRecord> {
+    return updateObject({ store: this.#store, vault: this.#vault, now: this.#now }, kind, idOrName, body)
   }
 
   /** `DELETE /v1/{secrets,configs}/:id`: refused (nothing removed) while a service uses it. */

@@ -2,6 +2,7 @@ import { defaultServiceSpec, validateServiceSpec } from '../api/index.ts'
 import { STACK_LABEL, type HealthcheckSpec, type MountSpec, type ServiceSpec } from '../api/types.ts'
 import { StackFileError } from './errors.ts'
 import type { ComposeModel, Declared, Ref, ServicePart } from './model.ts'
+import { fileReferences, stackObjects, type StackObject } from './secrets.ts'
 
 /**
  * The merged compose model → mesh service specs (pure), named and labelled as `docker stack deploy` does:
@@ -18,6 +19,12 @@ export interface Converted {
   networks: string[]
   /** Cluster names of the named volumes the services mount. */
   volumes: string[]
+  /**
+   * The stack's secrets and configs: its own (`<stack>_<key>`, created from their files by a deploy) and the
+   * external ones its services use (which must exist). Values are not here: readStackValues reads them.
+   */
+  secrets: StackObject[]
+  configs: StackObject[]
 }
 
 const fail = (at: Ref, msg: string): never => {
@@ -98,9 +105,16 @@ export function convertStack(stack: string, model: ComposeModel): Converted {
     if (s.hostname !== undefined) spec.hostname = s.hostname
     if (s.user !== undefined) spec.user = s.user
     if (s.workdir !== undefined) spec.workdir = s.workdir
+    if (s.secrets && s.secrets.length > 0) spec.secrets = fileReferences(stack, 'secret', s.secrets, model.secrets)
+    if (s.configs && s.configs.length > 0) spec.configs = fileReferences(stack, 'config', s.configs, model.configs)
     const problems = validateServiceSpec(spec)
     if (problems.length > 0) fail(s.at, problems.join('; '))
     services.push(spec)
   }
-  return { services, networks: [...networks].sort(), volumes: [...volumes].sort() }
+  const used = (k: 'secrets' | 'configs') => new Set([...model.services.values()].flatMap((s) => (s[k] ?? []).map((u) => u.source)))
+  return {
+    services, networks: [...networks].sort(), volumes: [...volumes].sort(),
+    secrets: stackObjects(stack, 'secret', model.secrets, used('secrets'), STACK_LABEL),
+    configs: stackObjects(stack, 'config', model.configs, used('configs'), STACK_LABEL),
+  }
 }

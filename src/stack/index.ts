@@ -7,6 +7,9 @@
  * the shared parsers (src/api/spec.ts, constraints.ts), and converts the result into `ServiceSpec`s named
  * `<stack>_<service>` with the `com.docker.stack.namespace` label. `planStack` compares those specs with the
  * manager's services and says what to create, update (only what changed) and, with `--prune`, remove.
+ * Top-level `secrets:` / `configs:` become the stack's own objects `<stack>_<key>` (values read from their files by
+ * `readStackValues`, only at deploy) or external ones that must exist; `planStackObjects` decides, before anything is
+ * sent, what to create and refuses a missing external one or a changed config.
  *
  * Who calls it: the `mesh stack` CLI (mesh/stack.ts), which reads the files and talks to the manager API.
  *
@@ -23,4 +26,6 @@ export { loadStack, type LoadOptions, type LoadedStack, type StackFile } from '.
 export { RESOLVE_IMAGE_MODES, planStack, sameSpec, stackServices, updateBody, type PlanOptions, type ResolveImageMode, type StackPlan } from './plan.ts'
 export { IMAGE_LABEL } from './convert.ts'
 export { StackError, StackFileError } from './errors.ts'
+export { readStackValues, type FileKind, type StackObject } from './secrets.ts'
+export { planStackObjects, stackOwned, type ExistingObject, type ObjectsPlan } from './plan-objects.ts'
 export type { Env } from './interpolate.ts'

@@ -34,8 +34,17 @@ export interface LoadedStack extends Converted {
 
 const STACK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/
 
+/**
+ * Integers with a leading 0 are octal, as docker/cli's YAML reader takes them (`mode: 0440` is 0o440, the way
+ * compose files write file modes); YAML 1.2 alone would read 440.
+ */
+const LEGACY_OCTAL = {
+  identify: (v: unknown) => typeof v === 'number', default: true, tag: 'tag:yaml.org,2002:int', test: /^0[0-7]+$/,
+  resolve: (s: string) => parseInt(s, 8),
+}
+
 function parseYaml(f: StackFile): unknown {
-  const doc = parseDocument(f.text, { merge: true, uniqueKeys: true })
+  const doc = parseDocument(f.text, { merge: true, uniqueKeys: true, customTags: (tags) => [LEGACY_OCTAL, ...tags] })
   const err = doc.errors[0]
   if (err) {
     const at = err.linePos?.[0]

@@ -78,6 +78,32 @@ export interface ServicePart {
   labels: Record<string, string>
   endpointMode?: 'vip' | 'dnsrr'
   stopGracePeriodMs?: number
+  /** `secrets:` / `configs:` of the service, short (`- db`) or long syntax, in order. */
+  secrets?: FileUse[]
+  configs?: FileUse[]
+}
+
+/** A service's use of a top-level secret or config: `- db` or `{source: db, target: db.txt, uid, gid, mode}`. */
+export interface FileUse {
+  /** The top-level key (`db`). */
+  source: string
+  target?: string
+  uid?: string
+  gid?: string
+  mode?: number
+  at: Ref
+}
+
+/** A top-level secret or config. */
+export interface DeclaredFile {
+  /** The name on the cluster when it is fixed (`external`, `name:`); otherwise `<stack>_<key>`. */
+  fixedName?: string
+  /** Created with `mesh secret create` beforehand: the deploy only checks that it exists. */
+  external: boolean
+  /** Not external: the file whose content is the value, absolute (relative ones are read from the first compose file's directory). */
+  file?: string
+  labels: Record<string, string>
+  at: Ref
 }
 
 /** A top-level network or volume. */
@@ -93,6 +119,9 @@ export interface ComposeModel {
   services: Map<string, ServicePart>
   networks: Map<string, Declared>
   volumes: Map<string, Declared>
+  /** Top-level `secrets:` and `configs:` (absent: none declared). */
+  secrets?: Map<string, DeclaredFile>
+  configs?: Map<string, DeclaredFile>
   /** Keys the schema allows but mesh ignores, per file: `services.web.build`. */
   unsupported: { file: string; path: string }[]
 }

@@ -8,6 +8,7 @@ import type { Env } from './interpolate.ts'
 import type { ComposeModel, Declared, HealthPart, NetworkUse, Ref, ServicePart, Unsupported } from './model.ts'
 import { tmpfsPaths, volume } from './mounts.ts'
 import { splitWords } from '../api/words.ts'
+import { declaredFiles, fileUses } from './secrets.ts'
 
 /**
  * One validated compose file → ComposeModel (pure but for `readFile`, injected, for env_file). Every value is
@@ -26,7 +27,7 @@ export interface NormalizeContext {
 /** Service keys mesh converts; any other key the schema allows is reported as unsupported (x-* are extensions). */
 const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'env_file', 'ports', 'volumes', 'tmpfs', 'networks', 'healthcheck', 'deploy',
-  'stop_grace_period', 'hostname', 'user', 'working_dir',
+  'stop_grace_period', 'hostname', 'user', 'working_dir', 'secrets', 'configs',
 ])
 const DEPLOY_KEYS = new Set(['mode', 'replicas', 'resources', 'restart_policy', 'placement', 'update_config', 'rollback_config', 'labels', 'endpoint_mode'])
 
@@ -36,7 +37,8 @@ const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !
 export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
   const model: ComposeModel = { files: [ctx.file], services: new Map(), networks: new Map(), volumes: new Map(), unsupported: [] }
   const unsupported = (path: KeyPath, note?: string) => model.unsupported.push({ file: ctx.file, path: `${formatPath(path)}${note ? ` (${note})` : ''}` })
-  for (const k of ['secrets', 'configs']) if (k in doc) unsupported([k])
+  model.secrets = declaredFiles('secret', doc, ctx, unsupported)
+  model.configs = declaredFiles('config', doc, ctx, unsupported)
   for (const [name, raw] of Object.entries(isObj(doc.networks) ? doc.networks : {})) {
     const n = isObj(raw) ? raw : {}
     const driver = n.driver
@@ -118,6 +120,8 @@ function normalizeService(name: string, s: Obj, ctx: NormalizeContext, unsupport
   if (isObj(s.healthcheck)) part.healthcheck = healthcheck(s.healthcheck, [...base, 'healthcheck'], ctx, unsupported)
   if (typeof s.stop_grace_period === 'string') part.stopGracePeriodMs = parsed(ctx, [...base, 'stop_grace_period'], () => parseDuration(s.stop_grace_period as string, 'stop_grace_period'))
   if (isObj(s.deploy)) deploy(part, s.deploy, [...base, 'deploy'], ctx, unsupported)
+  if (s.secrets !== undefined && s.secrets !== null) part.secrets = fileUses('secret', s.secrets, base, ctx)
+  if (s.configs !== undefined && s.configs !== null) part.configs = fileUses('config', s.configs, base, ctx)
   return part
 }
 

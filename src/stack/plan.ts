@@ -71,19 +71,28 @@ export function sameSpec(current: ServiceSpec, desired: ServiceSpec): boolean {
   const keys = new Set<string>([...Object.keys(desired), ...CLEARABLE])
   keys.delete('image')
   if (!imageMatches(current.image, desired.image)) return false
+  for (const k of FILE_REFS) {
+    keys.delete(k)
+    if (canonical(fileRefs(current[k])) !== canonical(fileRefs(desired[k]))) return false
+  }
   for (const k of keys) {
     if (canonical((current as unknown as Record<string, unknown>)[k]) !== canonical((desired as unknown as Record<string, unknown>)[k])) return false
   }
   return true
 }
 
+/** A service's secrets and configs: compared by what the files say (the manager fills `id`), none = []. */
+const FILE_REFS = ['secrets', 'configs'] as const
+const fileRefs = (refs: ServiceSpec['secrets']) => (refs ?? []).map(({ id: _, ...r }) => r)
+
 /**
  * The body of an update: the new spec, plus `null` for each optional field the service has and the files no
- * longer set, so that the manager's merge drops it.
+ * longer set, so that the manager's merge drops it, and `[]` for secrets and configs the files no longer use.
  */
 export function updateBody(current: ServiceSpec, desired: ServiceSpec): Record<string, unknown> {
   const body: Record<string, unknown> = { ...desired }
   for (const k of CLEARABLE) if (desired[k] === undefined && current[k] !== undefined && current[k] !== null) body[k] = null
+  for (const k of FILE_REFS) if (desired[k] === undefined && (current[k]?.length ?? 0) > 0) body[k] = []
   return body
 }
 

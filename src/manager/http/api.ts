@@ -25,6 +25,7 @@ import { ServiceRequestError, isJobMode, serviceSpecFromRequest } from '../../ap
 import { completedTasks } from '../jobs.ts'
 import { neededValues } from '../delivery.ts'
 import { mountSecrets } from './secrets-api.ts'
+import { mountVault } from './vault-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -93,6 +94,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   // A caller without a certificate is `anonymous` on the observe and login routes, which want an admin caller or a
   // live dashboard session themselves (observe-api.ts).
   app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
+  // Autolock (vault-api.ts): `POST /v1/unlock`, then every other route answers `locked` while the vault is.
+  mountVault(app, m)
   // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
   mountObserve(app, { ...o, caller })
   app.use(express.json({ limit: '1mb' }))
@@ -266,7 +269,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
         res.destroy() // removed: its certificate is refused from now on, and so is this stream
         return
       }
-      const tasks = assignments(m, node.id)
+      const tasks = m.assignments(node.id)
       // Values before the assignment that needs them, so a new task's files can be written at once (delivery.ts).
       const needed = neededValues(tasks)
       for (const kind of ['secrets', 'configs'] as const) {
@@ -329,11 +332,6 @@ function resourcesOf(v: unknown): Resources {
     throw new RequestError(400, 'MESH_ERR_INVALID', 'resources must be {nanoCpus, memoryBytes}, whole numbers ≥ 0')
   }
   return { nanoCpus: r.nanoCpus, memoryBytes: r.memoryBytes }
-}
-
-/** Tasks a node must run or stop: every task assigned to it that is not removed and finished. */
-function assignments(m: Manager, nodeId: string): TaskRecord[] {
-  return m.listTasks({ nodeId }).filter((t) => t.status.state !== 'new' && t.status.state !== 'pending')
 }
 
 /** Running and desired (live) tasks; for a job also the completions of its current run. */

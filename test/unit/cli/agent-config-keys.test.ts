@@ -35,6 +35,7 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--overlay': [['off'], { overlay: { mode: 'off' } }],
   '--overlay-range': [['10.90.0.0/16'], { overlay: { range: '10.90.0.0/16' } }],
   '--init': [[], { cluster: { init: true } }],
+  '--autolock': [['--init'], { cluster: { init: true, autolock: true } }],
   '--token': [[TOKEN], { cluster: { token: TOKEN } }],
   '--token-file': [[join(d, 'token')], { cluster: { tokenFile: join(d, 'token') } }],
   '--manager': [['10.0.0.1:7950'], { cluster: { manager: '10.0.0.1:7950' } }],
