@@ -236,6 +236,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   const gateway = (await overlay.status()).gateway
   parts.dataPlane = new DataPlane({
     config: config.dataPlane, dataDir: config.dataDir, gossip, overlayRange: config.overlay.range, vipRange: c.vipRange, log,
+    nodeId: () => parts.link?.nodeId ?? null,
   })
   await parts.dataPlane.start(gateway)
   // The networks follow the catalog: bridges, VXLAN devices, allowed-ips, routes and isolation rules (src/overlay).

@@ -1,19 +1,21 @@
 import { writeFileSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import type { DataPlaneStatus } from '../src/api/index.ts'
-import type { Clock } from '../src/base/clock.ts'
+import { realClock, type Clock } from '../src/base/clock.ts'
 import type { DataPlaneConfig } from '../src/config/index.ts'
-import { Catalog, FileCatalogStore, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
-import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type LookupResult } from '../src/dns/index.ts'
+import type { CatalogNetwork } from '../src/api/network.ts'
+import { Catalog, FileCatalogStore, localSlices, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
+import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type ListenAddress, type LookupResult } from '../src/dns/index.ts'
 import type { GossipEvent } from '../src/gossip/index.ts'
-import { Ingress, vipStatus, type IngressOptions, type PortStatus } from '../src/ingress/index.ts'
+import { Ingress, vipStatus, type IngressOptions, type NetworkBridge, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 import { LOOPBACK_RANGE } from '../src/config/index.ts'
 
 /**
  * The agent's data plane: the catalog (services → endpoints) fed by the manager's push stream and by gossip, and
  * its two readers, the ingress routing mesh (every published port on this node) and the service DNS (on the
- * overlay gateway and a host-local address). Started once the node belongs to a cluster and holds its overlay
+ * overlay gateway, a host-local address and each user network's gateway on this node, where the ingress rules send
+ * those networks' containers' DNS). Started once the node belongs to a cluster and holds its overlay
  * subnet; the cached catalog (<data-dir>/catalog.json) is served at once, before the manager answers.
  * Gossip declaring a node dead takes its endpoints out of rotation here, without waiting for the manager.
  */
@@ -21,6 +23,11 @@ import { LOOPBACK_RANGE } from '../src/config/index.ts'
 /** What the data plane needs of gossip: member events (`Gossip` fits). */
 export interface MemberEvents {
   on(fn: (e: GossipEvent) => void): () => void
+}
+
+/** The DNS part: it also answers on addresses that come and go (each user network's gateway here). */
+export interface DnsPart extends DataPlanePart<DnsStatus> {
+  setExtraListen?(addrs: readonly ListenAddress[]): Promise<void>
 }
 
 /** A reader of the catalog with a lifecycle: `Ingress` and `DnsServer` fit. */
@@ -47,8 +54,15 @@ export interface DataPlaneOptions {
   /** Build the routing mesh. Default `new Ingress(o)`. */
   createIngress?(o: IngressOptions): DataPlanePart<PortStatus[]>
   /** Build the service DNS. Default `new DnsServer(o)`. */
-  createDns?(o: DnsServerOptions): DataPlanePart<DnsStatus>
+  createDns?(o: DnsServerOptions): DnsPart
+  /** This node's id in the cluster (which slices of user networks are here), once known. Default: none (no networks). */
+  nodeId?: () => string | null
+  /** The bridge of a user network on a node (the overlay's naming). Default `mbr-<vni>`. */
+  networkBridge?: (n: CatalogNetwork) => string
 }
+
+/** How often the DNS retries binding a network gateway whose bridge was not up yet. */
+const NETWORK_DNS_RETRY_MS = 2000
 
 
 /** The sysctl that moves a closing reuseport listener's queued connections to another listener of its group. */
@@ -57,12 +71,16 @@ const TCP_MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req'
 export class DataPlane {
   readonly catalog: Catalog
   #ingress: (DataPlanePart<PortStatus[]> & { release?(drainMs: number): Promise<number> }) | null = null
-  #dns: DataPlanePart<DnsStatus> | null = null
+  #dns: DnsPart | null = null
   #unsubscribe: (() => void) | null = null
+  #unsubscribeNets: (() => void) | null = null
+  #netTimer: ReturnType<Clock['setTimeout']> | null = null
   readonly #o: DataPlaneOptions
+  readonly #clock: Clock
 
   constructor(o: DataPlaneOptions) {
     this.#o = o
+    this.#clock = o.clock ?? realClock()
     const clog = o.log.child({ sub: 'catalog' })
     this.catalog = new Catalog({
       store: o.catalogStore ?? new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
@@ -87,6 +105,7 @@ export class DataPlane {
     this.#ingress = createIngress({
       catalog: this.catalog, mode: c.ingressMode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
       balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
+      networkBridges: (snap) => this.networkBridges(snap),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),
     })
     await this.#ingress.start()
@@ -100,7 +119,33 @@ export class DataPlane {
         log: (level, msg, fields) => dlog[level](fields ?? {}, msg),
       })
       await this.#dns.start()
+      this.#unsubscribeNets = this.catalog.onChange(() => this.#listenOnNetworks())
+      this.#listenOnNetworks()
     }
+  }
+
+  /** This node's bridges of user networks in a snapshot, with their gateways and ranges (none before the node id). */
+  networkBridges(snap: CatalogSnapshot): NetworkBridge[] {
+    const id = this.#o.nodeId?.() ?? null
+    if (id === null) return []
+    const bridgeOf = this.#o.networkBridge ?? ((n: CatalogNetwork) => `mbr-${n.vni}`)
+    return localSlices(snap, id).map((l) => ({ bridge: bridgeOf(l.network), gateway: l.gateway, subnet: l.network.subnet }))
+  }
+
+  /** The DNS on each user network's gateway here; again shortly while one is not bindable yet (its bridge not up). */
+  #listenOnNetworks(): void {
+    const dns = this.#dns
+    if (!dns?.setExtraListen) return
+    const clock = this.#clock
+    clock.clearTimeout(this.#netTimer)
+    this.#netTimer = null
+    const want = this.networkBridges(this.catalog.current()).map((n) => ({ host: n.gateway, port: 53 }))
+    void dns.setExtraListen(want).then(() => {
+      const bound = new Set(dns.status().listen.map((l) => `${l.host}:${l.port}`))
+      if (this.#unsubscribeNets !== null && want.some((a) => !bound.has(`${a.host}:${a.port}`))) {
+        this.#netTimer = clock.setTimeout(() => this.#listenOnNetworks(), NETWORK_DNS_RETRY_MS)
+      }
+    }, (err: Error) => this.#o.log.warn({ err: err.message }, 'dns: network gateways'))
   }
 
   /** A snapshot pushed by the manager. */
@@ -136,13 +181,27 @@ export class DataPlane {
     }
   }
 
-  /** Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs. */
-  #ranges(): { allowCidrs: string[]; reverseCidrs: string[] } {
-    return { allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange] }
+  /**
+   * Recursion only for the overlay, VIPs and the host; reverse zones for the overlay and VIPs; the overlay is the
+   * default network's range. Each network's range in the catalog is added by the DNS itself (it follows the pool).
+   */
+  #ranges(): { allowCidrs: string[]; reverseCidrs: string[]; defaultCidrs: string[] } {
+    return {
+      allowCidrs: [this.#o.overlayRange, this.#o.vipRange, LOOPBACK_RANGE], reverseCidrs: [this.#o.overlayRange, this.#o.vipRange],
+      defaultCidrs: [this.#o.overlayRange],
+    }
+  }
+
+  #stopNetworks(): void {
+    this.#unsubscribeNets?.()
+    this.#unsubscribeNets = null
+    this.#clock.clearTimeout(this.#netTimer)
+    this.#netTimer = null
   }
 
   async stop(o: { keepRules?: boolean } = {}): Promise<void> {
     this.#unsubscribe?.()
+    this.#stopNetworks()
     await this.#ingress?.stop(o).catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
   }
@@ -154,6 +213,7 @@ export class DataPlane {
    */
   async release(drainMs: number): Promise<number> {
     this.#unsubscribe?.()
+    this.#stopNetworks()
     // Connections still in this listener's accept queue move to the new process's listener instead of being reset
     // (Linux ≥ 5.14, per network namespace; best effort: an older kernel resets the few that race the close).
     try {

@@ -2,12 +2,14 @@ import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint } from '../
 import type { PortSpec } from '../api/types.ts'
 import { hasControlChars, isIpv4, isPort } from '../base/values.ts'
 import { cidrContains, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
+import { checkAddresses, checkNetworks, checkServiceNetworks, inServiceNetwork } from './check-networks.ts'
 
 /**
  * Re-check a manager snapshot before anything reads it (pure). Its values end up in `nft -f` text (VIP and
  * published-port rules), DNS answers and the status page on every node, and they were reported by other nodes:
  * the manager checks task addresses, and each agent checks again here. A bad endpoint, port, service or node is
  * dropped and described in `problems`; everything else is kept as sent. One bad value never hides the others.
+ * Networks (check-networks.ts): a task's address on a user network lies in that network's range, not the overlay's.
  */
 
 export interface CheckRanges {
@@ -58,6 +60,9 @@ export function checkSnapshot(snap: CatalogSnapshot, ranges: CheckRanges = {}): 
     if (why) problems.push({ what: why, node: show(n?.id) })
     return !why
   })
+  const given = snap.networks === undefined ? undefined : Array.isArray(snap.networks) ? snap.networks : null
+  if (given === null) problems.push({ what: 'networks are not a list' })
+  const { networks, ranges: netRanges } = checkNetworks(given ?? [], problems)
   const services: CatalogService[] = []
   for (const s of snap.services) {
     const why = serviceProblem(s, vips)
@@ -70,15 +75,19 @@ export function checkSnapshot(snap: CatalogSnapshot, ranges: CheckRanges = {}): 
       if (bad) problems.push({ what: bad, service: s.name })
       return !bad
     })
+    const nets = checkServiceNetworks(s, netRanges, problems)
     const endpoints = s.endpoints.filter((e) => {
-      const bad = endpointProblem(e, overlay)
+      const bad = endpointProblem(e, inServiceNetwork(e?.ip, nets, netRanges) ? null : overlay)
       if (bad) problems.push({ what: bad, service: s.name, task: plain(e?.taskId) ? e.taskId : show(e?.taskId) })
       return !bad
-    })
-    services.push(ports.length === s.ports.length && endpoints.length === s.endpoints.length ? s : { ...s, ports, endpoints })
+    }).map((e) => checkAddresses(e, s, nets, netRanges, problems))
+    const same = ports.length === s.ports.length && nets === s.networks && endpoints.every((e, i) => e === s.endpoints[i]) && endpoints.length === s.endpoints.length
+    services.push(same ? s : { ...s, ports, endpoints, ...(nets !== undefined ? { networks: nets } : {}) })
   }
   if (problems.length === 0) return { snap, problems }
-  return { snap: { ...snap, services, nodes }, problems }
+  const out: CatalogSnapshot = { ...snap, services, nodes }
+  if (given !== undefined) out.networks = networks
+  return { snap: out, problems }
 }
 
 function nodeProblem(n: CatalogNode): string | null {

@@ -16,3 +16,6 @@ export { FileCatalogStore, CATALOG_FILE } from './file-store.ts'
 export type {
   CatalogNode, CatalogService, CatalogSnapshot, CatalogView, Endpoint, EndpointHealth, EndpointState,
 } from '../api/catalog.ts'
+export {
+  addressOn, defaultNetworkIds, endpointAddresses, hasNetworks, localSlices, servicePlaces, type LocalSlice, type ServicePlace,
+} from './networks.ts'

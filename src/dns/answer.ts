@@ -12,7 +12,8 @@ import {
   CLASS_IN, CLASSIC_UDP_BYTES, EXT_RCODE_BADVERS, HEADER_BYTES, MAX_MESSAGE_BYTES, OPT_BYTES, ParseStatus, RCODE, TYPE,
   errorResponse, newQuery, parseQuery, writeOpt, type Query,
 } from './wire.ts'
-import { buildZone, ownsMissing, recordsFor, type Entry, type RRSet, type Zone } from './zone.ts'
+import { ownsMissing, recordsFor, type Entry, type RRSet, type Zone } from './zone.ts'
+import { askerOf, buildScopes, findEntry, type Scopes } from './scope.ts'
 
 /** Returned by `handle` when the name is not ours and the client may have it forwarded. */
 export const FORWARD = Symbol('forward')
@@ -43,14 +44,14 @@ export class DnsStats {
   }
 }
 
-export interface ResponderConfig extends Pick<DnsConfig, 'domain' | 'ttlSec' | 'allowCidrs' | 'reverseCidrs' | 'maxUdpBytes'> {}
+export interface ResponderConfig extends Pick<DnsConfig, 'domain' | 'ttlSec' | 'allowCidrs' | 'reverseCidrs' | 'maxUdpBytes' | 'defaultCidrs'> {}
 
 export class Responder {
   readonly stats = new DnsStats()
   readonly #catalog: CatalogView
   readonly #cfg: ResponderConfig
   #snap: CatalogSnapshot | null = null
-  #zone: Zone | null = null
+  #scopes: Scopes | null = null
   /** The query of the last `handle` call (valid until the next one). */
   readonly query: Query = newQuery()
 
@@ -59,15 +60,20 @@ export class Responder {
     this.#cfg = cfg
   }
 
-  /** The zone for the catalog's current snapshot, rebuilt when the snapshot object changed. */
-  zone(): Zone {
+  /** The zones for the catalog's current snapshot, rebuilt when the snapshot object changed. */
+  scopes(): Scopes {
     const snap = this.#catalog.current()
-    if (snap !== this.#snap || this.#zone === null) {
-      this.#zone = buildZone(snap, this.#cfg)
+    if (snap !== this.#snap || this.#scopes === null) {
+      this.#scopes = buildScopes(snap, this.#cfg)
       this.#snap = snap
       this.stats.zoneBuilds++
     }
-    return this.#zone
+    return this.#scopes
+  }
+
+  /** The zone of the whole catalog (what a source on no network sees). */
+  zone(): Zone {
+    return this.scopes().all
   }
 
   /**
@@ -92,20 +98,28 @@ export class Responder {
       return errorResponse(msg, q.qEnd, 0, true, { udpSize: this.#cfg.maxUdpBytes, extRcode: EXT_RCODE_BADVERS, dnssecOk: q.ednsDo })
     }
     if (q.qclass !== CLASS_IN) return this.#refuseOrForward(msg, q, fromIp)
-    const zone = this.zone()
+    const sc = this.scopes()
+    const asker = askerOf(sc, fromIp)
+    let zone = asker === null ? sc.all : asker.zones[0] as Zone
     let e: Entry | undefined
-    if (zone.byStack.size !== 0) {
-      const stack = zone.ipStack.get(fromIp)
-      if (stack !== undefined) e = zone.byStack.get(stack)?.get(q.key)
+    if (asker === null) {
+      if (zone.byStack.size !== 0) {
+        const stack = zone.ipStack.get(fromIp)
+        if (stack !== undefined) e = zone.byStack.get(stack)?.get(q.key)
+      }
+      if (e === undefined) e = zone.names.get(q.key)
+    } else {
+      const found = findEntry(asker, q.key)
+      if (found !== null) { zone = found.zone; e = found.entry }
     }
-    if (e === undefined) e = zone.names.get(q.key)
     const max = tcp ? MAX_MESSAGE_BYTES : opt ? Math.min(q.ednsSize, this.#cfg.maxUdpBytes) : CLASSIC_UDP_BYTES
     if (e !== undefined) {
       const set = recordsFor(e, q.qtype)
       if (set !== null) return this.#positive(msg, q, set, max)
       return this.#negative(msg, q, zone, RCODE.NOERROR)
     }
-    if (ownsMissing(zone, q.key)) return this.#negative(msg, q, zone, RCODE.NXDOMAIN)
+    // A name another network's askers see is ours to deny to this one: NXDOMAIN, never forwarded.
+    if (ownsMissing(zone, q.key) || (asker !== null && sc.known.has(q.key))) return this.#negative(msg, q, zone, RCODE.NXDOMAIN)
     return this.#refuseOrForward(msg, q, fromIp)
   }
 
@@ -115,10 +129,10 @@ export class Responder {
     return errorResponse(msg, q.qEnd, RCODE.SERVFAIL, true, q.ednsSize > 0 ? { udpSize: this.#cfg.maxUdpBytes, extRcode: 0, dnssecOk: q.ednsDo } : null)
   }
 
-  /** May this source have foreign names forwarded? */
+  /** May this source have foreign names forwarded? The configured ranges, and every network's range in the catalog. */
   allowed(fromIp: string): boolean {
     const ip = ipv4ToInt(unmapIpv4(fromIp))
-    return ip !== null && anyCidrContains(this.#cfg.allowCidrs, ip)
+    return ip !== null && (anyCidrContains(this.#cfg.allowCidrs, ip) || anyCidrContains(this.scopes().networkCidrs, ip))
   }
 
   #refuseOrForward(msg: Buffer, q: Query, fromIp: string): Buffer | typeof FORWARD {

@@ -8,8 +8,9 @@ import { dnsConfig, type DnsOptions } from './options.ts'
 
 export type { LookupRecord, LookupResult }
 
-export interface LookupOptions extends Pick<DnsOptions, 'domain' | 'ttlSec' | 'allowCidrs' | 'reverseCidrs'> {
-  /** Source address of the asking container (its stack decides short names). Default 127.0.0.1. */
+export interface LookupOptions extends Pick<DnsOptions, 'domain' | 'ttlSec' | 'allowCidrs' | 'reverseCidrs' | 'defaultCidrs'> {
+  /** Source address of the asking container (its networks decide what it sees, its stack short names). Default
+   *  127.0.0.1 (the host: every service). */
   fromIp?: string
 }
 
@@ -22,7 +23,7 @@ function records(list: dnsPacket.Answer[] | undefined): LookupRecord[] {
 
 /** Look `name` up (type A, AAAA, SRV, PTR, SOA, ANY, …) in the catalog's current snapshot. */
 export function lookup(catalog: CatalogView, name: string, type: string = 'A', opts: LookupOptions = {}): LookupResult {
-  const cfg = dnsConfig({ domain: opts.domain, ttlSec: opts.ttlSec, allowCidrs: opts.allowCidrs, reverseCidrs: opts.reverseCidrs })
+  const cfg = dnsConfig({ domain: opts.domain, ttlSec: opts.ttlSec, allowCidrs: opts.allowCidrs, reverseCidrs: opts.reverseCidrs, defaultCidrs: opts.defaultCidrs })
   const responder = new Responder(catalog, cfg)
   const query = dnsPacket.encode({ type: 'query', id: 1, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type.toUpperCase() as dnsPacket.RecordType, name }] })
   const r = responder.handle(query, opts.fromIp ?? '127.0.0.1', true)

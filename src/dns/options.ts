@@ -32,6 +32,9 @@ export interface DnsOptions {
   /** Ranges whose in-addr.arpa names we own: an unknown address in them is NXDOMAIN, not forwarded.
    *  Default 10.77.0.0/16, 10.78.0.0/16. */
   reverseCidrs?: string[]
+  /** The default network's range: a source there that is no task sees the default network's services (sources in
+   *  a catalog network's range see that network's; others see every service). Default 10.77.0.0/16. */
+  defaultCidrs?: string[]
   /** How long one upstream gets before the next one is tried, ms. Default 800. */
   forwardAttemptMs?: number
   /** After this long without an upstream answer the client gets SERVFAIL, ms. Default 2000 (below the 5 s a
@@ -58,6 +61,7 @@ export interface DnsConfig {
   readonly resolvConf: string
   readonly allowCidrs: readonly Cidr[]
   readonly reverseCidrs: readonly Cidr[]
+  readonly defaultCidrs: readonly Cidr[]
   readonly forwardAttemptMs: number
   readonly forwardTimeoutMs: number
   readonly maxInflight: number
@@ -73,6 +77,7 @@ export const DNS_DEFAULTS = Object.freeze({
   resolvConf: '/etc/resolv.conf',
   allowCidrs: [DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE],
   reverseCidrs: [DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE],
+  defaultCidrs: [DEFAULT_OVERLAY_RANGE],
   forwardAttemptMs: 800,
   forwardTimeoutMs: 2000,
   maxInflight: 1024,
@@ -118,6 +123,7 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
     resolvConf: opts.resolvConf ?? DNS_DEFAULTS.resolvConf,
     allowCidrs: Object.freeze((opts.allowCidrs ?? DNS_DEFAULTS.allowCidrs).map((c) => parseCidr(c, 'dns: allowCidrs', 'clear'))),
     reverseCidrs: Object.freeze((opts.reverseCidrs ?? DNS_DEFAULTS.reverseCidrs).map((c) => parseCidr(c, 'dns: reverseCidrs', 'clear'))),
+    defaultCidrs: Object.freeze((opts.defaultCidrs ?? DNS_DEFAULTS.defaultCidrs).map((c) => parseCidr(c, 'dns: defaultCidrs', 'clear'))),
     forwardAttemptMs: int('forwardAttemptMs', opts.forwardAttemptMs, Math.min(DNS_DEFAULTS.forwardAttemptMs, forwardTimeoutMs), 10, forwardTimeoutMs),
     forwardTimeoutMs,
     maxInflight: int('maxInflight', opts.maxInflight, DNS_DEFAULTS.maxInflight, 1, 65_000),

@@ -49,6 +49,11 @@ export class DnsServer {
   #upstreams: Upstream[] = []
   #fwdSockets: dgram.Socket[] = []
   #bound: Bound[] = []
+  /** Addresses added after start (each network's gateway on this node), by `host:port`. */
+  #extra = new Map<string, Bound>()
+  /** Extra addresses that could not be bound yet (the bridge not up): logged once each, retried on the next call. */
+  #unbound = new Set<string>()
+  #extraChain: Promise<void> = Promise.resolve()
   #conns = new Set<net.Socket>()
   #unsubscribe: (() => void) | null = null
   #latency: DnsLatency | null = null
@@ -93,12 +98,11 @@ export class DnsServer {
     for (const c of this.#conns) c.destroy()
     this.#conns.clear()
     const closing: Promise<void>[] = []
-    for (const b of this.#bound) {
-      closing.push(new Promise((r) => b.tcp.close(() => r())))
-      closing.push(new Promise((r) => { try { b.udp.close(() => r()) } catch { r() } }))
-    }
+    for (const b of [...this.#bound, ...this.#extra.values()]) closing.push(closeBound(b))
     for (const s of this.#fwdSockets) closing.push(new Promise((r) => { try { s.close(() => r()) } catch { r() } }))
     this.#bound = []
+    this.#extra.clear()
+    this.#unbound.clear()
     this.#fwdSockets = []
     await Promise.all(closing)
   }
@@ -110,7 +114,7 @@ export class DnsServer {
     const zone = this.#running ? this.#responder.zone() : null
     return {
       running: this.#running,
-      listen: this.#bound.map((b) => ({ ...b.addr })),
+      listen: [...this.#bound, ...this.#extra.values()].map((b) => ({ ...b.addr })),
       upstreams: this.#upstreams.map((u) => `${u.host}:${u.port}`),
       domain: this.#cfg.domain,
       ttlSec: this.#cfg.ttlSec,
@@ -122,6 +126,42 @@ export class DnsServer {
       dropped: st.dropped,
       formerr: st.formerr,
       tcpConnections: this.#conns.size,
+    }
+  }
+
+  /**
+   * Answer on these addresses too, besides `listen` (each user network's gateway on this node, where its containers'
+   * DNS goes): binds the new ones, closes those no longer given. An address that cannot be bound yet (its bridge is
+   * not up) is retried on the next call. Calls run one after another; a no-op before start and after stop.
+   */
+  setExtraListen(addrs: readonly ListenAddress[]): Promise<void> {
+    this.#extraChain = this.#extraChain.then(() => this.#reconcileExtra(addrs))
+    return this.#extraChain
+  }
+
+  async #reconcileExtra(addrs: readonly ListenAddress[]): Promise<void> {
+    if (!this.#running) return
+    const fixed = new Set(this.#bound.map((b) => `${b.addr.host}:${b.addr.port}`))
+    const wanted = new Map(addrs.map((a) => [`${a.host}:${a.port}`, a]))
+    for (const [key, b] of this.#extra) {
+      if (wanted.has(key)) continue
+      this.#extra.delete(key)
+      await closeBound(b)
+      this.#log('info', 'dns stopped listening', { listen: key })
+    }
+    for (const key of this.#unbound) if (!wanted.has(key)) this.#unbound.delete(key)
+    for (const [key, a] of wanted) {
+      if (this.#extra.has(key) || fixed.has(key)) continue
+      try {
+        const b = await bindPair(a, (s) => this.#onUdp(s), (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log)
+        if (!this.#running) { await closeBound(b); return }
+        this.#extra.set(key, b)
+        this.#unbound.delete(key)
+        this.#log('info', 'dns listening', { listen: key })
+      } catch (err) {
+        if (!this.#unbound.has(key)) this.#log('debug', 'dns cannot listen here yet; retried', { listen: key, err: (err as Error).message })
+        this.#unbound.add(key)
+      }
     }
   }
 
@@ -268,6 +308,13 @@ export class DnsServer {
       else buf = Buffer.from(buf) // do not pin the whole chunk for a partial frame
     })
   }
+}
+
+function closeBound(b: Bound): Promise<void> {
+  return Promise.all([
+    new Promise<void>((r) => b.tcp.close(() => r())),
+    new Promise<void>((r) => { try { b.udp.close(() => r()) } catch { r() } }),
+  ]).then(() => undefined)
 }
 
 /** Addresses we send to are always IPs (a peer's source or an upstream): no resolver call, no extra tick per packet. */

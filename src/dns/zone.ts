@@ -10,7 +10,9 @@
  *   h, tasks.h, _p._tcp.h, h.n                   → S, for a querier whose own task is in stack K; for everyone when
  *                                                  h is unique among stacks and no service is called h
  *   a.b.c.d.in-addr.arpa (task IPs, VIPs)        → PTR task name.D / S.D
- * A name listed first wins when two services would produce the same name.
+ *   alias a (a network's, ZoneService.aliases)   → as S: a, tasks.a, _<port>._tcp.a, each + `.D`
+ * A name listed first wins when two services would produce the same name; an alias never takes a service's name.
+ * The input is one network's view of the catalog (scope.ts projects it) or the whole catalog as it is.
  */
 import type { CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
 import { anyCidrContains, ipv4ToInt, type Cidr } from '../base/cidr.ts'
@@ -52,6 +54,17 @@ export interface Zone {
   /** The SOA record (full owner name) for the authority section of negative answers. */
   negSoa: Buffer
   reverseCidrs: readonly Cidr[]
+}
+
+/** A service as a zone sees it: on one network, with that network's VIP, addresses and aliases. */
+export interface ZoneService extends CatalogService {
+  aliases?: readonly string[]
+}
+
+/** What a zone is built from: a catalog snapshot, or one network's projection of it. */
+export interface ZoneInput {
+  revision: number
+  services: readonly ZoneService[]
 }
 
 export interface ZoneOptions {
@@ -176,11 +189,11 @@ function addServiceNames(b: ZoneBuilder, map: Map<string, Entry>, base: string, 
 }
 
 /** Build the zone for a snapshot. Cost is linear in services + endpoints. */
-export function buildZone(snap: CatalogSnapshot, opts: ZoneOptions): Zone {
+export function buildZone(snap: ZoneInput | CatalogSnapshot, opts: ZoneOptions): Zone {
   const b = new ZoneBuilder()
   const domain = opts.domain
   const ttl = opts.ttlSec
-  const services = snap.services.slice().sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
+  const services: ZoneService[] = snap.services.slice().sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))
   const recs = new Map<CatalogService, ServiceRecords>()
   for (const s of services) recs.set(s, serviceRecords(s, opts))
   const none = new Set<string>()
@@ -195,6 +208,11 @@ export function buildZone(snap: CatalogSnapshot, opts: ZoneOptions): Zone {
     }
   }
   const phase1 = new Set(b.names.keys())
+  // Phase 1b: aliases on this network (never over a service's own name).
+  for (const s of services) {
+    const r = recs.get(s) as ServiceRecords
+    for (const alias of s.aliases ?? []) addServiceNames(b, b.names, alias, r, domain, phase1)
+  }
   // Phase 2: task names.
   for (const s of services) {
     const r = recs.get(s) as ServiceRecords

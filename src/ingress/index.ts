@@ -30,7 +30,7 @@ export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOpt
 export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, type Exec } from './nft.ts'
 export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE } from './nft-marks.ts'
-export { nftIngressRuleset, planNft, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
+export { nftIngressRuleset, planNft, type NetworkBridge, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
 export { planVipServices, planVips, vipRule, vipServiceRule, type NftVipRule, type NftVipService, type ServingFilter } from './vip-rules.ts'
 export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'
 export { vipStatus, type EndpointStatus, type PortStatus, type VipStatus } from './status.ts'

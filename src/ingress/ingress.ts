@@ -6,7 +6,8 @@ import { ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
-import { nftIngressRuleset, planNft } from './nft-rules.ts'
+import { nftIngressRuleset, planNft, type NetworkBridge } from './nft-rules.ts'
+import { checkNetworkBridges } from './nft-check.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
 import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
 import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
@@ -46,6 +47,8 @@ export interface IngressOptions {
   snatAddr?: string
   /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
+  /** This node's bridges of user networks in a snapshot (the overlay's naming): VIP hairpin and network DNS. */
+  networkBridges?: (snap: CatalogSnapshot) => NetworkBridge[]
   /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
   tcpEngine?: 'raw' | 'net'
   log: IngressLog
@@ -324,7 +327,11 @@ export class Ingress {
       }
       return
     }
-    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr })
+    // One network bridge that cannot be written is left out, never the whole ruleset.
+    const networkBridges = (this.#o.networkBridges?.(snap) ?? []).filter((n) => {
+      try { checkNetworkBridges([n]); return true } catch { return false }
+    })
+    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges })
     try {
       if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null

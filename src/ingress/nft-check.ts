@@ -1,10 +1,15 @@
-import { UnsafeValueError, isIpv4, isPort } from '../base/values.ts'
+import { UnsafeValueError, isIpv4, isIpv4Cidr, isPort } from '../base/values.ts'
 
 /** The parts of an nft plan that end up in the ruleset text. */
 export interface CheckedPlan {
   ports: readonly { protocol: string; published: number; target: number; backends: readonly string[] }[]
   vips: readonly { protocol: string; vip: string; port: number; backends: readonly string[] }[]
   vipServices: readonly { vip: string; backends: readonly string[] }[]
+}
+
+/** A Linux interface name that may go into the text: 1-15 of letters, digits, `_`, `.`, `-`. */
+export function isIfaceName(name: unknown): name is string {
+  return typeof name === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(name)
 }
 
 /**
@@ -30,6 +35,15 @@ export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string
     if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
     for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
   }
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) refuse('bridge name', bridge)
+  if (!isIfaceName(bridge)) refuse('bridge name', bridge)
   if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
+}
+
+/** Refuse network bridges holding anything but an interface name, an IPv4 gateway and an IPv4 network (pure). */
+export function checkNetworkBridges(nets: readonly { bridge: string; gateway: string; subnet: string }[]): void {
+  for (const n of nets) {
+    const bad = !isIfaceName(n.bridge) ? ['bridge name', n.bridge] : !isIpv4(n.gateway) ? ['gateway', n.gateway]
+      : !isIpv4Cidr(n.subnet) ? ['network range', n.subnet] : null
+    if (bad) throw new UnsafeValueError(`nft ingress rules: ${bad[0]} ${JSON.stringify(bad[1])} refused; no rules written`)
+  }
 }

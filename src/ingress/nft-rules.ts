@@ -2,7 +2,7 @@ import type { CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
-import { checkNftPlan } from './nft-check.ts'
+import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
 import {
   catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
@@ -20,9 +20,12 @@ import {
  *   whether it is on the local bridge or on another node behind the overlay route.
  * - Service VIPs (built by vip-rules.ts): `ip daddr <vip> <proto> dport <target>` per published target port, then
  *   `ip daddr <vip> meta l4proto { tcp, udp }` for every other port → DNAT to an endpoint at the same port (mark
- *   DNAT); the source is kept, except towards the local bridge, where it is masqueraded so a backend on the same
- *   bridge as the client replies through the host (hairpin) instead of straight to the client. A VIP without a
+ *   DNAT); the source is kept, except towards a local bridge (the overlay's, and each network's), where it is
+ *   masqueraded so a backend on the same bridge as the client replies through the host (hairpin) instead of
+ *   straight to the client. A network's VIP DNATs to the endpoints' addresses on that network (vip-rules.ts). A VIP without a
  *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
+ * - Network DNS: on each user network's bridge, DNS (tcp/udp 53) to an address outside the network is DNATed to the
+ *   bridge's gateway, where the agent's DNS answers by the asker's network.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
  * address; without, masquerade.
  *
@@ -46,9 +49,23 @@ export interface NftPlan {
   vipServices: NftVipService[]
 }
 
+/** One user network's bridge on this node. */
+export interface NetworkBridge {
+  bridge: string
+  /** The bridge's address (the first of this node's slice): the network's DNS. */
+  gateway: string
+  /** The network's whole range (its containers' own addresses and VIPs). */
+  subnet: string
+}
+
 export interface NftRulesOptions {
   /** The local Docker bridge of the overlay. Default mesh-br. */
   bridge?: string
+  /**
+   * This node's bridges of user networks: VIP connections DNATed back onto one are masqueraded (hairpin), and a DNS
+   * query from one to an address outside its network is sent to its gateway (where the agent's DNS listens).
+   */
+  networkBridges?: readonly NetworkBridge[]
   /** Source address for NATed published-port traffic (the node's overlay gateway); default: masquerade. */
   snatAddr?: string
   /** Published ports to leave out (handled in userspace instead). */
@@ -85,6 +102,10 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
+  const nets = o.networkBridges ?? []
+  checkNetworkBridges(nets)
+  const bridges = [...new Set([bridge, ...nets.map((n) => n.bridge)])]
+  const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
   const pre: string[] = []
   const out: string[] = []
@@ -94,6 +115,7 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   ]
   pre.push(...vipRules)
   out.push(...vipRules)
+  pre.push(...nets.map(dnsRedirectRule))
   const refuse = plan.vipServices.filter((v) => v.backends.length === 0).flatMap((v) => vipRefuseRules(v.vip))
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
@@ -117,7 +139,7 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
     `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
-    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname "${bridge}" masquerade`,
+    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
     '  }',
     ...(refuse.length > 0 ? [
       // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
@@ -134,6 +156,15 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
     '',
   ]
   return lines.join('\n')
+}
+
+/**
+ * A network's containers resolve through the agent's DNS on their gateway whatever resolver they ask (a plain
+ * `docker run --network NAME` container's engine forwards to the host's resolvers): DNS to any address outside the
+ * network goes to the gateway; DNS to the network's own addresses (a task or VIP serving DNS) is left alone.
+ */
+function dnsRedirectRule(n: NetworkBridge): string {
+  return `iifname "${n.bridge}" ip daddr != ${n.subnet} meta l4proto { tcp, udp } th dport 53 dnat to ${n.gateway}`
 }
 
 function dnatAddrPort(ips: string[], port: number): string {

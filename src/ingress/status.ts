@@ -1,18 +1,27 @@
 import type { EndpointStatus, PortStatus, VipStatus } from '../api/index.ts'
-import type { CatalogSnapshot } from '../catalog/index.ts'
+import { defaultNetworkIds, servicePlaces, type CatalogSnapshot } from '../catalog/index.ts'
 import { isServing, type Balancer } from './balancer.ts'
 import { planVipServices } from './vip-rules.ts'
 
 export type { EndpointStatus, PortStatus, VipStatus }
 
-/** Every service's VIP state (pure): what the VIP rules do with it, and how many endpoints serve. */
+/**
+ * Every service's VIP state (pure): what the VIP rules do with it, and how many endpoints serve. A service on several
+ * networks has a row per network's VIP; one without a VIP (dnsrr, none allocated yet) a row with none.
+ */
 export function vipStatus(snap: CatalogSnapshot): VipStatus[] {
   const ruled = new Map(planVipServices(snap).map((v) => [v.vip, v.backends.length > 0 ? 'all' as const : 'refused' as const]))
-  return snap.services.map((s) => ({
-    service: s.name, vip: s.vip ?? null, endpointMode: s.endpointMode, endpoints: s.endpoints.length,
-    serving: s.endpoints.filter(isServing).length,
-    ports: (s.endpointMode === 'vip' && s.vip !== undefined && ruled.get(s.vip)) || 'none',
-  }))
+  const defaults = defaultNetworkIds(snap)
+  return snap.services.flatMap((s) => {
+    const row = (vip: string | undefined): VipStatus => ({
+      service: s.name, vip: vip ?? null, endpointMode: s.endpointMode, endpoints: s.endpoints.length,
+      serving: s.endpoints.filter(isServing).length,
+      ports: (s.endpointMode === 'vip' && vip !== undefined && ruled.get(vip)) || 'none',
+    })
+    if (s.networks === undefined) return [row(s.vip)]
+    const vips = servicePlaces(s, defaults).flatMap((p) => (p.vip !== undefined ? [p.vip] : []))
+    return vips.length === 0 ? [row(undefined)] : vips.map(row)
+  })
 }
 
 /** Counters of one endpoint of one published port (closed connections; open ones are added at status time). */

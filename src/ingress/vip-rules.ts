@@ -1,4 +1,4 @@
-import type { CatalogService, CatalogSnapshot, Endpoint } from '../catalog/index.ts'
+import { addressOn, defaultNetworkIds, servicePlaces, type CatalogService, type CatalogSnapshot, type Endpoint, type ServicePlace } from '../catalog/index.ts'
 import { isIpv4, isPort } from '../base/values.ts'
 import { isServing } from './balancer.ts'
 import { MARK_DNAT, markHex } from './nft-marks.ts'
@@ -13,6 +13,9 @@ import { MARK_DNAT, markHex } from './nft-marks.ts'
  * - one catch-all per VIP (`ip daddr <vip> meta l4proto { tcp, udp }`) over the catalog's serving endpoints, for
  *   every other port. A VIP with no serving endpoint refuses instead (TCP RST, ICMP port unreachable), so a client
  *   fails at once rather than hanging, as IPVS does with no real server.
+ * Networks: a service has one VIP per network it is on (catalog `networks`; the default network's is `vip`), and each
+ * VIP DNATs to the serving endpoints' addresses ON THAT network (Endpoint.addresses; `ip` on the service's first),
+ * so a connection never leaves the network it came from; an endpoint without an address there is left out.
  * The ingress owns them (see docs/ingress.md, "Who owns what"): they are load balancing over the same catalog
  * snapshot and the same serving/ejection state as the published ports, and they share the ingress table's
  * postrouting hairpin masquerade, so they are written in the same `nft -f` transaction (in both ingress modes).
@@ -44,45 +47,68 @@ export function servingIps(s: CatalogService, port: number | null, serving: Serv
   return [...new Set(s.endpoints.filter((e) => isIpv4(e.ip) && serving(s, e, port)).map((e) => e.ip))]
 }
 
+/** A VIP of a service on one network and the distinct addresses there of its serving endpoints at `port`. */
+function placeBackends(s: CatalogService, places: readonly ServicePlace[], network: string, port: number | null, serving: ServingFilter, defaults: ReadonlySet<string>): string[] {
+  const out = new Set<string>()
+  for (const e of s.endpoints) {
+    if (!serving(s, e, port)) continue
+    const ip = addressOn(e, network, places, defaults)
+    if (ip !== null && isIpv4(ip)) out.add(ip)
+  }
+  return [...out]
+}
+
+/** A service's VIPs, one per network it is on (endpoint mode vip; IPv4 only), with that network's id. */
+function serviceVips(s: CatalogService, defaults: ReadonlySet<string>): { places: ServicePlace[]; vips: Array<{ network: string; vip: string }> } {
+  if (s.endpointMode !== 'vip') return { places: [], vips: [] }
+  const places = servicePlaces(s, defaults)
+  const vips: Array<{ network: string; vip: string }> = []
+  for (const p of places) if (p.vip !== undefined && isIpv4(p.vip)) vips.push({ network: p.network, vip: p.vip })
+  return { places, vips }
+}
+
 /** A service's ports whose target and protocol may go into a rule (one bad port never stops the others). */
 export function validPorts(s: CatalogService): CatalogService['ports'] {
   return s.ports.filter((p) => isPort(p.target) && (p.protocol === 'tcp' || p.protocol === 'udp'))
 }
 
 /**
- * One rule per VIP service (endpoint mode vip) and distinct protocol/target port with serving endpoints, sorted by
- * VIP, port, protocol.
+ * One rule per VIP (a VIP service's, per network it is on) and distinct protocol/target port with serving endpoints
+ * on that network, sorted by VIP, port, protocol.
  */
 export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipRule[] {
   const vips: NftVipRule[] = []
+  const defaults = defaultNetworkIds(snap)
   for (const s of snap.services) {
-    if (!hasVip(s)) continue
-    const targets = new Map<string, NftVipRule>()
-    for (const p of validPorts(s)) {
-      const backends = servingIps(s, p.target, serving)
-      const key = `${p.protocol}/${p.target}`
-      if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip: s.vip, port: p.target, backends })
+    const { places, vips: onNets } = serviceVips(s, defaults)
+    for (const { network, vip } of onNets) {
+      const targets = new Map<string, NftVipRule>()
+      for (const p of validPorts(s)) {
+        const backends = placeBackends(s, places, network, p.target, serving, defaults)
+        const key = `${p.protocol}/${p.target}`
+        if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip, port: p.target, backends })
+      }
+      vips.push(...targets.values())
     }
-    vips.push(...targets.values())
   }
   return vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
 }
 
 /**
- * One entry per VIP service (endpoint mode vip), sorted by VIP: its serving endpoints at any port, or none (then
- * the VIP refuses). Endpoints of one service on one address fold into one.
+ * One entry per VIP (a VIP service's, per network it is on), sorted by VIP: the service's serving endpoints'
+ * addresses on that network at any port, or none (then the VIP refuses). Endpoints on one address fold into one.
  */
 export function planVipServices(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipService[] {
   const out = new Map<string, NftVipService>()
+  const defaults = defaultNetworkIds(snap)
   for (const s of snap.services) {
-    if (!hasVip(s) || out.has(s.vip)) continue
-    out.set(s.vip, { vip: s.vip, backends: servingIps(s, null, serving) })
+    const { places, vips } = serviceVips(s, defaults)
+    for (const { network, vip } of vips) {
+      if (out.has(vip)) continue
+      out.set(vip, { vip, backends: placeBackends(s, places, network, null, serving, defaults) })
+    }
   }
   return [...out.values()].sort((a, b) => cmp(a.vip, b.vip))
-}
-
-function hasVip(s: CatalogService): s is CatalogService & { vip: string } {
-  return s.endpointMode === 'vip' && s.vip !== undefined && isIpv4(s.vip)
 }
 
 /** The catch-all rule of one VIP with serving endpoints (after its per-port rules), in prerouting and output. */

@@ -187,3 +187,23 @@ t.test('TCP: idle connections closed, connection count bounded', async (t) => {
   t.equal(s.status().tcpConnections, 0, 'idle ones closed')
   for (const c of conns) c.destroy()
 })
+
+t.test('setExtraListen: answers on addresses added after start, retries one not bindable yet, closes removed ones', async (t) => {
+  const logs: string[] = []
+  const { s, port } = await server(t, { log: (level, msg) => logs.push(`${level} ${msg}`) })
+  const extra = { host: '127.0.0.73', port }
+  const notHere = { host: '192.0.2.53', port } // no interface has it: EADDRNOTAVAIL, as a bridge not up yet
+  await s.setExtraListen([extra, notHere])
+  t.same(answers(await udpQuery(extra.host, port, q('app_web.mesh'))), ['10.78.0.2'], 'UDP on the added address')
+  t.same(answers(await tcpQuery(extra.host, port, q('app_web.mesh'), 2000)), ['10.78.0.2'], 'TCP too')
+  t.same(s.status().listen.map((l) => l.host), [HOST, extra.host], 'status lists what is bound')
+  await s.setExtraListen([extra, notHere])
+  t.equal(logs.filter((l) => l.includes('cannot listen here yet')).length, 1, 'an address still missing is retried quietly')
+  await s.setExtraListen([])
+  await t.rejects(udpQuery(extra.host, port, q('app_web.mesh'), 300), 'closed once no longer given')
+  t.same(s.status().listen.map((l) => l.host), [HOST])
+  t.same(answers(await udpQuery(HOST, port, q('app_web.mesh'))), ['10.78.0.2'], 'the fixed address stays')
+  await s.stop()
+  await s.setExtraListen([extra])
+  t.same(s.status().listen, [], 'after stop: nothing is bound')
+})
