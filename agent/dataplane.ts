@@ -7,6 +7,7 @@ import type { CatalogNetwork } from '../src/api/network.ts'
 import { Catalog, FileCatalogStore, localSlices, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
 import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type ListenAddress, type LookupResult } from '../src/dns/index.ts'
 import type { GossipEvent } from '../src/gossip/index.ts'
+import { BRIDGE_PREFIX } from '../src/overlay/index.ts'
 import { Ingress, vipStatus, type IngressOptions, type NetworkBridge, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 import { LOOPBACK_RANGE } from '../src/config/index.ts'
@@ -57,7 +58,7 @@ export interface DataPlaneOptions {
   createDns?(o: DnsServerOptions): DnsPart
   /** This node's id in the cluster (which slices of user networks are here), once known. Default: none (no networks). */
   nodeId?: () => string | null
-  /** The bridge of a user network on a node (the overlay's naming). Default `mbr-<vni>`. */
+  /** The bridge of a user network on a node. Default the overlay's naming, `mbr-<vni>`. */
   networkBridge?: (n: CatalogNetwork) => string
 }
 
@@ -128,7 +129,7 @@ export class DataPlane {
   networkBridges(snap: CatalogSnapshot): NetworkBridge[] {
     const id = this.#o.nodeId?.() ?? null
     if (id === null) return []
-    const bridgeOf = this.#o.networkBridge ?? ((n: CatalogNetwork) => `mbr-${n.vni}`)
+    const bridgeOf = this.#o.networkBridge ?? ((n: CatalogNetwork) => `${BRIDGE_PREFIX}${n.vni}`)
     return localSlices(snap, id).map((l) => ({ bridge: bridgeOf(l.network), gateway: l.gateway, subnet: l.network.subnet }))
   }
 

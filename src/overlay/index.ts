@@ -51,7 +51,7 @@ export { resumeTags } from './resume.ts'
 export { TAG_SUBNET, TAG_WG_KEY } from './tags.ts'
 export type { OverlayPeerStatus, OverlayStatus } from '../api/index.ts'
 export { NodeNetworks, type NetOps } from './networks.ts'
-export { planNetworks, type NetworkPlan } from './net-plan.ts'
+export { BRIDGE_PREFIX, planNetworks, type NetworkPlan } from './net-plan.ts'
 export { registerOverlayMetrics, cachedOverlayStatus, type OverlayStatusSource } from './metrics.ts'
 
 /** A network step left undone (containers still attached, a failed command) is tried again after this long. */
