@@ -75,7 +75,7 @@ configs:
   await t.test('deploy: the stack\'s secret and config are created, and its task reads both', async (t) => {
     const r = await c.mesh(['stack', 'deploy', '-c', join(dir, 'stack.yml'), STACK], 120_000)
     t.equal(r.code, 0, `deploy converges (${r.stderr.trim()})`)
-    t.match(r.stdout, /Creating secret secstack_db_password\nCreating config secstack_app_conf\nCreating service secstack_app/, 'objects before the service')
+    t.match(r.stdout, /Creating secret secstack_db_password\nCreating config secstack_app_conf\nCreating network secstack_default\nCreating service secstack_app/, 'objects, then networks, before the service')
     t.notMatch(r.stdout + r.stderr, secret, 'the value is never printed')
     t.ok((await names(['secret', 'ls'])).includes(`${STACK}_db_password`), 'mesh secret ls shows secstack_db_password')
     t.ok((await names(['config', 'ls'])).includes(`${STACK}_app_conf`), 'mesh config ls shows secstack_app_conf')
@@ -104,7 +104,7 @@ configs:
   await t.test('stack rm removes the services, then the stack\'s secrets and configs', async (t) => {
     const r = await c.mesh(['stack', 'rm', STACK], 60_000)
     t.equal(r.code, 0, r.stderr.trim())
-    t.equal(r.stdout, `Removing service ${STACK}_app\nRemoving secret ${STACK}_db_password\nRemoving config ${STACK}_app_conf\n`)
+    t.equal(r.stdout, `Removing service ${STACK}_app\nRemoving secret ${STACK}_db_password\nRemoving config ${STACK}_app_conf\nRemoving network ${STACK}_default\n`)
     const after = await inventory()
     t.notOk(after.services.some((s) => s.startsWith(`${STACK}_`)), 'no service left')
     t.notOk(after.secrets.some((s) => s.startsWith(`${STACK}_`)), 'no secret left')
