@@ -89,7 +89,7 @@ export function graceSeconds(ms: number): number {
 }
 
 /**
- * The create request: attached to all of the task's networks at once (`network` is the default one). Restart policy is always "no": a task that ends is replaced by the manager with a new task,
+ * The create request: on the task's first network (`network` is the default one; the others are connected next). Restart policy is always "no": a task that ends is replaced by the manager with a new task,
  * never restarted in place. Only host-mode ports are published here; ingress ports are the ingress subsystem's.
  * `dns`: the resolvers the container uses (Docker's embedded DNS forwards names it does not know to them).
  * `nodeHostname`: this node's name, for `{{.Node.Hostname}}` in a hostname template. `files`: the task's secret and
@@ -117,8 +117,9 @@ export function containerCreateOptions(task: TaskRecord, network: string, dns: r
         PortBindings: Object.fromEntries(hostPorts.map((p) => [`${p.target}/${p.protocol}`, [{ HostPort: String(p.published) }]])),
       } : {}),
     },
-    // Every network at create (Engine API ≥ 1.44 takes several endpoints; docker 25+).
-    NetworkingConfig: { EndpointsConfig: Object.fromEntries(networks.map((n) => [n, {}])) },
+    // The first network at create; the others are connected before start (docker-runtime.ts): an engine answering an
+    // API version before 1.44 refuses several endpoints at create ("Container cannot be connected to network endpoints").
+    NetworkingConfig: { EndpointsConfig: { [networks[0] as string]: {} } },
   }
   if (s.command) opts.Cmd = [...s.command]
   if (s.entrypoint && s.entrypoint.length > 0) opts.Entrypoint = [...s.entrypoint]

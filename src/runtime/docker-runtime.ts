@@ -2,7 +2,7 @@ import Docker from 'dockerode'
 import type { TaskRecord } from '../api/types.ts'
 import type { FileBind } from './task-files.ts'
 import { DEFAULT_DOCKER_SOCKET } from '../config/index.ts'
-import { LABEL, containerCreateOptions, containerName, graceSeconds } from './container-spec.ts'
+import { LABEL, containerCreateOptions, containerName, graceSeconds, taskNetworks } from './container-spec.ts'
 import { JsonLines } from '../base/ndjson.ts'
 import { imageName, parseImageRef } from '../api/image-ref.ts'
 import type { EngineRegistryConfig } from './registry-resolve.ts'
@@ -129,6 +129,15 @@ export class DockerRuntime implements ContainerRuntime {
   async create(task: TaskRecord, network: string, files: readonly FileBind[] = []): Promise<string> {
     try {
       const c = await this.#docker.createContainer(containerCreateOptions(task, network, this.#dns, this.#nodeHostname, files))
+      // Its other networks before it starts (`docker network connect`): the task never runs half attached.
+      for (const name of taskNetworks(task, network).slice(1)) {
+        try {
+          await this.#docker.getNetwork(name).connect({ Container: c.id })
+        } catch (err) {
+          await this.#docker.getContainer(c.id).remove({ force: true }).catch(() => undefined)
+          throw engineError('connect to network ' + name, containerName(task), err)
+        }
+      }
       return c.id
     } catch (err) {
       throw engineError('create', containerName(task), err)

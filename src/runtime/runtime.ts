@@ -97,8 +97,10 @@ export interface ContainerRuntime {
 
 /** What the runner reports for a task: a TaskStatus plus the container's overlay IP and health when known. */
 export interface TaskReport extends TaskStatus {
-  /** IPv4 on the task network, once running. */
+  /** IPv4 on the task's first network, once running. */
   ip?: string
+  /** A task on networks (TaskRecord.networks): its address on each, by network id, once running. */
+  addresses?: { network: string; ip: string }[]
   /** Docker healthcheck state, for running tasks whose service has a healthcheck. */
   health?: HealthState
 }

@@ -1,4 +1,5 @@
 import type { ContainerStatus, TaskReport } from './runtime.ts'
+import type { TaskNetworkAttachment } from '../api/network.ts'
 
 /**
  * What a task's status says (pure): the texts `service ps` shows, in one place. Messages follow Swarm where it has
@@ -11,10 +12,12 @@ export const isLive = (s: ContainerStatus['state']): boolean => s === 'running' 
 export const isExited = (s: ContainerStatus['state']): boolean => s === 'exited' || s === 'dead'
 
 /** Running: the health state as the message when there is a healthcheck, else `started`; the IP on `network`. */
-export function runningStatus(st: ContainerStatus, network: string): Status {
+export function runningStatus(st: ContainerStatus, network: string, networks: readonly TaskNetworkAttachment[] = []): Status {
   const s: Status = { state: 'running', message: st.health ?? 'started', containerId: st.id }
   const ip = st.ips[network]
   if (ip) s.ip = ip
+  const addresses = networks.flatMap((n) => (st.ips[n.name] ? [{ network: n.network, ip: st.ips[n.name] as string }] : []))
+  if (addresses.length > 0) s.addresses = addresses
   if (st.health) s.health = st.health
   return s
 }
@@ -41,5 +44,5 @@ export function engineStatus(state: 'rejected' | 'failed', engineMessage: string
 /** Two statuses say the same thing (the runner drops the repeat). */
 export function sameStatus(a: Status, b: Status): boolean {
   return a.state === b.state && a.message === b.message && a.err === b.err && a.containerId === b.containerId &&
-    a.exitCode === b.exitCode && a.ip === b.ip && a.health === b.health
+    a.exitCode === b.exitCode && a.ip === b.ip && a.health === b.health && JSON.stringify(a.addresses) === JSON.stringify(b.addresses)
 }

@@ -384,7 +384,7 @@ export class TaskRunner {
     if (this.#ended(taskId)) return
     if (isLive(st.state)) {
       const task = this.#assigned.get(taskId)
-      this.#report(taskId, runningStatus(st, task ? taskNetworks(task, this.#network)[0] as string : this.#network))
+      this.#report(taskId, runningStatus(st, task ? taskNetworks(task, this.#network)[0] as string : this.#network, task?.networks))
     } else if (isExited(st.state)) {
       if (justStarted) this.#report(taskId, { state: 'running', message: 'started', containerId })
       await this.#reportExit(taskId, st)

@@ -222,9 +222,9 @@ export class WorkerLink {
   }
 
   /** Queue a task report; the latest status per task wins within a batch. */
-  report(taskId: string, status: TaskStatus & { ip?: string }): void {
-    const { ip, ...st } = status
-    this.#pending.set(taskId, { taskId, status: st, ...(ip ? { ip } : {}) })
+  report(taskId: string, status: TaskStatus & { ip?: string; addresses?: { network: string; ip: string }[] }): void {
+    const { ip, addresses, ...st } = status
+    this.#pending.set(taskId, { taskId, status: st, ...(ip ? { ip } : {}), ...(addresses ? { addresses } : {}) })
     if (!this.#flushTimer) this.#flushTimer = this.#o.clock.setTimeout(() => void this.#flush(), STATUS_BATCH_MS)
   }
 

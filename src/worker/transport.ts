@@ -38,6 +38,8 @@ export interface StatusUpdate {
   taskId: string
   status: TaskStatus
   ip?: string
+  /** A task on networks: its address on each (network id), as the runtime reports it. */
+  addresses?: { network: string; ip: string }[]
 }
 
 /** An answer from the manager: the HTTP status, the body (null when not JSON), the error message or `HTTP <status>`. */

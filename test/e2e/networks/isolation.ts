@@ -80,6 +80,16 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
   const b2 = on(bs, nodes[2])
   // The first fetch across nodes also waits for the other node's catalog, bridge and VXLAN entries to settle.
   await waitFor(async () => (await get(a1, a2.ips.isoa as string)) !== '' || null, 20_000, { intervalMs: 500, what: 'isoa across nodes' })
+    .catch(async (err: Error) => {
+      // What the data path looks like on both ends, for the post-mortem.
+      for (const p of [a1, a2]) {
+        const host = await p.node.exec(['sh', '-c', 'ip route; ip -d link show type vxlan; for d in $(ip -br link show type vxlan | cut -d" " -f1); do ' +
+          'ip neigh show dev $d; bridge fdb show dev $d; done; nft list table inet mesh; iptables -S DOCKER-USER; sysctl net.ipv4.conf.all.rp_filter'])
+        const ctr = await p.node.docker(['exec', p.container, 'sh', '-c', 'ip addr; ip route; ip neigh'])
+        t.comment(`${p.node.name} host:\n${host.stdout}${host.stderr}\ncontainer ${p.container}:\n${ctr.stdout}`)
+      }
+      throw err
+    })
   t.match(await get(a1, a2.ips.isoa as string), /^isoa\./, 'A → A across nodes (VXLAN)')
   t.match(await get(ab, a1.ips.isoa as string), /^isoa\./, 'A → A on the same node')
   t.equal(await get(a1, b2.ips.isob as string), '', 'A → B across nodes: refused or timed out')

@@ -4,7 +4,7 @@
  * Events are delivered synchronously, so `await runner.idle()` after a helper sees their effect.
  */
 import { EngineError } from '../../../src/runtime/errors.ts'
-import { LABEL, containerCreateOptions } from '../../../src/runtime/container-spec.ts'
+import { LABEL, containerCreateOptions, taskNetworks } from '../../../src/runtime/container-spec.ts'
 import type {
   ContainerInfo, ContainerRuntime, ContainerState, ContainerStatus, EventSubscription, HealthState, PullOptions, RuntimeEvent,
 } from '../../../src/runtime/index.ts'
@@ -100,6 +100,8 @@ export class FakeDocker implements ContainerRuntime {
 
   async create(task: TaskRecord, network: string, files: readonly FileBind[] = []): Promise<string> {
     const config = containerCreateOptions(task, network, [], '', files)
+    // The engine adapter connects the task's other networks before start: the fake has them attached at once.
+    for (const n of taskNetworks(task, network).slice(1)) (config.NetworkingConfig?.EndpointsConfig as Record<string, object>)[n] = {}
     const name = config.name as string
     this.calls.push(`create ${name}`)
     if (!this.images.has(task.spec.image)) throw new EngineError('create', name, `No such image: ${task.spec.image}`, 404)

@@ -321,6 +321,7 @@ t.test('networks: the container is created only once its networks are up on the 
   const last = (id: string) => reports.filter((r) => r.id === id).at(-1)?.s
   t.equal(last('multi')?.state, 'running')
   t.equal(last('multi')?.ip, c?.ips.front, 'the address on the first network')
+  t.same(last('multi')?.addresses, [{ network: 'id0', ip: c?.ips.front }, { network: 'id1', ip: c?.ips.back }], 'and its address on each network, by id')
   t.equal(last('bad')?.state, 'rejected', 'a network that never comes up rejects the task')
   t.match(last('bad')?.err, /network "down" is not set up/)
   t.same(docker.byTask('bad'), [])

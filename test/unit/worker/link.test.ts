@@ -137,9 +137,11 @@ t.test('status batching: reports within 50 ms go in one POST, the latest per tas
     cert: nodeTls.cert, at: 50,
     updates: [{ taskId: 't1', status: running('up') }, { taskId: 't2', status: running('up'), ip: '10.77.1.5' }],
   })
-  h.link.report('t3', running('up'))
+  h.link.report('t3', { ...running('up'), ip: '10.80.0.66', addresses: [{ network: 'n1', ip: '10.80.0.66' }, { network: 'n2', ip: '10.80.16.66' }] })
   await h.clock.advance(50)
   t.equal(h.manager.batches.length, 2, 'a later report starts a new window')
+  t.same(h.manager.batches[1]?.updates, [{ taskId: 't3', status: running('up'), ip: '10.80.0.66',
+    addresses: [{ network: 'n1', ip: '10.80.0.66' }, { network: 'n2', ip: '10.80.16.66' }] }], 'a task\'s addresses per network beside its ip')
 })
 
 t.test('a batch the manager did not take is sent again after 1 s; newer reports win', async (t) => {
