@@ -69,9 +69,9 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
   t.same(Object.keys(ab.ips).sort(), ['isoa', 'isob'], 'isoab: one container on both networks')
   t.same(Object.keys(inside.ips), ['isoc'], 'isoin: only on its network (not the default one)')
 
-  /** From a container, GET http://ip/ with a 2 s bound: the body, or '' when refused or timed out. */
+  /** From a container, GET http://ip/ with a 2 s bound (timeout(1): busybox 1.35 wget -T segfaults): the body, or "" when refused or timed out. */
   const get = async (from: Placed, ip: string) =>
-    (await from.node.docker(['exec', from.container, 'sh', '-c', `wget -q -T 2 -O - http://${ip}/ 2>/dev/null || true`], { timeoutMs: 15_000 })).stdout.trim()
+    (await from.node.docker(['exec', from.container, 'sh', '-c', `timeout 2 wget -q -O - http://${ip}/ 2>/dev/null || true`], { timeoutMs: 15_000 })).stdout.trim()
   const on = (list: Placed[], n: LabNode | undefined) => list.find((p) => p.node === n) as Placed
 
   const a1 = on(as, nodes[1])
