@@ -5,10 +5,12 @@
  * Two stacks, dnsa and dnsb, each a `web` (a shell to ask from) and a `db` (httpd answering its stack's name) on the
  * stack's own `<stack>_default`; dnsa's db has the alias `database` there, dnsb's db `store`. From dnsa's web: `db`
  * resolves to an address of dnsa_default and serves dnsa's page, by name and by that VIP, `database` too; dnsb's db
- * (`dnsb_db`, `db.dnsb`, `tasks.dnsb_db`) and its alias are NXDOMAIN; and the reverse from dnsb's web. A service
+ * (`dnsb_db`, `db.dnsb`, `tasks.dnsb_db`) and its alias are NXDOMAIN, and its VIP and task address do not answer
+ * dnsa's web; and the reverse names from dnsb's web. A service
  * `dnsapi` on the attachable network `dnsfront`: a plain container on dnsfront on a worker resolves it to an address
  * of dnsfront (its VIP there) and fetches it; dnsa_db (not on dnsfront) is NXDOMAIN there.
- * Every wait is bounded; everything made here is removed at the end. Addresses: only the lab's own namespaces.
+ * At the end stack rm, service rm and network rm leave every node's footprint (Docker networks, mbr-/mvx- links,
+ * routes, the nft table, DOCKER-USER) as it was before the part. Every wait is bounded. Addresses: only the lab's own namespaces.
  */
 import type { Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -16,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LabNode } from '../../lab/index.ts'
 import { waitFor } from '../../support/procs.ts'
+import { footprint } from './footprint.ts'
 import type { NetworksContext } from './context.ts'
 
 const HTTPD = (body: string) => ['sh', '-c', `mkdir -p /www && echo ${body} > /www/index.html && exec httpd -f -p 80 -h /www`]
@@ -48,6 +51,7 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
   t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
   const nodes = c.lab.nodes as LabNode[]
   const byName = new Map(nodes.map((n) => [n.name, n]))
+  const before = await Promise.all(nodes.map(footprint))
 
   t.teardown(async () => {
     await c.mesh(['service', 'rm', 'dnsapi'])
@@ -103,6 +107,11 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
     t.equal((await bWeb('timeout 5 wget -qO- http://db/')).stdout.trim(), 'dnsb-db')
     t.same(answers((await bWeb('nslookup store')).stdout), db, 'its alias `store` → its db')
     for (const name of ['dnsa_db', 'database']) t.equal(answers((await bWeb(`nslookup ${name}`)).stdout), 'NXDOMAIN', `${name}: NXDOMAIN`)
+    // Nor by address: dnsb's db VIP and task address, from dnsa's web (2 s bound; the fetch above shows they serve).
+    const tasks = answers((await bWeb('nslookup tasks.db')).stdout)
+    for (const ip of [...(Array.isArray(db) ? db : []), ...(Array.isArray(tasks) ? tasks : [])]) {
+      t.equal((await aWeb(`timeout 2 wget -qO- http://${ip}/ 2>/dev/null || true`)).stdout.trim(), '', `dnsa's web cannot reach dnsb's db at ${ip}`)
+    }
   })
 
   t.test('a plain `docker run --network dnsfront` container on a worker resolves and fetches the network\'s service', async (t) => {
@@ -119,5 +128,18 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
     t.match(r.stdout, /---\ndnsapi/, 'and http://dnsapi/ answers')
     const b = await worker.docker(['run', '--rm', '--network', 'dnsfront', 'mesh/busybox:latest', 'nslookup', 'dnsa_db'], { timeoutMs: 30_000 })
     t.equal(answers(b.stdout), 'NXDOMAIN', 'dnsa_db (not on dnsfront): NXDOMAIN')
+  })
+
+  t.test('stack rm, service rm and network rm leave no Docker network, bridge, VXLAN device, route or rule', async (t) => {
+    await c.mesh(['service', 'rm', 'dnsapi'])
+    for (const stack of ['dnsa', 'dnsb']) t.equal((await c.mesh(['stack', 'rm', stack], 120_000)).code, 0, `stack rm ${stack}`)
+    await waitFor(async () => (await c.mesh(['network', 'rm', 'dnsfront'])).code === 0, 60_000, { intervalMs: 1000, what: 'network rm dnsfront' })
+    for (const [i, n] of nodes.entries()) {
+      const after = await waitFor(async () => {
+        const f = await footprint(n)
+        return JSON.stringify(f) === JSON.stringify(before[i]) ? f : null
+      }, 30_000, { intervalMs: 1000, what: `${n.name}: footprint as before` }).catch(async () => footprint(n))
+      t.same(after, before[i], `${n.name}: as before the part`)
+    }
   })
 }

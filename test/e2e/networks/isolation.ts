@@ -11,24 +11,12 @@
 import type { Test } from 'tap'
 import type { LabNode } from '../../lab/index.ts'
 import { waitFor } from '../../support/procs.ts'
+import { footprint } from './footprint.ts'
 import type { NetworksContext } from './context.ts'
 
 const SERVE = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
 
 interface Placed { node: LabNode; container: string; ips: Record<string, string> }
-
-/** What networks can leave on a node: Docker networks, mesh's links, routes, the nft table and DOCKER-USER. */
-async function footprint(n: LabNode): Promise<Record<string, string>> {
-  const [networks, links, routes, nft, user] = await Promise.all([
-    n.docker(['network', 'ls', '--format', '{{.Name}}']),
-    n.exec(['sh', '-c', 'ip -br link show | awk \'{print $1}\' | grep -E "^(mbr|mvx)-" || true']),
-    n.exec(['ip', 'route', 'show']),
-    n.exec(['sh', '-c', 'nft list table inet mesh | grep -vE "^\\s*$" | sed -E "s/counter packets [0-9]+ bytes [0-9]+ //"']),
-    n.exec(['sh', '-c', 'iptables -S DOCKER-USER 2>/dev/null || true']),
-  ])
-  const sorted = (s: { stdout: string }) => s.stdout.trim().split('\n').map((l) => l.replace(/ linkdown\s*$/, '').trimEnd()).sort().join('\n')
-  return { networks: sorted(networks), links: sorted(links), routes: sorted(routes), nft: sorted(nft), dockerUser: sorted(user) }
-}
 
 export async function run(t: Test, { c }: NetworksContext): Promise<void> {
   const nodes = c.lab.nodes as LabNode[]
