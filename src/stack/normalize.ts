@@ -10,6 +10,7 @@ import { tmpfsPaths, volume } from './mounts.ts'
 import { networkOptions } from './networks.ts'
 import { splitWords } from '../api/words.ts'
 import { declaredFiles, fileUses } from './secrets.ts'
+import { labelMap } from './labels.ts'
 
 /**
  * One validated compose file → ComposeModel (pure but for `readFile`, injected, for env_file). Every value is
@@ -47,7 +48,7 @@ export function normalizeFile(doc: Obj, ctx: NormalizeContext): ComposeModel {
       throw new StackFileError(ctx.file, formatPath(['networks', name, 'driver']), `driver "${String(driver)}" is not supported: every mesh network is the cluster's WireGuard overlay (remove driver, or write overlay)`)
     }
     const d = declared(n, ['networks', name], ctx)
-    if (!d.external) d.network = networkOptions(n, ['networks', name], ctx.file, n.labels !== undefined ? labels(n.labels) : undefined)
+    if (!d.external) d.network = networkOptions(n, ['networks', name], ctx.file, n.labels !== undefined ? labelMap(n.labels) : undefined)
     model.networks.set(name, d)
   }
   for (const [name, raw] of Object.entries(isObj(doc.volumes) ? doc.volumes : {})) {
@@ -250,7 +251,7 @@ function deploy(part: ServicePart, d: Obj, path: KeyPath, ctx: NormalizeContext,
     part.replicasAt = { file: ctx.file, path: formatPath(p('replicas')) }
   }
   if (d.endpoint_mode !== undefined) part.endpointMode = oneOf(ctx, p('endpoint_mode'), d.endpoint_mode, ['vip', 'dnsrr'] as const)
-  if (d.labels !== undefined) part.labels = labels(d.labels)
+  if (d.labels !== undefined) part.labels = labelMap(d.labels)
   const res = isObj(d.resources) ? d.resources : {}
   for (const kind of ['limits', 'reservations'] as const) {
     const r = isObj(res[kind]) ? res[kind] : {}
@@ -300,20 +301,6 @@ function updateConfig(u: Obj, path: KeyPath, ctx: NormalizeContext, actions: rea
   if (typeof u.max_failure_ratio === 'number') {
     if (!(u.max_failure_ratio >= 0 && u.max_failure_ratio <= 1)) throw new StackFileError(ctx.file, formatPath(at('max_failure_ratio')), `must be between 0 and 1, not ${u.max_failure_ratio}`)
     out.maxFailureRatio = u.max_failure_ratio
-  }
-  return out
-}
-
-/** list_or_dict → a map (`- KEY=VALUE` / `KEY: VALUE`; a bare key is an empty value, as docker does for labels). */
-function labels(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (Array.isArray(v)) {
-    for (const item of v as string[]) {
-      const eq = item.indexOf('=')
-      out[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1)
-    }
-  } else if (isObj(v)) {
-    for (const [k, x] of Object.entries(v)) out[k] = x === null || x === undefined ? '' : String(x)
   }
   return out
 }

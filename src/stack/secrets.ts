@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { MAX_SECRET_BYTES, type FileReference } from '../api/secrets.ts'
 import { StackFileError, formatPath, type KeyPath } from './errors.ts'
 import type { DeclaredFile, FileUse, Ref, Unsupported } from './model.ts'
+import { labelMap } from './labels.ts'
 
 /**
  * Compose `secrets:` and `configs:` (pure): the top-level declarations (`file:`, `external:`, `name:`, `labels:`),
@@ -144,20 +145,6 @@ export function readStackValues(objects: readonly StackObject[], readBytes: (pat
     if (bytes.length === 0) fail(`${o.file} is empty: a ${o.kind} needs a value`)
     if (bytes.length > MAX_SECRET_BYTES) fail(`${o.file} holds ${bytes.length} bytes: a ${o.kind} is at most ${MAX_SECRET_BYTES} bytes (500 KiB)`)
     out.set(o.name, Buffer.from(bytes).toString('base64'))
-  }
-  return out
-}
-
-/** list_or_dict → a map (`- KEY=VALUE` / `KEY: VALUE`). */
-function labelMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (Array.isArray(v)) {
-    for (const item of v as string[]) {
-      const eq = item.indexOf('=')
-      out[eq < 0 ? item : item.slice(0, eq)] = eq < 0 ? '' : item.slice(eq + 1)
-    }
-  } else if (isObj(v)) {
-    for (const [k, x] of Object.entries(v)) out[k] = x === null || x === undefined ? '' : String(x)
   }
   return out
 }
