@@ -129,5 +129,9 @@ export function netRules(s: NetRulesSpec): NetRules {
     input.push(n.internal ? `iifname ${br} counter drop` : `iifname ${br} ip daddr ${all} counter drop`)
     if (!n.internal) post.push(`ip saddr ${net(n.slice, 'slice')} ip daddr != ${all} oifname != ${br} masquerade`)
   }
+  // The node's own connections (ingress proxy, health checks) leave from its default-network gateway: to any network
+  // they keep that address, which the other nodes' bridges accept (gateways) and their WireGuard knows as this peer's.
+  // Masqueraded to the underlay address, the peer's WireGuard would drop them (not in this peer's allowed-ips).
+  if (s.ranges.length > 0) post.unshift(`ip saddr ${net(d.slice, 'subnet')} ip daddr ${all} accept`)
   return { input: input.filter(Boolean), forward, postrouting: post }
 }

@@ -45,9 +45,10 @@ t.test('rules per network: anti-spoofing, own network only, internal has no way 
   has(r.input, 'iifname "mbr-4102" counter drop', 'internal: not the host either (the underlay)')
   has(r.input, `iifname "mbr-4100" ip daddr ${ALL} counter drop`, 'not another network\'s gateway on this host')
   t.same(r.postrouting, [
+    `ip saddr 10.77.4.0/24 ip daddr ${ALL} accept`,
     `ip saddr 10.81.0.0/24 ip daddr != ${ALL} oifname != "mbr-4100" masquerade`,
     `ip saddr 10.82.3.0/24 ip daddr != ${ALL} oifname != "mbr-4101" masquerade`,
-  ], 'masquerade out, never for an internal network')
+  ], 'the node\'s own connections to any network keep its gateway address; masquerade out, never for an internal network')
 })
 
 t.test('no VXLAN peers: 4789 is dropped from everyone', async (t) => {
