@@ -139,9 +139,9 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
     for (const stack of ['dnsa', 'dnsb']) t.equal((await c.mesh(['stack', 'rm', stack], 120_000)).code, 0, `stack rm ${stack}`)
     await waitFor(async () => (await c.mesh(['network', 'rm', 'dnsfront'])).code === 0, 60_000, { intervalMs: 1000, what: 'network rm dnsfront' })
     // Only what networks leave (the default overlay's routes and rules may still be settling when this part runs
-    // first): Docker networks, and every line naming a network bridge, a VXLAN device or the pool (10.80.0.0/12).
+    // first): Docker networks but the default one, and every line naming a network bridge, a VXLAN device or the pool (10.80.0.0/12).
     const ofNetworks = (f: Record<string, string>) => Object.fromEntries(Object.entries(f).map(([k, v]) =>
-      [k, k === 'networks' ? v : v.split('\n').filter((l) => /mbr-|mvx-|\b10\.(8\d|9[0-5])\./.test(l)).join('\n')]))
+      [k, k === 'networks' ? v.split('\n').filter((l) => l !== 'mesh').join('\n') : v.split('\n').filter((l) => /mbr-|mvx-|\b10\.(8\d|9[0-5])\./.test(l)).join('\n')]))
     for (const [i, n] of nodes.entries()) {
       const want = JSON.stringify(ofNetworks(before[i] as Record<string, string>))
       const after = await waitFor(async () => {
