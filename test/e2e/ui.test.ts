@@ -20,6 +20,7 @@ import { createLab, isRoot, type Lab, type LabNode } from '../lab/index.ts'
 import { MESH_BIN, REPO_ROOT, killAndReap, waitFor, type Proc } from '../support/procs.ts'
 import { parsePromText } from '../support/prom-text.ts'
 import { TASK_STATES } from '../../src/api/types.ts'
+import type { UiLab } from './ui/context.ts'
 
 if (!isRoot()) {
   t.plan(0, 'the lab needs root')
@@ -197,6 +198,10 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
   await submit(first.code)
   t.match(await page.textContent('body'), /wrong, used or expired login code/, 'the code was single-use')
 })
+
+// The issue parts (test/e2e/ui/<part>.ts), on the same lab once `web` and `hello` exist.
+const ctx: UiLab = { lab, mgr, w1, dataDir, mesh, procs, loginCode }
+void ctx
 
 t.test('no credentials: 401 on the observe routes', async (t) => {
   const base = (await loginCode()).url.replace(/\/ui$/, '')
