@@ -16,12 +16,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
 import type { LabNode } from '../test/lab/index.ts'
 import { isRoot } from '../test/lab/index.ts'
 import { StopWaiting, stop, waitExit, waitFor, type Proc } from '../test/support/procs.ts'
 import { meshLab, type MeshLab } from '../test/support/mesh-lab.ts'
-import { BARE_IF, must, startBareTunnel } from './bare-tunnel.ts'
+import { must, startBareTunnel } from './bare-tunnel.ts'
 
 const GOAL_VXLAN = 0.75
 const IPERF_PORT = 5201
