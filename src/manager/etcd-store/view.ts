@@ -87,6 +87,8 @@ export class LocalView {
         }
         const rev = decodeRev(c.value)
         if (typeof rev === 'string') {
+          // Skipped, but the next commit compares against this write (and so overwrites it) instead of failing forever.
+          this.revModRevision = c.modRevision
           this.#warn(c.key, rev)
           continue
         }
