@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -15,6 +15,7 @@ import {
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
+import { openManagerStore } from './manager-store.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
@@ -99,8 +100,8 @@ export interface ClusterParts {
 export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
   const storePath = managerDbPath(config.dataDir)
-  if (c.init || existsSync(storePath)) {
-    const store = openSqliteStore(storePath)
+  if (c.init || existsSync(storePath) || c.store !== '') {
+    const store = await openManagerStore(config, log)
     parts.store = store
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })

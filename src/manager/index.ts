@@ -23,7 +23,8 @@
  * sealed by an unlock key, and the API locked after a restart until `POST /v1/unlock`, http/vault-api.ts).
  * `SecretVault.open(record)` is the one way to a secret's plain value (the watch stream's delivery).
  *
- * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
+ * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`, or an `EtcdStore` on an external
+ * etcd with `--store etcd://…`: etcd-store/), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
  * metrics registry and node-facts source, and feeds gossip's member events to `setNodeState`. src/stack uses the
  * spec validator and constraint parser. Agents and the CLI reach the manager over HTTP only.
@@ -54,8 +55,9 @@ export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type Node
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
-export { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
+export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+export { EtcdStore, etcdClient, openEtcdStore, parseEtcdUrl, type EtcdStoreOptions, type EtcdStoreUrl, type EtcdTlsPaths } from './etcd-store/index.ts'
 export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
 export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptions } from './sessions.ts'
