@@ -1,0 +1,82 @@
+/**
+ * A manager on an external 3-member etcd with client TLS (`--store etcd://… --store-ca/--store-cert/--store-key`,
+ * opened as agent/ opens it): `mesh service create` and `mesh service ls` through its API on manager.sock; a second
+ * manager's store on the same etcd sees the service; an etcd holding no cluster is refused without --init.
+ */
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openManagerStore } from '../../../agent/manager-store.ts'
+import { createLogger } from '../../../agent/log.ts'
+import { Manager, createApp, listen } from '../../../src/manager/index.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { defaultConfig, type Config } from '../../../src/config/index.ts'
+import { main } from '../../../mesh/main.ts'
+import { startEtcd } from '../../support/etcd.ts'
+
+const etcd = await startEtcd(t, { members: 3, tls: true })
+const dir = mkdtempSync(join(tmpdir(), 'mesh-etcd-manager-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+const log = createLogger('silent')
+
+const config = (o: Partial<Config['cluster']> = {}): Config => {
+  const c = defaultConfig('local')
+  const tls = etcd.tls!
+  return {
+    ...c, dataDir: dir,
+    cluster: { ...c.cluster, store: `etcd://${etcd.endpoints.join(',')}`, storeCa: tls.ca, storeCert: tls.clientCert, storeKey: tls.clientKey, ...o },
+  }
+}
+
+async function mesh(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = ''
+  let err = ''
+  const write = process.stdout.write
+  process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
+  try {
+    const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) })
+    return { code, out, err }
+  } finally {
+    process.stdout.write = write
+  }
+}
+
+t.test('a manager on an external etcd serves service create and service ls', async (t) => {
+  const store = await openManagerStore(config({ init: true }), log)
+  t.teardown(() => store.close())
+  const manager = new Manager({ store })
+  await manager.init()
+  const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
+  const saved = process.env.MESH_DATA_DIR
+  process.env.MESH_DATA_DIR = dir
+  t.teardown(async () => {
+    if (saved === undefined) delete process.env.MESH_DATA_DIR
+    else process.env.MESH_DATA_DIR = saved
+    server.closeAllConnections()
+    await new Promise<void>((r) => server.close(() => r()))
+  })
+  const created = await mesh('service', 'create', '--detach', '--name', 'web', '--replicas', '0', 'nginx:1')
+  t.equal(created.code, 0, created.err)
+  const ls = await mesh('service', 'ls', '--format', '{{.Name}} {{.Replicas}}')
+  t.equal(ls.code, 0, ls.err)
+  t.equal(ls.out.trim(), 'web 0/0')
+  const dup = await mesh('service', 'create', '--detach', '--name', 'web', 'nginx:1')
+  t.equal(dup.code, 1)
+  t.match(dup.err, /^mesh: .*web.* already exists/, 'a taken name is one line')
+
+  t.test('another manager on the same etcd reads the same cluster', async (t) => {
+    const other = await openManagerStore(config(), log)
+    t.teardown(() => other.close())
+    t.equal(other.getService('web')?.spec.image, store.getService('web')?.spec.image)
+    t.equal(other.getMeta('cluster_id'), store.getMeta('cluster_id'))
+    t.equal(other.revision, store.revision)
+  })
+})
+
+t.test('without --init, an etcd that holds no cluster is refused with one line', async (t) => {
+  await t.rejects(openManagerStore(config({ store: `etcd://${etcd.endpoints.join(',')}/empty` }), log), {
+    code: 'MESH_ERR_CONFIG',
+    message: `--store etcd://${etcd.endpoints.join(',')}/empty: holds no mesh cluster yet; start the first manager with --init`,
+  })
+})
