@@ -18,7 +18,7 @@ import {
   type StoreReader, type StoreTx, type TaskFilter, type Unsubscribe,
 } from '../store.ts'
 import { StoreCompactedError, StoreError } from '../store-errors.ts'
-import { KeyLayout, checkPrefix } from './keys.ts'
+import { KeyLayout, RECORD_KINDS, checkPrefix } from './keys.ts'
 import { LocalView, makeReader, viewSource, type KeyChange } from './view.ts'
 import { runCommit, type CommitDeps } from './commit.ts'
 import { Compactor } from './compaction.ts'
@@ -318,9 +318,10 @@ export class EtcdStore implements Store {
   }
 
   *#keysHeld(): Generator<string> {
-    for (const kind of ['node', 'service', 'task', 'secret', 'config', 'network'] as const) {
+    for (const kind of RECORD_KINDS) {
       for (const [id] of this.#view.entries(kind)) yield this.#keys.record(kind, id)
     }
+    for (const key of this.#view.metaKeys()) yield this.#keys.meta(key)
   }
 
   /** Resolves once the view holds etcd revision `rev` (or the store closed). */

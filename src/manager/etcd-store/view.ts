@@ -150,6 +150,10 @@ export class LocalView {
   meta(key: string): string | undefined {
     return this.#meta.get(key)
   }
+
+  metaKeys(): IterableIterator<string> {
+    return this.#meta.keys()
+  }
 }
 
 function deepFreezeRec(v: unknown): void {

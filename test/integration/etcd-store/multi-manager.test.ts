@@ -161,3 +161,34 @@ t.test('compaction keeps etcd history bounded without breaking a watcher', async
   const other = await open(t, s.revision > 0 ? `/mm${n}/` : '/x/')
   t.equal(other.revision, 15, 'a manager starting after compaction loads the current view')
 })
+
+t.test('a manager whose etcd member was down while history was compacted catches up', async (t) => {
+  const prefix = `/mm${++n}/`
+  const a = await open(t, prefix, { compactRetainRevisions: 1, compactIntervalMs: 50 })
+  // b talks to member 0 only, so its watch stops while that member is down.
+  const logs: string[] = []
+  const b = await new EtcdStore(new Etcd3({ hosts: etcd.clientUrls[0] as string }), {
+    prefix, compactRetainRevisions: 0, log: (_level, msg) => logs.push(msg),
+  }).open()
+  t.teardown(() => b.close())
+  const got: StoreEvent[] = []
+  b.watch(0, (e) => got.push(e))
+  await a.transact((tx) => { tx.putService(service('s0', 'gone-later')); tx.setMeta('token_old', 'x') })
+  await waitFor(() => b.revision === 1, 10_000, { what: 'b at revision 1' })
+  await etcd.kill(0)
+  await a.transact((tx) => { tx.deleteService('s0'); tx.deleteMeta('token_old') })
+  for (let i = 1; i <= 20; i++) await a.transact((tx) => tx.putNode(node(`n${i}`)))
+  const raw = new Etcd3({ hosts: [etcd.clientUrls[1] as string, etcd.clientUrls[2] as string] })
+  t.teardown(() => raw.close())
+  const early = a.etcdRevision - 5
+  await waitFor(async () => raw.get('x').revision(early).exec().then(() => false, (err: Error) => /compacted/.test(err.message)),
+    15_000, { what: 'history compacted while member 0 is down' })
+  await etcd.restart(0)
+  await waitFor(() => b.revision === a.revision, 30_000, { what: `b caught up to revision ${a.revision}` })
+  t.same(b.getState(), a.getState(), 'b holds what a holds, the deleted service included')
+  t.equal(b.getService('gone-later'), undefined)
+  t.equal(b.getMeta('token_old'), undefined, 'a metadata delete it missed too')
+  t.equal(got.at(-1)?.revision, a.revision, 'b\'s watcher heard of the latest revision')
+  t.ok(got.some((e) => e.op === 'delete' && e.record.id === 's0'), 'and of the delete it missed')
+  t.comment(`b's watch ${logs.some((m) => /watch canceled/.test(m)) ? 'was canceled and reloaded' : 'resumed without a reload'}`)
+})
