@@ -1,7 +1,8 @@
 /**
  * A manager on an external 3-member etcd with client TLS (`--store etcd://… --store-ca/--store-cert/--store-key`,
  * opened as agent/ opens it): `mesh service create` and `mesh service ls` through its API on manager.sock; a second
- * manager's store on the same etcd sees the service; an etcd holding no cluster is refused without --init.
+ * manager's store on the same etcd sees the service; with 2 of 3 members down a write is refused with the quorum
+ * line and ls still answers; an etcd holding no cluster is refused without --init.
  */
 import t from 'tap'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -71,6 +72,20 @@ t.test('a manager on an external etcd serves service create and service ls', asy
     t.equal(other.getService('web')?.spec.image, store.getService('web')?.spec.image)
     t.equal(other.getMeta('cluster_id'), store.getMeta('cluster_id'))
     t.equal(other.revision, store.revision)
+  })
+
+  t.test('with 2 of 3 etcd members down: writes refused with the quorum line, reads answered', async (t) => {
+    await etcd.kill(1)
+    await etcd.kill(2)
+    const refused = await mesh('service', 'create', '--detach', '--name', 'api', '--replicas', '0', 'nginx:1')
+    t.equal(refused.code, 1)
+    t.match(refused.err, /^mesh: no quorum: the etcd cluster \(127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\) did not commit the write within 10 s: .+\n$/)
+    const ls = await mesh('service', 'ls', '--format', '{{.Name}}')
+    t.equal(ls.out.trim(), 'web', 'ls answers from the manager\'s view')
+    await etcd.restart(1)
+    await etcd.restart(2)
+    const again = await mesh('service', 'create', '--detach', '--name', 'api', '--replicas', '0', 'nginx:1')
+    t.equal(again.code, 0, again.err)
   })
 })
 
