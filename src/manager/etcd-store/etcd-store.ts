@@ -76,8 +76,7 @@ export class EtcdStore implements Store {
   #waiters: { rev: number; resolve: () => void }[] = []
   /** Keys already warned about (a malformed value is logged once). */
   readonly #warned = new Set<string>()
-  /** Transaction runs, including re-runs on a newer view (for metrics and tests). */
-  runs = 0
+  #runs = 0
 
   /** No side effects: `open()` reads the store and starts the watch. The client is closed by `close()`. */
   constructor(client: Etcd3, options: EtcdStoreOptions = {}) {
@@ -143,6 +142,11 @@ export class EtcdStore implements Store {
     return this.#view.revision
   }
 
+  /** Runs of transaction callbacks so far, re-runs on a newer view included (runs − transactions = re-runs). */
+  get runs(): number {
+    return this.#runs
+  }
+
   /** The etcd revision the local view is complete up to. */
   get etcdRevision(): number {
     return this.#view.etcdRevision
@@ -179,7 +183,7 @@ export class EtcdStore implements Store {
     const deps: CommitDeps = {
       client: this.#client, keys: this.#keys, view: this.#view, clock: this.#clock,
       timeoutMs: this.#o.commitTimeoutMs, describe: this.#o.describe, commitId: randomUUID(),
-      enter: () => { this.#inTx = true; this.runs++ },
+      enter: () => { this.#inTx = true; this.#runs++ },
       leave: () => { this.#inTx = false },
       waitApplied: (rev) => this.#waitApplied(rev),
       isOpen: () => this.#state === 'open',
