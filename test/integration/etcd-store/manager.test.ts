@@ -15,6 +15,9 @@ import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
 import { main } from '../../../mesh/main.ts'
 import { startEtcd } from '../../support/etcd.ts'
+import { startFakeAgents } from '../../support/fake-agents.ts'
+import { testCsr } from '../../support/pki.ts'
+import { waitFor } from '../../support/procs.ts'
 
 const etcd = await startEtcd(t, { members: 3, tls: true })
 const dir = mkdtempSync(join(tmpdir(), 'mesh-etcd-manager-'))
@@ -87,6 +90,30 @@ t.test('a manager on an external etcd serves service create and service ls', asy
     const again = await mesh('service', 'create', '--detach', '--name', 'api', '--replicas', '0', 'nginx:1')
     t.equal(again.code, 0, again.err)
   })
+})
+
+t.test('a started manager on etcd schedules, runs and scales a service on its nodes', async (t) => {
+  const store = await openManagerStore(config({ init: true, store: `etcd://${etcd.endpoints.join(',')}/reconcile` }), log)
+  t.teardown(() => store.close())
+  const manager = new Manager({ store })
+  await manager.init()
+  manager.start()
+  t.teardown(() => manager.stop())
+  const res = { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 }
+  const nodes = [
+    (await manager.registerSelf({ hostname: 'manager1', addr: '10.0.0.1', resources: res }, { csr: await testCsr() })).node,
+    (await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'worker1', addr: '10.0.0.2', resources: res })).node,
+  ]
+  const stopAgents = startFakeAgents({ manager, store, nodes, intervalMs: 100 })
+  t.teardown(stopAgents)
+  const running = () => store.listTasks({ desiredState: 'running' }).filter((x) => x.status.state === 'running')
+  await manager.createService({ ...defaultServiceSpec('web', 'nginx:1'), mode: { replicated: { replicas: 3 } } })
+  await waitFor(() => running().length === 3, 30_000, { what: '3 tasks running' })
+  t.same(new Set(running().map((x) => x.slot)), new Set([1, 2, 3]), 'one task per slot')
+  t.ok(running().every((x) => nodes.some((nd) => nd.id === x.nodeId)), 'each on a node of the cluster')
+  await manager.updateService('web', (spec) => ({ ...spec, mode: { replicated: { replicas: 1 } } }))
+  await waitFor(() => running().length === 1 && store.listTasks({ desiredState: 'running' }).length === 1, 30_000, { what: 'scaled to 1' })
+  t.pass('scaled down to one task')
 })
 
 t.test('without --init, an etcd that holds no cluster is refused with one line', async (t) => {
