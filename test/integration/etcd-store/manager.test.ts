@@ -12,6 +12,9 @@ import { openManagerStore } from '../../../agent/manager-store.ts'
 import { createLogger } from '../../../agent/log.ts'
 import { Manager, createApp, listen } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
+import { jsonRequest } from '../../../src/api/index.ts'
+import { Etcd3 } from 'etcd3'
+import { readFileSync } from 'node:fs'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
 import { main } from '../../../mesh/main.ts'
 import { startEtcd } from '../../support/etcd.ts'
@@ -68,6 +71,24 @@ t.test('a manager on an external etcd serves service create and service ls', asy
   const dup = await mesh('service', 'create', '--detach', '--name', 'web', 'nginx:1')
   t.equal(dup.code, 1)
   t.match(dup.err, /^mesh: .*web.* already exists/, 'a taken name is one line')
+
+  t.test('a secret is in etcd sealed, as in manager.db: no plaintext, no base64 of it', async (t) => {
+    const VALUE = 'etcd-s3cr3t-hunter2-value'
+    const r = await jsonRequest({ socketPath: join(dir, 'manager.sock') }, {
+      method: 'POST', path: '/v1/secrets', timeoutMs: 10_000, body: { name: 'db_password', data: Buffer.from(VALUE).toString('base64') },
+    })
+    t.equal(r.status, 201)
+    const tls = etcd.tls!
+    const raw = new Etcd3({ hosts: etcd.clientUrls, credentials: { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.clientCert), privateKey: readFileSync(tls.clientKey) } })
+    t.teardown(() => raw.close())
+    const all = await raw.getAll().prefix('/mesh/').strings()
+    const text = Object.entries(all).map(([k, v]) => `${k}=${v}`).join('\n')
+    t.ok(Object.keys(all).some((k) => k.startsWith('/mesh/secret/')), 'the secret is there')
+    for (const form of [VALUE, Buffer.from(VALUE).toString('base64'), Buffer.from(VALUE).toString('hex')]) {
+      t.notOk(text.includes(form), `etcd holds no ${form === VALUE ? 'plaintext' : 'encoding'} of the value`)
+    }
+    t.match(store.getObject('secret', 'db_password')?.sealed, /^v1\./, 'sealed, as SQLite holds it')
+  })
 
   t.test('another manager on the same etcd reads the same cluster', async (t) => {
     const other = await openManagerStore(config(), log)
