@@ -11,7 +11,8 @@
  * by exactly 1 per commit. Errors that may pass (leader change, a member down, a deadline) are retried with
  * backoff up to `timeoutMs`, then NoQuorumError. Such an error leaves it unknown whether the write committed; each
  * attempt carries its own commit id in the rev key, so after catching up the view tells, and a commit that did
- * happen is not applied a second time.
+ * happen is not applied a second time. A store sends one transaction at a time (the others of the same manager
+ * wait for the slot and re-plan on the view it leaves), so a manager's own writes never fail each other's compare.
  */
 import type { Etcd3, IRequestOp } from 'etcd3'
 import { GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3'
@@ -37,13 +38,22 @@ export interface CommitDeps {
   /** Resolves once the view holds an etcd revision. */
   waitApplied(etcdRevision: number): Promise<void>
   isOpen(): boolean
+  /** This store's commit slot: one transaction in flight per store; resolves with the release. */
+  acquire(): Promise<() => void>
 }
 
 /** Re-runs on a newer view before giving up (each means another writer committed first). */
 export const MAX_RERUNS = 200
 
+/** One run of fn: its result, its net writes and the rev key's mod_revision of the view it ran on. */
+interface Run<T> {
+  result: T
+  writes: TxWrite[]
+  revModRevision: number
+}
+
 export function runCommit<T>(d: CommitDeps, fn: (tx: StoreTx) => T): Promise<T> {
-  let first: { result: T; writes: TxWrite[] }
+  let first: Run<T>
   try {
     first = runFn(d, fn)
   } catch (err) {
@@ -52,11 +62,24 @@ export function runCommit<T>(d: CommitDeps, fn: (tx: StoreTx) => T): Promise<T> 
   return commitLoop(d, fn, first)
 }
 
-async function commitLoop<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: { result: T; writes: TxWrite[] }): Promise<T> {
+async function commitLoop<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run<T>): Promise<T> {
+  if (first.writes.length === 0) return first.result
+  const release = await d.acquire()
+  try {
+    return await commitInSlot(d, fn, first)
+  } finally {
+    release()
+  }
+}
+
+async function commitInSlot<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run<T>): Promise<T> {
   const deadline = d.clock.now() + d.timeoutMs
   const attempts = new Map<string, T>()
   let run = first
   for (let n = 0; ; n++) {
+    // Another commit of this store went first while this one waited for the slot: plan again on the newer view
+    // rather than send a transaction bound to fail.
+    if (run.revModRevision !== d.view.revModRevision) run = runFn(d, fn)
     if (run.writes.length === 0) return run.result
     const id = `${d.commitId}.${n}`
     attempts.set(id, run.result)
@@ -140,7 +163,7 @@ function op(w: TxWrite): IRequestOp {
 }
 
 /** One run of fn on a fresh TxView; throws what fn throws (nothing is kept then). */
-function runFn<T>(d: CommitDeps, fn: (tx: StoreTx) => T): { result: T; writes: TxWrite[] } {
+function runFn<T>(d: CommitDeps, fn: (tx: StoreTx) => T): Run<T> {
   const txv = new TxView(d.view, d.keys)
   let live = true
   const guard = <A extends unknown[], R>(f: (...a: A) => R) => (...a: A): R => {
@@ -192,7 +215,7 @@ function runFn<T>(d: CommitDeps, fn: (tx: StoreTx) => T): { result: T; writes: T
       throw new StoreError('transact(): the callback returned a Promise; it must be synchronous ' +
         '(do the async work before or after the transaction)')
     }
-    return { result, writes: txv.writes() }
+    return { result, writes: txv.writes(), revModRevision: d.view.revModRevision }
   } finally {
     d.leave()
     live = false

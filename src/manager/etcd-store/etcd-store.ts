@@ -77,6 +77,7 @@ export class EtcdStore implements Store {
   /** Keys already warned about (a malformed value is logged once). */
   readonly #warned = new Set<string>()
   #runs = 0
+  #slot: Promise<void> = Promise.resolve()
 
   /** No side effects: `open()` reads the store and starts the watch. The client is closed by `close()`. */
   constructor(client: Etcd3, options: EtcdStoreOptions = {}) {
@@ -187,6 +188,7 @@ export class EtcdStore implements Store {
       leave: () => { this.#inTx = false },
       waitApplied: (rev) => this.#waitApplied(rev),
       isOpen: () => this.#state === 'open',
+      acquire: () => this.#acquire(),
     }
     return runCommit(deps, fn)
   }
@@ -201,6 +203,15 @@ export class EtcdStore implements Store {
         `${this.#compactedRevision} was compacted; read getState() and watch from its revision`)
     }
     return this.#hub.add(fromRevision, cb, this.#history.filter((e) => e.revision > fromRevision))
+  }
+
+  /** The commit slot: resolves, in call order, with a release once the previous holder released. */
+  #acquire(): Promise<() => void> {
+    let release!: () => void
+    const mine = new Promise<void>((r) => { release = r })
+    const prev = this.#slot
+    this.#slot = prev.then(() => mine)
+    return prev.then(() => release)
   }
 
   #open(): void {

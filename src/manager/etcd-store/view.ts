@@ -224,10 +224,9 @@ function sorted(kind: StoreKind, recs: Rec[]): Rec[] {
   return key.map((x) => x.r)
 }
 
+/** Code-unit order: SQLite's binary collation for the names mesh allows (ASCII), without a Buffer per compare. */
 function cmp(a: string, b: string): number {
-  const ab = Buffer.from(a)
-  const bb = Buffer.from(b)
-  return Buffer.compare(ab, bb)
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 export function checkObjectKind(kind: unknown): void {

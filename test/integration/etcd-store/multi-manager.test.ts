@@ -67,6 +67,17 @@ t.test('two managers writing at once: fn re-runs, nothing lost, names unique acr
   t.same(seenA.map((e) => `${e.revision} ${e.record.id}`), seenB.map((e) => `${e.revision} ${e.record.id}`), 'the same events')
 })
 
+t.test('one manager\'s concurrent writes go one at a time: never a failed compare, at most one re-plan each', async (t) => {
+  const s = await open(t, `/mm${++n}/`)
+  const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.transact((tx) => {
+    tx.putService(service(`s${i}`, `svc-${i}`))
+    return tx.listServices().length
+  })))
+  t.equal(s.revision, 20)
+  t.same([...results].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1), 'each ran last on the view the one before left')
+  t.ok(s.runs <= 40, `${s.runs} runs for 20 transactions (≤ 2 each: the first, and one on the newer view)`)
+})
+
 t.test('a member killed -9 mid-stream: writes continue on 2 of 3; it rejoins', async (t) => {
   const s = await open(t, `/mm${++n}/`)
   for (let i = 0; i < 30; i++) {
