@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { killAndReap, run, spawnProc, waitFor, type Proc } from './procs.ts'
+import { StopWaiting, killAndReap, run, spawnProc, waitFor, type Proc } from './procs.ts'
 
 /** Files of a client-TLS etcd (PEM paths). */
 export interface EtcdTlsFiles {
@@ -125,7 +125,7 @@ export async function startEtcd(t: Teardown, o: StartEtcdOptions = {}): Promise<
     waitHealthy: async (i, ms = timeoutMs) => {
       const m = member(i)
       await waitFor(async () => {
-        if (m.proc && !m.proc.running()) throw new Error(`${m.name} exited: ${m.proc.tail(10)}`)
+        if (m.proc && !m.proc.running()) throw new StopWaiting(`${m.name} exited: ${m.proc.tail(10)}`)
         const r = await run('etcdctl', [...ctlFlags(), `--endpoints=${m.clientUrl}`, '--command-timeout=2s', 'endpoint', 'health'],
           { timeoutMs: 5000, env: { ...process.env, ETCDCTL_API: '3' } })
         return r.code === 0
@@ -152,18 +152,24 @@ export async function startEtcd(t: Teardown, o: StartEtcdOptions = {}): Promise<
   const ctlFlags = (): string[] => cluster.tls
     ? [`--cacert=${cluster.tls.ca}`, `--cert=${cluster.tls.clientCert}`, `--key=${cluster.tls.clientKey}`]
     : []
-  for (let i = 0; i < n; i++) {
-    const client = await freePort()
-    const peer = await freePort()
-    cluster.members.push({
-      name: `etcd${i}`, clientUrl: `${scheme}://127.0.0.1:${client}`, peerUrl: `http://127.0.0.1:${peer}`,
-      dataDir: join(root, `etcd${i}`), proc: null,
-    })
-    cluster.endpoints.push(`127.0.0.1:${client}`)
-    cluster.clientUrls.push(`${scheme}://127.0.0.1:${client}`)
+  /** Fresh ports and data dirs for every member (again after a start lost a port race). */
+  const allocate = async (attempt: number): Promise<void> => {
+    cluster.members.length = 0
+    cluster.endpoints.length = 0
+    cluster.clientUrls.length = 0
+    for (let i = 0; i < n; i++) {
+      const client = await freePort()
+      const peer = await freePort()
+      cluster.members.push({
+        name: `etcd${i}`, clientUrl: `${scheme}://127.0.0.1:${client}`, peerUrl: `http://127.0.0.1:${peer}`,
+        dataDir: join(root, `a${attempt}`, `etcd${i}`), proc: null,
+      })
+      cluster.endpoints.push(`127.0.0.1:${client}`)
+      cluster.clientUrls.push(`${scheme}://127.0.0.1:${client}`)
+    }
   }
-  const initialCluster = cluster.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
-  const token = `mesh-test-${process.pid}-${Date.now()}`
+  let initialCluster = ''
+  let token = ''
   const launch = (m: EtcdMember): Proc => {
     const args = [
       '--name', m.name, '--data-dir', m.dataDir,
@@ -178,12 +184,22 @@ export async function startEtcd(t: Teardown, o: StartEtcdOptions = {}): Promise<
     }
     return spawnProc('etcd', args, { name: m.name, env: { ...process.env, ETCD_UNSUPPORTED_ARCH: '' } })
   }
-  try {
-    for (const m of cluster.members) m.proc = launch(m)
-    for (let i = 0; i < n; i++) await cluster.waitHealthy(i)
-  } catch (err) {
-    await cluster.stop()
-    throw err
+  // A port picked free may be taken by another process before etcd binds it (the machine is shared): a member
+  // that exits while starting makes a new attempt on new ports, at most 3.
+  for (let attempt = 1; ; attempt++) {
+    await allocate(attempt)
+    initialCluster = cluster.members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
+    token = `mesh-test-${process.pid}-${Date.now()}-${attempt}`
+    try {
+      for (const m of cluster.members) m.proc = launch(m)
+      for (let i = 0; i < n; i++) await cluster.waitHealthy(i)
+      return cluster
+    } catch (err) {
+      for (const m of cluster.members) if (m.proc) await killAndReap(m.proc)
+      if (!(err instanceof StopWaiting) || attempt >= 3) {
+        await cluster.stop()
+        throw err
+      }
+    }
   }
-  return cluster
 }
