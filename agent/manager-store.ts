@@ -1,5 +1,5 @@
 import { ConfigError } from '../src/base/errors.ts'
-import { EtcdStore, etcdClient, managerDbPath, openSqliteStore, parseEtcdUrl, type Store } from '../src/manager/index.ts'
+import { loadEtcdStore, managerDbPath, openSqliteStore, type Store } from '../src/manager/index.ts'
 import type { Config } from '../src/config/index.ts'
 import type { Logger } from './log.ts'
 
@@ -11,6 +11,7 @@ import type { Logger } from './log.ts'
 export async function openManagerStore(config: Readonly<Config>, log: Logger): Promise<Store> {
   const c = config.cluster
   if (c.store === '') return openSqliteStore(managerDbPath(config.dataDir))
+  const { EtcdStore, etcdClient, parseEtcdUrl } = await loadEtcdStore()
   const url = parseEtcdUrl(c.store)
   const client = etcdClient(url, {
     ...(c.storeCa ? { ca: c.storeCa } : {}), ...(c.storeCert ? { cert: c.storeCert } : {}), ...(c.storeKey ? { key: c.storeKey } : {}),

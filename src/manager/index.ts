@@ -57,7 +57,11 @@ export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
 export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
-export { EtcdStore, etcdClient, openEtcdStore, parseEtcdUrl, type EtcdStoreOptions, type EtcdStoreUrl, type EtcdTlsPaths } from './etcd-store/index.ts'
+export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
+/** The etcd store (etcd-store/), loaded on first use: its gRPC client costs ~0.2 s to load and SQLite needs none of it. */
+export function loadEtcdStore(): Promise<typeof import('./etcd-store/index.ts')> {
+  return import('./etcd-store/index.ts')
+}
 export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
 export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptions } from './sessions.ts'
