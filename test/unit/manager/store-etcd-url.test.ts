@@ -52,3 +52,15 @@ t.test('the config refuses store settings that do not go together', async (t) =>
   }
   t.equal(loadConfig({ env: {}, flags: base }).cluster.store, '', 'SQLite stays the default')
 })
+
+t.test('an etcd nobody answers at: open() fails with one line naming it', async (t) => {
+  const { EtcdStore } = await import('../../../src/manager/etcd-store/index.ts')
+  const { freePort } = await import('../../support/etcd.ts')
+  const url = parseEtcdUrl(`etcd://127.0.0.1:${await freePort()}`)
+  const s = new EtcdStore(etcdClient(url, {}, { callTimeoutMs: 500 }), { describe: url.endpoints.join(',') })
+  const err = await s.open().then(() => null, (e: unknown) => e as Error & { code: string })
+  t.equal(err?.code, 'MESH_ERR_STORE')
+  t.match(err?.message, new RegExp(`^${url.endpoints[0]}: cannot open the store: .+`))
+  t.notMatch(err?.message, /\n/, 'one line')
+  t.throws(() => s.listNodes(), /not open/, 'and the store stays closed')
+})
