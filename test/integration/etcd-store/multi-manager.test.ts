@@ -10,7 +10,7 @@ import { NoQuorumError, StoreConflictError } from '../../../src/manager/store-er
 import type { StoreEvent } from '../../../src/manager/store.ts'
 import { startEtcd, type EtcdCluster } from '../../support/etcd.ts'
 import { waitFor } from '../../support/procs.ts'
-import { node, service } from '../../unit/manager/store-conformance.ts'
+import { node, service } from '../../unit/manager/store-fixtures.ts'
 
 const etcd = await startEtcd(t, { members: 3 })
 let n = 0

@@ -5,7 +5,7 @@
 import t from 'tap'
 import { KeyLayout, checkPrefix, decodeRecord, decodeRev, encodeRev } from '../../../src/manager/etcd-store/keys.ts'
 import { LocalView, TxView, type KeyChange } from '../../../src/manager/etcd-store/view.ts'
-import { brief, node, service } from './store-conformance.ts'
+import { brief, node, service } from './store-fixtures.ts'
 
 const keys = new KeyLayout('/mesh/')
 const put = (key: string, value: unknown, modRevision: number): KeyChange =>

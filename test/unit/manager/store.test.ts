@@ -8,7 +8,8 @@ import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { SCHEMA_VERSION, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from '../../../src/manager/sqlite-store.ts'
 import { StoreError } from '../../../src/manager/store-errors.ts'
 import type { StoreEvent } from '../../../src/manager/store.ts'
-import { brief, node, service, storeConformance } from './store-conformance.ts'
+import { storeConformance } from './store-conformance.ts'
+import { brief, node, service } from './store-fixtures.ts'
 
 function memoryStore(t: Test, o: SqliteStoreOptions = {}): SqliteStore {
   const s = openSqliteStore(':memory:', { onWatcherError: (err) => t.fail(`watcher threw: ${String(err)}`), ...o })
