@@ -7,7 +7,7 @@
  *
  *   const etcd = await startEtcd(t, { members: 3 })
  *   const client = new Etcd3({ hosts: etcd.endpoints })
- *   await etcd.kill(0)                 // kill -9 one member; the other two keep quorum
+ *   await etcd.kill(await etcd.leader()) // kill -9 the raft leader; the other two elect one and keep quorum
  *   await etcd.restart(0)              // back with its data dir
  *
  * Election timing is tuned for a loaded 2-core machine (heartbeat 100 ms, election 1000 ms, etcd's defaults);
@@ -53,6 +53,8 @@ export interface EtcdCluster {
   restart(i: number): Promise<void>
   /** Waits until member `i` answers `endpoint health`. */
   waitHealthy(i: number, timeoutMs?: number): Promise<void>
+  /** The index of the member that is raft leader now (asked of the running members; waits for an election). */
+  leader(timeoutMs?: number): Promise<number>
   /** Kills every member and removes the data dir. Idempotent. */
   stop(): Promise<void>
 }
@@ -131,6 +133,17 @@ export async function startEtcd(t: Teardown, o: StartEtcdOptions = {}): Promise<
         return r.code === 0
       }, ms, { intervalMs: 200, what: `${m.name} healthy` })
     },
+    leader: async (ms = timeoutMs) => waitFor(async () => {
+      const live = cluster.members.filter((m) => m.proc?.running())
+      const r = await run('etcdctl', [...ctlFlags(), `--endpoints=${live.map((m) => m.clientUrl).join(',')}`,
+        '--command-timeout=2s', 'endpoint', 'status', '-w', 'json'], { timeoutMs: 5000, env: { ...process.env, ETCDCTL_API: '3' } })
+      // Member ids are 64-bit: read them as digits, not as JSON numbers.
+      const rows = [...r.stdout.matchAll(/"Endpoint":"([^"]+)".*?"member_id":(\d+).*?"leader":(\d+)/g)]
+      const leaderId = rows.find((x) => x[3] !== '0')?.[3]
+      const row = rows.find((x) => x[2] === leaderId)
+      const i = row ? cluster.members.findIndex((m) => m.clientUrl === row[1]) : -1
+      return i >= 0 ? i : undefined
+    }, ms, { intervalMs: 200, what: 'an etcd leader' }),
     stop: async () => {
       if (stopped) return
       stopped = true
