@@ -11,7 +11,9 @@
  * by exactly 1 per commit. Errors that may pass (leader change, a member down, a deadline) are retried with
  * backoff up to `timeoutMs`, then NoQuorumError. Such an error leaves it unknown whether the write committed; each
  * attempt carries its own commit id in the rev key, so after catching up the view tells, and a commit that did
- * happen is not applied a second time. A store sends one transaction at a time (the others of the same manager
+ * happen is not applied a second time. Before its first proposal a transaction reads the rev key linearizably, so
+ * a store that lost quorum refuses without proposing anything ("nothing was written"); only a quorum lost between
+ * that read and the commit leaves a proposal whose fate is unknown, and the error says so. A store sends one transaction at a time (the others of the same manager
  * wait for the slot and re-plan on the view it leaves), so a manager's own writes never fail each other's compare.
  */
 import type { Etcd3, IRequestOp } from 'etcd3'
@@ -75,10 +77,15 @@ async function commitLoop<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run<T
 async function commitInSlot<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run<T>): Promise<T> {
   const deadline = d.clock.now() + d.timeoutMs
   const attempts = new Map<string, T>()
+  /** A transaction was sent and its outcome never learned (it may still apply when quorum returns). */
+  const sent = { unsure: false }
+  // A linearizable read of the rev key first: it proves a quorum answers before anything is proposed (a refusal
+  // for lost quorum is then definite), and brings the view up to the newest commit before planning.
+  await catchUp(d, deadline, sent, { now: true })
   let run = first
   for (let n = 0; ; n++) {
-    // Another commit of this store went first while this one waited for the slot: plan again on the newer view
-    // rather than send a transaction bound to fail.
+    // A commit (this store's, or another manager's seen by the read above) came in since fn ran: plan again on the
+    // newer view rather than send a transaction bound to fail.
     if (run.revModRevision !== d.view.revModRevision) run = runFn(d, fn)
     if (run.writes.length === 0) return run.result
     const id = `${d.commitId}.${n}`
@@ -100,7 +107,8 @@ async function commitInSlot<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run
     } catch (err) {
       if (err instanceof StoreError) throw err
       if (!transient(err)) throw new StoreError(`${d.describe}: the write failed: ${(err as Error).message}`, { cause: err })
-      await catchUp(d, deadline, err)
+      sent.unsure = true
+      await catchUp(d, deadline, sent, { cause: err })
     }
     for (const [aid, result] of attempts) if (d.view.committedAt(aid) !== undefined) return result
     if (n >= MAX_RERUNS) throw new StoreError(`${d.describe}: gave up after ${MAX_RERUNS} commits by other managers came first`)
@@ -109,15 +117,23 @@ async function commitInSlot<T>(d: CommitDeps, fn: (tx: StoreTx) => T, first: Run
   }
 }
 
-/** After an error that may pass: back off, then read the rev key and wait until the view holds it. */
-async function catchUp(d: CommitDeps, deadline: number, cause: unknown): Promise<void> {
-  let last = cause
+/**
+ * Reads the rev key (a linearizable read: a quorum must answer) and waits until the view holds it; after an error
+ * that may pass, backs off and tries again until the deadline, then NoQuorumError. `now`: the first try at once.
+ */
+async function catchUp(d: CommitDeps, deadline: number, sent: { unsure: boolean }, o: { now?: boolean; cause?: unknown }): Promise<void> {
+  let last = o.cause
   for (let i = 0; ; i++) {
-    if (d.clock.now() >= deadline) {
-      throw new NoQuorumError(`no quorum: the etcd cluster (${d.describe}) did not commit the write within ` +
-        `${Math.round(d.timeoutMs / 1000)} s: ${(last as Error).message}`, { cause: last })
+    if (i > 0 || !o.now) {
+      if (d.clock.now() >= deadline) {
+        const outcome = sent.unsure
+          ? 'a transaction was sent but never confirmed: it may still apply once quorum returns (check before retrying)'
+          : 'nothing was written'
+        throw new NoQuorumError(`no quorum: the etcd cluster (${d.describe}) did not commit the write within ` +
+          `${Math.round(d.timeoutMs / 1000)} s (${outcome}): ${(last as Error | undefined)?.message ?? 'no answer'}`, { cause: last })
+      }
+      await sleep(d.clock, Math.min(1000, 50 * 2 ** i, Math.max(0, deadline - d.clock.now())))
     }
-    await sleep(d.clock, Math.min(1000, 50 * 2 ** i, Math.max(0, deadline - d.clock.now())))
     if (!d.isOpen()) throw new StoreError(`${d.describe}: the store is not open`)
     try {
       const res = await d.client.kv.range({ key: Buffer.from(d.keys.rev) })

@@ -89,9 +89,31 @@ export function decodeRecord(kind: StoreKind, id: string, json: string): { id: s
   }
   const rec = value as { id: string }
   if (rec.id !== id) return `${kind} ${id}: the record's id is ${JSON.stringify(rec.id)}`
+  const bad = SHAPES[kind].find(([, check]) => !check(rec))
+  if (bad) return `${kind} ${id}: ${bad[0]}`
   if (kind === 'service') return readService(rec as ServiceRecord)
   if (kind === 'task') return readTask(rec as TaskRecord)
   return rec
+}
+
+const obj = (v: unknown): boolean => v !== null && typeof v === 'object' && !Array.isArray(v)
+type Check = [string, (r: any) => boolean]
+
+/**
+ * What the manager's core reads without checking, per kind (beyond checkRecord's ids and names): a value without
+ * it would throw deep inside a reconcile pass, so it is refused here. Fields every mesh version has written.
+ */
+const SHAPES: Record<StoreKind, Check[]> = {
+  node: [['resources must be an object', (r) => obj(r.resources)], ['role must be a string', (r) => typeof r.role === 'string']],
+  service: [['spec must be an object with an image and a mode', (r) => obj(r.spec) && typeof r.spec.image === 'string' && obj(r.spec.mode)]],
+  task: [
+    ['spec must be an object', (r) => obj(r.spec)],
+    ['status must be an object with a state', (r) => obj(r.status) && typeof r.status.state === 'string'],
+    ['desiredState must be a string', (r) => typeof r.desiredState === 'string'],
+  ],
+  secret: [['sealed must be a string', (r) => typeof r.sealed === 'string']],
+  config: [['spec must be an object', (r) => obj(r.spec)]],
+  network: [['subnet must be a string', (r) => typeof r.subnet === 'string'], ['slices must be an object', (r) => obj(r.slices)]],
 }
 
 /** The name a record is unique by within its kind (hostname, spec.name); undefined for tasks. */

@@ -103,7 +103,7 @@ t.test('a manager on an external etcd serves service create and service ls', asy
     await etcd.kill(2)
     const refused = await mesh('service', 'create', '--detach', '--name', 'api', '--replicas', '0', 'nginx:1')
     t.equal(refused.code, 1)
-    t.match(refused.err, /^mesh: no quorum: the etcd cluster \(127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\) did not commit the write within 10 s: .+\n$/)
+    t.match(refused.err, /^mesh: no quorum: the etcd cluster \(127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\) did not commit the write within 10 s \(nothing was written\): .+\n$/)
     const ls = await mesh('service', 'ls', '--format', '{{.Name}}')
     t.equal(ls.out.trim(), 'web', 'ls answers from the manager\'s view')
     await etcd.restart(1)

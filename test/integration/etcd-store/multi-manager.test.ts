@@ -104,7 +104,7 @@ t.test('quorum lost: writes refused with a no-quorum error, reads answered; back
   const err = await s.transact((tx) => tx.putNode(node('n2', 'beta'))).then(() => null, (e: unknown) => e)
   t.ok(err instanceof NoQuorumError, 'NoQuorumError')
   t.equal((err as NoQuorumError).code, 'MESH_ERR_NO_QUORUM')
-  t.match((err as Error).message, /^no quorum: the etcd cluster \(127\.0\.0\.1:\d+,.*\) did not commit the write within 3 s/)
+  t.match((err as Error).message, /^no quorum: the etcd cluster \(127\.0\.0\.1:\d+,.*\) did not commit the write within 3 s \(nothing was written\): /, 'a definite refusal: no proposal was made')
   t.equal(s.getNode('alpha')?.id, 'n1', 'reads answer from the last view')
   await etcd.restart(1)
   await etcd.restart(2)

@@ -40,6 +40,11 @@ t.test('decodeRecord refuses what is not a record and normalizes legacy specs', 
     { desc: 'no hostname', kind: 'node' as const, id: 'n1', json: JSON.stringify({ id: 'n1' }), re: /hostname must be a non-empty string/ },
     { desc: 'an array', kind: 'task' as const, id: 't1', json: '[]', re: /id must be a non-empty string/ },
     { desc: 'another id', kind: 'node' as const, id: 'n1', json: JSON.stringify(node('n2')), re: /the record's id is "n2"/ },
+    { desc: 'a node without resources', kind: 'node' as const, id: 'n1', json: JSON.stringify({ ...node('n1'), resources: 5 }), re: /resources must be an object/ },
+    { desc: 'a service without a mode', kind: 'service' as const, id: 's1', json: JSON.stringify({ ...service('s1'), spec: { ...service('s1').spec, mode: null } }), re: /with an image and a mode/ },
+    { desc: 'a task without a status', kind: 'task' as const, id: 't1', json: JSON.stringify({ id: 't1', serviceId: 's1', nodeId: '', spec: {}, desiredState: 'running' }), re: /status must be an object/ },
+    { desc: 'a secret without its sealed value', kind: 'secret' as const, id: 'x1', json: JSON.stringify({ id: 'x1', spec: { name: 'db' } }), re: /sealed must be a string/ },
+    { desc: 'a network without slices', kind: 'network' as const, id: 'w1', json: JSON.stringify({ id: 'w1', spec: { name: 'n' }, subnet: '10.80.0.0/20' }), re: /slices must be an object/ },
   ]
   for (const c of cases) t.match(decodeRecord(c.kind, c.id, c.json), c.re, c.desc)
   const legacy = { ...service('s1', 'web'), spec: { ...service('s1', 'web').spec, networks: ['mesh'] } }
