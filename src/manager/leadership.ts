@@ -29,7 +29,7 @@ export class AlwaysLeader implements Leadership {
     return this.#id
   }
 
-  onChange(): () => void {
+  onChange(_cb: (leading: boolean) => void): () => void {
     return () => {}
   }
 }

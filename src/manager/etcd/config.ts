@@ -2,6 +2,14 @@ import { isIP } from 'node:net'
 import { EtcdMemberError } from './errors.ts'
 
 /**
+ * The DNS name every member certificate carries and etcd requires of every client and peer
+ * (`--client-cert-allowed-hostname`, `--peer-cert-allowed-hostname`). Worker and admin certificates come from the
+ * same cluster CA; without this pin any of them would open etcd, which holds the whole state and the CA key. The
+ * manager never puts a SAN a requester asked for in a certificate, and `.invalid` is never a real host (RFC 2606).
+ */
+export const MEMBER_CERT_NAME = 'etcd-member.mesh.invalid'
+
+/**
  * Timing of the etcd member and of the leader lease, tuned together for a loaded 2-core lab (docs/operations.md,
  * "managers and etcd"). etcd's own defaults (100 ms / 1000 ms) are for dedicated hardware: on a shared machine a
  * member that misses a heartbeat for one second starts an election and the cluster flaps.

@@ -1,4 +1,4 @@
-import { clientUrls, type MemberConfig, peerUrl } from './config.ts'
+import { clientUrls, MEMBER_CERT_NAME, type MemberConfig, peerUrl } from './config.ts'
 import { EtcdMemberError } from './errors.ts'
 
 /** One member of `--initial-cluster`: its name (node id) and peer URL. */
@@ -35,7 +35,8 @@ export function formatInitialCluster(members: readonly InitialMember[]): string 
 
 /**
  * The `etcd` command line for a member (pure: no file or process is touched). Mutual TLS on both the client and
- * the peer listeners, with the cluster CA as the only trusted root; timings, quota and compaction from the config.
+ * the peer listeners, with the cluster CA as the only trusted root and only member certificates (MEMBER_CERT_NAME)
+ * let in; timings, quota and compaction from the config.
  */
 export function memberArgs(c: MemberConfig, mode: StartMode): string[] {
   const peer = peerUrl(c)
@@ -51,10 +52,12 @@ export function memberArgs(c: MemberConfig, mode: StartMode): string[] {
     `--trusted-ca-file=${c.tls.caFile}`,
     `--cert-file=${c.tls.certFile}`,
     `--key-file=${c.tls.keyFile}`,
+    `--client-cert-allowed-hostname=${MEMBER_CERT_NAME}`,
     '--peer-client-cert-auth=true',
     `--peer-trusted-ca-file=${c.tls.caFile}`,
     `--peer-cert-file=${c.tls.certFile}`,
     `--peer-key-file=${c.tls.keyFile}`,
+    `--peer-cert-allowed-hostname=${MEMBER_CERT_NAME}`,
     `--heartbeat-interval=${c.timing.heartbeatMs}`,
     `--election-timeout=${c.timing.electionMs}`,
     `--quota-backend-bytes=${c.quotaBackendBytes}`,

@@ -23,6 +23,7 @@ export { etcdClient, waitReady } from './client.ts'
 export {
   clientUrls,
   defaultEtcdTiming,
+  MEMBER_CERT_NAME,
   type EtcdTiming,
   type MemberConfig,
   memberConfig,

@@ -1,6 +1,7 @@
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createNodeKeyAndCsr, type CertRole } from '../../pki/index.ts'
+import { MEMBER_CERT_NAME } from './config.ts'
 
 /** What a member presents and trusts, PEM: the cluster's roots, its certificate chain, its key. */
 export interface MemberTls {
@@ -18,13 +19,13 @@ export interface MemberCertIssuer {
 /**
  * A certificate for a manager's etcd member: CN = its node id, OU = manager, issued by the cluster CA with both
  * server and client usage (etcd presents one certificate as a server and as a peer client), and the node's address
- * and 127.0.0.1 as IP SANs. etcd checks a peer's client certificate against the connection's remote address when it
- * names IPs (since 3.2), so the node's address must be the one its peer traffic leaves from. No DNS SAN: etcd would
- * resolve it on every peer connection. The key is made here and never leaves the node.
+ * and 127.0.0.1 as IP SANs, MEMBER_CERT_NAME as its one DNS SAN. etcd checks a peer's client certificate against the
+ * connection's remote address when it names IPs (since 3.2; a matching IP spares the DNS lookup), so the node's
+ * address must be the one its peer traffic leaves from. The key is made here and never leaves the node.
  */
 export async function issueMemberTls(ca: MemberCertIssuer, o: { nodeId: string; clusterId: string; addr: string }): Promise<MemberTls> {
   const { keyPem, csrPem } = await createNodeKeyAndCsr()
-  const certPem = await ca.issue(csrPem, { nodeId: o.nodeId, role: 'manager', clusterId: o.clusterId, ipSans: [...new Set([o.addr, '127.0.0.1'])] })
+  const certPem = await ca.issue(csrPem, { nodeId: o.nodeId, role: 'manager', clusterId: o.clusterId, ipSans: [...new Set([o.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME] })
   return { caPem: ca.trust().roots.join(''), certPem, keyPem }
 }
 

@@ -24,7 +24,7 @@ t.test('etcd members: init, mutual TLS, join, restart after kill -9, removal', a
     t.notOk(m1.member.logs().some((l) => l.includes('PRIVATE KEY')), 'no key material in the log ring')
   })
 
-  t.test('a client without a certificate of the cluster CA is refused', async (t) => {
+  t.test('a client without a member certificate of the cluster CA is refused', async (t) => {
     const anonymous = new Etcd3({ hosts: m1.endpoints, credentials: { rootCertificate: Buffer.from(m1.tls.caPem) }, dialTimeout: 3000, defaultCallOptions: { deadline: Date.now() + 8000 } })
     t.teardown(() => anonymous.close())
     await t.rejects(anonymous.get('/t/a').string(), 'no client certificate')
@@ -34,6 +34,13 @@ t.test('etcd members: init, mutual TLS, join, restart after kill -9, removal', a
     const foreign = etcdClient({ endpoints: m1.endpoints, tls: { caPem: m1.tls.caPem, certPem: foreignCert, keyPem: k.keyPem }, callTimeoutMs: 8000, dialTimeoutMs: 3000 })
     t.teardown(() => foreign.close())
     await t.rejects(foreign.get('/t/a').string(), 'a certificate of another CA')
+    for (const [what, role, ipSans] of [['a worker certificate of the cluster CA', 'worker', []], ['a manager API certificate of the cluster CA', 'manager', ['127.0.0.1']]] as const) {
+      const w = await createNodeKeyAndCsr()
+      const cert = await signNodeCsr(c.ca, w.csrPem, { nodeId: 'node-w1', role, clusterId: CLUSTER_ID, ipSans: [...ipSans], now: Date.now() })
+      const client = etcdClient({ endpoints: m1.endpoints, tls: { caPem: m1.tls.caPem, certPem: cert, keyPem: w.keyPem }, callTimeoutMs: 8000, dialTimeoutMs: 3000 })
+      t.teardown(() => client.close())
+      await t.rejects(client.get('/t/a').string(), `${what} (not a member certificate)`)
+    }
     t.equal(await m1.client.get('/t/a').string(), '1', 'the cluster CA holder still served')
   })
 
