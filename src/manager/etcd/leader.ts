@@ -65,14 +65,7 @@ export class LeaderElection implements Leadership {
   async start(): Promise<void> {
     if (this.#running) return
     this.#running = true
-    try {
-      this.#watcher = await this.#o.client.watch().prefix(this.#prefix).create()
-      const refresh = (): void => void this.#serial(() => this.#refresh())
-      this.#watcher.on('put', refresh).on('delete', refresh).on('connected', refresh)
-      this.#watcher.on('error', (err) => this.#log('warn', 'election watch failed', { err: err.message }))
-    } catch (err) {
-      this.#log('warn', 'election watch not started; polling only', { err: (err as Error).message })
-    }
+    this.#watch()
     await this.#serial(() => this.#round())
     this.#tick = setInterval(() => void this.#serial(() => this.#round()), this.#timing.keepaliveMs)
   }
@@ -100,6 +93,20 @@ export class LeaderElection implements Leadership {
         this.#log('warn', 'resign: lease not revoked; it expires on its own', { err: (err as Error).message })
       }
     }
+  }
+
+  /**
+   * Watches the prefix so a handover is seen at once. Not awaited: with etcd unreachable the watch waits for it,
+   * and the keep-alive rounds (which poll the candidates too) must go on meanwhile.
+   */
+  #watch(): void {
+    const refresh = (): void => void this.#serial(() => this.#refresh())
+    this.#o.client.watch().prefix(this.#prefix).create().then((w) => {
+      if (!this.#running) return void w.cancel().catch(() => {})
+      this.#watcher = w
+      w.on('put', refresh).on('delete', refresh).on('connected', refresh)
+      w.on('error', (err) => this.#log('warn', 'election watch failed; polling only', { err: err.message }))
+    }, (err: Error) => this.#log('warn', 'election watch not started; polling only', { err: err.message }))
   }
 
   /** Runs election steps one at a time (a keep-alive round and a watch refresh never interleave). */
