@@ -12,6 +12,16 @@ type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>
  */
 const once = { execute: (fn: (ctx: { signal: AbortSignal }) => unknown, signal?: AbortSignal) => Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal })) } as unknown as Policy
 
+type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>
+
+/**
+ * The watch stream's reconnect delay: 250 ms doubling to 2 s (etcd3's default grows to 30 s, so a watch on a
+ * member that restarted could stay blind for half a minute; its timers also outlive close() by as much).
+ */
+function watchBackoff(ms: number): Backoff {
+  return { duration: ms, next: () => watchBackoff(Math.min(ms * 2, 2000)) } as unknown as Backoff
+}
+
 /**
  * An etcd client with the cluster's certificates (mutual TLS: etcd refuses a client without a certificate the
  * cluster CA signed). Unary calls get a deadline so a dead member fails a call instead of hanging it.
@@ -22,7 +32,7 @@ export function etcdClient(o: { endpoints: readonly string[]; tls: MemberTls; ca
     hosts: [...o.endpoints],
     credentials: { rootCertificate: Buffer.from(o.tls.caPem), certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) },
     dialTimeout: o.dialTimeoutMs ?? 5000,
-    faultHandling: { host: () => once, global: once },
+    faultHandling: { host: () => once, global: once, watchBackoff: watchBackoff(125) },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
   })
 }

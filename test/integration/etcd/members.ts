@@ -57,8 +57,12 @@ export async function testCluster(t: Teardown): Promise<TestCluster> {
   const ca = await createClusterCa({ clusterId: CLUSTER_ID, now: Date.now() })
   const members: TestMember[] = []
   t.teardown(async () => {
+    const t0 = Date.now()
     for (const m of members) m.client.close()
-    await Promise.all(members.map((m) => m.member.stop()))
+    await Promise.all(members.map(async (m) => {
+      await m.member.stop()
+      if (process.env.MESH_TEST_DEBUG) console.error(`teardown: ${m.name} stopped after ${Date.now() - t0} ms`)
+    }))
     await rm(dir, { recursive: true, force: true })
   })
   const prepare = async (name: string): Promise<{ peerUrl: string; run(mode: StartMode): Promise<TestMember> }> => {
