@@ -88,9 +88,13 @@ export class ElectionState {
     return this.#ownKey
   }
 
-  /** The leader as last observed (it may be this contender). */
+  /**
+   * The leader as last observed (it may be this contender). Undefined when the first key is this contender's own
+   * but its lease is no longer certain (it stepped down): nobody may be leading then, not even us.
+   */
   leader(): Candidate | undefined {
-    return leaderOf(this.#candidates)
+    const first = leaderOf(this.#candidates)
+    return first !== undefined && first.key === this.#ownKey && !this.#leading ? undefined : first
   }
 
   isLeader(): boolean {

@@ -200,9 +200,15 @@ export class LeaderElection implements Leadership {
     const change = this.#state.evaluate(this.#now())
     if (change === null) return
     this.#log('info', change === 'elected' ? 'elected leader' : 'deposed', { node: this.#o.nodeId })
-    if (change === 'elected') this.#o.onElected?.()
-    else this.#o.onDeposed?.()
-    for (const cb of this.#listeners) cb(change === 'elected')
+    const callbacks = [change === 'elected' ? this.#o.onElected : this.#o.onDeposed, ...[...this.#listeners].map((cb) => () => cb(change === 'elected'))]
+    for (const cb of callbacks) {
+      try {
+        cb?.()
+      } catch (err) {
+        // A listener's failure must not stop the election (the depose timer calls this outside any step).
+        this.#log('warn', 'leadership listener failed', { err: (err as Error).message })
+      }
+    }
   }
 
   #log(level: 'info' | 'warn', msg: string, fields: Record<string, unknown>): void {

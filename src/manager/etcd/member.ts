@@ -15,6 +15,11 @@ export interface EtcdMemberOptions {
   readonly mode: StartMode
   /** The etcd binary. Default `etcd` on PATH. */
   readonly bin?: string
+  /**
+   * Arguments before etcd's flags, for a `bin` that execs etcd: tests run `setpriv --pdeathsig KILL -- etcd` so a
+   * killed test process takes its members with it. Default none.
+   */
+  readonly binArgs?: readonly string[]
   /** How long stop() waits after SIGTERM before SIGKILL, ms. Default 10000. */
   readonly stopTimeoutMs?: number
   /** A run at least this long resets the crash backoff, ms. Default 30000. */
@@ -87,7 +92,7 @@ export class EtcdMember {
     const c = this.#o.config
     const mode = effectiveMode(this.#o.mode, existsSync(join(c.dataDir, 'member')))
     const args = memberArgs(c, mode)
-    const child = spawn(this.#o.bin ?? 'etcd', args, { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
+    const child = spawn(this.#o.bin ?? 'etcd', [...(this.#o.binArgs ?? []), ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })
     this.#child = child
     this.#starts++
     const startedAt = Date.now()

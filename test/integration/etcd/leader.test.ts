@@ -23,6 +23,9 @@ t.test('leader election: one leader at a time, failover when its member dies, ha
       client: m.client, nodeId: name, ttlSeconds: defaultEtcdTiming().leaseTtlSeconds, prefix: PREFIX,
       onElected: () => transitions.push(`+${name}`), onDeposed: () => transitions.push(`-${name}`),
     })
+    e.onChange(() => {
+      throw new Error('a failing listener') // must not stop the election (deposing runs on a timer too)
+    })
     contenders.set(name, e)
     t.teardown(async () => {
       const t0 = Date.now()

@@ -3,6 +3,7 @@
  * on 127.0.0.1 with free ports, a temp data dir and certificates of a test cluster CA. Teardown stops every
  * member by its PID (the supervisor's stop: SIGTERM, then SIGKILL) and removes the temp dir.
  */
+import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,6 +17,9 @@ import {
 interface Teardown { teardown(fn: () => unknown): void }
 
 export const CLUSTER_ID = 'etcd-test-cluster'
+
+/** Where util-linux `setpriv` exists, members die with the test process even when it is SIGKILLed. */
+const PDEATHSIG = existsSync('/usr/bin/setpriv') ? { bin: '/usr/bin/setpriv', binArgs: ['--pdeathsig', 'KILL', '--', 'etcd'] } : {}
 
 /** A port nobody listens on right now (bound on 127.0.0.1 and released). */
 export function freePort(): Promise<number> {
@@ -53,7 +57,7 @@ export interface TestCluster {
 }
 
 export async function testCluster(t: Teardown): Promise<TestCluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'mesh-etcd-'))
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-etcd-member-test-'))
   const ca = await createClusterCa({ clusterId: CLUSTER_ID, now: Date.now() })
   const members: TestMember[] = []
   t.teardown(async () => {
@@ -74,7 +78,7 @@ export async function testCluster(t: Teardown): Promise<TestCluster> {
     return {
       peerUrl: peerUrl(config),
       async run(mode) {
-        const member = new EtcdMember({ config, mode, stopTimeoutMs: 5000 })
+        const member = new EtcdMember({ config, mode, stopTimeoutMs: 5000, ...PDEATHSIG })
         const endpoints = clientUrls(config)
         const m: TestMember = { name, member, tls, client: etcdClient({ endpoints, tls, callTimeoutMs: 3000 }), peerUrl: peerUrl(config), endpoints }
         members.push(m)

@@ -21,7 +21,7 @@ type Step =
   | { at: number; ack: { sentAt: number; ttl: number } }
   | { at: number; observe: Candidate[] }
   | { at: number; lost: true }
-  | { at: number; check: boolean; change?: 'elected' | 'deposed' | null }
+  | { at: number; check: boolean; change?: 'elected' | 'deposed' | null; leader?: string | null }
 
 const cases: Array<{ name: string; steps: Step[] }> = [
   {
@@ -35,7 +35,7 @@ const cases: Array<{ name: string; steps: Step[] }> = [
     name: 'a candidate behind another waits',
     steps: [
       { at: 0, campaign: 'k2' }, { at: 0, ack: { sentAt: 0, ttl: 5 } }, { at: 10, observe: [cand('k1', '5'), cand('k2', '6')] },
-      { at: 10, check: false, change: null },
+      { at: 10, check: false, change: null, leader: 'k1' },
       { at: 900, ack: { sentAt: 900, ttl: 5 } }, { at: 950, observe: [cand('k2', '6')] }, { at: 950, check: true, change: 'elected' },
     ],
   },
@@ -44,8 +44,8 @@ const cases: Array<{ name: string; steps: Step[] }> = [
     steps: [
       { at: 0, campaign: 'k1' }, { at: 0, ack: { sentAt: 0, ttl: 5 } }, { at: 0, observe: [cand('k1', '5')] }, { at: 0, check: true, change: 'elected' },
       { at: 1000, ack: { sentAt: 1000, ttl: 5 } },
-      { at: 4999, check: true, change: null },
-      { at: 5000, check: false, change: 'deposed' },
+      { at: 4999, check: true, change: null, leader: 'k1' },
+      { at: 5000, check: false, change: 'deposed', leader: null },
       { at: 6000, check: false, change: null },
     ],
   },
@@ -73,7 +73,7 @@ const cases: Array<{ name: string; steps: Step[] }> = [
     name: 'own key gone from the candidates (expired elsewhere): not leader',
     steps: [
       { at: 0, campaign: 'k1' }, { at: 0, ack: { sentAt: 0, ttl: 5 } }, { at: 0, observe: [cand('k1', '5')] }, { at: 0, check: true, change: 'elected' },
-      { at: 100, observe: [cand('k2', '7')] }, { at: 100, check: false, change: 'deposed' },
+      { at: 100, observe: [cand('k2', '7')] }, { at: 100, check: false, change: 'deposed', leader: 'k2' },
     ],
   },
 ]
@@ -90,6 +90,7 @@ for (const c of cases) {
         const change = s.evaluate(step.at)
         t.equal(s.isLeader(), step.check, `leader at ${step.at}`)
         if (step.change !== undefined) t.equal(change, step.change, `change at ${step.at}`)
+        if (step.leader !== undefined) t.equal(s.leader()?.value ?? null, step.leader, `leader() at ${step.at}`)
       }
     }
   })

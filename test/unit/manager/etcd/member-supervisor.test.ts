@@ -83,6 +83,17 @@ t.test('wipe: refused while running, removes the data dir once stopped', async (
   t.notOk(existsSync(m.config.dataDir))
 })
 
+t.test('binArgs come before etcd\'s flags (a wrapper that execs etcd)', async (t) => {
+  const m = new EtcdMember({
+    config: memberConfig({ name: 'wrapped', addr: '127.0.0.1', dataDir: join(dir, 'wrapped', 'etcd'), clusterToken: 'c', tls: { caFile: 'ca', certFile: 'c', keyFile: 'k' } }),
+    mode: { kind: 'init' }, bin: script('wrapper.sh', 'echo "$1 $2 $3" >&2; exec sleep 30'), binArgs: ['--wrap', 'etcd'],
+  })
+  await m.start()
+  await until('the wrapper running', () => m.logs().length > 0)
+  await m.stop()
+  t.equal(m.logs()[0], '--wrap etcd --name=wrapped')
+})
+
 t.test('stop after a start that never happened is harmless', async (t) => {
   const m = member('never', script('never.sh', 'exit 0'))
   await m.stop()
