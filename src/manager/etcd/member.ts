@@ -6,6 +6,7 @@ import type { MemberConfig } from './config.ts'
 import { EtcdMemberError } from './errors.ts'
 import { effectiveMode, memberArgs, restartDelayMs, type StartMode } from './flags.ts'
 import { LogRing } from './log-ring.ts'
+import { forgetPid, recordPid, stopOrphan } from './orphan.ts'
 
 type LogFn = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
 
@@ -36,7 +37,8 @@ export type MemberEvent =
 /**
  * Supervises a manager's `etcd` as a child of the agent: starts it (flags.ts decides the command line), restarts it
  * with a backoff when it dies, stops it by PID (SIGTERM, then SIGKILL after a bound) and keeps its stderr in a
- * bounded ring. Constructing it does nothing; start() spawns; stop() undoes start() and works after a failed one;
+ * bounded ring. Constructing it does nothing; start() stops an etcd a killed agent left on the same data dir
+ * (orphan.ts) and spawns; stop() undoes start() and works after a failed one;
  * wipe() (after stop) deletes the data dir of a removed member.
  */
 export class EtcdMember {
@@ -84,6 +86,8 @@ export class EtcdMember {
     const dir = this.#o.config.dataDir
     await mkdir(dir, { recursive: true, mode: 0o700 })
     await chmod(dir, 0o700)
+    const orphan = await stopOrphan(dir, this.#o.stopTimeoutMs ?? 10_000)
+    if (orphan !== undefined) this.#log('warn', 'stopped the etcd a previous agent left running', { pid: orphan, member: this.#o.config.name })
     this.#running = true
     this.#spawn()
   }
@@ -109,8 +113,10 @@ export class EtcdMember {
       })
     })
     if (child.pid !== undefined) {
-      this.#emit({ event: 'started', pid: child.pid, mode: mode.kind })
-      this.#log('info', 'etcd started', { pid: child.pid, mode: mode.kind, member: c.name })
+      const pid = child.pid
+      recordPid(c.dataDir, pid).catch((err: Error) => this.#log('warn', 'etcd PID not recorded', { err: err.message }))
+      this.#emit({ event: 'started', pid, mode: mode.kind })
+      this.#log('info', 'etcd started', { pid, mode: mode.kind, member: c.name })
     }
   }
 
@@ -134,6 +140,7 @@ export class EtcdMember {
     const child = this.#child
     if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
       await this.#exited
+      if (this.#starts > 0) await forgetPid(this.#o.config.dataDir)
       return
     }
     child.kill('SIGTERM')
@@ -148,12 +155,14 @@ export class EtcdMember {
     await Promise.race([this.#exited, killed])
     clearTimeout(timer)
     await this.#exited
+    await forgetPid(this.#o.config.dataDir)
   }
 
   /** Deletes the member's data dir (a removed member; it can never start from it again). Only when stopped. */
   async wipe(): Promise<void> {
     if (this.#running) throw new EtcdMemberError(`etcd member "${this.#o.config.name}": stop it before wiping its data dir`)
     await rm(this.#o.config.dataDir, { recursive: true, force: true })
+    await forgetPid(this.#o.config.dataDir)
   }
 
   #emit(e: MemberEvent): void {

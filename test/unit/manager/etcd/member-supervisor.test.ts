@@ -1,8 +1,10 @@
 import t from 'tap'
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EtcdMember, type MemberEvent, memberConfig } from '../../../../src/manager/etcd/index.ts'
+import { isMemberCommand } from '../../../../src/manager/etcd/orphan.ts'
 
 /**
  * The supervisor's lifecycle with stand-in binaries (shell scripts, no etcd): a crash is restarted, stop() ends a
@@ -92,6 +94,40 @@ t.test('binArgs come before etcd\'s flags (a wrapper that execs etcd)', async (t
   await until('the wrapper running', () => m.logs().length > 0)
   await m.stop()
   t.equal(m.logs()[0], '--wrap etcd --name=wrapped')
+})
+
+t.test('an etcd a killed agent left running on the data dir is stopped before a new one starts', async (t) => {
+  const bin = script('orphan.sh', "trap '' TERM; while :; do sleep 0.1; done")
+  const m = member('orphan', bin, { stopTimeoutMs: 300 })
+  // What a killed agent leaves: its etcd still running on the data dir, the PID file naming it.
+  const orphan = spawn(bin, [`--name=orphan`, `--data-dir=${m.config.dataDir}`], { stdio: 'ignore' })
+  const orphanExit = new Promise<NodeJS.Signals | null>((r) => orphan.once('exit', (_code, signal) => r(signal)))
+  t.teardown(() => orphan.kill('SIGKILL'))
+  mkdirSync(m.config.dataDir, { recursive: true })
+  writeFileSync(`${m.config.dataDir}.pid`, `${orphan.pid}\n`)
+  t.teardown(() => m.stop())
+  await m.start()
+  const bounded = new Promise<string>((r) => setTimeout(() => r('still running'), 15_000).unref())
+  t.equal(await Promise.race([orphanExit, bounded]), 'SIGKILL', 'the orphan was stopped (SIGKILL after ignoring SIGTERM)')
+  await until('the new PID recorded', () => readFileSync(`${m.config.dataDir}.pid`, 'utf8').trim() === String(m.pid()))
+  await m.stop()
+  t.notOk(existsSync(`${m.config.dataDir}.pid`), 'PID file removed on stop')
+})
+
+t.test('a PID file naming a process that is not an etcd on this data dir is left alone', async (t) => {
+  const m = member('reused', script('reused.sh', 'exec sleep 30'))
+  const other = member('other', script('other.sh', "echo up >&2; while :; do sleep 0.1; done"))
+  await other.start()
+  t.teardown(() => other.stop())
+  await until('the other running', () => other.logs().includes('up'))
+  mkdirSync(m.config.dataDir, { recursive: true })
+  writeFileSync(`${m.config.dataDir}.pid`, `${other.pid()}\n`) // a PID reused by another member's process
+  await m.start()
+  t.doesNotThrow(() => process.kill(other.pid() as number, 0), 'the other process lives')
+  await m.stop()
+  t.ok(isMemberCommand(['etcd', '--name=a', '--data-dir=/d/etcd'], '/d/etcd'))
+  t.notOk(isMemberCommand(['etcd', '--name=a', '--data-dir=/d/etcd2'], '/d/etcd'))
+  t.notOk(isMemberCommand(['sleep', '30'], '/d/etcd'))
 })
 
 t.test('stop after a start that never happened is harmless', async (t) => {
