@@ -5,7 +5,8 @@
  * backoff, stop by PID, stderr in a bounded ring). flags.ts is the pure core that turns a MemberConfig and a start
  * mode (init a one-member cluster, join one another manager added the member to, restart from the data dir) into
  * etcd's command line. Client and peer traffic are mutual TLS with certificates of the cluster CA (tls.ts: CN = the
- * node id, IP SANs = the node's address and 127.0.0.1, server + client usage, keys 0600 under `<data-dir>/etcd-tls`).
+ * node id, IP SANs = the node's address and 127.0.0.1, server + client usage, keys 0600 under `<data-dir>/etcd-tls`);
+ * orphan.ts stops an etcd a killed agent left running on the data dir.
  * membership.ts adds and removes members over an etcd client (client.ts). leader.ts elects one manager on an etcd
  * lease (election-core.ts has the rules); the manager reads it through the Leadership role (../leadership.ts).
  *
