@@ -18,7 +18,7 @@ import { arch, hostname, release } from 'node:os'
 import { MESH_VERSION } from '../../api/version.ts'
 import type { Manager } from '../manager.ts'
 import { dockerApi, type DockerApiOptions } from './router.ts'
-import { dockerArch, type HostFacts } from './system.ts'
+import { dockerArch, goArch, type HostFacts } from './system.ts'
 
 export { dockerApi, dockerPath, versionProblem, type DockerApiOptions } from './router.ts'
 export { DOCKER_API_VERSION, DOCKER_MIN_API_VERSION, DockerApiError } from './shape.ts'
@@ -26,7 +26,7 @@ export { READ_ONLY, readOnlyMessage } from './writes.ts'
 
 /** This host's facts as /version and /info report them. */
 export function hostFacts(): HostFacts {
-  return { arch: dockerArch(arch()), kernel: release(), hostname: hostname(), meshVersion: MESH_VERSION }
+  return { arch: dockerArch(arch()), goArch: goArch(arch()), kernel: release(), hostname: hostname(), meshVersion: MESH_VERSION }
 }
 
 /** The app served on `<data-dir>/docker-api.sock`: the Docker API alone (every caller trusted: the socket is admin). */

@@ -21,20 +21,27 @@ export function pingHeaders(): Record<string, string> {
 
 /** What the manager process knows of its own host (os.arch(), os.release(), os.hostname()). */
 export interface HostFacts {
-  /** Docker's architecture names: x86_64, aarch64 … */
+  /** uname -m's names (/info's Architecture): x86_64, aarch64 … */
   arch: string
+  /** Go's GOARCH names (/version's Arch): amd64, arm64 … */
+  goArch: string
   kernel: string
   hostname: string
   meshVersion: string
 }
 
-/** node's process.arch → the names dockerd reports (Go's runtime.GOARCH via uname -m). */
+/** node's os.arch() → uname -m's name, as /info's Architecture. */
 export function dockerArch(arch: string): string {
-  return ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[arch] ?? arch
+  return ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386', ppc64: 'ppc64le' } as Record<string, string>)[arch] ?? arch
+}
+
+/** node's os.arch() → Go's GOARCH, as /version's Arch. */
+export function goArch(arch: string): string {
+  return ({ x64: 'amd64', ia32: '386', ppc64: 'ppc64le' } as Record<string, string>)[arch] ?? arch
 }
 
 export function dockerVersion(h: HostFacts): Record<string, unknown> {
-  const details = { ApiVersion: DOCKER_API_VERSION, MinAPIVersion: DOCKER_MIN_API_VERSION, Os: 'linux', Arch: h.arch, KernelVersion: h.kernel }
+  const details = { ApiVersion: DOCKER_API_VERSION, MinAPIVersion: DOCKER_MIN_API_VERSION, Os: 'linux', Arch: h.goArch, KernelVersion: h.kernel }
   return {
     Platform: { Name: `mesh ${h.meshVersion}` },
     Components: [{ Name: 'Engine', Version: h.meshVersion, Details: details }],
@@ -44,7 +51,7 @@ export function dockerVersion(h: HostFacts): Record<string, unknown> {
     GitCommit: '',
     GoVersion: '',
     Os: 'linux',
-    Arch: h.arch,
+    Arch: h.goArch,
     KernelVersion: h.kernel,
     BuildTime: '',
   }
