@@ -3,15 +3,16 @@
  * and a worker `worker1` (both ready), a network `webnet`, a service `web` (2 replicas on webnet, 8080:80, stack
  * label) whose tasks run with an address on webnet, and the Docker API on a unix socket in a temp dir.
  */
-import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DOCKER_API_SOCKET, STACK_LABEL, defaultServiceSpec } from '../../../src/api/index.ts'
 import { Manager, createDockerApp, listen, openSqliteStore } from '../../../src/manager/index.ts'
 import { joinAs, testCsr } from '../../support/pki.ts'
+import { run, spawnProc, type Proc } from '../../support/procs.ts'
 
-export const DOCKER = '/usr/local/bin/docker'
+/** The docker CLI: 28.x where the machine has it (/usr/local/bin), else Debian's docker.io (20.10, API 1.41 too). */
+export const DOCKER = ['/usr/local/bin/docker', '/usr/bin/docker'].find((p) => existsSync(p)) ?? 'docker'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -19,8 +20,12 @@ export interface DockerCluster {
   manager: Manager
   dir: string
   socket: string
+  /** The environment the docker CLI runs with: DOCKER_HOST on the socket, its config in the temp dir. */
+  env: NodeJS.ProcessEnv
   /** Runs the real docker CLI against the socket: exit code, stdout, stderr (never throws). */
-  docker(args: string[], o?: { timeoutMs?: number }): Promise<{ code: number; out: string; err: string }>
+  docker(args: string[], o?: { env?: NodeJS.ProcessEnv }): Promise<{ code: number | null; out: string; err: string }>
+  /** Starts a long-running docker command (docker events); stopped by the caller. */
+  spawnDocker(args: string[]): Proc
 }
 
 export async function dockerCluster(t: Teardown): Promise<DockerCluster> {
@@ -61,11 +66,11 @@ export async function dockerCluster(t: Teardown): Promise<DockerCluster> {
       r()
     })
   }))
-  const docker: DockerCluster['docker'] = (args, o = {}) => new Promise((resolve) => {
-    execFile(DOCKER, args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DOCKER_CONFIG: join(dir, '.docker'), DOCKER_HOST: `unix://${socket}` },
-      timeout: o.timeoutMs ?? 20_000,
-    }, (err, out, errText) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out, err: errText }))
-  })
-  return { manager, dir, socket, docker }
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, DOCKER_CONFIG: join(dir, '.docker'), DOCKER_HOST: `unix://${socket}` }
+  const docker: DockerCluster['docker'] = async (args, o = {}) => {
+    const r = await run(DOCKER, args, { env: o.env ?? env, timeoutMs: 20_000 })
+    return { code: r.code, out: r.stdout, err: r.stderr }
+  }
+  const spawnDocker = (args: string[]): Proc => spawnProc(DOCKER, args, { name: `docker ${args[0] ?? ''}`, env })
+  return { manager, dir, socket, env, docker, spawnDocker }
 }
