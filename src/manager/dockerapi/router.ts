@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto'
 import { MeshError } from '../../base/errors.ts'
 import type { Manager } from '../manager.ts'
 import { streaming } from '../http/limits.ts'
+import { ManagerLockedError } from '../vault/errors.ts'
 import { EVENT_FILTERS, NETWORK_FILTERS, NODE_FILTERS, SERVICE_FILTERS, TASK_FILTERS, parseFilters } from './filters.ts'
 import { dockerEvent, eventMatches, eventTime } from './events.ts'
 import { dockerNetwork, findDockerNetwork, networkMatches } from './networks.ts'
@@ -158,7 +159,10 @@ export function dockerApi(o: DockerApiOptions): (req: IncomingMessage, res: Serv
         if (problem) return sendError(res, 400, problem)
       }
       const method = req.method ?? 'GET'
-      if (p.path === '/_ping' || p.path === '/_ping/') {
+      const ping = p.path === '/_ping' || p.path === '/_ping/'
+      // Autolock: as the rest of the API, nothing is answered while the vault is locked (but /_ping, as dockerd's).
+      if (o.manager.vault.locked && !ping) return sendError(res, 503, new ManagerLockedError().message)
+      if (ping) {
         if (method !== 'GET' && method !== 'HEAD') return sendError(res, 405, 'method not allowed')
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 })
         return res.end(method === 'HEAD' ? undefined : 'OK')

@@ -1,5 +1,11 @@
-/** Which paths are docker's, the API versions served, the 501 for writes, /_ping's headers, /info's Swarm (pure). */
+/** Which paths are docker's, the API versions served, the 501 for writes, /_ping's headers, /info's Swarm (pure); the lock. */
 import t from 'tap'
+import http from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createDockerApp } from '../../../../src/manager/dockerapi/index.ts'
+import { listen } from '../../../../src/manager/http/api.ts'
 import { dockerPath, versionProblem } from '../../../../src/manager/dockerapi/router.ts'
 import { readOnlyMessage } from '../../../../src/manager/dockerapi/writes.ts'
 import { dockerInfo, dockerVersion, pingHeaders } from '../../../../src/manager/dockerapi/system.ts'
@@ -62,4 +68,21 @@ t.test('/_ping headers, /version, /info\'s Swarm section', async (t) => {
   })
   t.match(dockerInfo({ host, nodes: [], selfId: null, apiPort: 7947, cluster: { id: 'c1', revision: 1, createdAt: 0, trustRoot: '', nodeCertLifetimeMs: 0, rootRotationInProgress: false, autolock: false } }),
     { Name: 'h', Swarm: { NodeID: '', Nodes: 0 } }, 'before the manager registered its node')
+})
+
+t.test('a locked manager (autolock) answers 503 `run mesh unlock` on the socket; /_ping still answers', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-dockerapi-lock-'))
+  // Only the vault is read before a locked manager answers: a fake of that one field.
+  const manager = { vault: { locked: true } } as unknown as Parameters<typeof createDockerApp>[0]['manager']
+  const server = await listen(createDockerApp({ manager, apiPort: 7947, host: { arch: 'x86_64', goArch: 'amd64', kernel: 'k', hostname: 'h', meshVersion: '0' } }), { socketPath: join(dir, 'docker-api.sock') })
+  t.teardown(() => { server.close(); rmSync(dir, { recursive: true, force: true }) })
+  const get = (path: string) => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    http.get({ socketPath: join(dir, 'docker-api.sock'), path }, (res) => {
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    }).on('error', reject)
+  })
+  t.same(await get('/v1.41/nodes'), { status: 503, body: '{"message":"the manager is locked: run mesh unlock"}\n' })
+  t.same(await get('/_ping'), { status: 200, body: 'OK' })
 })
