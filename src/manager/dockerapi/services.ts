@@ -52,9 +52,10 @@ function virtualIps(r: ServiceRecord, c: ShapeContext): { NetworkID: string; Add
   const out: { NetworkID: string; Addr: string }[] = []
   const dflt = findNetwork(c, DEFAULT_NETWORK)
   if (r.vip && dflt) out.push({ NetworkID: dflt.id, Addr: withPrefix(r.vip, c.vipRange) })
+  // A VIP on a network that is gone (removed between reads) is left out: clients parse every Addr as a CIDR.
   for (const v of r.virtualIps ?? []) {
     const n = findNetwork(c, v.network)
-    out.push({ NetworkID: n?.id ?? v.network, Addr: n ? withPrefix(v.addr, n.subnet) : v.addr })
+    if (n) out.push({ NetworkID: n.id, Addr: withPrefix(v.addr, n.subnet) })
   }
   return out
 }

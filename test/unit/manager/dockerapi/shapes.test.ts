@@ -84,6 +84,8 @@ t.test('services: swarm.Service; spec, mode, endpoint with VIPs per network, upd
   t.same((v.Spec.TaskTemplate as { ContainerSpec: { Secrets: unknown } }).ContainerSpec.Secrets, [{ File: { Name: 'db', UID: '0', GID: '0', Mode: 0o444 }, SecretID: 'sec1', SecretName: 'db' }])
   t.notMatch(JSON.stringify(v), /hunter2|RegistryAuth|registryAuth/, 'registry credentials never shown')
   t.equal(v.ServiceStatus, undefined, 'ServiceStatus only with status=true')
+  const gone = dockerService(serviceRecord('api', {}, { virtualIps: [{ network: 'removed-net', addr: '10.90.0.2' }] }), CTX)
+  t.equal(gone.Endpoint.VirtualIPs, undefined, 'a VIP on a network that is gone is left out (clients parse each Addr as a CIDR)')
 
   const modes = [
     { o: { global: true }, want: { Global: {} } },
