@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { X509Certificate } from 'node:crypto'
 import { MeshError } from '../../base/errors.ts'
+import type { NetworkRecord } from '../../api/network.ts'
 import type { Manager } from '../manager.ts'
 import { streaming } from '../http/limits.ts'
 import { ManagerLockedError } from '../vault/errors.ts'
@@ -12,7 +13,7 @@ import { dockerService, findService, serviceMatches } from './services.ts'
 import { DOCKER_API_VERSION, DOCKER_MIN_API_VERSION, DockerApiError, type ShapeContext } from './shape.ts'
 import { dockerInfo, dockerVersion, pingHeaders, type HostFacts } from './system.ts'
 import { dockerTask, taskFilter } from './tasks.ts'
-import { readOnlyMessage } from './writes.ts'
+import { notServedMessage, readOnlyMessage } from './writes.ts'
 
 /**
  * The Docker API's request handling: which paths are docker's (unversioned `/nodes` or versioned `/v1.41/nodes`;
@@ -41,8 +42,18 @@ const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)?$/
 type Query = URLSearchParams
 type Handler = (o: DockerApiOptions, q: Query, req: IncomingMessage, res: ServerResponse, id?: string) => unknown
 
+/** When the cluster was created: its root CA's notBefore (the CA is made at `mesh agent --init`). */
+function clusterCreatedAt(m: Manager): number {
+  return Date.parse(new X509Certificate(m.ca.trust().current).validFrom)
+}
+
+/** The networks; the default one (a record built from the overlay, no time of its own) dated with the cluster. */
+function networks(m: Manager): NetworkRecord[] {
+  return m.networks.list().map((n) => (n.createdAt === 0 ? { ...n, createdAt: clusterCreatedAt(m), updatedAt: clusterCreatedAt(m) } : n))
+}
+
 function shapeContext(m: Manager): ShapeContext {
-  return { revision: m.revision, networks: m.networks.list(), vipRange: m.networkInfo().vipRange }
+  return { revision: m.revision, networks: networks(m), vipRange: m.networkInfo().vipRange }
 }
 
 function nodeContext(o: DockerApiOptions): NodeContext {
@@ -57,7 +68,7 @@ const ROUTES: Record<string, Handler> = {
     return dockerInfo({
       host: o.host, nodes: m.listNodes(), selfId: m.networkInfo().selfId, apiPort: o.apiPort,
       cluster: {
-        id: m.clusterInfo().clusterId, revision: m.revision, createdAt: Date.parse(new X509Certificate(ca).validFrom), trustRoot: ca,
+        id: m.clusterInfo().clusterId, revision: m.revision, createdAt: clusterCreatedAt(m), trustRoot: ca,
         nodeCertLifetimeMs: m.ca.certLifetimeMs(), rootRotationInProgress: m.ca.status().rotating, autolock: m.vault.autolock,
       },
     })
@@ -93,9 +104,9 @@ const ROUTES: Record<string, Handler> = {
   },
   '/networks': (o, q) => {
     const f = parseFilters(q.get('filters') ?? undefined, NETWORK_FILTERS)
-    return o.manager.networks.list().filter((n) => networkMatches(n, f)).map(dockerNetwork)
+    return networks(o.manager).filter((n) => networkMatches(n, f)).map(dockerNetwork)
   },
-  '/networks/:id': (o, _q, _req, _res, id) => dockerNetwork(findDockerNetwork(o.manager.networks.list(), id as string)),
+  '/networks/:id': (o, _q, _req, _res, id) => dockerNetwork(findDockerNetwork(networks(o.manager), id as string)),
   '/events': (o, q, req, res) => streamEvents(o, q, req, res),
 }
 
@@ -170,7 +181,10 @@ export function dockerApi(o: DockerApiOptions): (req: IncomingMessage, res: Serv
       if (method !== 'GET' && method !== 'HEAD') return sendError(res, 501, readOnlyMessage(method, p.path))
       const [route, id] = routeOf(p.path)
       const handler = ROUTES[route]
-      if (!handler) return sendError(res, 404, 'page not found')
+      if (!handler) {
+        const pointer = notServedMessage(p.path)
+        return pointer ? sendError(res, 501, pointer) : sendError(res, 404, 'page not found')
+      }
       const body = handler(o, url.searchParams, req, res, id)
       if (body !== undefined) send(res, 200, body)
     } catch (err) {

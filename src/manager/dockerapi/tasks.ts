@@ -84,7 +84,8 @@ export function taskName(t: TaskRecord): string {
 
 /**
  * The task filter for a list: id (prefix), name (prefix of `web.1`), service and node (name, id or unique prefix;
- * an unknown one is a 404 as dockerd's), desired-state (running, shutdown, accepted), label (tasks carry none).
+ * an unknown one is a 404 as dockerd's), desired-state (running, shutdown, accepted), label (the service's labels, as
+ * swarmkit matches a task's ServiceAnnotations: `docker stack ps` filters on the stack namespace label).
  */
 export function taskFilter(f: Filters, services: readonly ServiceRecord[], nodes: readonly NodeRecord[]): (t: TaskRecord) => boolean {
   checkValues(f, 'desired-state', ['running', 'shutdown', 'accepted', 'remove'])
@@ -95,5 +96,5 @@ export function taskFilter(f: Filters, services: readonly ServiceRecord[], nodes
     (serviceIds === null || serviceIds.has(t.serviceId)) &&
     (nodeIds === null || nodeIds.has(t.nodeId)) &&
     anyOf(f, 'desired-state', (v) => v === t.desiredState) &&
-    labelsMatch(f, 'label', {})
+    labelsMatch(f, 'label', t.spec.labels)
 }

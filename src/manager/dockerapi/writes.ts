@@ -24,6 +24,22 @@ const COMMANDS: [string, RegExp, string][] = [
   ['POST', /^\/swarm\/unlock$/, 'mesh unlock'],
 ]
 
+/** Reads docker clients make that this API does not serve, with the mesh command that shows the same. */
+const NOT_SERVED: [RegExp, string][] = [
+  [/^\/services\/[^/]+\/logs$/, 'mesh service logs'],
+  [/^\/tasks\/[^/]+\/logs$/, 'mesh service logs'],
+  [/^\/secrets(\/[^/]+)?$/, 'mesh secret ls'],
+  [/^\/configs(\/[^/]+)?$/, 'mesh config ls'],
+  [/^\/swarm$/, 'mesh info'],
+]
+
+/** A read this API does not serve but mesh's CLI does: the 501 message naming the command, else null (a 404). */
+export function notServedMessage(path: string): string | null {
+  const p = path.replace(/\/+$/, '')
+  const hit = NOT_SERVED.find(([re]) => re.test(p))
+  return hit ? `mesh's Docker API does not serve ${p}: use the mesh CLI (${hit[1]} …)` : null
+}
+
 /** The 501 message for a write: `… use the mesh CLI (mesh service create …)`. */
 export function readOnlyMessage(method: string, path: string): string {
   const p = path.replace(/\/+$/, '')

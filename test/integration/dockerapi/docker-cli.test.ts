@@ -91,6 +91,8 @@ t.test('docker network ls: the default network and webnet, overlay, swarm', asyn
   t.same(rows(r.out).map((x) => x.slice(1)), [['mesh', 'overlay', 'swarm'], ['webnet', 'overlay', 'swarm']])
   const i = await c.docker(['network', 'inspect', 'webnet', '--format', '{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels.tier}}'])
   t.equal(i.out.trim(), `${c.manager.networks.get('webnet')?.subnet} front`)
+  const created = await c.docker(['network', 'inspect', 'mesh', '--format', '{{.Created}}'])
+  t.notMatch(created.out, /^1970/, 'the default network is dated with the cluster')
 })
 
 t.test('docker info: Swarm active, a manager, the cluster\'s nodes and managers', async (t) => {
@@ -125,6 +127,8 @@ t.test('writes: docker service create / node update answer 501 with the mesh com
   const n = await c.docker(['node', 'update', '--availability', 'drain', 'worker1'])
   t.match(n.err, "use the mesh CLI (mesh node update …)")
   t.equal(c.manager.getNode('worker1')?.availability, 'active', 'nothing changed')
+  const logs = await c.docker(['service', 'logs', 'web'])
+  t.match(logs.err, "mesh's Docker API does not serve /services/web/logs: use the mesh CLI (mesh service logs …)", 'a read it does not serve points to mesh too')
 })
 
 t.test('the wire: /_ping headers, versioned paths, dockerd\'s errors', async (t) => {

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { createDockerApp } from '../../../../src/manager/dockerapi/index.ts'
 import { listen } from '../../../../src/manager/http/api.ts'
 import { dockerPath, versionProblem } from '../../../../src/manager/dockerapi/router.ts'
-import { readOnlyMessage } from '../../../../src/manager/dockerapi/writes.ts'
+import { notServedMessage, readOnlyMessage } from '../../../../src/manager/dockerapi/writes.ts'
 import { dockerInfo, dockerVersion, pingHeaders } from '../../../../src/manager/dockerapi/system.ts'
 import { node } from '../sim.ts'
 
@@ -47,6 +47,9 @@ t.test('writes: 501 naming the mesh command', async (t) => {
   ]
   for (const c of cases) t.equal(readOnlyMessage(c.m, c.p), `mesh's Docker API is read-only: use the mesh CLI (${c.want} …)`, `${c.m} ${c.p}`)
   t.equal(readOnlyMessage('POST', '/containers/create'), "mesh's Docker API is read-only: use the mesh CLI", 'no mesh command')
+  t.equal(notServedMessage('/services/web/logs'), "mesh's Docker API does not serve /services/web/logs: use the mesh CLI (mesh service logs …)")
+  t.equal(notServedMessage('/secrets'), "mesh's Docker API does not serve /secrets: use the mesh CLI (mesh secret ls …)")
+  t.equal(notServedMessage('/containers/json'), null, 'docker\'s engine routes: a plain 404')
 })
 
 t.test('/_ping headers, /version, /info\'s Swarm section', async (t) => {

@@ -144,7 +144,7 @@ t.test('tasks: swarm.Task with status, container, networks attachments (addresse
   t.equal(taskName(task), 'web.1')
   t.equal(taskName(taskRecord('g', serviceRecord('mon'), { slot: 0, nodeId: 'node-b' })), 'mon.node-b')
 
-  const api = serviceRecord('svc-api')
+  const api = serviceRecord('svc-api', { labels: { [STACK_LABEL]: 'shop' } })
   const tasks = [task, taskRecord('t2', web, { slot: 2, nodeId: 'node-b', desiredState: 'shutdown' }), taskRecord('t9', api)]
   const services = [web, api]
   const nodes = [node('node-a', { hostname: 'n-a' }), node('node-b', { hostname: 'n-b' })]
@@ -156,6 +156,7 @@ t.test('tasks: swarm.Task with status, container, networks attachments (addresse
     { f: '{"name":["web.2"]}', want: ['t2'] },
     { f: '{"id":["t9"]}', want: ['t9'] },
     { f: '{"service":["web"],"desired-state":["shutdown"]}', want: ['t2'] },
+    { f: `{"label":["${STACK_LABEL}=shop"]}`, want: ['t9'] },
   ]
   for (const c of cases) t.same(tasks.filter(taskFilter(parseFilters(c.f, TASK_FILTERS), services, nodes)).map((x) => x.id), c.want, c.f)
   t.throws(() => taskFilter(parseFilters('{"service":["nope"]}', TASK_FILTERS), services, nodes), { status: 404, message: 'service nope not found' })
