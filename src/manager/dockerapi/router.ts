@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { NextFunction, Request, Response } from 'express'
 import { X509Certificate } from 'node:crypto'
 import { MeshError } from '../../base/errors.ts'
 import type { NetworkRecord } from '../../api/network.ts'
 import type { Manager } from '../manager.ts'
 import { streaming } from '../http/limits.ts'
+import { caller } from '../http/auth.ts'
 import { ManagerLockedError } from '../vault/errors.ts'
 import { EVENT_FILTERS, NETWORK_FILTERS, NODE_FILTERS, SERVICE_FILTERS, TASK_FILTERS, parseFilters } from './filters.ts'
 import { dockerEvent, eventMatches, eventTime } from './events.ts'
@@ -152,17 +154,16 @@ export function versionProblem(v: [number, number]): string | null {
 }
 
 /** The middleware: docker's paths are answered here, any other goes to `next` (mesh's own routes). */
-export function dockerApi(o: DockerApiOptions): (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void {
+export function dockerApi(o: DockerApiOptions): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
     const url = new URL(req.url ?? '/', 'http://docker')
     const p = dockerPath(url.pathname)
     if (!p) return next()
     for (const [k, v] of Object.entries(pingHeaders())) res.setHeader(k, v)
-    if (!o.local) {
-      const caller = (res as unknown as { locals?: { caller?: { kind: string } } }).locals?.caller
-      if (caller?.kind !== 'admin') {
-        return sendError(res, caller?.kind === 'node' ? 403 : 401, 'the Docker API wants an admin client certificate (mesh ca issue-client NAME --out DIR; DOCKER_CERT_PATH=DIR)')
-      }
+    // On 7947 the caller was authenticated before (auth.ts): admins only, as the rest of the cluster API.
+    const who = o.local ? 'admin' : caller(res).kind
+    if (who !== 'admin') {
+      return sendError(res, who === 'node' ? 403 : 401, 'the Docker API wants an admin client certificate (mesh ca issue-client NAME --out DIR; DOCKER_CERT_PATH=DIR)')
     }
     try {
       if (p.version) {
