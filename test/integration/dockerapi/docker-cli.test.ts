@@ -6,7 +6,9 @@
  */
 import t from 'tap'
 import http from 'node:http'
-import { defaultServiceSpec } from '../../../src/api/index.ts'
+import { join } from 'node:path'
+import { MANAGER_SOCKET, defaultServiceSpec, jsonRequest } from '../../../src/api/index.ts'
+import { createApp, listen } from '../../../src/manager/index.ts'
 import { stop, waitFor } from '../../support/procs.ts'
 import { DOCKER, dockerCluster } from './cluster.ts'
 
@@ -104,12 +106,16 @@ t.test('docker info: Swarm active, a manager, the cluster\'s nodes and managers'
   t.equal(v.out.trim(), '1.41', 'the CLI negotiated 1.41')
 })
 
-t.test('docker events --filter type=service: history since, then a service created through mesh\'s API', async (t) => {
+t.test('docker events --filter type=service: history since, then a service created through mesh\'s API (POST /v1/services)', async (t) => {
   const since = String(Math.floor((Date.now() - 3_600_000) / 1000))
   const p = c.spawnDocker(['events', '--filter', 'type=service', '--since', since, '--format', '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'])
   t.teardown(() => stop(p, 'SIGKILL'))
   await waitFor(() => p.stdout().includes('service create web'), 10_000)
-  await c.manager.createService(defaultServiceSpec('api', 'nginx:1.27'))
+  // Through mesh's own API, as `mesh service create` sends it (POST /v1/services on manager.sock).
+  const local = await listen(createApp({ manager: c.manager, local: true }, defaultServiceSpec), { socketPath: join(c.dir, MANAGER_SOCKET) })
+  t.teardown(() => new Promise<void>((r) => { local.closeAllConnections(); local.close(() => r()) }))
+  const created = await jsonRequest({ socketPath: join(c.dir, MANAGER_SOCKET) }, { method: 'POST', path: '/v1/services?resolveImage=never', body: { name: 'api', image: 'nginx:1.27' }, timeoutMs: 5000 })
+  t.equal(created.status, 201, JSON.stringify(created.body))
   await waitFor(() => p.stdout().includes('service create api'), 10_000)
   t.same(p.stdout().trim().split('\n'), ['service create web', 'service create api'], 'only service events (no node, network, task)')
   const plain = c.spawnDocker(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=network'])
