@@ -23,6 +23,11 @@
  * sealed by an unlock key, and the API locked after a restart until `POST /v1/unlock`, http/vault-api.ts).
  * `SecretVault.open(record)` is the one way to a secret's plain value (the watch stream's delivery).
  *
+ * High availability (issue 15, being built): etcd/ runs the manager's own etcd member (a supervised child process
+ * with the cluster CA's certificates, member add/remove) and elects one leader on an etcd lease; the `Leadership`
+ * role (leadership.ts; `AlwaysLeader` for a single manager on SQLite) is what will gate the orchestrator and
+ * scheduler. Nothing in the Manager uses them yet.
+ *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`, or an `EtcdStore` on an external
  * etcd with `--store etcd://…`: etcd-store/), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
@@ -51,6 +56,7 @@ export { ClusterAuthority, type AdminClient, type CaStatus, type CaTrust } from 
 export { serverTlsOptions, type ServerTls } from './http/tls.ts'
 export { authenticate, type Caller } from './http/auth.ts'
 export { createApp, listen, type ApiOptions } from './http/api.ts'
+export { createDockerApp, DOCKER_API_VERSION } from './dockerapi/index.ts'
 export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'
@@ -75,3 +81,9 @@ export { SecretVault, DATA_KEY_META, UNLOCK_KEY_META, type SecretVaultOptions, t
 export { KekFile, MemoryKeyFile, vaultDir, type KekContent, type KeyFile } from './vault/key-file.ts'
 export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
+export { AlwaysLeader, type Leadership } from './leadership.ts'
+export {
+  addMember, defaultEtcdTiming, etcdClient, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, memberConfig, memberTlsFiles,
+  removeMember, waitReady, writeMemberTls,
+  type EtcdTiming, type MemberConfig, type MemberTls, type StartMode,
+} from './etcd/index.ts'
