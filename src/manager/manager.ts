@@ -129,6 +129,11 @@ export class Manager {
   readonly secrets: SecretObjects
   /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
   readonly #ownVault: boolean
+
+  /** The store, for reads that need all of it at one revision (backup/snapshot.ts); writes go through the manager. */
+  get store(): Store {
+    return this.#store
+  }
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null

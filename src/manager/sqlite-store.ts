@@ -161,6 +161,12 @@ export class SqliteStore implements Store {
       () => ({ nodes: t.node.list(), services: t.service.list(), tasks: t.task.list() }))
   }
 
+  listMeta(): Record<string, string> {
+    this.#reading()
+    const rows = this.#db!.prepare('SELECT key, value FROM meta ORDER BY key').all() as { key: string; value: string }[]
+    return Object.fromEntries(rows.filter((r) => !RESERVED_META_KEYS.includes(r.key)).map((r) => [r.key, r.value]))
+  }
+
   getNode(idOrHostname: string): NodeRecord | undefined {
     return this.#reader().getNode(idOrHostname)
   }

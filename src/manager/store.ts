@@ -107,6 +107,8 @@ export interface Store extends StoreReader {
   readonly revision: number
   /** Every node, service and task, read at one revision. */
   getState(): ClusterState
+  /** Every metadata key and value, except the store's own (RESERVED_META_KEYS): what a backup carries. */
+  listMeta(): Record<string, string>
   /** Runs `fn` in one atomic transaction and resolves with its result once committed; see the invariants above. */
   transact<T>(fn: (tx: StoreTx) => T): Promise<T>
   /**

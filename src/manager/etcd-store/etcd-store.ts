@@ -165,6 +165,10 @@ export class EtcdStore implements Store {
   getTask(id: string): TaskRecord | undefined { return this.#reader().getTask(id) }
   listTasks(filter?: TaskFilter): TaskRecord[] { return this.#reader().listTasks(filter) }
   getMeta(key: string): string | undefined { return this.#reader().getMeta(key) }
+  listMeta(): Record<string, string> {
+    this.#reader()
+    return Object.fromEntries([...this.#view.metaKeys()].sort().map((k) => [k, this.#view.meta(k) as string]))
+  }
   getObject<K extends ObjectKind>(kind: K, idOrName: string): ObjectRecords[K] | undefined {
     return this.#reader().getObject(kind, idOrName)
   }

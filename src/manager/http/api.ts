@@ -27,6 +27,7 @@ import { mountNetworks } from './networks-api.ts'
 import { neededValues } from '../delivery.ts'
 import { mountSecrets } from './secrets-api.ts'
 import { mountVault } from './vault-api.ts'
+import { mountBackup } from './backup-api.ts'
 import { dockerApi, hostFacts } from '../dockerapi/index.ts'
 import { DEFAULT_API_PORT } from '../../config/index.ts'
 
@@ -101,6 +102,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
   // Autolock (vault-api.ts): `POST /v1/unlock`, then every other route answers `locked` while the vault is.
   mountVault(app, m)
+  mountBackup(app, m)
   // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
   mountObserve(app, { ...o, caller })
   // docker's paths (`/nodes`, `/v1.41/services` …, never mesh's `/v1/…`): the read-only Docker API, admin callers only.

@@ -53,6 +53,11 @@ export class SecretVault {
     return this.#state === 'locked'
   }
 
+  /** The KEK as its file keeps it (plain, or sealed by the unlock key): for `mesh manager backup --with-kek` only. */
+  kekContent(): KekContent | null {
+    return this.#keys.read().current
+  }
+
   /** Whether the KEK is kept sealed by an unlock key (autolock). */
   get autolock(): boolean {
     const { current } = this.#keys.read()
