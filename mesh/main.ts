@@ -18,6 +18,7 @@ import { completionCommand } from './completion.ts'
 import { errorMessage } from './errors.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
 import { leaveCommand } from './leave.ts'
+import { managerCommand } from './manager-backup.ts'
 import { contextCommand } from './context.ts'
 import { dialStdioCommand } from './dial-stdio.ts'
 import { globalOptionsEnv } from './endpoint.ts'
@@ -70,6 +71,7 @@ Run 'mesh help COMMAND [SUBCOMMAND]' or 'mesh COMMAND --help' for more on a comm
   program.addCommand(infoCommand())
   program.addCommand(completionCommand(() => buildProgram()))
   program.addCommand(leaveCommand())
+  program.addCommand(managerCommand())
   program.addCommand(contextCommand())
   // the remote half of ssh:// hosts; hidden as docker hides `docker system dial-stdio` (docs/cli.md shows it)
   program.addCommand(dialStdioCommand(), { hidden: true })
