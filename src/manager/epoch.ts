@@ -8,6 +8,10 @@ import type { StoreReader, StoreTx } from './store.ts'
  * `epoch` by either backend. Every catalog carries it (buildCatalog), because a store's revisions only count within
  * one epoch: a restore, a move from SQLite to etcd or `--force-new-cluster` starts them again, and agents ignore a
  * catalog with a lower revision unless its epoch differs (src/catalog/order.ts).
+ *
+ * Whatever brings a state into a store whose revisions do not continue the old ones (a restore from a backup, a copy
+ * of SQLite's state into etcd, `--force-new-cluster`) calls `newEpoch(tx)`: copying the old epoch along would make
+ * every agent ignore the new store until its revisions passed the old ones.
  */
 export const EPOCH_META_KEY = 'epoch'
 
