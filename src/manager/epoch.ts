@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { isCatalogEpoch } from '../api/catalog.ts'
 import type { StoreReader, StoreTx } from './store.ts'
+import { StoreError } from './store-errors.ts'
 
 /**
  * The store epoch: a random id a store's state gets when it is created (`mesh agent --init`: Manager.init) or
@@ -23,10 +24,10 @@ export function randomEpoch(random: (bytes: number) => Buffer = randomBytes): st
 /**
  * Give the store a new epoch inside `tx` (what a restore calls, in the transaction that brings the restored state
  * in) and return it. `id` defaults to a random one; a transaction may run more than once, and the epoch committed is
- * the one returned. Throws when `id` is not a valid epoch (isCatalogEpoch), so agents never receive one they refuse.
+ * the one returned. Throws StoreError (rolling the transaction back) when `id` is not a valid epoch (isCatalogEpoch), so agents never receive one they refuse.
  */
 export function newEpoch(tx: Pick<StoreTx, 'setMeta'>, id: string = randomEpoch()): string {
-  if (!isCatalogEpoch(id)) throw new TypeError(`store epoch ${JSON.stringify(id)} is not 1-64 of A-Za-z0-9_-`)
+  if (!isCatalogEpoch(id)) throw new StoreError(`store epoch ${JSON.stringify(id)} is not 1-64 of A-Za-z0-9_-`)
   tx.setMeta(EPOCH_META_KEY, id)
   return id
 }

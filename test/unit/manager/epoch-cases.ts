@@ -59,7 +59,7 @@ export function epochCases(t: Test, backend: EpochBackend): void {
     const epoch = storeEpoch(b.store)
     const rev = b.store.revision
     for (const bad of ['', 'a b', 'x'.repeat(65), '../e', 'é']) {
-      await t.rejects(b.store.transact((tx) => newEpoch(tx, bad)), /store epoch .* is not 1-64 of A-Za-z0-9_-/)
+      await t.rejects(b.store.transact((tx) => newEpoch(tx, bad)), { code: 'MESH_ERR_STORE', message: /store epoch .* is not 1-64 of A-Za-z0-9_-/ })
     }
     t.equal(storeEpoch(b.store), epoch)
     t.equal(b.store.revision, rev)
