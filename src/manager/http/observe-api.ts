@@ -7,7 +7,8 @@
  *   POST /ui/logout                              ends the session on the manager and clears the cookie
  *   POST /v1/ui/login-codes                      admin: mint a login code (`mesh ui login`)
  *   GET  /v1/ui/view                             the dashboard's cluster view, once (JSON)
- *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event
+ *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event,
+ *                                                `traffic` (rates, traffic-api.ts) now and once per 5 s bucket
  *   GET  /metrics                                Prometheus text: manager metrics (the agent's full set when wired)
  *
  * Auth: mounted after the API's caller middleware (api.ts), which lets a request without a bearer token through
@@ -29,6 +30,7 @@ import { every } from './every.ts'
 import { sendError } from './http-error.ts'
 import { streaming } from './limits.ts'
 import { registerManagerMetrics } from '../metrics.ts'
+import { streamTraffic, trafficView } from './traffic-api.ts'
 import { TERMINAL_STATES, type ClusterState, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 
 export interface ObserveOptions {
@@ -258,7 +260,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   })
 
   app.get('/v1/ui/view', guard('the cluster view'), async (_req, res) => {
-    res.json(clusterView(m, await factsOf(o.nodeFacts)))
+    res.json({ ...clusterView(m, await factsOf(o.nodeFacts)), traffic: trafficView(m) })
   })
 
   app.get('/v1/ui/stream', guard('the cluster view'), (req, res) => {
@@ -292,6 +294,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       if (!closed) res.write(`event: event\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`)
     }
     void send()
+    const traffic = streamTraffic(res, m, clock)
     for (const e of log.since(0).slice(-50)) writeEvent(e)
     const unwatch = m.watch(() => soon(250)) // coalesce bursts: the view is the whole cluster
     const unsubscribe = log.subscribe(writeEvent)
@@ -301,6 +304,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     const session = endWithSession(res)
     res.on('close', () => {
       closed = true
+      traffic()
       session()
       unwatch()
       unsubscribe()
