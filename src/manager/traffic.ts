@@ -46,6 +46,8 @@ export interface LinkTrafficView {
 
 export interface TrafficView {
   bucketMs: number
+  /** Buckets in the whole window (a view may carry fewer: the newest ones). */
+  window: number
   /** Start of the newest closed bucket, wall ms; `series` end with it. */
   t: number
   services: ServiceTrafficView[]
@@ -156,7 +158,7 @@ export class TrafficAggregator {
         handshakeAgeS: ages.length === 0 ? null : Math.round(Math.min(...ages)),
       }
     })
-    return { bucketMs: w, t: last * w, services, links }
+    return { bucketMs: w, window: this.#l.buckets, t: last * w, services, links }
   }
 
   #ring(map: Map<string, BucketRing>, key: string, width: number, size: number): BucketRing {

@@ -2,7 +2,7 @@
  * The manager's observability routes, mounted on the API app (same port, same unix socket) by `mountObserve`:
  *
  *   GET  /v1/events?since=10m&filter=type=task   NDJSON: buffered events since a time/duration, then live ones
- *   GET  /ui, /ui/app.js, /ui/style.css          the dashboard (src/manager/ui, no framework, works offline)
+ *   GET  /ui, /ui/app.js, /ui/traffic.js, /ui/style.css  the dashboard (src/manager/ui, no framework, works offline)
  *   POST /ui/login                               a one-time login code → a session, cookie `mesh_session`
  *   POST /ui/logout                              ends the session on the manager and clears the cookie
  *   POST /v1/ui/login-codes                      admin: mint a login code (`mesh ui login`)
@@ -177,6 +177,7 @@ const UI_FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'login.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'traffic.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 }
 const uiCache = new Map<string, Buffer>()
@@ -231,7 +232,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   app.get(['/ui', '/ui/', '/ui/index.html'], (req, res) => {
     uiFile(res, viewer(req, res) ? 'index.html' : 'login.html')
   })
-  app.get(['/ui/app.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
+  app.get(['/ui/app.js', '/ui/traffic.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
   // The attempt is counted before the body is read; over the budget, the code is not even looked at.
   app.post('/ui/login', (req, res, next) => {
     if (sessions.allowAttempt(req.socket.remoteAddress ?? 'local')) return next()
