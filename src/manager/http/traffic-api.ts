@@ -21,21 +21,32 @@ import { caller, requireNode } from './auth.ts'
 import { sendError } from './http-error.ts'
 
 /** The services traffic is kept for (those with a port published through the ingress) and the nodes, by name. */
-export function trafficKnown(state: ClusterState): TrafficKnown {
+export function trafficKnown(state: Pick<ClusterState, 'nodes' | 'services'>): TrafficKnown {
   return {
     services: new Set(state.services.filter((s) => s.spec.ports.some((p) => p.mode !== 'host')).map((s) => s.spec.name)),
     nodes: new Set(state.nodes.map((n) => n.hostname)),
   }
 }
 
+/** trafficKnown of the manager's store, read again only when its revision moved (reports come every 2 s per node). */
+function knownOf(m: Manager): () => TrafficKnown {
+  let cached: { revision: number; known: TrafficKnown } | null = null
+  return () => {
+    const revision = m.revision
+    if (cached?.revision !== revision) cached = { revision, known: trafficKnown({ nodes: m.listNodes(), services: m.listServices() }) }
+    return cached.known
+  }
+}
+
 /** The rates as the dashboard gets them: the last `points` buckets (all of them by default). */
 export function trafficView(m: Manager, points?: number): TrafficView {
-  return m.traffic.view(trafficKnown(m.getState()), points)
+  return m.traffic.view(trafficKnown({ nodes: m.listNodes(), services: m.listServices() }), points)
 }
 
 /** Mount POST /v1/agent/traffic (after the JSON body parser). */
 export function mountTraffic(app: express.Express, m: Manager): void {
   const limits = trafficLimits()
+  const known = knownOf(m)
   app.post('/v1/agent/traffic', requireNode, (req, res) => {
     const node = (caller(res) as { node: NodeRecord }).node
     let report
@@ -48,7 +59,7 @@ export function mountTraffic(app: express.Express, m: Manager): void {
     if (report.node !== undefined && report.node !== node.hostname) {
       return sendError(res, 403, 'MESH_ERR_FORBIDDEN', `node "${node.hostname}" cannot report traffic for "${report.node}"`)
     }
-    m.traffic.accept(node.hostname, report, trafficKnown(m.getState()))
+    m.traffic.accept(node.hostname, report, known())
     res.json({ accepted: true })
   })
 }
