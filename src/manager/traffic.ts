@@ -88,6 +88,8 @@ export class TrafficAggregator {
   readonly #services = new Map<string, BucketRing>()
   readonly #edges = new Map<string, Map<string, BucketRing>>()
   readonly #links = new Map<string, Link>()
+  /** The `known` sets the rings were last pruned to. */
+  #pruned: TrafficKnown | null = null
 
   constructor(o: { limits: TrafficLimits; now: () => number }) {
     this.#l = o.limits
@@ -96,6 +98,7 @@ export class TrafficAggregator {
 
   /** One report of `node` (the caller, already checked): rates for known services and peers. */
   accept(node: string, r: TrafficReport, known: TrafficKnown): void {
+    if (known !== this.#pruned) this.#prune(known) // what exists changed: drop the rest now, dashboard open or not
     if (!known.nodes.has(node)) return
     const now = this.#now()
     const prev = this.#baselines.get(node)
@@ -181,6 +184,7 @@ export class TrafficAggregator {
   }
 
   #prune(known: TrafficKnown): void {
+    this.#pruned = known
     for (const s of this.#services.keys()) if (!known.services.has(s)) this.#services.delete(s)
     for (const [s, edges] of this.#edges) {
       if (!known.services.has(s)) this.#edges.delete(s)

@@ -143,6 +143,17 @@ t.test('only what exists: unknown services, peers, self-tunnels and nodes are ig
   t.same(s.agg.view(known).services.find((x) => x.service === 'web')?.rate.conns, 0, 'a removed service starts over')
 })
 
+t.test('a report prunes what no longer exists, with no dashboard reading the view', async (t) => {
+  const s = setup()
+  const t0 = s.now
+  s.report('n1', { ports: [port('web')] })
+  s.at(t0 + W)
+  s.report('n1', { ports: [port('web', { connections: 50 })] })
+  const gone: TrafficKnown = { services: new Set(['api']), nodes: known.nodes }
+  s.agg.accept('n2', { ports: [], tunnels: [] }, gone) // web was removed
+  t.equal(s.agg.view(known).services.find((x) => x.service === 'web')?.rate.conns, 0, 'its ring went with it')
+})
+
 t.test('view: a shorter window on request, always ending with the newest closed bucket', async (t) => {
   const s = setup()
   const v = s.agg.view(known, 3)
