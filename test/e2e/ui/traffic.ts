@@ -51,7 +51,7 @@ export async function run(t: Test, ctx: UiLab): Promise<void> {
   t.match(row, /B\/s/, `the row shows bytes: ${row?.replace(/\s+/g, ' ')}`)
 
   // The traffic view: both nodes, the service, the ingress edge from node1 (where the requests arrive).
-  await page.waitForSelector('#traffic-map .tv-edge[data-from="node1"][data-to="hello"]', { timeout: 15_000 })
+  await page.waitForSelector('#traffic-map .tv-edge[data-from="node1"][data-to="hello"]', { state: 'attached', timeout: 15_000 }) // a level edge has no height: 'visible' never holds
   const nodes = await page.$$eval('#traffic-map .tv-node', (els) => els.map((e) => e.getAttribute('data-node')).sort())
   t.same(nodes, ['node1', 'node2'], 'the traffic view draws both nodes')
   t.ok(await page.locator('#traffic-map .tv-service[data-service="hello"]').count(), 'and the service')
