@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(serf tcpdump iputils-ping iproute2 nftables wireguard-go wireguard-tools busybox-static docker.io iperf3 procps
       docker-registry haproxy wrk nginx-light dnsperf dnsmasq-base bind9-dnsutils socat chromium
-      openssh-server openssh-client hyperfine)
+      openssh-server openssh-client hyperfine etcd-server etcd-client)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
