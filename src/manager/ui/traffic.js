@@ -18,7 +18,7 @@ function svgEl(tag, attrs, ...children) {
 
 function htmlEl(tag, attrs, ...children) {
   const e = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) e.setAttribute(k === 'class' ? 'class' : k, String(v))
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) e.setAttribute(k, String(v))
   for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c))
   return e
 }
