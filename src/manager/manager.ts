@@ -36,6 +36,8 @@ import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
 import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
+import { TrafficAggregator } from './traffic.ts'
+import { trafficLimits } from '../config/traffic.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -122,6 +124,8 @@ export class Manager {
   readonly sessions: DashboardSessions
   /** The cluster's gossip keyring and its rotation (gossip-keys.ts). */
   readonly gossipKeys: GossipKeys
+  /** Live ingress and tunnel rates from the agents' traffic reports, in memory only (traffic.ts). */
+  readonly traffic: TrafficAggregator
   /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
   readonly resolveImage: ResolveImage | undefined
   /** Seals secret values and registry credentials; locked after a restart with autolock (vault/vault.ts). */
@@ -163,6 +167,7 @@ export class Manager {
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
+    this.traffic = new TrafficAggregator({ limits: trafficLimits(), now: this.#now })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
       ...(o.gossipAckWaitMs !== undefined ? { ackWaitMs: o.gossipAckWaitMs } : {}),
