@@ -5,13 +5,12 @@
  * the etcd of --store) with a new epoch, and the KEK when the file carries one. Nothing is written before every
  * check passed.
  */
-import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
 import { CONTROL_SOCKET, MANAGER_SOCKET } from '../src/api/index.ts'
 import {
-  BackupError, KekFile, decodeBackup, loadEtcdStore, managerDbPath, restoreEtcd, restoreSqlite, vaultDir, type Backup,
+  BackupError, KekFile, decodeBackup, loadEtcdStore, managerDbPath, randomEpoch, restoreEtcd, restoreSqlite, vaultDir, type Backup,
 } from '../src/manager/index.ts'
 
 export interface RestoreRequest {
@@ -25,7 +24,7 @@ export interface RestoreRequest {
   force: boolean
   /** The file's bytes when FILE is `-` (stdin). */
   stdin?: () => Promise<Buffer>
-  /** New epoch (hex). Default: 8 random bytes. */
+  /** The new store epoch. Default: randomEpoch (src/manager/epoch.ts). */
   newEpoch?: () => string
 }
 
@@ -52,7 +51,7 @@ export async function restoreManager(r: RestoreRequest): Promise<RestoreResult> 
   if (!backup.kek && !heldKek && backup.meta.vault_data_key !== undefined) {
     warnings.push(`the backup's secrets open only with the KEK of the manager it came from: copy its <data-dir>/vault/kek to ${kekFile.where} before starting the agent`)
   }
-  const epoch = (r.newEpoch ?? (() => randomBytes(8).toString('hex')))()
+  const epoch = (r.newEpoch ?? randomEpoch)()
   mkdirSync(r.dataDir, { recursive: true, mode: 0o700 })
   let target: string
   if (r.store === undefined || r.store === '') {

@@ -7,5 +7,5 @@
  */
 export { BACKUP_FORMAT, BACKUP_VERSION, decodeBackup, encodeBackup, type Backup, type BackupHeader } from './format.ts'
 export { snapshotStore } from './snapshot.ts'
-export { EPOCH_META, RESTORE_BATCH_BYTES, RESTORE_BATCH_OPS, restoreEtcd, restoreSqlite } from './restore.ts'
+export { RESTORE_BATCH_BYTES, RESTORE_BATCH_OPS, restoreEtcd, restoreSqlite } from './restore.ts'
 export { BackupError } from './errors.ts'

@@ -1,7 +1,7 @@
 /**
  * Writes a checked backup (format.ts) into a fresh store, offline (the wiring in agent/restore.ts makes sure no
  * agent runs on the target). Both backends end at store revision 1 with the backup's records and metadata and a
- * new `epoch` (agents holding a catalog of the old history follow the restored one).
+ * new epoch (epoch.ts newEpoch: agents holding a catalog of the old history follow the restored one).
  *
  * SQLite: the whole store in one transaction, into `manager.db.restore` beside the target, renamed over
  * `manager.db` once complete: a failure leaves the target as it was.
@@ -17,17 +17,18 @@ import { OBJECT_KINDS, type Store, type StoreTx } from '../store.ts'
 import { openSqliteStore } from '../sqlite-store.ts'
 import { KeyLayout, RECORD_KINDS, encodeRev } from '../etcd-store/keys.ts'
 import type { ClusterState } from '../../api/types.ts'
+import { isCatalogEpoch } from '../../api/catalog.ts'
+import { EPOCH_META_KEY, newEpoch } from '../epoch.ts'
 import { BackupError } from './errors.ts'
 import type { Backup } from './format.ts'
 
-export const EPOCH_META = 'epoch'
 export const RESTORE_BATCH_OPS = 100
 export const RESTORE_BATCH_BYTES = 1024 * 1024
 
 export interface RestoreOptions {
   /** Replace a target that holds a store. */
   force: boolean
-  /** The new store epoch (hex). */
+  /** The new store epoch (epoch.ts randomEpoch). */
   epoch: string
 }
 
@@ -68,7 +69,7 @@ function writeAll(tx: StoreTx, b: Backup, epoch: string): void {
   for (const t of b.records.task) tx.putTask(t as ClusterState['tasks'][number])
   for (const kind of OBJECT_KINDS) for (const r of b.records[kind]) tx.putObject(kind, r as never)
   for (const [k, v] of Object.entries(b.meta)) tx.setMeta(k, v)
-  tx.setMeta(EPOCH_META, epoch)
+  newEpoch(tx, epoch)
 }
 
 function removeDb(path: string): void {
@@ -82,6 +83,7 @@ function nonEmpty(where: string, revision: number): BackupError {
 /** Restores under `prefix` of an etcd cluster; refuses a prefix that holds keys without `force` (then deletes them). */
 export async function restoreEtcd(client: Etcd3, prefix: string, backup: Backup, o: RestoreOptions & { describe: string }): Promise<{ batches: number }> {
   const keys = new KeyLayout(prefix)
+  if (!isCatalogEpoch(o.epoch)) throw new BackupError(`store epoch ${JSON.stringify(o.epoch)} is not 1-64 of A-Za-z0-9_-`)
   const held = await client.getAll().prefix(prefix).count()
   if (held > 0) {
     if (!o.force) throw new BackupError(`${o.describe}${prefix} holds ${held} keys: restore replaces them only with --force`)
@@ -89,7 +91,7 @@ export async function restoreEtcd(client: Etcd3, prefix: string, backup: Backup,
   }
   const puts: [string, string][] = []
   for (const kind of RECORD_KINDS) for (const r of backup.records[kind]) puts.push([keys.record(kind, r.id), JSON.stringify(r)])
-  const last: [string, string][] = Object.entries({ ...backup.meta, [EPOCH_META]: o.epoch }).map(([k, v]) => [keys.meta(k), v])
+  const last: [string, string][] = Object.entries({ ...backup.meta, [EPOCH_META_KEY]: o.epoch }).map(([k, v]) => [keys.meta(k), v])
   last.push([keys.rev, encodeRev(1, `restore-${o.epoch}`)])
   const batches = batch(puts, RESTORE_BATCH_OPS, RESTORE_BATCH_BYTES)
   batches.push(last)
