@@ -135,3 +135,34 @@ t.test('the backup route refuses a worker certificate; nothing is written', asyn
   await backup(admin, file, { withKek: false }, () => {}, () => {})
   t.equal(decodeBackup(readFileSync(file)).header.clusterId, store.getMeta('cluster_id'), 'an admin certificate may')
 })
+
+t.test('a large backup shows progress on stderr; a stream that ends early or arrives damaged leaves no file', async (t) => {
+  const { createHash, randomBytes } = await import('node:crypto')
+  const data = randomBytes(9 * 1024 * 1024)
+  const fake = (o: { drop?: boolean; badSum?: boolean }) => ({
+    async stream(_path: string, onValue: (v: unknown) => void): Promise<'ended'> {
+      onValue({ header: { clusterId: 'c1', revision: 7, records: 3 }, bytes: data.length })
+      for (let at = 0; at < data.length; at += 1024 * 1024) {
+        if (o.drop && at > 0) break
+        onValue({ chunk: data.subarray(at, at + 1024 * 1024).toString('base64') })
+      }
+      const sha256 = o.badSum ? '0'.repeat(64) : createHash('sha256').update(data).digest('hex')
+      if (!o.drop) onValue({ end: { bytes: data.length, sha256 } })
+      return 'ended'
+    },
+  })
+  const dir = tempDir(t, 'cli-progress')
+  const file = join(dir, 'big.backup')
+  let err = ''
+  let out = ''
+  await backup(fake({}), file, { withKek: false }, (s) => void (out += s), (s) => void (err += s))
+  t.equal(err, 'backup: 4.0 of 9.0 MiB\nbackup: 8.0 of 9.0 MiB\n')
+  t.equal(out, `Backed up cluster c1 at revision 7 (3 records, ${data.length} bytes) to ${file}\n`)
+  t.ok(readFileSync(file).equals(data), 'the bytes as sent')
+  for (const bad of [{ drop: true }, { badSum: true }]) {
+    const f = join(dir, `bad-${Object.keys(bad)[0]}.backup`)
+    await t.rejects(backup(fake(bad), f, { withKek: false }, () => {}, () => {}),
+      { code: 'MESH_ERR_CONTROL', message: 'the manager\'s backup stream ended early or arrived damaged: nothing was written' }, JSON.stringify(bad))
+  }
+  t.same(readdirSync(dir), ['big.backup'], 'nothing else written')
+})
