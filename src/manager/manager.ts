@@ -32,7 +32,9 @@ import { GossipKeys } from './gossip-keys.ts'
 import { Networks, attachAssignedTasks, createAddressPool, ensureAttachableSlices, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
 import { checkNetworkAddresses, reportedAddresses } from './networks/report.ts'
 import { SecretVault } from './vault/vault.ts'
-import { MemoryKeyFile } from './vault/key-file.ts'
+import { MemoryKeyFile, type KekContent } from './vault/key-file.ts'
+import { snapshotStore, type BackupHeader } from './backup/index.ts'
+import { MESH_VERSION } from '../api/version.ts'
 import { SecretObjects } from './secret-objects.ts'
 import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
@@ -135,9 +137,9 @@ export class Manager {
   /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
   readonly #ownVault: boolean
 
-  /** The store, for reads that need all of it at one revision (backup/snapshot.ts); writes go through the manager. */
-  get store(): Store {
-    return this.#store
+  /** The whole store as a backup file, read at one revision (backup/); `kek`: the KEK to put in it too. */
+  backup(o: { kek?: KekContent } = {}): { header: BackupHeader; bytes: Buffer } {
+    return snapshotStore(this.#store, { meshVersion: MESH_VERSION, now: () => new Date(this.#now()), ...(o.kek ? { kek: o.kek } : {}) })
   }
   #unwatch: (() => void) | null = null
   #timer: TimerHandle | null = null

@@ -5,8 +5,6 @@ import type { Manager } from '../manager.ts'
 import { requireAdmin } from './auth.ts'
 import { streaming } from './limits.ts'
 import { RequestError } from './request-error.ts'
-import { snapshotStore } from '../backup/index.ts'
-import { MESH_VERSION } from '../../api/version.ts'
 
 /** Bytes of the file per NDJSON line (base64 in the line). */
 export const BACKUP_CHUNK_BYTES = 48 * 1024
@@ -23,7 +21,7 @@ export function mountBackup(app: express.Express, m: Manager): void {
     if (req.query.kek !== undefined && !withKek && req.query.kek !== 'false') throw new RequestError(400, 'MESH_ERR_INVALID', 'kek must be true or false')
     const kek = withKek ? m.vault.kekContent() : undefined
     if (withKek && !kek) throw new RequestError(400, 'MESH_ERR_INVALID', 'this manager keeps no KEK file (its vault lives in memory)')
-    const { header, bytes } = snapshotStore(m.store, { meshVersion: MESH_VERSION, now: () => new Date(m.now()), ...(kek ? { kek } : {}) })
+    const { header, bytes } = m.backup(kek ? { kek } : {})
     streaming(req)
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' })
     const write = async (v: unknown): Promise<void> => {
