@@ -113,14 +113,17 @@ export function decodeBackup(bytes: Buffer, where = 'backup'): Backup {
 
 function checkMeta(v: unknown, where: string): Record<string, string> {
   if (!isObject(v)) throw new BackupError(`${where}: meta must be an object`)
-  const out: Record<string, string> = {}
+  const out: Record<string, string> = Object.create(null) as Record<string, string>
   for (const [k, value] of Object.entries(v)) {
-    if (k === '' || k.length > 200 || k.includes('/') || RESERVED_META_KEYS.includes(k)) throw new BackupError(`${where}: meta key ${JSON.stringify(k.slice(0, 60))} is not allowed`)
+    // Keys as mesh writes them (cluster_id, vault_data_key …): never __proto__, a path or the store's own.
+    if (!META_KEY.test(k) || RESERVED_META_KEYS.includes(k)) throw new BackupError(`${where}: meta key ${JSON.stringify(k.slice(0, 60))} is not allowed`)
     if (typeof value !== 'string') throw new BackupError(`${where}: meta "${k}" must be a string`)
     out[k] = value
   }
   return out
 }
+
+const META_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/
 
 function checkRecords(kind: StoreKind, v: unknown, where: string): { id: string }[] {
   if (!Array.isArray(v)) throw new BackupError(`${where}: ${kind} must be a list`)

@@ -72,6 +72,8 @@ t.test('a damaged or hostile file is refused with one line; the target keeps its
     { desc: 'a record id with a slash', file: reencode((b) => { b.node[0].id = '../x' }), want: "f: node record: id must be a non-empty string without '/'" },
     { desc: 'a duplicate name', file: reencode((b) => { b.service[1].spec.name = b.service[0].spec.name }), want: /^f: two service records are named/ },
     { desc: 'a reserved meta key', file: reencode((b) => { b.meta.revision = '99' }), want: 'f: meta key "revision" is not allowed' },
+    { desc: 'a meta key __proto__', file: reencode((b) => { Object.defineProperty(b.meta, '__proto__', { value: 'x', enumerable: true }) }), want: 'f: meta key "__proto__" is not allowed' },
+    { desc: 'a meta key with a slash', file: reencode((b) => { b.meta['../x'] = 'x' }), want: 'f: meta key "../x" is not allowed' },
     { desc: 'a meta value that is not a string', file: reencode((b) => { b.meta.x = 1 }), want: 'f: meta "x" must be a string' },
     { desc: 'a list that is not a list', file: reencode((b) => { b.secret = {} }), want: 'f: secret must be a list' },
   ]
