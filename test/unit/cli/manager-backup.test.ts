@@ -166,3 +166,21 @@ t.test('a large backup shows progress on stderr; a stream that ends early or arr
   }
   t.same(readdirSync(dir), ['big.backup'], 'nothing else written')
 })
+
+t.test('restore - reads the file from stdin; a manager.sock that answers counts as a running agent', async (t) => {
+  const { restoreManager } = await import('../../../agent/restore.ts')
+  const dir = tempDir(t, 'cli-stdin')
+  const file = join(dir, 'c.backup')
+  t.equal((await mesh('manager', 'backup', file)).code, 0)
+  const target = join(dir, 'from-stdin')
+  const r = await restoreManager({ file: '-', dataDir: target, force: false, stdin: async () => readFileSync(file) })
+  t.equal(r.target, managerDbPath(target))
+  const restored = openSqliteStore(managerDbPath(target))
+  t.same(contents(restored), contents(store))
+  restored.close()
+  const live = createServer()
+  await new Promise<void>((res) => live.listen(join(target, 'manager.sock'), res))
+  t.teardown(() => live.close())
+  await t.rejects(restoreManager({ file, dataDir: target, force: true }),
+    { code: 'MESH_ERR_BACKUP', message: `an agent is running on ${target} (${join(target, 'manager.sock')} answers): stop it before restoring` })
+})
