@@ -94,7 +94,7 @@ export async function backup(c: Pick<ManagerClient, 'stream'>, file: string, o: 
 }
 
 async function restore(file: string, f: { dataDir: string; store?: string; storeCa?: string; storeCert?: string; storeKey?: string; force?: boolean }): Promise<void> {
-  const { restoreManager } = await import('../agent/restore.ts')
+  const { restoreManager } = await import('../src/manager/index.ts')
   const r = await restoreManager({
     file, dataDir: f.dataDir, force: f.force === true,
     ...(f.store ? { store: f.store } : {}), ...(f.storeCa ? { storeCa: f.storeCa } : {}),

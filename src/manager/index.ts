@@ -64,7 +64,7 @@ export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
 export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
-export { BackupError, decodeBackup, restoreEtcd, restoreSqlite, type Backup, type BackupHeader } from './backup/index.ts'
+export { BackupError, decodeBackup, restoreEtcd, restoreManager, restoreSqlite, type Backup, type BackupHeader, type RestoreRequest, type RestoreResult } from './backup/index.ts'
 /** The etcd store (etcd-store/), loaded on first use: its gRPC client costs ~0.2 s to load and SQLite needs none of it. */
 export function loadEtcdStore(): Promise<typeof import('./etcd-store/index.ts')> {
   return import('./etcd-store/index.ts')

@@ -9,3 +9,4 @@ export { BACKUP_FORMAT, BACKUP_VERSION, decodeBackup, encodeBackup, type Backup,
 export { snapshotStore } from './snapshot.ts'
 export { RESTORE_BATCH_BYTES, RESTORE_BATCH_OPS, restoreEtcd, restoreSqlite } from './restore.ts'
 export { BackupError } from './errors.ts'
+export { restoreManager, type RestoreRequest, type RestoreResult } from './offline.ts'

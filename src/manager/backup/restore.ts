@@ -1,5 +1,5 @@
 /**
- * Writes a checked backup (format.ts) into a fresh store, offline (the wiring in agent/restore.ts makes sure no
+ * Writes a checked backup (format.ts) into a fresh store, offline (offline.ts, run by `mesh manager restore`, makes sure no
  * agent runs on the target). Both backends end at store revision 1 with the backup's records and metadata and a
  * new epoch (epoch.ts newEpoch: agents holding a catalog of the old history follow the restored one).
  *

@@ -1,6 +1,6 @@
 /**
  * Backups across backends on a real etcd 3.4 (test/support/etcd.ts): SQLite → file → etcd (`mesh manager restore
- * --store etcd://…`, as agent/restore.ts does it) gives the same lists and metadata, in several bounded batches
+ * --store etcd://…`, as mesh manager restore does it (src/manager/backup/offline.ts)) gives the same lists and metadata, in several bounded batches
  * (more records than one etcd transaction may hold); etcd → file → SQLite gives them back; a prefix holding keys is
  * refused without --force and replaced with it; a hostile file leaves the prefix as it was.
  */
@@ -8,7 +8,7 @@ import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
-import { restoreManager } from '../../../agent/restore.ts'
+import { restoreManager } from '../../../src/manager/index.ts'
 import { RESTORE_BATCH_OPS, decodeBackup, restoreSqlite, snapshotStore } from '../../../src/manager/backup/index.ts'
 import { openEtcdStore } from '../../../src/manager/etcd-store/index.ts'
 import { managerDbPath, openSqliteStore } from '../../../src/manager/index.ts'

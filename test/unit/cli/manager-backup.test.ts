@@ -168,7 +168,7 @@ t.test('a large backup shows progress on stderr; a stream that ends early or arr
 })
 
 t.test('restore - reads the file from stdin; a manager.sock that answers counts as a running agent', async (t) => {
-  const { restoreManager } = await import('../../../agent/restore.ts')
+  const { restoreManager } = await import('../../../src/manager/index.ts')
   const dir = tempDir(t, 'cli-stdin')
   const file = join(dir, 'c.backup')
   t.equal((await mesh('manager', 'backup', file)).code, 0)

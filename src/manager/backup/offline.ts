@@ -1,5 +1,5 @@
 /**
- * `mesh manager restore FILE --data-dir DIR [--store etcd://…] [--force]` (wiring): reads and checks the whole file
+ * `mesh manager restore FILE --data-dir DIR [--store etcd://…] [--force]` (the offline part, run by the CLI on the host of the manager to restore): reads and checks the whole file
  * (src/manager/backup), refuses while an agent runs on DIR (its control or manager socket answers), refuses a
  * target that holds a store or a KEK file unless --force, then writes a fresh store (SQLite in DIR/manager.db, or
  * the etcd of --store) with a new epoch, and the KEK when the file carries one. Nothing is written before every
@@ -8,10 +8,13 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { join } from 'node:path'
-import { CONTROL_SOCKET, MANAGER_SOCKET } from '../src/api/index.ts'
-import {
-  BackupError, KekFile, decodeBackup, loadEtcdStore, managerDbPath, randomEpoch, restoreEtcd, restoreSqlite, vaultDir, type Backup,
-} from '../src/manager/index.ts'
+import { CONTROL_SOCKET, MANAGER_SOCKET } from '../../api/index.ts'
+import { BackupError } from './errors.ts'
+import { decodeBackup, type Backup } from './format.ts'
+import { restoreEtcd, restoreSqlite } from './restore.ts'
+import { managerDbPath } from '../sqlite-store.ts'
+import { randomEpoch } from '../epoch.ts'
+import { KekFile, vaultDir } from '../vault/key-file.ts'
 
 export interface RestoreRequest {
   file: string
@@ -58,7 +61,7 @@ export async function restoreManager(r: RestoreRequest): Promise<RestoreResult> 
     target = managerDbPath(r.dataDir)
     await restoreSqlite(target, backup, { force: r.force, epoch })
   } else {
-    const { etcdClient, parseEtcdUrl } = await loadEtcdStore()
+    const { etcdClient, parseEtcdUrl } = await import('../etcd-store/index.ts')
     const url = parseEtcdUrl(r.store)
     const client = etcdClient(url, {
       ...(r.storeCa ? { ca: r.storeCa } : {}), ...(r.storeCert ? { cert: r.storeCert } : {}), ...(r.storeKey ? { key: r.storeKey } : {}),
