@@ -15,17 +15,14 @@
  * the lab goes down in finally.
  */
 import { randomBytes } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
-import { join } from 'node:path'
 import type { LabNode } from '../test/lab/index.ts'
 import { isRoot } from '../test/lab/index.ts'
 import { StopWaiting, stop, waitExit, waitFor, type Proc } from '../test/support/procs.ts'
 import { meshLab, type MeshLab } from '../test/support/mesh-lab.ts'
+import { must, startBareTunnel } from './bare-tunnel.ts'
 
 const GOAL_VXLAN = 0.75
-const BARE_IF = 'wgbare'
-const BARE_PORT = 51821
 const IPERF_PORT = 5201
 type PathName = 'vxlan' | 'underlay' | 'wg' | 'bare'
 const PATHS: readonly PathName[] = ['vxlan', 'underlay', 'wg', 'bare']
@@ -46,12 +43,6 @@ function parseArgs(argv: readonly string[]): { rounds: number; seconds: number }
   return a
 }
 
-async function must(n: LabNode, cmd: string[], what: string, timeoutMs = 30_000): Promise<string> {
-  const r = await n.exec(cmd, { timeoutMs })
-  if (r.code !== 0) throw new Error(`${n.name}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`)
-  return r.stdout.trim()
-}
-
 async function mesh(c: MeshLab, args: string[]): Promise<void> {
   const r = await c.mesh(args, 180_000)
   if (r.code !== 0) throw new Error(`mesh ${args.join(' ')}: ${r.stderr.trim()}`)
@@ -65,26 +56,6 @@ async function container(n: LabNode, service: string, network: string): Promise<
   const [pid, ip] = out.split(' ')
   if (!pid || !ip) throw new Error(`${n.name}: ${name} has no address on ${network}`)
   return { pid, ip }
-}
-
-/** `wgbare` by hand on both nodes: wireguard-go -f (spawned: its PID is known), keys from wg, MTU 1420. */
-async function startBareTunnel(nodes: [LabNode, LabNode], procs: Proc[]): Promise<void> {
-  const keys = await Promise.all(nodes.map(async (n) => {
-    const priv = await must(n, ['wg', 'genkey'], 'wg genkey')
-    const pub = await must(n, ['sh', '-c', `printf '%s\\n' '${priv}' | wg pubkey`], 'wg pubkey')
-    const file = join(n.dir, `${BARE_IF}.key`)
-    writeFileSync(file, `${priv}\n`, { mode: 0o600 })
-    return { file, pub }
-  }))
-  for (const [i, n] of nodes.entries()) {
-    procs.push(n.spawn(['wireguard-go', '-f', BARE_IF], { name: `wireguard-go-${BARE_IF}-${n.name}`, env: { ...process.env, LOG_LEVEL: 'error' } }))
-    await waitFor(async () => (await n.exec(['test', '-S', `/run/wireguard/${BARE_IF}.sock`])).code === 0, 10_000, { intervalMs: 100, what: `${n.name}: ${BARE_IF}.sock` })
-    const other = nodes[1 - i] as LabNode
-    await must(n, ['wg', 'set', BARE_IF, 'listen-port', String(BARE_PORT), 'private-key', (keys[i] as { file: string }).file,
-      'peer', (keys[1 - i] as { pub: string }).pub, 'endpoint', `${other.ip}:${BARE_PORT}`, 'allowed-ips', `10.254.0.${2 - i}/32`], 'wg set')
-    await must(n, ['ip', 'address', 'add', `10.254.0.${i + 1}/30`, 'dev', BARE_IF], 'ip address add')
-    await must(n, ['ip', 'link', 'set', 'dev', BARE_IF, 'mtu', '1420', 'up'], 'ip link set up')
-  }
 }
 
 async function iperf(n1: LabNode, n2: LabNode, name: PathName, p: PathSpec, seconds: number): Promise<number> {

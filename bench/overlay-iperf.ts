@@ -22,13 +22,12 @@ import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 import { createLab, LAB_IMAGE, isRoot, type Lab, type LabNode } from '../test/lab/index.ts'
 import { MESH_BIN, REPO_ROOT, StopWaiting, stop, waitExit, waitFor, type Proc } from '../test/support/procs.ts'
+import { BARE_IF, must, startBareTunnel } from './bare-tunnel.ts'
 
 const SECTION = '## Overlay throughput (iperf3)'
 const DOCS = join(REPO_ROOT, 'docs', 'benchmarks.md')
 const GOAL = 0.95
 const MTU = 1420
-const BARE_IF = 'wgbare'
-const BARE_PORT = 51821
 const IPERF_PORT = 5201
 const CLK_TCK = 100
 
@@ -80,12 +79,6 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 const log = (msg: string): void => { process.stderr.write(`[overlay-iperf] ${msg}\n`) }
-
-async function must(n: LabNode, cmd: string[], what: string, timeoutMs = 30_000): Promise<string> {
-  const r = await n.exec(cmd, { timeoutMs })
-  if (r.code !== 0) throw new Error(`${n.name}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`)
-  return r.stdout.trim()
-}
 
 async function mustDocker(n: LabNode, args: string[], what: string): Promise<string> {
   const r = await n.docker(args)
@@ -139,33 +132,6 @@ interface Status { overlay: { held: boolean; peers: unknown[]; mtu: number; kind
 
 async function status(n: LabNode): Promise<Status> {
   return JSON.parse(await must(n, ['node', MESH_BIN, 'status', '--json', '--data-dir', join(n.dir, 'mesh')], 'mesh status', 15_000)) as Status
-}
-
-/** Bring up `wgbare` by hand on both nodes: wireguard-go -f (spawned, so its PID is known), keys from wg, MTU 1420. */
-async function startBareTunnel(nodes: [LabNode, LabNode], procs: Proc[]): Promise<[number, number]> {
-  const keys = await Promise.all(nodes.map(async (n) => {
-    const priv = await must(n, ['wg', 'genkey'], 'wg genkey')
-    const pub = await must(n, ['sh', '-c', `printf '%s\\n' '${priv}' | wg pubkey`], 'wg pubkey')
-    const file = join(n.dir, `${BARE_IF}.key`)
-    writeFileSync(file, `${priv}\n`, { mode: 0o600 })
-    return { file, pub }
-  }))
-  const pids: number[] = []
-  for (const [i, n] of nodes.entries()) {
-    const p = n.spawn(['wireguard-go', '-f', BARE_IF], { name: `wireguard-go-${BARE_IF}-${n.name}`, env: { ...process.env, LOG_LEVEL: 'error' } })
-    procs.push(p)
-    await waitFor(async () => (await n.exec(['test', '-S', `/run/wireguard/${BARE_IF}.sock`])).code === 0, 10_000,
-      { intervalMs: 100, what: `${n.name}: /run/wireguard/${BARE_IF}.sock` })
-    const comm = readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim()
-    if (!comm.startsWith('wireguard')) throw new Error(`${n.name}: spawned pid ${p.pid} is ${comm}, not wireguard-go`)
-    const other = nodes[1 - i] as LabNode
-    await must(n, ['wg', 'set', BARE_IF, 'listen-port', String(BARE_PORT), 'private-key', (keys[i] as { file: string }).file,
-      'peer', (keys[1 - i] as { pub: string }).pub, 'endpoint', `${other.ip}:${BARE_PORT}`, 'allowed-ips', `10.254.0.${2 - i}/32`], 'wg set')
-    await must(n, ['ip', 'address', 'add', `10.254.0.${i + 1}/30`, 'dev', BARE_IF], 'ip address add')
-    await must(n, ['ip', 'link', 'set', 'dev', BARE_IF, 'mtu', String(MTU), 'up'], 'ip link set up')
-    pids.push(p.pid)
-  }
-  return [pids[0] as number, pids[1] as number]
 }
 
 async function iperf(n1: LabNode, n2: LabNode, p: PathSpec, seconds: number, round: number, cgFiles: string[]): Promise<Sample> {
@@ -341,7 +307,7 @@ async function main(): Promise<void> {
       return { pid, ip }
     }))
     const [c1, c2] = ctr as [{ pid: string; ip: string }, { pid: string; ip: string }]
-    const bareWg = await startBareTunnel([n1, n2], procs)
+    const bareWg = await startBareTunnel([n1, n2], procs, MTU)
     log(`containers ${c1.ip} → ${c2.ip}; wireguard-go pids mesh0 ${meshWg.join(',')} ${BARE_IF} ${bareWg.join(',')}`)
     // Handshakes before measuring.
     await waitFor(async () => (await n1.exec(['nsenter', '-t', c1.pid, '-n', 'ping', '-c', '1', '-W', '2', c2.ip])).code === 0,
