@@ -8,7 +8,7 @@ import { load } from './fixtures.ts'
 
 const EXAMPLE = readFileSync(new URL('../../../examples/getstartedlab.yml', import.meta.url), 'utf8')
 
-const cases = [
+const cases: { name: string; env: Record<string, string>; source: string }[] = [
   { name: 'default data dir', env: {}, source: '/var/lib/mesh/docker-api.sock' },
   { name: 'MESH_DATA_DIR as the mesh CLI sees it', env: { MESH_DATA_DIR: '/srv/mesh' }, source: '/srv/mesh/docker-api.sock' },
 ]
