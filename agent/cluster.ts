@@ -5,10 +5,10 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
-import { MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
+import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
   HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
@@ -192,7 +192,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     let apiTls: NodeTls = { ca: manager.ca.trust().roots, cert, key: keyPem }
     const dashboardUrl = `https://${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}/ui`
     const observe = { metrics: registry, nodeFacts: nodeFactsSource(gossip, overlay), dashboardUrl }
-    const api = await listen(createApp({ manager, local: false, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort, tls: { key: keyPem, cert, ca: apiTls.ca } })
+    const api = await listen(createApp({ manager, local: false, apiPort: c.apiPort, ...observe }, defaultServiceSpec), { host: addr, port: c.apiPort, tls: { key: keyPem, cert, ca: apiTls.ca } })
     parts.servers.push(api)
     // New roots (a CA rotation) or a renewed certificate: the API serves them from the next handshake on.
     reloadApiTls = (tls) => {
@@ -202,7 +202,9 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     manager.ca.onChange(() => reloadApiTls?.(apiTls))
     // manager.sock is admin: root only, or root:mesh 0660 when a `mesh` group exists (like docker's group).
     if (access.mode === 0o660) mlog.info({ group: access.group }, 'manager.sock is open to the group')
-    parts.servers.push(await listen(createApp({ manager, local: true, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
+    parts.servers.push(await listen(createApp({ manager, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access }))
+    // The read-only Docker API for docker's own clients (docs/docker-api.md): same access as manager.sock.
+    parts.servers.push(await listen(createDockerApp({ manager, apiPort: c.apiPort }), { socketPath: join(config.dataDir, DOCKER_API_SOCKET), access }))
     const updates = parts.nodeUpdates = new Set<Promise<void>>()
     const syncNode = (name: string, state: 'ready' | 'down') => {
       const p: Promise<void> = manager.setNodeState(name, state).then(() => undefined, (err: Error) => { mlog.error({ err: err.message }, 'node state update failed') })

@@ -65,6 +65,7 @@ export function caCommand(): Command {
       process.stdout.write(`Admin client certificate "${name}" (serial ${r.serial}, expires ${r.notAfter}) in ${f.out}.\n` +
         `Use it from another host:\n    MESH_HOST=tcp://<manager>:7947 MESH_CERT_PATH=${f.out} mesh node ls\n` +
         `    curl --cacert ${f.out}/ca.pem --cert ${f.out}/cert.pem --key ${f.out}/key.pem https://<manager>:7947/v1/nodes\n` +
+        `    DOCKER_HOST=tcp://<manager>:7947 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=${f.out} docker node ls   (docs/docker-api.md)\n` +
         `Withdraw it with: mesh ca revoke-client ${name}\n`)
     })
   listOptions(cmd.command('ls-clients').description('the admin client certificates the manager accepts'), ['name', 'serial'], { quietWhat: 'names' })

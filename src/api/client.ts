@@ -139,3 +139,6 @@ export class ManagerClient {
     return new ControlError(`cannot reach the manager at ${this.where}: ${why}`, { cause: err })
   }
 }
+
+/** The manager's Docker API socket in its data dir (docs/docker-api.md): `DOCKER_HOST=unix://<data-dir>/docker-api.sock`. */
+export const DOCKER_API_SOCKET = 'docker-api.sock'

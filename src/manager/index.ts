@@ -50,6 +50,7 @@ export { ClusterAuthority, type AdminClient, type CaStatus, type CaTrust } from 
 export { serverTlsOptions, type ServerTls } from './http/tls.ts'
 export { authenticate, type Caller } from './http/auth.ts'
 export { createApp, listen, type ApiOptions } from './http/api.ts'
+export { createDockerApp, DOCKER_API_VERSION } from './dockerapi/index.ts'
 export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type NodeFacts, type NodeFactsSource } from './http/observe-api.ts'
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'

@@ -27,6 +27,8 @@ import { mountNetworks } from './networks-api.ts'
 import { neededValues } from '../delivery.ts'
 import { mountSecrets } from './secrets-api.ts'
 import { mountVault } from './vault-api.ts'
+import { dockerApi, hostFacts } from '../dockerapi/index.ts'
+import { DEFAULT_API_PORT } from '../../config/index.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -56,6 +58,8 @@ export interface ApiOptions {
   nodeFacts?: NodeFactsSource
   /** The dashboard's address as `mesh ui login` prints it (e.g. http://10.0.0.1:7947/ui). Default: none printed. */
   dashboardUrl?: string
+  /** The port this API listens on (the Docker API's manager addresses). Default: src/config's DEFAULT_API_PORT. */
+  apiPort?: number
 }
 
 
@@ -99,6 +103,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   mountVault(app, m)
   // /v1/events, /ui, /v1/ui/*, /metrics: authenticated by the middleware above, each route checks the caller kind.
   mountObserve(app, { ...o, caller })
+  // docker's paths (`/nodes`, `/v1.41/services` …, never mesh's `/v1/…`): the read-only Docker API, admin callers only.
+  app.use(dockerApi({ manager: m, apiPort: o.apiPort ?? DEFAULT_API_PORT, host: hostFacts(), local: o.local }))
   app.use(express.json({ limit: '1mb' }))
   app.use(redactRegistryAuthMiddleware)
 
