@@ -12,6 +12,7 @@
  */
 import type { Test } from 'tap'
 import { join } from 'node:path'
+import { DOCKER_API_SOCKET } from '../../../src/api/index.ts'
 import { killAndReap, waitFor } from '../../support/procs.ts'
 import { KEEP_RUNNING_TASKS, havePrometheus, jobTargets, startPrometheus, swarmJob, type ActiveTarget } from '../../support/prometheus.ts'
 import type { UiLab } from './context.ts'
@@ -25,7 +26,7 @@ const refused = (command: string) => new RegExp(`Error response from daemon: mes
 
 export async function run(t: Test, ctx: UiLab): Promise<void> {
   const { mgr } = ctx
-  const sock = join(ctx.dataDir(mgr), 'docker-api.sock')
+  const sock = join(ctx.dataDir(mgr), DOCKER_API_SOCKET)
   const docker = (args: string[], timeoutMs = 30_000) => mgr.exec(['env', `DOCKER_HOST=unix://${sock}`, 'docker', ...args], { timeoutMs })
   const meshJson = async <T>(args: string[]): Promise<T> => {
     const r = await ctx.mesh([...args, '--json'])
