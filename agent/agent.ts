@@ -96,7 +96,7 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
   const olog = log.child({ sub: 'overlay' })
   // A node of a cluster takes its WireGuard peers from the manager's registered list; a bare agent from gossip alone.
   const c = config.cluster
-  const inCluster = c.init || c.token !== '' || existsSync(managerDbPath(config.dataDir)) || hasIdentity(config.dataDir)
+  const inCluster = c.init || c.token !== '' || c.store !== '' || existsSync(managerDbPath(config.dataDir)) || hasIdentity(config.dataDir)
   const overlay = new Overlay(config.overlay, {
     gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),

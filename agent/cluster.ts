@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, openSqliteStore, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -15,11 +15,13 @@ import {
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
+import { openManagerStore } from './manager-store.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 import { nodeFactsSource } from './metrics.ts'
+import { startTrafficReporter } from './traffic.ts'
 import type { Registry } from 'prom-client'
 
 /**
@@ -83,6 +85,8 @@ export interface ClusterParts {
   /** Stops feeding catalog changes to the overlay's networks. */
   unsubscribeNetworks?: () => void
   logs?: LogShipper
+  /** Sends this node's ingress and tunnel counters to the manager (the dashboard's live traffic). */
+  traffic?: { stop(): void }
   /** The manager's init result (managers), for the banner (`unlockKey`: a new cluster with --autolock, shown once). */
   init: { created: boolean; clusterId: string; tokensChanged: boolean; unlockKey?: string } | null
   /** The manager's gossip subscription (node state from member events): ended before the store closes. */
@@ -99,8 +103,8 @@ export interface ClusterParts {
 export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
   const storePath = managerDbPath(config.dataDir)
-  if (c.init || existsSync(storePath)) {
-    const store = openSqliteStore(storePath)
+  if (c.init || existsSync(storePath) || c.store !== '') {
+    const store = await openManagerStore(config, log)
     parts.store = store
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
@@ -261,6 +265,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   await parts.runner.start()
   parts.logs = new LogShipper({ dockerSocket: config.overlay.dockerSocket, upload: (path) => link.upload(path), log: logFn(log.child({ sub: 'logs' })) })
   link.start()
+  if (parts.transport) parts.traffic = startTrafficReporter({ node: config.gossip.name, dataPlane, overlay, transport: parts.transport, log })
 }
 
 /**
@@ -282,6 +287,7 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
   parts.unsubscribeNetworks?.()
   parts.link?.stop()
+  parts.traffic?.stop()
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
   parts.manager?.stop()

@@ -26,6 +26,10 @@ interface AgentOpts {
   overlayRange?: string
   init?: boolean
   autolock?: boolean
+  store?: string
+  storeCa?: string
+  storeCert?: string
+  storeKey?: string
   token?: string
   tokenFile?: string
   manager?: string
@@ -59,6 +63,10 @@ export function agentCommand(): Command {
     .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
     .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
     .option('--autolock', 'with --init: lock the manager (prints an unlock key once); after a restart it answers nothing until `mesh unlock`')
+    .option('--store <etcd://host:port[,host:port…]>', 'managers: keep the cluster\'s state in this external etcd 3.4 cluster instead of SQLite in the data dir (docs/operations.md)')
+    .option('--store-ca <file>', 'with --store: the etcd CA certificate (PEM); the members are reached over https')
+    .option('--store-cert <file>', 'with --store: a client certificate (PEM) for an etcd with --client-cert-auth')
+    .option('--store-key <file>', 'with --store: the client certificate\'s key (PEM)')
     .option('--token <token>', 'join token from `mesh token show worker|manager` (first start of a node; visible in ps: prefer --token-file or MESH_JOIN_TOKEN)')
     .option('--token-file <path>', 'read the join token from a file (env MESH_JOIN_TOKEN)')
     .option('--manager <host[:port]>', `manager API to register with (default: the first --join host, port ${DEFAULT_API_PORT})`)
@@ -80,6 +88,8 @@ export function agentCommand(): Command {
 Examples:
   mesh agent --bind 10.0.0.1 --name node1
   mesh agent --bind 10.0.0.1 --name manager1 --init
+  mesh agent --bind 10.0.0.1 --name manager1 --init --store etcd://10.0.0.7:2379,10.0.0.8:2379,10.0.0.9:2379 \
+    --store-ca /etc/mesh/etcd-ca.pem --store-cert /etc/mesh/etcd-client.pem --store-key /etc/mesh/etcd-client.key
   MESH_JOIN_TOKEN=MESHTKN-2-… mesh agent --bind 10.0.0.2 --name worker1 --join 10.0.0.1
   mesh agent --bind 10.0.0.2 --join 10.0.0.1 --encrypt-file /etc/mesh/gossip.key    (gossip only, with serf's key)
   mesh agent --bind 10.0.0.3 --join 10.0.0.1 --gossip-plaintext                      (gossip only, with an unkeyed serf)
@@ -145,6 +155,10 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   const cluster: NonNullable<ConfigInput['cluster']> = {}
   if (o.init) cluster.init = true
   if (o.autolock) cluster.autolock = true
+  if (o.store !== undefined) cluster.store = o.store
+  if (o.storeCa !== undefined) cluster.storeCa = o.storeCa
+  if (o.storeCert !== undefined) cluster.storeCert = o.storeCert
+  if (o.storeKey !== undefined) cluster.storeKey = o.storeKey
   if (o.token !== undefined) cluster.token = o.token
   if (o.tokenFile !== undefined) cluster.token = readSecretFile(`--token-file ${o.tokenFile}`, o.tokenFile, read)
   if (o.manager !== undefined) cluster.manager = o.manager

@@ -82,6 +82,16 @@ export interface ClusterConfig {
    * by an unlock key, printed once; after a restart the manager answers nothing until `mesh unlock`. Default false.
    */
   autolock: boolean
+  /**
+   * Managers: where the cluster's state lives. '' (default): SQLite in `<data-dir>/manager.db`. `etcd://HOST:PORT[,…]`
+   * (optionally `/prefix`): an external etcd 3.4 cluster (docs/operations.md, "External etcd").
+   */
+  store: string
+  /** With an etcd store: the etcd CA certificate (PEM file); set, the members are reached over https. Default ''. */
+  storeCa: string
+  /** With an etcd store: a client certificate and its key (PEM files) for etcd's --client-cert-auth. Default ''. */
+  storeCert: string
+  storeKey: string
 }
 
 /** A partial config as read from a file, the environment or flags. */
@@ -102,6 +112,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
     cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false,
+      store: '', storeCa: '', storeCert: '', storeKey: '',
       defaultAddrPool: DEFAULT_ADDR_POOL, defaultAddrPoolMaskLength: DEFAULT_ADDR_POOL_MASK_LENGTH },
   }
 }
@@ -306,6 +317,14 @@ function validate(c: Config): void {
   if (cl.init && cl.token) throw new ConfigError('--init creates a new cluster; --token joins an existing one: pass only one')
   if (typeof cl.autolock !== 'boolean') throw new ConfigError('cluster.autolock: want true or false')
   if (cl.autolock && !cl.init) throw new ConfigError('--autolock goes with --init: it locks a new cluster\'s managers')
+  for (const f of ['store', 'storeCa', 'storeCert', 'storeKey'] as const) {
+    if (typeof cl[f] !== 'string') throw new ConfigError(`cluster.${f}: want a string`)
+  }
+  if (cl.store !== '' && !cl.store.startsWith('etcd://')) {
+    throw new ConfigError(`--store ${JSON.stringify(cl.store)}: want etcd://HOST:PORT[,HOST:PORT…] (leave it out for SQLite)`)
+  }
+  if (cl.store === '' && (cl.storeCa || cl.storeCert || cl.storeKey)) throw new ConfigError('--store-ca, --store-cert and --store-key go with --store etcd://…')
+  if (cl.store !== '' && cl.token) throw new ConfigError('--store is where a manager keeps the cluster\'s state; a node joining with --token takes none')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)
   }

@@ -23,7 +23,13 @@
  * sealed by an unlock key, and the API locked after a restart until `POST /v1/unlock`, http/vault-api.ts).
  * `SecretVault.open(record)` is the one way to a secret's plain value (the watch stream's delivery).
  *
- * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`), builds the Manager with its
+ * High availability (issue 15, being built): etcd/ runs the manager's own etcd member (a supervised child process
+ * with the cluster CA's certificates, member add/remove) and elects one leader on an etcd lease; the `Leadership`
+ * role (leadership.ts; `AlwaysLeader` for a single manager on SQLite) is what will gate the orchestrator and
+ * scheduler. Nothing in the Manager uses them yet.
+ *
+ * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`, or an `EtcdStore` on an external
+ * etcd with `--store etcd://…`: etcd-store/), builds the Manager with its
  * collaborators (store, clock, log), starts it, registers its own node (`registerSelf`), serves `createApp` on TCP and on manager.sock with the agent's
  * metrics registry and node-facts source, and feeds gossip's member events to `setNodeState`. src/stack uses the
  * spec validator and constraint parser. Agents and the CLI reach the manager over HTTP only.
@@ -55,14 +61,20 @@ export { clusterView, SESSION_COOKIE, sessionCookie, type ClusterView, type Node
 export { RequestError } from './http/request-error.ts'
 export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
-export { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
+export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
+/** The etcd store (etcd-store/), loaded on first use: its gRPC client costs ~0.2 s to load and SQLite needs none of it. */
+export function loadEtcdStore(): Promise<typeof import('./etcd-store/index.ts')> {
+  return import('./etcd-store/index.ts')
+}
 export { MANAGER_DB_FILE, SqliteStore, managerDbPath, openSqliteStore, type SqliteStoreOptions } from './sqlite-store.ts'
 export { EventLog, EventQueryError, matchesFilter, parseEventFilters, parseSince, type ClusterEvent, type EventFilter } from './events.ts'
 export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptions } from './sessions.ts'
 export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } from './logs.ts'
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'
+export { EPOCH_META_KEY, ensureEpoch, newEpoch, randomEpoch, storeEpoch } from './epoch.ts'
 export { taskSpecDiffers } from './update.ts'
 export { digestWarning, type ImageResolution, type ResolveImage, type ResolveMode, type ServiceAnswer } from './image-resolve.ts'
 export type { Plan, PlanEvent } from './plan.ts'
@@ -70,3 +82,9 @@ export { SecretVault, DATA_KEY_META, UNLOCK_KEY_META, type SecretVaultOptions, t
 export { KekFile, MemoryKeyFile, vaultDir, type KekContent, type KeyFile } from './vault/key-file.ts'
 export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
+export { AlwaysLeader, type Leadership } from './leadership.ts'
+export {
+  addMember, defaultEtcdTiming, etcdClient, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, memberConfig, memberTlsFiles,
+  removeMember, waitReady, writeMemberTls,
+  type EtcdTiming, type MemberConfig, type MemberTls, type StartMode,
+} from './etcd/index.ts'

@@ -25,3 +25,13 @@ export class StoreCompactedError extends StoreError {
     super(message, options, 'MESH_ERR_COMPACTED')
   }
 }
+
+/**
+ * The store's consensus backend (etcd) could not commit: a majority of its members is unreachable, or none
+ * answered within the bound. Nothing of the write is known to have happened; retry once quorum is back.
+ */
+export class NoQuorumError extends StoreError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options, 'MESH_ERR_NO_QUORUM')
+  }
+}

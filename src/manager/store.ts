@@ -1,5 +1,5 @@
 /**
- * The manager's store: the role every backend plays (SqliteStore now, an etcd-backed one later). It holds the
+ * The manager's store: the role every backend plays (SqliteStore, and EtcdStore in etcd-store/). It holds the
  * cluster's nodes, services and tasks (types.ts) plus a little metadata (cluster id, join tokens), and it is the
  * only place they change.
  *
