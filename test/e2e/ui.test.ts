@@ -21,6 +21,7 @@ import { MESH_BIN, REPO_ROOT, killAndReap, waitFor, type Proc } from '../support
 import { parsePromText } from '../support/prom-text.ts'
 import { TASK_STATES } from '../../src/api/types.ts'
 import type { UiLab } from './ui/context.ts'
+import { run as dockerApi } from './ui/docker-api.ts'
 import { run as runDockerApi } from './ui/dockerapi.ts'
 import { run as traffic } from './ui/traffic.ts'
 
@@ -203,6 +204,7 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
 
 // The issue parts (test/e2e/ui/<part>.ts), on the same lab once `web` and `hello` exist.
 const ctx: UiLab = { lab, mgr, w1, dataDir, mesh, procs, loginCode }
+t.test('the docker CLI and Prometheus\'s dockerswarm_sd_configs against the manager\'s docker-api.sock', (t) => dockerApi(t, ctx))
 t.test('dockerapi: the docker CLI reads the cluster through docker-api.sock', (t) => runDockerApi(t, ctx))
 t.test('traffic: live rates, sparkline and the traffic view in Chromium under a request loop', (t) => traffic(t, ctx))
 
