@@ -205,7 +205,7 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
 // The issue parts (test/e2e/ui/<part>.ts), on the same lab once `web` and `hello` exist.
 const ctx: UiLab = { lab, mgr, w1, dataDir, mesh, procs, loginCode }
 t.test('the docker CLI and Prometheus\'s dockerswarm_sd_configs against the manager\'s docker-api.sock', (t) => dockerApi(t, ctx))
-t.test('dockerapi: the docker CLI reads the cluster through docker-api.sock', (t) => runDockerApi(t, ctx))
+t.test('docker-api.sock: root only or the mesh group; docker events --since replays the buffer', (t) => runDockerApi(t, ctx))
 t.test('traffic: live rates, sparkline and the traffic view in Chromium under a request loop', (t) => traffic(t, ctx))
 
 t.test('no credentials: 401 on the observe routes', async (t) => {
