@@ -25,7 +25,7 @@ export interface EventBounds {
 }
 
 export interface EventHistory {
-  /** Stores `events` (ids not stored yet; an id already stored is kept as it is), then prunes to `bounds`. */
+  /** Stores `events` (an id already stored is overwritten), then prunes to `bounds`. */
   appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void>
   /** Every stored event, oldest (lowest id) first; a backend that reads locally (SQLite) answers at once. */
   listEvents(): ClusterEvent[] | Promise<ClusterEvent[]>

@@ -200,9 +200,11 @@ export class EventLog {
   /** Queues `e` for the history; one append at a time, each taking everything queued (a failed batch is kept). */
   #save(e: ClusterEvent): void {
     this.#unsaved.push(e)
-    if (this.#saving) return
-    const history = this.#history as EventHistory
-    const run = async (): Promise<void> => {
+    if (!this.#saving) this.#saving = this.#drainSaves(this.#history as EventHistory)
+  }
+
+  async #drainSaves(history: EventHistory): Promise<void> {
+    try {
       // Let the rest of this commit's events join the batch.
       await Promise.resolve()
       while (this.#unsaved.length > 0) {
@@ -216,10 +218,10 @@ export class EventLog {
           return
         }
       }
-    }
-    this.#saving = run().finally(() => {
+    } finally {
+      // In the same step as the loop's last check: an event told after it starts a new drain.
       this.#saving = null
-    })
+    }
   }
 
   #onStoreEvent(ev: StoreEvent): void {

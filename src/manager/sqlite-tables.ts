@@ -176,7 +176,7 @@ export class EventTable {
   readonly #all: StatementSync
 
   constructor(db: Db) {
-    this.#insert = db.prepare(`INSERT OR IGNORE INTO events (id, time, json) VALUES (?, ?, ?)`)
+    this.#insert = db.prepare(`INSERT OR REPLACE INTO events (id, time, json) VALUES (?, ?, ?)`)
     this.#pruneAge = db.prepare(`DELETE FROM events WHERE time < ?`)
     this.#pruneCount = db.prepare(`DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)`)
     this.#all = db.prepare(`SELECT json FROM events ORDER BY id`)
