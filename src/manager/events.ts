@@ -44,6 +44,11 @@ export interface EventLogOptions {
   maxAgeMs?: number
   /** Where events are kept across restarts (the store); none: in memory only. */
   history?: EventHistory
+  /**
+   * Whether this log appends to the history now (default: always). With several managers on one store only one
+   * should write (the leader: the Leadership role); the others load the history and derive the same events.
+   */
+  writer?: () => boolean
   /** Hears a failed load or append (the log goes on in memory; a failed batch is tried again with the next). */
   onError?: (err: unknown, what: 'load' | 'append') => void
   now?: () => number
@@ -73,6 +78,7 @@ export class EventLog {
   readonly #history: EventHistory | undefined
   readonly #maxAgeMs: number
   readonly #onError: (err: unknown, what: 'load' | 'append') => void
+  readonly #writer: () => boolean
   /** Events derived before the history was loaded (async backends): told once it is. */
   #held: Draft[] | null = null
   /** Events told but not yet appended to the history, oldest first. */
@@ -91,6 +97,7 @@ export class EventLog {
     this.#ring = new Array(this.#capacity)
     this.#history = o.history
     this.#onError = o.onError ?? (() => {})
+    this.#writer = o.writer ?? (() => true)
   }
 
   /** Resolves once the stored history is in the ring (at once without a history or on SQLite). */
@@ -185,7 +192,7 @@ export class EventLog {
   #tell(d: Draft): void {
     const e: ClusterEvent = Object.freeze({ id: this.#next++, ...d })
     this.#ring[e.id % this.#capacity] = e
-    if (this.#history) this.#save(e)
+    if (this.#history && this.#writer()) this.#save(e)
     const key = `${e.type} ${e.action}`
     this.counts.byAction.set(key, (this.counts.byAction.get(key) ?? 0) + 1)
     for (const cb of [...this.#subscribers]) {

@@ -184,3 +184,20 @@ t.test('a Manager restarted on the same file keeps the history; nothing secret i
   t.notOk(rows.includes(VALUE) || rows.includes(Buffer.from(VALUE).toString('base64')), 'no value in the stored events')
   t.notOk(rows.includes(JSON.parse(sealed).sealed), 'no sealed value in the stored events')
 })
+
+t.test('only a writer appends (several managers on one store: the leader)', async (t) => {
+  const store = openSqliteStore(':memory:')
+  t.teardown(() => store.close())
+  let leading = false
+  const log = new EventLog(store, { history: store, writer: () => leading })
+  log.start()
+  t.teardown(() => log.stop())
+  await store.transact((tx) => tx.putService(svc('a', 1)))
+  await log.flush()
+  t.same(store.listEvents(), [], 'not leading: nothing appended')
+  t.same(log.since(0).map((e) => e.subject), ['a'], 'but the event is told')
+  leading = true
+  await store.transact((tx) => tx.putService(svc('b', 1)))
+  await log.flush()
+  t.same(store.listEvents().map((e) => e.subject), ['b'])
+})
