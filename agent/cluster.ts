@@ -21,6 +21,7 @@ import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 import { nodeFactsSource } from './metrics.ts'
+import { startTrafficReporter } from './traffic.ts'
 import type { Registry } from 'prom-client'
 
 /**
@@ -84,6 +85,8 @@ export interface ClusterParts {
   /** Stops feeding catalog changes to the overlay's networks. */
   unsubscribeNetworks?: () => void
   logs?: LogShipper
+  /** Sends this node's ingress and tunnel counters to the manager (the dashboard's live traffic). */
+  traffic?: { stop(): void }
   /** The manager's init result (managers), for the banner (`unlockKey`: a new cluster with --autolock, shown once). */
   init: { created: boolean; clusterId: string; tokensChanged: boolean; unlockKey?: string } | null
   /** The manager's gossip subscription (node state from member events): ended before the store closes. */
@@ -262,6 +265,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   await parts.runner.start()
   parts.logs = new LogShipper({ dockerSocket: config.overlay.dockerSocket, upload: (path) => link.upload(path), log: logFn(log.child({ sub: 'logs' })) })
   link.start()
+  if (parts.transport) parts.traffic = startTrafficReporter({ node: config.gossip.name, dataPlane, overlay, transport: parts.transport, log })
 }
 
 /**
@@ -283,6 +287,7 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
   parts.unsubscribeNetworks?.()
   parts.link?.stop()
+  parts.traffic?.stop()
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
   parts.manager?.stop()

@@ -57,12 +57,29 @@ export interface CatalogNode {
 }
 
 export interface CatalogSnapshot {
-  /** The manager store revision this was built from; a cached snapshot with a lower revision never wins. */
+  /**
+   * The manager store revision this was built from; a snapshot with a lower revision never wins over one of the
+   * same `epoch`.
+   */
   revision: number
+  /**
+   * The store epoch: a random id the manager's store got when its state was created or restored (src/manager/epoch.ts).
+   * Revisions count within one epoch only: a restore, a move to etcd or `--force-new-cluster` starts them again under
+   * a new epoch, and an agent takes a snapshot of another epoch whatever its revision. Absent from older managers
+   * (then revisions alone order snapshots). 1-64 of `A-Za-z0-9_-` (isCatalogEpoch).
+   */
+  epoch?: string
   services: CatalogService[]
   nodes: CatalogNode[]
   /** Every network but the default one (absent from older managers). */
   networks?: CatalogNetwork[]
+}
+
+const EPOCH_RE = /^[A-Za-z0-9_-]{1,64}$/
+
+/** True when `v` can be a catalog's `epoch` (what a manager writes and an agent accepts). */
+export function isCatalogEpoch(v: unknown): v is string {
+  return typeof v === 'string' && EPOCH_RE.test(v)
 }
 
 /** What readers of the catalog (ingress, DNS, VIP rules, status) hold: the current snapshot and change events. */

@@ -1,5 +1,6 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../api/catalog.ts'
 import { checkSnapshot, type CheckRanges } from './check.ts'
+import { succession } from './order.ts'
 
 /** Where a catalog keeps its last snapshot across restarts (file-store.ts writes `<dataDir>/catalog.json`). */
 export interface CatalogStore {
@@ -23,8 +24,11 @@ const EMPTY: CatalogSnapshot = Object.freeze({ revision: 0, services: [], nodes:
  * The agent's catalog (pure: no sockets, no timers; the store is injected). It holds the manager's latest snapshot
  * and the set of nodes gossip says are dead, and serves the merged view:
  *
- * - `apply(snap)` takes a manager snapshot; one with a lower revision than the current one is ignored (a stale push
- *   or an older cache never wins). Accepted snapshots are saved through the store.
+ * - `apply(snap)` takes a manager snapshot; one with a lower revision than the current one of the same store epoch
+ *   is ignored (a stale push or an older cache never wins). One of another epoch is taken whatever its revision (the
+ *   manager's store was restored or moved, and its revisions started again: order.ts), logged once as
+ *   `catalog epoch changed: following the restored store`. Accepted snapshots (epoch included) are saved through
+ *   the store, so a restarted agent keeps following the same epoch.
  * - `nodeDown(id)` takes that node's endpoints out of `current()` at once. The mark holds until gossip says the node
  *   is alive again (`nodeUp`) or the manager has caught up (a snapshot lists the node as `down`; from then on the
  *   manager's node state rules, so a later snapshot with the node `ready` brings its endpoints back).
@@ -81,10 +85,10 @@ export class Catalog implements CatalogView {
       this.#log('warn', 'cached catalog unreadable; starting empty', { err: (err as Error).message })
     }
     const checked = snap ? this.#check(snap) : null
-    if (!checked || checked.revision < this.#raw.revision) return false
+    if (!checked || succession(checked, this.#raw) === 'stale') return false
     this.#set(checked, false)
     this.#fromCache = true
-    this.#log('info', 'serving cached catalog', { revision: checked.revision, services: checked.services.length })
+    this.#log('info', 'serving cached catalog', { revision: checked.revision, ...epochField(checked), services: checked.services.length })
     return true
   }
 
@@ -104,10 +108,20 @@ export class Catalog implements CatalogView {
     }
   }
 
-  /** Take a manager snapshot. Returns false when it was ignored (older revision, or identical to the current one). */
+  /**
+   * Take a manager snapshot. Returns false when it was ignored (refused, an older revision of the same epoch, or
+   * identical to the current one).
+   */
   apply(snap: CatalogSnapshot): boolean {
     const checked = this.#check(snap)
-    if (!checked || checked.revision < this.#raw.revision) return false
+    if (!checked) return false
+    const order = succession(checked, this.#raw)
+    if (order === 'stale') return false
+    if (order === 'epoch' && this.#raw !== EMPTY) {
+      this.#log('info', 'catalog epoch changed: following the restored store', {
+        ...epochField(this.#raw, 'fromEpoch'), fromRevision: this.#raw.revision, epoch: checked.epoch, revision: checked.revision,
+      })
+    }
     this.#appliedAt = this.#clock.now()
     this.#fromCache = false
     return this.#set(checked, true)
@@ -117,7 +131,10 @@ export class Catalog implements CatalogView {
   #check(snap: CatalogSnapshot): CatalogSnapshot | null {
     const r = checkSnapshot(snap, this.#ranges)
     if (!r) {
-      this.#log('warn', 'catalog snapshot refused: not a snapshot (revision, services, nodes)', { revision: (snap as { revision?: unknown } | null)?.revision })
+      const given = snap as { revision?: unknown; epoch?: unknown } | null
+      this.#log('warn', 'catalog snapshot refused: not a snapshot (revision, epoch, services, nodes)', {
+        revision: given?.revision, epoch: typeof given?.epoch === 'string' ? JSON.stringify(given.epoch.slice(0, 80)) : typeof given?.epoch,
+      })
       return null
     }
     for (const p of r.problems) {
@@ -192,6 +209,11 @@ export class Catalog implements CatalogView {
       }
     }
   }
+}
+
+/** `{ [name]: epoch }` when the snapshot has one, else nothing (log fields). */
+function epochField(snap: CatalogSnapshot, name = 'epoch'): Record<string, string> {
+  return snap.epoch === undefined ? {} : { [name]: snap.epoch }
 }
 
 function deepFreeze<T>(o: T): T {

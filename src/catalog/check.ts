@@ -1,4 +1,4 @@
-import type { CatalogNode, CatalogService, CatalogSnapshot, Endpoint } from '../api/catalog.ts'
+import { isCatalogEpoch, type CatalogNode, type CatalogService, type CatalogSnapshot, type Endpoint } from '../api/catalog.ts'
 import type { PortSpec } from '../api/types.ts'
 import { hasControlChars, isIpv4, isPort } from '../base/values.ts'
 import { cidrContains, ipv4ToInt, parseCidr, type Cidr } from '../base/cidr.ts'
@@ -48,9 +48,14 @@ function inRange(ip: string, range: Cidr | null): boolean {
   return range === null || cidrContains(range, ipv4ToInt(ip) as number)
 }
 
-/** Null when the snapshot is not shaped like one at all (then it is refused whole), else the checked copy. */
+/**
+ * Null when the snapshot is not shaped like one at all (then it is refused whole), else the checked copy. Its order
+ * (a non-negative integer `revision`, and an `epoch` when given: isCatalogEpoch) decides whether it replaces the
+ * current one, so a bad value there refuses the whole snapshot: dropping it would let the snapshot be ordered wrong.
+ */
 export function checkSnapshot(snap: CatalogSnapshot, ranges: CheckRanges = {}): { snap: CatalogSnapshot; problems: Problem[] } | null {
   if (!snap || typeof snap !== 'object' || !Number.isSafeInteger(snap.revision) || snap.revision < 0) return null
+  if (snap.epoch !== undefined && !isCatalogEpoch(snap.epoch)) return null
   if (!Array.isArray(snap.services) || !Array.isArray(snap.nodes)) return null
   const overlay = parseRange(ranges.overlayRange)
   const vips = parseRange(ranges.vipRange)

@@ -13,8 +13,10 @@ import { userNetworks } from '../api/network-spec.ts'
  * User networks (`networks`, absent from older callers) come out by name with their slices by node id; a service on
  * them lists each with its VIP there and its aliases, and each endpoint its address per network. A service or task
  * on the default network only carries none of these (as before networks existed).
+ *
+ * `epoch` is the store's epoch (epoch.ts): agents order snapshots by revision within one epoch only.
  */
-export function buildCatalog(state: ClusterState, revision: number, networks: readonly NetworkRecord[] = []): CatalogSnapshot {
+export function buildCatalog(state: ClusterState, revision: number, networks: readonly NetworkRecord[] = [], epoch?: string): CatalogSnapshot {
   const hostnames = new Map<string, string>()
   for (const n of state.nodes) hostnames.set(n.id, n.hostname)
   const tasksByService = new Map<string, TaskRecord[]>()
@@ -35,7 +37,7 @@ export function buildCatalog(state: ClusterState, revision: number, networks: re
   const nodes: CatalogNode[] = state.nodes
     .map((n) => ({ id: n.id, hostname: n.hostname, addr: n.addr, state: n.state }))
     .sort((a, b) => cmp(a.hostname, b.hostname))
-  const snap: CatalogSnapshot = { revision, services, nodes }
+  const snap: CatalogSnapshot = { revision, ...(epoch !== undefined ? { epoch } : {}), services, nodes }
   if (networks.length > 0) snap.networks = networks.map(catalogNetwork).sort((a, b) => cmp(a.name, b.name))
   return snap
 }

@@ -18,3 +18,10 @@ export class RollbackError extends MeshError {
     super('MESH_ERR_ROLLBACK', message, options)
   }
 }
+
+/** A node's traffic report (`POST /v1/agent/traffic`) is malformed or out of bounds; nothing of it is kept. */
+export class TrafficReportError extends MeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('MESH_ERR_TRAFFIC_REPORT', message, options)
+  }
+}

@@ -74,6 +74,7 @@ export { DashboardSessions, type LoginCode, type SecretBytes, type SessionsOptio
 export { LogBroker, taskName, type LogLine, type LogMessage, type LogRequest } from './logs.ts'
 export { registerManagerMetrics, setStateCounts, type ManagerMetricsSource } from './metrics.ts'
 export { buildCatalog } from './build-catalog.ts'
+export { EPOCH_META_KEY, ensureEpoch, newEpoch, randomEpoch, storeEpoch } from './epoch.ts'
 export { taskSpecDiffers } from './update.ts'
 export { digestWarning, type ImageResolution, type ResolveImage, type ResolveMode, type ServiceAnswer } from './image-resolve.ts'
 export type { Plan, PlanEvent } from './plan.ts'

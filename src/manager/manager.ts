@@ -22,6 +22,7 @@ import { recordLeave } from './node-leave.ts'
 import { taskAddressProblem } from './task-address.ts'
 import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
+import { ensureEpoch, randomEpoch, storeEpoch } from './epoch.ts'
 import { resolveFileRefs } from './file-refs.ts'
 import { openSecret, readValues, type SecretValueReader } from './delivery.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
@@ -36,6 +37,8 @@ import { MemoryKeyFile } from './vault/key-file.ts'
 import { SecretObjects } from './secret-objects.ts'
 import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
+import { TrafficAggregator } from './traffic.ts'
+import { trafficLimits } from '../config/traffic.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -125,6 +128,8 @@ export class Manager {
   readonly sessions: DashboardSessions
   /** The cluster's gossip keyring and its rotation (gossip-keys.ts). */
   readonly gossipKeys: GossipKeys
+  /** Live ingress and tunnel rates from the agents' traffic reports, in memory only (traffic.ts). */
+  readonly traffic: TrafficAggregator
   /** Pins images to digests at create and update (image-resolve.ts); undefined: stored as given. */
   readonly resolveImage: ResolveImage | undefined
   /** Seals secret values and registry credentials; locked after a restart with autolock (vault/vault.ts). */
@@ -169,6 +174,7 @@ export class Manager {
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
+    this.traffic = new TrafficAggregator({ limits: trafficLimits(), now: this.#now })
     this.gossipKeys = new GossipKeys({
       store: o.store, clock: this.#clock, now: this.#now, log: this.#log,
       ...(o.gossipAckWaitMs !== undefined ? { ackWaitMs: o.gossipAckWaitMs } : {}),
@@ -186,12 +192,15 @@ export class Manager {
   }
 
   /**
-   * First start of a cluster: cluster id, root CA and join secrets (kept if they exist; a store made before the
+   * First start of a cluster: cluster id, store epoch (made if missing), root CA and join secrets (kept if they exist; a store made before the
    * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`), and the secret vault.
    */
   async init(o: { autolock?: boolean } = {}): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean; unlockKey?: string }> {
     const fresh = newClusterId()
+    const epoch = randomEpoch()
     const r = await this.#store.transact((tx) => {
+      // The store epoch (epoch.ts): made with the store, or now for a store from before epochs.
+      ensureEpoch(tx, epoch)
       const existing = tx.getMeta('cluster_id')
       if (existing) return { clusterId: existing, created: false }
       tx.setMeta('cluster_id', fresh)
@@ -228,15 +237,17 @@ export class Manager {
   }
 
   /**
-   * The catalog (services → endpoints) agents' data planes read, built and serialised once per store revision for
-   * every watch stream: `content` (the view without its revision) tells whether it changed since a stream's last
-   * line; `line` is the NDJSON line `{catalog}` to send.
+   * The catalog (services → endpoints) agents' data planes read, with the store's epoch, built and serialised once
+   * per store revision and epoch for every watch stream: `content` (the view without its revision, epoch included)
+   * tells whether it changed since a stream's last line; `line` is the NDJSON line `{catalog}` to send.
    */
   catalog(): { snapshot: CatalogSnapshot; content: string; line: string } {
     const rev = this.#store.revision
-    if (!this.#catalog || this.#catalog.snapshot.revision !== rev) {
+    const epoch = storeEpoch(this.#store)
+    // Keyed by epoch too: a restored store can come back at the very revision the cached build had.
+    if (!this.#catalog || this.#catalog.snapshot.revision !== rev || this.#catalog.snapshot.epoch !== epoch) {
       const state = { nodes: this.#store.listNodes(), services: this.#store.listServices(), tasks: this.#store.listTasks() }
-      const snapshot = buildCatalog(state, rev, this.#store.listObjects('network'))
+      const snapshot = buildCatalog(state, rev, this.#store.listObjects('network'), epoch)
       const { revision: _, ...view } = snapshot
       this.#catalog = { snapshot, content: JSON.stringify(view), line: `${JSON.stringify({ catalog: snapshot })}\n` }
     }

@@ -5,6 +5,7 @@ import { NotJsonError, errorOf, jsonRequest, managerCertificateCheck, requestFor
 import type { NodeOverlay } from '../api/types.ts'
 import type { NodeTls } from './tls-files.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, RenewReply, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
+import type { TrafficReport } from '../api/traffic.ts'
 
 /**
  * The manager's HTTP API (port 7947, TLS 1.3) as a ManagerTransport: translation only, no retries or timers of its
@@ -58,6 +59,11 @@ export class HttpManagerTransport implements ManagerTransport {
 
   async postGossipKeysAck(version: number): Promise<ManagerReply<unknown>> {
     return this.#call(this.#target(), 'POST', '/v1/agent/gossip-keys', { version }, {})
+  }
+
+  /** `POST /v1/agent/traffic`: this node's cumulative ingress and tunnel counters (traffic-reporter.ts). */
+  async postTraffic(report: TrafficReport): Promise<ManagerReply<unknown>> {
+    return this.#call(this.#target(), 'POST', '/v1/agent/traffic', report, {})
   }
 
   /** `POST /v1/agent/leave` (`mesh leave`): the manager marks this node down and revokes its overlay registration. */

@@ -17,10 +17,14 @@
  * `ManagerTransport` (`HttpManagerTransport` is the real one), so tests run it on virtual time against a fake
  * manager. A bad line on the stream is logged and skipped, never fatal.
  *
+ * Also: the traffic reporter (traffic-reporter.ts) sends the node's ingress and tunnel counters every 2 s
+ * (`POST /v1/agent/traffic`) for the dashboard's live traffic.
+ *
  * Must never: import the manager (it speaks the wire shapes of src/api only), or decide anything about tasks.
  */
 export { WorkerLink, watchBackoffMs, OVERLAY_REFUSED_RETRY_MS, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
 export { HttpManagerTransport } from './http-transport.ts'
+export { TrafficReporter, trafficReport, type TrafficReporterOptions } from './traffic-reporter.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
 export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'
 export { TLS_DIR, readNodeTls, tlsDir, writeNodeTls, type NodeTls } from './tls-files.ts'

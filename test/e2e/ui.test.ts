@@ -22,6 +22,7 @@ import { parsePromText } from '../support/prom-text.ts'
 import { TASK_STATES } from '../../src/api/types.ts'
 import type { UiLab } from './ui/context.ts'
 import { run as runDockerApi } from './ui/dockerapi.ts'
+import { run as traffic } from './ui/traffic.ts'
 
 if (!isRoot()) {
   t.plan(0, 'the lab needs root')
@@ -203,6 +204,7 @@ t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload'
 // The issue parts (test/e2e/ui/<part>.ts), on the same lab once `web` and `hello` exist.
 const ctx: UiLab = { lab, mgr, w1, dataDir, mesh, procs, loginCode }
 t.test('dockerapi: the docker CLI reads the cluster through docker-api.sock', (t) => runDockerApi(t, ctx))
+t.test('traffic: live rates, sparkline and the traffic view in Chromium under a request loop', (t) => traffic(t, ctx))
 
 t.test('no credentials: 401 on the observe routes', async (t) => {
   const base = (await loginCode()).url.replace(/\/ui$/, '')

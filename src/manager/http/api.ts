@@ -29,6 +29,7 @@ import { mountSecrets } from './secrets-api.ts'
 import { mountVault } from './vault-api.ts'
 import { dockerApi, hostFacts } from '../dockerapi/index.ts'
 import { DEFAULT_API_PORT } from '../../config/index.ts'
+import { mountTraffic } from './traffic-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -235,6 +236,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     if (!Array.isArray(updates)) return fail(res, 400, 'MESH_ERR_INVALID', 'updates must be a list')
     res.json({ applied: await m.reportTasks((caller(res) as { node: NodeRecord }).node, updates) })
   })
+  /** A node's ingress and tunnel counters for the dashboard's live traffic (traffic-api.ts); about itself only. */
+  mountTraffic(app, m)
   /**
    * A node registers its own WireGuard key and overlay subnet (`{publicKey, subnet}`); the node is the caller, never
    * one named in the body. 400 for a bad key or subnet, 409 for one registered to another node; nothing stored then.

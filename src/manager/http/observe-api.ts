@@ -2,12 +2,13 @@
  * The manager's observability routes, mounted on the API app (same port, same unix socket) by `mountObserve`:
  *
  *   GET  /v1/events?since=10m&filter=type=task   NDJSON: buffered events since a time/duration, then live ones
- *   GET  /ui, /ui/app.js, /ui/style.css          the dashboard (src/manager/ui, no framework, works offline)
+ *   GET  /ui, /ui/app.js, /ui/traffic.js, /ui/style.css  the dashboard (src/manager/ui, no framework, works offline)
  *   POST /ui/login                               a one-time login code → a session, cookie `mesh_session`
  *   POST /ui/logout                              ends the session on the manager and clears the cookie
  *   POST /v1/ui/login-codes                      admin: mint a login code (`mesh ui login`)
  *   GET  /v1/ui/view                             the dashboard's cluster view, once (JSON)
- *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event
+ *   GET  /v1/ui/stream                           server-sent events: `view` on every change, `event` per event,
+ *                                                `traffic` (rates, traffic-api.ts) now and once per 5 s bucket
  *   GET  /metrics                                Prometheus text: manager metrics (the agent's full set when wired)
  *
  * Auth: mounted after the API's caller middleware (api.ts), which lets a request without a bearer token through
@@ -29,6 +30,7 @@ import { every } from './every.ts'
 import { sendError } from './http-error.ts'
 import { streaming } from './limits.ts'
 import { registerManagerMetrics } from '../metrics.ts'
+import { streamTraffic, trafficView } from './traffic-api.ts'
 import { TERMINAL_STATES, type ClusterState, type NodeRecord, type PortSpec, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 
 export interface ObserveOptions {
@@ -175,6 +177,7 @@ const UI_FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'login.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'traffic.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 }
 const uiCache = new Map<string, Buffer>()
@@ -229,7 +232,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   app.get(['/ui', '/ui/', '/ui/index.html'], (req, res) => {
     uiFile(res, viewer(req, res) ? 'index.html' : 'login.html')
   })
-  app.get(['/ui/app.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
+  app.get(['/ui/app.js', '/ui/traffic.js', '/ui/style.css', '/ui/login.html'], (req, res) => uiFile(res, req.path.slice('/ui/'.length)))
   // The attempt is counted before the body is read; over the budget, the code is not even looked at.
   app.post('/ui/login', (req, res, next) => {
     if (sessions.allowAttempt(req.socket.remoteAddress ?? 'local')) return next()
@@ -258,7 +261,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
   })
 
   app.get('/v1/ui/view', guard('the cluster view'), async (_req, res) => {
-    res.json(clusterView(m, await factsOf(o.nodeFacts)))
+    res.json({ ...clusterView(m, await factsOf(o.nodeFacts)), traffic: trafficView(m) })
   })
 
   app.get('/v1/ui/stream', guard('the cluster view'), (req, res) => {
@@ -292,6 +295,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
       if (!closed) res.write(`event: event\nid: ${e.id}\ndata: ${JSON.stringify(e)}\n\n`)
     }
     void send()
+    const traffic = streamTraffic(res, m, clock)
     for (const e of log.since(0).slice(-50)) writeEvent(e)
     const unwatch = m.watch(() => soon(250)) // coalesce bursts: the view is the whole cluster
     const unsubscribe = log.subscribe(writeEvent)
@@ -301,6 +305,7 @@ export function mountObserve(app: express.Express, o: ObserveOptions): void {
     const session = endWithSession(res)
     res.on('close', () => {
       closed = true
+      traffic()
       session()
       unwatch()
       unsubscribe()

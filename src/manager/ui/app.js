@@ -1,5 +1,6 @@
 // mesh dashboard: renders the manager's cluster view, pushed as server-sent events from /v1/ui/stream
-// (`view`: the whole compact view after each change; `event`: one cluster event). No polling, no framework.
+// (`view`: the whole compact view after each change; `event`: one cluster event; `traffic`: rates, drawn by
+// traffic.js). No polling, no framework.
 'use strict'
 
 const $ = (sel) => document.querySelector(sel)
@@ -83,6 +84,7 @@ function render(view) {
   $('#summary').textContent = `${view.nodes.length} nodes (${ready} ready) · ${view.services.length} services · ${running} tasks running · revision ${view.revision}`
   renderServices(view)
   renderNodes(view)
+  window.meshTraffic.nodes(view.nodes)
 }
 
 const seenEvents = new Set()
@@ -127,6 +129,7 @@ function connect() {
   es.addEventListener('open', () => { conn.className = 'conn conn-live'; conn.title = 'live' })
   es.addEventListener('view', (m) => render(JSON.parse(m.data)))
   es.addEventListener('event', (m) => addEvent(JSON.parse(m.data)))
+  es.addEventListener('traffic', (m) => window.meshTraffic.update(JSON.parse(m.data)))
   // EventSource reconnects by itself (the server asks for 2 s between attempts); just show the state.
   es.addEventListener('error', () => {
     conn.className = es.readyState === EventSource.CLOSED ? 'conn conn-down' : 'conn conn-wait'

@@ -12,3 +12,21 @@ export async function footprint(n: LabNode): Promise<Record<string, string>> {
   const sorted = (s: { stdout: string }) => s.stdout.trim().split('\n').map((l) => l.replace(/ linkdown\s*$/, '').trimEnd()).sort().join('\n')
   return { networks: sorted(networks), links: sorted(links), routes: sorted(routes), nft: sorted(nft), dockerUser: sorted(user) }
 }
+
+/**
+ * What a part's networks left on a node: the lines of `after` that name a network (a Docker network but the default
+ * one; a line naming a network bridge, a VXLAN device or the pool 10.80.0.0/12) and were not in `before`. Lines that
+ * were there before and went away (an earlier part's networks still being torn down when the part began, the default
+ * overlay settling when the part runs first) are not the part's doing.
+ */
+export function leftBehind(before: Record<string, string>, after: Record<string, string>): Record<string, string[]> {
+  const ofNetworks = (k: string, v: string) => v.split('\n').filter((l) => l !== '' &&
+    (k === 'networks' ? l !== 'mesh' : /mbr-|mvx-|\b10\.(8\d|9[0-5])\./.test(l)))
+  const out: Record<string, string[]> = {}
+  for (const [k, v] of Object.entries(after)) {
+    const had = new Set(ofNetworks(k, before[k] ?? ''))
+    const left = ofNetworks(k, v).filter((l) => !had.has(l))
+    if (left.length > 0) out[k] = left
+  }
+  return out
+}

@@ -5,7 +5,7 @@
  * The manager runs on a FakeClock, so the coalescing and the heartbeat happen when the test advances time.
  */
 import t from 'tap'
-import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
+import { Manager, openSqliteStore, storeEpoch } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { requestFor, type ClientTls } from '../../../src/api/index.ts'
 import type { CatalogSnapshot } from '../../../src/api/catalog.ts'
@@ -35,6 +35,8 @@ t.test('a node certificate gets the roots, its assignment and the catalog, then 
   t.same(await w.next(), { tasks: [] }, 'first line: the assignment (nothing yet)')
   const first = await w.next()
   t.same(first.catalog?.services, [], 'second line: the catalog, no services yet')
+  t.equal(first.catalog?.epoch, storeEpoch(store), 'the catalog carries the store epoch')
+  t.ok(first.catalog?.epoch, 'which init made')
   t.same(first.catalog?.nodes.map((n) => n.hostname), ['w1'])
   t.same(await w.next(), { peers: [] }, 'third line: the registered overlay members (none yet)')
   t.same(await w.next(), { ca: { roots: manager.ca.trust().roots, digest: manager.clusterInfo().digest } }, 'fourth line: the trusted roots')
