@@ -43,6 +43,7 @@ t.test('a Manager on a new EtcdStore over the same etcd keeps the history; nothi
   m.start()
   const secret = await m.secrets.createSecret({ name: 'db', data: Buffer.from(VALUE).toString('base64') })
   const spec = defaultServiceSpec('web', 'nginx:1')
+  spec.mode = { replicated: { replicas: 0 } } // no tasks: the orchestrator adds no events of its own
   await store.transact((tx) => tx.putService({ id: 'web1', spec, version: 1, createdAt: 1, updatedAt: 1 }))
   await m.events.flush()
   const before = m.events.since(0).map((e) => `${e.id} ${e.type} ${e.action} ${e.subject}`)
