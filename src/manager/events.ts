@@ -11,14 +11,20 @@
  *   network  create · remove
  *
  * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
- * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. History starts when the
- * log starts (the manager process), it is not persisted.
+ * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. With a `history` (the
+ * store, event-history.ts) the log is kept across restarts: `start()` loads the stored events into the ring (ids
+ * go on from the newest), and each new event is appended to the store shortly after it happened, in batches, in
+ * order; the writer prunes the store to the newest `capacity` events and to `maxAgeMs` (default 24 h). Events
+ * derived while an asynchronous load (etcd) is under way are held and told once it is done, after the stored ones.
+ * Without a history, it starts when the log starts (the manager process).
  *
  * Who calls it: the Manager owns one (started with it); src/manager/http/observe-api.ts (GET /v1/events, the
  * dashboard) and src/manager/metrics.ts read it.
  */
 import { EventQueryError, TERMINAL_STATES, matchesFilter, modeFlag, replicasOf, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
+import { DEFAULT_EVENT_AGE_MS, DEFAULT_EVENT_COUNT, checkBounds, type EventHistory } from './event-history.ts'
+import { ConfigError } from '../base/errors.ts'
 
 export { EVENT_TYPES, EventQueryError, FILTER_KEYS, matchesFilter, parseEventFilters } from '../api/index.ts'
 export type { ClusterEvent, ClusterEventType, EventFilter } from '../api/index.ts'
@@ -32,10 +38,23 @@ export interface EventCounts {
 }
 
 export interface EventLogOptions {
-  /** Events kept for `since` queries. Default 10,000. */
+  /** Events kept for `since` queries, in memory and in the history. Default 10,000. */
   capacity?: number
+  /** With a history: stored events older than this are pruned (and not loaded), ms. Default 86,400,000 (24 h). */
+  maxAgeMs?: number
+  /** Where events are kept across restarts (the store); none: in memory only. */
+  history?: EventHistory
+  /**
+   * Whether this log appends to the history now (default: always). With several managers on one store only one
+   * should write (the leader: the Leadership role); the others load the history and derive the same events.
+   */
+  writer?: () => boolean
+  /** Hears a failed load or append (the log goes on in memory; a failed batch is tried again with the next). */
+  onError?: (err: unknown, what: 'load' | 'append') => void
   now?: () => number
 }
+
+type Draft = Omit<ClusterEvent, 'id'>
 
 const RESCHEDULE_CAUSES = new Set(['failed', 'rejected', 'orphaned'])
 
@@ -45,6 +64,8 @@ export class EventLog {
   readonly #capacity: number
   readonly #ring: (ClusterEvent | undefined)[]
   #next = 1
+  /** Id of the oldest event in the ring (ids below it were never seen here or were loaded out of bounds). */
+  #first = 1
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
@@ -54,13 +75,40 @@ export class EventLog {
   readonly #slots = new Map<string, Set<string>>()
   readonly #subscribers = new Set<(e: ClusterEvent) => void>()
   #unwatch: Unsubscribe | null = null
+  readonly #history: EventHistory | undefined
+  readonly #maxAgeMs: number
+  readonly #onError: (err: unknown, what: 'load' | 'append') => void
+  readonly #writer: () => boolean
+  /** Events derived before the history was loaded (async backends): told once it is. */
+  #held: Draft[] | null = null
+  /** Events told but not yet appended to the history, oldest first. */
+  #unsaved: ClusterEvent[] = []
+  #saving: Promise<void> | null = null
+  #loaded: Promise<void> = Promise.resolve()
   readonly counts: EventCounts = { byAction: new Map(), reschedules: 0 }
 
   constructor(store: Store, o: EventLogOptions = {}) {
     this.#store = store
     this.#now = o.now ?? Date.now
-    this.#capacity = Math.max(1, o.capacity ?? 10_000)
+    this.#capacity = Math.max(1, o.capacity ?? DEFAULT_EVENT_COUNT)
+    this.#maxAgeMs = o.maxAgeMs ?? DEFAULT_EVENT_AGE_MS
+    const bad = checkBounds(this.#capacity, this.#maxAgeMs)
+    if (bad) throw new ConfigError(bad)
     this.#ring = new Array(this.#capacity)
+    this.#history = o.history
+    this.#onError = o.onError ?? (() => {})
+    this.#writer = o.writer ?? (() => true)
+  }
+
+  /** Resolves once the stored history is in the ring (at once without a history or on SQLite). */
+  get ready(): Promise<void> {
+    return this.#loaded
+  }
+
+  /** Resolves once every event told so far was appended to the history (or its append failed). */
+  async flush(): Promise<void> {
+    await this.#loaded
+    while (this.#saving) await this.#saving
   }
 
   /** Read the current state as the baseline (no events for it), then follow the store. */
@@ -72,7 +120,39 @@ export class EventLog {
     for (const s of state.services) this.#services.set(s.id, s)
     for (const t of state.tasks) this.#putTask(t)
     for (const n of this.#store.listObjects('network')) this.#networks.add(n.id)
+    this.#load()
     this.#unwatch = this.#store.watch(rev, (e) => this.#onStoreEvent(e))
+  }
+
+  #load(): void {
+    if (!this.#history) return
+    let stored: ClusterEvent[] | Promise<ClusterEvent[]>
+    try {
+      stored = this.#history.listEvents()
+    } catch (err) {
+      this.#onError(err, 'load')
+      return
+    }
+    if (Array.isArray(stored)) {
+      this.#restore(stored)
+      return
+    }
+    this.#held = []
+    this.#loaded = stored.then((events) => this.#restore(events), (err) => this.#onError(err, 'load')).finally(() => {
+      const held = this.#held ?? []
+      this.#held = null
+      for (const d of held) this.#tell(d)
+    })
+  }
+
+  /** Puts stored events (oldest first) in the ring, within the bounds; new ids go on from the newest. */
+  #restore(events: readonly ClusterEvent[]): void {
+    const oldest = this.#now() - this.#maxAgeMs
+    const kept = events.filter((e) => e.time >= oldest).slice(-this.#capacity)
+    for (const e of kept) this.#ring[e.id % this.#capacity] = e
+    const last = kept[kept.length - 1]
+    if (last) this.#next = last.id + 1
+    this.#first = kept[0]?.id ?? this.#next
   }
 
   stop(): void {
@@ -89,7 +169,7 @@ export class EventLog {
   /** Buffered events at or after `sinceMs` (and after id `afterId`), oldest first, that match `filter`. */
   since(sinceMs = 0, filter: EventFilter = {}, afterId = 0): ClusterEvent[] {
     const out: ClusterEvent[] = []
-    const first = Math.max(1, this.#next - this.#capacity, afterId + 1)
+    const first = Math.max(this.#first, this.#next - this.#capacity, afterId + 1)
     for (let id = first; id < this.#next; id++) {
       const e = this.#ring[id % this.#capacity] as ClusterEvent
       if (e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
@@ -104,9 +184,16 @@ export class EventLog {
   }
 
   #emit(revision: number, type: ClusterEventType, action: string, subject: string, subjectId: string, attributes: Record<string, string>): void {
-    const e: ClusterEvent = Object.freeze({ id: this.#next++, time: this.#now(), revision, type, action, subject, subjectId, attributes: Object.freeze(attributes) })
+    const d: Draft = { time: this.#now(), revision, type, action, subject, subjectId, attributes: Object.freeze(attributes) }
+    if (this.#held) this.#held.push(d)
+    else this.#tell(d)
+  }
+
+  #tell(d: Draft): void {
+    const e: ClusterEvent = Object.freeze({ id: this.#next++, ...d })
     this.#ring[e.id % this.#capacity] = e
-    const key = `${type} ${action}`
+    if (this.#history && this.#writer()) this.#save(e)
+    const key = `${e.type} ${e.action}`
     this.counts.byAction.set(key, (this.counts.byAction.get(key) ?? 0) + 1)
     for (const cb of [...this.#subscribers]) {
       try {
@@ -114,6 +201,33 @@ export class EventLog {
       } catch {
         this.#subscribers.delete(cb)
       }
+    }
+  }
+
+  /** Queues `e` for the history; one append at a time, each taking everything queued (a failed batch is kept). */
+  #save(e: ClusterEvent): void {
+    this.#unsaved.push(e)
+    if (!this.#saving) this.#saving = this.#drainSaves(this.#history as EventHistory)
+  }
+
+  async #drainSaves(history: EventHistory): Promise<void> {
+    try {
+      // Let the rest of this commit's events join the batch.
+      await Promise.resolve()
+      while (this.#unsaved.length > 0) {
+        const batch = this.#unsaved
+        this.#unsaved = []
+        try {
+          await history.appendEvents(batch, { maxCount: this.#capacity, maxAgeMs: this.#maxAgeMs, now: this.#now() })
+        } catch (err) {
+          this.#onError(err, 'append')
+          this.#unsaved = [...batch, ...this.#unsaved].slice(-this.#capacity)
+          return
+        }
+      }
+    } finally {
+      // In the same step as the loop's last check: an event told after it starts a new drain.
+      this.#saving = null
     }
   }
 

@@ -4,6 +4,7 @@ import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
 import { userNetworks, validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
+import { isEventHistory } from './event-history.ts'
 import { LogBroker } from './logs.ts'
 import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
@@ -65,7 +66,10 @@ export interface ManagerOptions {
   logBroker?: LogBroker
   /** Dashboard sessions and login codes both listeners share. Default: new ones on `clock` (src/config dashboardLimits). */
   sessions?: DashboardSessions
-  /** Cluster events (GET /v1/events, dashboard, metrics); started by start(). Default: a new one on the store. */
+  /**
+   * Cluster events (GET /v1/events, dashboard, metrics); started by start(). Default: a new one on the store, kept
+   * in it across restarts when the store keeps an event history (SqliteStore, EtcdStore).
+   */
   events?: EventLog
   /** Range service VIPs are taken from. Default 10.78.0.0/16. */
   vipRange?: string
@@ -165,7 +169,10 @@ export class Manager {
     ], o.addrPool !== undefined)
     this.networks = new Networks({ store: o.store, pool, overlayRange: this.#overlay.range, now: this.#now, newId, log: this.#log })
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
-    this.events = o.events ?? new EventLog(o.store, { now: this.#now })
+    this.events = o.events ?? new EventLog(o.store, {
+      now: this.#now, ...(isEventHistory(o.store) ? { history: o.store } : {}),
+      onError: (err, what) => this.#log('warn', `event history: ${what} failed`, { error: (err as Error).message }),
+    })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
     this.#certLifetimeMs = o.certLifetimeMs
     this.resolveImage = o.resolveImage

@@ -8,7 +8,8 @@
  * Layout: tables nodes(id, hostname UNIQUE), services(id, name UNIQUE), tasks(id, service_id, node_id,
  * desired_state) and objects(kind, id, name; UNIQUE (kind, name)) for secrets, configs and networks, holding each
  * record as JSON, meta(key, value), and changes(revision, seq, …): the committed events
- * kept for `watch(fromRevision)`, trimmed to the last `historyRevisions`. meta holds schema_version, revision and
+ * kept for `watch(fromRevision)`, trimmed to the last `historyRevisions`; events(id, time, json): the cluster's
+ * event history (event-history.ts), written outside `transact` and bounded by its writer. meta holds schema_version, revision and
  * compacted_revision. MIGRATIONS (sqlite-tables.ts) is append-only: entry i takes the schema from version i to i + 1.
  *
  * One writer per file: watchers hear of commits made through this instance only.
@@ -24,8 +25,10 @@ import {
 } from './store.ts'
 import { StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 import { readService, readTask } from './legacy-records.ts'
-import { ObjectTable, SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
+import { EventTable, ObjectTable, SCHEMA_VERSION, Table, column, inTransaction, migrate, type Db } from './sqlite-tables.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../api/types.ts'
+import type { ClusterEvent } from '../api/index.ts'
+import { decodeEvent, encodeEvent, type EventBounds, type EventHistory } from './event-history.ts'
 
 export const MANAGER_DB_FILE = 'manager.db'
 
@@ -65,9 +68,10 @@ interface Tables {
   addChange: StatementSync
   trimChanges: StatementSync
   changesAfter: StatementSync
+  events: EventTable
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, EventHistory {
   readonly path: string
   readonly #opts: Required<Omit<SqliteStoreOptions, 'onWatcherError'>>
   readonly #hub: WatchHub
@@ -127,6 +131,7 @@ export class SqliteStore implements Store {
         trimChanges: db.prepare(`DELETE FROM changes WHERE revision <= ?`),
         changesAfter: db.prepare(`SELECT revision, kind, op, json FROM changes WHERE revision > ?
           ORDER BY revision, seq`),
+        events: new EventTable(db),
       }
       this.#runTx = (body) => inTransaction(db!, 'immediate', body)
       this.#db = db
@@ -326,6 +331,18 @@ export class SqliteStore implements Store {
     const history = (this.#t!.changesAfter.all(fromRevision) as ChangeRow[])
       .map((r) => deepFreeze({ revision: r.revision, kind: r.kind, op: r.op, record: JSON.parse(r.json) }) as StoreEvent)
     return this.#hub.add(fromRevision, cb, history)
+  }
+
+  /** Event history (event-history.ts): one small write transaction of its own; the revision does not move. */
+  async appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void> {
+    const t = this.#reading()
+    const rows = events.map((e) => ({ id: e.id, time: e.time, json: encodeEvent(e) }))
+    this.#runTx!(() => t.events.append(rows, bounds.maxCount, bounds.now - bounds.maxAgeMs))
+  }
+
+  /** The stored events, oldest first; a row that does not decode is skipped. */
+  listEvents(): ClusterEvent[] {
+    return this.#reading().events.all().map(decodeEvent).filter((e): e is ClusterEvent => typeof e !== 'string')
   }
 
   #open(): Db {

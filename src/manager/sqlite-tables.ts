@@ -26,6 +26,11 @@ const MIGRATIONS: ReadonlyArray<(db: Db) => void> = [
     CREATE TABLE objects (kind TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, json TEXT NOT NULL,
       PRIMARY KEY (kind, id), UNIQUE (kind, name)) WITHOUT ROWID;
   `),
+  // The cluster's event history (event-history.ts): appended after commits, never part of a revision.
+  (db) => db.exec(`
+    CREATE TABLE events (id INTEGER PRIMARY KEY, time INTEGER NOT NULL, json TEXT NOT NULL);
+    CREATE INDEX events_time ON events (time);
+  `),
 ]
 export const SCHEMA_VERSION = MIGRATIONS.length
 
@@ -160,5 +165,31 @@ export class Table<R extends { id: string }> {
   }
   delete(id: string): void {
     this.#delete.run(id)
+  }
+}
+
+/** The `events` table: the cluster's event history, pruned by age and count on every append. */
+export class EventTable {
+  readonly #insert: StatementSync
+  readonly #pruneAge: StatementSync
+  readonly #pruneCount: StatementSync
+  readonly #all: StatementSync
+
+  constructor(db: Db) {
+    this.#insert = db.prepare(`INSERT OR REPLACE INTO events (id, time, json) VALUES (?, ?, ?)`)
+    this.#pruneAge = db.prepare(`DELETE FROM events WHERE time < ?`)
+    this.#pruneCount = db.prepare(`DELETE FROM events WHERE id < (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)`)
+    this.#all = db.prepare(`SELECT json FROM events ORDER BY id`)
+  }
+
+  /** Inside a write transaction: the new events, then the pruning. */
+  append(events: readonly { id: number; time: number; json: string }[], maxCount: number, oldest: number): void {
+    for (const e of events) this.#insert.run(e.id, e.time, e.json)
+    this.#pruneAge.run(oldest)
+    this.#pruneCount.run(maxCount - 1)
+  }
+
+  all(): string[] {
+    return column<string>(this.#all)
   }
 }

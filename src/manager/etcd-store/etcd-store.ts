@@ -23,6 +23,9 @@ import { LocalView, makeReader, viewSource, type KeyChange } from './view.ts'
 import { runCommit, type CommitDeps } from './commit.ts'
 import { Compactor } from './compaction.ts'
 import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../../api/types.ts'
+import type { ClusterEvent } from '../../api/index.ts'
+import type { EventBounds, EventHistory } from '../event-history.ts'
+import { appendEtcdEvents, listEtcdEvents } from './events.ts'
 
 export type StoreLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
@@ -58,7 +61,7 @@ const defaults = Object.freeze({
   prefix: '/mesh/', historyRevisions: 10_000, commitTimeoutMs: 10_000, compactRetainRevisions: 10_000, compactIntervalMs: 300_000,
 })
 
-export class EtcdStore implements Store {
+export class EtcdStore implements Store, EventHistory {
   readonly #client: Etcd3
   readonly #o: Settings
   readonly #keys: KeyLayout
@@ -226,6 +229,21 @@ export class EtcdStore implements Store {
     this.#open()
     if (this.#inTx) throw new StoreError('read through the tx inside transact(): the store shows committed data only')
     return makeReader(viewSource(this.#view), (key) => this.#metaOf(key))
+  }
+
+  /** Event history (events.ts): keys under `<prefix>events/`, outside the store revision. */
+  async appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void> {
+    this.#checkOpen()
+    await appendEtcdEvents(this.#client, this.#keys.prefix, events, bounds)
+  }
+
+  async listEvents(): Promise<ClusterEvent[]> {
+    this.#checkOpen()
+    return listEtcdEvents(this.#client, this.#keys.prefix, (key, reason) => this.#warn(key, reason))
+  }
+
+  #checkOpen(): void {
+    if (this.#state !== 'open') throw new StoreError(`${this.#o.describe}: the store is not open`)
   }
 
   #metaOf(key: string): string | undefined {

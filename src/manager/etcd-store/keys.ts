@@ -5,6 +5,7 @@
  *                               commit compares its mod_revision, so commits are serialised as SQLite's are
  *   <prefix>meta/<key>          a metadata value (cluster id, join tokens, the wrapped data key), as a string
  *   <prefix><kind>/<id>         one record as JSON: kind is node, service, task, secret, config or network
+ *   <prefix>events/<id>         the event history (events.ts in this folder); not a record: parsed as foreign
  *
  * Values are exactly the JSON SqliteStore keeps (secrets stay sealed; nothing is decrypted here). Everything read
  * back is checked: a value that does not parse, lacks what the store indexes on, or names another id than its key

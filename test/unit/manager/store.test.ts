@@ -76,7 +76,7 @@ t.test('open refuses files it cannot use; close is idempotent', async (t) => {
   f.close()
   const cases = [
     { name: 'not a database', path: garbage, re: /cannot open the manager database/ },
-    { name: 'a newer schema', path: newer, re: /schema version 99 is newer than this mesh knows \(2\): run a newer mesh/ },
+    { name: 'a newer schema', path: newer, re: /schema version 99 is newer than this mesh knows \(3\): run a newer mesh/ },
     { name: 'someone else\'s database', path: foreign, re: /not a mesh manager database/ },
   ]
   for (const c of cases) {
@@ -125,4 +125,10 @@ t.test('a schema-1 database (before objects) is migrated and keeps its records',
   }))
   t.equal(s.getObject('network', 'webnet')?.id, 'n1')
   t.equal(s.revision, 2)
+  // schema 3: the event history table
+  t.same(s.listEvents(), [])
+  const e = { id: 1, time: 5, revision: 2, type: 'network' as const, action: 'create', subject: 'webnet', subjectId: 'n1', attributes: { id: 'n1' } }
+  await s.appendEvents([e], { maxCount: 10, maxAgeMs: 100, now: 10 })
+  t.same(s.listEvents(), [e])
+  t.equal(s.revision, 2, 'an event append moves no revision')
 })
