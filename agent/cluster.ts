@@ -280,7 +280,8 @@ function apiNames(config: Readonly<Config>, hostname: string, csr: string): { cs
 
 /**
  * Stop the control plane: the manager's gossip subscription first and its node updates in flight (none may reach a
- * closed store), then link, log shipper, task runner (its containers keep running), manager, API servers, store.
+ * closed store), then link, log shipper, task runner (its containers keep running), manager (its event history
+ * flushed), API servers, store.
  * The data plane keeps serving: a new agent process listens beside it until it lets go.
  */
 export async function stopControlPlane(parts: ClusterParts): Promise<void> {
@@ -291,7 +292,7 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
   parts.manager?.stop()
-  await Promise.allSettled([...(parts.nodeUpdates ?? [])])
+  await Promise.allSettled([...(parts.nodeUpdates ?? []), flushEvents(parts)])
   for (const s of parts.servers) {
     s.closeAllConnections()
     await new Promise<void>((r) => s.close(() => r()))
@@ -299,6 +300,18 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.servers = []
   parts.store?.close()
   parts.store = null
+}
+
+/** The events told before the manager stopped reach the store's history (bounded: a store that hangs is left after 5 s). */
+async function flushEvents(parts: ClusterParts): Promise<void> {
+  const events = parts.manager?.events
+  if (!events) return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    events.flush().catch(() => undefined),
+    new Promise<void>((r) => { timer = setTimeout(r, 5_000) }),
+  ])
+  clearTimeout(timer)
 }
 
 /** Stop everything the cluster started; `keepRules`: the nft rules stay (stop without leaving). */
