@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { ConfigError } from '../base/errors.ts'
 import {
-  ChangeSet, OBJECT_KINDS, RESERVED_META_KEYS, WatchHub, checkRecord, deepFreeze, rethrowLater,
+  ChangeSet, OBJECT_KINDS, RESERVED_META_KEYS, WatchHub, checkMetaKey, checkObjectKind, checkRecord, deepFreeze, isThenable, rethrowLater,
   type ObjectKind, type ObjectRecords, type Store, type StoreEvent, type StoreKind, type StoreReader, type StoreTx,
   type TaskFilter, type Unsubscribe,
 } from './store.ts'
@@ -407,19 +407,8 @@ function maybe<T>(v: T | undefined, f: (v: T) => T): T | undefined {
   return v === undefined ? undefined : f(v)
 }
 
-function checkObjectKind(kind: unknown): void {
-  if (!(OBJECT_KINDS as readonly unknown[]).includes(kind)) throw new StoreError(`unknown object kind ${JSON.stringify(kind)}`)
-}
 
-function checkMetaKey(key: string): void {
-  if (typeof key !== 'string' || key === '') throw new StoreError('meta: key must be a non-empty string')
-  if (RESERVED_META_KEYS.includes(key)) throw new StoreError(`meta "${key}" is kept by the store itself`)
-}
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') &&
-    typeof (v as { then?: unknown }).then === 'function'
-}
 
 /** Makes sure `path` exists with mode 0600 (its directory 0700 when created), before SQLite opens it. */
 function createPrivateFile(path: string): void {

@@ -124,6 +124,23 @@ export interface Store extends StoreReader {
 /** Metadata keys the store keeps for itself; `setMeta` refuses them. */
 export const RESERVED_META_KEYS: readonly string[] = ['schema_version', 'revision', 'compacted_revision']
 
+/** Refuses a kind that is not one of OBJECT_KINDS (a caller's misuse, before any read or write). */
+export function checkObjectKind(kind: unknown): void {
+  if (!(OBJECT_KINDS as readonly unknown[]).includes(kind)) throw new StoreError(`unknown object kind ${JSON.stringify(kind)}`)
+}
+
+/** Refuses an empty metadata key and the store's own keys (RESERVED_META_KEYS). */
+export function checkMetaKey(key: string): void {
+  if (typeof key !== 'string' || key === '') throw new StoreError('meta: key must be a non-empty string')
+  if (RESERVED_META_KEYS.includes(key)) throw new StoreError(`meta "${key}" is kept by the store itself`)
+}
+
+/** Whether `fn` returned a Promise (or any thenable): transact refuses it, as its `fn` must be synchronous. */
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function'
+}
+
 /** Throws StoreError unless `record` has what the store indexes on. */
 export function checkRecord(kind: StoreKind, record: unknown): void {
   const bad = (field: string): never => {

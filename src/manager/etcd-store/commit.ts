@@ -19,10 +19,10 @@
 import type { Etcd3, IRequestOp } from 'etcd3'
 import { GRPCDeadlineExceededError, GRPCUnavailableError, isRecoverableError } from 'etcd3'
 import type { Clock } from '../../base/clock.ts'
-import { RESERVED_META_KEYS, checkRecord, type StoreKind, type StoreTx } from '../store.ts'
+import { RESERVED_META_KEYS, checkMetaKey, checkObjectKind, checkRecord, isThenable, type StoreKind, type StoreTx } from '../store.ts'
 import { NoQuorumError, StoreError } from '../store-errors.ts'
 import { encodeRev, type KeyLayout } from './keys.ts'
-import { TxView, checkObjectKind, makeReader, type LocalView, type TxWrite } from './view.ts'
+import { TxView, makeReader, type LocalView, type TxWrite } from './view.ts'
 import type { NodeRecord, ServiceRecord, TaskRecord } from '../../api/types.ts'
 import type { ObjectKind } from '../store.ts'
 
@@ -238,12 +238,4 @@ function runFn<T>(d: CommitDeps, fn: (tx: StoreTx) => T): Run<T> {
   }
 }
 
-function checkMetaKey(key: string): void {
-  if (typeof key !== 'string' || key === '') throw new StoreError('meta: key must be a non-empty string')
-  if (RESERVED_META_KEYS.includes(key)) throw new StoreError(`meta "${key}" is kept by the store itself`)
-}
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') &&
-    typeof (v as { then?: unknown }).then === 'function'
-}

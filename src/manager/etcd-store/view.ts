@@ -4,7 +4,7 @@
  * TxView, a transaction's writes on top of it. Reads are synchronous; records handed out are copies.
  */
 import {
-  ChangeSet, OBJECT_KINDS, type StoreEvent, type StoreKind, type StoreReader, type TaskFilter,
+  ChangeSet, checkObjectKind, type StoreEvent, type StoreKind, type StoreReader, type TaskFilter,
 } from '../store.ts'
 import { StoreConflictError, StoreError } from '../store-errors.ts'
 import { RECORD_KINDS, decodeRecord, decodeRev, sortKey, uniqueName, type KeyLayout } from './keys.ts'
@@ -229,9 +229,6 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
 
-export function checkObjectKind(kind: unknown): void {
-  if (!(OBJECT_KINDS as readonly unknown[]).includes(kind)) throw new StoreError(`unknown object kind ${JSON.stringify(kind)}`)
-}
 
 /** One write a transaction leaves: the final value of a key (undefined: deleted). */
 export interface TxWrite {
