@@ -12,10 +12,10 @@
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { labBrowser } from './ui/browser.ts'
 import { createLab, isRoot, type Lab, type LabNode } from '../lab/index.ts'
 import { MESH_BIN, REPO_ROOT, killAndReap, waitFor, type Proc } from '../support/procs.ts'
 import { parsePromText } from '../support/prom-text.ts'
@@ -136,13 +136,7 @@ t.test('/metrics: ingress counters move when traffic flows through a published p
 
 t.test('dashboard in headless Chromium: nodes, tasks, live scale without reload', async (t) => {
   // Chromium runs in the lab's underlay namespace (no way out), reaching the manager's API like any client.
-  const bin = mkdtempSync(join(tmpdir(), 'mesh-ui-'))
-  t.teardown(() => rmSync(bin, { recursive: true, force: true }))
-  const wrapper = join(bin, 'chromium')
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lab.labnet} /usr/bin/chromium "$@"\n`)
-  chmodSync(wrapper, 0o755)
-  const browser: Browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'], timeout: 120_000 })
-  t.teardown(() => browser.close())
+  const browser: Browser = await labBrowser(t, lab)
   // The session cookie is Secure: the URL `mesh ui login` prints is the API's own (HTTPS once 7947 is TLS).
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, ignoreHTTPSErrors: true })
   const first = await loginCode()

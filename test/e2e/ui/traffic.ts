@@ -6,10 +6,10 @@
  * test/artifacts/ui-traffic.png.
  */
 import type { Test } from 'tap'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { labBrowser } from './browser.ts'
 import { REPO_ROOT } from '../../support/procs.ts'
 import type { UiLab } from './context.ts'
 
@@ -18,13 +18,7 @@ const LOOP_S = 15
 
 export async function run(t: Test, ctx: UiLab): Promise<void> {
   const { lab, mgr } = ctx
-  const bin = mkdtempSync(join(tmpdir(), 'mesh-ui-traffic-'))
-  t.teardown(() => rmSync(bin, { recursive: true, force: true }))
-  const wrapper = join(bin, 'chromium')
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${lab.labnet} /usr/bin/chromium "$@"\n`)
-  chmodSync(wrapper, 0o755)
-  const browser: Browser = await chromium.launch({ executablePath: wrapper, args: ['--no-sandbox'], timeout: 120_000 })
-  t.teardown(() => browser.close())
+  const browser: Browser = await labBrowser(t, lab)
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, ignoreHTTPSErrors: true })
   const problems: string[] = []
   page.on('pageerror', (e) => problems.push(String(e)))
