@@ -16,7 +16,7 @@ import { jsonRequest } from '../../../src/api/index.ts'
 import { Etcd3 } from 'etcd3'
 import { readFileSync } from 'node:fs'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
-import { main } from '../../../mesh/main.ts'
+import { runMesh } from '../../support/cli.ts'
 import { startEtcd } from '../../support/etcd.ts'
 import { startFakeAgents } from '../../support/fake-agents.ts'
 import { testCsr } from '../../support/pki.ts'
@@ -36,18 +36,7 @@ const config = (o: Partial<Config['cluster']> = {}): Config => {
   }
 }
 
-async function mesh(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const write = process.stdout.write
-  process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
-  try {
-    const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) })
-    return { code, out, err }
-  } finally {
-    process.stdout.write = write
-  }
-}
+const mesh = runMesh
 
 t.test('a manager on an external etcd serves service create and service ls', async (t) => {
   const store = await openManagerStore(config({ init: true }), log)

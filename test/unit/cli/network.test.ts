@@ -10,7 +10,7 @@ import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import { main } from '../../../mesh/main.ts'
+import { runMesh } from '../../support/cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-cli-net-'))
 const store = openSqliteStore(':memory:')
@@ -32,18 +32,7 @@ t.teardown(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-async function mesh(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const write = process.stdout.write
-  process.stdout.write = ((s: string) => { out += s; return true }) as typeof process.stdout.write
-  try {
-    const code = await main(argv, { out: (s) => void (out += s), err: (s) => void (err += s) })
-    return { code, out, err }
-  } finally {
-    process.stdout.write = write
-  }
-}
+const mesh = runMesh
 
 t.test('create, ls, inspect, rm', async (t) => {
   const created = await mesh('network', 'create', '--label', 'team=a', '--attachable', '--opt', 'encrypted=false', 'webnet')
