@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { LabNode } from '../../lab/index.ts'
 import { waitFor } from '../../support/procs.ts'
-import { footprint, leftBehind } from './footprint.ts'
+import { expectNothingLeft, footprint } from './footprint.ts'
 import type { NetworksContext } from './context.ts'
 
 const HTTPD = (body: string) => ['sh', '-c', `mkdir -p /www && echo ${body} > /www/index.html && exec httpd -f -p 80 -h /www`]
@@ -138,13 +138,6 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
     await c.mesh(['service', 'rm', 'dnsapi'])
     for (const stack of ['dnsa', 'dnsb']) t.equal((await c.mesh(['stack', 'rm', stack], 120_000)).code, 0, `stack rm ${stack}`)
     await waitFor(async () => (await c.mesh(['network', 'rm', 'dnsfront'])).code === 0, 60_000, { intervalMs: 1000, what: 'network rm dnsfront' })
-    for (const [i, n] of nodes.entries()) {
-      const b = before[i] as Record<string, string>
-      const left = await waitFor(async () => {
-        const l = leftBehind(b, await footprint(n))
-        return Object.keys(l).length === 0 ? l : null
-      }, 30_000, { intervalMs: 1000, what: `${n.name}: nothing of the part's networks left` }).catch(async () => leftBehind(b, await footprint(n)))
-      t.same(left, {}, `${n.name}: no network, bridge, VXLAN device, route or rule of a network left`)
-    }
+    await expectNothingLeft(t, nodes, before, 'no network, bridge, VXLAN device, route or rule of a network left')
   })
 }

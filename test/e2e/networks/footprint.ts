@@ -1,4 +1,6 @@
+import type { Test } from 'tap'
 import type { LabNode } from '../../lab/index.ts'
+import { waitFor } from '../../support/procs.ts'
 
 /** What networks can leave on a node: Docker networks, mesh's links, routes, the nft table and DOCKER-USER. */
 export async function footprint(n: LabNode): Promise<Record<string, string>> {
@@ -29,4 +31,16 @@ export function leftBehind(before: Record<string, string>, after: Record<string,
     if (left.length > 0) out[k] = left
   }
   return out
+}
+
+/** Checks, on every node (bounded wait: 30 s each), that nothing of the part's networks is left (leftBehind). */
+export async function expectNothingLeft(t: Test, nodes: LabNode[], before: Record<string, string>[], what: string): Promise<void> {
+  for (const [i, n] of nodes.entries()) {
+    const b = before[i] as Record<string, string>
+    const left = await waitFor(async () => {
+      const l = leftBehind(b, await footprint(n))
+      return Object.keys(l).length === 0 ? l : null
+    }, 30_000, { intervalMs: 1000, what: `${n.name}: nothing of the part's networks left` }).catch(async () => leftBehind(b, await footprint(n)))
+    t.same(left, {}, `${n.name}: ${what}`)
+  }
 }

@@ -11,7 +11,7 @@
 import type { Test } from 'tap'
 import type { LabNode } from '../../lab/index.ts'
 import { waitFor } from '../../support/procs.ts'
-import { footprint, leftBehind } from './footprint.ts'
+import { expectNothingLeft, footprint } from './footprint.ts'
 import type { NetworksContext } from './context.ts'
 
 const SERVE = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
@@ -121,12 +121,5 @@ export async function run(t: Test, { c }: NetworksContext): Promise<void> {
       .catch((err: Error) => ({ code: 1, stderr: err.message }))
     t.equal(r.code, 0, `network rm ${n}`)
   }
-  for (const [i, n] of nodes.entries()) {
-    const b = before[i] as Record<string, string>
-    const left = await waitFor(async () => {
-      const l = leftBehind(b, await footprint(n))
-      return Object.keys(l).length === 0 ? l : null
-    }, 30_000, { intervalMs: 1000, what: `${n.name}: nothing of the part's networks left` }).catch(async () => leftBehind(b, await footprint(n)))
-    t.same(left, {}, `${n.name}: no Docker network, bridge, VXLAN device, route or rule left`)
-  }
+  await expectNothingLeft(t, nodes, before, 'no Docker network, bridge, VXLAN device, route or rule left')
 }
