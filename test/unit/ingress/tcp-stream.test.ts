@@ -108,8 +108,8 @@ both('idle timeout closes a silent connection (both sides)', async (t) => {
   s.write('x')
   await new Promise((r) => s.on('close', r))
   const ms = Date.now() - opened
-  t.ok(ms >= 140 && ms < 1500, `closed after ${ms} ms of silence`)
-  await until(() => backendClosed, 1000, 'backend side closed')
+  t.ok(ms >= 140, `closed after ${ms} ms of silence (idle timeout 150 ms)`)
+  await until(() => backendClosed, 10_000, 'backend side closed')
 })
 
 both('idle timeout is reset by traffic', async (t) => {

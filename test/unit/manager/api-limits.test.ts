@@ -20,7 +20,7 @@ t.teardown(() => store.close())
 const limits = { ...apiLimits(), headersTimeoutMs: 600, bodyTimeoutMs: 1200, idleTimeoutMs: 1600, maxConnections: 100, maxConnectionsPerSource: 60 }
 const api = await tlsApi(t, manager, { limits })
 const port = api.port
-const capped = await tlsApi(t, manager, { limits: { ...limits, headersTimeoutMs: 5000, maxConnections: 5, maxConnectionsPerSource: 3 } })
+const capped = await tlsApi(t, manager, { limits: { ...limits, headersTimeoutMs: 120_000, idleTimeoutMs: 120_000, maxConnections: 5, maxConnectionsPerSource: 3 } })
 const node = (await api.joinNode('w1', { addr: '10.0.0.2' })).tls
 const admin = api.admin
 
@@ -30,6 +30,8 @@ const admin = api.admin
  */
 interface Raw {
   socket: tls.TLSSocket
+  /** Resolves when the TLS handshake is done (the server accepted and counted the connection). */
+  connected: Promise<void>
   received: () => string
   closed: Promise<number>
 }
@@ -42,16 +44,21 @@ function raw(p: number, first: string, o: { localAddress?: string; as?: ClientTl
   let text = ''
   socket.on('data', (d) => { text += d.toString() })
   socket.on('error', () => {})
-  socket.once('secureConnect', () => { started = Date.now() })
+  const connected = new Promise<void>((resolve) => socket.once('secureConnect', () => { started = Date.now(); resolve() }))
   socket.write(first)
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - started)))
-  return { socket, received: () => text, closed }
+  return { socket, connected, received: () => text, closed }
 }
 
 /** Keep writing `chunk` every `ms` until the socket closes (a client that sends its body or head slowly). */
 function drip(c: Raw, chunk: string, ms: number): void {
   const timer = setInterval(() => { if (!c.socket.destroyed) c.socket.write(chunk) }, ms)
   void c.closed.then(() => clearInterval(timer))
+}
+
+/** Whether `c` is still open (it is left open). */
+async function stillOpen(c: Raw): Promise<boolean> {
+  return (await Promise.race([c.closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 10))])) === Infinity
 }
 
 /** Resolves with the close time, or with Infinity if still open after `ms` (then the socket is destroyed). */
@@ -115,13 +122,16 @@ t.test('40 slow unauthenticated clients with 1 MB bodies are closed; an authenti
   const info = await jsonRequest(api.target(admin), { method: 'GET', path: '/v1/info', timeoutMs: 2000 })
   t.equal(info.status, 200, 'an authenticated request is answered while the slow clients wait')
 
-  const times = await Promise.all(clients.map((c) => closedWithin(c, 4000)))
-  t.ok(times.slice(0, 20).every((ms) => ms < 500), `refused clients closed at once (${Math.max(...times.slice(0, 20))} ms)`)
-  t.ok(clients.slice(0, 20).every((c) => c.received().startsWith('HTTP/1.1 401')), 'each got 401')
-  t.ok(times.slice(20).every((ms) => ms < 2500), `slow heads closed after the head timeout (${Math.max(...times.slice(20))} ms)`)
-  const slowBody = await closedWithin(authed, 4000)
-  t.ok(slowBody >= 1100 && slowBody < 3000, `a slow body is closed after the body timeout (${slowBody} ms)`)
-  t.ok(Date.now() - started < 4500)
+  // Bounds here are generous on purpose (no timing goal in a test; a loaded CI machine is slow): what is asserted is
+  // that the server closed each connection itself, and why; the milliseconds are printed.
+  const times = await Promise.all(clients.map((c) => closedWithin(c, 20_000)))
+  t.ok(times.every((ms) => ms !== Infinity), 'the server closed every slow client')
+  t.comment(`refused clients closed after ${Math.max(...times.slice(0, 20))} ms at most; slow heads after ${Math.max(...times.slice(20))} ms at most (head timeout ${limits.headersTimeoutMs} ms)`)
+  t.ok(clients.slice(0, 20).every((c) => c.received().startsWith('HTTP/1.1 401')), 'each refused client got 401')
+  t.ok(clients.slice(20).every((c) => !/^HTTP\/1\.1 2/.test(c.received())), 'no slow head got an answer')
+  const slowBody = await closedWithin(authed, 20_000)
+  t.ok(slowBody !== Infinity && slowBody >= limits.bodyTimeoutMs - 100, `a slow body is closed after the body timeout (${slowBody} ms)`)
+  t.comment(`the whole test took ${Date.now() - started} ms`)
 })
 
 t.test('streaming routes are exempt from the body and idle timeouts', async (t) => {
@@ -130,7 +140,7 @@ t.test('streaming routes are exempt from the body and idle timeouts', async (t) 
   const events = raw(port, 'GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n', { as: admin })
   const sse = raw(port, 'GET /v1/ui/stream HTTP/1.1\r\nHost: x\r\n\r\n', { as: admin })
   const plain = raw(port, 'GET /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n', { as: admin })
-  t.equal(await closedWithin(plain, 4000) < 3000, true, 'a request that never finishes its body is closed')
+  t.not(await closedWithin(plain, 20_000), Infinity, 'a request that never finishes its body is closed')
   t.equal(await closedWithin(watch, 3500), Infinity, 'the watch stream stays open past the idle timeout')
   t.match(watch.received(), /^HTTP\/1.1 200/)
   for (const [name, c] of [['events', events], ['dashboard SSE', sse]] as const) {
@@ -141,16 +151,19 @@ t.test('streaming routes are exempt from the body and idle timeouts', async (t) 
 
 t.test('connections are capped per source address and overall', async (t) => {
   const idle = (from: string): Raw => raw(capped.port, 'GET /v1/info HTTP/1.1\r\nHost: x\r\n', { localAddress: from, as: admin })
+  // The capped server's head and idle timeouts are 2 minutes: a connection closed within the 20 s waited here was
+  // closed by the cap. The ones let in are checked to be open still when the refused one has closed.
   const first = [idle('127.0.0.1'), idle('127.0.0.1'), idle('127.0.0.1')]
-  await new Promise((r) => setTimeout(r, 100))
+  await Promise.all(first.map((c) => c.connected))
   const extra = idle('127.0.0.1')
-  t.ok(await closedWithin(extra, 400) < 400, 'the 4th connection from one address is closed at once')
+  t.not(await closedWithin(extra, 20_000), Infinity, 'the 4th connection from one address is closed')
   t.match(extra.received(), '', 'without an answer')
+  t.ok((await Promise.all(first.map(stillOpen))).every(Boolean), 'the first three stay open')
   const other = [idle('127.0.0.2'), idle('127.0.0.2')]
-  await new Promise((r) => setTimeout(r, 100))
-  const stillOpen = await Promise.race([(other[0] as Raw).closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 100))])
-  t.equal(stillOpen, Infinity, 'another address still gets in')
+  await Promise.all(other.map((c) => c.connected))
+  t.ok((await Promise.all(other.map(stillOpen))).every(Boolean), 'another address still gets in')
   const over = idle('127.0.0.3')
-  t.ok(await closedWithin(over, 400) < 400, 'the connection past maxConnections is closed at once')
+  t.not(await closedWithin(over, 20_000), Infinity, 'the connection past maxConnections is closed')
+  t.ok((await Promise.all([...first, ...other].map(stillOpen))).every(Boolean), 'the five let in stay open')
   for (const c of [...first, ...other]) c.socket.destroy()
 })
