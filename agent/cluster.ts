@@ -5,8 +5,8 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
-import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
+import { KekFile, Manager, newClusterId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { createNodeKeyAndCsr, isDnsName, type ClusterCa } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
@@ -16,6 +16,9 @@ import {
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import { openManagerStore } from './manager-store.ts'
+import {
+  bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, requestMemberGrant, startManagedEtcd, type ManagedEtcd,
+} from './etcd-member.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
@@ -75,6 +78,11 @@ export function logEvent(log: Logger, e: GossipEvent): void {
 
 export interface ClusterParts {
   store: Store | null
+  /**
+   * The manager's own etcd member (`--store etcd`, a manager-token join), stopped after the store. The hook for
+   * leader election: its `client` is a client of this member (src/manager/etcd LeaderElection takes one).
+   */
+  etcd?: ManagedEtcd | null
   manager: Manager | null
   servers: http.Server[]
   link: WorkerLink | null
@@ -103,8 +111,43 @@ export interface ClusterParts {
 export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
   const storePath = managerDbPath(config.dataDir)
-  if (c.init || existsSync(storePath) || c.store !== '') {
-    const store = await openManagerStore(config, log)
+  if (hasManagedMember(config.dataDir)) {
+    // A manager of a managed etcd restarting: its member restarts from the data dir (it ignores every --initial-* flag).
+    parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'restart' } })
+    return openManager(config, log, parts)
+  }
+  if (c.store === 'etcd') {
+    if (!c.init) throw new ConfigError(`--store etcd: ${config.dataDir} holds no etcd member yet; start the first manager with --init, join others with the manager token`)
+    // A new cluster on a managed etcd: its id and root first (the member's certificate), then the member, then the store.
+    const clusterId = newClusterId()
+    const boot = await bootstrapCluster(config, clusterId)
+    parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'init' }, tls: boot.tls, clusterToken: clusterId })
+    return openManager(config, log, parts, { clusterId, ca: boot.ca })
+  }
+  if (c.init || existsSync(storePath) || c.store !== '') return openManager(config, log, parts)
+  if (!c.token && !hasIdentity(config.dataDir)) return null
+  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
+  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
+  const seed = apiSeed || config.gossip.join[0] || ''
+  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
+  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
+  const id = await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
+  if (id.role !== 'manager') return null
+  // Joined with the manager token (or a manager whose member never started): ask for an etcd member, start it in
+  // join mode, and run the manager on it like the first one. The worker link gives way to the manager's own.
+  const grant = await requestMemberGrant(config)
+  if (keepGrantedKek(config.dataDir, grant.grant)) log.child({ sub: 'manager' }).info('the vault\'s key-encryption key was received from the cluster')
+  parts.link = null
+  parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'join', initialCluster: grant.initialCluster }, tls: grant.tls, clusterToken: grant.clusterToken })
+  return openManager(config, log, parts)
+}
+
+/** The manager on its store (SQLite, the own etcd member, or an external etcd), initialised; its gossip keyring. */
+async function openManager(config: Readonly<Config>, log: Logger, parts: ClusterParts, bootstrap?: { clusterId: string; ca: ClusterCa }): Promise<GossipKeyring | null> {
+  const c = config.cluster
+  {
+    const store = await openManagerStore(config, log, parts.etcd ?? null)
     parts.store = store
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
@@ -118,9 +161,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
       ...(c.certExpiryMs !== undefined ? { certLifetimeMs: c.certExpiryMs } : {}),
       // Tags are pinned to digests by asking their registry; plain HTTP where this node's engine allows it.
       resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
+      ...(parts.etcd ? { members: managerMembers(parts.etcd) } : {}),
     })
     parts.manager = manager
-    parts.init = await manager.init({ autolock: c.autolock })
+    parts.init = await manager.init({ autolock: c.autolock, ...(bootstrap ? { bootstrap } : {}) })
     if (c.autolock && !parts.init.created) log.child({ sub: 'manager' }).warn('--autolock applies to a new cluster only: this manager keeps its vault as it is')
     if (vault.locked) log.child({ sub: 'manager' }).warn('the manager is locked (autolock): it answers nothing until mesh unlock')
     if (parts.init.tokensChanged) {
@@ -131,15 +175,6 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     })
     return ring ? { version: ring.version, keys: ring.keys } : null
   }
-  if (!c.token && !hasIdentity(config.dataDir)) return null
-  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
-  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
-  const seed = apiSeed || config.gossip.join[0] || ''
-  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
-  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
-  await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
-  return null
 }
 
 const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => l[level](fields ?? {}, msg)
@@ -300,6 +335,8 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.servers = []
   parts.store?.close()
   parts.store = null
+  await parts.etcd?.stop() // after the store: its last writes went through this member
+  parts.etcd = null
 }
 
 /** The events told before the manager stopped reach the store's history (bounded: a store that hangs is left after 5 s). */

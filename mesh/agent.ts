@@ -30,6 +30,8 @@ interface AgentOpts {
   storeCa?: string
   storeCert?: string
   storeKey?: string
+  etcdClientPort?: string
+  etcdPeerPort?: string
   token?: string
   tokenFile?: string
   manager?: string
@@ -63,7 +65,9 @@ export function agentCommand(): Command {
     .option('--overlay-range <cidr>', `the cluster's overlay range, split into one /${DEFAULT_SUBNET_PREFIX} per node (default ${DEFAULT_OVERLAY_RANGE})`)
     .option('--init', 'create a new cluster with this node as its first manager (prints the join tokens)')
     .option('--autolock', 'with --init: lock the manager (prints an unlock key once); after a restart it answers nothing until `mesh unlock`')
-    .option('--store <etcd://host:port[,host:port…]>', 'managers: keep the cluster\'s state in this external etcd 3.4 cluster instead of SQLite in the data dir (docs/operations.md)')
+    .option('--store <etcd|etcd://host:port[,host:port…]>', 'managers: keep the cluster\'s state in etcd instead of SQLite in the data dir: `etcd` = a member this agent runs (several managers), etcd://… = an external etcd 3.4 cluster (docs/operations.md)')
+    .option('--etcd-client-port <port>', 'with --store etcd: the own etcd member\'s client port (default 2379)')
+    .option('--etcd-peer-port <port>', 'with --store etcd or a manager-token join: the own etcd member\'s peer port (default 2380)')
     .option('--store-ca <file>', 'with --store: the etcd CA certificate (PEM); the members are reached over https')
     .option('--store-cert <file>', 'with --store: a client certificate (PEM) for an etcd with --client-cert-auth')
     .option('--store-key <file>', 'with --store: the client certificate\'s key (PEM)')
@@ -159,6 +163,11 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.storeCa !== undefined) cluster.storeCa = o.storeCa
   if (o.storeCert !== undefined) cluster.storeCert = o.storeCert
   if (o.storeKey !== undefined) cluster.storeKey = o.storeKey
+  for (const [flag, v, key] of [['--etcd-client-port', o.etcdClientPort, 'etcdClientPort'], ['--etcd-peer-port', o.etcdPeerPort, 'etcdPeerPort']] as const) {
+    if (v === undefined) continue
+    if (!/^\d+$/.test(v)) throw new ConfigError(`${flag} "${v}": want a port number`)
+    cluster[key] = Number(v)
+  }
   if (o.token !== undefined) cluster.token = o.token
   if (o.tokenFile !== undefined) cluster.token = readSecretFile(`--token-file ${o.tokenFile}`, o.tokenFile, read)
   if (o.manager !== undefined) cluster.manager = o.manager

@@ -83,10 +83,15 @@ export interface ClusterConfig {
    */
   autolock: boolean
   /**
-   * Managers: where the cluster's state lives. '' (default): SQLite in `<data-dir>/manager.db`. `etcd://HOST:PORT[,…]`
-   * (optionally `/prefix`): an external etcd 3.4 cluster (docs/operations.md, "External etcd").
+   * Managers: where the cluster's state lives. '' (default): SQLite in `<data-dir>/manager.db`. `etcd`: an etcd
+   * member this agent runs itself under `<data-dir>/etcd` (several managers: docs/operations.md, "Running 3
+   * managers"). `etcd://HOST:PORT[,…]` (optionally `/prefix`): an external etcd 3.4 cluster ("External etcd").
    */
   store: string
+  /** Managers with `store: 'etcd'`: the own etcd member's client port (on the advertise address and 127.0.0.1). Default 2379. */
+  etcdClientPort: number
+  /** Managers with `store: 'etcd'`: the own etcd member's peer port (on the advertise address). Default 2380. */
+  etcdPeerPort: number
   /** With an etcd store: the etcd CA certificate (PEM file); set, the members are reached over https. Default ''. */
   storeCa: string
   /** With an etcd store: a client certificate and its key (PEM files) for etcd's --client-cert-auth. Default ''. */
@@ -112,7 +117,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
     cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false,
-      store: '', storeCa: '', storeCert: '', storeKey: '',
+      store: '', storeCa: '', storeCert: '', storeKey: '', etcdClientPort: 2379, etcdPeerPort: 2380,
       defaultAddrPool: DEFAULT_ADDR_POOL, defaultAddrPoolMaskLength: DEFAULT_ADDR_POOL_MASK_LENGTH },
   }
 }
@@ -320,10 +325,14 @@ function validate(c: Config): void {
   for (const f of ['store', 'storeCa', 'storeCert', 'storeKey'] as const) {
     if (typeof cl[f] !== 'string') throw new ConfigError(`cluster.${f}: want a string`)
   }
-  if (cl.store !== '' && !cl.store.startsWith('etcd://')) {
-    throw new ConfigError(`--store ${JSON.stringify(cl.store)}: want etcd://HOST:PORT[,HOST:PORT…] (leave it out for SQLite)`)
+  if (cl.store !== '' && cl.store !== 'etcd' && !cl.store.startsWith('etcd://')) {
+    throw new ConfigError(`--store ${JSON.stringify(cl.store)}: want etcd (a member this manager runs) or etcd://HOST:PORT[,HOST:PORT…] (leave it out for SQLite)`)
   }
-  if (cl.store === '' && (cl.storeCa || cl.storeCert || cl.storeKey)) throw new ConfigError('--store-ca, --store-cert and --store-key go with --store etcd://…')
+  if (!cl.store.startsWith('etcd://') && (cl.storeCa || cl.storeCert || cl.storeKey)) throw new ConfigError('--store-ca, --store-cert and --store-key go with --store etcd://… (a managed etcd uses the cluster CA)')
+  for (const f of ['etcdClientPort', 'etcdPeerPort'] as const) {
+    if (!Number.isInteger(cl[f]) || cl[f] < 1 || cl[f] > 65535) throw new ConfigError(`cluster.${f} ${cl[f]}: must be 1-65535`)
+  }
+  if (cl.etcdClientPort === cl.etcdPeerPort) throw new ConfigError(`--etcd-client-port and --etcd-peer-port must differ (both ${cl.etcdClientPort})`)
   if (cl.store !== '' && cl.token) throw new ConfigError('--store is where a manager keeps the cluster\'s state; a node joining with --token takes none')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

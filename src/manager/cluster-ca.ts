@@ -84,9 +84,9 @@ export class ClusterAuthority {
    * Creates the root and join secrets when the store has none (a new cluster, or one made before the PKI).
    * Returns true when it created them (the join tokens changed).
    */
-  async ensure(clusterId: string, certLifetimeMs?: number): Promise<boolean> {
+  async ensure(clusterId: string, certLifetimeMs?: number, premade?: ClusterCa): Promise<boolean> {
     if (this.#store.getMeta(CA_KEY) && this.#store.getMeta(SECRETS_KEY)) return false
-    const ca = await createClusterCa({ clusterId, now: this.#now() })
+    const ca = premade ?? await createClusterCa({ clusterId, now: this.#now() })
     const secrets = newJoinSecrets()
     const created = await this.#store.transact((tx) => {
       if (tx.getMeta(CA_KEY) && tx.getMeta(SECRETS_KEY)) return false

@@ -51,7 +51,7 @@
  * Never. The manager never talks to Docker, a registry, WireGuard, nftables or gossip itself (the agent wires those), and no
  * data-plane folder (gossip, overlay, runtime, catalog, ingress, dns) imports it.
  */
-export { Manager, newId, type CertificateNames, type JoinResult, type ManagerOptions } from './manager.ts'
+export { Manager, newClusterId, newId, type CertificateNames, type JoinResult, type ManagerOptions } from './manager.ts'
 export { ClusterAuthority, type AdminClient, type CaStatus, type CaTrust } from './cluster-ca.ts'
 export { serverTlsOptions, type ServerTls } from './http/tls.ts'
 export { authenticate, type Caller } from './http/auth.ts'
@@ -84,8 +84,9 @@ export { KekFile, MemoryKeyFile, vaultDir, type KekContent, type KeyFile } from 
 export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
 export { AlwaysLeader, type Leadership } from './leadership.ts'
+export { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth } from './manager-members.ts'
 export {
   addMember, defaultEtcdTiming, etcdClient, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, memberConfig, memberTlsFiles,
-  removeMember, waitReady, writeMemberTls,
-  type EtcdTiming, type MemberConfig, type MemberTls, type StartMode,
+  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, waitReady, writeMemberTls,
+  type EtcdTiming, type InitialMember, type MemberConfig, type MemberTls, type StartMode,
 } from './etcd/index.ts'

@@ -41,6 +41,9 @@ import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNod
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 import { TrafficAggregator } from './traffic.ts'
 import { trafficLimits } from '../config/traffic.ts'
+import { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers } from './manager-members.ts'
+import { MEMBER_CERT_NAME, peerUrl } from './etcd/config.ts'
+import type { ClusterCa } from '../pki/index.ts'
 
 /**
  * The manager's controller: the only writer of desired state. API requests become one store transaction each
@@ -95,6 +98,11 @@ export interface ManagerOptions {
   vault?: SecretVault
   /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
   secretValue?: SecretValueReader
+  /**
+   * The managers' own etcd members (manager-members.ts), given by the agent when it runs a managed etcd
+   * (`--store etcd`). Default none: the cluster has one manager, and a manager-token join or a promote is refused.
+   */
+  members?: ManagerMembers
 }
 
 export interface JoinResult {
@@ -140,6 +148,7 @@ export class Manager {
   readonly secrets: SecretObjects
   /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
   readonly #ownVault: boolean
+  readonly #members: ManagerMembers | undefined
 
   /** The whole store as a backup file, read at one revision (backup/); `kek`: the KEK to put in it too. */
   backup(o: { kek?: KekContent } = {}): { header: BackupHeader; bytes: Buffer } {
@@ -178,6 +187,7 @@ export class Manager {
     this.resolveImage = o.resolveImage
     this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
     this.#ownVault = o.vault !== undefined
+    this.#members = o.members
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
@@ -202,8 +212,10 @@ export class Manager {
    * First start of a cluster: cluster id, store epoch (made if missing), root CA and join secrets (kept if they exist; a store made before the
    * PKI gets its CA here, and its old MESHTKN-1 tokens stop working: `tokensChanged`), and the secret vault.
    */
-  async init(o: { autolock?: boolean } = {}): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean; unlockKey?: string }> {
-    const fresh = newClusterId()
+  async init(o: { autolock?: boolean; bootstrap?: { clusterId: string; ca: ClusterCa } } = {}): Promise<{ clusterId: string; created: boolean; tokensChanged: boolean; unlockKey?: string }> {
+    // `bootstrap`: a new cluster's id and root made before its store existed (the managed etcd's first member
+    // needs a certificate of the root before the store can open); used only when the store holds no cluster yet.
+    const fresh = o.bootstrap?.clusterId ?? newClusterId()
     const epoch = randomEpoch()
     const r = await this.#store.transact((tx) => {
       // The store epoch (epoch.ts): made with the store, or now for a store from before epochs.
@@ -213,7 +225,7 @@ export class Manager {
       tx.setMeta('cluster_id', fresh)
       return { clusterId: fresh, created: true }
     })
-    const tokensChanged = await this.ca.ensure(r.clusterId, this.#certLifetimeMs)
+    const tokensChanged = await this.ca.ensure(r.clusterId, this.#certLifetimeMs, r.created ? o.bootstrap?.ca : undefined)
     // The vault: made with a new store (`autolock`: its unlock key is returned, to be shown once), else loaded or locked.
     let unlockKey: string | undefined
     try {
@@ -367,6 +379,7 @@ export class Manager {
     const role = this.joinRole(o.token)
     if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     checkNodeName(o.hostname)
+    if (role === 'manager' && !this.#members) throw singleManagerRefusal(o.hostname)
     const r = await this.#register({ csr: o.csr }, role, (nodes, id, now) => joinedNode(nodes, o, role, id, now))
     this.#log('info', 'node joined', { node: r.node.hostname, role: r.node.role, id: r.node.id })
     return r
@@ -454,6 +467,9 @@ export class Manager {
   async updateNode(idOrName: string, o: { availability?: Availability; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }): Promise<NodeRecord> {
     if (o.availability && !['active', 'pause', 'drain'].includes(o.availability)) throw bad(`availability "${o.availability}" must be active, pause or drain`)
     if (o.role && !['manager', 'worker'].includes(o.role)) throw bad(`role "${o.role}" must be manager or worker`)
+    const before = this.#store.getNode(idOrName)
+    if (before && o.role === 'manager' && before.role !== 'manager' && !this.#members) throw singleManagerRefusal(before.hostname)
+    if (before && o.role === 'worker' && before.role === 'manager') await this.#leaveManagers(before, 'demote')
     return this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
       if (!n) throw notFound(`node "${idOrName}" not found`)
@@ -469,6 +485,8 @@ export class Manager {
   }
 
   async removeNode(idOrName: string, force: boolean): Promise<void> {
+    const before = this.#store.getNode(idOrName)
+    if (before?.role === 'manager' && !(before.state === 'ready' && !force)) await this.#leaveManagers(before, 'remove')
     const id = await this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
       if (!n) throw notFound(`node "${idOrName}" not found`)
@@ -479,6 +497,42 @@ export class Manager {
       return n.id
     })
     await this.ca.settled(id) // a removed node no longer holds up a CA rotation
+  }
+
+  /**
+   * A manager node stops being one (demote, rm): refused for the last manager, and, with a managed etcd, when
+   * removing its member would cost the remaining members their quorum; else its etcd member is removed first (the
+   * store's own write that follows still has its quorum).
+   */
+  async #leaveManagers(node: NodeRecord, what: 'demote' | 'remove'): Promise<void> {
+    checkNotLastManager(this.#store.listNodes(), node, what)
+    if (!this.#members) return
+    const refusal = quorumRefusal(await this.#members.health(), node.hostname)
+    if (refusal) throw new RequestRefusedError('MESH_ERR_CONFLICT', refusal)
+    if (await this.#members.remove(node.hostname)) this.#log('info', 'etcd member removed', { node: node.hostname })
+  }
+
+  /** Whether this cluster's managers run their own etcd members (`--store etcd`): it can have several managers. */
+  get managedEtcd(): boolean {
+    return this.#members !== undefined
+  }
+
+  /**
+   * A manager node asks for its etcd member (after a manager-token join or a promote; again after a crash between
+   * add and start: adding is idempotent): a member certificate for its CSR from the cluster CA, `member add` for
+   * its peer URL (its registered address, `peerPort`), and the vault's KEK as this manager's file keeps it.
+   */
+  async grantEtcdMember(node: NodeRecord, o: { csr: string; peerPort: number }): Promise<EtcdMemberGrant> {
+    if (node.role !== 'manager') throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${node.hostname}" is not a manager (mesh node promote ${node.hostname})`)
+    if (!this.#members) throw singleManagerRefusal(node.hostname)
+    if (!Number.isInteger(o.peerPort) || o.peerPort < 1 || o.peerPort > 65535) throw bad(`peer port ${o.peerPort}: must be 1-65535`)
+    const certificate = await this.ca.issue(o.csr, {
+      nodeId: node.id, role: 'manager', clusterId: this.clusterInfo().clusterId, ipSans: [...new Set([node.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME],
+    })
+    const initialCluster = await this.#members.add({ name: node.hostname, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
+    this.#log('info', 'etcd member added', { node: node.hostname, members: initialCluster.length })
+    const kek = this.vault.kekContent()
+    return { certificate, ca: this.ca.trust().roots, initialCluster, clusterToken: this.clusterInfo().clusterId, ...(kek ? { kek } : {}) }
   }
 
   // ---- services ------------------------------------------------------------------------------------------

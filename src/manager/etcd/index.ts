@@ -37,5 +37,5 @@ export { effectiveMode, formatInitialCluster, type InitialMember, memberArgs, re
 export { LeaderElection, type LeaderElectionOptions } from './leader.ts'
 export { LogRing } from './log-ring.ts'
 export { EtcdMember, type EtcdMemberOptions, type MemberEvent } from './member.ts'
-export { addMember, initialCluster, listMembers, type MemberInfo, removeMember } from './membership.ts'
+export { addMember, initialCluster, listMembers, memberHealth, type MemberInfo, removeMember } from './membership.ts'
 export { issueMemberTls, type MemberCertIssuer, type MemberTls, type MemberTlsFiles, memberTlsFiles, writeMemberTls } from './tls.ts'

@@ -1,6 +1,8 @@
 import type { Etcd3 } from 'etcd3'
 import { EtcdMemberError } from './errors.ts'
 import type { InitialMember } from './flags.ts'
+import { etcdClient } from './client.ts'
+import type { MemberTls } from './tls.ts'
 
 /** A member as etcd lists it. A member added but not started yet has no name. */
 export interface MemberInfo {
@@ -75,4 +77,27 @@ async function reconfigure<T>(change: () => Promise<T>, what: string, retryMs = 
     }
     await new Promise((r) => setTimeout(r, 500))
   }
+}
+
+/**
+ * Every member and whether it answers a status call now, each asked on its own client URL (not loopback, which
+ * every member also listens on: that would ask the local member for each), bounded by `timeoutMs`. A member added
+ * but not started yet has no name and never answers.
+ */
+export async function memberHealth(client: Etcd3, tls: MemberTls, o: { timeoutMs?: number } = {}): Promise<{ name: string; reachable: boolean }[]> {
+  const members = await listMembers(client)
+  return Promise.all(members.map(async (m) => {
+    const urls = m.clientUrls.filter((u) => !u.startsWith('https://127.0.0.1:'))
+    const endpoints = urls.length > 0 ? urls : m.clientUrls
+    if (endpoints.length === 0) return { name: m.name, reachable: false }
+    const probe = etcdClient({ endpoints, tls, callTimeoutMs: o.timeoutMs ?? 2000, dialTimeoutMs: o.timeoutMs ?? 2000 })
+    try {
+      await probe.maintenance.status()
+      return { name: m.name, reachable: true }
+    } catch {
+      return { name: m.name, reachable: false }
+    } finally {
+      probe.close()
+    }
+  }))
 }

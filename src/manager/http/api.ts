@@ -31,6 +31,7 @@ import { mountBackup } from './backup-api.ts'
 import { dockerApi, hostFacts } from '../dockerapi/index.ts'
 import { DEFAULT_API_PORT } from '../../config/index.ts'
 import { mountTraffic } from './traffic-api.ts'
+import { mountEtcdMember } from './etcd-member-api.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -226,6 +227,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const certificate = await m.renew(c.node, c.role, { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
     res.json({ certificate, ca: m.ca.trust().roots })
   })
+  mountEtcdMember(app, m)
   /** A node applied gossip keyring `version` (the key rotation waits for every ready node's ack). */
   app.post('/v1/agent/gossip-keys', requireNode, (req, res) => {
     const { version } = body<{ version: unknown }>(req)

@@ -1,0 +1,75 @@
+import type { NodeRecord } from '../api/types.ts'
+import type { InitialMember } from './etcd/flags.ts'
+import type { KekContent } from './vault/key-file.ts'
+import { RequestRefusedError } from './request-refused.ts'
+
+/**
+ * Managers and their etcd members (issue 15 items 2 and 8): the rules a manager applies when a node becomes a
+ * manager (a manager-token join, `mesh node promote`) or stops being one (`mesh node demote`, `mesh node rm`).
+ *
+ * With a managed etcd (`mesh agent --init --store etcd`) every manager runs one etcd member, named by its hostname;
+ * the agent's wiring gives the Manager a `ManagerMembers` over its own member's client. Without one (SQLite, or an
+ * external `--store etcd://…`) the cluster has one manager, and making a second is refused with the way to move.
+ * Pure rules here (which refusal, quorum arithmetic); the etcd calls live behind the role.
+ */
+
+/** The cluster's etcd members as the manager changes them (src/manager/etcd membership, behind the agent's wiring). */
+export interface ManagerMembers {
+  /** `member add` for a new manager's peer URL; the `--initial-cluster` its member starts with. */
+  add(o: { name: string; peerUrl: string }): Promise<InitialMember[]>
+  /** `member remove` by name; false when no such member is listed (a removal retried). */
+  remove(name: string): Promise<boolean>
+  /** Every member, and whether it answers now (a bounded status call to each). */
+  health(): Promise<MemberHealth[]>
+}
+
+export interface MemberHealth {
+  readonly name: string
+  readonly reachable: boolean
+}
+
+/** What a new manager gets over mutual TLS (`POST /v1/agent/etcd-member`): everything to start its member. */
+export interface EtcdMemberGrant {
+  /** The member certificate (PEM chain) for the CSR it sent: CN = its node id, the pinned member name as DNS SAN. */
+  certificate: string
+  /** The cluster CA roots (PEM). */
+  ca: string[]
+  /** `--initial-cluster`: every member, this one included. */
+  initialCluster: InitialMember[]
+  /** `--initial-cluster-token`: the cluster id. */
+  clusterToken: string
+  /** The vault's key-encryption key as the granting manager's file keeps it (sealed by the unlock key with autolock). */
+  kek?: KekContent
+}
+
+/** The line a cluster that cannot run a second manager answers (SQLite or an external etcd). */
+export function singleManagerRefusal(hostname: string): RequestRefusedError {
+  return new RequestRefusedError('MESH_ERR_CONFLICT', `node "${hostname}": this cluster's managers do not run their own etcd (SQLite or --store etcd://…), ` +
+    'so it has one manager; to run several, start a cluster with mesh agent --init --store etcd and move the state over with ' +
+    'mesh manager backup / mesh manager restore (docs/operations.md, "Running 3 managers")')
+}
+
+/** Refuses taking `node` out of the managers when it is the last one (docker: "attempting to demote the last manager"). */
+export function checkNotLastManager(nodes: readonly NodeRecord[], node: NodeRecord, what: 'demote' | 'remove'): void {
+  if (node.role !== 'manager') return
+  const others = nodes.filter((n) => n.role === 'manager' && n.id !== node.id)
+  if (others.length === 0) {
+    throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${node.hostname}" is the last manager: cannot ${what} it (promote another node first)`)
+  }
+}
+
+/**
+ * Whether removing member `name` would leave fewer than a quorum of the remaining members reachable (etcd itself
+ * would then refuse or lose the cluster): after the removal, (remaining / 2) + 1 of the remaining members must answer.
+ * Null when the removal may go ahead (also when `name` is no member: nothing to remove).
+ */
+export function quorumRefusal(members: readonly MemberHealth[], name: string): string | null {
+  if (!members.some((m) => m.name === name)) return null
+  const remaining = members.filter((m) => m.name !== name)
+  if (remaining.length === 0) return null // the last member: checkNotLastManager refuses it before this
+  const quorum = Math.floor(remaining.length / 2) + 1
+  const reachable = remaining.filter((m) => m.reachable).length
+  if (reachable >= quorum) return null
+  return `node "${name}": removing its etcd member would leave ${reachable} of ${remaining.length} managers reachable, fewer than a quorum (${quorum}); ` +
+    'bring the unreachable managers back first'
+}
