@@ -14,6 +14,7 @@ import { FakeClock } from '../../support/fake-clock.ts'
 import { HttpManagerTransport, WorkerLink, identityPath, readIdentity, readNodeTls } from '../../../src/worker/index.ts'
 import { jsonRequest, managerCertificateCheck, type ClientTls } from '../../../src/api/index.ts'
 import { testCsr, testKey, tlsApi } from '../../support/pki.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
 const running = { state: 'running' as const, message: 'started', timestamp: 1 }
@@ -23,7 +24,8 @@ interface Reply { status: number; body: Record<string, unknown> | null }
 async function setup(t: Test) {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-joinid-'))
   const store = openSqliteStore(join(dir, 'manager.db'))
-  const m = new Manager({ store, clock: new FakeClock() })
+  // Managers with their own etcd members (faked): a manager token joins a manager (a SQLite cluster refuses it).
+  const m = new Manager({ store, clock: new FakeClock(), members: new FakeMembers({ name: 'node1', peerUrl: 'https://192.168.77.11:2380' }) })
   await m.init()
   t.teardown(() => {
     m.stop()
