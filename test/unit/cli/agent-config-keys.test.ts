@@ -40,6 +40,8 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--store-ca': [['/etc/mesh/ca.pem', '--store', 'etcd://10.0.0.7:2379'], { cluster: { storeCa: '/etc/mesh/ca.pem', store: 'etcd://10.0.0.7:2379' } }],
   '--store-cert': [['/etc/mesh/c.pem', '--store', 'etcd://10.0.0.7:2379'], { cluster: { storeCert: '/etc/mesh/c.pem', store: 'etcd://10.0.0.7:2379' } }],
   '--store-key': [['/etc/mesh/c.key', '--store', 'etcd://10.0.0.7:2379'], { cluster: { storeKey: '/etc/mesh/c.key', store: 'etcd://10.0.0.7:2379' } }],
+  '--etcd-client-port': [['2479', '--store', 'etcd'], { cluster: { etcdClientPort: 2479, store: 'etcd' } }],
+  '--etcd-peer-port': [['2480'], { cluster: { etcdPeerPort: 2480 } }],
   '--token': [[TOKEN], { cluster: { token: TOKEN } }],
   '--token-file': [[join(d, 'token')], { cluster: { tokenFile: join(d, 'token') } }],
   '--manager': [['10.0.0.1:7950'], { cluster: { manager: '10.0.0.1:7950' } }],

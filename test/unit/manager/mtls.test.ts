@@ -14,11 +14,13 @@ import { Manager, openSqliteStore } from '../../../src/manager/index.ts'
 import { jsonRequest, requestFor, type ClientTls } from '../../../src/api/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { testCsr, testKey, tlsApi, type TlsApi } from '../../support/pki.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 
 async function cluster(t: Test): Promise<{ m: Manager; api: TlsApi; clock: FakeClock }> {
   const store = openSqliteStore(':memory:')
   const clock = new FakeClock()
-  const m = new Manager({ store, clock })
+  // Managers with their own etcd members (faked): the manager token joins a manager (a SQLite cluster refuses it).
+  const m = new Manager({ store, clock, members: new FakeMembers({ name: 'm1', peerUrl: 'https://10.0.0.1:2380' }) })
   await m.init()
   t.teardown(() => store.close())
   return { m, api: await tlsApi(t, m), clock }

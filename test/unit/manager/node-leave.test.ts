@@ -10,6 +10,7 @@ import { jsonRequest, type ClientTls } from '../../../src/api/index.ts'
 import { HttpManagerTransport } from '../../../src/worker/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { tlsApi } from '../../support/pki.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 import { spec } from './sim.ts'
 
 const K1 = Buffer.alloc(32, 1).toString('base64')
@@ -18,7 +19,8 @@ const K2 = Buffer.alloc(32, 2).toString('base64')
 async function setup(t: Test) {
   const clock = new FakeClock()
   const store = openSqliteStore(':memory:')
-  const manager = new Manager({ store, clock, overlayRange: '10.77.0.0/16' })
+  // Managers with their own etcd members (faked): a worker may be promoted (a SQLite cluster refuses it).
+  const manager = new Manager({ store, clock, overlayRange: '10.77.0.0/16', members: new FakeMembers({ name: 'm1', peerUrl: 'https://10.0.0.1:2380' }) })
   await manager.init()
   t.teardown(() => store.close())
   const api = await tlsApi(t, manager)
