@@ -11,13 +11,15 @@ import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
-  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
+  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, writeIdentity,
+  type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import { openManagerStore } from './manager-store.ts'
 import {
-  bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, requestMemberGrant, startManagedEtcd, type ManagedEtcd,
+  bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, removedFromCluster, requestMemberGrant, startManagedEtcd, wipeManagedEtcd,
+  type ManagedEtcd,
 } from './etcd-member.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
@@ -261,6 +263,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.
       manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
     }
+    retireOnRemoval(config, log, parts)
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {
@@ -326,6 +329,12 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.traffic?.stop()
   parts.logs?.stop()
   await parts.runner?.stop().catch(() => undefined)
+  await stopManager(parts)
+}
+
+/** The manager's half: gossip subscription, manager (its events flushed), API servers, store, own etcd member. */
+async function stopManager(parts: ClusterParts): Promise<void> {
+  parts.unsubscribeGossip?.()
   parts.manager?.stop()
   await Promise.allSettled([...(parts.nodeUpdates ?? []), flushEvents(parts)])
   for (const s of parts.servers) {
@@ -337,6 +346,32 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
   parts.store = null
   await parts.etcd?.stop() // after the store: its last writes went through this member
   parts.etcd = null
+}
+
+/**
+ * A manager of a managed etcd whose member another manager removed (`mesh node demote`, `mesh node rm`) stops
+ * being one: etcd says so as it exits ("permanently removed"; the store write of the new role never reaches this
+ * member), then the manager, its API and sockets stop, `<data-dir>/etcd` and its certificates are deleted, and
+ * node.json names another manager (from the last view of the store) for the worker side's next start.
+ */
+export function retireOnRemoval(config: Readonly<Config>, log: Logger, parts: ClusterParts): void {
+  const etcd = parts.etcd
+  if (!etcd) return
+  const mlog = log.child({ sub: 'manager' })
+  let retiring = false
+  etcd.member.onEvent((e) => {
+    if (e.event !== 'exited' || retiring || !removedFromCluster(etcd.member.logs())) return
+    retiring = true
+    const other = parts.manager?.listNodes().find((n) => n.role === 'manager' && n.hostname !== config.gossip.name && n.state !== 'down')
+    void (async () => {
+      await stopManager(parts)
+      parts.manager = null
+      await wipeManagedEtcd(config.dataDir, etcd)
+      const manager = other ? `${other.addr.includes(':') ? `[${other.addr}]` : other.addr}:${config.cluster.apiPort}` : null
+      if (manager && hasIdentity(config.dataDir)) writeIdentity(config.dataDir, { ...readIdentity(config.dataDir), role: 'worker', manager })
+      mlog.warn({ manager }, 'this node is no longer a manager (demoted or removed): its manager and etcd member stopped and <data-dir>/etcd was deleted')
+    })().catch((err: Error) => mlog.error({ err: err.message }, 'stopping the removed manager failed'))
+  })
 }
 
 /** The events told before the manager stopped reach the store's history (bounded: a store that hangs is left after 5 s). */

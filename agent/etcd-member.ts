@@ -150,9 +150,14 @@ export function keepGrantedKek(dataDir: string, grant: EtcdMemberGrant): boolean
   return true
 }
 
+/** Whether etcd's last lines say the cluster removed this member (it exits, and every restart exits again). */
+export function removedFromCluster(lines: readonly string[]): boolean {
+  return lines.some((l) => l.includes('the member has been permanently removed from the cluster'))
+}
+
 /** After the member was removed (demote, rm): stop it, delete its data dir and certificates. */
 export async function wipeManagedEtcd(dataDir: string, etcd: ManagedEtcd | null): Promise<void> {
-  await etcd?.stop()
+  await etcd?.stop() // idempotent: the manager's stop may have stopped it already
   await etcd?.member.wipe()
   await rm(etcdDataDir(dataDir), { recursive: true, force: true })
   await rm(etcdTlsDir(dataDir), { recursive: true, force: true })

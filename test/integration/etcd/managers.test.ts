@@ -7,11 +7,11 @@
  * Every wait is bounded; nothing asserts a duration. Members are stopped by PID (stopControlPlane) in teardown.
  */
 import t, { type Test } from 'tap'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type http from 'node:http'
-import { openCluster, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
+import { openCluster, retireOnRemoval, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
 import { createLogger } from '../../../agent/log.ts'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
 import { createApp, listMembers, listen, RequestRefusedError, type Manager } from '../../../src/manager/index.ts'
@@ -136,12 +136,20 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
       'node "m1": removing its etcd member would leave 0 of 1 managers reachable, fewer than a quorum (1); bring the unreachable managers back first')
     t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name).sort(), ['m1', 'm2'], 'no member removed')
     mb = await open(b)
+    retireOnRemoval(b.config, log, b.parts) // as startCluster does
     await waitFor(() => mb.getNode('m2')?.role === 'manager', WAIT_MS, { what: 'm2 back' })
     const demoted = await ma.updateNode('m2', { role: 'worker' })
     t.equal(demoted.role, 'worker')
     t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), ['m1'], 'm2\'s member removed')
     t.equal(await refusal(ma.updateNode('m1', { role: 'worker' })), 'node "m1" is the last manager: cannot demote it (promote another node first)')
     t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), ['m1'], 'm1 stays')
-    await stopControlPlane(b.parts)
+  })
+
+  t.test('the demoted manager stops its manager and member and deletes <data-dir>/etcd', async (t) => {
+    await waitFor(() => b.parts.manager === null && !existsSync(join(b.config.dataDir, 'etcd')), WAIT_MS, { what: 'm2 retired' })
+    t.equal(b.parts.etcd, null, 'no member')
+    t.equal(b.parts.store, null, 'no store')
+    t.notOk(existsSync(join(b.config.dataDir, 'etcd-tls')), 'its member certificates deleted')
+    t.match(JSON.parse(readFileSync(join(b.config.dataDir, 'node.json'), 'utf8')), { role: 'worker', manager: `127.0.0.2:${apiPort}` }, 'node.json names the remaining manager')
   })
 })
