@@ -40,11 +40,14 @@ export function nodeCommand(): Command {
       })
       process.stdout.write(`${n}\n`)
     })
+  // docker's lines. With a managed etcd the manager adds or removes the node's etcd member; a SQLite cluster, the
+  // last manager, or a removal that would cost the quorum is refused with one line (src/manager/manager-members.ts).
+  const said = { promote: (n: string) => `Node ${n} promoted to a manager in the cluster.\n`, demote: (n: string) => `Manager ${n} demoted in the cluster.\n` }
   for (const [name, role] of [['promote', 'manager'], ['demote', 'worker']] as const) {
     cmd.command(name).argument('<node...>').description(`make nodes ${role}s`).action(async (nodes: string[]) => {
       for (const n of nodes) {
         await client().request('PATCH', `/v1/nodes/${encodeURIComponent(n)}`, { role })
-        process.stdout.write(`Node ${n} is now a ${role}.\n`)
+        process.stdout.write(said[name](n))
       }
     })
   }
