@@ -153,3 +153,25 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
     t.match(JSON.parse(readFileSync(join(b.config.dataDir, 'node.json'), 'utf8')), { role: 'worker', manager: `127.0.0.2:${apiPort}` }, 'node.json names the remaining manager')
   })
 })
+
+t.test('autolock: the KEK reaches a new manager sealed; it starts locked and the cluster\'s unlock key opens it', async (t) => {
+  const apiPort = await freePort('127.0.0.4')
+  const a: Agent = { name: 'l1', config: await configFor(t, 'l1', '127.0.0.4', { init: true, store: 'etcd', autolock: true, apiPort }), parts: parts(), api: null }
+  t.teardown(() => stopControlPlane(a.parts))
+  const ma = await open(a)
+  const unlockKey = a.parts.init?.unlockKey as string
+  t.ok(unlockKey, 'the new cluster has an unlock key')
+  await serveApi(a)
+  const secret = await ma.secrets.createSecret({ name: 'db', data: Buffer.from('hunter2').toString('base64') })
+  const b: Agent = { name: 'l2', parts: parts(), api: null, config: await configFor(t, 'l2', '127.0.0.5', { token: ma.tokens().manager, apiPort }) }
+  b.config.gossip.join = ['127.0.0.4:7946']
+  t.teardown(() => stopControlPlane(b.parts))
+  const mb = await open(b)
+  const kek = JSON.parse(readFileSync(join(b.config.dataDir, 'vault', 'kek'), 'utf8')) as Record<string, unknown>
+  t.ok(kek.locked && !kek.kek, 'the KEK file holds it sealed, never in plain')
+  t.equal(mb.vault.locked, true, 'the new manager starts locked')
+  t.same(mb.fileValues('secrets', [secret.id]), [], 'and opens no secret')
+  await mb.vault.unlock(unlockKey)
+  t.equal(mb.vault.locked, false, 'mesh unlock with the cluster\'s key opens it')
+  t.same(mb.fileValues('secrets', [secret.id]), [{ id: secret.id, data: Buffer.from('hunter2').toString('base64') }], 'the secrets open')
+})
