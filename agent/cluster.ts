@@ -119,6 +119,9 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     return openManager(config, log, parts)
   }
   if (c.store === 'etcd') {
+    if (existsSync(storePath)) {
+      throw new ConfigError(`--store etcd: ${config.dataDir} holds a SQLite store (manager.db); move it with mesh manager backup and restore, or use another --data-dir`)
+    }
     if (!c.init) throw new ConfigError(`--store etcd: ${config.dataDir} holds no etcd member yet; start the first manager with --init, join others with the manager token`)
     // A new cluster on a managed etcd: its id and root first (the member's certificate), then the member, then the store.
     const clusterId = newClusterId()

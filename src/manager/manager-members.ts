@@ -1,7 +1,11 @@
 import type { NodeRecord } from '../api/types.ts'
+import type { CertRole } from '../pki/index.ts'
+import { MEMBER_CERT_NAME, peerUrl } from './etcd/config.ts'
 import type { InitialMember } from './etcd/flags.ts'
 import type { KekContent } from './vault/key-file.ts'
 import { RequestRefusedError } from './request-refused.ts'
+
+type LogFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
 /**
  * Managers and their etcd members (issue 15 items 2 and 8): the rules a manager applies when a node becomes a
@@ -72,4 +76,45 @@ export function quorumRefusal(members: readonly MemberHealth[], name: string): s
   if (reachable >= quorum) return null
   return `node "${name}": removing its etcd member would leave ${reachable} of ${remaining.length} managers reachable, fewer than a quorum (${quorum}); ` +
     'bring the unreachable managers back first'
+}
+
+/**
+ * A manager node stops being one (demote, rm): refused for the last manager, and, with a managed etcd, when removing
+ * its member would cost the remaining members their quorum; else its etcd member is removed first (the store's own
+ * write that follows still has its quorum; the removed member never sees it, and its agent retires on etcd's word).
+ */
+export async function leaveManagers(o: { nodes: readonly NodeRecord[]; members: ManagerMembers | undefined; log: LogFn }, node: NodeRecord, what: 'demote' | 'remove'): Promise<void> {
+  checkNotLastManager(o.nodes, node, what)
+  if (!o.members) return
+  const refusal = quorumRefusal(await o.members.health(), node.hostname)
+  if (refusal) throw new RequestRefusedError('MESH_ERR_CONFLICT', refusal)
+  if (await o.members.remove(node.hostname)) o.log('info', 'etcd member removed', { node: node.hostname })
+}
+
+/** What grantMember needs of the manager. */
+export interface GrantDeps {
+  ca: { issue(csr: string, o: { nodeId: string; role: CertRole; clusterId: string; ipSans?: string[]; dnsSans?: string[] }): Promise<string>; trust(): { roots: string[] } }
+  clusterId: string
+  vault: { kekContent(): KekContent | null }
+  members: ManagerMembers | undefined
+  log: LogFn
+}
+
+/**
+ * A manager node asks for its etcd member (after a manager-token join; again after a crash between add and start:
+ * adding is idempotent): a member certificate for its CSR from the cluster CA (its registered address, never one
+ * the request names), `member add` for its peer URL (registered address, `peerPort`), and the vault's KEK as the
+ * granting manager's file keeps it.
+ */
+export async function grantMember(d: GrantDeps, node: NodeRecord, o: { csr: string; peerPort: number }): Promise<EtcdMemberGrant> {
+  if (node.role !== 'manager') throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${node.hostname}" is not a manager (mesh node promote ${node.hostname})`)
+  if (!d.members) throw singleManagerRefusal(node.hostname)
+  if (!Number.isInteger(o.peerPort) || o.peerPort < 1 || o.peerPort > 65535) throw new RequestRefusedError('MESH_ERR_INVALID', `peer port ${o.peerPort}: must be 1-65535`)
+  const certificate = await d.ca.issue(o.csr, {
+    nodeId: node.id, role: 'manager', clusterId: d.clusterId, ipSans: [...new Set([node.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME],
+  })
+  const initialCluster = await d.members.add({ name: node.hostname, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
+  d.log('info', 'etcd member added', { node: node.hostname, members: initialCluster.length })
+  const kek = d.vault.kekContent()
+  return { certificate, ca: d.ca.trust().roots, initialCluster, clusterToken: d.clusterId, ...(kek ? { kek } : {}) }
 }

@@ -41,8 +41,7 @@ import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNod
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 import { TrafficAggregator } from './traffic.ts'
 import { trafficLimits } from '../config/traffic.ts'
-import { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers } from './manager-members.ts'
-import { MEMBER_CERT_NAME, peerUrl } from './etcd/config.ts'
+import { grantMember, leaveManagers, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers } from './manager-members.ts'
 import type { ClusterCa } from '../pki/index.ts'
 
 /**
@@ -499,17 +498,9 @@ export class Manager {
     await this.ca.settled(id) // a removed node no longer holds up a CA rotation
   }
 
-  /**
-   * A manager node stops being one (demote, rm): refused for the last manager, and, with a managed etcd, when
-   * removing its member would cost the remaining members their quorum; else its etcd member is removed first (the
-   * store's own write that follows still has its quorum).
-   */
+  /** Demote, rm: the last manager and a removal that costs the quorum are refused; else the member goes first. */
   async #leaveManagers(node: NodeRecord, what: 'demote' | 'remove'): Promise<void> {
-    checkNotLastManager(this.#store.listNodes(), node, what)
-    if (!this.#members) return
-    const refusal = quorumRefusal(await this.#members.health(), node.hostname)
-    if (refusal) throw new RequestRefusedError('MESH_ERR_CONFLICT', refusal)
-    if (await this.#members.remove(node.hostname)) this.#log('info', 'etcd member removed', { node: node.hostname })
+    await leaveManagers({ nodes: this.#store.listNodes(), members: this.#members, log: this.#log }, node, what)
   }
 
   /** Whether this cluster's managers run their own etcd members (`--store etcd`): it can have several managers. */
@@ -517,22 +508,9 @@ export class Manager {
     return this.#members !== undefined
   }
 
-  /**
-   * A manager node asks for its etcd member (after a manager-token join or a promote; again after a crash between
-   * add and start: adding is idempotent): a member certificate for its CSR from the cluster CA, `member add` for
-   * its peer URL (its registered address, `peerPort`), and the vault's KEK as this manager's file keeps it.
-   */
+  /** A manager node's etcd member: certificate, `member add`, the KEK (manager-members.ts grantMember). */
   async grantEtcdMember(node: NodeRecord, o: { csr: string; peerPort: number }): Promise<EtcdMemberGrant> {
-    if (node.role !== 'manager') throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${node.hostname}" is not a manager (mesh node promote ${node.hostname})`)
-    if (!this.#members) throw singleManagerRefusal(node.hostname)
-    if (!Number.isInteger(o.peerPort) || o.peerPort < 1 || o.peerPort > 65535) throw bad(`peer port ${o.peerPort}: must be 1-65535`)
-    const certificate = await this.ca.issue(o.csr, {
-      nodeId: node.id, role: 'manager', clusterId: this.clusterInfo().clusterId, ipSans: [...new Set([node.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME],
-    })
-    const initialCluster = await this.#members.add({ name: node.hostname, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
-    this.#log('info', 'etcd member added', { node: node.hostname, members: initialCluster.length })
-    const kek = this.vault.kekContent()
-    return { certificate, ca: this.ca.trust().roots, initialCluster, clusterToken: this.clusterInfo().clusterId, ...(kek ? { kek } : {}) }
+    return grantMember({ ca: this.ca, clusterId: this.clusterInfo().clusterId, vault: this.vault, members: this.#members, log: this.#log }, node, o)
   }
 
   // ---- services ------------------------------------------------------------------------------------------
