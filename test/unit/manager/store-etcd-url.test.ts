@@ -43,7 +43,10 @@ t.test('etcdClient checks the TLS files before connecting', async (t) => {
 t.test('the config refuses store settings that do not go together', async (t) => {
   const base = { gossip: { name: 'n1', bindAddr: '127.0.0.5' } }
   const cases = [
-    { desc: 'not etcd', cluster: { store: 'sqlite:///x' }, re: /--store "sqlite:\/\/\/x": want etcd:\/\/HOST:PORT/ },
+    { desc: 'not etcd', cluster: { store: 'sqlite:///x' }, re: /--store "sqlite:\/\/\/x": want etcd \(a member this manager runs\) or etcd:\/\/HOST:PORT/ },
+    { desc: 'TLS files with a managed etcd', cluster: { store: 'etcd', storeCa: '/ca.pem' }, re: /a managed etcd uses the cluster CA/ },
+    { desc: 'the own member\'s ports the same', cluster: { store: 'etcd', etcdClientPort: 2400, etcdPeerPort: 2400 }, re: /--etcd-client-port and --etcd-peer-port must differ \(both 2400\)/ },
+    { desc: 'a port out of range', cluster: { etcdPeerPort: 70000 }, re: /cluster.etcdPeerPort 70000: must be 1-65535/ },
     { desc: 'TLS files without a store', cluster: { storeCa: '/ca.pem' }, re: /go with --store etcd/ },
     { desc: 'a store on a joining worker', cluster: { store: 'etcd://a:1', token: 'MESHTKN-x' }, re: /a node joining with --token takes none/ },
   ]
@@ -51,6 +54,7 @@ t.test('the config refuses store settings that do not go together', async (t) =>
     t.throws(() => loadConfig({ env: {}, flags: { ...base, cluster: c.cluster } }), { code: 'MESH_ERR_CONFIG', message: c.re }, c.desc)
   }
   t.equal(loadConfig({ env: {}, flags: base }).cluster.store, '', 'SQLite stays the default')
+  t.equal(loadConfig({ env: {}, flags: { ...base, cluster: { init: true, store: 'etcd' } } }).cluster.store, 'etcd', 'a managed etcd')
 })
 
 t.test('an etcd nobody answers at: open() fails with one line naming it', async (t) => {
