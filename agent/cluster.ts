@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, newClusterId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, newClusterId, newId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName, type ClusterCa } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -125,7 +125,7 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     if (!c.init) throw new ConfigError(`--store etcd: ${config.dataDir} holds no etcd member yet; start the first manager with --init, join others with the manager token`)
     // A new cluster on a managed etcd: its id and root first (the member's certificate), then the member, then the store.
     const clusterId = newClusterId()
-    const boot = await bootstrapCluster(config, clusterId)
+    const boot = await bootstrapCluster(config, { clusterId, nodeId: newId() }) // the member is named by the node id to be
     parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'init' }, tls: boot.tls, clusterToken: clusterId })
     return openManager(config, log, parts, { clusterId, ca: boot.ca })
   }
@@ -227,7 +227,8 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     const { keyPem, csrPem } = await createNodeKeyAndCsr()
     const names = apiNames(config, hostname, csrPem)
     // The manager's own node: registered in-process (keeps its id across restarts), never through a join token.
-    const self = await manager.registerSelf({ hostname, addr, resources: nodeResources() }, names).catch((err: unknown) => {
+    // With a managed etcd a new manager node takes its member's name as its id (the member was named before the store existed).
+    const self = await manager.registerSelf({ hostname, addr, resources: nodeResources() }, names, parts.etcd?.member.config.name).catch((err: unknown) => {
       if (!(err instanceof RequestRefusedError)) throw err
       mlog.error({ node: hostname }, `${err.message}; this node serves the manager API but runs no tasks until then`)
       return null

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -48,27 +49,32 @@ export function hasManagedMember(dataDir: string): boolean {
   return existsSync(join(etcdDataDir(dataDir), 'member'))
 }
 
-/** A new cluster's id and root, and its first member's certificate issued from that root. */
-export async function bootstrapCluster(config: Readonly<Config>, clusterId: string): Promise<{ ca: ClusterCa; tls: MemberTls }> {
+/** A new cluster's root, and its first member's certificate issued from it (CN = the manager node's id to be). */
+export async function bootstrapCluster(config: Readonly<Config>, o: { clusterId: string; nodeId: string }): Promise<{ ca: ClusterCa; tls: MemberTls }> {
+  const { clusterId, nodeId } = o
   const ca = await createClusterCa({ clusterId, now: Date.now() })
   const issuer = {
     issue: (csr: string, o: { nodeId: string; role: 'manager' | 'worker' | 'admin'; clusterId: string; ipSans?: string[]; dnsSans?: string[] }) =>
       signNodeCsr(ca, csr, { ...o, now: Date.now() }),
     trust: () => ({ roots: [ca.certPem] }),
   }
-  const tls = await issueMemberTls(issuer, { nodeId: config.gossip.name, clusterId, addr: config.gossip.advertiseAddr })
+  const tls = await issueMemberTls(issuer, { nodeId, clusterId, addr: config.gossip.advertiseAddr })
   return { ca, tls }
 }
 
-/** Starts the member (`tls` given: written first; else the files of an earlier run) and waits until it answers. */
+/**
+ * Starts the member (`tls` given: written first; else the files of an earlier run) and waits until it answers. Its
+ * name is the manager's node id: the CN of its certificate.
+ */
 export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o: { mode: StartMode; tls?: MemberTls; clusterToken?: string }): Promise<ManagedEtcd> {
   const elog = log.child({ sub: 'etcd' })
   const tlsDir = etcdTlsDir(config.dataDir)
   const files = o.tls ? await writeMemberTls(tlsDir, o.tls) : memberTlsFiles(tlsDir)
   const tls = o.tls ?? readMemberTls(tlsDir)
+  const name = memberName(tls)
   const member = new EtcdMember({
     config: memberConfig({
-      name: config.gossip.name, addr: config.gossip.advertiseAddr, dataDir: etcdDataDir(config.dataDir), tls: files,
+      name, addr: config.gossip.advertiseAddr, dataDir: etcdDataDir(config.dataDir), tls: files,
       clientPort: config.cluster.etcdClientPort, peerPort: config.cluster.etcdPeerPort,
       clusterToken: o.clusterToken ?? 'mesh', // read by init and join only: a restart takes the cluster from its data dir
     }),
@@ -83,7 +89,7 @@ export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o:
   }
   try {
     await member.start()
-    await waitReady(client, { name: config.gossip.name, timeoutMs: READY_TIMEOUT_MS })
+    await waitReady(client, { name, timeoutMs: READY_TIMEOUT_MS })
   } catch (err) {
     await stop()
     const last = member.logs().at(-1)
@@ -91,6 +97,13 @@ export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o:
   }
   elog.info({ mode: o.mode.kind, pid: member.pid(), clientPort: config.cluster.etcdClientPort, peerPort: config.cluster.etcdPeerPort }, 'etcd member serving')
   return { member, client, tls, newClient, stop }
+}
+
+/** The member's name: its certificate's CN (the node id). */
+function memberName(tls: MemberTls): string {
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(tls.certPem).subject)?.[1]
+  if (!cn) throw new ConfigError('the etcd member\'s certificate names no node (no CN)')
+  return cn
 }
 
 function readMemberTls(dir: string): MemberTls {

@@ -11,7 +11,7 @@ type LogFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: 
  * Managers and their etcd members (issue 15 items 2 and 8): the rules a manager applies when a node becomes a
  * manager (a manager-token join, `mesh node promote`) or stops being one (`mesh node demote`, `mesh node rm`).
  *
- * With a managed etcd (`mesh agent --init --store etcd`) every manager runs one etcd member, named by its hostname;
+ * With a managed etcd (`mesh agent --init --store etcd`) every manager runs one etcd member, named by its node id;
  * the agent's wiring gives the Manager a `ManagerMembers` over its own member's client. Without one (SQLite, or an
  * external `--store etcd://…`) the cluster has one manager, and making a second is refused with the way to move.
  * Pure rules here (which refusal, quorum arithmetic); the etcd calls live behind the role.
@@ -21,7 +21,7 @@ type LogFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: 
 export interface ManagerMembers {
   /** `member add` for a new manager's peer URL; the `--initial-cluster` its member starts with. */
   add(o: { name: string; peerUrl: string }): Promise<InitialMember[]>
-  /** `member remove` by name; false when no such member is listed (a removal retried). */
+  /** `member remove` by name (the node id); false when no such member is listed (a removal retried). */
   remove(name: string): Promise<boolean>
   /** Every member, and whether it answers now (a bounded status call to each). */
   health(): Promise<MemberHealth[]>
@@ -63,18 +63,19 @@ export function checkNotLastManager(nodes: readonly NodeRecord[], node: NodeReco
 }
 
 /**
- * Whether removing member `name` would leave fewer than a quorum of the remaining members reachable (etcd itself
- * would then refuse or lose the cluster): after the removal, (remaining / 2) + 1 of the remaining members must answer.
- * Null when the removal may go ahead (also when `name` is no member: nothing to remove).
+ * Whether removing member `name` (a node id) would leave fewer than a quorum of the remaining members reachable
+ * (etcd itself would then refuse or lose the cluster): after the removal, (remaining / 2) + 1 of the remaining
+ * members must answer. Null when the removal may go ahead (also when `name` is no member: nothing to remove).
+ * `hostname` names the node in the line (default `name`).
  */
-export function quorumRefusal(members: readonly MemberHealth[], name: string): string | null {
+export function quorumRefusal(members: readonly MemberHealth[], name: string, hostname = name): string | null {
   if (!members.some((m) => m.name === name)) return null
   const remaining = members.filter((m) => m.name !== name)
   if (remaining.length === 0) return null // the last member: checkNotLastManager refuses it before this
   const quorum = Math.floor(remaining.length / 2) + 1
   const reachable = remaining.filter((m) => m.reachable).length
   if (reachable >= quorum) return null
-  return `node "${name}": removing its etcd member would leave ${reachable} of ${remaining.length} managers reachable, fewer than a quorum (${quorum}); ` +
+  return `node "${hostname}": removing its etcd member would leave ${reachable} of ${remaining.length} managers reachable, fewer than a quorum (${quorum}); ` +
     'bring the unreachable managers back first'
 }
 
@@ -86,9 +87,9 @@ export function quorumRefusal(members: readonly MemberHealth[], name: string): s
 export async function leaveManagers(o: { nodes: readonly NodeRecord[]; members: ManagerMembers | undefined; log: LogFn }, node: NodeRecord, what: 'demote' | 'remove'): Promise<void> {
   checkNotLastManager(o.nodes, node, what)
   if (!o.members) return
-  const refusal = quorumRefusal(await o.members.health(), node.hostname)
+  const refusal = quorumRefusal(await o.members.health(), node.id, node.hostname)
   if (refusal) throw new RequestRefusedError('MESH_ERR_CONFLICT', refusal)
-  if (await o.members.remove(node.hostname)) o.log('info', 'etcd member removed', { node: node.hostname })
+  if (await o.members.remove(node.id)) o.log('info', 'etcd member removed', { node: node.hostname, id: node.id })
 }
 
 /** What grantMember needs of the manager. */
@@ -113,7 +114,7 @@ export async function grantMember(d: GrantDeps, node: NodeRecord, o: { csr: stri
   const certificate = await d.ca.issue(o.csr, {
     nodeId: node.id, role: 'manager', clusterId: d.clusterId, ipSans: [...new Set([node.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME],
   })
-  const initialCluster = await d.members.add({ name: node.hostname, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
+  const initialCluster = await d.members.add({ name: node.id, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
   d.log('info', 'etcd member added', { node: node.hostname, members: initialCluster.length })
   const kek = d.vault.kekContent()
   return { certificate, ca: d.ca.trust().roots, initialCluster, clusterToken: d.clusterId, ...(kek ? { kek } : {}) }

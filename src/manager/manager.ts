@@ -390,9 +390,10 @@ export class Manager {
    * gets a certificate for its API (`names`: the addresses and names it serves on). Refused (MESH_ERR_CONFLICT)
    * when the hostname is a worker's.
    */
-  async registerSelf(o: JoiningNode, names: CertificateNames): Promise<JoinResult> {
+  async registerSelf(o: JoiningNode, names: CertificateNames, newNodeId?: string): Promise<JoinResult> {
     checkNodeName(o.hostname)
-    const r = await this.#register(names, 'manager', (nodes, id, now) => selfNode(nodes, o, id, now))
+    // `newNodeId`: the id a NEW manager node gets (a managed etcd's first member is named by it before the store exists).
+    const r = await this.#register(names, 'manager', (nodes, id, now) => selfNode(nodes, o, id, now), newNodeId)
     this.#self = { id: r.node.id, names: sans(names) }
     this.#log('info', 'manager node registered', { node: r.node.hostname, id: r.node.id })
     return r
@@ -422,9 +423,9 @@ export class Manager {
    * Store the record `decide` makes from the node list (it may throw a refusal), with a certificate issued first for
    * its id: a request the CA refuses (a bad CSR) stores nothing.
    */
-  async #register(names: CertificateNames, role: CertRole, decide: (nodes: NodeRecord[], id: string, now: number) => NodeRecord): Promise<JoinResult> {
+  async #register(names: CertificateNames, role: CertRole, decide: (nodes: NodeRecord[], id: string, now: number) => NodeRecord, newNodeId?: string): Promise<JoinResult> {
     const now = this.#now()
-    const planned = decide(this.#store.listNodes(), newId(), now) // refusals (a member's hostname) before any signing
+    const planned = decide(this.#store.listNodes(), newNodeId ?? newId(), now) // refusals (a member's hostname) before any signing
     const certificate = await this.ca.issue(names.csr, { nodeId: planned.id, role, clusterId: this.clusterInfo().clusterId, ...sans(names) })
     const node = await this.#store.transact((tx) => {
       const n = decide(tx.listNodes(), planned.id, now)

@@ -8,8 +8,9 @@ export class FakeMembers implements ManagerMembers {
   readonly members = new Map<string, { peerUrl: string; reachable: boolean }>()
   readonly calls: string[] = []
 
-  constructor(first: { name: string; peerUrl: string }) {
-    this.members.set(first.name, { peerUrl: first.peerUrl, reachable: true })
+  /** `first`: the member a cluster starts with (named by the first manager's node id), or none yet. */
+  constructor(first?: { name: string; peerUrl: string }) {
+    if (first) this.members.set(first.name, { peerUrl: first.peerUrl, reachable: true })
   }
 
   async add(o: { name: string; peerUrl: string }): Promise<{ name: string; peerUrl: string }[]> {

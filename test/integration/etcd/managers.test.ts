@@ -64,7 +64,7 @@ async function serveApi(a: Agent): Promise<void> {
   const m = a.parts.manager as Manager
   const addr = a.config.gossip.advertiseAddr
   const { keyPem, csrPem } = await createNodeKeyAndCsr()
-  const self = await m.registerSelf({ hostname: a.name, addr, resources }, { csr: csrPem, ipSans: [addr, '127.0.0.1'] })
+  const self = await m.registerSelf({ hostname: a.name, addr, resources }, { csr: csrPem, ipSans: [addr, '127.0.0.1'] }, a.parts.etcd?.member.config.name)
   a.api = await listen(createApp({ manager: m, local: false, apiPort: a.config.cluster.apiPort }, defaultServiceSpec),
     { host: addr, port: a.config.cluster.apiPort, tls: { key: keyPem, cert: self.certificate, ca: m.ca.trust().roots } })
   a.parts.servers.push(a.api)
@@ -87,12 +87,17 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
   const ma = await open(a)
   t.ok(a.parts.init?.created, 'a new cluster')
   t.ok(a.parts.etcd, 'on its own etcd member')
-  t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), ['m1'], 'one member, named by the hostname')
+  const first = a.parts.etcd!.member.config.name
+  t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), [first], 'one member')
   t.equal(statSync(join(a.config.dataDir, 'etcd')).mode & 0o777, 0o700, 'etcd data dir 0700')
   t.equal(statSync(join(a.config.dataDir, 'etcd-tls', 'member-key.pem')).mode & 0o777, 0o600, 'member key 0600')
   t.match(readFileSync(join(a.config.dataDir, 'etcd-tls', 'ca.pem'), 'utf8'), ma.ca.trust().roots[0] as string, 'the member trusts the cluster CA the store holds')
   await serveApi(a)
+  t.equal(ma.getNode('m1')?.id, first, 'the manager node took its member\'s name as its id')
   const secret = await ma.secrets.createSecret({ name: 'db', data: Buffer.from('hunter2').toString('base64') })
+  /** The members' names: the managers' node ids. */
+  const members = async () => (await listMembers(a.parts.etcd!.client)).map((m) => m.name).sort()
+  const ids = (...hosts: string[]) => hosts.map((h) => ma.getNode(h)?.id).sort()
 
   const b: Agent = {
     name: 'm2', parts: parts(), api: null,
@@ -105,7 +110,8 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
   t.test('the second manager joined with its own member and the KEK', async (t) => {
     t.ok(b.parts.etcd, 'runs its own member')
     t.equal(b.parts.link, null, 'the worker link gave way to the manager')
-    t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name).sort(), ['m1', 'm2'])
+    t.same(await members(), ids('m1', 'm2'), 'two members, named by the node ids')
+    t.equal(b.parts.etcd?.member.config.name, mb.getNode('m2')?.id)
     t.equal(mb.getNode('m2')?.role, 'manager', 'registered as a manager')
     const kek = join(b.config.dataDir, 'vault', 'kek')
     t.equal(statSync(kek).mode & 0o777, 0o600, 'kek 0600')
@@ -127,22 +133,22 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
     mb = await open(b)
     t.equal(b.parts.init?.created, false)
     t.same(mb.listServices().map((s) => s.spec.name).sort(), ['api', 'web'], 'the state is there')
-    t.same((await listMembers(b.parts.etcd!.client)).map((m) => m.name).sort(), ['m1', 'm2'], 'still two members')
+    t.same((await listMembers(b.parts.etcd!.client)).map((m) => m.name).sort(), ids('m1', 'm2'), 'still two members')
   })
 
   t.test('demote: refused while it would cost the quorum, and for the last manager; else the member goes first', async (t) => {
     await stopControlPlane(b.parts) // m2's member is down: removing m1 would leave 0 of 1 reachable
     t.equal(await refusal(ma.updateNode('m1', { role: 'worker' })),
       'node "m1": removing its etcd member would leave 0 of 1 managers reachable, fewer than a quorum (1); bring the unreachable managers back first')
-    t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name).sort(), ['m1', 'm2'], 'no member removed')
+    t.same(await members(), ids('m1', 'm2'), 'no member removed')
     mb = await open(b)
     retireOnRemoval(b.config, log, b.parts) // as startCluster does
     await waitFor(() => mb.getNode('m2')?.role === 'manager', WAIT_MS, { what: 'm2 back' })
     const demoted = await ma.updateNode('m2', { role: 'worker' })
     t.equal(demoted.role, 'worker')
-    t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), ['m1'], 'm2\'s member removed')
+    t.same(await members(), ids('m1'), 'm2\'s member removed')
     t.equal(await refusal(ma.updateNode('m1', { role: 'worker' })), 'node "m1" is the last manager: cannot demote it (promote another node first)')
-    t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), ['m1'], 'm1 stays')
+    t.same(await members(), ids('m1'), 'm1 stays')
   })
 
   t.test('the demoted manager stops its manager and member and deletes <data-dir>/etcd', async (t) => {

@@ -32,7 +32,8 @@ async function cluster(t: Test, members?: FakeMembers): Promise<Manager> {
     store.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  await manager.registerSelf({ hostname: 'node1', addr: '10.0.0.1', resources }, { csr: await testCsr() })
+  const self = await manager.registerSelf({ hostname: 'node1', addr: '10.0.0.1', resources }, { csr: await testCsr() })
+  members?.members.set(self.node.id, { peerUrl: 'https://10.0.0.1:2380', reachable: true }) // named by the node id
   await joinAs(manager, 'node2', { addr: '10.0.0.2' })
   return manager
 }
@@ -50,19 +51,20 @@ t.test('a SQLite cluster: promote and demoting the last manager print one line a
 })
 
 t.test('a managed etcd: promote, then demote removes the member first', async (t) => {
-  const members = new FakeMembers({ name: 'node1', peerUrl: 'https://10.0.0.1:2380' })
+  const members = new FakeMembers()
   const m = await cluster(t, members)
+  const id = (h: string) => m.getNode(h)?.id as string
   const p = await runMesh('node', 'promote', 'node2')
   t.same([p.code, p.out, p.err], [0, 'Node node2 promoted to a manager in the cluster.\n', ''])
-  members.members.set('node2', { peerUrl: 'https://10.0.0.2:2380', reachable: true }) // its agent added its member
-  members.reachable('node1', false)
+  members.members.set(id('node2'), { peerUrl: 'https://10.0.0.2:2380', reachable: true }) // its agent added its member
+  members.reachable(id('node1'), false)
   const refused = await runMesh('node', 'demote', 'node2')
   t.same([refused.code, refused.err], [1, 'mesh: node "node2": removing its etcd member would leave 0 of 1 managers reachable, fewer than a quorum (1); bring the unreachable managers back first\n'])
   t.equal(m.getNode('node2')?.role, 'manager', 'nothing changed')
   t.same(members.calls, [], 'no member removed')
-  members.reachable('node1', true)
+  members.reachable(id('node1'), true)
   const d = await runMesh('node', 'demote', 'node2')
   t.same([d.code, d.out], [0, 'Manager node2 demoted in the cluster.\n'])
-  t.same(members.calls, ['remove node2'])
+  t.same(members.calls, [`remove ${id('node2')}`])
   t.equal(m.getNode('node2')?.role, 'worker')
 })

@@ -32,14 +32,14 @@ t.test('quorumRefusal: the remaining members must keep a quorum reachable', asyn
     { desc: 'no such member: nothing to remove', members: [up('a'), down('b')], remove: 'z', refused: false },
   ]
   for (const c of cases) t.equal(quorumRefusal(c.members, c.remove) !== null, c.refused, c.desc)
-  t.equal(quorumRefusal([up('a'), down('b'), up('c')], 'c'),
-    'node "c": removing its etcd member would leave 1 of 2 managers reachable, fewer than a quorum (2); bring the unreachable managers back first')
+  t.equal(quorumRefusal([up('a'), down('b'), up('c')], 'c', 'node3'),
+    'node "node3": removing its etcd member would leave 1 of 2 managers reachable, fewer than a quorum (2); bring the unreachable managers back first')
 })
 
 async function setup(t: Test, o: { managed: boolean }) {
   const dir = mkdtempSync(join(tmpdir(), 'mesh-members-'))
   const store = openSqliteStore(join(dir, 'manager.db'))
-  const members = o.managed ? new FakeMembers({ name: 'node1', peerUrl: 'https://192.168.77.11:2380' }) : undefined
+  const members = o.managed ? new FakeMembers() : undefined
   const m = new Manager({ store, clock: new FakeClock(), ...(members ? { members } : {}) })
   await m.init()
   t.teardown(() => {
@@ -53,6 +53,7 @@ async function setup(t: Test, o: { managed: boolean }) {
     return { status: r.status, body: r.body as Record<string, unknown> | null }
   }
   const self = await m.registerSelf({ hostname: 'node1', addr: '192.168.77.11', resources }, { csr: await testCsr() })
+  members?.members.set(self.node.id, { peerUrl: 'https://192.168.77.11:2380', reachable: true }) // the first member: named by the node id
   const joinAs = async (token: string, hostname: string, addr: string) => call('POST', '/v1/agent/join', api.anonymous, { hostname, addr, resources, csr: await testCsr() }, token)
   const tlsOf = async (certificate: string): Promise<ClientTls> => ({ ca: m.ca.trust().roots, cert: certificate, key: (await testKey()).keyPem, checkServerIdentity: managerCertificateCheck })
   return { m, members, call, joinAs, tlsOf, self, admin: api.admin, anonymous: api.anonymous, tokens: m.tokens() }
@@ -87,8 +88,9 @@ t.test('with a managed etcd: a manager joins, gets its member over mutual TLS; o
   const g = await s.call('POST', '/v1/agent/etcd-member', tls, { csr, peerPort: 2390 })
   t.equal(g.status, 200, JSON.stringify(g.body?.error ?? ''))
   const grant = g.body as unknown as EtcdMemberGrant
-  t.same(s.members?.calls, ['add node2 https://192.168.77.12:2390'], 'member add with its registered address and peer port')
-  t.same(grant.initialCluster, [{ name: 'node1', peerUrl: 'https://192.168.77.11:2380' }, { name: 'node2', peerUrl: 'https://192.168.77.12:2390' }])
+  const id2 = r.body?.nodeId as string
+  t.same(s.members?.calls, [`add ${id2} https://192.168.77.12:2390`], 'member add named by its node id, with its registered address and peer port')
+  t.same(grant.initialCluster, [{ name: s.self.node.id, peerUrl: 'https://192.168.77.11:2380' }, { name: id2, peerUrl: 'https://192.168.77.12:2390' }])
   t.equal(grant.clusterToken, s.m.clusterInfo().clusterId)
   t.same(grant.ca, s.m.ca.trust().roots)
   const cert = new X509Certificate(grant.certificate.split(/(?<=-----END CERTIFICATE-----)/)[0] as string)
@@ -106,7 +108,7 @@ t.test('with a managed etcd: a manager joins, gets its member over mutual TLS; o
   t.equal((await s.call('POST', '/v1/agent/etcd-member', s.anonymous, { csr, peerPort: 2380 })).status, 401, 'anonymous: refused')
   t.equal((await s.call('POST', '/v1/agent/etcd-member', s.admin, { csr, peerPort: 2380 })).status, 403, 'an admin certificate: not an agent')
   t.equal((await s.call('POST', '/v1/agent/etcd-member', tls, { csr, peerPort: 'x' })).status, 400, 'a bad peer port')
-  t.same(s.members?.calls, ['add node2 https://192.168.77.12:2390'], 'no member added for any of them')
+  t.same(s.members?.calls, [`add ${id2} https://192.168.77.12:2390`], 'no member added for any of them')
 })
 
 t.test('with a managed etcd: demote and rm remove the member first; last manager and quorum refusals change nothing', async (t) => {
@@ -116,9 +118,10 @@ t.test('with a managed etcd: demote and rm remove the member first; last manager
     const r = await s.joinAs(s.tokens.manager, name, addr)
     await s.call('POST', '/v1/agent/etcd-member', await s.tlsOf(r.body?.certificate as string), { csr: await testCsr(), peerPort: 2380 })
   }
-  t.same([...members.members.keys()], ['node1', 'node2', 'node3'])
+  const id = (h: string) => s.m.getNode(h)?.id as string
+  t.same([...members.members.keys()], [id('node1'), id('node2'), id('node3')])
 
-  members.reachable('node2', false)
+  members.reachable(id('node2'), false)
   const refused = await s.call('PATCH', '/v1/nodes/node3', s.admin, { role: 'worker' })
   t.same([refused.status, errorOf(refused)], [409, 'node "node3": removing its etcd member would leave 1 of 2 managers reachable, fewer than a quorum (2); bring the unreachable managers back first'])
   t.equal(s.m.getNode('node3')?.role, 'manager', 'still a manager')
@@ -126,15 +129,16 @@ t.test('with a managed etcd: demote and rm remove the member first; last manager
 
   const demoted = await s.call('PATCH', '/v1/nodes/node2', s.admin, { role: 'worker' })
   t.same([demoted.status, demoted.body?.role], [200, 'worker'], 'demoting the unreachable one leaves 2 of 2')
-  t.same(members.calls.filter((c) => c.startsWith('remove')), ['remove node2'])
+  const [id2, id3] = [id('node2'), id('node3')]
+  t.same(members.calls.filter((c) => c.startsWith('remove')), [`remove ${id2}`])
 
   t.equal((await s.call('DELETE', '/v1/nodes/node3?force=true', s.admin)).status, 204, 'node rm --force of a manager')
-  t.same(members.calls.filter((c) => c.startsWith('remove')), ['remove node2', 'remove node3'], 'its member removed')
-  t.same([...members.members.keys()], ['node1'])
+  t.same(members.calls.filter((c) => c.startsWith('remove')), [`remove ${id2}`, `remove ${id3}`], 'its member removed')
+  t.same([...members.members.keys()], [id('node1')])
 
   const last = await s.call('PATCH', '/v1/nodes/node1', s.admin, { role: 'worker' })
   t.same([last.status, errorOf(last)], [409, 'node "node1" is the last manager: cannot demote it (promote another node first)'])
-  t.same(members.calls.filter((c) => c.startsWith('remove')), ['remove node2', 'remove node3'], 'the last member stays')
+  t.same(members.calls.filter((c) => c.startsWith('remove')), [`remove ${id2}`, `remove ${id3}`], 'the last member stays')
 
   const promoted = await s.call('PATCH', '/v1/nodes/node2', s.admin, { role: 'manager' })
   t.same([promoted.status, promoted.body?.role], [200, 'manager'], 'promote is allowed with a managed etcd')
