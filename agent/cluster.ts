@@ -142,6 +142,11 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   // Joined with the manager token (or a manager whose member never started): ask for an etcd member, start it in
   // join mode, and run the manager on it like the first one. The worker link gives way to the manager's own.
   const grant = await requestMemberGrant(config)
+  if ('refused' in grant) {
+    // A node that joined a SQLite cluster with the manager token before managers had etcd members: it stays a worker.
+    log.child({ sub: 'manager' }).warn({ why: grant.refused }, 'this node holds a manager certificate but gets no etcd member: it runs as a worker')
+    return null
+  }
   if (keepGrantedKek(config.dataDir, grant.grant)) log.child({ sub: 'manager' }).info('the vault\'s key-encryption key was received from the cluster')
   parts.link = null
   parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'join', initialCluster: grant.initialCluster }, tls: grant.tls, clusterToken: grant.clusterToken })
@@ -151,7 +156,7 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
 /** The manager on its store (SQLite, the own etcd member, or an external etcd), initialised; its gossip keyring. */
 async function openManager(config: Readonly<Config>, log: Logger, parts: ClusterParts, bootstrap?: { clusterId: string; ca: ClusterCa }): Promise<GossipKeyring | null> {
   const c = config.cluster
-  {
+  { // (indented as the branch of openCluster it was)
     const store = await openManagerStore(config, log, parts.etcd ?? null)
     parts.store = store
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).

@@ -127,9 +127,10 @@ export function managerMembers(etcd: ManagedEtcd): ManagerMembers {
 
 /**
  * A manager node without a member asks the manager it registered with (mutual TLS, its node certificate) for one:
- * its key and CSR are made here, the key never leaves the node. Refusals come back as one line.
+ * its key and CSR are made here, the key never leaves the node. `refused`: the manager says no member is to be had
+ * (a cluster without a managed etcd, where such a node was only ever a worker; or a node no longer a manager).
  */
-export async function requestMemberGrant(config: Readonly<Config>): Promise<{ tls: MemberTls; initialCluster: InitialMember[]; clusterToken: string; grant: EtcdMemberGrant }> {
+export async function requestMemberGrant(config: Readonly<Config>): Promise<{ tls: MemberTls; initialCluster: InitialMember[]; clusterToken: string; grant: EtcdMemberGrant } | { refused: string }> {
   const manager = savedManager(config.dataDir)
   const m = manager ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(manager) : null
   if (!m) throw new ConfigError('this node has no manager to ask for its etcd member (node.json names none)')
@@ -142,6 +143,7 @@ export async function requestMemberGrant(config: Readonly<Config>): Promise<{ tl
   } catch (err) {
     throw new ConfigError(`cannot reach the manager at ${manager} for this node's etcd member: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
   }
+  if (r.status === 409) return { refused: errorOf(r).message }
   if (r.status !== 200) throw new ConfigError(errorOf(r).message)
   const grant = r.body as EtcdMemberGrant
   if (typeof grant?.certificate !== 'string' || !Array.isArray(grant.ca) || !Array.isArray(grant.initialCluster)) {

@@ -15,6 +15,9 @@ import { FakeClock } from '../../support/fake-clock.ts'
 import { FakeMembers } from '../../support/fake-members.ts'
 import { jsonRequest, managerCertificateCheck, type ClientTls } from '../../../src/api/index.ts'
 import { testCsr, testKey, tlsApi } from '../../support/pki.ts'
+import { requestMemberGrant } from '../../../agent/etcd-member.ts'
+import { defaultConfig } from '../../../src/config/index.ts'
+import { writeIdentity, writeNodeTls } from '../../../src/worker/index.ts'
 
 const resources = { nanoCpus: 2e9, memoryBytes: 2 ** 31 }
 
@@ -56,7 +59,7 @@ async function setup(t: Test, o: { managed: boolean }) {
   members?.members.set(self.node.id, { peerUrl: 'https://192.168.77.11:2380', reachable: true }) // the first member: named by the node id
   const joinAs = async (token: string, hostname: string, addr: string) => call('POST', '/v1/agent/join', api.anonymous, { hostname, addr, resources, csr: await testCsr() }, token)
   const tlsOf = async (certificate: string): Promise<ClientTls> => ({ ca: m.ca.trust().roots, cert: certificate, key: (await testKey()).keyPem, checkServerIdentity: managerCertificateCheck })
-  return { m, members, call, joinAs, tlsOf, self, admin: api.admin, anonymous: api.anonymous, tokens: m.tokens() }
+  return { m, members, call, joinAs, tlsOf, self, admin: api.admin, anonymous: api.anonymous, tokens: m.tokens(), port: api.port, dir }
 }
 
 const errorOf = (r: { body: Record<string, unknown> | null }) => (r.body?.error as { message?: string } | undefined)?.message
@@ -142,4 +145,14 @@ t.test('with a managed etcd: demote and rm remove the member first; last manager
 
   const promoted = await s.call('PATCH', '/v1/nodes/node2', s.admin, { role: 'manager' })
   t.same([promoted.status, promoted.body?.role], [200, 'manager'], 'promote is allowed with a managed etcd')
+})
+
+t.test('an agent holding a manager certificate of a cluster without a managed etcd is told no, and stays a worker', async (t) => {
+  const s = await setup(t, { managed: false })
+  const dataDir = join(s.dir, 'agent')
+  writeNodeTls(dataDir, { ca: s.m.ca.trust().roots, cert: s.self.certificate, key: (await testKey()).keyPem })
+  writeIdentity(dataDir, { nodeId: s.self.node.id, role: 'manager', manager: `127.0.0.1:${s.port}` })
+  const got = await requestMemberGrant({ ...defaultConfig('local'), dataDir })
+  t.ok('refused' in got, 'refused, not thrown')
+  t.match('refused' in got ? got.refused : '', /^node "node1": this cluster's managers do not run their own etcd/)
 })
