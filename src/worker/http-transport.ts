@@ -7,6 +7,9 @@ import type { NodeTls } from './tls-files.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, RenewReply, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
 import type { TrafficReport } from '../api/traffic.ts'
 
+/** A watch stream that brings nothing for this long (the manager sends `{}` every 10 s) is closed as dead. */
+export const WATCH_IDLE_MS = 30_000
+
 /**
  * The manager's HTTP API (port 7947, TLS 1.3) as a ManagerTransport: translation only, no retries or timers of its
  * own. Every call but `fetchCa` verifies the server: a chain to the cluster roots and a manager certificate
@@ -78,7 +81,7 @@ export class HttpManagerTransport implements ManagerTransport {
       closed = true
       h.closed()
     }
-    const req = requestFor(this.#target(), { path: '/v1/agent/watch', method: 'GET' }, (res) => {
+    const req = requestFor(this.#target(), { path: '/v1/agent/watch', method: 'GET', timeout: WATCH_IDLE_MS }, (res) => {
       if (res.statusCode !== 200) {
         h.refused(res.statusCode ?? 0)
         res.resume()
@@ -91,6 +94,8 @@ export class HttpManagerTransport implements ManagerTransport {
         for (const m of lines.push(chunk)) h.message(m)
       })
     })
+    // No connection, or nothing (not even the 10 s heartbeat) for WATCH_IDLE_MS: the manager is gone, the link moves on.
+    req.on('timeout', () => req.destroy())
     req.on('error', close)
     req.on('close', close)
     req.end()
