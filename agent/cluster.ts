@@ -229,7 +229,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     if (self) {
-      // Its own manager first; the others it knew, should this one stop answering (a store that lost quorum).
+      // Its own manager first; then the others it knew, should its own API stop answering.
       const managers = seedManagers({ manager: `${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}`, join: [], apiPort: c.apiPort, saved: savedManagers(config, log), registered: null })
       parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, true, reloadApiTls)
       parts.link.useIdentity({ nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, apiTls)
