@@ -11,15 +11,14 @@ import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
-  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, writeIdentity,
-  type Identity, type NodeTls,
+  FailoverTransport, HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, readSavedManagers, saveGossipKeys,
+  savedManager, seedManagers, splitManagerAddress, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import { openManagerStore } from './manager-store.ts'
 import {
-  bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, removedFromCluster, requestMemberGrant, startManagedEtcd, wipeManagedEtcd,
-  type ManagedEtcd,
+  bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, requestMemberGrant, retireOnRemoval, startManagedEtcd, type ManagedEtcd,
 } from './etcd-member.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_RUN_DIR, type Config } from '../src/config/index.ts'
 import { loadPeers, type Gossip, type GossipEvent } from '../src/gossip/index.ts'
@@ -88,8 +87,8 @@ export interface ClusterParts {
   manager: Manager | null
   servers: http.Server[]
   link: WorkerLink | null
-  /** The link's transport to the manager (mesh leave tells the manager through it). */
-  transport?: HttpManagerTransport
+  /** The link's transport to the managers, failing over between them (mesh leave tells the manager through it). */
+  transport?: FailoverTransport
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   /** Stops feeding catalog changes to the overlay's networks. */
@@ -131,12 +130,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   }
   if (c.init || existsSync(storePath) || c.store !== '') return openManager(config, log, parts)
   if (!c.token && !hasIdentity(config.dataDir)) return null
-  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
-  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
-  const seed = apiSeed || config.gossip.join[0] || ''
-  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
-  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
+  // The managers to try: --manager HOST[:PORT] or the --join hosts on the API port, then those an earlier run kept.
+  const managers = seedManagers({ manager: c.manager, join: config.gossip.join, apiPort: c.apiPort, saved: savedManagers(config, log), registered: savedManager(config.dataDir) })
+  if (managers.length === 0) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, false)
   const id = await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
   if (id.role !== 'manager') return null
   // Joined with the manager token (or a manager whose member never started): ask for an etcd member, start it in
@@ -191,12 +188,22 @@ const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: s
 /** How long a task waits for its networks' bridges on this node before it is rejected (the catalog brings the slice). */
 const NETWORK_WAIT_MS = 60_000
 
-function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
+/** managers.json of an earlier run (src/worker); a broken file is logged and left out, never fatal. */
+function savedManagers(config: Readonly<Config>, log: Logger): ReturnType<typeof readSavedManagers>['list'] {
+  const saved = readSavedManagers(config.dataDir)
+  if (saved.problem) log.child({ sub: 'worker' }).warn(`${saved.problem}; starting from the managers given`)
+  return saved.list
+}
+
+function newLink(config: Readonly<Config>, log: Logger, managers: string[], parts: ClusterParts, overlay: Overlay,
   onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
-  parts.transport = new HttpManagerTransport(target)
+  const wlog = log.child({ sub: 'worker' })
+  parts.transport = new FailoverTransport({
+    managers, connect: (address) => new HttpManagerTransport(splitManagerAddress(address)), log: logFn(wlog),
+  })
   return new WorkerLink({
     transport: parts.transport, clock: realClock(),
-    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
+    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(wlog),
     onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
     onCatalog: (snap) => parts.dataPlane?.apply(snap),
     onLogs: (msg) => parts.logs?.handle(msg),
@@ -266,13 +273,15 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     if (self) {
-      parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, overlay, onGossipKeys, true, reloadApiTls)
+      // Its own manager first; then the others it knew, should its own API stop answering.
+      const managers = seedManagers({ manager: `${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}`, join: [], apiPort: c.apiPort, saved: savedManagers(config, log), registered: null })
+      parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, true, reloadApiTls)
       parts.link.useIdentity({ nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, apiTls)
     } else {
       // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.
       manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
     }
-    retireOnRemoval(config, log, parts)
+    retireOnRemoval(config, log, parts, () => stopManager(parts))
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {
@@ -342,7 +351,7 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
 }
 
 /** The manager's half: gossip subscription, manager (its events flushed), API servers, store, own etcd member. */
-async function stopManager(parts: ClusterParts): Promise<void> {
+export async function stopManager(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
   parts.manager?.stop()
   await Promise.allSettled([...(parts.nodeUpdates ?? []), flushEvents(parts)])
@@ -357,31 +366,6 @@ async function stopManager(parts: ClusterParts): Promise<void> {
   parts.etcd = null
 }
 
-/**
- * A manager of a managed etcd whose member another manager removed (`mesh node demote`, `mesh node rm`) stops
- * being one: etcd says so as it exits ("permanently removed"; the store write of the new role never reaches this
- * member), then the manager, its API and sockets stop, `<data-dir>/etcd` and its certificates are deleted, and
- * node.json names another manager (from the last view of the store) for the worker side's next start.
- */
-export function retireOnRemoval(config: Readonly<Config>, log: Logger, parts: ClusterParts): void {
-  const etcd = parts.etcd
-  if (!etcd) return
-  const mlog = log.child({ sub: 'manager' })
-  let retiring = false
-  etcd.member.onEvent((e) => {
-    if (e.event !== 'exited' || retiring || !removedFromCluster(etcd.member.logs())) return
-    retiring = true
-    const other = parts.manager?.listNodes().find((n) => n.role === 'manager' && n.hostname !== config.gossip.name && n.state !== 'down')
-    void (async () => {
-      await stopManager(parts)
-      parts.manager = null
-      await wipeManagedEtcd(config.dataDir, etcd)
-      const manager = other ? `${other.addr.includes(':') ? `[${other.addr}]` : other.addr}:${config.cluster.apiPort}` : null
-      if (manager && hasIdentity(config.dataDir)) writeIdentity(config.dataDir, { ...readIdentity(config.dataDir), role: 'worker', manager })
-      mlog.warn({ manager }, 'this node is no longer a manager (demoted or removed): its manager and etcd member stopped and <data-dir>/etcd was deleted')
-    })().catch((err: Error) => mlog.error({ err: err.message }, 'stopping the removed manager failed'))
-  })
-}
 
 /** The events told before the manager stopped reach the store's history (bounded: a store that hangs is left after 5 s). */
 async function flushEvents(parts: ClusterParts): Promise<void> {

@@ -10,9 +10,10 @@ import {
   writeMemberTls, type EtcdMemberGrant, type InitialMember, type ManagerMembers, type MemberTls, type StartMode,
 } from '../src/manager/index.ts'
 import { createClusterCa, createNodeKeyAndCsr, signNodeCsr, type ClusterCa } from '../src/pki/index.ts'
-import { readNodeTls, savedManager } from '../src/worker/index.ts'
+import { hasIdentity, readIdentity, readNodeTls, savedManager, writeIdentity } from '../src/worker/index.ts'
 import type { Config } from '../src/config/index.ts'
 import type { Logger } from './log.ts'
+import type { ClusterParts } from './cluster.ts'
 
 /**
  * A manager's own etcd member (`mesh agent --init --store etcd`, a manager-token join): the agent runs `etcd` as its
@@ -176,4 +177,30 @@ export async function wipeManagedEtcd(dataDir: string, etcd: ManagedEtcd | null)
   await etcd?.member.wipe()
   await rm(etcdDataDir(dataDir), { recursive: true, force: true })
   await rm(etcdTlsDir(dataDir), { recursive: true, force: true })
+}
+
+/**
+ * A manager of a managed etcd whose member another manager removed (`mesh node demote`, `mesh node rm`) stops
+ * being one: etcd says so as it exits ("permanently removed"; the store write of the new role never reaches this
+ * member), then the manager, its API and sockets stop, `<data-dir>/etcd` and its certificates are deleted, and
+ * node.json names another manager (from the last view of the store) for the worker side's next start.
+ */
+export function retireOnRemoval(config: Readonly<Config>, log: Logger, parts: Pick<ClusterParts, 'etcd' | 'manager'>, stopManager: () => Promise<void>): void {
+  const etcd = parts.etcd
+  if (!etcd) return
+  const mlog = log.child({ sub: 'manager' })
+  let retiring = false
+  etcd.member.onEvent((e) => {
+    if (e.event !== 'exited' || retiring || !removedFromCluster(etcd.member.logs())) return
+    retiring = true
+    const other = parts.manager?.listNodes().find((n) => n.role === 'manager' && n.hostname !== config.gossip.name && n.state !== 'down')
+    void (async () => {
+      await stopManager()
+      parts.manager = null
+      await wipeManagedEtcd(config.dataDir, etcd)
+      const manager = other ? `${other.addr.includes(':') ? `[${other.addr}]` : other.addr}:${config.cluster.apiPort}` : null
+      if (manager && hasIdentity(config.dataDir)) writeIdentity(config.dataDir, { ...readIdentity(config.dataDir), role: 'worker', manager })
+      mlog.warn({ manager }, 'this node is no longer a manager (demoted or removed): its manager and etcd member stopped and <data-dir>/etcd was deleted')
+    })().catch((err: Error) => mlog.error({ err: err.message }, 'stopping the removed manager failed'))
+  })
 }

@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type http from 'node:http'
-import { openCluster, retireOnRemoval, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
+import { openCluster, stopControlPlane, stopManager, type ClusterParts } from '../../../agent/cluster.ts'
+import { retireOnRemoval } from '../../../agent/etcd-member.ts'
 import { createLogger } from '../../../agent/log.ts'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
 import { createApp, listMembers, listen, RequestRefusedError, type Manager } from '../../../src/manager/index.ts'
@@ -142,7 +143,7 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
       'node "m1": removing its etcd member would leave 0 of 1 managers reachable, fewer than a quorum (1); bring the unreachable managers back first')
     t.same(await members(), ids('m1', 'm2'), 'no member removed')
     mb = await open(b)
-    retireOnRemoval(b.config, log, b.parts) // as startCluster does
+    retireOnRemoval(b.config, log, b.parts, () => stopManager(b.parts)) // as startCluster does
     await waitFor(() => mb.getNode('m2')?.role === 'manager', WAIT_MS, { what: 'm2 back' })
     const demoted = await ma.updateNode('m2', { role: 'worker' })
     t.equal(demoted.role, 'worker')
