@@ -11,6 +11,7 @@ import type { NodeRecord } from '../../../src/api/types.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { openWatch } from '../../support/watch.ts'
 import { testCsr, tlsApi } from '../../support/pki.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 
 t.test('managerAddresses: managers only, sorted by hostname, on the API port', async (t) => {
   const node = (hostname: string, role: 'manager' | 'worker', addr: string): NodeRecord => ({
@@ -26,7 +27,8 @@ t.test('the stream names the managers at once and again when one is promoted or 
   const clock = new FakeClock()
   const store = openSqliteStore(':memory:')
   t.teardown(() => store.close())
-  const manager = new Manager({ store, clock })
+  // Managers with their own etcd members (faked): a worker may be promoted (a SQLite cluster refuses it).
+  const manager = new Manager({ store, clock, members: new FakeMembers() })
   await manager.init()
   const api = await tlsApi(t, manager)
   const { tls } = await api.joinNode('w1', { addr: '10.0.0.2' })
