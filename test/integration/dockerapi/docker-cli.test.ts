@@ -114,7 +114,7 @@ t.test('docker events --filter type=service: history since, then a service creat
   // Through mesh's own API, as `mesh service create` sends it (POST /v1/services on manager.sock).
   const local = await listen(createApp({ manager: c.manager, local: true }, defaultServiceSpec), { socketPath: join(c.dir, MANAGER_SOCKET) })
   t.teardown(() => new Promise<void>((r) => { local.closeAllConnections(); local.close(() => r()) }))
-  const created = await jsonRequest({ socketPath: join(c.dir, MANAGER_SOCKET) }, { method: 'POST', path: '/v1/services?resolveImage=never', body: { name: 'api', image: 'nginx:1.27' }, timeoutMs: 5000 })
+  const created = await jsonRequest({ socketPath: join(c.dir, MANAGER_SOCKET) }, { method: 'POST', path: '/v1/services?resolveImage=never', body: { name: 'api', image: 'nginx:1.27' }, timeoutMs: 30_000 })
   t.equal(created.status, 201, JSON.stringify(created.body))
   await waitFor(() => p.stdout().includes('service create api'), 10_000)
   t.same(p.stdout().trim().split('\n'), ['service create web', 'service create api'], 'only service events (no node, network, task)')

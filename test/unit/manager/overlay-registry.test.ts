@@ -35,7 +35,7 @@ async function setup(t: Test, dbPath = ':memory:') {
   const join2 = await api.joinNode('w2', { addr: '10.0.0.3' })
   /** A request over mutual TLS as the holder of `tls` (a node's certificate, `api.admin` or `api.anonymous`). */
   const call = async (method: string, path: string, tls: ClientTls, body?: unknown) => {
-    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 5000, ...(body === undefined ? {} : { body }) })
+    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 30_000, ...(body === undefined ? {} : { body }) })
     return { status: r.status, body: (r.body ?? {}) as Record<string, unknown> }
   }
   const register = (tls: ClientTls, body: unknown) => call('PUT', '/v1/agent/overlay', tls, body)
@@ -191,9 +191,10 @@ t.test('round trip over HTTP: the worker link registers, and its watch stream ha
   link.useIdentity({ nodeId: s.w1.node.id, role: 'worker', manager: `127.0.0.1:${s.port}` }, nodeTls(s.w1.tls))
   t.teardown(() => link.stop())
   link.registerOverlay({ publicKey: K1, subnet: '10.77.1.0/24' })
-  for (let i = 0; i < 100 && !s.store.getNode('w1')?.overlay; i++) await new Promise((r) => setTimeout(r, 10))
+  // Bounded generously (the request takes milliseconds; a loaded CI machine can stall this process for seconds).
+  for (const end = Date.now() + 20_000; !s.store.getNode('w1')?.overlay && Date.now() < end;) await new Promise((r) => setTimeout(r, 10))
   t.same(s.store.getNode('w1')?.overlay, { publicKey: K1, subnet: '10.77.1.0/24' }, 'registered through PUT /v1/agent/overlay')
   link.start()
-  for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+  for (const end = Date.now() + 20_000; got.length === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 10))
   t.same(got[0], [{ nodeId: s.w1.node.id, hostname: 'w1', publicKey: K1, subnet: '10.77.1.0/24' }], 'the list reached onPeers')
 })
