@@ -35,7 +35,7 @@ for (const g of nodes) await g.start()
 const sum = (k: 'suspicions' | 'decryptFailures') => nodes.reduce((s, g) => s + g.counters()[k], 0)
 const allAlive = () => nodes.every((g) => g.aliveCount() === nodes.length)
 
-t.test('three rotations under probing: no suspicion, no decrypt failure', { timeout: 120_000 }, async (t) => {
+t.test('three rotations under probing: no suspicion, no decrypt failure', { timeout: 300_000 }, async (t) => {
   for (const end = Date.now() + 30_000; !allAlive() && Date.now() < end;) await sleep(100)
   t.ok(allAlive(), 'four encrypted nodes see each other alive')
   const suspicions = sum('suspicions')

@@ -139,7 +139,7 @@ type Line = { tasks?: unknown[]; catalog?: unknown; peers?: OverlayPeer[]; ca?: 
 /** The watch stream's `{peers}` lines (the others are dropped), in order (test/support/watch.ts). */
 const watchPeers = (target: HttpTarget) => openWatch(target, (l: Line) => l.peers)
 
-t.test('the watch stream carries {peers} at open and after each registration and node rm', { timeout: 15_000 }, async (t) => {
+t.test('the watch stream carries {peers} at open and after each registration and node rm', { timeout: 120_000 }, async (t) => {
   const s = await setup(t)
   const w = await watchPeers(s.api.target(s.w2.tls))
   t.teardown(w.close)
@@ -179,7 +179,7 @@ t.test('the dashboard shows the REGISTERED subnet of a node, none before it regi
   t.equal(view.nodes.find((n) => n.name === 'w2')?.subnet, undefined)
 })
 
-t.test('round trip over HTTP: the worker link registers, and its watch stream hands the list to onPeers', { timeout: 15_000 }, async (t) => {
+t.test('round trip over HTTP: the worker link registers, and its watch stream hands the list to onPeers', { timeout: 120_000 }, async (t) => {
   const s = await setup(t)
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-overlay-link-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
