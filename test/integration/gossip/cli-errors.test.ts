@@ -65,7 +65,7 @@ function pool<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): P
 }
 
 // The commands are independent and mostly wait for node to start: run them 4 at a time, assert in order.
-const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 60_000, ...(c.env ? { env: { ...process.env, ...c.env } } : {}) }))
+const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 120_000, ...(c.env ? { env: { ...process.env, ...c.env } } : {}) }))
 
 for (const [i, c] of cases.entries()) {
   t.test(c.name, async (t) => {
