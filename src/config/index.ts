@@ -21,7 +21,7 @@ import { readConfigFileWith, type FileAccess } from './file.ts'
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
-export { ingressDefaults, type IngressDefaults } from './ingress.ts'
+export { defaultFdBudget, ingressDefaults, FD_RESERVE_MIN, type IngressDefaults } from './ingress.ts'
 export { apiLimits, type ApiLimits } from './api.ts'
 export { readSecretFile, splitKeyLines, nodeFileAccess, type FileAccess } from './file.ts'
 export { dashboardLimits, type DashboardLimits } from './dashboard.ts'
