@@ -231,6 +231,7 @@ export class Ingress {
       p.proxy.retire(retired, svc.stopGracePeriodMs)
       for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
     }
+    this.#o.reconciled?.(snap)
     if (this.#nft) await this.#applyNft(snap)
   }
 

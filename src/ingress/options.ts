@@ -64,6 +64,11 @@ export interface IngressOptions {
   /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
   tcpEngine?: 'raw' | 'net'
   log: IngressLog
+  /**
+   * Called after each reconcile has brought every published port (listeners, balancers) to `snap`, before the nft
+   * ruleset is applied: how bench/agent-scale.ts times a catalog change to the ingress. Default none.
+   */
+  reconciled?: (snap: CatalogSnapshot) => void
   exec?: Exec
   clock?: Clock
 }

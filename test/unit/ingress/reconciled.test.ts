@@ -1,0 +1,22 @@
+/** The `reconciled` hook: called once per reconcile with the snapshot every port now follows, before nft is applied. */
+import t from 'tap'
+import { Ingress } from '../../../src/ingress/index.ts'
+import { FakeCatalog, ep, freePort, noLog, svc, until } from './helpers.ts'
+
+t.test('reconciled reports each applied snapshot after the balancers follow it, before nft', async (t) => {
+  const published = await freePort(['127.0.0.1'])
+  const cat = new FakeCatalog()
+  cat.set([svc([{ published, target: 80, protocol: 'tcp', mode: 'ingress' }], [ep(1, '10.77.0.2')])])
+  const events: string[] = []
+  let ing: Ingress | null = null
+  ing = new Ingress({
+    catalog: cat, mode: 'nft', bindAddr: '127.0.0.1', log: noLog,
+    exec: async (_cmd, args, input) => { if (args[0] === '-f') events.push(`nft ${input?.includes('10.77.0.3') ? 'new' : 'old'}`); return '' },
+    reconciled: (snap) => events.push(`rev ${snap.revision} ${ing?.status()[0]?.endpoints.map((e) => e.key).join(',')}`),
+  })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  cat.set([svc([{ published, target: 80, protocol: 'tcp', mode: 'ingress' }], [ep(1, '10.77.0.2'), ep(2, '10.77.0.3')])])
+  await until(() => events.length >= 4, 3000, 'two reconciles')
+  t.same(events.slice(0, 4), ['rev 1 10.77.0.2:80', 'nft old', 'rev 2 10.77.0.2:80,10.77.0.3:80', 'nft new'])
+})
