@@ -16,6 +16,7 @@ import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.ts'
 import { UdpProxy } from './udp-proxy.ts'
 import { FdBudget, openFileLimit, REFUSED_FD_BUDGET, REFUSED_PER_SOURCE, SourceCaps, Throttle } from './limits.ts'
 import type { IngressLimits, IngressOptions } from './options.ts'
+import { ejectionFilter } from './serving.ts'
 
 export type { IngressLimits, IngressLog, IngressOptions } from './options.ts'
 
@@ -302,16 +303,7 @@ export class Ingress {
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
     const nft = this.#nft as NftApplier
     const now = this.#clock.now()
-    const plan = planNft(snap, (s, e, port) => {
-      if (!isServing(e)) return false
-      if (port === null) return true // a VIP's other ports: no listener, so no ejection state
-      for (const p of this.#ports.values()) {
-        if (p.service !== s.name) continue
-        const b = p.balancer.get(`${e.ip}:${port}`)
-        if (b && b.ejectedUntil > now) return false
-      }
-      return true
-    })
+    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now))
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) {
       plan.vips = []
