@@ -165,7 +165,7 @@ export class Ingress {
 
   /** Register the ingress metrics (prom-client) on `registry`. */
   registerMetrics(registry: Registry): void {
-    this.#metrics = new IngressMetrics(registry, () => this.status())
+    this.#metrics = new IngressMetrics(registry, () => this.status(), () => this.limits())
   }
 
   /** Run `fn` every `ms` until stop; each loop holds one timer slot (replaced, not appended, on every tick). */

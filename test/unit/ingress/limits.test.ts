@@ -205,3 +205,17 @@ t.test('the default fd budget comes from RLIMIT_NOFILE', async (t) => {
   t.equal(ing.limits().fdBudget, 16_000, 'the ingress uses it when no budget is given')
   t.throws(() => new Ingress({ catalog: new FakeCatalog(), mode: 'userspace', log: noLog, fdBudget: -1 }), /fdBudget must be an integer ≥ 0/)
 })
+
+t.test('the limits are metrics: budget, descriptors held, refusals by limit', async (t) => {
+  const { Registry } = await import('prom-client')
+  const { ing, published } = await tcpSetup(t, 'raw', { fdBudget: 2 })
+  const registry = new Registry()
+  ing.registerMetrics(registry)
+  t.equal((await hold(t, published)).outcome, 'ok')
+  t.equal((await hold(t, published)).outcome, 'closed')
+  const text = await registry.metrics()
+  t.match(text, /^mesh_ingress_fd_budget 2$/m)
+  t.match(text, /^mesh_ingress_fds_used 2$/m)
+  t.match(text, /^mesh_ingress_refused_by_limit_total\{limit="fd-budget"\} 1$/m)
+  t.match(text, /^mesh_ingress_refused_by_limit_total\{limit="per-source"\} 0$/m)
+})
