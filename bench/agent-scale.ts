@@ -1,15 +1,17 @@
 /**
  * One agent's data plane at scale (issue 21, item 4): the catalog → ingress (listeners, balancers), DNS (zone) and
- * nft ruleset (rendered; `nft` itself is not run: the ruleset text goes to a recording exec), in one process, the
- * way agent/dataplane.ts wires them (Catalog with a file cache → Ingress and DnsServer through their index.ts).
+ * nft ruleset, in one process, the way agent/dataplane.ts wires them (Catalog with a file cache → Ingress and
+ * DnsServer through their index.ts). `--nft netns` (default when `ip` and `nft` exist and we are root) applies each
+ * ruleset with `nft -f` inside a throwaway network namespace (the host's rules are never touched; deleted at the
+ * end); `--nft render` only hands the text to a recording exec.
  *
  *   node bench/agent-scale.ts [--services 1000] [--per-service 10] [--seconds 30] [--churn 0.01] [--ticks 10]
- *        [--idle 10000] [--mode nft|userspace] [--port-base 20000] [--dnsmasq on|off]
+ *        [--idle 10000] [--mode nft|userspace] [--nft netns|render] [--port-base 20000] [--dnsmasq on|off]
  *
  * 1. Load: `services` × `per-service` endpoints, each service with a VIP and one published TCP port on 127.0.0.1.
  * 2. Churn: `churn` of the endpoints per second (1 %: 100 of 10,000), in `ticks` snapshots a second, for `seconds`.
  *    Per snapshot: the time from Catalog.apply() to (a) the ingress following it (Ingress `reconciled`), (b) the nft
- *    ruleset text handed to `nft -f`, (c) the DNS answering `tasks.<changed service>` with the new address over
+ *    ruleset text handed to `nft -f` and `nft -f` done (netns), (c) the DNS answering `tasks.<changed service>` with the new address over
  *    UDP. A snapshot waits for the three before the next (at most 5 s each); late ticks are counted.
  *    RSS, heap and CPU (user+system of this process over the churn, % of one core).
  * 3. Idle connections: `idle` TCP connections from a child process through one published port to a backend in
@@ -27,9 +29,9 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Catalog, FileCatalogStore } from '../src/catalog/index.ts'
 import { DnsServer } from '../src/dns/index.ts'
-import { Ingress } from '../src/ingress/index.ts'
+import { Ingress, execCommand } from '../src/ingress/index.ts'
 import { ScaleCatalog } from './scale-catalog.ts'
-import { dnsAsk, holdConnections, percentile, serveBackend, sleep, waitFor, type Child } from './scale-io.ts'
+import { Arrivals, dnsAsk, holdConnections, percentile, serveBackend, sleep, waitFor, type Child } from './scale-io.ts'
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -52,12 +54,15 @@ async function main(): Promise<void> {
   const mode = arg('mode', 'nft') as 'nft' | 'userspace'
   const portBase = num('port-base', 20_000)
   const wantDnsmasq = arg('dnsmasq', 'on') === 'on' && existsSync('/usr/sbin/dnsmasq')
+  const canNetns = process.getuid?.() === 0 && ['/usr/sbin/nft', '/usr/sbin/ip', '/sbin/ip', '/bin/ip'].filter(existsSync).length >= 2
+  const netns = arg('nft', canNetns ? 'netns' : 'render') === 'netns' ? `mesh-scale-${process.pid}` : null
   const dir = mkdtempSync(join(tmpdir(), 'mesh-scale-'))
   const children: ChildProcess[] = []
   let ingress: Ingress | null = null
   let dns: DnsServer | null = null
-  const out: Record<string, unknown> = { services, perService, endpoints: services * perService, seconds, churnPerSec: churn, ticksPerSec: ticks, mode, load: loadavg()[0] }
+  const out: Record<string, unknown> = { services, perService, endpoints: services * perService, seconds, churnPerSec: churn, ticksPerSec: ticks, mode, nft: netns ? 'netns' : 'render', load: loadavg()[0] }
   try {
+    if (netns) await execCommand('ip', ['netns', 'add', netns])
     // --- 1. load
     const sc = new ScaleCatalog({ services, perService, portBase })
     // The agent's cache (fsynced catalog.json), timed apart: it is part of Catalog.apply().
@@ -65,20 +70,26 @@ async function main(): Promise<void> {
     const saveMs: number[] = []
     const store = { load: () => file.load(), save: (s: Parameters<FileCatalogStore['save']>[0]) => { const a = performance.now(); file.save(s); saveMs.push(performance.now() - a) } }
     const catalog = new Catalog({ store })
+    // Each stage reports the revision it has caught up with; the churn's latencies are taken from these.
     let reconciledRev = 0
-    let nftRev = 0
-    const nftAt = new Map<number, number>()
-    const ingAt = new Map<number, number>()
+    let nftDoneRev = 0
     let nftBytes = 0
+    let nftErrors = 0
+    let nftFirstMs = 0
+    const lat = { ingress: new Arrivals(), nftRendered: new Arrivals(), nftApplied: new Arrivals() }
     ingress = new Ingress({
       catalog, mode, bindAddr: '127.0.0.1', log: (level, msg, f) => { if (level === 'error') console.error(msg, f) },
-      reconciled: (snap) => { reconciledRev = snap.revision; ingAt.set(snap.revision, performance.now()) },
+      reconciled: (snap) => { reconciledRev = snap.revision; lat.ingress.arrived(snap.revision, performance.now()) },
       exec: async (_cmd, args, input) => {
-        if (args[0] === '-f') {
-          nftRev = reconciledRev
-          nftAt.set(nftRev, performance.now())
-          nftBytes = input?.length ?? 0
-        }
+        if (args[0] !== '-f') return ''
+        const rev = reconciledRev
+        const a = performance.now()
+        lat.nftRendered.arrived(rev, a)
+        nftBytes = input?.length ?? 0
+        if (netns) await execCommand('ip', ['netns', 'exec', netns, 'nft', ...args], input).catch((err: Error) => { nftErrors++; if (nftErrors === 1) console.error(`nft -f in ${netns}: ${err.message.slice(0, 300)}`) })
+        if (rev === 1) nftFirstMs = performance.now() - a
+        nftDoneRev = rev
+        lat.nftApplied.arrived(rev, performance.now())
         return ''
       },
     })
@@ -89,14 +100,17 @@ async function main(): Promise<void> {
     const before = mem()
     const t0 = performance.now()
     catalog.apply(sc.snapshot())
-    await waitFor(() => reconciledRev >= 1 && nftRev >= 1, 120_000, 'the first catalog in the ingress and nft')
+    await waitFor(() => reconciledRev >= 1 && nftDoneRev >= 1, 120_000, 'the first catalog in the ingress and nft')
     const ans = await dnsAsk(dnsAddr, `tasks.${sc.name(services - 1)}`, 10_000)
-    out.load = { ms: +(performance.now() - t0).toFixed(0), dnsAnswers: ans.length, nftRulesetKb: +(nftBytes / 1024).toFixed(0), before, after: mem(), fds: fds(), listeners: ingress.status().length }
+    out.load = { ms: +(performance.now() - t0).toFixed(0), nftApplyMs: +nftFirstMs.toFixed(0), dnsAnswers: ans.length, nftRulesetKb: +(nftBytes / 1024).toFixed(0), before, after: mem(), fds: fds(), listeners: ingress.status().length }
     console.log('load', JSON.stringify(out.load))
 
     // --- 2. churn
     const perTick = Math.max(1, Math.round((sc.endpoints * churn) / ticks))
-    const lat = { catalog: [] as number[], ingress: [] as number[], nft: [] as number[], dns: [] as number[] }
+    const applyMs: number[] = []
+    const dnsMs: number[] = []
+    const dnsAsks: Promise<void>[] = []
+    let dnsTimeouts = 0
     let late = 0
     let maxRss = 0
     const cpu0 = process.cpuUsage()
@@ -108,24 +122,26 @@ async function main(): Promise<void> {
       else late++
       const { snap, service, ip } = sc.churn(perTick)
       const a = performance.now()
+      for (const s of Object.values(lat)) s.expect(snap.revision, a)
       catalog.apply(snap)
-      lat.catalog.push(performance.now() - a)
-      const dnsDone = dnsAsk(dnsAddr, `tasks.${service}`, 5000, ip).then(() => lat.dns.push(performance.now() - a))
-      await waitFor(() => reconciledRev >= snap.revision, 5000, 'ingress')
-      lat.ingress.push((ingAt.get(snap.revision) ?? performance.now()) - a)
-      await waitFor(() => nftRev >= snap.revision, 5000, 'nft')
-      lat.nft.push((nftAt.get(snap.revision) ?? performance.now()) - a)
-      await dnsDone
-      ingAt.delete(snap.revision)
-      nftAt.delete(snap.revision)
+      applyMs.push(performance.now() - a)
+      dnsAsks.push(dnsAsk(dnsAddr, `tasks.${service}`, 10_000, ip).then(() => { dnsMs.push(performance.now() - a) }, () => { dnsTimeouts++ }))
       maxRss = Math.max(maxRss, process.memoryUsage().rss)
     }
+    // Let every stage catch up with the last snapshot (bounded): the ingress and nft coalesce, so one pass may serve several.
+    const lastRev = sc.snapshot().revision
+    await waitFor(() => reconciledRev >= lastRev && nftDoneRev >= lastRev, 60_000, 'the ingress and nft to catch up').catch((err: Error) => console.error(err.message))
+    await Promise.all(dnsAsks)
     const cpu = process.cpuUsage(cpu0)
     const wall = performance.now() - wall0
     out.churn = {
-      perTick, snapshots: lat.catalog.length, late, endpointChangesPerSec: +((lat.catalog.length * perTick) / (wall / 1000)).toFixed(1),
+      perTick, snapshots: applyMs.length, late, endpointChangesPerSec: +((applyMs.length * perTick) / (wall / 1000)).toFixed(1), dnsTimeouts,
       cpuPct: +(((cpu.user + cpu.system) / 1000 / wall) * 100).toFixed(1), maxRssMb: +(maxRss / MB).toFixed(1), ...mem(),
-      ms: { catalogApply: stats(lat.catalog), catalogCacheWrite: stats(saveMs.slice(1)), ingress: stats(lat.ingress), nft: stats(lat.nft), dns: stats(lat.dns) },
+      nftErrors,
+      ms: {
+        catalogApply: stats(applyMs), catalogCacheWrite: stats(saveMs.slice(1)), ingress: stats(lat.ingress.ms), nftRendered: stats(lat.nftRendered.ms),
+        nftApplied: stats(lat.nftApplied.ms), dns: stats(dnsMs),
+      },
     }
     console.log('churn', JSON.stringify(out.churn))
 
@@ -142,6 +158,7 @@ async function main(): Promise<void> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
     await ingress?.stop().catch(() => undefined)
     await dns?.stop().catch(() => undefined)
+    if (netns) await execCommand('ip', ['netns', 'delete', netns]).catch(() => undefined)
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -62,6 +62,28 @@ export async function dnsAsk(addr: { host: string; port: number }, name: string,
   }
 }
 
+/**
+ * Latencies of a coalescing pipeline: `expect(rev)` when revision `rev` is applied, `arrived(rev)` when a stage has
+ * caught up with `rev` (it skips revisions that were superseded meanwhile, as the ingress does): every revision
+ * expected up to it gets its latency then.
+ */
+export class Arrivals {
+  readonly ms: number[] = []
+  readonly #pending: { rev: number; at: number }[] = []
+
+  expect(rev: number, at: number): void {
+    this.#pending.push({ rev, at })
+  }
+
+  arrived(rev: number, at: number): void {
+    while (this.#pending.length > 0 && (this.#pending[0] as { rev: number }).rev <= rev) this.ms.push(at - (this.#pending.shift() as { at: number }).at)
+  }
+
+  get waiting(): number {
+    return this.#pending.length
+  }
+}
+
 export interface Child {
   child: ChildProcess
 }

@@ -54,6 +54,9 @@ export class Ingress {
   #unsubscribe: (() => void) | null = null
   #chain: Promise<void> = Promise.resolve()
   #pending: CatalogSnapshot | null = null
+  /** nft applies run in their own chain: a slow `nft -f` never holds back the listeners and balancers. */
+  #nftChain: Promise<void> = Promise.resolve()
+  #nftPending: CatalogSnapshot | null = null
   #timers: TimerHandle[] = []
   #running = false
   #nftError: string | null = null
@@ -109,7 +112,7 @@ export class Ingress {
     this.#running = true
     this.#unsubscribe = this.#o.catalog.onChange((snap) => this.#enqueue(snap))
     this.#enqueue(this.#o.catalog.current())
-    await this.#chain
+    await this.#settled()
     if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
     // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
     if (this.#o.mode === 'nft') this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
@@ -125,7 +128,7 @@ export class Ingress {
     this.#unsubscribe = null
     for (const h of this.#timers) this.#clock.clearTimeout(h)
     this.#timers = []
-    await this.#chain
+    await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.stop()))
     this.#ports.clear()
     if (this.#nft && !o.keepRules) await this.#nft.remove()
@@ -140,7 +143,7 @@ export class Ingress {
     this.#running = false
     this.#unsubscribe?.()
     this.#unsubscribe = null
-    await this.#chain
+    await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.closeListener()))
     const open = (): number => [...this.#ports.values()].reduce((n, p) => n + p.proxy.open, 0)
     const deadline = this.#clock.now() + drainMs
@@ -177,6 +180,24 @@ export class Ingress {
       this.#timers[slot] = this.#clock.setTimeout(tick, ms)
     }
     this.#timers.push(this.#clock.setTimeout(tick, ms))
+  }
+
+  /** Both chains done: the listeners and balancers, then the nft ruleset they led to. */
+  async #settled(): Promise<void> {
+    await this.#chain
+    await this.#nftChain
+  }
+
+  /** nft applies run one at a time, like reconciles; while one runs only the newest snapshot waits. */
+  #enqueueNft(snap: CatalogSnapshot): void {
+    const idle = this.#nftPending === null
+    this.#nftPending = snap
+    if (!idle) return
+    this.#nftChain = this.#nftChain.then(async () => {
+      const s = this.#nftPending
+      this.#nftPending = null
+      if (s && this.#running) await this.#applyNft(s)
+    })
   }
 
   /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
@@ -233,7 +254,7 @@ export class Ingress {
       for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
     }
     this.#o.reconciled?.(snap)
-    if (this.#nft) await this.#applyNft(snap)
+    if (this.#nft) this.#enqueueNft(snap)
   }
 
   #createPort(key: string, svc: CatalogService, spec: PortSpec): PortEntry {
