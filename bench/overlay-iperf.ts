@@ -196,7 +196,7 @@ function report(samples: Sample[], e: Env): string {
   const perRoundBare12 = perRound('overlay', 'bare12')
   const met = ratioBare >= GOAL
   const met12 = ratioBare12 >= GOAL_DEB12
-  const L: string[] = [SECTION, '']
+  const L: string[] = [SECTION, '', ...HOW_TO, '']
   L.push(`Measured ${e.date} by \`npm run bench:overlay -- --rounds ${e.rounds} --seconds ${e.seconds}\` (\`bench/overlay-iperf.ts\`, as root).`)
   L.push(`Machine: ${e.cores} cores, kernel ${e.kernel}, no kernel WireGuard module, so every tunnel is **wireguard-go**`)
   L.push(`(userspace) with MTU ${MTU}: mesh0 and wgbare run mesh's (${e.wgGo}), wgb12 Debian 12's (${e.wgGo12});`)
@@ -240,6 +240,15 @@ function report(samples: Sample[], e: Env): string {
   L.push(...PACKET_PATH_NOTE)
   return L.join('\n') + '\n'
 }
+
+/** Static text: how to run it (kept at the top of the section every run rewrites). */
+const HOW_TO = [
+  'How to run: as root, alone on the machine (no test suite or other lab beside it), after `test/setup.sh` (it installs',
+  'Debian 13\'s wireguard-go, pinned, and keeps Debian 12\'s in `/var/cache/mesh/wireguard-go-bookworm/`) and',
+  '`npm run build`: `npm run bench:overlay -- --rounds 5 --seconds 5` (3–4 min; `--no-write` prints without',
+  'touching this file, `--debian12-wg PATH` names another baseline binary). Goals (issue 21): overlay ≥ 0.95× the bare',
+  'tunnel of the binary mesh runs, and ≥ 5× a bare Debian 12 wireguard-go tunnel, both measured in the same run.',
+]
 
 /**
  * Static text: the packet paths, and what the one-off experiments found (2026-12-01, a lab held open with this
