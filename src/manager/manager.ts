@@ -40,6 +40,9 @@ import { SecretObjects } from './secret-objects.ts'
 import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 import { TrafficAggregator } from './traffic.ts'
+import { AlwaysLeader, type Leadership, type ManagerProbe } from './leadership.ts'
+import { managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
+import type { ManagerStatus } from '../api/types.ts'
 import { trafficLimits } from '../config/traffic.ts'
 
 /**
@@ -48,6 +51,12 @@ import { trafficLimits } from '../config/traffic.ts'
  * asked to be woken, runs reconcile() (pure) and commits its plan. Node state comes from gossip.
  * Writes are asynchronous (`Store.transact` resolves once committed); reads are synchronous on the store's view.
  * A transaction callback may run more than once (optimistic stores): it only reads the tx and returns a value.
+ *
+ * Several managers may share one store (etcd): every one serves the API, but only the leader (ManagerOptions
+ * .leadership) runs the reconcile loop (orchestrator, scheduler, restart and reschedule timers), writes node state
+ * from gossip, steps gossip key rotations and appends the event history. Losing the lead stops them at once (the
+ * election deposes a leader before its lease can expire, so before another can start); gaining it starts them
+ * from the store's current state, with nothing carried over from an earlier term.
  */
 
 const bad = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
@@ -95,6 +104,13 @@ export interface ManagerOptions {
   vault?: SecretVault
   /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
   secretValue?: SecretValueReader
+  /**
+   * Whether this manager leads (leadership.ts): only the leader runs the reconcile loop and the other duties that
+   * must happen once. Default: AlwaysLeader of its own node (a single manager on SQLite).
+   */
+  leadership?: Leadership
+  /** The managers' health on a consensus store (etcd/manager-health.ts), for MANAGER STATUS and the quorum line. Default: none (SQLite). */
+  managerProbe?: ManagerProbe
 }
 
 export interface JoinResult {
@@ -146,6 +162,13 @@ export class Manager {
     return snapshotStore(this.#store, { meshVersion: MESH_VERSION, now: () => new Date(this.#now()), ...(o.kek ? { kek: o.kek } : {}) })
   }
   #unwatch: (() => void) | null = null
+  readonly #leadership: Leadership
+  readonly #probe: ManagerProbe | undefined
+  #offLeadership: (() => void) | null = null
+  /** Whether the leader's duties run now (started on gaining the lead, stopped on losing it). */
+  #leading = false
+  /** Node states as this manager's gossip last reported them: the leader writes them, also those heard before it led. */
+  readonly #observed = new Map<string, 'ready' | 'down'>()
   #timer: TimerHandle | null = null
   #wake: TimerHandle | null = null
   #stopped = false
@@ -164,13 +187,15 @@ export class Manager {
     this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
     this.#log = o.log ?? (() => undefined)
+    this.#leadership = o.leadership ?? new AlwaysLeader(() => this.#self?.id)
+    this.#probe = o.managerProbe
     const pool = createAddressPool(o.addrPool ?? DEFAULT_ADDR_POOL, o.addrPoolMaskLength ?? DEFAULT_ADDR_POOL_MASK_LENGTH, [
       { name: 'overlay range', range: formatCidr(this.#overlay.range) }, { name: 'VIP range', range: formatCidr(this.#vipRange) },
     ], o.addrPool !== undefined)
     this.networks = new Networks({ store: o.store, pool, overlayRange: this.#overlay.range, now: this.#now, newId, log: this.#log })
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
     this.events = o.events ?? new EventLog(o.store, {
-      now: this.#now, ...(isEventHistory(o.store) ? { history: o.store } : {}),
+      now: this.#now, ...(isEventHistory(o.store) ? { history: o.store } : {}), writer: () => this.#leadership.isLeader(),
       onError: (err, what) => this.#log('warn', `event history: ${what} failed`, { error: (err as Error).message }),
     })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
@@ -294,19 +319,72 @@ export class Manager {
   }
 
   start(): void {
+    this.#stopped = false
     this.events.start()
-    this.gossipKeys.start()
-    this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
-    this.#schedule(0)
+    this.#offLeadership = this.#leadership.onChange((leading) => (leading ? this.#lead() : this.#follow()))
+    if (this.#leadership.isLeader()) this.#lead()
   }
 
   stop(): void {
     this.#stopped = true
-    this.#unwatch?.()
+    this.#offLeadership?.()
+    this.#offLeadership = null
+    this.#follow()
     this.events.stop()
+  }
+
+  /** Whether this manager runs the leader's duties now. */
+  get leading(): boolean {
+    return this.#leading
+  }
+
+  /** Gained the lead: the reconcile loop from the store's current state, gossip's node states, key rotations. */
+  #lead(): void {
+    if (this.#leading || this.#stopped) return
+    this.#leading = true
+    this.#log('info', 'leading: the orchestrator and scheduler run on this manager')
+    this.gossipKeys.start()
+    this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
+    this.#schedule(0)
+    for (const [hostname, state] of this.#observed) {
+      this.#writeNodeState(hostname, state).catch((err: Error) => this.#log('error', 'node state update failed', { node: hostname, err: err.message }))
+    }
+  }
+
+  /** Lost the lead (or stopping): every duty stops before this returns; a reconcile in flight commits nothing new after. */
+  #follow(): void {
+    if (!this.#leading) return
+    this.#leading = false
+    this.#unwatch?.()
+    this.#unwatch = null
     this.gossipKeys.stop()
     this.#clock.clearTimeout(this.#timer)
     this.#clock.clearTimeout(this.#wake)
+    this.#timer = null
+    this.#wake = null
+    if (!this.#stopped) this.#log('info', 'following: another manager leads', { leader: this.#leadership.leader() })
+  }
+
+  // ---- managers ------------------------------------------------------------------------------------------
+
+  /** The leading manager's node id as last observed, or undefined when none is known. */
+  leaderId(): string | undefined {
+    return this.#leadership.leader()
+  }
+
+  /** A node's ManagerStatus as docker shows it (undefined for a worker); `apiPort`: where managers serve the API. */
+  managerStatus(n: NodeRecord, apiPort: number): ManagerStatus | undefined {
+    return managerStatusOf(n, { leader: this.#leadership.leader(), health: this.#probe?.health(), apiPort })
+  }
+
+  /** The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable`. */
+  noQuorumMessage(): string {
+    return noQuorumLine(quorumCounts(this.#store.listNodes(), this.#probe?.health()))
+  }
+
+  /** Whether reads may lag the store (no quorum on the last probe, or no leader known); never on SQLite. */
+  staleView(): boolean {
+    return mayBeStale(this.#probe?.health(), this.#leadership.leader(), this.#probe !== undefined)
   }
 
   // ---- reads (synchronous, on the store's committed view) ------------------------------------------------
@@ -429,8 +507,17 @@ export class Manager {
     return memberNamed(this.#store.listNodes(), hostname) !== undefined
   }
 
-  /** Gossip says a node is alive (ready) or dead/left (down). */
+  /**
+   * Gossip says a node is alive (ready) or dead/left (down). Every manager remembers it; only the leader writes it
+   * (one writer of node state), and a manager that gains the lead writes what it heard before.
+   */
   async setNodeState(hostname: string, state: 'ready' | 'down'): Promise<void> {
+    this.#observed.set(hostname, state)
+    if (!this.#leadership.isLeader()) return
+    await this.#writeNodeState(hostname, state)
+  }
+
+  async #writeNodeState(hostname: string, state: 'ready' | 'down'): Promise<void> {
     const current = this.#store.getNode(hostname)
     if (!current || current.state === state) return
     const now = this.#now()
@@ -607,7 +694,7 @@ export class Manager {
   // ---- reconcile loop ------------------------------------------------------------------------------------
 
   #schedule(ms: number): void {
-    if (this.#stopped || this.#timer) return
+    if (this.#stopped || !this.#leadership.isLeader() || this.#timer) return
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = null
       this.reconcileNow().catch((err: unknown) => {
@@ -625,6 +712,8 @@ export class Manager {
   async reconcileNow(): Promise<void> {
     const now = this.#now()
     const plan = await this.#store.transact((tx) => {
+      // A run after the lead was lost (a retry on a newer view) plans nothing: the new leader decides.
+      if (!this.#leadership.isLeader()) return null
       const state: ClusterState = { nodes: tx.listNodes(), services: tx.listServices(), tasks: tx.listTasks() }
       const p = reconcile(state, now, { newId })
       // Tasks just assigned get their networks and their node its slices, in this same transaction (networks/).
@@ -647,10 +736,11 @@ export class Manager {
       for (const id of new Set(dropped)) tx.deleteTask(id)
       return p
     })
+    if (plan === null) return
     for (const e of plan.events) this.#log(e.type === 'taskUnschedulable' ? 'warn' : 'info', e.message, { event: e.type, service: e.serviceId, task: e.taskId })
     this.#clock.clearTimeout(this.#wake)
     this.#wake = null
-    if (plan.wakeAt !== undefined && !this.#stopped) {
+    if (plan.wakeAt !== undefined && !this.#stopped && this.#leadership.isLeader()) {
       this.#wake = this.#clock.setTimeout(() => this.#schedule(0), Math.max(10, plan.wakeAt - now))
     }
   }
