@@ -374,11 +374,17 @@ export class Manager {
 
   /** A node's ManagerStatus as docker shows it (undefined for a worker); `apiPort`: where managers serve the API. */
   managerStatus(n: NodeRecord, apiPort: number): ManagerStatus | undefined {
-    return managerStatusOf(n, { leader: this.#leadership.leader(), health: this.#probe?.health(), apiPort })
+    const health = this.#probe?.health()
+    // Without a quorum nobody can lead (a leader deposes itself before its lease can expire): none is shown.
+    return managerStatusOf(n, { leader: health?.quorum === false ? undefined : this.#leadership.leader(), health, apiPort })
   }
 
-  /** The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable`. */
-  noQuorumMessage(): string {
+  /**
+   * The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable`; the store's own
+   * detail (which endpoints, whether the write may still apply) goes to this manager's log.
+   */
+  noQuorumMessage(err?: Error): string {
+    if (err) this.#log('warn', 'write refused: no quorum', { err: err.message })
     return noQuorumLine(quorumCounts(this.#store.listNodes(), this.#probe?.health()))
   }
 
