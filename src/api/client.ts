@@ -39,6 +39,8 @@ export interface ClientOptions {
   /** Data dir holding manager.sock; default MESH_DATA_DIR. Needed when there is no host (the CLI passes src/config's default). */
   dataDir?: string
   timeoutMs?: number
+  /** Hears an answer the manager marked stale (it lost its quorum: a read from its last view); the CLI warns. */
+  onStale?: () => void
 }
 
 /** `tcp://10.0.0.1:7947`, `tcp://[fd00::1]:7947` → host and port. */
@@ -70,9 +72,11 @@ export function commandConnMessage(where: string, err: CommandConnError): string
 export class ManagerClient {
   readonly #target: HttpTarget
   readonly #timeoutMs: number
+  readonly #onStale: (() => void) | undefined
   readonly where: string
 
   constructor(o: ClientOptions = {}) {
+    this.#onStale = o.onStale
     const host = o.host ?? process.env.MESH_HOST
     this.#timeoutMs = o.timeoutMs ?? 30_000
     const url = host ? parseHostUrl(host, 'MESH_HOST') : undefined
@@ -108,6 +112,7 @@ export class ManagerClient {
       const e = errorOf(reply)
       throw new ApiError(reply.status, e.code ?? 'MESH_ERR_API', e.message)
     }
+    if (reply.stale) this.#onStale?.()
     return reply.body as T
   }
 

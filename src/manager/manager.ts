@@ -380,12 +380,14 @@ export class Manager {
   }
 
   /**
-   * The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable`; the store's own
-   * detail (which endpoints, whether the write may still apply) goes to this manager's log.
+   * The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable` (the managers'
+   * health probe's counts); the store's own detail (which endpoints, whether the write may still apply) goes to this
+   * manager's log. Without a probe there are no counts to give: the store's message.
    */
-  noQuorumMessage(err?: Error): string {
-    if (err) this.#log('warn', 'write refused: no quorum', { err: err.message })
-    return noQuorumLine(quorumCounts(this.#store.listNodes(), this.#probe?.health()))
+  noQuorumMessage(err: Error): string {
+    if (!this.#probe) return err.message
+    this.#log('warn', 'write refused: no quorum', { err: err.message })
+    return noQuorumLine(quorumCounts(this.#store.listNodes(), this.#probe.health()))
   }
 
   /** Whether reads may lag the store (no quorum on the last probe, or no leader known); never on SQLite. */
