@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import { realClock, type Clock } from '../base/clock.ts'
 import { userNetworks, validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { isEventHistory } from './event-history.ts'
 import { LogBroker } from './logs.ts'
-import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
+import { ReconcileLoop } from './reconcile-loop.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 import { ClusterAuthority } from './cluster-ca.ts'
 import type { CertRole, NodeRole as PkiNodeRole } from '../pki/index.ts'
@@ -30,7 +30,7 @@ import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } fr
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
-import { Networks, attachAssignedTasks, createAddressPool, ensureAttachableSlices, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
+import { Networks, createAddressPool, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
 import { checkNetworkAddresses, reportedAddresses } from './networks/report.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile, type KekContent } from './vault/key-file.ts'
@@ -161,7 +161,6 @@ export class Manager {
   backup(o: { kek?: KekContent } = {}): { header: BackupHeader; bytes: Buffer } {
     return snapshotStore(this.#store, { meshVersion: MESH_VERSION, now: () => new Date(this.#now()), ...(o.kek ? { kek: o.kek } : {}) })
   }
-  #unwatch: (() => void) | null = null
   readonly #leadership: Leadership
   readonly #probe: ManagerProbe | undefined
   #offLeadership: (() => void) | null = null
@@ -169,8 +168,7 @@ export class Manager {
   #leading = false
   /** Node states as this manager's gossip last reported them: the leader writes them, also those heard before it led. */
   readonly #observed = new Map<string, 'ready' | 'down'>()
-  #timer: TimerHandle | null = null
-  #wake: TimerHandle | null = null
+  readonly #loop: ReconcileLoop
   #stopped = false
   readonly #vipRange: Cidr
   readonly #overlay: OverlayPool
@@ -189,6 +187,7 @@ export class Manager {
     this.#log = o.log ?? (() => undefined)
     this.#leadership = o.leadership ?? new AlwaysLeader(() => this.#self?.id)
     this.#probe = o.managerProbe
+    this.#loop = new ReconcileLoop({ store: o.store, clock: this.#clock, now: this.#now, log: this.#log, isLeader: () => this.#leadership.isLeader(), newId })
     const pool = createAddressPool(o.addrPool ?? DEFAULT_ADDR_POOL, o.addrPoolMaskLength ?? DEFAULT_ADDR_POOL_MASK_LENGTH, [
       { name: 'overlay range', range: formatCidr(this.#overlay.range) }, { name: 'VIP range', range: formatCidr(this.#vipRange) },
     ], o.addrPool !== undefined)
@@ -320,6 +319,7 @@ export class Manager {
 
   start(): void {
     this.#stopped = false
+    this.#loop.open()
     this.events.start()
     this.#offLeadership = this.#leadership.onChange((leading) => (leading ? this.#lead() : this.#follow()))
     if (this.#leadership.isLeader()) this.#lead()
@@ -327,6 +327,7 @@ export class Manager {
 
   stop(): void {
     this.#stopped = true
+    this.#loop.close()
     this.#offLeadership?.()
     this.#offLeadership = null
     this.#follow()
@@ -344,8 +345,7 @@ export class Manager {
     this.#leading = true
     this.#log('info', 'leading: the orchestrator and scheduler run on this manager')
     this.gossipKeys.start()
-    this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
-    this.#schedule(0)
+    this.#loop.start()
     for (const [hostname, state] of this.#observed) {
       this.#writeNodeState(hostname, state).catch((err: Error) => this.#log('error', 'node state update failed', { node: hostname, err: err.message }))
     }
@@ -355,13 +355,8 @@ export class Manager {
   #follow(): void {
     if (!this.#leading) return
     this.#leading = false
-    this.#unwatch?.()
-    this.#unwatch = null
+    this.#loop.stop()
     this.gossipKeys.stop()
-    this.#clock.clearTimeout(this.#timer)
-    this.#clock.clearTimeout(this.#wake)
-    this.#timer = null
-    this.#wake = null
     if (!this.#stopped) this.#log('info', 'following: another manager leads', { leader: this.#leadership.leader() })
   }
 
@@ -701,56 +696,9 @@ export class Manager {
 
   // ---- reconcile loop ------------------------------------------------------------------------------------
 
-  #schedule(ms: number): void {
-    if (this.#stopped || !this.#leadership.isLeader() || this.#timer) return
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = null
-      this.reconcileNow().catch((err: unknown) => {
-        this.#log('error', 'reconcile failed', { err: (err as Error).message })
-        this.#schedule(1000)
-      })
-    }, ms)
-  }
-
-  /**
-   * One pass: plan, commit, clean up; schedules the next wake-up. The plan is made inside the transaction from
-   * what it reads, so a store that runs the callback again (another writer committed first) plans again.
-   * Exposed for tests.
-   */
-  async reconcileNow(): Promise<void> {
-    const now = this.#now()
-    const plan = await this.#store.transact((tx) => {
-      // A run after the lead was lost (a retry on a newer view) plans nothing: the new leader decides.
-      if (!this.#leadership.isLeader()) return null
-      const state: ClusterState = { nodes: tx.listNodes(), services: tx.listServices(), tasks: tx.listTasks() }
-      const p = reconcile(state, now, { newId })
-      // Tasks just assigned get their networks and their node its slices, in this same transaction (networks/).
-      const stored = new Map(state.tasks.map((t) => [t.id, t]))
-      p.update = attachAssignedTasks(tx, p.update, now, (id) => stored.get(id))
-      p.create = attachAssignedTasks(tx, p.create, now)
-      const assigned = new Set([...p.update, ...p.create].filter((t) => t.status.state === 'assigned').map((t) => t.id))
-      p.events = p.events.filter((e) => e.type !== 'taskAssigned' || assigned.has(e.taskId as string))
-      const slices = ensureAttachableSlices(tx)
-      const services = new Set(state.services.map((s) => s.id))
-      const dropped = prunable(state)
-      // Tasks of removed services go once their container is gone (or they never got one).
-      for (const t of state.tasks) {
-        if (!services.has(t.serviceId) && (TERMINAL_STATES.includes(t.status.state) || t.nodeId === '')) dropped.push(t.id)
-      }
-      if (isEmptyPlan(p) && dropped.length === 0 && slices === 0) return p
-      for (const t of p.create) tx.putTask(t)
-      for (const t of p.update) tx.putTask(t)
-      for (const s of p.serviceUpdates) tx.putService(s)
-      for (const id of new Set(dropped)) tx.deleteTask(id)
-      return p
-    })
-    if (plan === null) return
-    for (const e of plan.events) this.#log(e.type === 'taskUnschedulable' ? 'warn' : 'info', e.message, { event: e.type, service: e.serviceId, task: e.taskId })
-    this.#clock.clearTimeout(this.#wake)
-    this.#wake = null
-    if (plan.wakeAt !== undefined && !this.#stopped && this.#leadership.isLeader()) {
-      this.#wake = this.#clock.setTimeout(() => this.#schedule(0), Math.max(10, plan.wakeAt - now))
-    }
+  /** One pass of the reconcile loop (reconcile-loop.ts): plan, commit, schedule the next wake-up. Exposed for tests. */
+  reconcileNow(): Promise<void> {
+    return this.#loop.reconcileNow()
   }
 }
 
