@@ -1,4 +1,4 @@
-import type { NetworkRecord, NetworkTaskAddress } from '../src/api/index.ts'
+import { dockerNetwork, type NetworkRecord, type NetworkTaskAddress } from '../src/api/index.ts'
 import { idPrefix, labelMatches } from './format/filter.ts'
 import type { ListView } from './format/list.ts'
 
@@ -36,30 +36,15 @@ export function networkList(items: readonly NetworkRecord[]): ListView<NetworkRe
   }
 }
 
-/** docker's `network inspect` object, with `Slices` (each node's range) and `Tasks` (addresses on it) added. */
+/** docker's `network inspect` object (src/api's NetworkResource), with `Slices` (each node's range) and `Tasks` (addresses on it) added. */
 export function networkInspect(n: NetworkRecord & { tasks?: NetworkTaskAddress[] }, hosts: ReadonlyMap<string, string>): Record<string, unknown> {
   const host = (id: string) => hosts.get(id) ?? id
-  const options: Record<string, string> = { 'com.docker.network.driver.overlay.vxlanid_list': String(n.vni) }
-  if (n.spec.encrypted) options.encrypted = ''
+  const { tasks, ...record } = n
   return {
-    Name: n.spec.name,
-    Id: n.id,
-    Created: new Date(n.createdAt).toISOString(),
-    Scope: 'swarm',
-    Driver: n.spec.driver,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: null, Config: [{ Subnet: n.subnet }] },
-    Internal: n.spec.internal,
-    Attachable: n.spec.attachable,
-    Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
-    Containers: {},
-    Options: options,
-    Labels: { ...n.spec.labels },
+    ...dockerNetwork(record),
     Slices: Object.entries(n.slices).map(([nodeId, subnet]) => ({ Node: host(nodeId), NodeID: nodeId, Subnet: subnet }))
       .sort((a, b) => (a.Node < b.Node ? -1 : a.Node > b.Node ? 1 : 0)),
-    Tasks: (n.tasks ?? []).map((t) => ({
+    Tasks: (tasks ?? []).map((t) => ({
       Name: `${t.serviceName}.${t.slot || host(t.nodeId)}`, TaskID: t.taskId, Node: host(t.nodeId), Address: t.ip,
     })),
   }

@@ -1,71 +1,14 @@
 import { DEFAULT_NETWORK, type NetworkRecord } from '../../api/network.ts'
+import { ipamConfig, networkOptions } from '../../api/docker-network.ts'
 import { anyOf, checkValues, labelsMatch, type Filters } from './filters.ts'
 import { DockerApiError, dockerTime, labelsOf, type ObjectVersion } from './shape.ts'
+
+export { dockerNetwork, type DockerNetwork, gatewayOf } from '../../api/docker-network.ts'
 
 /**
  * GET /networks and /networks/{id}: mesh's networks as docker's NetworkResource (driver overlay, scope swarm), and
  * as swarm.Network inside a task's NetworksAttachments. The default network `mesh` is docker's built-in one.
  */
-
-/** The gateway docker's IPAM gives an overlay network: the first address of its range (`10.80.0.0/16` → `10.80.0.1`). */
-export function gatewayOf(cidr: string): string {
-  const [ip, len] = cidr.split('/')
-  const parts = (ip ?? '').split('.').map(Number)
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255) || Number(len) >= 31) return ''
-  const n = ((parts[0] as number) * 2 ** 24 + (parts[1] as number) * 2 ** 16 + (parts[2] as number) * 2 ** 8 + (parts[3] as number)) + 1
-  return [n >>> 24 & 255, n >>> 16 & 255, n >>> 8 & 255, n & 255].join('.')
-}
-
-function ipamConfig(n: NetworkRecord): { Subnet: string; Gateway?: string }[] {
-  const gw = gatewayOf(n.subnet)
-  return [{ Subnet: n.subnet, ...(gw ? { Gateway: gw } : {}) }]
-}
-
-/** Driver options as dockerd shows them: the VXLAN id (user networks) and `encrypted` for encrypted networks. */
-function options(n: NetworkRecord): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (n.vni > 0) out['com.docker.network.driver.overlay.vxlanid_list'] = String(n.vni)
-  if (n.spec.encrypted) out.encrypted = ''
-  return out
-}
-
-export interface DockerNetwork {
-  Name: string
-  Id: string
-  Created: string
-  Scope: 'swarm'
-  Driver: string
-  EnableIPv6: boolean
-  IPAM: { Driver: string; Options: Record<string, string>; Config: { Subnet: string; Gateway?: string }[] }
-  Internal: boolean
-  Attachable: boolean
-  Ingress: boolean
-  ConfigFrom: { Network: string }
-  ConfigOnly: boolean
-  Containers: Record<string, never>
-  Options: Record<string, string>
-  Labels: Record<string, string>
-}
-
-export function dockerNetwork(n: NetworkRecord): DockerNetwork {
-  return {
-    Name: n.spec.name,
-    Id: n.id,
-    Created: dockerTime(n.createdAt),
-    Scope: 'swarm',
-    Driver: n.spec.driver,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: {}, Config: ipamConfig(n) },
-    Internal: n.spec.internal,
-    Attachable: n.spec.attachable,
-    Ingress: false,
-    ConfigFrom: { Network: '' },
-    ConfigOnly: false,
-    Containers: {},
-    Options: options(n),
-    Labels: labelsOf(n.spec.labels),
-  }
-}
 
 /** The network as swarm.Network (a task's NetworksAttachments[].Network). */
 export function swarmNetwork(n: NetworkRecord, revision: number): Record<string, unknown> & { Version: ObjectVersion } {
@@ -79,7 +22,7 @@ export function swarmNetwork(n: NetworkRecord, revision: number): Record<string,
       Name: n.spec.name, Labels: labelsOf(n.spec.labels), DriverConfiguration: { Name: n.spec.driver },
       Scope: 'swarm', Attachable: n.spec.attachable, Internal: n.spec.internal, IPAMOptions: ipam,
     },
-    DriverState: { Name: n.spec.driver, Options: options(n) },
+    DriverState: { Name: n.spec.driver, Options: networkOptions(n) },
     IPAMOptions: ipam,
   }
 }

@@ -44,14 +44,20 @@ const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)?$/
 type Query = URLSearchParams
 type Handler = (o: DockerApiOptions, q: Query, req: IncomingMessage, res: ServerResponse, id?: string) => unknown
 
+/** The last root CA parsed and its notBefore: parsing a certificate per request is wasted work (it changes on a CA rotation). */
+let createdAtOf = { pem: '', ms: 0 }
+
 /** When the cluster was created: its root CA's notBefore (the CA is made at `mesh agent --init`). */
 function clusterCreatedAt(m: Manager): number {
-  return Date.parse(new X509Certificate(m.ca.trust().current).validFrom)
+  const pem = m.ca.trust().current
+  if (pem !== createdAtOf.pem) createdAtOf = { pem, ms: Date.parse(new X509Certificate(pem).validFrom) }
+  return createdAtOf.ms
 }
 
 /** The networks; the default one (a record built from the overlay, no time of its own) dated with the cluster. */
 function networks(m: Manager): NetworkRecord[] {
-  return m.networks.list().map((n) => (n.createdAt === 0 ? { ...n, createdAt: clusterCreatedAt(m), updatedAt: clusterCreatedAt(m) } : n))
+  const created = clusterCreatedAt(m)
+  return m.networks.list().map((n) => (n.createdAt === 0 ? { ...n, createdAt: created, updatedAt: created } : n))
 }
 
 function shapeContext(m: Manager): ShapeContext {

@@ -20,10 +20,7 @@ export class DockerApiError extends MeshError {
   }
 }
 
-/** Milliseconds since the epoch → RFC 3339 with nanoseconds, as Go's time.Time marshals (`…T10:00:00.123000000Z`). */
-export function dockerTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z')
-}
+export { dockerTime } from '../../api/docker-network.ts'
 
 /** Milliseconds → docker's durations (time.Duration: nanoseconds). */
 export function nanos(ms: number): number {

@@ -1,10 +1,13 @@
 /**
  * What every EventHistory backend (src/manager/event-history.ts) does, run on SqliteStore (event-history.test.ts)
  * and EtcdStore (test/integration/etcd-store/events.test.ts): append and read back in order, the count and age
- * bounds, kept across a reopen, and outside the store's revision and watchers.
+ * bounds, kept across a reopen, outside the store's revision and watchers, and a Manager restarted on the same data
+ * keeping `mesh events --since` with nothing secret in what is stored.
  */
 import type { Test } from 'tap'
 import type { ClusterEvent } from '../../../src/manager/events.ts'
+import { Manager } from '../../../src/manager/manager.ts'
+import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import type { EventHistory } from '../../../src/manager/event-history.ts'
 import type { Store } from '../../../src/manager/store.ts'
 
@@ -15,7 +18,16 @@ export interface HistoryBackend {
   /** A fresh, empty store (closed in teardown). */
   open(t: Test): Promise<HistoryStore>
   /** A store and a way to close it and open the same data again. */
-  durable(t: Test): Promise<{ store: HistoryStore; reopen(): Promise<HistoryStore> }>
+  durable(t: Test): Promise<Durable>
+}
+
+export interface Durable {
+  store: HistoryStore
+  /** Close the store and open the same data again. */
+  reopen(): Promise<HistoryStore>
+  /** What the backend holds, read around the store: every stored event's text, and a secret record's sealed value. */
+  rawEvents(): Promise<string>
+  rawSealed(secretId: string): Promise<string>
 }
 
 export function ev(id: number, time = 1_000 * id, o: Partial<ClusterEvent> = {}): ClusterEvent {
@@ -67,5 +79,39 @@ export function eventHistoryConformance(t: Test, b: HistoryBackend): void {
     t.equal(s.revision, rev + 1, 'only the metadata write moved the revision')
     t.same(heard, [])
     t.equal(s.getMeta('x'), '2')
+  })
+
+  t.test(`${b.name}: a Manager restarted on the same data keeps the history; nothing secret is stored`, async (t) => {
+    const VALUE = `hunter2-${b.name}-secret`
+    const d = await b.durable(t)
+    let m = new Manager({ store: d.store })
+    await m.init()
+    m.start()
+    const secret = await m.secrets.createSecret({ name: 'db', data: Buffer.from(VALUE).toString('base64') })
+    const spec = defaultServiceSpec('web', 'nginx:1')
+    spec.mode = { replicated: { replicas: 0 } } // no tasks: the orchestrator adds no events of its own
+    await d.store.transact((tx) => tx.putService({ id: 'web1', spec, version: 1, createdAt: 1, updatedAt: 1 }))
+    await m.events.flush()
+    const line = (e: ClusterEvent) => `${e.id} ${e.type} ${e.action} ${e.subject}`
+    const before = m.events.since(0).map(line)
+    t.ok(before.includes('1 secret create db') && before.includes('2 service create web'), before.join('; '))
+    m.stop()
+
+    const store = await d.reopen()
+    m = new Manager({ store })
+    await m.init()
+    m.start()
+    t.teardown(() => m.stop())
+    await m.events.ready
+    t.same(m.events.since(0).map(line), before, 'the same events after the restart')
+    await store.transact((tx) => tx.deleteService('web1'))
+    await m.events.flush()
+    const last = m.events.since(0).at(-1)
+    t.same([last?.id, last?.action], [before.length + 1, 'remove'], 'new ids go on after the stored ones')
+
+    const raw = await d.rawEvents()
+    t.ok(raw.includes(secret.id), 'the secret event names its id')
+    t.notOk(raw.includes(VALUE) || raw.includes(Buffer.from(VALUE).toString('base64')), 'no value in the stored events')
+    t.notOk(raw.includes(await d.rawSealed(secret.id)), 'no sealed value in the stored events')
   })
 }
