@@ -37,7 +37,7 @@ t.test('one leader schedules; on resign the other takes over and keeps convergin
   const m2 = await join('m2', 'manager', '10.0.0.2')
   const workers = [await join('w1', 'worker', '10.0.0.3'), await join('w2', 'worker', '10.0.0.4')]
 
-  const managers: { name: string; manager: Manager; store: EtcdStore; lead: ManagerLeadership }[] = []
+  const managers: { name: string; manager: Manager; store: EtcdStore; lead: ManagerLeadership; client: Etcd3 }[] = []
   for (const node of [m1, m2]) {
     const store = await openStore()
     const client = new Etcd3({ hosts: etcd.endpoints })
@@ -50,7 +50,7 @@ t.test('one leader schedules; on resign the other takes over and keeps convergin
       await lead.stop()
       client.close()
     })
-    managers.push({ name: node.hostname, manager, store, lead })
+    managers.push({ name: node.hostname, manager, store, lead, client })
   }
   await Promise.all(managers.map((m) => m.lead.start()))
 
@@ -90,5 +90,17 @@ t.test('one leader schedules; on resign the other takes over and keeps convergin
     t.same(running().map((x) => x.slot).sort(), [1, 2, 3, 4, 5], 'one task per slot')
     t.equal([...seen.values()].filter((x) => x.serviceName === 'web').length, 5, 'still no task created twice')
     t.same(overlaps, [], 'never two managers leading at once')
+
+    t.test('the new leader loses etcd (its client closed, no resign): it steps down, the other leads', async (t) => {
+      await first.lead.start() // campaigns again, behind the leader
+      next.client.close() // keep-alives fail from now on; its lease expires after the TTL
+      const third = await waitFor(() => { const l = leaderOf(); return l === first ? l : undefined }, 30_000, { what: 'the first manager leading again' })
+      t.equal(third.name, first.name)
+      t.notOk(next.manager.leading, 'the cut-off manager stopped leading')
+      await first.manager.updateService('web', (s) => ({ ...s, mode: { replicated: { replicas: 2 } } }))
+      await waitFor(() => running().length === 2, 30_000, { what: 'scaled down to 2' })
+      t.same(running().map((x) => x.slot).sort(), [1, 2], 'one task per slot')
+      t.same(overlaps, [], 'never two managers leading at once')
+    })
   })
 })
