@@ -34,6 +34,7 @@ export class EtcdManagerHealth implements ManagerProbe {
   #members: readonly MemberInfo[] = []
   #timer: NodeJS.Timeout | null = null
   #running = false
+  #stopped = false
   #probing: Promise<ManagerHealth> | null = null
 
   constructor(o: ManagerHealthOptions) {
@@ -47,6 +48,7 @@ export class EtcdManagerHealth implements ManagerProbe {
   async start(): Promise<void> {
     if (this.#running) return
     this.#running = true
+    this.#stopped = false
     await this.probe()
     this.#timer = setInterval(() => void this.probe(), this.#o.intervalMs ?? 2000)
     this.#timer.unref()
@@ -54,8 +56,13 @@ export class EtcdManagerHealth implements ManagerProbe {
 
   stop(): void {
     this.#running = false
+    this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
     this.#timer = null
+    this.#closeAll()
+  }
+
+  #closeAll(): void {
     for (const c of this.#clients.values()) c.close()
     this.#clients.clear()
   }
@@ -80,9 +87,13 @@ export class EtcdManagerHealth implements ManagerProbe {
     const reachable = this.#o.memberClient
       ? (await Promise.all(members.map(async (m) => ((await this.#answers(m, deadline())) ? m.name : null)))).filter((n): n is string => n !== null)
       : quorum ? members.map((m) => m.name) : []
-    this.#forget(members)
     const health = Object.freeze({ members: Object.freeze(members.map((m) => m.name)), reachable: Object.freeze(reachable), quorum })
-    if (this.#running || this.#health === undefined) this.#health = health
+    if (this.#stopped) {
+      this.#closeAll() // a probe that was under way when stop() ran: its clients are not kept
+      return health
+    }
+    this.#forget(members)
+    this.#health = health
     return health
   }
 
