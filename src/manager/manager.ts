@@ -351,7 +351,11 @@ export class Manager {
     }
   }
 
-  /** Lost the lead (or stopping): every duty stops before this returns; a reconcile in flight commits nothing new after. */
+  /**
+   * Lost the lead (or stopping): every duty stops before this returns, and a reconcile pass the store runs again
+   * after this plans nothing. (A commit already sent before the lead was lost may still land: it was planned on the
+   * store as it was and is guarded by the store's revision, so a new leader's pass re-plans on top of it.)
+   */
   #follow(): void {
     if (!this.#leading) return
     this.#leading = false
