@@ -11,7 +11,8 @@ import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner, registryResolver } from '../src/runtime/index.ts'
 import {
-  HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, type Identity, type NodeTls,
+  FailoverTransport, HttpManagerTransport, WorkerLink, applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, readSavedManagers, saveGossipKeys, savedManager,
+  seedManagers, splitManagerAddress, type Identity, type NodeTls,
 } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
@@ -83,8 +84,8 @@ export interface ClusterParts {
   leadership?: ManagerLeadership
   servers: http.Server[]
   link: WorkerLink | null
-  /** The link's transport to the manager (mesh leave tells the manager through it). */
-  transport?: HttpManagerTransport
+  /** The link's transport to the managers, failing over between them (mesh leave tells the manager through it). */
+  transport?: FailoverTransport
   runner: TaskRunner | null
   dataPlane: DataPlane | null
   /** Stops feeding catalog changes to the overlay's networks. */
@@ -139,12 +140,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     return ring ? { version: ring.version, keys: ring.keys } : null
   }
   if (!c.token && !hasIdentity(config.dataDir)) return null
-  // The manager API: --manager HOST[:PORT], else the first --join host on the API port, else where we registered.
-  const apiSeed = c.manager || (config.gossip.join[0] ? '' : savedManager(config.dataDir) ?? '')
-  const seed = apiSeed || config.gossip.join[0] || ''
-  const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(seed)
-  if (!m) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
-  parts.link = newLink(config, log, { host: m[1] as string, port: seed === apiSeed && m[2] ? Number(m[2]) : c.apiPort }, parts, overlay, onGossipKeys, false)
+  // The managers to try: --manager HOST[:PORT] or the --join hosts on the API port, then those an earlier run kept.
+  const managers = seedManagers({ manager: c.manager, join: config.gossip.join, apiPort: c.apiPort, saved: savedManagers(config, log), registered: savedManager(config.dataDir) })
+  if (managers.length === 0) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
+  parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, false)
   await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
   return null
 }
@@ -153,12 +152,22 @@ const logFn = (l: Logger) => (level: 'info' | 'warn' | 'error' | 'debug', msg: s
 /** How long a task waits for its networks' bridges on this node before it is rejected (the catalog brings the slice). */
 const NETWORK_WAIT_MS = 60_000
 
-function newLink(config: Readonly<Config>, log: Logger, target: { host: string; port: number }, parts: ClusterParts, overlay: Overlay,
+/** managers.json of an earlier run (src/worker); a broken file is logged and left out, never fatal. */
+function savedManagers(config: Readonly<Config>, log: Logger): ReturnType<typeof readSavedManagers>['list'] {
+  const saved = readSavedManagers(config.dataDir)
+  if (saved.problem) log.child({ sub: 'worker' }).warn(`${saved.problem}; starting from the managers given`)
+  return saved.list
+}
+
+function newLink(config: Readonly<Config>, log: Logger, managers: string[], parts: ClusterParts, overlay: Overlay,
   onGossipKeys: (r: GossipKeyring) => boolean, self: boolean, onTls?: (tls: NodeTls) => void): WorkerLink {
-  parts.transport = new HttpManagerTransport(target)
+  const wlog = log.child({ sub: 'worker' })
+  parts.transport = new FailoverTransport({
+    managers, connect: (address) => new HttpManagerTransport(splitManagerAddress(address)), log: logFn(wlog),
+  })
   return new WorkerLink({
     transport: parts.transport, clock: realClock(),
-    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(log.child({ sub: 'worker' })),
+    dataDir: config.dataDir, hostname: config.gossip.name, addr: config.gossip.advertiseAddr, resources: nodeResources(), log: logFn(wlog),
     onAssignments: (tasks) => parts.runner?.setAssignments(tasks),
     onCatalog: (snap) => parts.dataPlane?.apply(snap),
     onLogs: (msg) => parts.logs?.handle(msg),
@@ -227,7 +236,9 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
     })
     if (self) {
-      parts.link = newLink(config, log, { host: addr, port: c.apiPort }, parts, overlay, onGossipKeys, true, reloadApiTls)
+      // Its own manager first; then the others it knew, should its own API stop answering.
+      const managers = seedManagers({ manager: `${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}`, join: [], apiPort: c.apiPort, saved: savedManagers(config, log), registered: null })
+      parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, true, reloadApiTls)
       parts.link.useIdentity({ nodeId: self.node.id, role: 'manager', manager: `${addr}:${c.apiPort}` }, apiTls)
     } else {
       // No link to hear keyrings on (the hostname is a worker's): follow the cluster's keyring in-process.

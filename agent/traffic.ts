@@ -5,11 +5,11 @@
 import { realClock } from '../src/base/clock.ts'
 import { TRAFFIC_REPORT_MS } from '../src/config/traffic.ts'
 import { cachedOverlayStatus, type Overlay } from '../src/overlay/index.ts'
-import { TrafficReporter, trafficReport, type HttpManagerTransport } from '../src/worker/index.ts'
+import { TrafficReporter, trafficReport, type ManagerEndpoint } from '../src/worker/index.ts'
 import type { DataPlane } from './dataplane.ts'
 import type { Logger } from './log.ts'
 
-export function startTrafficReporter(o: { node: string; dataPlane: DataPlane; overlay: Overlay; transport: HttpManagerTransport; log: Logger }): TrafficReporter {
+export function startTrafficReporter(o: { node: string; dataPlane: DataPlane; overlay: Overlay; transport: Pick<ManagerEndpoint, 'postTraffic'>; log: Logger }): TrafficReporter {
   const overlayStatus = cachedOverlayStatus(o.overlay)
   const log = o.log.child({ sub: 'traffic' })
   const reporter = new TrafficReporter({

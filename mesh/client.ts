@@ -9,7 +9,7 @@ import { resolveEndpoint, type Endpoint } from './endpoint.ts'
  * The CLI's connections. The manager API: src/api's ManagerClient for the endpoint in effect (mesh/endpoint.ts:
  * --context, --host, MESH_HOST, MESH_CONTEXT, the current context) — the local manager socket under MESH_DATA_DIR or
  * src/config's default data dir (/var/lib/mesh), `tcp://` with an admin client certificate (MESH_CERT_PATH or the
- * context's bundle), or `ssh://` through `mesh dial-stdio` there. The agent's control socket (`mesh status`,
+ * context's bundle; several, tried in order when one does not answer), or `ssh://` through `mesh dial-stdio` there. The agent's control socket (`mesh status`,
  * `mesh dns lookup`): local, or over ssh with `mesh dial-stdio --control`; a tcp:// endpoint (the manager API only)
  * cannot reach an agent's socket and says so.
  */
@@ -34,7 +34,9 @@ export function managerClient(o: ClientOptions = {}): ManagerClient {
   if (o.host !== undefined) return new ManagerClient({ ...o, dataDir })
   const e = currentEndpoint()
   if (!e.host) return new ManagerClient({ ...o, dataDir })
-  return new ManagerClient({ ...o, dataDir, host: e.host.url, ...(e.certPath && !o.certPath ? { certPath: e.certPath } : {}) })
+  // several tcp:// managers: the client tries them in order when one does not answer
+  const host = (e.hosts ?? [e.host]).map((h) => h.url).join(',')
+  return new ManagerClient({ ...o, dataDir, host, ...(e.certPath && !o.certPath ? { certPath: e.certPath } : {}) })
 }
 
 /**

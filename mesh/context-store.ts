@@ -4,12 +4,13 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { MeshError } from '../src/base/errors.ts'
 import { readJsonState, writeFileAtomic } from '../src/base/state-file.ts'
-import { parseHostUrl } from '../src/api/index.ts'
+import { parseHostUrls } from '../src/api/index.ts'
 
 /**
  * The CLI's contexts (`mesh context …`), stored as docker stores its own under ~/.docker:
  *   <config-dir>/config.json                                   {"currentContext": "prod"}  (absent: `default`)
  *   <config-dir>/contexts/meta/<sha256(name)>/meta.json        {Name, Metadata: {Description}, Endpoints: {mesh: {Host}}}
+ *     (Host: one URL, or several tcp:// managers comma-separated, tried in order when one does not answer)
  *   <config-dir>/contexts/tls/<sha256(name)>/mesh/ca.pem …     a tcp:// context's admin client bundle, copied in
  * <config-dir> is MESH_CONFIG_DIR, else ~/.mesh (as DOCKER_CONFIG, ~/.docker). Directories 0700, files 0600: a
  * context's key is an admin credential. `default` is built in (the local sockets, or MESH_HOST) and never stored.
@@ -94,11 +95,12 @@ export class ContextStore {
    * Store a new context. Checked first, written after: a bad name, a taken name, a host that does not parse or an
    * unreadable certificate file leaves nothing behind.
    */
-  create(name: string, o: { host: string; description?: string; tls?: { ca: string; cert: string; key: string } }): StoredContext {
+  create(name: string, o: { host: string | readonly string[]; description?: string; tls?: { ca: string; cert: string; key: string } }): StoredContext {
     checkContextName(name)
     if (name === DEFAULT_CONTEXT) throw new ContextError(`context "${DEFAULT_CONTEXT}" is built in and cannot be created`)
     if (this.get(name)) throw new ContextError(`context "${name}" already exists`)
-    const url = parseHostUrl(o.host)
+    const urls = parseHostUrls(typeof o.host === 'string' ? o.host : o.host.join(','))
+    const url = urls[0] as (typeof urls)[number]
     if (o.tls && url.scheme !== 'tcp') throw new ContextError(`context "${name}": --tls-ca/--tls-cert/--tls-key are for tcp:// hosts; ${url.url} uses ssh's own keys`)
     if (url.scheme === 'tcp' && !o.tls) {
       throw new ContextError(`context "${name}": a tcp:// host needs the admin client bundle: --tls-ca DIR/ca.pem --tls-cert DIR/cert.pem --tls-key DIR/key.pem ` +
@@ -114,7 +116,8 @@ export class ContextStore {
         }
       }
     }
-    const meta: ContextMeta = { Name: name, Metadata: o.description ? { Description: o.description } : {}, Endpoints: { mesh: { Host: url.url } } }
+    const host = urls.map((u) => u.url).join(',')
+    const meta: ContextMeta = { Name: name, Metadata: o.description ? { Description: o.description } : {}, Endpoints: { mesh: { Host: host } } }
     mkdirSync(this.metaDir(name), { recursive: true, mode: 0o700 })
     if (o.tls) {
       mkdirSync(this.tlsDir(name), { recursive: true, mode: 0o700 })

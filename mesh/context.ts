@@ -69,14 +69,16 @@ export function contextCommand(o: { env?: NodeJS.ProcessEnv; out?: (s: string) =
   cmd.command('create')
     .description('create a context: an ssh:// host (runs `mesh dial-stdio` there) or a tcp:// manager API with an admin client bundle')
     .argument('<name>', 'the context name: letters, digits and _ . + - (first a letter or digit)')
-    .requiredOption('--host <url>', 'ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT')
+    .requiredOption('--host <url>', 'ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT; several tcp:// managers: repeat it or give a comma list (tried in order)',
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--description <text>', 'a description shown by `mesh context ls`')
     .option('--tls-ca <file>', 'tcp://: the cluster CA (ca.pem of `mesh ca issue-client NAME --out DIR`)')
     .option('--tls-cert <file>', 'tcp://: the admin client certificate (cert.pem)')
     .option('--tls-key <file>', 'tcp://: the admin client key (key.pem); copied into the context store, mode 0600')
     .addHelpText('after', '\nExamples:\n  mesh context create prod --host ssh://root@10.0.0.1\n' +
-      '  mesh context create lab --host tcp://10.0.0.1:7947 --tls-ca ops/ca.pem --tls-cert ops/cert.pem --tls-key ops/key.pem')
-    .action((name: string, f: { host: string; description?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string }) => {
+      '  mesh context create lab --host tcp://10.0.0.1:7947 --tls-ca ops/ca.pem --tls-cert ops/cert.pem --tls-key ops/key.pem\n' +
+      '  mesh context create ha --host tcp://10.0.0.1:7947 --host tcp://10.0.0.2:7947 --host tcp://10.0.0.3:7947 --tls-ca ops/ca.pem …')
+    .action((name: string, f: { host: string[]; description?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string }) => {
       const given = [f.tlsCa, f.tlsCert, f.tlsKey].filter((x) => x !== undefined).length
       if (given !== 0 && given !== 3) throw new ContextError(`context "${name}": give all three of --tls-ca, --tls-cert and --tls-key`)
       const tls = given === 3 ? { ca: f.tlsCa as string, cert: f.tlsCert as string, key: f.tlsKey as string } : undefined

@@ -1,4 +1,4 @@
-import { parseHostUrl, type HostUrl } from '../src/api/index.ts'
+import { parseHostUrls, type HostUrl } from '../src/api/index.ts'
 import { ConfigError } from '../src/base/errors.ts'
 import { ContextError, DEFAULT_CONTEXT, checkContextName, type StoredContext } from './context-store.ts'
 
@@ -16,8 +16,10 @@ import { ContextError, DEFAULT_CONTEXT, checkContextName, type StoredContext } f
 export interface Endpoint {
   /** The context that decided (`default` when none did). */
   context: string
-  /** The remote host; undefined: this host's sockets. */
+  /** The remote host (the first of `hosts`); undefined: this host's sockets. */
   host?: HostUrl
+  /** Every remote host, in the order they are tried: several tcp:// managers (`tcp://a:7947,tcp://b:7947`), else one. */
+  hosts?: HostUrl[]
   /** The admin client bundle for a tcp:// host (a context's copy, or MESH_CERT_PATH). */
   certPath?: string
 }
@@ -33,7 +35,7 @@ export function globalOptionsEnv(o: { host?: string; context?: string }, env: No
   if (o.host !== undefined && o.context !== undefined) throw new ConfigError('conflicting options: either specify --host or --context, not both')
   const out = { ...env }
   if (o.host !== undefined) {
-    parseHostUrl(o.host, '--host')
+    parseHostUrls(o.host, '--host')
     out.MESH_HOST = o.host
     delete out.MESH_CONTEXT
   }
@@ -57,7 +59,7 @@ export function resolveEndpoint(env: NodeJS.ProcessEnv, store: ContextReader): E
   const { name, by } = contextName(env, store)
   if (name === DEFAULT_CONTEXT) {
     if (!env.MESH_HOST) return { context: name }
-    return { context: name, host: parseHostUrl(env.MESH_HOST, 'MESH_HOST'), ...(env.MESH_CERT_PATH ? { certPath: env.MESH_CERT_PATH } : {}) }
+    return { context: name, ...remote(parseHostUrls(env.MESH_HOST, 'MESH_HOST')), ...(env.MESH_CERT_PATH ? { certPath: env.MESH_CERT_PATH } : {}) }
   }
   const c = store.get(name)
   if (!c) {
@@ -66,5 +68,9 @@ export function resolveEndpoint(env: NodeJS.ProcessEnv, store: ContextReader): E
   }
   const url = c.Endpoints.mesh.Host
   if (!url) throw new ContextError(`context "${name}" has no mesh endpoint: remove it and create it again with --host`)
-  return { context: name, host: parseHostUrl(url, `context "${name}": host`), ...(c.tlsDir ? { certPath: c.tlsDir } : {}) }
+  return { context: name, ...remote(parseHostUrls(url, `context "${name}": host`)), ...(c.tlsDir ? { certPath: c.tlsDir } : {}) }
+}
+
+function remote(hosts: HostUrl[]): { host: HostUrl; hosts: HostUrl[] } {
+  return { host: hosts[0] as HostUrl, hosts }
 }

@@ -36,7 +36,7 @@ export function buildProgram(o: { out?: (text: string) => void } = {}): Command 
     .description('mesh: container networking across hosts — gossip membership, WireGuard overlay, routing mesh, DNS')
     .version(MESH_VERSION, '-v, --version')
     .option('-c, --context <name>', 'the context to use for this command (overrides MESH_HOST, MESH_CONTEXT and `mesh context use`)')
-    .option('-H, --host <url>', 'the manager to talk to: ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT (as MESH_HOST)')
+    .option('-H, --host <url>', 'the manager to talk to: ssh://[USER@]HOST[:PORT] or tcp://HOST:PORT, or several tcp:// managers comma-separated, tried in order (as MESH_HOST)')
     .showHelpAfterError(false)
     .enablePositionalOptions()
     .exitOverride()

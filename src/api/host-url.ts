@@ -41,6 +41,27 @@ export function parseHostUrl(url: string, what = 'host'): HostUrl {
   throw new ConfigError(`${what} "${url}": want tcp://HOST:PORT (the manager API, e.g. tcp://10.0.0.1:7947) or ssh://[USER@]HOST[:PORT]`)
 }
 
+/**
+ * A host or a list of them (`tcp://a:7947,tcp://b:7947`: MESH_HOST, `--host`, a context's host): several only for
+ * tcp:// managers, which the client tries in order when one does not answer (src/api client.ts). An ssh:// host
+ * stands alone (its `ssh` decides what "does not answer" means). One ConfigError line otherwise.
+ */
+export function parseHostUrls(text: string, what = 'host'): HostUrl[] {
+  const parts = text.split(',').map((p) => p.trim())
+  if (parts.length === 1) return [parseHostUrl(text, what)]
+  if (parts.some((p) => p === '')) throw new ConfigError(`${what} "${text}": an empty host in the list (want tcp://A:7947,tcp://B:7947)`)
+  const urls = parts.map((p) => parseHostUrl(p, what))
+  const ssh = urls.find((u) => u.scheme !== 'tcp')
+  if (ssh) throw new ConfigError(`${what} "${text}": a list of hosts is for tcp:// managers only; ${ssh.url} must be the one host`)
+  const seen = new Set<string>()
+  for (const u of urls) {
+    const key = `${u.host}:${String(u.port)}`
+    if (seen.has(key)) throw new ConfigError(`${what} "${text}": ${u.url} is listed twice`)
+    seen.add(key)
+  }
+  return urls
+}
+
 /** ssh fails fast instead of waiting on a dead host (docker's connection helper uses the same 30 s). */
 export const SSH_CONNECT_TIMEOUT_S = 30
 

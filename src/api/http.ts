@@ -69,7 +69,12 @@ export class StreamClosedError extends MeshError {
   }
 }
 
-export function jsonRequest(target: HttpTarget, o: { method: string; path: string; body?: unknown; headers?: Record<string, string>; timeoutMs: number }): Promise<JsonReply> {
+/**
+ * `connectTimeoutMs`: give up on a connection not made by then with an ETIMEDOUT error whose `syscall` is `connect`
+ * (nothing was sent: a client that knows another manager may send it there, src/api failover.ts). `timeoutMs`: the
+ * socket's idle limit for the whole exchange.
+ */
+export function jsonRequest(target: HttpTarget, o: { method: string; path: string; body?: unknown; headers?: Record<string, string>; timeoutMs: number; connectTimeoutMs?: number }): Promise<JsonReply> {
   const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body))
   const headers: Record<string, string> = { accept: 'application/json', ...o.headers }
   if (payload) {
@@ -91,7 +96,21 @@ export function jsonRequest(target: HttpTarget, o: { method: string; path: strin
     })
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer in ${o.timeoutMs} ms`), { code: 'ETIMEDOUT' })))
     req.on('error', reject)
+    if (o.connectTimeoutMs !== undefined) connectDeadline(req, o.connectTimeoutMs)
     req.end(payload)
+  })
+}
+
+/** Destroy `req` with a connect ETIMEDOUT when its socket has not connected within `ms`. */
+function connectDeadline(req: http.ClientRequest, ms: number): void {
+  req.once('socket', (socket: Socket) => {
+    if (!socket.connecting) return // a kept-alive or already connected socket
+    const timer = setTimeout(() => {
+      req.destroy(Object.assign(new Error(`no connection in ${ms} ms`), { code: 'ETIMEDOUT', syscall: 'connect' }))
+    }, ms)
+    const done = (): void => clearTimeout(timer)
+    socket.once('connect', done)
+    socket.once('close', done)
   })
 }
 

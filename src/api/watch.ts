@@ -61,6 +61,21 @@ export interface WatchMessage extends LogControl {
   secrets?: DeliveredValue[]
   /** The config values this node's assigned tasks use (full list each time it changes; absent: unchanged). */
   configs?: DeliveredValue[]
+  /**
+   * Every manager of the cluster with its API address (nodes with role manager), sent when the stream opens and
+   * whenever the list changes: where the node's link goes when its manager cannot be reached (src/worker).
+   */
+  managers?: ManagerAddress[]
+}
+
+/** One manager as the watch stream names it (`{managers: ManagerAddress[]}`). Append-only. */
+export interface ManagerAddress {
+  /** The manager's node id. */
+  id: string
+  /** Its API address: an IP address or a DNS name. */
+  addr: string
+  /** Its API port (7947 unless the cluster was started with another --api-port). */
+  port: number
 }
 
 export interface CaRoots {

@@ -7,6 +7,12 @@ import type { NodeTls } from './tls-files.ts'
 import type { JoinReply, JoinRequest, ManagerReply, ManagerTransport, RenewReply, StatusUpdate, WatchHandlers, WatchStream } from './transport.ts'
 import type { TrafficReport } from '../api/traffic.ts'
 
+/** A watch stream that brings nothing for this long (the manager sends `{}` every 10 s) is closed as dead. */
+export const WATCH_IDLE_MS = 30_000
+
+/** A manager that has not accepted the connection by then is given up on (the link's transport tries the next one). */
+const CONNECT_TIMEOUT_MS = 5_000
+
 /**
  * The manager's HTTP API (port 7947, TLS 1.3) as a ManagerTransport: translation only, no retries or timers of its
  * own. Every call but `fetchCa` verifies the server: a chain to the cluster roots and a manager certificate
@@ -16,11 +22,14 @@ export class HttpManagerTransport implements ManagerTransport {
   readonly address: string
   readonly #host: string
   readonly #port: number
+  readonly #watchIdleMs: number
   #tls: ClientTls | null = null
 
-  constructor(manager: { host: string; port: number }) {
+  /** `watchIdleMs`: how long a silent watch stream is kept (default WATCH_IDLE_MS; tests shorten it). */
+  constructor(manager: { host: string; port: number; watchIdleMs?: number }) {
     this.#host = manager.host
     this.#port = manager.port
+    this.#watchIdleMs = manager.watchIdleMs ?? WATCH_IDLE_MS
     this.address = `${manager.host}:${manager.port}`
   }
 
@@ -78,7 +87,7 @@ export class HttpManagerTransport implements ManagerTransport {
       closed = true
       h.closed()
     }
-    const req = requestFor(this.#target(), { path: '/v1/agent/watch', method: 'GET' }, (res) => {
+    const req = requestFor(this.#target(), { path: '/v1/agent/watch', method: 'GET', timeout: this.#watchIdleMs }, (res) => {
       if (res.statusCode !== 200) {
         h.refused(res.statusCode ?? 0)
         res.resume()
@@ -91,6 +100,8 @@ export class HttpManagerTransport implements ManagerTransport {
         for (const m of lines.push(chunk)) h.message(m)
       })
     })
+    // No connection, or nothing (not even the 10 s heartbeat) for watchIdleMs: the manager is gone, the link moves on.
+    req.on('timeout', () => req.destroy())
     req.on('error', close)
     req.on('close', close)
     req.end()
@@ -103,7 +114,7 @@ export class HttpManagerTransport implements ManagerTransport {
 
   async #call<T>(target: HttpTarget, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ManagerReply<T>> {
     try {
-      const r = await jsonRequest(target, { method, path, body, headers, timeoutMs: 10_000 })
+      const r = await jsonRequest(target, { method, path, body, headers, timeoutMs: 10_000, connectTimeoutMs: CONNECT_TIMEOUT_MS })
       return { status: r.status, body: r.body as T, message: errorOf(r).message }
     } catch (err) {
       if (err instanceof NotJsonError) return { status: err.status, body: null, message: `HTTP ${err.status}` }

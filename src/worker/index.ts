@@ -17,6 +17,10 @@
  * `ManagerTransport` (`HttpManagerTransport` is the real one), so tests run it on virtual time against a fake
  * manager. A bad line on the stream is logged and skipped, never fatal.
  *
+ * Failover: the link's transport is a FailoverTransport over every manager this node knows — the `{managers}` list
+ * the watch stream pushes (checked here, kept in `<data-dir>/managers.json`, 0644) — so a call or stream that gets
+ * no answer goes to the next manager in order (failover-transport.ts; the order itself is src/api failover.ts).
+ *
  * Also: the traffic reporter (traffic-reporter.ts) sends the node's ingress and tunnel counters every 2 s
  * (`POST /v1/agent/traffic`) for the dashboard's live traffic.
  *
@@ -24,6 +28,8 @@
  */
 export { WorkerLink, watchBackoffMs, OVERLAY_REFUSED_RETRY_MS, STATUS_BATCH_MS, STATUS_RETRY_MS, type WorkerLinkOptions } from './link.ts'
 export { HttpManagerTransport } from './http-transport.ts'
+export { FailoverTransport, type FailoverTransportOptions, type ManagerEndpoint } from './failover-transport.ts'
+export { MANAGERS_FILE, managerAddress, managerList, managerListProblem, managersPath, readSavedManagers, saveManagers, seedManagers, splitManagerAddress } from './managers.ts'
 export { TrafficReporter, trafficReport, type TrafficReporterOptions } from './traffic-reporter.ts'
 export { NODE_FILE, hasIdentity, identityPath, readIdentity, savedManager, writeIdentity, type Identity } from './identity.ts'
 export { CertificateKeeper, RENEW_RETRY_MS } from './certificates.ts'

@@ -4,8 +4,9 @@ import type { Clock, TimerHandle } from '../base/clock.ts'
 import type { NodeOverlay, Resources, TaskRecord, TaskStatus } from '../api/types.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
-import type { GossipKeyring, LogControl, OverlayPeer, WatchMessage } from '../api/watch.ts'
+import type { GossipKeyring, LogControl, ManagerAddress, OverlayPeer, WatchMessage } from '../api/watch.ts'
 import { gossipKeyringProblem } from './gossip-keys.ts'
+import { managerList, managerListProblem, saveManagers } from './managers.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
 import { CertificateKeeper } from './certificates.ts'
@@ -86,6 +87,8 @@ export class WorkerLink {
   #overlayTimer: TimerHandle | null = null
   #overlayAttempt = 0
   #overlayRefusal = ''
+  /** The managers list last saved (JSON), so an unchanged list is not written again. */
+  #managersSaved = ''
 
   constructor(o: WorkerLinkOptions) {
     this.#o = o
@@ -293,9 +296,30 @@ export class WorkerLink {
         this.#o.onPeers?.(msg.peers)
       }
       if (msg.gossipKeys !== undefined) this.#gossipKeys(msg.gossipKeys, true)
+      if (msg.managers !== undefined) this.#managers(msg.managers)
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }
+  }
+
+  /**
+   * The cluster's managers (`{managers}`): checked here, kept in `<data-dir>/managers.json` and handed to the
+   * transport. A bad list is one logged line and changes nothing: the list this node has stays.
+   */
+  #managers(raw: unknown): void {
+    const problem = managerListProblem(raw)
+    if (problem) return this.#o.log('warn', `bad line on the assignment stream: the managers list ${problem}; kept the list this node has`)
+    const list = managerList(raw as ManagerAddress[])
+    const text = JSON.stringify(list)
+    if (text === this.#managersSaved) return
+    try {
+      saveManagers(this.#o.dataDir, list)
+      this.#managersSaved = text
+    } catch (err) {
+      this.#o.log('warn', 'cannot save the managers list (kept in memory)', { err: (err as Error).message })
+    }
+    this.#o.transport.useManagers?.(list)
+    this.#o.log('info', 'the cluster\'s managers', { managers: list.map((m) => `${m.addr}:${m.port}`) })
   }
 
   /** Check a keyring from the manager, hand it on, and acknowledge its version once applied. */

@@ -1,6 +1,6 @@
 import type http from 'node:http'
 import type { NodeOverlay, Resources, TaskStatus } from '../api/types.ts'
-import type { WatchMessage } from '../api/watch.ts'
+import type { ManagerAddress, WatchMessage } from '../api/watch.ts'
 import type { NodeTls } from './tls-files.ts'
 
 /**
@@ -83,6 +83,8 @@ export interface ManagerTransport {
   putOverlay(reg: NodeOverlay): Promise<ManagerReply<unknown>>
   /** `POST /v1/agent/gossip-keys`: this node applied gossip keyring `version`. Rejects when the manager cannot be reached. */
   postGossipKeysAck(version: number): Promise<ManagerReply<unknown>>
+  /** The cluster's managers, pushed on the watch stream and checked by the link: a transport that fails over uses them. */
+  useManagers?(list: readonly ManagerAddress[]): void
   /** `GET /v1/agent/watch`, NDJSON lines of `WatchMessage`. */
   watch(h: WatchHandlers): WatchStream
   /** A streaming `POST <path>` with this node's certificate (log uploads); the caller writes and ends it. */

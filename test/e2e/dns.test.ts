@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isRoot, type LabNode } from '../lab/index.ts'
 import { meshLab, type Task } from '../support/mesh-lab.ts'
+import { waitFor } from '../support/procs.ts'
 
 if (!isRoot()) {
   t.plan(0, 'the lab needs root')
@@ -112,7 +113,12 @@ t.test('dig @gateway: A, SRV, PTR, NXDOMAIN, NODATA', async (t) => {
   const nodata = await dig('web AAAA')
   t.match(nodata.stdout, /status: NOERROR/, 'web AAAA: NOERROR …')
   t.match(nodata.stdout, /ANSWER: 0/, '… with no answer (NODATA)')
-  const look = await c.mesh(['dns', 'lookup', 'tasks.web'])
-  t.equal(look.code, 0)
-  t.equal((look.stdout.match(/\bA\b/g) ?? []).length, 5, '`mesh dns lookup tasks.web` lists five A records')
+  // The killed task's replacement may still be starting: wait (bounded) for the five running tasks. Rows of the
+  // table only (NAME TYPE TTL DATA): the first line, `tasks.web A: NOERROR`, names the type too.
+  const aRecords = (out: string) => (out.match(/^\S+\s+A\s+\d+\s+\d+\.\d+\.\d+\.\d+\s*$/gm) ?? []).length
+  const look = await waitFor(async () => {
+    const r = await c.mesh(['dns', 'lookup', 'tasks.web'])
+    return r.code === 0 && aRecords(r.stdout) === 5 ? r : null
+  }, 60_000, { intervalMs: 500, what: '`mesh dns lookup tasks.web` listing five A records' })
+  t.equal(aRecords(look.stdout), 5, '`mesh dns lookup tasks.web` lists five A records')
 })

@@ -119,11 +119,11 @@ export class MeshLab {
   }
 
   /**
-   * Up to `n` GETs of http://ip:port/ from the lab's client namespace (and for at most `maxS` seconds when given),
-   * one result each: the time and the body, or ERR. Bounded: 3 s per request.
+   * Up to `n` GETs of http://ip:port/ from the lab's client namespace (and for at most `maxS` seconds when given,
+   * ending early once `stopFile` exists), one result each: the time and the body, or ERR. Bounded: 3 s per request.
    */
-  async fetchLoop(ip: string, port: number, n: number, pauseS = 0, maxS = 0): Promise<{ ms: number; body: string }[]> {
-    const stop = maxS > 0 ? `[ $(date +%s) -ge $end ] && break; ` : ''
+  async fetchLoop(ip: string, port: number, n: number, pauseS = 0, maxS = 0, stopFile = ''): Promise<{ ms: number; body: string }[]> {
+    const stop = (maxS > 0 ? `[ $(date +%s) -ge $end ] && break; ` : '') + (stopFile ? `[ -e '${stopFile}' ] && break; ` : '')
     const script = `end=$(( $(date +%s) + ${maxS} )); for i in $(seq ${n}); do ${stop}b=$(curl -s -m 3 http://${ip}:${port}/) || b=ERR; ` +
       `echo "$(date +%s%3N) $b"; ${pauseS > 0 ? `sleep ${pauseS};` : ''} done`
     const r = await this.lab.client.exec(['sh', '-c', script], { timeoutMs: (maxS > 0 ? maxS * 1000 + 5000 : n * 4000) + 30_000 })

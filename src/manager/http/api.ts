@@ -32,6 +32,7 @@ import { dockerApi, hostFacts } from '../dockerapi/index.ts'
 import { DEFAULT_API_PORT } from '../../config/index.ts'
 import { mountTraffic } from './traffic-api.ts'
 import { answerNoQuorum, staleReads } from './quorum.ts'
+import { managersLine } from './managers-line.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -269,7 +270,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
    * The push stream (NDJSON): `{secrets}` and `{configs}` with the values this node's live tasks use (only those,
    * sent before the `{tasks}` that needs them; delivery.ts), `{tasks}` with this node's full assignment, `{catalog}` with the cluster's services →
    * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
-   * CA rotation) and `{gossipKeys}` with the cluster's gossip keyring, each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
+   * CA rotation), `{gossipKeys}` with the cluster's gossip keyring and `{managers}` with every manager's API address
+   * (managers-line.ts), each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
    * stream ends when the node is removed (`mesh node rm`).
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
@@ -310,6 +312,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       put('ca', JSON.stringify({ ca: { roots: m.ca.trust().roots, digest: m.clusterInfo().digest } }))
       const gossipKeys = m.gossipKeys.message()
       if (gossipKeys) put('gossipKeys', JSON.stringify({ gossipKeys }))
+      put('managers', managersLine(m.listNodes(), o.apiPort ?? DEFAULT_API_PORT)) // where the node fails over to
     }
     send()
     const wake = () => {

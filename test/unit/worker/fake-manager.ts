@@ -38,7 +38,7 @@ export interface FakeStream {
  * answers status posts from a script (`statusAnswers`: a status code, or 'down' for an unreachable manager).
  */
 export class FakeManager implements ManagerTransport {
-  readonly address = '10.0.0.1:7947'
+  readonly address: string = '10.0.0.1:7947'
   caPem = fakeCa.certPem
   readonly joins: { token: string; caPem: string; req: JoinRequest }[] = []
   readonly renewals: string[] = []

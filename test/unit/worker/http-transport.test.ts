@@ -151,6 +151,20 @@ t.test('watch: a refused stream, and a manager that is not there, both end in cl
   t.same(gone.events, ['closed'])
 })
 
+t.test('watch: a stream that brings nothing (not even a heartbeat) for the idle limit is closed as dropped', async (t) => {
+  const m = await fakeManager(t, (_req, _body, res) => {
+    res.writeHead(200, { 'content-type': 'application/x-ndjson' })
+    res.write('{"tasks":[]}\n') // then silence
+  })
+  const quiet = new HttpManagerTransport({ host: '127.0.0.1', port: m.port, watchIdleMs: 300 })
+  quiet.setTls(node)
+  const r = recorder()
+  quiet.watch(r.h)
+  await r.closed
+  t.same(r.events, ['opened', 'closed'], 'opened, then closed by the client: the manager never ended it')
+  t.same(r.messages, [{ tasks: [] }])
+})
+
 t.test('the link over real sockets: a manager restart is survived, status reaches it', async (t) => {
   const streams: http.ServerResponse[] = []
   const m = await fakeManager(t, (req, _body, res) => {
