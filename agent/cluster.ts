@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type ManagerLeadership, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -77,6 +77,11 @@ export function logEvent(log: Logger, e: GossipEvent): void {
 export interface ClusterParts {
   store: Store | null
   manager: Manager | null
+  /**
+   * On etcd (issue 15): the leader election and the managers' health probe (managerLeadership), made and started by
+   * the etcd member wiring before openCluster builds the Manager; none: this manager always leads (SQLite).
+   */
+  leadership?: ManagerLeadership
   servers: http.Server[]
   link: WorkerLink | null
   /** The link's transport to the managers, failing over between them (mesh leave tells the manager through it). */
@@ -111,6 +116,8 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
       store, vault, vipRange: c.vipRange,
+      // issue 15 (lead): only the elected manager runs the orchestrator and scheduler; MANAGER STATUS, quorum line.
+      ...(parts.leadership ? { leadership: parts.leadership.leadership, managerProbe: parts.leadership.managerProbe } : {}),
       // the default pool skips ranges a custom overlay or VIP range takes; a pool given is refused when it overlaps one
       ...(c.defaultAddrPool !== DEFAULT_ADDR_POOL ? { addrPool: c.defaultAddrPool } : {}), addrPoolMaskLength: c.defaultAddrPoolMaskLength,
       log: logFn(log.child({ sub: 'manager' })),
