@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, newClusterId, newId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type Store } from '../src/manager/index.ts'
+import { KekFile, Manager, managerLeadership, newClusterId, newId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type ManagerLeadership, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName, type ClusterCa } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -85,6 +85,11 @@ export interface ClusterParts {
    */
   etcd?: ManagedEtcd | null
   manager: Manager | null
+  /**
+   * On etcd (issue 15): the leader election and the managers' health probe (managerLeadership), made and started by
+   * the etcd member wiring before openCluster builds the Manager; none: this manager always leads (SQLite).
+   */
+  leadership?: ManagerLeadership
   servers: http.Server[]
   link: WorkerLink | null
   /** The link's transport to the managers, failing over between them (mesh leave tells the manager through it). */
@@ -156,10 +161,20 @@ async function openManager(config: Readonly<Config>, log: Logger, parts: Cluster
   { // (indented as the branch of openCluster it was)
     const store = await openManagerStore(config, log, parts.etcd ?? null)
     parts.store = store
+    if (parts.etcd) {
+      // The leader election and the managers' health probe on the own member (its name is this manager's node id).
+      const elog = log.child({ sub: 'leader' })
+      parts.leadership = managerLeadership({
+        client: parts.etcd.client, nodeId: parts.etcd.member.config.name, tls: parts.etcd.tls, log: (level, msg, fields) => elog[level](fields ?? {}, msg),
+      })
+      await parts.leadership.start()
+    }
     // The vault's key-encryption key sits in <data-dir>/vault (0700), apart from manager.db (vault/key-file.ts).
     const vault = new SecretVault({ store, keys: new KekFile(vaultDir(config.dataDir)) })
     const manager = new Manager({
       store, vault, vipRange: c.vipRange,
+      // issue 15 (lead): only the elected manager runs the orchestrator and scheduler; MANAGER STATUS, quorum line.
+      ...(parts.leadership ? { leadership: parts.leadership.leadership, managerProbe: parts.leadership.managerProbe } : {}),
       // the default pool skips ranges a custom overlay or VIP range takes; a pool given is refused when it overlaps one
       ...(c.defaultAddrPool !== DEFAULT_ADDR_POOL ? { addrPool: c.defaultAddrPool } : {}), addrPoolMaskLength: c.defaultAddrPoolMaskLength,
       log: logFn(log.child({ sub: 'manager' })),
@@ -354,6 +369,8 @@ export async function stopControlPlane(parts: ClusterParts): Promise<void> {
 export async function stopManager(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
   parts.manager?.stop()
+  await parts.leadership?.stop().catch(() => undefined) // resigns: another manager leads at once
+  parts.leadership = undefined
   await Promise.allSettled([...(parts.nodeUpdates ?? []), flushEvents(parts)])
   for (const s of parts.servers) {
     s.closeAllConnections()

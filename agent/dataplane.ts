@@ -105,6 +105,7 @@ export class DataPlane {
     const createDns = this.#o.createDns ?? ((d: DnsServerOptions) => new DnsServer(d))
     this.#ingress = createIngress({
       catalog: this.catalog, mode: c.ingressMode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
+      maxUdpFlows: c.ingressMaxUdpFlows, fdBudget: c.ingressFdBudget, maxConnectionsPerSource: c.ingressMaxPerSource,
       balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       networkBridges: (snap) => this.networkBridges(snap),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),

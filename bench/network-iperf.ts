@@ -20,7 +20,7 @@ import type { LabNode } from '../test/lab/index.ts'
 import { isRoot } from '../test/lab/index.ts'
 import { StopWaiting, stop, waitExit, waitFor, type Proc } from '../test/support/procs.ts'
 import { meshLab, type MeshLab } from '../test/support/mesh-lab.ts'
-import { must, startBareTunnel } from './bare-tunnel.ts'
+import { PATH_BARE, must, startBareTunnel } from './bare-tunnel.ts'
 
 const GOAL_VXLAN = 0.75
 const IPERF_PORT = 5201
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     }
     const [p1, p2, e1, e2] = await Promise.all([container(n1, 'bplain', 'benchplain'), container(n2, 'bplain', 'benchplain'),
       container(n1, 'benc', 'benchenc'), container(n2, 'benc', 'benchenc')])
-    await startBareTunnel([n1, n2], procs)
+    await startBareTunnel([n1, n2], procs, PATH_BARE)
     const ns = (pid: string) => ['nsenter', '-t', pid, '-n']
     const specs: Record<PathName, PathSpec> = {
       vxlan: { clientNs: ns(p1.pid), serverNs: ns(p2.pid), target: p2.ip },

@@ -43,6 +43,9 @@ interface AgentOpts {
   metricsAddr?: string
   ingressMode?: string
   ingressIdleTimeout?: string
+  ingressFdBudget?: string
+  ingressMaxPerSource?: string
+  ingressMaxUdpFlows?: string
   dns?: string
   dnsUpstream?: string[]
 }
@@ -82,6 +85,9 @@ export function agentCommand(): Command {
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
     .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
+    .option('--ingress-fd-budget <n>', 'file descriptors ingress connections may hold in all (TCP 2 each, UDP flows 1); more are refused (default 0: 80% of RLIMIT_NOFILE)')
+    .option('--ingress-max-per-source <n>', 'open ingress connections (UDP: flows) per client address on one published port (default 0: no cap)')
+    .option('--ingress-max-udp-flows <n>', 'UDP flows per published port; a full table drops the least recently used (default 16384)')
     .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
     .option('--data-dir <dir>', `state directory, holds the control socket (default ${DEFAULT_DATA_DIR})`)
@@ -193,6 +199,9 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   const dp: NonNullable<ConfigInput['dataPlane']> = {}
   if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'userspace' | 'nft'
   if (o.ingressIdleTimeout !== undefined) dp.ingressIdleTimeoutMs = parseDuration(o.ingressIdleTimeout, '--ingress-idle-timeout')
+  if (o.ingressFdBudget !== undefined) dp.ingressFdBudget = wholeNumber(o.ingressFdBudget, '--ingress-fd-budget')
+  if (o.ingressMaxPerSource !== undefined) dp.ingressMaxPerSource = wholeNumber(o.ingressMaxPerSource, '--ingress-max-per-source')
+  if (o.ingressMaxUdpFlows !== undefined) dp.ingressMaxUdpFlows = wholeNumber(o.ingressMaxUdpFlows, '--ingress-max-udp-flows')
   if (o.dns !== undefined) dp.dns = o.dns === 'on'
   if (o.dnsUpstream !== undefined) dp.dnsUpstreams = o.dnsUpstream
   if (Object.keys(dp).length > 0) out.dataPlane = dp
@@ -201,4 +210,10 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.metricsAddr !== undefined) out.metricsAddr = o.metricsAddr
   if (o.profile !== undefined) out.profile = o.profile as 'lan' | 'local'
   return out
+}
+
+/** A flag's value as a whole number ≥ 0, or one line naming the flag. */
+function wholeNumber(v: string, flag: string): number {
+  if (!/^\d+$/.test(v.trim())) throw new ConfigError(`${flag} "${v}": want a whole number ≥ 0`)
+  return Number(v)
 }

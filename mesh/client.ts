@@ -17,7 +17,19 @@ export function currentEndpoint(env: NodeJS.ProcessEnv = process.env): Endpoint 
   return resolveEndpoint(env, new ContextStore(configDir(env)))
 }
 
+/** What the CLI prints on stderr, once per client, when the manager says its answer may be stale (no quorum). */
+export const STALE_WARNING = 'warning: no quorum: this answer may be stale\n'
+
+function warnStaleOnce(): () => void {
+  let warned = false
+  return () => {
+    if (!warned) process.stderr.write(STALE_WARNING)
+    warned = true
+  }
+}
+
 export function managerClient(o: ClientOptions = {}): ManagerClient {
+  o = { onStale: warnStaleOnce(), ...o }
   const dataDir = o.dataDir ?? process.env.MESH_DATA_DIR ?? DEFAULT_DATA_DIR
   if (o.host !== undefined) return new ManagerClient({ ...o, dataDir })
   const e = currentEndpoint()

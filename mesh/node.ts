@@ -1,6 +1,6 @@
 import { Command } from 'commander'
 import { ConfigError } from '../src/base/errors.ts'
-import type { NodeRecord, TaskRecord } from '../src/api/types.ts'
+import type { NodeRecord, NodeView, TaskRecord } from '../src/api/types.ts'
 import type { ClusterInfo } from '../src/api/info.ts'
 import { managerClient, type ApiClient } from './client.ts'
 import { listOptions, renderList, type ListFlags } from './format/list.ts'
@@ -84,7 +84,7 @@ const stdout: Out = (s) => void process.stdout.write(s)
 
 export async function listNodes(client: ApiClient, f: ListFlags, out: Out = stdout): Promise<void> {
   const [nodes, info] = await Promise.all([
-    client.request<NodeRecord[]>('GET', '/v1/nodes'),
+    client.request<NodeView[]>('GET', '/v1/nodes'),
     client.request<ClusterInfo>('GET', '/v1/info').catch(() => undefined), // only for the `*` on self
   ])
   out(renderList(nodeList(nodes, info?.self?.id), f))

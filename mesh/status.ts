@@ -44,10 +44,23 @@ function formatBytes(n: number): string {
   return `${(n / 1024 ** 3).toFixed(2)} GiB`
 }
 
+/** `kernel WireGuard`, or `wireguard-go 0.0.20230223 GSO/GRO, UDP buffers 14.0 MiB/14.0 MiB` with what is known. */
+export function formatWireGuard(o: OverlayStatus): string {
+  if (o.kind === 'kernel') return 'kernel WireGuard'
+  const w = o.wireguard
+  if (!w || w.kind !== 'userspace') return 'wireguard-go'
+  const parts = [`wireguard-go${w.version ? ` ${w.version}` : ''}`]
+  if (w.gso !== null) parts.push(w.gso ? 'GSO/GRO' : 'no GSO/GRO')
+  if (w.udpRcvBufBytes !== null && w.udpSndBufBytes !== null) {
+    parts.push(`UDP buffers ${formatBytes(w.udpRcvBufBytes)}/${formatBytes(w.udpSndBufBytes)}`)
+  }
+  return parts.join(', ')
+}
+
 export function formatOverlay(o: OverlayStatus, nowS = Date.now() / 1000): string {
   if (!o.enabled) return `Overlay: off (${o.reason ?? 'disabled'})\n`
   const head = `Overlay: ${o.subnet ?? 'no subnet'}${o.held ? '' : ' (claiming)'}   gateway ${o.gateway ?? '-'}   ` +
-    `${o.ifname} (${o.kind === 'kernel' ? 'kernel WireGuard' : 'wireguard-go'}, MTU ${o.mtu})\n\n`
+    `${o.ifname} (${formatWireGuard(o)}, MTU ${o.mtu})\n\n`
   return head + table(['PEER', 'SUBNET', 'ENDPOINT', 'LAST HANDSHAKE', 'RX', 'TX'], o.peers.map((p) => [
     p.node, p.subnet, p.endpoint, p.lastHandshakeS > 0 ? formatAgo(Math.max(0, nowS - p.lastHandshakeS) * 1000) : 'never',
     formatBytes(p.rxBytes), formatBytes(p.txBytes),

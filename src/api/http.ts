@@ -49,6 +49,8 @@ export function requestFor(target: HttpTarget, o: http.RequestOptions, cb?: (res
 export interface JsonReply {
   status: number
   body: unknown
+  /** The manager answered from a view that may be stale (`Mesh-Stale: true`: it lost its quorum, or knows no leader). */
+  stale?: boolean
 }
 
 /** An HTTP answer whose body is not JSON (a proxy's error page, a server that is not mesh). */
@@ -85,7 +87,8 @@ export function jsonRequest(target: HttpTarget, o: { method: string; path: strin
       collect(res).then((text) => {
         const status = res.statusCode ?? 500
         try {
-          resolve({ status, body: text === '' ? null : JSON.parse(text) as unknown })
+          const stale = res.headers['mesh-stale'] === 'true'
+          resolve({ status, body: text === '' ? null : JSON.parse(text) as unknown, ...(stale ? { stale } : {}) })
         } catch {
           reject(new NotJsonError(status))
         }

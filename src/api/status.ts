@@ -49,6 +49,22 @@ export interface OverlayStatus {
   peers: OverlayPeerStatus[]
   /** Members skipped as peers because a gossip tag failed a check (bad subnet, key, port or address) or did not match the manager's registration, since start. */
   rejectedPeers: number
+  /** Which WireGuard runs the tunnel (null until it is up). */
+  wireguard?: WireGuardImpl | null
+}
+
+/** The node's WireGuard: kernel, or wireguard-go with what matters for its throughput (src/overlay/wg-impl.ts). */
+export interface WireGuardImpl {
+  kind: 'kernel' | 'userspace'
+  /** wireguard-go's executable as it runs (/proc/PID/exe); null for kernel WireGuard or when unreadable. */
+  binary: string | null
+  /** What that executable's `--version` says (`0.0.20230223`); null for kernel WireGuard or when unknown. */
+  version: string | null
+  /** Whether its tun I/O does TCP GSO/GRO (wireguard-go ≥ 0.0.20230223); null for kernel WireGuard or unknown. */
+  gso: boolean | null
+  /** Receive / send buffer of its UDP socket, bytes, as the kernel reports them (`ss`); null when not measured. */
+  udpRcvBufBytes: number | null
+  udpSndBufBytes: number | null
 }
 
 /** One record of a `mesh dns lookup` answer. */

@@ -40,6 +40,19 @@ export interface NodeRecord {
   overlay?: NodeOverlay
 }
 
+/**
+ * A manager node's place among the managers, as docker's ManagerStatus (`mesh node inspect`, `node ls`'s MANAGER
+ * STATUS): worked out by the manager that answers, never stored. `addr`: its manager API, `ADDR:PORT`.
+ */
+export interface ManagerStatus {
+  leader: boolean
+  reachability: 'reachable' | 'unreachable'
+  addr: string
+}
+
+/** A node as GET /v1/nodes answers it: the record, and for a manager its ManagerStatus. */
+export type NodeView = NodeRecord & { managerStatus?: ManagerStatus }
+
 /** A node's overlay registration: its WireGuard public key (base64) and the subnet of the overlay pool it holds. */
 export interface NodeOverlay {
   publicKey: string

@@ -17,6 +17,16 @@ export interface DataPlaneConfig {
   ingressIdleTimeoutMs: number
   /** Open ingress TCP connections per published port; more are refused. Default 16 384. */
   ingressMaxConnections: number
+  /** UDP flows per published port; when full, the least recently used flow is dropped for a new one. Default 16 384. */
+  ingressMaxUdpFlows: number
+  /**
+   * File descriptors ingress connections may hold across every published port (TCP 2 each, UDP flows 1); new
+   * connections beyond it are closed on accept, counted and logged at most once per 10 s. 0 (default) = 80 % of
+   * the agent's RLIMIT_NOFILE, leaving at least 256 for everything else (docs/ingress.md, "Limits").
+   */
+  ingressFdBudget: number
+  /** Open ingress connections (UDP: flows) per client address on one published port; 0 (default) = no cap. */
+  ingressMaxPerSource: number
   /** Which task gets a new connection: round-robin (default) or least-connections. */
   ingressBalancer: 'round-robin' | 'least-connections'
   /** Serve service DNS on the overlay gateway (10.77.X.1:53) and on dnsLocalAddr:53. Default true. */
@@ -35,6 +45,7 @@ export function defaultDataPlaneConfig(): DataPlaneConfig {
   const ingress = ingressDefaults()
   return {
     ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
+    ingressMaxUdpFlows: ingress.maxUdpFlows, ingressFdBudget: ingress.fdBudget, ingressMaxPerSource: ingress.maxConnectionsPerSource,
     dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR,
   }
 }

@@ -21,7 +21,7 @@ import { readConfigFileWith, type FileAccess } from './file.ts'
 export { lanGossipConfig, localGossipConfig, type GossipConfig }
 export { defaultOverlayConfig, type OverlayConfig }
 export { defaultDataPlaneConfig, type DataPlaneConfig }
-export { ingressDefaults, type IngressDefaults } from './ingress.ts'
+export { defaultFdBudget, ingressDefaults, FD_RESERVE_MIN, type IngressDefaults } from './ingress.ts'
 export { apiLimits, type ApiLimits } from './api.ts'
 export { readSecretFile, splitKeyLines, nodeFileAccess, type FileAccess } from './file.ts'
 export { dashboardLimits, type DashboardLimits } from './dashboard.ts'
@@ -146,8 +146,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ConfigInput {
   if (env.MESH_OVERLAY) out.overlay = { mode: env.MESH_OVERLAY as OverlayConfig['mode'] }
   if (env.MESH_OVERLAY_RANGE) out.overlay = { ...out.overlay, range: env.MESH_OVERLAY_RANGE }
   if (env.MESH_JOIN_TOKEN) out.cluster = { token: env.MESH_JOIN_TOKEN }
+  const dp: Partial<DataPlaneConfig> = {}
+  for (const [name, key] of ENV_INGRESS_LIMITS) {
+    const v = env[name]
+    if (v === undefined || v === '') continue
+    if (!/^\d+$/.test(v.trim())) throw new ConfigError(`${name} "${v}": want a whole number ≥ 0`)
+    dp[key] = Number(v)
+  }
+  if (Object.keys(dp).length > 0) out.dataPlane = dp
   return out
 }
+
+/** The ingress limits' environment variables (docs/configuration.md). */
+const ENV_INGRESS_LIMITS = [
+  ['MESH_INGRESS_FD_BUDGET', 'ingressFdBudget'], ['MESH_INGRESS_MAX_PER_SOURCE', 'ingressMaxPerSource'], ['MESH_INGRESS_MAX_UDP_FLOWS', 'ingressMaxUdpFlows'],
+] as const
 
 export function splitList(s: string): string[] {
   return s.split(',').map((x) => x.trim()).filter((x) => x !== '')
@@ -301,6 +314,10 @@ function validate(c: Config): void {
   if (d.ingressBalancer !== 'round-robin' && d.ingressBalancer !== 'least-connections') throw new ConfigError(`ingress balancer "${String(d.ingressBalancer)}": must be round-robin or least-connections`)
   if (!(Number.isInteger(d.ingressIdleTimeoutMs) && d.ingressIdleTimeoutMs >= 0)) throw new ConfigError(`dataPlane.ingressIdleTimeoutMs ${d.ingressIdleTimeoutMs}: must be an integer ≥ 0`)
   if (!(Number.isInteger(d.ingressMaxConnections) && d.ingressMaxConnections >= 1)) throw new ConfigError(`dataPlane.ingressMaxConnections ${d.ingressMaxConnections}: must be ≥ 1`)
+  if (!(Number.isInteger(d.ingressMaxUdpFlows) && d.ingressMaxUdpFlows >= 1)) throw new ConfigError(`dataPlane.ingressMaxUdpFlows ${d.ingressMaxUdpFlows}: must be ≥ 1`)
+  for (const k of ['ingressFdBudget', 'ingressMaxPerSource'] as const) {
+    if (!(Number.isSafeInteger(d[k]) && d[k] >= 0)) throw new ConfigError(`dataPlane.${k} ${d[k]}: must be an integer ≥ 0 (0 = ${k === 'ingressFdBudget' ? 'derived from RLIMIT_NOFILE' : 'no cap'})`)
+  }
   if (!(Number.isInteger(d.dnsTtlSec) && d.dnsTtlSec >= 0 && d.dnsTtlSec <= 3600)) throw new ConfigError(`DNS TTL ${d.dnsTtlSec}: must be 0-3600 seconds`)
   if (!/^([a-z0-9-]+\.)+$/i.test(d.dnsDomain)) throw new ConfigError(`DNS domain "${d.dnsDomain}": want a name ending in a dot, like mesh.`)
   if (!isIP(d.dnsLocalAddr)) throw new ConfigError(`DNS local address "${d.dnsLocalAddr}": not an IP address`)

@@ -13,8 +13,15 @@ export interface IngressDefaults {
   udpIdleTimeoutMs: number
   /** Open TCP connections per published port; more are refused. */
   maxConnections: number
-  /** UDP flows per published port; the oldest is dropped for a new one. */
+  /** UDP flows per published port; when full, the least recently used flow is dropped for a new one. */
   maxUdpFlows: number
+  /**
+   * File descriptors the ingress may hold across every published port (a proxied TCP connection costs 2, a UDP flow
+   * 1); connections beyond it are closed on accept and counted. 0 = derived from RLIMIT_NOFILE (defaultFdBudget).
+   */
+  fdBudget: number
+  /** Open connections (UDP: flows) per client address on one published port; more are refused. 0 = no cap. */
+  maxConnectionsPerSource: number
   /** A backend connect not complete after this long counts as failed and the next endpoint is tried, ms. */
   connectTimeoutMs: number
   /** Connect attempts per client connection across endpoints (first try + retries). */
@@ -36,7 +43,19 @@ export interface IngressDefaults {
 export function ingressDefaults(): Readonly<IngressDefaults> {
   return Object.freeze({
     bindAddr: '0.0.0.0', idleTimeoutMs: 3_600_000, udpIdleTimeoutMs: 30_000, maxConnections: 16_384, maxUdpFlows: 16_384,
+    fdBudget: 0, maxConnectionsPerSource: 0,
     connectTimeoutMs: 1000, maxAttempts: 3, ejectBaseMs: 1000, ejectMaxMs: 30_000, warmupMs: 5000, warmupEjectMs: 100,
     nftRecheckMs: 1000, bridge: defaultOverlayConfig().bridgeName,
   })
+}
+
+/** Descriptors left to everything but ingress connections (listeners, gossip, the API, DNS, files, etcd client). */
+export const FD_RESERVE_MIN = 256
+
+/**
+ * The ingress fd budget for a process whose soft RLIMIT_NOFILE is `limit`: 80 % of it, leaving at least
+ * FD_RESERVE_MIN descriptors for the rest of the agent (20,000 → 16,000 fds, 8,000 TCP connections; 1,024 → 768).
+ */
+export function defaultFdBudget(limit: number): number {
+  return Math.max(0, Math.min(Math.floor(limit * 0.8), limit - FD_RESERVE_MIN))
 }

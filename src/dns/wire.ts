@@ -122,18 +122,21 @@ function parseOpt(msg: Buffer, off: number, q: Query): ParseStatus {
 export function encodeName(name: string): Buffer | null {
   const trimmed = name.endsWith('.') ? name.slice(0, -1) : name
   if (trimmed === '') return Buffer.from([0])
-  const labels = trimmed.split('.')
-  const parts: Buffer[] = []
-  let total = 1
-  for (const label of labels) {
-    const bytes = Buffer.from(label, 'utf8')
-    if (bytes.length === 0 || bytes.length > 63) return null
-    parts.push(Buffer.from([bytes.length]), bytes)
-    total += bytes.length + 1
+  // One buffer, written once: the name's bytes after a length byte, each '.' then overwritten by the next label's
+  // length (a zone build encodes a name per task: no per-label buffers). UTF-8 never has 0x2e inside a character.
+  const n = Buffer.byteLength(trimmed, 'utf8') + 2
+  const buf = Buffer.allocUnsafe(n)
+  buf.write(trimmed, 1, 'utf8')
+  buf[n - 1] = 0
+  let lenAt = 0
+  for (let i = 1; i < n; i++) {
+    if (i !== n - 1 && buf[i] !== 0x2e) continue
+    const len = i - lenAt - 1
+    if (len === 0 || len > 63) return null
+    buf[lenAt] = len
+    lenAt = i
   }
-  if (total > MAX_NAME_BYTES) return null
-  parts.push(Buffer.from([0]))
-  return Buffer.concat(parts)
+  return n > MAX_NAME_BYTES ? null : buf
 }
 
 /** The Map key of a dotted name: lower-cased wire form without the root byte, as latin1. Null when not encodable. */

@@ -4,7 +4,8 @@
  *
  * What it does: the `Ingress` controller reads the catalog (CatalogView) and keeps one listener per published
  * port: TCP (tcp-proxy.ts: net, backpressure, half-close, idle timeout, connection limit, PROXY protocol v1/v2)
- * and UDP (udp-proxy.ts: per-client flow table with idle expiry). A pure balancer per port (balancer.ts) picks
+ * and UDP (udp-proxy.ts: per-client flow table with idle expiry and least-recently-used eviction). Admission limits
+ * (limits.ts) guard the accept path: a process-wide fd budget shared by every port and a per-source cap per port. A pure balancer per port (balancer.ts) picks
  * endpoints round-robin (or least-connections) among running, healthy, non-ejected ones; a failed connect ejects
  * the endpoint with exponential backoff and the client's connection is retried on the next endpoint. Stopping
  * endpoints take no new connections; their open ones are closed after the service's stop grace period.
@@ -22,7 +23,7 @@
  * Never: touch nftables table `inet mesh` (the overlay's) or any rule it did not write; log per packet or chunk.
  * See docs/ingress.md.
  */
-export { Ingress, type IngressLog, type IngressOptions } from './ingress.ts'
+export { Ingress, type IngressLimits, type IngressLog, type IngressOptions } from './ingress.ts'
 export type { PortProxy } from './port-proxy.ts'
 export { applyProbe, type ActiveCheckOptions, type HealthChecker, type HealthTarget, type ProbeOutcome } from './health-check.ts'
 export { TcpHealthChecker } from './tcp-health-checker.ts'

@@ -2,7 +2,7 @@ import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/in
 import { ConfigError, realClock, type Clock, type TimerHandle } from '../base/index.ts'
 import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
-import { ingressDefaults } from '../config/index.ts'
+import { defaultFdBudget, ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
@@ -14,47 +14,14 @@ import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
 import { TcpHealthChecker } from './tcp-health-checker.ts'
 import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.ts'
 import { UdpProxy } from './udp-proxy.ts'
+import { FdBudget, openFileLimit, REFUSED_FD_BUDGET, REFUSED_PER_SOURCE, SourceCaps, Throttle } from './limits.ts'
+import type { IngressLimits, IngressOptions } from './options.ts'
+import { ejectionFilter } from './serving.ts'
 
-export type IngressLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+export type { IngressLimits, IngressLog, IngressOptions } from './options.ts'
 
-export interface IngressOptions {
-  catalog: CatalogView
-  /** userspace: Node proxies every published port. nft: the kernel DNATs (table ip mesh-ingress); userspace listeners stay as the fallback. */
-  mode: 'userspace' | 'nft'
-  /** Address the listeners bind. Default 0.0.0.0 (every node address). */
-  bindAddr?: string
-  /** Close TCP connections idle (no byte either way) this long, ms; 0 = never. Default 3 600 000 (1 h). */
-  idleTimeoutMs?: number
-  /** UDP flows expire after this long without a datagram either way, ms. Default 30 000 (conntrack's UDP stream timeout is 120 s; most UDP services are request/reply). */
-  udpIdleTimeoutMs?: number
-  /** Open TCP connections per published port; more are refused. Default 16 384. */
-  maxConnections?: number
-  /** UDP flows per published port; the oldest is dropped for a new one. Default 16 384. */
-  maxUdpFlows?: number
-  /** A backend connect that has not completed after this long counts as failed, ms. Default 1000. */
-  connectTimeoutMs?: number
-  /** Connect attempts per client connection across backends. Default 3. */
-  maxAttempts?: number
-  /** round-robin (default) or least-connections, plus ejection backoff. */
-  balancer?: BalancePolicy | BalancerOptions
-  /** Optional active checks of every TCP backend: probe every intervalMs; a probe failing (or not answered within timeoutMs) ejects. */
-  activeCheck?: ActiveCheckOptions
-  /** How active checks probe a backend. Default: a TCP connect (TcpHealthChecker). */
-  healthChecker?: HealthChecker
-  /** Write the service VIP rules (nft table ip mesh-ingress) in both modes. Default true. */
-  vipRules?: boolean
-  /** nft mode: the node's overlay gateway, used as source for NATed published-port traffic (default: masquerade). */
-  snatAddr?: string
-  /** nft mode: the local Docker bridge of the overlay. Default mesh-br. */
-  bridge?: string
-  /** This node's bridges of user networks in a snapshot (the overlay's naming): VIP hairpin and network DNS. */
-  networkBridges?: (snap: CatalogSnapshot) => NetworkBridge[]
-  /** TCP engine: raw (libuv handles, the fast path; default when this Node has them) or net (net.Socket). */
-  tcpEngine?: 'raw' | 'net'
-  log: IngressLog
-  exec?: Exec
-  clock?: Clock
-}
+/** How often a refusal by a limit may be logged (the count of refusals since the last line goes with it). */
+const LIMIT_LOG_EVERY_MS = 10_000
 
 interface PortEntry {
   key: string
@@ -65,10 +32,12 @@ interface PortEntry {
   stats: Map<string, EndpointStats>
   retries: number
   rejected: number
+  perSource: SourceCaps
 }
 
 /** The options that always have a value (from src/config's ingressDefaults() when left out). */
 type Defaulted = 'bindAddr' | 'idleTimeoutMs' | 'udpIdleTimeoutMs' | 'maxConnections' | 'maxUdpFlows' | 'connectTimeoutMs' | 'maxAttempts'
+  | 'fdBudget' | 'maxConnectionsPerSource'
 
 /**
  * The ingress controller: one listener per published ingress port (TCP and UDP) on this node, reconciled from the
@@ -85,17 +54,23 @@ export class Ingress {
   #unsubscribe: (() => void) | null = null
   #chain: Promise<void> = Promise.resolve()
   #pending: CatalogSnapshot | null = null
+  /** nft applies run in their own chain: a slow `nft -f` never holds back the listeners and balancers. */
+  #nftChain: Promise<void> = Promise.resolve()
+  #nftPending: CatalogSnapshot | null = null
   #timers: TimerHandle[] = []
   #running = false
   #nftError: string | null = null
   #nftCleared = false
+  readonly #fdBudget: FdBudget
+  readonly #limitLog: Throttle
 
   constructor(o: IngressOptions) {
     if (o.mode !== 'userspace' && o.mode !== 'nft') throw new ConfigError(`ingress: mode must be userspace or nft, got ${String(o.mode)}`)
     const d = ingressDefaults()
     const merged = {
       bindAddr: d.bindAddr, idleTimeoutMs: d.idleTimeoutMs, udpIdleTimeoutMs: d.udpIdleTimeoutMs, maxConnections: d.maxConnections,
-      maxUdpFlows: d.maxUdpFlows, connectTimeoutMs: d.connectTimeoutMs, maxAttempts: d.maxAttempts, ...o,
+      maxUdpFlows: d.maxUdpFlows, connectTimeoutMs: d.connectTimeoutMs, maxAttempts: d.maxAttempts, fdBudget: d.fdBudget,
+      maxConnectionsPerSource: d.maxConnectionsPerSource, ...o,
     }
     for (const k of ['idleTimeoutMs', 'udpIdleTimeoutMs', 'connectTimeoutMs'] as const) {
       if (!(merged[k] >= 0)) throw new ConfigError(`ingress: ${k} must be ≥ 0, got ${merged[k]}`)
@@ -103,18 +78,41 @@ export class Ingress {
     for (const k of ['maxConnections', 'maxUdpFlows', 'maxAttempts'] as const) {
       if (!(merged[k] >= 1)) throw new ConfigError(`ingress: ${k} must be ≥ 1, got ${merged[k]}`)
     }
+    for (const k of ['fdBudget', 'maxConnectionsPerSource'] as const) {
+      if (!(Number.isSafeInteger(merged[k]) && merged[k] >= 0)) throw new ConfigError(`ingress: ${k} must be an integer ≥ 0, got ${merged[k]}`)
+    }
     this.#o = merged
     this.#nftRecheckMs = d.nftRecheckMs
     this.#clock = o.clock ?? realClock()
     this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec) : null
     this.#checker = o.healthChecker ?? new TcpHealthChecker()
+    this.#fdBudget = new FdBudget(merged.fdBudget > 0 ? merged.fdBudget : defaultFdBudget((o.openFileLimit ?? openFileLimit)()))
+    this.#limitLog = new Throttle(this.#clock, LIMIT_LOG_EVERY_MS)
+  }
+
+  /** The admission limits: the fd budget (capacity, in use) and connections refused by it and by per-source caps. */
+  limits(): IngressLimits {
+    let perSource = 0
+    for (const p of this.#ports.values()) perSource += p.perSource.refused
+    return { fdBudget: this.#fdBudget.capacity, fdsUsed: this.#fdBudget.used, refusedFdBudget: this.#fdBudget.refused, refusedPerSource: perSource }
+  }
+
+  /** A connection refused by a limit: counted on its port, logged (warn) at most once per LIMIT_LOG_EVERY_MS. */
+  #limited(entry: { key: string; rejected: number }, reason: string): void {
+    entry.rejected++
+    const n = this.#limitLog.hit()
+    if (n > 0) {
+      this.#o.log('warn', 'ingress connections refused by a limit', {
+        port: entry.key, reason, refused: n, fdBudget: this.#fdBudget.capacity, fdsUsed: this.#fdBudget.used,
+      })
+    }
   }
 
   async start(): Promise<void> {
     this.#running = true
     this.#unsubscribe = this.#o.catalog.onChange((snap) => this.#enqueue(snap))
     this.#enqueue(this.#o.catalog.current())
-    await this.#chain
+    await this.#settled()
     if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
     // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
     if (this.#o.mode === 'nft') this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
@@ -130,7 +128,7 @@ export class Ingress {
     this.#unsubscribe = null
     for (const h of this.#timers) this.#clock.clearTimeout(h)
     this.#timers = []
-    await this.#chain
+    await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.stop()))
     this.#ports.clear()
     if (this.#nft && !o.keepRules) await this.#nft.remove()
@@ -145,7 +143,7 @@ export class Ingress {
     this.#running = false
     this.#unsubscribe?.()
     this.#unsubscribe = null
-    await this.#chain
+    await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.closeListener()))
     const open = (): number => [...this.#ports.values()].reduce((n, p) => n + p.proxy.open, 0)
     const deadline = this.#clock.now() + drainMs
@@ -170,7 +168,7 @@ export class Ingress {
 
   /** Register the ingress metrics (prom-client) on `registry`. */
   registerMetrics(registry: Registry): void {
-    this.#metrics = new IngressMetrics(registry, () => this.status())
+    this.#metrics = new IngressMetrics(registry, () => this.status(), () => this.limits())
   }
 
   /** Run `fn` every `ms` until stop; each loop holds one timer slot (replaced, not appended, on every tick). */
@@ -182,6 +180,24 @@ export class Ingress {
       this.#timers[slot] = this.#clock.setTimeout(tick, ms)
     }
     this.#timers.push(this.#clock.setTimeout(tick, ms))
+  }
+
+  /** Both chains done: the listeners and balancers, then the nft ruleset they led to. */
+  async #settled(): Promise<void> {
+    await this.#chain
+    await this.#nftChain
+  }
+
+  /** nft applies run one at a time, like reconciles; while one runs only the newest snapshot waits. */
+  #enqueueNft(snap: CatalogSnapshot): void {
+    const idle = this.#nftPending === null
+    this.#nftPending = snap
+    if (!idle) return
+    this.#nftChain = this.#nftChain.then(async () => {
+      const s = this.#nftPending
+      this.#nftPending = null
+      if (s && this.#running) await this.#applyNft(s)
+    })
   }
 
   /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
@@ -237,14 +253,16 @@ export class Ingress {
       p.proxy.retire(retired, svc.stopGracePeriodMs)
       for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
     }
-    if (this.#nft) await this.#applyNft(snap)
+    this.#o.reconciled?.(snap)
+    if (this.#nft) this.#enqueueNft(snap)
   }
 
   #createPort(key: string, svc: CatalogService, spec: PortSpec): PortEntry {
     const o = this.#o
     const bo: BalancerOptions = typeof o.balancer === 'string' ? { policy: o.balancer } : (o.balancer ?? {})
     const balancer = new Balancer(() => this.#clock.now(), bo)
-    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0 }
+    const perSource = new SourceCaps(o.maxConnectionsPerSource)
+    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0, perSource }
     // The hooks count into `entry` itself: keep its identity (assign, do not copy).
     return Object.assign(entry, { proxy: spec.protocol === 'tcp' ? this.#tcpProxy(entry) : this.#udpProxy(entry) })
   }
@@ -257,7 +275,7 @@ export class Ingress {
     const opts: TcpProxyOptions = {
       bindAddr: o.bindAddr, port: entry.spec.published, balancer: entry.balancer, clock: this.#clock,
       idleTimeoutMs: o.idleTimeoutMs, connectTimeoutMs: o.connectTimeoutMs, maxAttempts: o.maxAttempts,
-      maxConnections: o.maxConnections, proxyProtocol: entry.spec.proxyProtocol,
+      maxConnections: o.maxConnections, proxyProtocol: entry.spec.proxyProtocol, fdBudget: this.#fdBudget, perSource: entry.perSource,
       hooks: {
         connected: (b, ms) => {
           st(b).connections++
@@ -269,6 +287,7 @@ export class Ingress {
           log('warn', 'backend connect failed; ejected', { port: key, endpoint: b.key, task: b.endpoint.taskName, err, failures: b.failures, retried })
         },
         rejected: (reason) => {
+          if (reason === REFUSED_FD_BUDGET || reason === REFUSED_PER_SOURCE) return this.#limited(entry, reason)
           entry.rejected++
           log('debug', 'connection refused', { port: key, reason })
         },
@@ -284,7 +303,7 @@ export class Ingress {
     const st = endpointStats(entry.stats)
     return new UdpProxy({
       bindAddr: o.bindAddr, port: entry.spec.published, balancer: entry.balancer, clock: this.#clock,
-      idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows,
+      idleTimeoutMs: o.udpIdleTimeoutMs, maxFlows: o.maxUdpFlows, fdBudget: this.#fdBudget, perSource: entry.perSource,
       hooks: {
         flowOpened: (b) => {
           st(b).connections++
@@ -293,8 +312,9 @@ export class Ingress {
           st(b).errors++
           o.log('warn', 'udp backend unreachable; ejected', { port: entry.key, endpoint: b.key, err })
         },
-        rejected: () => {
-          entry.rejected++
+        rejected: (reason) => {
+          if (reason === REFUSED_FD_BUDGET || reason === REFUSED_PER_SOURCE) this.#limited(entry, reason)
+          else entry.rejected++
         },
         flowClosed: (b, bytesIn, bytesOut) => st(b).closed(bytesIn, bytesOut),
       },
@@ -304,16 +324,7 @@ export class Ingress {
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
     const nft = this.#nft as NftApplier
     const now = this.#clock.now()
-    const plan = planNft(snap, (s, e, port) => {
-      if (!isServing(e)) return false
-      if (port === null) return true // a VIP's other ports: no listener, so no ejection state
-      for (const p of this.#ports.values()) {
-        if (p.service !== s.name) continue
-        const b = p.balancer.get(`${e.ip}:${port}`)
-        if (b && b.ejectedUntil > now) return false
-      }
-      return true
-    })
+    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now))
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) {
       plan.vips = []

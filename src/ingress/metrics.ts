@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { PortStatus } from './status.ts'
+import type { IngressLimits } from './options.ts'
 
 export type { Registry }
 
@@ -10,7 +11,7 @@ export type { Registry }
 export class IngressMetrics {
   readonly #latency: Histogram<'service' | 'port'>
 
-  constructor(registry: Registry, status: () => PortStatus[]) {
+  constructor(registry: Registry, status: () => PortStatus[], limits?: () => IngressLimits) {
     const ep = ['service', 'port', 'endpoint', 'task'] as const
     const each = (fn: (p: PortStatus, labels: Record<string, string>, e: PortStatus['endpoints'][number]) => void) => {
       for (const p of status()) {
@@ -54,6 +55,26 @@ export class IngressMetrics {
       })
     portCounter('mesh_ingress_retries_total', 'Client connections retried on another endpoint after a failed connect.', (p) => p.retries)
     portCounter('mesh_ingress_rejected_total', 'Client connections closed because no endpoint took them.', (p) => p.rejected)
+    if (limits) {
+      new Gauge({
+        name: 'mesh_ingress_fd_budget', help: 'File descriptors ingress connections may hold in all (TCP 2 each, UDP flows 1).', registers: [registry],
+        collect() { this.set(limits().fdBudget) },
+      })
+      new Gauge({
+        name: 'mesh_ingress_fds_used', help: 'File descriptors ingress connections hold now.', registers: [registry],
+        collect() { this.set(limits().fdsUsed) },
+      })
+      new Counter({
+        name: 'mesh_ingress_refused_by_limit_total', help: 'Client connections (UDP: flows) closed on accept by the fd budget or a per-source cap.',
+        labelNames: ['limit'] as const, registers: [registry],
+        collect() {
+          this.reset()
+          const l = limits()
+          this.inc({ limit: 'fd-budget' }, l.refusedFdBudget)
+          this.inc({ limit: 'per-source' }, l.refusedPerSource)
+        },
+      })
+    }
     this.#latency = new Histogram({
       name: 'mesh_ingress_connect_seconds', help: 'Time to connect to the chosen endpoint.', labelNames: ['service', 'port'] as const,
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1], registers: [registry],

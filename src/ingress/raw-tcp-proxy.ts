@@ -4,6 +4,7 @@ import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
 import { proxyV1, proxyV2 } from './proxy-protocol.ts'
 import type { TcpProxyOptions } from './tcp-proxy.ts'
+import { admit, capsSources, release, TCP_CONNECTION_FDS } from './limits.ts'
 
 /**
  * The fast TCP engine: the same proxy as tcp-proxy.ts on libuv's TCP handles (Node's `tcp_wrap`/`stream_wrap`
@@ -18,7 +19,8 @@ import type { TcpProxyOptions } from './tcp-proxy.ts'
  * direction); EOF on one side shuts down the other side's write half after its pending write (half-close); both
  * closed when both halves are done; a read error resets both. Connect and idle timeouts come from one sweep timer
  * per listener (no timer per connection), so their precision is the sweep interval (¼ of the shorter timeout,
- * at most 1 s).
+ * at most 1 s). Admission on accept is the net engine's (a per-source cap, the process-wide fd budget: limits.ts);
+ * the peer address is only asked of the kernel when a per-source cap is set.
  *
  * `rawBindingsAvailable()` says whether this Node exposes the bindings; the controller falls back to the net engine.
  */
@@ -97,6 +99,8 @@ class Pair {
   toUp = 0
   bytesIn = 0
   bytesOut = 0
+  /** The client's address when a per-source cap counts it. */
+  src: string | null = null
   readonly proxy: RawTcpProxy
   readonly c: Handle
   constructor(proxy: RawTcpProxy, c: Handle) {
@@ -204,12 +208,19 @@ export class RawTcpProxy implements PortProxy {
   }
 
   #accept(c: Handle): void {
-    if (this.pairs.size >= this.o.maxConnections) {
+    const o = this.o
+    if (this.pairs.size >= o.maxConnections) {
+      c.close()
+      return
+    }
+    const src = capsSources(o) ? peerAddress(c) : null
+    if (!admit(o, TCP_CONNECTION_FDS, src, o.hooks)) {
       c.close()
       return
     }
     c.setNoDelay(true)
     const p = new Pair(this, c)
+    p.src = src
     c[PAIR] = p
     this.pairs.add(p)
     dial(p)
@@ -228,6 +239,12 @@ export class RawTcpProxy implements PortProxy {
       if (this.#server) this.#scheduleSweep()
     }, every)
   }
+}
+
+function peerAddress(h: Handle): string {
+  const peer: Record<string, unknown> = {}
+  h.getpeername(peer)
+  return String(peer.address ?? '')
 }
 
 function errname(err: number): string {
@@ -412,6 +429,7 @@ function teardown(p: Pair, error: boolean): void {
   p.closed = true
   const px = p.proxy
   px.pairs.delete(p)
+  release(px.o, TCP_CONNECTION_FDS, p.src)
   for (const h of [p.c, p.u]) {
     if (!h) continue
     h.onread = ignoreRead

@@ -4,6 +4,7 @@ import type { Backend, Balancer } from './balancer.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
 import { proxyV1, proxyV2 } from './proxy-protocol.ts'
+import { admit, capsSources, release, TCP_CONNECTION_FDS, type FdBudget, type SourceCaps } from './limits.ts'
 
 /**
  * The TCP data plane of one published port: a `net.Server` whose connections are forwarded to a backend the
@@ -15,7 +16,10 @@ import { proxyV1, proxyV2 } from './proxy-protocol.ts'
  *  - 'data' → write(), and pause()/resume() on the writer's return value and 'drain': at most one socket's
  *    high-water mark plus one read chunk is ever queued per direction (backpressure);
  *  - allowHalfOpen both ways ('end' → end()), Nagle off, idle timeout on the client socket (it sees traffic of both
- *    directions), bytes counted from the sockets' own counters at close, not per chunk.
+ *    directions), bytes counted from the sockets' own counters at close, not per chunk;
+ *  - admission on accept (limits.ts): a client over its address's `perSource` cap, or one the process-wide
+ *    `fdBudget` cannot pay 2 descriptors for, is closed at once and reported through `rejected(reason)`; the
+ *    descriptors are given back when the client socket closes.
  */
 
 export interface TcpProxyHooks {
@@ -42,6 +46,10 @@ export interface TcpProxyOptions {
   maxAttempts: number
   /** Open client connections beyond this are closed at once by the kernel-side accept (net.Server.maxConnections). */
   maxConnections: number
+  /** Descriptors shared by every listener of the process (2 per connection). Default: no budget. */
+  fdBudget?: FdBudget
+  /** Open connections per client address on this port. Default: no cap. */
+  perSource?: SourceCaps
   proxyProtocol?: 'v1' | 'v2'
   hooks: TcpProxyHooks
 }
@@ -56,6 +64,8 @@ class Conn {
   t0 = 0
   connected = false
   done = false
+  /** The client's address when a per-source cap counts it. */
+  src: string | null = null
   readonly proxy: TcpProxy
   readonly client: Sock
   constructor(proxy: TcpProxy, client: Sock) {
@@ -158,7 +168,14 @@ export class TcpProxy implements PortProxy {
   }
 
   #accept(client: Sock): void {
+    const o = this.#o
+    const src = capsSources(o) ? (client.remoteAddress ?? '') : null
+    if (!admit(o, TCP_CONNECTION_FDS, src, o.hooks)) {
+      client.destroy()
+      return
+    }
     const c = new Conn(this, client)
+    c.src = src
     client[CONN] = c
     client.on('error', noop)
     client.on('close', onClientClose)
@@ -240,6 +257,7 @@ export class TcpProxy implements PortProxy {
   /** @internal */
   finished(c: Conn, error: boolean): void {
     if (!this.#conns.delete(c)) return
+    release(this.#o, TCP_CONNECTION_FDS, c.src)
     const b = c.backend
     if (b) {
       this.#o.balancer.release(b)

@@ -3,13 +3,17 @@ import type { Clock, TimerHandle } from '../base/index.ts'
 import type { Backend, Balancer } from './balancer.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { IngressError } from './errors.ts'
+import { admit, capsSources, REFUSED_PER_SOURCE, release, UDP_FLOW_FDS, type FdBudget, type SourceCaps } from './limits.ts'
 
 /**
  * The UDP data plane of one published port. Each client flow (client address:port) gets its own upstream socket,
  * connected to the backend the balancer picked for it, so replies map back to the client without any lookup and
  * the backend sees one peer per client. Flows expire after `idleTimeoutMs` without a packet either way (a sweep
- * every idle/4, not a timer per packet); the table holds at most `maxFlows` (the oldest flow is dropped to make
- * room). An ICMP port unreachable from the backend (ECONNREFUSED on the connected socket) ejects it and moves the
+ * every idle/4, not a timer per packet); the table holds at most `maxFlows`: when full, the least recently USED flow
+ * (a datagram either way) is dropped to make room. The table is a Map kept in order of last use (a flow is
+ * re-inserted on each datagram, O(1)), so eviction takes its first entry and the sweep stops at the first flow
+ * still live. Each flow holds one descriptor of the process-wide `fdBudget` and counts against its client
+ * address's `perSource` cap; a new flow either refuses is not opened (its datagram is dropped). An ICMP port unreachable from the backend (ECONNREFUSED on the connected socket) ejects it and moves the
  * flow to the next backend; the datagram in flight is lost, as UDP allows.
  */
 
@@ -27,6 +31,10 @@ export interface UdpProxyOptions {
   clock: Clock
   idleTimeoutMs: number
   maxFlows: number
+  /** Descriptors shared by every listener of the process (one per flow). Default: no budget. */
+  fdBudget?: FdBudget
+  /** Flows per client address on this port. Default: no cap. */
+  perSource?: SourceCaps
   hooks: UdpProxyHooks
 }
 
@@ -133,7 +141,8 @@ export class UdpProxy implements PortProxy {
   #fromClient(msg: Buffer, addr: string, port: number): void {
     const key = `${addr}:${port}`
     let f = this.#flows.get(key)
-    if (!f) {
+    if (f) this.#touch(f)
+    else {
       f = this.#open(key, addr, port, undefined) ?? undefined
       if (!f) return
     }
@@ -150,16 +159,24 @@ export class UdpProxy implements PortProxy {
       o.hooks.rejected('no healthy endpoint')
       return null
     }
-    if (this.#flows.size >= o.maxFlows) {
-      const oldest = this.#flows.values().next().value as Flow | undefined
-      if (oldest) this.#close(oldest)
+    const src = capsSources(o) ? addr : null
+    // A source at its cap evicts nobody: its new flow is refused before the table makes room.
+    if (src !== null && o.perSource?.refuses(src)) {
+      o.hooks.rejected(REFUSED_PER_SOURCE)
+      return null
     }
+    if (this.#flows.size >= o.maxFlows) {
+      const lru = this.#flows.values().next().value as Flow | undefined
+      if (lru) this.#close(lru)
+    }
+    if (!admit(o, UDP_FLOW_FDS, src, o.hooks)) return null
     o.balancer.acquire(b)
     const sock = dgram.createSocket({ type: 'udp4' })
     const f: Flow = { key, addr, port, backend: b, sock, lastSeen: o.clock.now(), bytesIn: 0, bytesOut: 0, ready: false, queue: [] }
     this.#flows.set(key, f)
     o.hooks.flowOpened(b)
     sock.on('message', (reply) => {
+      this.#touch(f)
       f.lastSeen = o.clock.now()
       f.bytesOut += reply.length
       this.#sock?.send(reply, f.port, f.addr)
@@ -185,6 +202,7 @@ export class UdpProxy implements PortProxy {
   #close(f: Flow): void {
     if (this.#flows.get(f.key) !== f) return
     this.#flows.delete(f.key)
+    release(this.#o, UDP_FLOW_FDS, this.#o.perSource?.enabled ? f.addr : null)
     this.#o.balancer.release(f.backend)
     this.#o.hooks.flowClosed(f.backend, f.bytesIn, f.bytesOut)
     try {
@@ -194,11 +212,28 @@ export class UdpProxy implements PortProxy {
     }
   }
 
+  /** `f` was used: move it to the most recent end of the table (a Map keeps insertion order). */
+  #touch(f: Flow): void {
+    if (this.#flows.get(f.key) !== f) return
+    this.#flows.delete(f.key)
+    this.#flows.set(f.key, f)
+  }
+
+  /** Flow keys from least to most recently used (what a full table evicts first). */
+  flowsByUse(): string[] {
+    return [...this.#flows.keys()]
+  }
+
   #scheduleSweep(): void {
     const every = Math.max(50, Math.floor(this.#o.idleTimeoutMs / 4))
     this.#sweep = this.#o.clock.setTimeout(() => {
       const cutoff = this.#o.clock.now() - this.#o.idleTimeoutMs
-      for (const f of [...this.#flows.values()]) if (f.lastSeen <= cutoff) this.#close(f)
+      // In order of last use: the first flow seen since the cutoff ends the sweep.
+      // (A Map iterator survives deleting the entry it is on.)
+      for (const f of this.#flows.values()) {
+        if (f.lastSeen > cutoff) break
+        this.#close(f)
+      }
       if (this.#sock) this.#scheduleSweep()
     }, every)
   }

@@ -23,10 +23,12 @@
  * sealed by an unlock key, and the API locked after a restart until `POST /v1/unlock`, http/vault-api.ts).
  * `SecretVault.open(record)` is the one way to a secret's plain value (the watch stream's delivery).
  *
- * High availability (issue 15, being built): etcd/ runs the manager's own etcd member (a supervised child process
- * with the cluster CA's certificates, member add/remove) and elects one leader on an etcd lease; the `Leadership`
- * role (leadership.ts; `AlwaysLeader` for a single manager on SQLite) is what will gate the orchestrator and
- * scheduler. Nothing in the Manager uses them yet.
+ * High availability (issue 15): etcd/ runs the manager's own etcd member (a supervised child process with the
+ * cluster CA's certificates, member add/remove) and elects one leader on an etcd lease; the `Leadership` role
+ * (leadership.ts; `AlwaysLeader` for a single manager on SQLite) gates the Manager's leader-only duties (the
+ * reconcile loop, node state from gossip, gossip key rotations, the event history's writes). On etcd the agent
+ * builds both with `managerLeadership({client, nodeId, tls})` and passes them as ManagerOptions.leadership and
+ * .managerProbe (the managers' health: MANAGER STATUS, the no-quorum line, stale reads; manager-status.ts).
  *
  * Who calls it. agent/agent.ts on manager nodes: opens the store (`openSqliteStore`, or an `EtcdStore` on an external
  * etcd with `--store etcd://…`: etcd-store/), builds the Manager with its
@@ -83,10 +85,11 @@ export { SecretVault, DATA_KEY_META, UNLOCK_KEY_META, type SecretVaultOptions, t
 export { KekFile, MemoryKeyFile, vaultDir, type KekContent, type KeyFile } from './vault/key-file.ts'
 export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
-export { AlwaysLeader, type Leadership } from './leadership.ts'
+export { AlwaysLeader, type Leadership, type ManagerHealth, type ManagerProbe } from './leadership.ts'
+export { hostPort, managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
 export { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth } from './manager-members.ts'
 export {
-  addMember, defaultEtcdTiming, etcdClient, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, memberConfig, memberTlsFiles,
+  addMember, defaultEtcdTiming, etcdClient, EtcdManagerHealth, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, managerLeadership, memberConfig, memberTlsFiles,
   listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, waitReady, writeMemberTls,
-  type EtcdTiming, type InitialMember, type MemberConfig, type MemberTls, type StartMode,
+  type EtcdTiming, type InitialMember, type ManagerLeadership, type ManagerLeadershipOptions, type MemberConfig, type MemberTls, type StartMode,
 } from './etcd/index.ts'

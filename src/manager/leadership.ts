@@ -13,23 +13,42 @@ export interface Leadership {
   onChange(cb: (leading: boolean) => void): () => void
 }
 
-/** A single manager on SQLite: it always leads. */
+/** A single manager on SQLite: it always leads. `nodeId`: its node id, or how to read it once it registered. */
 export class AlwaysLeader implements Leadership {
-  readonly #id: string
+  readonly #id: () => string | undefined
 
-  constructor(nodeId: string) {
-    this.#id = nodeId
+  constructor(nodeId: string | (() => string | undefined)) {
+    this.#id = typeof nodeId === 'string' ? () => nodeId : nodeId
   }
 
   isLeader(): boolean {
     return true
   }
 
-  leader(): string {
-    return this.#id
+  leader(): string | undefined {
+    return this.#id()
   }
 
   onChange(_cb: (leading: boolean) => void): () => void {
     return () => {}
   }
+}
+
+/**
+ * What a manager last learnt about the managers of its consensus store (etcd): who the members are, which of them
+ * answered, and whether a quorum did. Probed in the background (etcd/manager-health.ts) and read from a cache: a
+ * list never waits on an unreachable member.
+ */
+export interface ManagerHealth {
+  /** The consensus members by name (a managed member is named by its manager's node id), as last listed. */
+  readonly members: readonly string[]
+  /** Those of `members` whose member process answered the last probe. */
+  readonly reachable: readonly string[]
+  /** Whether a quorum answered the last probe (a linearizable read): without one, writes cannot commit. */
+  readonly quorum: boolean
+}
+
+/** The source of ManagerHealth; undefined until the first probe finished. */
+export interface ManagerProbe {
+  health(): ManagerHealth | undefined
 }

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import { realClock, type Clock, type TimerHandle } from '../base/clock.ts'
+import { realClock, type Clock } from '../base/clock.ts'
 import { userNetworks, validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { isEventHistory } from './event-history.ts'
 import { LogBroker } from './logs.ts'
-import { isEmptyPlan, prunable, reconcile } from './orchestrator.ts'
+import { ReconcileLoop } from './reconcile-loop.ts'
 import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
 import { ClusterAuthority } from './cluster-ca.ts'
 import type { CertRole, NodeRole as PkiNodeRole } from '../pki/index.ts'
@@ -30,7 +30,7 @@ import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } fr
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
-import { Networks, attachAssignedTasks, createAddressPool, ensureAttachableSlices, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
+import { Networks, createAddressPool, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
 import { checkNetworkAddresses, reportedAddresses } from './networks/report.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile, type KekContent } from './vault/key-file.ts'
@@ -40,6 +40,9 @@ import { SecretObjects } from './secret-objects.ts'
 import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 import { TrafficAggregator } from './traffic.ts'
+import { AlwaysLeader, type Leadership, type ManagerProbe } from './leadership.ts'
+import { managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
+import type { ManagerStatus } from '../api/types.ts'
 import { trafficLimits } from '../config/traffic.ts'
 import { grantMember, leaveManagers, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers } from './manager-members.ts'
 import type { ClusterCa } from '../pki/index.ts'
@@ -50,6 +53,12 @@ import type { ClusterCa } from '../pki/index.ts'
  * asked to be woken, runs reconcile() (pure) and commits its plan. Node state comes from gossip.
  * Writes are asynchronous (`Store.transact` resolves once committed); reads are synchronous on the store's view.
  * A transaction callback may run more than once (optimistic stores): it only reads the tx and returns a value.
+ *
+ * Several managers may share one store (etcd): every one serves the API, but only the leader (ManagerOptions
+ * .leadership) runs the reconcile loop (orchestrator, scheduler, restart and reschedule timers), writes node state
+ * from gossip, steps gossip key rotations and appends the event history. Losing the lead stops them at once (the
+ * election deposes a leader before its lease can expire, so before another can start); gaining it starts them
+ * from the store's current state, with nothing carried over from an earlier term.
  */
 
 const bad = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
@@ -97,6 +106,13 @@ export interface ManagerOptions {
   vault?: SecretVault
   /** A secret's plain value by id, for the nodes that need it (delivery.ts). Default: the secret opened by the vault. */
   secretValue?: SecretValueReader
+  /**
+   * Whether this manager leads (leadership.ts): only the leader runs the reconcile loop and the other duties that
+   * must happen once. Default: AlwaysLeader of its own node (a single manager on SQLite).
+   */
+  leadership?: Leadership
+  /** The managers' health on a consensus store (etcd/manager-health.ts), for MANAGER STATUS and the quorum line. Default: none (SQLite). */
+  managerProbe?: ManagerProbe
   /**
    * The managers' own etcd members (manager-members.ts), given by the agent when it runs a managed etcd
    * (`--store etcd`). Default none: the cluster has one manager, and a manager-token join or a promote is refused.
@@ -153,9 +169,14 @@ export class Manager {
   backup(o: { kek?: KekContent } = {}): { header: BackupHeader; bytes: Buffer } {
     return snapshotStore(this.#store, { meshVersion: MESH_VERSION, now: () => new Date(this.#now()), ...(o.kek ? { kek: o.kek } : {}) })
   }
-  #unwatch: (() => void) | null = null
-  #timer: TimerHandle | null = null
-  #wake: TimerHandle | null = null
+  readonly #leadership: Leadership
+  readonly #probe: ManagerProbe | undefined
+  #offLeadership: (() => void) | null = null
+  /** Whether the leader's duties run now (started on gaining the lead, stopped on losing it). */
+  #leading = false
+  /** Node states as this manager's gossip last reported them: the leader writes them, also those heard before it led. */
+  readonly #observed = new Map<string, 'ready' | 'down'>()
+  readonly #loop: ReconcileLoop
   #stopped = false
   readonly #vipRange: Cidr
   readonly #overlay: OverlayPool
@@ -172,13 +193,16 @@ export class Manager {
     this.#clock = o.clock ?? realClock()
     this.#now = o.now ?? Date.now
     this.#log = o.log ?? (() => undefined)
+    this.#leadership = o.leadership ?? new AlwaysLeader(() => this.#self?.id)
+    this.#probe = o.managerProbe
+    this.#loop = new ReconcileLoop({ store: o.store, clock: this.#clock, now: this.#now, log: this.#log, isLeader: () => this.#leadership.isLeader(), newId })
     const pool = createAddressPool(o.addrPool ?? DEFAULT_ADDR_POOL, o.addrPoolMaskLength ?? DEFAULT_ADDR_POOL_MASK_LENGTH, [
       { name: 'overlay range', range: formatCidr(this.#overlay.range) }, { name: 'VIP range', range: formatCidr(this.#vipRange) },
     ], o.addrPool !== undefined)
     this.networks = new Networks({ store: o.store, pool, overlayRange: this.#overlay.range, now: this.#now, newId, log: this.#log })
     this.logs = o.logBroker ?? new LogBroker({ clock: this.#clock })
     this.events = o.events ?? new EventLog(o.store, {
-      now: this.#now, ...(isEventHistory(o.store) ? { history: o.store } : {}),
+      now: this.#now, ...(isEventHistory(o.store) ? { history: o.store } : {}), writer: () => this.#leadership.isLeader(),
       onError: (err, what) => this.#log('warn', `event history: ${what} failed`, { error: (err as Error).message }),
     })
     this.ca = new ClusterAuthority({ store: o.store, now: this.#now })
@@ -305,19 +329,80 @@ export class Manager {
   }
 
   start(): void {
+    this.#stopped = false
+    this.#loop.open()
     this.events.start()
-    this.gossipKeys.start()
-    this.#unwatch = this.#store.watch(this.#store.revision, () => this.#schedule(20))
-    this.#schedule(0)
+    this.#offLeadership = this.#leadership.onChange((leading) => (leading ? this.#lead() : this.#follow()))
+    if (this.#leadership.isLeader()) this.#lead()
   }
 
   stop(): void {
     this.#stopped = true
-    this.#unwatch?.()
+    this.#loop.close()
+    this.#offLeadership?.()
+    this.#offLeadership = null
+    this.#follow()
     this.events.stop()
+  }
+
+  /** Whether this manager runs the leader's duties now. */
+  get leading(): boolean {
+    return this.#leading
+  }
+
+  /** Gained the lead: the reconcile loop from the store's current state, gossip's node states, key rotations. */
+  #lead(): void {
+    if (this.#leading || this.#stopped) return
+    this.#leading = true
+    this.#log('info', 'leading: the orchestrator and scheduler run on this manager')
+    this.gossipKeys.start()
+    this.#loop.start()
+    for (const [hostname, state] of this.#observed) {
+      this.#writeNodeState(hostname, state).catch((err: Error) => this.#log('error', 'node state update failed', { node: hostname, err: err.message }))
+    }
+  }
+
+  /**
+   * Lost the lead (or stopping): every duty stops before this returns, and a reconcile pass the store runs again
+   * after this plans nothing. (A commit already sent before the lead was lost may still land: it was planned on the
+   * store as it was and is guarded by the store's revision, so a new leader's pass re-plans on top of it.)
+   */
+  #follow(): void {
+    if (!this.#leading) return
+    this.#leading = false
+    this.#loop.stop()
     this.gossipKeys.stop()
-    this.#clock.clearTimeout(this.#timer)
-    this.#clock.clearTimeout(this.#wake)
+    if (!this.#stopped) this.#log('info', 'following: another manager leads', { leader: this.#leadership.leader() })
+  }
+
+  // ---- managers ------------------------------------------------------------------------------------------
+
+  /** The leading manager's node id as last observed, or undefined when none is known. */
+  leaderId(): string | undefined {
+    return this.#leadership.leader()
+  }
+
+  /** A node's ManagerStatus as docker shows it (undefined for a worker); `apiPort`: where managers serve the API. */
+  managerStatus(n: NodeRecord, apiPort: number): ManagerStatus | undefined {
+    const health = this.#probe?.health()
+    // Without a quorum nobody can lead (a leader deposes itself before its lease can expire): none is shown.
+    return managerStatusOf(n, { leader: health?.quorum === false ? undefined : this.#leadership.leader(), health, apiPort })
+  }
+
+  /**
+   * The line a write refused for lack of quorum answers: `no quorum: 1 of 3 managers reachable` (the managers'
+   * health probe's counts); the store's own detail (which endpoints, whether the write may still apply) goes to this
+   * manager's log. Without a probe there are no counts to give: the store's message.
+   */
+  noQuorumMessage(err: Error): string {
+    if (!this.#probe) return err.message
+    this.#log('warn', 'write refused: no quorum', { err: err.message })
+    return noQuorumLine(quorumCounts(this.#store.listNodes(), this.#probe.health()))
+  }
+
+  /** Whether reads may lag the store (no quorum on the last probe, or no leader known); never on SQLite. */
+  staleView(): boolean {
+    return mayBeStale(this.#probe?.health(), this.#leadership.leader(), this.#probe !== undefined)
   }
 
   // ---- reads (synchronous, on the store's committed view) ------------------------------------------------
@@ -442,8 +527,17 @@ export class Manager {
     return memberNamed(this.#store.listNodes(), hostname) !== undefined
   }
 
-  /** Gossip says a node is alive (ready) or dead/left (down). */
+  /**
+   * Gossip says a node is alive (ready) or dead/left (down). Every manager remembers it; only the leader writes it
+   * (one writer of node state), and a manager that gains the lead writes what it heard before.
+   */
   async setNodeState(hostname: string, state: 'ready' | 'down'): Promise<void> {
+    this.#observed.set(hostname, state)
+    if (!this.#leadership.isLeader()) return
+    await this.#writeNodeState(hostname, state)
+  }
+
+  async #writeNodeState(hostname: string, state: 'ready' | 'down'): Promise<void> {
     const current = this.#store.getNode(hostname)
     if (!current || current.state === state) return
     const now = this.#now()
@@ -639,53 +733,9 @@ export class Manager {
 
   // ---- reconcile loop ------------------------------------------------------------------------------------
 
-  #schedule(ms: number): void {
-    if (this.#stopped || this.#timer) return
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = null
-      this.reconcileNow().catch((err: unknown) => {
-        this.#log('error', 'reconcile failed', { err: (err as Error).message })
-        this.#schedule(1000)
-      })
-    }, ms)
-  }
-
-  /**
-   * One pass: plan, commit, clean up; schedules the next wake-up. The plan is made inside the transaction from
-   * what it reads, so a store that runs the callback again (another writer committed first) plans again.
-   * Exposed for tests.
-   */
-  async reconcileNow(): Promise<void> {
-    const now = this.#now()
-    const plan = await this.#store.transact((tx) => {
-      const state: ClusterState = { nodes: tx.listNodes(), services: tx.listServices(), tasks: tx.listTasks() }
-      const p = reconcile(state, now, { newId })
-      // Tasks just assigned get their networks and their node its slices, in this same transaction (networks/).
-      const stored = new Map(state.tasks.map((t) => [t.id, t]))
-      p.update = attachAssignedTasks(tx, p.update, now, (id) => stored.get(id))
-      p.create = attachAssignedTasks(tx, p.create, now)
-      const assigned = new Set([...p.update, ...p.create].filter((t) => t.status.state === 'assigned').map((t) => t.id))
-      p.events = p.events.filter((e) => e.type !== 'taskAssigned' || assigned.has(e.taskId as string))
-      const slices = ensureAttachableSlices(tx)
-      const services = new Set(state.services.map((s) => s.id))
-      const dropped = prunable(state)
-      // Tasks of removed services go once their container is gone (or they never got one).
-      for (const t of state.tasks) {
-        if (!services.has(t.serviceId) && (TERMINAL_STATES.includes(t.status.state) || t.nodeId === '')) dropped.push(t.id)
-      }
-      if (isEmptyPlan(p) && dropped.length === 0 && slices === 0) return p
-      for (const t of p.create) tx.putTask(t)
-      for (const t of p.update) tx.putTask(t)
-      for (const s of p.serviceUpdates) tx.putService(s)
-      for (const id of new Set(dropped)) tx.deleteTask(id)
-      return p
-    })
-    for (const e of plan.events) this.#log(e.type === 'taskUnschedulable' ? 'warn' : 'info', e.message, { event: e.type, service: e.serviceId, task: e.taskId })
-    this.#clock.clearTimeout(this.#wake)
-    this.#wake = null
-    if (plan.wakeAt !== undefined && !this.#stopped) {
-      this.#wake = this.#clock.setTimeout(() => this.#schedule(0), Math.max(10, plan.wakeAt - now))
-    }
+  /** One pass of the reconcile loop (reconcile-loop.ts): plan, commit, schedule the next wake-up. Exposed for tests. */
+  reconcileNow(): Promise<void> {
+    return this.#loop.reconcileNow()
   }
 }
 

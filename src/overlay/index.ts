@@ -33,6 +33,8 @@ import { desiredPeers, planPeers, planRoutes, type DesiredPeer, type PeerRejecti
 import { SubnetClaim, type ClaimEvent } from './subnet-claim.ts'
 import { TAG_SUBNET, TAG_SUBNET_HELD, TAG_WG_KEY, TAG_WG_PORT, claimsFromMembers } from './tags.ts'
 import { WireGuardTunnel } from './tunnel.ts'
+import { wgGoAdvice } from './wg-impl.ts'
+import type { WireGuardImpl } from '../api/index.ts'
 import { loadOrCreateKey, type WgKeyPair } from './wg-keys.ts'
 import { readLease, writeLease } from './lease.ts'
 import { authorisedPeers, checkPeerList, registeredClaims } from './authorised.ts'
@@ -83,6 +85,7 @@ export class Overlay {
   #rulesetText = ''
   #planText = ''
   #tunnel: WireGuardTunnel | null = null
+  #impl: WireGuardImpl | null = null
   #claim: SubnetClaim | null = null
   #docker: ReturnType<typeof dockerClient> | null = null
   #ready = false
@@ -144,6 +147,10 @@ export class Overlay {
     await this.#tunnel.start()
     const resume = this.#tunnel.adopted && this.#c.mode !== 'off'
     await this.#tunnel.control.set({ privateKey: this.#key.privateKey, listenPort: c.wgPort })
+    this.#impl = await this.#tunnel.describe(c.wgPort)
+    this.#log('info', 'wireguard in use', { ...this.#impl })
+    const advice = this.#impl && wgGoAdvice(this.#impl)
+    if (advice) this.#log('warn', advice, { binary: this.#impl?.binary })
     this.#enabled = true
     this.#reason = ''
     this.#gossip.updateTags({ [TAG_WG_KEY]: this.#key.publicKey, [TAG_WG_PORT]: String(c.wgPort) })
@@ -286,7 +293,7 @@ export class Overlay {
       enabled: this.#enabled, subnet: this.#claim?.subnet ?? null, held: this.#claim?.held ?? false,
       gateway: this.#claim?.subnet && this.#pool ? this.#pool.gateway(this.#claim.subnet) : null,
       ifname: this.#c.ifname, kind: this.#tunnel?.kind ?? null, mtu: this.#mtu, publicKey: this.#key?.publicKey ?? null, peers: [],
-      rejectedPeers: this.#rejectedCount,
+      rejectedPeers: this.#rejectedCount, wireguard: this.#impl,
     }
     if (!this.#enabled) return { ...base, reason: this.#reason }
     const dev = await this.#tunnel?.control.get().catch(() => null)

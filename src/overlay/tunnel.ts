@@ -7,6 +7,8 @@ import { addKernelWireguard, deleteLink, linkInfo, setLinkUp } from './links.ts'
 import { plainText } from '../base/values.ts'
 import { UapiClient, checkDeviceConfig, type DeviceConfig, type DeviceStatus, parseGet } from './uapi.ts'
 import { keyToHex } from './wg-keys.ts'
+import type { WireGuardImpl } from '../api/index.ts'
+import { KERNEL_IMPL, describeWgGo } from './wg-impl.ts'
 
 /**
  * The node's WireGuard interface. Kernel WireGuard when `ip link add … type wireguard` works; otherwise
@@ -134,6 +136,17 @@ export class WireGuardTunnel {
     }
     await setLinkUp(ifname, this.#o.mtu)
     this.#o.log?.('wireguard interface ready', { ifname, kind: this.#kind, mtu: this.#o.mtu })
+  }
+
+  /**
+   * Which WireGuard this is (after start and after the listen port is set, so the UDP socket exists): kernel, or
+   * the running wireguard-go's binary, version, GSO/GRO and UDP buffers.
+   */
+  async describe(listenPort: number): Promise<WireGuardImpl | null> {
+    if (this.#kind === 'kernel') return KERNEL_IMPL
+    const pid = this.#readPid()
+    if (this.#kind !== 'userspace' || pid === null) return null
+    return describeWgGo(pid, listenPort)
   }
 
   /** Remove the interface (graceful stop). */

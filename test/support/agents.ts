@@ -90,7 +90,7 @@ interface TapLike {
 }
 
 /** `serf members -format=json`; null if the RPC did not answer. */
-export async function serfMembers(rpc: string, timeoutMs = 5000): Promise<SerfMemberJson[] | null> {
+export async function serfMembers(rpc: string, timeoutMs = 15_000): Promise<SerfMemberJson[] | null> {
   const r = await run(SERF, ['members', '-format=json', `-rpc-addr=${rpc}`], { timeoutMs })
   if (r.code !== 0) return null
   try {
@@ -120,9 +120,10 @@ export async function serfKeygen(): Promise<string> {
 
 /**
  * GET /v1/status from an agent's control socket (what `mesh status --json` prints), without spawning the CLI,
- * so it can be polled every 100 ms. Null if the agent does not answer within `timeoutMs`.
+ * so it can be polled every 100 ms. Null if the agent does not answer within `timeoutMs` (generous by default: a
+ * test that asserts on one answer must not get null because a loaded machine was slow).
  */
-export function meshStatus(dataDir: string, timeoutMs = 2000): Promise<MeshStatus | null> {
+export function meshStatus(dataDir: string, timeoutMs = 10_000): Promise<MeshStatus | null> {
   return new Promise((resolve) => {
     let settled = false
     const done = (v: MeshStatus | null) => {

@@ -271,9 +271,12 @@ export function run(cmd: string, args: readonly string[], o: { timeoutMs?: numbe
   })
 }
 
-/** Run `node bin/mesh.js ...args` once. */
+/**
+ * Run `node bin/mesh.js ...args` once. The default bound is generous (a command takes well under a second, but node
+ * starting on a loaded CI machine can take many seconds); a test that waits for a timeout passes its own.
+ */
 export function runMesh(args: readonly string[], o: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
-  return run(process.execPath, [MESH_BIN, ...args], { timeoutMs: o.timeoutMs ?? 20_000, ...(o.env ? { env: o.env } : {}) })
+  return run(process.execPath, [MESH_BIN, ...args], { timeoutMs: o.timeoutMs ?? 120_000, ...(o.env ? { env: o.env } : {}) })
 }
 
 /** Resident set size of a running process, bytes (from /proc/PID/status VmRSS), or null if gone. */

@@ -1,4 +1,4 @@
-import type { NodeRecord } from '../../api/types.ts'
+import type { ManagerStatus, NodeRecord } from '../../api/types.ts'
 import { anyOf, checkValues, labelsMatch, type Filters } from './filters.ts'
 import { DockerApiError, dockerTime, labelsOf, type ObjectVersion } from './shape.ts'
 
@@ -22,12 +22,14 @@ export interface DockerNode {
 
 export interface NodeContext {
   revision: number
-  /** The manager answering (docker's leader): its node id, or null before it registered its own node. */
+  /** The leading manager's node id (docker's leader), or null when none is known. */
   leaderId: string | null
   /** The manager API port other managers are reached on (ManagerStatus.Addr is `ADDR:PORT`). */
   apiPort: number
   /** What Description.Engine.EngineVersion says: the mesh agent's version. */
   engineVersion: string
+  /** A manager node's status as the manager sees it (Manager.managerStatus); default: leader by `leaderId`, reachable when ready. */
+  managerStatus?: (n: NodeRecord) => ManagerStatus | undefined
 }
 
 export function dockerNode(n: NodeRecord, c: NodeContext): DockerNode {
@@ -46,7 +48,9 @@ export function dockerNode(n: NodeRecord, c: NodeContext): DockerNode {
     },
     Status: { State: n.state, Message: '', Addr: n.addr },
   }
-  if (n.role === 'manager') {
+  const status = c.managerStatus?.(n)
+  if (status) out.ManagerStatus = { Leader: status.leader, Reachability: status.reachability, Addr: status.addr }
+  else if (n.role === 'manager' && !c.managerStatus) {
     const addr = n.addr.includes(':') ? `[${n.addr}]` : n.addr
     out.ManagerStatus = { Leader: n.id === c.leaderId, Reachability: n.state === 'ready' ? 'reachable' : 'unreachable', Addr: `${addr}:${c.apiPort}` }
   }

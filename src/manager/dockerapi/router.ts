@@ -65,7 +65,10 @@ function shapeContext(m: Manager): ShapeContext {
 }
 
 function nodeContext(o: DockerApiOptions): NodeContext {
-  return { revision: o.manager.revision, leaderId: o.manager.networkInfo().selfId, apiPort: o.apiPort, engineVersion: o.host.meshVersion }
+  return {
+    revision: o.manager.revision, leaderId: o.manager.leaderId() ?? null, apiPort: o.apiPort, engineVersion: o.host.meshVersion,
+    managerStatus: (n) => o.manager.managerStatus(n, o.apiPort),
+  }
 }
 
 const ROUTES: Record<string, Handler> = {

@@ -9,6 +9,8 @@
  * orphan.ts stops an etcd a killed agent left running on the data dir.
  * membership.ts adds and removes members over an etcd client (client.ts). leader.ts elects one manager on an etcd
  * lease (election-core.ts has the rules); the manager reads it through the Leadership role (../leadership.ts).
+ * manager-health.ts probes the managers in the background (member list, each member's status, one linearizable
+ * read) for MANAGER STATUS and the no-quorum line; managerLeadership (manager-leadership.ts) builds both for the agent.
  *
  * Who calls it. The agent's wiring (it owns the process and the data dir) and the manager (membership on promote,
  * demote and node rm; leadership for the orchestrator and scheduler).
@@ -39,3 +41,5 @@ export { LogRing } from './log-ring.ts'
 export { EtcdMember, type EtcdMemberOptions, type MemberEvent } from './member.ts'
 export { addMember, initialCluster, listMembers, memberHealth, type MemberInfo, removeMember } from './membership.ts'
 export { issueMemberTls, type MemberCertIssuer, type MemberTls, type MemberTlsFiles, memberTlsFiles, writeMemberTls } from './tls.ts'
+export { EtcdManagerHealth, type ManagerHealthOptions } from './manager-health.ts'
+export { type ManagerLeadership, managerLeadership, type ManagerLeadershipOptions } from './manager-leadership.ts'

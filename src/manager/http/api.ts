@@ -13,7 +13,7 @@ import { mountObserve, type NodeFactsSource } from './observe-api.ts'
 import { every } from './every.ts'
 import { sendError as fail } from './http-error.ts'
 import { RequestError, statusOf } from './request-error.ts'
-import type { NodeRecord, NodeRole, Resources, ServiceRecord, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
+import type { NodeRecord, NodeRole, NodeView, Resources, ServiceRecord, ServiceSpec, TaskRecord, TaskStatus } from '../../api/types.ts'
 import { serveLogs } from './logs.ts'
 import { authenticate, caller, requireAdmin, requireNode } from './auth.ts'
 import { mountCa } from './ca-api.ts'
@@ -32,6 +32,7 @@ import { dockerApi, hostFacts } from '../dockerapi/index.ts'
 import { DEFAULT_API_PORT } from '../../config/index.ts'
 import { mountTraffic } from './traffic-api.ts'
 import { mountEtcdMember } from './etcd-member-api.ts'
+import { answerNoQuorum, staleReads } from './quorum.ts'
 import { managersLine } from './managers-line.ts'
 
 /**
@@ -103,6 +104,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   // A caller without a certificate is `anonymous` on the observe and login routes, which want an admin caller or a
   // live dashboard session themselves (observe-api.ts).
   app.use(authenticate(m, { local: o.local, passAnonymous: (req) => OBSERVE_ROUTES.test(req.path) }))
+  // Reads answered from a view that may lag the store (no quorum, no leader known) say so (quorum.ts).
+  app.use(staleReads(m))
   // Autolock (vault-api.ts): `POST /v1/unlock`, then every other route answers `locked` while the vault is.
   mountVault(app, m)
   mountBackup(app, m)
@@ -133,11 +136,17 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   })
 
   // ---- nodes -----------------------------------------------------------------------------------------------
-  app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.listNodes()) })
+  // Each manager node with its ManagerStatus (docker's: leader, reachability, address), as this manager sees it.
+  const apiPort = o.apiPort ?? DEFAULT_API_PORT
+  const nodeView = (n: NodeRecord): NodeView => {
+    const status = m.managerStatus(n, apiPort)
+    return status ? { ...n, managerStatus: status } : n
+  }
+  app.get('/v1/nodes', requireAdmin, (_req, res) => { res.json(m.listNodes().map(nodeView)) })
   app.get('/v1/nodes/:id', requireAdmin, (req, res) => {
     const n = m.getNode(req.params.id as string)
     if (!n) return fail(res, 404, 'MESH_ERR_NOT_FOUND', `node "${req.params.id}" not found`)
-    res.json(n)
+    res.json(nodeView(n))
   })
   app.patch('/v1/nodes/:id', requireAdmin, async (req, res) => {
     const b = body<{ availability?: 'active' | 'pause' | 'drain'; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }>(req)
@@ -337,6 +346,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const e = err as { type?: string; status?: number; message?: string }
     if (e.type === 'entity.parse.failed') return fail(res, 400, 'MESH_ERR_INVALID', 'request body is not valid JSON')
     if (e.type === 'entity.too.large') return fail(res, 413, 'MESH_ERR_INVALID', 'request body too large')
+    if (answerNoQuorum(m, err, res)) return
     if (err instanceof MeshError) return fail(res, statusOf(err), err.code, err.message)
     fail(res, 500, 'MESH_ERR_INTERNAL', e.message ?? 'internal error')
   })

@@ -31,7 +31,7 @@ function udpAsk(host, name) {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4')
     const done = (v) => { clearTimeout(timer); s.close(); resolve(v) }
-    const timer = setTimeout(() => done('timeout'), 2000)
+    const timer = setTimeout(() => done('timeout'), 10_000)
     s.on('message', (m, from) => done(`${show(m)} from ${from.address}`))
     s.on('error', (e) => done(e.code))
     s.send(query(name), 53, host)
@@ -42,7 +42,7 @@ function tcpAsk(host, name) {
   return new Promise((resolve) => {
     const c = net.connect({ host, port: 53 })
     let buf = Buffer.alloc(0)
-    const timer = setTimeout(() => { c.destroy(); resolve('timeout') }, 2000)
+    const timer = setTimeout(() => { c.destroy(); resolve('timeout') }, 10_000)
     c.on('connect', () => {
       const q = query(name)
       const len = Buffer.alloc(2)

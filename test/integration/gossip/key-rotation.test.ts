@@ -31,8 +31,8 @@ for (const g of nodes) await g.start()
 const sum = (k: 'suspicions' | 'decryptFailures') => nodes.reduce((s, g) => s + g.counters()[k], 0)
 const allAlive = () => nodes.every((g) => g.aliveCount() === nodes.length)
 
-t.test('three rotations under probing: no suspicion, no decrypt failure', { timeout: 120_000 }, async (t) => {
-  for (let i = 0; i < 100 && !allAlive(); i++) await sleep(100)
+t.test('three rotations under probing: no suspicion, no decrypt failure', { timeout: 300_000 }, async (t) => {
+  for (const end = Date.now() + 30_000; !allAlive() && Date.now() < end;) await sleep(100)
   t.ok(allAlive(), 'four encrypted nodes see each other alive')
   const suspicions = sum('suspicions')
   const failures = sum('decryptFailures')
@@ -76,8 +76,8 @@ t.test('a plaintext alive from a keyless socket is dropped', async (t) => {
   const before = nodes[0]?.counters().decryptFailures ?? 0
   const alive = { type: MSG.alive, Incarnation: 1, Node: 'intruder', Addr: Uint8Array.of(127, 0, 55, 9), Port: 7946, Meta: encodeTags({}), Vsn: Uint8Array.from(VSN) }
   sock.send(encodePacket([encodeMessage(alive)], { crc: false, compress: false, keyring: null }), 7946, '127.0.55.1')
-  for (let i = 0; i < 50 && (nodes[0]?.counters().decryptFailures ?? 0) === before; i++) await sleep(20)
-  await sleep(300)
+  for (const end = Date.now() + 20_000; (nodes[0]?.counters().decryptFailures ?? 0) === before && Date.now() < end;) await sleep(20)
+  await sleep(300) // nothing more comes of it
   t.equal((nodes[0]?.counters().decryptFailures ?? 0) - before, 1, 'counted as a decrypt failure')
   t.notOk(nodes.some((g) => g.member('intruder')), 'no node lists the intruder')
   t.equal(nodes[0]?.members().length, 4, 'the member list is unchanged')

@@ -24,7 +24,7 @@ function tcpAsk(host, port) {
   return new Promise((resolve) => {
     const c = net.connect({ host, port })
     let got = ''
-    const timer = setTimeout(() => { c.destroy(); resolve('timeout') }, 2000)
+    const timer = setTimeout(() => { c.destroy(); resolve('timeout') }, 10_000)
     c.on('data', (d) => { got += d })
     c.on('end', () => { clearTimeout(timer); resolve(got) })
     c.on('error', (e) => { clearTimeout(timer); resolve(e.code) })
@@ -35,7 +35,7 @@ function udpAsk(host, port) {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4')
     const done = (v) => { clearTimeout(timer); s.close(); resolve(v) }
-    const timer = setTimeout(() => done('timeout'), 2000)
+    const timer = setTimeout(() => done('timeout'), 10_000)
     s.on('message', (m) => done(m.toString()))
     s.on('error', (e) => done(e.code))
     s.on('connect', () => s.send('q', (err) => { if (err) done(err.code) }))

@@ -21,7 +21,7 @@ const svc = (id: string, vip: string, endpoints: Endpoint[]): CatalogService =>
 const tools = spawnSync('sh', ['-c', 'command -v nft && command -v ip && command -v unshare']).status === 0
 const skip = process.getuid?.() !== 0 || !tools ? 'needs root, nft, ip and unshare' : false
 
-t.test('a VIP balances ports nothing publishes (tcp and udp), and refuses when no task serves', { skip, timeout: 60_000 }, async (t) => {
+t.test('a VIP balances ports nothing publishes (tcp and udp), and refuses when no task serves', { skip, timeout: 180_000 }, async (t) => {
   const rules = nftIngressRuleset(planNft({
     revision: 1, nodes: [], services: [
       svc('db', '10.78.0.5', [ep(1, '10.77.1.2'), ep(2, '10.77.1.3'), ep(3, '10.77.1.4', { health: 'unhealthy' })]),
@@ -29,7 +29,7 @@ t.test('a VIP balances ports nothing publishes (tcp and udp), and refuses when n
     ],
   }))
   const child = fileURLToPath(new URL('./vip-child.mjs', import.meta.url))
-  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules }, encoding: 'utf8', timeout: 50_000 })
+  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules }, encoding: 'utf8', timeout: 150_000 })
   t.equal(r.status, 0, `child ran: ${r.stderr}`)
   type Answers = { tcp: string[]; udp: string[]; refusedTcp: string; refusedUdp: string }
   const got = JSON.parse(r.stdout) as { container: Answers; node: Answers }

@@ -38,10 +38,13 @@ async function login(): Promise<string> {
 }
 const session = await login()
 
-/** Read a streaming response line by line until `until` says stop; then close it. */
-function readStream(path: string, until: (lines: string[]) => boolean, timeoutMs = 10_000): Promise<{ status: number; type: string; lines: string[] }> {
-  return new Promise((resolve, reject) => {
-    const lines: string[] = []
+/**
+ * Read a streaming response line by line until `until` says stop; then close it. The promise carries the lines read
+ * so far (`lines`), for a test that waits for the stream to be open before it changes something.
+ */
+function readStream(path: string, until: (lines: string[]) => boolean, timeoutMs = 30_000): Promise<{ status: number; type: string; lines: string[] }> & { lines: string[] } {
+  const lines: string[] = []
+  const reading = new Promise<{ status: number; type: string; lines: string[] }>((resolve, reject) => {
     const req = http.get(`${base}${path}`, { headers: { cookie: session } }, (res) => {
       let buf = ''
       res.setEncoding('utf8')
@@ -62,6 +65,7 @@ function readStream(path: string, until: (lines: string[]) => boolean, timeoutMs
     const timer = setTimeout(() => { req.destroy(); reject(new Error(`${path}: timed out; got ${JSON.stringify(lines)}`)) }, timeoutMs)
     req.on('error', (err) => { if (!req.destroyed) reject(err) })
   })
+  return Object.assign(reading, { lines })
 }
 
 t.test('dashboard files are served, offline (no external URL)', async (t) => {
@@ -87,7 +91,8 @@ t.test('login form: a wrong code or a join token refused, a minted code sets a S
 
 t.test('SSE: a view now, a new view and events after a change', async (t) => {
   const got = readStream('/v1/ui/stream', (lines) => lines.some((l) => l.includes('"name":"web"') && l.startsWith('data: {"revision"')))
-  await new Promise((r) => setTimeout(r, 200))
+  // The first view arrives before the change (a fixed 200 ms wait let a slow connect see the change in its first view).
+  await waitFor(() => got.lines.some((l) => l.startsWith('data: {"revision"')), 30_000, { intervalMs: 20, what: 'the first view' })
   await manager.registerSelf({ hostname: 'n1', addr: '127.0.0.1', resources: { nanoCpus: 1e9, memoryBytes: 2 ** 30 } }, { csr: await testCsr() })
   const spec = defaultServiceSpec('web', 'mesh/busybox')
   spec.mode = { replicated: { replicas: 2 } }
@@ -144,7 +149,7 @@ t.test('mesh events (the CLI) over MESH_HOST: history, live, Ctrl-C; bad input i
   t.teardown(() => stop(p, 'SIGKILL'))
   await waitFor(() => p.stdout().includes('service scale web'), 60_000, { what: 'history replayed' })
   await manager.updateService('web', (s) => ({ ...s, image: 'mesh/busybox:2' }))
-  await waitFor(() => p.stdout().includes('service update web'), 10_000, { what: 'a live event' })
+  await waitFor(() => p.stdout().includes('service update web'), 30_000, { what: 'a live event' })
   const lines = p.stdout().trim().split('\n')
   t.match(lines[0], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z service create web \(id=[0-9a-f]+, image=mesh\/busybox, mode=replicated, replicas=2, ports=8080:80\/tcp\)$/)
   t.match(lines[1], /service scale web \(id=[0-9a-f]+, from=2, replicas=3\)$/)

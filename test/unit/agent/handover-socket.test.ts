@@ -10,7 +10,8 @@ import { realClock } from '../../../src/base/clock.ts'
 import { Outgoing } from '../../../agent/handover.ts'
 import { HandoverListener, takeOver } from '../../../agent/handover-socket.ts'
 
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
+/** Bounded generously: what is waited for takes milliseconds, but a loaded CI machine can stall this process for seconds. */
+async function until(cond: () => boolean, ms = 20_000): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out')
@@ -25,7 +26,7 @@ function running(t: Test) {
   const steps: string[] = []
   let listener: HandoverListener | null = null
   const out = new Outgoing({
-    clock: realClock(), upTimeoutMs: 5000,
+    clock: realClock(), upTimeoutMs: 60_000, // no test here waits for it: long, so a stalled process never resumes by timeout
     steps: {
       release: async () => { await listener?.stop(); steps.push('release') },
       letGo: async () => { steps.push('letGo') },

@@ -116,7 +116,10 @@ t.test('a command that never answers: the request times out and the command is k
   await t.rejects(jsonRequest({ dial: () => (conn = new CommandConn(['sleep', '30'])) }, { method: 'GET', path: '/', timeoutMs: 300 }), { code: 'ETIMEDOUT' })
   t.ok(Date.now() - started < 25_000, 'no hang (the command sleeps 30 s)')
   const pid = conn?.pid as number
-  await new Promise((r) => setTimeout(r, 200))
+  // Until it is reaped (a killed child is a zombie until this process sees its exit), bounded at 20 s rather than a
+  // fixed 200 ms a loaded machine may spend elsewhere.
+  const gone = () => { try { process.kill(pid, 0); return false } catch { return true } }
+  for (const end = Date.now() + 20_000; !gone() && Date.now() < end;) await new Promise((r) => setTimeout(r, 20))
   t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the command is gone')
 })
 

@@ -160,7 +160,7 @@ t.test('inspect: an array, several objects, --format per object, found ones prin
 t.test('node ls: full ids, every filter key, templates', async (t) => {
   const ls = (f: ListFlags) => capture((out) => listNodes(fake(), f, out))
   const table = lines(await ls({}))
-  t.match(table[0], /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+ROLE\s+ADDRESS\s+LABELS$/)
+  t.match(table[0], /^ID\s+HOSTNAME\s+STATUS\s+AVAILABILITY\s+MANAGER STATUS\s+ROLE\s+ADDRESS\s+LABELS$/)
   t.match(table[1], /^n1aaaaaaaaaaaaaaaaaaaaaaa \*\s+node1\s+Ready\s+Active\s+Manager\s+10\.0\.0\.1\s+zone=a$/, 'self marked, as docker')
   t.match(table[2], /^n2bbbbbbbbbbbbbbbbbbbbbbb\s+node2\s/)
   t.equal(await ls({ format: '{{.Hostname}}={{.Self}}' }), 'node1=true\nnode2=false\nnode3=false\n')

@@ -49,7 +49,7 @@ t.test('mesh service ls and mesh status without access: one line each, exit 1', 
     process.stdout.write(JSON.stringify(out))`
   const got = await new Promise<string>((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: ROOT, env: { ...process.env, MESH_DATA_DIR: d, MESH_HOST: '', MESH_CONTEXT: '', MESH_CONFIG_DIR: join(d, 'cli-config') }, timeout: 60_000,
+      cwd: ROOT, env: { ...process.env, MESH_DATA_DIR: d, MESH_HOST: '', MESH_CONTEXT: '', MESH_CONFIG_DIR: join(d, 'cli-config') }, timeout: 180_000, // tsx compiles the CLI: slow on a loaded machine
     }, (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))
   })
   const [ls, status] = JSON.parse(got) as { code: number; err: string }[]

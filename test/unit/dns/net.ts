@@ -3,8 +3,11 @@ import dgram from 'node:dgram'
 import net from 'node:net'
 import dnsPacket from 'dns-packet'
 
-/** Send one UDP query from `localAddress` and resolve with the answer (rejects after timeoutMs). */
-export function udpQuery(host: string, port: number, msg: Buffer, timeoutMs = 2000, localAddress = '127.0.0.1'): Promise<Buffer> {
+/**
+ * Send one UDP query from `localAddress` and resolve with the answer (rejects after timeoutMs: generous, a loaded CI
+ * machine can stall this process for seconds; a test expecting no answer passes a short one).
+ */
+export function udpQuery(host: string, port: number, msg: Buffer, timeoutMs = 20_000, localAddress = '127.0.0.1'): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4')
     const timer = setTimeout(() => { s.close(); reject(new Error(`no UDP answer from ${host}:${port} in ${timeoutMs} ms`)) }, timeoutMs)

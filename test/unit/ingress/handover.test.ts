@@ -40,7 +40,8 @@ bothEngines(t, 'two ingresses share a published port; the old one releases and i
   cat.set([svc([{ published, target, protocol: 'tcp', mode: 'ingress' }], [ep(1, '127.0.0.2')])])
   const errors: string[] = []
   const log: IngressOptions['log'] = (level, msg) => { if (level === 'error') errors.push(msg) }
-  const make = () => new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log, exec: async () => '', tcpEngine: engine })
+  // A long connect timeout: a stalled process must not see its loopback connect as timed out (an error log).
+  const make = () => new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log, exec: async () => '', tcpEngine: engine, connectTimeoutMs: 30_000 })
   const old = make()
   await old.start()
   t.teardown(() => old.stop())
@@ -52,8 +53,10 @@ bothEngines(t, 'two ingresses share a published port; the old one releases and i
   t.teardown(() => next.stop())
   t.same(errors, [], 'the new one listens beside the old one')
   t.equal(next.status().length, 1)
-  const released = old.release(5000, 10)
-  await until(() => old.status().every((p) => p.open <= 1), 2000, 'old listener closed')
+  // The drain deadline is far away (release resolves when the last connection closes): a CI run stalled past a 5 s
+  // deadline while the test was still talking, and release cut the held connection.
+  const released = old.release(120_000, 10)
+  await until(() => old.status().every((p) => p.open <= 1), 20_000, 'old listener closed')
   t.equal(await ask(held), 'b1', 'a connection open on the old one goes on while it drains')
   for (let i = 0; i < 5; i++) {
     const c = await connect(published)

@@ -41,9 +41,10 @@ t.test('TcpHealthChecker: a listening port passes, a refused one fails', async (
   t.teardown(() => new Promise((r) => server.close(r)))
   const port = (server.address() as net.AddressInfo).port
   const checker = new TcpHealthChecker()
-  t.equal(await checker.probe({ ip: '127.0.0.1', port }, 1000), true, 'listening')
+  // A loopback connect is answered at once; the probe timeout is long so a stalled process cannot time it out.
+  t.equal(await checker.probe({ ip: '127.0.0.1', port }, 20_000), true, 'listening')
   const refused = await freePort(['127.0.0.1'])
-  t.equal(await checker.probe({ ip: '127.0.0.1', port: refused }, 1000), false, 'refused')
+  t.equal(await checker.probe({ ip: '127.0.0.1', port: refused }, 20_000), false, 'refused')
 })
 
 t.test('the controller probes serving TCP backends on its clock and applies the answers', async (t) => {

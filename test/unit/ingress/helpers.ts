@@ -51,8 +51,11 @@ export async function freePort(addrs: string[]): Promise<number> {
   throw new Error('no free port')
 }
 
-/** Resolves when `cond()` holds, polling every 5 ms, or rejects after `ms`. */
-export async function until(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
+/**
+ * Resolves when `cond()` holds, polling every 5 ms, or rejects after `ms`. The bound is generous on purpose: what
+ * is waited for takes milliseconds, but a loaded CI machine can stall this process for seconds.
+ */
+export async function until(cond: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)

@@ -25,7 +25,8 @@ async function setup(t: Test, onConn: (c: net.Socket) => void, port: Partial<Por
   })
   const cat = new FakeCatalog()
   cat.set([svc([{ published, target, protocol: 'tcp', mode: 'ingress', ...port }], [ep(1, '127.0.0.2')])])
-  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, ...o })
+  // A long connect timeout: a stalled process must not see its loopback connect as timed out.
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, connectTimeoutMs: 30_000, ...o })
   await ing.start()
   t.teardown(() => ing.stop())
   return { published, target, ing, conns }
@@ -59,7 +60,7 @@ both('half-close the other way: the backend ends first, the client still sends',
   await new Promise((r) => s.on('end', r))
   t.equal(reply, 'hi', 'the backend spoke and ended')
   s.end('later')
-  await until(() => ended, 2000, 'backend sees the client end')
+  await until(() => ended, 20_000, 'backend sees the client end')
   t.equal(got, 'later', 'bytes after the backend ended still arrive')
 })
 
@@ -75,12 +76,16 @@ both('backpressure: a client that does not read makes the proxy stop reading, no
   const client = net.connect(published, '127.0.0.1')
   t.teardown(() => client.destroy())
   client.pause()
-  await until(() => backendSock !== null, 2000, 'backend connection')
+  await until(() => backendSock !== null, 20_000, 'backend connection')
   const b = backendSock as unknown as net.Socket
   const flushed = () => b.bytesWritten - b.writableLength
-  // Wait until the backend cannot push any more (everything between it and the paused client is full).
+  // Wait until the backend cannot push any more (everything between it and the paused client is full): no progress
+  // over 3 polls in a row, each after a turn of the event loop (one poll alone can follow a stall of this process,
+  // before its I/O is read). Bounded: 20 s.
   let last = -1
-  for (let i = 0; i < 100 && flushed() !== last; i++) {
+  let still = 0
+  for (const end = Date.now() + 20_000; Date.now() < end && still < 3;) {
+    still = flushed() === last ? still + 1 : 0
     last = flushed()
     await new Promise((r) => setTimeout(r, 30))
   }
@@ -109,21 +114,33 @@ both('idle timeout closes a silent connection (both sides)', async (t) => {
   await new Promise((r) => s.on('close', r))
   const ms = Date.now() - opened
   t.ok(ms >= 140, `closed after ${ms} ms of silence (idle timeout 150 ms)`)
-  await until(() => backendClosed, 10_000, 'backend side closed')
+  await until(() => backendClosed, 20_000, 'backend side closed')
 })
 
 both('idle timeout is reset by traffic', async (t) => {
-  const { published } = await setup(t, (c) => c.on('data', (d) => c.write(d)), {}, { idleTimeoutMs: 200 })
+  // Traffic every ~100 ms for twice the idle timeout. The idle timeout is long next to the gaps so that a stall of
+  // this process on a loaded machine (a gap of a second) does not look like silence.
+  const idleTimeoutMs = 1500
+  const { published } = await setup(t, (c) => c.on('data', (d) => c.write(d)), {}, { idleTimeoutMs })
   const s = net.connect(published, '127.0.0.1')
   t.teardown(() => s.destroy())
-  let echoes = 0
-  s.on('data', () => echoes++)
-  for (let i = 0; i < 6; i++) {
+  let echoed = 0
+  s.on('data', (d: Buffer) => (echoed += d.length))
+  s.on('error', () => undefined)
+  const opened = Date.now()
+  let sent = 0
+  let gap = 0
+  for (let at = opened; Date.now() - opened < 2 * idleTimeoutMs && !s.destroyed;) {
+    gap = Math.max(gap, Date.now() - at)
+    at = Date.now()
     s.write('ping')
+    sent++
+    await until(() => echoed === sent * 4 || s.destroyed, 20_000, 'the echo')
     await new Promise((r) => setTimeout(r, 100))
   }
-  t.notOk(s.destroyed, 'still open after 600 ms of traffic every 100 ms')
-  t.ok(echoes >= 5)
+  t.comment(`${sent} pings over ${Date.now() - opened} ms, longest gap ${gap} ms`)
+  t.notOk(s.destroyed, `still open after ${2 * idleTimeoutMs} ms of traffic (idle timeout ${idleTimeoutMs} ms)`)
+  t.equal(echoed, sent * 4, 'every ping echoed')
 })
 
 async function firstBytes(t: Test, proxyProtocol: 'v1' | 'v2') {

@@ -25,8 +25,14 @@ async function httpBackends(t: Test, addrs: string[], port: number): Promise<htt
   return servers
 }
 
+/**
+ * A loopback connect succeeds or is refused at once; the connect timeout is long so that a loaded machine stalling
+ * this process (its timer fires before the connect is seen) never turns a live backend into a retry.
+ */
+const CONNECT_TIMEOUT_MS = 30_000
+
 async function ingress(t: Test, cat: FakeCatalog, o: Partial<IngressOptions> = {}): Promise<Ingress> {
-  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, connectTimeoutMs: 500, ...o })
+  const ing = new Ingress({ catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, connectTimeoutMs: CONNECT_TIMEOUT_MS, ...o })
   await ing.start()
   t.teardown(() => ing.stop())
   return ing
@@ -57,7 +63,7 @@ both('12 requests go round-robin over 3 backends, in order', async (t) => {
   const got: string[] = []
   for (let i = 0; i < 12; i++) got.push(await get(published))
   t.same(got, [...BACKENDS, ...BACKENDS, ...BACKENDS, ...BACKENDS])
-  await until(() => ing.status()[0]?.open === 0, 2000, 'connections closed')
+  await until(() => ing.status()[0]?.open === 0, 20_000, 'connections closed')
   const st = ing.status()[0]!
   t.match(st, { service: 'web', protocol: 'tcp', published, errors: 0, retries: 0 })
   t.same(st.endpoints.map((e) => e.connections), [4, 4, 4])
@@ -66,8 +72,9 @@ both('12 requests go round-robin over 3 backends, in order', async (t) => {
 
 both('a dead backend is ejected and the client sees no error', async (t) => {
   // 127.0.0.9 listens on nothing: connects are refused.
-  // warmupMs 0: the dead endpoint gets the full 1 s backoff, not the 100 ms a starting task gets.
-  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9'), ep(3, '127.0.0.3')], { balancer: { warmupMs: 0 } })
+  // warmupMs 0: the dead endpoint gets the full backoff, not the 100 ms a starting task gets; the backoff (10 min)
+  // outlasts the 12 requests however slow the machine is (a 1 s one ended during them on a loaded CI machine).
+  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9'), ep(3, '127.0.0.3')], { balancer: { warmupMs: 0, ejectBaseMs: 600_000, ejectMaxMs: 600_000 } })
   const got: string[] = []
   for (let i = 0; i < 12; i++) got.push(await get(published))
   t.equal(got.filter((g) => g === '127.0.0.2' || g === '127.0.0.3').length, 12, 'every request answered')
@@ -104,22 +111,22 @@ both('a stopping endpoint keeps its open connection until the grace period, and 
   const oldData: string[] = []
   old.on('data', (d) => oldData.push(String(d)))
   old.write('a')
-  await until(() => oldData.join('') === '127.0.0.2:a', 2000, 'first echo')
+  await until(() => oldData.join('') === '127.0.0.2:a', 20_000, 'first echo')
   let closedAt = -1
   const closed = new Promise<void>((r) => old.on('close', () => { closedAt = clock.now(); r() }))
   cat.set([svc([port], [ep(1, '127.0.0.2', { state: 'stopping' }), ep(2, '127.0.0.3')], { stopGracePeriodMs: 400 })])
   old.write('b')
-  await until(() => oldData.join('') === '127.0.0.2:a127.0.0.2:b', 2000, 'the open connection still works')
+  await until(() => oldData.join('') === '127.0.0.2:a127.0.0.2:b', 20_000, 'the open connection still works')
   const fresh = net.connect(published, '127.0.0.1')
   const freshData: string[] = []
   fresh.on('data', (d) => freshData.push(String(d)))
   fresh.write('c')
-  await until(() => freshData.length > 0, 2000, 'new connection answered')
+  await until(() => freshData.length > 0, 20_000, 'new connection answered')
   t.equal(freshData.join(''), '127.0.0.3:c', 'new connections go to the running endpoint')
   fresh.destroy()
   await clock.advance(399)
   old.write('d')
-  await until(() => oldData.join('') === '127.0.0.2:a127.0.0.2:b127.0.0.2:d', 2000, 'still open 1 ms before the grace period ends')
+  await until(() => oldData.join('') === '127.0.0.2:a127.0.0.2:b127.0.0.2:d', 20_000, 'still open 1 ms before the grace period ends')
   await clock.advance(1)
   await closed
   t.equal(closedAt, 400, 'closed when the grace period (400 ms) ends, not before')
@@ -135,13 +142,13 @@ both('ports follow the catalog: added → listening, removed → closed; endpoin
   t.same(ing.status(), [], 'nothing published')
   const port = { published, target, protocol: 'tcp' as const, mode: 'ingress' as const }
   cat.set([svc([port], [ep(1, '127.0.0.2')])])
-  await until(() => ing.status().length === 1, 2000, 'listener')
+  await until(() => ing.status().length === 1, 20_000, 'listener')
   t.equal(await get(published), '127.0.0.2')
   cat.set([svc([port], [ep(3, '127.0.0.4')])])
   await new Promise((r) => setImmediate(r))
   t.equal(await get(published), '127.0.0.4', 'new endpoint set used by the next connection')
   cat.set([svc([{ ...port, mode: 'host' }], [ep(3, '127.0.0.4')])])
-  await until(() => ing.status().length === 0, 2000, 'listener closed')
+  await until(() => ing.status().length === 0, 20_000, 'listener closed')
   await t.rejects(get(published), { code: 'ECONNREFUSED' })
 })
 
@@ -150,7 +157,7 @@ both('connection limit', async (t) => {
   const socks = [net.connect(published, '127.0.0.1'), net.connect(published, '127.0.0.1')]
   t.teardown(() => socks.forEach((s) => s.destroy()))
   await Promise.all(socks.map((s) => new Promise((r) => s.on('connect', r))))
-  await until(() => ing.status()[0]?.open === 2, 2000, 'both connections forwarded')
+  await until(() => ing.status()[0]?.open === 2, 20_000, 'both connections forwarded')
   const third = net.connect(published, '127.0.0.1')
   third.on('error', () => undefined)
   const closedAt = await new Promise<number>((r) => third.on('close', () => r(Date.now())))
@@ -159,7 +166,7 @@ both('connection limit', async (t) => {
 })
 
 both('metrics', async (t) => {
-  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { balancer: { warmupMs: 0 } })
+  const { published, ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { balancer: { warmupMs: 0, ejectBaseMs: 600_000, ejectMaxMs: 600_000 } })
   const reg = new Registry()
   ing.registerMetrics(reg)
   for (let i = 0; i < 4; i++) await get(published)
@@ -174,11 +181,12 @@ both('metrics', async (t) => {
 })
 
 both('active checks eject a dead endpoint before any client meets it', async (t) => {
-  // The interval runs on the fake clock; the probes themselves are real TCP connects (TcpHealthChecker).
+  // The interval runs on the fake clock; the probes themselves are real TCP connects (TcpHealthChecker), with a
+  // probe timeout long enough that a stalled process never fails the live one's probe.
   const clock = new FakeClock()
-  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: 200 }, clock })
+  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: CONNECT_TIMEOUT_MS }, clock })
   await clock.advance(30)
-  await until(() => ing.status()[0]?.endpoints.find((e) => e.ip === '127.0.0.9')?.ejected === true, 2000, 'dead endpoint ejected')
+  await until(() => ing.status()[0]?.endpoints.find((e) => e.ip === '127.0.0.9')?.ejected === true, 20_000, 'dead endpoint ejected')
   const st = ing.status()[0]!
   t.equal(st.endpoints.find((e) => e.ip === '127.0.0.2')?.ejected, false, 'the live one stays')
   t.equal(st.retries, 0, 'no client connection was involved')
@@ -196,7 +204,7 @@ both('gossip death (Catalog.nodeDown) takes a node out of rotation for the next 
     nodes: [{ id: 'n1', hostname: 'node1', addr: 'a', state: 'ready' }, { id: 'n2', hostname: 'node2', addr: 'b', state: 'ready' }],
     services: [svc([port], [ep(1, '127.0.0.2'), ep(2, '127.0.0.3', { nodeId: 'n2', node: 'node2' }), ep(3, '127.0.0.4')])],
   })
-  const ing = new Ingress({ catalog, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine })
+  const ing = new Ingress({ catalog, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, tcpEngine: engine, connectTimeoutMs: CONNECT_TIMEOUT_MS })
   await ing.start()
   t.teardown(() => ing.stop())
   catalog.nodeDown('node2')

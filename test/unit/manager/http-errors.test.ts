@@ -24,7 +24,7 @@ t.teardown(() => {
 
 /** A request to the TLS listener without a client certificate (a joining node), `token` as the bearer. */
 async function remoteCall(method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  return jsonRequest(remote.target(remote.anonymous), { method, path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 5000 })
+  return jsonRequest(remote.target(remote.anonymous), { method, path, body, headers: { authorization: `Bearer ${token}` }, timeoutMs: 30_000 })
 }
 
 const cases = [
@@ -93,7 +93,7 @@ t.test('the join route: spelled with a trailing slash or in capitals it still ne
   type Reply = { status: number; body: { error?: { code: string; message: string }; role?: string } }
   const join = async (path: string, token: string, body: unknown) => (await remoteCall('POST', path, token, body)) as Reply
   for (const path of ['/v1/agent/join/', '/V1/AGENT/JOIN']) {
-    const r = await jsonRequest(remote.target(n8.tls), { method: 'POST', path, body: { hostname: 'sneaky', addr: '10.0.0.9' }, timeoutMs: 5000 }) as Reply
+    const r = await jsonRequest(remote.target(n8.tls), { method: 'POST', path, body: { hostname: 'sneaky', addr: '10.0.0.9' }, timeoutMs: 30_000 }) as Reply
     t.equal(r.status, 401, `${path} with a node certificate (not a join token): refused, not a 500`)
     t.equal(r.body.error?.code, 'MESH_ERR_TOKEN')
     const s = await join(path, 'MESHTKN-2-nope', { hostname: 'sneaky', addr: '10.0.0.9' })

@@ -36,7 +36,7 @@ async function setup(t: Test) {
   const port = api.port
   /** A request as `as` (a client certificate, or anonymous), with `bearer` when given. */
   const call = async (method: string, path: string, as: ClientTls, body?: unknown, bearer?: string): Promise<Reply> => {
-    const r = await jsonRequest(api.target(as), { method, path, body, headers: bearer ? { authorization: `Bearer ${bearer}` } : {}, timeoutMs: 5000 })
+    const r = await jsonRequest(api.target(as), { method, path, body, headers: bearer ? { authorization: `Bearer ${bearer}` } : {}, timeoutMs: 30_000 })
     return { status: r.status, body: r.body as Record<string, unknown> | null }
   }
   const csr = await testCsr()

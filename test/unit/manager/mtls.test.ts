@@ -30,7 +30,7 @@ type Reply = { status: number; body: { error?: { code: string; message: string }
 
 async function call(api: TlsApi, as: ClientTls, method: string, path: string, o: { body?: unknown; bearer?: string } = {}): Promise<Reply> {
   const headers = o.bearer ? { authorization: `Bearer ${o.bearer}` } : undefined
-  return await jsonRequest(api.target(as), { method, path, body: o.body, timeoutMs: 5000, ...(headers ? { headers } : {}) }) as Reply
+  return await jsonRequest(api.target(as), { method, path, body: o.body, timeoutMs: 30_000, ...(headers ? { headers } : {}) }) as Reply
 }
 
 /** A watch stream: its status, the lines so far, and a promise settled when the server ends it. */

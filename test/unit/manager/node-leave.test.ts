@@ -27,7 +27,7 @@ async function setup(t: Test) {
   const w1 = await api.joinNode('w1', { addr: '10.0.0.2' })
   const w2 = await api.joinNode('w2', { addr: '10.0.0.3' })
   const call = async (method: string, path: string, tls: ClientTls, body?: unknown) => {
-    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 5000, ...(body === undefined ? {} : { body }) })
+    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 30_000, ...(body === undefined ? {} : { body }) })
     return { status: r.status, body: (r.body ?? {}) as Record<string, unknown> }
   }
   await call('PUT', '/v1/agent/overlay', w1.tls, { publicKey: K1, subnet: '10.77.1.0/24' })

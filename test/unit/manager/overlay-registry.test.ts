@@ -35,7 +35,7 @@ async function setup(t: Test, dbPath = ':memory:') {
   const join2 = await api.joinNode('w2', { addr: '10.0.0.3' })
   /** A request over mutual TLS as the holder of `tls` (a node's certificate, `api.admin` or `api.anonymous`). */
   const call = async (method: string, path: string, tls: ClientTls, body?: unknown) => {
-    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 5000, ...(body === undefined ? {} : { body }) })
+    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 30_000, ...(body === undefined ? {} : { body }) })
     return { status: r.status, body: (r.body ?? {}) as Record<string, unknown> }
   }
   const register = (tls: ClientTls, body: unknown) => call('PUT', '/v1/agent/overlay', tls, body)
@@ -139,7 +139,7 @@ type Line = { tasks?: unknown[]; catalog?: unknown; peers?: OverlayPeer[]; ca?: 
 /** The watch stream's `{peers}` lines (the others are dropped), in order (test/support/watch.ts). */
 const watchPeers = (target: HttpTarget) => openWatch(target, (l: Line) => l.peers)
 
-t.test('the watch stream carries {peers} at open and after each registration and node rm', { timeout: 15_000 }, async (t) => {
+t.test('the watch stream carries {peers} at open and after each registration and node rm', { timeout: 120_000 }, async (t) => {
   const s = await setup(t)
   const w = await watchPeers(s.api.target(s.w2.tls))
   t.teardown(w.close)
@@ -179,7 +179,7 @@ t.test('the dashboard shows the REGISTERED subnet of a node, none before it regi
   t.equal(view.nodes.find((n) => n.name === 'w2')?.subnet, undefined)
 })
 
-t.test('round trip over HTTP: the worker link registers, and its watch stream hands the list to onPeers', { timeout: 15_000 }, async (t) => {
+t.test('round trip over HTTP: the worker link registers, and its watch stream hands the list to onPeers', { timeout: 120_000 }, async (t) => {
   const s = await setup(t)
   const dataDir = mkdtempSync(join(tmpdir(), 'mesh-overlay-link-'))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
@@ -191,9 +191,10 @@ t.test('round trip over HTTP: the worker link registers, and its watch stream ha
   link.useIdentity({ nodeId: s.w1.node.id, role: 'worker', manager: `127.0.0.1:${s.port}` }, nodeTls(s.w1.tls))
   t.teardown(() => link.stop())
   link.registerOverlay({ publicKey: K1, subnet: '10.77.1.0/24' })
-  for (let i = 0; i < 100 && !s.store.getNode('w1')?.overlay; i++) await new Promise((r) => setTimeout(r, 10))
+  // Bounded generously (the request takes milliseconds; a loaded CI machine can stall this process for seconds).
+  for (const end = Date.now() + 20_000; !s.store.getNode('w1')?.overlay && Date.now() < end;) await new Promise((r) => setTimeout(r, 10))
   t.same(s.store.getNode('w1')?.overlay, { publicKey: K1, subnet: '10.77.1.0/24' }, 'registered through PUT /v1/agent/overlay')
   link.start()
-  for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+  for (const end = Date.now() + 20_000; got.length === 0 && Date.now() < end;) await new Promise((r) => setTimeout(r, 10))
   t.same(got[0], [{ nodeId: s.w1.node.id, hostname: 'w1', publicKey: K1, subnet: '10.77.1.0/24' }], 'the list reached onPeers')
 })

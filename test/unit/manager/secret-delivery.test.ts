@@ -54,7 +54,7 @@ t.test('create and update resolve names; unknown ones are refused with nothing c
   t.equal(u.version, 2)
 })
 
-t.test('the watch stream: values only to the node that runs a task using them, before its assignment', { timeout: 20_000 }, async (t) => {
+t.test('the watch stream: values only to the node that runs a task using them, before its assignment', { timeout: 120_000 }, async (t) => {
   const clock = new FakeClock()
   const store = openSqliteStore(':memory:')
   t.teardown(() => store.close())

@@ -20,7 +20,7 @@ t.teardown(() => {
   store.close()
 })
 
-const call = (method: string, path: string, body?: unknown) => jsonRequest(target, { method, path, body, timeoutMs: 5000 })
+const call = (method: string, path: string, body?: unknown) => jsonRequest(target, { method, path, body, timeoutMs: 30_000 })
 const VALUE = 'hunter2-s3cr3t-value'
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64')
 

@@ -163,5 +163,5 @@ t.test('POST /v1/agent/status: one malformed report is skipped and logged, the r
 async function statusPoster(t: Test, m: Manager, n: JoinResult): Promise<(body: unknown) => Promise<{ status: number; body: unknown }>> {
   const api = await tlsApi(t, m)
   const tls = { ca: m.ca.trust().roots, cert: n.certificate, key: (await testKey()).keyPem, checkServerIdentity: managerCertificateCheck }
-  return (body) => jsonRequest(api.target(tls), { method: 'POST', path: '/v1/agent/status', body, timeoutMs: 5000 })
+  return (body) => jsonRequest(api.target(tls), { method: 'POST', path: '/v1/agent/status', body, timeoutMs: 30_000 })
 }

@@ -28,7 +28,7 @@ const { node, tls: nodeTls } = await api.joinNode('w1', { addr: '10.0.0.2' })
 /** The stream, read line by line (test/support/watch.ts). */
 const openWatch = (tls: ClientTls) => openWatchOf<Line>(api.target(tls))
 
-t.test('a node certificate gets the roots, its assignment and the catalog, then a line per change', { timeout: 15_000 }, async (t) => {
+t.test('a node certificate gets the roots, its assignment and the catalog, then a line per change', { timeout: 120_000 }, async (t) => {
   const w = await openWatch(nodeTls)
   t.teardown(w.close)
   t.equal(w.status, 200)
@@ -78,7 +78,7 @@ t.test('a node certificate gets the roots, its assignment and the catalog, then 
   t.equal(lines[0]?.catalog?.services[0]?.stopGracePeriodMs, 6000, 'the one line is the catalog after both')
 })
 
-t.test('refused without a node certificate', { timeout: 15_000 }, async (t) => {
+t.test('refused without a node certificate', { timeout: 120_000 }, async (t) => {
   const bad = await openWatch(api.anonymous)
   t.equal(bad.status, 401)
   bad.close()

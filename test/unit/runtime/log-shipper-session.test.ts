@@ -66,8 +66,12 @@ async function fakeUploads(t: Test, status = 200) {
 const request = (o: Partial<LogRequest> = {}): LogRequest =>
   ({ id: 'abc123', taskIds: ['t1', 't2'], tail: -1, follow: false, since: 0, timestamps: true, ...o })
 
+/** Bounded (20 s: what is waited for takes milliseconds, a loaded CI machine can stall this process for seconds). */
 async function until(ok: () => boolean): Promise<void> {
-  while (!ok()) await new Promise((r) => setTimeout(r, 5))
+  for (const end = Date.now() + 20_000; !ok();) {
+    if (Date.now() > end) throw new Error('timed out')
+    await new Promise((r) => setTimeout(r, 5))
+  }
 }
 
 t.test('a request is answered with the tasks\' lines, oldest container first, as NDJSON', async (t) => {

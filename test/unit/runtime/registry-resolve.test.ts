@@ -55,7 +55,8 @@ async function startRegistry(tt: Test, auth: boolean): Promise<Registry> {
     rmSync(dir, { recursive: true, force: true })
   })
   const host = `127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
+  // Bounded generously (60 s): the registry starts in well under a second, slower on a loaded CI machine.
+  for (const end = Date.now() + 60_000; Date.now() < end;) {
     try {
       const r = await fetch(`http://${host}/v2/`)
       if (r.status === 200 || r.status === 401) return { host, proc }

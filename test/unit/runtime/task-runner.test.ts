@@ -311,7 +311,8 @@ t.test('networks: the container is created only once its networks are up on the 
   await runner.start()
   const nets = (names: string[]) => names.map((name, i) => ({ network: `id${i}`, name, aliases: [] }))
   runner.setAssignments([{ ...T({ id: 'multi' }), networks: nets(['front', 'back']) }, { ...T({ id: 'bad', slot: 2 }), networks: nets(['down']) }])
-  await new Promise((r) => setTimeout(r, 20))
+  // Until the runner asks for the networks (bounded), not a fixed 20 ms.
+  for (const end = Date.now() + 20_000; open === null && Date.now() < end;) await new Promise((r) => setTimeout(r, 5))
   t.same(docker.byTask('multi'), [], 'no container while the networks are not up')
   ;(open as unknown as () => void)()
   await runner.idle()

@@ -68,7 +68,7 @@ const deploy = (files: Record<string, string>, o: { detach?: boolean; prune?: bo
   const w = io()
   return deployStack(client, {
     stack: 'getstartedlab', files: Object.entries(files).map(([name, text]) => ({ name, text })), env: {}, cwd: dir,
-    readFile: () => '', detach: o.detach ?? false, prune: o.prune ?? false, pollMs: 50, timeoutMs: 30_000, sleep: tick,
+    readFile: () => '', detach: o.detach ?? false, prune: o.prune ?? false, pollMs: 50, timeoutMs: 120_000, sleep: tick,
   }, w).then(() => w)
 }
 
@@ -171,7 +171,7 @@ t.test('--with-registry-auth sends the credentials with created and updated serv
 t.test('a crash-looping service ends the deploy with exit 1 naming the task and its error', async (t) => {
   const file = 'services:\n  web:\n    image: nginx\n  redis:\n    image: crashes\n    deploy: {restart_policy: {delay: 0s}}\n'
   const w = io()
-  const err = await deployStack(client, { stack: 'crashy', files: [{ name: 's.yml', text: file }], env: {}, cwd: dir, pollMs: 50, timeoutMs: 30_000, sleep: tick }, w)
+  const err = await deployStack(client, { stack: 'crashy', files: [{ name: 's.yml', text: file }], env: {}, cwd: dir, pollMs: 50, timeoutMs: 120_000, sleep: tick }, w)
     .then(() => undefined, (e: unknown) => e as Error & { code?: string })
   t.equal(err?.code, 'MESH_ERR_NOT_CONVERGING')
   // The fake agents fail a task within milliseconds: a poll may see more than the 3 failures the verdict needs.

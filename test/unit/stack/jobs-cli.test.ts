@@ -72,7 +72,7 @@ services:
 
 t.test('stack deploy of jobs waits for them to complete; stack services shows docker\'s columns', async (t) => {
   const w = io()
-  await deployStack(client, { stack: 'batch', files: [{ name: 'stack.yml', text: FILE }], env: {}, cwd: dir, readFile: () => '', detach: false, pollMs: 50, timeoutMs: 30_000 }, w)
+  await deployStack(client, { stack: 'batch', files: [{ name: 'stack.yml', text: FILE }], env: {}, cwd: dir, readFile: () => '', detach: false, pollMs: 50, timeoutMs: 120_000 }, w)
   const lines = w.text().split('\n').filter((l) => l !== '')
   t.ok(lines.includes('overall progress: 7 out of 7 tasks'), w.text())
   t.equal(lines.at(-1), 'verify: 2 services converged')

@@ -29,7 +29,7 @@ async function setup(t: Test) {
   const w2 = await api.joinNode('w2', { addr: '10.0.0.3' })
   await manager.createService(spec('web', { ports: [{ published: 8080, target: 80, protocol: 'tcp', mode: 'ingress' }] }))
   const call = async (method: string, path: string, tls: ClientTls, body?: unknown) => {
-    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 5000, ...(body === undefined ? {} : { body }) })
+    const r = await jsonRequest(api.target(tls), { method, path, timeoutMs: 30_000, ...(body === undefined ? {} : { body }) })
     return { status: r.status, body: (r.body ?? {}) as Record<string, unknown> }
   }
   const report = (tls: ClientTls, connections: number, extra: Record<string, unknown> = {}) => call('POST', '/v1/agent/traffic', tls, {

@@ -53,7 +53,8 @@ function record(server: http.Server): { method: string; url: string; auth: strin
   return seen
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
+/** Bounded generously: what is waited for takes milliseconds, but a loaded CI machine can stall this process for seconds. */
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)

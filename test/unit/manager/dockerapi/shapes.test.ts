@@ -187,3 +187,13 @@ t.test('networks: NetworkResource (overlay, swarm scope, IPAM config, options); 
   t.equal(findDockerNetwork(nets, 'webnet1').spec.name, 'webnet')
   t.throws(() => findDockerNetwork(nets, 'x'), { status: 404, message: 'network x not found' })
 })
+
+t.test('nodes: ManagerStatus as the manager sees its peers (etcd: the leader elected, a member that does not answer)', async (t) => {
+  const status = (n: { id: string; role: string }) => n.role !== 'manager' ? undefined
+    : { leader: n.id === 'm2', reachability: n.id === 'm3' ? 'unreachable' as const : 'reachable' as const, addr: `${n.id}:7947` }
+  const c = { ...NC, leaderId: 'm2', managerStatus: status }
+  t.same(dockerNode(node('m1', { role: 'manager' }), c).ManagerStatus, { Leader: false, Reachability: 'reachable', Addr: 'm1:7947' }, 'not the answering manager: the elected one leads')
+  t.same(dockerNode(node('m2', { role: 'manager' }), c).ManagerStatus, { Leader: true, Reachability: 'reachable', Addr: 'm2:7947' })
+  t.same(dockerNode(node('m3', { role: 'manager' }), c).ManagerStatus, { Leader: false, Reachability: 'unreachable', Addr: 'm3:7947' }, 'ready, but its member does not answer')
+  t.equal(dockerNode(node('w1', { role: 'worker' }), c).ManagerStatus, undefined)
+})

@@ -25,7 +25,7 @@ async function start(autolock = false) {
   const init = await manager.init({ autolock })
   const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { host: '127.0.0.1', port: 0 })
   const target = { host: '127.0.0.1', port: (server.address() as { port: number }).port }
-  const call = (method: string, path: string, body?: unknown) => jsonRequest(target, { method, path, body, timeoutMs: 5000 })
+  const call = (method: string, path: string, body?: unknown) => jsonRequest(target, { method, path, body, timeoutMs: 30_000 })
   const client = {
     async request<T>(method: string, path: string, body?: unknown): Promise<T> {
       const r = await call(method, path, body)
