@@ -14,6 +14,7 @@ import { startEtcd } from '../../support/etcd.ts'
 import { startFakeAgents } from '../../support/fake-agents.ts'
 import { testCsr } from '../../support/pki.ts'
 import { waitFor } from '../../support/procs.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 
 const etcd = await startEtcd(t, { members: 1 })
 const PREFIX = '/leader-test/'
@@ -29,7 +30,7 @@ async function openStore(): Promise<EtcdStore> {
 t.test('one leader schedules; on resign the other takes over and keeps converging', async (t) => {
   // The cluster and its nodes, made through a manager that is never started (registering is an API write).
   const setupStore = await openStore()
-  const setup = new Manager({ store: setupStore })
+  const setup = new Manager({ store: setupStore, members: new FakeMembers() }) // managers join with the manager token: the members are faked
   await setup.init()
   const join = async (hostname: string, role: 'manager' | 'worker', addr: string): Promise<NodeRecord> =>
     (await setup.join({ csr: await testCsr(), token: setup.tokens()[role], hostname, addr, resources })).node

@@ -16,6 +16,7 @@ import { runMesh } from '../../support/cli.ts'
 import { startEtcd } from '../../support/etcd.ts'
 import { testCsr } from '../../support/pki.ts'
 import { waitFor } from '../../support/procs.ts'
+import { FakeMembers } from '../../support/fake-members.ts'
 
 const etcd = await startEtcd(t, { members: 3 })
 const dir = mkdtempSync(join(tmpdir(), 'mesh-quorum-'))
@@ -40,7 +41,7 @@ t.test('2 of 3 members down: writes refused with the quorum line, reads answered
   const own = parseEtcdUrl(`etcd://${etcd.endpoints[0]}`)
   const store = await new EtcdStore(etcdClient(own, {}, { callTimeoutMs: 2000 }), { prefix: '/quorum/', commitTimeoutMs: 3000 }).open()
   t.teardown(() => store.close())
-  const setup = new Manager({ store })
+  const setup = new Manager({ store, members: new FakeMembers() }) // managers join with the manager token: the members are faked
   await setup.init()
   const self = (await setup.join({ csr: await testCsr(), token: setup.tokens().manager, hostname: 'm1', addr: '10.0.0.1', resources })).node
   await setup.join({ csr: await testCsr(), token: setup.tokens().worker, hostname: 'w1', addr: '10.0.0.2', resources })
