@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openManagerStore } from '../../../agent/manager-store.ts'
 import { createLogger } from '../../../agent/log.ts'
-import { Manager, createApp, listen } from '../../../src/manager/index.ts'
+import { Manager } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { jsonRequest } from '../../../src/api/index.ts'
 import { Etcd3 } from 'etcd3'
 import { readFileSync } from 'node:fs'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
-import { runMesh } from '../../support/cli.ts'
+import { runMesh, serveManagerSocket } from '../../support/cli.ts'
 import { startEtcd } from '../../support/etcd.ts'
 import { startFakeAgents } from '../../support/fake-agents.ts'
 import { testCsr } from '../../support/pki.ts'
@@ -43,15 +43,7 @@ t.test('a manager on an external etcd serves service create and service ls', asy
   t.teardown(() => store.close())
   const manager = new Manager({ store })
   await manager.init()
-  const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
-  const saved = process.env.MESH_DATA_DIR
-  process.env.MESH_DATA_DIR = dir
-  t.teardown(async () => {
-    if (saved === undefined) delete process.env.MESH_DATA_DIR
-    else process.env.MESH_DATA_DIR = saved
-    server.closeAllConnections()
-    await new Promise<void>((r) => server.close(() => r()))
-  })
+  await serveManagerSocket(t, manager, { dir })
   const created = await mesh('service', 'create', '--detach', '--name', 'web', '--replicas', '0', 'nginx:1')
   t.equal(created.code, 0, created.err)
   const ls = await mesh('service', 'ls', '--format', '{{.Name}} {{.Replicas}}')

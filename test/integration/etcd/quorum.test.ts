@@ -10,9 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EtcdStore, etcdClient, parseEtcdUrl } from '../../../src/manager/etcd-store/index.ts'
-import { Manager, createApp, listen, managerLeadership } from '../../../src/manager/index.ts'
-import { defaultServiceSpec } from '../../../src/api/spec.ts'
-import { runMesh } from '../../support/cli.ts'
+import { Manager, managerLeadership } from '../../../src/manager/index.ts'
+import { runMesh, serveManagerSocket } from '../../support/cli.ts'
 import { startEtcd } from '../../support/etcd.ts'
 import { testCsr } from '../../support/pki.ts'
 import { waitFor } from '../../support/procs.ts'
@@ -52,14 +51,8 @@ t.test('2 of 3 members down: writes refused with the quorum line, reads answered
   await manager.init()
   manager.start()
   await lead.start()
-  const server = await listen(createApp({ manager, local: true, apiPort: 7947 }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
-  const saved = process.env.MESH_DATA_DIR
-  process.env.MESH_DATA_DIR = dir
+  await serveManagerSocket(t, manager, { dir, apiPort: 7947 })
   t.teardown(async () => {
-    if (saved === undefined) delete process.env.MESH_DATA_DIR
-    else process.env.MESH_DATA_DIR = saved
-    server.closeAllConnections()
-    await new Promise<void>((r) => server.close(() => r()))
     manager.stop()
     await lead.stop()
     client.close()

@@ -3,16 +3,11 @@
  * docker's columns and filters, the inspect shape with slices and task addresses, refusals as one line.
  */
 import t from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import { runMesh } from '../../support/cli.ts'
+import { runMesh, serveManagerSocket } from '../../support/cli.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'mesh-cli-net-'))
 const store = openSqliteStore(':memory:')
 const manager = new Manager({ store })
 await manager.init()
@@ -21,16 +16,8 @@ await store.transact((tx) => {
     tx.putNode({ id: `id-${h}`, hostname: h, role: 'worker', availability: 'active', labels: {}, addr: '10.0.0.1', state: 'ready', stateChangedAt: 0, resources: { nanoCpus: 1e9, memoryBytes: 1e9 }, createdAt: 0, updatedAt: 0 })
   }
 })
-const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
-const saved = process.env.MESH_DATA_DIR
-process.env.MESH_DATA_DIR = dir
-t.teardown(async () => {
-  if (saved === undefined) delete process.env.MESH_DATA_DIR
-  else process.env.MESH_DATA_DIR = saved
-  await new Promise<void>((r) => server.close(() => r()))
-  store.close?.()
-  rmSync(dir, { recursive: true, force: true })
-})
+await serveManagerSocket(t, manager)
+t.teardown(() => store.close?.())
 
 const mesh = runMesh
 

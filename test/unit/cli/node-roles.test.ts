@@ -4,34 +4,20 @@
  * the last manager would go; with a managed etcd (members faked) the member is removed first.
  */
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { createApp, listen } from '../../../src/manager/http/api.ts'
 import { Manager } from '../../../src/manager/manager.ts'
-import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { openSqliteStore } from '../../../src/manager/sqlite-store.ts'
-import { runMesh } from '../../support/cli.ts'
+import { runMesh, serveManagerSocket } from '../../support/cli.ts'
 import { FakeMembers } from '../../support/fake-members.ts'
 import { joinAs, testCsr } from '../../support/pki.ts'
 
 const resources = { nanoCpus: 1e9, memoryBytes: 2 ** 30 }
 
 async function cluster(t: Test, members?: FakeMembers): Promise<Manager> {
-  const dir = mkdtempSync(join(tmpdir(), 'mesh-cli-roles-'))
   const store = openSqliteStore(':memory:')
   const manager = new Manager({ store, ...(members ? { members } : {}) })
   await manager.init()
-  const server = await listen(createApp({ manager, local: true }, defaultServiceSpec), { socketPath: join(dir, 'manager.sock') })
-  const saved = process.env.MESH_DATA_DIR
-  process.env.MESH_DATA_DIR = dir
-  t.teardown(async () => {
-    if (saved === undefined) delete process.env.MESH_DATA_DIR
-    else process.env.MESH_DATA_DIR = saved
-    await new Promise<void>((r) => server.close(() => r()))
-    store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  await serveManagerSocket(t, manager)
+  t.teardown(() => store.close())
   const self = await manager.registerSelf({ hostname: 'node1', addr: '10.0.0.1', resources }, { csr: await testCsr() })
   members?.members.set(self.node.id, { peerUrl: 'https://10.0.0.1:2380', reachable: true }) // named by the node id
   await joinAs(manager, 'node2', { addr: '10.0.0.2' })
