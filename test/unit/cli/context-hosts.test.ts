@@ -7,9 +7,9 @@ import t from 'tap'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { contextCommand } from '../../../mesh/context.ts'
 import { ContextStore } from '../../../mesh/context-store.ts'
 import { globalOptionsEnv, resolveEndpoint } from '../../../mesh/endpoint.ts'
+import { contextCli } from './context-cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-ctxhosts-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -17,18 +17,7 @@ for (const f of ['ca.pem', 'cert.pem', 'key.pem']) writeFileSync(join(dir, f), f
 const bundle = ['--tls-ca', join(dir, 'ca.pem'), '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]
 const cfg = join(dir, 'cfg')
 
-async function ctx(args: string[]): Promise<{ out: string; err: string; error?: Error }> {
-  let out = ''
-  let err = ''
-  const cmd = contextCommand({ env: { MESH_CONFIG_DIR: cfg, MESH_DATA_DIR: '/var/lib/mesh' }, out: (s) => void (out += s), err: (s) => void (err += s) })
-  for (const c of [cmd, ...cmd.commands]) c.exitOverride().configureOutput({ writeErr: () => undefined })
-  try {
-    await cmd.parseAsync(args, { from: 'user' })
-    return { out, err }
-  } catch (e) {
-    return { out, err, error: e as Error }
-  }
-}
+const ctx = contextCli(cfg)
 
 t.test('create with --host repeated or a comma list: every manager, in order', async (t) => {
   const cases = [

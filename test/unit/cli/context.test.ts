@@ -7,25 +7,14 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { contextCommand } from '../../../mesh/context.ts'
 import { main } from '../../../mesh/main.ts'
 import { agentTarget } from '../../../mesh/client.ts'
+import { contextCli } from './context-cli.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'mesh-ctxcmd-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 
-async function ctx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ out: string; err: string; error?: Error }> {
-  let out = ''
-  let err = ''
-  const cmd = contextCommand({ env: { MESH_CONFIG_DIR: join(dir, 'cfg'), MESH_DATA_DIR: '/var/lib/mesh', ...env }, out: (s) => void (out += s), err: (s) => void (err += s) })
-  for (const c of [cmd, ...cmd.commands]) c.exitOverride().configureOutput({ writeErr: () => undefined })
-  try {
-    await cmd.parseAsync(args, { from: 'user' })
-    return { out, err }
-  } catch (e) {
-    return { out, err, error: e as Error }
-  }
-}
+const ctx = contextCli(join(dir, 'cfg'))
 
 t.test('create, ls (current marked *), use, show, inspect, rm', async (t) => {
   const made = await ctx(['create', 'prod', '--host', 'ssh://root@10.0.0.1', '--description', 'the prod manager'])

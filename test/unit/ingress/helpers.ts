@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import dgram from 'node:dgram'
 import net from 'node:net'
 import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../../../src/catalog/index.ts'
 import type { PortSpec } from '../../../src/api/types.ts'
@@ -84,4 +85,13 @@ export const noExec = async (): Promise<string> => ''
 /** Run a subtest once per TCP engine (raw handles, net.Socket), one after another. */
 export function bothEngines(root: Test, name: string, fn: (t: Test, engine: 'raw' | 'net') => Promise<void>): void {
   for (const e of ['raw', 'net'] as const) root.test(`${name} [${e}]`, async (t) => fn(t, e))
+}
+
+/** A UDP port free on `addr` now (bound to 0, read, closed). */
+export async function udpPort(addr: string): Promise<number> {
+  const s = dgram.createSocket('udp4')
+  await new Promise<void>((r) => s.bind(0, addr, () => r()))
+  const p = s.address().port
+  await new Promise<void>((r) => s.close(() => r()))
+  return p
 }

@@ -9,7 +9,7 @@ import { Ingress, type IngressOptions } from '../../../src/ingress/index.ts'
 import { FdBudget, openFileLimit, SourceCaps, Throttle } from '../../../src/ingress/limits.ts'
 import { defaultFdBudget } from '../../../src/config/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeCatalog, bothEngines, ep, freePort, noExec, noLog, svc, until } from './helpers.ts'
+import { FakeCatalog, bothEngines, ep, freePort, noExec, noLog, svc, udpPort, until } from './helpers.ts'
 
 /** A TCP echo backend on 127.0.0.2 that keeps every connection open until the client closes it. */
 async function echoBackend(t: Test, port: number): Promise<void> {
@@ -90,14 +90,6 @@ bothEngines(t, 'a per-source cap refuses one address its N+1th connection, not t
   await until(() => ing.status()[0]?.open === 2, 3000, 'the closed connection leaves')
   t.equal((await hold(t, published, '127.0.0.5')).outcome, 'ok', 'under its cap again')
 })
-
-async function udpPort(addr: string): Promise<number> {
-  const s = dgram.createSocket('udp4')
-  await new Promise<void>((r) => s.bind(0, addr, () => r()))
-  const p = s.address().port
-  await new Promise<void>((r) => s.close(() => r()))
-  return p
-}
 
 /** A UDP client bound to `from`; `ask` sends and resolves with the reply. */
 async function udpClient(t: Test, from: string) {

@@ -2,15 +2,7 @@ import t, { type Test } from 'tap'
 import dgram from 'node:dgram'
 import { Ingress } from '../../../src/ingress/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeCatalog, ep, noExec, noLog, svc } from './helpers.ts'
-
-async function udpPort(addr: string): Promise<number> {
-  const s = dgram.createSocket('udp4')
-  await new Promise<void>((r) => s.bind(0, addr, () => r()))
-  const p = s.address().port
-  await new Promise<void>((r) => s.close(() => r()))
-  return p
-}
+import { FakeCatalog, ep, noExec, noLog, svc, udpPort } from './helpers.ts'
 
 function client(t: Test): dgram.Socket {
   const c = dgram.createSocket('udp4')
