@@ -54,8 +54,8 @@ t.test('init and join: node ls shows the manager and three workers', async (t) =
   t.match(token, /^MESHTKN-2-[0-9a-f]{64}-[0-9a-f]{32}$/, 'the token pins the cluster CA (sha256) and carries a secret')
   t.same(nodes.map((n) => n.hostname).sort(), ['node1', 'node2', 'node3', 'node4'])
   const r = await mesh(['node', 'ls'])
-  t.match(r.stdout, /node1\s+Ready\s+Active\s+Manager/)
-  t.match(r.stdout, /node2\s+Ready\s+Active\s+Worker/)
+  t.match(r.stdout, /node1\s+Ready\s+Active\s+Leader\s+Manager/, 'node1: MANAGER STATUS Leader, ROLE Manager')
+  t.match(r.stdout, /node2\s+Ready\s+Active\s+Worker/, 'node2: no MANAGER STATUS, ROLE Worker')
 })
 
 // Self-contained parity tests (each removes what it made) while all three workers are up.
