@@ -96,18 +96,21 @@ t.test('a manager on an external etcd serves service create and service ls', asy
 
 t.test('a started manager on etcd schedules, runs and scales a service on its nodes', async (t) => {
   const store = await openManagerStore(config({ init: true, store: `etcd://${etcd.endpoints.join(',')}/reconcile` }), log)
-  t.teardown(() => store.close())
   const manager = new Manager({ store })
+  let stopAgents = () => {}
+  t.teardown(() => { // the agents first, then the manager, then its store
+    stopAgents()
+    manager.stop()
+    store.close()
+  })
   await manager.init()
   manager.start()
-  t.teardown(() => manager.stop())
   const res = { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30 }
   const nodes = [
     (await manager.registerSelf({ hostname: 'manager1', addr: '10.0.0.1', resources: res }, { csr: await testCsr() })).node,
     (await manager.join({ csr: await testCsr(), token: manager.tokens().worker, hostname: 'worker1', addr: '10.0.0.2', resources: res })).node,
   ]
-  const stopAgents = startFakeAgents({ manager, store, nodes, intervalMs: 100 })
-  t.teardown(stopAgents)
+  stopAgents = startFakeAgents({ manager, store, nodes, intervalMs: 100 })
   const running = () => store.listTasks({ desiredState: 'running' }).filter((x) => x.status.state === 'running')
   await manager.createService({ ...defaultServiceSpec('web', 'nginx:1'), mode: { replicated: { replicas: 3 } } })
   await waitFor(() => running().length === 3, 30_000, { what: '3 tasks running' })
