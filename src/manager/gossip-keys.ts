@@ -10,13 +10,17 @@ import type { GossipKeyring, GossipKeysView } from '../api/watch.ts'
  * The cluster's gossip keyring, kept by the manager (Swarm: managers generate the gossip keys and push them over
  * TLS). Store meta: `gossip_keyring` (ClusterKeyring JSON), `gossip_rotation` (the rotation under way, if any),
  * `gossip_key_rotation_ms` (automatic rotation interval; 0 = off). Agents get the keyring in their join reply and
- * on their watch stream, and acknowledge each version they applied (kept in memory: after a manager restart every
- * agent's watch stream opens again and acknowledges again). Rotation steps: key-rotation.ts.
+ * on their watch stream, and acknowledge each version they applied to whichever manager their stream is on. The
+ * acks are kept in the store (meta `gossip_acks`, `{nodeId: version}`, written only when a node's version grows), so
+ * the leading manager, which steps the rotation, sees the acks every manager received, and a new leader after a
+ * failover resumes where the old one was. Rotation steps: key-rotation.ts.
  */
 
 export const META_KEYRING = 'gossip_keyring'
 export const META_ROTATION = 'gossip_rotation'
 export const META_ROTATION_MS = 'gossip_key_rotation_ms'
+/** The highest keyring version each node acknowledged, `{nodeId: version}` (any manager writes; the leader reads). */
+export const META_ACKS = 'gossip_acks'
 /** How long one rotation step waits for every ready node's ack. */
 export const DEFAULT_ACK_WAIT_MS = 30_000
 /** How often a running rotation looks at the acks again. */
@@ -31,6 +35,17 @@ export interface GossipKeysOptions {
   /** A new AES-256 key, base64 (as `serf keygen`). Default: 32 random bytes. */
   newKey?: () => string
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
+}
+
+/** `gossip_acks` as stored; anything malformed counts as no ack (a node acknowledges again on its next stream). */
+function storedAcks(raw: string | undefined): Map<string, number> {
+  const acks = new Map<string, number>()
+  if (!raw) return acks
+  let parsed: unknown
+  try { parsed = JSON.parse(raw) } catch { return acks }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return acks
+  for (const [id, v] of Object.entries(parsed)) if (typeof v === 'number' && Number.isSafeInteger(v) && v > 0) acks.set(id, v)
+  return acks
 }
 
 /** A new random 32-byte key, base64: AES-256, as `serf keygen` makes. */
@@ -118,10 +133,31 @@ export class GossipKeys {
     return () => this.#listeners.delete(cb)
   }
 
-  /** A node applied keyring `version`. */
-  ack(nodeId: string, version: number): void {
+  /**
+   * A node applied keyring `version`: recorded in the store when it is higher than the node's recorded ack (one
+   * small write per node and keyring version), so the leader sees it whichever manager heard it. Rejects when the
+   * store does not commit (no quorum): the node acknowledges again when its stream reopens.
+   */
+  async ack(nodeId: string, version: number): Promise<void> {
     if ((this.#acks.get(nodeId) ?? 0) < version) this.#acks.set(nodeId, version)
+    if ((storedAcks(this.#o.store.getMeta(META_ACKS)).get(nodeId) ?? 0) < version) {
+      await this.#o.store.transact((tx) => {
+        const acks = storedAcks(tx.getMeta(META_ACKS))
+        if ((acks.get(nodeId) ?? 0) >= version) return
+        acks.set(nodeId, version)
+        // Only nodes the cluster still has: a removed node's entry goes with the next write.
+        for (const id of [...acks.keys()]) if (!tx.getNode(id)) acks.delete(id)
+        tx.setMeta(META_ACKS, JSON.stringify(Object.fromEntries(acks)))
+      })
+    }
     if (this.#running) this.#kick(0)
+  }
+
+  /** Every ack: the store's (all managers') merged with those this manager heard and has not seen committed yet. */
+  #allAcks(raw: string | undefined): Map<string, number> {
+    const acks = storedAcks(raw)
+    for (const [id, v] of this.#acks) if ((acks.get(id) ?? 0) < v) acks.set(id, v)
+    return acks
   }
 
   /**
@@ -207,13 +243,13 @@ export class GossipKeys {
   async #step(): Promise<void> {
     const waitMs = this.#o.ackWaitMs ?? DEFAULT_ACK_WAIT_MS
     const now = this.#o.now()
-    const acks = new Map(this.#acks)
     const step = await this.#o.store.transact((tx) => {
       const rawRot = tx.getMeta(META_ROTATION)
       const rawRing = tx.getMeta(META_KEYRING)
       if (!rawRot || !rawRing) return null
       const rotation = JSON.parse(rawRot) as Rotation
       if (rotation.stalled) return null
+      const acks = this.#allAcks(tx.getMeta(META_ACKS))
       const readyNodes = tx.listNodes().filter((n) => n.state === 'ready').map((n) => n.id)
       const s = nextRotationStep({ ring: JSON.parse(rawRing) as ClusterKeyring, rotation, readyNodes, acks, now }, waitMs)
       if (s.kind === 'advance') {
@@ -242,7 +278,7 @@ export class GossipKeys {
 
   #missing(version: number): string[] {
     const ready = this.#o.store.listNodes().filter((n) => n.state === 'ready').map((n) => n.id)
-    return missingAcks(ready, this.#acks, version)
+    return missingAcks(ready, this.#allAcks(this.#o.store.getMeta(META_ACKS)), version)
   }
 
   #newKey(): string {

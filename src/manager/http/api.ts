@@ -239,10 +239,10 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   })
   mountEtcdMember(app, m)
   /** A node applied gossip keyring `version` (the key rotation waits for every ready node's ack). */
-  app.post('/v1/agent/gossip-keys', requireNode, (req, res) => {
+  app.post('/v1/agent/gossip-keys', requireNode, async (req, res) => {
     const { version } = body<{ version: unknown }>(req)
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) return fail(res, 400, 'MESH_ERR_INVALID', 'version must be a whole number ≥ 1')
-    m.gossipKeys.ack((caller(res) as { node: NodeRecord }).node.id, version)
+    await m.gossipKeys.ack((caller(res) as { node: NodeRecord }).node.id, version)
     res.json({ version })
   })
   app.post('/v1/agent/status', requireNode, async (req, res) => {

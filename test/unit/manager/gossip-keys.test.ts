@@ -12,6 +12,7 @@ import { tlsApi } from '../../support/pki.ts'
 import { openWatch } from '../../support/watch.ts'
 import { keyFingerprint } from '../../../src/base/secret.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
+import { FakeLeadership } from '../../support/fake-leadership.ts'
 
 const KEY_A = Buffer.alloc(32, 1).toString('base64')
 const resources = { nanoCpus: 1e9, memoryBytes: 2 ** 30 }
@@ -195,4 +196,37 @@ t.test('automatic rotation starts once the interval has passed since the last on
   t.not(m.gossipKeys.keyring()?.keys[0], KEY_A, 'no node to wait for: it ran to the end, a new primary')
   t.equal(m.gossipKeys.rotation(), null)
   t.equal(m.gossipKeys.keyring()?.keys.length, 1)
+})
+
+t.test('several managers: acks any manager hears reach the leader through the store, and a new leader resumes the rotation', async (t) => {
+  const c = await cluster(t, { seed: [KEY_A] })
+  // A second manager on the same store that does not lead (as a follower on etcd): nodes' streams may be on it.
+  const follower = new Manager({ store: c.store, clock: c.clock, now: () => Date.now() + c.clock.now(), gossipAckWaitMs: 5000, leadership: new FakeLeadership({ leading: false }) })
+  await follower.init()
+  follower.start()
+  t.teardown(() => follower.stop())
+  const api2 = await tlsApi(t, follower)
+  const w1 = await c.join('w1')
+  const w2 = await c.join('w2')
+  const call2 = (who: ClientTls, version: number): Promise<number> => new Promise((resolve, reject) => {
+    const req = requestFor(api2.target(who), { path: '/v1/agent/gossip-keys', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    req.end(JSON.stringify({ version }))
+  })
+  t.equal((await c.call('POST', '/v1/gossip/keys/rotate', c.admin)).status, 202)
+  const v = c.manager.gossipKeys.keyring()?.version ?? 0
+  // w1 acknowledges to the leader, w2 to the follower: the leader must see both.
+  await c.call('POST', '/v1/agent/gossip-keys', w1.credential, { version: v })
+  t.equal(await call2(w2.credential, v), 200, 'the follower takes the ack')
+  t.same(JSON.parse(c.store.getMeta('gossip_acks') ?? '{}'), { [w1.nodeId]: v, [w2.nodeId]: v }, 'both acks are in the store')
+  await c.tick()
+  t.equal(c.manager.gossipKeys.rotation()?.phase, 'use', 'the leader stepped on an ack the follower heard')
+  t.same(follower.gossipKeys.view().rotation?.waitingFor, ['w1', 'w2'], 'the follower shows the same progress from the store')
+  // An ack at or below the recorded version writes nothing.
+  const rev = c.store.revision
+  await c.call('POST', '/v1/agent/gossip-keys', w1.credential, { version: v })
+  t.equal(c.store.revision, rev, 'a repeated ack commits nothing')
 })
