@@ -1,6 +1,7 @@
 import { Etcd3, type IOptions } from 'etcd3'
 import type { MemberTls } from './tls.ts'
 import { EtcdMemberError } from './errors.ts'
+import { MEMBER_CERT_NAME } from './config.ts'
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>
 
@@ -24,7 +25,9 @@ function watchBackoff(ms: number): Backoff {
 
 /**
  * An etcd client with the cluster's certificates (mutual TLS: etcd refuses a client without a certificate the
- * cluster CA signed). Unary calls get a deadline so a dead member fails a call instead of hanging it.
+ * cluster CA signed). Unary calls get a deadline so a dead member fails a call instead of hanging it. The server is
+ * checked by the name every member certificate carries (MEMBER_CERT_NAME, from the cluster CA only) rather than the
+ * address dialled: gRPC would otherwise send the IP as TLS SNI, which Node deprecates (DEP0123) and etcd ignores.
  */
 export function etcdClient(o: { endpoints: readonly string[]; tls: MemberTls; callTimeoutMs?: number; dialTimeoutMs?: number }): Etcd3 {
   const callTimeoutMs = o.callTimeoutMs ?? 5000
@@ -32,6 +35,7 @@ export function etcdClient(o: { endpoints: readonly string[]; tls: MemberTls; ca
     hosts: [...o.endpoints],
     credentials: { rootCertificate: Buffer.from(o.tls.caPem), certChain: Buffer.from(o.tls.certPem), privateKey: Buffer.from(o.tls.keyPem) },
     dialTimeout: o.dialTimeoutMs ?? 5000,
+    grpcOptions: { 'grpc.ssl_target_name_override': MEMBER_CERT_NAME },
     faultHandling: { host: () => once, global: once, watchBackoff: watchBackoff(125) },
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
   })
