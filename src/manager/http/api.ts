@@ -231,10 +231,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const gossipKeys = m.gossipKeys.message()
     res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest, ...(gossipKeys ? { gossipKeys } : {}) })
   })
-  /** A node's new certificate for a new key: same node id and role (from its current certificate), current root. */
+  /**
+   * A node's new certificate for a new key: same node id, current root, and the role the store holds for the node
+   * (a promoted worker gets a manager's certificate, a demoted manager a worker's: issue 15, promote at runtime).
+   */
   app.post('/v1/agent/renew', requireNode, async (req, res) => {
-    const c = caller(res) as { node: NodeRecord; role: 'worker' | 'manager' }
-    const certificate = await m.renew(c.node, c.role, { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
+    const c = caller(res) as { node: NodeRecord }
+    const certificate = await m.renew(c.node, c.node.role === 'manager' ? 'manager' : 'worker', { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
     res.json({ certificate, ca: m.ca.trust().roots })
   })
   mountEtcdMember(app, m)
