@@ -10,6 +10,15 @@ export const QUORUM_LOG_MS = 30_000
 /** After a failed attempt to open the manager half (a manager unreachable for the grant, the store), the next one. */
 export const REOPEN_RETRY_MS = 5_000
 
+export interface ManagerRoleOptions {
+  config: Readonly<Config>
+  log: Logger
+  parts: ClusterParts
+  ctx: ManagerContext
+  /** How often `manager waiting for quorum: …` is logged, ms. Default QUORUM_LOG_MS (a test passes less). */
+  quorumLogMs?: number
+}
+
 /**
  * The manager half on a running agent (issue 15), beside a worker side that keeps serving:
  *
@@ -27,13 +36,13 @@ export const REOPEN_RETRY_MS = 5_000
  * `stop()` ends any attempt (the agent stops); the half itself is stopped by stopControlPlane.
  */
 export class ManagerRole {
-  readonly #o: { config: Readonly<Config>; log: Logger; parts: ClusterParts; ctx: ManagerContext }
+  readonly #o: ManagerRoleOptions
   #want: 'manager' | 'worker' | null = null
   #running: Promise<void> | null = null
   #abort = new AbortController()
   #stopped = false
 
-  constructor(o: { config: Readonly<Config>; log: Logger; parts: ClusterParts; ctx: ManagerContext }) {
+  constructor(o: ManagerRoleOptions) {
     this.#o = o
   }
 
@@ -78,7 +87,7 @@ export class ManagerRole {
         if (kind === 'reopen' && hasManagedMember(config.dataDir)) {
           parts.etcd = await startManagedEtcd(config, log, {
             mode: { kind: 'restart' },
-            quorum: { everyMs: QUORUM_LOG_MS, signal, waiting: (why) => mlog.warn({ why }, `manager waiting for quorum: ${why}`) },
+            quorum: { everyMs: this.#o.quorumLogMs ?? QUORUM_LOG_MS, signal, waiting: (why) => mlog.warn({ why }, `manager waiting for quorum: ${why}`) },
           })
           await openManager(config, log, parts)
         } else {
