@@ -53,8 +53,8 @@ export async function testAgent(t: Test, name: string, addr: string, cluster: Pa
 }
 
 /** What serveManager needs of a running agent: gossip and overlay stand-ins, a registry, owner-only sockets. */
-function context(a: TestAgent): ManagerContext {
-  const gossip = { on: () => () => undefined, members: () => [], config: { name: a.name } } as unknown as Gossip
+function context(name: string): ManagerContext {
+  const gossip = { on: () => () => undefined, members: () => [], config: { name } } as unknown as Gossip
   return { gossip, overlay: overlayStandIn, registry: new Registry(), onGossipKeys: () => true, access: { mode: 0o600 } }
 }
 
@@ -69,7 +69,7 @@ export async function startAgent(a: TestAgent, o: { quorumLogMs?: number } = {})
   const parts = a.parts
   try {
     await openCluster(a.config, a.log, overlayStandIn, parts, () => true)
-    const ctx = context(a)
+    const ctx = context(a.name)
     parts.role = new ManagerRole({ config: a.config, log: a.log, parts, ctx, ...o })
     if (parts.manager) await serveManager(a.config, a.log, ctx, parts)
   } catch (err) {
@@ -89,4 +89,14 @@ export function logged(a: TestAgent, msg: string): boolean {
 /** `GET path` on the agent's manager.sock (what the CLI on that node does). */
 export async function local(a: TestAgent, path: string): Promise<{ status: number; body: unknown }> {
   return jsonRequest({ socketPath: join(a.config.dataDir, 'manager.sock') }, { method: 'GET', path, timeoutMs: 10_000 })
+}
+
+/**
+ * A restarted manager's half, as startCluster opens it once the worker side runs (openCluster set reopenManager):
+ * resolves when it serves (or gave up: then parts.manager is null).
+ */
+export async function reopenManager(config: Config, log: Logger, parts: ClusterParts): Promise<void> {
+  parts.role = new ManagerRole({ config, log, parts, ctx: context(config.gossip.name) })
+  parts.role.reopen()
+  await parts.role.settled
 }
