@@ -34,6 +34,7 @@ import { mountTraffic } from './traffic-api.ts'
 import { mountEtcdMember } from './etcd-member-api.ts'
 import { answerNoQuorum, staleReads } from './quorum.ts'
 import { managersLine } from './managers-line.ts'
+import { renewNames } from './renew-names.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -237,7 +238,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
    */
   app.post('/v1/agent/renew', requireNode, async (req, res) => {
     const c = caller(res) as { node: NodeRecord }
-    const certificate = await m.renew(c.node, c.node.role === 'manager' ? 'manager' : 'worker', { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
+    const certificate = await m.renew(c.node, c.node.role === 'manager' ? 'manager' : 'worker', { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...renewNames(m, c.node) })
     res.json({ certificate, ca: m.ca.trust().roots })
   })
   mountEtcdMember(app, m)
@@ -400,3 +401,4 @@ export async function listen(app: express.Express, where: { port: number; host: 
   }
   return server
 }
+
