@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
 import {
@@ -125,6 +126,8 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
   parts.servers.push(api)
   // New roots (a CA rotation) or a renewed certificate: the API serves them from the next handshake on.
   const reload = (tls: NodeTls): void => {
+    // A demoted node's renewal (OU=worker) may come before its member's removal retires this API: it keeps its own.
+    if (!/(?:^|\n)OU=manager(?:\n|$)/.test(new X509Certificate(tls.cert).subject)) return
     apiTls = tls
     ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: manager.ca.trust().roots }, 10_000))
   }
