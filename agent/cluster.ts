@@ -15,17 +15,16 @@ import type { Overlay } from '../src/overlay/index.ts'
 import type { Logger } from './log.ts'
 import { logFn, newLink, savedManagers } from './link.ts'
 import { joinManagers, openManager, serveManager, stopManager, type ManagerContext } from './manager-half.ts'
-
-export { stopManager }
 import { ManagerRole } from './manager-role.ts'
 import { startTrafficReporter } from './traffic.ts'
 import type { Registry } from 'prom-client'
 
 /**
  * The cluster half of the agent's wiring (agent.ts holds the lifecycle): the gossip keyring before gossip starts,
- * the manager (store, reconcile loop, API, manager.sock) and the worker side (link, data plane, task runner), and
- * how they stop: `stopControlPlane` releases what a new agent process needs (store, ports, sockets) and keeps the
- * data plane serving; `stopCluster` stops both.
+ * the manager half (manager-half.ts: store, reconcile loop, API, manager.sock; manager-role.ts adds and removes it
+ * on a running agent: promote, demote, a restarted manager waiting for its quorum) and the worker side (link.ts,
+ * data plane, task runner), and how they stop: `stopControlPlane` releases what a new agent process needs (store,
+ * ports, sockets) and keeps the data plane serving; `stopCluster` stops both.
  */
 /** Install the keyring chooseGossipKeys picks (cluster, gossip-keys.json, flags, plaintext) before gossip starts. */
 export function useGossipKeys(config: Readonly<Config>, gossip: Gossip, cluster: GossipKeyring | null, log: Logger): void {
