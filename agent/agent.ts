@@ -31,7 +31,10 @@ import { HANDOVER_SOCKET, HandoverListener, takeOver, type TakingOver } from './
  * overlay key and subnet, the manager's push stream of assignments, catalog, overlay peers, CA roots and gossip
  * keyring; certificate renewal) → data plane (catalog, ingress, DNS on the overlay gateway, all with reusePort) →
  * task runner (adopts running task containers; they resolve through that DNS) → metrics → handover socket; then
- * the old process, if any, is told to let go.
+ * the old process, if any, is told to let go. The data plane never waits for the control plane: a manager of a
+ * managed etcd restarting starts as a worker first (its link to another manager, the saved catalog) and opens its
+ * manager half once its etcd member has a quorum, however long that takes; promote and demote add and remove the
+ * manager half on the running agent (manager-role.ts) — gossip, overlay, data plane and containers stay as they are.
  * Stop order is the reverse. Stop is not leave (`shutdown(reason, { leave: false })`, SIGTERM): gossip closes
  * without a leave message, the overlay, subnet lease, nft rules and containers stay for the next start, which
  * adopts them (dockerd's live-restore). Leave (`mesh leave`, SIGINT on a terminal) tells peers and tears down.
@@ -270,6 +273,6 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
     })()
     return stopping
   }
-  return { gossip, overlay, manager: cluster.manager, metrics, shutdown, done }
+  return { gossip, overlay, get manager() { return cluster.manager }, metrics, shutdown, done } // promote, demote and a reopening manager change it
 }
 

@@ -67,7 +67,7 @@ export async function bootstrapCluster(config: Readonly<Config>, o: { clusterId:
  * Starts the member (`tls` given: written first; else the files of an earlier run) and waits until it answers. Its
  * name is the manager's node id: the CN of its certificate.
  */
-export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o: { mode: StartMode; tls?: MemberTls; clusterToken?: string }): Promise<ManagedEtcd> {
+export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o: { mode: StartMode; tls?: MemberTls; clusterToken?: string; quorum?: QuorumWait }): Promise<ManagedEtcd> {
   const elog = log.child({ sub: 'etcd' })
   const tlsDir = etcdTlsDir(config.dataDir)
   const files = o.tls ? await writeMemberTls(tlsDir, o.tls) : memberTlsFiles(tlsDir)
@@ -90,8 +90,13 @@ export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o:
   }
   try {
     await member.start()
-    await waitReady(client, { name, timeoutMs: READY_TIMEOUT_MS })
+    if (o.quorum) await waitQuorum(member, client, name, o.quorum)
+    else await waitReady(client, { name, timeoutMs: READY_TIMEOUT_MS })
   } catch (err) {
+    if (err instanceof QuorumWaitEnded) {
+      await stop()
+      throw err
+    }
     await stop()
     const last = member.logs().at(-1)
     throw new ConfigError(`${(err as Error).message}${last ? ` (etcd: ${last.slice(0, 300)})` : ''}`, { cause: err })
@@ -100,11 +105,59 @@ export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o:
   return { member, client, tls, newClient, stop }
 }
 
+/**
+ * How a restarted manager waits for its member (manager-role.ts): no deadline — the member keeps running and
+ * catching up while the other managers are away — with `waiting` told every `everyMs` it still has no answer,
+ * until it answers, `signal` aborts (the agent stops) or etcd says the cluster removed this member.
+ */
+export interface QuorumWait {
+  everyMs: number
+  signal: AbortSignal
+  waiting(why: string): void
+}
+
+/** The wait ended without a quorum: the agent stopped (`stopped`) or the member was removed from the cluster. */
+export class QuorumWaitEnded extends Error {
+  readonly why: 'stopped' | 'removed'
+  constructor(why: 'stopped' | 'removed') {
+    super(why === 'stopped' ? 'stopped while waiting for the quorum' : 'the cluster removed this etcd member')
+    this.why = why
+  }
+}
+
+async function waitQuorum(member: EtcdMember, client: Etcd3, name: string, q: QuorumWait): Promise<void> {
+  let onAbort = (): void => undefined
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new QuorumWaitEnded('stopped'))
+    q.signal.addEventListener('abort', onAbort, { once: true })
+  })
+  aborted.catch(() => undefined)
+  try {
+    for (;;) {
+      if (q.signal.aborted) throw new QuorumWaitEnded('stopped')
+      if (removedFromCluster(member.logs())) throw new QuorumWaitEnded('removed')
+      try {
+        return await Promise.race([waitReady(client, { name, timeoutMs: q.everyMs, intervalMs: 500 }), aborted])
+      } catch (err) {
+        if (err instanceof QuorumWaitEnded) throw err
+        q.waiting((err as Error).message)
+      }
+    }
+  } finally {
+    q.signal.removeEventListener('abort', onAbort)
+  }
+}
+
 /** The member's name: its certificate's CN (the node id). */
 function memberName(tls: MemberTls): string {
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(new X509Certificate(tls.certPem).subject)?.[1]
   if (!cn) throw new ConfigError('the etcd member\'s certificate names no node (no CN)')
   return cn
+}
+
+/** A restarting manager's member certificates can be read (else one ConfigError line before anything starts). */
+export function checkMemberFiles(dataDir: string): void {
+  readMemberTls(etcdTlsDir(dataDir))
 }
 
 function readMemberTls(dir: string): MemberTls {
@@ -127,12 +180,13 @@ export function managerMembers(etcd: ManagedEtcd): ManagerMembers {
 }
 
 /**
- * A manager node without a member asks the manager it registered with (mutual TLS, its node certificate) for one:
+ * A manager node without a member asks a manager (`ask`: the link's current one; default the one it registered with;
+ * mutual TLS, its node certificate) for one:
  * its key and CSR are made here, the key never leaves the node. `refused`: the manager says no member is to be had
  * (a cluster without a managed etcd, where such a node was only ever a worker; or a node no longer a manager).
  */
-export async function requestMemberGrant(config: Readonly<Config>): Promise<{ tls: MemberTls; initialCluster: InitialMember[]; clusterToken: string; grant: EtcdMemberGrant } | { refused: string }> {
-  const manager = savedManager(config.dataDir)
+export async function requestMemberGrant(config: Readonly<Config>, ask?: string): Promise<{ tls: MemberTls; initialCluster: InitialMember[]; clusterToken: string; grant: EtcdMemberGrant } | { refused: string }> {
+  const manager = ask ?? savedManager(config.dataDir)
   const m = manager ? /^\[?([^\]]+?)\]?:(\d+)$/.exec(manager) : null
   if (!m) throw new ConfigError('this node has no manager to ask for its etcd member (node.json names none)')
   const node = readNodeTls(config.dataDir)

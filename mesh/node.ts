@@ -42,7 +42,7 @@ export function nodeCommand(): Command {
     })
   // docker's lines. With a managed etcd the manager adds or removes the node's etcd member; a SQLite cluster, the
   // last manager, or a removal that would cost the quorum is refused with one line (src/manager/manager-members.ts).
-  const said = { promote: (n: string) => `Node ${n} promoted to a manager in the cluster.\n`, demote: (n: string) => `Manager ${n} demoted in the cluster.\n` }
+  const said = { promote: (n: string) => `Node ${n} promoted to a manager in the swarm.\n`, demote: (n: string) => `Manager ${n} demoted in the swarm.\n` }
   for (const [name, role] of [['promote', 'manager'], ['demote', 'worker']] as const) {
     cmd.command(name).argument('<node...>').description(`make nodes ${role}s`).action(async (nodes: string[]) => {
       for (const n of nodes) {

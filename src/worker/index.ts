@@ -20,6 +20,8 @@
  * Failover: the link's transport is a FailoverTransport over every manager this node knows — the `{managers}` list
  * the watch stream pushes (checked here, kept in `<data-dir>/managers.json`, 0644) — so a call or stream that gets
  * no answer goes to the next manager in order (failover-transport.ts; the order itself is src/api failover.ts).
+ * The same list carries this node's role: its id in it (or gone from it) is a promote (or demote) at runtime; the
+ * link records it in node.json, renews its certificate for the new role and tells the agent (`onRole`).
  *
  * Also: the traffic reporter (traffic-reporter.ts) sends the node's ingress and tunnel counters every 2 s
  * (`POST /v1/agent/traffic`) for the dashboard's live traffic.

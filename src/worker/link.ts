@@ -6,7 +6,7 @@ import type { CatalogSnapshot } from '../api/catalog.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
 import type { GossipKeyring, LogControl, ManagerAddress, OverlayPeer, WatchMessage } from '../api/watch.ts'
 import { gossipKeyringProblem } from './gossip-keys.ts'
-import { managerList, managerListProblem, saveManagers } from './managers.ts'
+import { managerAddress, managerList, managerListProblem, saveManagers } from './managers.ts'
 import { hasIdentity, readIdentity, writeIdentity, type Identity } from './identity.ts'
 import type { ManagerTransport, StatusUpdate, WatchStream } from './transport.ts'
 import { CertificateKeeper } from './certificates.ts'
@@ -54,6 +54,12 @@ export interface WorkerLinkOptions {
    * Return true once applied: the link then acknowledges its version to the manager.
    */
   onGossipKeys?(keys: GossipKeyring): boolean
+  /**
+   * This node's role changed at runtime (`mesh node promote` / `demote`): the `{managers}` list on the stream now
+   * names this node's id, or no longer does. Called once node.json records the new role and a certificate for it
+   * was asked for (renewRole; a failed renewal is retried by the keeper and may be asked again).
+   */
+  onRole?(role: 'manager' | 'worker'): void
   log: (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 }
 
@@ -158,6 +164,19 @@ export class WorkerLink {
     this.#o.transport.setTls(tls)
     this.#certs.use(tls)
     this.#o.onTls?.(tls)
+  }
+
+  /** This node's role as the link knows it (node.json, then the `{managers}` list). */
+  get role(): string | null {
+    return this.#id?.role ?? null
+  }
+
+  /**
+   * Ask for a new certificate now: the manager issues it for the role the store holds for this node (a promoted
+   * worker gets a manager's certificate, the one its etcd member grant needs). Resolves when tried (see role()).
+   */
+  renewCertificate(why: string): Promise<void> {
+    return this.#certs.renew(why)
   }
 
   /** Use an identity and certificate issued in-process (the manager node registering itself). */
@@ -310,6 +329,7 @@ export class WorkerLink {
     const problem = managerListProblem(raw)
     if (problem) return this.#o.log('warn', `bad line on the assignment stream: the managers list ${problem}; kept the list this node has`)
     const list = managerList(raw as ManagerAddress[])
+    this.#role(list)
     const text = JSON.stringify(list)
     if (text === this.#managersSaved) return
     try {
@@ -320,6 +340,29 @@ export class WorkerLink {
     }
     this.#o.transport.useManagers?.(list)
     this.#o.log('info', 'the cluster\'s managers', { managers: list.map((m) => `${m.addr}:${m.port}`) })
+  }
+
+  /**
+   * Promote and demote reach a running agent here: the managers list is the store's set of manager nodes, pushed
+   * by every manager when it changes. This node's id in it (or gone from it) is a role change: node.json records it
+   * (a demoted node names another manager to start from), the certificate is renewed for the new role, then onRole.
+   */
+  #role(list: readonly ManagerAddress[]): void {
+    const id = this.#id
+    if (!id || this.#stopped) return
+    const role = list.some((m) => m.id === id.nodeId) ? 'manager' : 'worker'
+    if (role === (id.role === 'manager' ? 'manager' : 'worker')) return
+    const other = list.find((m) => m.id !== id.nodeId)
+    this.#id = { ...id, role, manager: role === 'worker' && other ? managerAddress(other) : id.manager }
+    try {
+      writeIdentity(this.#o.dataDir, this.#id)
+    } catch (err) {
+      this.#o.log('warn', 'cannot save this node\'s new role in node.json (kept in memory)', { err: (err as Error).message })
+    }
+    this.#o.log('info', role === 'manager' ? 'this node was promoted to a manager' : 'this node was demoted to a worker', { node: this.#o.hostname })
+    void this.#certs.renew(role === 'manager' ? 'promoted to a manager' : 'demoted to a worker').then(() => {
+      if (!this.#stopped) this.#o.onRole?.(role)
+    })
   }
 
   /** Check a keyring from the manager, hand it on, and acknowledge its version once applied. */

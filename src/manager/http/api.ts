@@ -34,6 +34,7 @@ import { mountTraffic } from './traffic-api.ts'
 import { mountEtcdMember } from './etcd-member-api.ts'
 import { answerNoQuorum, staleReads } from './quorum.ts'
 import { managersLine } from './managers-line.ts'
+import { renewNames } from './renew-names.ts'
 
 /**
  * The manager's HTTP API (express 5, JSON). Served on TCP (default :7947, TLS 1.3 only) for agents and remote
@@ -231,10 +232,13 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const gossipKeys = m.gossipKeys.message()
     res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest, ...(gossipKeys ? { gossipKeys } : {}) })
   })
-  /** A node's new certificate for a new key: same node id and role (from its current certificate), current root. */
+  /**
+   * A node's new certificate for a new key: same node id, current root, and the role the store holds for the node
+   * (a promoted worker gets a manager's certificate, a demoted manager a worker's: issue 15, promote at runtime).
+   */
   app.post('/v1/agent/renew', requireNode, async (req, res) => {
-    const c = caller(res) as { node: NodeRecord; role: 'worker' | 'manager' }
-    const certificate = await m.renew(c.node, c.role, { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...m.selfNames(c.node) })
+    const c = caller(res) as { node: NodeRecord }
+    const certificate = await m.renew(c.node, c.node.role === 'manager' ? 'manager' : 'worker', { csr: str(body<{ csr: string }>(req).csr, 'csr'), ...renewNames(m, c.node) })
     res.json({ certificate, ca: m.ca.trust().roots })
   })
   mountEtcdMember(app, m)
@@ -397,3 +401,4 @@ export async function listen(app: express.Express, where: { port: number; host: 
   }
   return server
 }
+

@@ -2,8 +2,9 @@
  * Managers on a managed etcd (issue 15 items 2 and 8), with real `etcd` 3.4 members run by the agent's own wiring
  * (agent/cluster.ts openCluster, agent/etcd-member.ts) on 127.0.0.2 and 127.0.0.3, free ports, temp data dirs:
  * `--init --store etcd` starts a one-member etcd; a second agent joins with the manager token, gets its member and
- * the KEK over mutual TLS and runs a manager on its own member; both answer the same; a restart restarts the member
- * from the data dir; demote refuses what would cost the quorum or the last manager, else removes the member.
+ * the KEK over mutual TLS and runs a manager on its own member; both answer the same; a restart starts the worker
+ * side first, then restarts the member from the data dir and opens the manager on it (agent/manager-role.ts);
+ * demote refuses what would cost the quorum or the last manager, else removes the member.
  * Every wait is bounded; nothing asserts a duration. Members are stopped by PID (stopControlPlane) in teardown.
  */
 import t, { type Test } from 'tap'
@@ -11,8 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type http from 'node:http'
-import { openCluster, stopControlPlane, stopManager, type ClusterParts } from '../../../agent/cluster.ts'
-import { retireOnRemoval } from '../../../agent/etcd-member.ts'
+import { openCluster, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
 import { createLogger } from '../../../agent/log.ts'
 import { defaultConfig, type Config } from '../../../src/config/index.ts'
 import { createApp, listMembers, listen, RequestRefusedError, type Manager } from '../../../src/manager/index.ts'
@@ -21,6 +21,7 @@ import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 import type { Overlay } from '../../../src/overlay/index.ts'
 import { freePort } from '../../support/etcd.ts'
 import { waitFor } from '../../support/procs.ts'
+import { reopenManager } from './agents.ts'
 
 const log = createLogger('silent')
 const resources = { nanoCpus: 1e9, memoryBytes: 2 ** 30 }
@@ -48,11 +49,15 @@ async function configFor(t: Test, name: string, addr: string, cluster: Partial<C
   }
 }
 
-/** openCluster as the agent runs it (gossip and the data plane are not needed for the control plane). */
+/**
+ * openCluster as the agent runs it (gossip and the data plane are not needed for the control plane); a restarted
+ * manager's half opens after it (startCluster: reopen, serving its API and sockets, retiring on removal).
+ */
 async function open(a: Agent): Promise<Manager> {
   a.parts = parts()
   try {
     await openCluster(a.config, log, {} as Overlay, a.parts, () => true)
+    if (a.parts.reopenManager) await reopenManager(a.config, log, a.parts)
   } catch (err) {
     await stopControlPlane(a.parts)
     throw err
@@ -144,8 +149,7 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
     t.equal(await refusal(ma.updateNode('m1', { role: 'worker' })),
       'node "m1": removing its etcd member would leave 0 of 1 managers reachable, fewer than a quorum (1); bring the unreachable managers back first')
     t.same(await members(), ids('m1', 'm2'), 'no member removed')
-    mb = await open(b)
-    retireOnRemoval(b.config, log, b.parts, () => stopManager(b.parts)) // as startCluster does
+    mb = await open(b) // a restart: serveManager watches for the member's removal (retireOnRemoval)
     await waitFor(() => mb.getNode('m2')?.role === 'manager', WAIT_MS, { what: 'm2 back' })
     const demoted = await ma.updateNode('m2', { role: 'worker' })
     t.equal(demoted.role, 'worker')

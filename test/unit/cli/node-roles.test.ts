@@ -41,7 +41,7 @@ t.test('a managed etcd: promote, then demote removes the member first', async (t
   const m = await cluster(t, members)
   const id = (h: string) => m.getNode(h)?.id as string
   const p = await runMesh('node', 'promote', 'node2')
-  t.same([p.code, p.out, p.err], [0, 'Node node2 promoted to a manager in the cluster.\n', ''])
+  t.same([p.code, p.out, p.err], [0, 'Node node2 promoted to a manager in the swarm.\n', ''])
   members.members.set(id('node2'), { peerUrl: 'https://10.0.0.2:2380', reachable: true }) // its agent added its member
   members.reachable(id('node1'), false)
   const refused = await runMesh('node', 'demote', 'node2')
@@ -50,7 +50,7 @@ t.test('a managed etcd: promote, then demote removes the member first', async (t
   t.same(members.calls, [], 'no member removed')
   members.reachable(id('node1'), true)
   const d = await runMesh('node', 'demote', 'node2')
-  t.same([d.code, d.out], [0, 'Manager node2 demoted in the cluster.\n'])
+  t.same([d.code, d.out], [0, 'Manager node2 demoted in the swarm.\n'])
   t.same(members.calls, [`remove ${id('node2')}`])
   t.equal(m.getNode('node2')?.role, 'worker')
 })

@@ -3,7 +3,8 @@
  * real API (TLS 1.3 on 127.0.0.1:0) with the members faked (test/support/fake-members.ts): a manager-token join and
  * a promote are refused on a cluster without a managed etcd; with one, a manager node gets its member certificate,
  * initial cluster and the KEK over mutual TLS and nobody else does; demote and rm remove the member first, refused
- * for the last manager and when the remaining members would lose their quorum.
+ * for the last manager and when the remaining members would lose their quorum; a renewal issues the role the store
+ * holds (promote at runtime: the manager's certificate the grant needs).
  */
 import t, { type Test } from 'tap'
 import { X509Certificate } from 'node:crypto'
@@ -155,4 +156,27 @@ t.test('an agent holding a manager certificate of a cluster without a managed et
   const got = await requestMemberGrant({ ...defaultConfig('local'), dataDir })
   t.ok('refused' in got, 'refused, not thrown')
   t.match('refused' in got ? got.refused : '', /^node "node1": this cluster's managers do not run their own etcd/)
+})
+
+t.test('promote at runtime: a renewal issues the role the store holds (OU=manager, then OU=worker), with a manager\'s API names', async (t) => {
+  const s = await setup(t, { managed: true })
+  const w = await s.joinAs(s.tokens.worker, 'node2', '192.168.77.12')
+  const asWorker = await s.tlsOf(w.body?.certificate as string)
+  const renew = async () => {
+    const r = await s.call('POST', '/v1/agent/renew', asWorker, { csr: await testCsr() })
+    t.equal(r.status, 200, JSON.stringify(r.body?.error ?? ''))
+    return new X509Certificate(r.body?.certificate as string)
+  }
+  t.match((await renew()).subject, /OU=worker/, 'a worker renews as a worker')
+  const refused = await s.call('POST', '/v1/agent/etcd-member', asWorker, { csr: await testCsr(), peerPort: 2380 })
+  t.equal(refused.status, 403, 'a worker\'s certificate gets no member')
+  t.equal((await s.call('PATCH', '/v1/nodes/node2', s.admin, { role: 'manager' })).status, 200)
+  const promoted = await renew()
+  t.match(promoted.subject, /OU=manager/, 'promoted: the renewal is a manager\'s certificate')
+  t.match(promoted.subjectAltName ?? '', /IP Address:192\.168\.77\.12/, 'naming its registered address (its API serves it)')
+  const asManager = await s.tlsOf(promoted.toString())
+  const g = await s.call('POST', '/v1/agent/etcd-member', asManager, { csr: await testCsr(), peerPort: 2380 })
+  t.equal(g.status, 200, 'which gets its member grant')
+  t.equal((await s.call('PATCH', '/v1/nodes/node2', s.admin, { role: 'worker' })).status, 200)
+  t.match((await renew()).subject, /OU=worker/, 'demoted: a worker\'s certificate again')
 })

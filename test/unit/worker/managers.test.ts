@@ -79,7 +79,7 @@ t.test('seedManagers: flags first, then the saved list, then the manager node.js
   t.same(splitManagerAddress('mgr3.lan:7950'), { host: 'mgr3.lan', port: 7950 })
 })
 
-function linkWith(t: Test, dataDir: string) {
+function linkWith(t: Test, dataDir: string, onRole?: (role: 'manager' | 'worker') => void) {
   const clock = new FakeClock()
   const fakes = new Map<string, FakeManager>()
   const transport = new FailoverTransport({
@@ -93,14 +93,14 @@ function linkWith(t: Test, dataDir: string) {
   const logs: string[] = []
   const link = new WorkerLink({
     transport, clock, dataDir, hostname: 'w1', addr: '10.0.0.20', resources: { nanoCpus: 1e9, memoryBytes: 1e9 },
-    onAssignments: () => undefined, log: (level, msg) => logs.push(`${level} ${msg}`),
+    onAssignments: () => undefined, log: (level, msg) => logs.push(`${level} ${msg}`), ...(onRole ? { onRole } : {}),
   })
   link.useIdentity({ nodeId: 'n1', role: 'worker', manager: '10.0.0.1:7947' }, nodeTls)
   t.teardown(() => link.stop())
   link.start()
   const stream = fakes.get('10.0.0.1:7947')!.streams[0]!
   stream.open()
-  return { transport, link, logs, stream }
+  return { transport, link, logs, stream, renewals: () => fakes.get('10.0.0.1:7947')!.renewals.length }
 }
 
 t.test('the {managers} line: kept in managers.json and handed to the transport', async (t) => {
@@ -130,3 +130,31 @@ t.test('a bad {managers} line is one logged line: the list and the file stay as 
     })
   }
 })
+
+t.test('promote and demote reach the link on the {managers} line: node.json, a renewal, then onRole', async (t) => {
+  const dir = tempDir(t)
+  const roles: string[] = []
+  const h = linkWith(t, dir, (role) => roles.push(role))
+  h.stream.send({ managers: three })
+  t.same(roles, [], 'not named: still a worker, nothing said')
+  const renewalsBefore = h.renewals()
+  h.stream.send({ managers: [...three, { id: 'n1', addr: '10.0.0.20', port: 7947 }] })
+  await t.resolves(waitRole(roles, 1))
+  t.same(roles, ['manager'], 'its id in the list: promoted')
+  t.equal(h.link.role, 'manager')
+  t.match(JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')), { nodeId: 'n1', role: 'manager' }, 'node.json says manager')
+  t.equal(h.renewals(), renewalsBefore + 1, 'a certificate for the new role was asked for')
+  h.stream.send({ managers: [...three, { id: 'n1', addr: '10.0.0.20', port: 7947 }] })
+  h.stream.send({ managers: [three[1]!, { id: 'n1', addr: '10.0.0.20', port: 7947 }] })
+  t.same(roles, ['manager'], 'the same role again: nothing said')
+  h.stream.send({ managers: [three[1]!] })
+  await t.resolves(waitRole(roles, 2))
+  t.same(roles, ['manager', 'worker'], 'gone from the list: demoted')
+  t.match(JSON.parse(readFileSync(join(dir, 'node.json'), 'utf8')), { nodeId: 'n1', role: 'worker', manager: '10.0.0.2:7947' }, 'node.json names another manager')
+})
+
+/** onRole comes after the renewal (a promise): bounded wait for the n-th call. */
+async function waitRole(roles: string[], n: number): Promise<void> {
+  for (let i = 0; i < 200 && roles.length < n; i++) await new Promise((r) => setTimeout(r, 10))
+  if (roles.length < n) throw new Error(`onRole was called ${roles.length} times, want ${n}`)
+}
