@@ -115,8 +115,8 @@ export async function observe(c: MeshLab, run: (args: string[]) => Promise<RunRe
   const views = ids.length > 0 ? JSON.parse(await ok(['service', 'inspect', ...ids])) as ServiceJson[] : []
   const services = views.map((v) => ({ name: v.spec.name, replicas: v.spec.mode.replicated?.replicas ?? -1, env: v.spec.env ?? [] }))
   const tasks: TaskState[] = []
-  for (const s of services) {
-    for (const x of JSON.parse(await ok(['service', 'ps', s.name, '--json'])) as TaskJson[]) {
+  if (services.length > 0) {
+    for (const x of JSON.parse(await ok(['service', 'ps', ...services.map((s) => s.name), '--json'])) as TaskJson[]) {
       tasks.push({ serviceName: x.serviceName, slot: x.slot, desiredState: x.desiredState, state: x.status.state })
     }
   }
