@@ -77,11 +77,13 @@ async function threeManagers(cleanups: (() => unknown)[]): Promise<MeshLab> {
   return meshLab({ teardown: (fn) => { cleanups.push(fn) } }, { nodes: 5, managers: 3, managerArgs: ['--store', 'etcd'], prefix: `hb${randomBytes(3).toString('hex')}` })
 }
 
-/** Polls `check` every `everyMs` from `t0` until it is true; the time it first was, ms after t0 (or NaN after 180 s). */
+/**
+ * Polls `check` every `everyMs` from `t0` until it is true; when the first true answer came, ms after t0 (NaN after
+ * 180 s). The answer's time, not the request's: a write counts once it is acknowledged.
+ */
 async function firstTime(t0: number, everyMs: number, check: () => Promise<boolean>): Promise<number> {
   while (Date.now() - t0 < 180_000) {
-    const at = Date.now()
-    if (await check().catch(() => false)) return at - t0
+    if (await check().catch(() => false)) return Date.now() - t0
     await sleep(everyMs)
   }
   return Number.NaN
