@@ -92,8 +92,8 @@ async function firstTime(t0: number, everyMs: number, check: () => Promise<boole
 async function failover(c: MeshLab, admin: AdminCli, rounds: number): Promise<Record<string, number[]>> {
   const r: Record<string, number[]> = { write: [], cli: [], leader: [], task: [] }
   const all = c.managers
-  await admin.run(['service', 'create', '--name', 'fo', '--replicas', '5', '--update-monitor', '1s', IMAGE, ...SLEEP], 0, 180_000)
-  await admin.run(['service', 'create', '-d', '--name', 'probe', '--replicas', '0', IMAGE, ...SLEEP], 0, 60_000)
+  await admin.run(['service', 'create', '--no-resolve-image', '--name', 'fo', '--replicas', '5', '--update-monitor', '1s', IMAGE, ...SLEEP], 0, 180_000)
+  await admin.run(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', '--replicas', '0', IMAGE, ...SLEEP], 0, 60_000)
   for (let k = 0; k < rounds; k++) {
     const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
     const victim = all.find((n) => n.name === leader) as LabNode
@@ -132,7 +132,7 @@ async function createLatency(c: MeshLab, label: string, n = 10): Promise<number[
   for (let i = 0; i < n; i++) {
     const spec = { ...defaultServiceSpec(`lat${i}`, IMAGE), command: SLEEP, mode: { replicated: { replicas: 0 } } }
     const t0 = performance.now()
-    await client.request('POST', '/v1/services', spec)
+    await client.request('POST', '/v1/services?resolveImage=never', spec) // the store's latency, not a registry lookup (the lab has no uplink)
     ms.push(performance.now() - t0)
   }
   log(`create ${label}: ${ms.map((x) => x.toFixed(0)).join(' ')} ms`)
@@ -152,7 +152,7 @@ async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<
       return l !== undefined && l !== victim.name
     })
     const refused = await c.mesh(['service', 'scale', '-d', 'probe=1'], 60_000, victim)
-    const created = await admin.run(['service', 'create', '--name', 'part', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], c.managers.indexOf(others[0] as LabNode), 120_000)
+    const created = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'part', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], c.managers.indexOf(others[0] as LabNode), 120_000)
     log(`partition of ${victim.name}: new leader after ${lead} ms; write through ${victim.name}: exit ${refused.code} ${refused.stderr.trim().split('\n').at(-1)}; ` +
       `create through the majority: exit ${created.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     const left = seconds * 1000 - (Date.now() - t0)

@@ -65,7 +65,7 @@ t.test('Jepsen: 30 writes through different managers, the leader killed -9 midwa
   t.comment(`${h.acknowledged} acknowledged, ${h.failed} failed; killed ${victim.name} (leader) at op ${KILL_AT}`)
   t.ok(h.ops.slice(KILL_AT + 3).some((o) => o.ok), 'writes are acknowledged again after the leader died (2 of 3 managers)')
 
-  const after = await admin.run(['service', 'create', '--name', 'after', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], 1, 180_000)
+  const after = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'after', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], 1, 180_000)
   t.equal(after.code, 0, `a service created after the kill converges (${lastLine(after.stderr)})`)
   const tasks = JSON.parse((await admin.run(['service', 'ps', 'after', '--json'], 2)).stdout || '[]') as { desiredState: string; status: { state: string } }[]
   t.equal(tasks.filter((x) => x.desiredState === 'running' && x.status.state === 'running').length, 2, 'after: 2 running tasks')
@@ -81,7 +81,7 @@ t.test('Jepsen: 30 writes through different managers, the leader killed -9 midwa
 
 t.test('2 of 3 managers down: writes refused with the quorum line, stale reads, the published port serves', async (t) => {
   const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
-  const r = await admin.run(['service', 'create', '--name', 'web', '--replicas', '2', '--constraint', 'node.role==worker', '--update-monitor', '1s', '-p', '8080:80', IMAGE, ...WEB], 0, 180_000)
+  const r = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'web', '--replicas', '2', '--constraint', 'node.role==worker', '--update-monitor', '1s', '-p', '8080:80', IMAGE, ...WEB], 0, 180_000)
   t.equal(r.code, 0, `web converges (${lastLine(r.stderr)})`)
   await waitFor(async () => (await c.fetchLoop(w1.ip, 8080, 3)).every((x) => x.body.startsWith('web.')), 30_000, { intervalMs: 500, what: 'web through node4' })
   const stop = join(c.lab.stateDir, 'ha-stop-loop')

@@ -7,6 +7,8 @@
  *   const h = new History(); h.record({ kind: 'create', service: 'ha0', replicas: 1 }, via, ok, out)
  *   checkHistory(h.ops, services, tasks, containers)   // → the problems, [] when the state is consistent
  *
+ * Creates and updates pass --no-resolve-image: the lab has no uplink, and a registry lookup that times out is not
+ * what is measured.
  * Shared by test/e2e/ha.test.ts and bench/ha-failover.ts (the soak).
  */
 
@@ -57,9 +59,9 @@ export class History {
 /** The mesh CLI arguments of an op (`-d`: the write is acknowledged once committed, without waiting for tasks). */
 export function opArgs(o: OpSpec, image: string, command: readonly string[]): string[] {
   switch (o.kind) {
-    case 'create': return ['service', 'create', '-d', '--name', o.service, '--replicas', String(o.replicas ?? 1), '--update-monitor', '1s', image, ...command]
+    case 'create': return ['service', 'create', '-d', '--no-resolve-image', '--name', o.service, '--replicas', String(o.replicas ?? 1), '--update-monitor', '1s', image, ...command]
     case 'scale': return ['service', 'scale', '-d', `${o.service}=${o.replicas ?? 1}`]
-    case 'update': return ['service', 'update', '-d', '--update-monitor', '1s', '--env-add', `${o.envKey ?? 'K'}=1`, o.service]
+    case 'update': return ['service', 'update', '-d', '--no-resolve-image', '--update-monitor', '1s', '--env-add', `${o.envKey ?? 'K'}=1`, o.service]
     case 'rm': return ['service', 'rm', o.service]
   }
 }
