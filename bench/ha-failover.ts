@@ -18,7 +18,7 @@
  *               (test/e2e/ha/history.ts).
  * Prints `uptime` before and after and the figures (median, min, max). Usage (root, alone on the machine, under
  * `flock /work/tools/e2e.lock`): npx tsx bench/ha-failover.ts [--rounds 5] [--only failover,create,partition,soak]
- * [--partition-s 30] [--soak 200]. Network: only the lab's namespaces; processes killed by PID; labs down in finally.
+ * [--partition-s 30] [--soak 200] [--agent-args '--etcd-election-ms 1000 …'] (flags for every agent of the 3-manager lab). Network: only the lab's namespaces; processes killed by PID; labs down in finally.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -33,13 +33,14 @@ import { checkHistory, History, opArgs, workload } from '../test/e2e/ha/history.
 const SECTIONS = ['failover', 'create', 'partition', 'soak'] as const
 type Section = (typeof SECTIONS)[number]
 
-function parseArgs(argv: string[]): { rounds: number; only: Set<Section>; partitionS: number; soak: number } {
-  const o = { rounds: 5, only: new Set<Section>(SECTIONS), partitionS: 30, soak: 200 }
+function parseArgs(argv: string[]): { rounds: number; only: Set<Section>; partitionS: number; soak: number; agentArgs: string[] } {
+  const o = { rounds: 5, only: new Set<Section>(SECTIONS), partitionS: 30, soak: 200, agentArgs: [] as string[] }
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i], argv[i + 1] ?? '']
     if (k === '--rounds') o.rounds = Number(v)
     else if (k === '--partition-s') o.partitionS = Number(v)
     else if (k === '--soak') o.soak = Number(v)
+    else if (k === '--agent-args') o.agentArgs = v.split(' ').filter(Boolean)
     else if (k === '--only') o.only = new Set(v.split(',').filter((x): x is Section => (SECTIONS as readonly string[]).includes(x)))
     else throw new Error(`bench: unknown flag ${k}`)
     i++
@@ -73,8 +74,8 @@ function stats(xs: readonly number[], unit: 's' | 'ms' = 's'): string {
   return `median ${f(med)} ${unit}, min ${f(s[0] as number)}, max ${f(s.at(-1) as number)} (n=${s.length})`
 }
 
-async function threeManagers(cleanups: (() => unknown)[]): Promise<MeshLab> {
-  return meshLab({ teardown: (fn) => { cleanups.push(fn) } }, { nodes: 5, managers: 3, managerArgs: ['--store', 'etcd'], prefix: `hb${randomBytes(3).toString('hex')}` })
+async function threeManagers(cleanups: (() => unknown)[], agentArgs: string[]): Promise<MeshLab> {
+  return meshLab({ teardown: (fn) => { cleanups.push(fn) } }, { nodes: 5, managers: 3, managerArgs: ['--store', 'etcd'], agentArgs, prefix: `hb${randomBytes(3).toString('hex')}` })
 }
 
 /**
@@ -196,12 +197,12 @@ async function soak(c: MeshLab, admin: AdminCli, n: number): Promise<void> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2))
   if (!isRoot()) throw new Error('bench: needs root (the lab builds namespaces)')
-  log(`load before: ${uptime()}`)
+  log(`load before: ${uptime()}${o.agentArgs.length > 0 ? `; every agent with ${o.agentArgs.join(' ')}` : ''}`)
   const results: string[] = []
   if (o.only.has('failover') || o.only.has('partition') || o.only.has('soak') || o.only.has('create')) {
     const cleanups: (() => unknown)[] = []
     try {
-      const c = await threeManagers(cleanups)
+      const c = await threeManagers(cleanups, o.agentArgs)
       const admin = await AdminCli.issue(c)
       if (o.only.has('create')) results.push(`create, 3 managers: ${stats(await createLatency(c, '3 managers'), 'ms')}`)
       if (o.only.has('failover')) {
