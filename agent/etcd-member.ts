@@ -77,6 +77,7 @@ export async function startManagedEtcd(config: Readonly<Config>, log: Logger, o:
     config: memberConfig({
       name, addr: config.gossip.advertiseAddr, dataDir: etcdDataDir(config.dataDir), tls: files,
       clientPort: config.cluster.etcdClientPort, peerPort: config.cluster.etcdPeerPort,
+      timing: { heartbeatMs: config.cluster.etcdHeartbeatMs, electionMs: config.cluster.etcdElectionMs, leaseTtlSeconds: config.cluster.leaderLeaseSeconds },
       clusterToken: o.clusterToken ?? 'mesh', // read by init and join only: a restart takes the cluster from its data dir
     }),
     mode: o.mode,

@@ -46,7 +46,7 @@ export async function openManager(config: Readonly<Config>, log: Logger, parts: 
     // The leader election and the managers' health probe on the own member (its name is this manager's node id).
     const elog = log.child({ sub: 'leader' })
     parts.leadership = managerLeadership({
-      client: parts.etcd.client, nodeId: parts.etcd.member.config.name, tls: parts.etcd.tls, log: (level, msg, fields) => elog[level](fields ?? {}, msg),
+      client: parts.etcd.client, nodeId: parts.etcd.member.config.name, tls: parts.etcd.tls, ttlSeconds: config.cluster.leaderLeaseSeconds, log: (level, msg, fields) => elog[level](fields ?? {}, msg),
     })
     await parts.leadership.start()
   }

@@ -32,6 +32,9 @@ interface AgentOpts {
   storeKey?: string
   etcdClientPort?: string
   etcdPeerPort?: string
+  etcdHeartbeatMs?: string
+  etcdElectionMs?: string
+  leaderLeaseS?: string
   token?: string
   tokenFile?: string
   manager?: string
@@ -71,6 +74,9 @@ export function agentCommand(): Command {
     .option('--store <etcd|etcd://host:port[,host:port…]>', 'managers: keep the cluster\'s state in etcd instead of SQLite in the data dir: `etcd` = a member this agent runs (several managers), etcd://… = an external etcd 3.4 cluster (docs/operations.md)')
     .option('--etcd-client-port <port>', 'with --store etcd: the own etcd member\'s client port (default 2379)')
     .option('--etcd-peer-port <port>', 'with --store etcd or a manager-token join: the own etcd member\'s peer port (default 2380)')
+    .option('--etcd-heartbeat-ms <ms>', 'managers on a managed etcd: etcd\'s heartbeat interval, the same on every manager (default 250)')
+    .option('--etcd-election-ms <ms>', 'managers on a managed etcd: etcd\'s election timeout, ≥ 5 × the heartbeat, the same on every manager (default 2500)')
+    .option('--leader-lease-s <s>', 'managers on a managed etcd: the leading manager\'s lease; a dead leader is replaced after it (default 5, ≥ 1.5 × the election timeout)')
     .option('--store-ca <file>', 'with --store: the etcd CA certificate (PEM); the members are reached over https')
     .option('--store-cert <file>', 'with --store: a client certificate (PEM) for an etcd with --client-cert-auth')
     .option('--store-key <file>', 'with --store: the client certificate\'s key (PEM)')
@@ -172,6 +178,12 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   for (const [flag, v, key] of [['--etcd-client-port', o.etcdClientPort, 'etcdClientPort'], ['--etcd-peer-port', o.etcdPeerPort, 'etcdPeerPort']] as const) {
     if (v === undefined) continue
     if (!/^\d+$/.test(v)) throw new ConfigError(`${flag} "${v}": want a port number`)
+    cluster[key] = Number(v)
+  }
+  for (const [flag, v, key] of [['--etcd-heartbeat-ms', o.etcdHeartbeatMs, 'etcdHeartbeatMs'], ['--etcd-election-ms', o.etcdElectionMs, 'etcdElectionMs'],
+    ['--leader-lease-s', o.leaderLeaseS, 'leaderLeaseSeconds']] as const) {
+    if (v === undefined) continue
+    if (!/^\d+$/.test(v)) throw new ConfigError(`${flag} "${v}": want a whole number`)
     cluster[key] = Number(v)
   }
   if (o.token !== undefined) cluster.token = o.token

@@ -92,6 +92,22 @@ export interface ClusterConfig {
   etcdClientPort: number
   /** Managers with `store: 'etcd'`: the own etcd member's peer port (on the advertise address). Default 2380. */
   etcdPeerPort: number
+  /**
+   * Managers with `store: 'etcd'`: etcd's `--heartbeat-interval`, ms (10–5000). Default 250: etcd's 100 is for
+   * dedicated hardware. The same on every manager.
+   */
+  etcdHeartbeatMs: number
+  /**
+   * Managers with `store: 'etcd'`: etcd's `--election-timeout`, ms (5 × the heartbeat to 50000). A dead etcd leader is
+   * replaced after 1–2 × this. Default 2500: on a loaded machine a shorter one flaps. The same on every manager.
+   */
+  etcdElectionMs: number
+  /**
+   * Managers with `store: 'etcd'`: the leading manager's lease, s (2–600, and at least 1.5 × the election timeout,
+   * etcd's floor). A dead leader is replaced after this (plus the election timeout when its etcd member led raft).
+   * Default 5.
+   */
+  leaderLeaseSeconds: number
   /** With an etcd store: the etcd CA certificate (PEM file); set, the members are reached over https. Default ''. */
   storeCa: string
   /** With an etcd store: a client certificate and its key (PEM files) for etcd's --client-cert-auth. Default ''. */
@@ -117,7 +133,7 @@ export function defaultConfig(profile: 'lan' | 'local' = 'lan'): Config {
     overlay: defaultOverlayConfig(),
     dataPlane: defaultDataPlaneConfig(),
     cluster: { init: false, token: '', manager: '', apiPort: DEFAULT_API_PORT, vipRange: DEFAULT_VIP_RANGE, gossipKeyRotationMs: null, autolock: false,
-      store: '', storeCa: '', storeCert: '', storeKey: '', etcdClientPort: 2379, etcdPeerPort: 2380,
+      store: '', storeCa: '', storeCert: '', storeKey: '', etcdClientPort: 2379, etcdPeerPort: 2380, etcdHeartbeatMs: 250, etcdElectionMs: 2500, leaderLeaseSeconds: 5,
       defaultAddrPool: DEFAULT_ADDR_POOL, defaultAddrPoolMaskLength: DEFAULT_ADDR_POOL_MASK_LENGTH },
   }
 }
@@ -350,6 +366,11 @@ function validate(c: Config): void {
     if (!Number.isInteger(cl[f]) || cl[f] < 1 || cl[f] > 65535) throw new ConfigError(`cluster.${f} ${cl[f]}: must be 1-65535`)
   }
   if (cl.etcdClientPort === cl.etcdPeerPort) throw new ConfigError(`--etcd-client-port and --etcd-peer-port must differ (both ${cl.etcdClientPort})`)
+  const { etcdHeartbeatMs: hb, etcdElectionMs: el, leaderLeaseSeconds: lease } = cl
+  if (!Number.isInteger(hb) || hb < 10 || hb > 5000) throw new ConfigError(`--etcd-heartbeat-ms ${hb}: must be 10-5000`)
+  if (!Number.isInteger(el) || el < 5 * hb || el > 50_000) throw new ConfigError(`--etcd-election-ms ${el}: must be 5 × --etcd-heartbeat-ms (${5 * hb}) to 50000`)
+  if (!Number.isInteger(lease) || lease < 2 || lease > 600) throw new ConfigError(`--leader-lease-s ${lease}: must be 2-600`)
+  if (lease * 1000 < 1.5 * el) throw new ConfigError(`--leader-lease-s ${lease}: etcd grants no lease shorter than 1.5 × --etcd-election-ms (${(1.5 * el / 1000).toFixed(2)} s)`)
   if (cl.store !== '' && cl.token) throw new ConfigError('--store is where a manager keeps the cluster\'s state; a node joining with --token takes none')
   for (const [k, v] of Object.entries(g.tags)) {
     if (typeof v !== 'string') throw new ConfigError(`tag "${k}": value must be a string`)

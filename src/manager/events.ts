@@ -171,8 +171,9 @@ export class EventLog {
     const out: ClusterEvent[] = []
     const first = Math.max(this.#first, this.#next - this.#capacity, afterId + 1)
     for (let id = first; id < this.#next; id++) {
-      const e = this.#ring[id % this.#capacity] as ClusterEvent
-      if (e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
+      // A stored history may skip ids (another manager led and numbered some events): its slots are empty.
+      const e = this.#ring[id % this.#capacity]
+      if (e?.id === id && e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
     }
     return out
   }

@@ -37,8 +37,13 @@ const ARTIFACTS = fileURLToPath(new URL('../artifacts/e2e-logs', import.meta.url
 interface Teardown { teardown(fn: () => unknown): void }
 
 export interface MeshLabOptions extends Omit<LabOptions, 'nodes'> {
-  /** Lab nodes; node1 is the manager, the rest join as workers. */
+  /** Lab nodes; node1 is the manager, the rest join as workers (or as managers: `managers`). */
   nodes: number
+  /**
+   * Managers (default 1): node1 `--init`, then node2…node<managers> join with the manager token, one at a time (each
+   * adds an etcd member: with more than one, pass `managerArgs: ['--store', 'etcd']`). The rest join as workers.
+   */
+  managers?: number
   /** Extra `mesh agent` flags for every node. */
   agentArgs?: string[]
   /** Extra flags for the manager only (e.g. `--cert-expiry 2m`). */
@@ -61,8 +66,13 @@ export class MeshLab {
     this.agentArgs = agentArgs
   }
 
+  /** How many of the first nodes are managers (meshLab's `managers`). */
+  managerCount = 1
+
   get manager(): LabNode { return this.lab.nodes[0] as LabNode }
-  get workers(): LabNode[] { return this.lab.nodes.slice(1) }
+  /** The manager nodes: node1 and the ones that joined with the manager token. */
+  get managers(): LabNode[] { return this.lab.nodes.slice(0, this.managerCount) }
+  get workers(): LabNode[] { return this.lab.nodes.slice(this.managerCount) }
 
   dataDir(n: LabNode): string { return join(n.dir, 'mesh') }
 
@@ -144,10 +154,11 @@ export class MeshLab {
 
 /** A lab with `mesh` running on every node (node1 manager, the others workers), all Ready. */
 export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> {
-  const { agentArgs = [], managerArgs = [], beforeJoin, ...labOpts } = o
+  const { agentArgs = [], managerArgs = [], beforeJoin, managers = 1, ...labOpts } = o
   const lab = await createLab(labOpts)
   t.teardown(() => lab.down())
   const c = new MeshLab(lab, agentArgs)
+  c.managerCount = managers
   t.teardown(() => c.stop())
   const m = c.agent(c.manager, ['--init', ...managerArgs])
   await waitFor(async () => {
@@ -157,6 +168,17 @@ export async function meshLab(t: Teardown, o: MeshLabOptions): Promise<MeshLab> 
   }, 60_000, { intervalMs: 500, what: 'manager API up' })
   c.token = (await c.mesh(['token', 'show', 'worker', '-q'])).stdout.trim()
   await beforeJoin?.(c)
+  if (managers > 1) {
+    const token = (await c.mesh(['token', 'show', 'manager', '-q'])).stdout.trim()
+    for (const n of c.managers.slice(1)) {
+      // One at a time: etcd adds one member only while every earlier one is started (--strict-reconfig-check).
+      const p = c.agent(n, ['--join', c.manager.ip], { MESH_JOIN_TOKEN: token })
+      await waitFor(async () => {
+        if (!p.running()) throw new StopWaiting(`${n.name}'s agent exited at start ${JSON.stringify(p.exitInfo())}: ${p.tail(5)}`)
+        return (await c.mesh(['node', 'ls'], 30_000, n)).code === 0
+      }, 120_000, { intervalMs: 1000, what: `manager ${n.name} serving` })
+    }
+  }
   for (const w of c.workers) c.agent(w, ['--join', c.manager.ip], { MESH_JOIN_TOKEN: c.token })
   await c.waitReady(o.nodes)
   return c

@@ -348,6 +348,8 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
   app.use((_req: Request, res: Response) => fail(res, 404, 'MESH_ERR_NOT_FOUND', 'no such route'))
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string }
+    // A stream (events, logs) that failed after its head was sent: no error answer can follow, end the connection.
+    if (res.headersSent) return void res.destroy()
     if (e.type === 'entity.parse.failed') return fail(res, 400, 'MESH_ERR_INVALID', 'request body is not valid JSON')
     if (e.type === 'entity.too.large') return fail(res, 413, 'MESH_ERR_INVALID', 'request body too large')
     if (answerNoQuorum(m, err, res)) return

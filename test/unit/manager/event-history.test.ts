@@ -182,3 +182,17 @@ t.test('only a writer appends (several managers on one store: the leader)', asyn
   await log.flush()
   t.same(store.listEvents().map((e) => e.subject), ['b'])
 })
+
+t.test('a stored history with gaps in its ids (another manager numbered some events): --since skips them', async (t) => {
+  const store = openSqliteStore(':memory:')
+  t.teardown(() => store.close())
+  const h = new SlowHistory()
+  h.stored = [ev(3), ev(4), ev(9), ev(12)]
+  h.release()
+  const log = new EventLog(store, { history: h, now: () => 20_000 })
+  log.start()
+  t.teardown(() => log.stop())
+  await log.ready
+  t.same(log.since(0).map((e) => e.id), [3, 4, 9, 12], 'every stored event, none undefined')
+  t.same(log.since(5_000).map((e) => e.id), [9, 12])
+})

@@ -49,6 +49,9 @@ t.test('the config refuses store settings that do not go together', async (t) =>
     { desc: 'a port out of range', cluster: { etcdPeerPort: 70000 }, re: /cluster.etcdPeerPort 70000: must be 1-65535/ },
     { desc: 'TLS files without a store', cluster: { storeCa: '/ca.pem' }, re: /go with --store etcd/ },
     { desc: 'a store on a joining worker', cluster: { store: 'etcd://a:1', token: 'MESHTKN-x' }, re: /a node joining with --token takes none/ },
+    { desc: 'a heartbeat out of range', cluster: { etcdHeartbeatMs: 5 }, re: /--etcd-heartbeat-ms 5: must be 10-5000/ },
+    { desc: 'an election timeout under 5 heartbeats', cluster: { etcdHeartbeatMs: 250, etcdElectionMs: 1000 }, re: /--etcd-election-ms 1000: must be 5 × --etcd-heartbeat-ms \(1250\) to 50000/ },
+    { desc: 'a lease under etcd\'s floor', cluster: { etcdElectionMs: 2500, leaderLeaseSeconds: 3 }, re: /--leader-lease-s 3: etcd grants no lease shorter than 1.5 × --etcd-election-ms \(3.75 s\)/ },
   ]
   for (const c of cases) {
     t.throws(() => loadConfig({ env: {}, flags: { ...base, cluster: c.cluster } }), { code: 'MESH_ERR_CONFIG', message: c.re }, c.desc)

@@ -1,0 +1,236 @@
+/**
+ * Manager failover benchmark (issue 15) on the netns lab: 3 managers (node1 `--init --store etcd`, node2 and node3
+ * joined with the manager token) and 2 workers, `mesh agent` as a user runs it. Sections (`--only a,b`):
+ *  - failover:  `--rounds` times, kill -9 the leading manager's agent and its etcd member (by PID) and measure from
+ *               the kill to (i) the first write acknowledged through a surviving manager (POST scale on its
+ *               manager.sock, one attempt at a time, 5 s each), (ii) the first write acknowledged by the admin CLI
+ *               naming the killed manager first (MESH_HOST=tcp://dead,tcp://b,tcp://c: the CLI's failover order),
+ *               (iii) the first `node ls` of a survivor naming a new Leader, (iv) the first task of service `fo`
+ *               (5 replicas, one per node) running that was not there before the kill: the replacement of the
+ *               killed node's task. Then the node comes back and the next round starts from a full cluster.
+ *  - create:    service create latency (the API's answer, `-d`) on 1 manager with SQLite, 1 manager with its own
+ *               one-member etcd, and the 3 managers (each its own lab).
+ *  - partition: the leader's lab link down for `--partition-s` s: writes through it are refused (quorum line),
+ *               the two others elect a leader and keep scheduling (a service created on them converges); after the
+ *               heal, no slot has two running tasks.
+ *  - soak:      `--soak` acknowledged-or-failed writes from the admin CLI (create/scale/update/rm, through the three
+ *               managers in turn), the leader killed -9 midway; the final state checked Jepsen-style
+ *               (test/e2e/ha/history.ts).
+ * Prints `uptime` before and after and the figures (median, min, max). Usage (root, alone on the machine, under
+ * `flock /work/tools/e2e.lock`): npx tsx bench/ha-failover.ts [--rounds 5] [--only failover,create,partition,soak]
+ * [--partition-s 30] [--soak 200] [--agent-args '--etcd-election-ms 1000 …'] (flags for every agent of the 3-manager lab). Network: only the lab's namespaces; processes killed by PID; labs down in finally.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import type { LabNode } from '../test/lab/index.ts'
+import { isRoot } from '../test/lab/index.ts'
+import { waitFor } from '../test/support/procs.ts'
+import { meshLab, type MeshLab } from '../test/support/mesh-lab.ts'
+import { ManagerClient, defaultServiceSpec } from '../src/api/index.ts'
+import { AdminCli, IMAGE, killManager, observe, restartManager, SLEEP } from '../test/e2e/ha/cluster.ts'
+import { checkHistory, History, opArgs, workload } from '../test/e2e/ha/history.ts'
+
+const SECTIONS = ['failover', 'create', 'partition', 'soak'] as const
+type Section = (typeof SECTIONS)[number]
+
+function parseArgs(argv: string[]): { rounds: number; only: Set<Section>; partitionS: number; soak: number; agentArgs: string[] } {
+  const o = { rounds: 5, only: new Set<Section>(SECTIONS), partitionS: 30, soak: 200, agentArgs: [] as string[] }
+  for (let i = 0; i < argv.length; i++) {
+    const [k, v] = [argv[i], argv[i + 1] ?? '']
+    if (k === '--rounds') o.rounds = Number(v)
+    else if (k === '--partition-s') o.partitionS = Number(v)
+    else if (k === '--soak') o.soak = Number(v)
+    else if (k === '--agent-args') o.agentArgs = v.split(' ').filter(Boolean)
+    else if (k === '--only') o.only = new Set(v.split(',').filter((x): x is Section => (SECTIONS as readonly string[]).includes(x)))
+    else throw new Error(`bench: unknown flag ${k}`)
+    i++
+  }
+  return o
+}
+
+const log = (s: string): void => console.log(s)
+const uptime = (): string => execFileSync('uptime', { encoding: 'utf8' }).trim()
+const api = (c: MeshLab, n: LabNode, timeoutMs = 5000): ManagerClient => new ManagerClient({ dataDir: c.dataDir(n), timeoutMs })
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+interface NodeView { id: string; hostname: string; state: string; managerStatus?: { leader?: boolean; reachability?: string } }
+interface TaskView { id: string; nodeId: string; slot: number; desiredState: string; status: { state: string } }
+
+async function leaderOf(c: MeshLab, on: LabNode): Promise<string | undefined> {
+  const nodes = await api(c, on).request<NodeView[]>('GET', '/v1/nodes')
+  return nodes.find((n) => n.managerStatus?.leader)?.hostname
+}
+
+async function runningTasks(c: MeshLab, on: LabNode, service: string): Promise<TaskView[]> {
+  const ts = await api(c, on).request<TaskView[]>('GET', `/v1/tasks?service=${encodeURIComponent(service)}`)
+  return ts.filter((x) => x.desiredState === 'running' && x.status.state === 'running')
+}
+
+function stats(xs: readonly number[], unit: 's' | 'ms' = 's'): string {
+  const f = (v: number): string => (unit === 's' ? (v / 1000).toFixed(2) : v.toFixed(0))
+  const s = [...xs].sort((a, b) => a - b)
+  if (s.length === 0) return 'n/a'
+  const med = s.length % 2 ? s[(s.length - 1) / 2] as number : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2
+  return `median ${f(med)} ${unit}, min ${f(s[0] as number)}, max ${f(s.at(-1) as number)} (n=${s.length})`
+}
+
+async function threeManagers(cleanups: (() => unknown)[], agentArgs: string[]): Promise<MeshLab> {
+  return meshLab({ teardown: (fn) => { cleanups.push(fn) } }, { nodes: 5, managers: 3, managerArgs: ['--store', 'etcd'], agentArgs, prefix: `hb${randomBytes(3).toString('hex')}` })
+}
+
+/**
+ * Polls `check` every `everyMs` from `t0` until it is true; when the first true answer came, ms after t0 (NaN after
+ * 180 s). The answer's time, not the request's: a write counts once it is acknowledged.
+ */
+async function firstTime(t0: number, everyMs: number, check: () => Promise<boolean>): Promise<number> {
+  while (Date.now() - t0 < 180_000) {
+    if (await check().catch(() => false)) return Date.now() - t0
+    await sleep(everyMs)
+  }
+  return Number.NaN
+}
+
+async function failover(c: MeshLab, admin: AdminCli, rounds: number): Promise<Record<string, number[]>> {
+  const r: Record<string, number[]> = { write: [], cli: [], leader: [], task: [] }
+  const all = c.managers
+  await admin.run(['service', 'create', '--no-resolve-image', '--name', 'fo', '--replicas', '5', '--update-monitor', '1s', IMAGE, ...SLEEP], 0, 180_000)
+  await admin.run(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', '--replicas', '0', IMAGE, ...SLEEP], 0, 60_000)
+  for (let k = 0; k < rounds; k++) {
+    const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
+    const victim = all.find((n) => n.name === leader) as LabNode
+    const survivors = all.filter((n) => n !== victim)
+    const byId = new Map((await api(c, c.manager).request<NodeView[]>('GET', '/v1/nodes')).map((n) => [n.id, n.hostname]))
+    await waitFor(async () => (await runningTasks(c, c.manager, 'fo')).length === 5, 120_000, { intervalMs: 1000, what: 'fo 5/5' })
+    const before = new Set((await runningTasks(c, c.manager, 'fo')).map((x) => x.id))
+    const t0 = Date.now()
+    await killManager(c, victim)
+    let n = 0
+    const [write, cli, lead, task] = await Promise.all([
+      firstTime(t0, 0, async () => {
+        await api(c, survivors[n++ % 2] as LabNode).request('POST', '/v1/services/probe/scale', { replicas: n % 2 })
+        return true
+      }),
+      firstTime(t0, 0, async () => (await admin.run(['service', 'scale', '-d', `probe=${n % 2}`], all.indexOf(victim), 30_000)).code === 0),
+      firstTime(t0, 100, async () => {
+        const l = await leaderOf(c, survivors[0] as LabNode)
+        return l !== undefined && l !== victim.name
+      }),
+      firstTime(t0, 250, async () => (await runningTasks(c, survivors[0] as LabNode, 'fo')).some((x) => !before.has(x.id) && byId.get(x.nodeId) !== victim.name)),
+    ])
+    log(`round ${k + 1}: killed ${victim.name}; write ${write} ms, cli ${cli} ms, new leader ${lead} ms, task replaced ${task} ms`)
+    r.write?.push(write)
+    r.cli?.push(cli)
+    r.leader?.push(lead)
+    r.task?.push(task)
+    await restartManager(c, victim)
+  }
+  return r
+}
+
+async function createLatency(c: MeshLab, label: string, n = 10): Promise<number[]> {
+  const ms: number[] = []
+  const client = api(c, c.manager, 60_000)
+  for (let i = 0; i < n; i++) {
+    const spec = { ...defaultServiceSpec(`lat${i}`, IMAGE), command: SLEEP, mode: { replicated: { replicas: 0 } } }
+    const t0 = performance.now()
+    await client.request('POST', '/v1/services?resolveImage=never', spec) // the store's latency, not a registry lookup (the lab has no uplink)
+    ms.push(performance.now() - t0)
+  }
+  log(`create ${label}: ${ms.map((x) => x.toFixed(0)).join(' ')} ms`)
+  return ms
+}
+
+async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<void> {
+  const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
+  const victim = c.managers.find((n) => n.name === leader) as LabNode
+  const others = c.managers.filter((n) => n !== victim)
+  const link = ['ip', '-n', `${c.lab.prefix}-net`, 'link', 'set', `v${victim.index}`]
+  const t0 = Date.now()
+  execFileSync(link[0] as string, [...link.slice(1), 'down'])
+  try {
+    const lead = await firstTime(t0, 100, async () => {
+      const l = await leaderOf(c, others[0] as LabNode)
+      return l !== undefined && l !== victim.name
+    })
+    const refused = await c.mesh(['service', 'scale', '-d', 'probe=1'], 60_000, victim)
+    const created = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'part', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], c.managers.indexOf(others[0] as LabNode), 120_000)
+    log(`partition of ${victim.name}: new leader after ${lead} ms; write through ${victim.name}: exit ${refused.code} ${refused.stderr.trim().split('\n').at(-1)}; ` +
+      `create through the majority: exit ${created.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    const left = seconds * 1000 - (Date.now() - t0)
+    if (left > 0) await sleep(left)
+  } finally {
+    execFileSync(link[0] as string, [...link.slice(1), 'up'])
+  }
+  const healed = Date.now()
+  const ok = await firstTime(healed, 1000, async () => {
+    const s = await observe(c, (args) => admin.run(args, 0))
+    const dup = s.containers.filter((x, i, a) => a.findIndex((y) => y.name.split('.').slice(0, 2).join('.') === x.name.split('.').slice(0, 2).join('.')) !== i)
+    return dup.length === 0 && (await c.mesh(['service', 'scale', '-d', 'probe=0'], 30_000, victim)).code === 0
+  })
+  log(`after the heal: writes through ${victim.name} again and no slot with two running containers after ${ok} ms`)
+}
+
+async function soak(c: MeshLab, admin: AdminCli, n: number): Promise<void> {
+  const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
+  const victim = c.managers.find((x) => x.name === leader) as LabNode
+  const h = new History()
+  const t0 = Date.now()
+  let killing: Promise<void> | undefined
+  for (const [i, spec] of workload('s', 12, n).entries()) {
+    if (i === Math.floor(n / 2)) killing = killManager(c, victim).then(() => restartManager(c, victim))
+    const s = Date.now()
+    const r = await admin.run(opArgs(spec, IMAGE, SLEEP), i % 3)
+    h.record(spec, (c.managers[i % 3] as LabNode).name, r.code === 0, r.code === 0 ? '' : r.stderr.trim().split('\n').at(-1) ?? '', s, Date.now())
+  }
+  await killing
+  let problems: string[] = []
+  const at = await firstTime(Date.now(), 2000, async () => {
+    const s = await observe(c, (args) => admin.run(args, 0))
+    problems = checkHistory(h.ops, s.services.filter((x) => /^s\d+$/.test(x.name)), s.tasks, s.containers.filter((x) => /^s\d+\./.test(x.name)))
+    return problems.length === 0
+  })
+  log(`soak: ${h.ops.length} writes in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${h.acknowledged} acknowledged, ${h.failed} failed (killed ${victim.name} at op ${Math.floor(n / 2)}); ` +
+    `consistent after ${at} ms; problems: ${problems.length === 0 ? 'none' : problems.join('; ')}`)
+  for (const o of h.ops) if (!o.ok) log(`  failed op ${o.i} ${o.kind} ${o.service} via ${o.via}: ${o.err}`)
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2))
+  if (!isRoot()) throw new Error('bench: needs root (the lab builds namespaces)')
+  log(`load before: ${uptime()}${o.agentArgs.length > 0 ? `; every agent with ${o.agentArgs.join(' ')}` : ''}`)
+  const results: string[] = []
+  if (o.only.has('failover') || o.only.has('partition') || o.only.has('soak') || o.only.has('create')) {
+    const cleanups: (() => unknown)[] = []
+    try {
+      const c = await threeManagers(cleanups, o.agentArgs)
+      const admin = await AdminCli.issue(c)
+      if (o.only.has('create')) results.push(`create, 3 managers: ${stats(await createLatency(c, '3 managers'), 'ms')}`)
+      if (o.only.has('failover')) {
+        const r = await failover(c, admin, o.rounds)
+        for (const [k, v] of Object.entries(r)) results.push(`failover ${k}: ${stats(v)}`)
+      }
+      if (o.only.has('partition')) await partition(c, admin, o.partitionS)
+      if (o.only.has('soak')) await soak(c, admin, o.soak)
+    } finally {
+      for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined)
+    }
+  }
+  if (o.only.has('create')) {
+    for (const [label, args] of [['1 manager, SQLite', []], ['1 manager, one-member etcd', ['--store', 'etcd']]] as const) {
+      const cleanups: (() => unknown)[] = []
+      try {
+        const c = await meshLab({ teardown: (fn) => { cleanups.push(fn) } }, { nodes: 1, managerArgs: [...args], prefix: `hb${randomBytes(3).toString('hex')}` })
+        results.push(`create, ${label}: ${stats(await createLatency(c, label), 'ms')}`)
+      } finally {
+        for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined)
+      }
+    }
+  }
+  log('\n' + results.join('\n'))
+  log(`load after: ${uptime()}`)
+}
+
+main().catch((err: Error) => {
+  console.error(`bench: ${err.stack ?? err.message}`)
+  process.exitCode = 1
+})
