@@ -1,8 +1,9 @@
 import type { CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
-import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
+import { MARK_DNAT, MARK_INGRESS, markHex } from './nft-marks.ts'
 import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
+import { renderFull, type NftSetDef, type NftTable } from './nft-table.ts'
 import {
   catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
@@ -100,6 +101,16 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
  * when a value is not what its place in the text allows (last line of defence; planNft already skips such values).
  */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
+  return renderFull(nftTable(plan, o))
+}
+
+const COUNTED = 'type inet_proto . ipv4_addr . inet_service; counter'
+
+/**
+ * The table as data (nft-table.ts): one chain per balanced target, verdict maps from the base chains to them, the
+ * refusing VIPs and the counted endpoints as set elements. Throws UnsafeValueError like nftIngressRuleset.
+ */
+export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
   const nets = o.networkBridges ?? []
@@ -107,55 +118,68 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   const bridges = [...new Set([bridge, ...nets.map((n) => n.bridge)])]
   const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
-  const pre: string[] = []
-  const out: string[] = []
-  const vipRules = [
-    ...plan.vips.map(vipRule),
-    ...plan.vipServices.filter((v) => v.backends.length > 0).map(vipServiceRule),
-  ]
-  pre.push(...vipRules)
-  out.push(...vipRules)
-  pre.push(...nets.map(dnsRedirectRule))
-  const refuse = plan.vipServices.filter((v) => v.backends.length === 0).flatMap((v) => vipRefuseRules(v.vip))
+  const chains = new Map<string, string>()
+  const vipPorts = new Map<string, string>()
+  const vips = new Map<string, string>()
+  const ports = new Map<string, string>()
+  const refused = new Map<string, string>()
+  const counted = new Map<string, string>()
+  for (const v of plan.vips) {
+    const name = `vip-${v.vip}-${v.protocol}-${v.port}`
+    chains.set(name, vipRule(v))
+    vipPorts.set(`${v.vip} . ${v.protocol} . ${v.port}`, `goto ${name}`)
+  }
+  for (const v of plan.vipServices) {
+    if (v.backends.length === 0) {
+      refused.set(v.vip, '')
+      continue
+    }
+    chains.set(`vip-${v.vip}`, vipServiceRule(v))
+    vips.set(v.vip, `goto vip-${v.vip}`)
+  }
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
-    const tail = `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`
-    pre.push(`fib daddr type local ${tail}`)
-    out.push(`ip daddr != 127.0.0.0/8 fib daddr type local ${tail}`)
+    const name = `port-${p.protocol}-${p.published}`
+    chains.set(name, `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`)
+    ports.set(`${p.protocol} . ${p.published}`, `goto ${name}`)
+    for (const b of p.backends) counted.set(`${p.protocol} . ${b} . ${p.target}`, '')
   }
+  const sets = new Map<string, NftSetDef>([
+    ['vip-ports', { decl: 'type ipv4_addr . inet_proto . inet_service : verdict', elements: vipPorts }],
+    ['vips', { decl: 'type ipv4_addr : verdict', elements: vips }],
+    ['ports', { decl: 'type inet_proto . inet_service : verdict', elements: ports }],
+    ['vip-refused', { decl: 'type ipv4_addr', elements: refused }],
+    ['ep-conns', { decl: COUNTED, elements: new Map(counted) }],
+    ['ep-in', { decl: COUNTED, elements: new Map(counted) }],
+    ['ep-out', { decl: COUNTED, elements: counted }],
+  ])
   const nat = o.snatAddr ? `snat to ${o.snatAddr}` : 'masquerade'
-  const lines = [
-    `table ip ${NFT_INGRESS_TABLE}`,
-    `delete table ip ${NFT_INGRESS_TABLE}`,
-    `table ip ${NFT_INGRESS_TABLE} {`,
-    '  chain prerouting {',
-    '    type nat hook prerouting priority dstnat; policy accept;',
-    ...pre.map((r) => `    ${r}`),
+  const dispatch = ['ip daddr . meta l4proto . th dport vmap @vip-ports', 'meta l4proto { tcp, udp } ip daddr vmap @vips']
+  const ingress = `ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)}`
+  const base = (name: string, hook: string, rules: string[]) => [`  chain ${name} {`, `    ${hook}`, ...rules.map((r) => `    ${r}`), '  }']
+  const frame = [
+    ...base('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [
+      ...dispatch, ...nets.map(dnsRedirectRule), 'fib daddr type local meta l4proto . th dport vmap @ports',
+    ]),
+    ...base('output', 'type nat hook output priority -100; policy accept;', [
+      ...dispatch, 'ip daddr != 127.0.0.0/8 fib daddr type local meta l4proto . th dport vmap @ports',
+    ]),
+    ...base('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
+      `${ingress} ${nat}`, `ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
+    ]),
+    // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
+    ...base('vip-refuse-forward', 'type filter hook forward priority filter - 10; policy accept;', vipRefuseRules('@vip-refused')),
+    ...base('vip-refuse-output', 'type filter hook output priority filter - 10; policy accept;', vipRefuseRules('@vip-refused')),
+    // Published-port traffic per endpoint (after DNAT: the endpoint is the destination one way, the source back).
+    '  chain ep-count {',
+    '    ct state new meta l4proto . ip daddr . th dport @ep-conns',
+    '    ct direction original meta l4proto . ip daddr . th dport @ep-in',
+    '    ct direction reply meta l4proto . ip saddr . th sport @ep-out',
     '  }',
-    '  chain output {',
-    '    type nat hook output priority -100; policy accept;',
-    ...out.map((r) => `    ${r}`),
-    '  }',
-    '  chain postrouting {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
-    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
-    '  }',
-    ...(refuse.length > 0 ? [
-      // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
-      '  chain vip-refuse-forward {',
-      '    type filter hook forward priority filter - 10; policy accept;',
-      ...refuse.map((r) => `    ${r}`),
-      '  }',
-      '  chain vip-refuse-output {',
-      '    type filter hook output priority filter - 10; policy accept;',
-      ...refuse.map((r) => `    ${r}`),
-      '  }',
-    ] : []),
-    '}',
-    '',
-  ]
-  return lines.join('\n')
+    ...(['forward', 'output', 'input'] as const).flatMap((h) =>
+      base(`count-${h}`, `type filter hook ${h} priority filter - 5; policy accept;`, [`${ingress} jump ep-count`])),
+  ].join('\n')
+  return { sets, chains, frame }
 }
 
 /**
