@@ -13,6 +13,8 @@ export const execCommand: Exec = (cmd, args, input) =>
       if (err) reject(new IngressError(`${cmd} ${args.join(' ')}: ${(stderr.trim() || err.message).split('\n')[0]}`, { cause: err }))
       else resolve(stdout)
     })
+    // nft may exit before reading all of its input (a refused ruleset, the timeout): EPIPE then, not a crash.
+    child.stdin?.on('error', () => undefined)
     if (input !== undefined) child.stdin?.end(input)
   })
 
