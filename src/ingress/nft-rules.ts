@@ -176,8 +176,10 @@ export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
     '    ct direction original meta l4proto . ip daddr . th dport @ep-in',
     '    ct direction reply meta l4proto . ip saddr . th sport @ep-out',
     '  }',
-    ...(['forward', 'output', 'input'] as const).flatMap((h) =>
-      base(`count-${h}`, `type filter hook ${h} priority filter - 5; policy accept;`, [`${ingress} jump ep-count`])),
+    // Each packet once, before the answer's source is put back (NAT at priority 100): forwarded packets both ways;
+    // the node's own packets on the way out (an answer from a task on the host network, too); answers coming in.
+    ...([['forward', ''], ['output', ''], ['input', 'ct direction reply ']] as const).flatMap(([h, dir]) =>
+      base(`count-${h}`, `type filter hook ${h} priority filter - 5; policy accept;`, [`${ingress} ${dir}jump ep-count`])),
   ].join('\n')
   return { sets, chains, frame }
 }

@@ -140,7 +140,7 @@ table ip mesh-ingress {
   }
   chain count-input {
     type filter hook input priority filter - 5; policy accept;
-    ct mark and 0x00200000 == 0x00200000 jump ep-count
+    ct mark and 0x00200000 == 0x00200000 ct direction reply jump ep-count
   }
 }
 `)
