@@ -10,8 +10,10 @@ import {
 } from './vip-rules.ts'
 
 /**
- * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
- * else (the overlay owns `inet mesh`); the text replaces the whole table in one `nft -f` transaction.
+ * The kernel fast path as one nftables table (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
+ * else (the overlay owns `inet mesh`). Each balanced target below is a chain of its own, reached from the base
+ * chains through verdict maps, so that NftApplier applies a change as a delta (nft-table.ts); the rules and their
+ * order are those of one flat ruleset: VIP ports, then VIPs' other ports, then network DNS, then published ports.
  *
  * - Published ports (mode ingress): in prerouting (traffic from the network and from local containers) and output
  *   (traffic the node itself originates, loopback excluded: it goes to the userspace listener), a packet to a
@@ -25,6 +27,7 @@ import {
  *   masqueraded so a backend on the same bridge as the client replies through the host (hairpin) instead of
  *   straight to the client. A network's VIP DNATs to the endpoints' addresses on that network (vip-rules.ts). A VIP without a
  *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
+ * - Counters: each published port's endpoints are elements of three counter sets (nft-counters.ts).
  * - Network DNS: on each user network's bridge, DNS (tcp/udp 53) to an address outside the network is DNATed to the
  *   bridge's gateway, where the agent's DNS answers by the asker's network.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
