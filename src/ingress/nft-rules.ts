@@ -152,8 +152,9 @@ export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
     ['vips', { decl: 'type ipv4_addr : verdict', elements: vips }],
     ['ports', { decl: 'type inet_proto . inet_service : verdict', elements: ports }],
     ['vip-refused', { decl: 'type ipv4_addr', elements: refused }],
-    ['ep-conns', { decl: COUNTED, elements: new Map(counted) }],
-    ['ep-in', { decl: COUNTED, elements: new Map(counted) }],
+    // One map for the three sets (never changed after this): the delta compares it once.
+    ['ep-conns', { decl: COUNTED, elements: counted }],
+    ['ep-in', { decl: COUNTED, elements: counted }],
     ['ep-out', { decl: COUNTED, elements: counted }],
   ])
   const nat = o.snatAddr ? `snat to ${o.snatAddr}` : 'masquerade'

@@ -63,19 +63,32 @@ export function renderDelta(from: NftTable, to: NftTable): string | null {
   }
   const addEl: string[] = []
   const delEl: string[] = []
+  // Sets sharing one element map in both tables (the counter sets) are compared once.
+  const diffs = new Map<Map<string, string>, Map<Map<string, string>, [string[], Map<string, string>]>>()
   for (const [name, s] of to.sets) {
     const old = (from.sets.get(name) as NftSetDef).elements
-    const gone = new Map<string, string>()
-    const added = new Map<string, string>()
-    for (const [k, v] of old) if (s.elements.get(k) !== v) gone.set(k, v)
-    for (const [k, v] of s.elements) if (old.get(k) !== v) added.set(k, v)
-    if (gone.size > 0) delEl.push(`delete element ${T} ${name} { ${[...gone.keys()].join(', ')} }`)
+    let byNew = diffs.get(old)
+    if (!byNew) diffs.set(old, (byNew = new Map()))
+    let diff = byNew.get(s.elements)
+    if (!diff) byNew.set(s.elements, (diff = diffElements(old, s.elements)))
+    const [gone, added] = diff
+    if (gone.length > 0) delEl.push(`delete element ${T} ${name} { ${gone.join(', ')} }`)
     if (added.size > 0) addEl.push(`add element ${T} ${name} { ${elementList(added)} }`)
   }
   for (const name of from.chains.keys()) if (!to.chains.has(name)) del.push(`delete chain ${T} ${name}`)
   // New chains before the elements that jump to them; elements removed before their chains.
   const out = [...add, ...refill, ...delEl, ...addEl, ...del]
   return out.length === 0 ? '' : `${out.join('\n')}\n`
+}
+
+/** Keys to delete (gone, or another value) and elements to add between two element maps. */
+function diffElements(old: Map<string, string>, now: Map<string, string>): [string[], Map<string, string>] {
+  const gone: string[] = []
+  const added = new Map<string, string>()
+  if (old === now) return [gone, added]
+  for (const [k, v] of old) if (now.get(k) !== v) gone.push(k)
+  for (const [k, v] of now) if (old.get(k) !== v) added.set(k, v)
+  return [gone, added]
 }
 
 function setKind(s: NftSetDef): 'map' | 'set' {

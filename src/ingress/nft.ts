@@ -9,7 +9,9 @@ export type Exec = (cmd: string, args: readonly string[], input?: string) => Pro
 
 export const execCommand: Exec = (cmd, args, input) =>
   new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: 10_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    // A whole table at 10,000 endpoints takes seconds to load on a busy machine: a minute for input, 10 s otherwise.
+    const timeout = input !== undefined && input.length > 64 * 1024 ? 60_000 : 10_000
+    const child = execFile(cmd, args, { timeout, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new IngressError(`${cmd} ${args.join(' ')}: ${(stderr.trim() || err.message).split('\n')[0]}`, { cause: err }))
       else resolve(stdout)
     })
