@@ -351,7 +351,7 @@ export class Ingress {
       try { checkNetworkBridges([n]); return true } catch { return false }
     })
     try {
-      const table = nftTable(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges })
+      const table = nftTable(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges }, nft.current)
       const how = await nft.apply(table)
       if (how) this.#o.log(how === 'full' ? 'info' : 'debug', 'nft ingress rules applied', { how, ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null

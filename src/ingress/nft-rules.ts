@@ -3,7 +3,7 @@ import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, markHex } from './nft-marks.ts'
 import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
-import { renderFull, type NftSetDef, type NftTable } from './nft-table.ts'
+import { renderFull, type NftSetDef, type NftTable, type NftTarget } from './nft-table.ts'
 import {
   catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
@@ -112,8 +112,10 @@ const COUNTED = 'type inet_proto . ipv4_addr . inet_service; counter'
 /**
  * The table as data (nft-table.ts): one chain per balanced target, verdict maps from the base chains to them, the
  * refusing VIPs and the counted endpoints as set elements. Throws UnsafeValueError like nftIngressRuleset.
+ * `prev` (the table in place): a target made of the same endpoints is taken from it as is, so that at 10,000
+ * endpoints a change builds only the strings of what changed, and renderDelta skips the rest by identity.
  */
-export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
+export function nftTable(plan: NftPlan, o: NftRulesOptions = {}, prev: NftTable | null = null): NftTable {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
   const nets = o.networkBridges ?? []
@@ -121,41 +123,46 @@ export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
   const bridges = [...new Set([bridge, ...nets.map((n) => n.bridge)])]
   const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
-  const chains = new Map<string, string>()
+  const targets = new Map<string, NftTarget>()
   const vipPorts = new Map<string, string>()
   const vips = new Map<string, string>()
   const ports = new Map<string, string>()
   const refused = new Map<string, string>()
   const counted = new Map<string, string>()
+  /** The target `name`, from `prev` when made of the same endpoints, else built by `make`. */
+  const target = (name: string, backends: readonly string[], port: number, elements: Map<string, string>, make: () => NftTarget) => {
+    const was = prev?.targets.get(name)
+    const t = was !== undefined && was.port === port && sameList(was.backends, backends) ? was : make()
+    targets.set(name, t)
+    elements.set(t.key, `goto ${name}`)
+    return t
+  }
   for (const v of plan.vips) {
-    const name = `vip-${v.vip}-${v.protocol}-${v.port}`
-    chains.set(name, vipRule(v))
-    vipPorts.set(`${v.vip} . ${v.protocol} . ${v.port}`, `goto ${name}`)
+    target(`vip-${v.vip}-${v.protocol}-${v.port}`, v.backends, 0, vipPorts,
+      () => ({ rule: vipRule(v), map: 'vip-ports', key: `${v.vip} . ${v.protocol} . ${v.port}`, counted: [], backends: v.backends, port: 0 }))
   }
   for (const v of plan.vipServices) {
-    if (v.backends.length === 0) {
-      refused.set(v.vip, '')
-      continue
-    }
-    chains.set(`vip-${v.vip}`, vipServiceRule(v))
-    vips.set(v.vip, `goto vip-${v.vip}`)
+    if (v.backends.length === 0) refused.set(v.vip, '')
+    else target(`vip-${v.vip}`, v.backends, 0, vips, () => ({ rule: vipServiceRule(v), map: 'vips', key: v.vip, counted: [], backends: v.backends, port: 0 }))
   }
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
-    const name = `port-${p.protocol}-${p.published}`
-    chains.set(name, `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`)
-    ports.set(`${p.protocol} . ${p.published}`, `goto ${name}`)
-    for (const b of p.backends) counted.set(`${p.protocol} . ${b} . ${p.target}`, '')
+    const t = target(`port-${p.protocol}-${p.published}`, p.backends, p.target, ports, () => ({
+      rule: `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`,
+      map: 'ports', key: `${p.protocol} . ${p.published}`, counted: p.backends.map((b) => `${p.protocol} . ${b} . ${p.target}`),
+      backends: p.backends, port: p.target,
+    }))
+    for (const k of t.counted) counted.set(k, '')
   }
   const sets = new Map<string, NftSetDef>([
-    ['vip-ports', { decl: 'type ipv4_addr . inet_proto . inet_service : verdict', elements: vipPorts }],
-    ['vips', { decl: 'type ipv4_addr : verdict', elements: vips }],
-    ['ports', { decl: 'type inet_proto . inet_service : verdict', elements: ports }],
+    ['vip-ports', { decl: 'type ipv4_addr . inet_proto . inet_service : verdict', elements: vipPorts, follows: 'targets' }],
+    ['vips', { decl: 'type ipv4_addr : verdict', elements: vips, follows: 'targets' }],
+    ['ports', { decl: 'type inet_proto . inet_service : verdict', elements: ports, follows: 'targets' }],
     ['vip-refused', { decl: 'type ipv4_addr', elements: refused }],
-    // One map for the three sets (never changed after this): the delta compares it once.
-    ['ep-conns', { decl: COUNTED, elements: counted }],
-    ['ep-in', { decl: COUNTED, elements: counted }],
-    ['ep-out', { decl: COUNTED, elements: counted }],
+    // One map for the three sets (never changed after this).
+    ['ep-conns', { decl: COUNTED, elements: counted, follows: 'counted' }],
+    ['ep-in', { decl: COUNTED, elements: counted, follows: 'counted' }],
+    ['ep-out', { decl: COUNTED, elements: counted, follows: 'counted' }],
   ])
   const nat = o.snatAddr ? `snat to ${o.snatAddr}` : 'masquerade'
   const dispatch = ['ip daddr . meta l4proto . th dport vmap @vip-ports', 'meta l4proto { tcp, udp } ip daddr vmap @vips']
@@ -185,7 +192,7 @@ export function nftTable(plan: NftPlan, o: NftRulesOptions = {}): NftTable {
     ...([['forward', ''], ['output', ''], ['input', 'ct direction reply ']] as const).flatMap(([h, dir]) =>
       base(`count-${h}`, `type filter hook ${h} priority filter - 5; policy accept;`, [`${ingress} ${dir}jump ep-count`])),
   ].join('\n')
-  return { sets, chains, frame }
+  return { sets, targets, frame }
 }
 
 /**
@@ -200,6 +207,12 @@ function dnsRedirectRule(n: NetworkBridge): string {
 function dnatAddrPort(ips: string[], port: number): string {
   if (ips.length === 1) return `dnat to ${ips[0]}:${port}`
   return `dnat ip to numgen inc mod ${ips.length} map { ${ips.map((ip, i) => `${i} : ${ip} . ${port}`).join(', ')} }`
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function cmp(a: string, b: string): number {

@@ -16,17 +16,35 @@ import { NFT_INGRESS_TABLE } from './nft-marks.ts'
  * target `delete element` + `delete chain`, an endpoint's counters `add element`/`delete element`.
  */
 
-/** A set or map of the table: its declaration (type, flags) and its elements, key → value ('' for a set). */
+/**
+ * A set or map of the table: its declaration (type, flags) and its elements, key → value ('' for a set). `follows`:
+ * its elements are derived from the targets (`targets`: each target's map element; `counted`: the endpoints the
+ * targets count), so a delta takes them from the targets that changed instead of comparing every element.
+ */
 export interface NftSetDef {
   decl: string
   elements: Map<string, string>
+  follows?: 'targets' | 'counted'
+}
+
+/** A balanced target: its chain's one rule, the map element leading to it, the endpoints it counts. */
+export interface NftTarget {
+  rule: string
+  /** The verdict map holding `key : goto <chain>`. */
+  map: string
+  key: string
+  /** Keys of the counter sets (`tcp . 10.0.0.5 . 80`) of its endpoints; empty for VIPs. */
+  counted: readonly string[]
+  /** What the rule was made of (endpoint addresses, target port; 0 for VIPs): the same again reuses this target. */
+  backends: readonly string[]
+  port: number
 }
 
 export interface NftTable {
   /** name → declaration and elements, in the order they are written. */
   sets: Map<string, NftSetDef>
-  /** Target chains: name → their one rule. */
-  chains: Map<string, string>
+  /** Target chains by name. */
+  targets: Map<string, NftTarget>
   /** The base chains (hooks) as text: a change here means a full apply. */
   frame: string
 }
@@ -41,7 +59,7 @@ export function renderFull(t: NftTable): string {
     if (s.elements.size > 0) lines.push(`    elements = { ${elementList(s.elements)} }`)
     lines.push('  }')
   }
-  for (const [name, rule] of t.chains) lines.push(`  chain ${name} {`, `    ${rule}`, '  }')
+  for (const [name, target] of t.targets) lines.push(`  chain ${name} {`, `    ${target.rule}`, '  }')
   lines.push(t.frame, '}', '')
   return lines.join('\n')
 }
@@ -52,43 +70,48 @@ export function renderFull(t: NftTable): string {
  */
 export function renderDelta(from: NftTable, to: NftTable): string | null {
   if (from.frame !== to.frame || from.sets.size !== to.sets.size) return null
-  for (const [name, s] of to.sets) if (from.sets.get(name)?.decl !== s.decl) return null
+  for (const [name, s] of to.sets) if (from.sets.get(name)?.decl !== s.decl || from.sets.get(name)?.follows !== s.follows) return null
   const add: string[] = []
   const refill: string[] = []
   const del: string[] = []
-  for (const [name, rule] of to.chains) {
-    const was = from.chains.get(name)
-    if (was === undefined) add.push(`add chain ${T} ${name}`, `add rule ${T} ${name} ${rule}`)
-    else if (was !== rule) refill.push(`flush chain ${T} ${name}`, `add rule ${T} ${name} ${rule}`)
+  const els = new Map<string, { add: string[]; del: string[] }>([...to.sets.keys()].map((n) => [n, { add: [], del: [] }]))
+  const touched = new Set<string>()
+  for (const [name, t] of to.targets) {
+    const was = from.targets.get(name)
+    if (was === t) continue // reused from `from` (nftTable's `prev`): unchanged
+    if (was === undefined) {
+      add.push(`add chain ${T} ${name}`, `add rule ${T} ${name} ${t.rule}`)
+      els.get(t.map)?.add.push(`${t.key} : goto ${name}`)
+    } else if (was.rule !== t.rule) {
+      refill.push(`flush chain ${T} ${name}`, `add rule ${T} ${name} ${t.rule}`)
+      for (const k of was.counted) touched.add(k)
+    } else continue
+    for (const k of t.counted) touched.add(k)
   }
-  const addEl: string[] = []
-  const delEl: string[] = []
-  // Sets sharing one element map in both tables (the counter sets) are compared once.
-  const diffs = new Map<Map<string, string>, Map<Map<string, string>, [string[], Map<string, string>]>>()
+  for (const [name, t] of from.targets) {
+    if (to.targets.has(name)) continue
+    els.get(t.map)?.del.push(t.key)
+    del.push(`delete chain ${T} ${name}`)
+    for (const k of t.counted) touched.add(k)
+  }
   for (const [name, s] of to.sets) {
     const old = (from.sets.get(name) as NftSetDef).elements
-    let byNew = diffs.get(old)
-    if (!byNew) diffs.set(old, (byNew = new Map()))
-    let diff = byNew.get(s.elements)
-    if (!diff) byNew.set(s.elements, (diff = diffElements(old, s.elements)))
-    const [gone, added] = diff
-    if (gone.length > 0) delEl.push(`delete element ${T} ${name} { ${gone.join(', ')} }`)
-    if (added.size > 0) addEl.push(`add element ${T} ${name} { ${elementList(added)} }`)
+    const e = els.get(name) as { add: string[]; del: string[] }
+    if (s.follows === 'counted') {
+      for (const k of touched) {
+        if (old.has(k) && !s.elements.has(k)) e.del.push(k)
+        else if (!old.has(k) && s.elements.has(k)) e.add.push(k)
+      }
+    } else if (s.follows === undefined && old !== s.elements) {
+      for (const [k, v] of old) if (s.elements.get(k) !== v) e.del.push(k)
+      for (const [k, v] of s.elements) if (old.get(k) !== v) e.add.push(v === '' ? k : `${k} : ${v}`)
+    }
   }
-  for (const name of from.chains.keys()) if (!to.chains.has(name)) del.push(`delete chain ${T} ${name}`)
+  const delEl = [...els].flatMap(([n, e]) => (e.del.length > 0 ? [`delete element ${T} ${n} { ${e.del.join(', ')} }`] : []))
+  const addEl = [...els].flatMap(([n, e]) => (e.add.length > 0 ? [`add element ${T} ${n} { ${e.add.join(', ')} }`] : []))
   // New chains before the elements that jump to them; elements removed before their chains.
   const out = [...add, ...refill, ...delEl, ...addEl, ...del]
   return out.length === 0 ? '' : `${out.join('\n')}\n`
-}
-
-/** Keys to delete (gone, or another value) and elements to add between two element maps. */
-function diffElements(old: Map<string, string>, now: Map<string, string>): [string[], Map<string, string>] {
-  const gone: string[] = []
-  const added = new Map<string, string>()
-  if (old === now) return [gone, added]
-  for (const [k, v] of old) if (now.get(k) !== v) gone.push(k)
-  for (const [k, v] of now) if (old.get(k) !== v) added.set(k, v)
-  return [gone, added]
 }
 
 function setKind(s: NftSetDef): 'map' | 'set' {

@@ -48,6 +48,11 @@ export class NftApplier {
     return this.#applied !== null
   }
 
+  /** The table in place (the `prev` of the next nftTable), or null. */
+  get current(): NftTable | null {
+    return this.#applied
+  }
+
   /** Apply `table`: 'full' or 'delta' when something was written, false when it was already in place. */
   async apply(table: NftTable): Promise<NftApplied> {
     const from = this.#applied

@@ -93,3 +93,13 @@ t.test('counters: nft -j list set answers to traffic per endpoint, monotonic acr
   t.same(endpointTraffic([answer(1, 60), answer(1, 60), answer(1, 500)], totals).get('tcp 10.77.1.2:80'), { connections: 4, bytesIn: 240, bytesOut: 1500 },
     'counters restarted at 0 (the element re-added): added to what was counted before')
 })
+
+t.test('built against the table in place: unchanged targets are reused as they are, the delta is the same', async (t) => {
+  const from = table(web(['10.77.1.2', '10.77.1.3']), api(['10.77.2.2']))
+  const plan = planNft(snap(web(['10.77.1.2']), api(['10.77.2.2'])))
+  const reused = nftTable(plan, { snatAddr: '10.77.1.1' }, from)
+  t.equal(reused.targets.get('vip-10.78.0.3'), from.targets.get('vip-10.78.0.3'), 'api unchanged: the same object')
+  t.not(reused.targets.get('port-tcp-8080'), from.targets.get('port-tcp-8080'), 'web changed: built again')
+  t.equal(renderDelta(from, reused), renderDelta(from, nftTable(plan, { snatAddr: '10.77.1.1' })))
+  t.equal(renderFull(reused), renderFull(nftTable(plan, { snatAddr: '10.77.1.1' })))
+})
