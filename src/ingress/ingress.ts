@@ -351,7 +351,9 @@ export class Ingress {
       try { checkNetworkBridges([n]); return true } catch { return false }
     })
     try {
-      const table = nftTable(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges }, nft.current)
+      // A PROXY protocol port stays with its userspace listener (the proxy writes the header; the kernel cannot).
+      const skipPorts = new Set([...this.#ports.values()].filter((p) => p.spec.proxyProtocol !== undefined).map((p) => p.key))
+      const table = nftTable(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges, skipPorts }, nft.current)
       const how = await nft.apply(table)
       if (how) this.#o.log(how === 'full' ? 'info' : 'debug', 'nft ingress rules applied', { how, ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null

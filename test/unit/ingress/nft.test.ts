@@ -2,7 +2,7 @@ import t from 'tap'
 import { Ingress, NftApplier, execCommand, nftIngressRuleset, nftTable, planNft } from '../../../src/ingress/index.ts'
 import type { CatalogSnapshot } from '../../../src/catalog/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeCatalog, ep, noLog, svc } from './helpers.ts'
+import { FakeCatalog, ep, freePort, noLog, svc } from './helpers.ts'
 
 /** Let the controller's reconcile (catalog → ruleset → fake exec: promises only, no I/O) run to its end. */
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r))
@@ -202,6 +202,23 @@ t.test('Ingress in nft mode applies rules from the catalog, and VIP rules in use
     t.equal(inputs.length, 2, `${mode}: the periodic re-check (nft mode, every second) applies nothing when the text is unchanged`)
     await ing.stop()
   }
+})
+
+t.test('nft mode leaves a PROXY protocol port to its userspace listener (per port); the other ports get kernel rules', async (t) => {
+  const [pp, plain] = [await freePort(['127.0.0.1']), await freePort(['127.0.0.1'])]
+  const inputs: string[] = []
+  const cat = new FakeCatalog()
+  cat.set([svc([{ published: pp, target: 80, protocol: 'tcp', mode: 'ingress', proxyProtocol: 'v2' }, { published: plain, target: 81, protocol: 'tcp', mode: 'ingress' }],
+    [ep(1, '10.77.1.2')], { vip: '10.78.0.9' })])
+  const ing = new Ingress({
+    catalog: cat, mode: 'nft', bindAddr: '127.0.0.1', log: noLog, clock: new FakeClock(),
+    exec: async (cmd, args, input) => { if (cmd === 'nft' && input) inputs.push(input); return '' },
+  })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  t.notMatch(inputs[0], `chain port-tcp-${pp} `, 'no kernel rule for the PROXY protocol port')
+  t.match(inputs[0], `chain port-tcp-${plain} {`, 'the plain port has one')
+  t.equal(ing.status().length, 2, 'both listen in userspace')
 })
 
 // Without nft and root the check does not run: tap reports it as skipped (with the reason), not as passed.
