@@ -221,6 +221,32 @@ t.test('nft mode leaves a PROXY protocol port to its userspace listener (per por
   t.equal(ing.status().length, 2, 'both listen in userspace')
 })
 
+t.test('nft mode: the kernel counters (read every 5 s) add to the endpoint in status()', async (t) => {
+  const published = await freePort(['127.0.0.1'])
+  const cat = new FakeCatalog()
+  cat.set([svc([{ published, target: 80, protocol: 'tcp', mode: 'ingress' }], [ep(1, '10.77.1.2')])])
+  const clock = new FakeClock()
+  const listed: string[] = []
+  const set = (name: string, packets: number, bytes: number) => JSON.stringify({ nftables: [{ set: { name, elem: [{ elem: { val: { concat: ['tcp', '10.77.1.2', 80] }, counter: { packets, bytes } } }] } }] })
+  const ing = new Ingress({
+    catalog: cat, mode: 'nft', bindAddr: '127.0.0.1', log: noLog, clock,
+    exec: async (_cmd, args) => {
+      if (args[0] !== '-j') return ''
+      const name = args.at(-1) as string
+      listed.push(args.join(' '))
+      return name === 'ep-conns' ? set(name, 7, 420) : name === 'ep-in' ? set(name, 30, 2000) : set(name, 25, 90_000)
+    },
+  })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  t.same(ing.status()[0]?.endpoints.map((e) => [e.connections, e.bytesIn, e.bytesOut]), [[0, 0, 0]], 'nothing read yet')
+  await clock.advance(5000)
+  await settle()
+  t.same(listed, ['-j list set ip mesh-ingress ep-conns', '-j list set ip mesh-ingress ep-in', '-j list set ip mesh-ingress ep-out'])
+  t.same(ing.status()[0]?.endpoints.map((e) => [e.connections, e.bytesIn, e.bytesOut]), [[7, 2000, 90_000]], 'connections and bytes from the kernel')
+  t.equal(ing.status()[0]?.bytesOut, 90_000, 'and the port totals')
+})
+
 // Without nft and root the check does not run: tap reports it as skipped (with the reason), not as passed.
 const kernel = await execCommand('nft', ['--version']).then(() => process.getuid?.() === 0, () => false)
 t.test('the kernel accepts the ruleset (nft --check: parsed and validated, nothing applied)', { skip: kernel ? false : 'needs nft and root' }, async (t) => {
