@@ -338,9 +338,10 @@ export class Ingress {
       plan.vips = []
       plan.vipServices = []
     }
-    if (plan.ports.length === 0 && plan.vips.length === 0 && plan.vipServices.length === 0 && !nft.applied) {
-      // Nothing to write: only clear what a previous (crashed) agent may have left, once.
-      if (!this.#nftCleared) {
+    if (plan.ports.length === 0 && plan.vips.length === 0 && plan.vipServices.length === 0) {
+      // Nothing to write: delete our table (its base chains and maps would be left empty), or only clear what a
+      // previous (crashed) agent may have left, once.
+      if (nft.applied || !this.#nftCleared) {
         this.#nftCleared = true
         await nft.remove()
       }

@@ -247,6 +247,24 @@ t.test('nft mode: the kernel counters (read every 5 s) add to the endpoint in st
   t.equal(ing.status()[0]?.bytesOut, 90_000, 'and the port totals')
 })
 
+t.test('the last service gone: the table is deleted, not left with empty maps (a node without services has no table)', async (t) => {
+  const calls: string[] = []
+  const cat = new FakeCatalog()
+  cat.set([svc([], [ep(1, '10.77.1.2')], { vip: '10.78.0.9', ports: [{ published: 0, target: 80, protocol: 'tcp', mode: 'host' }] })])
+  const ing = new Ingress({
+    catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, clock: new FakeClock(),
+    exec: async (cmd, args, input) => { if (cmd === 'nft') calls.push(input ? 'nft -f' : `nft ${args.join(' ')}`); return '' },
+  })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  cat.set([])
+  await settle()
+  t.same(calls, ['nft -f', 'nft delete table ip mesh-ingress'])
+  cat.set([svc([], [ep(1, '10.77.1.2')], { vip: '10.78.0.9' })])
+  await settle()
+  t.same(calls.slice(2), ['nft -f'], 'a service again: the whole table')
+})
+
 // Without nft and root the check does not run: tap reports it as skipped (with the reason), not as passed.
 const kernel = await execCommand('nft', ['--version']).then(() => process.getuid?.() === 0, () => false)
 t.test('the kernel accepts the ruleset (nft --check: parsed and validated, nothing applied)', { skip: kernel ? false : 'needs nft and root' }, async (t) => {
