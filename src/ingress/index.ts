@@ -12,7 +12,9 @@
  * The controller holds one `PortProxy` per port (TcpProxy, RawTcpProxy or UdpProxy: port-proxy.ts) and asks a
  * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for optional active checks.
  * In `nft` mode a pure generator (nft-rules.ts) writes table `ip mesh-ingress` (DNAT numgen per published port and
- * per service VIP), applied in one `nft -f` transaction only when it changes; userspace listeners stay up as the
+ * per service VIP; one chain per target behind verdict maps), applied by NftApplier as a delta of chains and set
+ * elements (nft-table.ts; the whole table first and after an error); active checks update it at once, and the kernel's
+ * per-endpoint counters feed status() (nft-counters.ts); userspace listeners stay up as the
  * fallback (loopback clients, ports without serving endpoints). Service VIP rules (`ip daddr <vip>` on every tcp
  * and udp port → DNAT to a serving endpoint at the same port, or a refusal when there is none; vip-rules.ts) are
  * written in both modes: they are how a container's `wget http://web/` or `db:5432` load-balances. The ingress owns them (not the overlay, DNS or manager): see docs/ingress.md, "Who owns what".
@@ -29,9 +31,11 @@ export { applyProbe, type ActiveCheckOptions, type HealthChecker, type HealthTar
 export { TcpHealthChecker } from './tcp-health-checker.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 export { IngressError } from './errors.ts'
-export { NftApplier, execCommand, type Exec } from './nft.ts'
+export { NftApplier, execCommand, type Exec, type NftApplied } from './nft.ts'
+export { renderDelta, renderFull, type NftSetDef, type NftTable, type NftTarget } from './nft-table.ts'
+export { CounterTotals, endpointTraffic, parseCounterSet, trafficKey, type EndpointTraffic, type TrafficByEndpoint } from './nft-counters.ts'
 export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE } from './nft-marks.ts'
-export { nftIngressRuleset, planNft, type NetworkBridge, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
+export { nftIngressRuleset, nftTable, planNft, type NetworkBridge, type NftPlan, type NftPortRule, type NftRulesOptions } from './nft-rules.ts'
 export { planVipServices, planVips, vipRule, vipServiceRule, type NftVipRule, type NftVipService, type ServingFilter } from './vip-rules.ts'
 export { PP2_SIGNATURE, proxyV1, proxyV2, type ProxiedAddress } from './proxy-protocol.ts'
 export { vipStatus, type EndpointStatus, type PortStatus, type VipStatus } from './status.ts'

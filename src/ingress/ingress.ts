@@ -6,7 +6,8 @@ import { defaultFdBudget, ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
 import { NftApplier, type Exec } from './nft.ts'
 import type { PortProxy } from './port-proxy.ts'
-import { nftIngressRuleset, planNft, type NetworkBridge } from './nft-rules.ts'
+import { nftTable, planNft } from './nft-rules.ts'
+import type { TrafficByEndpoint } from './nft-counters.ts'
 import { checkNetworkBridges } from './nft-check.ts'
 import { EndpointStats, portStatus, type PortStatus } from './status.ts'
 import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
@@ -22,6 +23,8 @@ export type { IngressLimits, IngressLog, IngressOptions } from './options.ts'
 
 /** How often a refusal by a limit may be logged (the count of refusals since the last line goes with it). */
 const LIMIT_LOG_EVERY_MS = 10_000
+/** nft mode: how often the per-endpoint counters are read from the kernel for status() and /metrics. */
+const NFT_TRAFFIC_EVERY_MS = 5_000
 
 interface PortEntry {
   key: string
@@ -61,6 +64,7 @@ export class Ingress {
   #running = false
   #nftError: string | null = null
   #nftCleared = false
+  #traffic: TrafficByEndpoint = new Map()
   readonly #fdBudget: FdBudget
   readonly #limitLog: Throttle
 
@@ -115,7 +119,10 @@ export class Ingress {
     await this.#settled()
     if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
     // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
-    if (this.#o.mode === 'nft') this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
+    if (this.#o.mode === 'nft') {
+      this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
+      this.#every(NFT_TRAFFIC_EVERY_MS, () => void this.#nft?.traffic().then((t) => { this.#traffic = t }, () => undefined))
+    }
   }
 
   /**
@@ -157,7 +164,7 @@ export class Ingress {
   status(): PortStatus[] {
     const now = this.#clock.now()
     return [...this.#ports.values()]
-      .map((p) => portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes()))
+      .map((p) => portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes(), this.#traffic))
       .sort((a, b) => a.published - b.published || (a.protocol < b.protocol ? -1 : 1))
   }
 
@@ -324,15 +331,17 @@ export class Ingress {
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
     const nft = this.#nft as NftApplier
     const now = this.#clock.now()
-    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now))
+    // With active checks, an endpoint whose last check failed stays out of the kernel rules until one passes.
+    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now, this.#o.activeCheck !== undefined))
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) {
       plan.vips = []
       plan.vipServices = []
     }
-    if (plan.ports.length === 0 && plan.vips.length === 0 && plan.vipServices.length === 0 && !nft.applied) {
-      // Nothing to write: only clear what a previous (crashed) agent may have left, once.
-      if (!this.#nftCleared) {
+    if (plan.ports.length === 0 && plan.vips.length === 0 && plan.vipServices.length === 0) {
+      // Nothing to write: delete our table (its base chains and maps would be left empty), or only clear what a
+      // previous (crashed) agent may have left, once.
+      if (nft.applied || !this.#nftCleared) {
         this.#nftCleared = true
         await nft.remove()
       }
@@ -342,9 +351,12 @@ export class Ingress {
     const networkBridges = (this.#o.networkBridges?.(snap) ?? []).filter((n) => {
       try { checkNetworkBridges([n]); return true } catch { return false }
     })
-    const text = nftIngressRuleset(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges })
     try {
-      if (await nft.apply(text)) this.#o.log('info', 'nft ingress rules applied', { ports: plan.ports.length, vips: plan.vipServices.length })
+      // A PROXY protocol port stays with its userspace listener (the proxy writes the header; the kernel cannot).
+      const skipPorts = new Set([...this.#ports.values()].filter((p) => p.spec.proxyProtocol !== undefined).map((p) => p.key))
+      const table = nftTable(plan, { bridge: this.#o.bridge, snatAddr: this.#o.snatAddr, networkBridges, skipPorts }, nft.current)
+      const how = await nft.apply(table)
+      if (how) this.#o.log(how === 'full' ? 'info' : 'debug', 'nft ingress rules applied', { how, ports: plan.ports.length, vips: plan.vipServices.length })
       this.#nftError = null
     } catch (err) {
       this.#nftError = (err as Error).message
@@ -361,9 +373,11 @@ export class Ingress {
         if (!isServing(b.endpoint)) continue
         this.#checker.probe(b, timeoutMs).catch(() => false).then((ok) => {
           if (!this.#running) return
-          if (applyProbe(p.balancer, b, ok, this.#clock.now()) === 'ejected') {
-            this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
-          }
+          const was = b.failures
+          const outcome = applyProbe(p.balancer, b, ok, this.#clock.now())
+          if (outcome === 'ejected') this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
+          // nft mode: the kernel rules follow a check at once (an element delta), not at the next periodic re-check.
+          if (this.#o.mode === 'nft' && (outcome === 'ejected' || (outcome === 'passed' && was > 0))) this.#enqueueNft(this.#o.catalog.current())
         })
       }
     }

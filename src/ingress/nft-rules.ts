@@ -1,16 +1,19 @@
 import type { CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
-import { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE, markHex } from './nft-marks.ts'
+import { MARK_DNAT, MARK_INGRESS, markHex } from './nft-marks.ts'
 import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
+import { renderFull, type NftSetDef, type NftTable, type NftTarget } from './nft-table.ts'
 import {
   catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
 } from './vip-rules.ts'
 
 /**
- * The kernel fast path as one nftables ruleset (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
- * else (the overlay owns `inet mesh`); the text replaces the whole table in one `nft -f` transaction.
+ * The kernel fast path as one nftables table (pure). mesh-ingress owns table `ip mesh-ingress` and nothing
+ * else (the overlay owns `inet mesh`). Each balanced target below is a chain of its own, reached from the base
+ * chains through verdict maps, so that NftApplier applies a change as a delta (nft-table.ts); the rules and their
+ * order are those of one flat ruleset: VIP ports, then VIPs' other ports, then network DNS, then published ports.
  *
  * - Published ports (mode ingress): in prerouting (traffic from the network and from local containers) and output
  *   (traffic the node itself originates, loopback excluded: it goes to the userspace listener), a packet to a
@@ -24,6 +27,7 @@ import {
  *   masqueraded so a backend on the same bridge as the client replies through the host (hairpin) instead of
  *   straight to the client. A network's VIP DNATs to the endpoints' addresses on that network (vip-rules.ts). A VIP without a
  *   serving endpoint is refused in filter chains on forward and output (TCP RST, ICMP port unreachable).
+ * - Counters: each published port's endpoints are elements of three counter sets (nft-counters.ts).
  * - Network DNS: on each user network's bridge, DNS (tcp/udp 53) to an address outside the network is DNATed to the
  *   bridge's gateway, where the agent's DNS answers by the asker's network.
  * With `snatAddr` (the node's overlay gateway) the source NAT is `snat to` it, so other nodes see an overlay
@@ -100,6 +104,18 @@ export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogS
  * when a value is not what its place in the text allows (last line of defence; planNft already skips such values).
  */
 export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): string {
+  return renderFull(nftTable(plan, o))
+}
+
+const COUNTED = 'type inet_proto . ipv4_addr . inet_service; counter'
+
+/**
+ * The table as data (nft-table.ts): one chain per balanced target, verdict maps from the base chains to them, the
+ * refusing VIPs and the counted endpoints as set elements. Throws UnsafeValueError like nftIngressRuleset.
+ * `prev` (the table in place): a target made of the same endpoints is taken from it as is, so that at 10,000
+ * endpoints a change builds only the strings of what changed, and renderDelta skips the rest by identity.
+ */
+export function nftTable(plan: NftPlan, o: NftRulesOptions = {}, prev: NftTable | null = null): NftTable {
   const bridge = o.bridge ?? ingressDefaults().bridge
   checkNftPlan(plan, bridge, o.snatAddr)
   const nets = o.networkBridges ?? []
@@ -107,55 +123,76 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
   const bridges = [...new Set([bridge, ...nets.map((n) => n.bridge)])]
   const hairpin = bridges.length === 1 ? `"${bridge}"` : `{ ${bridges.map((b) => `"${b}"`).join(', ')} }`
   const both = markHex(MARK_DNAT | MARK_INGRESS)
-  const pre: string[] = []
-  const out: string[] = []
-  const vipRules = [
-    ...plan.vips.map(vipRule),
-    ...plan.vipServices.filter((v) => v.backends.length > 0).map(vipServiceRule),
-  ]
-  pre.push(...vipRules)
-  out.push(...vipRules)
-  pre.push(...nets.map(dnsRedirectRule))
-  const refuse = plan.vipServices.filter((v) => v.backends.length === 0).flatMap((v) => vipRefuseRules(v.vip))
+  const targets = new Map<string, NftTarget>()
+  const vipPorts = new Map<string, string>()
+  const vips = new Map<string, string>()
+  const ports = new Map<string, string>()
+  const refused = new Map<string, string>()
+  const counted = new Map<string, string>()
+  /** The target `name`, from `prev` when made of the same endpoints, else built by `make`. */
+  const target = (name: string, backends: readonly string[], port: number, elements: Map<string, string>, make: () => NftTarget) => {
+    const was = prev?.targets.get(name)
+    const t = was !== undefined && was.port === port && sameList(was.backends, backends) ? was : make()
+    targets.set(name, t)
+    elements.set(t.key, `goto ${name}`)
+    return t
+  }
+  for (const v of plan.vips) {
+    target(`vip-${v.vip}-${v.protocol}-${v.port}`, v.backends, 0, vipPorts,
+      () => ({ rule: vipRule(v), map: 'vip-ports', key: `${v.vip} . ${v.protocol} . ${v.port}`, counted: [], backends: v.backends, port: 0 }))
+  }
+  for (const v of plan.vipServices) {
+    if (v.backends.length === 0) refused.set(v.vip, '')
+    else target(`vip-${v.vip}`, v.backends, 0, vips, () => ({ rule: vipServiceRule(v), map: 'vips', key: v.vip, counted: [], backends: v.backends, port: 0 }))
+  }
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
-    const tail = `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`
-    pre.push(`fib daddr type local ${tail}`)
-    out.push(`ip daddr != 127.0.0.0/8 fib daddr type local ${tail}`)
+    const t = target(`port-${p.protocol}-${p.published}`, p.backends, p.target, ports, () => ({
+      rule: `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`,
+      map: 'ports', key: `${p.protocol} . ${p.published}`, counted: p.backends.map((b) => `${p.protocol} . ${b} . ${p.target}`),
+      backends: p.backends, port: p.target,
+    }))
+    for (const k of t.counted) counted.set(k, '')
   }
+  const sets = new Map<string, NftSetDef>([
+    ['vip-ports', { decl: 'type ipv4_addr . inet_proto . inet_service : verdict', elements: vipPorts, follows: 'targets' }],
+    ['vips', { decl: 'type ipv4_addr : verdict', elements: vips, follows: 'targets' }],
+    ['ports', { decl: 'type inet_proto . inet_service : verdict', elements: ports, follows: 'targets' }],
+    ['vip-refused', { decl: 'type ipv4_addr', elements: refused }],
+    // One map for the three sets (never changed after this).
+    ['ep-conns', { decl: COUNTED, elements: counted, follows: 'counted' }],
+    ['ep-in', { decl: COUNTED, elements: counted, follows: 'counted' }],
+    ['ep-out', { decl: COUNTED, elements: counted, follows: 'counted' }],
+  ])
   const nat = o.snatAddr ? `snat to ${o.snatAddr}` : 'masquerade'
-  const lines = [
-    `table ip ${NFT_INGRESS_TABLE}`,
-    `delete table ip ${NFT_INGRESS_TABLE}`,
-    `table ip ${NFT_INGRESS_TABLE} {`,
-    '  chain prerouting {',
-    '    type nat hook prerouting priority dstnat; policy accept;',
-    ...pre.map((r) => `    ${r}`),
+  const dispatch = ['ip daddr . meta l4proto . th dport vmap @vip-ports', 'meta l4proto { tcp, udp } ip daddr vmap @vips']
+  const ingress = `ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)}`
+  const base = (name: string, hook: string, rules: string[]) => [`  chain ${name} {`, `    ${hook}`, ...rules.map((r) => `    ${r}`), '  }']
+  const frame = [
+    ...base('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', [
+      ...dispatch, ...nets.map(dnsRedirectRule), 'fib daddr type local meta l4proto . th dport vmap @ports',
+    ]),
+    ...base('output', 'type nat hook output priority -100; policy accept;', [
+      ...dispatch, 'ip daddr != 127.0.0.0/8 fib daddr type local meta l4proto . th dport vmap @ports',
+    ]),
+    ...base('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', [
+      `${ingress} ${nat}`, `ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
+    ]),
+    // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
+    ...base('vip-refuse-forward', 'type filter hook forward priority filter - 10; policy accept;', vipRefuseRules('@vip-refused')),
+    ...base('vip-refuse-output', 'type filter hook output priority filter - 10; policy accept;', vipRefuseRules('@vip-refused')),
+    // Published-port traffic per endpoint (after DNAT: the endpoint is the destination one way, the source back).
+    '  chain ep-count {',
+    '    ct state new meta l4proto . ip daddr . th dport @ep-conns',
+    '    ct direction original meta l4proto . ip daddr . th dport @ep-in',
+    '    ct direction reply meta l4proto . ip saddr . th sport @ep-out',
     '  }',
-    '  chain output {',
-    '    type nat hook output priority -100; policy accept;',
-    ...out.map((r) => `    ${r}`),
-    '  }',
-    '  chain postrouting {',
-    '    type nat hook postrouting priority srcnat; policy accept;',
-    `    ct mark and ${markHex(MARK_INGRESS)} == ${markHex(MARK_INGRESS)} ${nat}`,
-    `    ct mark and ${markHex(MARK_DNAT)} == ${markHex(MARK_DNAT)} oifname ${hairpin} masquerade`,
-    '  }',
-    ...(refuse.length > 0 ? [
-      // Before Docker's FORWARD rules (filter priority 0), which would otherwise drop or route the packet away.
-      '  chain vip-refuse-forward {',
-      '    type filter hook forward priority filter - 10; policy accept;',
-      ...refuse.map((r) => `    ${r}`),
-      '  }',
-      '  chain vip-refuse-output {',
-      '    type filter hook output priority filter - 10; policy accept;',
-      ...refuse.map((r) => `    ${r}`),
-      '  }',
-    ] : []),
-    '}',
-    '',
-  ]
-  return lines.join('\n')
+    // Each packet once, before the answer's source is put back (NAT at priority 100): forwarded packets both ways;
+    // the node's own packets on the way out (an answer from a task on the host network, too); answers coming in.
+    ...([['forward', ''], ['output', ''], ['input', 'ct direction reply ']] as const).flatMap(([h, dir]) =>
+      base(`count-${h}`, `type filter hook ${h} priority filter - 5; policy accept;`, [`${ingress} ${dir}jump ep-count`])),
+  ].join('\n')
+  return { sets, targets, frame }
 }
 
 /**
@@ -170,6 +207,12 @@ function dnsRedirectRule(n: NetworkBridge): string {
 function dnatAddrPort(ips: string[], port: number): string {
   if (ips.length === 1) return `dnat to ${ips[0]}:${port}`
   return `dnat ip to numgen inc mod ${ips.length} map { ${ips.map((ip, i) => `${i} : ${ip} . ${port}`).join(', ')} }`
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function cmp(a: string, b: string): number {

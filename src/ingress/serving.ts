@@ -5,7 +5,7 @@ import type { ServingFilter } from './vip-rules.ts'
 /** What the nft rules need of a published port: its service and its balancer's ejection state. */
 export interface EjectionSource {
   service: string
-  balancer: { get(key: string): Pick<Backend, 'ejectedUntil'> | undefined }
+  balancer: { get(key: string): (Pick<Backend, 'ejectedUntil'> & { failures?: number }) | undefined }
 }
 
 const NONE: readonly EjectionSource[] = []
@@ -15,8 +15,10 @@ const NONE: readonly EjectionSource[] = []
  * no balancer of its service's published ports has it ejected at `now`. The ports are indexed by service once per
  * ruleset, so a ruleset costs O(ports + endpoints), not O(ports × endpoints) (at 1,000 services and 10,000
  * endpoints that product was ten million balancer look-ups per catalog change: bench/agent-scale.ts).
+ * `sticky` (active checks on): an endpoint whose last connect or check failed stays out until one passes, rather
+ * than coming back for a while when its ejection ends and leaving again at the next failed check.
  */
-export function ejectionFilter(ports: Iterable<EjectionSource>, now: number): ServingFilter {
+export function ejectionFilter(ports: Iterable<EjectionSource>, now: number, sticky = false): ServingFilter {
   const byService = new Map<string, EjectionSource[]>()
   for (const p of ports) {
     const list = byService.get(p.service)
@@ -28,7 +30,7 @@ export function ejectionFilter(ports: Iterable<EjectionSource>, now: number): Se
     if (port === null) return true // a VIP's other ports: no listener, so no ejection state
     for (const p of byService.get(s.name) ?? NONE) {
       const b = p.balancer.get(`${e.ip}:${port}`)
-      if (b && b.ejectedUntil > now) return false
+      if (b && (b.ejectedUntil > now || (sticky && (b.failures ?? 0) > 0))) return false
     }
     return true
   }

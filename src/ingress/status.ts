@@ -2,6 +2,7 @@ import type { EndpointStatus, PortStatus, VipStatus } from '../api/index.ts'
 import { defaultNetworkIds, servicePlaces, type CatalogSnapshot } from '../catalog/index.ts'
 import { isServing, type Balancer } from './balancer.ts'
 import { planVipServices } from './vip-rules.ts'
+import { trafficKey, type TrafficByEndpoint } from './nft-counters.ts'
 
 export type { EndpointStatus, PortStatus, VipStatus }
 
@@ -37,8 +38,6 @@ export class EndpointStats {
   }
 }
 
-
-
 interface PortLike {
   service: string
   spec: { protocol: 'tcp' | 'udp'; published: number; target: number; proxyProtocol?: 'v1' | 'v2' }
@@ -48,16 +47,23 @@ interface PortLike {
   rejected: number
 }
 
-export function portStatus(p: PortLike, now: number, open: Map<string, number>, live: Map<string, [number, number]>, queuedBytes: number): PortStatus {
+/**
+ * One published port's status: the userspace proxy's counters plus, in nft mode, the kernel's for the same endpoint
+ * (`kernel`, nft-counters.ts: connections the kernel DNATed never reach the proxy; an endpoint shared by two
+ * published ports at the same target port shows the kernel's count under both).
+ */
+export function portStatus(p: PortLike, now: number, open: Map<string, number>, live: Map<string, [number, number]>, queuedBytes: number,
+  kernel: TrafficByEndpoint = new Map()): PortStatus {
   const endpoints: EndpointStatus[] = p.balancer.backends().map((b) => {
     const s = p.stats.get(b.key)
     const l = live.get(b.key) ?? [0, 0]
+    const k = kernel.get(trafficKey(p.spec.protocol, b.ip, b.port))
     return {
       key: b.key, taskName: b.endpoint.taskName, node: b.endpoint.node, ip: b.ip, port: b.port,
       state: b.endpoint.state, health: b.endpoint.health,
       ejected: b.ejectedUntil > now, ejectedForMs: Math.max(0, b.ejectedUntil - now), ejections: b.ejections,
-      open: open.get(b.key) ?? 0, connections: s?.connections ?? 0, errors: s?.errors ?? 0,
-      bytesIn: (s?.bytesIn ?? 0) + l[0], bytesOut: (s?.bytesOut ?? 0) + l[1],
+      open: open.get(b.key) ?? 0, connections: (s?.connections ?? 0) + (k?.connections ?? 0), errors: s?.errors ?? 0,
+      bytesIn: (s?.bytesIn ?? 0) + l[0] + (k?.bytesIn ?? 0), bytesOut: (s?.bytesOut ?? 0) + l[1] + (k?.bytesOut ?? 0),
     }
   })
   let errors = 0

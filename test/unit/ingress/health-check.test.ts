@@ -106,3 +106,35 @@ t.test('UDP ports are not probed', async (t) => {
   await clock.advance(500)
   t.same(checker.probes, [])
 })
+
+t.test('nft mode: a failed check takes the endpoint out of the kernel rules at once, and it stays out until a check passes', async (t) => {
+  const clock = new FakeClock()
+  const checker = new FakeChecker()
+  const tcp = await freePort(['127.0.0.1'])
+  const cat = new FakeCatalog()
+  cat.set([svc([{ published: tcp, target: 80, protocol: 'tcp', mode: 'ingress' }], [ep(1, '10.77.0.2'), ep(2, '10.77.0.9')])])
+  const inputs: Array<{ at: number; input: string }> = []
+  const ing = new Ingress({
+    catalog: cat, mode: 'nft', bindAddr: '127.0.0.1', log: noLog, clock, tcpEngine: 'net', healthChecker: checker,
+    activeCheck: { intervalMs: 300, timeoutMs: 100 },
+    exec: async (_cmd, args, input) => { if (args[0] === '-f' && input) inputs.push({ at: clock.now(), input }); return '' },
+  })
+  await ing.start()
+  t.teardown(() => ing.stop())
+  t.match(inputs[0]?.input, /dnat ip to numgen inc mod 2 map/, 'both endpoints in the first table')
+  checker.answers.set('10.77.0.9', false)
+  await clock.advance(300) // the first round of checks, before any periodic re-check (every 1 s)
+  await new Promise((r) => setImmediate(r))
+  const drop = inputs.at(-1) as { at: number; input: string }
+  t.equal(drop.at, 300, 'applied in the same tick as the failed check')
+  t.match(drop.input, /^flush chain ip mesh-ingress port-tcp-\d+\nadd rule .* dnat to 10\.77\.0\.2:80\n/, 'a delta: the port now DNATs to the live endpoint only')
+  t.match(drop.input, 'delete element ip mesh-ingress ep-conns { tcp . 10.77.0.9 . 80 }')
+  const n = inputs.length
+  await clock.advance(10_000) // its ejection (1 s, then 2 s, …) ends several times; the checks keep failing
+  await new Promise((r) => setImmediate(r))
+  t.equal(inputs.length, n, 'never back in the rules between two failed checks')
+  checker.answers.set('10.77.0.9', true)
+  await clock.advance(300)
+  await new Promise((r) => setImmediate(r))
+  t.match(inputs.at(-1)?.input, /dnat ip to numgen inc mod 2 map \{ 0 : 10\.77\.0\.2 \. 80, 1 : 10\.77\.0\.9 \. 80 \}/, 'a passing check brings it back')
+})

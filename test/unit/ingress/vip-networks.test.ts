@@ -50,7 +50,7 @@ t.test('a network VIP without serving endpoints there refuses; gone with the ser
   const alone = svc([], [ep(1, '10.80.1.2', { addresses: [{ network: 'na', ip: '10.80.1.2' }] })],
     { id: 's3', name: 'db', shortName: 'db', networks: [{ network: 'na', vip: '10.80.0.3', aliases: [] }, { network: 'nf', vip: '10.82.0.41', aliases: [] }] })
   t.same(planVipServices(snap(alone)), [{ vip: '10.80.0.3', backends: ['10.80.1.2'] }, { vip: '10.82.0.41', backends: [] }])
-  t.match(nftIngressRuleset(planNft(snap(alone))), /chain vip-refuse-forward \{[^}]*ip daddr 10\.82\.0\.41 meta l4proto tcp reject with tcp reset/)
+  t.match(nftIngressRuleset(planNft(snap(alone))), /set vip-refused \{[^}]*elements = \{ 10\.82\.0\.41 \}/)
   const left = { ...alone, networks: [{ network: 'na', vip: '10.80.0.3', aliases: [] }] }
   t.notMatch(nftIngressRuleset(planNft(snap(left))), /10\.82\.0\.41/, 'the attachment removed: no rule for its VIP')
   t.notMatch(nftIngressRuleset(planNft(snap(legacy))), /10\.80\.|10\.82\./, 'the service removed: none of its VIPs')

@@ -96,16 +96,20 @@ t.test('ruleset: per-port VIP rules come before the catch-all; a VIP with no ser
   )
   const text = nftIngressRuleset(planNft(snap))
   const pre = text.slice(text.indexOf('chain prerouting'), text.indexOf('chain output'))
-  const perPort = pre.indexOf('ip daddr 10.78.0.2 tcp dport 80 ')
-  const any = pre.indexOf('ip daddr 10.78.0.2 meta l4proto { tcp, udp } ')
-  t.ok(perPort > 0 && any > perPort, 'per-port rule first, then the catch-all')
-  t.notMatch(pre, /10\.78\.0\.3/, 'no DNAT for a VIP without serving endpoints')
+  const perPort = pre.indexOf('ip daddr . meta l4proto . th dport vmap @vip-ports')
+  const any = pre.indexOf('meta l4proto { tcp, udp } ip daddr vmap @vips')
+  t.ok(perPort > 0 && any > perPort, 'per-port map first, then the catch-all map')
+  t.match(text, /map vip-ports \{[^}]*elements = \{ 10\.78\.0\.2 \. tcp \. 80 : goto vip-10\.78\.0\.2-tcp-80 \}/, 'the VIP port goes to its chain')
+  t.match(text, 'chain vip-10.78.0.2-tcp-80 {\n    ip daddr 10.78.0.2 tcp dport 80 ct mark set ct mark or 0x00100000 dnat to 10.77.1.2\n')
+  t.match(text, /map vips \{[^}]*elements = \{ 10\.78\.0\.2 : goto vip-10\.78\.0\.2 \}/, 'and the other ports to the catch-all chain')
+  t.notMatch(text, /chain vip-10\.78\.0\.3|: goto vip-10\.78\.0\.3/, 'no DNAT for a VIP without serving endpoints')
+  t.match(text, /set vip-refused \{[^}]*elements = \{ 10\.78\.0\.3 \}/, 'it refuses instead')
   for (const chain of ['vip-refuse-forward', 'vip-refuse-output']) {
     const body = text.slice(text.indexOf(`chain ${chain}`))
     t.match(body, new RegExp(`type filter hook ${chain === 'vip-refuse-forward' ? 'forward' : 'output'} priority filter - 10`), chain)
-    t.match(body, /ip daddr 10\.78\.0\.3 meta l4proto tcp reject with tcp reset\n\s+ip daddr 10\.78\.0\.3 meta l4proto udp reject\n/, `${chain}: RST and ICMP port unreachable`)
+    t.match(body, /ip daddr @vip-refused meta l4proto tcp reject with tcp reset\n\s+ip daddr @vip-refused meta l4proto udp reject\n/, `${chain}: RST and ICMP port unreachable`)
   }
-  t.notMatch(nftIngressRuleset(planNft(snapOf(svc([tcp80], [ep(1, '10.77.1.2')], { vip: '10.78.0.2' })))), /reject/, 'nothing to refuse: no filter chains')
+  t.notMatch(nftIngressRuleset(planNft(snapOf(svc([tcp80], [ep(1, '10.77.1.2')], { vip: '10.78.0.2' })))), /set vip-refused \{[^}]*elements/, 'nothing to refuse: an empty set')
 })
 
 t.test('vipStatus: per service its VIP, what every port gets, serving out of listed endpoints', async (t) => {
