@@ -49,13 +49,14 @@ export function deepFreeze<T>(o: T): T {
 export function share(next: CatalogSnapshot, prev: CatalogSnapshot): CatalogSnapshot {
   const byId = new Map<string, CatalogService>()
   for (const s of prev.services) byId.set(s.id, s)
-  let changed = next.services.length !== prev.services.length
+  let listChanged = next.services.length !== prev.services.length
   const services = next.services.map((s, i) => {
     const old = byId.get(s.id)
     const kept = old !== undefined && sameData(s, old) ? old : frozenCopy(s)
-    if (kept !== prev.services[i]) changed = true
+    if (kept !== prev.services[i]) listChanged = true
     return kept
   })
+  let changed = listChanged
   const out: Record<string, unknown> = {}
   let fields = 0
   for (const k in next) {
@@ -64,7 +65,7 @@ export function share(next: CatalogSnapshot, prev: CatalogSnapshot): CatalogSnap
     if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue
     fields++
     const old = Object.hasOwn(prev, k) ? (prev as unknown as Record<string, unknown>)[k] : undefined
-    if (k === 'services') { out[k] = changed ? Object.freeze(services) : old; continue }
+    if (k === 'services') { out[k] = listChanged ? Object.freeze(services) : old; continue }
     if (old !== undefined && sameData(v, old)) { out[k] = old; continue }
     out[k] = frozenCopy(v)
     changed = true
