@@ -29,7 +29,8 @@ export function sameData(a: unknown, b: unknown): boolean {
     if (!sameData(v, (b as Record<string, unknown>)[k])) return false
     n++
   }
-  return n === Object.keys(b).length
+  for (const _ in b) n-- // (no Object.keys: this runs for every endpoint of every snapshot)
+  return n === 0
 }
 
 /** A frozen plain-data copy (JSON semantics: undefined fields dropped). */

@@ -116,23 +116,31 @@ export class ZoneState {
 
   /** Follow `input`: services not seen before (by object) are added, those gone removed. Returns the zone. */
   update(input: ZoneInput): Zone {
-    const old = new Map<CatalogService, Svc[]>()
-    for (const [s, ws] of this.#byObj) old.set(s, ws.slice())
-    this.#byObj.clear()
+    // Match occurrences by object (a service listed twice is two occurrences); what is left over is gone.
+    const old = this.#byObj
+    const taken = new Map<CatalogService, number>()
     const next: Svc[] = []
     const added: Svc[] = []
     for (const s of input.services) {
-      let w = old.get(s)?.shift()
+      const n = taken.get(s) ?? 0
+      let w = old.get(s)?.[n]
       if (w === undefined) {
         w = { s, rank: 0, ...claims(s, this.#opts), ips: s.stack ? s.endpoints.map((e) => e.ip) : [] }
         added.push(w)
+        const list = old.get(s)
+        if (list) list.push(w)
+        else old.set(s, [w])
       }
+      taken.set(s, n + 1)
       next.push(w)
-      const list = this.#byObj.get(s)
-      if (list) list.push(w)
-      else this.#byObj.set(s, [w])
     }
-    for (const ws of old.values()) for (const w of ws) this.#remove(w)
+    for (const [s, ws] of old) {
+      const n = taken.get(s) ?? 0
+      if (n === ws.length) continue
+      for (const w of ws.slice(n)) this.#remove(w)
+      if (n === 0) old.delete(s)
+      else ws.length = n
+    }
     const oldRank = new Map<Svc, number>(next.map((w) => [w, w.rank]))
     for (const w of added) oldRank.delete(w)
     const sorted = next.slice().sort((x, y) => (x.s.name < y.s.name ? -1 : x.s.name > y.s.name ? 1 : 0))
