@@ -97,6 +97,8 @@ export class ZoneState {
   readonly zone: Zone
   readonly #opts: ZoneOptions
   readonly #byObj = new Map<CatalogService, Svc[]>()
+  /** The occurrences in catalog order, as of the last update. */
+  #order: Svc[] = []
   readonly #names = new Map<string, Contribution[]>()
   readonly #stacks = new Map<string, Map<string, Contribution[]>>()
   readonly #ips = new Map<string, IpStack[]>()
@@ -141,11 +143,25 @@ export class ZoneState {
       if (n === 0) old.delete(s)
       else ws.length = n
     }
-    const oldRank = new Map<Svc, number>(next.map((w) => [w, w.rank]))
-    for (const w of added) oldRank.delete(w)
-    const sorted = next.slice().sort((x, y) => (x.s.name < y.s.name ? -1 : x.s.name > y.s.name ? 1 : 0))
-    sorted.forEach((w, i) => { w.rank = i })
-    this.#reordered(sorted, oldRank)
+    // Ranks (place in the name-sorted catalog) depend on the sequence of names only: when it is the same, a
+    // replaced service takes the rank of the one it replaced.
+    const prev = this.#order
+    if (prev.length === next.length && next.every((w, i) => w.s.name === (prev[i] as Svc).s.name)) {
+      const fresh = new Set(added)
+      const ranks = prev.map((w) => w.rank) // read before any is set: occurrences may have moved
+      next.forEach((w, i) => {
+        const r = ranks[i] as number
+        if (w.rank !== r && !fresh.has(w)) this.#touch(w) // two of the same name swapped places
+        w.rank = r
+      })
+    } else {
+      const oldRank = new Map<Svc, number>(next.map((w) => [w, w.rank]))
+      for (const w of added) oldRank.delete(w)
+      const sorted = next.slice().sort((x, y) => (x.s.name < y.s.name ? -1 : x.s.name > y.s.name ? 1 : 0))
+      sorted.forEach((w, i) => { w.rank = i })
+      this.#reordered(sorted, oldRank)
+    }
+    this.#order = next
     for (const w of added) this.#add(w)
     this.#resolve(input.revision)
     return this.zone
