@@ -62,6 +62,9 @@ export interface DataPlaneOptions {
   networkBridge?: (n: CatalogNetwork) => string
 }
 
+/** The catalog cache is written at most this often, off the path from a manager push to the ingress and DNS. */
+const CATALOG_CACHE_COALESCE_MS = 1000
+
 /** How often the DNS retries binding a network gateway whose bridge was not up yet. */
 const NETWORK_DNS_RETRY_MS = 2000
 
@@ -78,13 +81,18 @@ export class DataPlane {
   #netTimer: ReturnType<Clock['setTimeout']> | null = null
   readonly #o: DataPlaneOptions
   readonly #clock: Clock
+  /** The default cache (deferred writes), flushed on stop and release. */
+  readonly #fileStore: FileCatalogStore | null
 
   constructor(o: DataPlaneOptions) {
     this.#o = o
     this.#clock = o.clock ?? realClock()
     const clog = o.log.child({ sub: 'catalog' })
+    this.#fileStore = o.catalogStore ? null : new FileCatalogStore(o.dataDir, {
+      coalesceMs: CATALOG_CACHE_COALESCE_MS, onError: (err) => clog.warn({ err: err.message }, 'could not cache the catalog'),
+    })
     this.catalog = new Catalog({
-      store: o.catalogStore ?? new FileCatalogStore(o.dataDir), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
+      store: o.catalogStore ?? (this.#fileStore as FileCatalogStore), log: (level, msg, fields) => clog[level](fields ?? {}, msg),
       ...(o.clock ? { clock: o.clock } : {}),
       // Endpoints must be overlay addresses. Not the VIP range: a worker's --vip-range need not match the manager's.
       overlayRange: o.overlayRange,
@@ -206,6 +214,7 @@ export class DataPlane {
     this.#stopNetworks()
     await this.#ingress?.stop(o).catch(() => undefined)
     await this.#dns?.stop().catch(() => undefined)
+    await this.#fileStore?.flush()
   }
 
   /**
@@ -216,6 +225,7 @@ export class DataPlane {
   async release(drainMs: number): Promise<number> {
     this.#unsubscribe?.()
     this.#stopNetworks()
+    await this.#fileStore?.flush() // the new process starts from this cache
     // Connections still in this listener's accept queue move to the new process's listener instead of being reset
     // (Linux ≥ 5.14, per network namespace; best effort: an older kernel resets the few that race the close).
     try {

@@ -6,6 +6,7 @@
 export * from './cidr.ts'
 export * from './errors.ts'
 export * from './clock.ts'
+export * from './latest-wins.ts'
 export * from './ndjson.ts'
 export * from './metrics.ts'
 export * from './secret.ts'

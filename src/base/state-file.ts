@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { open, rename, rm } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { MeshError } from './errors.ts'
 
@@ -58,5 +59,29 @@ export function readJsonState(path: string): unknown {
     return JSON.parse(text) as unknown
   } catch (err) {
     throw new StateFileError(path, 'is not valid JSON', { cause: err })
+  }
+}
+
+/**
+ * `writeFileAtomic` without blocking the event loop: the same steps (temporary file created with `mode`, written,
+ * fsynced, renamed over `path`, directory fsynced) through fs/promises. Callers run one at a time per path (they
+ * share the temporary file).
+ */
+export async function writeFileAtomicAsync(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = `${path}.tmp`
+  await rm(tmp, { force: true })
+  const fh = await open(tmp, 'wx', mode)
+  try {
+    await fh.writeFile(data)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+  const dir = await open(dirname(path), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
   }
 }

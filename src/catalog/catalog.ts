@@ -1,6 +1,7 @@
 import type { CatalogService, CatalogSnapshot, CatalogView } from '../api/catalog.ts'
 import { checkSnapshot, type CheckRanges } from './check.ts'
 import { succession } from './order.ts'
+import { deepFreeze, share } from './share.ts'
 
 /** Where a catalog keeps its last snapshot across restarts (file-store.ts writes `<dataDir>/catalog.json`). */
 export interface CatalogStore {
@@ -34,13 +35,17 @@ const EMPTY: CatalogSnapshot = Object.freeze({ revision: 0, services: [], nodes:
  *   manager's node state rules, so a later snapshot with the node `ready` brings its endpoints back).
  * - Endpoints on a node the snapshot itself lists as `down` are never served.
  * - `current()` returns the same frozen object until something changes; `onChange` listeners get each new one.
+ *   A new snapshot shares every unchanged service (and the nodes and networks when unchanged) with the one before
+ *   it, as the same frozen object (share.ts): readers find what changed by identity, nothing is copied twice.
  * - Every snapshot (from the manager or the cache) is checked first (check.ts): a bad endpoint, port, service or
  *   node is dropped, logged and counted (`rejectedValues`); one that is not a snapshot at all is refused whole.
  */
 export class Catalog implements CatalogView {
   #raw: CatalogSnapshot = EMPTY
   #view: CatalogSnapshot = EMPTY
-  #rawJson = ''
+  /** The view's copy of each raw service with dead nodes' endpoints removed, while the dead set is `#deadKey`. */
+  #filtered = new WeakMap<CatalogService, CatalogService>()
+  #deadKey = ''
   /** Node ids or hostnames gossip has declared dead. */
   readonly #down = new Set<string>()
   readonly #listeners = new Set<(snap: CatalogSnapshot) => void>()
@@ -164,10 +169,9 @@ export class Catalog implements CatalogView {
   }
 
   #set(snap: CatalogSnapshot, save: boolean): boolean {
-    const json = JSON.stringify(snap)
-    if (json === this.#rawJson) return false
-    this.#raw = deepFreeze(JSON.parse(json) as CatalogSnapshot)
-    this.#rawJson = json
+    const next = share(snap, this.#raw)
+    if (next === this.#raw) return false
+    this.#raw = next
     // The manager has caught up with a death gossip reported: its node state rules from now on.
     for (const n of snap.nodes) {
       if (n.state === 'down') {
@@ -193,12 +197,23 @@ export class Catalog implements CatalogView {
       if (n.state === 'down' || this.#down.has(n.id) || this.#down.has(n.hostname)) dead.add(n.id)
     }
     for (const d of this.#down) dead.add(d)
-    const view = dead.size === 0 ? raw : deepFreeze({
+    const deadKey = [...dead].sort().join('\n')
+    if (deadKey !== this.#deadKey) {
+      this.#deadKey = deadKey
+      this.#filtered = new WeakMap()
+    }
+    const filtered = this.#filtered
+    const view = dead.size === 0 ? raw : Object.freeze({
       ...raw, // networks (and anything else a newer manager sends) stay when a node is down
-      services: raw.services.map((s): CatalogService => {
-        const endpoints = s.endpoints.filter((e) => !dead.has(e.nodeId) && !dead.has(e.node))
-        return endpoints.length === s.endpoints.length ? s : { ...s, endpoints }
-      }),
+      services: Object.freeze(raw.services.map((s): CatalogService => {
+        let out = filtered.get(s)
+        if (out === undefined) {
+          const endpoints = s.endpoints.filter((e) => !dead.has(e.nodeId) && !dead.has(e.node))
+          out = endpoints.length === s.endpoints.length ? s : deepFreeze({ ...s, endpoints })
+          filtered.set(s, out)
+        }
+        return out
+      })) as CatalogService[],
     })
     this.#view = view
     for (const fn of [...this.#listeners]) {
@@ -214,12 +229,4 @@ export class Catalog implements CatalogView {
 /** `{ [name]: epoch }` when the snapshot has one, else nothing (log fields). */
 function epochField(snap: CatalogSnapshot, name = 'epoch'): Record<string, string> {
   return snap.epoch === undefined ? {} : { [name]: snap.epoch }
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o)
-    for (const v of Object.values(o as object)) deepFreeze(v)
-  }
-  return o
 }

@@ -75,18 +75,29 @@ export function checkSnapshot(snap: CatalogSnapshot, ranges: CheckRanges = {}): 
       problems.push({ what: why, service: show(s?.name) })
       continue
     }
-    const ports = s.ports.filter((p) => {
-      const bad = portProblem(p)
-      if (bad) problems.push({ what: bad, service: s.name })
-      return !bad
-    })
+    // Arrays are copied only when a value is dropped: this runs on every endpoint of every snapshot.
+    let ports: PortSpec[] = s.ports
+    for (let i = 0; i < s.ports.length; i++) {
+      const bad = portProblem(s.ports[i] as PortSpec)
+      if (!bad) { if (ports !== s.ports) ports.push(s.ports[i] as PortSpec); continue }
+      problems.push({ what: bad, service: s.name })
+      if (ports === s.ports) ports = s.ports.slice(0, i)
+    }
     const nets = checkServiceNetworks(s, netRanges, problems)
-    const endpoints = s.endpoints.filter((e) => {
-      const bad = endpointProblem(e, inServiceNetwork(e?.ip, nets, netRanges) ? null : overlay)
+    let endpoints: Endpoint[] = s.endpoints
+    const addressProblems: Problem[] = [] // reported after the endpoints', as they always were
+    for (let i = 0; i < s.endpoints.length; i++) {
+      const e = s.endpoints[i] as Endpoint
+      const onNetwork = nets !== undefined && inServiceNetwork(e?.ip, nets, netRanges)
+      const bad = endpointProblem(e, onNetwork ? null : overlay)
       if (bad) problems.push({ what: bad, service: s.name, task: plain(e?.taskId) ? e.taskId : show(e?.taskId) })
-      return !bad
-    }).map((e) => checkAddresses(e, s, nets, netRanges, problems))
-    const same = ports.length === s.ports.length && nets === s.networks && endpoints.every((e, i) => e === s.endpoints[i]) && endpoints.length === s.endpoints.length
+      const kept = bad ? null : checkAddresses(e, s, nets, netRanges, addressProblems)
+      if (kept === e && endpoints === s.endpoints) continue
+      if (endpoints === s.endpoints) endpoints = s.endpoints.slice(0, i)
+      if (kept) endpoints.push(kept)
+    }
+    problems.push(...addressProblems)
+    const same = ports === s.ports && nets === s.networks && endpoints === s.endpoints
     services.push(same ? s : { ...s, ports, endpoints, ...(nets !== undefined ? { networks: nets } : {}) })
   }
   if (problems.length === 0) return { snap, problems }

@@ -1,7 +1,7 @@
 /**
  * The answer builder: one query packet in, one response packet (or "drop", or "forward this") out. Pure apart from
- * the rotation counters in the zone: the zone is rebuilt when the catalog's snapshot object changes, so a change is
- * visible in the very next answer. The hot path parses the header and question by hand, looks the name up in a Map
+ * the rotation counters in the zone: the zone follows the catalog's snapshot object (updated for the services that
+ * changed), so a change is visible in the very next answer. The hot path parses the header and question by hand, looks the name up in a Map
  * and copies pre-encoded records; dns-packet decodes only unusual queries (records besides one OPT).
  */
 import dnsPacket from 'dns-packet'
@@ -60,11 +60,11 @@ export class Responder {
     this.#cfg = cfg
   }
 
-  /** The zones for the catalog's current snapshot, rebuilt when the snapshot object changed. */
+  /** The zones for the catalog's current snapshot, brought up to date when the snapshot object changed. */
   scopes(): Scopes {
     const snap = this.#catalog.current()
     if (snap !== this.#snap || this.#scopes === null) {
-      this.#scopes = buildScopes(snap, this.#cfg)
+      this.#scopes = buildScopes(snap, this.#cfg, this.#scopes ?? undefined)
       this.#snap = snap
       this.stats.zoneBuilds++
     }

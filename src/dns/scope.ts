@@ -17,7 +17,7 @@ import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DEFAULT_NETWORK } from '../api/network.ts'
 import { cidrContains, ipv4ToInt, parseCidr, prefixMask, unmapIpv4, type Cidr } from '../base/cidr.ts'
 import { addressOn, defaultNetworkIds, endpointAddresses, hasNetworks, servicePlaces, type ServicePlace } from '../catalog/index.ts'
-import { buildZone, type Entry, type Zone, type ZoneOptions, type ZoneService } from './zone.ts'
+import { ZoneState, buildZone, type Entry, type Zone, type ZoneOptions, type ZoneService } from './zone.ts'
 
 export interface ScopeOptions extends ZoneOptions {
   /** The default network's range: a source there that is no task sees the default network's services. */
@@ -50,6 +50,8 @@ export interface Scopes {
   /** Every name any zone answers (a name hidden from an asker is NXDOMAIN, not forwarded). */
   known: ReadonlySet<string>
   defaultCidrs: readonly Cidr[]
+  /** Flat scopes: the zone kept up to date per changed service, handed on to the next snapshot's scopes. */
+  state?: ZoneState
 }
 
 function subnetOf(text: string): Cidr | null {
@@ -81,8 +83,13 @@ function project(snap: CatalogSnapshot, network: string, places: Map<string, Ser
   return out
 }
 
-/** Build every zone of a snapshot. Cost: linear in (service, network) pairs plus endpoints. */
-export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions): Scopes {
+/**
+ * Build every zone of a snapshot. Cost: linear in (service, network) pairs plus endpoints. With no network but the
+ * default one, `prev` (the scopes of the snapshot before) hands on its zone, updated in place for the services that
+ * changed (zone-state.ts: the same records a rebuild gives, in time linear in what changed); with networks every
+ * zone is built again.
+ */
+export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions, prev?: Scopes): Scopes {
   const networkCidrs: Cidr[] = []
   const ranges = new Map<number, Map<number, string>>()
   const gateways = new Set<number>()
@@ -103,8 +110,10 @@ export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions): Scopes {
   const zoneOpts: ZoneOptions = { domain: opts.domain, ttlSec: opts.ttlSec, reverseCidrs: [...opts.reverseCidrs, ...networkCidrs] }
   const base = { revision: snap.revision, ranges, gateways, networkCidrs, defaultCidrs: opts.defaultCidrs }
   if (!hasNetworks(snap)) {
-    const all = buildZone(snap, zoneOpts)
-    return { ...base, all, flat: true, byNetwork: new Map([[DEFAULT_NETWORK, all]]), askers: new Map(), known: new Set() }
+    // Flat: no catalog network, so zoneOpts is the same for every snapshot of this responder.
+    const state = prev?.flat && prev.state ? prev.state : new ZoneState(zoneOpts)
+    const all = state.update(snap)
+    return { ...base, all, flat: true, byNetwork: new Map([[DEFAULT_NETWORK, all]]), askers: new Map(), known: new Set(), state }
   }
   let all: Zone | null = null
   const places = new Map<string, ServicePlace[]>()

@@ -1,5 +1,5 @@
-import type { CatalogService, CatalogSnapshot, CatalogView } from '../catalog/index.ts'
-import { ConfigError, realClock, type Clock, type TimerHandle } from '../base/index.ts'
+import type { CatalogService, CatalogSnapshot, CatalogView, Endpoint } from '../catalog/index.ts'
+import { ConfigError, LatestWins, realClock, type Clock, type TimerHandle } from '../base/index.ts'
 import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 import { defaultFdBudget, ingressDefaults } from '../config/index.ts'
@@ -31,6 +31,8 @@ interface PortEntry {
   service: string
   spec: PortSpec
   balancer: Balancer
+  /** What the balancer was last set from (the catalog shares an unchanged service's list between snapshots). */
+  endpoints: readonly Endpoint[] | null
   proxy: PortProxy
   stats: Map<string, EndpointStats>
   retries: number
@@ -55,11 +57,10 @@ export class Ingress {
   readonly #checker: HealthChecker
   #metrics: IngressMetrics | null = null
   #unsubscribe: (() => void) | null = null
-  #chain: Promise<void> = Promise.resolve()
-  #pending: CatalogSnapshot | null = null
-  /** nft applies run in their own chain: a slow `nft -f` never holds back the listeners and balancers. */
-  #nftChain: Promise<void> = Promise.resolve()
-  #nftPending: CatalogSnapshot | null = null
+  /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
+  readonly #reconciles = new LatestWins<CatalogSnapshot>(async (s) => { if (this.#running) await this.#reconcile(s) })
+  /** nft applies likewise, in a queue of their own: a slow `nft -f` never holds back the listeners and balancers. */
+  readonly #nftApplies = new LatestWins<CatalogSnapshot>(async (s) => { if (this.#running) await this.#applyNft(s) })
   #timers: TimerHandle[] = []
   #running = false
   #nftError: string | null = null
@@ -189,34 +190,14 @@ export class Ingress {
     this.#timers.push(this.#clock.setTimeout(tick, ms))
   }
 
-  /** Both chains done: the listeners and balancers, then the nft ruleset they led to. */
+  /** Both queues done: the listeners and balancers, then the nft ruleset they led to. */
   async #settled(): Promise<void> {
-    await this.#chain
-    await this.#nftChain
+    await this.#reconciles.settled()
+    await this.#nftApplies.settled()
   }
 
-  /** nft applies run one at a time, like reconciles; while one runs only the newest snapshot waits. */
-  #enqueueNft(snap: CatalogSnapshot): void {
-    const idle = this.#nftPending === null
-    this.#nftPending = snap
-    if (!idle) return
-    this.#nftChain = this.#nftChain.then(async () => {
-      const s = this.#nftPending
-      this.#nftPending = null
-      if (s && this.#running) await this.#applyNft(s)
-    })
-  }
-
-  /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
   #enqueue(snap: CatalogSnapshot): void {
-    const idle = this.#pending === null
-    this.#pending = snap
-    if (!idle) return
-    this.#chain = this.#chain.then(async () => {
-      const s = this.#pending
-      this.#pending = null
-      if (s && this.#running) await this.#reconcile(s)
-    })
+    this.#reconciles.offer(snap)
   }
 
   async #reconcile(snap: CatalogSnapshot): Promise<void> {
@@ -255,13 +236,16 @@ export class Ingress {
         this.#o.log('info', 'listening', { port: key, service: svc.name, target: spec.target })
         p = created
       }
+      // Only the ports whose endpoints changed (or target port) are set again.
+      if (p.endpoints === svc.endpoints && p.spec.target === spec.target) { p.spec = spec; continue }
       p.spec = spec
+      p.endpoints = svc.endpoints
       const retired = p.balancer.setEndpoints(svc.endpoints, spec.target)
       p.proxy.retire(retired, svc.stopGracePeriodMs)
       for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
     }
     this.#o.reconciled?.(snap)
-    if (this.#nft) this.#enqueueNft(snap)
+    if (this.#nft) this.#nftApplies.offer(snap)
   }
 
   #createPort(key: string, svc: CatalogService, spec: PortSpec): PortEntry {
@@ -269,7 +253,7 @@ export class Ingress {
     const bo: BalancerOptions = typeof o.balancer === 'string' ? { policy: o.balancer } : (o.balancer ?? {})
     const balancer = new Balancer(() => this.#clock.now(), bo)
     const perSource = new SourceCaps(o.maxConnectionsPerSource)
-    const entry = { key, service: svc.name, spec, balancer, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0, perSource }
+    const entry = { key, service: svc.name, spec, balancer, endpoints: null, stats: new Map<string, EndpointStats>(), retries: 0, rejected: 0, perSource }
     // The hooks count into `entry` itself: keep its identity (assign, do not copy).
     return Object.assign(entry, { proxy: spec.protocol === 'tcp' ? this.#tcpProxy(entry) : this.#udpProxy(entry) })
   }
