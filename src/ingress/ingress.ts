@@ -361,7 +361,7 @@ export class Ingress {
           const outcome = applyProbe(p.balancer, b, ok, this.#clock.now())
           if (outcome === 'ejected') this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
           // nft mode: the kernel rules follow a check at once (an element delta), not at the next periodic re-check.
-          if (this.#o.mode === 'nft' && (outcome === 'ejected' || (outcome === 'passed' && was > 0))) this.#enqueueNft(this.#o.catalog.current())
+          if (this.#o.mode === 'nft' && (outcome === 'ejected' || (outcome === 'passed' && was > 0))) this.#nftApplies.offer(this.#o.catalog.current())
         })
       }
     }
