@@ -150,11 +150,17 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
   const managers = seedManagers({ manager: c.manager, join: config.gossip.join, apiPort: c.apiPort, saved: savedManagers(config, log), registered: savedManager(config.dataDir) })
   if (managers.length === 0) throw new ConfigError('no manager to register with: pass --join MANAGER or --manager HOST[:PORT]')
   parts.link = newLink(config, log, managers, parts, overlay, onGossipKeys, false)
+  const member = hasIdentity(config.dataDir)
   const id = await parts.link.register() // joining: before gossip, for the cluster's keyring; a member: reads node.json
   if (id.role !== 'manager') return null
-  // Joined with the manager token (or a manager whose member never started): ask for an etcd member, start it in
-  // join mode, and run the manager on it like the first one (manager-half.ts, as a promote at runtime does). The
-  // worker link gives way to the manager's own.
+  if (member) {
+    // A manager node without an etcd member restarting (promoted while stopped, or stopped before its member
+    // started): the worker side first; startCluster then asks for the member in the background (manager-role.ts).
+    parts.reopenManager = true
+    return null
+  }
+  // Joined with the manager token: ask for an etcd member, start it in join mode, and run the manager on it like the
+  // first one (manager-half.ts, as a promote at runtime does). The worker link gives way to the manager's own.
   const link = parts.link
   parts.link = null
   const joined = await joinManagers(config, log, parts)

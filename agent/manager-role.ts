@@ -32,7 +32,8 @@ export interface ManagerRoleOptions {
  * - `reopen()`: a manager restarted from its data dir. Its data plane already serves (from the saved catalog and the
  *   worker link to another manager); its member restarts and waits for a quorum with no deadline, saying
  *   `manager waiting for quorum: …` every 30 s, then the manager opens and serves. Only a configuration error
- *   (ConfigError) ends the retrying, in one logged line: the worker side keeps serving.
+ *   (ConfigError) of the member ends the retrying, in one logged line: the worker side keeps serving. A manager
+ *   node with no member yet (promoted while its agent was stopped) asks for one as a promote does.
  * `stop()` ends any attempt (the agent stops); the half itself is stopped by stopControlPlane.
  */
 export class ManagerRole {
@@ -83,8 +84,9 @@ export class ManagerRole {
     const signal = this.#abort.signal
     if (kind === 'promote') mlog.info('promoted to a manager: asking for an etcd member and starting the manager beside the worker side')
     for (let attempt = 1; this.#going(); attempt++) {
+      const restart = kind === 'reopen' && hasManagedMember(config.dataDir)
       try {
-        if (kind === 'reopen' && hasManagedMember(config.dataDir)) {
+        if (restart) {
           parts.etcd = await startManagedEtcd(config, log, {
             mode: { kind: 'restart' },
             quorum: { everyMs: this.#o.quorumLogMs ?? QUORUM_LOG_MS, signal, waiting: (why) => mlog.warn({ why }, `manager waiting for quorum: ${why}`) },
@@ -93,7 +95,7 @@ export class ManagerRole {
         } else {
           const joined = await joinManagers(config, log, parts, parts.transport?.address)
           if ('refused' in joined) {
-            mlog.warn({ why: joined.refused }, 'promoted, but the cluster grants no etcd member: this node runs as a worker')
+            mlog.warn({ why: joined.refused }, 'this node is a manager but the cluster grants it no etcd member (SQLite or an external etcd): it runs as a worker')
             return
           }
         }
@@ -113,14 +115,14 @@ export class ManagerRole {
           }
           return
         }
-        if (err instanceof ConfigError && kind === 'reopen') {
+        if (err instanceof ConfigError && restart) {
           mlog.error({ err: err.message }, 'the manager cannot open (configuration): this node serves as a worker only until the agent restarts')
           return
         }
         if (this.#stopped) return
         mlog.warn({ err: (err as Error).message, attempt }, 'the manager half did not open; trying again')
         // A grant refused for want of a manager's certificate: the renewal that came with the promotion may have failed.
-        if (kind === 'promote') await parts.link?.renewCertificate('promoted to a manager').catch(() => undefined)
+        if (!restart) await parts.link?.renewCertificate('promoted to a manager').catch(() => undefined)
         await pause(REOPEN_RETRY_MS, signal)
       }
     }

@@ -3,8 +3,8 @@
  * wiring on 127.0.0.6-8 (agents.ts): a cluster of two managers and a worker; the worker is promoted while its link
  * runs — it hears it on the link's managers list, gets a manager's certificate, its etcd member and a manager on
  * it, and serves the manager API and manager.sock: three members, all Reachable. Demoted, its member is removed,
- * its manager API goes, and the same worker link keeps delivering assignments. Every wait is bounded; nothing
- * asserts a duration.
+ * its manager API goes, and the same worker link keeps delivering assignments; promoted while its agent is stopped,
+ * it becomes a manager when it starts. Every wait is bounded; nothing asserts a duration.
  */
 import t from 'tap'
 import { existsSync, readFileSync } from 'node:fs'
@@ -14,6 +14,7 @@ import { listMembers, type Manager } from '../../../src/manager/index.ts'
 import { defaultServiceSpec, jsonRequest, managerCertificateCheck, type NodeView } from '../../../src/api/index.ts'
 import { freePort } from '../../support/etcd.ts'
 import { waitFor } from '../../support/procs.ts'
+import { stopControlPlane } from '../../../agent/cluster.ts'
 import { local, logged, startAgent, testAgent } from './agents.ts'
 
 const WAIT_MS = 90_000
@@ -79,5 +80,15 @@ t.test('promote a running worker to a manager, then demote it', async (t) => {
     await waitFor(() => w3.assignments.some((tasks) => tasks.some((task) => task.serviceName === 'pinned')), WAIT_MS,
       { what: 'w3 is assigned the pinned task' })
     t.pass('the worker link delivers assignments after the demote')
+  })
+
+  t.test('promoted while its agent is stopped: it becomes a manager when it starts', async (t) => {
+    await stopControlPlane(w3.parts)
+    await ma.updateNode('w3', { role: 'manager' })
+    w3.lines.length = 0
+    await startAgent(w3)
+    t.equal(w3.parts.manager, null, 'it starts as the worker it was')
+    await waitFor(() => logged(w3, 'this node now runs a manager'), WAIT_MS, { what: 'w3 serves as a manager' })
+    t.same(await members(), [ma.getNode('m1')?.id, ma.getNode('m2')?.id, id3].sort(), 'three members again')
   })
 })
