@@ -65,6 +65,10 @@ export function memberArgs(c: MemberConfig, mode: StartMode): string[] {
     `--auto-compaction-retention=${c.autoCompactionHours}h`,
     '--snapshot-count=10000',
     '--strict-reconfig-check=true',
+    // A member back from a crash or a partition asks before it campaigns (raft's pre-vote, etcd 3.5's default): without
+    // it, its higher term deposes a healthy raft leader, and every new raft leader renews every lease by the election
+    // timeout, so a dead manager's leader lease outlives it by that much again (bench/ha-failover.ts).
+    '--pre-vote=true',
     '--enable-v2=false',
     '--logger=zap',
     '--log-outputs=stderr',
