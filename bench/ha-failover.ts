@@ -90,11 +90,15 @@ async function firstTime(t0: number, everyMs: number, check: () => Promise<boole
   return Number.NaN
 }
 
+let probeWrites = 0
+
 async function failover(c: MeshLab, admin: AdminCli, rounds: number): Promise<Record<string, number[]>> {
   const r: Record<string, number[]> = { write: [], cli: [], leader: [], task: [] }
   const all = c.managers
   await admin.run(['service', 'create', '--no-resolve-image', '--name', 'fo', '--replicas', '5', '--update-monitor', '1s', IMAGE, ...SLEEP], 0, 180_000)
-  await admin.run(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', '--replicas', '0', IMAGE, ...SLEEP], 0, 60_000)
+  // Every probe write sets a new replica count (a scale to the current count commits nothing); no node matches its
+  // constraint, so its tasks stay pending and cost the nodes nothing.
+  await admin.run(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', '--replicas', '0', '--constraint', 'node.labels.none==x', IMAGE, ...SLEEP], 0, 60_000)
   for (let k = 0; k < rounds; k++) {
     const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
     const victim = all.find((n) => n.name === leader) as LabNode
@@ -104,13 +108,12 @@ async function failover(c: MeshLab, admin: AdminCli, rounds: number): Promise<Re
     const before = new Set((await runningTasks(c, c.manager, 'fo')).map((x) => x.id))
     const t0 = Date.now()
     await killManager(c, victim)
-    let n = 0
     const [write, cli, lead, task] = await Promise.all([
       firstTime(t0, 0, async () => {
-        await api(c, survivors[n++ % 2] as LabNode).request('POST', '/v1/services/probe/scale', { replicas: n % 2 })
+        await api(c, survivors[probeWrites % 2] as LabNode).request('POST', '/v1/services/probe/scale', { replicas: ++probeWrites })
         return true
       }),
-      firstTime(t0, 0, async () => (await admin.run(['service', 'scale', '-d', `probe=${n % 2}`], all.indexOf(victim), 30_000)).code === 0),
+      firstTime(t0, 0, async () => (await admin.run(['service', 'scale', '-d', `probe=${++probeWrites}`], all.indexOf(victim), 30_000)).code === 0),
       firstTime(t0, 100, async () => {
         const l = await leaderOf(c, survivors[0] as LabNode)
         return l !== undefined && l !== victim.name
@@ -152,7 +155,7 @@ async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<
       const l = await leaderOf(c, others[0] as LabNode)
       return l !== undefined && l !== victim.name
     })
-    const refused = await c.mesh(['service', 'scale', '-d', 'probe=1'], 60_000, victim)
+    const refused = await c.mesh(['service', 'scale', '-d', `probe=${++probeWrites}`], 60_000, victim)
     const created = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'part', '--replicas', '2', '--update-monitor', '1s', IMAGE, ...SLEEP], c.managers.indexOf(others[0] as LabNode), 120_000)
     log(`partition of ${victim.name}: new leader after ${lead} ms; write through ${victim.name}: exit ${refused.code} ${refused.stderr.trim().split('\n').at(-1)}; ` +
       `create through the majority: exit ${created.code} after ${((Date.now() - t0) / 1000).toFixed(1)} s`)
@@ -165,7 +168,7 @@ async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<
   const ok = await firstTime(healed, 1000, async () => {
     const s = await observe(c, (args) => admin.run(args, 0))
     const dup = s.containers.filter((x, i, a) => a.findIndex((y) => y.name.split('.').slice(0, 2).join('.') === x.name.split('.').slice(0, 2).join('.')) !== i)
-    return dup.length === 0 && (await c.mesh(['service', 'scale', '-d', 'probe=0'], 30_000, victim)).code === 0
+    return dup.length === 0 && (await c.mesh(['service', 'scale', '-d', `probe=${++probeWrites}`], 30_000, victim)).code === 0
   })
   log(`after the heal: writes through ${victim.name} again and no slot with two running containers after ${ok} ms`)
 }

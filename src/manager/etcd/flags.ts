@@ -65,6 +65,10 @@ export function memberArgs(c: MemberConfig, mode: StartMode): string[] {
     `--auto-compaction-retention=${c.autoCompactionHours}h`,
     '--snapshot-count=10000',
     '--strict-reconfig-check=true',
+    // A member back from a partition asks before it campaigns (raft's pre-vote, etcd 3.5's default): without it, the
+    // term it raised while cut off deposes the majority's healthy raft leader at the heal: another election without
+    // writes, and the new raft leader renews every lease (a dead manager's leader lease too) by the election timeout.
+    '--pre-vote=true',
     '--enable-v2=false',
     '--logger=zap',
     '--log-outputs=stderr',

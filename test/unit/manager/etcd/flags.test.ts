@@ -32,7 +32,7 @@ t.test('every start: mutual TLS on client and peer listeners with the cluster CA
     'client-cert-allowed-hostname': 'etcd-member.mesh.invalid', 'peer-cert-allowed-hostname': 'etcd-member.mesh.invalid',
     'peer-client-cert-auth': 'true', 'peer-trusted-ca-file': base.tls.caFile, 'peer-cert-file': base.tls.certFile, 'peer-key-file': base.tls.keyFile,
     'heartbeat-interval': '250', 'election-timeout': '2500', 'quota-backend-bytes': String(2 * 1024 ** 3),
-    'auto-compaction-mode': 'periodic', 'auto-compaction-retention': '1h', 'strict-reconfig-check': 'true',
+    'auto-compaction-mode': 'periodic', 'auto-compaction-retention': '1h', 'strict-reconfig-check': 'true', 'pre-vote': 'true',
   }
   for (const [k, v] of Object.entries(want)) t.equal(flag(args, k), v, k)
   t.notOk(args.some((a) => a.startsWith('http://') || a.includes('=http://')), 'no plain-HTTP URL')
