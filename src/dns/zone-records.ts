@@ -71,7 +71,9 @@ export function makeSet(records: Buffer[], rotate: boolean, extra: RRSet | null 
   let p = 0
   for (const r of records) { offs.push(p); p += r.length }
   offs.push(p)
-  return { buf: Buffer.concat(records), offs, count: records.length, rotate: rotate && records.length > 1, next: 0, extra }
+  // One record (most sets): its own buffer, not a copy.
+  const buf = records.length === 1 ? records[0] as Buffer : Buffer.concat(records)
+  return { buf, offs, count: records.length, rotate: rotate && records.length > 1, next: 0, extra }
 }
 
 function byIp(a: string, b: string): number {
