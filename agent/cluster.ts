@@ -5,7 +5,7 @@ import { cpus, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { KekFile, Manager, managerLeadership, newClusterId, newId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type ManagerLeadership, type Store } from '../src/manager/index.ts'
+import { FreezableStore, KekFile, Manager, managerLeadership, type MoveStep, newClusterId, newId, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, managerDbPath, registerManagerMetrics, serverTlsOptions, type ManagerLeadership, type Store } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName, type ClusterCa } from '../src/pki/index.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { DOCKER_API_SOCKET, MANAGER_SOCKET, defaultServiceSpec, isSealedRegistryAuth, unlockKeyText } from '../src/api/index.ts'
@@ -17,6 +17,7 @@ import {
 import type { GossipKeyring } from '../src/api/index.ts'
 import { DataPlane } from './dataplane.ts'
 import { openManagerStore } from './manager-store.ts'
+import { recoverStoreMove, serveMovedManager, storeMoveRole } from './store-move.ts'
 import {
   bootstrapCluster, hasManagedMember, keepGrantedKek, managerMembers, requestMemberGrant, retireOnRemoval, startManagedEtcd, type ManagedEtcd,
 } from './etcd-member.ts'
@@ -107,6 +108,10 @@ export interface ClusterParts {
   unsubscribeGossip?: () => void
   /** Node state updates in flight: awaited before the store closes. */
   nodeUpdates?: Set<Promise<void>>
+  /** A store move (store-move.ts) hands the API servers to the manager on etcd through this (set by startCluster). */
+  serveMoved?: (next: Manager) => Promise<void>
+  /** Tests only: a crash injected after a step of a store move ('crash': the move stops there, files as they are). */
+  moveKillPoint?: (step: MoveStep) => 'crash' | void
 }
 
 /**
@@ -117,6 +122,7 @@ export interface ClusterParts {
 export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
   const storePath = managerDbPath(config.dataDir)
+  await recoverStoreMove(config.dataDir, log) // a store move a crash interrupted: finished or rolled back
   if (hasManagedMember(config.dataDir)) {
     // A manager of a managed etcd restarting: its member restarts from the data dir (it ignores every --initial-* flag).
     parts.etcd = await startManagedEtcd(config, log, { mode: { kind: 'restart' } })
@@ -159,7 +165,10 @@ export async function openCluster(config: Readonly<Config>, log: Logger, overlay
 async function openManager(config: Readonly<Config>, log: Logger, parts: ClusterParts, bootstrap?: { clusterId: string; ca: ClusterCa }): Promise<GossipKeyring | null> {
   const c = config.cluster
   { // (indented as the branch of openCluster it was)
-    const store = await openManagerStore(config, log, parts.etcd ?? null)
+    const opened = await openManagerStore(config, log, parts.etcd ?? null)
+    // A single manager on SQLite: its writes can stop, for a move into etcd on the first promote (store-move.ts).
+    const movable = !parts.etcd && c.store === '' ? new FreezableStore(opened) : null
+    const store = movable ?? opened
     parts.store = store
     if (parts.etcd) {
       // The leader election and the managers' health probe on the own member (its name is this manager's node id).
@@ -184,6 +193,7 @@ async function openManager(config: Readonly<Config>, log: Logger, parts: Cluster
       // Tags are pinned to digests by asking their registry; plain HTTP where this node's engine allows it.
       resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
       ...(parts.etcd ? { members: managerMembers(parts.etcd) } : {}),
+      ...(movable ? { storeMove: storeMoveRole({ config, log, parts, store: movable, reopen: () => openManager(config, log, parts) }) } : {}),
     })
     parts.manager = manager
     parts.init = await manager.init({ autolock: c.autolock, ...(bootstrap ? { bootstrap } : {}) })
@@ -297,6 +307,9 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) onGossipKeys(r) })
     }
     retireOnRemoval(config, log, parts, () => stopManager(parts))
+    parts.serveMoved = (next) => serveMovedManager(next, { parts, registry, gossip, log, retire: () => retireOnRemoval(config, log, parts, () => stopManager(parts)),
+      apps: (m) => [createApp({ manager: m, local: false, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createApp({ manager: m, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createDockerApp({ manager: m, apiPort: c.apiPort })],
+      registerSelf: async (m) => { await m.registerSelf({ hostname, addr, resources: nodeResources() }, names) } })
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {

@@ -90,9 +90,9 @@ export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
 export { AlwaysLeader, type Leadership, type ManagerHealth, type ManagerProbe } from './leadership.ts'
 export { hostPort, managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
-export { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth, type StoreMove } from './manager-members.ts'
+export { checkNotLastManager, MOVING_LINE, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth, type StoreMove } from './manager-members.ts'
 export {
   addMember, defaultEtcdTiming, etcdClient, EtcdManagerHealth, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, managerLeadership, memberConfig, memberTlsFiles,
-  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, waitReady, writeMemberTls,
+  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, stopOrphan, waitReady, writeMemberTls,
   type EtcdTiming, type InitialMember, type ManagerLeadership, type ManagerLeadershipOptions, type MemberConfig, type MemberTls, type StartMode,
 } from './etcd/index.ts'

@@ -27,7 +27,7 @@ export const MOVE_DONE_FILE = 'store-move.done'
 export const MOVE_ETCD_PREFIX = '/mesh/'
 
 /** The steps of a move, in order; a test's kill point names the one just done. */
-export const MOVE_STEPS = ['snapshot', 'pending', 'etcd-started', 'restored', 'events', 'marker', 'renamed'] as const
+export const MOVE_STEPS = ['snapshot', 'pending', 'etcd-started', 'loaded', 'marker', 'renamed'] as const
 export type MoveStep = (typeof MOVE_STEPS)[number]
 
 /** What a start finds in the data dir: the move's files and whether manager.db is still there. */
