@@ -4,7 +4,7 @@ import type http from 'node:http'
 import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import {
-  FreezableStore, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
+  FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
   registerManagerMetrics, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
 } from '../src/manager/index.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
@@ -66,7 +66,7 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
   const mlog = d.log.child({ sub: 'manager' })
   const old = parts.manager
   const self = old?.getNode(config.gossip.name)
-  if (!old || !self || self.role !== 'manager') throw new Error('this manager\'s own node is not registered yet')
+  if (!old || !self || self.role !== 'manager') throw new Error(`this manager's own node (${config.gossip.name}) is not registered yet`)
   const clusterId = old.clusterInfo().clusterId
   const kill = (step: MoveStep): void => {
     if (parts.moveKillPoint?.(step) === 'crash') throw new InjectedCrash(step)
@@ -96,7 +96,7 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
     parts.unsubscribeGossip = undefined
     old.stop()
     await Promise.allSettled([...(parts.nodeUpdates ?? [])])
-    store.close()
+    store.retire(await frozenCopy(snap)) // SQLite closes; requests in flight on the old manager read the copy
     parts.store = null
     const moved = await finishMove(dataDir, new Date())
     kill('renamed')

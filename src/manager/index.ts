@@ -68,7 +68,7 @@ export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe }
 export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
 export { BackupError, decodeBackup, restoreEtcd, restoreManager, restoreSqlite, type Backup, type BackupHeader, type RestoreRequest, type RestoreResult } from './backup/index.ts'
 export {
-  FreezableStore, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVE_STEPS, loadIntoEtcd, moveRecovery, movedDbName, takeMoveSnapshot, type MoveStep,
+  FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVE_STEPS, loadIntoEtcd, moveRecovery, movedDbName, takeMoveSnapshot, type MoveStep,
 } from './backup/index.ts'
 /** The etcd store (etcd-store/), loaded on first use: its gRPC client costs ~0.2 s to load and SQLite needs none of it. */
 export function loadEtcdStore(): Promise<typeof import('./etcd-store/index.ts')> {

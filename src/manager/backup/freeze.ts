@@ -13,7 +13,7 @@ import type { ObjectKind, ObjectRecords, Store, StoreEvent, StoreTx, TaskFilter,
  * store makes none.
  */
 export class FreezableStore implements Store, EventHistory {
-  readonly #inner: Store
+  #inner: Store
   #frozen: string | null = null
   readonly #inFlight = new Set<Promise<unknown>>()
 
@@ -24,6 +24,15 @@ export class FreezableStore implements Store, EventHistory {
   /** Refuse every write from now on, with `reason` as the error's one line. */
   freeze(reason: string): void {
     this.#frozen = reason
+  }
+
+  /**
+   * After a move: close the store underneath and answer reads from `copy` (the state at the freeze), frozen for
+   * good: requests still in flight on the manager that moved away read what it held, not a closed store.
+   */
+  retire(copy: Store): void {
+    this.#inner.close()
+    this.#inner = copy
   }
 
   thaw(): void {

@@ -13,6 +13,6 @@ export { BackupError } from './errors.ts'
 export { restoreManager, type RestoreRequest, type RestoreResult } from './offline.ts'
 export { FreezableStore } from './freeze.ts'
 export {
-  MOVE_DONE_FILE, MOVE_ETCD_PREFIX, MOVE_PENDING_FILE, MOVE_STEPS, loadIntoEtcd, moveRecovery, movedDbName, takeMoveSnapshot, type MoveFiles, type MoveSnapshot,
+  MOVE_DONE_FILE, MOVE_ETCD_PREFIX, MOVE_PENDING_FILE, MOVE_STEPS, frozenCopy, loadIntoEtcd, moveRecovery, movedDbName, takeMoveSnapshot, type MoveFiles, type MoveSnapshot,
   type MoveStep,
 } from './move.ts'

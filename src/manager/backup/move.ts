@@ -18,7 +18,8 @@ import { encodeEvent, isEventHistory } from '../event-history.ts'
 import { eventKey } from '../etcd-store/events.ts'
 import type { Store } from '../store.ts'
 import { decodeBackup, type Backup } from './format.ts'
-import { RESTORE_BATCH_BYTES, RESTORE_BATCH_OPS, batch, restoreEtcd } from './restore.ts'
+import { RESTORE_BATCH_BYTES, RESTORE_BATCH_OPS, batch, restoreEtcd, writeAll } from './restore.ts'
+import { openSqliteStore } from '../sqlite-store.ts'
 import { snapshotStore } from './snapshot.ts'
 
 export const MOVE_PENDING_FILE = 'store-move.pending'
@@ -80,4 +81,11 @@ export async function loadIntoEtcd(client: Etcd3, s: MoveSnapshot, o: { epoch: s
     await client.kv.txn({ compare: [], success: b.map(([k, v]): IRequestOp => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })), failure: [] })
   }
   return { batches: r.batches + batches.length }
+}
+
+/** The snapshot as an in-memory store, for reads only (FreezableStore.retire): what the moved-away manager answers. */
+export async function frozenCopy(s: MoveSnapshot): Promise<Store> {
+  const copy = openSqliteStore(':memory:')
+  await copy.transact((tx) => writeAll(tx, s.backup, s.backup.meta.epoch ?? 'moved'))
+  return copy
 }

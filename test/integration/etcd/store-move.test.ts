@@ -204,7 +204,7 @@ const CASES: { step: MoveStep; want: 'sqlite' | 'etcd' }[] = [
 for (const c of CASES) {
   t.test(`a crash after step "${c.step}": the restart runs on ${c.want}, nothing lost`, async (t) => {
     const addr = '127.0.0.27'
-    const a: Agent = { name: 'c1', config: await configFor(t, `c1-${c.step}`, addr, { init: true, apiPort: await freePort(addr) }), parts: parts(), api: null }
+    const a: Agent = { name: `c1-${c.step}`, config: await configFor(t, `c1-${c.step}`, addr, { init: true, apiPort: await freePort(addr) }), parts: parts(), api: null }
     t.teardown(() => stopControlPlane(a.parts))
     const ma = await open(a)
     await serveApi(a)
