@@ -22,6 +22,7 @@ import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { MeshError } from '../../../src/base/errors.ts'
 import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 import type { Overlay } from '../../../src/overlay/index.ts'
+import { runMesh } from '../../support/cli.ts'
 import { freePort } from '../../support/etcd.ts'
 import { waitFor } from '../../support/procs.ts'
 
@@ -174,25 +175,49 @@ t.test('a manager-token join moves a SQLite cluster into etcd; the second manage
   })
 })
 
-t.test('promote on SQLite: a second promote and a write during the move get one 503 line; then it is a manager', async (t) => {
+t.test('mesh node promote on SQLite answers docker\'s line; a second promote and a write during the move get one 503 line', async (t) => {
   const a: Agent = { name: 'p1', config: await configFor(t, 'p1', '127.0.0.24', { init: true, apiPort: await freePort('127.0.0.24') }), parts: parts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   await serveApi(a)
+  // manager.sock for the CLI (as startCluster serves it), handed over with the TCP API.
+  const sockDir = mkdtempSync(join(tmpdir(), 'mesh-move-cli-'))
+  t.teardown(() => rmSync(sockDir, { recursive: true, force: true }))
+  const sock = await listen(createApp({ manager: ma, local: true }, defaultServiceSpec), { socketPath: join(sockDir, 'manager.sock') })
+  a.parts.servers.push(sock)
+  const serveTcp = a.parts.serveMoved!
+  a.parts.serveMoved = async (next) => {
+    await serveTcp(next)
+    swapHandler(sock, createApp({ manager: next, local: true }, defaultServiceSpec))
+  }
+  const saved = process.env.MESH_DATA_DIR
+  process.env.MESH_DATA_DIR = sockDir
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.MESH_DATA_DIR
+    else process.env.MESH_DATA_DIR = saved
+  })
   await addWorker(ma, 'w1', '127.0.0.25')
   await addWorker(ma, 'w2', '127.0.0.26')
-  const promote = ma.updateNode('w1', { role: 'manager' })
-  t.equal(await failure(ma.updateNode('w2', { role: 'manager' })), `MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`, 'a second promote: 503, one line')
-  t.equal(await failure(ma.createService(defaultServiceSpec('web', 'mesh/busybox:1'))), `MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`, 'a write: 503, one line')
-  const w1 = await promote
-  t.equal(w1.role, 'manager', 'promoted')
+  // While the move runs (its first step done, the store frozen): a second promote and a write.
+  const during: Promise<string>[] = []
+  a.parts.moveKillPoint = (step) => {
+    if (step === 'snapshot') during.push(failure(ma.updateNode('w2', { role: 'manager' })), failure(ma.createService(defaultServiceSpec('web', 'mesh/busybox:1'))))
+  }
+  const p = await runMesh('node', 'promote', 'w1')
+  t.same([p.code, p.out, p.err], [0, 'Node w1 promoted to a manager in the cluster.\n', ''], 'the promote answers as on etcd')
+  t.same(await Promise.all(during), [`MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`, `MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`], 'a second promote and a write: 503, one line')
   const next = a.parts.manager as Manager
-  t.equal(next.getNode('w1')?.role, 'manager', 'on the manager on etcd')
+  t.not(next, ma, 'the manager now runs on etcd')
+  t.equal(next.getNode('w1')?.role, 'manager', 'promoted')
   t.equal(next.getNode('w2')?.role, 'worker', 'the refused promote changed nothing')
   t.same(next.listServices(), [], 'the refused write changed nothing')
   t.ok(next.managedEtcd, 'the cluster now has managed members')
-  await next.createService(defaultServiceSpec('web', 'mesh/busybox:1'))
-  t.equal(next.getService('web')?.spec.name, 'web', 'writes go on, on etcd')
+  const ls = await runMesh('node', 'ls')
+  const managers = ls.out.trim().split('\n').slice(1).filter((l) => /\bmanager\b/i.test(l)).map((l) => /\b(p1|w1|w2)\b/.exec(l)?.[1]).sort()
+  t.same(managers, ['p1', 'w1'], `node ls (through the handed-over manager.sock): 2 managers`)
+  const c = await runMesh('service', 'create', '--detach', '--name', 'web', 'mesh/busybox:1')
+  t.equal(c.code, 0, 'writes go on, on etcd')
+  t.equal(next.getService('web')?.spec.name, 'web')
 })
 
 const CASES: { step: MoveStep; want: 'sqlite' | 'etcd' }[] = [
