@@ -71,6 +71,9 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
   const kill = (step: MoveStep): void => {
     if (parts.moveKillPoint?.(step) === 'crash') throw new InjectedCrash(step)
   }
+  // With autolock the manager on etcd loads its vault locked, like any start: it is unlocked with the cluster's own
+  // unlock key, read from this (unlocked) vault and kept in memory only (never logged, never written).
+  const unlockKey = old.vault.state === 'unlocked' && old.vault.autolock ? old.vault.unlockKey() : null
   store.freeze(MOVING_LINE)
   let etcd: ManagedEtcd | null = null
   let committed = false
@@ -104,6 +107,7 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
     await d.reopen()
     const next = parts.manager as Manager | null
     if (!next || next === old) throw new Error('the manager did not reopen on etcd')
+    if (unlockKey && next.vault.locked) await next.vault.unlock(unlockKey)
     await parts.serveMoved?.(next)
     mlog.warn({ moved, member: self.id }, 'the cluster\'s store moved from SQLite into etcd on this node; the old manager.db is kept, renamed')
     return next

@@ -220,6 +220,23 @@ t.test('mesh node promote on SQLite answers docker\'s line; a second promote and
   t.equal(next.getService('web')?.spec.name, 'web')
 })
 
+t.test('autolock: the manager on etcd is unlocked as the SQLite one was, and opens the secrets', async (t) => {
+  const addr = '127.0.0.29'
+  const a: Agent = { name: 'l1', config: await configFor(t, 'l1', addr, { init: true, autolock: true, apiPort: await freePort(addr) }), parts: parts(), api: null }
+  t.teardown(() => stopControlPlane(a.parts))
+  const ma = await open(a)
+  await serveApi(a)
+  const secret = await ma.secrets.createSecret({ name: 'db', data: b64('hunter2') })
+  await addWorker(ma, 'w1', '127.0.0.30')
+  const key = ma.vault.unlockKey()
+  t.equal((await ma.updateNode('w1', { role: 'manager' })).role, 'manager', 'promoted')
+  const next = a.parts.manager as Manager
+  t.ok(a.parts.etcd, 'on etcd')
+  t.equal(next.vault.locked, false, 'not locked')
+  t.same(next.fileValues('secrets', [secret.id]), [{ id: secret.id, data: b64('hunter2') }], 'the secret decrypts')
+  t.equal(next.vault.unlockKey(), key, 'the same unlock key')
+})
+
 const CASES: { step: MoveStep; want: 'sqlite' | 'etcd' }[] = [
   { step: 'pending', want: 'sqlite' },
   { step: 'loaded', want: 'sqlite' },
