@@ -482,7 +482,12 @@ export class Manager {
     const role = this.joinRole(o.token)
     if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     checkNodeName(o.hostname)
-    if (role === 'manager' && !this.#members) return (await this.#moveToEtcd(o.hostname)).join(o)
+    if (role === 'manager' && !this.#members) {
+      // What the join would refuse (a member's hostname, a CSR the CA cannot sign) is refused before anything moves.
+      joinedNode(this.#store.listNodes(), o, role, 'check', this.#now())
+      if (this.#storeMove) await this.ca.issue(o.csr, { nodeId: 'check', role, clusterId: this.clusterInfo().clusterId }) // discarded
+      return (await this.#moveToEtcd(o.hostname)).join(o)
+    }
     const r = await this.#register({ csr: o.csr }, role, (nodes, id, now) => joinedNode(nodes, o, role, id, now))
     this.#log('info', 'node joined', { node: r.node.hostname, role: r.node.role, id: r.node.id })
     return r
