@@ -309,7 +309,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
     retireOnRemoval(config, log, parts, () => stopManager(parts))
     parts.serveMoved = (next) => serveMovedManager(next, { parts, registry, gossip, log, retire: () => retireOnRemoval(config, log, parts, () => stopManager(parts)),
       apps: (m) => [createApp({ manager: m, local: false, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createApp({ manager: m, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createDockerApp({ manager: m, apiPort: c.apiPort })],
-      registerSelf: async (m) => { await m.registerSelf({ hostname, addr, resources: nodeResources() }, names) } })
+      registerSelf: async (m) => { await m.registerSelf({ hostname, addr, resources: nodeResources() }, names); m.ca.onChange(() => reloadApiTls?.(apiTls)) } })
     const t = manager.tokens()
     mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
     if (created) {

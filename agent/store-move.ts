@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { chmod, rename, rm, writeFile } from 'node:fs/promises'
 import type http from 'node:http'
 import { join } from 'node:path'
-import type { Registry } from 'prom-client'
+import { Registry } from 'prom-client'
 import {
   FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
   registerManagerMetrics, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
@@ -199,7 +199,7 @@ export async function serveMovedManager(next: Manager, o: {
     const app = apps[i]
     if (app) swapHandler(s, app)
   })
-  const probe = new (o.registry.constructor as new () => Registry)()
+  const probe = new Registry() // the names registerManagerMetrics uses, to drop the old manager's from the agent's registry
   registerManagerMetrics(probe, next)
   for (const m of probe.getMetricsAsArray()) o.registry.removeSingleMetric(m.name)
   registerManagerMetrics(o.registry, next)
