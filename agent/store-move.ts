@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { chmod, rename, rm, writeFile } from 'node:fs/promises'
 import type http from 'node:http'
 import { join } from 'node:path'
@@ -91,7 +91,8 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
     kill('etcd-started')
     const loaded = await loadIntoEtcd(etcd.client, snap, { epoch: randomEpoch(), describe: 'the own etcd member' })
     kill('loaded')
-    await writeAtomic(join(dataDir, MOVE_DONE_FILE), `${JSON.stringify({ clusterId, member: self.id, batches: loaded.batches, doneAt: new Date().toISOString() })}\n`)
+    const movedName = movedDbName(new Date()) // in the marker: a finish after a crash renames to the same name
+    await writeAtomic(join(dataDir, MOVE_DONE_FILE), `${JSON.stringify({ clusterId, member: self.id, batches: loaded.batches, moved: movedName })}\n`)
     committed = true
     kill('marker')
     // The SQLite manager stops; its API servers stay (serveMoved hands them to the manager on etcd).
@@ -101,7 +102,7 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
     await Promise.allSettled([...(parts.nodeUpdates ?? [])])
     store.retire(await frozenCopy(snap)) // SQLite closes; requests in flight on the old manager read the copy
     parts.store = null
-    const moved = await finishMove(dataDir, new Date())
+    const moved = await finishMove(dataDir)
     kill('renamed')
     parts.etcd = etcd
     await d.reopen()
@@ -139,7 +140,7 @@ export async function recoverStoreMove(dataDir: string, log: MoveLog): Promise<'
   const action = moveRecovery({ pending: existsSync(join(dataDir, MOVE_PENDING_FILE)), done: existsSync(join(dataDir, MOVE_DONE_FILE)), db: existsSync(db) })
   const mlog = log.child({ sub: 'manager' })
   if (action === 'finish') {
-    const moved = await finishMove(dataDir, new Date())
+    const moved = await finishMove(dataDir)
     mlog.warn({ moved }, 'finished a store move a restart interrupted: the manager runs on etcd')
   } else if (action === 'rollback') {
     await stopOrphan(etcdDataDir(dataDir), 10_000)
@@ -152,19 +153,33 @@ export async function recoverStoreMove(dataDir: string, log: MoveLog): Promise<'
   return action
 }
 
-/** manager.db (and a WAL left beside it) → `manager.db.moved-<time>`, 0600; then the move's files go. */
-async function finishMove(dataDir: string, now: Date): Promise<string | null> {
+/**
+ * manager.db and a WAL beside it → `manager.db.moved-<time>` (the name the marker holds, so a finish after a crash
+ * between these renames keeps them together), 0600; then the move's files go.
+ */
+async function finishMove(dataDir: string): Promise<string | null> {
   const db = managerDbPath(dataDir)
-  let moved: string | null = null
-  if (existsSync(db)) {
-    moved = join(dataDir, movedDbName(now))
-    for (const suffix of ['-wal', '-shm']) if (existsSync(`${db}${suffix}`)) await rename(`${db}${suffix}`, `${moved}${suffix}`)
-    await rename(db, moved)
-    await chmod(moved, 0o600)
+  const moved = join(dataDir, markedName(join(dataDir, MOVE_DONE_FILE)) ?? movedDbName(new Date()))
+  let renamed: string | null = null
+  for (const suffix of ['-wal', '-shm', '']) {
+    if (!existsSync(`${db}${suffix}`)) continue
+    await rename(`${db}${suffix}`, `${moved}${suffix}`)
+    await chmod(`${moved}${suffix}`, 0o600)
+    if (suffix === '') renamed = moved
   }
   await rm(join(dataDir, MOVE_PENDING_FILE), { force: true })
   await rm(join(dataDir, MOVE_DONE_FILE), { force: true })
-  return moved
+  return renamed
+}
+
+/** The renamed store's file name from the marker, if it holds a sound one (it is read as hostile input). */
+function markedName(marker: string): string | null {
+  try {
+    const v = (JSON.parse(readFileSync(marker, 'utf8')) as { moved?: unknown }).moved
+    return typeof v === 'string' && /^manager\.db\.moved-[0-9TZ-]{1,40}$/.test(v) ? v : null
+  } catch {
+    return null
+  }
 }
 
 async function wipeEtcdDirs(dataDir: string): Promise<void> {
