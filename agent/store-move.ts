@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
-import { chmod, rename, rm, writeFile } from 'node:fs/promises'
+import { chmod, open, rename, rm } from 'node:fs/promises'
 import type http from 'node:http'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Registry } from 'prom-client'
 import {
   FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
@@ -167,8 +167,10 @@ async function finishMove(dataDir: string): Promise<string | null> {
     await chmod(`${moved}${suffix}`, 0o600)
     if (suffix === '') renamed = moved
   }
+  await syncDir(dataDir) // the renames are durable before the files that would undo them go
   await rm(join(dataDir, MOVE_PENDING_FILE), { force: true })
   await rm(join(dataDir, MOVE_DONE_FILE), { force: true })
+  await syncDir(dataDir) // and before the manager writes to etcd
   return renamed
 }
 
@@ -187,9 +189,26 @@ async function wipeEtcdDirs(dataDir: string): Promise<void> {
   await rm(etcdTlsDir(dataDir), { recursive: true, force: true })
 }
 
+/** Written through a rename, file and folder synced: a power loss leaves the old state or the new one. */
 async function writeAtomic(path: string, text: string): Promise<void> {
-  await writeFile(`${path}.tmp`, text, { mode: 0o600 })
+  const fh = await open(`${path}.tmp`, 'w', 0o600)
+  try {
+    await fh.writeFile(text)
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
   await rename(`${path}.tmp`, path)
+  await syncDir(dirname(path))
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
 }
 
 /** A running server answers with `app` from its next request on (the ones in flight finish on the old one). */
