@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import { Registry } from 'prom-client'
 import {
   FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
-  registerManagerMetrics, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
+  loadEtcdStore, OBJECT_KINDS, registerManagerMetrics, RequestRefusedError, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
 } from '../src/manager/index.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
 import type { Config } from '../src/config/index.ts'
@@ -90,6 +90,7 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
     etcd = await startManagedEtcd(config, d.log, { mode: { kind: 'init' }, tls, clusterToken: clusterId })
     kill('etcd-started')
     const loaded = await loadIntoEtcd(etcd.client, snap, { epoch: randomEpoch(), describe: 'the own etcd member' })
+    await verifyLoaded(etcd, snap.backup.header.records) // the store opens on etcd and holds every record, or no marker
     kill('loaded')
     const movedName = movedDbName(new Date()) // in the marker: a finish after a crash renames to the same name
     await writeAtomic(join(dataDir, MOVE_DONE_FILE), `${JSON.stringify({ clusterId, member: self.id, batches: loaded.batches, moved: movedName })}\n`)
@@ -123,10 +124,25 @@ async function moveToEtcd(d: MoveDeps): Promise<Manager> {
       await rm(join(dataDir, MOVE_PENDING_FILE), { force: true })
       store.thaw()
       mlog.error({ err: (err as Error).message }, 'moving the store into etcd failed: the manager stays on SQLite')
-    } else {
-      mlog.error({ err: (err as Error).message }, 'the store moved into etcd, but the manager did not start on it: restart the agent (it starts on etcd)')
+      throw err
     }
-    throw err
+    mlog.error({ err: (err as Error).message }, 'the store moved into etcd, but the manager did not start on it: restart the agent (it starts on etcd)')
+    throw new RequestRefusedError('MESH_ERR_UNAVAILABLE', `the cluster's state moved into etcd, but the manager did not start on it (${(err as Error).message}); ` +
+      'restart this manager\'s agent: it starts on etcd')
+  }
+}
+
+/** Opens the loaded etcd as the manager will (EtcdStore) and counts its records: a store it cannot open is no move. */
+async function verifyLoaded(etcd: ManagedEtcd, records: number): Promise<void> {
+  const { EtcdStore } = await loadEtcdStore()
+  const store = new EtcdStore(etcd.newClient(), { describe: 'the own etcd member' })
+  try {
+    await store.open()
+    const s = store.getState()
+    const held = s.nodes.length + s.services.length + s.tasks.length + OBJECT_KINDS.reduce((n, k) => n + store.listObjects(k).length, 0)
+    if (held !== records) throw new Error(`etcd holds ${held} records after the load, the snapshot ${records}`)
+  } finally {
+    store.close()
   }
 }
 

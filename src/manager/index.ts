@@ -65,6 +65,7 @@ export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
 export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+export { OBJECT_KINDS } from './store.ts'
 export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
 export { BackupError, decodeBackup, restoreEtcd, restoreManager, restoreSqlite, type Backup, type BackupHeader, type RestoreRequest, type RestoreResult } from './backup/index.ts'
 export {
