@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs'
 import type http from 'node:http'
 import { join } from 'node:path'
 import { ConfigError } from '../src/base/errors.ts'
-import { managerDbPath, newClusterId, newId, type Manager, type ManagerLeadership, type Store } from '../src/manager/index.ts'
+import { managerDbPath, newClusterId, newId, type Manager, type ManagerLeadership, type MoveStep, type Store } from '../src/manager/index.ts'
+import { recoverStoreMove } from './store-move.ts'
 import type { SocketAccess } from '../src/base/index.ts'
 import { isSealedRegistryAuth, type GossipKeyring } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner } from '../src/runtime/index.ts'
@@ -107,6 +108,10 @@ export interface ClusterParts {
   role?: ManagerRole
   /** A restarted manager of a managed etcd: startCluster opens its manager half after the data plane (role.reopen). */
   reopenManager?: boolean
+  /** A store move (store-move.ts) hands the API servers to the manager on etcd through this (set by serveManager). */
+  serveMoved?: (next: Manager) => Promise<void>
+  /** Tests only: a crash injected after a step of a store move ('crash': the move stops there, files as they are). */
+  moveKillPoint?: (step: MoveStep) => 'crash' | void
 }
 
 /**
@@ -117,6 +122,7 @@ export interface ClusterParts {
 export async function openCluster(config: Readonly<Config>, log: Logger, overlay: Overlay, parts: ClusterParts, onGossipKeys: (r: GossipKeyring) => boolean): Promise<GossipKeyring | null> {
   const c = config.cluster
   const storePath = managerDbPath(config.dataDir)
+  await recoverStoreMove(config.dataDir, log) // a store move a crash interrupted: finished or rolled back
   if (hasManagedMember(config.dataDir) && hasIdentity(config.dataDir)) {
     // A manager of a managed etcd restarting: the data plane never waits for the control plane. The worker side
     // starts first (node.json, the managers an earlier run kept; gossip-keys.json for the keyring), and startCluster

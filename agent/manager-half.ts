@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto'
 import { isIP } from 'node:net'
 import { join } from 'node:path'
 import {
-  KekFile, Manager, managerLeadership, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, registerManagerMetrics,
+  FreezableStore, KekFile, Manager, managerLeadership, RequestRefusedError, SecretVault, vaultDir, createApp, createDockerApp, listen, registerManagerMetrics,
   serverTlsOptions,
 } from '../src/manager/index.ts'
 import { createNodeKeyAndCsr, isDnsName, type ClusterCa } from '../src/pki/index.ts'
@@ -15,6 +15,7 @@ import type { Gossip } from '../src/gossip/index.ts'
 import type { Overlay } from '../src/overlay/index.ts'
 import type { Registry } from 'prom-client'
 import { openManagerStore } from './manager-store.ts'
+import { serveMovedManager, storeMoveRole } from './store-move.ts'
 import { keepGrantedKek, managerMembers, requestMemberGrant, retireOnRemoval, startManagedEtcd } from './etcd-member.ts'
 import { logFn, newLink, nodeResources, savedManagers } from './link.ts'
 import { nodeFactsSource } from './metrics.ts'
@@ -40,7 +41,10 @@ export interface ManagerContext {
 /** The manager on its store (SQLite, the own etcd member, or an external etcd), initialised; its gossip keyring. */
 export async function openManager(config: Readonly<Config>, log: Logger, parts: ClusterParts, bootstrap?: { clusterId: string; ca: ClusterCa }): Promise<GossipKeyring | null> {
   const c = config.cluster
-  const store = await openManagerStore(config, log, parts.etcd ?? null)
+  const opened = await openManagerStore(config, log, parts.etcd ?? null)
+  // A single manager on SQLite: its writes can stop, for a move into etcd on the first promote (store-move.ts).
+  const movable = !parts.etcd && c.store === '' ? new FreezableStore(opened) : null
+  const store = movable ?? opened
   parts.store = store
   if (parts.etcd) {
     // The leader election and the managers' health probe on the own member (its name is this manager's node id).
@@ -65,6 +69,7 @@ export async function openManager(config: Readonly<Config>, log: Logger, parts: 
     // Tags are pinned to digests by asking their registry; plain HTTP where this node's engine allows it.
     resolveImage: registryResolver({ registryConfig: () => new DockerRuntime({ socketPath: config.overlay.dockerSocket }).registryConfig() }),
     ...(parts.etcd ? { members: managerMembers(parts.etcd) } : {}),
+    ...(movable ? { storeMove: storeMoveRole({ config, log, parts, store: movable, reopen: () => openManager(config, log, parts) }) } : {}),
   })
   parts.manager = manager
   parts.init = await manager.init({ autolock: c.autolock, ...(bootstrap ? { bootstrap } : {}) })
@@ -129,7 +134,7 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
     // A demoted node's renewal (OU=worker) may come before its member's removal retires this API: it keeps its own.
     if (!/(?:^|\n)OU=manager(?:\n|$)/.test(new X509Certificate(tls.cert).subject)) return
     apiTls = tls
-    ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: manager.ca.trust().roots }, 10_000))
+    ;(api as unknown as { setSecureContext(o: object): void }).setSecureContext(serverTlsOptions({ key: tls.key, cert: tls.cert, ca: (parts.manager ?? manager).ca.trust().roots }, 10_000))
   }
   parts.reloadApiTls = reload
   manager.ca.onChange(() => { if (parts.manager === manager) reload(apiTls) })
@@ -159,6 +164,10 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
     manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) ctx.onGossipKeys(r) })
   }
   retireOnRemoval(config, log, parts, () => stopManager(parts))
+  // A store move (the first promote on SQLite) hands these servers to the manager it reopens on etcd.
+  parts.serveMoved = (next) => serveMovedManager(next, { parts, registry: ctx.registry, gossip: ctx.gossip, log, retire: () => retireOnRemoval(config, log, parts, () => stopManager(parts)),
+    apps: (m) => [createApp({ manager: m, local: false, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createApp({ manager: m, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createDockerApp({ manager: m, apiPort: c.apiPort })],
+    registerSelf: async (m) => { await m.registerSelf({ hostname, addr, resources: nodeResources() }, names); m.ca.onChange(() => { if (parts.manager === m) reload(apiTls) }) } })
   const t = manager.tokens()
   mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
   if (created) {

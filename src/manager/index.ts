@@ -65,8 +65,12 @@ export { NoSuitableNodeError, RollbackError } from './errors.ts'
 export { RequestRefusedError, type RefusalCode } from './request-refused.ts'
 export { NoQuorumError, StoreCompactedError, StoreConflictError, StoreError } from './store-errors.ts'
 export type { Store, StoreEvent, StoreReader, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+export { OBJECT_KINDS } from './store.ts'
 export type { EtcdStore, EtcdStoreOptions, EtcdStoreUrl, EtcdTlsPaths } from './etcd-store/index.ts'
 export { BackupError, decodeBackup, restoreEtcd, restoreManager, restoreSqlite, type Backup, type BackupHeader, type RestoreRequest, type RestoreResult } from './backup/index.ts'
+export {
+  FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVE_STEPS, loadIntoEtcd, moveRecovery, movedDbName, takeMoveSnapshot, type MoveStep,
+} from './backup/index.ts'
 /** The etcd store (etcd-store/), loaded on first use: its gRPC client costs ~0.2 s to load and SQLite needs none of it. */
 export function loadEtcdStore(): Promise<typeof import('./etcd-store/index.ts')> {
   return import('./etcd-store/index.ts')
@@ -87,9 +91,9 @@ export { VaultError, ManagerLockedError } from './vault/errors.ts'
 export { SecretObjects, secretView, servicesUsing } from './secret-objects.ts'
 export { AlwaysLeader, type Leadership, type ManagerHealth, type ManagerProbe } from './leadership.ts'
 export { hostPort, managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
-export { checkNotLastManager, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth } from './manager-members.ts'
+export { checkNotLastManager, MOVING_LINE, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth, type StoreMove } from './manager-members.ts'
 export {
   addMember, defaultEtcdTiming, etcdClient, EtcdManagerHealth, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, managerLeadership, memberConfig, memberTlsFiles,
-  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, waitReady, writeMemberTls,
+  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, stopOrphan, waitReady, writeMemberTls,
   type EtcdTiming, type InitialMember, type ManagerLeadership, type ManagerLeadershipOptions, type MemberConfig, type MemberTls, type StartMode,
 } from './etcd/index.ts'

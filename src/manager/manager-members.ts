@@ -2,6 +2,7 @@ import type { NodeRecord } from '../api/types.ts'
 import type { CertRole } from '../pki/index.ts'
 import { MEMBER_CERT_NAME, peerUrl } from './etcd/config.ts'
 import type { InitialMember } from './etcd/flags.ts'
+import type { Manager } from './manager.ts'
 import type { KekContent } from './vault/key-file.ts'
 import { RequestRefusedError } from './request-refused.ts'
 
@@ -12,9 +13,11 @@ type LogFn = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: 
  * manager (a manager-token join, `mesh node promote`) or stops being one (`mesh node demote`, `mesh node rm`).
  *
  * With a managed etcd (`mesh agent --init --store etcd`) every manager runs one etcd member, named by its node id;
- * the agent's wiring gives the Manager a `ManagerMembers` over its own member's client. Without one (SQLite, or an
- * external `--store etcd://…`) the cluster has one manager, and making a second is refused with the way to move.
- * Pure rules here (which refusal, quorum arithmetic); the etcd calls live behind the role.
+ * the agent's wiring gives the Manager a `ManagerMembers` over its own member's client. A single manager on SQLite
+ * gets a `StoreMove` instead: the first promote or manager-token join moves its state into a managed etcd on this
+ * node, then goes on as on etcd. With an external `--store etcd://…` the cluster has one manager, and making a
+ * second is refused with the way to move. Pure rules here (which refusal, quorum arithmetic); the etcd calls and
+ * the move live behind the roles.
  */
 
 /** The cluster's etcd members as the manager changes them (src/manager/etcd membership, behind the agent's wiring). */
@@ -25,6 +28,28 @@ export interface ManagerMembers {
   remove(name: string): Promise<boolean>
   /** Every member, and whether it answers now (a bounded status call to each). */
   health(): Promise<MemberHealth[]>
+}
+
+/**
+ * A single manager on SQLite moves its state into a managed etcd on its own node (agent/store-move.ts): the store is
+ * frozen before this is called (no write can follow the snapshot), and it resolves with the manager now running on
+ * etcd (its `members` set), to which the request that asked for a second manager is handed. A rejection leaves the
+ * manager on SQLite, as it was.
+ */
+export interface StoreMove {
+  toEtcd(): Promise<Manager>
+}
+
+/** The line a write gets while a move runs (503: retry in a moment). */
+export const MOVING_LINE = 'the manager is moving its state from SQLite into etcd (a second manager was asked for); try again in a moment'
+
+/** The line of a request that reaches the manager that moved away (its successor answers the next one). */
+export const MOVED_LINE = 'this manager moved its state into etcd and stopped; try again'
+
+/** A move that failed: the manager stays on SQLite. */
+export function moveFailed(hostname: string, err: Error): RequestRefusedError {
+  return new RequestRefusedError('MESH_ERR_UNAVAILABLE', `node "${hostname}": moving the cluster's state from SQLite into etcd failed (${err.message}); ` +
+    'the manager carries on on SQLite, nothing changed')
 }
 
 export interface MemberHealth {

@@ -44,7 +44,7 @@ import { AlwaysLeader, type Leadership, type ManagerProbe } from './leadership.t
 import { managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } from './manager-status.ts'
 import type { ManagerStatus } from '../api/types.ts'
 import { trafficLimits } from '../config/traffic.ts'
-import { grantMember, leaveManagers, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers } from './manager-members.ts'
+import { grantMember, leaveManagers, moveFailed, MOVING_LINE, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type StoreMove } from './manager-members.ts'
 import type { ClusterCa } from '../pki/index.ts'
 
 /**
@@ -118,6 +118,12 @@ export interface ManagerOptions {
    * (`--store etcd`). Default none: the cluster has one manager, and a manager-token join or a promote is refused.
    */
   members?: ManagerMembers
+  /**
+   * A single manager on SQLite: how it moves its state into a managed etcd on its own node (manager-members.ts
+   * StoreMove, agent/store-move.ts) when a second manager is asked for (promote, manager-token join); the request
+   * then goes on on the manager that runs on etcd. Default none: such a request is refused (singleManagerRefusal).
+   */
+  storeMove?: StoreMove
 }
 
 export interface JoinResult {
@@ -164,6 +170,10 @@ export class Manager {
   /** Whether the vault was given (its load failures stop init) rather than the in-memory default. */
   readonly #ownVault: boolean
   readonly #members: ManagerMembers | undefined
+  readonly #storeMove: StoreMove | undefined
+  /** A store move under way (a second promote meanwhile gets MOVING_LINE). */
+  #moving = false
+  readonly #onStop = new Set<() => void>()
 
   /** The whole store as a backup file, read at one revision (backup/); `kek`: the KEK to put in it too. */
   backup(o: { kek?: KekContent } = {}): { header: BackupHeader; bytes: Buffer } {
@@ -211,6 +221,7 @@ export class Manager {
     this.vault = o.vault ?? new SecretVault({ store: o.store, keys: new MemoryKeyFile() })
     this.#ownVault = o.vault !== undefined
     this.#members = o.members
+    this.#storeMove = o.storeMove
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
@@ -338,11 +349,19 @@ export class Manager {
 
   stop(): void {
     this.#stopped = true
+    for (const cb of [...this.#onStop]) cb()
+    this.#onStop.clear()
     this.#loop.close()
     this.#offLeadership?.()
     this.#offLeadership = null
     this.#follow()
     this.events.stop()
+  }
+
+  /** Hear this manager stop (a store move hands its API to another: the agents' watch streams end, and reconnect). */
+  onStop(cb: () => void): () => void {
+    this.#onStop.add(cb)
+    return () => this.#onStop.delete(cb)
   }
 
   /** Whether this manager runs the leader's duties now. */
@@ -463,7 +482,12 @@ export class Manager {
     const role = this.joinRole(o.token)
     if (!role) throw new RequestRefusedError('MESH_ERR_TOKEN', 'invalid join token (check `mesh token show worker` on a manager)')
     checkNodeName(o.hostname)
-    if (role === 'manager' && !this.#members) throw singleManagerRefusal(o.hostname)
+    if (role === 'manager' && !this.#members) {
+      // What the join would refuse (a member's hostname, a CSR the CA cannot sign) is refused before anything moves.
+      joinedNode(this.#store.listNodes(), o, role, 'check', this.#now())
+      if (this.#storeMove) await this.ca.issue(o.csr, { nodeId: 'check', role, clusterId: this.clusterInfo().clusterId }) // discarded
+      return (await this.#moveToEtcd(o.hostname)).join(o)
+    }
     const r = await this.#register({ csr: o.csr }, role, (nodes, id, now) => joinedNode(nodes, o, role, id, now))
     this.#log('info', 'node joined', { node: r.node.hostname, role: r.node.role, id: r.node.id })
     return r
@@ -562,7 +586,7 @@ export class Manager {
     if (o.availability && !['active', 'pause', 'drain'].includes(o.availability)) throw bad(`availability "${o.availability}" must be active, pause or drain`)
     if (o.role && !['manager', 'worker'].includes(o.role)) throw bad(`role "${o.role}" must be manager or worker`)
     const before = this.#store.getNode(idOrName)
-    if (before && o.role === 'manager' && before.role !== 'manager' && !this.#members) throw singleManagerRefusal(before.hostname)
+    if (before && o.role === 'manager' && before.role !== 'manager' && !this.#members) return (await this.#moveToEtcd(before.hostname)).updateNode(idOrName, o)
     if (before && o.role === 'worker' && before.role === 'manager') await this.#leaveManagers(before, 'demote')
     return this.#store.transact((tx) => {
       const n = tx.getNode(idOrName)
@@ -596,6 +620,23 @@ export class Manager {
   /** Demote, rm: the last manager and a removal that costs the quorum are refused; else the member goes first. */
   async #leaveManagers(node: NodeRecord, what: 'demote' | 'remove'): Promise<void> {
     await leaveManagers({ nodes: this.#store.listNodes(), members: this.#members, log: this.#log }, node, what)
+  }
+
+  /**
+   * A second manager asked for on SQLite: the state moves into a managed etcd first (StoreMove), once; the manager
+   * that runs on etcd takes the request. Without a StoreMove (an external etcd), refused with the way to move.
+   */
+  async #moveToEtcd(hostname: string): Promise<Manager> {
+    if (!this.#storeMove) throw singleManagerRefusal(hostname)
+    if (this.#moving) throw new RequestRefusedError('MESH_ERR_UNAVAILABLE', MOVING_LINE)
+    this.#moving = true
+    try {
+      return await this.#storeMove.toEtcd()
+    } catch (err) {
+      this.#moving = false
+      if (err instanceof RequestRefusedError) throw err
+      throw moveFailed(hostname, err as Error)
+    }
   }
 
   /** Whether this cluster's managers run their own etcd members (`--store etcd`): it can have several managers. */

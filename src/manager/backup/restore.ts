@@ -63,7 +63,8 @@ export async function restoreSqlite(dbPath: string, backup: Backup, o: RestoreOp
   renameSync(tmp, dbPath)
 }
 
-function writeAll(tx: StoreTx, b: Backup, epoch: string): void {
+/** Every record and metadata key of `b` into `tx`, with the new `epoch`. */
+export function writeAll(tx: StoreTx, b: Backup, epoch: string): void {
   for (const n of b.records.node) tx.putNode(n as ClusterState['nodes'][number])
   for (const s of b.records.service) tx.putService(s as ClusterState['services'][number])
   for (const t of b.records.task) tx.putTask(t as ClusterState['tasks'][number])

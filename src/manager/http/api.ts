@@ -278,7 +278,7 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
    * endpoints, `{peers}` with every node's registered overlay key and subnet, `{ca}` with the trusted roots (a
    * CA rotation), `{gossipKeys}` with the cluster's gossip keyring and `{managers}` with every manager's API address
    * (managers-line.ts), each sent now and again after every change to it (coalesced over 10 ms); `{}` heartbeats. The
-   * stream ends when the node is removed (`mesh node rm`).
+   * stream ends when the node is removed (`mesh node rm`) and when this manager stops (a store move hands over).
    */
   app.get('/v1/agent/watch', requireNode, (req, res) => {
     streaming(req)
@@ -329,7 +329,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
     const unwatchKeys = m.gossipKeys.onChange(wake)
     const heartbeat = every(clock, 10_000, () => res.write('{}\n'))
     const detachLogs = m.logs.attach(node.id, (line) => res.write(line)) // `{logs}` / `{logsCancel}` lines
+    const offStop = m.onStop(() => res.destroy()) // a store move: the node reconnects to the manager on etcd
     req.on('close', () => {
+      offStop()
       detachLogs()
       unwatch()
       unwatchCa()
