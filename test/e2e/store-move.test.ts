@@ -35,7 +35,7 @@ t.test('the first promote moves a SQLite cluster into etcd; the ingress answers 
   const loop = c.fetchLoop(w1.ip, 8080, 2000, 0.2, 240, stopFile)
 
   const p = await c.mesh(['node', 'promote', 'node2'], 120_000)
-  t.same([p.code, p.stdout, p.stderr], [0, 'Node node2 promoted to a manager in the cluster.\n', ''], 'docker\'s answer')
+  t.same([p.code, p.stdout, p.stderr], [0, 'Node node2 promoted to a manager in the swarm.\n', ''], 'docker\'s answer')
   const ls = await c.mesh(['node', 'ls'])
   t.match(ls.stdout, /node1\s+Ready\s+Active\s+Leader\s+Manager/, 'node1 leads, on etcd')
   t.match(ls.stdout, /node2\s+Ready\s+Active\s+\S*\s*Manager/, 'node2 is a manager')

@@ -204,7 +204,7 @@ t.test('mesh node promote on SQLite answers docker\'s line; a second promote and
     if (step === 'snapshot') during.push(failure(ma.updateNode('w2', { role: 'manager' })), failure(ma.createService(defaultServiceSpec('web', 'mesh/busybox:1'))))
   }
   const p = await runMesh('node', 'promote', 'w1')
-  t.same([p.code, p.out, p.err], [0, 'Node w1 promoted to a manager in the cluster.\n', ''], 'the promote answers as on etcd')
+  t.same([p.code, p.out, p.err], [0, 'Node w1 promoted to a manager in the swarm.\n', ''], 'the promote answers as on etcd')
   t.same(await Promise.all(during), [`MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`, `MESH_ERR_UNAVAILABLE: ${MOVING_LINE}`], 'a second promote and a write: 503, one line')
   const next = a.parts.manager as Manager
   t.not(next, ma, 'the manager now runs on etcd')
