@@ -108,7 +108,13 @@ t.test('quorum lost: writes refused with a no-quorum error, reads answered; back
   t.equal(s.getNode('alpha')?.id, 'n1', 'reads answer from the last view')
   await etcd.restart(1)
   await etcd.restart(2)
-  await s.transact((tx) => tx.putNode(node('n3', 'gamma')))
+  // On a loaded machine the watch may reconnect after the 3 s commit bound: the store then says the write committed
+  // but its view has not caught up yet (no second write is sent); the view shows it once the watch is back.
+  await s.transact((tx) => tx.putNode(node('n3', 'gamma'))).catch((err: Error) => {
+    if (!/committed at etcd revision \d+ but this manager's view has not caught up/.test(err.message)) throw err
+    t.comment(`slow watch reconnect: ${err.message}`)
+  })
+  await waitFor(() => s.getNode('gamma') !== undefined, 60_000, { what: 'the view shows the accepted write' })
   t.ok(s.getNode('gamma'), 'writes accepted again')
   t.equal(s.getNode('beta'), undefined, 'the refused write is not there')
   t.equal(s.revision, 2)
