@@ -103,7 +103,7 @@ export class EtcdManagerHealth implements ManagerProbe {
     const key = m.clientUrls.join(',')
     let c = this.#clients.get(key)
     if (!c) {
-      c = (this.#o.memberClient as NonNullable<ManagerHealthOptions['memberClient']>)(m.clientUrls)
+      c = (this.#o.memberClient as NonNullable<ManagerHealthOptions['memberClient']>)(remoteUrls(m.clientUrls))
       this.#clients.set(key, c)
     }
     return c.maintenance.status({ deadline }).then(() => true, () => false)
@@ -118,4 +118,25 @@ export class EtcdManagerHealth implements ManagerProbe {
       this.#clients.delete(key)
     }
   }
+}
+
+/**
+ * The client URLs that reach a member from another host. A managed member also listens on 127.0.0.1, and that URL,
+ * asked from here, reaches the member that runs HERE: a dead member would answer as this one (a manager with no
+ * quorum said `no quorum: 3 of 3 managers reachable`). Loopback URLs stay when they are all a member has (members of
+ * one host, as in tests).
+ */
+export function remoteUrls(urls: readonly string[]): readonly string[] {
+  const away = urls.filter((u) => !isLoopbackUrl(u))
+  return away.length > 0 ? away : urls
+}
+
+function isLoopbackUrl(u: string): boolean {
+  let host: string
+  try {
+    host = new URL(u).hostname.replace(/^\[|\]$/g, '')
+  } catch {
+    return false
+  }
+  return host === 'localhost' || host === '::1' || /^127\./.test(host)
 }

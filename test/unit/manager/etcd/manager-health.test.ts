@@ -4,7 +4,7 @@
  */
 import t from 'tap'
 import type { Etcd3 } from 'etcd3'
-import { EtcdManagerHealth } from '../../../../src/manager/etcd/manager-health.ts'
+import { EtcdManagerHealth, remoteUrls } from '../../../../src/manager/etcd/manager-health.ts'
 
 interface World { members: string[]; up: Set<string>; quorum: boolean; listFails: boolean }
 
@@ -60,4 +60,29 @@ t.test('without member clients: every listed member counts while a quorum answer
   t.same((await h.probe()).reachable, ['a', 'b', 'c'])
   w.quorum = false
   t.same((await h.probe()).reachable, [])
+})
+
+t.test('a member\'s loopback URL is not asked: from here it reaches the member that runs here', async (t) => {
+  // m1 runs here; m2 and m3 are dead. Each lists its address and 127.0.0.1 (a managed member listens on both).
+  const client = {
+    cluster: { memberList: async () => ({ members: ['m1', 'm2', 'm3'].map((name, i) => ({ ID: String(i + 1), name, peerURLs: [], clientURLs: [`https://${name}:2379`, 'https://127.0.0.1:2379'] })) }) },
+    get: () => ({ options: () => ({ string: async () => { throw new Error('context deadline exceeded') } }) }),
+  } as unknown as Etcd3
+  const asked: string[][] = []
+  const memberClient = (urls: readonly string[]): Etcd3 => {
+    asked.push([...urls])
+    // Any URL that reaches a live member answers: m1's own, or loopback (m1 too).
+    const live = urls.some((u) => u.includes('//m1:') || u.includes('127.0.0.1'))
+    return { maintenance: { status: async () => { if (!live) throw new Error('unavailable'); return {} } }, close: () => {} } as unknown as Etcd3
+  }
+  const h = new EtcdManagerHealth({ client, memberClient })
+  t.same(await h.probe(), { members: ['m1', 'm2', 'm3'], reachable: ['m1'], quorum: false }, '1 of 3 reachable, not 3 of 3')
+  t.notOk(asked.flat().some((u) => u.includes('127.0.0.1')), 'no loopback URL asked')
+  h.stop()
+})
+
+t.test('remoteUrls: loopback dropped when the member has another URL, kept when it has none', async (t) => {
+  t.same(remoteUrls(['https://10.0.0.2:2379', 'https://127.0.0.1:2379']), ['https://10.0.0.2:2379'])
+  t.same(remoteUrls(['https://[::1]:2379', 'https://[fd00::2]:2379']), ['https://[fd00::2]:2379'])
+  t.same(remoteUrls(['http://127.0.0.1:23790']), ['http://127.0.0.1:23790'], 'members of one host (tests)')
 })
