@@ -7,6 +7,7 @@
  *    left of a removed service, and a service created afterwards converges.
  *  - 2 of 3 managers down: a write through the survivor is refused with the quorum line, a read carries the stale
  *    warning, a published port serves with no failed request through the episode; writes come back with them.
+ *  - promote a worker to manager and demote it back under a request loop through its published port: 0 failed.
  *  - the event history survives a manager restart (`mesh events --since`).
  * Longer episodes (a partition, a 200-write soak, timings) are sections of bench/ha-failover.ts. Addresses: only the lab's
  * own namespaces; every process is killed by PID.
@@ -108,6 +109,37 @@ t.test('2 of 3 managers down: writes refused with the quorum line, stale reads, 
   const got = await loop
   t.ok(got.length > 20, `requests through the whole episode (${got.length})`)
   t.equal(got.filter((x) => !x.body.startsWith('web.')).length, 0, 'no failed request on the published port')
+})
+
+t.test('promote a worker to manager and demote it back under a request loop: 0 failed requests', async (t) => {
+  const w2 = c.workers[1] as LabNode
+  const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
+  // A global service: promoting a node changes no placement, so every answer is the promote's own doing.
+  const r = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'pw', '--mode', 'global', '--update-monitor', '1s', '-p', '8081:80', IMAGE, ...WEB], 0, 180_000)
+  t.equal(r.code, 0, `pw converges (${lastLine(r.stderr)})`)
+  await waitFor(async () => (await c.fetchLoop(w2.ip, 8081, 3)).every((x) => x.body.startsWith('pw.')), 30_000, { intervalMs: 500, what: 'pw through node5' })
+  const stop = join(c.lab.stateDir, 'ha-stop-promote-loop')
+  const loop = c.fetchLoop(w2.ip, 8081, 5000, 0.1, 300, stop) // through the node being promoted and demoted
+
+  const p = await c.mesh(['node', 'promote', w2.name], 120_000, m1)
+  t.same([p.code, p.stdout], [0, `Node ${w2.name} promoted to a manager in the swarm.\n`], `docker's line (${lastLine(p.stderr)})`)
+  // Its running agent starts its etcd member and its manager: its own manager.sock answers, node ls shows it Reachable.
+  const served = await waitFor(async () => {
+    const ls = await c.mesh(['node', 'ls', '--format', '{{.Hostname}} {{.ManagerStatus}}'], 30_000, w2)
+    return ls.code === 0 && new RegExp(`^${w2.name} (Reachable|Leader)$`, 'm').test(ls.stdout) ? ls : null
+  }, 180_000, { intervalMs: 1000, what: `${w2.name}'s own manager answering` }).catch(() => null)
+  t.ok(served, `${w2.name} runs a manager without a restart and lists itself Reachable`)
+
+  const d = await c.mesh(['node', 'demote', w2.name], 120_000, m1)
+  t.same([d.code, d.stdout], [0, `Manager ${w2.name} demoted in the swarm.\n`], `docker's line (${lastLine(d.stderr)})`)
+  const retired = await waitFor(async () => (await c.mesh(['node', 'ls'], 10_000, w2)).code !== 0, 120_000, { intervalMs: 1000, what: `${w2.name}'s manager retired` }).catch(() => false)
+  t.ok(retired, `${w2.name}'s manager.sock is gone: it is a worker again`)
+  const ls = await c.mesh(['node', 'ls', '--format', '{{.Hostname}} {{.ManagerStatus}}'], 30_000, m1)
+  t.match(ls.stdout, new RegExp(`^${w2.name} $`, 'm'), `node ls: ${w2.name} has no manager status`)
+  writeFileSync(stop, '')
+  const got = await loop
+  t.ok(got.length > 20, `requests through promote and demote (${got.length})`)
+  t.equal(got.filter((x) => !x.body.startsWith('pw.')).length, 0, 'no failed request through the promoted node\'s published port')
 })
 
 t.test('the event history survives a manager restart', async (t) => {
