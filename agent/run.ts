@@ -20,19 +20,36 @@ export async function runAgent(config: Readonly<Config>, log: Logger, o: {
   start?: (config: Readonly<Config>, log: Logger) => Promise<Pick<RunningAgent, 'shutdown' | 'done'>>
 }): Promise<number> {
   const start = o.start ?? startAgent
-  let agent = await start(config, log)
+  let agent: Pick<RunningAgent, 'shutdown' | 'done'> | null = null
   let signals = 0
+  let pending: NodeJS.Signals | null = null
   let stopped: Promise<void> | null = null
+  const stop = (a: Pick<RunningAgent, 'shutdown'>, sig: NodeJS.Signals): void => {
+    stopped = a.shutdown(sig, { leave: sig === 'SIGINT' }).catch((err: Error) => { log.error({ err: err.message }, 'shutdown failed') })
+  }
   const onSignal = (sig: NodeJS.Signals): void => {
     if (++signals > 1) {
       log.warn({ signal: sig }, 'second signal: exiting now')
       o.exit(1)
     }
-    const leave = sig === 'SIGINT'
-    stopped = agent.shutdown(sig, { leave }).catch((err: Error) => { log.error({ err: err.message }, 'shutdown failed') })
+    // During start the agent stops as soon as it is up (a stop then, not a half-started process killed outright).
+    if (!agent) {
+      pending = sig
+      log.info({ signal: sig }, 'signal during start: the agent stops once it is up (a second signal exits now)')
+      return
+    }
+    stop(agent, sig)
   }
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
+  try {
+    agent = await start(config, log)
+  } catch (err) {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+    throw err
+  }
+  if (pending) stop(agent, pending)
   try {
     for (;;) {
       const end: AgentEnd = await agent.done

@@ -84,3 +84,23 @@ t.test('starting again fails: the old data plane lets go, exit 1', async (t) => 
   t.equal(await running, 1)
   t.same(events, ['old lets go'])
 })
+
+t.test('a signal during start: the agent stops as soon as it is up, not killed half-started', async (t) => {
+  const events: string[] = []
+  const a = fakeAgent(events, 'a')
+  let up = (): void => undefined
+  const starting = new Promise<void>((r) => { up = r })
+  const running = runAgent(config, log, { exit, start: async () => { await starting; events.push('a up'); return a.agent } })
+  await new Promise((r) => setImmediate(r))
+  process.emit('SIGTERM', 'SIGTERM')
+  t.same(events, [], 'nothing is stopped while starting')
+  up()
+  t.equal(await running, 0)
+  t.same(events, ['a up', 'a SIGTERM leave=false'], 'stopped without leaving once up')
+})
+
+t.test('a failed start removes the signal handlers and throws', async (t) => {
+  const before = process.listenerCount('SIGTERM')
+  await t.rejects(runAgent(config, log, { exit, start: async () => { throw new Error('no') } }), /no/)
+  t.equal(process.listenerCount('SIGTERM'), before)
+})
