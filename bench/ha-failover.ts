@@ -16,21 +16,26 @@
  *  - soak:      `--soak` acknowledged-or-failed writes from the admin CLI (create/scale/update/rm, through the three
  *               managers in turn), the leader killed -9 midway; the final state checked Jepsen-style
  *               (test/e2e/ha/history.ts).
+ *  - restore:   disaster recovery: backup, every manager killed and wiped, restore into SQLite on node1, node1 alone,
+ *               node2 and node3 joined again (the first join moves the store into etcd); a request loop through a
+ *               worker's published port throughout; services back, workers following the restored catalog.
  * Prints `uptime` before and after and the figures (median, min, max). Usage (root, alone on the machine, under
- * `flock /work/tools/e2e.lock`): npx tsx bench/ha-failover.ts [--rounds 5] [--only failover,create,partition,soak]
+ * `flock /work/tools/e2e.lock`): npx tsx bench/ha-failover.ts [--rounds 5] [--only failover,create,partition,soak,restore]
  * [--partition-s 30] [--soak 200] [--agent-args '--etcd-election-ms 1000 …'] (flags for every agent of the 3-manager lab). Network: only the lab's namespaces; processes killed by PID; labs down in finally.
  */
 import { execFileSync } from 'node:child_process'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { LabNode } from '../test/lab/index.ts'
 import { isRoot } from '../test/lab/index.ts'
-import { waitFor } from '../test/support/procs.ts'
+import { MESH_BIN, waitFor } from '../test/support/procs.ts'
 import { meshLab, type MeshLab } from '../test/support/mesh-lab.ts'
 import { ManagerClient, defaultServiceSpec } from '../src/api/index.ts'
 import { AdminCli, IMAGE, killManager, observe, restartManager, SLEEP } from '../test/e2e/ha/cluster.ts'
 import { checkHistory, History, opArgs, workload } from '../test/e2e/ha/history.ts'
 
-const SECTIONS = ['failover', 'create', 'partition', 'soak'] as const
+const SECTIONS = ['failover', 'create', 'partition', 'soak', 'restore'] as const
 type Section = (typeof SECTIONS)[number]
 
 function parseArgs(argv: string[]): { rounds: number; only: Set<Section>; partitionS: number; soak: number; agentArgs: string[] } {
@@ -143,7 +148,13 @@ async function createLatency(c: MeshLab, label: string, n = 10): Promise<number[
   return ms
 }
 
+/** The service probe writes scale (created by the failover section; here when it did not run). */
+async function ensureProbe(admin: AdminCli): Promise<void> {
+  await admin.run(['service', 'create', '-d', '--no-resolve-image', '--name', 'probe', '--replicas', '0', '--constraint', 'node.labels.none==x', IMAGE, ...SLEEP], 0, 60_000)
+}
+
 async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<void> {
+  await ensureProbe(admin)
   const leader = await waitFor(() => leaderOf(c, c.manager), 60_000, { intervalMs: 500, what: 'a leader' })
   const victim = c.managers.find((n) => n.name === leader) as LabNode
   const others = c.managers.filter((n) => n !== victim)
@@ -171,6 +182,61 @@ async function partition(c: MeshLab, admin: AdminCli, seconds: number): Promise<
     return dup.length === 0 && (await c.mesh(['service', 'scale', '-d', `probe=${++probeWrites}`], 30_000, victim)).code === 0
   })
   log(`after the heal: writes through ${victim.name} again and no slot with two running containers after ${ok} ms`)
+}
+
+/**
+ * Disaster recovery as docs/operations.md says (Swarm's --force-new-cluster): `mesh manager backup` on a manager,
+ * every manager killed -9 and its data dir wiped, `mesh manager restore` into SQLite on node1, node1 started alone,
+ * the stale manager records removed, node2 and node3 joined again with the manager token (the first join moves the
+ * store into etcd). A request loop through a worker's published port runs throughout (the data plane never waits);
+ * afterwards the services are back, the workers follow the restored catalog (a scale lands on them) and there are
+ * 3 managers again.
+ */
+async function restore(c: MeshLab, admin: AdminCli): Promise<void> {
+  const [m1, m2, m3] = c.managers as [LabNode, LabNode, LabNode]
+  const w1 = c.workers[0] as LabNode
+  const WEB = ['sh', '-c', 'mkdir -p /www && echo "$MESH_TASK_NAME" > /www/index.html && exec httpd -f -p 80 -h /www']
+  const created = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'dr', '--replicas', '2', '--constraint', 'node.role==worker', '--update-monitor', '1s', '-p', '8090:80', IMAGE, ...WEB], 0, 180_000)
+  if (created.code !== 0) throw new Error(`restore: dr: ${created.stderr.trim()}`)
+  await waitFor(async () => (await c.fetchLoop(w1.ip, 8090, 3)).every((x) => x.body.startsWith('dr.')), 60_000, { intervalMs: 500, what: 'dr through node4' })
+  const names = async (on: LabNode): Promise<string[]> => (await c.mesh(['service', 'ls', '--format', '{{.Name}}'], 60_000, on)).stdout.trim().split('\n').filter(Boolean).sort()
+  const before = await names(m1)
+  const file = join(c.lab.stateDir, 'dr.backup')
+  const b = await c.mesh(['manager', 'backup', file], 120_000, m1)
+  if (b.code !== 0) throw new Error(`restore: backup: ${b.stderr.trim()}`)
+  const stop = join(c.lab.stateDir, 'dr-stop-loop')
+  const loop = c.fetchLoop(w1.ip, 8090, 20_000, 0.1, 900, stop)
+  const t0 = Date.now()
+  for (const m of [m1, m2, m3]) await killManager(c, m)
+  for (const m of [m1, m2, m3]) rmSync(c.dataDir(m), { recursive: true, force: true })
+  const r = await m1.exec(['node', MESH_BIN, 'manager', 'restore', file, '--data-dir', c.dataDir(m1)], { timeoutMs: 120_000 })
+  if (r.code !== 0) throw new Error(`restore: mesh manager restore: ${r.stderr.trim()}`)
+  const p = c.agent(m1, [])
+  await waitFor(async () => {
+    if (!p.running()) throw new Error(`node1's agent exited: ${p.tail(5)}`)
+    return (await c.mesh(['node', 'ls'], 30_000, m1)).code === 0
+  }, 120_000, { intervalMs: 1000, what: 'the restored manager serving' })
+  const serving = Date.now() - t0
+  const after = await names(m1)
+  // The workers follow the restored store: a scale of dr lands a third task on one of them.
+  const scaled = await c.mesh(['service', 'scale', 'dr=3'], 180_000, m1)
+  const followed = Date.now() - t0
+  const rm = await c.mesh(['node', 'rm', '--force', m2.name, m3.name], 60_000, m1)
+  const token = (await c.mesh(['token', 'show', 'manager', '-q'], 30_000, m1)).stdout.trim()
+  for (const m of [m2, m3]) {
+    const q = c.agent(m, ['--join', m1.ip], { MESH_JOIN_TOKEN: token })
+    await waitFor(async () => {
+      if (!q.running()) throw new Error(`${m.name}'s agent exited at join: ${q.tail(5)}`)
+      return (await c.mesh(['node', 'ls'], 30_000, m)).code === 0
+    }, 180_000, { intervalMs: 1000, what: `${m.name} a manager again` })
+  }
+  const managers = (await c.mesh(['node', 'ls', '--format', '{{.Hostname}} {{.ManagerStatus}}'], 30_000, m1)).stdout.trim()
+  writeFileSync(stop, '')
+  const got = await loop
+  const failed = got.filter((x) => !x.body.startsWith('dr.')).length
+  log(`restore: services before ${before.length}, after ${after.length}, same: ${JSON.stringify(before) === JSON.stringify(after)}; ` +
+    `restored manager serving ${(serving / 1000).toFixed(1)} s after the kill; scale dr=3 exit ${scaled.code} (${scaled.stderr.trim().split('\n').at(-1) ?? ''}) at ${(followed / 1000).toFixed(1)} s; ` +
+    `node rm exit ${rm.code}; managers again: ${managers.replace(/\n/g, ' | ')}; published port: ${got.length} requests, ${failed} failed`)
 }
 
 async function soak(c: MeshLab, admin: AdminCli, n: number): Promise<void> {
@@ -202,7 +268,7 @@ async function main(): Promise<void> {
   if (!isRoot()) throw new Error('bench: needs root (the lab builds namespaces)')
   log(`load before: ${uptime()}${o.agentArgs.length > 0 ? `; every agent with ${o.agentArgs.join(' ')}` : ''}`)
   const results: string[] = []
-  if (o.only.has('failover') || o.only.has('partition') || o.only.has('soak') || o.only.has('create')) {
+  if (o.only.has('failover') || o.only.has('partition') || o.only.has('soak') || o.only.has('create') || o.only.has('restore')) {
     const cleanups: (() => unknown)[] = []
     try {
       const c = await threeManagers(cleanups, o.agentArgs)
@@ -214,6 +280,7 @@ async function main(): Promise<void> {
       }
       if (o.only.has('partition')) await partition(c, admin, o.partitionS)
       if (o.only.has('soak')) await soak(c, admin, o.soak)
+      if (o.only.has('restore')) await restore(c, admin) // last: it replaces the cluster's managers
     } finally {
       for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch(() => undefined)
     }
