@@ -36,15 +36,20 @@ export function emptyParts(): ClusterParts {
   return { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null, init: null }
 }
 
-export async function testAgent(t: Test, name: string, addr: string, cluster: Partial<Config['cluster']>): Promise<TestAgent> {
+/** An agent's config on `addr` (127.0.0.x): a temp data dir removed at teardown, free etcd ports, `cluster` on top. */
+export async function agentConfig(t: Test, name: string, addr: string, cluster: Partial<Config['cluster']>): Promise<Config> {
   const dataDir = mkdtempSync(join(tmpdir(), `mesh-${name}-`))
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
   const base = defaultConfig('local')
-  const config: Config = {
+  return {
     ...base, dataDir,
     gossip: { ...base.gossip, name, bindAddr: addr, advertiseAddr: addr },
     cluster: { ...base.cluster, etcdClientPort: await freePort(addr), etcdPeerPort: await freePort(addr), ...cluster },
   }
+}
+
+export async function testAgent(t: Test, name: string, addr: string, cluster: Partial<Config['cluster']>): Promise<TestAgent> {
+  const config = await agentConfig(t, name, addr, cluster)
   const lines: string[] = []
   const log = pino({ level: 'info' }, { write: (line: string) => { lines.push(line) } })
   const a: TestAgent = { name, config, parts: emptyParts(), lines, log, assignments: [] }

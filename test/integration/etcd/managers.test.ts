@@ -7,21 +7,20 @@
  * demote refuses what would cost the quorum or the last manager, else removes the member.
  * Every wait is bounded; nothing asserts a duration. Members are stopped by PID (stopControlPlane) in teardown.
  */
-import t, { type Test } from 'tap'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import t from 'tap'
+import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type http from 'node:http'
 import { openCluster, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
 import { createLogger } from '../../../agent/log.ts'
-import { defaultConfig, type Config } from '../../../src/config/index.ts'
+import type { Config } from '../../../src/config/index.ts'
 import { createApp, listMembers, listen, RequestRefusedError, type Manager } from '../../../src/manager/index.ts'
 import { defaultServiceSpec } from '../../../src/api/spec.ts'
 import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 import type { Overlay } from '../../../src/overlay/index.ts'
 import { freePort } from '../../support/etcd.ts'
 import { waitFor } from '../../support/procs.ts'
-import { reopenManager } from './agents.ts'
+import { agentConfig, emptyParts, reopenManager } from './agents.ts'
 
 const log = createLogger('silent')
 const resources = { nanoCpus: 1e9, memoryBytes: 2 ** 30 }
@@ -34,27 +33,12 @@ interface Agent {
   api: http.Server | null
 }
 
-function parts(): ClusterParts {
-  return { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null, init: null }
-}
-
-async function configFor(t: Test, name: string, addr: string, cluster: Partial<Config['cluster']>): Promise<Config> {
-  const dataDir = mkdtempSync(join(tmpdir(), `mesh-managers-${name}-`))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const base = defaultConfig('local')
-  return {
-    ...base, dataDir,
-    gossip: { ...base.gossip, name, bindAddr: addr, advertiseAddr: addr },
-    cluster: { ...base.cluster, etcdClientPort: await freePort(addr), etcdPeerPort: await freePort(addr), ...cluster },
-  }
-}
-
 /**
  * openCluster as the agent runs it (gossip and the data plane are not needed for the control plane); a restarted
  * manager's half opens after it (startCluster: reopen, serving its API and sockets, retiring on removal).
  */
 async function open(a: Agent): Promise<Manager> {
-  a.parts = parts()
+  a.parts = emptyParts()
   try {
     await openCluster(a.config, log, {} as Overlay, a.parts, () => true)
     if (a.parts.reopenManager) await reopenManager(a.config, log, a.parts)
@@ -88,7 +72,7 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 
 t.test('managers on a managed etcd: init, manager-token join, same answers, restart, demote', async (t) => {
   const apiPort = await freePort('127.0.0.2')
-  const a: Agent = { name: 'm1', config: await configFor(t, 'm1', '127.0.0.2', { init: true, store: 'etcd', apiPort }), parts: parts(), api: null }
+  const a: Agent = { name: 'm1', config: await agentConfig(t, 'm1', '127.0.0.2', { init: true, store: 'etcd', apiPort }), parts: emptyParts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   t.ok(a.parts.init?.created, 'a new cluster')
@@ -108,8 +92,8 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
   const ids = (...hosts: string[]) => hosts.map((h) => ma.getNode(h)?.id).sort()
 
   const b: Agent = {
-    name: 'm2', parts: parts(), api: null,
-    config: await configFor(t, 'm2', '127.0.0.3', { token: ma.tokens().manager, apiPort }),
+    name: 'm2', parts: emptyParts(), api: null,
+    config: await agentConfig(t, 'm2', '127.0.0.3', { token: ma.tokens().manager, apiPort }),
   }
   b.config.gossip.join = ['127.0.0.2:7946']
   t.teardown(() => stopControlPlane(b.parts))
@@ -159,7 +143,9 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
   })
 
   t.test('the demoted manager stops its manager and member and deletes <data-dir>/etcd', async (t) => {
-    await waitFor(() => b.parts.manager === null && !existsSync(join(b.config.dataDir, 'etcd')), WAIT_MS, { what: 'm2 retired' })
+    // Retiring ends with node.json rewritten (after the etcd dirs go): wait for the whole of it, then look.
+    const role = (): unknown => { try { return (JSON.parse(readFileSync(join(b.config.dataDir, 'node.json'), 'utf8')) as { role?: unknown }).role } catch { return undefined } }
+    await waitFor(() => b.parts.manager === null && !existsSync(join(b.config.dataDir, 'etcd')) && role() === 'worker', WAIT_MS, { what: 'm2 retired' })
     t.equal(b.parts.etcd, null, 'no member')
     t.equal(b.parts.store, null, 'no store')
     t.notOk(existsSync(join(b.config.dataDir, 'etcd-tls')), 'its member certificates deleted')
@@ -169,14 +155,14 @@ t.test('managers on a managed etcd: init, manager-token join, same answers, rest
 
 t.test('autolock: the KEK reaches a new manager sealed; it starts locked and the cluster\'s unlock key opens it', async (t) => {
   const apiPort = await freePort('127.0.0.4')
-  const a: Agent = { name: 'l1', config: await configFor(t, 'l1', '127.0.0.4', { init: true, store: 'etcd', autolock: true, apiPort }), parts: parts(), api: null }
+  const a: Agent = { name: 'l1', config: await agentConfig(t, 'l1', '127.0.0.4', { init: true, store: 'etcd', autolock: true, apiPort }), parts: emptyParts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   const unlockKey = a.parts.init?.unlockKey as string
   t.ok(unlockKey, 'the new cluster has an unlock key')
   await serveApi(a)
   const secret = await ma.secrets.createSecret({ name: 'db', data: Buffer.from('hunter2').toString('base64') })
-  const b: Agent = { name: 'l2', parts: parts(), api: null, config: await configFor(t, 'l2', '127.0.0.5', { token: ma.tokens().manager, apiPort }) }
+  const b: Agent = { name: 'l2', parts: emptyParts(), api: null, config: await agentConfig(t, 'l2', '127.0.0.5', { token: ma.tokens().manager, apiPort }) }
   b.config.gossip.join = ['127.0.0.4:7946']
   t.teardown(() => stopControlPlane(b.parts))
   const mb = await open(b)

@@ -6,7 +6,7 @@
  * promote during the move gets one 503 line; a crash after each step leaves SQLite intact or etcd complete.
  * Every wait is bounded; nothing asserts a duration. Members are stopped by PID (stopControlPlane) in teardown.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,7 +14,7 @@ import type http from 'node:http'
 import { openCluster, stopControlPlane, type ClusterParts } from '../../../agent/cluster.ts'
 import { swapHandler } from '../../../agent/store-move.ts'
 import { createLogger } from '../../../agent/log.ts'
-import { defaultConfig, type Config } from '../../../src/config/index.ts'
+import type { Config } from '../../../src/config/index.ts'
 import {
   createApp, listMembers, listen, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, storeEpoch, type Manager, type MoveStep, type Store,
 } from '../../../src/manager/index.ts'
@@ -24,6 +24,7 @@ import { createNodeKeyAndCsr } from '../../../src/pki/index.ts'
 import type { Overlay } from '../../../src/overlay/index.ts'
 import { runMesh } from '../../support/cli.ts'
 import { freePort } from '../../support/etcd.ts'
+import { agentConfig, emptyParts } from './agents.ts'
 import { waitFor } from '../../support/procs.ts'
 
 const log = createLogger('silent')
@@ -38,24 +39,9 @@ interface Agent {
   api: http.Server | null
 }
 
-function parts(): ClusterParts {
-  return { store: null, manager: null, servers: [], link: null, runner: null, dataPlane: null, init: null }
-}
-
-async function configFor(t: Test, name: string, addr: string, cluster: Partial<Config['cluster']>): Promise<Config> {
-  const dataDir = mkdtempSync(join(tmpdir(), `mesh-move-${name}-`))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
-  const base = defaultConfig('local')
-  return {
-    ...base, dataDir,
-    gossip: { ...base.gossip, name, bindAddr: addr, advertiseAddr: addr },
-    cluster: { ...base.cluster, etcdClientPort: await freePort(addr), etcdPeerPort: await freePort(addr), ...cluster },
-  }
-}
-
 async function open(a: Agent): Promise<Manager> {
   const kill = a.parts.moveKillPoint
-  a.parts = parts()
+  a.parts = emptyParts()
   if (kill) a.parts.moveKillPoint = kill
   try {
     await openCluster(a.config, log, {} as Overlay, a.parts, () => true)
@@ -115,7 +101,7 @@ function movedDbs(dataDir: string): string[] {
 
 t.test('a manager-token join moves a SQLite cluster into etcd; the second manager joins its member', async (t) => {
   const apiPort = await freePort('127.0.0.21')
-  const a: Agent = { name: 'm1', config: await configFor(t, 'm1', '127.0.0.21', { init: true, apiPort }), parts: parts(), api: null }
+  const a: Agent = { name: 'm1', config: await agentConfig(t, 'm1', '127.0.0.21', { init: true, apiPort }), parts: emptyParts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   t.notOk(a.parts.etcd, 'starts on SQLite')
@@ -130,7 +116,7 @@ t.test('a manager-token join moves a SQLite cluster into etcd; the second manage
     events: ma.events.since().map((e) => e.id) }
   t.ok(before.events.length > 0, 'events to carry over')
 
-  const b: Agent = { name: 'm2', parts: parts(), api: null, config: await configFor(t, 'm2', '127.0.0.22', { token: ma.tokens().manager, apiPort }) }
+  const b: Agent = { name: 'm2', parts: emptyParts(), api: null, config: await agentConfig(t, 'm2', '127.0.0.22', { token: ma.tokens().manager, apiPort }) }
   b.config.gossip.join = ['127.0.0.21:7946']
   t.teardown(() => stopControlPlane(b.parts))
   const mb = await open(b)
@@ -176,7 +162,7 @@ t.test('a manager-token join moves a SQLite cluster into etcd; the second manage
 })
 
 t.test('mesh node promote on SQLite answers docker\'s line; a second promote and a write during the move get one 503 line', async (t) => {
-  const a: Agent = { name: 'p1', config: await configFor(t, 'p1', '127.0.0.24', { init: true, apiPort: await freePort('127.0.0.24') }), parts: parts(), api: null }
+  const a: Agent = { name: 'p1', config: await agentConfig(t, 'p1', '127.0.0.24', { init: true, apiPort: await freePort('127.0.0.24') }), parts: emptyParts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   await serveApi(a)
@@ -222,7 +208,7 @@ t.test('mesh node promote on SQLite answers docker\'s line; a second promote and
 
 t.test('autolock: the manager on etcd is unlocked as the SQLite one was, and opens the secrets', async (t) => {
   const addr = '127.0.0.29'
-  const a: Agent = { name: 'l1', config: await configFor(t, 'l1', addr, { init: true, autolock: true, apiPort: await freePort(addr) }), parts: parts(), api: null }
+  const a: Agent = { name: 'l1', config: await agentConfig(t, 'l1', addr, { init: true, autolock: true, apiPort: await freePort(addr) }), parts: emptyParts(), api: null }
   t.teardown(() => stopControlPlane(a.parts))
   const ma = await open(a)
   await serveApi(a)
@@ -246,7 +232,7 @@ const CASES: { step: MoveStep; want: 'sqlite' | 'etcd' }[] = [
 for (const c of CASES) {
   t.test(`a crash after step "${c.step}": the restart runs on ${c.want}, nothing lost`, async (t) => {
     const addr = '127.0.0.27'
-    const a: Agent = { name: `c1-${c.step}`, config: await configFor(t, `c1-${c.step}`, addr, { init: true, apiPort: await freePort(addr) }), parts: parts(), api: null }
+    const a: Agent = { name: `c1-${c.step}`, config: await agentConfig(t, `c1-${c.step}`, addr, { init: true, apiPort: await freePort(addr) }), parts: emptyParts(), api: null }
     t.teardown(() => stopControlPlane(a.parts))
     const ma = await open(a)
     await serveApi(a)
