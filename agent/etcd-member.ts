@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Etcd3 } from 'etcd3'
-import { ConfigError } from '../src/base/errors.ts'
+import { ConfigError, MeshError } from '../src/base/errors.ts'
 import { errorOf, jsonRequest, managerCertificateCheck } from '../src/api/index.ts'
 import {
   addMember, EtcdMember, etcdClient, issueMemberTls, KekFile, memberConfig, memberHealth, memberTlsFiles, removeMember, vaultDir, waitReady,
@@ -118,10 +118,10 @@ export interface QuorumWait {
 }
 
 /** The wait ended without a quorum: the agent stopped (`stopped`) or the member was removed from the cluster. */
-export class QuorumWaitEnded extends Error {
+export class QuorumWaitEnded extends MeshError {
   readonly why: 'stopped' | 'removed'
   constructor(why: 'stopped' | 'removed') {
-    super(why === 'stopped' ? 'stopped while waiting for the quorum' : 'the cluster removed this etcd member')
+    super('MESH_ERR_QUORUM_WAIT_ENDED', why === 'stopped' ? 'stopped while waiting for the quorum' : 'the cluster removed this etcd member')
     this.why = why
   }
 }

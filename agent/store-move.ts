@@ -8,6 +8,7 @@ import {
   loadEtcdStore, OBJECT_KINDS, registerManagerMetrics, RequestRefusedError, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
 } from '../src/manager/index.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
+import { MeshError } from '../src/base/errors.ts'
 import type { Config } from '../src/config/index.ts'
 import type { Gossip } from '../src/gossip/index.ts'
 import type { Logger } from './log.ts'
@@ -47,10 +48,10 @@ export interface MoveDeps {
 }
 
 /** A crash a test injected at a kill point: the move stops there, its files left as a killed agent leaves them. */
-export class InjectedCrash extends Error {
+export class InjectedCrash extends MeshError {
   readonly step: MoveStep
   constructor(step: MoveStep) {
-    super(`injected crash after step ${step}`)
+    super('MESH_ERR_INJECTED_CRASH', `injected crash after step ${step}`)
     this.step = step
   }
 }
