@@ -202,7 +202,7 @@ async function restore(c: MeshLab, admin: AdminCli): Promise<void> {
   const names = async (on: LabNode): Promise<string[]> => (await c.mesh(['service', 'ls', '--format', '{{.Name}}'], 60_000, on)).stdout.trim().split('\n').filter(Boolean).sort()
   const before = await names(m1)
   const file = join(c.lab.stateDir, 'dr.backup')
-  const b = await c.mesh(['manager', 'backup', file], 120_000, m1)
+  const b = await c.mesh(['manager', 'backup', '--with-kek', file], 120_000, m1) // the data dirs are wiped: the KEK must come back with it
   if (b.code !== 0) throw new Error(`restore: backup: ${b.stderr.trim()}`)
   const stop = join(c.lab.stateDir, 'dr-stop-loop')
   const loop = c.fetchLoop(w1.ip, 8090, 20_000, 0.1, 900, stop)
