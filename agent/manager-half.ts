@@ -143,16 +143,7 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
   parts.servers.push(await listen(createApp({ manager, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), { socketPath: join(config.dataDir, MANAGER_SOCKET), access: ctx.access }))
   // The read-only Docker API for docker's own clients (docs/docker-api.md): same access as manager.sock.
   parts.servers.push(await listen(createDockerApp({ manager, apiPort: c.apiPort }), { socketPath: join(config.dataDir, DOCKER_API_SOCKET), access: ctx.access }))
-  const updates = parts.nodeUpdates = new Set<Promise<void>>()
-  const syncNode = (name: string, state: 'ready' | 'down') => {
-    const p: Promise<void> = manager.setNodeState(name, state).then(() => undefined, (err: Error) => { mlog.error({ err: err.message }, 'node state update failed') })
-      .finally(() => updates.delete(p))
-    updates.add(p)
-  }
-  parts.unsubscribeGossip = ctx.gossip.on((e) => {
-    if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
-    else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
-  })
+  followGossip(parts, manager, ctx.gossip, mlog)
   if (self) {
     // Its own manager first; then the others it knew, should its own API stop answering.
     const own = `${addr.includes(':') ? `[${addr}]` : addr}:${c.apiPort}`
@@ -177,8 +168,25 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
   }
 }
 
+/**
+ * Node state from gossip into `manager`'s store (join/alive/update: ready; fail/leave: down); the updates in flight
+ * are kept in `parts.nodeUpdates` (stopManager awaits them), the subscription's end in `parts.unsubscribeGossip`.
+ */
+export function followGossip(parts: ClusterParts, manager: Manager, gossip: Gossip, mlog: Logger): void {
+  const updates = parts.nodeUpdates = new Set<Promise<void>>()
+  const syncNode = (name: string, state: 'ready' | 'down'): void => {
+    const p: Promise<void> = manager.setNodeState(name, state).then(() => undefined, (err: Error) => { mlog.error({ err: err.message }, 'node state update failed') })
+      .finally(() => updates.delete(p))
+    updates.add(p)
+  }
+  parts.unsubscribeGossip = gossip.on((e) => {
+    if (e.type === 'join' || e.type === 'alive' || e.type === 'update') syncNode(e.member.name, 'ready')
+    else if (e.type === 'fail' || e.type === 'leave') syncNode(e.member.name, 'down')
+  })
+}
+
 /** The manager's metrics on the agent's registry; returns their removal (stopManager: a later promote adds its own). */
-function managerMetrics(registry: Registry, manager: Manager): () => void {
+export function managerMetrics(registry: Registry, manager: Manager): () => void {
   const before = new Set(registry.getMetricsAsArray().map((m) => m.name))
   registerManagerMetrics(registry, manager)
   const added = registry.getMetricsAsArray().map((m) => m.name).filter((n) => !before.has(n))

@@ -2,10 +2,10 @@ import { existsSync, readFileSync } from 'node:fs'
 import { chmod, open, rename, rm } from 'node:fs/promises'
 import type http from 'node:http'
 import { dirname, join } from 'node:path'
-import { Registry } from 'prom-client'
+import type { Registry } from 'prom-client'
 import {
   FreezableStore, frozenCopy, MOVE_DONE_FILE, MOVE_PENDING_FILE, MOVING_LINE, issueMemberTls, loadIntoEtcd, managerDbPath, moveRecovery, movedDbName, randomEpoch,
-  loadEtcdStore, OBJECT_KINDS, registerManagerMetrics, RequestRefusedError, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
+  loadEtcdStore, OBJECT_KINDS, RequestRefusedError, stopOrphan, takeMoveSnapshot, type Manager, type MoveStep, type StoreMove,
 } from '../src/manager/index.ts'
 import { MESH_VERSION } from '../src/api/version.ts'
 import { MeshError } from '../src/base/errors.ts'
@@ -14,6 +14,7 @@ import type { Gossip } from '../src/gossip/index.ts'
 import type { Logger } from './log.ts'
 import type { ClusterParts } from './cluster.ts'
 import { etcdDataDir, etcdTlsDir, startManagedEtcd, type ManagedEtcd } from './etcd-member.ts'
+import { followGossip, managerMetrics } from './manager-half.ts'
 
 /**
  * A single manager on SQLite moves its state into a managed etcd on its own node (issue 15 item 2), when a second
@@ -250,20 +251,9 @@ export async function serveMovedManager(next: Manager, o: {
     const app = apps[i]
     if (app) swapHandler(s, app)
   })
-  const probe = new Registry() // the names registerManagerMetrics uses, to drop the old manager's from the agent's registry
-  registerManagerMetrics(probe, next)
-  for (const m of probe.getMetricsAsArray()) o.registry.removeSingleMetric(m.name)
-  registerManagerMetrics(o.registry, next)
-  const mlog = o.log.child({ sub: 'manager' })
-  const updates = parts.nodeUpdates = new Set<Promise<void>>()
-  const sync = (name: string, state: 'ready' | 'down'): void => {
-    const p: Promise<void> = next.setNodeState(name, state).then(() => undefined, (err: Error) => { mlog.error({ err: err.message }, 'node state update failed') })
-      .finally(() => updates.delete(p))
-    updates.add(p)
-  }
-  parts.unsubscribeGossip = o.gossip.on((e) => {
-    if (e.type === 'join' || e.type === 'alive' || e.type === 'update') sync(e.member.name, 'ready')
-    else if (e.type === 'fail' || e.type === 'leave') sync(e.member.name, 'down')
-  })
+  // The old manager's metrics go, the new one's come (the same names), and stopManager drops these later.
+  parts.dropManagerMetrics?.()
+  parts.dropManagerMetrics = managerMetrics(o.registry, next)
+  followGossip(parts, next, o.gossip, o.log.child({ sub: 'manager' }))
   o.retire()
 }
