@@ -230,3 +230,16 @@ t.test('several managers: acks any manager hears reach the leader through the st
   await c.call('POST', '/v1/agent/gossip-keys', w1.credential, { version: v })
   t.equal(c.store.revision, rev, 'a repeated ack commits nothing')
 })
+
+t.test('a hostile gossip_acks value in the store counts as no ack and is replaced by the next one', async (t) => {
+  const c = await cluster(t, { seed: [KEY_A] })
+  const w1 = await c.join('w1')
+  t.equal((await c.call('POST', '/v1/gossip/keys/rotate', c.admin)).status, 202)
+  const v = c.manager.gossipKeys.keyring()?.version ?? 0
+  for (const bad of ['not json', '[1,2]', JSON.stringify({ [w1.nodeId]: 'x', other: -3 })]) {
+    await c.store.transact((tx) => tx.setMeta('gossip_acks', bad))
+    t.same(c.manager.gossipKeys.view().rotation?.waitingFor, ['w1'], `${bad}: no ack counted`)
+  }
+  t.equal((await c.call('POST', '/v1/agent/gossip-keys', w1.credential, { version: v })).status, 200)
+  t.same(JSON.parse(c.store.getMeta('gossip_acks') ?? ''), { [w1.nodeId]: v }, 'the ack replaced the bad value (unknown ids dropped)')
+})
