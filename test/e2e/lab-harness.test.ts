@@ -6,7 +6,7 @@
  * Addresses: the lab's own namespaces only (192.168.77.0/24 underlay, 172.31.I.0/24 container networks), plus
  * 192.0.2.1 (TEST-NET-1), which must be unreachable from inside. Needs root; skipped otherwise.
  */
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import t from 'tap'
 import { createLab, isRoot, LAB_IMAGE, LAB_NETWORK, LAB_SH, type Lab } from '../lab/index.ts'
 import { run, stop, waitExit, waitFor } from '../support/procs.ts'
@@ -23,7 +23,7 @@ function readState(lab: Lab): Recorded {
   for (const line of readFileSync(`${lab.stateDir}/state`, 'utf8').split('\n')) {
     const f = line.split(' ')
     if (f[0] === 'pid') rec.pids.push({ pid: Number(f[3]), start: f[4] ?? '' })
-    if (f[0] === 'nsino') rec.inodes.push(`${f[2]}:[${f[3]}]`)
+    if (f[0] === 'nsino' && (f[2] === 'net' || f[2] === 'mnt')) rec.inodes.push(`${f[2]}:[${f[3]}]`)
     if (f[0] === 'cgroup') rec.cgroups.push(f[2] ?? '')
   }
   return rec
@@ -38,6 +38,33 @@ function liveProcess(pid: number, start?: string): boolean {
   } catch {
     return false
   }
+}
+
+/**
+ * Holds every recorded namespace open until `release()`. The kernel reuses a freed namespace's inode for the next
+ * one made (another lab or a container started beside this test), so after `down` a recorded inode could name
+ * somebody else's namespace; an open fd keeps ours alive, and its inode ours, while the test looks for processes.
+ * A namespace that no longer carries its recorded inode is not pinned (and not looked for).
+ */
+function pinNamespaces(lab: Lab): { inodes: string[]; release: () => void } {
+  const fds: number[] = []
+  const inodes: string[] = []
+  for (const line of readFileSync(`${lab.stateDir}/state`, 'utf8').split('\n')) {
+    const f = line.split(' ')
+    if (f[0] !== 'nsino' || (f[2] !== 'net' && f[2] !== 'mnt')) continue
+    const i = Number(f[1])
+    const path = f[2] === 'net' ? `/run/netns/${lab.prefix}-${i === 0 ? 'net' : `n${i}`}` : `${lab.stateDir}/pins/n${i}.mnt`
+    try {
+      const fd = openSync(path, 'r')
+      if (String(fstatSync(fd).ino) === f[3]) {
+        fds.push(fd)
+        inodes.push(`${f[2]}:[${f[3]}]`)
+      } else closeSync(fd)
+    } catch {
+      // not made (or already gone): nothing of ours to look for there
+    }
+  }
+  return { inodes, release: () => fds.splice(0).forEach((fd) => closeSync(fd)) }
 }
 
 /** Live PIDs whose net or mnt namespace is one of `inodes` ("net:[4026532001]"). */
@@ -158,6 +185,9 @@ if (!isRoot()) {
     await n2.docker(['run', '-d', '--network', LAB_NETWORK, LAB_IMAGE, 'sleep', '600'])
     const rec = readState(lab)
     t.ok(rec.pids.length >= 7, `state records the daemons and spawned processes (${rec.pids.length})`)
+    const pinned = pinNamespaces(lab)
+    t.teardown(pinned.release)
+    t.equal(pinned.inodes.length, rec.inodes.length, `every recorded namespace held open for the check (${pinned.inodes.length})`)
     const started = Date.now()
     await lab.down()
     t.comment(`down: ${Date.now() - started} ms`)
@@ -166,7 +196,8 @@ if (!isRoot()) {
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     t.notOk(mounts.includes(lab.prefix), 'no mount of the run in /proc/self/mountinfo')
     t.same(rec.pids.filter((p) => liveProcess(p.pid, p.start)).map((p) => p.pid), [], 'no recorded process alive')
-    t.same(processesIn(rec.inodes), [], 'no process in the run\'s namespaces')
+    t.same(processesIn(pinned.inodes), [], 'no process in the run\'s namespaces')
+    pinned.release()
     t.same(rec.cgroups.filter((d) => existsSync(d)), [], 'no cgroup left')
     t.notOk(existsSync(lab.stateDir), 'state dir removed')
     t.not(await waitExit(sleeper, 5_000), null, 'spawned process was killed')
