@@ -13,7 +13,7 @@
  * With no network but the default one in the snapshot every asker gets that one zone: the answers are the same,
  * byte for byte, as a single zone's.
  */
-import type { CatalogSnapshot } from '../api/catalog.ts'
+import type { CatalogService, CatalogSnapshot } from '../api/catalog.ts'
 import { DEFAULT_NETWORK } from '../api/network.ts'
 import { cidrContains, ipv4ToInt, parseCidr, prefixMask, unmapIpv4, type Cidr } from '../base/cidr.ts'
 import { addressOn, defaultNetworkIds, endpointAddresses, hasNetworks, servicePlaces, type ServicePlace } from '../catalog/index.ts'
@@ -47,11 +47,30 @@ export interface Scopes {
   gateways: ReadonlySet<number>
   /** The catalog networks' ranges (recursion and reverse names follow the pool). */
   networkCidrs: readonly Cidr[]
-  /** Every name any zone answers (a name hidden from an asker is NXDOMAIN, not forwarded). */
-  known: ReadonlySet<string>
+  /** Is this a name some zone answers (a name hidden from an asker is NXDOMAIN, not forwarded)? */
+  known: { has(key: string): boolean }
   defaultCidrs: readonly Cidr[]
   /** Flat scopes: the zone kept up to date per changed service, handed on to the next snapshot's scopes. */
   state?: ZoneState
+  /** Scopes with networks: the same per network, handed on likewise. */
+  nets?: NetZones
+}
+
+/**
+ * What the scopes of a catalog with networks hand on to the next snapshot's: a zone per network kept up to date per
+ * changed service (zone-state.ts), one for `all`, and each service's projection onto each network by service object.
+ * The catalog shares unchanged services between snapshots, so an unchanged service projects to the same object and
+ * its zones do no work. Valid while the zones' options and the default network's ids stay the same (`key`).
+ */
+interface NetZones {
+  key: string
+  zones: Map<string, ZoneState>
+  all: ZoneState
+  /** The snapshot `all` last followed: an older snapshot's scopes build their own rather than move it back. */
+  allRevision: number
+  projected: WeakMap<CatalogService, Map<string, ZoneService | null>>
+  /** Each service's task addresses with their views; dropped whenever a network's zone is made or dropped. */
+  askersOf: WeakMap<CatalogService, Array<[string, Asker]>>
 }
 
 function subnetOf(text: string): Cidr | null {
@@ -62,32 +81,53 @@ function subnetOf(text: string): Cidr | null {
   }
 }
 
-/** The services on one network as its zone sees them: that network's VIP, addresses and aliases. */
-function project(snap: CatalogSnapshot, network: string, places: Map<string, ServicePlace[]>, defaults: ReadonlySet<string>): ZoneService[] {
+/** One service as `network`'s zone sees it (that network's VIP, addresses and aliases), or null when it is not on it. */
+function projectOne(s: CatalogService, network: string, ps: readonly ServicePlace[], defaults: ReadonlySet<string>): ZoneService | null {
+  const place = ps.find((p) => p.network === network)
+  if (place === undefined) return null
+  const endpoints = []
+  for (const e of s.endpoints) {
+    const ip = addressOn(e, network, ps, defaults)
+    if (ip !== null) endpoints.push(ip === e.ip ? e : { ...e, ip })
+  }
+  const same = place.vip === s.vip && endpoints.length === s.endpoints.length && place.aliases.length === 0 &&
+    endpoints.every((e, i) => e === s.endpoints[i])
+  if (same) return s
+  const { vip: _vip, networks: _networks, ...rest } = s
+  return { ...rest, ...(place.vip !== undefined ? { vip: place.vip } : {}), endpoints, aliases: place.aliases }
+}
+
+/** The services on one network as its zone sees them; a service's projection is computed once per service object. */
+function project(snap: CatalogSnapshot, network: string, places: Map<CatalogService, ServicePlace[]>, defaults: ReadonlySet<string>, memo: NetZones['projected']): ZoneService[] {
   const out: ZoneService[] = []
   for (const s of snap.services) {
-    const ps = places.get(s.id) as ServicePlace[]
-    const place = ps.find((p) => p.network === network)
-    if (place === undefined) continue
-    const endpoints = []
-    for (const e of s.endpoints) {
-      const ip = addressOn(e, network, ps, defaults)
-      if (ip !== null) endpoints.push(ip === e.ip ? e : { ...e, ip })
+    let byNet = memo.get(s)
+    if (byNet === undefined) { byNet = new Map(); memo.set(s, byNet) }
+    let p = byNet.get(network)
+    if (p === undefined) { p = projectOne(s, network, places.get(s) as ServicePlace[], defaults); byNet.set(network, p) }
+    if (p !== null) out.push(p)
+  }
+  return out
+}
+
+/** A service's task addresses, each with the view of an asker there: its network's zone first, then the task's others. */
+function serviceAskers(s: CatalogService, ps: readonly ServicePlace[], defaults: ReadonlySet<string>, byNetwork: ReadonlyMap<string, Zone>): Array<[string, Asker]> {
+  const out: Array<[string, Asker]> = []
+  for (const e of s.endpoints) {
+    const addrs = endpointAddresses(e, ps, defaults)
+    for (const a of addrs) {
+      const order = [a.network, ...addrs.map((x) => x.network).filter((n) => n !== a.network)]
+      out.push([a.ip, { zones: [...new Set(order)].map((n) => byNetwork.get(n) as Zone), stack: s.stack }])
     }
-    const same = place.vip === s.vip && endpoints.length === s.endpoints.length && place.aliases.length === 0 &&
-      endpoints.every((e, i) => e === s.endpoints[i])
-    if (same) { out.push(s); continue }
-    const { vip: _vip, networks: _networks, ...rest } = s
-    out.push({ ...rest, ...(place.vip !== undefined ? { vip: place.vip } : {}), endpoints, aliases: place.aliases })
   }
   return out
 }
 
 /**
- * Build every zone of a snapshot. Cost: linear in (service, network) pairs plus endpoints. With no network but the
- * default one, `prev` (the scopes of the snapshot before) hands on its zone, updated in place for the services that
- * changed (zone-state.ts: the same records a rebuild gives, in time linear in what changed); with networks every
- * zone is built again.
+ * Build every zone of a snapshot. `prev` (the scopes of the snapshot before) hands on its zones, updated in place for
+ * the services that changed (zone-state.ts: the same records a rebuild gives, in time linear in what changed), with no
+ * network but the default one and with networks alike. What stays linear in the catalog with networks: the
+ * (service, network) pairs looked up, the askers' map and the set of known names.
  */
 export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions, prev?: Scopes): Scopes {
   const networkCidrs: Cidr[] = []
@@ -116,38 +156,51 @@ export function buildScopes(snap: CatalogSnapshot, opts: ScopeOptions, prev?: Sc
     return { ...base, all, flat: true, byNetwork: new Map([[DEFAULT_NETWORK, all]]), askers: new Map(), known: new Set(), state }
   }
   let all: Zone | null = null
-  const places = new Map<string, ServicePlace[]>()
+  const key = JSON.stringify([zoneOpts.domain, zoneOpts.ttlSec, zoneOpts.reverseCidrs, [...defaults].sort()])
+  const nets: NetZones = prev !== undefined && !prev.flat && prev.nets?.key === key
+    ? prev.nets
+    : { key, zones: new Map(), all: new ZoneState(zoneOpts), allRevision: -1, projected: new WeakMap(), askersOf: new WeakMap() }
+  const places = new Map<CatalogService, ServicePlace[]>()
   const ids = new Set<string>([DEFAULT_NETWORK])
   for (const n of snap.networks ?? []) if (!defaults.has(n.id)) ids.add(n.id)
   for (const s of snap.services) {
     const ps = servicePlaces(s, defaults)
-    places.set(s.id, ps)
+    places.set(s, ps)
     for (const p of ps) ids.add(p.network)
   }
   const byNetwork = new Map<string, Zone>()
-  for (const id of ids) byNetwork.set(id, buildZone({ revision: snap.revision, services: project(snap, id, places, defaults) }, zoneOpts))
+  let zonesChanged = false
+  for (const id of ids) {
+    let state = nets.zones.get(id)
+    if (state === undefined) { state = new ZoneState(zoneOpts); nets.zones.set(id, state); zonesChanged = true }
+    byNetwork.set(id, state.update({ revision: snap.revision, services: project(snap, id, places, defaults, nets.projected) }))
+  }
+  for (const id of nets.zones.keys()) if (!ids.has(id)) { nets.zones.delete(id); zonesChanged = true }
+  if (zonesChanged) nets.askersOf = new WeakMap()
   const askers = new Map<string, Asker>()
   for (const s of snap.services) {
-    const ps = places.get(s.id) as ServicePlace[]
-    for (const e of s.endpoints) {
-      const addrs = endpointAddresses(e, ps, defaults)
-      for (const a of addrs) {
-        if (askers.has(a.ip)) continue
-        const order = [a.network, ...addrs.map((x) => x.network).filter((n) => n !== a.network)]
-        askers.set(a.ip, { zones: [...new Set(order)].map((n) => byNetwork.get(n) as Zone), stack: s.stack })
-      }
-    }
+    let mine = nets.askersOf.get(s)
+    if (mine === undefined) { mine = serviceAskers(s, places.get(s) as ServicePlace[], defaults, byNetwork); nets.askersOf.set(s, mine) }
+    for (const [ip, a] of mine) if (!askers.has(ip)) askers.set(ip, a) // an address two tasks share: the first's
   }
   // Every service is on a network, so the networks' names are every name an asker on a network could be denied.
-  const known = new Set<string>()
-  for (const z of byNetwork.values()) {
-    for (const k of z.names.keys()) known.add(k)
-    for (const m of z.byStack.values()) for (const k of m.keys()) known.add(k)
+  const zones = [...byNetwork.values()]
+  const known = {
+    has(key: string): boolean {
+      for (const z of zones) {
+        if (z.names.has(key)) return true
+        for (const m of z.byStack.values()) if (m.has(key)) return true
+      }
+      return false
+    },
   }
   return {
-    ...base, flat: false, byNetwork, askers, known,
+    ...base, flat: false, byNetwork, askers, known, nets,
     get all(): Zone {
-      all ??= buildZone(snap, zoneOpts)
+      if (all === null) {
+        if (nets.allRevision <= snap.revision) { all = nets.all.update(snap); nets.allRevision = snap.revision }
+        else all = buildZone(snap, zoneOpts)
+      }
       return all
     },
   }
