@@ -1,43 +1,37 @@
 import { randomBytes } from 'node:crypto'
-import { isDeepStrictEqual } from 'node:util'
 import { realClock, type Clock } from '../base/clock.ts'
-import { userNetworks, validateServiceSpec } from '../api/index.ts'
 import { RequestRefusedError } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { isEventHistory } from './event-history.ts'
 import { LogBroker } from './logs.ts'
 import { ReconcileLoop } from './reconcile-loop.ts'
-import type { Store, StoreEvent, StoreTx, TaskFilter, Unsubscribe } from './store.ts'
+import type { Store, StoreEvent, TaskFilter, Unsubscribe } from './store.ts'
 import { ClusterAuthority } from './cluster-ca.ts'
 import type { CertRole, NodeRole as PkiNodeRole } from '../pki/index.ts'
-import { TERMINAL_STATES, TASK_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
-import { isPaused, rollbackService, updateService } from './update.ts'
+import { TERMINAL_STATES, type Availability, type ClusterState, type NodeRecord, type NodeRole, type ServiceRecord, type ServiceSpec, type TaskRecord, type TaskStatus } from '../api/types.ts'
 import type { ResolveImage } from './image-resolve.ts'
 import { parseVipRange } from './vip.ts'
-import { checkPortsFree, serviceVip } from './service-rules.ts'
 import { formatCidr, parseCidr, type Cidr } from '../base/cidr.ts'
 import { DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_OVERLAY_RANGE, DEFAULT_SUBNET_PREFIX, DEFAULT_VIP_RANGE } from '../config/index.ts'
 import { checkOverlayRegistration, overlayPeers, recordOverlay, type OverlayPool } from './overlay-registry.ts'
 import { recordLeave } from './node-leave.ts'
-import { taskAddressProblem } from './task-address.ts'
-import { checkTaskReport, type TaskReport } from './task-report.ts'
 import { buildCatalog } from './build-catalog.ts'
 import { ensureEpoch, randomEpoch, storeEpoch } from './epoch.ts'
-import { resolveFileRefs } from './file-refs.ts'
 import { openSecret, readValues, type SecretValueReader } from './delivery.ts'
 import type { DeliveredValue } from '../api/secrets.ts'
 import { checkNodeName, joinedNode, memberNamed, selfNode, type JoiningNode } from './node-identity.ts'
 import type { CatalogSnapshot } from '../api/catalog.ts'
 import { DashboardSessions } from './sessions.ts'
 import { GossipKeys } from './gossip-keys.ts'
-import { Networks, createAddressPool, releaseNodeSlices, serviceVirtualIps } from './networks/index.ts'
-import { checkNetworkAddresses, reportedAddresses } from './networks/report.ts'
+import { Networks, createAddressPool, releaseNodeSlices } from './networks/index.ts'
 import { SecretVault } from './vault/vault.ts'
 import { MemoryKeyFile, type KekContent } from './vault/key-file.ts'
 import { snapshotStore, type BackupHeader } from './backup/index.ts'
 import { MESH_VERSION } from '../api/version.ts'
 import { SecretObjects } from './secret-objects.ts'
-import { openRegistryAuth, sealRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
+import { ServiceWrites } from './service-writes.ts'
+import { applyTaskReports } from './report-tasks.ts'
+import { openRegistryAuth, sealStoredRegistryAuth, tasksForNode } from './registry-auth.ts'
 import type { RegistryAuth, SealedRegistryAuth } from '../api/types.ts'
 import { TrafficAggregator } from './traffic.ts'
 import { AlwaysLeader, type Leadership, type ManagerProbe } from './leadership.ts'
@@ -193,6 +187,7 @@ export class Manager {
   /** User networks: objects, address pool, per-node slices (networks/). */
   readonly networks: Networks
   readonly #secretValue: SecretValueReader
+  readonly #services: ServiceWrites
   #catalog: { snapshot: CatalogSnapshot; content: string; line: string } | null = null
   #peers: { revision: number; line: string } | null = null
 
@@ -224,6 +219,7 @@ export class Manager {
     this.#storeMove = o.storeMove
     this.secrets = new SecretObjects({ store: o.store, vault: this.vault, now: this.#now, newId })
     this.#secretValue = o.secretValue ?? ((id) => openSecret(o.store, this.vault, id))
+    this.#services = new ServiceWrites({ store: o.store, vault: this.vault, vipRange: this.#vipRange, now: this.#now, newId })
     this.sessions = o.sessions ?? new DashboardSessions({ clock: this.#clock })
     this.traffic = new TrafficAggregator({ limits: trafficLimits(), now: this.#now })
     this.gossipKeys = new GossipKeys({
@@ -656,120 +652,28 @@ export class Manager {
     return readValues(ids, kind === 'secrets' ? this.#secretValue : (id) => this.#store.getObject('config', id)?.spec.data)
   }
 
-  async createService(spec: ServiceSpec): Promise<ServiceRecord> {
-    const problems = validateServiceSpec(spec)
-    if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
-    const now = this.#now()
-    const id = newId()
-    const stored = sealRegistryAuth(this.vault, id, spec) // registry credentials never stored in plain
-    return this.#store.transact((tx) => {
-      if (tx.getService(spec.name)) throw conflict(`service "${spec.name}" already exists`)
-      checkPortsFree(tx.listServices(), spec, null)
-      const s: ServiceRecord = { id, spec: resolveFileRefs(tx, stored), version: 1, createdAt: now, updatedAt: now }
-      return this.#putWithVip(tx, s, undefined)
-    })
+  /** Create, update, roll back and remove services: one store transaction each (service-writes.ts). */
+  createService(spec: ServiceSpec): Promise<ServiceRecord> {
+    return this.#services.create(spec)
   }
 
-  async updateService(idOrName: string, change: (spec: ServiceSpec) => ServiceSpec): Promise<ServiceRecord> {
-    return this.#store.transact((tx) => {
-      const s = tx.getService(idOrName)
-      if (!s) throw notFound(`service "${idOrName}" not found`)
-      const changed = sealRegistryAuth(this.vault, s.id, change(structuredClone(s.spec)), s.spec)
-      if (changed.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
-      const problems = validateServiceSpec(changed)
-      if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
-      const spec = resolveFileRefs(tx, changed)
-      checkPortsFree(tx.listServices(), spec, s.id)
-      if (isDeepStrictEqual(spec, s.spec) && !isPaused(s)) return s // nothing to do (a redeploy that resolved the same digest)
-      const next = updateService(s, spec, this.#now())
-      return this.#putWithVip(tx, next, s.vip)
-    })
+  updateService(idOrName: string, change: (spec: ServiceSpec) => ServiceSpec): Promise<ServiceRecord> {
+    return this.#services.update(idOrName, change)
   }
 
-  async rollbackService(idOrName: string): Promise<ServiceRecord> {
-    return this.#store.transact((tx) => {
-      const s = tx.getService(idOrName)
-      if (!s) throw notFound(`service "${idOrName}" not found`)
-      let next: ServiceRecord
-      try {
-        next = rollbackService(s, this.#now())
-      } catch (err) {
-        throw bad((err as Error).message)
-      }
-      next.spec = resolveFileRefs(tx, next.spec) // a secret the previous spec used may be gone since
-      return this.#putWithVip(tx, next, s.vip)
-    })
+  rollbackService(idOrName: string): Promise<ServiceRecord> {
+    return this.#services.rollback(idOrName)
   }
 
-  /**
-   * Store a service with its VIPs: on the default network, kept from `previous` when it still needs one, the lowest
-   * free one if new, none for dnsrr; a service on user networks has one per network instead (networks/attach.ts).
-   */
-  #putWithVip(tx: StoreTx, s: ServiceRecord, previous: string | undefined): ServiceRecord {
-    const virtualIps = serviceVirtualIps(tx, s.spec, s.id, s.virtualIps)
-    const onDefault = userNetworks(s.spec).length === 0
-    const vip = onDefault ? serviceVip(s.spec, previous, tx.listServices(), this.#vipRange) : undefined
-    if (vip) s.vip = vip
-    else delete s.vip
-    if (virtualIps.length > 0) s.virtualIps = virtualIps
-    else delete s.virtualIps
-    tx.putService(s)
-    return s
-  }
-
-  async removeService(idOrName: string): Promise<void> {
-    await this.#store.transact((tx) => {
-      const s = tx.getService(idOrName)
-      if (!s) throw notFound(`service "${idOrName}" not found`)
-      for (const t of tx.listTasks({ serviceId: s.id })) if (t.desiredState !== 'remove') tx.putTask({ ...t, desiredState: 'remove', updatedAt: this.#now() })
-      tx.deleteService(s.id)
-    })
+  removeService(idOrName: string): Promise<void> {
+    return this.#services.remove(idOrName)
   }
 
   // ---- tasks ---------------------------------------------------------------------------------------------
 
-  /**
-   * An agent reports task states; states only move forward; only the task's own node may report. Each report is
-   * checked on its own before anything is stored (task-report.ts: shape, state, fields; task-address.ts: the address
-   * must be an IPv4 of the node's overlay subnet): a bad one is skipped and logged, the others apply.
-   */
-  async reportTasks(node: NodeRecord, updates: readonly unknown[]): Promise<number> {
-    const checked = updates.map(checkTaskReport)
-    // The node's REGISTERED subnet; until it registers one, any address of the overlay range.
-    const subnet = this.#store.getNode(node.id)?.overlay?.subnet ?? null
-    const good: TaskReport[] = []
-    const refused: { problem: string; taskId?: string }[] = []
-    for (const c of checked) {
-      if (!('report' in c)) refused.push(c)
-      else {
-        // A task on user networks reports an address per network, each in the node's slice (networks/report.ts).
-        const task = this.#store.getTask(c.report.taskId)
-        const problem = task?.networks
-          ? checkNetworkAddresses(c.report, task, node.id, (id) => this.#store.getObject('network', id))
-          : c.report.ip ? taskAddressProblem(c.report.ip, subnet, this.#overlay.range) : null
-        if (problem) refused.push({ problem, taskId: c.report.taskId })
-        else good.push(c.report)
-      }
-    }
-    const applied = good.length === 0 ? 0 : await this.#store.transact((tx) => {
-      let n = 0
-      for (const u of good) {
-        const t = tx.getTask(u.taskId)
-        if (!t || t.nodeId !== node.id) continue
-        if (TASK_STATES.indexOf(u.status.state) < TASK_STATES.indexOf(t.status.state)) continue
-        // startedAt: when the task first ran (the update monitor tells "failed at start" from "died later").
-        const startedAt = t.status.startedAt ?? (u.status.state === 'running' ? u.status.timestamp || this.#now() : undefined)
-        const status = { ...u.status, ...(startedAt !== undefined ? { startedAt } : {}) }
-        const reported = t.networks ? reportedAddresses(u, t) : undefined
-        const networks = t.networks && reported ? t.networks.map((a) => ({ ...a, ...addressOf(reported, a.network) })) : t.networks
-        const ip = t.networks && reported ? networks?.[0]?.ip : u.ip
-        tx.putTask({ ...t, status, ...(ip ? { ip } : {}), ...(networks ? { networks } : {}), updatedAt: this.#now() })
-        n++
-      }
-      return n
-    })
-    for (const r of refused) this.#log('warn', `task status refused: ${r.problem}`, { task: r.taskId, node: node.hostname })
-    return applied
+  /** An agent reports task states (task-reports.ts); resolves to how many were applied. */
+  reportTasks(node: NodeRecord, updates: readonly unknown[]): Promise<number> {
+    return applyTaskReports({ store: this.#store, overlayRange: this.#overlay.range, now: this.#now, log: this.#log }, node, updates)
   }
 
   // ---- reconcile loop ------------------------------------------------------------------------------------
@@ -782,11 +686,6 @@ export class Manager {
 
 function terminal(t: TaskRecord, state: TaskStatus['state'], message: string, now: number): TaskStatus {
   return TERMINAL_STATES.includes(t.status.state) ? t.status : { state, message, timestamp: now }
-}
-
-function addressOf(addresses: readonly { network: string; ip: string }[], network: string): { ip?: string } {
-  const ip = addresses.find((a) => a.network === network)?.ip
-  return ip ? { ip } : {}
 }
 
 function sans(names: CertificateNames): { ipSans?: string[]; dnsSans?: string[] } {
