@@ -231,6 +231,9 @@ export class EtcdStore implements Store, EventHistory {
     return makeReader(viewSource(this.#view), (key) => this.#metaOf(key))
   }
 
+  /** Several managers number the same events alike (../event-history.ts); an id is stored once. */
+  readonly eventIds = 'revision' as const
+
   /** Event history (events.ts): keys under `<prefix>events/`, outside the store revision. */
   async appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void> {
     this.#checkOpen()
