@@ -10,6 +10,7 @@
 import { Range, type Etcd3, type IRequestOp } from 'etcd3'
 import type { ClusterEvent } from '../../api/index.ts'
 import { decodeEvent, encodeEvent, type EventBounds } from '../event-history.ts'
+import { readPrefix } from './paged.ts'
 
 const PAGE = 256
 /** Events per append transaction (each has one compare and one put; etcd allows 128 of each by default). */
@@ -53,7 +54,7 @@ async function putAbsent(client: Etcd3, prefix: string, events: readonly Cluster
 
 /** Every stored event, oldest first; a value that does not decode is skipped (`onBad` hears why). */
 export async function listEtcdEvents(client: Etcd3, prefix: string, onBad: (key: string, reason: string) => void): Promise<ClusterEvent[]> {
-  const res = await client.getAll().prefix(eventsPrefix(prefix)).sort('Key', 'Ascend').exec()
+  const res = await readPrefix(client, eventsPrefix(prefix)) // 10,000 events may pass the client's 4 MiB
   const out: ClusterEvent[] = []
   for (const kv of res.kvs) {
     const e = decodeEvent(kv.value.toString())
@@ -81,8 +82,8 @@ async function pruneByAge(client: Etcd3, prefix: string, oldest: number): Promis
 async function pruneByCount(client: Etcd3, prefix: string, maxCount: number): Promise<void> {
   const count = await client.getAll().prefix(eventsPrefix(prefix)).count()
   if (count <= maxCount) return
-  const keys = await client.getAll().prefix(eventsPrefix(prefix)).sort('Key', 'Ascend').limit(count - maxCount).keys()
-  const last = keys[keys.length - 1]
+  const keys = (await readPrefix(client, eventsPrefix(prefix), { keysOnly: true })).kvs.slice(0, count - maxCount) // in pages: may be many
+  const last = keys[keys.length - 1]?.key.toString()
   if (last !== undefined) await client.delete().range(rangeThrough(prefix, last)).exec()
 }
 
