@@ -26,7 +26,8 @@
  */
 import { EventQueryError, TERMINAL_STATES, matchesFilter, modeFlag, replicasOf, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
-import { DEFAULT_EVENT_AGE_MS, DEFAULT_EVENT_COUNT, EVENTS_PER_REVISION, checkBounds, revisionEventId, type EventHistory } from './event-history.ts'
+import { DEFAULT_EVENT_AGE_MS, DEFAULT_EVENT_COUNT, checkBounds, type EventHistory } from './event-history.ts'
+import { EventRing } from './event-ring.ts'
 import { ConfigError } from '../base/errors.ts'
 
 export { EVENT_TYPES, EventQueryError, FILTER_KEYS, matchesFilter, parseEventFilters } from '../api/index.ts'
@@ -65,16 +66,8 @@ export class EventLog {
   readonly #store: Store
   readonly #now: () => number
   readonly #capacity: number
-  /** The newest `capacity` events, oldest first, from `#head` around the array. */
-  readonly #ring: (ClusterEvent | undefined)[]
-  #head = 0
-  #size = 0
-  /** Id of the newest event (0: none yet); a new event's id is above it. */
-  #lastId = 0
-  /** Revision ids: the revision being numbered and the place of its next event. */
-  readonly #revisionIds: boolean
-  #seqRevision = -1
-  #seq = 0
+  /** The newest `capacity` events and the numbering (event-ring.ts). */
+  readonly #ring: EventRing
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
@@ -103,9 +96,8 @@ export class EventLog {
     this.#maxAgeMs = o.maxAgeMs ?? DEFAULT_EVENT_AGE_MS
     const bad = checkBounds(this.#capacity, this.#maxAgeMs)
     if (bad) throw new ConfigError(bad)
-    this.#ring = new Array(this.#capacity)
+    this.#ring = new EventRing(this.#capacity, o.history?.eventIds ?? 'sequence')
     this.#history = o.history
-    this.#revisionIds = o.history?.eventIds === 'revision'
     this.#onError = o.onError ?? (() => {})
     this.#writer = o.writer ?? (() => true)
   }
@@ -158,15 +150,7 @@ export class EventLog {
   /** Puts stored events (oldest first) in the ring, within the bounds; new ids go on from the newest. */
   #restore(events: readonly ClusterEvent[]): void {
     const oldest = this.#now() - this.#maxAgeMs
-    for (const e of events.filter((e) => e.time >= oldest).slice(-this.#capacity)) if (e.id > this.#lastId) this.#push(e)
-  }
-
-  /** Puts `e` (its id above every other) at the ring's newest end, dropping the oldest when full. */
-  #push(e: ClusterEvent): void {
-    this.#ring[(this.#head + this.#size) % this.#capacity] = e
-    if (this.#size < this.#capacity) this.#size++
-    else this.#head = (this.#head + 1) % this.#capacity
-    this.#lastId = e.id
+    for (const e of events.filter((e) => e.time >= oldest).slice(-this.#capacity)) this.#ring.push(e)
   }
 
   stop(): void {
@@ -177,17 +161,12 @@ export class EventLog {
 
   /** Id of the newest event (0: none yet). */
   get lastId(): number {
-    return this.#lastId
+    return this.#ring.lastId
   }
 
   /** Buffered events at or after `sinceMs` (and after id `afterId`), oldest first, that match `filter`. */
   since(sinceMs = 0, filter: EventFilter = {}, afterId = 0): ClusterEvent[] {
-    const out: ClusterEvent[] = []
-    for (let i = 0; i < this.#size; i++) {
-      const e = this.#ring[(this.#head + i) % this.#capacity] as ClusterEvent
-      if (e.id > afterId && e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
-    }
-    return out
+    return this.#ring.select((e) => e.id > afterId && e.time >= sinceMs && matchesFilter(e, filter))
   }
 
   /** Hear every new event, in order; returns the unsubscribe function. A throwing subscriber is dropped. */
@@ -203,12 +182,12 @@ export class EventLog {
   }
 
   #tell(d: Draft): void {
-    const id = this.#revisionIds ? this.#revisionId(d.revision) : this.#lastId + 1
-    // With revision ids: an event the loaded history already holds (another manager derived and stored it), or past
-    // the numbers one revision has.
-    if (id === null || id <= this.#lastId) return
+    // Null with revision ids: an event the loaded history already holds (another manager stored it), or past the
+    // numbers one revision has.
+    const id = this.#ring.nextId(d.revision, (err) => this.#onError(err, 'append'))
+    if (id === null) return
     const e: ClusterEvent = Object.freeze({ id, ...d })
-    this.#push(e)
+    this.#ring.push(e)
     if (this.#history && this.#writer()) this.#save(e)
     const key = `${e.type} ${e.action}`
     this.counts.byAction.set(key, (this.counts.byAction.get(key) ?? 0) + 1)
@@ -219,18 +198,6 @@ export class EventLog {
         this.#subscribers.delete(cb)
       }
     }
-  }
-
-  /** The next revision id of an event of `revision` (events come in revision order); null past the revision's ids. */
-  #revisionId(revision: number): number | null {
-    if (revision !== this.#seqRevision) {
-      this.#seqRevision = revision
-      this.#seq = 0
-    }
-    const seq = this.#seq++
-    if (seq < EVENTS_PER_REVISION) return revisionEventId(revision, seq)
-    if (seq === EVENTS_PER_REVISION) this.#onError(new Error(`revision ${revision} made more than ${EVENTS_PER_REVISION} events: the rest are not numbered`), 'append')
-    return null
   }
 
   /** Queues `e` for the history; one append at a time, each taking everything queued (a failed batch is kept). */
