@@ -9,7 +9,10 @@ export const EVENT_TYPES = ['node', 'task', 'service', 'secret', 'config', 'netw
 export type ClusterEventType = (typeof EVENT_TYPES)[number]
 
 export interface ClusterEvent {
-  /** 1, 2, 3, … in the order the events happened. */
+  /**
+   * Increasing in the order the events happened: 1, 2, 3, … on SQLite; on etcd `revision × 65,536 + place in the
+   * revision`, the same on every manager (src/manager/event-history.ts).
+   */
   id: number
   /** Milliseconds since the epoch, when the manager saw the change. */
   time: number

@@ -9,6 +9,13 @@
  * part of the cluster's state). Nothing here runs inside `transact`, so the "fn may run twice" rule does not
  * apply; ids and times are the EventLog's, given as inputs.
  *
+ * Ids. SQLite numbers events 1, 2, 3 … (one manager writes it). A store several managers share (etcd) says
+ * `eventIds: 'revision'`: an event's id is `revision × 65,536 + its place among that revision's events`
+ * (revisionEventId), so every manager derives the same id for the same event, ids grow with the store revision
+ * across leaders and restarts, and such a backend stores an id at most once (the first append wins; a later one of
+ * the same id is skipped, never overwrites): two managers appending during a leadership hand-over write each event
+ * once. 65,536 events per revision is more than one commit can make (an etcd request is at most 1.5 MiB).
+ *
  * Bounds: each append prunes what is older than `maxAgeMs` before `now` and all but the newest `maxCount`.
  * Events hold ids, names and states only (events.ts never copies a secret's value or sealed blob into one).
  */
@@ -25,10 +32,23 @@ export interface EventBounds {
 }
 
 export interface EventHistory {
-  /** Stores `events` (an id already stored is overwritten), then prunes to `bounds`. */
+  /** How the EventLog numbers events for this backend (default 'sequence'; see the ids note above). */
+  readonly eventIds?: 'sequence' | 'revision'
+  /**
+   * Stores `events`, then prunes to `bounds`. An id already stored: overwritten ('sequence'), left as it is and the
+   * new event skipped ('revision').
+   */
   appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void>
   /** Every stored event, oldest (lowest id) first; a backend that reads locally (SQLite) answers at once. */
   listEvents(): ClusterEvent[] | Promise<ClusterEvent[]>
+}
+
+/** Events one store revision may number with revision ids (the multiplier). */
+export const EVENTS_PER_REVISION = 65_536
+
+/** The id of the `seq`-th event (0, 1, …) derived from store revision `revision`, for `eventIds: 'revision'`. */
+export function revisionEventId(revision: number, seq: number): number {
+  return revision * EVENTS_PER_REVISION + seq
 }
 
 /** Defaults of the bounds: the newest 10,000 events, none older than 24 h. */

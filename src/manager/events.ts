@@ -10,12 +10,15 @@
  *   config   create · update (labels) · remove
  *   network  create · remove
  *
- * Events carry a local time and an id that grows by one per event. The last `capacity` events (default 10,000)
- * stay in a ring buffer for `--since`; subscribers hear each new event once, in order. With a `history` (the
+ * Events carry a local time and an id that grows with each event: by one, or with a history that asks for revision
+ * ids (etcd, shared by several managers: event-history.ts) `revision × 65,536 + place in the revision`, the same id
+ * on every manager for the same event. The last `capacity` events (default 10,000) stay in a ring buffer for
+ * `--since`; subscribers hear each new event once, in order. With a `history` (the
  * store, event-history.ts) the log is kept across restarts: `start()` loads the stored events into the ring (ids
  * go on from the newest), and each new event is appended to the store shortly after it happened, in batches, in
  * order; the writer prunes the store to the newest `capacity` events and to `maxAgeMs` (default 24 h). Events
- * derived while an asynchronous load (etcd) is under way are held and told once it is done, after the stored ones.
+ * derived while an asynchronous load (etcd) is under way are held and told once it is done, after the stored ones
+ * (with revision ids, one the history already holds — another manager stored it — is not told twice).
  * Without a history, it starts when the log starts (the manager process).
  *
  * Who calls it: the Manager owns one (started with it); src/manager/http/observe-api.ts (GET /v1/events, the
@@ -24,6 +27,7 @@
 import { EventQueryError, TERMINAL_STATES, matchesFilter, modeFlag, replicasOf, type ClusterEvent, type ClusterEventType, type EventFilter, type NodeRecord, type ServiceRecord, type TaskRecord } from '../api/index.ts'
 import type { Store, StoreEvent, Unsubscribe } from './store.ts'
 import { DEFAULT_EVENT_AGE_MS, DEFAULT_EVENT_COUNT, checkBounds, type EventHistory } from './event-history.ts'
+import { EventRing } from './event-ring.ts'
 import { ConfigError } from '../base/errors.ts'
 
 export { EVENT_TYPES, EventQueryError, FILTER_KEYS, matchesFilter, parseEventFilters } from '../api/index.ts'
@@ -62,10 +66,8 @@ export class EventLog {
   readonly #store: Store
   readonly #now: () => number
   readonly #capacity: number
-  readonly #ring: (ClusterEvent | undefined)[]
-  #next = 1
-  /** Id of the oldest event in the ring (ids below it were never seen here or were loaded out of bounds). */
-  #first = 1
+  /** The newest `capacity` events and the numbering (event-ring.ts). */
+  readonly #ring: EventRing
   readonly #nodes = new Map<string, NodeRecord>()
   readonly #services = new Map<string, ServiceRecord>()
   readonly #tasks = new Map<string, TaskRecord>()
@@ -94,7 +96,7 @@ export class EventLog {
     this.#maxAgeMs = o.maxAgeMs ?? DEFAULT_EVENT_AGE_MS
     const bad = checkBounds(this.#capacity, this.#maxAgeMs)
     if (bad) throw new ConfigError(bad)
-    this.#ring = new Array(this.#capacity)
+    this.#ring = new EventRing(this.#capacity, o.history?.eventIds ?? 'sequence')
     this.#history = o.history
     this.#onError = o.onError ?? (() => {})
     this.#writer = o.writer ?? (() => true)
@@ -148,11 +150,7 @@ export class EventLog {
   /** Puts stored events (oldest first) in the ring, within the bounds; new ids go on from the newest. */
   #restore(events: readonly ClusterEvent[]): void {
     const oldest = this.#now() - this.#maxAgeMs
-    const kept = events.filter((e) => e.time >= oldest).slice(-this.#capacity)
-    for (const e of kept) this.#ring[e.id % this.#capacity] = e
-    const last = kept[kept.length - 1]
-    if (last) this.#next = last.id + 1
-    this.#first = kept[0]?.id ?? this.#next
+    for (const e of events.filter((e) => e.time >= oldest).slice(-this.#capacity)) this.#ring.push(e)
   }
 
   stop(): void {
@@ -163,19 +161,12 @@ export class EventLog {
 
   /** Id of the newest event (0: none yet). */
   get lastId(): number {
-    return this.#next - 1
+    return this.#ring.lastId
   }
 
   /** Buffered events at or after `sinceMs` (and after id `afterId`), oldest first, that match `filter`. */
   since(sinceMs = 0, filter: EventFilter = {}, afterId = 0): ClusterEvent[] {
-    const out: ClusterEvent[] = []
-    const first = Math.max(this.#first, this.#next - this.#capacity, afterId + 1)
-    for (let id = first; id < this.#next; id++) {
-      // A stored history may skip ids (another manager led and numbered some events): its slots are empty.
-      const e = this.#ring[id % this.#capacity]
-      if (e?.id === id && e.time >= sinceMs && matchesFilter(e, filter)) out.push(e)
-    }
-    return out
+    return this.#ring.select((e) => e.id > afterId && e.time >= sinceMs && matchesFilter(e, filter))
   }
 
   /** Hear every new event, in order; returns the unsubscribe function. A throwing subscriber is dropped. */
@@ -191,8 +182,12 @@ export class EventLog {
   }
 
   #tell(d: Draft): void {
-    const e: ClusterEvent = Object.freeze({ id: this.#next++, ...d })
-    this.#ring[e.id % this.#capacity] = e
+    // Null with revision ids: an event the loaded history already holds (another manager stored it), or past the
+    // numbers one revision has.
+    const id = this.#ring.nextId(d.revision, (err) => this.#onError(err, 'append'))
+    if (id === null) return
+    const e: ClusterEvent = Object.freeze({ id, ...d })
+    this.#ring.push(e)
     if (this.#history && this.#writer()) this.#save(e)
     const key = `${e.type} ${e.action}`
     this.counts.byAction.set(key, (this.counts.byAction.get(key) ?? 0) + 1)

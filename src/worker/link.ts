@@ -150,6 +150,7 @@ export class WorkerLink {
     writeIdentity(dataDir, this.#id)
     this.#useTls(tls)
     if (r.body.gossipKeys !== undefined) this.#gossipKeys(r.body.gossipKeys, false)
+    if (r.body.managers !== undefined) this.#managers(r.body.managers, 'join')
     this.#o.log('info', 'joined the cluster', { node: this.#o.hostname, role: r.body.role, manager: transport.address })
     return this.#id
   }
@@ -315,21 +316,27 @@ export class WorkerLink {
         this.#o.onPeers?.(msg.peers)
       }
       if (msg.gossipKeys !== undefined) this.#gossipKeys(msg.gossipKeys, true)
-      if (msg.managers !== undefined) this.#managers(msg.managers)
+      if (msg.managers !== undefined) this.#managers(msg.managers, 'stream')
     } catch {
       this.#o.log('warn', 'bad line on the assignment stream')
     }
   }
 
   /**
-   * The cluster's managers (`{managers}`): checked here, kept in `<data-dir>/managers.json` and handed to the
-   * transport. A bad list is one logged line and changes nothing: the list this node has stays.
+   * The cluster's managers (the join reply's `managers`, then `{managers}` on the stream): checked here, kept in
+   * `<data-dir>/managers.json` and handed to the transport. A bad list is one logged line and changes nothing: the
+   * list this node has stays (after a join: only the manager it joined through). The join reply's role is the
+   * node's role, so only the stream's list may change it.
    */
-  #managers(raw: unknown): void {
+  #managers(raw: unknown, from: 'join' | 'stream'): void {
     const problem = managerListProblem(raw)
-    if (problem) return this.#o.log('warn', `bad line on the assignment stream: the managers list ${problem}; kept the list this node has`)
+    if (problem) {
+      return this.#o.log('warn', from === 'join'
+        ? `bad join reply: the managers list ${problem}; kept only the manager this node joined through`
+        : `bad line on the assignment stream: the managers list ${problem}; kept the list this node has`)
+    }
     const list = managerList(raw as ManagerAddress[])
-    this.#role(list)
+    if (from === 'stream') this.#role(list)
     const text = JSON.stringify(list)
     if (text === this.#managersSaved) return
     try {

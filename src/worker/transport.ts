@@ -27,6 +27,11 @@ export interface JoinReply {
   ca: string[]
   /** The cluster's gossip keyring (absent when the cluster gossips in plaintext). */
   gossipKeys?: unknown
+  /**
+   * Every manager and its API address, as the watch stream's `{managers}` line names them (absent from managers
+   * before this field existed, and when the store names no manager). Unchecked here: the link checks it.
+   */
+  managers?: ManagerAddress[]
 }
 
 export interface RenewReply {

@@ -14,7 +14,7 @@
  */
 import type { Etcd3, IRequestOp } from 'etcd3'
 import type { ClusterEvent } from '../../api/index.ts'
-import { encodeEvent, isEventHistory } from '../event-history.ts'
+import { EVENTS_PER_REVISION, encodeEvent, isEventHistory } from '../event-history.ts'
 import { eventKey } from '../etcd-store/events.ts'
 import type { Store } from '../store.ts'
 import { decodeBackup, type Backup } from './format.ts'
@@ -71,11 +71,16 @@ export async function takeMoveSnapshot(store: Store, o: { meshVersion: string; n
 
 /**
  * Loads a snapshot into an empty etcd under MOVE_ETCD_PREFIX: records and metadata (restoreEtcd, bounded batches,
- * a new `epoch` so agents follow), then the events in bounded batches. Refuses a prefix that holds keys.
+ * a new `epoch` so agents follow), then the events in bounded batches. Refuses a prefix that holds keys. The store
+ * starts again at revision 1 and etcd numbers events by revision (event-history.ts), from revision 2 on: moved
+ * events keep their ids when these are below every id to come (2 × 65,536), else are numbered 1, 2, 3 … again in
+ * their order (the newest 2 × 65,536 − 1 kept).
  */
 export async function loadIntoEtcd(client: Etcd3, s: MoveSnapshot, o: { epoch: string; describe: string }): Promise<{ batches: number }> {
   const r = await restoreEtcd(client, MOVE_ETCD_PREFIX, s.backup, { force: false, epoch: o.epoch, describe: o.describe })
-  const puts: [string, string][] = s.events.map((e) => [eventKey(MOVE_ETCD_PREFIX, e.id), encodeEvent(e)])
+  const below = 2 * EVENTS_PER_REVISION
+  const moved = (s.events.at(-1)?.id ?? 0) < below ? s.events : s.events.slice(-(below - 1)).map((e, i) => ({ ...e, id: i + 1 }))
+  const puts: [string, string][] = moved.map((e) => [eventKey(MOVE_ETCD_PREFIX, e.id), encodeEvent(e)])
   const batches = batch(puts, RESTORE_BATCH_OPS, RESTORE_BATCH_BYTES)
   for (const b of batches) {
     await client.kv.txn({ compare: [], success: b.map(([k, v]): IRequestOp => ({ request_put: { key: Buffer.from(k), value: Buffer.from(v) } })), failure: [] })

@@ -26,6 +26,7 @@ import type { ClusterState, NodeRecord, ServiceRecord, TaskRecord } from '../../
 import type { ClusterEvent } from '../../api/index.ts'
 import type { EventBounds, EventHistory } from '../event-history.ts'
 import { appendEtcdEvents, listEtcdEvents } from './events.ts'
+import { readPrefix, type PagedOptions } from './paged.ts'
 
 export type StoreLog = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
 
@@ -46,6 +47,8 @@ export interface EtcdStoreOptions {
   clock?: Clock
   /** Names the etcd cluster in messages (its endpoints). */
   describe?: string
+  /** How the whole prefix is read at open and after a canceled watch (paged.ts: keys per page, default 500). */
+  loadPage?: PagedOptions
 }
 
 interface Settings {
@@ -55,6 +58,7 @@ interface Settings {
   compactRetainRevisions: number
   compactIntervalMs: number
   describe: string
+  loadPage: PagedOptions
 }
 
 const defaults = Object.freeze({
@@ -94,7 +98,8 @@ export class EtcdStore implements Store, EventHistory {
     }
     this.#client = client
     this.#o = { prefix: o.prefix, historyRevisions: o.historyRevisions, commitTimeoutMs: o.commitTimeoutMs,
-      compactRetainRevisions: o.compactRetainRevisions, compactIntervalMs: o.compactIntervalMs, describe: o.describe ?? 'etcd' }
+      compactRetainRevisions: o.compactRetainRevisions, compactIntervalMs: o.compactIntervalMs, describe: o.describe ?? 'etcd',
+      loadPage: { ...options.loadPage } }
     this.#keys = new KeyLayout(o.prefix)
     this.#hub = new WatchHub(options.onWatcherError ?? rethrowLater)
     this.#log = options.log ?? (() => {})
@@ -231,6 +236,9 @@ export class EtcdStore implements Store, EventHistory {
     return makeReader(viewSource(this.#view), (key) => this.#metaOf(key))
   }
 
+  /** Several managers number the same events alike (../event-history.ts); an id is stored once. */
+  readonly eventIds = 'revision' as const
+
   /** Event history (events.ts): keys under `<prefix>events/`, outside the store revision. */
   async appendEvents(events: readonly ClusterEvent[], bounds: EventBounds): Promise<void> {
     this.#checkOpen()
@@ -259,10 +267,10 @@ export class EtcdStore implements Store, EventHistory {
     this.#log('warn', 'store: skipped a value in etcd that is not a valid record', { key, reason })
   }
 
-  /** Range-reads the prefix into the view; returns the etcd revision read at. */
+  /** Range-reads the prefix into the view (in pages, at one revision: paged.ts); returns the etcd revision read at. */
   async #load(): Promise<number> {
-    const res = await this.#client.getAll().prefix(this.#keys.prefix).exec()
-    const rev = Number(res.header.revision)
+    const res = await readPrefix(this.#client, this.#keys.prefix, this.#o.loadPage)
+    const rev = res.revision
     const changes = res.kvs.map((kv) => change(kv, 'Put'))
     // The rev key first: its mod_revision is the one commits compare.
     changes.sort((a, b) => Number(b.key === this.#keys.rev) - Number(a.key === this.#keys.rev))
@@ -324,8 +332,8 @@ export class EtcdStore implements Store, EventHistory {
   async #resync(): Promise<void> {
     for (let attempt = 0; this.#state === 'open' || this.#state === 'opening'; attempt++) {
       try {
-        const res = await this.#client.getAll().prefix(this.#keys.prefix).exec()
-        const rev = Number(res.header.revision)
+        const res = await readPrefix(this.#client, this.#keys.prefix, this.#o.loadPage)
+        const rev = res.revision
         const seen = new Set<string>()
         const changes: KeyChange[] = []
         for (const kv of res.kvs) {

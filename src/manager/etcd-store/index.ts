@@ -4,7 +4,8 @@
  * keys.ts (key layout + codec), view.ts (the local view fed by the watch, and a transaction's writes over it),
  * commit.ts (one guarded etcd transaction per transact, retries, no-quorum), compaction.ts (bounded etcd history),
  * etcd-store.ts (the Store), client.ts (the etcd:// URL and TLS files → an etcd3 client), events.ts (the event
- * history under `<prefix>events/`: appended and pruned beside the store revision, never through the view).
+ * history under `<prefix>events/`: appended and pruned beside the store revision, never through the view), paged.ts
+ * (whole-prefix reads in pages at one revision: an answer must fit gRPC's 4 MiB).
  *
  * Invariants: those of store.ts. Never: decrypt or add plaintext (records are stored exactly as SqliteStore stores
  * them), crash on a value it cannot read (logged once, skipped), or retry a write whose commit it cannot rule out.

@@ -33,7 +33,7 @@ import { DEFAULT_API_PORT } from '../../config/index.ts'
 import { mountTraffic } from './traffic-api.ts'
 import { mountEtcdMember } from './etcd-member-api.ts'
 import { answerNoQuorum, staleReads } from './quorum.ts'
-import { managersLine } from './managers-line.ts'
+import { managerAddresses, managersLine } from './managers-line.ts'
 import { renewNames } from './renew-names.ts'
 
 /**
@@ -230,7 +230,9 @@ export function createApp(o: ApiOptions, defaults: (name: string, image: string)
       token, hostname: str(b.hostname, 'hostname'), addr: str(b.addr, 'addr'), resources: resourcesOf(b.resources), csr: str(b.csr, 'csr'),
     })
     const gossipKeys = m.gossipKeys.message()
-    res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest, ...(gossipKeys ? { gossipKeys } : {}) })
+    const managers = managerAddresses(m.listNodes(), o.apiPort ?? DEFAULT_API_PORT) // as {managers}: fail over before the stream opens
+    res.json({ nodeId: r.node.id, role: r.node.role, certificate: r.certificate, ca: m.ca.trust().roots, cluster: m.clusterInfo().digest,
+      ...(gossipKeys ? { gossipKeys } : {}), ...(managers.length > 0 ? { managers } : {}) })
   })
   /**
    * A node's new certificate for a new key: same node id, current root, and the role the store holds for the node

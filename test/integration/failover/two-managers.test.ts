@@ -1,9 +1,9 @@
 /**
  * Manager failover end to end, in one process: two managers (two Manager objects on one shared store, each serving
  * the real API over mutual TLS on 127.0.0.2 and 127.0.0.3, same port) and a worker's real link (WorkerLink over
- * FailoverTransport over HttpManagerTransport) that joined through the first. The watch stream names both managers
- * (kept in managers.json); when the first manager's API closes, the link reconnects to the second, gets its
- * assignment there and reports to it; a restarted link starts from the saved list; the CLI, given both managers
+ * FailoverTransport over HttpManagerTransport) that joined through the first. The join reply and the watch stream
+ * name both managers (kept in managers.json); when the first manager's API closes, the link reconnects to the
+ * second, gets its assignment there and reports to it; a restarted link starts from the saved list; the CLI, given both managers
  * (MESH_HOST or a context), answers from the second. Every wait is bounded; nothing asserts a duration.
  */
 import t, { type Test } from 'tap'
@@ -78,13 +78,13 @@ async function until(t: Test, what: string, cond: () => boolean, ms = 15_000): P
 
 interface Agent { link: WorkerLink; transport: FailoverTransport; tasks: TaskRecord[][]; logs: string[] }
 
-function agent(t: Test, managers: string[], token?: string): Agent {
+function agent(t: Test, managers: string[], token?: string, name = 'w1'): Agent {
   const logs: string[] = []
   const log = (level: string, msg: string, fields?: Record<string, unknown>) => logs.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`)
   const transport = new FailoverTransport({ managers, connect: (addr) => new HttpManagerTransport(splitManagerAddress(addr)), log })
   const tasks: TaskRecord[][] = []
   const link = new WorkerLink({
-    transport, clock: realClock(), dataDir: join(dir, 'w1'), hostname: 'w1', addr: '127.0.0.9', resources,
+    transport, clock: realClock(), dataDir: join(dir, name), hostname: name, addr: '127.0.0.9', resources,
     onAssignments: (ts) => tasks.push(ts), log, ...(token ? { token } : {}),
   })
   t.teardown(() => link.stop())
@@ -92,11 +92,22 @@ function agent(t: Test, managers: string[], token?: string): Agent {
 }
 
 mkdirSync(join(dir, 'w1'))
+mkdirSync(join(dir, 'w0'))
+
+t.test('the join reply names both managers: managers.json is written before register() returns, no stream needed', { timeout: 60_000 }, async (t) => {
+  const w = agent(t, [first], m1.tokens().worker, 'w0')
+  await w.link.register()
+  t.same(readSavedManagers(join(dir, 'w0')).list.map((m) => [m.addr, m.port]), [['127.0.0.2', port], ['127.0.0.3', port]])
+  t.same(w.transport.managers, [first, second], 'the transport fails over along them')
+  t.equal(w.transport.address, first)
+  t.equal(w.link.connected, false, 'no watch stream was opened')
+})
 
 t.test('the link follows the managers list to the second manager when the first closes; a restart starts from the saved list', { timeout: 60_000 }, async (t) => {
   const w = agent(t, [first], m1.tokens().worker)
   await w.link.register()
   w.link.start()
+  await until(t, 'the stream is open', () => w.link.connected)
   await until(t, 'the saved list names both managers', () => readSavedManagers(join(dir, 'w1')).list.length === 2)
   t.same(readSavedManagers(join(dir, 'w1')).list.map((m) => [m.addr, m.port]), [['127.0.0.2', port], ['127.0.0.3', port]])
   t.same(w.transport.managers, [first, second])
@@ -157,7 +168,7 @@ t.test('the CLI, given both managers, answers from the second', { timeout: 60_00
   t.equal(made.code, 0, made.err)
   const nodes = await runMesh('--context', 'ha', 'node', 'ls', '-q')
   t.equal(nodes.code, 0, nodes.err)
-  t.equal(nodes.out.trim().split('\n').length, 3, 'm1, m2 and w1')
+  t.equal(nodes.out.trim().split('\n').length, 4, 'm1, m2, w0 and w1')
 
   process.env.MESH_CERT_PATH = bundle
   const only = await runMesh('--host', `tcp://127.0.0.2:${port}`, 'node', 'ls') // the closed one alone

@@ -50,6 +50,8 @@ export class FakeManager implements ManagerTransport {
   joinAnswer: ManagerReply<JoinReply> | null = null
   /** A gossip keyring the default join reply carries (the cluster's, as the manager sends it), or none. */
   joinGossipKeys: unknown = undefined
+  /** A managers list the default join reply carries (as a manager sends it, or something hostile), or none. */
+  joinManagers: unknown = undefined
   joinAs = { nodeId: 'n1', role: 'worker' as 'worker' | 'manager' }
   statusAnswers: (number | 'down')[] = []
   /** Overlay registrations: the certificate the link authenticated with, what it registered, when. */
@@ -71,7 +73,8 @@ export class FakeManager implements ManagerTransport {
     this.joins.push({ token, caPem, req })
     if (this.joinAnswer) return this.joinAnswer
     const certificate = await signNodeCsr(fakeCa, req.csr, { ...this.joinAs, clusterId: FAKE_CLUSTER_ID, now: Date.now() })
-    return { status: 200, body: { ...this.joinAs, certificate, ca: [fakeCa.certPem], ...(this.joinGossipKeys !== undefined ? { gossipKeys: this.joinGossipKeys } : {}) }, message: 'HTTP 200' }
+    return { status: 200, body: { ...this.joinAs, certificate, ca: [fakeCa.certPem], ...(this.joinGossipKeys !== undefined ? { gossipKeys: this.joinGossipKeys } : {}),
+      ...(this.joinManagers !== undefined ? { managers: this.joinManagers as JoinReply['managers'] } : {}) }, message: 'HTTP 200' }
   }
 
   setTls(tls: NodeTls): void {

@@ -6,7 +6,7 @@ import {
   FailoverTransport, WorkerLink, managerListProblem, managersPath, readSavedManagers, saveManagers, seedManagers, splitManagerAddress,
 } from '../../../src/worker/index.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
-import { FakeManager, fakeNodeTls } from './fake-manager.ts'
+import { FAKE_TOKEN, FakeManager, fakeNodeTls } from './fake-manager.ts'
 
 const nodeTls = await fakeNodeTls()
 const three = [{ id: 'm1', addr: '10.0.0.1', port: 7947 }, { id: 'm2', addr: '10.0.0.2', port: 7947 }, { id: 'm3', addr: 'mgr3.lan', port: 7950 }]
@@ -158,3 +158,78 @@ async function waitRole(roles: string[], n: number): Promise<void> {
   for (let i = 0; i < 200 && roles.length < n; i++) await new Promise((r) => setTimeout(r, 10))
   if (roles.length < n) throw new Error(`onRole was called ${roles.length} times, want ${n}`)
 }
+
+/** A link that joins with the token through the first of two fake managers behind a FailoverTransport. */
+function joining(t: Test, dataDir: string, joinManagers: unknown) {
+  const clock = new FakeClock()
+  const fakes = new Map<string, FakeManager>()
+  const transport = new FailoverTransport({
+    managers: ['10.0.0.1:7947'],
+    connect: (a) => {
+      const f = Object.assign(new FakeManager(clock), { joinManagers, postTraffic: async () => ({ status: 200, body: {}, message: '' }), leave: async () => ({ status: 200, body: null, message: '' }) })
+      fakes.set(a, f)
+      return f
+    },
+  })
+  const logs: string[] = []
+  const link = new WorkerLink({
+    transport, clock, dataDir, hostname: 'w1', addr: '10.0.0.20', resources: { nanoCpus: 1e9, memoryBytes: 1e9 }, token: FAKE_TOKEN,
+    onAssignments: () => undefined, log: (level, msg) => logs.push(`${level} ${msg}`),
+  })
+  t.teardown(() => link.stop())
+  return { clock, fakes, transport, link, logs }
+}
+
+t.test('the join reply\'s managers list: saved before register() returns, so the first failover needs no watch line', async (t) => {
+  const dir = tempDir(t)
+  const h = joining(t, dir, [{ id: 'm1', addr: '10.0.0.1', port: 7947 }, { id: 'm2', addr: '10.0.0.2', port: 7947 }])
+  await h.link.register()
+  t.same(readSavedManagers(dir).list, [{ id: 'm1', addr: '10.0.0.1', port: 7947 }, { id: 'm2', addr: '10.0.0.2', port: 7947 }], 'managers.json')
+  t.same(h.transport.managers, ['10.0.0.1:7947', '10.0.0.2:7947'])
+  t.equal(h.link.role, 'worker', 'the reply\'s role (its id is not in the list: no demotion from the join reply)')
+  h.fakes.get('10.0.0.1:7947')!.down = true // cut off before any watch line arrived
+  h.link.start()
+  await h.clock.advance(0)
+  t.equal(h.fakes.get('10.0.0.1:7947')!.streams.length, 1, 'the first attempt went to the manager it joined')
+  await h.clock.advance(250)
+  const second = h.fakes.get('10.0.0.2:7947')
+  t.equal(second?.streams.length, 1, 'the next attempt went to the second manager')
+  second!.streams[0]!.open()
+  t.equal(h.link.connected, true)
+  t.equal(h.transport.address, '10.0.0.2:7947')
+})
+
+t.test('a join reply without managers (an older manager) is accepted: only the manager it joined through, nothing logged', async (t) => {
+  const dir = tempDir(t)
+  const h = joining(t, dir, undefined)
+  t.equal((await h.link.register()).nodeId, 'n1')
+  t.same(readSavedManagers(dir), { list: [] }, 'no managers.json yet')
+  t.same(h.transport.managers, ['10.0.0.1:7947'])
+  t.same(h.logs.filter((l) => l.startsWith('warn')), [])
+})
+
+t.test('a hostile managers list in the join reply is one logged line; the join succeeds with the manager it joined', async (t) => {
+  const many = Array.from({ length: 65 }, (_, i) => ({ id: `m${i}`, addr: `10.1.0.${i}`, port: 7947 }))
+  const cases: { name: string; raw: unknown; want: RegExp }[] = [
+    { name: 'not a list', raw: { id: 'm2', addr: '10.0.0.2', port: 7947 }, want: /is not a list/ },
+    { name: 'a string', raw: '10.0.0.2:7947', want: /is not a list/ },
+    { name: 'null', raw: null, want: /is not a list/ },
+    { name: 'empty', raw: [], want: /is empty/ },
+    { name: 'a bad address', raw: [{ id: 'm2', addr: '$(reboot)', port: 7947 }], want: /has no IP address or DNS name/ },
+    { name: 'a bad port', raw: [{ id: 'm2', addr: '10.0.0.2', port: 0 }], want: /no port in 1-65535/ },
+    { name: 'a huge list', raw: many, want: /has 65 entries \(at most 64\)/ },
+  ]
+  for (const c of cases) {
+    t.test(c.name, async (t) => {
+      const dir = tempDir(t)
+      const h = joining(t, dir, c.raw)
+      t.equal((await h.link.register()).nodeId, 'n1', 'joined')
+      t.same(readSavedManagers(dir), { list: [] }, 'no managers.json written')
+      t.same(h.transport.managers, ['10.0.0.1:7947'], 'only the manager it joined through')
+      const warns = h.logs.filter((l) => l.startsWith('warn'))
+      t.equal(warns.length, 1, 'one line')
+      t.match(warns[0], /^warn bad join reply: the managers list .*; kept only the manager this node joined through$/)
+      t.match(warns[0], c.want)
+    })
+  }
+})
