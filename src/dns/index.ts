@@ -20,6 +20,7 @@
  */
 export { DnsServer, type DnsServerOptions, type DnsStatus, type Log } from './server.ts'
 export { lookup, type LookupOptions, type LookupResult, type LookupRecord } from './lookup.ts'
+export { loadUdpAddon, UDP_MODES, type UdpMode } from './udp.ts'
 export { DNS_DEFAULTS, dnsConfig, parseResolvConf, type DnsOptions, type DnsConfig, type ListenAddress } from './options.ts'
 export { Responder, FORWARD } from './answer.ts'
 export { buildZone, type Zone } from './zone.ts'
