@@ -126,7 +126,7 @@ export class DnsServer {
       forwarded: st.forwarded,
       forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
       forwardTimeouts: this.#forwarder?.timeouts ?? 0,
-      dropped: st.dropped,
+      dropped: st.dropped + [...this.#bound, ...this.#extra.values()].reduce((n, b) => n + b.udp.dropped, 0),
       formerr: st.formerr,
       tcpConnections: this.#conns.size,
       udp: this.#udpKind,

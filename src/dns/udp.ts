@@ -24,6 +24,8 @@ export type UdpAnswer = (msg: Buffer, fromIp: string, fromPort: number, reply: U
 export interface UdpListener extends UdpReply {
   readonly kind: 'dgram' | 'batched'
   readonly port: number
+  /** Datagrams dropped before any answer was tried (batched: over 4096 bytes; answers the send queue could not hold). */
+  readonly dropped: number
   close(): Promise<void>
 }
 
@@ -131,6 +133,7 @@ async function openDgram(host: string, port: number, answer: UdpAnswer, onError:
   return {
     kind: 'dgram',
     port: udp.address().port,
+    dropped: 0,
     send: reply.send,
     close: () => (closed ??= new Promise<void>((r) => { try { udp.close(() => r()) } catch { r() } })),
   }
@@ -181,6 +184,11 @@ class BatchedListener implements UdpListener {
 
   get stats(): UdpBatchStats | null {
     return this.#h === null ? null : this.#addon.stats(this.#h)
+  }
+
+  get dropped(): number {
+    const st = this.stats
+    return st === null ? 0 : st.truncated + st.sendDropped
   }
 
   close(): Promise<void> {
