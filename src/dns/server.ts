@@ -126,11 +126,18 @@ export class DnsServer {
       forwarded: st.forwarded,
       forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
       forwardTimeouts: this.#forwarder?.timeouts ?? 0,
-      dropped: st.dropped + [...this.#bound, ...this.#extra.values()].reduce((n, b) => n + b.udp.dropped, 0),
+      dropped: st.dropped + this.#udpDropped(),
       formerr: st.formerr,
       tcpConnections: this.#conns.size,
       udp: this.#udpKind,
     }
+  }
+
+  #udpDropped(): number {
+    let n = 0
+    for (const b of this.#bound) n += b.udp.dropped
+    for (const b of this.#extra.values()) n += b.udp.dropped
+    return n
   }
 
   /** The UDP path for this start: the `udp` option, auto falling back to dgram with one log line. */
@@ -189,6 +196,7 @@ export class DnsServer {
       forwardTimeouts: () => this.#forwarder?.timeouts ?? 0,
       forwardInflight: () => (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
       tcpConnections: () => this.#conns.size,
+      udpDropped: () => this.#udpDropped(),
     })
   }
 
