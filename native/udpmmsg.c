@@ -11,56 +11,7 @@
  * send(h, buf, host, port) sends one datagram (an answer that came later, e.g. forwarded) through the same queue.
  * Datagrams over MAX_DGRAM bytes (MSG_TRUNC) are counted and dropped. Errors are JS exceptions with errno text.
  */
-#define _GNU_SOURCE
-#include <node_api.h>
-#include <uv.h>
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#define BATCH 64
-#define ROUNDS 8
-#define MAX_DGRAM 4096
-#define QUEUE_MAX 1024
-#define TEXT_BYTES 48
-#define META_BYTES (32 + TEXT_BYTES)
-
-typedef struct {
-  struct sockaddr_storage to;
-  socklen_t tolen;
-  size_t len;
-  char *data;
-} queued_t;
-
-typedef struct udpmmsg {
-  napi_env env;
-  napi_ref cb;
-  napi_async_context actx;
-  uv_poll_t *poll;
-  int fd;
-  int closed;
-  int finalized;
-  int poll_closed;
-  int writing;
-  /* receive side */
-  char slots[BATCH][MAX_DGRAM];
-  struct iovec riov[BATCH];
-  struct sockaddr_storage from[BATCH];
-  struct mmsghdr rmsg[BATCH];
-  /* send side */
-  struct iovec siov[BATCH];
-  struct mmsghdr smsg[BATCH];
-  queued_t queue[QUEUE_MAX];
-  size_t qhead, qlen;
-  /* counters */
-  double received, batches, truncated, sent, send_errors, send_dropped, callback_errors, recv_errors;
-} udpmmsg_t;
+#include "udpmmsg.h"
 
 static void throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
@@ -110,89 +61,6 @@ static void on_finalize(napi_env env, void *data, void *hint) {
   maybe_free(s);
 }
 
-static void update_poll(udpmmsg_t *s);
-static void on_poll(uv_poll_t *h, int status, int events);
-
-static void update_poll(udpmmsg_t *s) {
-  if (s->closed || s->poll == NULL) return;
-  int want = s->qlen > 0;
-  if (want == s->writing) return;
-  s->writing = want;
-  uv_poll_start(s->poll, UV_READABLE | (want ? UV_WRITABLE : 0), on_poll);
-}
-
-static int enqueue(udpmmsg_t *s, const struct sockaddr_storage *to, socklen_t tolen, const char *data, size_t len) {
-  if (s->qlen >= QUEUE_MAX) { s->send_dropped++; return -1; }
-  char *copy = malloc(len > 0 ? len : 1);
-  if (copy == NULL) { s->send_dropped++; return -1; }
-  memcpy(copy, data, len);
-  queued_t *q = &s->queue[(s->qhead + s->qlen) % QUEUE_MAX];
-  memcpy(&q->to, to, sizeof q->to);
-  q->tolen = tolen;
-  q->len = len;
-  q->data = copy;
-  s->qlen++;
-  return 0;
-}
-
-/* Send what is queued, oldest first, until the kernel says EAGAIN. */
-static void flush_queue(udpmmsg_t *s) {
-  while (s->qlen > 0 && s->fd >= 0) {
-    unsigned n = 0;
-    while (n < BATCH && n < s->qlen) {
-      queued_t *q = &s->queue[(s->qhead + n) % QUEUE_MAX];
-      s->siov[n].iov_base = q->data;
-      s->siov[n].iov_len = q->len;
-      memset(&s->smsg[n], 0, sizeof s->smsg[n]);
-      s->smsg[n].msg_hdr.msg_name = &q->to;
-      s->smsg[n].msg_hdr.msg_namelen = q->tolen;
-      s->smsg[n].msg_hdr.msg_iov = &s->siov[n];
-      s->smsg[n].msg_hdr.msg_iovlen = 1;
-      n++;
-    }
-    int r = sendmmsg(s->fd, s->smsg, n, MSG_DONTWAIT);
-    unsigned done;
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      if (errno == EINTR) continue;
-      s->send_errors++;
-      done = 1; /* this datagram cannot go: drop it, go on with the rest */
-    } else {
-      s->sent += r;
-      done = (unsigned)r;
-    }
-    for (unsigned i = 0; i < done; i++) {
-      free(s->queue[s->qhead].data);
-      s->queue[s->qhead].data = NULL;
-      s->qhead = (s->qhead + 1) % QUEUE_MAX;
-      s->qlen--;
-    }
-  }
-}
-
-/* Send n prepared messages; what the kernel does not take is queued (copied). */
-static void send_prepared(udpmmsg_t *s, unsigned n) {
-  unsigned off = 0;
-  if (s->qlen == 0) {
-    while (off < n) {
-      int r = sendmmsg(s->fd, s->smsg + off, n - off, MSG_DONTWAIT);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        s->send_errors++;
-        off++;
-        continue;
-      }
-      s->sent += r;
-      off += (unsigned)r;
-    }
-  }
-  for (; off < n; off++) {
-    struct msghdr *m = &s->smsg[off].msg_hdr;
-    enqueue(s, (struct sockaddr_storage *)m->msg_name, m->msg_namelen, m->msg_iov->iov_base, m->msg_iov->iov_len);
-  }
-  update_poll(s);
-}
 
 static void addr_meta(const struct sockaddr_storage *ss, unsigned char *rec) {
   uint32_t port = 0, fam = 0;
@@ -283,7 +151,7 @@ static int read_round(udpmmsg_t *s) {
   unsigned m = 0;
   if (napi_is_array(env, result, &isArray) == napi_ok && isArray) {
     uint32_t len = 0;
-    napi_get_array_length(env, result, &len);
+    if (napi_get_array_length(env, result, &len) != napi_ok) len = 0;
     for (uint32_t k = 0; k < len && k < n; k++) {
       napi_value a;
       bool isBuf = false;
@@ -302,16 +170,16 @@ static int read_round(udpmmsg_t *s) {
       m++;
     }
   }
-  if (m > 0) send_prepared(s, m);
+  if (m > 0) udpmmsg_send_prepared(s, m);
   napi_close_handle_scope(env, scope);
   return (int)r;
 }
 
-static void on_poll(uv_poll_t *h, int status, int events) {
+void udpmmsg_on_poll(uv_poll_t *h, int status, int events) {
   udpmmsg_t *s = (udpmmsg_t *)h->data;
   if (s->closed) return;
   if (status < 0) { s->recv_errors++; return; }
-  if (events & UV_WRITABLE) { flush_queue(s); update_poll(s); }
+  if (events & UV_WRITABLE) { udpmmsg_flush_queue(s); udpmmsg_update_poll(s); }
   if (s->closed) return;
   if (events & UV_READABLE) {
     for (int round = 0; round < ROUNDS && !s->closed; round++) {
@@ -419,7 +287,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "udpmmsg: cannot create the handle");
     return NULL;
   }
-  if (uv_poll_start(s->poll, UV_READABLE, on_poll) != 0) {
+  if (uv_poll_start(s->poll, UV_READABLE, udpmmsg_on_poll) != 0) {
     do_close(s, 0);
     napi_throw_error(env, NULL, "udpmmsg: cannot watch the socket");
     return NULL;
@@ -473,7 +341,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   s->smsg[0].msg_hdr.msg_namelen = tolen;
   s->smsg[0].msg_hdr.msg_iov = &s->siov[0];
   s->smsg[0].msg_hdr.msg_iovlen = 1;
-  send_prepared(s, 1);
+  udpmmsg_send_prepared(s, 1);
   return NULL;
 }
 
