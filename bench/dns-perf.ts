@@ -1,5 +1,7 @@
 /**
- * DNS benchmark: dnsperf against our DnsServer and against dnsmasq serving the same names, in one run.
+ * DNS benchmark: dnsperf against our DnsServer (on both UDP paths: `mesh` = node:dgram, `batched` = the
+ * recvmmsg/sendmmsg addon, dist/native/udpmmsg.node from `npm run build`) and against dnsmasq serving the same names,
+ * in one run.
  *
  *   npx tsx bench/dns-perf.ts [--rounds 5] [--seconds 5] [--clients 4] [--outstanding 100] [--rate 3000] [--services 50]
  *
@@ -24,6 +26,7 @@ import type { CatalogService, CatalogSnapshot, CatalogView } from '../src/api/ca
 import { DnsServer } from '../src/dns/index.ts'
 
 const OURS = { host: '127.0.0.81', port: 15381 }
+const BATCHED = { host: '127.0.0.85', port: 15385 }
 const DNSMASQ = { host: '127.0.0.82', port: 15382 }
 const NAIVE = { host: '127.0.0.83', port: 15383 }
 const FLOOR = { host: '127.0.0.84', port: 15384 }
@@ -113,10 +116,10 @@ async function serveFloor(): Promise<void> {
 }
 
 /** --serve: run our server in this process on a static catalog until SIGTERM. */
-async function serve(catalogPath: string): Promise<void> {
+async function serve(catalogPath: string, udp: 'dgram' | 'batched'): Promise<void> {
   const snap = JSON.parse(readFileSync(catalogPath, 'utf8')) as CatalogSnapshot
   const catalog: CatalogView = { current: () => snap, onChange: () => () => {} }
-  const s = new DnsServer({ catalog, listen: [OURS], upstreams: [] })
+  const s = new DnsServer({ catalog, listen: [udp === 'batched' ? BATCHED : OURS], upstreams: [], udp })
   await s.start()
   process.on('SIGTERM', () => { void s.stop().then(() => process.exit(0)) })
   process.stdout.write('ready\n')
@@ -199,8 +202,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => { cleanup(); process.exit(130) })
   try {
     const self = fileURLToPath(import.meta.url)
-    const ours = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const ours = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json'), 'dgram'], { stdio: ['ignore', 'pipe', 'inherit'] })
     procs.push(ours)
+    const batched = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json'), 'batched'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    procs.push(batched)
     const naive = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve-naive', join(dir, 'catalog.json')], { stdio: ['ignore', 'ignore', 'inherit'] })
     procs.push(naive)
     const floor = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve-floor'], { stdio: ['ignore', 'ignore', 'inherit'] })
@@ -209,15 +214,16 @@ async function main(): Promise<void> {
       `--addn-hosts=${join(dir, 'hosts')}`, `--listen-address=${DNSMASQ.host}`, `--port=${DNSMASQ.port}`, '--bind-interfaces',
       '--local-ttl=5', '--log-facility=/dev/null', '--pid-file=', '-u', 'root'], { stdio: ['ignore', 'ignore', 'ignore'] })
     procs.push(dnsmasq)
-    await Promise.all([waitAnswer(OURS), waitAnswer(DNSMASQ), waitAnswer(NAIVE), waitAnswer(FLOOR)])
+    await Promise.all([waitAnswer(OURS), waitAnswer(BATCHED), waitAnswer(DNSMASQ), waitAnswer(NAIVE), waitAnswer(FLOOR)])
     const servers = [
       { name: 'mesh', addr: OURS, pid: ours.pid as number },
+      { name: 'batched', addr: BATCHED, pid: batched.pid as number },
       { name: 'dnsmasq', addr: DNSMASQ, pid: dnsmasq.pid as number },
       { name: 'naive', addr: NAIVE, pid: naive.pid as number },
       { name: 'floor', addr: FLOOR, pid: floor.pid as number },
     ]
     console.log(`# dns-perf: ${services} services, ${snap.services.length * 3} names, rounds ${rounds} × ${seconds} s, clients ${clients}, outstanding ${outstanding}, fixed rate ${rate} qps; cpus ${cpus().length}; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
-    const results: Record<string, { sat: RunResult[]; fixed: RunResult[] }> = { mesh: { sat: [], fixed: [] }, dnsmasq: { sat: [], fixed: [] }, naive: { sat: [], fixed: [] }, floor: { sat: [], fixed: [] } }
+    const results: Record<string, { sat: RunResult[]; fixed: RunResult[] }> = { mesh: { sat: [], fixed: [] }, batched: { sat: [], fixed: [] }, dnsmasq: { sat: [], fixed: [] }, naive: { sat: [], fixed: [] }, floor: { sat: [], fixed: [] } }
     for (let r = 0; r < rounds; r++) {
       // Rotate the order every round (A B C D, B C D A, …) so drift in machine load hits every server alike.
       const order = servers.map((_, i) => servers[(i + r) % servers.length] as (typeof servers)[number])
@@ -235,6 +241,7 @@ async function main(): Promise<void> {
     const summary = {
       when: new Date().toISOString(), rounds, seconds, clients, outstanding, rate, services, load: loadavg(),
       mesh: { qps: m('mesh', 'sat', 'qps'), p99SatMs: m('mesh', 'sat', 'p99ms'), p99FixedMs: m('mesh', 'fixed', 'p99ms'), p50FixedMs: m('mesh', 'fixed', 'p50ms'), cpuUsPerQuery: m('mesh', 'sat', 'cpuUsPerQuery') },
+      batched: { qps: m('batched', 'sat', 'qps'), p99SatMs: m('batched', 'sat', 'p99ms'), p99FixedMs: m('batched', 'fixed', 'p99ms'), p50FixedMs: m('batched', 'fixed', 'p50ms'), cpuUsPerQuery: m('batched', 'sat', 'cpuUsPerQuery') },
       naive: { qps: m('naive', 'sat', 'qps'), p99SatMs: m('naive', 'sat', 'p99ms'), p99FixedMs: m('naive', 'fixed', 'p99ms'), p50FixedMs: m('naive', 'fixed', 'p50ms'), cpuUsPerQuery: m('naive', 'sat', 'cpuUsPerQuery') },
       floor: { qps: m('floor', 'sat', 'qps'), p99SatMs: m('floor', 'sat', 'p99ms'), p99FixedMs: m('floor', 'fixed', 'p99ms'), p50FixedMs: m('floor', 'fixed', 'p50ms'), cpuUsPerQuery: m('floor', 'sat', 'cpuUsPerQuery') },
       dnsmasq: { qps: m('dnsmasq', 'sat', 'qps'), p99SatMs: m('dnsmasq', 'sat', 'p99ms'), p99FixedMs: m('dnsmasq', 'fixed', 'p99ms'), p50FixedMs: m('dnsmasq', 'fixed', 'p50ms'), cpuUsPerQuery: m('dnsmasq', 'sat', 'cpuUsPerQuery') },
@@ -243,9 +250,18 @@ async function main(): Promise<void> {
       perRoundNaiveQpsRatio: results.naive!.sat.map((x, i) => x.qps / results.dnsmasq!.sat[i]!.qps),
       perRoundP99SatRatio: results.mesh!.sat.map((x, i) => x.p99ms / results.dnsmasq!.sat[i]!.p99ms),
       perRoundP99FixedRatio: results.mesh!.fixed.map((x, i) => x.p99ms / results.dnsmasq!.fixed[i]!.p99ms),
+      perRoundBatchedQpsRatio: results.batched!.sat.map((x, i) => x.qps / results.dnsmasq!.sat[i]!.qps),
+      perRoundBatchedCpuRatio: results.batched!.sat.map((x, i) => x.cpuUsPerQuery / results.dnsmasq!.sat[i]!.cpuUsPerQuery),
+      perRoundBatchedP99SatRatio: results.batched!.sat.map((x, i) => x.p99ms / results.dnsmasq!.sat[i]!.p99ms),
+      perRoundBatchedP99FixedRatio: results.batched!.fixed.map((x, i) => x.p99ms / results.dnsmasq!.fixed[i]!.p99ms),
     }
     console.log(`naive dns-packet responder: median qps ratio ${(summary.naive.qps / summary.dnsmasq.qps).toFixed(2)}, CPU ${summary.naive.cpuUsPerQuery.toFixed(1)} µs/query; floor (fixed answer, no lookup) qps ratio ${(summary.floor.qps / summary.dnsmasq.qps).toFixed(2)}, CPU ${summary.floor.cpuUsPerQuery.toFixed(1)}; mesh ${summary.mesh.cpuUsPerQuery.toFixed(1)}, dnsmasq ${summary.dnsmasq.cpuUsPerQuery.toFixed(1)}`)
-    console.log(`median qps ratio ${(summary.mesh.qps / summary.dnsmasq.qps).toFixed(2)} (goal ≥ 0.9); p99 ratio at saturation ${(summary.mesh.p99SatMs / summary.dnsmasq.p99SatMs).toFixed(2)}, at ${rate} qps ${(summary.mesh.p99FixedMs / summary.dnsmasq.p99FixedMs).toFixed(2)} (goal ≤ 1.5)`)
+    for (const name of ['mesh', 'batched'] as const) {
+      const x = summary[name], d = summary.dnsmasq
+      console.log(`${name === 'mesh' ? 'mesh (dgram)' : 'mesh (batched)'}: median qps ratio ${(x.qps / d.qps).toFixed(2)}, per core ${(d.cpuUsPerQuery / x.cpuUsPerQuery).toFixed(2)} ` +
+        `(${x.cpuUsPerQuery.toFixed(1)} vs ${d.cpuUsPerQuery.toFixed(1)} µs/query; goal ≥ 0.9); p99 ratio at saturation ${(x.p99SatMs / d.p99SatMs).toFixed(2)}, ` +
+        `at ${rate} qps ${(x.p99FixedMs / d.p99FixedMs).toFixed(2)} (goal ≤ 1.5)`)
+    }
     console.log(JSON.stringify(summary))
   } finally {
     cleanup()
@@ -254,5 +270,8 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--serve-floor')) await serveFloor()
 else if (process.argv.includes('--serve-naive')) await serveNaive(process.argv[process.argv.indexOf('--serve-naive') + 1] as string)
-else if (process.argv.includes('--serve')) await serve(process.argv[process.argv.indexOf('--serve') + 1] as string)
+else if (process.argv.includes('--serve')) {
+  const i = process.argv.indexOf('--serve')
+  await serve(process.argv[i + 1] as string, process.argv[i + 2] === 'batched' ? 'batched' : 'dgram')
+}
 else await main()

@@ -90,7 +90,8 @@ export function formatDataPlane(d: DataPlaneStatus): string {
   }
   if (d.dns) {
     out += `\nDNS: ${d.dns.listen.map((l) => `${l.host}:${l.port}`).join(', ')}   domain ${d.dns.domain}   TTL ${d.dns.ttlSec}s   ` +
-      `upstreams ${d.dns.upstreams.join(', ') || 'none'}   answered ${d.dns.answered}, forwarded ${d.dns.forwarded}\n`
+      `upstreams ${d.dns.upstreams.join(', ') || 'none'}   answered ${d.dns.answered}, forwarded ${d.dns.forwarded}` +
+      `${d.dns.udp ? `   udp ${d.dns.udp}` : ''}\n`
   }
   return out
 }

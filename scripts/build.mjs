@@ -2,7 +2,8 @@
 // `npm run build`: compiles src/, agent/ and mesh/ to dist/ (tsconfig.build.json: .ts import specifiers become .js),
 // copies the files the code loads at run time (every non-.ts file in those folders: the dashboard in
 // src/manager/ui/, the compose schema) and deletes from dist/ what no longer has a source, so dist/ never runs
-// stale code. When no source, asset or build setting is newer than the last build it does nothing (~50 ms): test/run.sh
+// stale code. It first builds the native addon (scripts/build-native.sh: dist/native/udpmmsg.node with gcc, a no-op
+// when up to date, a one-line notice when there is no compiler). When no source, asset or build setting is newer than the last build it does nothing (~50 ms): test/run.sh
 // and demo.sh call it every time. `--force` rebuilds anyway.
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -27,6 +28,8 @@ function sources() {
 function outputsOf(file) {
   return [file.replace(/\.ts$/, '.js')]
 }
+
+execFileSync('bash', [join(root, 'scripts/build-native.sh'), ...(process.argv.includes('--force') ? ['--force'] : [])], { stdio: 'inherit' })
 
 const files = sources()
 const newest = Math.max(...[...files, ...SETTINGS].map((f) => statSync(join(root, f)).mtimeMs))

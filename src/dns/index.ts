@@ -9,7 +9,9 @@
  * SRV `_<port>._tcp|_udp.<service>`; PTR for task addresses and VIPs; a short name asked from a task of stack S is
  * S's service. The answers are built once per catalog snapshot (zone.ts: pre-encoded records) and copied into each
  * response with the id patched and the start rotated; the question is parsed by hand (wire.ts). Names that are not
- * ours are forwarded (forward.ts) for allowed sources only; others get REFUSED. Details: docs/dns.md.
+ * ours are forwarded (forward.ts) for allowed sources only; others get REFUSED. UDP is read and answered in batches
+ * (recvmmsg/sendmmsg, native/udpmmsg.c through udp.ts) when the addon is built, else through node:dgram; the
+ * answers are the same bytes. Details: docs/dns.md.
  *
  * Who calls it: agent/ (start/stop with the catalog), `mesh dns lookup NAME` through `lookup()`.
  * Invariants: a catalog change is visible in the very next answer (the zone follows the snapshot object); answers
@@ -20,6 +22,7 @@
  */
 export { DnsServer, type DnsServerOptions, type DnsStatus, type Log } from './server.ts'
 export { lookup, type LookupOptions, type LookupResult, type LookupRecord } from './lookup.ts'
+export { loadUdpAddon, UDP_MODES, type UdpMode } from './udp.ts'
 export { DNS_DEFAULTS, dnsConfig, parseResolvConf, type DnsOptions, type DnsConfig, type ListenAddress } from './options.ts'
 export { Responder, FORWARD } from './answer.ts'
 export { buildZone, type Zone } from './zone.ts'

@@ -10,6 +10,8 @@ export interface DnsMetricSources {
   forwardTimeouts(): number
   forwardInflight(): number
   tcpConnections(): number
+  /** Datagrams the batched UDP path dropped before answering (over 4096 bytes) or after (send queue full). */
+  udpDropped(): number
 }
 
 export interface DnsLatency {
@@ -50,6 +52,10 @@ export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): D
       this.inc({ action: 'dropped' }, src.stats.dropped)
       this.inc({ action: 'formerr' }, src.stats.formerr)
     },
+  })
+  new Counter({
+    name: 'mesh_dns_udp_dropped_total', help: 'Datagrams the batched UDP path dropped: over 4096 bytes, or answers beyond its send queue', registers,
+    collect() { this.reset(); this.inc(src.udpDropped()) },
   })
   new Counter({
     name: 'mesh_dns_zone_builds_total', help: 'Catalog snapshots turned into DNS answer tables', registers,

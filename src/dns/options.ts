@@ -4,6 +4,7 @@ import { parseCidr, type Cidr } from '../base/cidr.ts'
 import {
   DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE,
 } from '../config/index.ts'
+import { UDP_MODES, type UdpMode } from './udp.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
 
 export interface ListenAddress {
@@ -49,6 +50,9 @@ export interface DnsOptions {
   tcpIdleMs?: number
   /** Open TCP connections at once; further ones are closed on accept. Default 256. */
   maxTcpConnections?: number
+  /** UDP path: `batched` reads and answers up to 64 queries per system call (the native/udpmmsg.c addon),
+   *  `dgram` one per call (node:dgram), `auto` batched when the addon loads, else dgram. Default auto. */
+  udp?: UdpMode
 }
 
 export interface DnsConfig {
@@ -68,6 +72,7 @@ export interface DnsConfig {
   readonly maxUdpBytes: number
   readonly tcpIdleMs: number
   readonly maxTcpConnections: number
+  readonly udp: UdpMode
 }
 
 export const DNS_DEFAULTS = Object.freeze({
@@ -84,6 +89,7 @@ export const DNS_DEFAULTS = Object.freeze({
   maxUdpBytes: 1232,
   tcpIdleMs: 10_000,
   maxTcpConnections: 256,
+  udp: 'auto' as UdpMode,
 })
 
 function int(field: string, v: number | undefined, def: number, min: number, max: number): number {
@@ -114,6 +120,8 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
   })
   if (listen.length === 0) throw new ConfigError('dns: listen: want at least one address')
   const upstreams = opts.upstreams === undefined ? null : opts.upstreams.map((u) => { parseUpstream(u); return u })
+  const udp = opts.udp ?? DNS_DEFAULTS.udp
+  if (!UDP_MODES.includes(udp)) throw new ConfigError(`dns: udp "${String(opts.udp)}": want auto, dgram or batched`)
   const forwardTimeoutMs = int('forwardTimeoutMs', opts.forwardTimeoutMs, DNS_DEFAULTS.forwardTimeoutMs, 10, 60_000)
   return Object.freeze({
     listen: Object.freeze(listen),
@@ -130,6 +138,7 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
     maxUdpBytes: int('maxUdpBytes', opts.maxUdpBytes, DNS_DEFAULTS.maxUdpBytes, CLASSIC_UDP_BYTES, 4096),
     tcpIdleMs: int('tcpIdleMs', opts.tcpIdleMs, DNS_DEFAULTS.tcpIdleMs, 100, 600_000),
     maxTcpConnections: int('maxTcpConnections', opts.maxTcpConnections, DNS_DEFAULTS.maxTcpConnections, 1, 65_535),
+    udp,
   })
 }
 

@@ -1,6 +1,6 @@
 /**
  * DnsServer: the socket adapter around Responder (answers) and Forwarder (upstreams). UDP and TCP on every listen
- * address; nothing here decides an answer.
+ * address; nothing here decides an answer. UDP goes through node:dgram or the batched addon (udp.ts, `udp` option).
  */
 import dgram from 'node:dgram'
 import { readFileSync } from 'node:fs'
@@ -14,6 +14,7 @@ import { Forwarder, type Upstream } from './forward.ts'
 import { registerDnsMetrics, type DnsLatency } from './metrics.ts'
 import { dnsConfig, parseResolvConf, parseUpstream, type DnsConfig, type DnsOptions, type ListenAddress } from './options.ts'
 import { tcpQuery } from './tcp-client.ts'
+import { loadUdpAddon, openUdp, syncLookup4, syncLookup6, type UdpAnswer, type UdpListener } from './udp.ts'
 import { HEADER_BYTES, type Query } from './wire.ts'
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
@@ -33,7 +34,7 @@ const TCP_MAX_PENDING = 64
 const TCP_MAX_WRITE_BUFFER = 1 << 20
 
 interface Bound {
-  udp: dgram.Socket
+  udp: UdpListener
   tcp: net.Server
   addr: ListenAddress
 }
@@ -59,6 +60,7 @@ export class DnsServer {
   #latency: DnsLatency | null = null
   #running = false
   #tcpForwards = 0
+  #udpKind: 'dgram' | 'batched' = 'dgram'
 
   constructor(opts: DnsServerOptions) {
     this.#cfg = dnsConfig(opts)
@@ -77,8 +79,9 @@ export class DnsServer {
     if (this.#running) return
     try {
       this.#upstreams = this.#resolveUpstreams()
+      this.#udpKind = this.#chooseUdp()
       await this.#startForwarder()
-      for (const addr of this.#cfg.listen) this.#bound.push(await bindPair(addr, (s) => this.#onUdp(s), (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log))
+      for (const addr of this.#cfg.listen) this.#bound.push(await this.#bindPair(addr))
       this.#unsubscribe = this.#catalog.onChange(() => setImmediate(() => { if (this.#running) this.#responder.zone() }))
       this.#responder.zone()
       this.#running = true
@@ -123,10 +126,32 @@ export class DnsServer {
       forwarded: st.forwarded,
       forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
       forwardTimeouts: this.#forwarder?.timeouts ?? 0,
-      dropped: st.dropped,
+      dropped: st.dropped + this.#udpDropped(),
       formerr: st.formerr,
       tcpConnections: this.#conns.size,
+      udp: this.#udpKind,
     }
+  }
+
+  #udpDropped(): number {
+    let n = 0
+    for (const b of this.#bound) n += b.udp.dropped
+    for (const b of this.#extra.values()) n += b.udp.dropped
+    return n
+  }
+
+  /** The UDP path for this start: the `udp` option, auto falling back to dgram with one log line. */
+  #chooseUdp(): 'dgram' | 'batched' {
+    if (this.#cfg.udp === 'dgram') return 'dgram'
+    const r = loadUdpAddon()
+    if ('addon' in r) return 'batched'
+    if (this.#cfg.udp === 'batched') throw new DnsError(`dns: udp mode batched: batched UDP unavailable (${r.error})`)
+    this.#log('warn', `dns: batched UDP unavailable (${r.error}); using node:dgram`)
+    return 'dgram'
+  }
+
+  #bindPair(addr: ListenAddress): Promise<Bound> {
+    return bindPair(addr, this.#udpKind, this.#answerUdp, (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log)
   }
 
   /**
@@ -153,7 +178,7 @@ export class DnsServer {
     for (const [key, a] of wanted) {
       if (this.#extra.has(key) || fixed.has(key)) continue
       try {
-        const b = await bindPair(a, (s) => this.#onUdp(s), (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log)
+        const b = await this.#bindPair(a)
         if (!this.#running) { await closeBound(b); return }
         this.#extra.set(key, b)
         this.#unbound.delete(key)
@@ -171,6 +196,7 @@ export class DnsServer {
       forwardTimeouts: () => this.#forwarder?.timeouts ?? 0,
       forwardInflight: () => (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
       tcpConnections: () => this.#conns.size,
+      udpDropped: () => this.#udpDropped(),
     })
   }
 
@@ -213,19 +239,17 @@ export class DnsServer {
     })
   }
 
-  #onUdp(sock: dgram.Socket): (msg: Buffer, rinfo: dgram.RemoteInfo) => void {
-    return (msg, rinfo) => {
-      const lat = this.#latency
-      const t0 = lat === null ? 0 : performance.now()
-      const r = this.#responder.handle(msg, rinfo.address, false)
-      if (r === null) return
-      if (r === FORWARD) {
-        this.#forward(msg, rinfo.address, false, t0, (out) => sock.send(out, rinfo.port, rinfo.address))
-        return
-      }
-      sock.send(r, rinfo.port, rinfo.address)
-      if (lat !== null) lat.local.observe((performance.now() - t0) / 1000)
+  readonly #answerUdp: UdpAnswer = (msg, fromIp, fromPort, reply) => {
+    const lat = this.#latency
+    const t0 = lat === null ? 0 : performance.now()
+    const r = this.#responder.handle(msg, fromIp, false)
+    if (r === null) return null
+    if (r === FORWARD) {
+      this.#forward(msg, fromIp, false, t0, (out) => reply.send(out, fromPort, fromIp))
+      return null
     }
+    if (lat !== null) lat.local.observe((performance.now() - t0) / 1000)
+    return r
   }
 
   /** Forward the responder's current query; `send` gets the answer or SERVFAIL. */
@@ -313,37 +337,24 @@ export class DnsServer {
 function closeBound(b: Bound): Promise<void> {
   return Promise.all([
     new Promise<void>((r) => b.tcp.close(() => r())),
-    new Promise<void>((r) => { try { b.udp.close(() => r()) } catch { r() } }),
+    b.udp.close(),
   ]).then(() => undefined)
-}
-
-/** Addresses we send to are always IPs (a peer's source or an upstream): no resolver call, no extra tick per packet. */
-function syncLookup4(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, 4)
-}
-function syncLookup6(address: string, _opts: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, 6)
 }
 
 /**
  * Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken), both with
  * reusePort: a new agent process serves beside the old one until the old lets go (agent/handover.ts).
  */
-async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buffer, r: dgram.RemoteInfo) => void,
+async function bindPair(addr: ListenAddress, kind: 'dgram' | 'batched', answer: UdpAnswer,
   onConn: (c: net.Socket) => void, maxConnections: number, log: Log): Promise<Bound> {
-  const type = net.isIPv6(addr.host) ? 'udp6' : 'udp4'
   for (let attempt = 0; ; attempt++) {
-    const opts: dgram.SocketOptions & { reusePort: boolean } = { type, lookup: type === 'udp6' ? syncLookup6 : syncLookup4, recvBufferSize: 1 << 20, reusePort: true } // Node ≥ 23.1
-    const udp = dgram.createSocket(opts)
-    udp.on('error', (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
+    let udp: UdpListener
     try {
-      await new Promise<void>((resolve, reject) => { udp.once('error', reject); udp.bind(addr.port, addr.host, () => { udp.off('error', reject); resolve() }) })
+      udp = await openUdp(kind, addr.host, addr.port, answer, (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
     } catch (err) {
-      udp.close()
       throw new DnsError(`dns: cannot bind udp ${addr.host}:${addr.port}: ${(err as Error).message}`, { cause: err })
     }
-    const port = udp.address().port
-    udp.on('message', onUdp(udp))
+    const port = udp.port
     const tcp = net.createServer({ allowHalfOpen: true }, onConn)
     tcp.maxConnections = maxConnections
     try {
@@ -351,7 +362,7 @@ async function bindPair(addr: ListenAddress, onUdp: (s: dgram.Socket) => (m: Buf
       tcp.on('error', (err) => log('warn', 'dns tcp server error', { addr: addr.host, err: err.message }))
       return { udp, tcp, addr: { host: addr.host, port } }
     } catch (err) {
-      udp.close()
+      await udp.close()
       if (addr.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 8) continue
       throw new DnsError(`dns: cannot listen on tcp ${addr.host}:${port}: ${(err as Error).message}`, { cause: err })
     }

@@ -79,7 +79,7 @@ if (process.argv[2] === 'container') {
   run('ip', ['link', 'set', 'mbr-4097', 'up'])
   run('nft', ['-f', '-'], process.env.RULES)
   const snap = JSON.parse(process.env.CATALOG)
-  const dns = new DnsServer({ catalog: { current: () => snap, onChange: () => () => {} }, listen: [{ host: '10.80.0.65', port: 53 }], upstreams: [] })
+  const dns = new DnsServer({ catalog: { current: () => snap, onChange: () => () => {} }, listen: [{ host: '10.80.0.65', port: 53 }], upstreams: [], udp: process.env.DNS_UDP })
   await dns.start()
   // A task of network a that serves DNS itself: asked directly, it must answer (no redirect inside the network).
   const task = dgram.createSocket('udp4')

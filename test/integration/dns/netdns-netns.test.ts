@@ -4,7 +4,7 @@
  * is answered by the agent's DnsServer on the network's gateway, through the ruleset nftIngressRuleset writes for the
  * node's network bridges: over UDP and TCP, with network a's names only (a service of network b is NXDOMAIN), the
  * reply coming back from the address it asked. DNS to an address of its own network (a task serving DNS) is not
- * redirected. Needs root, nft, ip and unshare; skipped (with the reason) otherwise.
+ * redirected. Run on both UDP paths (batched addon, node:dgram). Needs root, nft, ip and unshare; skipped (with the reason) otherwise.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -29,14 +29,16 @@ const snap: CatalogSnapshot = {
   ],
 }
 
-t.test("a network's container is answered by the DNS on its gateway whatever resolver it asks", { skip, timeout: 180_000 }, async (t) => {
-  const rules = nftIngressRuleset(planNft(snap), { networkBridges: [{ bridge: 'mbr-4097', gateway: '10.80.0.65', subnet: '10.80.0.0/20' }] })
-  const child = fileURLToPath(new URL('./netdns-child.mjs', import.meta.url))
-  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules, CATALOG: JSON.stringify(snap) }, encoding: 'utf8', timeout: 150_000 })
-  t.equal(r.status, 0, `child ran: ${r.stderr}`)
-  const got = JSON.parse(r.stdout) as Record<string, string>
-  t.equal(got.outsideUdp, 'NOERROR 10.80.0.2 from 192.0.2.53', "UDP to a resolver outside the network: network a's VIP, from the address asked")
-  t.equal(got.outsideHidden, 'NXDOMAIN from 192.0.2.53', "a service of network b: NXDOMAIN")
-  t.equal(got.outsideTcp, 'NOERROR 10.80.0.2', 'TCP too')
-  t.equal(got.ownTask, 'NOERROR 192.0.2.66 from 10.80.0.66', 'DNS to a task of its own network is that task\'s')
-})
+for (const udp of ['batched', 'dgram']) {
+  t.test(`a network's container is answered by the DNS on its gateway whatever resolver it asks (UDP path ${udp})`, { skip, timeout: 180_000 }, async (t) => {
+    const rules = nftIngressRuleset(planNft(snap), { networkBridges: [{ bridge: 'mbr-4097', gateway: '10.80.0.65', subnet: '10.80.0.0/20' }] })
+    const child = fileURLToPath(new URL('./netdns-child.mjs', import.meta.url))
+    const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, RULES: rules, CATALOG: JSON.stringify(snap), DNS_UDP: udp }, encoding: 'utf8', timeout: 150_000 })
+    t.equal(r.status, 0, `child ran: ${r.stderr}`)
+    const got = JSON.parse(r.stdout) as Record<string, string>
+    t.equal(got.outsideUdp, 'NOERROR 10.80.0.2 from 192.0.2.53', "UDP to a resolver outside the network: network a's VIP, from the address asked")
+    t.equal(got.outsideHidden, 'NXDOMAIN from 192.0.2.53', "a service of network b: NXDOMAIN")
+    t.equal(got.outsideTcp, 'NOERROR 10.80.0.2', 'TCP too')
+    t.equal(got.ownTask, 'NOERROR 192.0.2.66 from 10.80.0.66', 'DNS to a task of its own network is that task\'s')
+  })
+}

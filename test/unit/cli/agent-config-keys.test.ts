@@ -61,6 +61,7 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--ingress-max-udp-flows': [['4096'], { dataPlane: { ingressMaxUdpFlows: 4096 } }],
   '--dns': [['off'], { dataPlane: { dns: false } }],
   '--dns-upstream': [['1.1.1.1'], { dataPlane: { dnsUpstreams: ['1.1.1.1'] } }],
+  '--dns-udp': [['dgram'], { dataPlane: { dnsUdp: 'dgram' } }],
   '--data-dir': [['/srv/mesh'], { dataDir: '/srv/mesh' }],
   '--log-level': [['debug'], { logLevel: 'debug' }],
   '--profile': [['local'], { profile: 'local' }],

@@ -10,7 +10,7 @@ import dnsPacket from 'dns-packet'
 import { seededRandom } from '../../../src/base/clock.ts'
 import { DnsServer, Responder, dnsConfig, tcpQuery } from '../../../src/dns/index.ts'
 import { FakeCatalog, labSnapshot, optRecord } from './fixtures.ts'
-import { q, udpQuery } from './net.ts'
+import { q, udpQuery, UDP_PATH } from './net.ts'
 import { waitFor } from '../../support/procs.ts'
 
 const HOST = '127.0.0.73'
@@ -80,7 +80,7 @@ t.test('answer builder: 100k hostile packets, no throw', async (t) => {
 
 t.test(`UDP: ${UDP_PACKETS} malformed packets, then a valid query (seed ${SEED})`, async (t) => {
   // The upstream is a black hole and the in-flight table small: forwarded fuzz fills it and the rest get SERVFAIL.
-  const s = new DnsServer({ catalog, listen: [{ host: HOST, port: 0 }], upstreams: ['127.0.0.74:9'], maxInflight: 64, forwardTimeoutMs: 200 })
+  const s = new DnsServer({ catalog, listen: [{ host: HOST, port: 0 }], upstreams: ['127.0.0.74:9'], maxInflight: 64, forwardTimeoutMs: 200, udp: UDP_PATH })
   t.teardown(() => s.stop())
   await s.start()
   const port = s.status().listen[0]!.port
@@ -124,7 +124,7 @@ t.test(`UDP: ${UDP_PACKETS} malformed packets, then a valid query (seed ${SEED})
 })
 
 t.test(`TCP: ${TCP_FRAMES} hostile frames over many connections, then a valid query`, async (t) => {
-  const s = new DnsServer({ catalog, listen: [{ host: HOST, port: 0 }], upstreams: [], tcpIdleMs: 500 })
+  const s = new DnsServer({ catalog, listen: [{ host: HOST, port: 0 }], upstreams: [], tcpIdleMs: 500, udp: UDP_PATH })
   t.teardown(() => s.stop())
   await s.start()
   const port = s.status().listen[0]!.port

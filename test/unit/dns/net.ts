@@ -4,6 +4,13 @@ import net from 'node:net'
 import dnsPacket from 'dns-packet'
 
 /**
+ * The server's UDP path these tests run on: `batched` (the recvmmsg addon, dist/native/udpmmsg.node: `npm run build`)
+ * unless MESH_TEST_DNS_UDP says `dgram`; the *-dgram.test.ts files run the same tests over node:dgram. Never `auto`:
+ * a missing addon must fail here, not quietly test dgram twice.
+ */
+export const UDP_PATH: 'dgram' | 'batched' = process.env.MESH_TEST_DNS_UDP === 'dgram' ? 'dgram' : 'batched'
+
+/**
  * Send one UDP query from `localAddress` and resolve with the answer (rejects after timeoutMs: generous, a loaded CI
  * machine can stall this process for seconds; a test expecting no answer passes a short one).
  */

@@ -7,7 +7,7 @@ import dnsPacket from 'dns-packet'
 import { Registry } from 'prom-client'
 import { DnsServer, tcpQuery, type DnsServerOptions } from '../../../src/dns/index.ts'
 import { FakeCatalog, ep, labSnapshot, optRecord, rcodeOf, svc } from './fixtures.ts'
-import { q, startUpstream, udpQuery } from './net.ts'
+import { q, startUpstream, udpQuery, UDP_PATH } from './net.ts'
 import { FakeClock } from '../../support/fake-clock.ts'
 import { waitFor } from '../../support/procs.ts'
 
@@ -23,7 +23,7 @@ function catalog(): FakeCatalog {
 
 async function server(t: Test, opts: Partial<DnsServerOptions> = {}): Promise<{ s: DnsServer; port: number; cat: FakeCatalog }> {
   const cat = (opts.catalog as FakeCatalog | undefined) ?? catalog()
-  const s = new DnsServer({ listen: [{ host: HOST, port: 0 }], upstreams: [], ...opts, catalog: cat })
+  const s = new DnsServer({ listen: [{ host: HOST, port: 0 }], upstreams: [], udp: UDP_PATH, ...opts, catalog: cat })
   t.teardown(() => s.stop())
   await s.start()
   return { s, port: s.status().listen[0]!.port, cat }
@@ -159,7 +159,7 @@ t.test('start fails cleanly on an address another program holds; stop after a fa
   const taken = dgram.createSocket('udp4') // without reusePort: the port is not shared
   await new Promise<void>((r) => taken.bind(0, HOST, () => r()))
   t.teardown(() => taken.close())
-  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port: taken.address().port }], upstreams: [] })
+  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port: taken.address().port }], upstreams: [], udp: UDP_PATH })
   await t.rejects(s2.start(), { code: 'MESH_ERR_DNS' })
   await s2.stop()
   t.equal(s2.status().running, false)
@@ -167,7 +167,7 @@ t.test('start fails cleanly on an address another program holds; stop after a fa
 
 t.test('a second server (a new agent process) listens beside the first (reusePort) and answers once the first stops', async (t) => {
   const { s, port } = await server(t)
-  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port }], upstreams: [] })
+  const s2 = new DnsServer({ catalog: catalog(), listen: [{ host: HOST, port }], upstreams: [], udp: UDP_PATH })
   t.teardown(() => s2.stop())
   await s2.start()
   t.equal(s2.status().listen[0]?.port, port, 'same UDP and TCP port')
