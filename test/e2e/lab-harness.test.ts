@@ -13,17 +13,15 @@ import { run, stop, waitExit, waitFor } from '../support/procs.ts'
 
 interface Recorded {
   pids: Array<{ pid: number; start: string }>
-  inodes: string[]
   cgroups: string[]
 }
 
 /** What the state file says the run created: checked after `down`. */
 function readState(lab: Lab): Recorded {
-  const rec: Recorded = { pids: [], inodes: [], cgroups: [] }
+  const rec: Recorded = { pids: [], cgroups: [] }
   for (const line of readFileSync(`${lab.stateDir}/state`, 'utf8').split('\n')) {
     const f = line.split(' ')
     if (f[0] === 'pid') rec.pids.push({ pid: Number(f[3]), start: f[4] ?? '' })
-    if (f[0] === 'nsino' && (f[2] === 'net' || f[2] === 'mnt')) rec.inodes.push(`${f[2]}:[${f[3]}]`)
     if (f[0] === 'cgroup') rec.cgroups.push(f[2] ?? '')
   }
   return rec
@@ -46,25 +44,29 @@ function liveProcess(pid: number, start?: string): boolean {
  * somebody else's namespace; an open fd keeps ours alive, and its inode ours, while the test looks for processes.
  * A namespace that no longer carries its recorded inode is not pinned (and not looked for).
  */
-function pinNamespaces(lab: Lab): { inodes: string[]; release: () => void } {
+function pinNamespaces(lab: Lab): { inodes: string[]; current: number; release: () => void } {
   const fds: number[] = []
   const inodes: string[] = []
+  // A node killed and restarted has a second set of nsino lines: its namespaces now are the last ones recorded.
+  const last = new Map<string, string>()
   for (const line of readFileSync(`${lab.stateDir}/state`, 'utf8').split('\n')) {
     const f = line.split(' ')
-    if (f[0] !== 'nsino' || (f[2] !== 'net' && f[2] !== 'mnt')) continue
-    const i = Number(f[1])
-    const path = f[2] === 'net' ? `/run/netns/${lab.prefix}-${i === 0 ? 'net' : `n${i}`}` : `${lab.stateDir}/pins/n${i}.mnt`
+    if (f[0] === 'nsino' && (f[2] === 'net' || f[2] === 'mnt')) last.set(`${f[1]} ${f[2]}`, f[3] ?? '')
+  }
+  for (const [key, ino] of last) {
+    const [i, type] = key.split(' ') as [string, string]
+    const path = type === 'net' ? `/run/netns/${lab.prefix}-${i === '0' ? 'net' : `n${i}`}` : `${lab.stateDir}/pins/n${i}.mnt`
     try {
       const fd = openSync(path, 'r')
-      if (String(fstatSync(fd).ino) === f[3]) {
+      if (String(fstatSync(fd).ino) === ino) {
         fds.push(fd)
-        inodes.push(`${f[2]}:[${f[3]}]`)
+        inodes.push(`${type}:[${ino}]`)
       } else closeSync(fd)
     } catch {
       // not made (or already gone): nothing of ours to look for there
     }
   }
-  return { inodes, release: () => fds.splice(0).forEach((fd) => closeSync(fd)) }
+  return { inodes, current: last.size, release: () => fds.splice(0).forEach((fd) => closeSync(fd)) }
 }
 
 /** Live PIDs whose net or mnt namespace is one of `inodes` ("net:[4026532001]"). */
@@ -187,7 +189,7 @@ if (!isRoot()) {
     t.ok(rec.pids.length >= 7, `state records the daemons and spawned processes (${rec.pids.length})`)
     const pinned = pinNamespaces(lab)
     t.teardown(pinned.release)
-    t.equal(pinned.inodes.length, rec.inodes.length, `every recorded namespace held open for the check (${pinned.inodes.length})`)
+    t.equal(pinned.inodes.length, pinned.current, `every namespace of the run held open for the check (${pinned.inodes.length})`)
     const started = Date.now()
     await lab.down()
     t.comment(`down: ${Date.now() - started} ms`)
