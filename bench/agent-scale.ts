@@ -14,7 +14,8 @@
  *    Per snapshot: the time from Catalog.apply() to (a) the ingress following it (Ingress `reconciled`), (b) the nft
  *    ruleset text handed to `nft -f` and `nft -f` done (netns), (c) the DNS answering `tasks.<changed service>` with the new address over
  *    UDP. A snapshot waits for the three before the next (at most 5 s each); late ticks are counted.
- *    RSS, heap and CPU (user+system of this process over the churn, % of one core).
+ *    RSS (split into private and shared pages on Linux), heap and CPU (user+system of this process over the churn,
+ *    % of one core).
  * 3. Idle connections: `idle` TCP connections from a child process through one published port to a backend in
  *    another child (both on 127.0.0.x), held open: RSS and open descriptors of this process before and after.
  *    They need 2 descriptors each here (the ingress fd budget: 80 % of RLIMIT_NOFILE): for 10,000 raise the limit,
