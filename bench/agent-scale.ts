@@ -7,13 +7,15 @@
  *
  *   node bench/agent-scale.ts [--services 1000] [--per-service 10] [--seconds 30] [--churn 0.01] [--ticks 10]
  *        [--idle 10000] [--mode nft|userspace] [--nft netns|render] [--port-base 20000] [--dnsmasq on|off] [--vip-rules on|off]
+ *        [--heap-snapshot FILE]
  *
  * 1. Load: `services` × `per-service` endpoints, each service with a VIP and one published TCP port on 127.0.0.1.
  * 2. Churn: `churn` of the endpoints per second (1 %: 100 of 10,000), in `ticks` snapshots a second, for `seconds`.
  *    Per snapshot: the time from Catalog.apply() to (a) the ingress following it (Ingress `reconciled`), (b) the nft
  *    ruleset text handed to `nft -f` and `nft -f` done (netns), (c) the DNS answering `tasks.<changed service>` with the new address over
  *    UDP. A snapshot waits for the three before the next (at most 5 s each); late ticks are counted.
- *    RSS, heap and CPU (user+system of this process over the churn, % of one core).
+ *    RSS (split into private and shared pages on Linux), heap and CPU (user+system of this process over the churn,
+ *    % of one core).
  * 3. Idle connections: `idle` TCP connections from a child process through one published port to a backend in
  *    another child (both on 127.0.0.x), held open: RSS and open descriptors of this process before and after.
  *    They need 2 descriptors each here (the ingress fd budget: 80 % of RLIMIT_NOFILE): for 10,000 raise the limit,
@@ -27,6 +29,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { writeHeapSnapshot } from 'node:v8'
 import { Catalog, FileCatalogStore } from '../src/catalog/index.ts'
 import { DnsServer } from '../src/dns/index.ts'
 import { Ingress, execCommand } from '../src/ingress/index.ts'
@@ -42,12 +45,25 @@ const num = (name: string, def: number): number => Number(arg(name, String(def))
 const MB = 1024 * 1024
 /** RSS and heap now; with `node --expose-gc` also the heap still reachable after a full collection (`liveMb`). */
 const mem = () => {
-  const m = { rssMb: +(process.memoryUsage().rss / MB).toFixed(1), heapMb: +(process.memoryUsage().heapUsed / MB).toFixed(1) }
+  const m = { rssMb: +(process.memoryUsage().rss / MB).toFixed(1), heapMb: +(process.memoryUsage().heapUsed / MB).toFixed(1), ...smaps() }
   const gc = (globalThis as { gc?: () => void }).gc
   if (!gc) return m
   gc()
   const u = process.memoryUsage()
   return { ...m, liveMb: +(u.heapUsed / MB).toFixed(1), rssAfterGcMb: +(u.rss / MB).toFixed(1), heapTotalMb: +(u.heapTotal / MB).toFixed(1), externalMb: +(u.external / MB).toFixed(1) }
+}
+/**
+ * RSS split (Linux): `privateMb` is this process's own memory (heap, code, malloc); `sharedMb` the file pages it
+ * shares with every other process mapping them (mostly the node binary's text: ~50 MB whatever the catalog).
+ */
+function smaps(): { privateMb?: number; sharedMb?: number } {
+  try {
+    const t = readFileSync('/proc/self/smaps_rollup', 'utf8')
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0)
+    return { privateMb: +((kb('Private_Dirty') + kb('Private_Clean')) / 1024).toFixed(1), sharedMb: +((kb('Shared_Clean') + kb('Shared_Dirty')) / 1024).toFixed(1) }
+  } catch {
+    return {}
+  }
 }
 const fds = () => readdirSync('/proc/self/fd').length
 const stats = (xs: number[]) => ({ n: xs.length, p50: +percentile(xs, 50).toFixed(2), p99: +percentile(xs, 99).toFixed(2), max: +percentile(xs, 100).toFixed(2) })
@@ -169,6 +185,9 @@ async function main(): Promise<void> {
       },
     }
     console.log('churn', JSON.stringify(out.churn))
+    // What is live after the churn, for a heap profiler (Chrome DevTools' Memory tab, or bench/heap-summary.ts).
+    const snapPath = arg('heap-snapshot', '')
+    if (snapPath !== '') console.log('heap snapshot', writeHeapSnapshot(snapPath))
 
     // --- 3. idle connections through one published port
     if (idle > 0) out.idle = await idlePhase(sc, catalog, ingress, idle, portBase + services, children)

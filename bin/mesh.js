@@ -18,6 +18,7 @@ for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); else throw err })
 }
 const args = process.argv.slice(2)
+if (args[0] === 'agent') await relaunchAgent()
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
   // What the CLI's own --version prints (the same constant), without loading every command: scripts and
   // installers call it to check an install.
@@ -26,6 +27,24 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
 } else {
   const { main: run } = await import(main.href)
   process.exitCode = await run(args)
+}
+
+/**
+ * `mesh agent`: the agent's Node flags and environment (dist/mesh/agent-launch.js: why, and MESH_AGENT_NODE_OPTIONS)
+ * by replacing this process with one started with them (same PID). Loaded for the agent only: other commands start
+ * as before. Where process.execve is missing (not Linux/macOS), the agent runs here without them.
+ */
+async function relaunchAgent() {
+  const { agentRelaunch, RELAUNCHED_ENV } = await import(new URL('dist/mesh/agent-launch.js', root).href)
+  let next
+  try {
+    next = agentRelaunch({ args, execPath: process.execPath, execArgv: process.execArgv, script: process.argv[1], env: process.env })
+  } catch (err) {
+    process.stderr.write(`mesh: ${err.message}\n`)
+    process.exit(1)
+  }
+  delete process.env[RELAUNCHED_ENV]
+  if (next !== null && typeof process.execve === 'function') process.execve(process.execPath, next.argv, next.env)
 }
 
 /**

@@ -120,6 +120,8 @@ the old one hands over (published ports and DNS keep serving, with reusePort) an
 Gossip is encrypted: --init makes the cluster's keyring, joining nodes receive it from the manager (mesh key ls).
 Environment: MESH_BIND, MESH_ADVERTISE, MESH_JOIN, MESH_NAME, MESH_JOIN_TOKEN, MESH_GOSSIP_KEY (or MESH_ENCRYPT), MESH_DATA_DIR, MESH_LOG_LEVEL, MESH_CONFIG,
 MESH_OVERLAY, MESH_OVERLAY_RANGE, MESH_METRICS_ADDR
+Node: the agent restarts itself in place with --optimize-for-size --max-semi-space-size=2 and MALLOC_ARENA_MAX=2
+(memory at 10,000 endpoints); MESH_AGENT_NODE_OPTIONS replaces the flags (empty: none). docs/operations.md.
 Config file: --config FILE, else MESH_CONFIG, else ${DEFAULT_CONFIG_FILE} when it exists (MESH_CONFIG= reads none).
 Every flag has a key (gossip.bindAddr, cluster.tokenFile, dataPlane.ingressMode, …; docs/configuration.md); secrets by
 file: cluster.tokenFile, gossip.encryptFile. Example: packaging/agent.yaml.`)

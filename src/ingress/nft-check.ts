@@ -23,20 +23,36 @@ export function checkNftPlan(plan: CheckedPlan, bridge: string, snatAddr: string
   }
   const proto = (p: string) => p === 'tcp' || p === 'udp'
   for (const v of plan.vips) {
+    if (passed.has(v)) continue
     if (!isIpv4(v.vip)) refuse('VIP', v.vip)
     if (!isPort(v.port) || !proto(v.protocol)) refuse('VIP port', `${v.port}/${v.protocol}`)
     for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
+    pass(v)
   }
   for (const v of plan.vipServices) {
+    if (passed.has(v)) continue
     if (!isIpv4(v.vip)) refuse('VIP', v.vip)
     for (const b of v.backends) if (!isIpv4(b)) refuse('backend address', b)
+    pass(v)
   }
   for (const p of plan.ports) {
+    if (passed.has(p)) continue
     if (!isPort(p.published) || !isPort(p.target) || !proto(p.protocol)) refuse('port', `${p.published}:${p.target}/${p.protocol}`)
     for (const b of p.backends) if (!isIpv4(b)) refuse('backend address', b)
+    pass(p)
   }
   if (!isIfaceName(bridge)) refuse('bridge name', bridge)
   if (snatAddr !== undefined && !isIpv4(snatAddr)) refuse('source NAT address', snatAddr)
+}
+
+/**
+ * Plan entries already checked, frozen then (with their backend lists) so that they cannot change after the check:
+ * planNft keeps a service's entries from one catalog change to the next, and each is checked once.
+ */
+const passed = new WeakSet<object>()
+function pass(entry: { backends: readonly string[] }): void {
+  if (!Object.isFrozen(entry.backends)) Object.freeze(entry.backends)
+  passed.add(Object.freeze(entry))
 }
 
 /** Refuse network bridges holding anything but an interface name, an IPv4 gateway and an IPv4 network (pure). */

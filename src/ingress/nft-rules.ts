@@ -1,11 +1,11 @@
-import type { CatalogSnapshot } from '../catalog/index.ts'
+import { defaultNetworkIds, type CatalogService, type CatalogSnapshot } from '../catalog/index.ts'
 import { ingressDefaults } from '../config/index.ts'
 import { isPort } from '../base/values.ts'
 import { MARK_DNAT, MARK_INGRESS, markHex } from './nft-marks.ts'
 import { checkNetworkBridges, checkNftPlan } from './nft-check.ts'
 import { renderFull, type NftSetDef, type NftTable, type NftTarget } from './nft-table.ts'
 import {
-  catalogServing, planVipServices, planVips, servingIps, validPorts, vipRefuseRules, vipRule, vipServiceRule,
+  catalogServing, foldVipServices, serviceVipPart, servingIps, sortVips, validPorts, vipRefuseRules, vipRule, vipServiceRule,
   type NftVipRule, type NftVipService, type ServingFilter,
 } from './vip-rules.ts'
 
@@ -79,24 +79,58 @@ export interface NftRulesOptions {
 /**
  * What the kernel should do for a snapshot: one rule per published ingress port and per VIP port that has serving
  * endpoints. `serving` decides per endpoint (default: catalog state; the controller also drops ejected ones).
+ *
+ * A catalog change keeps every unchanged service as the same frozen object (src/catalog share.ts), so a service's
+ * part of the plan is kept per object (a WeakMap) and made again only for a new object, another set of default
+ * networks, or when `serving` may decide otherwise for it (an endpoint of it ejected: `serving.plain`). At 1,000
+ * services / 10,000 endpoints that is what makes a change cost what changed (docs/benchmarks.md).
  */
 export function planNft(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftPlan {
+  const defaults = defaultNetworkIds(snap)
+  const defaultsKey = [...defaults].join(',')
   const ports: NftPortRule[] = []
   const seenPorts = new Set<string>()
+  const vips: NftVipRule[] = []
+  const vipServices: NftVipService[] = []
   for (const s of snap.services) {
-    for (const p of validPorts(s)) {
-      const backends = servingIps(s, p.target, serving)
-      if (p.mode === 'ingress' && isPort(p.published) && backends.length > 0) {
-        const key = `${p.protocol}/${p.published}`
-        if (!seenPorts.has(key)) {
-          seenPorts.add(key)
-          ports.push({ protocol: p.protocol, published: p.published, target: p.target, backends })
-        }
+    const part = servicePart(s, serving, defaults, defaultsKey)
+    for (const p of part.ports) {
+      const key = `${p.protocol}/${p.published}`
+      if (!seenPorts.has(key)) {
+        seenPorts.add(key)
+        ports.push(p)
       }
     }
+    vips.push(...part.vips)
+    vipServices.push(...part.vipServices)
   }
   ports.sort((a, b) => a.published - b.published || cmp(a.protocol, b.protocol))
-  return { ports, vips: planVips(snap, serving), vipServices: planVipServices(snap, serving) }
+  return { ports, vips: sortVips(vips), vipServices: foldVipServices(vipServices) }
+}
+
+interface ServicePart {
+  defaultsKey: string
+  ports: NftPortRule[]
+  vips: NftVipRule[]
+  vipServices: NftVipService[]
+}
+
+const parts = new WeakMap<CatalogService, ServicePart>()
+
+/** One service's part of the plan: kept per frozen service object while `serving` is plain for it. */
+function servicePart(s: CatalogService, serving: ServingFilter, defaults: ReadonlySet<string>, defaultsKey: string): ServicePart {
+  const plain = (serving === catalogServing || serving.plain?.(s) === true) && Object.isFrozen(s)
+  const kept = plain ? parts.get(s) : undefined
+  if (kept !== undefined && kept.defaultsKey === defaultsKey) return kept
+  const ports: NftPortRule[] = []
+  for (const p of validPorts(s)) {
+    if (p.mode !== 'ingress' || !isPort(p.published) || ports.some((q) => q.protocol === p.protocol && q.published === p.published)) continue
+    const backends = servingIps(s, p.target, serving)
+    if (backends.length > 0) ports.push({ protocol: p.protocol, published: p.published, target: p.target, backends })
+  }
+  const part = { defaultsKey, ports, ...serviceVipPart(s, serving, defaults) }
+  if (plain) parts.set(s, part)
+  return part
 }
 
 /**
@@ -108,6 +142,8 @@ export function nftIngressRuleset(plan: NftPlan, o: NftRulesOptions = {}): strin
 }
 
 const COUNTED = 'type inet_proto . ipv4_addr . inet_service; counter'
+/** A plan entry's chain name and verdict, made once per entry object (planNft keeps unchanged entries). */
+const names = new WeakMap<object, { name: string; goto: string }>()
 
 /**
  * The table as data (nft-table.ts): one chain per balanced target, verdict maps from the base chains to them, the
@@ -130,24 +166,29 @@ export function nftTable(plan: NftPlan, o: NftRulesOptions = {}, prev: NftTable 
   const refused = new Map<string, string>()
   const counted = new Map<string, string>()
   /** The target `name`, from `prev` when made of the same endpoints, else built by `make`. */
-  const target = (name: string, backends: readonly string[], port: number, elements: Map<string, string>, make: () => NftTarget) => {
-    const was = prev?.targets.get(name)
+  const target = (entry: object, named: () => string, backends: readonly string[], port: number, elements: Map<string, string>, make: () => NftTarget) => {
+    let n = names.get(entry)
+    if (n === undefined) {
+      const name = named()
+      names.set(entry, (n = { name, goto: `goto ${name}` }))
+    }
+    const was = prev?.targets.get(n.name)
     const t = was !== undefined && was.port === port && sameList(was.backends, backends) ? was : make()
-    targets.set(name, t)
-    elements.set(t.key, `goto ${name}`)
+    targets.set(n.name, t)
+    elements.set(t.key, n.goto)
     return t
   }
   for (const v of plan.vips) {
-    target(`vip-${v.vip}-${v.protocol}-${v.port}`, v.backends, 0, vipPorts,
+    target(v, () => `vip-${v.vip}-${v.protocol}-${v.port}`, v.backends, 0, vipPorts,
       () => ({ rule: vipRule(v), map: 'vip-ports', key: `${v.vip} . ${v.protocol} . ${v.port}`, counted: [], backends: v.backends, port: 0 }))
   }
   for (const v of plan.vipServices) {
     if (v.backends.length === 0) refused.set(v.vip, '')
-    else target(`vip-${v.vip}`, v.backends, 0, vips, () => ({ rule: vipServiceRule(v), map: 'vips', key: v.vip, counted: [], backends: v.backends, port: 0 }))
+    else target(v, () => `vip-${v.vip}`, v.backends, 0, vips, () => ({ rule: vipServiceRule(v), map: 'vips', key: v.vip, counted: [], backends: v.backends, port: 0 }))
   }
   for (const p of plan.ports) {
     if (o.skipPorts?.has(`${p.protocol}/${p.published}`)) continue
-    const t = target(`port-${p.protocol}-${p.published}`, p.backends, p.target, ports, () => ({
+    const t = target(p, () => `port-${p.protocol}-${p.published}`, p.backends, p.target, ports, () => ({
       rule: `${p.protocol} dport ${p.published} ct mark set ct mark or ${both} ${dnatAddrPort(p.backends, p.target)}`,
       map: 'ports', key: `${p.protocol} . ${p.published}`, counted: p.backends.map((b) => `${p.protocol} . ${b} . ${p.target}`),
       backends: p.backends, port: p.target,
@@ -210,6 +251,7 @@ function dnatAddrPort(ips: string[], port: number): string {
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true

@@ -1,11 +1,16 @@
 import type { Backend } from './balancer.ts'
 import { isServing } from './balancer.ts'
+import type { CatalogService, Endpoint } from '../catalog/index.ts'
 import type { ServingFilter } from './vip-rules.ts'
 
 /** What the nft rules need of a published port: its service and its balancer's ejection state. */
 export interface EjectionSource {
   service: string
-  balancer: { get(key: string): (Pick<Backend, 'ejectedUntil'> & { failures?: number }) | undefined }
+  balancer: {
+    get(key: string): (Pick<Backend, 'ejectedUntil'> & { failures?: number }) | undefined
+    /** Every backend (a port whose balancer cannot list them keeps its service out of planNft's kept parts). */
+    backends?(): readonly (Pick<Backend, 'ejectedUntil'> & { failures?: number })[]
+  }
 }
 
 const NONE: readonly EjectionSource[] = []
@@ -25,13 +30,18 @@ export function ejectionFilter(ports: Iterable<EjectionSource>, now: number, sti
     if (list) list.push(p)
     else byService.set(p.service, [p])
   }
-  return (s, e, port) => {
+  const filter = (s: CatalogService, e: Endpoint, port: number | null): boolean => {
     if (!isServing(e)) return false
     if (port === null) return true // a VIP's other ports: no listener, so no ejection state
     for (const p of byService.get(s.name) ?? NONE) {
       const b = p.balancer.get(`${e.ip}:${port}`)
-      if (b && (b.ejectedUntil > now || (sticky && (b.failures ?? 0) > 0))) return false
+      if (b && out(b)) return false
     }
     return true
   }
+  const out = (b: Pick<Backend, 'ejectedUntil'> & { failures?: number }) => b.ejectedUntil > now || (sticky && (b.failures ?? 0) > 0)
+  // plain(s): no balancer of s's ports holds a backend out, so the filter is the catalog's state for s (planNft keeps
+  // its part of the plan). A source that cannot list its backends is never plain.
+  const plain = (s: CatalogService) => (byService.get(s.name) ?? NONE).every((p) => p.balancer.backends !== undefined && !p.balancer.backends().some(out))
+  return Object.assign(filter, { plain })
 }

@@ -38,7 +38,10 @@ export interface NftVipService {
  * Whether an endpoint of a service takes new connections at `port`, or at any port when `port` is null (the
  * controller also drops endpoints ejected at that port; ejections are per published port, so null is catalog state).
  */
-export type ServingFilter = (s: CatalogService, e: Endpoint, port: number | null) => boolean
+export type ServingFilter = ((s: CatalogService, e: Endpoint, port: number | null) => boolean) & {
+  /** When true for `s`, the filter decides as catalogServing for every endpoint of `s` (nothing of it ejected). */
+  plain?: (s: CatalogService) => boolean
+}
 
 export const catalogServing: ServingFilter = (_s, e) => isServing(e)
 
@@ -73,25 +76,50 @@ export function validPorts(s: CatalogService): CatalogService['ports'] {
 }
 
 /**
+ * One service's VIP rules (its part of planVips) and VIP entries (its part of planVipServices, before the
+ * first-wins fold of a VIP shared by two services), unsorted.
+ */
+export function serviceVipPart(s: CatalogService, serving: ServingFilter, defaults: ReadonlySet<string>): { vips: NftVipRule[]; vipServices: NftVipService[] } {
+  const { places, vips: onNets } = serviceVips(s, defaults)
+  const vips: NftVipRule[] = []
+  const vipServices: NftVipService[] = []
+  const seen = new Set<string>()
+  for (const { network, vip } of onNets) {
+    const targets = new Map<string, NftVipRule>()
+    for (const p of validPorts(s)) {
+      const key = `${p.protocol}/${p.target}`
+      if (targets.has(key)) continue
+      const backends = placeBackends(s, places, network, p.target, serving, defaults)
+      if (backends.length > 0) targets.set(key, { protocol: p.protocol, vip, port: p.target, backends })
+    }
+    vips.push(...targets.values())
+    if (!seen.has(vip)) {
+      seen.add(vip)
+      vipServices.push({ vip, backends: placeBackends(s, places, network, null, serving, defaults) })
+    }
+  }
+  return { vips, vipServices }
+}
+
+/** planVips' order: by VIP, port, protocol. */
+export function sortVips(vips: NftVipRule[]): NftVipRule[] {
+  return vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
+}
+
+/** planVipServices' fold and order: the first service holding a VIP has it; sorted by VIP. */
+export function foldVipServices(parts: Iterable<NftVipService>): NftVipService[] {
+  const out = new Map<string, NftVipService>()
+  for (const v of parts) if (!out.has(v.vip)) out.set(v.vip, v)
+  return [...out.values()].sort((a, b) => cmp(a.vip, b.vip))
+}
+
+/**
  * One rule per VIP (a VIP service's, per network it is on) and distinct protocol/target port with serving endpoints
  * on that network, sorted by VIP, port, protocol.
  */
 export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipRule[] {
-  const vips: NftVipRule[] = []
   const defaults = defaultNetworkIds(snap)
-  for (const s of snap.services) {
-    const { places, vips: onNets } = serviceVips(s, defaults)
-    for (const { network, vip } of onNets) {
-      const targets = new Map<string, NftVipRule>()
-      for (const p of validPorts(s)) {
-        const backends = placeBackends(s, places, network, p.target, serving, defaults)
-        const key = `${p.protocol}/${p.target}`
-        if (backends.length > 0 && !targets.has(key)) targets.set(key, { protocol: p.protocol, vip, port: p.target, backends })
-      }
-      vips.push(...targets.values())
-    }
-  }
-  return vips.sort((a, b) => cmp(a.vip, b.vip) || a.port - b.port || cmp(a.protocol, b.protocol))
+  return sortVips(snap.services.flatMap((s) => serviceVipPart(s, serving, defaults).vips))
 }
 
 /**
@@ -99,16 +127,8 @@ export function planVips(snap: CatalogSnapshot, serving: ServingFilter = catalog
  * addresses on that network at any port, or none (then the VIP refuses). Endpoints on one address fold into one.
  */
 export function planVipServices(snap: CatalogSnapshot, serving: ServingFilter = catalogServing): NftVipService[] {
-  const out = new Map<string, NftVipService>()
   const defaults = defaultNetworkIds(snap)
-  for (const s of snap.services) {
-    const { places, vips } = serviceVips(s, defaults)
-    for (const { network, vip } of vips) {
-      if (out.has(vip)) continue
-      out.set(vip, { vip, backends: placeBackends(s, places, network, null, serving, defaults) })
-    }
-  }
-  return [...out.values()].sort((a, b) => cmp(a.vip, b.vip))
+  return foldVipServices(snap.services.flatMap((s) => serviceVipPart(s, serving, defaults).vipServices))
 }
 
 /** The catch-all rule of one VIP with serving endpoints (after its per-port rules), in prerouting and output. */

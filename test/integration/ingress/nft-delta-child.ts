@@ -5,6 +5,8 @@
 import { execFileSync } from 'node:child_process'
 import { nftTable, planNft, renderDelta, renderFull, type NftTable } from '../../../src/ingress/index.ts'
 import type { CatalogService } from '../../../src/catalog/index.ts'
+import { Catalog } from '../../../src/catalog/index.ts'
+import { ScaleCatalog } from '../../../bench/scale-catalog.ts'
 import { ep, svc } from '../../unit/ingress/helpers.ts'
 
 if (process.env.NFT_DELTA_CHILD !== '1') {
@@ -34,5 +36,22 @@ for (let i = 1; i < steps.length; i++) {
   const afterDelta = list()
   nft(renderFull(steps[i] as NftTable))
   out.push({ deltaBytes: delta.length, same: norm(afterDelta) === norm(list()) })
+}
+// The agent's way: frozen snapshots from a Catalog (planNft keeps unchanged services' entries) and each table built
+// against the one in place (`prev`), through churn of a 30-service catalog.
+const catalog = new Catalog({})
+const sc = new ScaleCatalog({ services: 30, perService: 3, portBase: 31_000 })
+catalog.apply(sc.snapshot())
+let kept = nftTable(planNft(catalog.current()), { snatAddr: '10.77.1.1' })
+nft(renderFull(kept))
+for (let i = 0; i < 10; i++) {
+  catalog.apply(sc.churn(1 + (i % 3)).snap)
+  const next = nftTable(planNft(catalog.current()), { snatAddr: '10.77.1.1' }, kept)
+  const delta = renderDelta(kept, next) as string
+  nft(delta)
+  const afterDelta = list()
+  nft(renderFull(next))
+  out.push({ deltaBytes: delta.length, same: norm(afterDelta) === norm(list()) })
+  kept = next
 }
 process.stdout.write(`${JSON.stringify(out)}\n`)
