@@ -18,6 +18,8 @@
  * kept.
  */
 
+import { ConfigError } from '../src/base/errors.ts'
+
 /** The agent's Node flags unless MESH_AGENT_NODE_OPTIONS says otherwise. */
 export const AGENT_NODE_FLAGS: readonly string[] = Object.freeze(['--optimize-for-size', '--max-semi-space-size=2'])
 /** Environment the agent gets unless already set (glibc reads it once, at process start). */
@@ -32,9 +34,8 @@ export interface Relaunch {
   env: Record<string, string>
 }
 
-export class LaunchError extends Error {
-  readonly code = 'MESH_AGENT_NODE_OPTIONS'
-}
+/** MESH_AGENT_NODE_OPTIONS is not a list of Node flags the agent may start with (bin/mesh.js prints one line). */
+export class LaunchError extends ConfigError {}
 
 /**
  * The agent's Node flags: MESH_AGENT_NODE_OPTIONS when set (validated: each word a `--flag[=value]`, at most 20, no

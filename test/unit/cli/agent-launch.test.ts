@@ -38,7 +38,7 @@ t.test('MESH_AGENT_NODE_OPTIONS replaces the flags; empty means none (no relaunc
     ['--require=x', /--require is not allowed/], ['--import=data:x', /--import is not allowed/], ['--max-old-space-size=$(id)', /is not a node flag/],
     ['foo.js', /"foo.js" is not a node flag/], [Array(21).fill('--a').join(' '), /at most 20 flags/],
   ] as const
-  for (const [v, want] of bad) t.throws(() => agentNodeFlags(env(v)), { message: want, code: 'MESH_AGENT_NODE_OPTIONS' }, v)
+  for (const [v, want] of bad) t.throws(() => agentNodeFlags(env(v)), { message: want, code: 'MESH_ERR_CONFIG', name: 'LaunchError' }, v)
 })
 
 t.test('bin/mesh.js: the agent runs under the flags, the CLI does not (a flag node refuses shows which)', async (t) => {

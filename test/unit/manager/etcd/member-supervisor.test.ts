@@ -103,6 +103,8 @@ t.test('an etcd a killed agent left running on the data dir is stopped before a 
   const orphan = spawn(bin, [`--name=orphan`, `--data-dir=${m.config.dataDir}`], { stdio: 'ignore' })
   const orphanExit = new Promise<NodeJS.Signals | null>((r) => orphan.once('exit', (_code, signal) => r(signal)))
   t.teardown(() => orphan.kill('SIGKILL'))
+  // Its shell ignores SIGTERM only once it has run `trap` (a loaded machine may not have run it yet).
+  await until('the orphan ignores SIGTERM', () => ignoresTerm(orphan.pid as number))
   mkdirSync(m.config.dataDir, { recursive: true })
   writeFileSync(`${m.config.dataDir}.pid`, `${orphan.pid}\n`)
   t.teardown(() => m.stop())
@@ -135,3 +137,13 @@ t.test('stop after a start that never happened is harmless', async (t) => {
   await m.stop()
   t.equal(m.starts(), 0)
 })
+
+/** /proc/PID/status's SigIgn has SIGTERM (15: bit 14). */
+function ignoresTerm(pid: number): boolean {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('SigIgn:'))
+    return line !== undefined && (BigInt(`0x${line.slice(7).trim()}`) & (1n << 14n)) !== 0n
+  } catch {
+    return false
+  }
+}
