@@ -82,7 +82,7 @@ async function pruneByAge(client: Etcd3, prefix: string, oldest: number): Promis
 async function pruneByCount(client: Etcd3, prefix: string, maxCount: number): Promise<void> {
   const count = await client.getAll().prefix(eventsPrefix(prefix)).count()
   if (count <= maxCount) return
-  const keys = (await readPrefix(client, eventsPrefix(prefix), { keysOnly: true })).kvs.slice(0, count - maxCount) // in pages: may be many
+  const keys = (await readPrefix(client, eventsPrefix(prefix), { keysOnly: true, maxKeys: count - maxCount })).kvs // the oldest, in pages
   const last = keys[keys.length - 1]?.key.toString()
   if (last !== undefined) await client.delete().range(rangeThrough(prefix, last)).exec()
 }

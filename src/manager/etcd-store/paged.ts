@@ -31,6 +31,8 @@ export interface PagedOptions {
   afterPage?: (pages: number) => Promise<void> | void
   /** Keys only, no values. */
   keysOnly?: boolean
+  /** Stop after this many keys (the first ones in key order); default all. */
+  maxKeys?: number
 }
 
 /** The end of the range of every key starting with `prefix` (etcd's prefix range_end: the last byte plus one). */
@@ -60,7 +62,9 @@ export async function readPrefix(client: Etcd3, prefix: string, o: PagedOptions 
 async function readOnce(client: Etcd3, prefix: string, o: PagedOptions): Promise<PrefixRead> {
   const end = prefixEnd(prefix)
   const most = Math.max(1, o.pageKeys ?? PAGE_KEYS)
-  let limit = most
+  const wanted = o.maxKeys ?? Infinity
+  if (wanted <= 0) return { revision: 0, kvs: [] } // a range limit of 0 would mean all of them
+  let limit = Math.min(most, wanted)
   let from = Buffer.from(prefix)
   let revision: number | undefined
   const kvs: IKeyValue[] = []
@@ -76,11 +80,11 @@ async function readOnce(client: Etcd3, prefix: string, o: PagedOptions): Promise
       pages--
       continue
     }
-    limit = Math.min(most, limit * 2)
     revision ??= Number(res.header.revision)
     kvs.push(...res.kvs)
+    limit = Math.min(most, limit * 2, wanted - kvs.length)
     const last = res.kvs[res.kvs.length - 1]
-    if (!res.more || !last) return { revision, kvs }
+    if (!res.more || !last || limit <= 0) return { revision, kvs }
     from = Buffer.concat([last.key, Buffer.from([0])])
     await o.afterPage?.(pages)
   }

@@ -96,6 +96,12 @@ t.test('readPrefix: pages at the first page\'s revision, asks a page too large f
   })
   t.same(seen, [1, 2, 3, 4, 5, 6], 'six full pages, a seventh short one')
   t.same(r.kvs.map((kv) => `${kv.key.toString()}=${kv.value.toString()}`), Array.from({ length: 20 }, (_, i) => `/pages/k${String(i).padStart(2, '0')}=v1`))
+  // maxKeys: the first ones in key order, in pages, and nothing more asked of etcd once they are read.
+  const pages: number[] = []
+  const first = await readPrefix(client, '/pages/', { pageKeys: 3, keysOnly: true, maxKeys: 7, afterPage: (n) => { pages.push(n) } })
+  t.same(first.kvs.map((kv) => kv.key.toString()), ['/pages/k00', '/pages/k01', '/pages/k02', '/pages/k03', '/pages/k04', '/pages/k05', '/pages/k06'])
+  t.same(pages, [1, 2], 'three pages (3, 3 and 1 keys), nothing asked after the seventh key')
+  t.same((await readPrefix(client, '/pages/', { maxKeys: 0 })).kvs, [], 'maxKeys 0: none (not etcd\'s limit 0, all)')
   // Values of 1.2 MiB: four of them are more than one answer may carry; the page is asked again with fewer keys.
   const large = 'y'.repeat(1200 * 1024)
   for (let i = 0; i < 4; i++) await client.put(`/large/k${i}`).value(large)
