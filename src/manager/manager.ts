@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { realClock, type Clock } from '../base/clock.ts'
-import { RequestRefusedError } from './request-refused.ts'
+import { RequestRefusedError, conflict, invalid, notFound } from './request-refused.ts'
 import { EventLog } from './events.ts'
 import { isEventHistory } from './event-history.ts'
 import { LogBroker } from './logs.ts'
@@ -55,9 +55,6 @@ import type { ClusterCa } from '../pki/index.ts'
  * from the store's current state, with nothing carried over from an earlier term.
  */
 
-const bad = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
-const notFound = (msg: string) => new RequestRefusedError('MESH_ERR_NOT_FOUND', msg)
-const conflict = (msg: string) => new RequestRefusedError('MESH_ERR_CONFLICT', msg)
 
 export const newId = (): string => randomBytes(13).toString('hex').slice(0, 25)
 
@@ -579,8 +576,8 @@ export class Manager {
   }
 
   async updateNode(idOrName: string, o: { availability?: Availability; role?: NodeRole; labelAdd?: Record<string, string>; labelRm?: string[] }): Promise<NodeRecord> {
-    if (o.availability && !['active', 'pause', 'drain'].includes(o.availability)) throw bad(`availability "${o.availability}" must be active, pause or drain`)
-    if (o.role && !['manager', 'worker'].includes(o.role)) throw bad(`role "${o.role}" must be manager or worker`)
+    if (o.availability && !['active', 'pause', 'drain'].includes(o.availability)) throw invalid(`availability "${o.availability}" must be active, pause or drain`)
+    if (o.role && !['manager', 'worker'].includes(o.role)) throw invalid(`role "${o.role}" must be manager or worker`)
     const before = this.#store.getNode(idOrName)
     if (before && o.role === 'manager' && before.role !== 'manager' && !this.#members) return (await this.#moveToEtcd(before.hostname)).updateNode(idOrName, o)
     if (before && o.role === 'worker' && before.role === 'manager') await this.#leaveManagers(before, 'demote')
@@ -589,7 +586,7 @@ export class Manager {
       if (!n) throw notFound(`node "${idOrName}" not found`)
       const labels = { ...n.labels, ...(o.labelAdd ?? {}) }
       for (const k of o.labelRm ?? []) {
-        if (!(k in labels)) throw bad(`node "${n.hostname}" has no label "${k}"`)
+        if (!(k in labels)) throw invalid(`node "${n.hostname}" has no label "${k}"`)
         delete labels[k]
       }
       const next = { ...n, labels, availability: o.availability ?? n.availability, role: o.role ?? n.role, updatedAt: this.#now() }

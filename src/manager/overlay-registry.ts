@@ -3,7 +3,7 @@ import { isWireGuardKey } from '../base/values.ts'
 import type { NodeOverlay, NodeRecord } from '../api/types.ts'
 import type { OverlayPeer } from '../api/watch.ts'
 import type { StoreTx } from './store.ts'
-import { RequestRefusedError } from './request-refused.ts'
+import { RequestRefusedError, invalid } from './request-refused.ts'
 
 /**
  * Overlay membership (pure): which WireGuard key and subnet each node registered, checked here before the store
@@ -19,7 +19,6 @@ export interface OverlayPool {
   subnetPrefix: number
 }
 
-const invalid = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
 
 /** The registration a request body asks for, checked (key: canonical 32-byte base64; subnet: one of the pool's). */
 export function checkOverlayRegistration(body: unknown, pool: OverlayPool): NodeOverlay {

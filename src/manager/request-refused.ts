@@ -13,3 +13,8 @@ export class RequestRefusedError extends MeshError {
     super(code, message, options)
   }
 }
+
+/** The three refusals most writes make: bad input (400), an unknown object (404), a name or port taken (409). */
+export const invalid = (msg: string): RequestRefusedError => new RequestRefusedError('MESH_ERR_INVALID', msg)
+export const notFound = (msg: string): RequestRefusedError => new RequestRefusedError('MESH_ERR_NOT_FOUND', msg)
+export const conflict = (msg: string): RequestRefusedError => new RequestRefusedError('MESH_ERR_CONFLICT', msg)

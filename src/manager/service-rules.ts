@@ -5,10 +5,9 @@
  */
 import type { Cidr } from '../base/cidr.ts'
 import type { ServiceRecord, ServiceSpec } from '../api/types.ts'
-import { RequestRefusedError } from './request-refused.ts'
+import { conflict } from './request-refused.ts'
 import { VipExhaustedError, vipFor } from './vip.ts'
 
-const conflict = (msg: string) => new RequestRefusedError('MESH_ERR_CONFLICT', msg)
 
 /** Throws when another service (not `self`) publishes one of `spec`'s ingress ports. */
 export function checkPortsFree(services: readonly ServiceRecord[], spec: ServiceSpec, self: string | null): void {

@@ -5,15 +5,12 @@ import type { Cidr } from '../base/cidr.ts'
 import { resolveFileRefs } from './file-refs.ts'
 import { serviceVirtualIps } from './networks/index.ts'
 import { sealRegistryAuth } from './registry-auth.ts'
-import { RequestRefusedError } from './request-refused.ts'
+import { conflict, invalid, notFound } from './request-refused.ts'
 import { checkPortsFree, serviceVip } from './service-rules.ts'
 import type { Store, StoreTx } from './store.ts'
 import { isPaused, rollbackService, updateService } from './update.ts'
 import type { SecretVault } from './vault/vault.ts'
 
-const bad = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
-const notFound = (msg: string) => new RequestRefusedError('MESH_ERR_NOT_FOUND', msg)
-const conflict = (msg: string) => new RequestRefusedError('MESH_ERR_CONFLICT', msg)
 
 export interface ServiceWritesOptions {
   store: Store
@@ -40,7 +37,7 @@ export class ServiceWrites {
 
   async create(spec: ServiceSpec): Promise<ServiceRecord> {
     const problems = validateServiceSpec(spec)
-    if (problems.length) throw bad(`service "${spec.name}": ${problems.join('; ')}`)
+    if (problems.length) throw invalid(`service "${spec.name}": ${problems.join('; ')}`)
     const now = this.#o.now()
     const id = this.#o.newId()
     const stored = sealRegistryAuth(this.#o.vault, id, spec) // registry credentials never stored in plain
@@ -57,9 +54,9 @@ export class ServiceWrites {
       const s = tx.getService(idOrName)
       if (!s) throw notFound(`service "${idOrName}" not found`)
       const changed = sealRegistryAuth(this.#o.vault, s.id, change(structuredClone(s.spec)), s.spec)
-      if (changed.name !== s.spec.name) throw bad(`service "${s.spec.name}": the name cannot change`)
+      if (changed.name !== s.spec.name) throw invalid(`service "${s.spec.name}": the name cannot change`)
       const problems = validateServiceSpec(changed)
-      if (problems.length) throw bad(`service "${s.spec.name}": ${problems.join('; ')}`)
+      if (problems.length) throw invalid(`service "${s.spec.name}": ${problems.join('; ')}`)
       const spec = resolveFileRefs(tx, changed)
       checkPortsFree(tx.listServices(), spec, s.id)
       if (isDeepStrictEqual(spec, s.spec) && !isPaused(s)) return s // nothing to do (a redeploy that resolved the same digest)
@@ -76,7 +73,7 @@ export class ServiceWrites {
       try {
         next = rollbackService(s, this.#o.now())
       } catch (err) {
-        throw bad((err as Error).message)
+        throw invalid((err as Error).message)
       }
       next.spec = resolveFileRefs(tx, next.spec) // a secret the previous spec used may be gone since
       return this.#putWithVip(tx, next, s.vip)

@@ -2,7 +2,7 @@ import { DEFAULT_NETWORK, type NetworkRecord, type NetworkSpec } from '../../api
 import { RESERVED_NETWORK_NAMES, userNetworks } from '../../api/network-spec.ts'
 import { TERMINAL_STATES, type ServiceRecord, type TaskRecord } from '../../api/types.ts'
 import { ConfigError } from '../../base/errors.ts'
-import { RequestRefusedError } from '../request-refused.ts'
+import { RequestRefusedError, invalid } from '../request-refused.ts'
 import type { StoreReader, StoreTx } from '../store.ts'
 import { allocateSubnet, allocateVni, withNodeSlice, withoutNodeSlice, type AddressPool } from './ipam.ts'
 
@@ -13,7 +13,6 @@ import { allocateSubnet, allocateVni, withNodeSlice, withoutNodeSlice, type Addr
  * still holds an address on it; removing a node frees its slices.
  */
 
-const invalid = (msg: string) => new RequestRefusedError('MESH_ERR_INVALID', msg)
 
 /** The network `ref` (id or name) names, or undefined; `mesh` is never one (the default network is no record). */
 export function findNetwork(r: Pick<StoreReader, 'getObject'>, ref: string): NetworkRecord | undefined {
