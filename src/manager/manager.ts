@@ -351,8 +351,16 @@ export class Manager {
     this.events.stop()
   }
 
-  /** Hear this manager stop (a store move hands its API to another: the agents' watch streams end, and reconnect). */
+  /**
+   * Hear this manager stop (a store move hands its API to another: the agents' watch streams end, and reconnect).
+   * On a manager that has stopped already, `cb` runs at once: a stream opened in the window between the old
+   * manager's stop and the API's hand-over would otherwise stay on the stopped manager for good.
+   */
   onStop(cb: () => void): () => void {
+    if (this.#stopped) {
+      cb()
+      return () => undefined
+    }
     this.#onStop.add(cb)
     return () => this.#onStop.delete(cb)
   }

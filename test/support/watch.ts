@@ -12,6 +12,8 @@ import { JsonLines } from '../../src/base/ndjson.ts'
 export interface WatchReader<T> {
   status: number
   next(): Promise<T>
+  /** Resolves when the stream ends (the manager closed or reset it). */
+  ended: Promise<void>
   close(): void
 }
 
@@ -21,6 +23,10 @@ export function openWatch<L, T = L>(target: HttpTarget, pick: (line: L) => T | u
     const waiting: ((v: T) => void)[] = []
     const req = requestFor(target, { method: 'GET', path: '/v1/agent/watch' }, (res) => {
       const lines = new JsonLines()
+      const ended = new Promise<void>((r) => {
+        res.on('close', () => r())
+        res.on('error', () => r())
+      })
       res.setEncoding('utf8')
       res.on('data', (chunk: string) => {
         for (const line of lines.push(chunk)) {
@@ -37,6 +43,7 @@ export function openWatch<L, T = L>(target: HttpTarget, pick: (line: L) => T | u
           if (got.length > 0) r(got.shift() as T)
           else waiting.push(r)
         }),
+        ended,
         close: () => req.destroy(),
       })
     })

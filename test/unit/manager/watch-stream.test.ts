@@ -86,3 +86,17 @@ t.test('refused without a node certificate', { timeout: 120_000 }, async (t) => 
   t.equal(admin.status, 403, 'an admin client certificate is not a node')
   admin.close()
 })
+
+// Last: it stops the manager. A store move stops the SQLite manager before the API is handed to the manager on etcd;
+// a node reconnecting in between reached the stopped manager, and its stream stayed there for good (heartbeats, no
+// assignment: a CI lab saw a task stay `assigned`). Such a stream now ends at once, and the node tries again.
+t.test('a stopped manager ends its streams, and one opened after the stop as well', { timeout: 30_000 }, async (t) => {
+  const before = await openWatch(nodeTls)
+  t.equal(before.status, 200)
+  await before.next()
+  manager.stop()
+  await before.ended
+  t.pass('the open stream ended with the stop')
+  const late = await openWatch(nodeTls).then((w) => w.ended.then(() => 'ended'), () => 'refused')
+  t.ok(['ended', 'refused'].includes(late), `a stream opened after the stop does not stay open (${late})`)
+})
