@@ -12,6 +12,8 @@ export interface DnsMetricSources {
   tcpConnections(): number
   /** Datagrams the batched UDP path dropped before answering (over 4096 bytes) or after (send queue full). */
   udpDropped(): number
+  /** With worker threads: responses sent per thread (worker 0 is the main thread). */
+  perWorker?(): { worker: string; answered: number }[]
 }
 
 export interface DnsLatency {
@@ -61,6 +63,13 @@ export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): D
     name: 'mesh_dns_zone_builds_total', help: 'Catalog snapshots turned into DNS answer tables', registers,
     collect() { this.reset(); this.inc(src.stats.zoneBuilds) },
   })
+  const perWorker = src.perWorker
+  if (perWorker !== undefined) {
+    new Counter({
+      name: 'mesh_dns_worker_queries_total', help: 'DNS responses sent over UDP and TCP per responder thread (0: the main thread; with --dns-workers > 1)', labelNames: ['worker'], registers,
+      collect() { this.reset(); for (const w of perWorker()) this.inc({ worker: w.worker }, w.answered) },
+    })
+  }
   new Gauge({ name: 'mesh_dns_forward_inflight', help: 'Forwarded queries waiting for an upstream', registers, collect() { this.set(src.forwardInflight()) } })
   new Gauge({ name: 'mesh_dns_tcp_connections', help: 'Open DNS TCP connections', registers, collect() { this.set(src.tcpConnections()) } })
   const h = new Histogram({
