@@ -5,14 +5,14 @@
  * message; it holds no state the main thread needs to get back.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import type { CatalogSnapshot, CatalogView } from '../api/catalog.ts'
+import type { CatalogService, CatalogSnapshot, CatalogView } from '../api/catalog.ts'
 import { DnsServer } from './server.ts'
 import type { ToMain, ToWorker, WorkerInit } from './workers.ts'
 
 /** How often the worker posts its counters (status() and metrics are this stale for workers' queries). */
 const STATS_MS = 200
 
-/** The catalog as the last message gave it: a new snapshot object per message, so the zone is rebuilt per change. */
+/** The catalog as the messages built it: unchanged services stay the same objects, so zone updates are per change. */
 class PostedCatalog implements CatalogView {
   #snap: CatalogSnapshot
   readonly #subs = new Set<(s: CatalogSnapshot) => void>()
@@ -43,10 +43,16 @@ let timer: NodeJS.Timeout | null = null
 const report = () => post({ t: 'stats', counters: server.counters() })
 
 port.on('message', (m: ToWorker) => {
-  if (m.t === 'catalog') {
-    catalog.set(m.snapshot)
+  if (m.t === 'catalog' || m.t === 'delta') {
+    let snap: CatalogSnapshot
+    if (m.t === 'catalog') snap = m.snapshot
+    else {
+      const prev = catalog.current().services
+      snap = { ...m.snapshot, services: m.services.map((s) => (typeof s === 'number' ? prev[s] as CatalogService : s)) }
+    }
+    catalog.set(snap)
     server.zoneRevision() // build now, so the next query does not pay for it
-    post({ t: 'applied', revision: m.snapshot.revision })
+    post({ t: 'applied', revision: snap.revision })
   } else if (m.t === 'extra') {
     void server.setExtraListen(m.addrs)
   } else if (m.t === 'stop') {

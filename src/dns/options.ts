@@ -2,7 +2,7 @@
 import { ConfigError } from '../base/errors.ts'
 import { parseCidr, type Cidr } from '../base/cidr.ts'
 import {
-  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE,
+  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE, MAX_DNS_WORKERS,
 } from '../config/index.ts'
 import { UDP_MODES, type UdpMode } from './udp.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
@@ -98,8 +98,6 @@ export const DNS_DEFAULTS = Object.freeze({
   workers: 1,
 })
 
-/** The most DNS worker threads (`workers`) a server may run. */
-export const MAX_DNS_WORKERS = 16
 
 function int(field: string, v: number | undefined, def: number, min: number, max: number): number {
   const n = v ?? def

@@ -68,6 +68,24 @@ t.test('a catalog change is answered by every worker after its message hop', asy
   await waitFor(() => s.workers!.list().every((w) => w.revision === 2), 20_000, { what: 'every worker applied revision 2' })
   const got = await many(HOST, port, 90, () => q('fresh.mesh'))
   t.equal(got.filter((m) => answers(m)[0] === '10.78.0.99').length, 90, 'all 90 answers have the new service')
+
+  // Only changed services travel: one removed, one changed, the rest kept (and reordered).
+  const third = labSnapshot(3)
+  third.services = [...snap.services.filter((x) => x.name !== 'fresh' && x.name !== 'api'), svc('api', { vip: '10.78.0.77' })].reverse()
+  cat.set(third)
+  await waitFor(() => s.workers!.list().every((w) => w.revision === 3), 20_000, { what: 'every worker applied revision 3' })
+  const again = await many(HOST, port, 90, (i) => (i % 2 ? q('fresh.mesh') : q('api')))
+  t.equal(again.filter((m, i) => (i % 2 ? rcodeOf(m) === 'NXDOMAIN' : answers(m)[0] === '10.78.0.77')).length, 90, 'removed and changed services answered as changed')
+})
+
+t.test('a worker that dies is logged in one line and restarted', async (t) => {
+  const logs: string[] = []
+  const { s, port } = await server(t, HOST, { workers: 3, log: (level, msg) => { if (level === 'warn') logs.push(msg) } })
+  await s.workers!.terminate(1)
+  await waitFor(() => s.workers!.list()[0]!.restarts === 1 && s.workers!.threads === 2, 20_000, { what: 'worker 1 restarted' })
+  t.match(logs, [/^dns worker 1 exited \(code 1\); restarting in 100 ms$/])
+  const got = await many(HOST, port, 90, () => q('app_web.mesh'))
+  t.equal(got.filter((m) => answers(m)[0] === '10.78.0.2').length, 90, 'answered after the restart')
 })
 
 t.test('forwarding from workers; hostile datagrams stop no worker', async (t) => {
