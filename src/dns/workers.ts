@@ -112,7 +112,8 @@ export class DnsWorkers {
 
   #spawn(slot: Slot): Promise<void> {
     const init: WorkerInit = { id: slot.id, opts: this.#opts, snapshot: this.#snapshot() }
-    const w = new Worker(entryUrl(), { workerData: init, name: `dns-worker-${slot.id}` })
+    // No inherited Node flags: the agent's (--input-type, heap sizes) are per process or refused in a worker.
+    const w = new Worker(entryUrl(), { workerData: init, name: `dns-worker-${slot.id}`, execArgv: [] })
     slot.worker = w
     slot.startedAt = Date.now()
     slot.revision = init.snapshot.revision
