@@ -4,7 +4,7 @@
  * over the sockets by source address and port. Each worker gets the catalog snapshot when it starts, then per change
  * only the services that are not the same objects as before (the others as indexes into its list), so the worker
  * keeps unchanged services as the same objects and its zone update stays per changed service (a whole snapshot of
- * 1,000 services / 10,000 endpoints takes ~20-40 ms to clone; bench/dns-catalog-hop.ts). Workers' answers follow a
+ * 1,000 services / 10,000 endpoints takes 9-40 ms to clone; bench/dns-catalog-hop.ts). Workers' answers follow a
  * change after that message hop, the main thread's at once. Forwarded names are forwarded by the worker itself (its own forward.ts).
  * Counters come back every 200 ms and are added to the main thread's in status() and the mesh_dns_* metrics.
  * A worker that exits is logged in one line and started again after a bounded backoff; stop() ends every worker.
