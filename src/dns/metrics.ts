@@ -3,7 +3,8 @@
  * read them at scrape time. Only the latency histogram is observed per query.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { QTYPE_LABELS, RCODE_LABELS, type DnsStats } from './answer.ts'
+import { DnsStats, QTYPE_LABELS, RCODE_LABELS } from './answer.ts'
+import type { DnsCounters } from './workers.ts'
 
 export interface DnsMetricSources {
   stats: DnsStats
@@ -77,4 +78,23 @@ export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): D
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1, 2.5],
   })
   return { local: h.labels('local'), forward: h.labels('forward') }
+}
+
+/** The same metrics over counters summed across responder threads (read at most once per 50 ms), plus per thread. */
+export function registerSummedDnsMetrics(registry: Registry, sum: () => DnsCounters, tcpConnections: () => number,
+  perWorker: () => { worker: string; answered: number }[]): DnsLatency {
+  let cached: { at: number; c: DnsCounters } | null = null
+  const all = () => {
+    const now = performance.now()
+    if (cached === null || now - cached.at > 50) cached = { at: now, c: sum() }
+    return cached.c
+  }
+  const stats = Object.create(DnsStats.prototype) as DnsStats
+  for (const k of ['answers', 'forwarded', 'dropped', 'formerr', 'zoneBuilds'] as const) Object.defineProperty(stats, k, { get: () => all()[k] })
+  return registerDnsMetrics(registry, {
+    stats, tcpConnections, perWorker,
+    forwardTimeouts: () => all().forwardTimeouts,
+    forwardInflight: () => all().forwardInflight,
+    udpDropped: () => all().udpDropped,
+  })
 }

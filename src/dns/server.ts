@@ -8,10 +8,10 @@ import net from 'node:net'
 import type { Registry } from 'prom-client'
 import type { CatalogView, DnsStatus } from '../api/index.ts'
 import { realClock, type Clock, type Random } from '../base/clock.ts'
-import { DnsStats, FORWARD, Responder } from './answer.ts'
+import { FORWARD, Responder } from './answer.ts'
 import { DnsError } from './errors.ts'
 import { Forwarder, type Upstream } from './forward.ts'
-import { registerDnsMetrics, type DnsLatency } from './metrics.ts'
+import { registerDnsMetrics, registerSummedDnsMetrics, type DnsLatency } from './metrics.ts'
 import { dnsConfig, parseResolvConf, parseUpstream, type DnsConfig, type DnsOptions, type ListenAddress } from './options.ts'
 import { tcpQuery } from './tcp-client.ts'
 import { bindPair, closeBound, type Bound } from './listen.ts'
@@ -258,23 +258,9 @@ export class DnsServer {
       })
       return
     }
-    // With workers: every counter is this thread's plus the workers' (read once per scrape), and per-worker answers.
-    let cached: { at: number; c: DnsCounters } | null = null
-    const all = () => {
-      const now = performance.now()
-      if (cached === null || now - cached.at > 50) cached = { at: now, c: this.#allCounters() }
-      return cached.c
-    }
-    const stats = Object.create(DnsStats.prototype) as DnsStats
-    for (const k of ['answers', 'forwarded', 'dropped', 'formerr', 'zoneBuilds'] as const) Object.defineProperty(stats, k, { get: () => all()[k] })
-    this.#latency = registerDnsMetrics(registry, {
-      stats,
-      forwardTimeouts: () => all().forwardTimeouts,
-      forwardInflight: () => all().forwardInflight,
-      tcpConnections: () => this.#conns.size,
-      udpDropped: () => all().udpDropped,
-      perWorker: () => this.status().workers?.map((w) => ({ worker: String(w.id), answered: w.answered })) ?? [],
-    })
+    // With workers: every counter is this thread's plus the workers', and answers per thread.
+    this.#latency = registerSummedDnsMetrics(registry, () => this.#allCounters(), () => this.#conns.size,
+      () => this.status().workers?.map((w) => ({ worker: String(w.id), answered: w.answered })) ?? [])
   }
 
   #resolveUpstreams(): Upstream[] {
