@@ -123,7 +123,7 @@ export class DataPlane {
       const dlog = log.child({ sub: 'dns' })
       const listen = [{ host: c.dnsLocalAddr, port: 53 }, ...(gateway ? [{ host: gateway, port: 53 }] : [])]
       this.#dns = createDns({
-        catalog: this.catalog, listen, domain: c.dnsDomain, ttlSec: c.dnsTtlSec, udp: c.dnsUdp, ...clock,
+        catalog: this.catalog, listen, domain: c.dnsDomain, ttlSec: c.dnsTtlSec, udp: c.dnsUdp, workers: c.dnsWorkers, ...clock,
         ...(c.dnsUpstreams.length > 0 ? { upstreams: [...c.dnsUpstreams] } : {}),
         ...this.#ranges(),
         log: (level, msg, fields) => dlog[level](fields ?? {}, msg),

@@ -13,6 +13,13 @@
  * under that load) and fixed rate (`--rate` qps: p99 where both keep up). Latencies come from `dnsperf -v` (one line
  * per query). Server CPU = utime + stime of its process (all threads) from /proc during the run.
  * Prints a table and a JSON summary; processes are stopped by PID, the temp dir removed.
+ *
+ * `--workers N` (N ≥ 2) runs another comparison: batched with one responder (`batched`), batched with N responders
+ * (`workers`: N−1 worker threads, one SO_REUSEPORT socket each) and dnsmasq, in the same rounds. All are pinned to
+ * CPU 1 like the others, so the figure is CPU per query with N threads against one (the threads' overhead), not a
+ * throughput gain: with dnsperf on the other core this 2-core machine has no spare core for one. The queries each
+ * thread answered (the server's status().workers, read after the rounds) show the spread; use `--clients 16` or
+ * more, since the kernel spreads by client socket.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { SocketOptions } from 'node:dgram'
@@ -30,6 +37,7 @@ const BATCHED = { host: '127.0.0.85', port: 15385 }
 const DNSMASQ = { host: '127.0.0.82', port: 15382 }
 const NAIVE = { host: '127.0.0.83', port: 15383 }
 const FLOOR = { host: '127.0.0.84', port: 15384 }
+const WORKERS = { host: '127.0.0.86', port: 15386 }
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -116,12 +124,14 @@ async function serveFloor(): Promise<void> {
 }
 
 /** --serve: run our server in this process on a static catalog until SIGTERM. */
-async function serve(catalogPath: string, udp: 'dgram' | 'batched'): Promise<void> {
+async function serve(catalogPath: string, udp: 'dgram' | 'batched', workers: number): Promise<void> {
   const snap = JSON.parse(readFileSync(catalogPath, 'utf8')) as CatalogSnapshot
   const catalog: CatalogView = { current: () => snap, onChange: () => () => {} }
-  const s = new DnsServer({ catalog, listen: [udp === 'batched' ? BATCHED : OURS], upstreams: [], udp })
+  const s = new DnsServer({ catalog, listen: [workers > 1 ? WORKERS : udp === 'batched' ? BATCHED : OURS], upstreams: [], udp, workers })
   await s.start()
   process.on('SIGTERM', () => { void s.stop().then(() => process.exit(0)) })
+  // The queries each responder thread answered, one JSON line (workers' counters are posted every 200 ms).
+  process.on('SIGUSR2', () => { process.stdout.write(JSON.stringify({ workers: s.status().workers ?? [] }) + '\n') })
   process.stdout.write('ready\n')
 }
 
@@ -188,7 +198,7 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const rounds = arg('rounds', 5), seconds = arg('seconds', 5), clients = arg('clients', 4), outstanding = arg('outstanding', 100)
-  const rate = arg('rate', 3000), services = arg('services', 50)
+  const rate = arg('rate', 3000), services = arg('services', 50), workers = arg('workers', 1)
   const dir = mkdtempSync(join(tmpdir(), 'mesh-dns-perf-'))
   const snap = snapshot(services)
   writeFileSync(join(dir, 'catalog.json'), JSON.stringify(snap))
@@ -202,6 +212,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => { cleanup(); process.exit(130) })
   try {
     const self = fileURLToPath(import.meta.url)
+    const spawnServe = (kind: string, n: number) => spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json'), kind, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    if (workers > 1) { await compareWorkers(dir, snap, workers, procs, spawnServe, { rounds, seconds, clients, outstanding, rate }); return }
     const ours = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json'), 'dgram'], { stdio: ['ignore', 'pipe', 'inherit'] })
     procs.push(ours)
     const batched = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, self, '--serve', join(dir, 'catalog.json'), 'batched'], { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -268,10 +280,55 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--workers N`: batched with one responder, with N, and dnsmasq, in the same rounds (see the top comment). */
+async function compareWorkers(dir: string, snap: CatalogSnapshot, n: number, procs: ChildProcess[], spawnServe: (kind: string, n: number) => ChildProcess,
+  o: { rounds: number; seconds: number; clients: number; outstanding: number; rate: number }): Promise<void> {
+  const one = spawnServe('batched', 1)
+  procs.push(one)
+  const many = spawnServe('batched', n)
+  procs.push(many)
+  const dnsmasq = spawn('taskset', ['-c', '1', '/usr/sbin/dnsmasq', '--conf-file=/dev/null', '--no-daemon', '--no-resolv', '--no-hosts',
+    `--addn-hosts=${join(dir, 'hosts')}`, `--listen-address=${DNSMASQ.host}`, `--port=${DNSMASQ.port}`, '--bind-interfaces',
+    '--local-ttl=5', '--log-facility=/dev/null', '--pid-file=', '-u', 'root'], { stdio: ['ignore', 'ignore', 'ignore'] })
+  procs.push(dnsmasq)
+  await Promise.all([waitAnswer(BATCHED), waitAnswer(WORKERS), waitAnswer(DNSMASQ)])
+  const servers = [
+    { name: 'batched', addr: BATCHED, pid: one.pid as number },
+    { name: 'workers', addr: WORKERS, pid: many.pid as number },
+    { name: 'dnsmasq', addr: DNSMASQ, pid: dnsmasq.pid as number },
+  ]
+  console.log(`# dns-perf --workers ${n}: ${snap.services.length} services, rounds ${o.rounds} × ${o.seconds} s, clients ${o.clients}, outstanding ${o.outstanding}, fixed rate ${o.rate} qps; servers on CPU 1, dnsperf on CPU 0; load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  const res: Record<string, { sat: RunResult[]; fixed: RunResult[] }> = { batched: { sat: [], fixed: [] }, workers: { sat: [], fixed: [] }, dnsmasq: { sat: [], fixed: [] } }
+  for (let r = 0; r < o.rounds; r++) {
+    for (const s of servers.map((_, i) => servers[(i + r) % servers.length]!)) {
+      const sat = await dnsperf(s.addr, s.pid, dir, { seconds: o.seconds, clients: o.clients, outstanding: o.outstanding })
+      const fixed = await dnsperf(s.addr, s.pid, dir, o)
+      res[s.name]!.sat.push(sat)
+      res[s.name]!.fixed.push(fixed)
+      console.log(`round ${r + 1} ${s.name.padEnd(7)} saturation: ${sat.qps.toFixed(0)} qps, p99 ${sat.p99ms.toFixed(3)} ms, lost ${sat.lost}, cpu ${sat.cpuCores.toFixed(2)} cores = ${sat.cpuUsPerQuery.toFixed(1)} µs/query | at ${o.rate} qps: p99 ${fixed.p99ms.toFixed(3)} ms, ${fixed.cpuUsPerQuery.toFixed(1)} µs/query`)
+    }
+  }
+  await new Promise((r) => setTimeout(r, 500)) // the workers' last counters
+  const spread = await new Promise<string>((resolve) => {
+    const timer = setTimeout(() => resolve('(no answer)'), 5_000)
+    createInterface({ input: many.stdout! }).on('line', (line) => { if (line.startsWith('{')) { clearTimeout(timer); resolve(line) } })
+    process.kill(many.pid as number, 'SIGUSR2')
+  })
+  const m = (name: string, mode: 'sat' | 'fixed', k: keyof RunResult) => median(res[name]![mode].map((x) => x[k] as number))
+  const cpuRatio = res.workers!.sat.map((x, i) => x.cpuUsPerQuery / res.batched!.sat[i]!.cpuUsPerQuery)
+  console.log(`workers ${n} vs one responder: median CPU per query ${m('workers', 'sat', 'cpuUsPerQuery').toFixed(1)} vs ${m('batched', 'sat', 'cpuUsPerQuery').toFixed(1)} µs ` +
+    `(ratio per round ${cpuRatio.map((x) => x.toFixed(2)).join(', ')}; goal ≤ 1.1), qps ${m('workers', 'sat', 'qps').toFixed(0)} vs ${m('batched', 'sat', 'qps').toFixed(0)}, ` +
+    `p99 ${m('workers', 'sat', 'p99ms').toFixed(3)} vs ${m('batched', 'sat', 'p99ms').toFixed(3)} ms at saturation, ${m('workers', 'fixed', 'p99ms').toFixed(3)} vs ${m('batched', 'fixed', 'p99ms').toFixed(3)} ms at ${o.rate} qps; ` +
+    `dnsmasq ${m('dnsmasq', 'sat', 'qps').toFixed(0)} qps at ${m('dnsmasq', 'sat', 'cpuUsPerQuery').toFixed(1)} µs/query`)
+  console.log(`spread over the responders (answered per thread, 0 = main): ${spread}`)
+  console.log(JSON.stringify({ when: new Date().toISOString(), workers: n, ...o, load: loadavg(), cpuRatio,
+    median: Object.fromEntries(Object.keys(res).map((k) => [k, { qps: m(k, 'sat', 'qps'), cpuUsPerQuery: m(k, 'sat', 'cpuUsPerQuery'), p99SatMs: m(k, 'sat', 'p99ms'), p99FixedMs: m(k, 'fixed', 'p99ms') }])) }))
+}
+
 if (process.argv.includes('--serve-floor')) await serveFloor()
 else if (process.argv.includes('--serve-naive')) await serveNaive(process.argv[process.argv.indexOf('--serve-naive') + 1] as string)
 else if (process.argv.includes('--serve')) {
   const i = process.argv.indexOf('--serve')
-  await serve(process.argv[i + 1] as string, process.argv[i + 2] === 'batched' ? 'batched' : 'dgram')
+  await serve(process.argv[i + 1] as string, process.argv[i + 2] === 'batched' ? 'batched' : 'dgram', Number(process.argv[i + 3] ?? 1) || 1)
 }
 else await main()

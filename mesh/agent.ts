@@ -52,6 +52,7 @@ interface AgentOpts {
   dns?: string
   dnsUpstream?: string[]
   dnsUdp?: string
+  dnsWorkers?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -97,6 +98,7 @@ export function agentCommand(): Command {
     .option('--ingress-max-udp-flows <n>', 'UDP flows per published port; a full table drops the least recently used (default 16384)')
     .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
     .addOption(new Option('--dns-udp <path>', 'DNS over UDP: batched (recvmmsg/sendmmsg addon), dgram (node:dgram), or auto (batched when built; default)').choices(['auto', 'dgram', 'batched']))
+    .option('--dns-workers <n>', 'DNS UDP responder threads: N-1 worker threads beside the agent\'s, each with its own reusePort socket (default 1, max 16)')
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
     .option('--data-dir <dir>', `state directory, holds the control socket (default ${DEFAULT_DATA_DIR})`)
     .option('--config <file>', `config file (YAML or JSON; every flag has a key, docs/configuration.md); flags and env override it, it overrides defaults (env MESH_CONFIG; default ${DEFAULT_CONFIG_FILE} when it exists)`)
@@ -221,6 +223,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.dns !== undefined) dp.dns = o.dns === 'on'
   if (o.dnsUpstream !== undefined) dp.dnsUpstreams = o.dnsUpstream
   if (o.dnsUdp !== undefined) dp.dnsUdp = o.dnsUdp as 'auto' | 'dgram' | 'batched'
+  if (o.dnsWorkers !== undefined) dp.dnsWorkers = wholeNumber(o.dnsWorkers, '--dns-workers')
   if (Object.keys(dp).length > 0) out.dataPlane = dp
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel

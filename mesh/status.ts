@@ -91,7 +91,8 @@ export function formatDataPlane(d: DataPlaneStatus): string {
   if (d.dns) {
     out += `\nDNS: ${d.dns.listen.map((l) => `${l.host}:${l.port}`).join(', ')}   domain ${d.dns.domain}   TTL ${d.dns.ttlSec}s   ` +
       `upstreams ${d.dns.upstreams.join(', ') || 'none'}   answered ${d.dns.answered}, forwarded ${d.dns.forwarded}` +
-      `${d.dns.udp ? `   udp ${d.dns.udp}` : ''}\n`
+      `${d.dns.udp ? `   udp ${d.dns.udp}` : ''}` +
+      `${d.dns.workers ? `   workers ${d.dns.workers.length} (answered ${d.dns.workers.map((w) => (w.running ? String(w.answered) : `${w.answered} down`)).join(' / ')})` : ''}\n`
   }
   return out
 }

@@ -106,6 +106,9 @@ export interface DnsStatus {
   tcpConnections: number
   /** The UDP path in use: batched (recvmmsg/sendmmsg addon) or dgram. */
   udp?: 'dgram' | 'batched'
+  /** With DNS worker threads (`--dns-workers` > 1): responses per thread, 0 being the main thread. Counters of
+   *  workers are at most ~200 ms old. */
+  workers?: { id: number; running: boolean; restarts: number; answered: number }[]
 }
 
 /** One endpoint of one published port, as the ingress sees it. */

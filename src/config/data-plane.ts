@@ -42,6 +42,9 @@ export interface DataPlaneConfig {
   /** DNS UDP path: batched (recvmmsg/sendmmsg addon, up to 64 queries per system call), dgram (node:dgram), or auto
    *  (batched when the addon is built, else dgram with one log line). Default auto. */
   dnsUdp: 'auto' | 'dgram' | 'batched'
+  /** DNS UDP responder threads: 1 (the agent's thread only) or up to 16, N−1 worker threads each with its own
+   *  SO_REUSEPORT socket on every DNS address; TCP stays on the agent's thread. Default 1. */
+  dnsWorkers: number
 }
 
 export function defaultDataPlaneConfig(): DataPlaneConfig {
@@ -49,6 +52,6 @@ export function defaultDataPlaneConfig(): DataPlaneConfig {
   return {
     ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
     ingressMaxUdpFlows: ingress.maxUdpFlows, ingressFdBudget: ingress.fdBudget, ingressMaxPerSource: ingress.maxConnectionsPerSource,
-    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsUdp: 'auto',
+    dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsUdp: 'auto', dnsWorkers: 1,
   }
 }

@@ -63,6 +63,8 @@ export const DEFAULT_DNS_LOCAL_ADDR = '127.0.0.11'
 
 /** TTL of service DNS answers, seconds: low, so changes are seen at once. */
 export const DEFAULT_DNS_TTL_SEC = 5
+/** The most DNS responder threads (`--dns-workers`, `dataPlane.dnsWorkers`). */
+export const MAX_DNS_WORKERS = 16
 
 /** Loopback sources: the host itself may have foreign names forwarded by the service DNS. */
 export const LOOPBACK_RANGE = '127.0.0.0/8'

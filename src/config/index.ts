@@ -11,7 +11,7 @@ import { isIP } from 'node:net'
 import { ConfigError } from '../base/errors.ts'
 import { parseCidr } from '../base/cidr.ts'
 import {
-  DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_VIP_RANGE,
+  DEFAULT_ADDR_POOL, DEFAULT_ADDR_POOL_MASK_LENGTH, DEFAULT_API_PORT, DEFAULT_DATA_DIR, DEFAULT_GOSSIP_PORT, DEFAULT_METRICS_ADDR, DEFAULT_VIP_RANGE, MAX_DNS_WORKERS,
 } from './defaults.ts'
 import { lanGossipConfig, localGossipConfig, type GossipConfig } from './gossip.ts'
 import { defaultOverlayConfig, type OverlayConfig } from './overlay.ts'
@@ -339,6 +339,7 @@ function validate(c: Config): void {
   if (!isIP(d.dnsLocalAddr)) throw new ConfigError(`DNS local address "${d.dnsLocalAddr}": not an IP address`)
   for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
   if (d.dnsUdp !== 'auto' && d.dnsUdp !== 'dgram' && d.dnsUdp !== 'batched') throw new ConfigError(`DNS UDP path "${String(d.dnsUdp)}": must be auto, dgram or batched`)
+  if (!(Number.isInteger(d.dnsWorkers) && d.dnsWorkers >= 1 && d.dnsWorkers <= MAX_DNS_WORKERS)) throw new ConfigError(`dataPlane.dnsWorkers ${String(d.dnsWorkers)}: must be an integer 1-${MAX_DNS_WORKERS}`)
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')

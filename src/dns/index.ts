@@ -11,10 +11,12 @@
  * response with the id patched and the start rotated; the question is parsed by hand (wire.ts). Names that are not
  * ours are forwarded (forward.ts) for allowed sources only; others get REFUSED. UDP is read and answered in batches
  * (recvmmsg/sendmmsg, native/udpmmsg.c through udp.ts) when the addon is built, else through node:dgram; the
- * answers are the same bytes. Details: docs/dns.md.
+ * answers are the same bytes. Opt-in `workers` > 1 adds reusePort worker threads (workers.ts), each a UDP-only
+ * responder fed the catalog by message. Details: docs/dns.md.
  *
  * Who calls it: agent/ (start/stop with the catalog), `mesh dns lookup NAME` through `lookup()`.
- * Invariants: a catalog change is visible in the very next answer (the zone follows the snapshot object); answers
+ * Invariants: a catalog change is visible in the very next answer (the zone follows the snapshot object; worker
+ * threads' answers after the message hop); answers
  * are authoritative (AA) with TTL `ttlSec`; NXDOMAIN only inside the domain and our reverse ranges, NODATA for names
  * that exist without records of the asked type; a UDP answer never exceeds 512 bytes or the client's EDNS0 size.
  * Never: recurse for sources outside `allowCidrs`; throw or crash on hostile packets; hold unbounded state per client

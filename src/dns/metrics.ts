@@ -3,7 +3,8 @@
  * read them at scrape time. Only the latency histogram is observed per query.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { QTYPE_LABELS, RCODE_LABELS, type DnsStats } from './answer.ts'
+import { DnsStats, QTYPE_LABELS, RCODE_LABELS } from './answer.ts'
+import type { DnsCounters } from './workers.ts'
 
 export interface DnsMetricSources {
   stats: DnsStats
@@ -12,6 +13,8 @@ export interface DnsMetricSources {
   tcpConnections(): number
   /** Datagrams the batched UDP path dropped before answering (over 4096 bytes) or after (send queue full). */
   udpDropped(): number
+  /** With worker threads: responses sent per thread (worker 0 is the main thread). */
+  perWorker?(): { worker: string; answered: number }[]
 }
 
 export interface DnsLatency {
@@ -61,6 +64,13 @@ export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): D
     name: 'mesh_dns_zone_builds_total', help: 'Catalog snapshots turned into DNS answer tables', registers,
     collect() { this.reset(); this.inc(src.stats.zoneBuilds) },
   })
+  const perWorker = src.perWorker
+  if (perWorker !== undefined) {
+    new Counter({
+      name: 'mesh_dns_worker_queries_total', help: 'DNS responses sent over UDP and TCP per responder thread (0: the main thread; with --dns-workers > 1)', labelNames: ['worker'], registers,
+      collect() { this.reset(); for (const w of perWorker()) this.inc({ worker: w.worker }, w.answered) },
+    })
+  }
   new Gauge({ name: 'mesh_dns_forward_inflight', help: 'Forwarded queries waiting for an upstream', registers, collect() { this.set(src.forwardInflight()) } })
   new Gauge({ name: 'mesh_dns_tcp_connections', help: 'Open DNS TCP connections', registers, collect() { this.set(src.tcpConnections()) } })
   const h = new Histogram({
@@ -68,4 +78,23 @@ export function registerDnsMetrics(registry: Registry, src: DnsMetricSources): D
     buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1, 2.5],
   })
   return { local: h.labels('local'), forward: h.labels('forward') }
+}
+
+/** The same metrics over counters summed across responder threads (read at most once per 50 ms), plus per thread. */
+export function registerSummedDnsMetrics(registry: Registry, sum: () => DnsCounters, tcpConnections: () => number,
+  perWorker: () => { worker: string; answered: number }[]): DnsLatency {
+  let cached: { at: number; c: DnsCounters } | null = null
+  const all = () => {
+    const now = performance.now()
+    if (cached === null || now - cached.at > 50) cached = { at: now, c: sum() }
+    return cached.c
+  }
+  const stats = Object.create(DnsStats.prototype) as DnsStats
+  for (const k of ['answers', 'forwarded', 'dropped', 'formerr', 'zoneBuilds'] as const) Object.defineProperty(stats, k, { get: () => all()[k] })
+  return registerDnsMetrics(registry, {
+    stats, tcpConnections, perWorker,
+    forwardTimeouts: () => all().forwardTimeouts,
+    forwardInflight: () => all().forwardInflight,
+    udpDropped: () => all().udpDropped,
+  })
 }

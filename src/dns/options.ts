@@ -2,7 +2,7 @@
 import { ConfigError } from '../base/errors.ts'
 import { parseCidr, type Cidr } from '../base/cidr.ts'
 import {
-  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE,
+  DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC, DEFAULT_OVERLAY_RANGE, DEFAULT_VIP_RANGE, LOOPBACK_RANGE, MAX_DNS_WORKERS,
 } from '../config/index.ts'
 import { UDP_MODES, type UdpMode } from './udp.ts'
 import { CLASSIC_UDP_BYTES, nameKey } from './wire.ts'
@@ -53,6 +53,10 @@ export interface DnsOptions {
   /** UDP path: `batched` reads and answers up to 64 queries per system call (the native/udpmmsg.c addon),
    *  `dgram` one per call (node:dgram), `auto` batched when the addon loads, else dgram. Default auto. */
   udp?: UdpMode
+  /** UDP responders: 1 answers in the caller's thread (as always); N > 1 adds N−1 worker threads, each with its own
+   *  SO_REUSEPORT socket on every listen address and its own answer tables, fed the catalog by message (workers.ts).
+   *  TCP stays in the caller's thread. Default 1, range 1–16. */
+  workers?: number
 }
 
 export interface DnsConfig {
@@ -73,6 +77,7 @@ export interface DnsConfig {
   readonly tcpIdleMs: number
   readonly maxTcpConnections: number
   readonly udp: UdpMode
+  readonly workers: number
 }
 
 export const DNS_DEFAULTS = Object.freeze({
@@ -90,7 +95,9 @@ export const DNS_DEFAULTS = Object.freeze({
   tcpIdleMs: 10_000,
   maxTcpConnections: 256,
   udp: 'auto' as UdpMode,
+  workers: 1,
 })
+
 
 function int(field: string, v: number | undefined, def: number, min: number, max: number): number {
   const n = v ?? def
@@ -139,6 +146,7 @@ export function dnsConfig(opts: DnsOptions = {}): DnsConfig {
     tcpIdleMs: int('tcpIdleMs', opts.tcpIdleMs, DNS_DEFAULTS.tcpIdleMs, 100, 600_000),
     maxTcpConnections: int('maxTcpConnections', opts.maxTcpConnections, DNS_DEFAULTS.maxTcpConnections, 1, 65_535),
     udp,
+    workers: int('workers', opts.workers, DNS_DEFAULTS.workers, 1, MAX_DNS_WORKERS),
   })
 }
 

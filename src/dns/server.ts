@@ -11,10 +11,12 @@ import { realClock, type Clock, type Random } from '../base/clock.ts'
 import { FORWARD, Responder } from './answer.ts'
 import { DnsError } from './errors.ts'
 import { Forwarder, type Upstream } from './forward.ts'
-import { registerDnsMetrics, type DnsLatency } from './metrics.ts'
+import { registerDnsMetrics, registerSummedDnsMetrics, type DnsLatency } from './metrics.ts'
 import { dnsConfig, parseResolvConf, parseUpstream, type DnsConfig, type DnsOptions, type ListenAddress } from './options.ts'
 import { tcpQuery } from './tcp-client.ts'
-import { loadUdpAddon, openUdp, syncLookup4, syncLookup6, type UdpAnswer, type UdpListener } from './udp.ts'
+import { bindPair, closeBound, type Bound } from './listen.ts'
+import { loadUdpAddon, syncLookup4, syncLookup6, type UdpAnswer } from './udp.ts'
+import { addCounters, DnsWorkers, type DnsCounters } from './workers.ts'
 import { HEADER_BYTES, type Query } from './wire.ts'
 
 export type Log = (level: 'info' | 'warn' | 'error' | 'debug', msg: string, fields?: Record<string, unknown>) => void
@@ -24,6 +26,8 @@ export interface DnsServerOptions extends DnsOptions {
   log?: Log
   clock?: Clock
   random?: Random
+  /** Internal (dns-worker.ts): UDP only, no TCP sockets and no worker threads of its own. */
+  udpOnly?: boolean
 }
 
 
@@ -32,12 +36,6 @@ export type { DnsStatus }
 /** A TCP connection may hold this many forwarded queries and this many unsent bytes before it is closed. */
 const TCP_MAX_PENDING = 64
 const TCP_MAX_WRITE_BUFFER = 1 << 20
-
-interface Bound {
-  udp: UdpListener
-  tcp: net.Server
-  addr: ListenAddress
-}
 
 export class DnsServer {
   readonly #cfg: DnsConfig
@@ -61,9 +59,15 @@ export class DnsServer {
   #running = false
   #tcpForwards = 0
   #udpKind: 'dgram' | 'batched' = 'dgram'
+  readonly #opts: DnsOptions
+  readonly #udpOnly: boolean
+  #workers: DnsWorkers | null = null
 
   constructor(opts: DnsServerOptions) {
     this.#cfg = dnsConfig(opts)
+    const { catalog: _c, log: _l, clock: _k, random: _r, udpOnly, ...plain } = opts
+    this.#opts = plain
+    this.#udpOnly = udpOnly === true
     this.#catalog = opts.catalog
     this.#log = opts.log ?? (() => {})
     this.#clock = opts.clock ?? realClock()
@@ -82,8 +86,13 @@ export class DnsServer {
       this.#udpKind = this.#chooseUdp()
       await this.#startForwarder()
       for (const addr of this.#cfg.listen) this.#bound.push(await this.#bindPair(addr))
-      this.#unsubscribe = this.#catalog.onChange(() => setImmediate(() => { if (this.#running) this.#responder.zone() }))
+      this.#unsubscribe = this.#catalog.onChange(() => setImmediate(() => {
+        if (!this.#running) return
+        this.#responder.zone()
+        this.#workers?.catalogChanged()
+      }))
       this.#responder.zone()
+      if (this.#cfg.workers > 1 && !this.#udpOnly) await this.#startWorkers()
       this.#running = true
       this.#log('info', 'dns listening', { listen: this.#bound.map((b) => `${b.addr.host}:${b.addr.port}`), upstreams: this.#upstreams.map((u) => `${u.host}:${u.port}`) })
     } catch (err) {
@@ -94,6 +103,8 @@ export class DnsServer {
 
   async stop(): Promise<void> {
     this.#running = false
+    const workers = this.#workers
+    this.#workers = null
     this.#unsubscribe?.()
     this.#unsubscribe = null
     this.#forwarder?.stop()
@@ -107,14 +118,58 @@ export class DnsServer {
     this.#extra.clear()
     this.#unbound.clear()
     this.#fwdSockets = []
+    if (workers !== null) closing.push(workers.stop())
     await Promise.all(closing)
   }
 
-  status(): DnsStatus {
+  /** N−1 worker threads on the addresses and ports just bound, with the upstreams and UDP path chosen here. */
+  async #startWorkers(): Promise<void> {
+    const w = new DnsWorkers(this.#cfg.workers - 1, {
+      ...this.#opts,
+      listen: this.#bound.map((b) => ({ ...b.addr })),
+      upstreams: this.#upstreams.map((u) => (u.host.includes(':') ? `[${u.host}]:${u.port}` : `${u.host}:${u.port}`)),
+      udp: this.#udpKind,
+      workers: 1,
+    }, () => this.#catalog.current(), this.#log)
+    this.#workers = w
+    await w.start()
+  }
+
+  /** The worker threads (null with workers 1); tests and benchmarks read their state here. */
+  get workers(): DnsWorkers | null {
+    return this.#workers
+  }
+
+  /** This thread's counters, as one plain object (what a worker posts to the main thread). */
+  counters(): DnsCounters {
     const st = this.#responder.stats
-    let answered = 0
-    for (const n of st.answers) answered += n
+    return {
+      answers: new Float64Array(st.answers), forwarded: st.forwarded, dropped: st.dropped, formerr: st.formerr,
+      zoneBuilds: st.zoneBuilds, udpDropped: this.#udpDropped(), forwardTimeouts: this.#forwarder?.timeouts ?? 0,
+      forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
+    }
+  }
+
+  /** Bring the zone up to the catalog's current snapshot now; its revision. */
+  zoneRevision(): number {
+    return this.#responder.zone().revision
+  }
+
+  /** This thread's counters plus every worker's (the last each posted). */
+  #allCounters(): DnsCounters {
+    let c = this.counters()
+    for (const w of this.#workers?.list() ?? []) c = addCounters(c, w.counters) as DnsCounters
+    return c
+  }
+
+  status(): DnsStatus {
+    const st = this.#allCounters()
+    const answered = sum(st.answers)
     const zone = this.#running ? this.#responder.zone() : null
+    const workers = this.#workers === null ? {} : {
+      workers: [{ id: 0, running: this.#running, restarts: 0, answered: sum(this.#responder.stats.answers) },
+        ...this.#workers.list().map((w) => ({ id: w.id, running: w.running, restarts: w.restarts, answered: w.counters === null ? 0 : sum(w.counters.answers) }))],
+    }
     return {
       running: this.#running,
       listen: [...this.#bound, ...this.#extra.values()].map((b) => ({ ...b.addr })),
@@ -124,12 +179,13 @@ export class DnsServer {
       zone: zone ? { revision: zone.revision, names: zone.names.size } : null,
       answered,
       forwarded: st.forwarded,
-      forwardInflight: (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
-      forwardTimeouts: this.#forwarder?.timeouts ?? 0,
-      dropped: st.dropped + this.#udpDropped(),
+      forwardInflight: st.forwardInflight,
+      forwardTimeouts: st.forwardTimeouts,
+      dropped: st.dropped + st.udpDropped,
       formerr: st.formerr,
       tcpConnections: this.#conns.size,
       udp: this.#udpKind,
+      ...workers,
     }
   }
 
@@ -151,7 +207,7 @@ export class DnsServer {
   }
 
   #bindPair(addr: ListenAddress): Promise<Bound> {
-    return bindPair(addr, this.#udpKind, this.#answerUdp, (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log)
+    return bindPair(addr, this.#udpKind, this.#answerUdp, this.#udpOnly ? null : (c) => this.#onConn(c), this.#cfg.maxTcpConnections, this.#log)
   }
 
   /**
@@ -160,6 +216,7 @@ export class DnsServer {
    * not up) is retried on the next call. Calls run one after another; a no-op before start and after stop.
    */
   setExtraListen(addrs: readonly ListenAddress[]): Promise<void> {
+    this.#workers?.setExtra(addrs)
     this.#extraChain = this.#extraChain.then(() => this.#reconcileExtra(addrs))
     return this.#extraChain
   }
@@ -191,13 +248,19 @@ export class DnsServer {
   }
 
   registerMetrics(registry: Registry): void {
-    this.#latency = registerDnsMetrics(registry, {
-      stats: this.#responder.stats,
-      forwardTimeouts: () => this.#forwarder?.timeouts ?? 0,
-      forwardInflight: () => (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
-      tcpConnections: () => this.#conns.size,
-      udpDropped: () => this.#udpDropped(),
-    })
+    if (this.#cfg.workers === 1) {
+      this.#latency = registerDnsMetrics(registry, {
+        stats: this.#responder.stats,
+        forwardTimeouts: () => this.#forwarder?.timeouts ?? 0,
+        forwardInflight: () => (this.#forwarder?.inflight ?? 0) + this.#tcpForwards,
+        tcpConnections: () => this.#conns.size,
+        udpDropped: () => this.#udpDropped(),
+      })
+      return
+    }
+    // With workers: every counter is this thread's plus the workers', and answers per thread.
+    this.#latency = registerSummedDnsMetrics(registry, () => this.#allCounters(), () => this.#conns.size,
+      () => this.status().workers?.map((w) => ({ worker: String(w.id), answered: w.answered })) ?? [])
   }
 
   #resolveUpstreams(): Upstream[] {
@@ -334,37 +397,8 @@ export class DnsServer {
   }
 }
 
-function closeBound(b: Bound): Promise<void> {
-  return Promise.all([
-    new Promise<void>((r) => b.tcp.close(() => r())),
-    b.udp.close(),
-  ]).then(() => undefined)
-}
-
-/**
- * Bind UDP then TCP on the same address and port (port 0: the UDP port, retried when TCP finds it taken), both with
- * reusePort: a new agent process serves beside the old one until the old lets go (agent/handover.ts).
- */
-async function bindPair(addr: ListenAddress, kind: 'dgram' | 'batched', answer: UdpAnswer,
-  onConn: (c: net.Socket) => void, maxConnections: number, log: Log): Promise<Bound> {
-  for (let attempt = 0; ; attempt++) {
-    let udp: UdpListener
-    try {
-      udp = await openUdp(kind, addr.host, addr.port, answer, (err) => log('warn', 'dns udp socket error', { addr: addr.host, err: err.message }))
-    } catch (err) {
-      throw new DnsError(`dns: cannot bind udp ${addr.host}:${addr.port}: ${(err as Error).message}`, { cause: err })
-    }
-    const port = udp.port
-    const tcp = net.createServer({ allowHalfOpen: true }, onConn)
-    tcp.maxConnections = maxConnections
-    try {
-      await new Promise<void>((resolve, reject) => { tcp.once('error', reject); tcp.listen({ host: addr.host, port, reusePort: true }, () => { tcp.off('error', reject); resolve() }) })
-      tcp.on('error', (err) => log('warn', 'dns tcp server error', { addr: addr.host, err: err.message }))
-      return { udp, tcp, addr: { host: addr.host, port } }
-    } catch (err) {
-      await udp.close()
-      if (addr.port === 0 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 8) continue
-      throw new DnsError(`dns: cannot listen on tcp ${addr.host}:${port}: ${(err as Error).message}`, { cause: err })
-    }
-  }
+function sum(a: Float64Array): number {
+  let n = 0
+  for (const v of a) n += v
+  return n
 }

@@ -25,6 +25,17 @@ t.test('dist/ holds a .js for every module and a copy of every asset (dashboard,
   }
 })
 
+t.test('the DNS worker threads start from dist/ (their entry is dist/src/dns/dns-worker.js)', async (t) => {
+  const script = `import { DnsServer } from ${JSON.stringify(join(REPO_ROOT, 'dist/src/dns/index.js'))}
+const snap = { revision: 1, nodes: [], services: [] }
+const s = new DnsServer({ catalog: { current: () => snap, onChange: () => () => {} }, listen: [{ host: '127.0.0.89', port: 0 }], upstreams: [], workers: 3 })
+await s.start()
+console.log(s.status().workers.filter((w) => w.running).length)
+await s.stop()`
+  const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: 60_000 })
+  t.same([r.code, r.stdout.trim(), r.stderr], [0, '3', ''], 'three responders, no warning')
+})
+
 t.test('bin/mesh.js runs the compiled CLI, with no warning on stderr', async (t) => {
   const v = await runMesh(['--version'])
   t.same([v.code, v.stdout.trim(), v.stderr], [0, '0.1.0', ''], 'mesh --version')

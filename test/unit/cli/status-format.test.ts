@@ -38,6 +38,9 @@ t.test('mesh status: VIPs, published ports with their endpoints, and the DNS', a
   t.match(out, /^web\.2\s+node3\s+10\.77\.2\.2:80\s+ejected 2s\s+healthy\s+0\s+3\s+1\s+0 B\s+0 B$/m, 'an ejected endpoint shows how long it is out')
   t.match(out, /^DNS: 127\.0\.0\.11:53, 10\.77\.1\.1:53 {3}domain mesh\. {3}TTL 5s {3}upstreams 10\.0\.0\.254:53 {3}answered 12, forwarded 3$/m)
   t.notMatch(formatDataPlane({ ...status, ingress: { mode: 'nft', ports: [] } }), /8080/, 'no port, no table')
+  const workers = [{ id: 0, running: true, restarts: 0, answered: 7 }, { id: 1, running: true, restarts: 0, answered: 5 }, { id: 2, running: false, restarts: 1, answered: 0 }]
+  t.match(formatDataPlane({ ...status, dns: { ...status.dns!, udp: 'batched', workers } }), /answered 12, forwarded 3 {3}udp batched {3}workers 3 \(answered 7 \/ 5 \/ 0 down\)$/m,
+    'with DNS workers: responses per thread')
 })
 
 t.test('gossip keys line: fingerprints only', async (t) => {
