@@ -50,6 +50,8 @@ export class DnsServer {
   #bound: Bound[] = []
   /** Addresses added after start (each network's gateway on this node), by `host:port`. */
   #extra = new Map<string, Bound>()
+  /** Drops counted by batched sockets since closed (a gateway address unbound, a stop). */
+  #closedDropped = 0
   /** Extra addresses that could not be bound yet (the bridge not up): logged once each, retried on the next call. */
   #unbound = new Set<string>()
   #extraChain: Promise<void> = Promise.resolve()
@@ -112,7 +114,10 @@ export class DnsServer {
     for (const c of this.#conns) c.destroy()
     this.#conns.clear()
     const closing: Promise<void>[] = []
-    for (const b of [...this.#bound, ...this.#extra.values()]) closing.push(closeBound(b))
+    for (const b of [...this.#bound, ...this.#extra.values()]) {
+      this.#closedDropped += b.udp.dropped
+      closing.push(closeBound(b))
+    }
     for (const s of this.#fwdSockets) closing.push(new Promise((r) => { try { s.close(() => r()) } catch { r() } }))
     this.#bound = []
     this.#extra.clear()
@@ -190,7 +195,7 @@ export class DnsServer {
   }
 
   #udpDropped(): number {
-    let n = 0
+    let n = this.#closedDropped
     for (const b of this.#bound) n += b.udp.dropped
     for (const b of this.#extra.values()) n += b.udp.dropped
     return n
@@ -228,6 +233,7 @@ export class DnsServer {
     for (const [key, b] of this.#extra) {
       if (wanted.has(key)) continue
       this.#extra.delete(key)
+      this.#closedDropped += b.udp.dropped // the counter is the socket's: keep its count so the metric never steps down
       await closeBound(b)
       this.#log('info', 'dns stopped listening', { listen: key })
     }

@@ -155,3 +155,17 @@ t.test('without the addon: auto falls back to dgram with one log line, batched r
     t.equal(forced.status().running, false)
   }
 })
+
+t.test('drops counted on a gateway address stay counted after that address is unbound', { skip }, async (t) => {
+  const { s, port } = await server(t, { udp: 'batched' })
+  const extra = { host: '127.0.0.74', port }
+  await s.setExtraListen([extra])
+  const msgs = [q('app_web.mesh', 'A', 4000), Buffer.alloc(5000, 0), Buffer.alloc(6000, 0), q('app_web.mesh', 'A', 4001)]
+  const got = await burst(extra.host, port, msgs, 2)
+  t.ok(got.get(4001), 'the extra address answers')
+  await waitFor(() => s.status().dropped >= 2, 20_000, { intervalMs: 10 }).catch(() => undefined)
+  const before = s.status().dropped
+  t.ok(before >= 2, `oversized datagrams on the extra address counted (${before})`)
+  await s.setExtraListen([])
+  t.ok(s.status().dropped >= before, `after the address is unbound the count stays (${s.status().dropped} ≥ ${before})`)
+})
