@@ -143,7 +143,8 @@ function nodeIdentity(leaf: x509.X509Certificate, anchor: x509.X509Certificate, 
 
 /** When a certificate should be renewed: two thirds of the way from notBefore to notAfter (ms since the epoch). */
 export function renewalDueAt(certPem: string): number {
-  const cert = parseCertificate(certPem)
+  const cert = splitCertificates(certPem)[0] // a chain's first: its leaf (a rotation adds the cross-signed root)
+  if (cert === undefined) throw new PkiError('no certificate in PEM text')
   const from = cert.notBefore.getTime()
   return from + Math.floor(((cert.notAfter.getTime() - from) * 2) / 3)
 }
@@ -176,4 +177,28 @@ export function certificateInfo(pem: string): { serial: string; notAfter: number
 /** The certificates of a PEM bundle, each as PEM, in order; strict: text outside CERTIFICATE blocks is refused. */
 export function pemCertificates(pem: string): string[] {
   return splitCertificates(pem).map(certificateToPem)
+}
+
+/**
+ * A renewed chain for a certificate that peers verify with the roots they loaded when they started (etcd reads its
+ * trusted-CA file once): `issued` as the CA gave it (leaf, then the cross-signed root while a rotation runs), and
+ * when it carries no cross-signed root, the one `previous` carried for the CURRENT root (same subject and key,
+ * signed by the root before it), while still valid. So a peer that still trusts only the previous root keeps
+ * verifying renewals made after the rotation finished, until it restarts with the current roots. At most one is
+ * kept: the one for the current root (an older rotation's is dropped).
+ */
+export function keepCrossSigned(issuedPem: string, previousPem: string, currentRootPem: string, now: number): string {
+  const issued = splitCertificates(issuedPem)
+  if (issued.length > 1) return issuedPem
+  let previous: x509.X509Certificate[]
+  try {
+    previous = splitCertificates(previousPem).slice(1)
+  } catch {
+    return issuedPem
+  }
+  const root = parseCertificate(currentRootPem)
+  const rootKey = Buffer.from(root.publicKey.rawData)
+  const cross = previous.find((c) => isCaCertificate(c) && sameName(c.subjectName, root.subjectName) && !Buffer.from(c.rawData).equals(Buffer.from(root.rawData)) &&
+    Buffer.from(c.publicKey.rawData).equals(rootKey) && c.notBefore.getTime() <= now && now < c.notAfter.getTime())
+  return cross ? issuedPem + certificateToPem(cross) : issuedPem
 }

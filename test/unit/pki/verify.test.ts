@@ -91,6 +91,7 @@ t.test('renewal at two thirds of the life, on an injected clock', async (t) => {
   const notBefore = NOW - 60 * 60 * 1000
   const due = notBefore + Math.floor(((NOW + 90 * DAY - notBefore) * 2) / 3)
   t.equal(renewalDueAt(leaf), due)
+  t.equal(renewalDueAt(leaf + ca.certPem), due, 'a chain: its first certificate (the leaf) decides')
   const cases = [
     { name: 'fresh', now: NOW, want: false },
     { name: 'day 59', now: NOW + 59 * DAY, want: false },
