@@ -17,6 +17,7 @@ import type { Logger } from './log.ts'
 import { logFn, newLink, savedManagers } from './link.ts'
 import { joinManagers, openManager, serveManager, stopManager, type ManagerContext } from './manager-half.ts'
 import { ManagerRole } from './manager-role.ts'
+import type { MemberCertWiring } from './member-certs.ts'
 import { startTrafficReporter } from './traffic.ts'
 import type { Registry } from 'prom-client'
 
@@ -108,6 +109,8 @@ export interface ClusterParts {
   role?: ManagerRole
   /** A restarted manager of a managed etcd: startCluster opens its manager half after the data plane (role.reopen). */
   reopenManager?: boolean
+  /** The etcd member's certificate keeper (member-certs.ts), while the manager half serves on its own member. */
+  memberCerts?: MemberCertWiring | null
   /** A store move (store-move.ts) hands the API servers to the manager on etcd through this (set by serveManager). */
   serveMoved?: (next: Manager) => Promise<void>
   /** Tests only: a crash injected after a step of a store move ('crash': the move stops there, files as they are). */

@@ -19,6 +19,7 @@ import { serveMovedManager, storeMoveRole } from './store-move.ts'
 import { keepGrantedKek, managerMembers, requestMemberGrant, retireOnRemoval, startManagedEtcd } from './etcd-member.ts'
 import { logFn, newLink, nodeResources, savedManagers } from './link.ts'
 import { nodeFactsSource } from './metrics.ts'
+import { keepMemberCerts } from './member-certs.ts'
 import type { ClusterParts } from './cluster.ts'
 import type { Logger } from './log.ts'
 
@@ -155,10 +156,16 @@ export async function serveManager(config: Readonly<Config>, log: Logger, ctx: M
     manager.gossipKeys.onChange(() => { const r = manager.gossipKeys.message(); if (r) ctx.onGossipKeys(r) })
   }
   retireOnRemoval(config, log, parts, () => stopManager(parts))
+  // The etcd member's certificate: renewed at two thirds of its life and on a CA rotation (member-certs.ts).
+  parts.memberCerts = keepMemberCerts(config, log, parts, manager, clusterId)
   // A store move (the first promote on SQLite) hands these servers to the manager it reopens on etcd.
   parts.serveMoved = (next) => serveMovedManager(next, { parts, registry: ctx.registry, gossip: ctx.gossip, log, retire: () => retireOnRemoval(config, log, parts, () => stopManager(parts)),
     apps: (m) => [createApp({ manager: m, local: false, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createApp({ manager: m, local: true, apiPort: c.apiPort, ...observe }, defaultServiceSpec), createDockerApp({ manager: m, apiPort: c.apiPort })],
-    registerSelf: async (m) => { await m.registerSelf({ hostname, addr, resources: nodeResources() }, names); m.ca.onChange(() => { if (parts.manager === m) reload(apiTls) }) } })
+    registerSelf: async (m) => {
+      await m.registerSelf({ hostname, addr, resources: nodeResources() }, names)
+      m.ca.onChange(() => { if (parts.manager === m) reload(apiTls) })
+      parts.memberCerts = keepMemberCerts(config, log, parts, m, clusterId)
+    } })
   const t = manager.tokens()
   mlog.info({ clusterId, api: `${addr}:${c.apiPort}` }, created ? 'cluster initialised' : 'manager started')
   if (created) {
@@ -208,6 +215,8 @@ export async function stopManager(parts: ClusterParts): Promise<void> {
   parts.unsubscribeGossip?.()
   parts.unsubscribeGossip = undefined
   parts.reloadApiTls = undefined
+  parts.memberCerts?.stop()
+  parts.memberCerts = null
   parts.manager?.stop()
   await parts.leadership?.stop().catch(() => undefined) // resigns: another manager leads at once
   parts.leadership = undefined

@@ -94,6 +94,6 @@ export { hostPort, managerStatusOf, mayBeStale, noQuorumLine, quorumCounts } fro
 export { checkNotLastManager, MOVING_LINE, quorumRefusal, singleManagerRefusal, type EtcdMemberGrant, type ManagerMembers, type MemberHealth, type StoreMove } from './manager-members.ts'
 export {
   addMember, defaultEtcdTiming, etcdClient, EtcdManagerHealth, EtcdMember, EtcdMemberError, issueMemberTls, LeaderElection, managerLeadership, memberConfig, memberTlsFiles,
-  listMembers, memberHealth, MEMBER_CERT_NAME, removeMember, stopOrphan, waitReady, writeMemberTls,
+  listMembers, MemberCertKeeper, memberHealth, MEMBER_CERT_NAME, removeMember, stopOrphan, waitReady, writeMemberTls,
   type EtcdTiming, type InitialMember, type ManagerLeadership, type ManagerLeadershipOptions, type MemberConfig, type MemberTls, type StartMode,
 } from './etcd/index.ts'

@@ -59,6 +59,7 @@ export {
 export {
   certificateInfo,
   issuedBy,
+  keepCrossSigned,
   type NodeIdentity,
   needsRenewal,
   pemCertificates,

@@ -53,7 +53,7 @@ export interface TestCluster {
   /** Makes certificates, config and supervisor for `name`, starts it in `mode`, waits until it serves. */
   start(name: string, mode: (peerUrl: string) => Promise<StartMode> | StartMode): Promise<TestMember>
   /** Ports and certificates for `name` without starting it (to learn its peer URL before a memberAdd). */
-  prepare(name: string): Promise<{ peerUrl: string; run(mode: StartMode): Promise<TestMember> }>
+  prepare(name: string, issuer?: MemberCertIssuer): Promise<{ peerUrl: string; run(mode: StartMode): Promise<TestMember> }>
 }
 
 export async function testCluster(t: Teardown): Promise<TestCluster> {
@@ -69,8 +69,8 @@ export async function testCluster(t: Teardown): Promise<TestCluster> {
     }))
     await rm(dir, { recursive: true, force: true })
   })
-  const prepare = async (name: string): Promise<{ peerUrl: string; run(mode: StartMode): Promise<TestMember> }> => {
-    const tls = await issueMemberTls(caIssuer(ca), { nodeId: name, clusterId: CLUSTER_ID, addr: '127.0.0.1' })
+  const prepare = async (name: string, issuer: MemberCertIssuer = caIssuer(ca)): Promise<{ peerUrl: string; run(mode: StartMode): Promise<TestMember> }> => {
+    const tls = await issueMemberTls(issuer, { nodeId: name, clusterId: CLUSTER_ID, addr: '127.0.0.1' })
     const files = await writeMemberTls(join(dir, name, 'etcd-tls'), tls)
     const config = memberConfig({
       name, addr: '127.0.0.1', dataDir: join(dir, name, 'etcd'), tls: files, clusterToken: CLUSTER_ID, clientPort: await freePort(), peerPort: await freePort(),
