@@ -9,14 +9,15 @@ import type { Logger } from './log.ts'
 /**
  * Wiring of the etcd member's certificate keeper (src/manager/etcd/member-certs.ts) on a serving manager with its
  * own member: renewals at two thirds of the certificate's life, a CA rotation's new leaf and roots. After new files
- * are written, the manager half restarts (stopManager, then the role's reopen: the member from its files, new etcd
- * clients, the manager, its API) so etcd loads the roots and this node's clients the certificate. One manager at a
+ * are written (and no rotation is running), the manager half restarts (stopManager, then the role's reopen: the
+ * member from its files, new etcd clients, the manager, its API) so etcd loads the roots and this node's clients the
+ * certificate: after a rotation, one restart per manager drops the old root. One manager at a
  * time: a key with a lease of RESTART_HOLD_S seconds is taken first and never released (the restarted half's client
  * is gone), so the next manager restarts only after that hold; none restarts while a member is unreachable.
  */
 export const RESTART_KEY = '/mesh-coordination/member-restart'
-export const RESTART_HOLD_S = 45
-const RETRY_MS = 15_000
+export const RESTART_HOLD_S = 20
+const RETRY_MS = 10_000
 
 export interface MemberCertWiring {
   stop(): void
@@ -33,7 +34,9 @@ export function keepMemberCerts(config: Readonly<Config>, log: Logger, parts: Cl
     authority: () => (parts.manager === manager ? manager.ca : null),
     write: async (tls) => { await writeMemberTls(etcdTlsDir(config.dataDir), tls) },
     written: (why) => {
-      if (restarting) return
+      // While a rotation runs, the new leaf carries the cross-signed root: members and clients that trust only the
+      // old root accept it, so nothing needs a restart yet. The rotation's end rewrites the roots file: then.
+      if (restarting || manager.ca.status().rotating) return
       restarting = true
       void restartWhenFree(parts, manager, elog, why)
     },

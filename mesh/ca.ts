@@ -1,8 +1,8 @@
 import { Command } from 'commander'
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConfigError } from '../src/base/errors.ts'
-import { CLIENT_BUNDLE } from '../src/api/index.ts'
+import { ConfigError, ControlError } from '../src/base/errors.ts'
+import { ApiError, CLIENT_BUNDLE } from '../src/api/index.ts'
 import { parseDuration } from '../src/api/spec.ts'
 import { managerClient } from './client.ts'
 import { listOptions, renderList, type ListFlags, type ListView } from './format/list.ts'
@@ -46,7 +46,16 @@ export function caCommand(): Command {
             'have not renewed; it finishes when they reconnect or are removed with mesh node rm')
         }
         await new Promise((r) => setTimeout(r, 500))
-        st = await c.request<CaStatus>('GET', '/v1/ca/status')
+        try {
+          st = await c.request<CaStatus>('GET', '/v1/ca/status')
+        } catch (err) {
+          // With managers on etcd each restarts its manager half once the rotation ends (its etcd member loads the
+          // new root): the manager asked may not answer for a few seconds. Keep asking until --timeout.
+          if (!(err instanceof ControlError) && !(err instanceof ApiError && err.status >= 500)) throw err
+          if (Date.now() > until) throw err
+          if (shown !== -2) process.stdout.write(`rotating: the manager is not answering (${err.message}); still waiting\n`)
+          shown = -2
+        }
       }
       process.stdout.write(`rotated: ${total}/${total} nodes renewed; the old root is no longer trusted.\n`)
     })

@@ -9,13 +9,16 @@
  *    warning, a published port serves with no failed request through the episode; writes come back with them.
  *  - promote a worker to manager and demote it back under a request loop through its published port: 0 failed.
  *  - the event history survives a manager restart (`mesh events --since`).
+ *  - `mesh ca rotate`: every manager's etcd member takes a certificate of the new root and, after one manager-half
+ *    restart each, refuses a member certificate of the old root; writes work afterwards.
  * Longer episodes (a partition, a 200-write soak, timings) are sections of bench/ha-failover.ts. Addresses: only the lab's
  * own namespaces; every process is killed by PID.
  */
-import { writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { isRoot, type LabNode } from '../lab/index.ts'
+import { issuedBy, pemCertificates } from '../../src/pki/index.ts'
 import { MESH_BIN, waitFor } from '../support/procs.ts'
 import { meshLab } from '../support/mesh-lab.ts'
 import { AdminCli, IMAGE, killManager, leaderName, observe, restartManager, SLEEP } from './ha/cluster.ts'
@@ -148,4 +151,42 @@ t.test('the event history survives a manager restart', async (t) => {
   // node2 was restarted in the previous test: it answers with events from before its restart.
   const r = await m2.exec(['timeout', '-s', 'INT', '10', 'env', `MESH_DATA_DIR=${c.dataDir(m2)}`, 'node', MESH_BIN, 'events', '--since', '1h', '--filter', 'type=service', '--filter', 'service=j0'], { timeoutMs: 30_000 })
   t.match(r.stdout, /service create j0\b/, `node2 replays j0's creation (${lastLine(r.stderr)})`)
+})
+
+t.test('mesh ca rotate on managers on etcd: the members take the new root and, one restart each, refuse the old one', async (t) => {
+  const tlsDir = (n: LabNode): string => join(c.dataDir(n), 'etcd-tls')
+  const old = join(c.lab.stateDir, 'ha-old-member-tls')
+  mkdirSync(old, { recursive: true })
+  for (const f of ['member.pem', 'member-key.pem']) copyFileSync(join(tlsDir(m1), f), join(old, f))
+  // etcd's /health on its client port, with a client certificate (curl from inside the manager's namespace).
+  const health = async (n: LabNode, dir: string, caDir: string): Promise<boolean> => {
+    const r = await n.exec(['curl', '-sS', '--max-time', '5', '--cacert', join(caDir, 'ca.pem'), '--cert', join(dir, 'member.pem'), '--key', join(dir, 'member-key.pem'), `https://${n.ip}:2379/health`], { timeoutMs: 15_000 })
+    return r.code === 0 && r.stdout.includes('"health":"true"')
+  }
+  t.ok(await health(m1, old, tlsDir(m1)), 'before: node1\'s member certificate is accepted')
+
+  const r = await c.mesh(['ca', 'rotate', '--timeout', '4m'], 300_000, m1)
+  t.equal(r.code, 0, `mesh ca rotate finishes (${lastLine(r.stderr)})`)
+  t.match(r.stdout, /rotated: \d+\/\d+ nodes renewed; the old root is no longer trusted\./)
+  // node1's own trusted roots once the rotation's last `{ca}` line reached it: only the new root.
+  const newRoot = await waitFor(() => {
+    const roots = pemCertificates(readFileSync(join(c.dataDir(m1), 'tls', 'ca.pem'), 'utf8'))
+    return roots.length === 1 ? roots[0] : null
+  }, 60_000, { intervalMs: 1000, what: 'node1 trusting only the new root' }) as string
+  // Each manager restarts its manager half once (one at a time); then its etcd trusts only the new root.
+  for (const m of c.managers) {
+    const refused = await waitFor(async () => !(await health(m, old, tlsDir(m))), 240_000, { intervalMs: 2000, what: `${m.name}'s etcd refusing the old root` }).then(() => true, () => false)
+    t.ok(refused, `${m.name}: a member certificate of the old root is refused`)
+    t.same(pemCertificates(readFileSync(join(tlsDir(m), 'ca.pem'), 'utf8')), [newRoot], `${m.name}: its member trusts only the new root`)
+    t.ok(await issuedBy(readFileSync(join(tlsDir(m), 'member.pem'), 'utf8'), newRoot), `${m.name}: its member certificate is of the new root`)
+    const ok = await waitFor(() => health(m, tlsDir(m), tlsDir(m)), 60_000, { intervalMs: 2000, what: `${m.name}'s etcd with its new certificate` }).then(() => true, () => false)
+    t.ok(ok, `${m.name}: its new certificate is accepted`)
+  }
+  const w = await waitFor(async () => {
+    const x = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'after-ca', '--replicas', '2', IMAGE, ...SLEEP], 0, 180_000)
+    return x.code === 0 ? x : null
+  }, 240_000, { intervalMs: 5000, what: 'a write after the rotation' }).catch(() => null)
+  t.ok(w, 'a service created after the rotation converges')
+  const ls = await c.mesh(['node', 'ls'], 30_000, m1)
+  t.equal(ls.stdout.match(/\bLeader\b/g)?.length, 1, 'one Leader')
 })
