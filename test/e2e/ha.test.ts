@@ -9,8 +9,8 @@
  *    warning, a published port serves with no failed request through the episode; writes come back with them.
  *  - promote a worker to manager and demote it back under a request loop through its published port: 0 failed.
  *  - the event history survives a manager restart (`mesh events --since`).
- *  - `mesh ca rotate`: every manager's etcd member takes a certificate of the new root and, after one manager-half
- *    restart each, refuses a member certificate of the old root; writes work afterwards.
+ *  - `mesh ca rotate`: every manager's etcd member gets a certificate of the new root while it runs; after a restart
+ *    of each manager's agent (docs/operations.md), a member certificate of the old root is refused; writes work.
  * Longer episodes (a partition, a 200-write soak, timings) are sections of bench/ha-failover.ts. Addresses: only the lab's
  * own namespaces; every process is killed by PID.
  */
@@ -28,7 +28,7 @@ if (!isRoot()) {
   t.plan(0, 'the lab needs root')
   process.exit(0)
 }
-t.setTimeout(600_000)
+t.setTimeout(900_000)
 
 const started = Date.now()
 const c = await meshLab(t, { nodes: 5, managers: 3, managerArgs: ['--store', 'etcd'] })
@@ -153,7 +153,7 @@ t.test('the event history survives a manager restart', async (t) => {
   t.match(r.stdout, /service create j0\b/, `node2 replays j0's creation (${lastLine(r.stderr)})`)
 })
 
-t.test('mesh ca rotate on managers on etcd: the members take the new root and, one restart each, refuse the old one', async (t) => {
+t.test('mesh ca rotate on managers on etcd: new member certificates at once; after a restart of each manager, the old root is refused', async (t) => {
   const tlsDir = (n: LabNode): string => join(c.dataDir(n), 'etcd-tls')
   const old = join(c.lab.stateDir, 'ha-old-member-tls')
   mkdirSync(old, { recursive: true })
@@ -165,28 +165,32 @@ t.test('mesh ca rotate on managers on etcd: the members take the new root and, o
   }
   t.ok(await health(m1, old, tlsDir(m1)), 'before: node1\'s member certificate is accepted')
 
-  const r = await c.mesh(['ca', 'rotate', '--timeout', '4m'], 300_000, m1)
+  const r = await c.mesh(['ca', 'rotate', '--timeout', '3m'], 240_000, m1)
   t.equal(r.code, 0, `mesh ca rotate finishes (${lastLine(r.stderr)})`)
   t.match(r.stdout, /rotated: \d+\/\d+ nodes renewed; the old root is no longer trusted\./)
-  // node1's own trusted roots once the rotation's last `{ca}` line reached it: only the new root.
+  t.notMatch(r.stdout, /not answering/, 'the manager answered throughout')
   const newRoot = await waitFor(() => {
     const roots = pemCertificates(readFileSync(join(c.dataDir(m1), 'tls', 'ca.pem'), 'utf8'))
     return roots.length === 1 ? roots[0] : null
-  }, 60_000, { intervalMs: 1000, what: 'node1 trusting only the new root' }) as string
-  // Each manager restarts its manager half once (one at a time); then its etcd trusts only the new root.
+  }, 60_000, { intervalMs: 1000, what: 'node1 trusting only the new root' })
+  // Every manager's keeper wrote a member certificate of the new root and the new roots file, etcd still running.
   for (const m of c.managers) {
-    const refused = await waitFor(async () => !(await health(m, old, tlsDir(m))), 240_000, { intervalMs: 2000, what: `${m.name}'s etcd refusing the old root` }).then(() => true, () => false)
-    t.ok(refused, `${m.name}: a member certificate of the old root is refused`)
-    t.same(pemCertificates(readFileSync(join(tlsDir(m), 'ca.pem'), 'utf8')), [newRoot], `${m.name}: its member trusts only the new root`)
-    t.ok(await issuedBy(readFileSync(join(tlsDir(m), 'member.pem'), 'utf8'), newRoot), `${m.name}: its member certificate is of the new root`)
-    const ok = await waitFor(() => health(m, tlsDir(m), tlsDir(m)), 60_000, { intervalMs: 2000, what: `${m.name}'s etcd with its new certificate` }).then(() => true, () => false)
-    t.ok(ok, `${m.name}: its new certificate is accepted`)
+    const done = await waitFor(async () => {
+      const roots = pemCertificates(readFileSync(join(tlsDir(m), 'ca.pem'), 'utf8'))
+      return roots.length === 1 && roots[0] === newRoot && (await issuedBy(readFileSync(join(tlsDir(m), 'member.pem'), 'utf8'), newRoot))
+    }, 60_000, { intervalMs: 1000, what: `${m.name}'s member files of the new root` }).then(() => true, () => false)
+    t.ok(done, `${m.name}: member certificate of the new root, roots file with only the new root`)
+    t.ok(await health(m, tlsDir(m), tlsDir(m)), `${m.name}: its running etcd accepts its new certificate`)
   }
-  const w = await waitFor(async () => {
-    const x = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'after-ca', '--replicas', '2', IMAGE, ...SLEEP], 0, 180_000)
-    return x.code === 0 ? x : null
-  }, 240_000, { intervalMs: 5000, what: 'a write after the rotation' }).catch(() => null)
-  t.ok(w, 'a service created after the rotation converges')
+  // What docs/operations.md asks after a rotation: restart each manager's agent, one at a time.
+  for (const m of c.managers) {
+    await killManager(c, m)
+    await restartManager(c, m, 180_000)
+    const refused = await waitFor(async () => !(await health(m, old, tlsDir(m))) && (await health(m, tlsDir(m), tlsDir(m))), 120_000, { intervalMs: 2000, what: `${m.name}'s etcd refusing the old root` }).then(() => true, () => false)
+    t.ok(refused, `${m.name} restarted: a member certificate of the old root is refused, its own accepted`)
+  }
+  const w = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'after-ca', '--replicas', '2', IMAGE, ...SLEEP], 0, 180_000)
+  t.equal(w.code, 0, `a service created after the restarts converges (${lastLine(w.stderr)})`)
   const ls = await c.mesh(['node', 'ls'], 30_000, m1)
   t.equal(ls.stdout.match(/\bLeader\b/g)?.length, 1, 'one Leader')
 })

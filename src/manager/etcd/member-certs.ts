@@ -13,9 +13,9 @@ import { issueMemberTls, type MemberCertIssuer, type MemberTls } from './tls.ts'
  *
  * etcd reads its certificate and key again on every new connection, but its trusted roots only when it starts, and
  * this node's own etcd clients hold the certificate they were made with. So every time new files are written,
- * `written` is told: outside a rotation the wiring restarts the manager half (member and clients), one manager at a
- * time. Until a member has restarted, renewals keep the cross-signed root in their chain (pki keepCrossSigned), so
- * it keeps verifying its peers' new certificates. A failed renewal is tried again after MEMBER_RENEW_RETRY_MS.
+ * `written` is told (the wiring asks for a restart of the agent outside a rotation). Until a member has restarted,
+ * renewals keep the cross-signed root in their chain (pki keepCrossSigned), so it keeps verifying its peers' new
+ * certificates. A failed renewal is tried again after MEMBER_RENEW_RETRY_MS.
  *
  * The CA is the local manager's (`authority()`): any manager can sign, the CA lives in the store. Timers: the
  * injected clock; validity: the injected wall clock.
