@@ -85,8 +85,9 @@ function claimsAt(map: Map<string, Claims> | undefined, key: string): readonly C
 function occurrence(s: ZoneService, opts: ZoneOptions): Svc {
   const w: Svc = { s, rank: 0, names: [], stackKeys: [], ips: s.stack ? s.endpoints.map((e) => e.ip) : [] }
   const c = claims(s, opts)
-  w.names = c.names.map((x, seq) => ({ ...x, w, seq }))
-  w.stackKeys = c.stackKeys.map((x, seq) => ({ ...x, w, seq }))
+  // Literals, not spreads: one tight shape for every claim (a spread's object keeps spare property slots).
+  w.names = c.names.map((x, seq) => ({ key: x.key, phase: x.phase, type: x.type, set: x.set, w, seq }))
+  w.stackKeys = c.stackKeys.map((x, seq) => ({ key: x.key, phase: x.phase, type: x.type, set: x.set, w, seq }))
   return w
 }
 
