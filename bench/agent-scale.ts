@@ -29,7 +29,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { writeHeapSnapshot } from 'node:v8'
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
 import { Catalog, FileCatalogStore } from '../src/catalog/index.ts'
 import { DnsServer } from '../src/dns/index.ts'
 import { Ingress, execCommand } from '../src/ingress/index.ts'
@@ -56,14 +56,41 @@ const mem = () => {
  * RSS split (Linux): `privateMb` is this process's own memory (heap, code, malloc); `sharedMb` the file pages it
  * shares with every other process mapping them (mostly the node binary's text: ~50 MB whatever the catalog).
  */
-function smaps(): { privateMb?: number; sharedMb?: number } {
+function smaps(): { privateMb?: number; sharedMb?: number; split?: Record<string, number> } {
   try {
     const t = readFileSync('/proc/self/smaps_rollup', 'utf8')
     const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? 0)
-    return { privateMb: +((kb('Private_Dirty') + kb('Private_Clean')) / 1024).toFixed(1), sharedMb: +((kb('Shared_Clean') + kb('Shared_Dirty')) / 1024).toFixed(1) }
+    return { privateMb: +((kb('Private_Dirty') + kb('Private_Clean')) / 1024).toFixed(1), sharedMb: +((kb('Shared_Clean') + kb('Shared_Dirty')) / 1024).toFixed(1), split: rssSplit() }
   } catch {
     return {}
   }
+}
+/**
+ * Where the RSS is (MB): `binary` the node executable's own file pages, `libs` other files mapped, `brk` glibc's main
+ * malloc heap, `anon` every other anonymous mapping (V8's heap pages, ArrayBuffer backing stores, malloc's mmapped
+ * arenas and large blocks, thread stacks); and V8's own view: `v8Committed` (every heap space's committed memory),
+ * `v8Code` (code space committed), `v8Slack` (committed minus used: what V8 holds beyond its objects).
+ */
+function rssSplit(): Record<string, number> {
+  const t = readFileSync('/proc/self/smaps', 'utf8')
+  const out = { binary: 0, libs: 0, brk: 0, anon: 0 }
+  let cat: keyof typeof out = 'anon'
+  for (const line of t.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line)
+    if (head) {
+      const path = head[1] ?? ''
+      cat = path === '[heap]' ? 'brk' : path.startsWith('/') ? (path === process.execPath || path.endsWith('/bin/node') ? 'binary' : 'libs') : 'anon'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss) out[cat] += Number(rss[1])
+  }
+  const spaces = getHeapSpaceStatistics()
+  const committed = spaces.reduce((a, s) => a + s.physical_space_size, 0)
+  const used = spaces.reduce((a, s) => a + s.space_used_size, 0)
+  const code = spaces.filter((s) => s.space_name.startsWith('code')).reduce((a, s) => a + s.physical_space_size, 0)
+  const r = (x: number) => +x.toFixed(1)
+  return { binary: r(out.binary / 1024), libs: r(out.libs / 1024), brk: r(out.brk / 1024), anon: r(out.anon / 1024), v8Committed: r(committed / MB), v8Code: r(code / MB), v8Slack: r((committed - used) / MB), arrayBuffers: r(process.memoryUsage().arrayBuffers / MB) }
 }
 const fds = () => readdirSync('/proc/self/fd').length
 const stats = (xs: number[]) => ({ n: xs.length, p50: +percentile(xs, 50).toFixed(2), p99: +percentile(xs, 99).toFixed(2), max: +percentile(xs, 100).toFixed(2) })

@@ -8,7 +8,7 @@
  * these settings from here.
  *
  * Why these settings (docs/benchmarks.md, "1,000 services / 10,000 endpoints, all together"): at 10,000 endpoints
- * the agent's live heap is ~50 MB, but under catalog churn V8 lets the heap grow to several times that before it
+ * the agent's live heap is ~40 MB, but under catalog churn V8 lets the heap grow to several times that before it
  * collects; `--optimize-for-size` keeps the heap near the live data, a small young generation
  * (`--max-semi-space-size`) bounds the garbage each catalog push leaves, and `MALLOC_ARENA_MAX=2` stops glibc from
  * keeping one malloc arena per thread (libuv's pool, V8's workers) full of freed memory.

@@ -178,7 +178,7 @@ export class Responder {
       set.next = start + 1 === n ? 0 : start + 1
     }
     let k = n
-    let ansBytes = set.buf.length
+    let ansBytes = set.bytes.length
     let tc = false
     if (ansBytes > budget) {
       tc = true
@@ -192,8 +192,8 @@ export class Responder {
         k++
       }
     }
-    const extra = !tc && set.extra !== null && set.extra.buf.length <= budget - ansBytes ? set.extra : null
-    const extraLen = extra === null ? 0 : extra.buf.length
+    const extra = !tc && set.extra !== null && set.extra.bytes.length <= budget - ansBytes ? set.extra : null
+    const extraLen = extra === null ? 0 : extra.bytes.length
     const out = Buffer.allocUnsafe(q.qEnd + ansBytes + extraLen + optLen)
     msg.copy(out, 0, 0, q.qEnd)
     out[2] = 0x84 | ((msg[2] as number) & 0x01) | (tc ? 0x02 : 0)
@@ -205,14 +205,14 @@ export class Responder {
     out[10] = ar >> 8; out[11] = ar & 0xff
     let pos = q.qEnd
     if (k === n && start === 0) {
-      pos += set.buf.copy(out, pos)
+      pos += out.write(set.bytes, pos, 'latin1')
     } else if (k > 0) {
       const from = set.offs[start] as number
-      const end = start + k <= n ? (set.offs[start + k] as number) : set.buf.length
-      pos += set.buf.copy(out, pos, from, end)
-      if (start + k > n) pos += set.buf.copy(out, pos, 0, set.offs[start + k - n] as number)
+      const end = start + k <= n ? (set.offs[start + k] as number) : set.bytes.length
+      pos += out.write(set.bytes.slice(from, end), pos, 'latin1')
+      if (start + k > n) pos += out.write(set.bytes.slice(0, set.offs[start + k - n] as number), pos, 'latin1')
     }
-    if (extra !== null) pos += extra.buf.copy(out, pos)
+    if (extra !== null) pos += out.write(extra.bytes, pos, 'latin1')
     if (optLen > 0) writeOpt(out, pos, this.#cfg.maxUdpBytes, 0, q.ednsDo)
     this.stats.count(q.qtype, RCODE.NOERROR)
     return out

@@ -24,7 +24,13 @@ const P_TASK = 3
 const P_SHORT = 4
 const P_PTR = 5
 
-interface Claim { key: string; phase: number; type: RecType; set: RRSet | null }
+/**
+ * One name a service occurrence contributes, filed in the name maps as is (no wrapper): `w` the occurrence, `seq` its
+ * place in the list it is filed from (w.names, or w.stackKeys for a stack map's copy).
+ */
+interface Claim { key: string; phase: number; type: RecType; set: RRSet | null; w: Svc; seq: number }
+/** What a name map holds at a key: one claim (most names), or several in filing order. */
+type Claims = Claim | Claim[]
 
 /** One occurrence of a service in the catalog, with what it contributes. */
 interface Svc {
@@ -36,24 +42,66 @@ interface Svc {
   ips: string[]
 }
 
-interface Contribution { w: Svc; seq: number; c: Claim }
 interface IpStack { w: Svc; seq: number; stack: string }
 
 const EMPTY_ENTRY = (): Entry => ({ a: null, srv: null, ptr: null, soa: null, any: null })
+/** The entry of an empty non-terminal (a name with real names below it only): one shared, never written. */
+const ENT: Entry = Object.freeze(EMPTY_ENTRY())
 
-function byOrder(x: Contribution, y: Contribution): number {
-  return x.c.phase - y.c.phase || x.w.rank - y.w.rank || x.seq - y.seq
+function byOrder(x: Claim, y: Claim): number {
+  return x.phase - y.phase || x.w.rank - y.w.rank || x.seq - y.seq
 }
 
-function claims(s: ZoneService, opts: ZoneOptions): { names: Claim[]; stackKeys: Claim[] } {
+function fileClaim(map: Map<string, Claims>, c: Claim): void {
+  const v = map.get(c.key)
+  if (v === undefined) map.set(c.key, c)
+  else if (Array.isArray(v)) v.push(c)
+  else map.set(c.key, [v, c])
+}
+
+/** Remove every claim of `w` at `key`. */
+function dropClaims(map: Map<string, Claims>, key: string, w: Svc): void {
+  const v = map.get(key)
+  if (v === undefined) return
+  if (!Array.isArray(v)) {
+    if (v.w === w) map.delete(key)
+    return
+  }
+  const kept = v.filter((x) => x.w !== w)
+  if (kept.length === 0) map.delete(key)
+  else map.set(key, kept.length === 1 ? kept[0] as Claim : kept)
+}
+
+/** The claims at a key, sorted by byOrder. */
+function claimsAt(map: Map<string, Claims> | undefined, key: string): readonly Claim[] | null {
+  const v = map?.get(key)
+  if (v === undefined) return null
+  if (!Array.isArray(v)) return [v]
+  if (v.length > 1) v.sort(byOrder)
+  return v
+}
+
+/** A service occurrence with its claims (w set, seq their index in each list). */
+function occurrence(s: ZoneService, opts: ZoneOptions): Svc {
+  const w: Svc = { s, rank: 0, names: [], stackKeys: [], ips: s.stack ? s.endpoints.map((e) => e.ip) : [] }
+  const c = claims(s, opts)
+  // Literals, not spreads: one tight shape for every claim (a spread's object keeps spare property slots).
+  w.names = c.names.map((x, seq) => ({ key: x.key, phase: x.phase, type: x.type, set: x.set, w, seq }))
+  w.stackKeys = c.stackKeys.map((x, seq) => ({ key: x.key, phase: x.phase, type: x.type, set: x.set, w, seq }))
+  return w
+}
+
+type Draft = Omit<Claim, 'w' | 'seq'>
+
+function claims(s: ZoneService, opts: ZoneOptions): { names: Draft[]; stackKeys: Draft[] } {
   const r: ServiceRecords = serviceRecords(s, opts)
   const domain = opts.domain
-  const out: Claim[] = []
-  const push = (list: Claim[], name: string, phase: number, type: RecType, set: RRSet | null) => {
+  const out: Draft[] = []
+  const push = (list: Draft[], name: string, phase: number, type: RecType, set: RRSet | null) => {
     const key = nameKey(name)
     if (key !== null) list.push({ key, phase, type, set })
   }
-  const serviceNames = (list: Claim[], base: string, phase: number, dom: string | null) => {
+  const serviceNames = (list: Draft[], base: string, phase: number, dom: string | null) => {
     for (const n of dom ? [base, `${base}.${dom}`] : [base]) {
       push(list, n, phase, 'a', r.svcA)
       push(list, `tasks.${n}`, phase, 'a', r.tasksA)
@@ -70,7 +118,7 @@ function claims(s: ZoneService, opts: ZoneOptions): { names: Claim[]; stackKeys:
     push(out, `${s.name}.${suffix}`, P_TASK, 'a', set)
     push(out, `${s.name}.${suffix}.${domain}`, P_TASK, 'a', set)
   }
-  const stackKeys: Claim[] = []
+  const stackKeys: Draft[] = []
   if (s.stack && s.shortName !== s.name) {
     serviceNames(stackKeys, s.shortName, P_SHORT, null)
     for (const [suffix, set] of r.tasks) push(stackKeys, `${s.shortName}.${suffix}`, P_SHORT, 'a', set)
@@ -89,7 +137,7 @@ function claims(s: ZoneService, opts: ZoneOptions): { names: Claim[]; stackKeys:
 function withAny(e: Entry): Entry {
   const sets = [e.a, e.srv, e.ptr, e.soa].filter((s): s is RRSet => s !== null)
   e.any = sets.length === 0 ? null : sets.length === 1 ? sets[0] as RRSet
-    : makeSet(sets.flatMap((s) => Array.from({ length: s.count }, (_, i) => s.buf.subarray(s.offs[i], s.offs[i + 1]))), false)
+    : makeSet(sets.flatMap((s) => Array.from({ length: s.count }, (_, i) => s.bytes.slice(s.offs[i], s.offs[i + 1]))), false)
   return e
 }
 
@@ -99,12 +147,11 @@ export class ZoneState {
   readonly #byObj = new Map<CatalogService, Svc[]>()
   /** The occurrences in catalog order, as of the last update. */
   #order: Svc[] = []
-  readonly #names = new Map<string, Contribution[]>()
-  readonly #stacks = new Map<string, Map<string, Contribution[]>>()
+  readonly #names = new Map<string, Claims>()
+  readonly #stacks = new Map<string, Map<string, Claims>>()
   readonly #ips = new Map<string, IpStack[]>()
   /** Stacked services by short name (a short name is global only when one service has it). */
   readonly #short = new Map<string, Set<Svc>>()
-  readonly #real = new Set<string>()
   readonly #entRefs = new Map<string, number>()
   #dirty = new Set<string>()
   #dirtyStack = new Map<string, Set<string>>()
@@ -127,7 +174,7 @@ export class ZoneState {
       const n = taken.get(s) ?? 0
       let w = old.get(s)?.[n]
       if (w === undefined) {
-        w = { s, rank: 0, ...claims(s, this.#opts), ips: s.stack ? s.endpoints.map((e) => e.ip) : [] }
+        w = occurrence(s, this.#opts)
         added.push(w)
         const list = old.get(s)
         if (list) list.push(w)
@@ -206,19 +253,11 @@ export class ZoneState {
   }
 
   #add(w: Svc): void {
-    w.names.forEach((c, seq) => {
-      let list = this.#names.get(c.key)
-      if (!list) this.#names.set(c.key, (list = []))
-      list.push({ w, seq, c })
-    })
+    for (const c of w.names) fileClaim(this.#names, c)
     if (w.s.stack && w.stackKeys.length > 0) {
       let m = this.#stacks.get(w.s.stack)
       if (!m) this.#stacks.set(w.s.stack, (m = new Map()))
-      w.stackKeys.forEach((c, seq) => {
-        let list = (m as Map<string, Contribution[]>).get(c.key)
-        if (!list) (m as Map<string, Contribution[]>).set(c.key, (list = []))
-        list.push({ w, seq, c })
-      })
+      for (const c of w.stackKeys) fileClaim(m, c)
     }
     w.ips.forEach((ip, seq) => {
       let list = this.#ips.get(ip)
@@ -230,20 +269,19 @@ export class ZoneState {
   }
 
   #remove(w: Svc): void {
-    const drop = <T extends { w: Svc }>(map: Map<string, T[]>, key: string) => {
-      const list = map.get(key)
-      if (!list) return
-      const kept = list.filter((x) => x.w !== w)
-      if (kept.length === 0) map.delete(key)
-      else map.set(key, kept)
-    }
-    for (const c of w.names) drop(this.#names, c.key)
+    for (const c of w.names) dropClaims(this.#names, c.key, w)
     const m = w.s.stack ? this.#stacks.get(w.s.stack) : undefined
     if (m) {
-      for (const c of w.stackKeys) drop(m, c.key)
+      for (const c of w.stackKeys) dropClaims(m, c.key, w)
       if (m.size === 0) this.#stacks.delete(w.s.stack as string)
     }
-    for (const ip of w.ips) drop(this.#ips, ip)
+    for (const ip of w.ips) {
+      const list = this.#ips.get(ip)
+      if (!list) continue
+      const kept = list.filter((x) => x.w !== w)
+      if (kept.length === 0) this.#ips.delete(ip)
+      else this.#ips.set(ip, kept)
+    }
     this.#touch(w)
     this.#shortGroup(w, -1)
   }
@@ -263,13 +301,11 @@ export class ZoneState {
     for (const key of this.#dirty) {
       let e = this.#entry(key)
       if (key === dk) (e ??= EMPTY_ENTRY()).soa = this.#apexSoa
-      const was = this.#real.has(key)
+      const was = this.#isReal(key)
       if (e !== null) {
         z.names.set(key, withAny(e))
-        this.#real.add(key)
       } else {
-        this.#real.delete(key)
-        if ((this.#entRefs.get(key) ?? 0) > 0) z.names.set(key, EMPTY_ENTRY())
+        if ((this.#entRefs.get(key) ?? 0) > 0) z.names.set(key, ENT)
         else z.names.delete(key)
       }
       if (was !== (e !== null) && key.endsWith(dk) && key !== dk) {
@@ -284,15 +320,15 @@ export class ZoneState {
       }
     }
     for (const key of ent) {
-      if (this.#real.has(key)) continue
-      if ((this.#entRefs.get(key) ?? 0) > 0) { if (!z.names.has(key)) z.names.set(key, EMPTY_ENTRY()) } else z.names.delete(key)
+      if (this.#isReal(key)) continue
+      if ((this.#entRefs.get(key) ?? 0) > 0) { if (!z.names.has(key)) z.names.set(key, ENT) } else z.names.delete(key)
     }
     this.#dirty = new Set()
     for (const [stack, keys] of this.#dirtyStack) {
       const m = this.#stacks.get(stack)
       let out = z.byStack.get(stack)
       for (const key of keys) {
-        const e = m ? first(m.get(key)) : null
+        const e = first(claimsAt(m, key))
         if (e !== null) {
           if (!out) z.byStack.set(stack, (out = new Map()))
           out.set(key, withAny(e))
@@ -312,24 +348,29 @@ export class ZoneState {
 
   #apexSoa: RRSet | null = null
 
+  /** A name with records of its own (or claimed by a service) in the global map, as opposed to an ENT or nothing. */
+  #isReal(key: string): boolean {
+    const e = this.zone.names.get(key)
+    return e !== undefined && e !== ENT
+  }
+
   /** The entry at a name of the global map, or null when no contribution there survives the claims. */
   #entry(key: string): Entry | null {
-    const list = this.#names.get(key)
-    if (!list) return null
-    if (list.length > 1) list.sort(byOrder)
+    const list = claimsAt(this.#names, key)
+    if (list === null) return null
     let p1 = false
     let p123 = false
-    for (const x of list) {
-      if (x.c.phase === P_NAME) p1 = true
-      if (x.c.phase <= P_TASK) p123 = true
+    for (const c of list) {
+      if (c.phase === P_NAME) p1 = true
+      if (c.phase <= P_TASK) p123 = true
     }
     let e: Entry | null = null
-    for (const { c, w } of list) {
+    for (const c of list) {
       if ((c.phase === P_ALIAS || c.phase === P_TASK) && p1) continue
-      if (c.phase === P_SHORT && (p123 || this.#short.get(w.s.shortName)?.size !== 1)) continue
+      if (c.phase === P_SHORT && (p123 || this.#short.get(c.w.s.shortName)?.size !== 1)) continue
       e ??= EMPTY_ENTRY()
       if (c.type === 'ptr') {
-        if (c.set) e.ptr = e.ptr ? makeSet([e.ptr.buf, c.set.buf], false) : c.set
+        if (c.set) e.ptr = e.ptr ? makeSet([e.ptr.bytes, c.set.bytes], false) : c.set
       } else if (e[c.type] === null) e[c.type] = c.set
     }
     return e
@@ -337,10 +378,9 @@ export class ZoneState {
 }
 
 /** A stack map's entry: the first non-empty set of each type, in catalog order. */
-function first(list: Contribution[] | undefined): Entry | null {
-  if (!list) return null
-  if (list.length > 1) list.sort(byOrder)
+function first(list: readonly Claim[] | null): Entry | null {
+  if (list === null) return null
   const e = EMPTY_ENTRY()
-  for (const { c } of list) if (c.type !== 'ptr' && e[c.type] === null) e[c.type] = c.set
+  for (const c of list) if (c.type !== 'ptr' && e[c.type] === null) e[c.type] = c.set
   return e
 }

@@ -51,7 +51,7 @@ export class ZoneGen {
 }
 
 function setBytes(s: RRSet | null): unknown {
-  return s === null ? null : { buf: s.buf.toString('hex'), offs: s.offs, count: s.count, rotate: s.rotate, extra: setBytes(s.extra) }
+  return s === null ? null : { buf: Buffer.from(s.bytes, 'latin1').toString('hex'), offs: s.offs, count: s.count, rotate: s.rotate, extra: setBytes(s.extra) }
 }
 
 function entryBytes(e: Entry): unknown {
