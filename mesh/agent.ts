@@ -52,6 +52,7 @@ interface AgentOpts {
   dns?: string
   dnsUpstream?: string[]
   dnsUdp?: string
+  nftExec?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -96,6 +97,7 @@ export function agentCommand(): Command {
     .option('--ingress-max-per-source <n>', 'open ingress connections (UDP: flows) per client address on one published port (default 0: no cap)')
     .option('--ingress-max-udp-flows <n>', 'UDP flows per published port; a full table drops the least recently used (default 16384)')
     .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
+    .addOption(new Option('--nft-exec <how>', 'nftables rules: lib (libnftables in-process addon), process (nft -f - per change), or auto (lib when it loads; default)').choices(['auto', 'lib', 'process']))
     .addOption(new Option('--dns-udp <path>', 'DNS over UDP: batched (recvmmsg/sendmmsg addon), dgram (node:dgram), or auto (batched when built; default)').choices(['auto', 'dgram', 'batched']))
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
     .option('--data-dir <dir>', `state directory, holds the control socket (default ${DEFAULT_DATA_DIR})`)
@@ -221,6 +223,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.dns !== undefined) dp.dns = o.dns === 'on'
   if (o.dnsUpstream !== undefined) dp.dnsUpstreams = o.dnsUpstream
   if (o.dnsUdp !== undefined) dp.dnsUdp = o.dnsUdp as 'auto' | 'dgram' | 'batched'
+  if (o.nftExec !== undefined) dp.nftExec = o.nftExec as 'auto' | 'lib' | 'process'
   if (Object.keys(dp).length > 0) out.dataPlane = dp
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel

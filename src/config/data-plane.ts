@@ -42,6 +42,12 @@ export interface DataPlaneConfig {
   /** DNS UDP path: batched (recvmmsg/sendmmsg addon, up to 64 queries per system call), dgram (node:dgram), or auto
    *  (batched when the addon is built, else dgram with one log line). Default auto. */
   dnsUdp: 'auto' | 'dgram' | 'batched'
+  /**
+   * How nftables rulesets (ingress table, VIP rules, overlay firewall) are applied: lib (libnftables in-process through
+   * the native/nftables.c addon: no process per change, the nft cache kept), process (`nft -f -` per change), or auto
+   * (lib when the addon loads, else process with one log line). Default auto.
+   */
+  nftExec: 'auto' | 'lib' | 'process'
 }
 
 export function defaultDataPlaneConfig(): DataPlaneConfig {
@@ -50,5 +56,6 @@ export function defaultDataPlaneConfig(): DataPlaneConfig {
     ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin',
     ingressMaxUdpFlows: ingress.maxUdpFlows, ingressFdBudget: ingress.fdBudget, ingressMaxPerSource: ingress.maxConnectionsPerSource,
     dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsUdp: 'auto',
+    nftExec: 'auto',
   }
 }

@@ -339,6 +339,7 @@ function validate(c: Config): void {
   if (!isIP(d.dnsLocalAddr)) throw new ConfigError(`DNS local address "${d.dnsLocalAddr}": not an IP address`)
   for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
   if (d.dnsUdp !== 'auto' && d.dnsUdp !== 'dgram' && d.dnsUdp !== 'batched') throw new ConfigError(`DNS UDP path "${String(d.dnsUdp)}": must be auto, dgram or batched`)
+  if (d.nftExec !== 'auto' && d.nftExec !== 'lib' && d.nftExec !== 'process') throw new ConfigError(`nft exec "${String(d.nftExec)}": must be auto, lib or process`)
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')
