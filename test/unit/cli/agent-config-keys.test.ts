@@ -62,6 +62,7 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--dns': [['off'], { dataPlane: { dns: false } }],
   '--dns-upstream': [['1.1.1.1'], { dataPlane: { dnsUpstreams: ['1.1.1.1'] } }],
   '--dns-udp': [['dgram'], { dataPlane: { dnsUdp: 'dgram' } }],
+  '--nft-exec': [['process'], { dataPlane: { nftExec: 'process' } }],
   '--data-dir': [['/srv/mesh'], { dataDir: '/srv/mesh' }],
   '--log-level': [['debug'], { logLevel: 'debug' }],
   '--profile': [['local'], { profile: 'local' }],

@@ -1,0 +1,44 @@
+/**
+ * libnftables in-process (native/nftables.c through src/base/nft.ts) in a real kernel, in a throwaway network
+ * namespace (`unshare -n`; nft-lib-child.ts): the ingress table applied whole then as 10 deltas of a churned catalog
+ * through NftApplier leaves the table `nft -f` of the whole table writes; a listing is byte for byte the `nft`
+ * process's; a refused ruleset fails with the same nft error; hostile buffers (garbage, 1 MiB of junk, NUL bytes,
+ * 100,000 open braces, a 1 MiB name) are error values and the context works after them; 40 concurrent calls on one
+ * runner are serialised and all applied; the raw addon answers a second call in flight on one handle with an error
+ * value. Needs root, nft, unshare and the built addon (`npm run build`); skipped (with the reason) otherwise.
+ */
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const tools = spawnSync('sh', ['-c', 'command -v nft && command -v unshare']).status === 0
+const skip = process.getuid?.() !== 0 || !tools ? 'needs root, nft and unshare' : false
+
+t.test('libnftables in-process against the real kernel', { skip, timeout: 180_000 }, async (t) => {
+  const child = fileURLToPath(new URL('./nft-lib-child.ts', import.meta.url))
+  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, NFT_LIB_CHILD: '1' }, encoding: 'utf8', timeout: 150_000 })
+  t.equal(r.status, 0, `child ran: ${r.stderr}`)
+  const out = JSON.parse(r.stdout) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (out.skipped) return t.skip(`the addon is not usable (${out.skipped}): npm run build`)
+  t.equal(out.steps.length, 11)
+  t.equal(out.steps[0].applied, 'full')
+  for (const [i, s] of out.steps.entries()) {
+    if (i > 0) t.equal(s.applied, 'delta', `change ${i}: applied as a delta`)
+    t.ok(s.same, `step ${i}: the kernel's table is the one nft -f of the whole table writes`)
+  }
+  t.ok(out.listingSame, '`list table` through the library is the nft process\'s listing')
+  t.same(out.refusal.lib, [false, 'Error: No such file or directory'], 'a refused delta through the library: an error value')
+  t.equal(out.refusal.process[0], false)
+  t.match(out.refusal.process[1], /: Error: No such file or directory$/, 'the same nft error as the process (which adds /dev/stdin:line:col)')
+  for (const [name, a] of Object.entries(out.hostile as Record<string, { ok: boolean; errorLine: string }>)) {
+    t.equal(a.ok, false, `${name}: refused`)
+    t.match(a.errorLine, /^(Error: |nftables: )/, `${name}: one error line (${a.errorLine})`)
+  }
+  t.equal(out.hostile.nul.errorLine, 'nftables: a NUL byte in the ruleset refused')
+  t.ok(out.afterHostile, 'the context still works after the hostile buffers')
+  t.equal(out.evilTables, false, 'nothing after a NUL byte reached the kernel')
+  t.same([out.concurrentOk, out.concurrentElements], [40, 40], '40 concurrent calls: all applied')
+  t.same(out.rawBusy, [true, false, 'nftables: busy (one command at a time per handle)'])
+  t.same(out.rawClosed, { ok: false, output: '', error: 'nftables: handle closed' })
+  t.ok(out.alive)
+})
