@@ -104,7 +104,7 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
     gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
     // --nft-exec lib without the addon refuses to start here, before anything is set up.
-    nft: createNftRunner(config.dataPlane.nftExec, { onFallback: (why) => olog.info({ why }, 'nft rules go through `nft -f -`: libnftables unavailable') }),
+    nft: createNftRunner(config.dataPlane.nftExec, { onFallback: (why) => olog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
   })
   const leaveGate = new LeaveGate() // `mesh leave` (leave.ts): armed once the agent is up
   // Both admin sockets (mesh.sock, manager.sock): root only, or root:mesh 0660 when a `mesh` group exists (docker's group).

@@ -117,7 +117,7 @@ export class DataPlane {
       maxUdpFlows: c.ingressMaxUdpFlows, fdBudget: c.ingressFdBudget, maxConnectionsPerSource: c.ingressMaxPerSource,
       balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       networkBridges: (snap) => this.networkBridges(snap),
-      nft: createNftRunner(c.nftExec, { onFallback: (why) => ilog.info({ why }, 'nft rules go through `nft -f -`: libnftables unavailable') }),
+      nft: createNftRunner(c.nftExec, { onFallback: (why) => ilog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),
     })
     await this.#ingress.start()

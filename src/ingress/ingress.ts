@@ -91,7 +91,7 @@ export class Ingress {
     this.#nftRecheckMs = d.nftRecheckMs
     this.#clock = o.clock ?? realClock()
     this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec ?? nftExec(o.nft ?? createNftRunner('auto', {
-      onFallback: (why) => o.log('info', 'nft rules go through `nft -f -`: libnftables unavailable', { why }),
+      onFallback: (why) => o.log('info', 'nft rules go through nft -f -: libnftables unavailable', { why }),
     }))) : null
     this.#checker = o.healthChecker ?? new TcpHealthChecker()
     this.#fdBudget = new FdBudget(merged.fdBudget > 0 ? merged.fdBudget : defaultFdBudget((o.openFileLimit ?? openFileLimit)()))

@@ -109,7 +109,7 @@ export class Overlay {
    */
   constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log; membership?: OverlayMembership; nft?: NftRunner }) {
     this.#c = c
-    this.#nft = o.nft ?? createNftRunner('auto', { onFallback: (why) => o.log('info', 'nft rules go through `nft -f -`: libnftables unavailable', { why }) })
+    this.#nft = o.nft ?? createNftRunner('auto', { onFallback: (why) => o.log('info', 'nft rules go through nft -f -: libnftables unavailable', { why }) })
     this.#membership = o.membership ?? 'gossip'
     this.#gossip = o.gossip
     this.#dataDir = o.dataDir
