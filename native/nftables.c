@@ -13,11 +13,22 @@
  * { ok: false, error: "busy" }; src/base/nft.ts queues calls so this never happens). Input is copied with its length
  * (bounded by MAX_INPUT; a NUL byte inside is refused: libnftables reads a C string), output and error are copied
  * back bounded by MAX_OUTPUT. Every failure is a value, never a crash.
+ *
+ * Descriptors: libnftables waits on its netlink socket with select(), whose fd_set holds descriptors below
+ * FD_SETSIZE (1024) only; glibc aborts the process on a higher one. An agent with 1,000 published ports has more
+ * descriptors than that, so the addon keeps RESERVED low descriptors (/dev/null, taken when it loads, early in the
+ * agent) and frees one just before each nft_ctx_new() so the context's socket lands there; a context that would get
+ * a descriptor of 1024 or more is refused (an error, then `nft -f -`). Closing a context takes its slot back.
  */
 #define _GNU_SOURCE
 #include <node_api.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +75,49 @@ static int load_lib(void) {
   return 1;
 }
 
+#define RESERVED 4
+static int reserved[RESERVED] = { -1, -1, -1, -1 };
+
+/* Fill the empty reserve slots with low descriptors (JS thread only). */
+static void reserve_fds(void) {
+  for (int i = 0; i < RESERVED; i++) {
+    if (reserved[i] >= 0) continue;
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    if (fd >= FD_SETSIZE) { close(fd); return; }
+    reserved[i] = fd;
+  }
+}
+
+/*
+ * A new context whose netlink socket is below FD_SETSIZE, or NULL with `why` set. Frees one reserved descriptor (or,
+ * with none left, checks that the lowest free one is low) right before nft_ctx_new(), which opens the socket on the
+ * lowest free descriptor; afterwards that descriptor must be free still (the socket went lower) or a socket.
+ */
+static struct nft_ctx *ctx_new_low(const char **why) {
+  int freed = -1;
+  for (int i = 0; i < RESERVED && freed < 0; i++) {
+    if (reserved[i] >= 0) { freed = reserved[i]; reserved[i] = -1; }
+  }
+  if (freed < 0) freed = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (freed < 0 || freed >= FD_SETSIZE) {
+    if (freed >= 0) close(freed);
+    *why = "nftables: no file descriptor below 1024 is free (libnftables needs one for its socket)";
+    return NULL;
+  }
+  close(freed);
+  struct nft_ctx *ctx = lib.ctx_new(0 /* NFT_CTX_DEFAULT */);
+  if (ctx == NULL) { *why = "nftables: nft_ctx_new failed"; return NULL; }
+  struct stat st;
+  if (fstat(freed, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+    /* Another thread took the descriptor in between: where the socket went is unknown. */
+    lib.ctx_free(ctx);
+    *why = "nftables: could not place the context's socket below descriptor 1024";
+    return NULL;
+  }
+  return ctx;
+}
+
 typedef struct {
   struct nft_ctx *ctx;
   int busy;
@@ -82,7 +136,7 @@ typedef struct {
 } job_t;
 
 static void free_ctx(handle_t *h) {
-  if (h->ctx != NULL) { lib.ctx_free(h->ctx); h->ctx = NULL; }
+  if (h->ctx != NULL) { lib.ctx_free(h->ctx); h->ctx = NULL; reserve_fds(); }
 }
 
 static void on_finalize(napi_env env, void *data, void *hint) {
@@ -154,10 +208,17 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (!load_lib()) { napi_throw_error(env, NULL, lib.why); return NULL; }
   handle_t *h = calloc(1, sizeof *h);
   if (h == NULL) { napi_throw_error(env, NULL, "nftables: out of memory"); return NULL; }
-  h->ctx = lib.ctx_new(0 /* NFT_CTX_DEFAULT */);
-  if (h->ctx == NULL || lib.buffer_output(h->ctx) != 0 || lib.buffer_error(h->ctx) != 0) {
+  const char *why = NULL;
+  h->ctx = ctx_new_low(&why);
+  if (h->ctx == NULL) {
+    free(h);
+    reserve_fds();
+    napi_throw_error(env, NULL, why);
+    return NULL;
+  }
+  if (lib.buffer_output(h->ctx) != 0 || lib.buffer_error(h->ctx) != 0) {
     free_ctx(h); free(h);
-    napi_throw_error(env, NULL, "nftables: nft_ctx_new failed");
+    napi_throw_error(env, NULL, "nftables: cannot buffer the context's output");
     return NULL;
   }
   napi_value out;
@@ -250,5 +311,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  reserve_fds();
   return exports;
 }

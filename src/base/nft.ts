@@ -94,6 +94,16 @@ export class LibNft implements NftRunner {
     this.#addon = addon
   }
 
+  /**
+   * Open the context now (else on the first call). Throws when it cannot be had: the addon keeps a few descriptors
+   * below 1024 for contexts (libnftables select()s on its socket), so a runner opened early, while the process has
+   * few descriptors, keeps working however many sockets it opens later.
+   */
+  open(): this {
+    this.#handle ??= this.#addon.open()
+    return this
+  }
+
   run(text: string): Promise<NftAnswer> {
     const next = this.#tail.then(() => this.#runNow(text))
     this.#tail = next.catch(() => undefined)
@@ -156,15 +166,23 @@ export class ProcessNft implements NftRunner {
 }
 
 /**
- * The runner for `mode`. auto: the library when the addon loads, else processes, calling `onFallback` with the
- * reason (the caller logs it once). lib without the addon: ConfigError. `load` and `spawn` are injected by tests.
+ * The runner for `mode`, its library context opened at once (call it at start, before sockets pile up). auto: the
+ * library when the addon loads and a context opens, else processes, calling `onFallback` with the reason (the caller
+ * logs it once). lib without them: ConfigError. `load` and `spawn` are injected by tests.
  */
 export function createNftRunner(mode: NftExecMode, o: { onFallback?: (why: string) => void; load?: typeof loadNftAddon; spawn?: NftSpawn } = {}): NftRunner {
   if (!NFT_EXEC_MODES.includes(mode)) throw new ConfigError(`nft exec "${String(mode)}": must be auto, lib or process`)
   if (mode === 'process') return new ProcessNft(o.spawn)
   const r = (o.load ?? loadNftAddon)()
-  if ('addon' in r) return new LibNft(r.addon)
-  if (mode === 'lib') throw new ConfigError(`--nft-exec lib: libnftables unavailable (${r.error}); install nftables (libnftables1) and run npm run build, or use --nft-exec process`)
-  o.onFallback?.(r.error)
+  let why: string
+  if ('addon' in r) {
+    try {
+      return new LibNft(r.addon).open()
+    } catch (err) {
+      why = (err as Error).message.split('\n')[0] as string
+    }
+  } else why = r.error
+  if (mode === 'lib') throw new ConfigError(`--nft-exec lib: libnftables unavailable (${why}); install nftables (libnftables1) and run npm run build, or use --nft-exec process`)
+  o.onFallback?.(why)
   return new ProcessNft(o.spawn)
 }

@@ -3,6 +3,7 @@
 // addon of native/nftables.c) against the real kernel and prints one JSON line of what it saw; `nft` (the process)
 // is the reference for every listing.
 import { execFileSync, spawnSync } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { LibNft, ProcessNft, loadNftAddon, nftErrorLine, type NftAnswer } from '../../../src/base/index.ts'
 import { NftApplier, execCommand, nftExec, nftTable, planNft, renderFull, type NftTable } from '../../../src/ingress/index.ts'
 import { Catalog } from '../../../src/catalog/index.ts'
@@ -84,5 +85,22 @@ out.rawBusy = [r1.ok, r2.ok, r2.error]
 loaded.addon.close(h)
 out.rawClosed = await loaded.addon.run(h, 'list ruleset')
 await lib.close()
+
+// 6. Descriptors (libnftables select()s on its socket: a descriptor ≥ 1024 would abort the process): a runner opened
+//    early works once the process holds over 1,024 descriptors; contexts asked for then get the addon's reserved low
+//    descriptors and, past those, are refused with an error.
+const early = new LibNft(loaded.addon).open()
+const held = Array.from({ length: 1100 }, () => openSync('/dev/null', 'r'))
+const late: string[] = []
+for (let i = 0; i < 6; i++) {
+  try {
+    const lh = loaded.addon.open()
+    late.push((await loaded.addon.run(lh, 'add table ip late')).ok ? 'ok' : 'failed')
+  } catch (err) {
+    late.push((err as Error).message)
+  }
+}
+out.manyFds = { early: (await early.run('list table ip conc')).ok, late }
+for (const fd of held) closeSync(fd)
 out.alive = spawnSync('true').status === 0
 process.stdout.write(`${JSON.stringify(out)}\n`)

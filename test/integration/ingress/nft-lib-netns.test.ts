@@ -5,7 +5,8 @@
  * process's; a refused ruleset fails with the same nft error; hostile buffers (garbage, 1 MiB of junk, NUL bytes,
  * 100,000 open braces, a 1 MiB name) are error values and the context works after them; 40 concurrent calls on one
  * runner are serialised and all applied; the raw addon answers a second call in flight on one handle with an error
- * value. Needs root, nft, unshare and the built addon (`npm run build`); skipped (with the reason) otherwise.
+ * value; with over 1,024 descriptors open a runner opened early still works and a new context is refused, never an
+ * abort (libnftables select()s on its socket). Needs root, nft, unshare and the built addon (`npm run build`); skipped (with the reason) otherwise.
  */
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
@@ -40,5 +41,8 @@ t.test('libnftables in-process against the real kernel', { skip, timeout: 180_00
   t.same([out.concurrentOk, out.concurrentElements], [40, 40], '40 concurrent calls: all applied')
   t.same(out.rawBusy, [true, false, 'nftables: busy (one command at a time per handle)'])
   t.same(out.rawClosed, { ok: false, output: '', error: 'nftables: handle closed' })
+  t.ok(out.manyFds.early, 'a runner opened early still applies with 1,100 more descriptors open')
+  t.ok(out.manyFds.late.every((m: string) => m === 'ok' || m === 'nftables: no file descriptor below 1024 is free (libnftables needs one for its socket)'), `late contexts: ${out.manyFds.late.join('; ')}`)
+  t.match(out.manyFds.late.at(-1), /no file descriptor below 1024/, 'past the reserve: refused, not an abort')
   t.ok(out.alive)
 })

@@ -56,6 +56,13 @@ t.test('mode selection and the fallback line', async (t) => {
   t.test('lib without the addon refuses with one line naming the fix', async (t) => {
     t.throws(() => createNftRunner('lib', { load: missing }), { name: 'ConfigError', message: /^--nft-exec lib: libnftables unavailable \(not built: .*\); install nftables .*--nft-exec process$/ })
   })
+  t.test('a context that cannot be opened counts as no library: auto falls back, lib refuses', async (t) => {
+    const noFd = fakeAddon({ open: () => { throw new Error('nftables: no file descriptor below 1024 is free (libnftables needs one for its socket)') } })
+    const fallbacks: string[] = []
+    t.equal(createNftRunner('auto', { load: () => ({ addon: noFd.addon }), onFallback: (why) => fallbacks.push(why) }).kind, 'process')
+    t.same(fallbacks, ['nftables: no file descriptor below 1024 is free (libnftables needs one for its socket)'])
+    t.throws(() => createNftRunner('lib', { load: () => ({ addon: noFd.addon }) }), { name: 'ConfigError', message: /no file descriptor below 1024/ })
+  })
   t.test('an unknown mode is a ConfigError', async (t) => {
     t.throws(() => createNftRunner('fast' as 'auto'), ConfigError)
   })
