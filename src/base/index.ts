@@ -1,7 +1,9 @@
 /**
  * src/base — the few pieces every folder uses and none owns: the clock and random source cores take injected,
  * `MeshError` and its codes, CIDR/IPv4 arithmetic, the NDJSON line splitter, atomic state files (`writeFileAtomic`),
- * constant-time secret comparison (`sameSecret`) and unix sockets bound with their final mode. Depends on nothing but Node.
+ * constant-time secret comparison (`sameSecret`), unix sockets bound with their final mode, and the one runner of
+ * nftables rulesets (`createNftRunner`: libnftables in-process through native/nftables.c, or `nft -f -`), shared by
+ * src/ingress and src/overlay. Depends on nothing but Node (and, when built, that addon).
  */
 export * from './cidr.ts'
 export * from './errors.ts'
