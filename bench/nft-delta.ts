@@ -5,7 +5,7 @@
  * this process) and the delta applied in a throwaway network namespace (the bench re-runs itself under `unshare -n`:
  * the host's rules are never touched, the namespace goes with the process), wall ms, by each way src/base/nft.ts
  * has, the changes taking turns: `process` (`nft -f -`, one process per change), `lib` (libnftables in-process, one
- * context kept: its cache survives between changes) and `lib-fresh` (a new context per change). Also the first
+ * context kept: its cache survives between changes) and `lib-fresh` (a new context per change: the runner's default). Also the first
  * whole-table apply by each. Needs root, unshare and nft for the kernel part (without them: the pure part only).
  *
  *   node bench/nft-delta.ts [--services 1000] [--per-service 10] [--changes 60]
@@ -52,7 +52,7 @@ const addon = loadNftAddon()
 const ways: Array<{ name: string; runner: () => NftRunner }> = inNetns ? [
   { name: 'process', runner: (() => { const p = new ProcessNft(); return () => p })() },
   ...('addon' in addon ? [
-    { name: 'lib', runner: (() => { const l = new LibNft(addon.addon); return () => l })() },
+    { name: 'lib', runner: (() => { const l = new LibNft(addon.addon, { keep: true }); return () => l })() },
     { name: 'lib-fresh', runner: () => new LibNft(addon.addon) },
   ] : []),
 ] : []

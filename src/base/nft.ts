@@ -83,24 +83,35 @@ export function loadNftAddon(): { addon: NftAddon } | { error: string } {
   return result
 }
 
-/** libnftables in-process: one context, opened on the first call, calls run one at a time in order. */
+/**
+ * libnftables in-process; calls run one at a time in order. `keep: false` (default): a new context per call, closed
+ * after it — nft refetches its cache whenever the ruleset's generation changed, and every apply changes it, so a kept
+ * context saves nothing measurable (benchmarks.md) while holding the cache of a 10,000-endpoint table in memory.
+ * `keep: true`: one context for the runner's life.
+ */
 export class LibNft implements NftRunner {
   readonly kind = 'lib'
   readonly #addon: NftAddon
+  readonly #keep: boolean
   #handle: object | null = null
   #tail: Promise<unknown> = Promise.resolve()
 
-  constructor(addon: NftAddon) {
+  constructor(addon: NftAddon, o: { keep?: boolean } = {}) {
     this.#addon = addon
+    this.#keep = o.keep ?? false
   }
 
   /**
-   * Open the context now (else on the first call). Throws when it cannot be had: the addon keeps a few descriptors
-   * below 1024 for contexts (libnftables select()s on its socket), so a runner opened early, while the process has
-   * few descriptors, keeps working however many sockets it opens later.
+   * Check now that a context opens (kept: open it). Throws when it cannot be had. The addon keeps a few descriptors
+   * below 1024 for contexts (libnftables select()s on its socket), taken when it loads and given back when a context
+   * closes, so a runner works however many sockets the process opens later.
    */
   open(): this {
     this.#handle ??= this.#addon.open()
+    if (!this.#keep) {
+      this.#addon.close(this.#handle)
+      this.#handle = null
+    }
     return this
   }
 
@@ -113,11 +124,16 @@ export class LibNft implements NftRunner {
   async #runNow(text: string): Promise<NftAnswer> {
     if (typeof text !== 'string') return { ok: false, output: '', error: 'nftables: the ruleset must be text' }
     if (text.length > NFT_MAX_INPUT_BYTES) return { ok: false, output: '', error: 'nftables: ruleset over 64 MiB refused' }
+    let h: object | null = null
     try {
-      this.#handle ??= this.#addon.open()
-      return await this.#addon.run(this.#handle, text)
+      h = this.#handle ?? this.#addon.open()
+      if (this.#keep) this.#handle = h
+      return await this.#addon.run(h, text)
     } catch (err) {
-      return { ok: false, output: '', error: `nftables: ${(err as Error).message.split('\n')[0]}` }
+      const m = (err as Error).message.split('\n')[0] as string
+      return { ok: false, output: '', error: m.startsWith('nftables: ') ? m : `nftables: ${m}` }
+    } finally {
+      if (h !== null && !this.#keep) this.#addon.close(h)
     }
   }
 

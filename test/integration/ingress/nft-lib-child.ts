@@ -18,7 +18,7 @@ if ('error' in loaded) {
   process.stdout.write(`${JSON.stringify({ skipped: loaded.error })}\n`)
   process.exit(0)
 }
-const lib = new LibNft(loaded.addon)
+const lib = new LibNft(loaded.addon, { keep: process.env.NFT_LIB_KEEP === '1' })
 const proc = new ProcessNft()
 const list = () => execFileSync('nft', ['list', 'table', 'ip', 'mesh-ingress']).toString()
 // Order-free and without counter values: the same rules, chains, sets and elements.
@@ -89,8 +89,10 @@ await lib.close()
 // 6. Descriptors (libnftables select()s on its socket: a descriptor ≥ 1024 would abort the process): a runner opened
 //    early works once the process holds over 1,024 descriptors; contexts asked for then get the addon's reserved low
 //    descriptors and, past those, are refused with an error.
-const early = new LibNft(loaded.addon).open()
+const early = new LibNft(loaded.addon, { keep: true }).open()
+const fresh = new LibNft(loaded.addon)
 const held = Array.from({ length: 1100 }, () => openSync('/dev/null', 'r'))
+const freshOk = (await fresh.run('list table ip conc')).ok && (await fresh.run('list table ip conc')).ok
 const late: string[] = []
 for (let i = 0; i < 6; i++) {
   try {
@@ -100,7 +102,7 @@ for (let i = 0; i < 6; i++) {
     late.push((err as Error).message)
   }
 }
-out.manyFds = { early: (await early.run('list table ip conc')).ok, late }
+out.manyFds = { early: (await early.run('list table ip conc')).ok, fresh: freshOk, late }
 for (const fd of held) closeSync(fd)
 out.alive = spawnSync('true').status === 0
 process.stdout.write(`${JSON.stringify(out)}\n`)

@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url'
 const tools = spawnSync('sh', ['-c', 'command -v nft && command -v unshare']).status === 0
 const skip = process.getuid?.() !== 0 || !tools ? 'needs root, nft and unshare' : false
 
-t.test('libnftables in-process against the real kernel', { skip, timeout: 180_000 }, async (t) => {
+for (const keep of ['0', '1']) t.test(`libnftables in-process against the real kernel (${keep === '1' ? 'one kept context' : 'a context per call'})`, { skip, timeout: 180_000 }, async (t) => {
   const child = fileURLToPath(new URL('./nft-lib-child.ts', import.meta.url))
-  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, NFT_LIB_CHILD: '1' }, encoding: 'utf8', timeout: 150_000 })
+  const r = spawnSync('unshare', ['-n', process.execPath, child], { env: { ...process.env, NFT_LIB_CHILD: '1', NFT_LIB_KEEP: keep }, encoding: 'utf8', timeout: 150_000 })
   t.equal(r.status, 0, `child ran: ${r.stderr}`)
   const out = JSON.parse(r.stdout) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
   if (out.skipped) { t.comment(`skipped: the addon is not usable (${out.skipped}): npm run build`); return }
@@ -41,7 +41,8 @@ t.test('libnftables in-process against the real kernel', { skip, timeout: 180_00
   t.same([out.concurrentOk, out.concurrentElements], [40, 40], '40 concurrent calls: all applied')
   t.same(out.rawBusy, [true, false, 'nftables: busy (one command at a time per handle)'])
   t.same(out.rawClosed, { ok: false, output: '', error: 'nftables: handle closed' })
-  t.ok(out.manyFds.early, 'a runner opened early still applies with 1,100 more descriptors open')
+  t.ok(out.manyFds.early, 'a kept context opened early still applies with 1,100 more descriptors open')
+  t.ok(out.manyFds.fresh, 'a context per call too (the reserved low descriptors come back on close)')
   t.ok(out.manyFds.late.every((m: string) => m === 'ok' || m === 'nftables: no file descriptor below 1024 is free (libnftables needs one for its socket)'), `late contexts: ${out.manyFds.late.join('; ')}`)
   t.match(out.manyFds.late.at(-1), /no file descriptor below 1024/, 'past the reserve: refused, not an abort')
   t.ok(out.alive)

@@ -68,17 +68,20 @@ t.test('mode selection and the fallback line', async (t) => {
   })
 })
 
-t.test('one library context: concurrent calls run one at a time, in the order made', async (t) => {
-  const fake = fakeAddon({ delayMs: 5 })
-  const r = new LibNft(fake.addon)
-  const texts = Array.from({ length: 20 }, (_, i) => `add table ip t${i}`)
-  const answers = await Promise.all(texts.map((x) => r.run(x)))
-  t.same(answers.map((a) => a.output), texts.map((x) => `did ${x}`))
-  t.same(fake.seen, texts, 'in order')
-  t.equal(fake.maxInFlight, 1, 'never two at once on the context')
-  await r.close()
-  t.equal(fake.closed, 1, 'close() releases the context after the queued calls')
-})
+for (const keep of [false, true]) {
+  t.test(`library (${keep ? 'one kept context' : 'a context per call'}): concurrent calls run one at a time, in order`, async (t) => {
+    const fake = fakeAddon({ delayMs: 5 })
+    const r = new LibNft(fake.addon, { keep })
+    const texts = Array.from({ length: 20 }, (_, i) => `add table ip t${i}`)
+    const answers = await Promise.all(texts.map((x) => r.run(x)))
+    t.same(answers.map((a) => a.output), texts.map((x) => `did ${x}`))
+    t.same(fake.seen, texts, 'in order')
+    t.equal(fake.maxInFlight, 1, 'never two at once')
+    t.equal(fake.closed, keep ? 0 : 20, keep ? 'the context stays open' : 'each context closed after its call')
+    await r.close()
+    t.equal(fake.closed, keep ? 1 : 20, 'close() releases a kept context after the queued calls')
+  })
+}
 
 t.test('a failing call does not stop the queue; an addon that throws is an error value', async (t) => {
   const fake = fakeAddon({ answer: (x) => (x === 'bad' ? { ok: false, output: '', error: 'Error: syntax error, unexpected newline\nbad\n^^^\n' } : ok()) })
