@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { ControlError } from '../src/base/errors.ts'
 import { realClock } from '../src/base/clock.ts'
-import { hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
+import { createNftRunner, hostSocketAccess, openDirToGroup } from '../src/base/index.ts'
 import { managerDbPath, type Manager } from '../src/manager/index.ts'
 import { hasIdentity } from '../src/worker/index.ts'
 import type { GossipKeyring } from '../src/api/index.ts'
@@ -103,6 +103,8 @@ async function startParts(config: Readonly<Config>, log: Logger): Promise<Runnin
   const overlay = new Overlay(config.overlay, {
     gossip, dataDir: config.dataDir, advertiseAddr: config.gossip.advertiseAddr, membership: inCluster ? 'manager' : 'gossip',
     log: (level, msg, fields) => olog[level](fields ?? {}, msg),
+    // --nft-exec lib without the addon refuses to start here, before anything is set up.
+    nft: createNftRunner(config.dataPlane.nftExec, { onFallback: (why) => olog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
   })
   const leaveGate = new LeaveGate() // `mesh leave` (leave.ts): armed once the agent is up
   // Both admin sockets (mesh.sock, manager.sock): root only, or root:mesh 0660 when a `mesh` group exists (docker's group).

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import type { Registry } from 'prom-client'
 import type { DataPlaneStatus } from '../src/api/index.ts'
 import { realClock, type Clock } from '../src/base/clock.ts'
+import { createNftRunner } from '../src/base/nft.ts'
 import type { DataPlaneConfig } from '../src/config/index.ts'
 import type { CatalogNetwork } from '../src/api/network.ts'
 import { Catalog, FileCatalogStore, localSlices, type CatalogSnapshot, type CatalogStore } from '../src/catalog/index.ts'
@@ -116,6 +117,7 @@ export class DataPlane {
       maxUdpFlows: c.ingressMaxUdpFlows, fdBudget: c.ingressFdBudget, maxConnectionsPerSource: c.ingressMaxPerSource,
       balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       networkBridges: (snap) => this.networkBridges(snap),
+      nft: createNftRunner(c.nftExec, { onFallback: (why) => ilog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),
     })
     await this.#ingress.start()

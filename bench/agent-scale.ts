@@ -1,12 +1,16 @@
 /**
  * One agent's data plane at scale (issue 21, item 4): the catalog → ingress (listeners, balancers), DNS (zone) and
  * nft ruleset, in one process, the way agent/dataplane.ts wires them (Catalog with a file cache → Ingress and
- * DnsServer through their index.ts). `--nft netns` (default when `ip` and `nft` exist and we are root) applies each
- * ruleset with `nft -f` inside a throwaway network namespace (the host's rules are never touched; deleted at the
- * end); `--nft render` only hands the text to a recording exec.
+ * DnsServer through their index.ts). `--nft netns` (default when `ip`, `unshare` and `nft` exist and we are root)
+ * applies each ruleset inside a throwaway network namespace (the host's rules are never touched), by `--nft-exec`:
+ * `lib` (default; libnftables in-process, src/base/nft.ts) or `process` (`nft -f -`), the whole bench then running
+ * under `unshare -n` (loopback up; the namespace goes with the process), or `ip-netns` (`ip netns exec NS nft -f -`
+ * per change from the host's namespace, as before the runner existed). `--nft render` only hands the text to a
+ * recording exec.
  *
  *   node bench/agent-scale.ts [--services 1000] [--per-service 10] [--seconds 30] [--churn 0.01] [--ticks 10]
  *        [--idle 10000] [--mode nft|userspace] [--nft netns|render] [--port-base 20000] [--dnsmasq on|off] [--vip-rules on|off]
+ *        [--nft-exec lib|process|ip-netns]
  *        [--heap-snapshot FILE]
  *
  * 1. Load: `services` × `per-service` endpoints, each service with a VIP and one published TCP port on 127.0.0.1.
@@ -24,12 +28,13 @@
  *    RSS, and the time from a changed hosts file + SIGHUP to the new answer (5 times).
  * Everything is bounded (timeouts on every wait); children are stopped by PID and the temp dir removed.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
+import { createNftRunner, nftErrorLine } from '../src/base/index.ts'
 import { Catalog, FileCatalogStore } from '../src/catalog/index.ts'
 import { DnsServer } from '../src/dns/index.ts'
 import { Ingress, execCommand } from '../src/ingress/index.ts'
@@ -108,12 +113,21 @@ async function main(): Promise<void> {
   // off: no VIP ruleset at all (userspace mode then writes no nft), to weigh the catalog, ingress and DNS alone.
   const vipRules = arg('vip-rules', 'on') === 'on'
   const canNetns = process.getuid?.() === 0 && ['/usr/sbin/nft', '/usr/sbin/ip', '/sbin/ip', '/bin/ip'].filter(existsSync).length >= 2
-  const netns = arg('nft', canNetns ? 'netns' : 'render') === 'netns' ? `mesh-scale-${process.pid}` : null
+  const nftWay = arg('nft-exec', 'lib') as 'lib' | 'process' | 'ip-netns'
+  const inNetns = arg('nft', canNetns ? 'netns' : 'render') === 'netns'
+  if (inNetns && nftWay !== 'ip-netns' && process.env.MESH_BENCH_NETNS !== '1') {
+    // Run again inside a new network namespace with loopback up: every listener, child and rule lives there.
+    const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      { env: { ...process.env, MESH_BENCH_NETNS: '1' }, stdio: 'inherit', timeout: 60 * 60_000 })
+    process.exit(r.status ?? 1)
+  }
+  const runner = inNetns && nftWay !== 'ip-netns' ? createNftRunner(nftWay === 'lib' ? 'lib' : 'process') : null
+  const netns = inNetns && nftWay === 'ip-netns' ? `mesh-scale-${process.pid}` : null
   const dir = mkdtempSync(join(tmpdir(), 'mesh-scale-'))
   const children: ChildProcess[] = []
   let ingress: Ingress | null = null
   let dns: DnsServer | null = null
-  const out: Record<string, unknown> = { services, perService, endpoints: services * perService, seconds, churnPerSec: churn, ticksPerSec: ticks, mode, nft: netns ? 'netns' : 'render', vipRules, load: loadavg()[0] }
+  const out: Record<string, unknown> = { services, perService, endpoints: services * perService, seconds, churnPerSec: churn, ticksPerSec: ticks, mode, nft: inNetns ? 'netns' : 'render', nftExec: runner?.kind ?? (netns ? 'ip-netns' : 'none'), vipRules, load: loadavg()[0] }
   try {
     if (netns) await execCommand('ip', ['netns', 'add', netns])
     // --- 1. load
@@ -140,7 +154,9 @@ async function main(): Promise<void> {
         const a = performance.now()
         lat.nftRendered.arrived(rev, a)
         nftBytes = input?.length ?? 0
-        if (netns) await execCommand('ip', ['netns', 'exec', netns, 'nft', ...args], input).catch((err: Error) => { nftErrors++; if (nftErrors === 1) console.error(`nft -f in ${netns}: ${err.message.slice(0, 300)}`) })
+        const failed = (why: string) => { nftErrors++; if (nftErrors === 1) console.error(`nft -f (${nftWay}): ${why.slice(0, 300)}`) }
+        if (runner) await runner.run(input ?? '').then((r) => { if (!r.ok) failed(nftErrorLine(r)) })
+        else if (netns) await execCommand('ip', ['netns', 'exec', netns, 'nft', ...args], input).catch((err: Error) => failed(err.message))
         if (rev === 1) nftFirstMs = performance.now() - a
         nftDoneRev = rev
         lat.nftApplied.arrived(rev, performance.now())

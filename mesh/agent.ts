@@ -53,6 +53,7 @@ interface AgentOpts {
   dnsUpstream?: string[]
   dnsUdp?: string
   dnsWorkers?: string
+  nftExec?: string
 }
 
 const collect = (v: string, prev: string[] = []) => prev.concat(splitList(v))
@@ -97,6 +98,7 @@ export function agentCommand(): Command {
     .option('--ingress-max-per-source <n>', 'open ingress connections (UDP: flows) per client address on one published port (default 0: no cap)')
     .option('--ingress-max-udp-flows <n>', 'UDP flows per published port; a full table drops the least recently used (default 16384)')
     .addOption(new Option('--dns <on|off>', `serve service DNS on the overlay gateway and ${DEFAULT_DNS_LOCAL_ADDR} (default on)`).choices(['on', 'off']))
+    .addOption(new Option('--nft-exec <how>', 'nftables rules: lib (libnftables in-process addon), process (nft -f - per change), or auto (lib when it loads); default process').choices(['auto', 'lib', 'process']))
     .addOption(new Option('--dns-udp <path>', 'DNS over UDP: batched (recvmmsg/sendmmsg addon), dgram (node:dgram), or auto (batched when built; default)').choices(['auto', 'dgram', 'batched']))
     .option('--dns-workers <n>', 'DNS UDP responder threads: N-1 worker threads beside the agent\'s, each with its own reusePort socket (default 1, max 16)')
     .option('--dns-upstream <addr[:port]>', 'resolver for names that are not services (repeatable; default: /etc/resolv.conf)', collect)
@@ -224,6 +226,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   if (o.dnsUpstream !== undefined) dp.dnsUpstreams = o.dnsUpstream
   if (o.dnsUdp !== undefined) dp.dnsUdp = o.dnsUdp as 'auto' | 'dgram' | 'batched'
   if (o.dnsWorkers !== undefined) dp.dnsWorkers = wholeNumber(o.dnsWorkers, '--dns-workers')
+  if (o.nftExec !== undefined) dp.nftExec = o.nftExec as 'auto' | 'lib' | 'process'
   if (Object.keys(dp).length > 0) out.dataPlane = dp
   if (o.dataDir !== undefined) out.dataDir = o.dataDir
   if (o.logLevel !== undefined) out.logLevel = o.logLevel as LogLevel

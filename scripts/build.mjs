@@ -2,7 +2,7 @@
 // `npm run build`: compiles src/, agent/ and mesh/ to dist/ (tsconfig.build.json: .ts import specifiers become .js),
 // copies the files the code loads at run time (every non-.ts file in those folders: the dashboard in
 // src/manager/ui/, the compose schema) and deletes from dist/ what no longer has a source, so dist/ never runs
-// stale code. It first builds the native addon (scripts/build-native.sh: dist/native/udpmmsg.node with gcc, a no-op
+// stale code. It first builds the native addons (scripts/build-native.sh: dist/native/udpmmsg.node and nftables.node with gcc, a no-op
 // when up to date, a one-line notice when there is no compiler). When no source, asset or build setting is newer than the last build it does nothing (~50 ms): test/run.sh
 // and demo.sh call it every time. `--force` rebuilds anyway.
 import { execFileSync } from 'node:child_process'

@@ -340,6 +340,7 @@ function validate(c: Config): void {
   for (const u of d.dnsUpstreams) parseIpPort(u, 'DNS upstream')
   if (d.dnsUdp !== 'auto' && d.dnsUdp !== 'dgram' && d.dnsUdp !== 'batched') throw new ConfigError(`DNS UDP path "${String(d.dnsUdp)}": must be auto, dgram or batched`)
   if (!(Number.isInteger(d.dnsWorkers) && d.dnsWorkers >= 1 && d.dnsWorkers <= MAX_DNS_WORKERS)) throw new ConfigError(`dataPlane.dnsWorkers ${String(d.dnsWorkers)}: must be an integer 1-${MAX_DNS_WORKERS}`)
+  if (d.nftExec !== 'auto' && d.nftExec !== 'lib' && d.nftExec !== 'process') throw new ConfigError(`nft exec "${String(d.nftExec)}": must be auto, lib or process`)
   const cl = c.cluster
   if (!Number.isInteger(cl.apiPort) || cl.apiPort < 1 || cl.apiPort > 65535) throw new ConfigError(`cluster.apiPort ${cl.apiPort}: must be 1-65535`)
   parseCidr(cl.vipRange, 'VIP range')

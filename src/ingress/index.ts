@@ -31,7 +31,7 @@ export { applyProbe, type ActiveCheckOptions, type HealthChecker, type HealthTar
 export { TcpHealthChecker } from './tcp-health-checker.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 export { IngressError } from './errors.ts'
-export { NftApplier, execCommand, type Exec, type NftApplied } from './nft.ts'
+export { NftApplier, execCommand, nftExec, type Exec, type NftApplied } from './nft.ts'
 export { renderDelta, renderFull, type NftSetDef, type NftTable, type NftTarget } from './nft-table.ts'
 export { CounterTotals, endpointTraffic, parseCounterSet, trafficKey, type EndpointTraffic, type TrafficByEndpoint } from './nft-counters.ts'
 export { MARK_DNAT, MARK_INGRESS, NFT_INGRESS_TABLE } from './nft-marks.ts'

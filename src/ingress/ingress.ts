@@ -4,7 +4,8 @@ import type { PortSpec } from '../api/index.ts'
 import { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 import { defaultFdBudget, ingressDefaults } from '../config/index.ts'
 import { IngressMetrics, type Registry } from './metrics.ts'
-import { NftApplier, type Exec } from './nft.ts'
+import { NftApplier, nftExec, type Exec } from './nft.ts'
+import { createNftRunner } from '../base/nft.ts'
 import type { PortProxy } from './port-proxy.ts'
 import { nftTable, planNft } from './nft-rules.ts'
 import type { TrafficByEndpoint } from './nft-counters.ts'
@@ -89,7 +90,9 @@ export class Ingress {
     this.#o = merged
     this.#nftRecheckMs = d.nftRecheckMs
     this.#clock = o.clock ?? realClock()
-    this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec) : null
+    this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec ?? nftExec(o.nft ?? createNftRunner('auto', {
+      onFallback: (why) => o.log('info', 'nft rules go through nft -f -: libnftables unavailable', { why }),
+    }))) : null
     this.#checker = o.healthChecker ?? new TcpHealthChecker()
     this.#fdBudget = new FdBudget(merged.fdBudget > 0 ? merged.fdBudget : defaultFdBudget((o.openFileLimit ?? openFileLimit)()))
     this.#limitLog = new Throttle(this.#clock, LIMIT_LOG_EVERY_MS)

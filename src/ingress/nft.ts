@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process'
+import { nftErrorLine, type NftRunner } from '../base/nft.ts'
 import { IngressError } from './errors.ts'
 import { MARK_DNAT, NFT_INGRESS_TABLE } from './nft-marks.ts'
 import { COUNTER_SETS, CounterTotals, endpointTraffic, type TrafficByEndpoint } from './nft-counters.ts'
@@ -19,6 +20,24 @@ export const execCommand: Exec = (cmd, args, input) =>
     child.stdin?.on('error', () => undefined)
     if (input !== undefined) child.stdin?.end(input)
   })
+
+/**
+ * An Exec that sends nft rulesets (`nft -f -` with input) and single nft commands (`nft delete table …`) to `runner`
+ * (src/base/nft.ts: libnftables in-process, or `nft -f -`); everything else (iptables, `nft -j list …`) to `exec`.
+ * A refusal rejects with the same one line as `execCommand`: `nft <args>: <first line of nft's error>`.
+ */
+export function nftExec(runner: NftRunner, exec: Exec = execCommand): Exec {
+  return async (cmd, args, input) => {
+    let text: string
+    if (cmd !== 'nft') return exec(cmd, args, input)
+    if (args.length === 2 && args[0] === '-f' && args[1] === '-' && input !== undefined) text = input
+    else if (input === undefined && args.length > 0 && args.every((a) => !a.startsWith('-'))) text = args.join(' ')
+    else return exec(cmd, args, input)
+    const a = await runner.run(text)
+    if (!a.ok) throw new IngressError(`${cmd} ${args.join(' ')}: ${nftErrorLine(a)}`)
+    return a.output
+  }
+}
 
 const MASK = `0x${MARK_DNAT.toString(16)}/0x${MARK_DNAT.toString(16)}`
 /** Docker's FORWARD policy drops new flows into its bridges and out to the tunnel; accept what we DNATed. */

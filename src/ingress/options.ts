@@ -3,6 +3,7 @@ import type { Clock } from '../base/index.ts'
 import type { BalancePolicy, BalancerOptions } from './balancer.ts'
 import type { ActiveCheckOptions, HealthChecker } from './health-check.ts'
 import type { Exec } from './nft.ts'
+import type { NftRunner } from '../base/nft.ts'
 import type { NetworkBridge } from './nft-rules.ts'
 
 /** The options of the ingress controller (ingress.ts, IngressOptions) and what it reports of its limits. */
@@ -69,6 +70,9 @@ export interface IngressOptions {
    * ruleset is applied: how bench/agent-scale.ts times a catalog change to the ingress. Default none.
    */
   reconciled?: (snap: CatalogSnapshot) => void
+  /** Runs commands (iptables, `nft -j`); when given, nft rulesets go through it too (tests see every command). */
   exec?: Exec
+  /** Runs nft rulesets (src/base/nft.ts: the agent's `--nft-exec`). Default: createNftRunner('auto'). */
+  nft?: NftRunner
   clock?: Clock
 }

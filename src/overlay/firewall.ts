@@ -1,5 +1,6 @@
 import { UnsafeValueError, isIpv4, isIpv4Cidr, plainText } from '../base/values.ts'
-import { run } from './exec.ts'
+import { nftErrorLine, type NftRunner } from '../base/nft.ts'
+import { SystemCommandError, run } from './exec.ts'
 import type { NetRules } from './net-rules.ts'
 import { BRIDGE_PREFIX } from './net-plan.ts'
 
@@ -74,8 +75,14 @@ function dockerUserRule(s: FirewallSpec): string[] {
  */
 const NETWORK_BRIDGE_RULES = [['-o', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT'], ['-i', `${BRIDGE_PREFIX}+`, '-j', 'ACCEPT']]
 
-export async function applyFirewall(s: FirewallSpec): Promise<void> {
-  await run('nft', ['-f', '-'], { input: nftRuleset(s) })
+/** Run one nft buffer through the runner (src/base/nft.ts); a refusal is one line, as `run` gives for `nft -f -`. */
+async function runNft(nft: NftRunner, text: string, what: string): Promise<void> {
+  const a = await nft.run(text)
+  if (!a.ok) throw new SystemCommandError(`nft ${what}: ${nftErrorLine(a)}`)
+}
+
+export async function applyFirewall(s: FirewallSpec, nft: NftRunner): Promise<void> {
+  await runNft(nft, nftRuleset(s), '-f -')
   // DOCKER-USER exists once dockerd has started with iptables enabled; create it if not (dockerd keeps it).
   await run('iptables', ['-N', 'DOCKER-USER']).catch(() => undefined)
   const bridges = s.nets?.forward.some((l) => l.includes(`"${BRIDGE_PREFIX}`)) ?? false
@@ -86,8 +93,8 @@ export async function applyFirewall(s: FirewallSpec): Promise<void> {
   if (!bridges) await removeNetworkBridgeRules() // the last network left this node
 }
 
-export async function removeFirewall(s: FirewallSpec): Promise<void> {
-  await run('nft', ['delete', 'table', 'inet', NFT_TABLE]).catch(() => undefined)
+export async function removeFirewall(s: FirewallSpec, nft: NftRunner): Promise<void> {
+  await runNft(nft, `delete table inet ${NFT_TABLE}`, `delete table inet ${NFT_TABLE}`).catch(() => undefined)
   for (let i = 0; i < 5; i++) {
     const ok = await run('iptables', ['-D', 'DOCKER-USER', ...dockerUserRule(s)]).then(() => true, () => false)
     if (!ok) break

@@ -26,6 +26,7 @@ import { mathRandom, realClock } from '../base/clock.ts'
 import type { Gossip } from '../gossip/index.ts'
 import { dockerAnswers, dockerClient, ensureNetwork, removeNetworkIfUnused } from './docker-net.ts'
 import { applyFirewall, removeFirewall, type FirewallSpec } from './firewall.ts'
+import { createNftRunner, type NftRunner } from '../base/nft.ts'
 import { SubnetPool } from './ipam.ts'
 import { parseCidr } from '../base/cidr.ts'
 import { deleteRoute, mtuOfAddress, replaceRoute, routesVia } from './links.ts'
@@ -73,6 +74,7 @@ export class Overlay {
   readonly #dataDir: string
   readonly #advertise: string
   readonly #log: Log
+  readonly #nft: NftRunner
   #enabled = false
   #reason = 'not started'
   #pool: SubnetPool | null = null
@@ -101,8 +103,13 @@ export class Overlay {
   #registeredText = ''
   #onHeld: ((reg: NodeOverlay) => void) | null = null
 
-  constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log; membership?: OverlayMembership }) {
+  /**
+   * `nft`: runs the firewall's rulesets (src/base/nft.ts; the agent's `--nft-exec`). Default: libnftables in-process
+   * when the addon loads, else `nft -f -` (logged once).
+   */
+  constructor(c: Readonly<OverlayConfig>, o: { gossip: Gossip; dataDir: string; advertiseAddr: string; log: Log; membership?: OverlayMembership; nft?: NftRunner }) {
     this.#c = c
+    this.#nft = o.nft ?? createNftRunner('auto', { onFallback: (why) => o.log('info', 'nft rules go through nft -f -: libnftables unavailable', { why }) })
     this.#membership = o.membership ?? 'gossip'
     this.#gossip = o.gossip
     this.#dataDir = o.dataDir
@@ -263,7 +270,7 @@ export class Overlay {
       await this.#tunnel.stop()
     }
     await this.#nets?.teardown().catch((err: Error) => this.#log('error', 'network teardown failed', { err: err.message }))
-    if (spec) await removeFirewall(spec)
+    if (spec) await removeFirewall(spec, this.#nft)
     if (this.#docker) await removeNetworkIfUnused(this.#docker, this.#c.network).catch(() => false)
     this.#ready = false
     this.#enabled = false
@@ -353,7 +360,7 @@ export class Overlay {
     const spec = { ...(this.#firewallSpec() as FirewallSpec), ...(nets ? { nets } : {}) }
     const text = nftRuleset(spec)
     if (text === this.#rulesetText) return
-    await applyFirewall(spec)
+    await applyFirewall(spec, this.#nft)
     this.#rulesetText = text
   }
 

@@ -98,10 +98,11 @@ t.test('npm pack ships dist/, bin/, docs and the bundled runtime dependencies, n
   const [pack] = JSON.parse(r.stdout) as Array<{ files: Array<{ path: string }>; bundled: string[] }>
   const paths = pack!.files.map((f) => f.path)
   const own = paths.filter((p) => !p.startsWith('node_modules/'))
-  t.same(own.filter((p) => !/^(dist\/(src|agent|mesh)\/|dist\/native\/udpmmsg\.node$|bin\/|docs\/|packaging\/|README\.md$|LICENSE$|package\.json$)/.test(p)),
+  t.same(own.filter((p) => !/^(dist\/(src|agent|mesh)\/|dist\/native\/(udpmmsg|nftables)\.node$|bin\/|docs\/|packaging\/|README\.md$|LICENSE$|package\.json$)/.test(p)),
     [], 'nothing outside what runs')
   t.same(own.filter((p) => /(^|\/)test\/|\.test\.|\.ts$/.test(p)), [], 'no test file, no TypeScript source')
   t.ok(!existsSync(join(REPO_ROOT, 'dist/native/udpmmsg.node')) || paths.includes('dist/native/udpmmsg.node'), 'the DNS UDP addon when built')
+  t.ok(!existsSync(join(REPO_ROOT, 'dist/native/nftables.node')) || paths.includes('dist/native/nftables.node'), 'the libnftables addon when built')
   for (const p of ['bin/mesh.js', 'dist/mesh/main.js', 'dist/agent/agent.js', 'dist/src/manager/ui/index.html',
     'dist/src/stack/schema/config_schema_v3.13.json']) t.ok(paths.includes(p), p)
   const pkg = (await import('../../../package.json', { with: { type: 'json' } })).default as {

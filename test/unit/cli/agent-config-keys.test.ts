@@ -63,6 +63,7 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--dns-upstream': [['1.1.1.1'], { dataPlane: { dnsUpstreams: ['1.1.1.1'] } }],
   '--dns-udp': [['dgram'], { dataPlane: { dnsUdp: 'dgram' } }],
   '--dns-workers': [['3'], { dataPlane: { dnsWorkers: 3 } }],
+  '--nft-exec': [['lib'], { dataPlane: { nftExec: 'lib' } }],
   '--data-dir': [['/srv/mesh'], { dataDir: '/srv/mesh' }],
   '--log-level': [['debug'], { logLevel: 'debug' }],
   '--profile': [['local'], { profile: 'local' }],
