@@ -94,7 +94,14 @@ const table = (t: number) => checked(String(t), Number.isInteger(t) && t > VXLAN
 
 /** Routes of one of the networks' tables (peers' hosts over VXLAN). */
 export async function tableRoutes(t: number): Promise<{ dst: string; via?: string }[]> {
-  const out = JSON.parse(await run('ip', ['-j', '-4', 'route', 'show', 'table', table(t)])) as { dst: string; gateway?: string }[]
+  let text: string
+  try {
+    text = await run('ip', ['-j', '-4', 'route', 'show', 'table', table(t)])
+  } catch (err) {
+    if (/table does not exist/.test((err as Error).message)) return [] // no route was ever added to it
+    throw err
+  }
+  const out = JSON.parse(text) as { dst: string; gateway?: string }[]
   return out.map((r) => (r.gateway ? { dst: r.dst, via: r.gateway } : { dst: r.dst }))
 }
 
