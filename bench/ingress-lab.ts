@@ -12,7 +12,7 @@
  *  - haproxy: client → node1:8082 → HAProxy 2.6 in node1 (`nbthread 1`, mode tcp, roundrobin) → the same tasks;
  *  - direct:  wrk in node1's namespace straight at one `web` task: node1's host → the network's path (VXLAN
  *             `mvx-<vni>` or WireGuard `mesh0`, `ip route get` says which) → the task. No client-to-node1 hop;
- *  - local:   client → node1:8081 (published port of `webl`, a global service: one task on every node) with node1's
+ *  - local:   client → node1:8081 (published port of `webl`, a global service on a second network: one task on every node) with node1's
  *             agent in `--ingress-prefer-local on`: node1's own task answers, nothing crosses to another node.
  * CPU: the whole machine's busy time (/proc/stat, every process and softirq) per request, and node1's agent's and
  * HAProxy's utime+stime per request (/proc/<pid>/stat): what a path costs, not only how fast it is.
@@ -170,14 +170,16 @@ export async function runLab(a: LabArgs): Promise<string> {
     })
     const [n1, n2, n3] = c.lab.nodes as [LabNode, LabNode, LabNode]
     log(`lab up in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+    // Two networks, so that node1 holds no slice of `web`'s (its host reaches it as a host-only node) but one of webl's.
     const net = 'benchweb'
-    await mesh(c, ['network', 'create', ...(a.network === 'plain' ? ['--opt', 'encrypted=false'] : []), net])
+    const lnet = 'benchlocal'
+    for (const n of [net, lnet]) await mesh(c, ['network', 'create', ...(a.network === 'plain' ? ['--opt', 'encrypted=false'] : []), n])
     await mesh(c, ['service', 'create', '--name', 'web', '--update-monitor', '1s', '--replicas', '2', '--constraint', `node.hostname!=${n1.name}`,
       '--network', net, '--publish', `published=${PORT.mesh},target=80`, 'mesh/busybox:latest', 'sleep', '3600'])
     await mesh(c, ['service', 'create', '--name', 'webl', '--update-monitor', '1s', '--mode', 'global',
-      '--network', net, '--publish', `published=${PORT.local},target=80`, 'mesh/busybox:latest', 'sleep', '3600'])
+      '--network', lnet, '--publish', `published=${PORT.local},target=80`, 'mesh/busybox:latest', 'sleep', '3600'])
     const web = [...await containers(n2, 'web', net), ...await containers(n3, 'web', net)]
-    const webl = [...await containers(n1, 'webl', net), ...await containers(n2, 'webl', net), ...await containers(n3, 'webl', net)]
+    const webl = [...await containers(n1, 'webl', lnet), ...await containers(n2, 'webl', lnet), ...await containers(n3, 'webl', lnet)]
     if (web.length !== 2 || webl.length !== 3) throw new Error(`bench: want 2 web and 3 webl tasks, have ${web.length} and ${webl.length}`)
     let i = 0
     for (const [n, list] of [[n2, web.slice(0, 1)], [n3, web.slice(1)], [n1, webl.slice(0, 1)], [n2, webl.slice(1, 2)], [n3, webl.slice(2)]] as const) {
@@ -254,8 +256,9 @@ function report(samples: Sample[], a: LabArgs, m: { startedAt: string; load0: st
   }
   return `Measured ${m.startedAt} by \`npx tsx bench/ingress-wrk.ts --network ${a.network} --rounds ${a.rounds} --seconds ${a.seconds} --conns ${a.conns}${a.ingressMode === 'nft' ? ' --ingress-mode nft' : ''}\`
 (as root, under the lab lock, ${m.s.toFixed(0)} s with the lab). Load average ${m.load0} at the start, ${load()} at the end.
-Network \`benchweb\`: ${a.network === 'plain' ? '`--opt encrypted=false` (kernel VXLAN)' : 'encrypted (WireGuard)'}; node1's agent \`--ingress-mode ${a.ingressMode}\`.
-node1 \`ip route get <task>\`: \`${m.route.split('\n')[0] ?? ''}\`.
+Networks \`benchweb\` (\`web\`: tasks on node2 and node3 only, so node1 holds no slice of it) and \`benchlocal\` (\`webl\`, global):
+${a.network === 'plain' ? '`--opt encrypted=false` (kernel VXLAN)' : 'encrypted (WireGuard)'}; node1's agent \`--ingress-mode ${a.ingressMode}\`.
+node1 \`ip route get <web task>\`: \`${m.route.split('\n')[0]?.trim() ?? ''}\`.
 
 | connections | path | req/s per round | median | errors | machine CPU µs/req | own CPU µs/req |
 |---|---|---|---:|---:|---:|---:|
