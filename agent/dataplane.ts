@@ -115,7 +115,7 @@ export class DataPlane {
     this.#ingress = createIngress({
       catalog: this.catalog, mode: c.ingressMode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
       maxUdpFlows: c.ingressMaxUdpFlows, fdBudget: c.ingressFdBudget, maxConnectionsPerSource: c.ingressMaxPerSource,
-      balancer: c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
+      balancer: c.ingressPreferLocal && this.#o.nodeId ? { policy: c.ingressBalancer, localNodeId: this.#o.nodeId } : c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       networkBridges: (snap) => this.networkBridges(snap),
       nft: createNftRunner(c.nftExec, { onFallback: (why) => ilog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),

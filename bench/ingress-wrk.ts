@@ -12,6 +12,9 @@
  *
  * Usage (root): npx tsx bench/ingress-wrk.ts [--rounds N] [--seconds S] [--conns C] [--only a,b] [--prof] [--no-write]
  *   defaults 5 rounds × 5 s, 50 connections, wrk -t1. Writes the `## Ingress (wrk)` section of docs/benchmarks.md.
+ * With `--network plain|encrypted [--ingress-mode userspace|nft]`: a 3-node mesh lab instead, the service on a user
+ *   network (`plain`: `--opt encrypted=false`), see bench/ingress-lab.ts; run under the lab lock; defaults 3 rounds.
+ *   `plain` writes the `## Routing mesh on an unencrypted network` section.
  *   --prof runs the Node proxy with --cpu-prof (profiles in /tmp/ib-prof). Internal: `serve <json>` is the proxy.
  * Every process started here is stopped by PID; the namespaces are deleted in finally (and on SIGINT/SIGTERM).
  */
@@ -21,10 +24,12 @@ import { cpus, loadavg, release } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { CatalogSnapshot, CatalogView } from '../src/catalog/index.ts'
+import { runLab, type LabArgs } from './ingress-lab.ts'
 
 const REPO = fileURLToPath(new URL('../', import.meta.url))
 const DOCS = join(REPO, 'docs', 'benchmarks.md')
 const SECTION = '## Ingress (wrk)'
+const LAB_SECTION = '## Routing mesh on an unencrypted network'
 const CLK_TCK = 100
 const BACKENDS = ['10.99.2.2', '10.99.2.3', '10.99.2.4']
 const PX = '10.99.1.1'
@@ -33,10 +38,11 @@ type Path = 'userspace' | 'nft' | 'haproxy' | 'direct'
 const PATHS: Path[] = ['userspace', 'nft', 'haproxy', 'direct']
 type Conn = 'keepalive' | 'close'
 
-interface Args { rounds: number; seconds: number; conns: number; only: Path[]; prof: boolean; write: boolean }
+interface Args { rounds: number; seconds: number; conns: number; only: Path[]; prof: boolean; write: boolean; network?: LabArgs['network']; ingressMode: LabArgs['ingressMode'] }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rounds: 5, seconds: 5, conns: 50, only: PATHS, prof: false, write: true }
+  const a: Args = { rounds: 5, seconds: 5, conns: 50, only: PATHS, prof: false, write: true, ingressMode: 'userspace' }
+  if (argv.includes('--network')) a.rounds = 3
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]
     const num = (lo: number, hi: number) => {
@@ -50,6 +56,8 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--only') a.only = String(argv[++i]).split(',').filter((p): p is Path => (PATHS as string[]).includes(p))
     else if (k === '--prof') a.prof = true
     else if (k === '--no-write') a.write = false
+    else if (k === '--network' && (argv[i + 1] === 'plain' || argv[i + 1] === 'encrypted')) a.network = argv[++i] as LabArgs['network']
+    else if (k === '--ingress-mode' && (argv[i + 1] === 'userspace' || argv[i + 1] === 'nft')) a.ingressMode = argv[++i] as LabArgs['ingressMode']
     else throw new Error(`bench: unknown argument ${k}`)
   }
   return a
@@ -260,6 +268,12 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2))
   if (process.getuid?.() !== 0) throw new Error('bench: needs root (network namespaces)')
+  if (a.network) {
+    const md = await runLab({ network: a.network, rounds: a.rounds, seconds: a.seconds, conns: a.conns, ingressMode: a.ingressMode })
+    process.stdout.write(`${md}\n`)
+    if (a.write && a.network === 'plain') writeSection(`${LAB_SECTION}\n\n${md}`, LAB_SECTION)
+    return
+  }
   const id = String(process.pid % 100000)
   const work = `/tmp/ib-${id}`
   const onSignal = () => void cleanup().then(() => process.exit(130))
@@ -308,7 +322,7 @@ async function main(): Promise<void> {
   }
   const md = report(samples, a, startedAt, load0)
   process.stdout.write(`${md}\n`)
-  if (a.write) writeSection(md)
+  if (a.write) writeSection(md, SECTION)
 }
 
 function report(samples: Sample[], a: Args, startedAt: string, load0: string): string {
@@ -374,13 +388,13 @@ ${ratios.join('\n')}
 `
 }
 
-function writeSection(md: string): void {
+function writeSection(md: string, section: string): void {
   const text = existsSync(DOCS) ? readFileSync(DOCS, 'utf8') : '# Benchmarks\n'
-  const start = text.indexOf(SECTION)
+  const start = text.indexOf(section)
   let out: string
   if (start < 0) out = `${text.trimEnd()}\n\n${md}`
   else {
-    const next = text.indexOf('\n## ', start + SECTION.length)
+    const next = text.indexOf('\n## ', start + section.length)
     // Keep any hand-written notes that follow the table block (### subsections inside the section are replaced).
     out = `${text.slice(0, start)}${md}${next < 0 ? '' : text.slice(next)}`
   }

@@ -45,6 +45,7 @@ interface AgentOpts {
   certExpiry?: string
   metricsAddr?: string
   ingressMode?: string
+  ingressPreferLocal?: string
   ingressIdleTimeout?: string
   ingressFdBudget?: string
   ingressMaxPerSource?: string
@@ -93,6 +94,7 @@ export function agentCommand(): Command {
     .option('--cert-expiry <duration>', 'with --init: lifetime of node certificates, renewed at two thirds of it (default 2160h = 90 days; at least 1m)')
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
     .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
+    .addOption(new Option('--ingress-prefer-local <on|off>', 'published ports: a healthy task on this node gets the connections while there is one, other nodes\' only when not (userspace mode; default off)').choices(['on', 'off']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
     .option('--ingress-fd-budget <n>', 'file descriptors ingress connections may hold in all (TCP 2 each, UDP flows 1); more are refused (default 0: 80% of RLIMIT_NOFILE)')
     .option('--ingress-max-per-source <n>', 'open ingress connections (UDP: flows) per client address on one published port (default 0: no cap)')
@@ -218,6 +220,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
   }
   const dp: NonNullable<ConfigInput['dataPlane']> = {}
   if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'userspace' | 'nft'
+  if (o.ingressPreferLocal !== undefined) dp.ingressPreferLocal = o.ingressPreferLocal === 'on'
   if (o.ingressIdleTimeout !== undefined) dp.ingressIdleTimeoutMs = parseDuration(o.ingressIdleTimeout, '--ingress-idle-timeout')
   if (o.ingressFdBudget !== undefined) dp.ingressFdBudget = wholeNumber(o.ingressFdBudget, '--ingress-fd-budget')
   if (o.ingressMaxPerSource !== undefined) dp.ingressMaxPerSource = wholeNumber(o.ingressMaxPerSource, '--ingress-max-per-source')

@@ -328,6 +328,7 @@ function validate(c: Config): void {
   const d = c.dataPlane
   if (d.ingressMode !== 'userspace' && d.ingressMode !== 'nft') throw new ConfigError(`ingress mode "${String(d.ingressMode)}": must be userspace or nft`)
   if (d.ingressBalancer !== 'round-robin' && d.ingressBalancer !== 'least-connections') throw new ConfigError(`ingress balancer "${String(d.ingressBalancer)}": must be round-robin or least-connections`)
+  if (typeof d.ingressPreferLocal !== 'boolean') throw new ConfigError(`dataPlane.ingressPreferLocal ${JSON.stringify(d.ingressPreferLocal)}: must be true or false`)
   if (!(Number.isInteger(d.ingressIdleTimeoutMs) && d.ingressIdleTimeoutMs >= 0)) throw new ConfigError(`dataPlane.ingressIdleTimeoutMs ${d.ingressIdleTimeoutMs}: must be an integer ≥ 0`)
   if (!(Number.isInteger(d.ingressMaxConnections) && d.ingressMaxConnections >= 1)) throw new ConfigError(`dataPlane.ingressMaxConnections ${d.ingressMaxConnections}: must be ≥ 1`)
   if (!(Number.isInteger(d.ingressMaxUdpFlows) && d.ingressMaxUdpFlows >= 1)) throw new ConfigError(`dataPlane.ingressMaxUdpFlows ${d.ingressMaxUdpFlows}: must be ≥ 1`)

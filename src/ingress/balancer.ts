@@ -18,6 +18,10 @@ import { ingressDefaults } from '../config/index.ts'
  * that has never accepted a connection and was listed less than `warmupMs` ago is ejected for only
  * `warmupEjectMs · 2^(failures-1)` (capped at 4×), so a new task gets its first connections within a second of
  * starting instead of sitting out a full backoff for a refused connect at its very first instant.
+ *
+ * Prefer local (`localNodeId`, the agent's `--ingress-prefer-local on`): while an eligible backend runs on the
+ * receiving node, `pick()` chooses among those only (same policy); with none, it falls back to every node's. Like
+ * Kubernetes' traffic policy, but a fallback instead of a drop: a node with no healthy local task still serves.
  */
 
 export type BalancePolicy = 'round-robin' | 'least-connections'
@@ -33,6 +37,11 @@ export interface BalancerOptions {
   warmupMs?: number
   /** Ejection after a failed connect during warm-up, ms. Default 100. */
   warmupEjectMs?: number
+  /**
+   * This node's id (endpoints' `nodeId`) once known, or null: eligible backends on it are picked first, the others
+   * only when it has none. Default none (every eligible backend alike).
+   */
+  localNodeId?: () => string | null
 }
 
 export interface Backend {
@@ -68,6 +77,7 @@ export class Balancer {
   readonly #warmupMs: number
   readonly #warmupEjectMs: number
   readonly #now: () => number
+  readonly #localNodeId: (() => string | null) | undefined
   /** Listed backends in catalog order. */
   #list: Backend[] = []
   readonly #byKey = new Map<string, Backend>()
@@ -81,6 +91,7 @@ export class Balancer {
     this.#ejectMaxMs = o.ejectMaxMs ?? d.ejectMaxMs
     this.#warmupMs = o.warmupMs ?? d.warmupMs
     this.#warmupEjectMs = o.warmupEjectMs ?? d.warmupEjectMs
+    this.#localNodeId = o.localNodeId
   }
 
   /**
@@ -137,37 +148,44 @@ export class Balancer {
     const n = list.length
     if (n === 0) return null
     const now = this.#now()
+    const local = this.#localNodeId?.() ?? null
+    let at = local ? this.#scan(now, exclude, local) : -1
+    if (at < 0) at = this.#scan(now, exclude, null)
+    if (at < 0) {
+      // Panic mode: every serving backend is ejected; try the one whose ejection ends first.
+      let chosen: Backend | null = null
+      for (let i = 0; i < n; i++) {
+        const j = (this.#cursor + i) % n
+        const b = list[j] as Backend
+        if (!isServing(b.endpoint) || exclude?.has(b.key)) continue
+        if (!chosen || b.ejectedUntil < chosen.ejectedUntil) {
+          chosen = b
+          at = j
+        }
+      }
+      if (!chosen) return null
+    }
+    this.#cursor = (at + 1) % n
+    return list[at] as Backend
+  }
+
+  /** Index of the eligible backend the policy picks (only those on node `only` when given), or -1. */
+  #scan(now: number, exclude: ReadonlySet<string> | undefined, only: string | null): number {
+    const list = this.#list
+    const n = list.length
     let chosen: Backend | null = null
-    let chosenAt = 0
+    let chosenAt = -1
     for (let i = 0; i < n; i++) {
       const at = (this.#cursor + i) % n
       const b = list[at] as Backend
-      if (!this.eligible(b, now) || exclude?.has(b.key)) continue
-      if (this.policy === 'round-robin') {
-        chosen = b
-        chosenAt = at
-        break
-      }
+      if (!this.eligible(b, now) || exclude?.has(b.key) || (only !== null && b.endpoint.nodeId !== only)) continue
+      if (this.policy === 'round-robin') return at
       if (!chosen || b.active < chosen.active) {
         chosen = b
         chosenAt = at
       }
     }
-    if (!chosen) {
-      // Panic mode: every serving backend is ejected; try the one whose ejection ends first.
-      for (let i = 0; i < n; i++) {
-        const at = (this.#cursor + i) % n
-        const b = list[at] as Backend
-        if (!isServing(b.endpoint) || exclude?.has(b.key)) continue
-        if (!chosen || b.ejectedUntil < chosen.ejectedUntil) {
-          chosen = b
-          chosenAt = at
-        }
-      }
-      if (!chosen) return null
-    }
-    this.#cursor = (chosenAt + 1) % n
-    return chosen
+    return chosenAt
   }
 
   acquire(b: Backend): void {

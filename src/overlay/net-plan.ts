@@ -9,11 +9,16 @@ import { isIpv4, isIpv4Cidr } from '../base/values.ts'
  * their forwarding entries, the extra WireGuard allowed-ips and routes, and the facts the isolation rules need.
  *
  * Data path per network X and peer P holding a slice of X:
- *  - X encrypted, or this node holds no slice of X: P's slice rides WireGuard (route into the tunnel, P's allowed-ips
- *    hold it); with no local slice only the host itself sends there (ingress, health checks), so it stays symmetric.
- *  - X unencrypted and this node holds a slice: kernel VXLAN (device `mvx-<vni>`, UDP 4789): route P's slice via P's
- *    gateway on the device (onlink), a permanent neighbour entry for that gateway and an FDB entry sending its MAC to
- *    P's underlay address. MACs are derived from the gateway address (0a:58:<4 bytes>), so nothing is exchanged.
+ *  - X encrypted: P's slice rides WireGuard (route into the tunnel, P's allowed-ips hold it).
+ *  - X unencrypted: kernel VXLAN (device `mvx-<vni>`, UDP 4789): route P's slice via P's gateway on the device
+ *    (onlink), a permanent neighbour entry for that gateway and an FDB entry sending its MAC to P's underlay address.
+ *    MACs are derived from the gateway address (0a:58:<4 bytes>), so nothing is exchanged. The routes' source is this
+ *    node's gateway on X, or — on a node with no slice of X, where only the host sends (ingress, health checks) — its
+ *    default-network gateway (`selfGateway`, 10.77.N.1): a *host-only* device.
+ *  - Replies to a host-only node: a node with a slice of X routes every peer's default-network gateway over X's
+ *    device too, but only for packets from its slice of X (policy routing: `from <slice> lookup <table of X>`, a
+ *    table per network, `VXLAN_TABLE_BASE + vni`), so X's tasks answer a host over VXLAN while every other network
+ *    (encrypted ones above all) still reaches those gateways through WireGuard. Both ways ride VXLAN: symmetric.
  * Every peer's allowed-ips hold all its slices (encrypted or not), so a reply that comes back through the tunnel is
  * accepted; which path a packet takes is decided by the routes alone.
  * Values from the catalog are checked here (a bad network is skipped and reported, never allowed to stop the batch).
@@ -27,6 +32,10 @@ export const VXLAN_OVERHEAD = 50
 export const BRIDGE_PREFIX = 'mbr-'
 /** VXLAN device of network X on a node: `mvx-<vni>`. */
 export const VXLAN_PREFIX = 'mvx-'
+/** Routing table of an unencrypted network's host routes: this + its VNI (above the kernel's 253-255, below 2^32). */
+export const VXLAN_TABLE_BASE = 1_000_000_000
+/** Priority of the `from <slice> lookup <table>` rules (before the main table's 32766). */
+export const VXLAN_RULE_PREF = 1000
 
 export interface PlanPeer {
   nodeId: string
@@ -34,6 +43,8 @@ export interface PlanPeer {
   node: string
   /** Underlay address (VXLAN destination). */
   underlay: string
+  /** Its default-network gateway (10.77.N.1): the source of its host's traffic to networks it has no slice of. */
+  gateway?: string
 }
 
 /** A network with a slice on this node: a Docker bridge network of the same name. */
@@ -66,9 +77,20 @@ export interface VxlanDevice {
   vni: number
   mac: string
   mtu: number
-  /** This node's gateway on the network: the source of the routes. */
+  /** This node's gateway on the network, or its default-network gateway when host-only: the source of the routes. */
   gateway: string
+  /** No slice of the network here: only the host sends through the device (no table, no rule). */
+  hostOnly: boolean
   neighbours: VxlanNeighbour[]
+  /**
+   * With a slice here: every peer's default-network gateway (as a /32 in `slice`'s table), so that replies from this
+   * node's tasks of the network to a peer's host go back over VXLAN. Empty when host-only.
+   */
+  hosts: VxlanNeighbour[]
+  /** Routing table of `hosts` (VXLAN_TABLE_BASE + vni). */
+  table: number
+  /** This node's slice (the `from` of the rule), or null when host-only. */
+  slice: string | null
 }
 
 export interface NetworkPlan {
@@ -101,6 +123,8 @@ export interface PlanInput {
   /** MTU inside WireGuard (the default network's). */
   tunnelMtu: number
   underlayMtu: number
+  /** This node's default-network gateway: the source of host traffic to unencrypted networks without a slice here. */
+  selfGateway?: string
   /** Endpoints of tasks on this node (for multi-homed tasks). */
   endpoints?: readonly Pick<Endpoint, 'nodeId' | 'addresses'>[]
   /** Services' VIPs per network (CatalogService.networks). */
@@ -146,7 +170,8 @@ export function planNetworks(i: PlanInput): NetworkPlan {
     rangeOf.set(n.id, n.subnet)
     plan.ranges.push(n.subnet)
     const mine = n.slices.find((s) => s.nodeId === i.selfId)
-    const viaVxlan = !n.encrypted && mine !== undefined
+    const selfGateway = i.selfGateway !== undefined && isIpv4(i.selfGateway) ? i.selfGateway : undefined
+    const viaVxlan = !n.encrypted && (mine !== undefined || selfGateway !== undefined)
     const mtu = n.encrypted ? i.tunnelMtu : i.underlayMtu - VXLAN_OVERHEAD
     const neighbours: VxlanNeighbour[] = []
     for (const s of n.slices) {
@@ -165,14 +190,29 @@ export function planNetworks(i: PlanInput): NetworkPlan {
         plan.tunnelRoutes.push(s.subnet)
       }
     }
-    if (!mine) continue
+    const table = VXLAN_TABLE_BASE + n.vni
+    if (!mine) {
+      if (viaVxlan && neighbours.length > 0 && selfGateway) {
+        plan.vxlans.push({ name: `${VXLAN_PREFIX}${n.vni}`, vni: n.vni, mac: gatewayMac(selfGateway), mtu, gateway: selfGateway, hostOnly: true, neighbours, hosts: [], table, slice: null })
+      }
+      continue
+    }
     const gateway = sliceGateway(mine.subnet)
     const local: LocalNetwork = {
       id: n.id, name: n.name, vni: n.vni, subnet: n.subnet, slice: mine.subnet, gateway, bridge: `${BRIDGE_PREFIX}${n.vni}`,
       internal: n.internal, encrypted: n.encrypted, mtu,
     }
     plan.local.push(local)
-    if (viaVxlan) plan.vxlans.push({ name: `${VXLAN_PREFIX}${n.vni}`, vni: n.vni, mac: gatewayMac(gateway), mtu, gateway, neighbours })
+    if (viaVxlan) {
+      const hosts: VxlanNeighbour[] = []
+      for (const p of i.peers) {
+        if (!p.gateway || !isIpv4(p.gateway) || !isIpv4(p.underlay) || p.nodeId === i.selfId) continue
+        hosts.push({ slice: `${p.gateway}/32`, gateway: p.gateway, mac: gatewayMac(p.gateway), underlay: p.underlay })
+        vxlanPeers.add(p.underlay)
+      }
+      hosts.sort((a, b) => (ipv4ToInt(a.gateway) ?? 0) - (ipv4ToInt(b.gateway) ?? 0))
+      plan.vxlans.push({ name: `${VXLAN_PREFIX}${n.vni}`, vni: n.vni, mac: gatewayMac(gateway), mtu, gateway, hostOnly: false, neighbours, hosts, table, slice: mine.subnet })
+    }
   }
   for (const e of i.endpoints ?? []) {
     if (e.nodeId !== i.selfId || !e.addresses || e.addresses.length < 2) continue

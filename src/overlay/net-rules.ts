@@ -112,7 +112,8 @@ export function netRules(s: NetRulesSpec): NetRules {
     const br = dev(n.bridge, 'bridge')
     const from = n.encrypted ? tun : `{ ${tun}, ${dev(`${VXLAN_PREFIX}${n.vni}`, 'device')} }`
     forward.push(`iifname ${from} oifname ${br} ip saddr ${net(n.subnet, 'range')} accept`)
-    forward.push(`iifname ${tun} oifname ${br} ip saddr ${gateways} accept`)
+    // Nodes' hosts: over VXLAN too on an unencrypted network (a node without a slice sends from its default gateway).
+    forward.push(`iifname ${from} oifname ${br} ip saddr ${gateways} accept`)
     forward.push(`oifname ${br} ct status dnat accept`)
     forward.push(`oifname ${br} counter drop`)
   }

@@ -35,12 +35,13 @@ export function syncNetworks(o: {
   const planPeers = o.peers.flatMap((p) => {
     const nodeId = idOf.get(p.node)
     const underlay = p.endpoint.replace(/:\d+$/, '')
-    return nodeId ? [{ nodeId, node: p.node, underlay }] : []
+    return nodeId ? [{ nodeId, node: p.node, underlay, gateway: sliceGateway(p.subnet) }] : []
   })
   const endpoints = (o.snap?.services ?? []).flatMap((s) => s.endpoints)
   const vips = (o.snap?.services ?? []).flatMap((s) => s.networks ?? [])
   const plan = planNetworks({
     selfId, networks: selfId ? o.snap?.networks ?? [] : [], peers: planPeers, tunnelMtu: o.tunnelMtu, underlayMtu: o.underlayMtu, endpoints, vips,
+    selfGateway: o.default.gateway,
     ...(o.reject ? { reject: o.reject } : {}),
   })
   const peers = o.peers.map((p) => {
@@ -75,5 +76,11 @@ export function systemNetOps(docker: Docker): NetOps {
     routes: vx.routesThrough,
     replaceRoute: vx.replaceOnlinkRoute,
     deleteRoute: (dst, dev) => deleteRoute(dst, dev),
+    tableRoutes: vx.tableRoutes,
+    replaceTableRoute: vx.replaceTableRoute,
+    deleteTableRoute: vx.deleteTableRoute,
+    rules: vx.vxlanRules,
+    addRule: vx.addRule,
+    deleteRule: vx.deleteRule,
   }
 }

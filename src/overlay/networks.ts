@@ -26,6 +26,14 @@ export interface NetOps {
   routes(dev: string): Promise<{ dst: string; via?: string }[]>
   replaceRoute(dst: string, via: string, dev: string, src: string): Promise<void>
   deleteRoute(dst: string, dev: string): Promise<void>
+  /** Routes of a network's own table (replies to peers' hosts): destination and next hop. */
+  tableRoutes(table: number): Promise<{ dst: string; via?: string }[]>
+  replaceTableRoute(dst: string, via: string, dev: string, table: number): Promise<void>
+  deleteTableRoute(dst: string, table: number): Promise<void>
+  /** The `from <slice> lookup <table>` rules mesh made (tables from VXLAN_TABLE_BASE on). */
+  rules(): Promise<{ from: string; table: number }[]>
+  addRule(from: string, table: number): Promise<void>
+  deleteRule(from: string, table: number): Promise<void>
 }
 
 export type NetLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void
@@ -76,7 +84,7 @@ export class NodeNetworks {
       if (await this.#ops.removeDockerNetwork(d.name)) this.#log('info', 'network removed from this node', { network: d.name })
       else settled = false
     }
-    return await this.#vxlans(plan.vxlans) && settled
+    return await this.#vxlans(plan.vxlans) && await this.#rules(plan.vxlans) && settled
   }
 
   /** Remove everything mesh made for the networks (leave): Docker networks without containers, every VXLAN device. */
@@ -114,19 +122,45 @@ export class NodeNetworks {
     return settled
   }
 
-  /** FDB, neighbour and route entries of one device: exactly one of each per peer slice. */
+  /**
+   * FDB, neighbour and route entries of one device: exactly one of each per peer slice (routes in the main table)
+   * and per peer host (routes in the network's table).
+   */
   async #entries(v: VxlanDevice): Promise<void> {
     const ops = this.#ops
     const fdb = await ops.fdb(v.name)
     const neigh = await ops.neighbours(v.name)
     const routes = await ops.routes(v.name)
-    for (const n of v.neighbours) {
+    const all = [...v.neighbours, ...v.hosts]
+    for (const n of all) {
       if (!fdb.some((e) => e.mac === n.mac && e.dst === n.underlay)) await ops.replaceFdb(v.name, n.mac, n.underlay)
       if (!neigh.some((e) => e.ip === n.gateway && e.mac === n.mac)) await ops.replaceNeighbour(v.name, n.gateway, n.mac)
+    }
+    for (const n of v.neighbours) {
       if (!routes.some((r) => r.dst === n.slice && r.via === n.gateway)) await ops.replaceRoute(n.slice, n.gateway, v.name, v.gateway)
     }
-    for (const e of fdb) if (!v.neighbours.some((n) => n.mac === e.mac && n.underlay === e.dst)) await ops.deleteFdb(v.name, e.mac, e.dst)
-    for (const e of neigh) if (!v.neighbours.some((n) => n.gateway === e.ip)) await ops.deleteNeighbour(v.name, e.ip)
+    for (const e of fdb) if (!all.some((n) => n.mac === e.mac && n.underlay === e.dst)) await ops.deleteFdb(v.name, e.mac, e.dst)
+    for (const e of neigh) if (!all.some((n) => n.gateway === e.ip)) await ops.deleteNeighbour(v.name, e.ip)
     for (const r of routes) if (!v.neighbours.some((n) => n.slice === r.dst)) await ops.deleteRoute(r.dst, v.name)
+    const inTable = await ops.tableRoutes(v.table)
+    for (const h of v.hosts) {
+      const dst = h.slice.replace(/\/32$/, '')
+      if (!inTable.some((r) => (r.dst === dst || r.dst === h.slice) && r.via === h.gateway)) await ops.replaceTableRoute(h.slice, h.gateway, v.name, v.table)
+    }
+    for (const r of inTable) if (!v.hosts.some((h) => h.slice === r.dst || h.slice === `${r.dst}/32`)) await ops.deleteTableRoute(r.dst, v.table)
+  }
+
+  /** One `from <slice> lookup <table>` rule per device with a slice here, none else (host-only devices have none). */
+  async #rules(want: readonly VxlanDevice[]): Promise<boolean> {
+    try {
+      const have = await this.#ops.rules()
+      const wanted = want.flatMap((v) => (v.slice ? [{ from: v.slice, table: v.table }] : []))
+      for (const w of wanted) if (!have.some((r) => r.from === w.from && r.table === w.table)) await this.#ops.addRule(w.from, w.table)
+      for (const r of have) if (!wanted.some((w) => w.from === r.from && w.table === r.table)) await this.#ops.deleteRule(r.from, r.table)
+      return true
+    } catch (err) {
+      this.#log('error', 'vxlan policy rules failed', { err: (err as Error).message })
+      return false
+    }
   }
 }

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { UnsafeValueError, isIpv4, isIpv4Cidr, plainText } from '../base/values.ts'
 import { run } from './exec.ts'
-import { MAX_VNI, VXLAN_PREFIX } from './net-plan.ts'
+import { MAX_VNI, VXLAN_PREFIX, VXLAN_RULE_PREF, VXLAN_TABLE_BASE } from './net-plan.ts'
 import { VXLAN_PORT } from './net-rules.ts'
 
 /**
@@ -88,6 +88,50 @@ export async function replaceOnlinkRoute(dst: string, via: string, name: string,
 export async function routesThrough(name: string): Promise<{ dst: string; via?: string }[]> {
   const out = JSON.parse(await run('ip', ['-j', '-4', 'route', 'show', 'dev', devName(name)])) as { dst: string; gateway?: string }[]
   return out.map((r) => (r.gateway ? { dst: r.dst, via: r.gateway } : { dst: r.dst }))
+}
+
+const table = (t: number) => checked(String(t), Number.isInteger(t) && t > VXLAN_TABLE_BASE && t <= VXLAN_TABLE_BASE + MAX_VNI, 'table')
+
+/** Routes of one of the networks' tables (peers' hosts over VXLAN). */
+export async function tableRoutes(t: number): Promise<{ dst: string; via?: string }[]> {
+  let text: string
+  try {
+    text = await run('ip', ['-j', '-4', 'route', 'show', 'table', table(t)])
+  } catch (err) {
+    if (/table does not exist/.test((err as Error).message)) return [] // no route was ever added to it
+    throw err
+  }
+  const out = JSON.parse(text) as { dst: string; gateway?: string }[]
+  return out.map((r) => (r.gateway ? { dst: r.dst, via: r.gateway } : { dst: r.dst }))
+}
+
+export async function replaceTableRoute(dst: string, via: string, name: string, t: number): Promise<void> {
+  checked(dst, isIpv4Cidr(dst), 'route destination')
+  await run('ip', ['route', 'replace', dst, 'via', ip(via), 'dev', devName(name), 'onlink', 'table', table(t)])
+}
+
+export async function deleteTableRoute(dst: string, t: number): Promise<void> {
+  await run('ip', ['route', 'del', checked(dst, isIpv4Cidr(dst) || isIpv4(dst), 'route destination'), 'table', table(t)]).catch(() => undefined)
+}
+
+/** mesh's `from <slice> lookup <table>` rules: those whose table is one of the networks'. */
+export async function vxlanRules(): Promise<{ from: string; table: number }[]> {
+  const out = JSON.parse(await run('ip', ['-j', '-4', 'rule', 'show'])) as { src?: string; srclen?: number; table?: string }[]
+  return out.flatMap((r) => {
+    const t = Number(r.table)
+    if (!r.src || !Number.isInteger(t) || t <= VXLAN_TABLE_BASE || t > VXLAN_TABLE_BASE + MAX_VNI) return []
+    return [{ from: `${r.src}/${r.srclen ?? 32}`, table: t }]
+  })
+}
+
+export async function addRule(from: string, t: number): Promise<void> {
+  checked(from, isIpv4Cidr(from), 'rule source')
+  await run('ip', ['rule', 'add', 'from', from, 'lookup', table(t), 'pref', String(VXLAN_RULE_PREF)])
+}
+
+export async function deleteRule(from: string, t: number): Promise<void> {
+  checked(from, isIpv4Cidr(from), 'rule source')
+  await run('ip', ['rule', 'del', 'from', from, 'lookup', table(t), 'pref', String(VXLAN_RULE_PREF)]).catch(() => undefined)
 }
 
 /**

@@ -22,6 +22,8 @@ const ops: NetOps = {
   deleteVxlan: log('vxlan rm')(vx.deleteVxlan), fdb: vx.fdbEntries, replaceFdb: log('fdb')(vx.replaceFdb), deleteFdb: log('fdb rm')(vx.deleteFdb),
   neighbours: vx.neighbours, replaceNeighbour: log('neigh')(vx.replaceNeighbour), deleteNeighbour: log('neigh rm')(vx.deleteNeighbour),
   routes: vx.routesThrough, replaceRoute: log('route')(vx.replaceOnlinkRoute), deleteRoute: log('route rm')((dst: string, dev: string) => deleteRoute(dst, dev)),
+  tableRoutes: vx.tableRoutes, replaceTableRoute: log('table route')(vx.replaceTableRoute), deleteTableRoute: log('table route rm')(vx.deleteTableRoute),
+  rules: vx.vxlanRules, addRule: log('rule')(vx.addRule), deleteRule: log('rule rm')(vx.deleteRule),
 }
 const errors: string[] = []
 await new NodeNetworks({ ops, underlay: process.env.UNDERLAY as string, log: (level, msg, f) => { if (level === 'error') errors.push(`${msg} ${JSON.stringify(f)}`) } }).apply(plan)

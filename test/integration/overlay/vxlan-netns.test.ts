@@ -33,11 +33,14 @@ const node = [
   { id: 'n2', ns: `${P}u2`, under: '192.168.200.2', peer: { nodeId: 'n1', node: 'u1', underlay: '192.168.200.1' } },
 ]
 
-function apply(n: typeof node[number], networks: CatalogNetwork[]): { changed: string[]; errors: string[] } {
-  const plan = planNetworks({ selfId: n.id, networks, peers: [n.peer], tunnelMtu: 1420, underlayMtu: 1500 })
+/** `hosts`: the nodes' default gateways known (10.77.N.1): host-only devices and the peers' hosts over VXLAN. */
+function apply(n: typeof node[number], networks: CatalogNetwork[], hosts = false): { changed: string[]; errors: string[] } {
+  const gw = (id: string) => (id === 'n1' ? '10.77.1.1' : '10.77.2.1')
+  const plan = planNetworks({ selfId: n.id, networks, peers: [hosts ? { ...n.peer, gateway: gw(n.peer.nodeId) } : n.peer], tunnelMtu: 1420, underlayMtu: 1500,
+    ...(hosts ? { selfGateway: gw(n.id) } : {}) })
   const rules = netRules({
-    default: { bridge: 'mesh-br', slice: n.id === 'n1' ? '10.77.1.0/24' : '10.77.2.0/24', gateway: n.id === 'n1' ? '10.77.1.1' : '10.77.2.1', range: '10.77.0.0/16', tunnel: 'mesh0' },
-    local: plan.local, ranges: plan.ranges, gateways: plan.gateways, multiHomed: plan.multiHomed, vxlanPeers: plan.vxlanPeers, vxlanDevices: plan.vxlans.map((v) => v.name),
+    default: { bridge: 'mesh-br', slice: n.id === 'n1' ? '10.77.1.0/24' : '10.77.2.0/24', gateway: gw(n.id), range: '10.77.0.0/16', tunnel: 'mesh0' },
+    local: plan.local, ranges: plan.ranges, gateways: [...plan.gateways, gw(n.peer.nodeId)], multiHomed: plan.multiHomed, vxlanPeers: plan.vxlanPeers, vxlanDevices: plan.vxlans.map((v) => v.name),
   })
   const text = nftRuleset({ ifname: 'mesh0', bridgeName: 'mesh-br', range: '10.77.0.0/16', subnet: n.id === 'n1' ? '10.77.1.0/24' : '10.77.2.0/24',
     gateway: n.id === 'n1' ? '10.77.1.1' : '10.77.2.1', nets: rules })
@@ -49,8 +52,7 @@ function apply(n: typeof node[number], networks: CatalogNetwork[]): { changed: s
   return JSON.parse(r.stdout) as { changed: string[]; errors: string[] }
 }
 
-t.test('unencrypted network across two nodes over kernel VXLAN, isolated from another network', { skip, timeout: 90_000 }, async (t) => {
-  t.teardown(() => { for (const n of ['u1', 'u2', 'c1', 'c2', 'c3']) spawnSync('ip', ['netns', 'del', `${P}${n}`]) })
+function build(): void {
   sh(`for n in u1 u2 c1 c2 c3; do ip netns add ${P}$n; done
     ip link add ${P}a netns ${P}u1 type veth peer name ${P}b netns ${P}u2
     ip -n ${P}u1 addr add 192.168.200.1/24 dev ${P}a; ip -n ${P}u1 link set ${P}a up
@@ -64,11 +66,18 @@ t.test('unencrypted network across two nodes over kernel VXLAN, isolated from an
     }
     bridge_ct ${P}u1 mbr-4100 10.81.0.1/16 ${P}c1 10.81.0.2/16
     bridge_ct ${P}u2 mbr-4100 10.81.1.1/16 ${P}c2 10.81.1.2/16
-    bridge_ct ${P}u1 mbr-4101 10.82.0.1/16 ${P}c3 10.82.0.2/16`)
+    bridge_ct ${P}u1 mbr-4101 10.82.0.1/16 ${P}c3 10.82.0.2/16
+    for i in 1 2; do ip -n ${P}u$i link add mesh-br type bridge; ip -n ${P}u$i addr add 10.77.$i.1/24 dev mesh-br; ip -n ${P}u$i link set mesh-br up; done`)
+}
+const teardown = () => { for (const n of ['u1', 'u2', 'c1', 'c2', 'c3']) spawnSync('ip', ['netns', 'del', `${P}${n}`]) }
+
+t.test('unencrypted network across two nodes over kernel VXLAN, isolated from another network', { skip, timeout: 90_000 }, async (t) => {
+  t.teardown(teardown)
+  build()
   const first = node.map((n) => apply(n, [A, B]))
   t.same(first.map((f) => f.errors), [[], []], 'no adapter errors')
   t.same(first[0]?.changed, ['vxlan mvx-4100', 'fdb mvx-4100 0a:58:0a:51:01:01 192.168.200.2', 'neigh mvx-4100 10.81.1.1 0a:58:0a:51:01:01',
-    'route 10.81.1.0/24 10.81.1.1 mvx-4100 10.81.0.1', 'vxlan mvx-4101'], 'node 1: a device per unencrypted network, with its peers\' entries (b has no peer slice yet)')
+    'route 10.81.1.0/24 10.81.1.1 mvx-4100 10.81.0.1', 'vxlan mvx-4101', 'rule 10.81.0.0/24', 'rule 10.82.0.0/24'], 'node 1: a device per unencrypted network, with its peers\' entries (b has no peer slice yet)')
   const link = sh(`ip -n ${P}u1 -d link show mvx-4100`)
   t.match(link, /vxlan id 4100 local 192\.168\.200\.1 .*dstport 4789/, 'kernel vxlan: VNI, local underlay address, UDP 4789')
   t.match(sh(`ip -n ${P}u1 route get 10.81.1.2`), /via 10\.81\.1\.1 dev mvx-4100/, 'the peer slice goes through the VXLAN device')
@@ -81,8 +90,27 @@ t.test('unencrypted network across two nodes over kernel VXLAN, isolated from an
   const again = node.map((n) => apply(n, [A, B]))
   t.same(again.map((f) => f.changed), [[], []], 'the same plan again changes nothing (a restarted agent adopts)')
   const gone = apply(node[0] as typeof node[number], [B])
-  t.same(gone.changed, ['vxlan rm mvx-4100'], 'the network left: its device goes (b\'s stays)')
+  t.same(gone.changed, ['vxlan rm mvx-4100', 'rule rm 10.81.0.0/24'], 'the network left: its device and rule go (b\'s stay)')
   t.notOk(ok(`ip -n ${P}u1 link show mvx-4100`), 'no device')
   t.notMatch(sh(`ip -n ${P}u1 route show`), /10\.81\.1\.0/, 'no route')
   t.notMatch(sh(`ip -n ${P}u1 neigh show`), /10\.81\.1\.1/, 'no neighbour entry')
+})
+
+t.test('a node with no slice of an unencrypted network reaches its tasks over VXLAN both ways, from its default gateway', { skip, timeout: 90_000 }, async (t) => {
+  t.teardown(teardown)
+  build()
+  const [n1, n2] = node as [typeof node[number], typeof node[number]]
+  const r1 = apply(n1, [A, B], true)
+  const r2 = apply(n2, [A, B], true)
+  t.same([r1.errors, r2.errors], [[], []], 'no adapter errors')
+  t.ok(r1.changed.includes('rule 10.82.0.0/24'), 'node 1 (slice of b): a rule from its slice')
+  t.ok(r1.changed.includes('table route 10.77.2.1/32 10.77.2.1 mvx-4101'), 'and node 2\'s host in b\'s table')
+  t.ok(r2.changed.includes('vxlan mvx-4101'), 'node 2 (no slice of b): a host-only device')
+  t.match(sh(`ip -n ${P}u2 route get 10.82.0.2`), /via 10\.82\.0\.1 dev mvx-4101 .*src 10\.77\.2\.1/, 'node 2 → b: VXLAN, from its default gateway')
+  t.match(sh(`ip -n ${P}u1 route get 10.77.2.1 from 10.82.0.2 iif mbr-4101`), /dev mvx-4101/, 'b\'s task → node 2\'s host: back over VXLAN')
+  t.notMatch(sh(`ip -n ${P}u1 route get 10.77.2.1 2>&1 || true`), /mvx-4101/, 'node 1\'s host itself does not use b\'s table')
+  t.ok(ok(`ip netns exec ${P}u2 ping -c 2 -W 2 10.82.0.2`), 'node 2\'s host reaches b\'s task (and the reply comes back)')
+  t.notOk(ok(`ip netns exec ${P}c2 ping -c 1 -W 1 10.82.0.2`), 'a\'s container on node 2 still does not reach b')
+  const again = [apply(n1, [A, B], true), apply(n2, [A, B], true)]
+  t.same(again.map((f) => f.changed), [[], []], 'the same plan again changes nothing')
 })

@@ -60,7 +60,7 @@ const snapshot = (revision: number): CatalogSnapshot => ({
 
 const dnsStatus: DnsStatus = { running: true, listen: [], upstreams: [], domain: 'mesh.' } as unknown as DnsStatus
 
-function harness(t: Test, o: { config?: Partial<DataPlaneConfig>; cached?: CatalogSnapshot } = {}) {
+function harness(t: Test, o: { config?: Partial<DataPlaneConfig>; cached?: CatalogSnapshot; nodeId?: () => string | null } = {}) {
   const clock = new FakeClock()
   const gossip = new FakeGossip()
   const store = new MemoryStore(o.cached ?? null)
@@ -70,11 +70,23 @@ function harness(t: Test, o: { config?: Partial<DataPlaneConfig>; cached?: Catal
     vipRange: '10.78.0.0/16', log: pino({ level: 'silent' }), clock, catalogStore: store,
     createIngress: (io) => (parts.ingress = new FakePart(io, [] as PortStatus[])),
     createDns: (d) => (parts.dns = new FakePart(d, dnsStatus)),
+    ...(o.nodeId ? { nodeId: o.nodeId } : {}),
   }
   const dp = new DataPlane(opts)
   t.teardown(() => dp.stop())
   return { clock, gossip, store, parts, dp }
 }
+
+t.test('--ingress-prefer-local on: the balancer prefers tasks on this node (its id as the agent learns it)', async (t) => {
+  let id: string | null = null
+  const h = harness(t, { config: { ingressPreferLocal: true, ingressBalancer: 'least-connections' }, nodeId: () => id })
+  await h.dp.start(null)
+  const b = h.parts.ingress!.options.balancer as { policy: string; localNodeId: () => string | null }
+  t.equal(b.policy, 'least-connections')
+  t.equal(b.localNodeId(), null, 'not known yet: no preference')
+  id = 'n7'
+  t.equal(b.localNodeId(), 'n7', 'read at each pick, so a node id learnt later applies')
+})
 
 t.test('start: the cached catalog is served at once; ingress and DNS get the wiring they need', async (t) => {
   const h = harness(t, { cached: snapshot(4) })

@@ -55,6 +55,7 @@ const ROWS: Record<string, [string[], Record<string, unknown>]> = {
   '--cert-expiry': [['48h'], { cluster: { certExpiryMs: 172_800_000 } }],
   '--metrics-addr': [['off'], { metricsAddr: 'off' }],
   '--ingress-mode': [['nft'], { dataPlane: { ingressMode: 'nft' } }],
+  '--ingress-prefer-local': [['on'], { dataPlane: { ingressPreferLocal: true } }],
   '--ingress-idle-timeout': [['30m'], { dataPlane: { ingressIdleTimeoutMs: 1_800_000 } }],
   '--ingress-fd-budget': [['30000'], { dataPlane: { ingressFdBudget: 30_000 } }],
   '--ingress-max-per-source': [['64'], { dataPlane: { ingressMaxPerSource: 64 } }],

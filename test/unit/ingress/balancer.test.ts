@@ -104,3 +104,43 @@ t.test('setEndpoints keeps state, reports retired backends, forgets gone ones on
   t.equal(b.get('10.0.0.1:80'), undefined, 'forgotten after its last connection')
   t.same(picks(b, 2), ['10.0.0.4', '10.0.0.4'], '10.0.0.2 still ejected')
 })
+
+t.test('prefer local: eligible tasks on this node first, the others only when it has none', async (t) => {
+  const mixed = [ep(1, '10.0.0.1', { nodeId: 'a' }), ep(2, '10.0.0.2', { nodeId: 'b' }), ep(3, '10.0.0.3', { nodeId: 'a' }), ep(4, '10.0.0.4', { nodeId: 'c' })]
+  const cases = [
+    { name: 'two local: round robin over them', self: 'a', eps: mixed, want: ['10.0.0.1', '10.0.0.3', '10.0.0.1', '10.0.0.3'] },
+    { name: 'one local', self: 'b', eps: mixed, want: ['10.0.0.2', '10.0.0.2', '10.0.0.2'] },
+    { name: 'no local task: every node alike', self: 'z', eps: mixed, want: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+    { name: 'node id not known yet: every node alike', self: null, eps: mixed, want: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'] },
+    { name: 'local task unhealthy: falls back', self: 'b', eps: [ep(1, '10.0.0.1', { nodeId: 'a' }), ep(2, '10.0.0.2', { nodeId: 'b', health: 'unhealthy' })], want: ['10.0.0.1', '10.0.0.1'] },
+    { name: 'local task stopping: falls back', self: 'b', eps: [ep(1, '10.0.0.1', { nodeId: 'a' }), ep(2, '10.0.0.2', { nodeId: 'b', state: 'stopping' })], want: ['10.0.0.1', '10.0.0.1'] },
+  ]
+  for (const c of cases) {
+    const b = new Balancer(() => 0, { localNodeId: () => c.self })
+    b.setEndpoints(c.eps, 80)
+    t.same(picks(b, c.want.length), c.want, c.name)
+  }
+})
+
+t.test('prefer local: an ejected local task sends to the others until its ejection ends; exclude (retry) too', async (t) => {
+  let now = 0
+  const b = new Balancer(() => now, { localNodeId: () => 'a', ejectBaseMs: 1000 })
+  b.setEndpoints([ep(1, '10.0.0.1', { nodeId: 'b' }), ep(2, '10.0.0.2', { nodeId: 'a' }), ep(3, '10.0.0.3', { nodeId: 'c' })], 80)
+  const local = b.pick() as NonNullable<ReturnType<Balancer['pick']>>
+  t.equal(local.ip, '10.0.0.2')
+  b.succeeded(local)
+  t.same(picks(b, 2, new Set([local.key])), ['10.0.0.3', '10.0.0.1'], 'a retry excluding the local task goes to another node')
+  b.failed(local)
+  t.same(picks(b, 3), ['10.0.0.3', '10.0.0.1', '10.0.0.3'], 'ejected: the other nodes, round robin')
+  now = 1000
+  t.same(picks(b, 2), ['10.0.0.2', '10.0.0.2'], 'back once the ejection ended')
+})
+
+t.test('prefer local with least-connections: the least loaded local task', async (t) => {
+  const b = new Balancer(() => 0, { policy: 'least-connections', localNodeId: () => 'a' })
+  b.setEndpoints([ep(1, '10.0.0.1', { nodeId: 'b' }), ep(2, '10.0.0.2', { nodeId: 'a' }), ep(3, '10.0.0.3', { nodeId: 'a' })], 80)
+  const first = b.pick() as NonNullable<ReturnType<Balancer['pick']>>
+  b.acquire(first)
+  const second = b.pick() as NonNullable<ReturnType<Balancer['pick']>>
+  t.same([first.ip, second.ip], ['10.0.0.2', '10.0.0.3'], 'the remote task (0 connections) is not chosen')
+})

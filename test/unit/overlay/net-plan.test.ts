@@ -55,6 +55,35 @@ t.test('a node with no slice anywhere has no bridge and no VXLAN, but routes eve
   t.same(p.tunnelRoutes, ['10.81.0.0/24', '10.81.1.0/24', '10.81.2.0/24', '10.82.5.0/24', '10.82.6.0/24'])
 })
 
+t.test('host-only: with its default gateway known, a node without a slice reaches unencrypted networks over VXLAN', async (t) => {
+  const gw = peers.map((p, i) => ({ ...p, gateway: `10.77.${i + 2}.1` }))
+  const p = planNetworks({ selfId: 'n9', networks: [plain, secret], peers: [...gw, { nodeId: 'n1', node: 'm1', underlay: '192.168.77.11', gateway: '10.77.1.1' }], tunnelMtu: 1420, underlayMtu: 1500, selfGateway: '10.77.9.1' })
+  t.same(p.local, [], 'still no bridge: no task here')
+  t.same(p.tunnelRoutes, ['10.82.5.0/24', '10.82.6.0/24'], 'the encrypted network still rides the tunnel')
+  t.equal(p.vxlans.length, 1)
+  const v = p.vxlans[0]
+  t.same([v?.name, v?.mac, v?.gateway, v?.hostOnly, v?.slice, v?.hosts], ['mvx-4100', '0a:58:0a:4d:09:01', '10.77.9.1', true, null, []],
+    'sourced from the default gateway, MAC derived from it; no table entries, no rule')
+  t.same(v?.neighbours.map((n) => [n.slice, n.underlay]), [['10.81.0.0/24', '192.168.77.11'], ['10.81.1.0/24', '192.168.77.12'], ['10.81.2.0/24', '192.168.77.13']])
+  t.same(p.vxlanPeers, ['192.168.77.11', '192.168.77.12', '192.168.77.13'])
+  t.same(Object.fromEntries(p.allowedIps).w2, ['10.81.1.0/24'], 'allowed-ips still hold every slice')
+})
+
+t.test('with a slice: every peer\'s default gateway is a host entry of the network\'s table, matching the MAC a host-only peer has', async (t) => {
+  const gw: PlanPeer[] = [...peers.map((p, i) => ({ ...p, gateway: `10.77.${i + 2}.1` })), { nodeId: 'n9', node: 'edge', underlay: '192.168.77.19', gateway: '10.77.9.1' },
+    { nodeId: 'n8', node: 'bad', underlay: '192.168.77.18', gateway: '10.77.8.1; drop' }]
+  const p = planNetworks({ selfId: 'n1', networks: [plain, secret], peers: gw, tunnelMtu: 1420, underlayMtu: 1500, selfGateway: '10.77.1.1' })
+  const v = p.vxlans[0]
+  t.same([v?.hostOnly, v?.slice, v?.table, v?.gateway], [false, '10.81.0.0/24', 1_000_004_100, '10.81.0.1'])
+  t.same(v?.hosts, [
+    { slice: '10.77.2.1/32', gateway: '10.77.2.1', mac: '0a:58:0a:4d:02:01', underlay: '192.168.77.12' },
+    { slice: '10.77.3.1/32', gateway: '10.77.3.1', mac: '0a:58:0a:4d:03:01', underlay: '192.168.77.13' },
+    { slice: '10.77.9.1/32', gateway: '10.77.9.1', mac: gatewayMac('10.77.9.1'), underlay: '192.168.77.19' },
+  ], 'a peer whose gateway is not an address is left out')
+  t.ok(p.vxlanPeers.includes('192.168.77.19'), 'VXLAN accepted from a host-only peer')
+  t.notOk(p.vxlans.some((x) => x.name === 'mvx-4101'), 'encrypted: no device')
+})
+
 t.test('a catalog network that fails a check is skipped and reported; the others are planned', async (t) => {
   const bad = [
     net({ name: 'x; drop', slices: [{ nodeId: 'n1', subnet: '10.80.0.0/24' }] }),

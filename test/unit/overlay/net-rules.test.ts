@@ -36,6 +36,9 @@ t.test('rules per network: anti-spoofing, own network only, internal has no way 
   has(r.forward, 'iifname { "mesh0", "mvx-4100" } oifname "mbr-4100" ip saddr 10.81.0.0/16 accept', 'unencrypted: from its VXLAN device or the tunnel')
   has(r.forward, 'iifname "mesh0" oifname "mbr-4101" ip saddr 10.82.0.0/16 accept', 'encrypted: from the tunnel')
   has(r.forward, 'iifname "mesh0" oifname "mbr-4101" ip saddr { 10.77.4.1, 10.77.9.1, 10.81.0.1, 10.81.1.1, 10.82.3.1, 10.83.1.1 } accept', 'nodes\' hosts')
+  has(r.forward, 'iifname { "mesh0", "mvx-4100" } oifname "mbr-4100" ip saddr { 10.77.4.1, 10.77.9.1, 10.81.0.1, 10.81.1.1, 10.82.3.1, 10.83.1.1 } accept',
+    'nodes\' hosts over VXLAN too on an unencrypted network (a node without a slice sends from its default gateway)')
+  t.notOk(r.forward.some((l) => l.includes('"mvx-4100" } oifname "mbr-4101"')), 'never from a VXLAN device into an encrypted network')
   has(r.forward, 'oifname "mbr-4101" ct status dnat accept', 'this node\'s DNAT (ingress)')
   has(r.forward, 'oifname "mbr-4101" counter drop', 'nothing else into a bridge')
   has(r.forward, 'iifname "mvx-4100" counter drop', 'nothing else from a VXLAN device')

@@ -46,6 +46,14 @@ class FakeHost implements NetOps {
   async routes(dev: string) { return this.rts.get(dev) ?? [] }
   async replaceRoute(dst: string, via: string, dev: string) { this.calls.push(`route ${dst} via ${via} dev ${dev}`); this.rts.set(dev, [...(this.rts.get(dev) ?? []).filter((r) => r.dst !== dst), { dst, via }]) }
   async deleteRoute(dst: string, dev: string) { this.calls.push(`route rm ${dst} dev ${dev}`); this.rts.set(dev, (this.rts.get(dev) ?? []).filter((r) => r.dst !== dst)) }
+  tables = new Map<number, { dst: string; via: string }[]>()
+  ipRules: { from: string; table: number }[] = []
+  async tableRoutes(table: number) { return (this.tables.get(table) ?? []).map((r) => ({ dst: r.dst.replace(/\/32$/, ''), via: r.via })) }
+  async replaceTableRoute(dst: string, via: string, dev: string, table: number) { this.calls.push(`table ${table} ${dst} via ${via} dev ${dev}`); this.tables.set(table, [...(this.tables.get(table) ?? []).filter((r) => r.dst !== dst), { dst, via }]) }
+  async deleteTableRoute(dst: string, table: number) { this.calls.push(`table ${table} rm ${dst}`); this.tables.set(table, (this.tables.get(table) ?? []).filter((r) => r.dst.replace(/\/32$/, '') !== dst)) }
+  async rules() { return [...this.ipRules] }
+  async addRule(from: string, table: number) { this.calls.push(`rule from ${from} table ${table}`); this.ipRules.push({ from, table }) }
+  async deleteRule(from: string, table: number) { this.calls.push(`rule rm from ${from} table ${table}`); this.ipRules = this.ipRules.filter((r) => r.from !== from || r.table !== table) }
 }
 
 const peers = [{ nodeId: 'n2', node: 'w2', underlay: '192.168.77.12' }, { nodeId: 'n3', node: 'w3', underlay: '192.168.77.13' }]
@@ -68,6 +76,7 @@ t.test('a network with a slice here: its Docker network, then the VXLAN device w
   t.same(host.calls, [
     'network app_plain 10.81.0.0/24', 'vxlan mvx-4100 4100 192.168.77.11',
     'fdb mvx-4100 0a:58:0a:51:01:01 192.168.77.12', 'neigh mvx-4100 10.81.1.1', 'route 10.81.1.0/24 via 10.81.1.1 dev mvx-4100',
+    'rule from 10.81.0.0/24 table 1000004100',
   ])
   t.equal(host.docker.get('app_plain')?.spec.subnet, '10.81.0.0/16', 'the whole range on-link for the containers')
   t.equal(host.docker.get('app_plain')?.spec.gateway, '10.81.0.1')
@@ -94,19 +103,48 @@ t.test('the network leaves: the Docker network goes once nothing is attached, th
   ;(host.docker.get('app_plain') as { containers: number }).containers = 1
   host.calls = []
   t.equal(await nets.apply(plan([])), false, 'not settled: to be applied again')
-  t.same(host.calls, ['vxlan rm mvx-4100'], 'kept while a container is attached')
+  t.same(host.calls, ['vxlan rm mvx-4100', 'rule rm from 10.81.0.0/24 table 1000004100'], 'kept while a container is attached; the device and its rule go')
   t.notOk(nets.isReady('app_plain'))
   ;(host.docker.get('app_plain') as { containers: number }).containers = 0
   t.equal(await nets.apply(plan([])), true, 'settled')
-  t.same(host.calls, ['vxlan rm mvx-4100', 'network rm app_plain'])
-  t.equal(host.docker.size + host.vxlans.size, 0, 'nothing left')
+  t.same(host.calls, ['vxlan rm mvx-4100', 'rule rm from 10.81.0.0/24 table 1000004100', 'network rm app_plain'])
+  t.equal(host.docker.size + host.vxlans.size + host.ipRules.length, 0, 'nothing left')
 })
 
 t.test('teardown (leave) removes every network and device mesh made', async (t) => {
   const { host, nets } = setup()
   await nets.apply(plan([plain(both)]))
   await nets.teardown()
-  t.equal(host.docker.size + host.vxlans.size, 0)
+  t.equal(host.docker.size + host.vxlans.size + host.ipRules.length, 0)
+})
+
+const gwPeers = [{ ...peers[0] as (typeof peers)[0], gateway: '10.77.2.1' }, { ...peers[1] as (typeof peers)[0], gateway: '10.77.3.1' }]
+const planGw = (networks: CatalogNetwork[], selfId = 'n1') => planNetworks({ selfId, networks, peers: gwPeers, tunnelMtu: 1420, underlayMtu: 1500, selfGateway: '10.77.1.1' })
+
+t.test('with a slice here: the peers\' hosts (default gateways) in the network\'s table, used only from the slice', async (t) => {
+  const { host, nets } = setup()
+  t.equal(await nets.apply(planGw([plain(both)])), true)
+  t.same(host.calls.filter((c) => /^(table|rule)/.test(c)), [
+    'table 1000004100 10.77.2.1/32 via 10.77.2.1 dev mvx-4100', 'table 1000004100 10.77.3.1/32 via 10.77.3.1 dev mvx-4100',
+    'rule from 10.81.0.0/24 table 1000004100',
+  ])
+  t.ok(host.calls.includes('fdb mvx-4100 0a:58:0a:4d:03:01 192.168.77.13'), 'a host peer with no slice gets its FDB entry too')
+  host.calls = []
+  t.equal(await nets.apply(planGw([plain(both)])), true)
+  t.same(host.calls, [], 'the same plan again changes nothing')
+  await nets.apply(planGw([plain(both)]).vxlans.length ? plan([plain(both)]) : plan([]))
+  t.same(host.calls.filter((c) => c.startsWith('table')).sort(), ['table 1000004100 rm 10.77.2.1', 'table 1000004100 rm 10.77.3.1'], 'hosts gone from the plan: their routes go')
+})
+
+t.test('host-only (no slice here): a device sourcing the default gateway, routes in the main table, no rule', async (t) => {
+  const { host, nets } = setup()
+  const elsewhere = plain([{ nodeId: 'n2', subnet: '10.81.1.0/24' }])
+  t.equal(await nets.apply(planGw([elsewhere])), true)
+  t.same(host.calls, ['vxlan mvx-4100 4100 192.168.77.11', 'fdb mvx-4100 0a:58:0a:51:01:01 192.168.77.12', 'neigh mvx-4100 10.81.1.1',
+    'route 10.81.1.0/24 via 10.81.1.1 dev mvx-4100'])
+  t.equal(host.vxlans.get('mvx-4100')?.mac, '0a:58:0a:4d:01:01', 'its MAC is the one peers derive from its default gateway')
+  t.notOk(nets.isReady('app_plain'), 'no Docker network: no task here')
+  t.same(host.ipRules, [])
 })
 
 t.test('an encrypted network has a bridge but no VXLAN device', async (t) => {
