@@ -90,7 +90,7 @@ export function agentCommand(): Command {
     .option('--default-addr-pool-mask-length <n>', `managers: prefix length of each network's range from the pool, 16-24 (default ${DEFAULT_ADDR_POOL_MASK_LENGTH})`)
     .option('--cert-expiry <duration>', 'with --init: lifetime of node certificates, renewed at two thirds of it (default 2160h = 90 days; at least 1m)')
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
-    .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
+    .addOption(new Option('--ingress-mode <mode>', 'published ports: auto (default: nft where root and nft are usable), nft (kernel DNAT with node and endpoint checks; PROXY protocol ports and loopback stay userspace) or userspace (proxy; retries a failed connect)').choices(['auto', 'userspace', 'nft']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
     .option('--ingress-fd-budget <n>', 'file descriptors ingress connections may hold in all (TCP 2 each, UDP flows 1); more are refused (default 0: 80% of RLIMIT_NOFILE)')
     .option('--ingress-max-per-source <n>', 'open ingress connections (UDP: flows) per client address on one published port (default 0: no cap)')
@@ -213,7 +213,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
     }
   }
   const dp: NonNullable<ConfigInput['dataPlane']> = {}
-  if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'userspace' | 'nft'
+  if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'auto' | 'userspace' | 'nft'
   if (o.ingressIdleTimeout !== undefined) dp.ingressIdleTimeoutMs = parseDuration(o.ingressIdleTimeout, '--ingress-idle-timeout')
   if (o.ingressFdBudget !== undefined) dp.ingressFdBudget = wholeNumber(o.ingressFdBudget, '--ingress-fd-budget')
   if (o.ingressMaxPerSource !== undefined) dp.ingressMaxPerSource = wholeNumber(o.ingressMaxPerSource, '--ingress-max-per-source')
