@@ -40,10 +40,11 @@ export interface IngressDefaults {
   bridge: string
   /**
    * nft mode (the kernel cannot retry a connect, so health decides): probe every endpoint of a TCP published port
-   * with a TCP connect this often, ms (stretched to keep within maxEndpointProbesPerSec). Default 2000.
+   * with a TCP connect this often, ms (stretched to keep within maxEndpointProbesPerSec: past 250 endpoints at the
+   * defaults). A dead task on a live remote node leaves the rules within interval + timeout. Default 500.
    */
   activeCheckIntervalMs: number
-  /** An endpoint probe not answered within this long fails, ms. Default 1000. */
+  /** An endpoint probe not answered within this long fails (a dead container's address does not refuse), ms. Default 300. */
   activeCheckTimeoutMs: number
   /** nft mode: probe each remote node holding endpoints (a TCP connect to its agent's gossip port) this often, ms. Default 250. */
   nodeCheckIntervalMs: number
@@ -63,7 +64,7 @@ export function ingressDefaults(): Readonly<IngressDefaults> {
     fdBudget: 0, maxConnectionsPerSource: 0,
     connectTimeoutMs: 1000, maxAttempts: 3, ejectBaseMs: 1000, ejectMaxMs: 30_000, warmupMs: 5000, warmupEjectMs: 100,
     nftRecheckMs: 1000, bridge: defaultOverlayConfig().bridgeName,
-    activeCheckIntervalMs: 2000, activeCheckTimeoutMs: 1000, nodeCheckIntervalMs: 250, nodeCheckTimeoutMs: 250,
+    activeCheckIntervalMs: 500, activeCheckTimeoutMs: 300, nodeCheckIntervalMs: 250, nodeCheckTimeoutMs: 250,
     maxConcurrentProbes: 64, maxEndpointProbesPerSec: 500, probeJitter: 0.2,
   })
 }

@@ -11,7 +11,7 @@
  * endpoints take no new connections; their open ones are closed after the service's stop grace period.
  * The controller holds one `PortProxy` per port (TcpProxy, RawTcpProxy or UdpProxy: port-proxy.ts) and asks a
  * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for active checks, run by a Prober (prober.ts) on a
- * pure schedule (probe-policy.ts: each remote node every 250 ms, each endpoint every 2 s within a probe budget; on
+ * pure schedule (probe-policy.ts: each remote node every 250 ms, each endpoint every 500 ms within a budget of 500 probes/s; on
  * by default in nft mode, where the kernel cannot retry a connect). A down node's endpoints and this node's tasks its
  * runtime reported gone leave the kernel rules at once (ingress-health.ts). `--ingress-mode auto` (the agent's
  * default) picks nft where kernel-path.ts finds it usable (root, nft answers), userspace otherwise.

@@ -52,7 +52,7 @@ export interface IngressOptions {
   /**
    * Active checks of every TCP backend: probe every intervalMs (stretched past 500 probes/s); a probe failing (or not
    * answered within timeoutMs) ejects, and in nft mode keeps the endpoint out of the kernel rules until one passes.
-   * Default: on in nft mode (2000 ms / 1000 ms, src/config ingressDefaults), off in userspace mode; false = off.
+   * Default: on in nft mode (500 ms / 300 ms, src/config ingressDefaults), off in userspace mode; false = off.
    */
   activeCheck?: ActiveCheckOptions | false
   /** Node checks, with active checks on: a TCP connect to each remote node's agent (nodeAddress). Default 250 ms / 250 ms. */

@@ -9,9 +9,10 @@ import type { HealthTarget } from './health-check.ts'
  *   once; the first passing probe brings them back. Gossip's `suspect` can mark a node down before its probe fails
  *   (`markDown`). Cost: nodes × 4 connects/s per node, whatever the number of endpoints.
  * - **Endpoint probes**: one TCP connect per endpoint (address and port, shared by every published port that targets
- *   it) every `endpointIntervalMs` (2 s), for a dead task on a live node; the interval stretches so that at most
- *   `maxEndpointProbesPerSec` start per second (10,000 endpoints at 500/s: every 20 s; a dead task on a live node is
- *   then also known through its own node's report to the manager, and from the proxy path's failed connects).
+ *   it) every `endpointIntervalMs` (500 ms), for a dead task on a live node; the interval stretches so that at most
+ *   `maxEndpointProbesPerSec` start per second (past 250 endpoints; 10,000 endpoints at 500/s: every 20 s; a dead
+ *   task on a live node is then known through its own node's report to the manager's catalog, and from the proxy
+ *   path's failed connects).
  *
  * Every next probe is drawn with ±`jitter` of its interval (new targets start at a random point of their first
  * interval), so probes spread instead of bursting; at most `maxConcurrent` are in flight; a target is never probed

@@ -38,7 +38,7 @@ t.test('nft mode: a down node, a suspected node and a task gone here leave the k
   t.notOk('pathReason' in (ing.status()[0] ?? {}))
 
   // Defaults: nodes every 250 ms (first turn half of it in, random 0.5: 125 ms, seen at the 50 ms tick of 150),
-  // endpoints every 2 s (first at 1 s).
+  // endpoints every 500 ms (first at 250 ms).
   checker.answers.set('192.168.50.13', false)
   await clock.advance(150)
   await new Promise((r) => setImmediate(r))
