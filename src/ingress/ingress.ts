@@ -364,7 +364,7 @@ export class Ingress {
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
     const nft = this.#nft as NftApplier
     const now = this.#clock.now()
-    // With active checks, an endpoint whose last check failed stays out of the kernel rules until one passes.
+    // With active checks, an endpoint (TCP: UDP is not checked) whose last check failed stays out until one passes.
     const plan = planNft(snap, ejectionFilter(this.#ports.values(), now, this.#health.prober !== null, this.#health.out))
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) {
