@@ -9,7 +9,7 @@ import type { PortProxy } from './port-proxy.ts'
 import { nftTable, planNft } from './nft-rules.ts'
 import type { TrafficByEndpoint } from './nft-counters.ts'
 import { checkNetworkBridges } from './nft-check.ts'
-import { EndpointStats, portStatus, type PortStatus } from './status.ts'
+import { EndpointStats, portPath, portStatus, type PortStatus } from './status.ts'
 import { applyProbe } from './health-check.ts'
 import { IngressHealth } from './ingress-health.ts'
 import { createProber } from './prober.ts'
@@ -175,17 +175,9 @@ export class Ingress {
   status(): PortStatus[] {
     const now = this.#clock.now()
     return [...this.#ports.values()]
-      .map((p) => Object.assign(portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes(), this.#traffic), this.#path(p)))
+      .map((p) => Object.assign(portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes(), this.#traffic),
+        portPath(this.#o.mode, p.spec, this.#nftError, this.#nft?.current?.targets.has(`port-${p.spec.protocol}-${p.spec.published}`) === true)))
       .sort((a, b) => a.published - b.published || (a.protocol < b.protocol ? -1 : 1))
-  }
-
-  /** Which path serves a published port from outside this node, and why not the kernel's when it is not. */
-  #path(p: PortEntry): Pick<PortStatus, 'path' | 'pathReason'> {
-    if (this.#o.mode !== 'nft') return { path: 'userspace' }
-    const why = p.spec.proxyProtocol !== undefined ? 'PROXY protocol (the proxy writes the header)'
-      : this.#nftError !== null ? 'nft rules failed to apply'
-        : this.#nft?.current?.targets.has(`port-${p.spec.protocol}-${p.spec.published}`) !== true ? 'no kernel rule (no serving endpoint yet)' : null
-    return why === null ? { path: 'nft' } : { path: 'userspace', pathReason: why }
   }
 
   /** The nft ruleset error of the last apply, if it failed. */
