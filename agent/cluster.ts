@@ -5,7 +5,7 @@ import { ConfigError } from '../src/base/errors.ts'
 import { managerDbPath, newClusterId, newId, type Manager, type ManagerLeadership, type MoveStep, type Store } from '../src/manager/index.ts'
 import { recoverStoreMove } from './store-move.ts'
 import type { SocketAccess } from '../src/base/index.ts'
-import { isSealedRegistryAuth, type GossipKeyring } from '../src/api/index.ts'
+import { TERMINAL_STATES, isSealedRegistryAuth, type GossipKeyring } from '../src/api/index.ts'
 import { DockerRuntime, ExecTmpfs, LogShipper, TaskFiles, TaskRunner } from '../src/runtime/index.ts'
 import { applyClusterKeys, chooseGossipKeys, hasIdentity, readSavedGossipKeys, saveGossipKeys, savedManager, seedManagers, type FailoverTransport, type NodeTls, type WorkerLink } from '../src/worker/index.ts'
 import { DataPlane } from './dataplane.ts'
@@ -204,7 +204,7 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
   const gateway = (await overlay.status()).gateway
   parts.dataPlane = new DataPlane({
     config: config.dataPlane, dataDir: config.dataDir, gossip, overlayRange: config.overlay.range, vipRange: c.vipRange, log,
-    nodeId: () => parts.link?.nodeId ?? null,
+    nodeId: () => parts.link?.nodeId ?? null, localNode: config.gossip.name,
   })
   await parts.dataPlane.start(gateway)
   // The networks follow the catalog: bridges, VXLAN devices, allowed-ips, routes and isolation rules (src/overlay).
@@ -220,7 +220,11 @@ export async function startCluster(config: Readonly<Config>, log: Logger, gossip
       socketPath: config.overlay.dockerSocket, dns: parts.dataPlane.resolvers(gateway), nodeHostname: config.gossip.name,
     }), network: config.overlay.network,
     networksReady: (names) => overlay.networksReady(names, NETWORK_WAIT_MS),
-    report: (taskId, status) => link.report(taskId, status),
+    report: (taskId, status) => {
+      // A task of this node that stopped leaves this node's ingress now; the catalog round trip does the rest.
+      if (status.state !== 'running' && TERMINAL_STATES.includes(status.state)) dataPlane.taskGone(taskId)
+      link.report(taskId, status)
+    },
     registryAuth: (task) => (isSealedRegistryAuth(task.spec.registryAuth) ? undefined : task.spec.registryAuth), // opened by the manager's watch stream
     log: logFn(log.child({ sub: 'runtime' })),
   })

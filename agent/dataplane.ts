@@ -9,7 +9,7 @@ import { Catalog, FileCatalogStore, localSlices, type CatalogSnapshot, type Cata
 import { DnsServer, lookup, type DnsServerOptions, type DnsStatus, type ListenAddress, type LookupResult } from '../src/dns/index.ts'
 import type { GossipEvent } from '../src/gossip/index.ts'
 import { BRIDGE_PREFIX } from '../src/overlay/index.ts'
-import { Ingress, vipStatus, type IngressOptions, type NetworkBridge, type PortStatus } from '../src/ingress/index.ts'
+import { Ingress, kernelPathUnusable, vipStatus, type HealthTarget, type IngressOptions, type NetworkBridge, type PortStatus } from '../src/ingress/index.ts'
 import type { Logger } from './log.ts'
 import { LOOPBACK_RANGE } from '../src/config/index.ts'
 
@@ -22,9 +22,19 @@ import { LOOPBACK_RANGE } from '../src/config/index.ts'
  * Gossip declaring a node dead takes its endpoints out of rotation here, without waiting for the manager.
  */
 
-/** What the data plane needs of gossip: member events (`Gossip` fits). */
+/** What the data plane needs of gossip: member events, and the members already known (`Gossip` fits). */
 export interface MemberEvents {
   on(fn: (e: GossipEvent) => void): () => void
+  members?(): readonly { name: string; ip: string; port: number }[]
+}
+
+/** The ingress as the data plane drives it: `Ingress` fits; the health hooks are optional (fakes in tests). */
+export interface IngressPart extends DataPlanePart<PortStatus[]> {
+  release?(drainMs: number): Promise<number>
+  taskGone?(taskId: string): void
+  nodeSuspected?(node: string): void
+  membersChanged?(): void
+  downNodes?(): string[]
 }
 
 /** The DNS part: it also answers on addresses that come and go (each user network's gateway here). */
@@ -54,7 +64,11 @@ export interface DataPlaneOptions {
   /** Where the catalog is cached. Default `<dataDir>/catalog.json`. */
   catalogStore?: CatalogStore
   /** Build the routing mesh. Default `new Ingress(o)`. */
-  createIngress?(o: IngressOptions): DataPlanePart<PortStatus[]>
+  createIngress?(o: IngressOptions): IngressPart
+  /** This node's gossip name (its endpoints' `node`): no node check for itself. */
+  localNode?: string
+  /** `--ingress-mode auto`: why the kernel path cannot be used here, or null. Default kernelPathUnusable (root, nft). */
+  kernelPath?: () => Promise<string | null>
   /** Build the service DNS. Default `new DnsServer(o)`. */
   createDns?(o: DnsServerOptions): DnsPart
   /** This node's id in the cluster (which slices of user networks are here), once known. Default: none (no networks). */
@@ -75,7 +89,12 @@ const TCP_MIGRATE_REQ = '/proc/sys/net/ipv4/tcp_migrate_req'
 
 export class DataPlane {
   readonly catalog: Catalog
-  #ingress: (DataPlanePart<PortStatus[]> & { release?(drainMs: number): Promise<number> }) | null = null
+  #ingress: IngressPart | null = null
+  /** The ingress mode in force (auto resolved at start) and, when auto chose userspace, why. */
+  #mode: 'userspace' | 'nft' = 'userspace'
+  #modeReason: string | undefined
+  /** Where each gossip member's agent answers TCP (the node checks of nft mode). */
+  readonly #members = new Map<string, HealthTarget>()
   #dns: DnsPart | null = null
   #unsubscribe: (() => void) | null = null
   #unsubscribeNets: (() => void) | null = null
@@ -104,20 +123,39 @@ export class DataPlane {
   async start(gateway: string | null): Promise<void> {
     const { config: c, log } = this.#o
     this.catalog.restore()
+    for (const m of this.#o.gossip.members?.() ?? []) this.#members.set(m.name, { ip: m.ip, port: m.port })
     this.#unsubscribe = this.#o.gossip.on((e) => {
       if (e.type === 'fail' || e.type === 'leave') this.catalog.nodeDown(e.member.name)
       else if (e.type === 'join' || e.type === 'alive') this.catalog.nodeUp(e.member.name)
+      if (e.type === 'suspect') this.#ingress?.nodeSuspected?.(e.member.name)
+      if ((e.type === 'join' || e.type === 'alive' || e.type === 'update') && typeof e.member.ip === 'string') {
+        const was = this.#members.get(e.member.name)
+        if (!was || was.ip !== e.member.ip || was.port !== e.member.port) {
+          this.#members.set(e.member.name, { ip: e.member.ip, port: e.member.port })
+          this.#ingress?.membersChanged?.()
+        }
+      } else if (e.type === 'reap') this.#members.delete(e.member.name)
     })
+    this.#mode = c.ingressMode === 'auto' ? 'nft' : c.ingressMode
+    if (c.ingressMode === 'auto') {
+      const why = await (this.#o.kernelPath ?? (() => kernelPathUnusable()))().catch((err: Error) => err.message)
+      if (why !== null) {
+        this.#mode = 'userspace'
+        this.#modeReason = `auto: ${why}`
+      }
+      log.child({ sub: 'ingress' }).info({ mode: this.#mode, ...(why !== null ? { why } : {}) }, 'ingress mode auto')
+    }
     const ilog = log.child({ sub: 'ingress' })
     const clock = this.#o.clock ? { clock: this.#o.clock } : {}
     const createIngress = this.#o.createIngress ?? ((io: IngressOptions) => new Ingress(io))
     const createDns = this.#o.createDns ?? ((d: DnsServerOptions) => new DnsServer(d))
     this.#ingress = createIngress({
-      catalog: this.catalog, mode: c.ingressMode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
+      catalog: this.catalog, mode: this.#mode, idleTimeoutMs: c.ingressIdleTimeoutMs, maxConnections: c.ingressMaxConnections,
       maxUdpFlows: c.ingressMaxUdpFlows, fdBudget: c.ingressFdBudget, maxConnectionsPerSource: c.ingressMaxPerSource,
       balancer: c.ingressPreferLocal && this.#o.nodeId ? { policy: c.ingressBalancer, localNodeId: this.#o.nodeId } : c.ingressBalancer, ...(gateway ? { snatAddr: gateway } : {}), ...clock,
       networkBridges: (snap) => this.networkBridges(snap),
       nft: createNftRunner(c.nftExec, { onFallback: (why) => ilog.info({ why }, 'nft rules go through nft -f -: libnftables unavailable') }),
+      nodeAddress: (node) => this.#members.get(node), ...(this.#o.localNode !== undefined ? { localNode: this.#o.localNode } : {}),
       log: (level, msg, fields) => ilog[level](fields ?? {}, msg),
     })
     await this.#ingress.start()
@@ -160,6 +198,14 @@ export class DataPlane {
     }, (err: Error) => this.#o.log.warn({ err: err.message }, 'dns: network gateways'))
   }
 
+  /**
+   * A task of this node stopped running (the runtime's report, before the manager's catalog says so): its endpoints
+   * leave the ingress (kernel rules and balancers) at once.
+   */
+  taskGone(taskId: string): void {
+    this.#ingress?.taskGone?.(taskId)
+  }
+
   /** A snapshot pushed by the manager. */
   apply(snap: CatalogSnapshot): void {
     this.catalog.apply(snap)
@@ -188,7 +234,10 @@ export class DataPlane {
     return {
       catalogRevision: snap.revision, services: snap.services.length, downNodes: this.catalog.downNodes(),
       vips: vipStatus(snap),
-      ingress: { mode: this.#o.config.ingressMode, ports: this.#ingress?.status() ?? [] },
+      ingress: {
+        mode: this.#mode, ...(this.#modeReason !== undefined ? { modeReason: this.#modeReason } : {}),
+        downNodes: this.#ingress?.downNodes?.() ?? [], ports: this.#ingress?.status() ?? [],
+      },
       dns: this.#dns?.status() ?? null,
     }
   }

@@ -93,7 +93,7 @@ export function agentCommand(): Command {
     .option('--default-addr-pool-mask-length <n>', `managers: prefix length of each network's range from the pool, 16-24 (default ${DEFAULT_ADDR_POOL_MASK_LENGTH})`)
     .option('--cert-expiry <duration>', 'with --init: lifetime of node certificates, renewed at two thirds of it (default 2160h = 90 days; at least 1m)')
     .option('--metrics-addr <host:port|off>', `serve Prometheus metrics at http://HOST:PORT/metrics, or off (default ${DEFAULT_METRICS_ADDR})`)
-    .addOption(new Option('--ingress-mode <mode>', 'published ports: userspace proxy (default; retries, PROXY protocol) or nft (kernel DNAT, userspace as fallback)').choices(['userspace', 'nft']))
+    .addOption(new Option('--ingress-mode <mode>', 'published ports: auto (default: nft where root and nft are usable), nft (kernel DNAT with node and endpoint checks; PROXY protocol ports and loopback stay userspace) or userspace (proxy; retries a failed connect)').choices(['auto', 'userspace', 'nft']))
     .addOption(new Option('--ingress-prefer-local <on|off>', 'published ports: a healthy task on this node gets the connections while there is one, other nodes\' only when not (userspace mode; default off)').choices(['on', 'off']))
     .option('--ingress-idle-timeout <duration>', 'close ingress TCP connections idle this long, e.g. 30m (default 1h; 0 = never)')
     .option('--ingress-fd-budget <n>', 'file descriptors ingress connections may hold in all (TCP 2 each, UDP flows 1); more are refused (default 0: 80% of RLIMIT_NOFILE)')
@@ -219,7 +219,7 @@ export function flagsToConfig(o: AgentOpts, read: (path: string) => string = (p)
     }
   }
   const dp: NonNullable<ConfigInput['dataPlane']> = {}
-  if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'userspace' | 'nft'
+  if (o.ingressMode !== undefined) dp.ingressMode = o.ingressMode as 'auto' | 'userspace' | 'nft'
   if (o.ingressPreferLocal !== undefined) dp.ingressPreferLocal = o.ingressPreferLocal === 'on'
   if (o.ingressIdleTimeout !== undefined) dp.ingressIdleTimeoutMs = parseDuration(o.ingressIdleTimeout, '--ingress-idle-timeout')
   if (o.ingressFdBudget !== undefined) dp.ingressFdBudget = wholeNumber(o.ingressFdBudget, '--ingress-fd-budget')

@@ -73,7 +73,9 @@ const VIP_PORTS: Record<string, string> = { all: 'all tcp/udp', refused: 'refuse
 /** VIPs (every port balanced, or refused), published ports on this node and where they send traffic; the DNS. */
 export function formatDataPlane(d: DataPlaneStatus): string {
   const down = d.downNodes.length > 0 ? `   nodes out of rotation (gossip): ${d.downNodes.join(', ')}` : ''
-  let out = `Ingress: ${d.ingress.mode}   catalog revision ${d.catalogRevision}, ${d.services} service(s)${down}\n`
+  const why = d.ingress.modeReason ? ` (${d.ingress.modeReason})` : ''
+  const unprobed = (d.ingress.downNodes ?? []).length > 0 ? `   nodes out of the kernel rules (node check): ${(d.ingress.downNodes ?? []).join(', ')}` : ''
+  let out = `Ingress: ${d.ingress.mode}${why}${unprobed}   catalog revision ${d.catalogRevision}, ${d.services} service(s)${down}\n`
   if (d.vips.length > 0) {
     out += `\n${table(['SERVICE', 'VIP', 'PORTS', 'SERVING'], d.vips.map((v) => [
       v.service, v.vip ?? v.endpointMode, VIP_PORTS[v.ports] ?? '-', `${v.serving}/${v.endpoints}`,
@@ -81,7 +83,8 @@ export function formatDataPlane(d: DataPlaneStatus): string {
   }
   if (d.ingress.ports.length === 0) out += '\n  no published ports\n'
   for (const p of d.ingress.ports) {
-    out += `\n${p.service}  ${p.published}/${p.protocol} → ${p.target}${p.proxyProtocol ? ` (PROXY ${p.proxyProtocol})` : ''}   open ${p.open}, ` +
+    const path = p.path ? `   via ${p.path}${p.pathReason ? ` (${p.pathReason})` : ''}` : ''
+    out += `\n${p.service}  ${p.published}/${p.protocol} → ${p.target}${p.proxyProtocol ? ` (PROXY ${p.proxyProtocol})` : ''}${path}   open ${p.open}, ` +
       `in ${formatBytes(p.bytesIn)}, out ${formatBytes(p.bytesOut)}, errors ${p.errors}, retries ${p.retries}\n`
     out += table(['TASK', 'NODE', 'ENDPOINT', 'STATE', 'HEALTH', 'OPEN', 'CONNECTIONS', 'ERRORS', 'IN', 'OUT'], p.endpoints.map((e) => [
       e.taskName, e.node, `${e.ip}:${e.port}`, e.ejected ? `ejected ${Math.ceil(e.ejectedForMs / 1000)}s` : e.state, e.health,

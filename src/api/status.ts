@@ -156,6 +156,10 @@ export interface PortStatus {
   /** Client connections closed because no backend took them. */
   rejected: number
   endpoints: EndpointStatus[]
+  /** What serves the port's connections from outside this node: the kernel's DNAT (nft) or the proxy. */
+  path?: 'nft' | 'userspace'
+  /** Why an nft-mode port is served by the proxy (PROXY protocol, rules failed, no serving endpoint yet). */
+  pathReason?: string
 }
 
 /** One service's VIP (endpoint mode vip) or `dnsrr`, as this node's ingress rules treat it. */
@@ -181,7 +185,11 @@ export interface DataPlaneStatus {
   /** Every service's VIP (endpoint mode vip) or `dnsrr`, with its serving endpoints. */
   vips: VipStatus[]
   downNodes: string[]
-  ingress: { mode: string; ports: PortStatus[] }
+  /**
+   * mode: the path published ports take on this node (userspace or nft); modeReason: why `auto` chose userspace;
+   * downNodes: nodes whose endpoints are out of the kernel rules (node check failed, or gossip suspects them).
+   */
+  ingress: { mode: string; modeReason?: string; downNodes?: string[]; ports: PortStatus[] }
   dns: DnsStatus | null
 }
 

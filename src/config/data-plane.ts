@@ -8,11 +8,13 @@ import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_LOCAL_ADDR, DEFAULT_DNS_TTL_SEC } from 
 
 export interface DataPlaneConfig {
   /**
-   * How published ports are served. userspace (default): Node proxies every published port on every node
-   * (retries a failed connect on the next task, PROXY protocol). nft: the kernel DNATs (nftables numgen), faster,
-   * with the userspace listeners as the fallback.
+   * How published ports are served. auto (default): nft where the kernel path is usable (root, nft answers),
+   * userspace otherwise. nft: the kernel DNATs (nftables numgen) each port that needs no userspace-only feature
+   * (a PROXY protocol port stays with the proxy), with health checks of nodes and endpoints deciding the rules and
+   * the userspace listeners as the fallback. userspace: Node proxies every published port (retries a failed connect
+   * on the next task). docs/ingress.md, "Which path serves a port".
    */
-  ingressMode: 'userspace' | 'nft'
+  ingressMode: 'auto' | 'userspace' | 'nft'
   /** Close an ingress TCP connection idle this long, ms (0 = never). Default 3 600 000 (1 h). */
   ingressIdleTimeoutMs: number
   /** Open ingress TCP connections per published port; more are refused. Default 16 384. */
@@ -63,7 +65,7 @@ export interface DataPlaneConfig {
 export function defaultDataPlaneConfig(): DataPlaneConfig {
   const ingress = ingressDefaults()
   return {
-    ingressMode: 'userspace', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin', ingressPreferLocal: false,
+    ingressMode: 'auto', ingressIdleTimeoutMs: ingress.idleTimeoutMs, ingressMaxConnections: ingress.maxConnections, ingressBalancer: 'round-robin', ingressPreferLocal: false,
     ingressMaxUdpFlows: ingress.maxUdpFlows, ingressFdBudget: ingress.fdBudget, ingressMaxPerSource: ingress.maxConnectionsPerSource,
     dns: true, dnsDomain: DEFAULT_DNS_DOMAIN, dnsTtlSec: DEFAULT_DNS_TTL_SEC, dnsUpstreams: [], dnsLocalAddr: DEFAULT_DNS_LOCAL_ADDR, dnsUdp: 'auto', dnsWorkers: 1,
     nftExec: 'process',

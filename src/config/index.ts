@@ -326,7 +326,7 @@ function validate(c: Config): void {
   if (!(o.keepaliveS >= 0 && o.keepaliveS <= 65535)) throw new ConfigError(`overlay.keepaliveS ${o.keepaliveS}: must be 0-65535`)
   if (!(o.settleMs >= 0)) throw new ConfigError(`overlay.settleMs ${o.settleMs}: must be ≥ 0`)
   const d = c.dataPlane
-  if (d.ingressMode !== 'userspace' && d.ingressMode !== 'nft') throw new ConfigError(`ingress mode "${String(d.ingressMode)}": must be userspace or nft`)
+  if (d.ingressMode !== 'auto' && d.ingressMode !== 'userspace' && d.ingressMode !== 'nft') throw new ConfigError(`ingress mode "${String(d.ingressMode)}": must be auto, userspace or nft`)
   if (d.ingressBalancer !== 'round-robin' && d.ingressBalancer !== 'least-connections') throw new ConfigError(`ingress balancer "${String(d.ingressBalancer)}": must be round-robin or least-connections`)
   if (typeof d.ingressPreferLocal !== 'boolean') throw new ConfigError(`dataPlane.ingressPreferLocal ${JSON.stringify(d.ingressPreferLocal)}: must be true or false`)
   if (!(Number.isInteger(d.ingressIdleTimeoutMs) && d.ingressIdleTimeoutMs >= 0)) throw new ConfigError(`dataPlane.ingressIdleTimeoutMs ${d.ingressIdleTimeoutMs}: must be an integer ≥ 0`)

@@ -38,6 +38,24 @@ export interface IngressDefaults {
   nftRecheckMs: number
   /** The local Docker bridge of the overlay (the VIP rules' hairpin masquerade): the overlay's bridge name. */
   bridge: string
+  /**
+   * nft mode (the kernel cannot retry a connect, so health decides): probe every endpoint of a TCP published port
+   * with a TCP connect this often, ms (stretched to keep within maxEndpointProbesPerSec: past 250 endpoints at the
+   * defaults). A dead task on a live remote node leaves the rules within interval + timeout. Default 500.
+   */
+  activeCheckIntervalMs: number
+  /** An endpoint probe not answered within this long fails (a dead container's address does not refuse), ms. Default 300. */
+  activeCheckTimeoutMs: number
+  /** nft mode: probe each remote node holding endpoints (a TCP connect to its agent's gossip port) this often, ms. Default 250. */
+  nodeCheckIntervalMs: number
+  /** A node probe not answered within this long fails: the node's endpoints leave the kernel rules, ms. Default 250. */
+  nodeCheckTimeoutMs: number
+  /** Probes (node and endpoint) in flight at once, at most. Default 64. */
+  maxConcurrentProbes: number
+  /** Endpoint probes started per second, at most: beyond it the endpoint interval stretches. Default 500. */
+  maxEndpointProbesPerSec: number
+  /** Each next probe is interval × (1 ± this), 0-0.5. Default 0.2. */
+  probeJitter: number
 }
 
 export function ingressDefaults(): Readonly<IngressDefaults> {
@@ -46,6 +64,8 @@ export function ingressDefaults(): Readonly<IngressDefaults> {
     fdBudget: 0, maxConnectionsPerSource: 0,
     connectTimeoutMs: 1000, maxAttempts: 3, ejectBaseMs: 1000, ejectMaxMs: 30_000, warmupMs: 5000, warmupEjectMs: 100,
     nftRecheckMs: 1000, bridge: defaultOverlayConfig().bridgeName,
+    activeCheckIntervalMs: 500, activeCheckTimeoutMs: 300, nodeCheckIntervalMs: 250, nodeCheckTimeoutMs: 250,
+    maxConcurrentProbes: 64, maxEndpointProbesPerSec: 500, probeJitter: 0.2,
   })
 }
 

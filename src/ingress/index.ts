@@ -10,7 +10,11 @@
  * the endpoint with exponential backoff and the client's connection is retried on the next endpoint. Stopping
  * endpoints take no new connections; their open ones are closed after the service's stop grace period.
  * The controller holds one `PortProxy` per port (TcpProxy, RawTcpProxy or UdpProxy: port-proxy.ts) and asks a
- * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for optional active checks.
+ * `HealthChecker` (health-check.ts; TcpHealthChecker by default) for active checks, run by a Prober (prober.ts) on a
+ * pure schedule (probe-policy.ts: each remote node every 250 ms, each endpoint every 500 ms within a budget of 500 probes/s; on
+ * by default in nft mode, where the kernel cannot retry a connect). A down node's endpoints and this node's tasks its
+ * runtime reported gone leave the kernel rules at once (ingress-health.ts). `--ingress-mode auto` (the agent's
+ * default) picks nft where kernel-path.ts finds it usable (root, nft answers), userspace otherwise.
  * In `nft` mode a pure generator (nft-rules.ts) writes table `ip mesh-ingress` (DNAT numgen per published port and
  * per service VIP; one chain per target behind verdict maps), applied by NftApplier as a delta of chains and set
  * elements (nft-table.ts; the whole table first and after an error); active checks update it at once, and the kernel's
@@ -29,6 +33,9 @@ export { Ingress, type IngressLimits, type IngressLog, type IngressOptions } fro
 export type { PortProxy } from './port-proxy.ts'
 export { applyProbe, type ActiveCheckOptions, type HealthChecker, type HealthTarget, type ProbeOutcome } from './health-check.ts'
 export { TcpHealthChecker } from './tcp-health-checker.ts'
+export { ProbeSchedule, type EndpointTarget, type NodeChange, type NodeTarget, type Probe, type ProbePolicyOptions } from './probe-policy.ts'
+export { Prober, createProber, tickMs } from './prober.ts'
+export { kernelPathUnusable } from './kernel-path.ts'
 export { Balancer, isServing, type Backend, type BalancePolicy, type BalancerOptions } from './balancer.ts'
 export { IngressError } from './errors.ts'
 export { NftApplier, execCommand, nftExec, type Exec, type NftApplied } from './nft.ts'

@@ -10,10 +10,11 @@ import type { PortProxy } from './port-proxy.ts'
 import { nftTable, planNft } from './nft-rules.ts'
 import type { TrafficByEndpoint } from './nft-counters.ts'
 import { checkNetworkBridges } from './nft-check.ts'
-import { EndpointStats, portStatus, type PortStatus } from './status.ts'
-import { applyProbe, type ActiveCheckOptions, type HealthChecker } from './health-check.ts'
+import { EndpointStats, portPath, portStatus, type PortStatus } from './status.ts'
+import { applyProbe } from './health-check.ts'
+import { IngressHealth } from './ingress-health.ts'
+import { createProber } from './prober.ts'
 import { RawTcpProxy, rawBindingsAvailable } from './raw-tcp-proxy.ts'
-import { TcpHealthChecker } from './tcp-health-checker.ts'
 import { TcpProxy, type TcpProxyOptions } from './tcp-proxy.ts'
 import { UdpProxy } from './udp-proxy.ts'
 import { FdBudget, openFileLimit, REFUSED_FD_BUDGET, REFUSED_PER_SOURCE, SourceCaps, Throttle } from './limits.ts'
@@ -55,7 +56,7 @@ export class Ingress {
   readonly #clock: Clock
   readonly #ports = new Map<string, PortEntry>()
   readonly #nft: NftApplier | null
-  readonly #checker: HealthChecker
+  readonly #health: IngressHealth
   #metrics: IngressMetrics | null = null
   #unsubscribe: (() => void) | null = null
   /** Reconciles run one at a time; while one runs only the newest snapshot waits. */
@@ -93,7 +94,14 @@ export class Ingress {
     this.#nft = o.mode === 'nft' || o.vipRules !== false ? new NftApplier(o.exec ?? nftExec(o.nft ?? createNftRunner('auto', {
       onFallback: (why) => o.log('info', 'nft rules go through nft -f -: libnftables unavailable', { why }),
     }))) : null
-    this.#checker = o.healthChecker ?? new TcpHealthChecker()
+    const prober = createProber(merged, this.#clock, {
+      endpointChecked: (key, ok) => this.#endpointChecked(key, ok),
+      nodeChanged: (name, change) => {
+        this.#o.log(change === 'down' ? 'warn' : 'info', change === 'down' ? 'node check failed; its endpoints out of the kernel rules' : 'node check passed; its endpoints back', { node: name })
+        if (this.#running && this.#o.mode === 'nft') this.#nftApplies.offer(this.#o.catalog.current())
+      },
+    })
+    this.#health = new IngressHealth({ prober, localNode: o.localNode, nodeAddress: o.nodeAddress })
     this.#fdBudget = new FdBudget(merged.fdBudget > 0 ? merged.fdBudget : defaultFdBudget((o.openFileLimit ?? openFileLimit)()))
     this.#limitLog = new Throttle(this.#clock, LIMIT_LOG_EVERY_MS)
   }
@@ -121,7 +129,7 @@ export class Ingress {
     this.#unsubscribe = this.#o.catalog.onChange((snap) => this.#enqueue(snap))
     this.#enqueue(this.#o.catalog.current())
     await this.#settled()
-    if (this.#o.activeCheck) this.#every(this.#o.activeCheck.intervalMs, () => this.#activeChecks())
+    this.#health.prober?.start()
     // nft mode: ejections start and end with time; recompute the ruleset (applied only when its text changes).
     if (this.#o.mode === 'nft') {
       this.#every(this.#nftRecheckMs, () => this.#enqueue(this.#o.catalog.current()))
@@ -139,6 +147,7 @@ export class Ingress {
     this.#unsubscribe = null
     for (const h of this.#timers) this.#clock.clearTimeout(h)
     this.#timers = []
+    this.#health.prober?.stop()
     await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.stop()))
     this.#ports.clear()
@@ -154,6 +163,7 @@ export class Ingress {
     this.#running = false
     this.#unsubscribe?.()
     this.#unsubscribe = null
+    this.#health.prober?.stop()
     await this.#settled()
     await Promise.all([...this.#ports.values()].map((p) => p.proxy.closeListener()))
     const open = (): number => [...this.#ports.values()].reduce((n, p) => n + p.proxy.open, 0)
@@ -168,7 +178,8 @@ export class Ingress {
   status(): PortStatus[] {
     const now = this.#clock.now()
     return [...this.#ports.values()]
-      .map((p) => portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes(), this.#traffic))
+      .map((p) => Object.assign(portStatus(p, now, p.proxy.openByBackend(), p.proxy.liveBytes(), p.proxy.queuedBytes(), this.#traffic),
+        portPath(this.#o.mode, p.spec, this.#nftError, this.#nft?.current?.targets.has(`port-${p.spec.protocol}-${p.spec.published}`) === true)))
       .sort((a, b) => a.published - b.published || (a.protocol < b.protocol ? -1 : 1))
   }
 
@@ -247,8 +258,38 @@ export class Ingress {
       p.proxy.retire(retired, svc.stopGracePeriodMs)
       for (const k of p.stats.keys()) if (!p.balancer.get(k)) p.stats.delete(k)
     }
+    this.#health.follow(snap, this.#ports.values())
     this.#o.reconciled?.(snap)
     if (this.#nft) this.#nftApplies.offer(snap)
+  }
+
+  /**
+   * A task of this node stopped running (its runtime said so): its endpoints leave the kernel rules and the
+   * balancers now, not after the manager's catalog round trip. Unknown ids are kept until the catalog drops them.
+   */
+  taskGone(taskId: string): void {
+    if (!this.#running || !this.#health.taskGone(taskId)) return
+    const now = this.#clock.now()
+    for (const p of this.#ports.values()) {
+      for (const b of p.balancer.backends()) if (b.endpoint.taskId === taskId && b.ejectedUntil <= now) p.balancer.failed(b)
+    }
+    this.#o.log('info', 'local task gone; out of rotation', { task: taskId })
+    if (this.#nft) this.#nftApplies.offer(this.#o.catalog.current())
+  }
+
+  /** Gossip suspects `node`: its endpoints leave the kernel rules until its node probe passes (nft mode). */
+  nodeSuspected(node: string): void {
+    if (this.#running) this.#health.prober?.markDown(node)
+  }
+
+  /** Gossip's members changed (a node's address is known or moved): probe targets again. */
+  membersChanged(): void {
+    if (this.#running) this.#health.follow(this.#o.catalog.current(), this.#ports.values())
+  }
+
+  /** Nodes out of the kernel rules because their node probe failed or gossip suspects them. */
+  downNodes(): string[] {
+    return this.#health.prober?.schedule.downNodes() ?? []
   }
 
   #createPort(key: string, svc: CatalogService, spec: PortSpec): PortEntry {
@@ -318,8 +359,8 @@ export class Ingress {
   async #applyNft(snap: CatalogSnapshot): Promise<void> {
     const nft = this.#nft as NftApplier
     const now = this.#clock.now()
-    // With active checks, an endpoint whose last check failed stays out of the kernel rules until one passes.
-    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now, this.#o.activeCheck !== undefined))
+    // With active checks, an endpoint (TCP: UDP is not checked) whose last check failed stays out until one passes.
+    const plan = planNft(snap, ejectionFilter(this.#ports.values(), now, this.#health.prober !== null, this.#health.out))
     if (this.#o.mode !== 'nft') plan.ports = []
     if (this.#o.vipRules === false) {
       plan.vips = []
@@ -351,23 +392,21 @@ export class Ingress {
     }
   }
 
-  /** One round of active checks: probe every serving backend of every TCP port, apply each answer when it comes. */
-  #activeChecks(): void {
-    const { timeoutMs } = this.#o.activeCheck as ActiveCheckOptions
+  /** An endpoint probe answered: every TCP port's balancer that has it applies the answer (health-check.ts). */
+  #endpointChecked(key: string, ok: boolean): void {
+    if (!this.#running) return
+    const now = this.#clock.now()
+    let changed = false
     for (const p of this.#ports.values()) {
-      if (p.spec.protocol !== 'tcp') continue
-      for (const b of p.balancer.backends()) {
-        if (!isServing(b.endpoint)) continue
-        this.#checker.probe(b, timeoutMs).catch(() => false).then((ok) => {
-          if (!this.#running) return
-          const was = b.failures
-          const outcome = applyProbe(p.balancer, b, ok, this.#clock.now())
-          if (outcome === 'ejected') this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
-          // nft mode: the kernel rules follow a check at once (an element delta), not at the next periodic re-check.
-          if (this.#o.mode === 'nft' && (outcome === 'ejected' || (outcome === 'passed' && was > 0))) this.#nftApplies.offer(this.#o.catalog.current())
-        })
-      }
+      const b = p.spec.protocol === 'tcp' ? p.balancer.get(key) : undefined
+      if (!b || !isServing(b.endpoint)) continue
+      const was = b.failures
+      const outcome = applyProbe(p.balancer, b, ok, now)
+      if (outcome === 'ejected') this.#o.log('warn', 'active check failed; ejected', { port: p.key, endpoint: b.key })
+      if (outcome === 'ejected' || (outcome === 'passed' && was > 0)) changed = true
     }
+    // nft mode: the kernel rules follow a check at once (an element delta), not at the next periodic re-check.
+    if (changed && this.#o.mode === 'nft') this.#nftApplies.offer(this.#o.catalog.current())
   }
 }
 

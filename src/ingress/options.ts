@@ -1,7 +1,7 @@
 import type { CatalogSnapshot, CatalogView } from '../catalog/index.ts'
 import type { Clock } from '../base/index.ts'
 import type { BalancePolicy, BalancerOptions } from './balancer.ts'
-import type { ActiveCheckOptions, HealthChecker } from './health-check.ts'
+import type { ActiveCheckOptions, HealthChecker, HealthTarget } from './health-check.ts'
 import type { Exec } from './nft.ts'
 import type { NftRunner } from '../base/nft.ts'
 import type { NetworkBridge } from './nft-rules.ts'
@@ -50,10 +50,22 @@ export interface IngressOptions {
   maxAttempts?: number
   /** round-robin (default) or least-connections, plus ejection backoff. */
   balancer?: BalancePolicy | BalancerOptions
-  /** Optional active checks of every TCP backend: probe every intervalMs; a probe failing (or not answered within timeoutMs) ejects. */
-  activeCheck?: ActiveCheckOptions
+  /**
+   * Active checks of every TCP backend: probe every intervalMs (stretched past 500 probes/s); a probe failing (or not
+   * answered within timeoutMs) ejects, and in nft mode keeps the endpoint out of the kernel rules until one passes.
+   * Default: on in nft mode (500 ms / 300 ms, src/config ingressDefaults), off in userspace mode; false = off.
+   */
+  activeCheck?: ActiveCheckOptions | false
+  /** Node checks, with active checks on: a TCP connect to each remote node's agent (nodeAddress). Default 250 ms / 250 ms. */
+  nodeCheck?: ActiveCheckOptions
+  /** Where a node's agent answers TCP (its gossip address), for node checks; none known = that node is not probed. */
+  nodeAddress?: (node: string) => HealthTarget | undefined
+  /** This node's name (the catalog's endpoint.node): its own endpoints get no node check. */
+  localNode?: string
   /** How active checks probe a backend. Default: a TCP connect (TcpHealthChecker). */
   healthChecker?: HealthChecker
+  /** Uniform in [0, 1), for the probes' jitter. Default Math.random. */
+  random?: () => number
   /** Write the service VIP rules (nft table ip mesh-ingress) in both modes. Default true. */
   vipRules?: boolean
   /** nft mode: the node's overlay gateway, used as source for NATed published-port traffic (default: masquerade). */

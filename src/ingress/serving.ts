@@ -6,6 +6,8 @@ import type { ServingFilter } from './vip-rules.ts'
 /** What the nft rules need of a published port: its service and its balancer's ejection state. */
 export interface EjectionSource {
   service: string
+  /** A UDP port is never probed, so `sticky` does not hold its endpoints out (they come back when an ejection ends). */
+  spec?: { protocol: 'tcp' | 'udp' }
   balancer: {
     get(key: string): (Pick<Backend, 'ejectedUntil'> & { failures?: number }) | undefined
     /** Every backend (a port whose balancer cannot list them keeps its service out of planNft's kept parts). */
@@ -22,8 +24,10 @@ const NONE: readonly EjectionSource[] = []
  * endpoints that product was ten million balancer look-ups per catalog change: bench/agent-scale.ts).
  * `sticky` (active checks on): an endpoint whose last connect or check failed stays out until one passes, rather
  * than coming back for a while when its ejection ends and leaving again at the next failed check.
+ * `gone`: an endpoint out for a reason of its own, on every port and VIP (its node is down, its task gone here:
+ * ingress-health.ts).
  */
-export function ejectionFilter(ports: Iterable<EjectionSource>, now: number, sticky = false): ServingFilter {
+export function ejectionFilter(ports: Iterable<EjectionSource>, now: number, sticky = false, gone?: (e: Endpoint) => boolean): ServingFilter {
   const byService = new Map<string, EjectionSource[]>()
   for (const p of ports) {
     const list = byService.get(p.service)
@@ -31,17 +35,18 @@ export function ejectionFilter(ports: Iterable<EjectionSource>, now: number, sti
     else byService.set(p.service, [p])
   }
   const filter = (s: CatalogService, e: Endpoint, port: number | null): boolean => {
-    if (!isServing(e)) return false
+    if (!isServing(e) || gone?.(e)) return false
     if (port === null) return true // a VIP's other ports: no listener, so no ejection state
     for (const p of byService.get(s.name) ?? NONE) {
       const b = p.balancer.get(`${e.ip}:${port}`)
-      if (b && out(b)) return false
+      if (b && out(b, p)) return false
     }
     return true
   }
-  const out = (b: Pick<Backend, 'ejectedUntil'> & { failures?: number }) => b.ejectedUntil > now || (sticky && (b.failures ?? 0) > 0)
+  const out = (b: Pick<Backend, 'ejectedUntil'> & { failures?: number }, p: EjectionSource) =>
+    b.ejectedUntil > now || (sticky && p.spec?.protocol !== 'udp' && (b.failures ?? 0) > 0)
   // plain(s): no balancer of s's ports holds a backend out, so the filter is the catalog's state for s (planNft keeps
   // its part of the plan). A source that cannot list its backends is never plain.
-  const plain = (s: CatalogService) => (byService.get(s.name) ?? NONE).every((p) => p.balancer.backends !== undefined && !p.balancer.backends().some(out))
+  const plain = (s: CatalogService) => !(gone && s.endpoints.some(gone)) && (byService.get(s.name) ?? NONE).every((p) => p.balancer.backends !== undefined && !p.balancer.backends().some((b) => out(b, p)))
   return Object.assign(filter, { plain })
 }

@@ -77,3 +77,15 @@ export function portStatus(p: PortLike, now: number, open: Map<string, number>, 
   if (p.spec.proxyProtocol) out.proxyProtocol = p.spec.proxyProtocol
   return out
 }
+
+/**
+ * Which path serves a published port from outside this node (pure), and why not the kernel's when the node is in nft
+ * mode: a PROXY protocol port (the proxy writes the header), rules that failed to apply, no kernel rule yet.
+ */
+export function portPath(mode: 'userspace' | 'nft', spec: { proxyProtocol?: 'v1' | 'v2' }, nftError: string | null, hasRule: boolean): Pick<PortStatus, 'path' | 'pathReason'> {
+  if (mode !== 'nft') return { path: 'userspace' }
+  const why = spec.proxyProtocol !== undefined ? 'PROXY protocol (the proxy writes the header)'
+    : nftError !== null ? 'nft rules failed to apply'
+      : !hasRule ? 'no kernel rule (no serving endpoint yet)' : null
+  return why === null ? { path: 'nft' } : { path: 'userspace', pathReason: why }
+}

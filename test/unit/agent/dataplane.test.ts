@@ -16,8 +16,8 @@ class FakeGossip {
     this.listeners.add(fn)
     return () => this.listeners.delete(fn)
   }
-  emit(type: 'join' | 'alive' | 'fail' | 'leave', name: string): void {
-    for (const fn of this.listeners) fn({ type, member: { name } as SerfMember })
+  emit(type: 'join' | 'alive' | 'fail' | 'leave' | 'suspect' | 'update', name: string, at?: { ip: string; port: number }): void {
+    for (const fn of this.listeners) fn({ type, member: { name, ...at } as SerfMember })
   }
 }
 
@@ -60,15 +60,25 @@ const snapshot = (revision: number): CatalogSnapshot => ({
 
 const dnsStatus: DnsStatus = { running: true, listen: [], upstreams: [], domain: 'mesh.' } as unknown as DnsStatus
 
-function harness(t: Test, o: { config?: Partial<DataPlaneConfig>; cached?: CatalogSnapshot; nodeId?: () => string | null } = {}) {
+/** The ingress as the data plane drives it, recording the health hooks. */
+class FakeIngress extends FakePart<IngressOptions, PortStatus[]> {
+  readonly calls: string[] = []
+  taskGone(id: string): void { this.calls.push(`gone ${id}`) }
+  nodeSuspected(node: string): void { this.calls.push(`suspect ${node}`) }
+  membersChanged(): void { this.calls.push('members') }
+  downNodes(): string[] { return ['b'] }
+}
+
+function harness(t: Test, o: { config?: Partial<DataPlaneConfig>; cached?: CatalogSnapshot; nodeId?: () => string | null; kernelPath?: string | null } = {}) {
   const clock = new FakeClock()
   const gossip = new FakeGossip()
   const store = new MemoryStore(o.cached ?? null)
-  const parts: { ingress?: FakePart<IngressOptions, PortStatus[]>; dns?: FakePart<DnsServerOptions, DnsStatus> } = {}
+  const parts: { ingress?: FakeIngress; dns?: FakePart<DnsServerOptions, DnsStatus> } = {}
   const opts: DataPlaneOptions = {
     config: { ...defaultDataPlaneConfig(), ...o.config }, dataDir: '/nonexistent', gossip, overlayRange: '10.77.0.0/16',
     vipRange: '10.78.0.0/16', log: pino({ level: 'silent' }), clock, catalogStore: store,
-    createIngress: (io) => (parts.ingress = new FakePart(io, [] as PortStatus[])),
+    createIngress: (io) => (parts.ingress = new FakeIngress(io, [] as PortStatus[])),
+    kernelPath: async () => (o.kernelPath === undefined ? null : o.kernelPath), localNode: 'a',
     createDns: (d) => (parts.dns = new FakePart(d, dnsStatus)),
     ...(o.nodeId ? { nodeId: o.nodeId } : {}),
   }
@@ -96,7 +106,8 @@ t.test('start: the cached catalog is served at once; ingress and DNS get the wir
   t.equal(h.parts.ingress!.started, 1)
   t.equal(io.catalog, h.dp.catalog, 'ingress reads the catalog')
   t.same({ mode: io.mode, snat: io.snatAddr, max: io.maxConnections, idle: io.idleTimeoutMs, balancer: io.balancer },
-    { mode: 'userspace', snat: '10.77.3.1', max: 16_384, idle: 3_600_000, balancer: 'round-robin' })
+    { mode: 'nft', snat: '10.77.3.1', max: 16_384, idle: 3_600_000, balancer: 'round-robin' })
+  t.equal(io.localNode, 'a', 'no node check of itself')
   t.equal(io.clock, h.clock, 'ingress runs on the injected clock')
   const d = h.parts.dns!.options
   t.equal(h.parts.dns!.started, 1)
@@ -152,7 +163,7 @@ t.test('status, lookup, metrics and stop', async (t) => {
   t.same(h.dp.status(), {
     catalogRevision: 9, services: 1, downNodes: [],
     vips: [{ service: 'web', vip: '10.78.0.2', endpointMode: 'vip', endpoints: 2, serving: 2, ports: 'all' }],
-    ingress: { mode: 'userspace', ports: [] }, dns: dnsStatus,
+    ingress: { mode: 'nft', downNodes: ['b'], ports: [] }, dns: dnsStatus,
   })
   const a = h.dp.lookup('web.mesh.', 'A', '10.77.3.5')
   t.equal(a.rcode, 'NOERROR')
@@ -164,4 +175,33 @@ t.test('status, lookup, metrics and stop', async (t) => {
   await h.dp.stop()
   t.equal(h.gossip.listeners.size, 0, 'no longer follows gossip')
   t.same([h.parts.ingress!.stopped, h.parts.dns!.stopped], [1, 1])
+})
+
+t.test('--ingress-mode: auto takes the kernel path where it is usable, userspace otherwise (with the reason)', async (t) => {
+  const cases = [
+    { name: 'auto, kernel path usable', mode: 'auto', kernelPath: null, want: 'nft', reason: undefined },
+    { name: 'auto, not root', mode: 'auto', kernelPath: 'not root', want: 'userspace', reason: 'auto: not root' },
+    { name: 'nft asked: not probed', mode: 'nft', kernelPath: 'not root', want: 'nft', reason: undefined },
+    { name: 'userspace asked', mode: 'userspace', kernelPath: null, want: 'userspace', reason: undefined },
+  ] as const
+  for (const c of cases) {
+    const h = harness(t, { config: { ingressMode: c.mode }, kernelPath: c.kernelPath })
+    await h.dp.start('10.77.3.1')
+    t.equal(h.parts.ingress!.options.mode, c.want, `${c.name}: the ingress runs in ${c.want}`)
+    t.equal(h.dp.status().ingress.modeReason, c.reason, `${c.name}: status says why`)
+    await h.dp.stop()
+  }
+})
+
+t.test('health wiring: gossip addresses feed node checks, suspicion and local task deaths reach the ingress', async (t) => {
+  const h = harness(t)
+  await h.dp.start('10.77.3.1')
+  const io = h.parts.ingress!.options
+  t.equal(io.nodeAddress?.('b'), undefined, 'no address before gossip gives one')
+  h.gossip.emit('join', 'b', { ip: '192.168.50.12', port: 7946 })
+  t.same(io.nodeAddress?.('b'), { ip: '192.168.50.12', port: 7946 }, "a member's gossip address is where its node check goes")
+  h.gossip.emit('alive', 'b', { ip: '192.168.50.12', port: 7946 })
+  h.gossip.emit('suspect', 'b')
+  h.dp.taskGone('t1')
+  t.same(h.parts.ingress!.calls, ['members', 'suspect b', 'gone t1'], 'an unchanged address is no news; suspicion and a gone task are')
 })

@@ -43,6 +43,22 @@ t.test('mesh status: VIPs, published ports with their endpoints, and the DNS', a
     'with DNS workers: responses per thread')
 })
 
+t.test('mesh status: which path serves each port, why auto chose userspace, nodes out of the kernel rules', async (t) => {
+  const port = status.ingress.ports[0]!
+  const cases = [
+    { name: 'nft, kernel path', ingress: { mode: 'nft', downNodes: ['node3'], ports: [{ ...port, path: 'nft' as const }] },
+      want: [/^Ingress: nft {3}nodes out of the kernel rules \(node check\): node3 {3}catalog revision 42/m, /^web {2}8080\/tcp → 80 {3}via nft {3}open 1/m] },
+    { name: 'nft, a PROXY protocol port', ingress: { mode: 'nft', ports: [{ ...port, proxyProtocol: 'v2' as const, path: 'userspace' as const, pathReason: 'PROXY protocol (the proxy writes the header)' }] },
+      want: [/^Ingress: nft {3}catalog/m, /^web {2}8080\/tcp → 80 \(PROXY v2\) {3}via userspace \(PROXY protocol \(the proxy writes the header\)\) {3}open 1/m] },
+    { name: 'auto chose userspace', ingress: { mode: 'userspace', modeReason: 'auto: not root', ports: [{ ...port, path: 'userspace' as const }] },
+      want: [/^Ingress: userspace \(auto: not root\) {3}catalog/m, /^web {2}8080\/tcp → 80 {3}via userspace {3}open 1/m] },
+  ]
+  for (const c of cases) {
+    const out = formatDataPlane({ ...status, ingress: c.ingress })
+    for (const w of c.want) t.match(out, w, c.name)
+  }
+})
+
 t.test('gossip keys line: fingerprints only', async (t) => {
   t.equal(formatGossipKeys({ encrypted: true, keys: [{ fingerprint: 'sha256:aaaa', primary: true }, { fingerprint: 'sha256:bbbb', primary: false }] }),
     'Gossip: encrypted, 2 keys installed, primary sha256:aaaa')

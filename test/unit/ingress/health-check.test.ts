@@ -58,15 +58,17 @@ t.test('the controller probes serving TCP backends on its clock and applies the 
   ])
   const ing = new Ingress({
     catalog: cat, mode: 'userspace', bindAddr: '127.0.0.1', log: noLog, exec: noExec, clock, tcpEngine: 'net',
-    activeCheck: { intervalMs: 1000, timeoutMs: 200 }, healthChecker: checker, balancer: { warmupMs: 0 },
+    activeCheck: { intervalMs: 1000, timeoutMs: 200 }, healthChecker: checker, balancer: { warmupMs: 0 }, random: () => 0.5,
   })
   await ing.start()
   t.teardown(() => ing.stop())
   const dead = () => ing.status()[0]!.endpoints.find((e) => e.ip === '10.77.0.9')!
   const live = () => ing.status()[0]!.endpoints.find((e) => e.ip === '10.77.0.2')!
 
-  await clock.advance(999)
-  t.same(checker.probes, [], 'nothing probed before the first interval')
+  // random 0.5: each backend's first turn is half an interval in (500 ms; due probes are looked for every 50 ms, a
+  // fifth of the node interval), then every interval exactly (no jitter at 0.5).
+  await clock.advance(499)
+  t.same(checker.probes, [], 'nothing probed before its first turn')
   await clock.advance(1)
   t.same(checker.probes, ['10.77.0.2:80/200', '10.77.0.9:80/200'], 'serving backends only, with the timeout; the stopping one is left alone')
   t.match(dead(), { ejected: true, ejectedForMs: 1000, ejections: 1 }, 'the failing backend is ejected')
@@ -116,17 +118,17 @@ t.test('nft mode: a failed check takes the endpoint out of the kernel rules at o
   const inputs: Array<{ at: number; input: string }> = []
   const ing = new Ingress({
     catalog: cat, mode: 'nft', bindAddr: '127.0.0.1', log: noLog, clock, tcpEngine: 'net', healthChecker: checker,
-    activeCheck: { intervalMs: 300, timeoutMs: 100 },
+    activeCheck: { intervalMs: 300, timeoutMs: 100 }, random: () => 0.5,
     exec: async (_cmd, args, input) => { if (args[0] === '-f' && input) inputs.push({ at: clock.now(), input }); return '' },
   })
   await ing.start()
   t.teardown(() => ing.stop())
   t.match(inputs[0]?.input, /dnat ip to numgen inc mod 2 map/, 'both endpoints in the first table')
   checker.answers.set('10.77.0.9', false)
-  await clock.advance(300) // the first round of checks, before any periodic re-check (every 1 s)
+  await clock.advance(150) // the first check (random 0.5: half an interval in), before any periodic re-check (every 1 s)
   await new Promise((r) => setImmediate(r))
   const drop = inputs.at(-1) as { at: number; input: string }
-  t.equal(drop.at, 300, 'applied in the same tick as the failed check')
+  t.equal(drop.at, 150, 'applied in the same tick as the failed check')
   t.match(drop.input, /^flush chain ip mesh-ingress port-tcp-\d+\nadd rule .* dnat to 10\.77\.0\.2:80\n/, 'a delta: the port now DNATs to the live endpoint only')
   t.match(drop.input, 'delete element ip mesh-ingress ep-conns { tcp . 10.77.0.9 . 80 }')
   const n = inputs.length

@@ -21,6 +21,22 @@ t.test('an endpoint is left out when its own service\'s balancer has it ejected,
   t.equal(ejectionFilter([web], 300)(s, ep(1, '10.77.0.2'), 80), true, 'the ejection is over')
 })
 
+t.test('sticky (checks on): a TCP endpoint whose last check failed stays out; a UDP one (never checked) does not; gone endpoints are out everywhere', async (t) => {
+  const failed = { get: () => ({ ejectedUntil: 0, failures: 1 }), backends: () => [{ ejectedUntil: 0, failures: 1 }] }
+  const tcp: EjectionSource = { service: 'web', spec: { protocol: 'tcp' }, balancer: failed }
+  const udp: EjectionSource = { service: 'dns', spec: { protocol: 'udp' }, balancer: failed }
+  const gone = (e: { ip: string }) => e.ip === '10.77.0.9'
+  const f = ejectionFilter([tcp, udp], 100, true, gone)
+  const cases = [
+    { name: 'TCP, last check failed', s: svc([], [ep(1, '10.77.0.2')]), port: 80, want: false },
+    { name: 'UDP, last datagram failed: back once the ejection ends', s: { ...svc([], [ep(1, '10.77.0.2')]), name: 'dns' }, port: 53, want: true },
+    { name: 'gone (its node is down): out of the VIP\'s other ports too', s: { ...svc([], [ep(1, '10.77.0.9')]), name: 'db' }, port: null, want: false },
+  ]
+  for (const c of cases) t.equal(f(c.s, c.s.endpoints[0]!, c.port), c.want, c.name)
+  t.equal(f.plain?.({ ...svc([], [ep(1, '10.77.0.9')]), name: 'db' }), false, 'a service with a gone endpoint is never plain (its part is not kept)')
+  t.equal(f.plain?.({ ...svc([], [ep(1, '10.77.0.3')]), name: 'db' }), true)
+})
+
 t.test('1,000 ports and 10,000 endpoints: the ports are walked once, each endpoint looks at its own service only', async (t) => {
   let walked = 0
   let lookups = 0

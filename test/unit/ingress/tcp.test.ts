@@ -184,8 +184,8 @@ both('active checks eject a dead endpoint before any client meets it', async (t)
   // The interval runs on the fake clock; the probes themselves are real TCP connects (TcpHealthChecker), with a
   // probe timeout long enough that a stalled process never fails the live one's probe.
   const clock = new FakeClock()
-  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: CONNECT_TIMEOUT_MS }, clock })
-  await clock.advance(30)
+  const { ing } = await setup(t, () => [ep(1, '127.0.0.2'), ep(2, '127.0.0.9')], { activeCheck: { intervalMs: 30, timeoutMs: CONNECT_TIMEOUT_MS }, clock, random: () => 0 })
+  await clock.advance(30) // random 0: every endpoint's first turn is at once (the first tick, 20 ms)
   await until(() => ing.status()[0]?.endpoints.find((e) => e.ip === '127.0.0.9')?.ejected === true, 20_000, 'dead endpoint ejected')
   const st = ing.status()[0]!
   t.equal(st.endpoints.find((e) => e.ip === '127.0.0.2')?.ejected, false, 'the live one stays')
