@@ -11,8 +11,11 @@ import type { Logger } from './log.ts'
  * `<data-dir>/etcd-tls` while etcd runs (it reads its certificate again per connection). etcd reads its trusted
  * roots, and this node's etcd clients their certificate, only when they start: after a rotation ends (or a renewal)
  * the agent says once that a restart of this manager's agent, one manager at a time, completes it (docs/operations.md).
- * The keeper looks again whenever the CA's roots change in the store, whichever manager changed them.
+ * The keeper looks again whenever the CA's roots change in the store, whichever manager changed them (polled).
  */
+/** How often a manager looks whether the CA's roots changed in the store (a rotation made through another manager). */
+export const CA_POLL_MS = 5_000
+
 export interface MemberCertWiring {
   stop(): void
 }
@@ -35,17 +38,19 @@ export function keepMemberCerts(config: Readonly<Config>, log: Logger, parts: Cl
     now: Date.now,
     log: (level, msg, fields) => elog[level](fields ?? {}, msg),
   })
-  // A rotation started or ended through another manager reaches this one through the store, not ca.onChange.
+  // A rotation started or ended through another manager reaches this one only as a changed store value (no store
+  // event, no ca.onChange here): look at the CA every CA_POLL_MS (a cached read; the keeper runs only on a change).
   let seen = caKey(manager)
-  const off = manager.watch(() => {
+  const poll = setInterval(() => {
     const now = caKey(manager)
     if (now === seen) return
     seen = now
     void keeper.check()
-  })
+  }, CA_POLL_MS)
+  poll.unref()
   const offCa = manager.ca.onChange(() => void keeper.check())
   void keeper.start()
-  return { stop: () => { off(); offCa(); keeper.stop() } }
+  return { stop: () => { clearInterval(poll); offCa(); keeper.stop() } }
 }
 
 /** What the keeper compares: the current root and the trusted ones. */
