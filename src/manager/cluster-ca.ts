@@ -37,6 +37,12 @@ interface CaState {
   previous?: ClusterCa
   /** The new root's certificate signed by the previous root; only while `previous` is trusted. */
   crossSigned?: string
+  /**
+   * After a rotation: its cross-signed certificate, kept for etcd member certificates only (memberBridge): a member
+   * runs with the roots it loaded when it started, so until each has restarted, members issued after the rotation
+   * must still chain to the previous root. Replaced by the next rotation's.
+   */
+  bridge?: string
   /** Node ids still holding a certificate of the previous root. */
   pending?: string[]
 }
@@ -188,6 +194,16 @@ export class ClusterAuthority {
     return s.crossSigned ? leaf + s.crossSigned : leaf
   }
 
+  /**
+   * The cross-signed certificate of the current root (while a rotation runs, and kept after it): what an etcd
+   * member certificate is sent with, so members still running with only the previous root accept it. Null before
+   * any rotation.
+   */
+  memberBridge(): string | null {
+    const s = this.#state()
+    return s.crossSigned ?? s.bridge ?? null
+  }
+
   /** Who a peer's certificate chain proves it is (any trusted root); throws PeerCertificateError. */
   identify(chainPem: string): Promise<NodeIdentity> {
     return verifyPeerCertificate(chainPem, this.trust().roots, this.#now())
@@ -261,5 +277,7 @@ function settle(tx: StoreTx, nodeId: string): boolean {
 }
 
 function finishIfDone(s: CaState): CaState {
-  return (s.pending ?? []).length === 0 ? { current: s.current } : s
+  if ((s.pending ?? []).length > 0) return s
+  const bridge = s.crossSigned ?? s.bridge
+  return bridge ? { current: s.current, bridge } : { current: s.current }
 }

@@ -1,6 +1,7 @@
 import type { NodeRecord } from '../api/types.ts'
 import type { CertRole } from '../pki/index.ts'
 import { MEMBER_CERT_NAME, peerUrl } from './etcd/config.ts'
+import { withMemberBridge } from './etcd/tls.ts'
 import type { InitialMember } from './etcd/flags.ts'
 import type { Manager } from './manager.ts'
 import type { KekContent } from './vault/key-file.ts'
@@ -119,7 +120,7 @@ export async function leaveManagers(o: { nodes: readonly NodeRecord[]; members: 
 
 /** What grantMember needs of the manager. */
 export interface GrantDeps {
-  ca: { issue(csr: string, o: { nodeId: string; role: CertRole; clusterId: string; ipSans?: string[]; dnsSans?: string[] }): Promise<string>; trust(): { roots: string[] } }
+  ca: { issue(csr: string, o: { nodeId: string; role: CertRole; clusterId: string; ipSans?: string[]; dnsSans?: string[] }): Promise<string>; trust(): { roots: string[] }; memberBridge?(): string | null }
   clusterId: string
   vault: { kekContent(): KekContent | null }
   members: ManagerMembers | undefined
@@ -136,9 +137,10 @@ export async function grantMember(d: GrantDeps, node: NodeRecord, o: { csr: stri
   if (node.role !== 'manager') throw new RequestRefusedError('MESH_ERR_CONFLICT', `node "${node.hostname}" is not a manager (mesh node promote ${node.hostname})`)
   if (!d.members) throw singleManagerRefusal(node.hostname)
   if (!Number.isInteger(o.peerPort) || o.peerPort < 1 || o.peerPort > 65535) throw new RequestRefusedError('MESH_ERR_INVALID', `peer port ${o.peerPort}: must be 1-65535`)
-  const certificate = await d.ca.issue(o.csr, {
+  const issued = await d.ca.issue(o.csr, {
     nodeId: node.id, role: 'manager', clusterId: d.clusterId, ipSans: [...new Set([node.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME],
   })
+  const certificate = withMemberBridge(issued, d.ca) // members still running with the previous root accept it
   const initialCluster = await d.members.add({ name: node.id, peerUrl: peerUrl({ addr: node.addr, peerPort: o.peerPort }) })
   d.log('info', 'etcd member added', { node: node.hostname, members: initialCluster.length })
   const kek = d.vault.kekContent()

@@ -14,6 +14,8 @@ export interface MemberTls {
 export interface MemberCertIssuer {
   issue(csrPem: string, o: { nodeId: string; role: CertRole; clusterId: string; ipSans?: string[]; dnsSans?: string[] }): Promise<string>
   trust(): { roots: string[] }
+  /** The current root cross-signed by the previous one, after a rotation (cluster-ca.ts memberBridge); optional. */
+  memberBridge?(): string | null
 }
 
 /**
@@ -25,8 +27,18 @@ export interface MemberCertIssuer {
  */
 export async function issueMemberTls(ca: MemberCertIssuer, o: { nodeId: string; clusterId: string; addr: string }): Promise<MemberTls> {
   const { keyPem, csrPem } = await createNodeKeyAndCsr()
-  const certPem = await ca.issue(csrPem, { nodeId: o.nodeId, role: 'manager', clusterId: o.clusterId, ipSans: [...new Set([o.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME] })
-  return { caPem: ca.trust().roots.join(''), certPem, keyPem }
+  const issued = await ca.issue(csrPem, { nodeId: o.nodeId, role: 'manager', clusterId: o.clusterId, ipSans: [...new Set([o.addr, '127.0.0.1'])], dnsSans: [MEMBER_CERT_NAME] })
+  return { caPem: ca.trust().roots.join(''), certPem: withMemberBridge(issued, ca), keyPem }
+}
+
+/**
+ * A member certificate chain as issued, plus the CA's bridge (the current root cross-signed by the previous one)
+ * when it has one the chain lacks: after a rotation a leaf alone would not chain to the root that members started
+ * before it still run with (etcd loads its trusted roots only at start).
+ */
+export function withMemberBridge(issued: string, ca: Pick<MemberCertIssuer, 'memberBridge'>): string {
+  const bridge = ca.memberBridge?.() ?? null
+  return bridge && !issued.includes(bridge.trim()) ? issued + bridge : issued
 }
 
 /** The files of memberArgs' TLS flags. */

@@ -6,7 +6,8 @@
  * verifies (the cross-signed root kept), a second rotation, and failures retried without writing anything.
  */
 import t, { type Test } from 'tap'
-import { caDigest, createClusterCa, crossSignRoot, signNodeCsr, verifyPeerCertificate, type ClusterCa } from '../../../../src/pki/index.ts'
+import { caDigest, createClusterCa, crossSignRoot, pemCertificates, signNodeCsr, verifyPeerCertificate, type ClusterCa } from '../../../../src/pki/index.ts'
+import { Manager, openSqliteStore } from '../../../../src/manager/index.ts'
 import { issueMemberTls, MEMBER_RENEW_RETRY_MS, MemberCertKeeper, type MemberCertAuthority, type MemberTls } from '../../../../src/manager/etcd/index.ts'
 import { FakeClock } from '../../../support/fake-clock.ts'
 
@@ -155,4 +156,35 @@ t.test('no CA (the half reopening) or a failing CA: nothing written, tried again
   await s.ca.rotate()
   await s.keeper.check()
   t.equal(s.written.length, 1, 'a stopped keeper does nothing')
+})
+
+t.test('the cluster CA: a member renewed only after the rotation ended still chains to the previous root (the bridge)', async (t) => {
+  const store = openSqliteStore(':memory:')
+  t.teardown(() => store.close())
+  const m = new Manager({ store })
+  await m.init()
+  const clusterId = m.clusterInfo().clusterId
+  const identity = { nodeId: 'n1', clusterId, addr: '10.0.0.1' }
+  const oldRoot = m.ca.trust().current
+  t.equal(m.ca.memberBridge(), null, 'no bridge before any rotation')
+  const before = await issueMemberTls(m.ca, identity)
+  t.equal(count(before.certPem), 1, 'a leaf alone')
+  const written: string[] = []
+  const keeper = new MemberCertKeeper({
+    tls: before, identity, authority: () => m.ca, write: async () => undefined, written: (why) => { written.push(why) },
+    clock: new FakeClock(), now: Date.now, log: () => undefined,
+  })
+  t.teardown(() => keeper.stop())
+  await keeper.start()
+  await m.rotateCa() // no node registered: nothing pending, the rotation ends at once (a follower that looked late)
+  t.notOk(m.ca.status().rotating, 'the rotation has ended')
+  const newRoot = m.ca.trust().current
+  await keeper.check()
+  t.same(written, ['the cluster CA was rotated'])
+  t.equal(count(keeper.tls.certPem), 2, 'leaf and the bridge')
+  t.ok(await accepts(keeper.tls.certPem, [oldRoot], Date.now()), 'a member still trusting only the previous root accepts it')
+  t.ok(await accepts(keeper.tls.certPem, [newRoot], Date.now()), 'so does one trusting only the new root')
+  t.same(pemCertificates(keeper.tls.caPem), pemCertificates(newRoot), 'the roots file: only the new root')
+  const granted = await issueMemberTls(m.ca, { ...identity, nodeId: 'n2' })
+  t.ok(await accepts(granted.certPem, [oldRoot], Date.now()), 'a member issued after the rotation (a new manager) too')
 })
