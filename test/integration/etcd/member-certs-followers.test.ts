@@ -39,5 +39,10 @@ t.test('a rotation through m1 renews the member certificates of m2 and m3 too', 
   for (const [i, a] of agents.entries()) {
     await (a.parts.manager as Manager).createService(defaultServiceSpec(`after${i}`, 'mesh/busybox:1'))
   }
-  t.same(ma.listServices().map((s) => s.spec.name).sort(), ['after0', 'after1', 'after2'], 'writes through every manager commit')
+  // m1's view follows the other managers' writes through its etcd watch: wait for it (bounded).
+  const names = await waitFor(() => {
+    const n = ma.listServices().map((s) => s.spec.name).sort()
+    return n.length === 3 ? n : null
+  }, 60_000, { intervalMs: 200, what: 'm1 seeing the three writes' }).catch(() => ma.listServices().map((s) => s.spec.name).sort())
+  t.same(names, ['after0', 'after1', 'after2'], 'writes through every manager commit')
 })
