@@ -189,7 +189,8 @@ t.test('mesh ca rotate on managers on etcd: new member certificates at once; aft
     const refused = await waitFor(async () => !(await health(m, old, tlsDir(m))) && (await health(m, tlsDir(m), tlsDir(m))), 120_000, { intervalMs: 2000, what: `${m.name}'s etcd refusing the old root` }).then(() => true, () => false)
     t.ok(refused, `${m.name} restarted: a member certificate of the old root is refused, its own accepted`)
   }
-  const w = await admin.run(['service', 'create', '--no-resolve-image', '--name', 'after-ca', '--replicas', '2', IMAGE, ...SLEEP], 0, 180_000)
+  // Through node1's manager.sock: the admin bundle issued before the rotation trusts only the old root.
+  const w = await c.mesh(['service', 'create', '--no-resolve-image', '--name', 'after-ca', '--replicas', '2', IMAGE, ...SLEEP], 180_000, m1)
   t.equal(w.code, 0, `a service created after the restarts converges (${lastLine(w.stderr)})`)
   const ls = await c.mesh(['node', 'ls'], 30_000, m1)
   t.equal(ls.stdout.match(/\bLeader\b/g)?.length, 1, 'one Leader')
