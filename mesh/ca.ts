@@ -49,8 +49,8 @@ export function caCommand(): Command {
         try {
           st = await c.request<CaStatus>('GET', '/v1/ca/status')
         } catch (err) {
-          // With managers on etcd each restarts its manager half once the rotation ends (its etcd member loads the
-          // new root): the manager asked may not answer for a few seconds. Keep asking until --timeout.
+          // The manager asked may not answer for a few seconds (its agent restarted during the rotation, as
+          // docs/operations.md asks of each manager on etcd once it ends). Keep asking until --timeout.
           if (!(err instanceof ControlError) && !(err instanceof ApiError && err.status >= 500)) throw err
           if (Date.now() > until) throw err
           if (shown !== -2) process.stdout.write(`rotating: the manager is not answering (${err.message}); still waiting\n`)

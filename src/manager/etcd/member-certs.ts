@@ -14,8 +14,8 @@ import { issueMemberTls, type MemberCertIssuer, type MemberTls } from './tls.ts'
  * etcd reads its certificate and key again on every new connection, but its trusted roots only when it starts, and
  * this node's own etcd clients hold the certificate they were made with. So every time new files are written,
  * `written` is told (the wiring asks for a restart of the agent outside a rotation). Until a member has restarted,
- * renewals keep the cross-signed root in their chain (pki keepCrossSigned), so it keeps verifying its peers' new
- * certificates. A failed renewal is tried again after MEMBER_RENEW_RETRY_MS.
+ * renewals carry the CA's bridge (tls.ts withMemberBridge; pki keepCrossSigned for a CA without one), so it
+ * keeps verifying its peers' new certificates. A failed renewal is tried again after MEMBER_RENEW_RETRY_MS.
  *
  * The CA is the local manager's (`authority()`): any manager can sign, the CA lives in the store. Timers: the
  * injected clock; validity: the injected wall clock.
